@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Tandem's one entry point for developers, CI and first-time users.
+#
+#   ./tandem.sh run  [tandemd options]  set up, build, start a broker on ./var/store
+#   ./tandem.sh test                    set up, build (plain and ASan+UBSan), run every test
+#   ./tandem.sh setup | build | bench   the single steps
+#
+# "setup" installs the Debian 12 packages the build and the tests need (idempotent;
+# needs root or sudo). Build trees: build/ (RelWithDebInfo) and build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev
+  libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
+  python3 python3-stomp fuse3 bindfs iproute2 procps psmisc
+)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+setup() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "tandem.sh: installing Debian packages: ${missing[*]}" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+build_tree() {  # build_tree DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+build() { build_tree build -DCMAKE_BUILD_TYPE=RelWithDebInfo; }
+build_asan() { build_tree build-asan -DCMAKE_BUILD_TYPE=Debug -DTANDEM_SANITIZE=ON; }
+
+run_tests() {
+  local status=0
+  echo "== tests (RelWithDebInfo) =="
+  ctest --test-dir build --output-on-failure -j "$JOBS" --timeout 600 || status=1
+  echo "== tests under ASan+UBSan (unit and fault) =="
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L 'unit|fault' --timeout 900 || status=1
+  return $status
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  setup) setup ;;
+  build) setup; build ;;
+  test)  setup; build; build_asan; run_tests ;;
+  run)
+    setup; build
+    mkdir -p var/store
+    if [ -x build/broker/tandemd ]; then
+      exec build/broker/tandemd --store var/store --create-store --listen 127.0.0.1:61613 --admin 127.0.0.1:8161 --name local "$@"
+    else
+      echo "tandem.sh: tandemd is not built yet; showing the journal tool on a demo journal" >&2
+      exec build/tools/tandem-journal summary var/store
+    fi ;;
+  bench) setup; build; exec build/tools/tandem-journal-bench "$@" ;;
+  *) sed -n '2,10p' "$0"; [ "$cmd" = help ] ;;
+esac
