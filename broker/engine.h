@@ -1,0 +1,102 @@
+// The broker engine: every STOMP session, destination, subscription and transaction of one
+// broker, and the messaging semantics (ActiveMQ-compatible) between them.
+//
+// Threads and ownership: the engine and everything it owns live on ONE thread, the broker's
+// io thread (the thread that runs its io_context). Every method below must be called on that
+// thread, and every `session_sink` call the engine makes happens on it. The journal delivers
+// append completions to the same thread (journal options `post` = asio::post to the
+// io_context), so the engine needs no mutex. The engine does no socket I/O and owns no timer:
+// the server calls `tick()` periodically (expiry, send timeouts, redelivery delays).
+//
+// The engine does not know about sockets, TLS or heart-beats on the wire: the connection
+// (broker/connection.*) parses bytes with stomp::parser, hands whole frames to `on_frame`, writes
+// what the engine `send`s, and runs the heart-beat timers with the values the engine
+// negotiated in CONNECTED (reported through `session_sink::set_heartbeat`).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "broker/engine_config.h"
+#include "broker/stomp/frame.h"
+
+namespace tandem::journal {
+class store;
+}
+
+namespace tandem::broker {
+
+using session_id = std::uint64_t;
+
+// What a connection offers to the engine. Owned by the connection; it must stay valid until
+// the connection calls engine::close_session for it.
+class session_sink {
+ public:
+  virtual ~session_sink() = default;
+  // Queue an encoded frame (CONNECTED, MESSAGE, RECEIPT, ERROR) for writing, in order.
+  virtual void send(std::string encoded_frame) = 0;
+  // Write what is queued, then close the connection (after ERROR, or DISCONNECT's RECEIPT).
+  virtual void close_after_flush() = 0;
+  // Flow control: stop / resume reading this client's socket (producer blocked on a limit).
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
+  // Bytes queued for writing and not yet written: the engine stops dispatching to a session
+  // whose backlog is above its limit and resumes on `engine::on_writable`.
+  virtual std::size_t queued_bytes() const = 0;
+  // Negotiated heart-beat periods for this session (0 = none): the connection sends EOLs every
+  // `send_every` and closes the session when nothing arrives for `expect_every` plus grace.
+  virtual void set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) = 0;
+  // The parser's protocol version after CONNECT negotiation ("1.0", "1.1", "1.2").
+  virtual void set_version(std::string_view version) = 0;
+};
+
+struct session_info {
+  std::string remote_endpoint;  // "127.0.0.1:54012"
+  bool tls = false;
+};
+
+class engine {
+ public:
+  // `store` may be null: a memory-only broker (persistent messages are then refused with an
+  // ERROR, never silently kept in memory). The store must outlive the engine.
+  engine(const engine_config& config, journal::store* store);
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  // Rebuild queues, durable subscriptions and pending messages from the recovered journal
+  // index. Called once, before the listener opens.
+  void recover();
+
+  session_id open_session(session_sink& sink, const session_info& info);
+  // A complete frame from the client. The engine answers through the session's sink.
+  void on_frame(session_id id, stomp::frame&& frame);
+  // The session's outgoing backlog fell below the limit: dispatch may resume.
+  void on_writable(session_id id);
+  // The connection is gone (socket closed, heart-beat timeout, error): roll back its open
+  // transactions, return its unacked messages to the front of their queues (redelivered).
+  void close_session(session_id id);
+
+  // Periodic work: expiry, producer send timeouts. `now` is steady time.
+  void tick(std::chrono::steady_clock::time_point now);
+
+  // Stop accepting work before the process gives up the store: fail new sends, stop
+  // dispatching. Used on SIGTERM and on loss of mastership.
+  void shutdown();
+
+  // Admin API snapshots.
+  nlohmann::json destinations_json() const;
+  nlohmann::json connections_json() const;
+  void append_metrics(std::string& prometheus_text) const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tandem::broker
