@@ -1,0 +1,223 @@
+// The on-disk format of a Tandem store: the single source for reader and writer.
+// docs/journal_format.md adds a worked example (hex dump of a tiny journal).
+//
+// ---------------------------------------------------------------------------------------
+// 1. Store directory
+// ---------------------------------------------------------------------------------------
+//   DIR/identity                       who this store is (section 2); written once by create
+//   DIR/journal/<seq:016x>.seg         log segments (sections 3-5), seq = 1, 2, ...
+//   DIR/journal/checkpoint-<lsn:016x>.ckpt   index checkpoints (section 6), newest two kept
+//   DIR/journal/*.tmp                  leftovers of an interrupted atomic write; removed by open
+//   DIR/lock, DIR/epoch, DIR/holder.json   belong to lockmgr (lockmgr/format.h); never touched
+// Names are fixed-width lowercase hex so `ls` sorts them in log order.
+//
+// ---------------------------------------------------------------------------------------
+// 2. Identity file (text, written atomically: identity.tmp, fsync, rename, fsync DIR)
+// ---------------------------------------------------------------------------------------
+//   format=tandem-store\n
+//   version=1\n
+//   store_id=<32 lowercase hex digits>\n      128 random bits, the store's name
+//   created_ms=<decimal ms since Unix epoch>\n
+// Exactly these four keys in this order. Why text: an operator can `cat` it to see which
+// store a mount holds; it is read once per start, so parsing cost does not matter. An
+// unknown format or version is refused (errc::unsupported_version). The store id is also
+// stamped in every segment and checkpoint header so a file copied from another store is
+// refused (errc::wrong_store) instead of silently merged.
+//
+// ---------------------------------------------------------------------------------------
+// 3. Conventions for the binary files
+// ---------------------------------------------------------------------------------------
+// All integers little-endian, encoded and decoded field by field (never by copying a
+// struct, so padding and host byte order cannot leak to disk). Checksums are XXH3-64
+// (xxhash.h, seed 0): fast enough (>10 GB/s) that checksumming every byte of every record
+// costs less than the write itself, and 64 bits make an undetected random corruption
+// negligible.
+// Encoded values used by payloads (section 5):
+//   u8 / u16 / u32 / u64 / i64   1 / 2 / 4 / 8 / 8 bytes, little-endian (i64 two's complement)
+//   str                          u32 length n, then n bytes (no terminator; may hold any byte)
+//   bytes                        same as str (message bodies may hold NULs)
+//   list<T>                      u32 count n, then n encodings of T
+//
+// ---------------------------------------------------------------------------------------
+// 4. Segment file "<seq:016x>.seg"
+// ---------------------------------------------------------------------------------------
+// A segment is preallocated with fallocate to `segment_bytes` (default 32 MiB) so appends
+// never extend the file (fdatasync then needs no metadata flush, and ENOSPC shows up when a
+// segment is created, not in the middle of a group commit). Unwritten space reads as zeros.
+//
+// Segment header, 64 bytes at offset 0:
+//   off size field        meaning
+//     0    8 magic        "TNDMSEG1" (54 4e 44 4d 53 45 47 31)
+//     8    4 version      segment_format_version (1); other values are refused by name
+//    12    4 reserved     zero
+//    16   16 store_id     the 128-bit store id of DIR/identity
+//    32    8 seq          this segment's sequence number; must match the file name
+//    40    8 epoch        master epoch of the broker that created the segment
+//    48    8 capacity     bytes preallocated when created (informational; readers use the
+//                         real file size)
+//    56    8 checksum     XXH3-64 of bytes [0, 56)
+// A segment whose header is all zeros or shorter than 64 bytes was being created when the
+// writer died: it holds no record (the header is synced before any record is written) and
+// recovery treats it as an empty torn tail if it is the last segment.
+//
+// Records follow from offset 64, each starting 8-byte aligned, back to back:
+//   record := header(32) payload(length) zero-pad to the next multiple of 8
+// Why 8-byte alignment: a header then never straddles a 512-byte sector, so a torn write
+// cannot tear a header in a way that still looks valid, and resynchronising after damage
+// (salvage, mid-log detection) only needs to test every 8th offset.
+//
+// Record header, 32 bytes:
+//   off size field        meaning
+//     0    8 checksum     XXH3-64 of header bytes [8, 32) followed by the payload bytes
+//     8    4 length       payload bytes (padding excluded)
+//    12    1 type         record_type (section 5); 0 and unknown values are corruption
+//    13    1 flags        zero in version 1; a non-zero value is corruption
+//    14    2 reserved     zero
+//    16    8 lsn          log sequence number: +1 per record across the whole store, never
+//                         reused (a new master continues from the last recovered lsn)
+//    24    8 epoch        master epoch of the writer (fencing, section 7)
+// An all-zero header means "end of data" (the rest of the preallocated segment). A writer
+// never writes a record that does not fit: it rolls to a new segment, leaving zeros.
+//
+// ---------------------------------------------------------------------------------------
+// 5. Record payloads (type value: name {fields in order})
+// ---------------------------------------------------------------------------------------
+//  1 message_add {
+//      u64        msg_seq        store-wide unique message number (never reused)
+//      list<str>  targets        queue keys the message is enqueued on: a queue name, or one
+//                                per durable subscription (subscription_target()); >= 1
+//      str        message_id
+//      str        producer_id    "" when absent
+//      u64        producer_seq   0 when absent; (producer_id, producer_seq) detects resends
+//      i64        expires_ms     ms since Unix epoch, 0 = never
+//      u8         priority       0..9
+//      u8         flags          bit 0 = persistent; other bits zero
+//      list<{str name, str value}> headers   in arrival order, repeats allowed
+//      bytes      body
+//    }  The fixed and index-relevant fields come first and headers/body last so recovery
+//       can index a message without touching (or copying) its headers and body.
+//  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
+//  3 batch { list<{u8 type, u32 length, payload(length)}> items }
+//       A transaction's SENDs and ACKs as one record: after a crash all or none of it is
+//       there. Items are message_add or message_remove only (no nesting).
+//  4 destination_create { str name }
+//  5 destination_delete { str name }   also drops every live message on target `name`
+//  6 durable_subscription_create { str client_id, str subscription_name, str topic,
+//                                  str selector }
+//  7 durable_subscription_remove { same fields as 6 }   also drops the messages on
+//       subscription_target(client_id, subscription_name)
+//  8 epoch_start { u64 epoch, u64 cut_segment, u64 cut_offset, u64 last_lsn,
+//                  str broker_name }
+//       First record a new master writes, in a fresh segment. (cut_segment, cut_offset) is
+//       the end of the last valid record it recovered; last_lsn that record's lsn.
+//  9 checkpoint { u64 lsn, str file_name }   a checkpoint covering records <= lsn was
+//       written (informational: lets `tandem-journal dump` show checkpoints in log order)
+// A payload must be consumed exactly; trailing or missing bytes are corruption.
+//
+// ---------------------------------------------------------------------------------------
+// 6. Checkpoint file "checkpoint-<lsn:016x>.ckpt" (written atomically: .tmp, fsync,
+//    rename, fsync dir; the newest two are kept so a damaged newest falls back to the one
+//    before, and without either recovery replays every segment)
+// ---------------------------------------------------------------------------------------
+// Header, 96 bytes:
+//   off size field          meaning
+//     0    8 magic          "TNDMCKP1"
+//     8    4 version        checkpoint_format_version (1)
+//    12    4 reserved       zero
+//    16   16 store_id
+//    32    8 lsn            every record with lsn <= this is reflected in the body
+//    40    8 replay_segment recovery replays from (replay_segment, replay_offset): the end
+//    48    8 replay_offset  of the record with `lsn`
+//    56    8 next_msg_seq
+//    64    8 max_epoch      highest epoch_start seen so far (fencing state, section 7)
+//    72    8 cut_segment    that epoch_start's cut
+//    80    8 cut_offset
+//    88    8 body_length    bytes between the header and the trailer
+// Body (encodings of section 3):
+//   list<str>                                   destinations
+//   list<{str client_id, str subscription_name, str topic, str selector}>  durable subs
+//   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first
+//   list<{str target, u64 n, n x message_entry}>  live messages per target, msg_seq order
+//     message_entry := u64 msg_seq, u64 segment, u32 offset, u32 size, i64 expires_ms,
+//                      u8 priority            (33 bytes)
+// Trailer: u64 XXH3-64 of every byte before it (header and body). A checkpoint whose
+// length, magic, version, store id or checksum is wrong is skipped and reported.
+//
+// ---------------------------------------------------------------------------------------
+// 7. Recovery rules (what a reader must do with the bytes)
+// ---------------------------------------------------------------------------------------
+// - Segments are read in seq order; within one, records in offset order until an all-zero
+//   header, the end of the file, or damage.
+// - Damage = a header or payload whose checksum, type, flags, length or lsn (must be
+//   previous + 1) is wrong, or a record running past the end of the file.
+// - Torn tail: damage in the LAST segment with no valid record after it (only zeros or
+//   EOF): the writer died mid-write. Recovery zeroes the damaged bytes, fsyncs, reports
+//   segment, offset and bytes dropped, and goes on.
+// - Mid-log corruption: damage with a valid record after it (found by probing every 8th
+//   offset for a header whose checksum verifies with a plausible lsn), or damage in a
+//   segment that is not the last: refused, unless salvage mode skips the range and
+//   reports it.
+// - Fencing: after an epoch_start with epoch E and cut C, a record with epoch < E located
+//   after C (segment order) was written by a deposed master that kept writing (a paused or
+//   partitioned process): it is ignored and reported as fenced, and so is damage there.
+//   Records before C are the history E recovered and stay valid.
+// - Idempotence: a message_add for a msg_seq already in the index (compaction copies a live
+//   message to the head) replaces its location; removes of absent messages are no-ops.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace tandem::journal::format {
+
+inline constexpr std::string_view identity_file_name = "identity";
+inline constexpr std::string_view identity_format_name = "tandem-store";
+inline constexpr std::uint32_t identity_version = 1;
+inline constexpr std::string_view journal_dir_name = "journal";
+inline constexpr std::string_view segment_suffix = ".seg";
+inline constexpr std::string_view checkpoint_prefix = "checkpoint-";
+inline constexpr std::string_view checkpoint_suffix = ".ckpt";
+inline constexpr std::string_view temp_suffix = ".tmp";
+
+inline constexpr std::array<char, 8> segment_magic = {'T', 'N', 'D', 'M', 'S', 'E', 'G', '1'};
+inline constexpr std::uint32_t segment_format_version = 1;
+inline constexpr std::size_t segment_header_bytes = 64;
+inline constexpr std::size_t segment_header_checksum_offset = 56;
+
+inline constexpr std::size_t record_header_bytes = 32;
+inline constexpr std::size_t record_alignment = 8;
+
+inline constexpr std::array<char, 8> checkpoint_magic = {'T', 'N', 'D', 'M', 'C', 'K', 'P', '1'};
+inline constexpr std::uint32_t checkpoint_format_version = 1;
+inline constexpr std::size_t checkpoint_header_bytes = 96;
+inline constexpr std::size_t checkpoint_message_entry_bytes = 33;
+
+inline constexpr std::uint64_t default_segment_bytes = 32ull << 20;
+// Offsets are kept as u32 in memory (location), so a segment is at most 4 GiB - 1.
+inline constexpr std::uint64_t max_segment_bytes = (1ull << 32) - 1;
+inline constexpr std::uint64_t min_segment_bytes = 4096;
+
+enum class record_type : std::uint8_t {
+  message_add = 1,
+  message_remove = 2,
+  batch = 3,
+  destination_create = 4,
+  destination_delete = 5,
+  durable_subscription_create = 6,
+  durable_subscription_remove = 7,
+  epoch_start = 8,
+  checkpoint = 9,
+};
+inline constexpr std::uint8_t max_record_type = 9;
+
+constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
+  return (n + record_alignment - 1) & ~std::uint64_t{record_alignment - 1};
+}
+// Bytes a record with `payload_bytes` of payload occupies in a segment.
+constexpr std::uint64_t record_bytes(std::uint64_t payload_bytes) noexcept {
+  return record_header_bytes + align_up(payload_bytes);
+}
+
+}  // namespace tandem::journal::format

@@ -1,0 +1,109 @@
+// The journal's in-memory index: what is live, and where on disk it is.
+//
+// Threading: the index has no mutex. It is owned by the store's owner thread, the thread
+// that runs the functions given to options::post (the broker's io_context thread). Read it
+// only there. With the default inline post (tools, tests) read it only while no append is
+// in flight (e.g. after every callback has run).
+//
+// Memory: bodies and headers stay on disk. Per live message per target the index holds
+// one std::map node (key + message_ref, ~80 bytes with malloc overhead), well under the
+// 128-byte budget; see the "index memory per live message" test.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "journal/records.h"
+
+namespace tandem::journal {
+
+// Where a record is: segment seq, byte offset of its header, total bytes (header, payload,
+// padding). A message inside a batch points at the batch record.
+struct location {
+  std::uint64_t segment = 0;
+  std::uint32_t offset = 0;
+  std::uint32_t size = 0;
+  friend bool operator==(const location&, const location&) = default;
+};
+
+// What the index keeps per live message per target: enough to order and expire messages
+// without reading them.
+struct message_ref {
+  location where;
+  std::int64_t expires_ms = 0;
+  std::uint8_t priority = 0;
+  friend bool operator==(const message_ref&, const message_ref&) = default;
+};
+
+struct segment_stats {
+  std::uint64_t live_records = 0;  // live (target, message) entries pointing into it
+  std::uint64_t live_bytes = 0;    // sum of their record sizes (a shared record counts once per target)
+  friend bool operator==(const segment_stats&, const segment_stats&) = default;
+};
+
+class index {
+ public:
+  using message_map = std::map<std::uint64_t, message_ref>;  // msg_seq -> ref
+
+  // Live messages on `target` in msg_seq order; nullptr when none.
+  const message_map* messages(std::string_view target) const;
+  const std::map<std::string, message_map, std::less<>>& targets() const { return targets_; }
+  const std::set<std::string, std::less<>>& destinations() const { return destinations_; }
+  // Keyed by subscription_target(client_id, subscription_name).
+  const std::map<std::string, durable_subscription, std::less<>>& durable_subscriptions() const {
+    return subscriptions_;
+  }
+  const std::map<std::uint64_t, segment_stats>& segments() const { return segments_; }
+
+  // True when (producer_id, producer_seq) is among the last `window` seqs recorded for the
+  // producer (a resend of a message already durable). Empty producer id: never.
+  bool is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const;
+
+  std::uint64_t next_msg_seq() const { return next_msg_seq_; }
+  std::uint64_t last_lsn() const { return last_lsn_; }     // last lsn applied
+  std::uint64_t live_messages() const { return live_messages_; }  // (target, message) pairs
+  std::uint64_t live_bytes() const { return live_bytes_; }
+
+  friend bool operator==(const index&, const index&);
+
+  // ---- mutation (the store and recovery call these; exposed for tests and tools) ----
+  explicit index(std::size_t producer_window = 1024) : producer_window_(producer_window) {}
+  void add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
+           std::string_view producer_id, std::uint64_t producer_seq);
+  // Returns false when the message was not on the target.
+  bool remove(std::string_view target, std::uint64_t msg_seq);
+  void create_destination(std::string_view name);
+  void delete_destination(std::string_view name);  // also drops target `name`
+  void create_subscription(const durable_subscription& s);
+  void remove_subscription(std::string_view client_id, std::string_view subscription_name);
+  void drop_target(std::string_view target);
+  void note_msg_seq(std::uint64_t msg_seq);  // next_msg_seq = max(next, msg_seq + 1)
+  void set_next_msg_seq(std::uint64_t n) { next_msg_seq_ = n; }
+  void set_last_lsn(std::uint64_t lsn) { last_lsn_ = lsn; }
+  void record_producer(std::string_view producer_id, std::uint64_t producer_seq);
+  const std::unordered_map<std::string, std::deque<std::uint64_t>>& producer_windows() const {
+    return producers_;
+  }
+
+ private:
+  void account(const location& where, bool add);
+
+  std::size_t producer_window_;
+  std::map<std::string, message_map, std::less<>> targets_;
+  std::set<std::string, std::less<>> destinations_;
+  std::map<std::string, durable_subscription, std::less<>> subscriptions_;
+  std::map<std::uint64_t, segment_stats> segments_;
+  std::unordered_map<std::string, std::deque<std::uint64_t>> producers_;
+  std::uint64_t next_msg_seq_ = 1;
+  std::uint64_t last_lsn_ = 0;
+  std::uint64_t live_messages_ = 0;
+  std::uint64_t live_bytes_ = 0;
+};
+
+}  // namespace tandem::journal

@@ -1,0 +1,208 @@
+// tandem::journal::store: the durable message store of one broker process.
+//
+// Life cycle: the broker acquires the lockmgr lock, bumps the epoch, then calls
+// store::open(dir, options) which recovers (checkpoint + replay), starts a fresh segment
+// stamped with options.epoch, writes and syncs an epoch_start record, starts the writer
+// thread and returns. The store is created only by create_store() (identity.h).
+//
+// Threads and ownership:
+// - One writer thread per store, owned by it, does every segment write, fsync, roll,
+//   checkpoint file write and segment deletion. It never touches the index.
+// - The "owner thread" is whatever runs the functions handed to options.post. The broker
+//   passes a post that does asio::post(io_context, f), so completions, index updates and
+//   user callbacks all run on the io thread and the index needs no mutex. The default post
+//   runs f inline on the writer thread (tools, tests); then call append/read/index only
+//   from one thread at a time (the store also serialises its own index updates with an
+//   internal mutex, so appends from a test thread racing completions are safe).
+// - append(), read(), index(), allocate_msg_seq(), compact_step() must be called from the
+//   owner thread (or, with the default post, from one thread at a time).
+// - close() / the destructor: call from the owner thread, not from inside a callback.
+//   Pending appends are written and completed before close returns; with a posting `post`
+//   the completions are posted and run later if the owner's loop still runs.
+//
+// Durability per sync policy (the loss window is what a power cut may lose after the
+// callback reported success):
+// - sync_policy::always (default): one fdatasync per group commit; callbacks run only after
+//   it returned. Loss window: none.
+// - sync_policy::periodic: callbacks run after the write() (data in the page cache); the
+//   writer fdatasyncs at least every `sync_interval`. Loss window: sync_interval (plus the
+//   fsync's own duration). A process crash (not power/OS) loses nothing.
+// - sync_policy::never: never fdatasync except on segment roll, checkpoint and close.
+//   Loss window: whatever the OS had not written back (Linux: dirty_expire, ~30 s).
+//
+// Failure: a failed write or fdatasync, or a fence callback returning an error, fails
+// every append of that group with the error and puts the store in the failed state: every
+// later append fails at once with errc::journal_failed. No retry: after a failed fsync the
+// kernel may have dropped the dirty pages (LevelDB, PostgreSQL "fsyncgate").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "journal/fs/file_system.h"
+#include "journal/identity.h"
+#include "journal/index.h"
+#include "journal/records.h"
+
+namespace tandem::journal {
+
+enum class sync_policy { always, periodic, never };
+
+enum class recovery_mode {
+  // Truncate a torn tail of the last segment; refuse any other damage
+  // (errc::mid_log_corruption). The broker's default.
+  tolerate_torn_tail,
+  // Skip every damaged range and report exactly what was skipped (bytes, file, offset).
+  // Messages in the skipped ranges are lost; an operator action.
+  salvage,
+};
+
+// Where and what a damaged range is.
+struct damage {
+  std::filesystem::path file;
+  std::uint64_t offset = 0;  // first damaged byte
+  std::uint64_t lsn = 0;     // lsn expected there (previous valid lsn + 1)
+  std::string reason;        // "checksum mismatch", "record runs past end of file", ...
+  std::uint64_t bytes = 0;   // bytes of the damaged range (to the next valid record or end)
+};
+
+// Structured events for the process's log (libraries do not log).
+enum class event_kind {
+  torn_tail_truncated,   // file, offset, bytes, reason
+  corruption_skipped,    // salvage mode: file, offset, bytes, lsn, reason
+  corruption_found,      // refusing: file, offset, bytes, lsn, reason
+  fenced_records,        // file (first), offset (first), count, first_lsn..last_lsn, bytes
+  checkpoint_loaded,     // file, first_lsn = covered lsn, duration
+  checkpoint_fallback,   // file that was rejected, reason
+  checkpoint_written,    // file, first_lsn = covered lsn, bytes, duration
+  slow_fsync,            // file, duration (> 1 s)
+  segment_created,       // file
+  segment_deleted,       // file, reason ("no live records" / "compacted")
+  compaction_done,       // file (the compacted segment), count = records copied, bytes
+  temp_file_removed,     // file
+  journal_failed,        // file, reason (the error), the store is now failed
+};
+std::string_view to_string(event_kind k) noexcept;
+
+struct event {
+  event_kind kind{};
+  std::filesystem::path file;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t count = 0;
+  std::uint64_t first_lsn = 0;
+  std::uint64_t last_lsn = 0;
+  std::chrono::milliseconds duration{0};
+  std::string reason;
+};
+
+// Called on the writer thread (runtime events) or the thread calling open (recovery).
+// Must be thread-safe and must not call back into the store.
+using reporter = std::function<void(const event&)>;
+
+struct options {
+  fs::file_system* fs = nullptr;              // nullptr = fs::posix_file_system()
+  std::optional<store_id> expected_store_id;  // open refuses another id (errc::wrong_store)
+  std::uint64_t epoch = 0;                    // this master's epoch (from lockmgr); must be
+                                              // >= every epoch in the journal
+  std::string broker_name;                    // written into epoch_start
+  std::uint64_t segment_bytes = format::default_segment_bytes;
+  sync_policy sync = sync_policy::always;
+  std::chrono::milliseconds sync_interval{100};  // for sync_policy::periodic
+  recovery_mode recovery = recovery_mode::tolerate_torn_tail;
+  std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
+  std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
+  std::size_t producer_window = 1024;                  // dedup: last N seqs per producer
+  // Compaction picks sealed segments whose live bytes are below this fraction of the
+  // segment size.
+  double compact_below_live_fraction = 0.5;
+  // Runs completions and index updates on the owner thread. Default: inline.
+  std::function<void(std::function<void()>)> post;
+  // Called by the writer thread before each write and after each fsync; non-zero fails the
+  // group (never acknowledged) and the store (e.g. lockmgr says we are deposed). Must be
+  // cheap (an atomic read) and thread-safe.
+  std::function<std::error_code()> fence;
+  reporter report;
+};
+
+struct recovery_report {
+  bool from_checkpoint = false;
+  std::filesystem::path checkpoint_file;  // when from_checkpoint
+  std::uint64_t records_replayed = 0;
+  std::uint64_t live_messages = 0;  // (target, message) pairs
+  std::uint64_t live_bytes = 0;
+  std::uint64_t segments = 0;       // segment files present after recovery
+  std::uint64_t last_lsn = 0;       // last valid lsn recovered
+  std::chrono::milliseconds duration{0};
+  std::optional<damage> torn_tail;        // truncated
+  std::vector<damage> skipped;            // salvage mode
+  std::optional<damage> refused;          // set when open failed with mid_log_corruption
+  std::uint64_t fenced_records = 0;
+  std::uint64_t fenced_first_lsn = 0;
+  std::uint64_t fenced_last_lsn = 0;
+  std::uint64_t fenced_bytes = 0;
+};
+
+// Called once per append on the owner thread: (error, lsn). lsn is 0 on error.
+using completion = std::function<void(std::error_code, std::uint64_t lsn)>;
+
+class store {
+ public:
+  // Recovers DIR (see the header comment) and returns a ready store. `report` is filled in
+  // both cases (on mid_log_corruption, report.refused says where). Errors: errc::not_a_store,
+  // wrong_store, unsupported_version, mid_log_corruption, fenced (a journal epoch above
+  // options.epoch), OS errors naming nothing (the reporter got the file).
+  static result<std::unique_ptr<store>> open(const std::filesystem::path& dir, options opts,
+                                             recovery_report& report);
+
+  ~store();  // close()
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Queues `r` and returns at once. `done` runs exactly once, via options.post, after the
+  // record is durable per the sync policy (or failed). Removes (message_remove, the removes
+  // in a batch, destination_delete, durable_subscription_remove) are applied to the index
+  // now; adds and creates when durable. epoch_start and checkpoint records are the store's
+  // own: errc::invalid_argument. A record larger than a segment: errc::record_too_large.
+  void append(record r, completion done);
+
+  // The decoded message msg_seq on `target`, through the LRU body cache. Blocking pread on
+  // a cache miss. Errors: errc::not_found, errc::corrupt_file, OS errors.
+  result<std::shared_ptr<const message_add>> read(std::string_view target, std::uint64_t msg_seq);
+  result<std::shared_ptr<const message_add>> read(const location& where, std::uint64_t msg_seq);
+
+  const journal::index& index() const;
+  // A fresh msg_seq (store-wide unique, never reused, even across restarts once durable).
+  std::uint64_t allocate_msg_seq();
+
+  // One small step of GC and compaction: deletes segments with no live record that lie
+  // before the newest checkpoint, or copies up to `max_bytes` of live records of the
+  // emptiest sealed segment to the head. Returns true when more work remains. The broker
+  // calls it from an idle timer; the store also calls it after each checkpoint.
+  bool compact_step(std::uint64_t max_bytes = 4ull << 20);
+
+  // Writes a checkpoint of the index now (queued behind pending appends); `done` on owner.
+  void checkpoint(completion done = {});
+
+  // Error of the failed state (journal_failed / the original cause) or {}.
+  std::error_code failed() const;
+  const store_id& id() const;
+  const recovery_report& recovery() const;
+
+  // Drains pending appends, writes a final checkpoint, stops the writer thread. Later
+  // appends fail with errc::closed. Returns the first error seen during the close.
+  std::error_code close();
+
+ private:
+  struct impl;
+  explicit store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tandem::journal
