@@ -1,0 +1,64 @@
+// The admin HTTP port (Boost.Beast): read-only JSON and Prometheus views of the broker, open
+// while slave too so an operator or a load balancer can see which process is master.
+//
+//   GET /health            {"ok", "role": "master"|"slave"|"starting"|"stopping", "epoch",
+//                           "store", "broker_name", "holder" (slave: who holds the lock)}
+//                          200 when role is master, 503 otherwise (load balancers route by it)
+//   GET /metrics           Prometheus text exposition format 0.0.4
+//   GET /api/destinations  engine::destinations_json()   (503 while slave)
+//   GET /api/connections   engine::connections_json()    (503 while slave)
+//
+// Threads and ownership: runs on the broker's executor like everything else, so the sources
+// may read broker state without locks. Sources are called per request; they must be cheap
+// and must not block (no file-system calls: the store may be an NFS mount that hangs).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/asio.h"
+#include "broker/config.h"
+
+namespace tandem::broker {
+
+struct admin_sources {
+  std::function<nlohmann::json()> health;         // must set "role"
+  std::function<std::string()> metrics;           // Prometheus text
+  std::function<nlohmann::json()> destinations;   // empty function or null json: 503
+  std::function<nlohmann::json()> connections;
+};
+
+class admin_http {
+ public:
+  admin_http(asio::any_io_executor executor, admin_sources sources);
+  ~admin_http();
+  admin_http(const admin_http&) = delete;
+  admin_http& operator=(const admin_http&) = delete;
+
+  boost::system::error_code open(const endpoint_address& address, asio::ip::tcp::endpoint& bound);
+  void start();
+  // Closes the listener; requests in progress finish or time out (5 s).
+  void stop();
+
+  // The response to one request target (exposed for unit tests): status and body.
+  struct response {
+    unsigned status = 200;
+    std::string content_type;
+    std::string body;
+  };
+  response handle(std::string_view method, std::string_view target) const;
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> session(asio::ip::tcp::socket socket);
+
+  asio::any_io_executor executor_;
+  admin_sources sources_;
+  asio::ip::tcp::acceptor acceptor_;
+  bool stopping_ = false;
+};
+
+}  // namespace tandem::broker

@@ -1,0 +1,493 @@
+#include "broker/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+
+namespace tandem::broker {
+
+using json = nlohmann::json;
+
+std::string endpoint_address::to_string() const {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+bool parse_endpoint(std::string_view text, endpoint_address& out) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return false;  // bare IPv6 needs brackets
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 65535) return false;
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+std::string_view to_string(sync_policy p) {
+  switch (p) {
+    case sync_policy::always: return "always";
+    case sync_policy::periodic: return "periodic";
+    case sync_policy::never: return "never";
+  }
+  return "?";
+}
+
+bool parse_sync_policy(std::string_view text, sync_policy& out) {
+  if (text == "always") out = sync_policy::always;
+  else if (text == "periodic") out = sync_policy::periodic;
+  else if (text == "never") out = sync_policy::never;
+  else return false;
+  return true;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  // Levenshtein with one rolling row; keys are short.
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + cost});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string_view nearest_key(std::string_view unknown, const std::vector<std::string_view>& keys) {
+  std::string_view best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (auto key : keys) {
+    auto d = edit_distance(unknown, key);
+    if (d < best_distance) {
+      best_distance = d;
+      best = key;
+    }
+  }
+  // A typo, not a different word: allow about a third of the key to differ (at least 2).
+  std::size_t limit = std::max<std::size_t>(2, std::max(unknown.size(), best.size()) / 3);
+  return best_distance <= limit ? best : std::string_view{};
+}
+
+bool is_password_hash_form(std::string_view text) {
+  constexpr std::string_view prefix = "sha256:";
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  text.remove_prefix(prefix.size());
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos) return false;
+  auto hex = [](std::string_view h, std::size_t min_len) {
+    return h.size() >= min_len && h.size() % 2 == 0 &&
+           std::all_of(h.begin(), h.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  };
+  return hex(text.substr(0, colon), 2) && text.substr(colon + 1).size() == 64 && hex(text.substr(colon + 1), 64);
+}
+
+void hash_plaintext_passwords(config& cfg, const std::function<std::string(std::string_view)>& hasher) {
+  for (const auto& [login, password] : cfg.plaintext_passwords) {
+    for (auto& user : cfg.engine.users) {
+      if (user.login == login) user.password_hash = hasher(password);
+    }
+  }
+}
+
+namespace {
+
+// One loader per key. Each reads `value`, stores into the config, or returns the expected form
+// (non-empty string = error).
+using loader = std::function<std::string(const json& value, config& cfg, std::vector<std::string>& errors,
+                                         std::string_view source)>;
+
+std::string short_json(const json& v) {
+  std::string text = v.dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+template <class T>
+std::string read_unsigned(const json& v, T& out, std::uint64_t min, std::uint64_t max) {
+  std::string expected = max == std::numeric_limits<std::uint64_t>::max()
+                             ? fmt::format("an integer >= {}", min)
+                             : fmt::format("an integer from {} to {}", min, max);
+  if (!v.is_number_integer()) return expected;
+  if (v.is_number_unsigned()) {
+    auto x = v.get<std::uint64_t>();
+    if (x < min || x > max) return expected;
+    out = static_cast<T>(x);
+    return {};
+  }
+  auto x = v.get<std::int64_t>();
+  if (x < 0 || static_cast<std::uint64_t>(x) < min || static_cast<std::uint64_t>(x) > max) return expected;
+  out = static_cast<T>(x);
+  return {};
+}
+
+std::string read_ms(const json& v, std::chrono::milliseconds& out, std::uint64_t min, std::uint64_t max) {
+  std::uint64_t ms = 0;
+  auto e = read_unsigned(v, ms, min, max);
+  if (e.empty()) out = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  else e += " (milliseconds)";
+  return e;
+}
+
+std::string read_bool(const json& v, bool& out) {
+  if (!v.is_boolean()) return "true or false";
+  out = v.get<bool>();
+  return {};
+}
+
+std::string read_string(const json& v, std::string& out, bool allow_empty = false) {
+  if (!v.is_string() || (!allow_empty && v.get_ref<const std::string&>().empty())) return "a non-empty string";
+  out = v.get<std::string>();
+  return {};
+}
+
+constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t one_day_ms = 24ull * 3600 * 1000;
+
+std::string load_users(const json& v, config& cfg, std::vector<std::string>& errors, std::string_view source) {
+  constexpr const char* expected =
+      R"(a list of {"login": "...", "password_hash": "sha256:..."} (or "password": "..." in plaintext))";
+  if (!v.is_array()) return expected;
+  std::vector<user_account> users;
+  std::vector<std::pair<std::string, std::string>> plain;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& u = v[i];
+    auto where = fmt::format("users[{}]", i);
+    if (!u.is_object()) {
+      errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected {}", source, where, short_json(u), expected));
+      continue;
+    }
+    user_account account;
+    bool has_hash = false;
+    bool has_plain = false;
+    std::string password;
+    bool bad = false;
+    for (auto it = u.begin(); it != u.end(); ++it) {
+      const std::string& k = it.key();
+      std::string key_name = fmt::format("{}.{}", where, k);
+      if (k == "login") {
+        if (!read_string(*it, account.login).empty()) {
+          errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected a non-empty string", source, key_name, short_json(*it)));
+          bad = true;
+        }
+      } else if (k == "password_hash") {
+        has_hash = true;
+        if (!it->is_string() || !is_password_hash_form(it->get<std::string>())) {
+          errors.push_back(fmt::format(
+              "{}: key \"{}\" has bad value {}: expected a hash made by `tandemd --hash-password` (\"sha256:<salt hex>:<digest hex>\")",
+              source, key_name, short_json(*it)));
+          bad = true;
+        } else {
+          account.password_hash = it->get<std::string>();
+        }
+      } else if (k == "password") {
+        has_plain = true;
+        if (!read_string(*it, password).empty()) {
+          errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected a non-empty string", source, key_name, short_json(*it)));
+          bad = true;
+        }
+      } else {
+        static const std::vector<std::string_view> user_keys{"login", "password_hash", "password"};
+        auto near = nearest_key(k, user_keys);
+        errors.push_back(fmt::format("{}: unknown key \"{}\"{}", source, key_name,
+                                     near.empty() ? std::string(" (valid: login, password_hash, password)")
+                                                  : fmt::format(": did you mean \"{}\"?", near)));
+        bad = true;
+      }
+    }
+    if (bad) continue;
+    if (account.login.empty()) {
+      errors.push_back(fmt::format("{}: key \"{}\" has no \"login\": expected {}", source, where, expected));
+      continue;
+    }
+    if (has_hash == has_plain) {
+      errors.push_back(fmt::format("{}: key \"{}\" (login \"{}\") needs exactly one of \"password_hash\" or \"password\"",
+                                   source, where, account.login));
+      continue;
+    }
+    if (std::any_of(users.begin(), users.end(), [&](const user_account& a) { return a.login == account.login; })) {
+      errors.push_back(fmt::format("{}: key \"{}\" repeats login \"{}\"", source, where, account.login));
+      continue;
+    }
+    if (has_plain) plain.push_back({account.login, password});
+    users.push_back(std::move(account));
+  }
+  cfg.engine.users = std::move(users);
+  cfg.plaintext_passwords = std::move(plain);
+  return {};
+}
+
+std::string load_sync(const json& v, config& cfg, std::vector<std::string>& errors, std::string_view source) {
+  constexpr const char* expected =
+      R"("always", "periodic", "never", or {"policy": "periodic", "interval_ms": 100})";
+  if (v.is_string()) {
+    if (!parse_sync_policy(v.get<std::string>(), cfg.sync)) return expected;
+    return {};
+  }
+  if (!v.is_object()) return expected;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    std::string key_name = "sync." + it.key();
+    if (it.key() == "policy") {
+      if (!it->is_string() || !parse_sync_policy(it->get<std::string>(), cfg.sync)) {
+        errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected \"always\", \"periodic\" or \"never\"",
+                                     source, key_name, short_json(*it)));
+      }
+    } else if (it.key() == "interval_ms") {
+      auto e = read_ms(*it, cfg.sync_interval, 1, 60000);
+      if (!e.empty()) errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected {}", source, key_name, short_json(*it), e));
+    } else {
+      static const std::vector<std::string_view> sync_keys{"policy", "interval_ms"};
+      auto near = nearest_key(it.key(), sync_keys);
+      errors.push_back(fmt::format("{}: unknown key \"{}\"{}", source, key_name,
+                                   near.empty() ? std::string(" (valid: policy, interval_ms)")
+                                                : fmt::format(": did you mean \"sync.{}\"?", near)));
+    }
+  }
+  return {};
+}
+
+const std::map<std::string_view, loader>& loaders() {
+  static const std::map<std::string_view, loader> table = [] {
+    std::map<std::string_view, loader> t;
+    auto simple = [&t](std::string_view key, std::function<std::string(const json&, config&)> f) {
+      t.emplace(key, [f](const json& v, config& c, std::vector<std::string>&, std::string_view) { return f(v, c); });
+    };
+    simple("listen", [](const json& v, config& c) -> std::string {
+      if (!v.is_string() || !parse_endpoint(v.get<std::string>(), c.listen)) return "\"HOST:PORT\", e.g. \"127.0.0.1:61613\"";
+      return {};
+    });
+    simple("admin_listen", [](const json& v, config& c) -> std::string {
+      if (v.is_null()) {
+        c.admin_listen.reset();
+        return {};
+      }
+      endpoint_address a;
+      if (!v.is_string() || !parse_endpoint(v.get<std::string>(), a)) return "\"HOST:PORT\", e.g. \"127.0.0.1:8161\", or null";
+      c.admin_listen = a;
+      return {};
+    });
+    simple("store", [](const json& v, config& c) -> std::string {
+      std::string s;
+      auto e = read_string(v, s);
+      if (!e.empty()) return "a directory path";
+      c.store = s;
+      return {};
+    });
+    simple("create_store", [](const json& v, config& c) { return read_bool(v, c.create_store); });
+    simple("broker_name", [](const json& v, config& c) { return read_string(v, c.engine.broker_name); });
+    t.emplace("sync", load_sync);
+    simple("segment_bytes", [](const json& v, config& c) { return read_unsigned(v, c.segment_bytes, 1ull << 20, 1ull << 34); });
+    simple("body_cache_bytes", [](const json& v, config& c) { return read_unsigned(v, c.body_cache_bytes, 0, u64_max); });
+    simple("threads", [](const json& v, config& c) { return read_unsigned(v, c.threads, 1, 64); });
+    simple("lock_check_interval_ms", [](const json& v, config& c) { return read_ms(v, c.lock_check_interval, 10, 600000); });
+    simple("takeover_delay_ms", [](const json& v, config& c) -> std::string {
+      if (v.is_null()) {
+        c.takeover_delay.reset();
+        return {};
+      }
+      std::chrono::milliseconds d{};
+      auto e = read_ms(v, d, 0, 600000);
+      if (!e.empty()) return e + " or null";
+      c.takeover_delay = d;
+      return {};
+    });
+    simple("connect_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.connect_timeout, 100, one_day_ms); });
+    simple("log_level", [](const json& v, config& c) -> std::string {
+      static const std::vector<std::string_view> levels{"debug", "info", "warn", "error"};
+      if (!v.is_string() || std::find(levels.begin(), levels.end(), v.get<std::string>()) == levels.end())
+        return "\"debug\", \"info\", \"warn\" or \"error\"";
+      c.log_level = v.get<std::string>();
+      return {};
+    });
+    simple("allow_anonymous", [](const json& v, config& c) { return read_bool(v, c.engine.allow_anonymous); });
+    t.emplace("users", load_users);
+    // engine_config fields, same names (durations with _ms).
+    simple("default_prefetch", [](const json& v, config& c) { return read_unsigned(v, c.engine.default_prefetch, 1, u32_max); });
+    simple("max_deliveries", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_deliveries, 1, u32_max); });
+    simple("dead_letter_strategy", [](const json& v, config& c) -> std::string {
+      if (!v.is_string() || (v.get<std::string>() != "individual" && v.get<std::string>() != "shared"))
+        return "\"individual\" (/queue/DLQ.<name>) or \"shared\" (/queue/ActiveMQ.DLQ)";
+      c.engine.dead_letter_strategy = v.get<std::string>();
+      return {};
+    });
+    simple("expired_to_dlq", [](const json& v, config& c) { return read_bool(v, c.engine.expired_to_dlq); });
+    simple("max_destination_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_destination_bytes, 1024, u64_max); });
+    simple("max_memory_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_memory_bytes, 1024, u64_max); });
+    simple("max_store_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_store_bytes, 1ull << 20, u64_max); });
+    simple("send_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.engine.send_timeout, 1, one_day_ms); });
+    simple("max_session_backlog_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_session_backlog_bytes, 1024, u64_max); });
+    simple("max_connections", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_connections, 1, u32_max); });
+    simple("max_subscriptions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_subscriptions_per_session, 1, u32_max); });
+    simple("max_transactions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_transactions_per_session, 1, u32_max); });
+    simple("heartbeat_send_ms", [](const json& v, config& c) { return read_ms(v, c.engine.heartbeat_send, 0, one_day_ms); });
+    simple("heartbeat_expect_ms", [](const json& v, config& c) { return read_ms(v, c.engine.heartbeat_expect, 0, one_day_ms); });
+    simple("heartbeat_grace", [](const json& v, config& c) -> std::string {
+      if (!v.is_number() || v.get<double>() < 1.0 || v.get<double>() > 10.0) return "a number from 1.0 to 10.0";
+      c.engine.heartbeat_grace = v.get<double>();
+      return {};
+    });
+    simple("dedup_window", [](const json& v, config& c) { return read_unsigned(v, c.engine.dedup_window, 0, 1u << 20); });
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& config_keys() {
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> k;
+    for (const auto& [key, _] : loaders()) k.push_back(key);
+    return k;
+  }();
+  return keys;
+}
+
+config_result parse_config(std::string_view json_text, std::string_view source, config base) {
+  config_result result{std::move(base), {}};
+  result.value.source = std::string(source);
+  result.value.engine.allow_anonymous = false;  // a config file must opt in
+  json doc;
+  try {
+    doc = json::parse(json_text.begin(), json_text.end(), nullptr, true, /*ignore_comments=*/false);
+  } catch (const json::parse_error& e) {
+    // e.byte is 1-based; report line and column an editor can jump to.
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i + 1 < e.byte && i < json_text.size(); ++i) {
+      if (json_text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    result.errors.push_back(fmt::format("{}:{}:{}: not valid JSON: {}", source, line, column, e.what()));
+    return result;
+  }
+  if (!doc.is_object()) {
+    result.errors.push_back(fmt::format("{}: expected a JSON object of settings at the top, got {}", source, short_json(doc)));
+    return result;
+  }
+  const auto& table = loaders();
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    auto found = table.find(it.key());
+    if (found == table.end()) {
+      auto near = nearest_key(it.key(), config_keys());
+      result.errors.push_back(fmt::format("{}: unknown key \"{}\"{}", source, it.key(),
+                                          near.empty() ? std::string(" (see broker/config.h for the keys)")
+                                                       : fmt::format(": did you mean \"{}\"?", near)));
+      continue;
+    }
+    auto expected = found->second(*it, result.value, result.errors, source);
+    if (!expected.empty()) {
+      result.errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected {}", source, it.key(),
+                                          short_json(*it), expected));
+    }
+  }
+  return result;
+}
+
+config_result load_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    config_result r;
+    r.errors.push_back(fmt::format("{}: cannot read the config file: {}", path.string(), std::strerror(errno)));
+    return r;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path.string());
+}
+
+void add_command_line_options(CLI::App& app, command_line& out) {
+  app.add_option("--config", out.config_file, "JSON configuration file (keys: see broker/config.h)");
+  app.add_option("--check-config", out.check_config_file, "validate a configuration file and exit (0 = valid)");
+  app.add_option("--store", out.store, "store directory shared by master and slaves");
+  app.add_option("--listen", out.listen, "STOMP listen address HOST:PORT (default 127.0.0.1:61613; port 0 = any free)");
+  app.add_option("--admin", out.admin, "admin HTTP listen address HOST:PORT (/health, /metrics, /api/...)");
+  app.add_option("--name", out.name, "broker name (CONNECTED server header, holder record, logs)");
+  app.add_flag("--create-store", out.create_store, "create a new store in --store DIR if there is none");
+  app.add_option("--sync", out.sync, "journal sync policy: always (default), periodic, never");
+  app.add_option("--threads", out.threads, "io threads (default 1)");
+  app.add_option("--lock-check-interval", out.lock_check_interval_ms, "lock watchdog check interval in ms (default 1000)");
+  app.add_option("--takeover-delay", out.takeover_delay_ms, "override the takeover delay in ms (default: by file-system type)");
+  app.add_option("--log-level", out.log_level, "debug, info, warn or error");
+  app.add_option("--hash-password", out.hash_password,
+                 "print a password_hash for the users list and exit (\"-\" reads the password from stdin)");
+}
+
+void apply_command_line(const command_line& cl, config& cfg, std::vector<std::string>& errors) {
+  if (cl.store) cfg.store = *cl.store;
+  if (cl.create_store) cfg.create_store = true;
+  if (cl.listen && !parse_endpoint(*cl.listen, cfg.listen))
+    errors.push_back(fmt::format("--listen: bad value \"{}\": expected HOST:PORT, e.g. 127.0.0.1:61613", *cl.listen));
+  if (cl.admin) {
+    endpoint_address a;
+    if (parse_endpoint(*cl.admin, a)) cfg.admin_listen = a;
+    else errors.push_back(fmt::format("--admin: bad value \"{}\": expected HOST:PORT, e.g. 127.0.0.1:8161", *cl.admin));
+  }
+  if (cl.name) {
+    if (cl.name->empty()) errors.push_back("--name: bad value \"\": expected a non-empty name");
+    else cfg.engine.broker_name = *cl.name;
+  }
+  if (cl.sync && !parse_sync_policy(*cl.sync, cfg.sync))
+    errors.push_back(fmt::format("--sync: bad value \"{}\": expected always, periodic or never", *cl.sync));
+  if (cl.threads) {
+    if (*cl.threads < 1 || *cl.threads > 64) errors.push_back(fmt::format("--threads: bad value {}: expected 1 to 64", *cl.threads));
+    else cfg.threads = *cl.threads;
+  }
+  if (cl.lock_check_interval_ms) {
+    if (*cl.lock_check_interval_ms < 10)
+      errors.push_back(fmt::format("--lock-check-interval: bad value {}: expected at least 10 (ms)", *cl.lock_check_interval_ms));
+    else cfg.lock_check_interval = std::chrono::milliseconds(*cl.lock_check_interval_ms);
+  }
+  if (cl.takeover_delay_ms) cfg.takeover_delay = std::chrono::milliseconds(*cl.takeover_delay_ms);
+  if (cl.log_level) {
+    if (*cl.log_level != "debug" && *cl.log_level != "info" && *cl.log_level != "warn" && *cl.log_level != "error")
+      errors.push_back(fmt::format("--log-level: bad value \"{}\": expected debug, info, warn or error", *cl.log_level));
+    else cfg.log_level = *cl.log_level;
+  }
+}
+
+void validate(const config& cfg, std::vector<std::string>& errors) {
+  if (cfg.store.empty())
+    errors.push_back(fmt::format("{}: no store directory: give --store DIR or the \"store\" key", cfg.source));
+  if (cfg.admin_listen && cfg.admin_listen->port != 0 && cfg.admin_listen->port == cfg.listen.port &&
+      cfg.admin_listen->host == cfg.listen.host)
+    errors.push_back(fmt::format("{}: admin_listen {} is the same address as listen", cfg.source, cfg.admin_listen->to_string()));
+  if (!cfg.engine.allow_anonymous && cfg.engine.users.empty())
+    errors.push_back(fmt::format("{}: nobody could log in: set \"allow_anonymous\": true or add \"users\"", cfg.source));
+}
+
+}  // namespace tandem::broker

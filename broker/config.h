@@ -1,0 +1,143 @@
+// tandemd's configuration: the JSON file, the command line, and how they combine.
+//
+// The file is one JSON object with snake_case keys (example in broker/README.md):
+//
+//   key                     type / form                          default
+//   listen                  "HOST:PORT" ("[::1]:61613" for IPv6)  "127.0.0.1:61613"
+//   admin_listen            "HOST:PORT" or null (no admin port)   null
+//   store                   path of the shared store directory    (required)
+//   create_store            bool: create the store if missing     false
+//   broker_name             string                                "tandem"
+//   sync                    "always" | "periodic" | "never", or
+//                           {"policy": ..., "interval_ms": N}     "always", interval 100 ms
+//   segment_bytes           integer >= 1 MiB                      32 MiB
+//   body_cache_bytes        integer                               64 MiB
+//   threads                 integer 1..64 (io threads)            1
+//   lock_check_interval_ms  integer >= 10                         1000
+//   takeover_delay_ms       integer >= 0, or null = lockmgr's     null (lockmgr decides by fs type)
+//                           default by file-system type
+//   connect_timeout_ms      integer >= 100: a client must CONNECT 10000
+//   log_level               "debug" | "info" | "warn" | "error"   "info"
+//   allow_anonymous         bool                                  false with a file
+//   users                   [{"login": s, "password_hash": s}]    []
+//                           or {"login": s, "password": s} (plaintext: accepted, hashed at
+//                           startup, and warned about; use `tandemd --hash-password`)
+//   and every engine_config field (broker/engine_config.h) under its own name; durations carry
+//   their unit in the key: send_timeout_ms, heartbeat_send_ms, heartbeat_expect_ms.
+//
+// Unknown keys and bad values are errors. Each error names the key, the file, the bad value
+// and the expected form, and for an unknown key the nearest valid key (edit distance), so a
+// typo like "segment_byte" says `did you mean "segment_bytes"?`. All errors of a file are
+// reported at once, not only the first.
+//
+// Without a config file (quick start: --store/--listen) the broker allows anonymous access
+// and main logs so. Command-line options override the file.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "broker/engine_config.h"
+
+namespace CLI {
+class App;
+}
+
+namespace tandem::broker {
+
+struct endpoint_address {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 61613;  // 0 = any free port (the bound port is logged)
+  std::string to_string() const;
+  friend bool operator==(const endpoint_address&, const endpoint_address&) = default;
+};
+// "HOST:PORT", "[V6]:PORT". False (and `out` untouched) on a bad form.
+bool parse_endpoint(std::string_view text, endpoint_address& out);
+
+enum class sync_policy { always, periodic, never };
+std::string_view to_string(sync_policy p);
+bool parse_sync_policy(std::string_view text, sync_policy& out);
+
+struct config {
+  std::string source = "command line";  // the file it came from, for messages
+  endpoint_address listen;
+  std::optional<endpoint_address> admin_listen;
+  std::filesystem::path store;
+  bool create_store = false;
+  sync_policy sync = sync_policy::always;
+  std::chrono::milliseconds sync_interval{100};
+  std::uint64_t segment_bytes = 32ull << 20;
+  std::uint64_t body_cache_bytes = 64ull << 20;
+  unsigned threads = 1;
+  std::chrono::milliseconds lock_check_interval{1000};
+  std::optional<std::chrono::milliseconds> takeover_delay;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::string log_level = "info";
+  // Users given with a plaintext "password": (login, password). Their engine.users entry has
+  // an empty password_hash until hash_plaintext_passwords() fills it; main warns about each.
+  std::vector<std::pair<std::string, std::string>> plaintext_passwords;
+  engine_config engine;
+};
+
+// What loading produced: the config, and every error (empty = ok).
+struct config_result {
+  config value;
+  std::vector<std::string> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Parse JSON text. `source` names the file in messages. Starts from `base` (defaults), with
+// allow_anonymous false unless the file says so.
+config_result parse_config(std::string_view json_text, std::string_view source, config base = {});
+// Read and parse a file; an unreadable file is one error naming the path and errno text.
+config_result load_config_file(const std::filesystem::path& path);
+
+// The command line. Every option is optional so that "not given" keeps the file's value.
+struct command_line {
+  std::optional<std::filesystem::path> config_file;
+  std::optional<std::filesystem::path> check_config_file;  // --check-config FILE
+  std::optional<std::string> hash_password;                // --hash-password PASSWORD ("-": stdin)
+  bool hash_password_given = false;
+  std::optional<std::filesystem::path> store;
+  std::optional<std::string> listen;
+  std::optional<std::string> admin;
+  std::optional<std::string> name;
+  bool create_store = false;
+  std::optional<std::string> sync;
+  std::optional<unsigned> threads;
+  std::optional<unsigned> lock_check_interval_ms;
+  std::optional<unsigned> takeover_delay_ms;
+  std::optional<std::string> log_level;
+};
+
+// Register every option on `app` (so --help lists them all), writing into `out`.
+void add_command_line_options(CLI::App& app, command_line& out);
+
+// Apply command-line values over `cfg` (they win over the file). Bad values are appended to
+// `errors` naming the option.
+void apply_command_line(const command_line& cl, config& cfg, std::vector<std::string>& errors);
+
+// Final checks that need the merged result (e.g. a store is required).
+void validate(const config& cfg, std::vector<std::string>& errors);
+
+// "sha256:<salt hex>:<64 hex digest>", the form engine_config.h documents (format only; the
+// engine's auth checks passwords against it).
+bool is_password_hash_form(std::string_view text);
+// Fills the password_hash of every user given in plaintext, with `hasher` (the engine's auth).
+// The config module stays free of the engine so tools can read config files.
+void hash_plaintext_passwords(config& cfg, const std::function<std::string(std::string_view)>& hasher);
+
+// Every key the file accepts, for suggestions and for tests.
+const std::vector<std::string_view>& config_keys();
+// The key nearest to `unknown` by edit distance if close enough to be a typo, else "".
+std::string_view nearest_key(std::string_view unknown, const std::vector<std::string_view>& keys);
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace tandem::broker

@@ -1,0 +1,313 @@
+#include "broker/connection.h"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "broker/log.h"
+#include "broker/stomp/encoder.h"
+
+namespace tandem::broker {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// Bytes read per async_read_some: a 10 MiB frame arrives in 160 reads, a heart-beat in one.
+constexpr std::size_t read_chunk_bytes = 64 * 1024;
+// One write gathers at most this much (Asio turns a buffer sequence into one writev of at
+// most 64 iovecs).
+constexpr std::size_t max_gather_buffers = 64;
+constexpr std::size_t max_gather_bytes = 1 << 20;
+// After close_after_flush the client gets this long to read what we wrote and hang up
+// before we close; until then we drain its input so the kernel does not answer with RST
+// (an RST may discard our ERROR frame in the client's receive buffer).
+constexpr std::chrono::seconds linger_limit{2};
+
+asio::awaitable<void> run_guarded(std::shared_ptr<connection> self, const char* name, asio::awaitable<void> body) {
+  try {
+    co_await std::move(body);
+  } catch (const std::exception& e) {
+    log::error("conn", "connection coroutine failed", {log::kv("remote", self->remote()), log::kv("session", self->id()),
+                                                        log::kv("coroutine", name), log::kv("error", e.what())});
+    self->stop("internal error");
+  }
+}
+
+std::string remote_of(const asio::ip::tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  if (ep.address().is_v6()) return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+  return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+connection::connection(asio::ip::tcp::socket socket, engine& eng, const connection_options& options, on_stopped stopped)
+    : socket_(std::move(socket)),
+      engine_(eng),
+      options_(options),
+      on_stopped_(std::move(stopped)),
+      remote_(remote_of(socket_)),
+      parser_(stomp::direction::from_client, options.parser_limits),
+      write_signal_(socket_.get_executor()),
+      resume_signal_(socket_.get_executor()),
+      watchdog_timer_(socket_.get_executor()) {
+  write_signal_.expires_at(steady::time_point::max());
+  resume_signal_.expires_at(steady::time_point::max());
+  started_ = last_read_ = last_write_ = steady::now();
+}
+
+connection::~connection() = default;
+
+void connection::start() {
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  session_info info;
+  info.remote_endpoint = remote_;
+  id_ = engine_.open_session(*this, info);
+  session_open_ = true;
+  log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});
+  spawn("reader", &connection::reader);
+  spawn("writer", &connection::writer);
+  spawn("watchdog", &connection::watchdog);
+}
+
+void connection::spawn(const char* name, asio::awaitable<void> (connection::*body)()) {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), run_guarded(self, name, (this->*body)()), asio::detached);
+}
+
+void connection::stop(std::string_view reason) {
+  if (stopped_) return;
+  stopped_ = true;
+  stop_reason_ = std::string(reason);
+  auto self = shared_from_this();  // keep alive through on_stopped_ (the server drops its ref)
+  log::info("conn", "closed", {log::kv("remote", remote_), log::kv("session", id_), log::kv("reason", reason),
+                               log::kv("frames_in", frames_in_), log::kv("bytes_in", bytes_in_),
+                               log::kv("bytes_out", bytes_out_)});
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  write_signal_.cancel();
+  resume_signal_.cancel();
+  watchdog_timer_.cancel();
+  queue_.clear();
+  queued_bytes_ = 0;
+  // stop() never runs inside an engine call (send() defers its own stop), so telling the
+  // engine now is safe; after this the engine forgets the sink.
+  if (session_open_) {
+    session_open_ = false;
+    engine_.close_session(id_);
+  }
+  if (on_stopped_) {
+    auto cb = std::move(on_stopped_);
+    cb(*this);
+  }
+}
+
+void connection::send(std::string encoded_frame) {
+  if (stopped_ || encoded_frame.empty()) return;
+  queued_bytes_ += encoded_frame.size();
+  queue_.push_back(std::move(encoded_frame));
+  if (queued_bytes_ > options_.max_session_backlog_bytes) above_limit_ = true;
+  // The engine stops dispatching at the backlog limit, so only frames it must send anyway
+  // (receipts, errors, one large message) land above it. A client that lets even those pile
+  // up far beyond the limit is not reading: drop it rather than hold its backlog forever.
+  std::size_t hard_limit = std::max<std::size_t>(64u << 20, 8 * options_.max_session_backlog_bytes);
+  if (queued_bytes_ > hard_limit) {
+    // Deferred: we are inside an engine call, and stop() calls engine::close_session.
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->stop("slow consumer: backlog over hard limit"); });
+    return;
+  }
+  write_signal_.cancel_one();
+}
+
+void connection::close_after_flush() {
+  if (stopped_ || closing_) return;
+  closing_ = true;
+  write_signal_.cancel_one();
+  resume_signal_.cancel();  // a paused reader must see closing_ and end
+  watchdog_timer_.cancel();  // re-arm with the linger deadline
+}
+
+void connection::pause_reading() {
+  paused_ = true;
+}
+
+void connection::resume_reading() {
+  if (!paused_) return;
+  paused_ = false;
+  // Silence while we were not reading is ours, not the client's.
+  last_read_ = steady::now();
+  resume_signal_.cancel();
+}
+
+void connection::set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) {
+  hb_send_ = send_every;
+  hb_expect_ = expect_every;
+  watchdog_timer_.cancel();  // recompute the next deadline
+}
+
+void connection::set_version(std::string_view version) {
+  if (auto v = stomp::version_from_name(version)) parser_.set_version(*v);
+  if (!connected_) {
+    connected_ = true;
+    watchdog_timer_.cancel();
+  }
+}
+
+void connection::reject(const stomp::parse_error& error) {
+  log::warn("conn", "malformed frame", {log::kv("remote", remote_), log::kv("session", id_),
+                                        log::kv("error", error.reason), log::kv("near", error.snippet)});
+  stomp::frame f;
+  f.command = "ERROR";
+  f.add("message", error.reason);
+  f.add("content-type", "text/plain");
+  f.body = fmt::format("{}\nThe offending bytes (C-escaped): {}\nThe connection is closed.\n", error.reason, error.snippet);
+  std::string out;
+  if (stomp::encode(f, parser_.get_version(), out)) {
+    // The reason cannot be written in this version's header grammar: say less, never nothing.
+    out.clear();
+    f.headers.clear();
+    f.add("message", "malformed frame");
+    stomp::encode(f, parser_.get_version(), out);
+  }
+  send(std::move(out));
+  stop_reason_ = "malformed frame: " + error.reason;
+  close_after_flush();
+}
+
+asio::awaitable<void> connection::reader() {
+  std::vector<char> buffer(read_chunk_bytes);
+  std::span<const char> pending;
+  while (!stopped_ && !closing_) {
+    while (paused_ && !stopped_ && !closing_) {
+      boost::system::error_code ec;
+      co_await resume_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (stopped_ || closing_) break;
+    if (pending.empty()) {
+      boost::system::error_code ec;
+      std::size_t n = co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        stop(ec == asio::error::eof ? "client closed the connection" : "read failed: " + ec.message());
+        co_return;
+      }
+      last_read_ = steady::now();
+      bytes_in_ += n;
+      pending = std::span<const char>(buffer.data(), n);
+    }
+    while (!pending.empty() && !paused_ && !closing_ && !stopped_) {
+      auto [used, status] = parser_.feed(pending);
+      pending = pending.subspan(used);
+      if (status == stomp::parse_status::frame_ready) {
+        ++frames_in_;
+        engine_.on_frame(id_, parser_.take_frame());
+      } else if (status == stomp::parse_status::error) {
+        reject(parser_.error());
+        co_return;
+      }
+    }
+  }
+}
+
+asio::awaitable<void> connection::writer() {
+  std::vector<std::string> batch;
+  std::vector<asio::const_buffer> buffers;
+  batch.reserve(max_gather_buffers);
+  buffers.reserve(max_gather_buffers);
+  while (!stopped_) {
+    if (queue_.empty()) {
+      if (closing_) break;
+      boost::system::error_code ec;
+      co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    batch.clear();
+    buffers.clear();
+    std::size_t bytes = 0;
+    while (!queue_.empty() && batch.size() < max_gather_buffers && (bytes == 0 || bytes < max_gather_bytes)) {
+      bytes += queue_.front().size();
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    for (const auto& s : batch) buffers.push_back(asio::buffer(s));
+    boost::system::error_code ec;
+    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) co_return;
+    if (ec) {
+      stop("write failed: " + ec.message());
+      co_return;
+    }
+    queued_bytes_ -= std::min(queued_bytes_, bytes);
+    bytes_out_ += bytes;
+    last_write_ = steady::now();
+    if (above_limit_ && queued_bytes_ <= options_.max_session_backlog_bytes) {
+      above_limit_ = false;
+      engine_.on_writable(id_);
+    }
+  }
+  if (stopped_) co_return;
+  // closing_ and everything written: half-close, then drain the client's input until it hangs
+  // up or the watchdog's linger deadline closes the socket (see linger_limit).
+  boost::system::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  std::array<char, 4096> scratch;
+  while (!stopped_) {
+    co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+  }
+  stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
+}
+
+asio::awaitable<void> connection::watchdog() {
+  auto closing_since = steady::time_point::max();
+  while (!stopped_) {
+    auto now = steady::now();
+    auto next = steady::time_point::max();
+    if (closing_) {
+      if (closing_since == steady::time_point::max()) closing_since = now;
+      if (now - closing_since >= linger_limit) {
+        stop("closed after flush (client did not hang up)");
+        co_return;
+      }
+      next = closing_since + linger_limit;
+    } else {
+      if (!connected_) {
+        auto deadline = started_ + options_.connect_timeout;
+        if (now >= deadline) {
+          stop(fmt::format("no CONNECT within {} ms", options_.connect_timeout.count()));
+          co_return;
+        }
+        next = std::min(next, deadline);
+      }
+      if (hb_expect_.count() > 0 && !paused_) {
+        auto limit = std::chrono::duration_cast<steady::duration>(hb_expect_ * options_.heartbeat_grace);
+        if (now - last_read_ >= limit) {
+          stop(fmt::format("heart-beat timeout: nothing received for {} ms",
+                           std::chrono::duration_cast<std::chrono::milliseconds>(now - last_read_).count()));
+          co_return;
+        }
+        next = std::min(next, last_read_ + limit);
+      }
+      if (hb_send_.count() > 0) {
+        if (now - last_write_ >= hb_send_ && queue_.empty()) {
+          // A heart-beat is one EOL; written like a frame so it never splits one.
+          queue_.push_back("\n");
+          queued_bytes_ += 1;
+          last_write_ = now;  // the writer updates it again when written
+          write_signal_.cancel_one();
+        }
+        next = std::min(next, std::max(last_write_, now) + hb_send_);
+      }
+    }
+    watchdog_timer_.expires_at(next);
+    boost::system::error_code ec;
+    co_await watchdog_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace tandem::broker

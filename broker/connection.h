@@ -1,0 +1,117 @@
+// One STOMP client connection: a socket, a reader coroutine, a writer coroutine and a
+// watchdog coroutine (heart-beats and the CONNECT deadline), in the shape of Asio's
+// chat_server example (asio-1-18-0, cpp17/coroutines_ts/chat_server.cpp).
+//
+//   reader    socket -> stomp::parser -> engine::on_frame. Stops feeding while paused
+//             (engine flow control), after close_after_flush, and on a parse error, which
+//             it answers with an ERROR frame (`message` header = the parser's reason, body
+//             quoting the offending bytes) before closing. Other clients are unaffected.
+//   writer    outgoing queue -> socket, gathering every queued frame into one write. Sleeps on
+//             a timer that never expires; send() and close_after_flush() cancel it to wake it.
+//             Calls engine::on_writable when a backlog that crossed the session's limit drains.
+//   watchdog  one timer: closes a client that has not CONNECTed within connect_timeout, sends
+//             an EOL when nothing was written for `send_every`, closes a client silent for
+//             `expect_every * heartbeat_grace`.
+//
+// Threads and ownership: a connection lives on the broker's executor (the io thread, or the
+// one broker strand when threads > 1), like the engine; every method, and every
+// session_sink call the engine makes, runs there. The server's connection set and the three
+// coroutines hold shared_ptrs; the object dies when the last of them lets go. engine::
+// close_session is called exactly once, posted from stop(), and the sink stays valid until
+// then (the posted call holds a shared_ptr), which is the engine.h contract.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/asio.h"
+#include "broker/engine.h"
+#include "broker/stomp/parser.h"
+
+namespace tandem::broker {
+
+struct connection_options {
+  std::chrono::milliseconds connect_timeout{10000};
+  double heartbeat_grace = 1.5;
+  std::size_t max_session_backlog_bytes = 4u << 20;
+  stomp::limits parser_limits{};
+};
+
+class connection : public session_sink, public std::enable_shared_from_this<connection> {
+ public:
+  using executor_type = asio::any_io_executor;
+  // Called once when the connection has fully stopped (the server forgets it).
+  using on_stopped = std::function<void(connection&)>;
+
+  connection(asio::ip::tcp::socket socket, engine& eng, const connection_options& options,
+             on_stopped stopped);
+  ~connection() override;
+
+  // Opens the engine session and spawns the coroutines. Call once.
+  void start();
+  // Closes the socket at once (queued frames are dropped) and ends the session. Idempotent.
+  void stop(std::string_view reason);
+
+  session_id id() const { return id_; }
+  const std::string& remote() const { return remote_; }
+  bool stopped() const { return stopped_; }
+
+  // session_sink
+  void send(std::string encoded_frame) override;
+  void close_after_flush() override;
+  void pause_reading() override;
+  void resume_reading() override;
+  std::size_t queued_bytes() const override { return queued_bytes_; }
+  void set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) override;
+  void set_version(std::string_view version) override;
+
+ private:
+  asio::awaitable<void> reader();
+  asio::awaitable<void> writer();
+  asio::awaitable<void> watchdog();
+  // Answer a parse error: ERROR frame quoting the bad bytes, then close after the flush.
+  void reject(const stomp::parse_error& error);
+  // Runs a coroutine body; an escaping exception is logged and closes this connection
+  // (an exception leaving a `detached` coroutine would otherwise be lost).
+  void spawn(const char* name, asio::awaitable<void> (connection::*body)());
+
+  asio::ip::tcp::socket socket_;
+  engine& engine_;
+  connection_options options_;
+  on_stopped on_stopped_;
+  std::string remote_;
+  session_id id_ = 0;
+  bool session_open_ = false;
+
+  stomp::parser parser_;
+  bool connected_ = false;   // the engine accepted CONNECT (it called set_version)
+  bool paused_ = false;      // engine flow control
+  bool closing_ = false;     // close_after_flush: no more reading, write what is queued
+  bool stopped_ = false;
+  std::string stop_reason_;
+
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;   // queued + being written
+  bool above_limit_ = false;       // backlog crossed max_session_backlog_bytes since on_writable
+
+  asio::steady_timer write_signal_;   // never expires; cancelled to wake the writer
+  asio::steady_timer resume_signal_;  // never expires; cancelled to wake a paused reader
+  asio::steady_timer watchdog_timer_;
+
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_read_;
+  std::chrono::steady_clock::time_point last_write_;
+  std::chrono::milliseconds hb_send_{0};
+  std::chrono::milliseconds hb_expect_{0};
+
+  std::uint64_t frames_in_ = 0;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+}  // namespace tandem::broker

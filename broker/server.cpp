@@ -1,0 +1,152 @@
+#include "broker/server.h"
+
+#include <fmt/format.h>
+
+#include "broker/log.h"
+#include "broker/stomp/encoder.h"
+
+namespace tandem::broker {
+
+namespace {
+constexpr std::chrono::milliseconds tick_period{100};
+}
+
+server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
+    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tick_timer_(executor) {
+  options_.connect_timeout = cfg.connect_timeout;
+  options_.heartbeat_grace = cfg.engine.heartbeat_grace;
+  options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
+}
+
+server::~server() {
+  stop_accepting();
+  stop_connections("server destroyed");
+}
+
+boost::system::error_code server::open(asio::ip::tcp::endpoint& bound) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(config_.listen.host, ec);
+  asio::ip::tcp::endpoint endpoint;
+  if (ec) {
+    // A host name: resolve it (startup only, so a blocking resolve is acceptable here).
+    asio::ip::tcp::resolver resolver(executor_);
+    auto results = resolver.resolve(config_.listen.host, std::to_string(config_.listen.port), ec);
+    if (ec || results.empty()) return ec ? ec : asio::error::host_not_found;
+    endpoint = results.begin()->endpoint();
+  } else {
+    endpoint = asio::ip::tcp::endpoint(address, config_.listen.port);
+  }
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) return ec;
+  // SO_REUSEADDR: a restarted master (or a slave taking over on the same host) must be able
+  // to bind while the old sockets sit in TIME_WAIT.
+  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return ec;
+  }
+  bound = acceptor_.local_endpoint(ec);
+  return ec;
+}
+
+void server::start() {
+  asio::co_spawn(executor_, accept_loop(), asio::detached);
+  asio::co_spawn(executor_, tick_loop(), asio::detached);
+}
+
+void server::stop_accepting() {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  tick_timer_.cancel();
+}
+
+void server::stop_connections(std::string_view reason) {
+  // stop() calls back into on_stopped, which erases from the map: iterate over a copy.
+  std::vector<std::shared_ptr<connection>> all;
+  all.reserve(connections_.size());
+  for (auto& [_, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->stop(reason);
+  connections_.clear();
+}
+
+asio::awaitable<void> server::accept_loop() {
+  log::rate_limiter accept_errors(std::chrono::seconds(5));
+  asio::steady_timer backoff(executor_);
+  try {
+    while (!stopping_) {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket socket(executor_);
+      co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      if (ec) {
+        // EMFILE/ENFILE/ENOBUFS: back off briefly instead of spinning on a full descriptor table.
+        std::uint64_t suppressed = 0;
+        if (accept_errors.allow(suppressed))
+          log::warn("server", "accept failed", {log::kv("error", ec.message()), log::kv("suppressed", suppressed)});
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      ++accepted_total_;
+      if (connections_.size() >= config_.engine.max_connections) {
+        ++refused_total_;
+        asio::co_spawn(executor_, refuse(std::move(socket)), asio::detached);
+        continue;
+      }
+      auto c = std::make_shared<connection>(std::move(socket), engine_, options_,
+                                            [this](connection& gone) { connections_.erase(&gone); });
+      connections_.emplace(c.get(), c);
+      c->start();
+    }
+  } catch (const std::exception& e) {
+    log::error("server", "accept loop failed", {log::kv("error", e.what())});
+  }
+}
+
+asio::awaitable<void> server::refuse(asio::ip::tcp::socket socket) {
+  try {
+    std::uint64_t suppressed = 0;
+    static log::rate_limiter limiter(std::chrono::seconds(5));
+    if (limiter.allow(suppressed))
+      log::warn("server", "connection refused: max_connections reached",
+                {log::kv("max_connections", config_.engine.max_connections), log::kv("suppressed", suppressed)});
+    stomp::frame f;
+    f.command = "ERROR";
+    f.add("message", "too many connections");
+    f.body = fmt::format("The broker serves at most {} connections (max_connections). Try again later.\n",
+                         config_.engine.max_connections);
+    std::string out;
+    stomp::encode(f, stomp::version::v1_0, out);
+    boost::system::error_code ec;
+    co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+  } catch (const std::exception& e) {
+    log::error("server", "refusing a connection failed", {log::kv("error", e.what())});
+  }
+}
+
+asio::awaitable<void> server::tick_loop() {
+  try {
+    auto next = std::chrono::steady_clock::now();
+    while (!stopping_) {
+      next += tick_period;
+      tick_timer_.expires_at(next);
+      boost::system::error_code ec;
+      co_await tick_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (stopping_) break;
+      auto now = std::chrono::steady_clock::now();
+      // After a long stall (a paused process) do not fire a burst of catch-up ticks.
+      if (now - next > 10 * tick_period) next = now;
+      engine_.tick(now);
+    }
+  } catch (const std::exception& e) {
+    log::error("server", "tick loop failed", {log::kv("error", e.what())});
+  }
+}
+
+}  // namespace tandem::broker

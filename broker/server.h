@@ -1,0 +1,61 @@
+// The STOMP listener: acceptor, the set of live connections, and the engine's tick timer
+// (Asio's http server example: `server` + `connection_manager` in one small class).
+//
+// Threads and ownership: everything runs on the executor given to the constructor (the io
+// thread, or the broker strand when threads > 1). The server owns the connections (shared
+// ownership with their coroutines); the engine must outlive the server's last connection,
+// which is why shutdown is `stop_accepting(); engine.shutdown(); stop_connections();` and the
+// io_context then runs until every posted close_session has run, before the engine dies.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "broker/asio.h"
+#include "broker/config.h"
+#include "broker/connection.h"
+#include "broker/engine.h"
+
+namespace tandem::broker {
+
+class server {
+ public:
+  server(asio::any_io_executor executor, engine& eng, const config& cfg);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens on cfg.listen; returns the bound endpoint (port 0 picks a free one).
+  // Errors (address in use, permission) are returned, not thrown.
+  boost::system::error_code open(asio::ip::tcp::endpoint& bound);
+  // Starts accepting and the engine tick timer (~100 ms).
+  void start();
+  // Closes the acceptor (no new clients); live connections continue.
+  void stop_accepting();
+  // Closes every live connection at once (engine::close_session for each).
+  void stop_connections(std::string_view reason);
+
+  std::size_t connection_count() const { return connections_.size(); }
+  std::uint64_t accepted_total() const { return accepted_total_; }
+  std::uint64_t refused_total() const { return refused_total_; }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> tick_loop();
+  asio::awaitable<void> refuse(asio::ip::tcp::socket socket);
+
+  asio::any_io_executor executor_;
+  engine& engine_;
+  const config& config_;
+  connection_options options_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer tick_timer_;
+  bool stopping_ = false;
+  std::unordered_map<connection*, std::shared_ptr<connection>> connections_;
+  std::uint64_t accepted_total_ = 0;
+  std::uint64_t refused_total_ = 0;
+};
+
+}  // namespace tandem::broker

@@ -1,0 +1,325 @@
+// broker/config: the JSON file, the command line and how they combine.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "broker/config.h"
+
+using namespace tandem::broker;
+
+namespace {
+
+bool any_error_contains(const std::vector<std::string>& errors, std::initializer_list<std::string_view> parts) {
+  return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+    return std::all_of(parts.begin(), parts.end(), [&](std::string_view p) { return e.find(p) != std::string::npos; });
+  });
+}
+
+std::string dump(const std::vector<std::string>& errors) {
+  std::string s;
+  for (auto& e : errors) s += e + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("an empty object gives the documented defaults with anonymous access off") {
+  auto r = parse_config("{}", "t.json");
+  REQUIRE(r.ok());
+  CHECK(r.value.listen == endpoint_address{"127.0.0.1", 61613});
+  CHECK_FALSE(r.value.admin_listen.has_value());
+  CHECK(r.value.sync == sync_policy::always);
+  CHECK(r.value.threads == 1u);
+  CHECK(r.value.segment_bytes == (32ull << 20));
+  CHECK(r.value.lock_check_interval == std::chrono::milliseconds(1000));
+  CHECK_FALSE(r.value.takeover_delay.has_value());
+  CHECK_FALSE(r.value.engine.allow_anonymous);
+  CHECK(r.value.source == "t.json");
+}
+
+TEST_CASE("every documented key is read into the config") {
+  auto r = parse_config(R"({
+    "listen": "0.0.0.0:61700", "admin_listen": "[::1]:8200", "store": "/srv/tandem",
+    "create_store": true, "broker_name": "b1",
+    "sync": {"policy": "periodic", "interval_ms": 25},
+    "segment_bytes": 4194304, "body_cache_bytes": 1000, "threads": 2,
+    "lock_check_interval_ms": 250, "takeover_delay_ms": 3000, "connect_timeout_ms": 5000,
+    "log_level": "debug", "allow_anonymous": true,
+    "default_prefetch": 10, "max_deliveries": 3, "dead_letter_strategy": "shared",
+    "expired_to_dlq": true, "max_destination_bytes": 2048, "max_memory_bytes": 4096,
+    "max_store_bytes": 2097152, "send_timeout_ms": 700, "max_session_backlog_bytes": 8192,
+    "max_connections": 50, "max_subscriptions_per_session": 7, "max_transactions_per_session": 8,
+    "heartbeat_send_ms": 1500, "heartbeat_expect_ms": 2500, "heartbeat_grace": 2.0,
+    "dedup_window": 64
+  })", "full.json");
+  INFO(dump(r.errors));
+  REQUIRE(r.ok());
+  const config& c = r.value;
+  CHECK(c.listen == endpoint_address{"0.0.0.0", 61700});
+  REQUIRE(c.admin_listen.has_value());
+  CHECK(c.admin_listen->host == "::1");
+  CHECK(c.admin_listen->port == 8200);
+  CHECK(c.admin_listen->to_string() == "[::1]:8200");
+  CHECK(c.store == "/srv/tandem");
+  CHECK(c.create_store);
+  CHECK(c.engine.broker_name == "b1");
+  CHECK(c.sync == sync_policy::periodic);
+  CHECK(c.sync_interval == std::chrono::milliseconds(25));
+  CHECK(c.segment_bytes == 4194304u);
+  CHECK(c.body_cache_bytes == 1000u);
+  CHECK(c.threads == 2u);
+  CHECK(c.lock_check_interval == std::chrono::milliseconds(250));
+  CHECK(c.takeover_delay == std::chrono::milliseconds(3000));
+  CHECK(c.connect_timeout == std::chrono::milliseconds(5000));
+  CHECK(c.log_level == "debug");
+  CHECK(c.engine.allow_anonymous);
+  CHECK(c.engine.default_prefetch == 10u);
+  CHECK(c.engine.max_deliveries == 3u);
+  CHECK(c.engine.dead_letter_strategy == "shared");
+  CHECK(c.engine.expired_to_dlq);
+  CHECK(c.engine.max_destination_bytes == 2048u);
+  CHECK(c.engine.max_memory_bytes == 4096u);
+  CHECK(c.engine.max_store_bytes == 2097152u);
+  CHECK(c.engine.send_timeout == std::chrono::milliseconds(700));
+  CHECK(c.engine.max_session_backlog_bytes == 8192u);
+  CHECK(c.engine.max_connections == 50u);
+  CHECK(c.engine.max_subscriptions_per_session == 7u);
+  CHECK(c.engine.max_transactions_per_session == 8u);
+  CHECK(c.engine.heartbeat_send == std::chrono::milliseconds(1500));
+  CHECK(c.engine.heartbeat_expect == std::chrono::milliseconds(2500));
+  CHECK(c.engine.heartbeat_grace == doctest::Approx(2.0));
+  CHECK(c.engine.dedup_window == 64u);
+}
+
+TEST_CASE("sync accepts a bare policy string") {
+  auto r = parse_config(R"({"sync": "never"})", "t.json");
+  REQUIRE(r.ok());
+  CHECK(r.value.sync == sync_policy::never);
+}
+
+TEST_CASE("an unknown key is an error naming the key, the file and the nearest valid key") {
+  auto r = parse_config(R"({"segment_byte": 1048576})", "/etc/tandem/tandemd.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(any_error_contains(r.errors, {"/etc/tandem/tandemd.json", "unknown key \"segment_byte\"",
+                                      "did you mean \"segment_bytes\""}));
+}
+
+TEST_CASE("an unknown key far from every valid key gets no suggestion") {
+  auto r = parse_config(R"({"zzzzqqqqxxxx": 1})", "t.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].find("did you mean") == std::string::npos);
+  CHECK(r.errors[0].find("zzzzqqqqxxxx") != std::string::npos);
+}
+
+TEST_CASE("a duration key written without its unit suffix suggests the _ms key") {
+  auto r = parse_config(R"({"send_timeout": 5})", "t.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(any_error_contains(r.errors, {"did you mean \"send_timeout_ms\""}));
+}
+
+TEST_CASE("a bad value names the key, the file, the value and the expected form") {
+  auto r = parse_config(R"({"threads": "two"})", "cfg.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(any_error_contains(r.errors, {"cfg.json", "\"threads\"", "\"two\"", "expected an integer from 1 to 64"}));
+
+  r = parse_config(R"({"listen": "localhost"})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"listen\"", "\"localhost\"", "HOST:PORT"}));
+
+  r = parse_config(R"({"sync": "sometimes"})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"sync\"", "sometimes", "periodic"}));
+
+  r = parse_config(R"({"segment_bytes": 100})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"segment_bytes\"", "100", "integer from 1048576"}));
+
+  r = parse_config(R"({"lock_check_interval_ms": -5})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"lock_check_interval_ms\"", "-5", "milliseconds"}));
+
+  r = parse_config(R"({"allow_anonymous": "yes"})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"allow_anonymous\"", "true or false"}));
+
+  r = parse_config(R"({"dead_letter_strategy": "both"})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"dead_letter_strategy\"", "individual"}));
+
+  r = parse_config(R"({"heartbeat_grace": 0.5})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"heartbeat_grace\"", "0.5"}));
+}
+
+TEST_CASE("every error of a file is reported at once") {
+  auto r = parse_config(R"({"threads": 0, "listn": "a:1", "sync": {"policy": "always", "intervl_ms": 3}})", "t.json");
+  CHECK(r.errors.size() == 3);
+  CHECK(any_error_contains(r.errors, {"\"threads\""}));
+  CHECK(any_error_contains(r.errors, {"\"listn\"", "did you mean \"listen\""}));
+  CHECK(any_error_contains(r.errors, {"\"sync.intervl_ms\"", "did you mean \"sync.interval_ms\""}));
+}
+
+TEST_CASE("invalid JSON is reported with file, line and column") {
+  auto r = parse_config("{\n  \"threads\": 1,\n  oops\n}", "bad.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].find("bad.json:3:") != std::string::npos);
+  CHECK(r.errors[0].find("not valid JSON") != std::string::npos);
+}
+
+TEST_CASE("a top level that is not an object is refused") {
+  auto r = parse_config("[1, 2]", "t.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].find("JSON object") != std::string::npos);
+}
+
+TEST_CASE("users with password_hash are taken as is; plaintext passwords are listed and hashed on request") {
+  std::string hash = "sha256:00112233445566778899aabbccddeeff:" + std::string(64, 'a');
+  auto r = parse_config(
+      R"({"users": [{"login": "alice", "password_hash": ")" + hash + R"("}, {"login": "bob", "password": "pw"}]})",
+      "t.json");
+  INFO(dump(r.errors));
+  REQUIRE(r.ok());
+  REQUIRE(r.value.engine.users.size() == 2);
+  CHECK(r.value.engine.users[0].login == "alice");
+  CHECK(r.value.engine.users[0].password_hash == hash);
+  CHECK(r.value.engine.users[1].login == "bob");
+  CHECK(r.value.engine.users[1].password_hash.empty());
+  REQUIRE(r.value.plaintext_passwords.size() == 1);
+  CHECK(r.value.plaintext_passwords[0].first == "bob");
+  CHECK(r.value.plaintext_passwords[0].second == "pw");
+  hash_plaintext_passwords(r.value, [](std::string_view p) { return "hashed(" + std::string(p) + ")"; });
+  CHECK(r.value.engine.users[0].password_hash == hash);
+  CHECK(r.value.engine.users[1].password_hash == "hashed(pw)");
+}
+
+TEST_CASE("the password hash form is checked") {
+  CHECK(is_password_hash_form("sha256:0011:" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("sha256:0011:" + std::string(63, 'f')));
+  CHECK_FALSE(is_password_hash_form("sha256::" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("sha256:00GG:" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("md5:0011:" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("plain"));
+}
+
+TEST_CASE("bad user entries are errors naming the entry") {
+  auto r = parse_config(R"({"users": [{"login": "a"}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"users[0]", "exactly one of"}));
+  r = parse_config(R"({"users": [{"login": "a", "password_hash": "md5:abc"}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"users[0].password_hash", "md5:abc", "--hash-password"}));
+  r = parse_config(R"({"users": [{"login": "a", "passwrd": "x"}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"users[0].passwrd", "did you mean \"password\""}));
+  r = parse_config(R"({"users": [{"login": "a", "password": "x"}, {"login": "a", "password": "y"}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"users[1]", "repeats login \"a\""}));
+  r = parse_config(R"({"users": {"login": "a"}})", "t.json");
+  CHECK(any_error_contains(r.errors, {"\"users\"", "a list of"}));
+}
+
+TEST_CASE("endpoints parse host and port, bracketed IPv6, and refuse bad forms") {
+  endpoint_address a;
+  CHECK(parse_endpoint("127.0.0.1:61613", a));
+  CHECK(a == endpoint_address{"127.0.0.1", 61613});
+  CHECK(parse_endpoint("[::1]:0", a));
+  CHECK(a == endpoint_address{"::1", 0});
+  CHECK(parse_endpoint("broker.example:1", a));
+  CHECK(a.host == "broker.example");
+  CHECK_FALSE(parse_endpoint("127.0.0.1", a));
+  CHECK_FALSE(parse_endpoint(":61613", a));
+  CHECK_FALSE(parse_endpoint("h:65536", a));
+  CHECK_FALSE(parse_endpoint("h:6x", a));
+  CHECK_FALSE(parse_endpoint("::1:80", a));
+  CHECK_FALSE(parse_endpoint("[::1]80", a));
+}
+
+TEST_CASE("edit distance and the nearest key") {
+  CHECK(edit_distance("", "abc") == 3u);
+  CHECK(edit_distance("kitten", "sitting") == 3u);
+  CHECK(edit_distance("same", "same") == 0u);
+  CHECK(nearest_key("thread", config_keys()) == "threads");
+  CHECK(nearest_key("brokername", config_keys()) == "broker_name");
+  CHECK(nearest_key("x", config_keys()).empty());
+}
+
+TEST_CASE("command-line options override the file") {
+  auto file = parse_config(R"({"store": "/a", "listen": "127.0.0.1:1000", "broker_name": "file",
+                               "sync": "always", "threads": 1, "allow_anonymous": true})", "t.json");
+  REQUIRE(file.ok());
+  CLI::App app;
+  command_line cl;
+  add_command_line_options(app, cl);
+  const char* argv[] = {"tandemd", "--store", "/b", "--listen", "127.0.0.1:2000", "--name", "cli",
+                        "--sync", "periodic", "--threads", "3", "--lock-check-interval", "50",
+                        "--create-store", "--admin", "127.0.0.1:2001", "--takeover-delay", "10"};
+  REQUIRE_NOTHROW(app.parse(static_cast<int>(std::size(argv)), argv));
+  std::vector<std::string> errors;
+  apply_command_line(cl, file.value, errors);
+  REQUIRE(errors.empty());
+  const config& c = file.value;
+  CHECK(c.store == "/b");
+  CHECK(c.listen.port == 2000);
+  CHECK(c.engine.broker_name == "cli");
+  CHECK(c.sync == sync_policy::periodic);
+  CHECK(c.threads == 3u);
+  CHECK(c.lock_check_interval == std::chrono::milliseconds(50));
+  CHECK(c.create_store);
+  REQUIRE(c.admin_listen.has_value());
+  CHECK(c.admin_listen->port == 2001);
+  CHECK(c.takeover_delay == std::chrono::milliseconds(10));
+}
+
+TEST_CASE("bad command-line values are errors naming the option") {
+  CLI::App app;
+  command_line cl;
+  add_command_line_options(app, cl);
+  const char* argv[] = {"tandemd", "--listen", "nowhere", "--sync", "maybe", "--threads", "0"};
+  REQUIRE_NOTHROW(app.parse(static_cast<int>(std::size(argv)), argv));
+  config c;
+  std::vector<std::string> errors;
+  apply_command_line(cl, c, errors);
+  CHECK(any_error_contains(errors, {"--listen", "nowhere"}));
+  CHECK(any_error_contains(errors, {"--sync", "maybe"}));
+  CHECK(any_error_contains(errors, {"--threads", "0"}));
+}
+
+TEST_CASE("help lists every command-line option under its fixed name") {
+  CLI::App app{"tandemd"};
+  command_line cl;
+  add_command_line_options(app, cl);
+  std::string help = app.help();
+  for (const char* flag : {"--config", "--store", "--listen", "--admin", "--name", "--create-store",
+                           "--check-config", "--sync", "--threads", "--lock-check-interval", "--hash-password"}) {
+    INFO(flag);
+    CHECK(help.find(flag) != std::string::npos);
+  }
+}
+
+TEST_CASE("validation requires a store and someone who can log in") {
+  config c;
+  std::vector<std::string> errors;
+  validate(c, errors);
+  CHECK(any_error_contains(errors, {"store"}));
+  CHECK(any_error_contains(errors, {"allow_anonymous"}));
+  c.store = "/x";
+  c.engine.allow_anonymous = true;
+  errors.clear();
+  validate(c, errors);
+  CHECK(errors.empty());
+}
+
+TEST_CASE("a missing file is one error naming the path") {
+  auto r = load_config_file("/nonexistent/dir/tandemd.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].find("/nonexistent/dir/tandemd.json") != std::string::npos);
+}
+
+TEST_CASE("a file on disk loads with its path as the source") {
+  auto path = std::filesystem::temp_directory_path() / ("tandem_config_test_" + std::to_string(::getpid()) + ".json");
+  {
+    std::ofstream out(path);
+    out << R"({"store": "/s", "allow_anonymous": true, "threads": 2})";
+  }
+  auto r = load_config_file(path);
+  std::filesystem::remove(path);
+  REQUIRE(r.ok());
+  CHECK(r.value.source == path.string());
+  CHECK(r.value.threads == 2u);
+}
