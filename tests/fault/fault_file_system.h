@@ -1,0 +1,195 @@
+// tandem::fault::fault_file_system: the file-system seam's test double for crash and
+// fault tests (journal/fs/file_system.h).
+//
+// What it models. Everything lives in memory. Each file (an "inode") has a durable image
+// and a list of operations not yet synced (writes, fallocate, truncate); reads see the
+// image with those applied, as a process sees the page cache. `file::sync` (fdatasync)
+// makes that file's pending operations durable. Each directory has a list of namespace
+// operations (create, rename, remove, mkdir) not yet made durable by `sync_dir`.
+//
+// Power loss (`crash()`), after SQLite's test6.c and RocksDB's FaultInjectionTestFS:
+// - every pending data operation is, by a seeded draw, applied, lost, or (writes only)
+//   turned into garbage over the 512-byte sectors it touched (a torn sector on a real disk
+//   holds neither the old nor the new bytes);
+// - for each directory a seeded-length prefix of its pending namespace operations is
+//   applied (a journaling file system commits metadata in order, so a later rename never
+//   survives without the creation before it); the rest is lost;
+// - what remains becomes the only state: every handle opened before the crash fails with
+//   EIO from then on, and the test reopens the journal on the durable image.
+//
+// Dying before the power cut. A crash test must stop the system under test at a chosen
+// moment without its later calls reaching "disk". `die_after(n)` (or `die()`) makes the
+// file system dead after its nth mutating operation: every later call fails with EIO and
+// changes nothing, so the store under test sees I/O errors (and reports no further
+// success) while the test closes it; then `crash()` computes the survivor image.
+//
+// Error injection, after Beast's fail_count: `fail(op, n, error)` makes the nth future
+// call of kind `op` fail with `error` (without effect); `sticky` keeps failing every later
+// one (ENOSPC does not go away). A failed sync keeps its pending operations pending: the
+// page cache may or may not still hold them, which the next crash() decides.
+//
+// Seeded: the same seed, options and call sequence give the same outcome, so a failing
+// run replays from its seed (printed by the tests).
+//
+// Threads: every method of the file system and of its files may be called from any
+// thread (one mutex guards all state; a test double needs no concurrency).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "journal/fs/file_system.h"
+
+namespace tandem::fault {
+
+// Kinds of calls that can be counted and failed.
+enum class op {
+  open,
+  read,
+  write,      // both write_at overloads
+  sync,       // file::sync (fdatasync)
+  allocate,
+  truncate,
+  size,
+  rename,
+  remove,
+  create_directories,
+  sync_dir,
+  list,
+  exists,
+};
+inline constexpr std::size_t op_count = 13;
+std::string_view to_string(op o) noexcept;
+
+// How crash() treats what was never synced.
+struct crash_options {
+  // Weights of the three fates of a pending write (normalised; all zero = apply).
+  double apply_weight = 1.0;
+  double lose_weight = 1.0;
+  double garble_weight = 1.0;
+  // Namespace operations not followed by sync_dir: a random-length prefix survives
+  // (default), or all / none.
+  enum class dir_policy { random_prefix, keep_all, lose_all } directories = dir_policy::random_prefix;
+
+  // Presets.
+  static crash_options lose_all_unsynced() {  // LevelDB's DropUnsyncedFileData
+    return {0.0, 1.0, 0.0, dir_policy::lose_all};
+  }
+  static crash_options keep_all_unsynced() {  // a process crash: the page cache survives
+    return {1.0, 0.0, 0.0, dir_policy::keep_all};
+  }
+};
+
+// What a crash() did, for the test's log.
+struct crash_stats {
+  std::uint64_t writes_applied = 0;
+  std::uint64_t writes_lost = 0;
+  std::uint64_t writes_garbled = 0;
+  std::uint64_t dir_ops_applied = 0;
+  std::uint64_t dir_ops_lost = 0;
+};
+
+class fault_file_system final : public fs::file_system {
+ public:
+  explicit fault_file_system(std::uint64_t seed = 1);
+  ~fault_file_system() override;
+
+  // ---- fs::file_system ----
+  fs::result<std::unique_ptr<fs::file>> open(const std::filesystem::path& path, fs::open_mode mode) override;
+  std::error_code rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
+  std::error_code remove(const std::filesystem::path& path) override;
+  std::error_code create_directories(const std::filesystem::path& path) override;
+  std::error_code sync_dir(const std::filesystem::path& dir) override;
+  fs::result<std::vector<std::string>> list(const std::filesystem::path& dir) override;
+  fs::result<bool> exists(const std::filesystem::path& path) override;
+
+  // ---- error injection ----
+  // The nth call (1 = the next one) of kind `o` from now fails with `error`; with `sticky`
+  // every later call of that kind fails too. One rule per kind; a new one replaces it.
+  void fail(op o, std::uint64_t n, std::error_code error, bool sticky = false);
+  void clear_failures();
+  // Calls of kind `o` so far (including failed ones), for choosing n.
+  std::uint64_t count(op o) const;
+
+  // ---- power loss ----
+  // After `n` more mutating calls (write, sync, allocate, truncate, open that creates,
+  // rename, remove, create_directories, sync_dir) the file system is dead: that call and
+  // every later one fail with EIO and change nothing. 0 = dead now. nullopt = never.
+  void die_after(std::optional<std::uint64_t> n);
+  void die() { die_after(0); }
+  bool dead() const;
+  // Mutating calls so far (what die_after counts).
+  std::uint64_t mutations() const;
+  // Simulates a power cut (see the header comment), then revives the file system on the
+  // surviving image. Old handles fail with EIO from now on. Failure rules are kept.
+  crash_stats crash(const crash_options& how = {});
+  // Pending (unsynced) data operations and namespace operations, summed over all files.
+  std::uint64_t pending_data_ops() const;
+  std::uint64_t pending_dir_ops() const;
+
+  // ---- direct access to the durable image (for damage tests and golden files) ----
+  // Both act on the durable image only and require that nothing is pending on the file
+  // (call after crash() or after every sync); they bypass error injection.
+  std::optional<std::vector<std::byte>> durable_contents(const std::filesystem::path& path) const;
+  void set_durable_contents(const std::filesystem::path& path, std::vector<std::byte> contents);
+  // Durable regular files (full paths), sorted.
+  std::vector<std::filesystem::path> durable_files() const;
+  // Copies the durable image under `from` (in this file system) to the real directory `to`
+  // (created), e.g. to run `tandem-journal` on a crashed image.
+  std::error_code export_to(const std::filesystem::path& from, const std::filesystem::path& to) const;
+  // Loads a real directory tree as durable files under `to`.
+  std::error_code import_from(const std::filesystem::path& from, const std::filesystem::path& to);
+
+ private:
+  struct inode;
+  struct dir_op;
+  class handle;
+  friend class handle;
+
+  using path = std::filesystem::path;
+
+  // Counts a call, applies the failure rule and the death countdown. Called under mu_.
+  std::error_code enter(op o, bool mutating);
+  std::error_code check_handle(std::uint64_t generation) const;
+  static path norm(const path& p);
+  bool live_dir_exists(const path& dir) const;
+  void record_dir_op(const path& dir, dir_op d);
+  std::uint64_t draw(std::uint64_t bound);  // uniform in [0, bound)
+
+  struct rule {
+    std::uint64_t at = 0;  // absolute call count that fails (0 = none)
+    std::error_code error;
+    bool sticky = false;
+  };
+
+  mutable std::mutex mu_;
+  std::mt19937_64 rng_;
+  std::uint64_t generation_ = 1;
+  std::array<std::uint64_t, op_count> counts_{};
+  std::array<rule, op_count> rules_{};
+  std::uint64_t mutations_ = 0;
+  std::optional<std::uint64_t> die_at_;  // mutation count at which death starts
+  bool dead_ = false;
+
+  // Live namespace (what the process sees) and durable namespace (what survives).
+  std::map<path, std::shared_ptr<inode>> live_files_;
+  std::set<path> live_dirs_;
+  std::map<path, std::shared_ptr<inode>> durable_files_;
+  std::set<path> durable_dirs_;
+  std::map<path, std::vector<dir_op>> pending_dirs_;  // by parent directory
+  // Every inode that may hold pending data (weak: an unlinked, closed file just goes).
+  std::vector<std::weak_ptr<inode>> inodes_;
+};
+
+}  // namespace tandem::fault
