@@ -86,6 +86,10 @@ class parser {
 
   const limits& get_limits() const noexcept { return limits_; }
 
+  // True when no frame is partly read (nothing, or only heart-beat EOLs, since the last
+  // frame): a peer closing now closed cleanly; otherwise it died mid-frame.
+  bool between_frames() const noexcept { return state_ == state::idle || state_ == state::idle_cr; }
+
   // Forgets any partial frame and a past error; keeps direction, limits and version.
   void reset() noexcept;
 

@@ -371,6 +371,18 @@ TEST_CASE("a taken frame does not leak into the next one") {
   CHECK(p.take_frame() == make("ACK", {{"id", "2"}}));
 }
 
+TEST_CASE("between_frames tells a clean end of stream from a torn frame") {
+  parser p(direction::from_client);
+  CHECK(p.between_frames());
+  const std::string input = "SEND\n\nbody\0\n"s;
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    CAPTURE(i);
+    p.feed(std::span<const char>(input).subspan(i, 1));
+    // Octet i = 0..9 leaves the SEND unfinished; 10 is its NUL, 11 a heart-beat.
+    CHECK(p.between_frames() == (i >= 10));
+  }
+}
+
 TEST_CASE("an empty feed needs more and consumes nothing") {
   parser p(direction::from_client);
   const auto r = p.feed(std::span<const char>());
