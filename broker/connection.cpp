@@ -193,7 +193,10 @@ asio::awaitable<void> connection::reader() {
       boost::system::error_code ec;
       std::size_t n = co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        stop(ec == asio::error::eof ? "client closed the connection" : "read failed: " + ec.message());
+        if (ec == asio::error::eof)
+          stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
+        else
+          stop("read failed: " + ec.message());
         co_return;
       }
       last_read_ = steady::now();

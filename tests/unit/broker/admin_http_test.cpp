@@ -1,0 +1,68 @@
+// broker/admin_http: routing and status codes of the admin port (no sockets: handle() only).
+#include <doctest/doctest.h>
+
+#include "broker/admin_http.h"
+
+using namespace tandem;
+using namespace tandem::broker;
+
+namespace {
+
+admin_sources sources_for(std::string role, bool with_engine) {
+  admin_sources s;
+  s.health = [role] { return nlohmann::json{{"role", role}, {"epoch", 7}}; };
+  s.metrics = [] { return std::string("tandem_role{role=\"master\"} 1\n"); };
+  if (with_engine) {
+    s.destinations = [] { return nlohmann::json::array({{{"name", "/queue/a"}}}); };
+    s.connections = [] { return nlohmann::json::array(); };
+  } else {
+    s.destinations = [] { return nlohmann::json(); };
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("health is 200 for a master and 503 for a slave, with the role in the body") {
+  asio::io_context io;
+  admin_http master(io.get_executor(), sources_for("master", true));
+  auto r = master.handle("GET", "/health");
+  CHECK(r.status == 200);
+  CHECK(nlohmann::json::parse(r.body)["role"] == "master");
+  CHECK(r.content_type == "application/json");
+
+  admin_http slave(io.get_executor(), sources_for("slave", false));
+  r = slave.handle("GET", "/health");
+  CHECK(r.status == 503);
+  CHECK(nlohmann::json::parse(r.body)["role"] == "slave");
+}
+
+TEST_CASE("metrics are Prometheus text") {
+  asio::io_context io;
+  admin_http a(io.get_executor(), sources_for("master", true));
+  auto r = a.handle("GET", "/metrics");
+  CHECK(r.status == 200);
+  CHECK(r.content_type.find("text/plain; version=0.0.4") == 0);
+  CHECK(r.body.find("tandem_role{role=\"master\"} 1") != std::string::npos);
+}
+
+TEST_CASE("engine snapshots are served by a master and refused by a slave") {
+  asio::io_context io;
+  admin_http master(io.get_executor(), sources_for("master", true));
+  auto r = master.handle("GET", "/api/destinations?pretty=1");
+  CHECK(r.status == 200);
+  CHECK(nlohmann::json::parse(r.body)[0]["name"] == "/queue/a");
+  CHECK(master.handle("GET", "/api/connections").status == 200);
+
+  admin_http slave(io.get_executor(), sources_for("slave", false));
+  CHECK(slave.handle("GET", "/api/destinations").status == 503);
+  CHECK(slave.handle("GET", "/api/connections").status == 503);
+}
+
+TEST_CASE("unknown paths are 404 and other methods 405") {
+  asio::io_context io;
+  admin_http a(io.get_executor(), sources_for("master", true));
+  CHECK(a.handle("GET", "/nope").status == 404);
+  CHECK(a.handle("POST", "/health").status == 405);
+  CHECK(a.handle("HEAD", "/health").status == 200);
+}
