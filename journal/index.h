@@ -70,12 +70,19 @@ class index {
   std::uint64_t live_messages() const { return live_messages_; }  // (target, message) pairs
   std::uint64_t live_bytes() const { return live_bytes_; }
 
+  // Equal live contents (last_lsn is not compared: a checkpointed and a fully replayed
+  // index agree on contents while their lsn bookkeeping may differ).
   friend bool operator==(const index&, const index&);
 
   // ---- mutation (the store and recovery call these; exposed for tests and tools) ----
   explicit index(std::size_t producer_window = 1024) : producer_window_(producer_window) {}
   void add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
            std::string_view producer_id, std::uint64_t producer_seq);
+  void add(std::uint64_t msg_seq, std::span<const std::string_view> targets, const message_ref& ref,
+           std::string_view producer_id, std::uint64_t producer_seq);
+  // Moves (target, msg_seq) to `where` if it is still live there (a compaction copy
+  // became durable); false when it was removed meanwhile (the copy must not resurrect it).
+  bool relocate(std::string_view target, std::uint64_t msg_seq, const location& where);
   // Returns false when the message was not on the target.
   bool remove(std::string_view target, std::uint64_t msg_seq);
   void create_destination(std::string_view name);
@@ -87,12 +94,16 @@ class index {
   void set_next_msg_seq(std::uint64_t n) { next_msg_seq_ = n; }
   void set_last_lsn(std::uint64_t lsn) { last_lsn_ = lsn; }
   void record_producer(std::string_view producer_id, std::uint64_t producer_seq);
+  // Bulk loading from a checkpoint: a whole target's map / a producer's window at once.
+  void load_target(std::string target, message_map entries);
+  void load_producer(std::string producer_id, std::deque<std::uint64_t> window);
   const std::unordered_map<std::string, std::deque<std::uint64_t>>& producer_windows() const {
     return producers_;
   }
 
  private:
   void account(const location& where, bool add);
+  void add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref);
 
   std::size_t producer_window_;
   std::map<std::string, message_map, std::less<>> targets_;

@@ -167,9 +167,12 @@ class store {
 
   // Queues `r` and returns at once. `done` runs exactly once, via options.post, after the
   // record is durable per the sync policy (or failed). Removes (message_remove, the removes
-  // in a batch, destination_delete, durable_subscription_remove) are applied to the index
-  // now; adds and creates when durable. epoch_start and checkpoint records are the store's
-  // own: errc::invalid_argument. A record larger than a segment: errc::record_too_large.
+  // in a batch, destination_delete, durable_subscription_remove) and the metadata creates
+  // (destination_create, durable_subscription_create) are applied to the index now;
+  // message adds when durable (they need their location). REQUIRES: a message_remove only
+  // names a message whose add has completed. epoch_start and checkpoint records are the
+  // store's own: errc::invalid_argument. A record larger than a segment:
+  // errc::record_too_large. `done` may be empty.
   void append(record r, completion done);
 
   // The decoded message msg_seq on `target`, through the LRU body cache. Blocking pread on
@@ -201,8 +204,10 @@ class store {
 
  private:
   struct impl;
-  explicit store(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  explicit store(std::shared_ptr<impl> p);
+  // Shared with the completions posted to the owner thread, so one that runs after the
+  // store object is gone still finds its state.
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace tandem::journal

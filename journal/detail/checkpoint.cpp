@@ -1,0 +1,151 @@
+#include "journal/detail/checkpoint.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "journal/detail/codec.h"
+#include "journal/errc.h"
+#include "journal/format.h"
+
+namespace tandem::journal::detail {
+
+std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const index& idx) {
+  std::vector<std::byte> out;
+  out.reserve(format::checkpoint_header_bytes + 64 +
+              idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64);
+  out.resize(format::checkpoint_header_bytes);
+  std::byte* h = out.data();
+  std::memcpy(h, format::checkpoint_magic.data(), 8);
+  put_u32_at(h + 8, format::checkpoint_format_version);
+  put_u32_at(h + 12, 0);
+  std::memcpy(h + 16, meta.id.bytes.data(), 16);
+  put_u64_at(h + 32, meta.lsn);
+  put_u64_at(h + 40, meta.replay.segment);
+  put_u64_at(h + 48, meta.replay.offset);
+  put_u64_at(h + 56, meta.next_msg_seq);
+  put_u64_at(h + 64, meta.max_epoch);
+  put_u64_at(h + 72, meta.cut.segment);
+  put_u64_at(h + 80, meta.cut.offset);
+
+  encoder e(out);
+  e.u32(static_cast<std::uint32_t>(idx.destinations().size()));
+  for (const auto& d : idx.destinations()) e.str(d);
+  e.u32(static_cast<std::uint32_t>(idx.durable_subscriptions().size()));
+  for (const auto& [key, s] : idx.durable_subscriptions()) {
+    e.str(s.client_id);
+    e.str(s.subscription_name);
+    e.str(s.topic);
+    e.str(s.selector);
+  }
+  e.u32(static_cast<std::uint32_t>(idx.producer_windows().size()));
+  for (const auto& [producer, window] : idx.producer_windows()) {
+    e.str(producer);
+    e.u32(static_cast<std::uint32_t>(window.size()));
+    for (auto seq : window) e.u64(seq);
+  }
+  e.u32(static_cast<std::uint32_t>(idx.targets().size()));
+  for (const auto& [target, messages] : idx.targets()) {
+    e.str(target);
+    e.u64(messages.size());
+    std::size_t at = out.size();
+    out.resize(at + messages.size() * format::checkpoint_message_entry_bytes);
+    std::byte* p = out.data() + at;
+    for (const auto& [seq, ref] : messages) {
+      put_u64_at(p, seq);
+      put_u64_at(p + 8, ref.where.segment);
+      put_u32_at(p + 16, ref.where.offset);
+      put_u32_at(p + 20, ref.where.size);
+      put_u64_at(p + 24, static_cast<std::uint64_t>(ref.expires_ms));
+      p[32] = static_cast<std::byte>(ref.priority);
+      p += format::checkpoint_message_entry_bytes;
+    }
+  }
+  put_u64_at(out.data() + 88, out.size() - format::checkpoint_header_bytes);
+  std::uint64_t sum = XXH3_64bits(out.data(), out.size());
+  e.u64(sum);
+  return out;
+}
+
+result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, const store_id& expected,
+                                          index* out, std::string& reason) {
+  auto fail = [&](errc e, const char* why) -> result<checkpoint_meta> {
+    reason = why;
+    return make_error_code(e);
+  };
+  if (image.size() < format::checkpoint_header_bytes + 8) return fail(errc::corrupt_file, "file too short");
+  const std::byte* h = image.data();
+  if (std::memcmp(h, format::checkpoint_magic.data(), 8) != 0) return fail(errc::corrupt_file, "bad magic");
+  if (get_u32_at(h + 8) != format::checkpoint_format_version)
+    return fail(errc::unsupported_version, "unsupported checkpoint version");
+  std::uint64_t body = get_u64_at(h + 88);
+  if (body != image.size() - format::checkpoint_header_bytes - 8)
+    return fail(errc::corrupt_file, "length does not match the file size (truncated?)");
+  std::uint64_t sum = get_u64_at(image.data() + image.size() - 8);
+  if (sum != XXH3_64bits(image.data(), image.size() - 8)) return fail(errc::corrupt_file, "checksum mismatch");
+  checkpoint_meta m;
+  std::memcpy(m.id.bytes.data(), h + 16, 16);
+  if (!(m.id == expected)) return fail(errc::wrong_store, "store id differs from the identity");
+  m.lsn = get_u64_at(h + 32);
+  m.replay = {get_u64_at(h + 40), get_u64_at(h + 48)};
+  m.next_msg_seq = get_u64_at(h + 56);
+  m.max_epoch = get_u64_at(h + 64);
+  m.cut = {get_u64_at(h + 72), get_u64_at(h + 80)};
+
+  decoder d(image.subspan(format::checkpoint_header_bytes, body));
+  std::uint32_t n = d.count(4);
+  for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+    auto name = d.str_view();
+    if (out) out->create_destination(name);
+  }
+  n = d.count(16);
+  for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+    durable_subscription s;
+    s.client_id = d.str();
+    s.subscription_name = d.str();
+    s.topic = d.str();
+    s.selector = d.str();
+    if (out && d.ok()) out->create_subscription(s);
+  }
+  n = d.count(8);
+  for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+    std::string producer = d.str();
+    std::uint32_t k = d.count(8);
+    std::deque<std::uint64_t> window;
+    for (std::uint32_t j = 0; j < k && d.ok(); ++j) window.push_back(d.u64());
+    if (out && d.ok()) out->load_producer(std::move(producer), std::move(window));
+  }
+  n = d.count(12);
+  for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+    std::string target = d.str();
+    std::uint64_t k = d.u64();
+    if (k > d.remaining() / format::checkpoint_message_entry_bytes) {
+      d.fail();
+      break;
+    }
+    auto bytes = d.bytes(k * format::checkpoint_message_entry_bytes);
+    m.live_messages += k;
+    if (!out) continue;
+    index::message_map entries;
+    const std::byte* p = bytes.data();
+    for (std::uint64_t j = 0; j < k; ++j, p += format::checkpoint_message_entry_bytes) {
+      message_ref ref;
+      ref.where.segment = get_u64_at(p + 8);
+      ref.where.offset = get_u32_at(p + 16);
+      ref.where.size = get_u32_at(p + 20);
+      ref.expires_ms = static_cast<std::int64_t>(get_u64_at(p + 24));
+      ref.priority = static_cast<std::uint8_t>(p[32]);
+      // Entries are written in msg_seq order, so the end hint makes this O(1) each.
+      entries.emplace_hint(entries.end(), get_u64_at(p), ref);
+    }
+    out->load_target(std::move(target), std::move(entries));
+  }
+  if (!d.done()) return fail(errc::corrupt_file, "body does not parse");
+  if (out) {
+    out->set_next_msg_seq(std::max(out->next_msg_seq(), m.next_msg_seq));
+    out->set_last_lsn(m.lsn);
+  }
+  return m;
+}
+
+}  // namespace tandem::journal::detail

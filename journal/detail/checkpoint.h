@@ -1,0 +1,35 @@
+// Checkpoint files (format.h section 6): the index serialised with the log position it
+// reflects, so recovery replays only the tail.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "journal/detail/journal_walk.h"
+#include "journal/identity.h"
+#include "journal/index.h"
+
+namespace tandem::journal::detail {
+
+struct checkpoint_meta {
+  store_id id;
+  std::uint64_t lsn = 0;
+  position replay;
+  std::uint64_t next_msg_seq = 1;
+  std::uint64_t max_epoch = 0;
+  position cut;
+  std::uint64_t live_messages = 0;  // decode only
+};
+
+// Serialises `idx` with `meta` into a complete checkpoint file image.
+std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const index& idx);
+
+// Validates and decodes a checkpoint image. With `out` non-null the index is loaded into
+// it (it must be empty). On failure returns errc::corrupt_file / unsupported_version /
+// wrong_store and sets `reason`.
+result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, const store_id& expected,
+                                          index* out, std::string& reason);
+
+}  // namespace tandem::journal::detail

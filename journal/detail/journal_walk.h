@@ -1,0 +1,91 @@
+// The one scanner behind recovery (store.cpp) and the read-only scan (reader.cpp): walks
+// segments in seq order, verifies every record, and classifies damage and fenced ranges
+// by the rules of format.h section 7. It never writes; recovery acts on what it reports.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "journal/fs/file_system.h"
+#include "journal/identity.h"
+#include "journal/records.h"
+
+namespace tandem::journal::detail {
+
+struct position {
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;
+  friend auto operator<=>(const position&, const position&) = default;
+};
+
+// An epoch_start found at `at` (first record of a segment created by a new master).
+struct fence_point {
+  std::uint64_t epoch = 0;
+  position cut;
+  position at;
+};
+
+enum class walk_kind {
+  segment,         // a segment starts; header (nullopt when damaged/empty), file_size
+  record,          // a valid, non-fenced record
+  fenced_record,   // valid record written by a deposed master after a cut
+  fenced_damage,   // damaged bytes in fenced territory (the deposed master's, ignored)
+  torn_tail,       // damage in the last segment with nothing valid after it
+  mid_log,         // damage with valid data after it, or in an earlier segment
+  empty_last_segment,  // last segment whose header was never completely written
+};
+
+struct walk_item {
+  walk_kind kind{};
+  std::filesystem::path file;
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;  // record bytes (with padding), or damaged range
+  std::uint64_t file_size = 0;
+  std::optional<segment_header> header;  // segment
+  record_header rec;                     // record, fenced_record
+  std::span<const std::byte> payload;    // record, fenced_record (valid during the callback)
+  std::uint64_t expected_lsn = 0;        // damage: previous valid lsn + 1 (0 = unknown)
+  std::string reason;                    // damage
+};
+
+struct walk_input {
+  fs::file_system* fs = nullptr;
+  std::filesystem::path journal_dir;
+  std::vector<std::uint64_t> segments;   // every segment seq present, ascending
+  store_id id;
+  position start;                        // {0,0} = from the first segment's first record
+  std::uint64_t last_lsn = 0;            // lsn of the record before `start` (0 = unknown)
+  std::vector<fence_point> fences;       // from find_fence_points (+ the checkpoint's)
+};
+
+struct walk_result {
+  std::uint64_t last_lsn = 0;   // last valid non-fenced lsn
+  position end;                 // end of the last valid non-fenced record
+  std::uint64_t records = 0;
+};
+
+std::filesystem::path segment_path(const std::filesystem::path& journal_dir, std::uint64_t seq);
+std::filesystem::path checkpoint_path(const std::filesystem::path& journal_dir, std::uint64_t lsn);
+// Parses "<16 hex>.seg" / "checkpoint-<16 hex>.ckpt"; nullopt for other names.
+std::optional<std::uint64_t> parse_segment_name(std::string_view name);
+std::optional<std::uint64_t> parse_checkpoint_name(std::string_view name);
+
+// Reads the first record of every segment and returns the epoch_start fence points.
+// Errors: OS errors only (a damaged first record simply is not a fence point).
+fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
+                                                       const std::filesystem::path& journal_dir,
+                                                       const std::vector<std::uint64_t>& segments,
+                                                       const store_id& id);
+
+// Walks from input.start; `visit` returns false to stop. Errors: errc::wrong_store (a
+// segment of another store), errc::unsupported_version, OS errors.
+fs::result<walk_result> walk(const walk_input& input,
+                             const std::function<bool(const walk_item&)>& visit);
+
+}  // namespace tandem::journal::detail

@@ -1,0 +1,142 @@
+#include "journal/index.h"
+
+#include <algorithm>
+
+namespace tandem::journal {
+
+const index::message_map* index::messages(std::string_view target) const {
+  auto it = targets_.find(target);
+  return it == targets_.end() ? nullptr : &it->second;
+}
+
+bool index::is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const {
+  if (producer_id.empty()) return false;
+  auto it = producers_.find(std::string(producer_id));
+  if (it == producers_.end()) return false;
+  return std::find(it->second.begin(), it->second.end(), producer_seq) != it->second.end();
+}
+
+void index::account(const location& where, bool add) {
+  auto& s = segments_[where.segment];
+  if (add) {
+    s.live_records += 1;
+    s.live_bytes += where.size;
+    live_messages_ += 1;
+    live_bytes_ += where.size;
+  } else {
+    s.live_records -= 1;
+    s.live_bytes -= where.size;
+    live_messages_ -= 1;
+    live_bytes_ -= where.size;
+    if (s.live_records == 0) segments_.erase(where.segment);
+  }
+}
+
+void index::add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) it = targets_.emplace(std::string(target), message_map{}).first;
+  auto [m, inserted] = it->second.try_emplace(msg_seq, ref);
+  if (!inserted) {
+    // Idempotent replay / compaction copy: the newest location wins.
+    account(m->second.where, false);
+    m->second = ref;
+  }
+  account(ref.where, true);
+}
+
+void index::add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
+                std::string_view producer_id, std::uint64_t producer_seq) {
+  for (const auto& t : targets) add_one(t, msg_seq, ref);
+  note_msg_seq(msg_seq);
+  record_producer(producer_id, producer_seq);
+}
+
+void index::add(std::uint64_t msg_seq, std::span<const std::string_view> targets, const message_ref& ref,
+                std::string_view producer_id, std::uint64_t producer_seq) {
+  for (const auto& t : targets) add_one(t, msg_seq, ref);
+  note_msg_seq(msg_seq);
+  record_producer(producer_id, producer_seq);
+}
+
+bool index::relocate(std::string_view target, std::uint64_t msg_seq, const location& where) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) return false;
+  auto m = it->second.find(msg_seq);
+  if (m == it->second.end()) return false;
+  account(m->second.where, false);
+  m->second.where = where;
+  account(where, true);
+  return true;
+}
+
+bool index::remove(std::string_view target, std::uint64_t msg_seq) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) return false;
+  auto m = it->second.find(msg_seq);
+  if (m == it->second.end()) return false;
+  account(m->second.where, false);
+  it->second.erase(m);
+  if (it->second.empty()) targets_.erase(it);
+  return true;
+}
+
+void index::create_destination(std::string_view name) { destinations_.emplace(name); }
+
+void index::delete_destination(std::string_view name) {
+  if (auto it = destinations_.find(name); it != destinations_.end()) destinations_.erase(it);
+  drop_target(name);
+}
+
+void index::create_subscription(const durable_subscription& s) {
+  subscriptions_[subscription_target(s.client_id, s.subscription_name)] = s;
+}
+
+void index::remove_subscription(std::string_view client_id, std::string_view subscription_name) {
+  auto key = subscription_target(client_id, subscription_name);
+  if (auto it = subscriptions_.find(key); it != subscriptions_.end()) subscriptions_.erase(it);
+  drop_target(key);
+}
+
+void index::drop_target(std::string_view target) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) return;
+  for (const auto& [seq, ref] : it->second) account(ref.where, false);
+  targets_.erase(it);
+}
+
+void index::note_msg_seq(std::uint64_t msg_seq) {
+  if (msg_seq >= next_msg_seq_) next_msg_seq_ = msg_seq + 1;
+}
+
+void index::record_producer(std::string_view producer_id, std::uint64_t producer_seq) {
+  if (producer_id.empty() || producer_window_ == 0) return;
+  auto& window = producers_[std::string(producer_id)];
+  // Compaction copies and replays repeat a seq; keep each once.
+  if (!window.empty() && std::find(window.begin(), window.end(), producer_seq) != window.end()) return;
+  window.push_back(producer_seq);
+  while (window.size() > producer_window_) window.pop_front();
+}
+
+void index::load_target(std::string target, message_map entries) {
+  drop_target(target);
+  if (entries.empty()) return;
+  for (const auto& [seq, ref] : entries) {
+    account(ref.where, true);
+    note_msg_seq(seq);
+  }
+  targets_.emplace(std::move(target), std::move(entries));
+}
+
+void index::load_producer(std::string producer_id, std::deque<std::uint64_t> window) {
+  while (window.size() > producer_window_) window.pop_front();
+  producers_[std::move(producer_id)] = std::move(window);
+}
+
+bool operator==(const index& a, const index& b) {
+  return a.targets_ == b.targets_ && a.destinations_ == b.destinations_ &&
+         a.subscriptions_ == b.subscriptions_ && a.segments_ == b.segments_ &&
+         a.producers_ == b.producers_ && a.next_msg_seq_ == b.next_msg_seq_ &&
+         a.live_messages_ == b.live_messages_ && a.live_bytes_ == b.live_bytes_;
+}
+
+}  // namespace tandem::journal

@@ -1,0 +1,1187 @@
+// The store: recovery (open), the group-commit writer thread, the index updates on the
+// owner thread, the body cache, checkpoints, GC and compaction.
+//
+// Divisions of this file:
+//   1. entries: what append() hands the writer thread
+//   2. impl: state, split by owner (state_mu_ side) and writer (writer-only fields)
+//   3. the writer thread: group commit, roll, checkpoint files, segment deletion
+//   4. completions on the owner thread
+//   5. recovery
+//   6. public API: append, read, checkpoint, compact_step, close
+//
+// Lock order: state_mu_ may be held while taking queue_mu_ (append under state), never the
+// other way round. The writer thread takes state_mu_ only briefly to publish a new segment;
+// it never holds queue_mu_ while writing.
+#include "journal/store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "journal/detail/checkpoint.h"
+#include "journal/detail/journal_walk.h"
+#include "journal/detail/message_view.h"
+#include "journal/errc.h"
+#include "journal/format.h"
+
+namespace tandem::journal {
+
+std::string_view to_string(event_kind k) noexcept {
+  switch (k) {
+    case event_kind::torn_tail_truncated: return "torn_tail_truncated";
+    case event_kind::corruption_skipped: return "corruption_skipped";
+    case event_kind::corruption_found: return "corruption_found";
+    case event_kind::fenced_records: return "fenced_records";
+    case event_kind::checkpoint_loaded: return "checkpoint_loaded";
+    case event_kind::checkpoint_fallback: return "checkpoint_fallback";
+    case event_kind::checkpoint_written: return "checkpoint_written";
+    case event_kind::slow_fsync: return "slow_fsync";
+    case event_kind::segment_created: return "segment_created";
+    case event_kind::segment_deleted: return "segment_deleted";
+    case event_kind::compaction_done: return "compaction_done";
+    case event_kind::temp_file_removed: return "temp_file_removed";
+    case event_kind::journal_failed: return "journal_failed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using detail::position;
+constexpr std::size_t hdr = format::record_header_bytes;
+constexpr auto slow_fsync_threshold = std::chrono::seconds(1);
+
+// ---------------------------------------------------------------------------------------
+// 1. entries
+// ---------------------------------------------------------------------------------------
+
+// What the owner thread applies to the index once a message_add is durable.
+struct add_info {
+  std::uint64_t msg_seq = 0;
+  std::vector<std::string> targets;
+  std::string producer_id;
+  std::uint64_t producer_seq = 0;
+  std::int64_t expires_ms = 0;
+  std::uint8_t priority = 0;
+};
+
+enum class entry_kind { record, checkpoint, delete_segment, internal_record };
+
+struct entry {
+  entry_kind kind = entry_kind::record;
+  std::vector<std::byte> buf;  // record: header(32) + payload + zero pad
+  std::uint32_t payload_bytes = 0;
+  record_type type{};
+  completion done;
+  // Applied on the owner thread when durable.
+  std::vector<add_info> adds;
+  bool relocation = false;  // compaction copy: only move locations of still-live entries
+  std::uint64_t append_no = 0;  // owner-side order of appends (see impl::dropped)
+  // Checkpoint.
+  std::uint64_t checkpoint_lsn = 0;
+  std::uint64_t checkpoint_replay_segment = 0;
+  // Delete.
+  std::uint64_t segment = 0;
+  // Filled by the writer.
+  location where;
+  std::uint64_t lsn = 0;
+  std::error_code ec;
+};
+
+add_info info_of(message_add& m) {
+  add_info a;
+  a.msg_seq = m.msg_seq;
+  a.targets = m.targets;
+  a.producer_id = m.producer_id;
+  a.producer_seq = m.producer_seq;
+  a.expires_ms = m.expires_ms;
+  a.priority = m.priority;
+  return a;
+}
+
+std::chrono::milliseconds since(clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// 2. impl
+// ---------------------------------------------------------------------------------------
+struct store::impl : std::enable_shared_from_this<impl> {
+  impl(fs::file_system& f, std::filesystem::path d, options o)
+      : fs(f), dir(std::move(d)), jdir(dir / format::journal_dir_name), opts(std::move(o)),
+        idx(opts.producer_window) {}
+
+  fs::file_system& fs;
+  const std::filesystem::path dir;
+  const std::filesystem::path jdir;
+  options opts;
+  store_id id;
+  recovery_report report;
+
+  void emit(const event& e) const {
+    if (opts.report) opts.report(e);
+  }
+
+  // ---- owner side, guarded by state_mu ----
+  mutable std::mutex state_mu;
+  journal::index idx;
+  position durable_end;          // end of the last completed record
+  std::uint64_t durable_lsn = 0;
+  std::uint64_t max_epoch = 0;   // fencing state carried into checkpoints
+  position cut;
+  std::set<std::uint64_t> segments;  // segment files present (writer inserts on roll)
+  std::map<std::uint64_t, std::uint64_t> checkpoints;  // kept: lsn -> replay segment
+  std::uint64_t last_checkpoint_lsn = 0;
+  bool checkpoint_in_flight = false;
+  std::uint64_t bytes_since_checkpoint = 0;
+  bool closed = false;
+  // Adds become visible when durable, but a destination_delete / subscription remove
+  // drops its target at append time. An add appended before the drop and completed after
+  // it must not re-create the target (replay would not: the log has add, then delete).
+  // target -> append_no of the drop; cleared whenever nothing is in flight.
+  std::uint64_t append_counter = 0;
+  std::uint64_t in_flight = 0;
+  std::unordered_map<std::string, std::uint64_t> dropped;
+  // Compaction of one segment at a time: msg_seq -> targets that pointed into it.
+  std::uint64_t compact_segment = 0;
+  std::map<std::uint64_t, std::vector<std::string>> compact_pending;
+  std::uint64_t compact_copied = 0;
+  std::uint64_t compact_bytes = 0;
+  // Body cache: LRU of decoded messages by msg_seq.
+  struct cached {
+    std::uint64_t msg_seq;
+    std::shared_ptr<const message_add> msg;
+    std::size_t bytes;
+  };
+  std::list<cached> lru;
+  std::unordered_map<std::uint64_t, std::list<cached>::iterator> cache;
+  std::size_t cache_bytes = 0;
+  std::map<std::uint64_t, std::unique_ptr<fs::file>> read_files;
+
+  // ---- queue ----
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::vector<std::unique_ptr<entry>> queue;
+  bool stopping = false;
+
+  // ---- failure (any thread) ----
+  std::atomic<bool> failed_flag{false};
+  mutable std::mutex fail_mu;
+  std::error_code failed_ec;
+
+  // ---- writer thread only ----
+  std::unique_ptr<fs::file> seg_file;
+  std::uint64_t seg_seq = 0;
+  std::uint64_t seg_off = 0;
+  std::uint64_t next_lsn = 1;
+  bool dirty = false;
+  clock::time_point last_sync = clock::now();
+  std::vector<std::uint64_t> writer_checkpoints;  // lsns of checkpoint files, ascending
+  std::map<std::uint64_t, std::uint64_t> writer_checkpoint_replay;
+  std::atomic<std::uint64_t> head_segment{0};
+  std::thread writer;
+
+  std::error_code close_error;
+
+  void post(std::function<void()> f) {
+    if (opts.post)
+      opts.post(std::move(f));
+    else
+      f();
+  }
+
+  std::error_code failed() const {
+    std::lock_guard lk(fail_mu);
+    return failed_ec;
+  }
+
+  void fail(std::error_code ec, const std::filesystem::path& file, std::string_view what) {
+    {
+      std::lock_guard lk(fail_mu);
+      if (failed_ec) return;
+      failed_ec = ec;
+    }
+    failed_flag = true;
+    event e{event_kind::journal_failed, file};
+    e.reason = fmt::format("{}: {}; the journal accepts no further appends", what, ec.message());
+    emit(e);
+  }
+
+  std::error_code check_fence() {
+    if (!opts.fence) return {};
+    return opts.fence();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // 3. the writer thread
+  // ---------------------------------------------------------------------------------------
+
+  std::error_code timed_sync(fs::file& f) {
+    auto t0 = clock::now();
+    auto ec = f.sync();
+    auto took = since(t0);
+    if (took >= slow_fsync_threshold) {
+      event e{event_kind::slow_fsync, f.path()};
+      e.duration = took;
+      emit(e);
+    }
+    last_sync = clock::now();
+    if (!ec) dirty = false;
+    return ec;
+  }
+
+  // Creates the next segment (skipping seqs that exist only when `skip_existing`, i.e. at
+  // open: a running master that finds its next seq taken has been deposed).
+  std::error_code roll(bool skip_existing) {
+    std::uint64_t seq = seg_seq + 1;
+    std::unique_ptr<fs::file> f;
+    std::filesystem::path path;
+    for (;;) {
+      path = detail::segment_path(jdir, seq);
+      auto r = fs.open(path, fs::open_mode::create_exclusive);
+      if (r) {
+        f = std::move(r.value());
+        break;
+      }
+      if (r.error() == std::errc::file_exists) {
+        if (skip_existing) {
+          ++seq;
+          continue;
+        }
+        fail(make_error_code(errc::fenced), path,
+             "next segment already exists (another master rolled it)");
+        return errc::fenced;
+      }
+      fail(r.error(), path, "cannot create segment");
+      return r.error();
+    }
+    auto undo = [&](std::error_code ec, std::string_view what) {
+      f.reset();
+      (void)fs.remove(path);  // best effort: recovery also deletes a header-less last segment
+      fail(ec, path, what);
+      return ec;
+    };
+    if (auto ec = f->allocate(0, opts.segment_bytes)) return undo(ec, "cannot preallocate segment (disk full?)");
+    std::array<std::byte, format::segment_header_bytes> h;
+    encode_segment_header({format::segment_format_version, id, seq, opts.epoch, opts.segment_bytes}, h);
+    if (auto ec = f->write_at(std::span<const std::byte>(h), 0)) return undo(ec, "cannot write segment header");
+    if (auto ec = timed_sync(*f)) return undo(ec, "cannot sync new segment");
+    if (auto ec = fs.sync_dir(jdir)) return undo(ec, "cannot sync journal directory");
+    seg_file = std::move(f);
+    seg_seq = seq;
+    seg_off = format::segment_header_bytes;
+    head_segment = seq;
+    {
+      std::lock_guard lk(state_mu);
+      segments.insert(seq);
+    }
+    emit({event_kind::segment_created, path});
+    return {};
+  }
+
+  // Writes `group` (record entries) with one gathered write per segment touched and one
+  // fdatasync (policy always), assigning lsns and locations. Sets entry.ec on failure.
+  void write_group(std::vector<std::unique_ptr<entry>>& group) {
+    std::vector<std::span<const std::byte>> bufs;
+    std::size_t first = 0;  // first entry not yet written
+    auto flush = [&](std::size_t end, bool force_sync) -> std::error_code {
+      if (first == end) return {};
+      bufs.clear();
+      std::uint64_t at = group[first]->where.offset;
+      for (std::size_t i = first; i < end; ++i) bufs.emplace_back(group[i]->buf);
+      if (auto ec = check_fence()) {
+        fail(ec, seg_file->path(), "fence check before write failed");
+        return ec;
+      }
+      if (auto ec = seg_file->write_at(std::span<const std::span<const std::byte>>(bufs), at)) {
+        fail(ec, seg_file->path(), fmt::format("write at offset {} failed", at));
+        return ec;
+      }
+      dirty = true;
+      if (force_sync || opts.sync == sync_policy::always) {
+        if (auto ec = timed_sync(*seg_file)) {
+          fail(ec, seg_file->path(), "fdatasync failed");
+          return ec;
+        }
+        if (auto ec = check_fence()) {
+          fail(ec, seg_file->path(), "fence check after fdatasync failed");
+          return ec;
+        }
+      }
+      first = end;
+      return {};
+    };
+    auto fail_from = [&](std::size_t from, std::error_code ec) {
+      for (std::size_t i = from; i < group.size(); ++i) group[i]->ec = ec;
+    };
+    if (failed_flag) {
+      fail_from(0, errc::journal_failed);
+      return;
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      auto& e = *group[i];
+      if (seg_off + e.buf.size() > opts.segment_bytes) {
+        // Everything before a roll must be durable before the segment is left behind.
+        if (auto ec = flush(i, true)) {
+          fail_from(first, ec);
+          return;
+        }
+        if (auto ec = roll(false)) {
+          fail_from(i, ec);
+          return;
+        }
+      }
+      e.lsn = next_lsn++;
+      e.where = {seg_seq, static_cast<std::uint32_t>(seg_off), static_cast<std::uint32_t>(e.buf.size())};
+      encode_record_header(e.type, e.lsn, opts.epoch,
+                           std::span<const std::byte>(e.buf).subspan(hdr, e.payload_bytes),
+                           std::span<std::byte, hdr>(e.buf.data(), hdr));
+      seg_off += e.buf.size();
+    }
+    if (auto ec = flush(group.size(), false)) fail_from(first, ec);
+  }
+
+  void write_checkpoint(entry& e) {
+    if (failed_flag) {
+      e.ec = errc::journal_failed;
+      return;
+    }
+    // The checkpoint reflects removes appended up to now: they must be durable first.
+    if (dirty && seg_file) {
+      if (auto ec = timed_sync(*seg_file)) {
+        fail(ec, seg_file->path(), "fdatasync before checkpoint failed");
+        e.ec = ec;
+        return;
+      }
+    }
+    // A deposed master must not leave a checkpoint behind: the new master's recovery
+    // would prefer it if its lsn were higher.
+    if (auto ec = check_fence()) {
+      fail(ec, jdir, "fence check before checkpoint failed");
+      e.ec = ec;
+      return;
+    }
+    auto t0 = clock::now();
+    auto path = detail::checkpoint_path(jdir, e.checkpoint_lsn);
+    if (auto ec = fs::write_file_atomically(fs, path, e.buf)) {
+      // A failed checkpoint loses nothing (the log still has every record), so it does not
+      // fail the journal; the previous checkpoint stays in place.
+      event ev{event_kind::checkpoint_fallback, path};
+      ev.reason = "cannot write checkpoint: " + ec.message();
+      emit(ev);
+      e.ec = ec;
+      return;
+    }
+    event ev{event_kind::checkpoint_written, path};
+    ev.first_lsn = e.checkpoint_lsn;
+    ev.bytes = e.buf.size();
+    ev.duration = since(t0);
+    emit(ev);
+    if (writer_checkpoints.empty() || writer_checkpoints.back() != e.checkpoint_lsn)
+      writer_checkpoints.push_back(e.checkpoint_lsn);
+    writer_checkpoint_replay[e.checkpoint_lsn] = e.checkpoint_replay_segment;
+    while (writer_checkpoints.size() > 2) {
+      auto old = writer_checkpoints.front();
+      writer_checkpoints.erase(writer_checkpoints.begin());
+      writer_checkpoint_replay.erase(old);
+      (void)fs.remove(detail::checkpoint_path(jdir, old));
+    }
+    (void)fs.sync_dir(jdir);
+    // The checkpoint record itself: informational, written like any record.
+    std::vector<std::unique_ptr<entry>> one;
+    one.push_back(make_record_entry(checkpoint_record{e.checkpoint_lsn, path.filename().string()}));
+    one.back()->kind = entry_kind::internal_record;
+    write_group(one);
+  }
+
+  void delete_segment(entry& e) {
+    auto path = detail::segment_path(jdir, e.segment);
+    if (auto ec = fs.remove(path)) {
+      e.ec = ec;
+      return;
+    }
+    (void)fs.sync_dir(jdir);
+    event ev{event_kind::segment_deleted, path};
+    ev.reason = "no live records before the checkpoints' replay position";
+    emit(ev);
+  }
+
+  void run_writer() {
+    std::vector<std::unique_ptr<entry>> batch;
+    for (;;) {
+      bool stop = false;
+      {
+        std::unique_lock lk(queue_mu);
+        auto ready = [&] { return !queue.empty() || stopping; };
+        if (opts.sync == sync_policy::periodic && dirty) {
+          queue_cv.wait_until(lk, last_sync + opts.sync_interval, ready);
+        } else {
+          queue_cv.wait(lk, ready);
+        }
+        batch.swap(queue);
+        stop = stopping && batch.empty();
+      }
+      if (opts.sync == sync_policy::periodic && dirty && !failed_flag &&
+          clock::now() >= last_sync + opts.sync_interval) {
+        if (auto ec = timed_sync(*seg_file)) fail(ec, seg_file->path(), "periodic fdatasync failed");
+      }
+      if (stop) break;
+      process(batch);
+      batch.clear();
+    }
+    if (dirty && seg_file && !failed_flag) {
+      if (auto ec = timed_sync(*seg_file)) fail(ec, seg_file->path(), "fdatasync at close failed");
+    }
+    seg_file.reset();
+  }
+
+  void process(std::vector<std::unique_ptr<entry>>& batch) {
+    std::vector<std::unique_ptr<entry>> done;
+    std::vector<std::unique_ptr<entry>> group;
+    auto flush_group = [&] {
+      if (group.empty()) return;
+      write_group(group);
+      for (auto& e : group) done.push_back(std::move(e));
+      group.clear();
+    };
+    for (auto& e : batch) {
+      if (e->kind == entry_kind::record) {
+        group.push_back(std::move(e));
+        continue;
+      }
+      flush_group();
+      if (e->kind == entry_kind::checkpoint) write_checkpoint(*e);
+      if (e->kind == entry_kind::delete_segment) delete_segment(*e);
+      done.push_back(std::move(e));
+    }
+    flush_group();
+    if (done.empty()) return;
+    std::map<std::uint64_t, std::uint64_t> kept = writer_checkpoint_replay;
+    // std::function needs a copyable callable: the entries ride in a shared_ptr.
+    auto finished = std::make_shared<std::vector<std::unique_ptr<entry>>>(std::move(done));
+    post([self = shared_from_this(), finished, kept = std::move(kept)] { self->complete(*finished, kept); });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // 4. completions on the owner thread
+  // ---------------------------------------------------------------------------------------
+
+  void apply_durable(entry& e) {
+    for (auto& a : e.adds) {
+      message_ref ref{e.where, a.expires_ms, a.priority};
+      if (e.relocation) {
+        for (const auto& t : a.targets) idx.relocate(t, a.msg_seq, ref.where);
+        continue;
+      }
+      if (!dropped.empty()) {
+        std::erase_if(a.targets, [&](const std::string& t) {
+          auto it = dropped.find(t);
+          return it != dropped.end() && it->second > e.append_no;
+        });
+        if (a.targets.empty()) {
+          idx.note_msg_seq(a.msg_seq);
+          continue;
+        }
+      }
+      idx.add(a.msg_seq, std::span<const std::string>(a.targets), ref, a.producer_id, a.producer_seq);
+    }
+    idx.set_last_lsn(e.lsn);
+    durable_lsn = e.lsn;
+    durable_end = {e.where.segment, std::uint64_t{e.where.offset} + e.where.size};
+    bytes_since_checkpoint += e.buf.size();
+  }
+
+  void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept) {
+    bool want_checkpoint = false;
+    bool checkpoint_finished = false;
+    {
+      std::lock_guard lk(state_mu);
+      checkpoints = kept;
+      for (auto& e : done) {
+        if (e->kind == entry_kind::record && in_flight > 0 && --in_flight == 0) dropped.clear();
+        if (e->kind == entry_kind::checkpoint) {
+          checkpoint_in_flight = false;
+          checkpoint_finished = !e->ec;
+          continue;
+        }
+        if (e->kind == entry_kind::record && !e->ec) apply_durable(*e);
+      }
+      want_checkpoint = !closed && !checkpoint_in_flight && bytes_since_checkpoint >= opts.checkpoint_every_bytes;
+    }
+    for (auto& e : done) {
+      if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
+    }
+    if (want_checkpoint) request_checkpoint({});
+    if (checkpoint_finished) compact_step(0);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // 6. append, read, checkpoint, compaction (owner thread)
+  // ---------------------------------------------------------------------------------------
+
+  std::unique_ptr<entry> make_record_entry(const record& r) {
+    auto e = std::make_unique<entry>();
+    e->type = type_of(r);
+    std::size_t guess = 128;
+    if (const auto* m = std::get_if<message_add>(&r)) guess += m->body.size() + m->headers.size() * 32;
+    e->buf.reserve(hdr + guess);
+    e->buf.resize(hdr);
+    e->ec = encode_payload(r, e->buf);
+    e->payload_bytes = static_cast<std::uint32_t>(e->buf.size() - hdr);
+    e->buf.resize(format::record_bytes(e->payload_bytes));
+    if (!e->ec && e->buf.size() > opts.segment_bytes - format::segment_header_bytes) e->ec = errc::record_too_large;
+    return e;
+  }
+
+  void push(std::unique_ptr<entry> e) {
+    {
+      std::lock_guard lk(queue_mu);
+      queue.push_back(std::move(e));
+    }
+    queue_cv.notify_one();
+  }
+
+  void reject(completion done, std::error_code ec) {
+    if (!done) return;
+    post([done = std::move(done), ec] { done(ec, 0); });
+  }
+
+  // Requires state_mu held.
+  void append_locked(record r, completion done, bool relocation) {
+    if (closed) return reject(std::move(done), errc::closed);
+    if (failed_flag) return reject(std::move(done), errc::journal_failed);
+    auto e = make_record_entry(r);
+    if (e->ec) return reject(std::move(done), e->ec);
+    e->done = std::move(done);
+    e->relocation = relocation;
+    e->append_no = ++append_counter;
+    ++in_flight;
+    auto drop = [&](std::string key) {
+      if (in_flight > 1) dropped[std::move(key)] = e->append_no;
+    };
+    // Removes take effect now, adds when durable (see store.h).
+    std::visit(
+        [&](auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, message_add>) {
+            e->adds.push_back(info_of(v));
+          } else if constexpr (std::is_same_v<T, message_remove>) {
+            idx.remove(v.target, v.msg_seq);
+          } else if constexpr (std::is_same_v<T, batch>) {
+            for (auto& item : v.items) {
+              if (auto* m = std::get_if<message_add>(&item))
+                e->adds.push_back(info_of(*m));
+              else {
+                auto& rm = std::get<message_remove>(item);
+                idx.remove(rm.target, rm.msg_seq);
+              }
+            }
+          } else if constexpr (std::is_same_v<T, destination_create>) {
+            idx.create_destination(v.name);
+          } else if constexpr (std::is_same_v<T, destination_delete>) {
+            idx.delete_destination(v.name);
+            drop(v.name);
+          } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
+            idx.create_subscription(v);
+          } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
+            idx.remove_subscription(v.client_id, v.subscription_name);
+            drop(subscription_target(v.client_id, v.subscription_name));
+          }
+        },
+        r);
+    push(std::move(e));
+  }
+
+  void request_checkpoint(completion done) {
+    std::unique_lock lk(state_mu);
+    if (closed || failed_flag) {
+      lk.unlock();
+      return reject(std::move(done), closed ? make_error_code(errc::closed) : make_error_code(errc::journal_failed));
+    }
+    if (in_flight == 0 && durable_lsn == last_checkpoint_lsn && !checkpoints.empty()) {
+      lk.unlock();
+      if (done) post([done = std::move(done)] { done({}, 0); });
+      return;
+    }
+    auto e = std::make_unique<entry>();
+    e->kind = entry_kind::checkpoint;
+    e->done = std::move(done);
+    detail::checkpoint_meta meta;
+    meta.id = id;
+    meta.lsn = durable_lsn;
+    meta.replay = durable_end;
+    meta.next_msg_seq = idx.next_msg_seq();
+    meta.max_epoch = max_epoch;
+    meta.cut = cut;
+    e->checkpoint_lsn = durable_lsn;
+    e->checkpoint_replay_segment = durable_end.segment;
+    e->buf = detail::encode_checkpoint(meta, idx);
+    checkpoint_in_flight = true;
+    bytes_since_checkpoint = 0;
+    last_checkpoint_lsn = durable_lsn;
+    push(std::move(e));
+  }
+
+  // Requires state_mu held.
+  result<std::shared_ptr<const message_add>> read_locked(const location& where, std::uint64_t msg_seq) {
+    if (auto it = cache.find(msg_seq); it != cache.end()) {
+      lru.splice(lru.begin(), lru, it->second);
+      return it->second->msg;
+    }
+    auto fit = read_files.find(where.segment);
+    if (fit == read_files.end()) {
+      if (read_files.size() >= 16) read_files.erase(read_files.begin());
+      auto f = fs.open(detail::segment_path(jdir, where.segment), fs::open_mode::read_only);
+      if (!f) return f.error();
+      fit = read_files.emplace(where.segment, std::move(f.value())).first;
+    }
+    if (where.size < hdr) return make_error_code(errc::corrupt_file);
+    std::vector<std::byte> buf(where.size);
+    auto n = fit->second->read_at(buf, where.offset);
+    if (!n) return n.error();
+    if (n.value() != buf.size()) return make_error_code(errc::corrupt_file);
+    auto h = parse_record_header(std::span<const std::byte, hdr>(buf.data(), hdr));
+    if (hdr + h.length > buf.size()) return make_error_code(errc::corrupt_file);
+    auto payload = std::span<const std::byte>(buf).subspan(hdr, h.length);
+    if (!verify_record(std::span<const std::byte, hdr>(buf.data(), hdr), payload).empty())
+      return make_error_code(errc::corrupt_file);
+    auto rec = decode_payload(h.type, payload);
+    if (!rec) return rec.error();
+    std::shared_ptr<const message_add> msg;
+    if (auto* m = std::get_if<message_add>(&rec.value())) {
+      if (m->msg_seq == msg_seq) msg = std::make_shared<const message_add>(std::move(*m));
+    } else if (auto* b = std::get_if<batch>(&rec.value())) {
+      for (auto& item : b->items)
+        if (auto* m = std::get_if<message_add>(&item); m && m->msg_seq == msg_seq)
+          msg = std::make_shared<const message_add>(std::move(*m));
+    }
+    if (!msg) return make_error_code(errc::not_found);
+    std::size_t bytes = msg->body.size() + 128;
+    for (const auto& [k, v] : msg->headers) bytes += k.size() + v.size() + 64;
+    if (bytes <= opts.body_cache_bytes) {
+      lru.push_front({msg_seq, msg, bytes});
+      cache[msg_seq] = lru.begin();
+      cache_bytes += bytes;
+      while (cache_bytes > opts.body_cache_bytes) {
+        cache_bytes -= lru.back().bytes;
+        cache.erase(lru.back().msg_seq);
+        lru.pop_back();
+      }
+    }
+    return msg;
+  }
+
+  bool compact_step(std::uint64_t max_bytes) {
+    std::lock_guard lk(state_mu);
+    if (closed || failed_flag) return false;
+    const std::uint64_t head = head_segment;
+    // GC: a segment can go once nothing live points into it and recovery will never read
+    // it. Using the OLDER kept checkpoint's replay segment keeps the fallback checkpoint
+    // usable when the newest one is damaged.
+    std::uint64_t gc_limit = 0;
+    if (!checkpoints.empty()) {
+      gc_limit = UINT64_MAX;
+      for (auto& [lsn, seg] : checkpoints) gc_limit = std::min(gc_limit, seg);
+    }
+    bool more = false;
+    for (auto it = segments.begin(); it != segments.end() && *it < gc_limit;) {
+      std::uint64_t seq = *it;
+      if (seq != head && seq != compact_segment && !idx.segments().contains(seq)) {
+        auto e = std::make_unique<entry>();
+        e->kind = entry_kind::delete_segment;
+        e->segment = seq;
+        read_files.erase(seq);
+        it = segments.erase(it);
+        push(std::move(e));
+      } else {
+        ++it;
+      }
+    }
+    if (max_bytes == 0) return false;
+    // Compaction: pick the sealed segment with the fewest live bytes below the threshold.
+    if (compact_segment == 0) {
+      const double limit = opts.compact_below_live_fraction * static_cast<double>(opts.segment_bytes);
+      std::uint64_t best = 0, best_bytes = UINT64_MAX;
+      for (const auto& [seq, stats] : idx.segments()) {
+        if (seq >= head || !segments.contains(seq)) continue;
+        if (static_cast<double>(stats.live_bytes) < limit && stats.live_bytes < best_bytes) {
+          best = seq;
+          best_bytes = stats.live_bytes;
+        }
+      }
+      if (best == 0) return false;
+      compact_segment = best;
+      compact_copied = compact_bytes = 0;
+      // One pass over the index per compacted segment; the copies then go in small steps.
+      for (const auto& [target, messages] : idx.targets())
+        for (const auto& [seq, ref] : messages)
+          if (ref.where.segment == best) compact_pending[seq].push_back(target);
+    }
+    std::uint64_t copied_bytes = 0;
+    while (!compact_pending.empty() && copied_bytes < max_bytes) {
+      auto node = compact_pending.extract(compact_pending.begin());
+      const std::uint64_t seq = node.key();
+      // Only targets still live in the compacted segment: a copy must never re-add a
+      // target the message was removed from (replay would resurrect it).
+      std::vector<std::string> live;
+      std::optional<location> where;
+      for (auto& t : node.mapped()) {
+        const auto* m = idx.messages(t);
+        if (!m) continue;
+        auto it = m->find(seq);
+        if (it == m->end() || it->second.where.segment != compact_segment) continue;
+        where = it->second.where;
+        live.push_back(std::move(t));
+      }
+      if (live.empty()) continue;
+      auto msg = read_locked(*where, seq);
+      if (!msg) {
+        // Unreadable live message: leave the segment in place rather than lose it.
+        event ev{event_kind::corruption_found, detail::segment_path(jdir, compact_segment)};
+        ev.offset = where->offset;
+        ev.reason = "compaction cannot read a live message: " + msg.error().message();
+        emit(ev);
+        continue;
+      }
+      message_add copy = *msg.value();
+      copy.targets = std::move(live);
+      copied_bytes += where->size;
+      compact_bytes += where->size;
+      ++compact_copied;
+      append_locked(std::move(copy), {}, true);
+    }
+    if (compact_pending.empty()) {
+      event ev{event_kind::compaction_done, detail::segment_path(jdir, compact_segment)};
+      ev.count = compact_copied;
+      ev.bytes = compact_bytes;
+      emit(ev);
+      compact_segment = 0;
+      more = true;  // the segment is deleted after checkpoints pass it
+    } else {
+      more = true;
+    }
+    return more;
+  }
+
+  std::error_code close() {
+    {
+      std::lock_guard lk(state_mu);
+      if (closed) return close_error;
+    }
+    // The final checkpoint makes the next open fast; the writer drains it before exiting.
+    if (!failed_flag) request_checkpoint({});
+    {
+      std::lock_guard lk(state_mu);
+      closed = true;
+    }
+    {
+      std::lock_guard lk(queue_mu);
+      stopping = true;
+    }
+    queue_cv.notify_one();
+    if (writer.joinable()) writer.join();
+    close_error = failed();
+    return close_error;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// 5. recovery
+// ---------------------------------------------------------------------------------------
+namespace {
+
+void replay(index& idx, record_type type, std::span<const std::byte> payload, const location& where,
+            detail::message_view& view, std::error_code& ec) {
+  auto add_view = [&](std::span<const std::byte> p) {
+    if (!detail::decode_message_view(p, view)) {
+      ec = errc::corrupt_file;
+      return;
+    }
+    message_ref ref{where, view.expires_ms, view.priority};
+    idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, view.producer_id,
+            view.producer_seq);
+  };
+  switch (type) {
+    case record_type::message_add:
+      add_view(payload);
+      return;
+    case record_type::batch: {
+      detail::decoder d(payload);
+      std::uint32_t n = d.count(5);
+      for (std::uint32_t i = 0; i < n && d.ok() && !ec; ++i) {
+        auto t = static_cast<record_type>(d.u8());
+        auto len = d.u32();
+        auto sub = d.bytes(len);
+        if (!d.ok()) break;
+        if (t == record_type::message_add) {
+          add_view(sub);
+        } else if (t == record_type::message_remove) {
+          detail::decoder r(sub);
+          auto target = r.str_view();
+          auto seq = r.u64();
+          if (!r.done()) ec = errc::corrupt_file;
+          else idx.remove(target, seq);
+        } else {
+          ec = errc::corrupt_file;
+        }
+      }
+      if (!d.done()) ec = errc::corrupt_file;
+      return;
+    }
+    default:
+      break;
+  }
+  auto rec = decode_payload(type, payload);
+  if (!rec) {
+    ec = rec.error();
+    return;
+  }
+  std::visit(
+      [&](auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, message_remove>) idx.remove(v.target, v.msg_seq);
+        else if constexpr (std::is_same_v<T, destination_create>) idx.create_destination(v.name);
+        else if constexpr (std::is_same_v<T, destination_delete>) idx.delete_destination(v.name);
+        else if constexpr (std::is_same_v<T, durable_subscription_create>) idx.create_subscription(v);
+        else if constexpr (std::is_same_v<T, durable_subscription_remove>)
+          idx.remove_subscription(v.client_id, v.subscription_name);
+      },
+      rec.value());
+}
+
+damage to_damage(const detail::walk_item& w) {
+  return {w.file, w.offset, w.expected_lsn, w.reason, w.bytes};
+}
+
+}  // namespace
+
+result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, options opts,
+                                           recovery_report& report) {
+  const auto t0 = clock::now();
+  report = {};
+  fs::file_system& fs = opts.fs ? *opts.fs : fs::posix_file_system();
+  if (opts.segment_bytes < format::min_segment_bytes || opts.segment_bytes > format::max_segment_bytes ||
+      opts.segment_bytes % format::record_alignment != 0)
+    return make_error_code(errc::invalid_argument);
+  auto ident = read_identity(fs, dir);
+  if (!ident) return ident.error();
+  if (opts.expected_store_id && !(*opts.expected_store_id == ident.value().id))
+    return make_error_code(errc::wrong_store);
+
+  auto p = std::make_shared<impl>(fs, dir, std::move(opts));
+  impl& s = *p;
+  s.id = ident.value().id;
+
+  // Inventory of DIR/journal; stale temporaries of interrupted atomic writes go first.
+  auto names = fs.list(s.jdir);
+  if (!names) return names.error();
+  std::vector<std::uint64_t> segs;
+  std::vector<std::uint64_t> ckpts;
+  for (const auto& name : names.value()) {
+    if (name.ends_with(format::temp_suffix)) {
+      auto path = s.jdir / name;
+      if (auto ec = fs.remove(path)) return ec;
+      s.emit({event_kind::temp_file_removed, path});
+    } else if (auto seq = detail::parse_segment_name(name)) {
+      segs.push_back(*seq);
+    } else if (auto lsn = detail::parse_checkpoint_name(name)) {
+      ckpts.push_back(*lsn);
+    }
+  }
+  std::sort(segs.begin(), segs.end());
+  std::sort(ckpts.begin(), ckpts.end(), std::greater<>());
+
+  auto fences = detail::find_fence_points(fs, s.jdir, segs, s.id);
+  if (!fences) return fences.error();
+  for (const auto& f : fences.value()) {
+    if (f.epoch > s.opts.epoch) return make_error_code(errc::fenced);  // a newer master wrote here
+    s.max_epoch = std::max(s.max_epoch, f.epoch);
+  }
+
+  // Newest valid checkpoint whose replay segment still exists.
+  detail::walk_input in;
+  in.fs = &fs;
+  in.journal_dir = s.jdir;
+  in.segments = segs;
+  in.id = s.id;
+  in.fences = fences.value();
+  for (auto lsn : ckpts) {
+    auto path = detail::checkpoint_path(s.jdir, lsn);
+    auto image = fs::read_file(fs, path);
+    std::string reason;
+    if (!image) {
+      reason = "cannot read: " + image.error().message();
+    } else {
+      auto ct0 = clock::now();
+      journal::index loaded(s.opts.producer_window);
+      auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), s.id, &loaded, reason);
+      const detail::fence_point* newer = nullptr;
+      if (meta) {
+        for (const auto& f : fences.value())
+          if (f.epoch > meta.value().max_epoch && f.cut <= meta.value().replay) newer = &f;
+      }
+      if (meta && !std::binary_search(segs.begin(), segs.end(), meta.value().replay.segment)) {
+        reason = fmt::format("its replay segment {:016x} is missing", meta.value().replay.segment);
+      } else if (meta && newer) {
+        // Written by a master deposed before this position: it may hold records that a
+        // newer master never saw.
+        reason = fmt::format("written by epoch {} after epoch {} took over", meta.value().max_epoch, newer->epoch);
+      } else if (meta) {
+        s.idx = std::move(loaded);
+        in.start = meta.value().replay;
+        in.last_lsn = meta.value().lsn;
+        in.fences.push_back(detail::fence_point{meta.value().max_epoch, meta.value().cut, meta.value().cut});
+        s.max_epoch = std::max(s.max_epoch, meta.value().max_epoch);
+        s.checkpoints[lsn] = meta.value().replay.segment;
+        s.writer_checkpoints.insert(s.writer_checkpoints.begin(), lsn);
+        s.writer_checkpoint_replay[lsn] = meta.value().replay.segment;
+        report.from_checkpoint = true;
+        report.checkpoint_file = path;
+        event ev{event_kind::checkpoint_loaded, path};
+        ev.first_lsn = lsn;
+        ev.duration = since(ct0);
+        s.emit(ev);
+        break;
+      }
+    }
+    event ev{event_kind::checkpoint_fallback, path};
+    ev.reason = reason;
+    s.emit(ev);
+  }
+  // The previous valid checkpoint stays as the fallback (and bounds GC); files older
+  // than it are leftovers of a crash between writing a checkpoint and trimming.
+  if (report.from_checkpoint) {
+    const std::uint64_t loaded = s.writer_checkpoints.front();
+    bool have_previous = false;
+    for (auto lsn : ckpts) {
+      if (lsn >= loaded) continue;
+      auto path = detail::checkpoint_path(s.jdir, lsn);
+      if (!have_previous) {
+        auto image = fs::read_file(fs, path);
+        std::string reason;
+        if (image) {
+          auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), s.id, nullptr, reason);
+          if (meta) {
+            have_previous = true;
+            s.writer_checkpoints.insert(s.writer_checkpoints.begin(), lsn);
+            s.writer_checkpoint_replay[lsn] = meta.value().replay.segment;
+            s.checkpoints[lsn] = meta.value().replay.segment;
+            continue;
+          }
+        }
+      }
+      (void)fs.remove(path);
+    }
+  }
+
+  // Replay.
+  detail::message_view view;
+  std::optional<damage> torn;
+  std::optional<std::uint64_t> empty_last;
+  std::error_code replay_error;
+  event fenced_ev{event_kind::fenced_records};
+  auto walked = detail::walk(in, [&](const detail::walk_item& w) {
+    switch (w.kind) {
+      case detail::walk_kind::segment:
+        return true;
+      case detail::walk_kind::record: {
+        location where{w.segment, static_cast<std::uint32_t>(w.offset), static_cast<std::uint32_t>(w.bytes)};
+        std::error_code ec;
+        replay(s.idx, w.rec.type, w.payload, where, view, ec);
+        if (ec) {
+          damage d{w.file, w.offset, w.rec.lsn, "checksum verifies but the payload does not parse", w.bytes};
+          if (s.opts.recovery != recovery_mode::salvage) {
+            report.refused = d;
+            replay_error = errc::mid_log_corruption;
+            return false;
+          }
+          report.skipped.push_back(d);
+        }
+        s.idx.set_last_lsn(w.rec.lsn);
+        ++report.records_replayed;
+        return true;
+      }
+      case detail::walk_kind::fenced_record:
+        if (report.fenced_records == 0) {
+          report.fenced_first_lsn = w.rec.lsn;
+          fenced_ev.file = w.file;
+          fenced_ev.offset = w.offset;
+        }
+        ++report.fenced_records;
+        report.fenced_last_lsn = w.rec.lsn;
+        report.fenced_bytes += w.bytes;
+        return true;
+      case detail::walk_kind::fenced_damage:
+        if (report.fenced_records == 0 && report.fenced_bytes == 0) {
+          fenced_ev.file = w.file;
+          fenced_ev.offset = w.offset;
+        }
+        report.fenced_bytes += w.bytes;
+        return true;
+      case detail::walk_kind::torn_tail:
+        torn = to_damage(w);
+        return true;
+      case detail::walk_kind::empty_last_segment:
+        empty_last = w.segment;
+        return true;
+      case detail::walk_kind::mid_log: {
+        auto d = to_damage(w);
+        event ev{s.opts.recovery == recovery_mode::salvage ? event_kind::corruption_skipped
+                                                            : event_kind::corruption_found,
+                 d.file};
+        ev.offset = d.offset;
+        ev.bytes = d.bytes;
+        ev.first_lsn = d.lsn;
+        ev.reason = d.reason;
+        s.emit(ev);
+        if (s.opts.recovery == recovery_mode::salvage) {
+          report.skipped.push_back(d);
+          return true;
+        }
+        report.refused = d;
+        replay_error = errc::mid_log_corruption;
+        return false;
+      }
+    }
+    return true;
+  });
+  if (!walked) return walked.error();
+  if (replay_error) {
+    report.duration = since(t0);
+    return replay_error;
+  }
+  if (report.fenced_records != 0 || report.fenced_bytes != 0) {
+    fenced_ev.count = report.fenced_records;
+    fenced_ev.first_lsn = report.fenced_first_lsn;
+    fenced_ev.last_lsn = report.fenced_last_lsn;
+    fenced_ev.bytes = report.fenced_bytes;
+    fenced_ev.reason = "written by a deposed master after a takeover cut; ignored";
+    s.emit(fenced_ev);
+  }
+
+  // Repair the tail: zero a torn tail, drop a segment whose header was never written.
+  if (torn) {
+    auto f = fs.open(torn->file, fs::open_mode::read_write);
+    if (!f) return f.error();
+    std::vector<std::byte> zeros(std::min<std::uint64_t>(torn->bytes, 1 << 20));
+    for (std::uint64_t done = 0; done < torn->bytes;) {
+      auto n = std::min<std::uint64_t>(zeros.size(), torn->bytes - done);
+      if (auto ec = f.value()->write_at(std::span<const std::byte>(zeros.data(), n), torn->offset + done)) return ec;
+      done += n;
+    }
+    if (auto ec = f.value()->sync()) return ec;
+    event ev{event_kind::torn_tail_truncated, torn->file};
+    ev.offset = torn->offset;
+    ev.bytes = torn->bytes;
+    ev.first_lsn = torn->lsn;
+    ev.reason = torn->reason;
+    s.emit(ev);
+    report.torn_tail = torn;
+  }
+  if (empty_last) {
+    auto path = detail::segment_path(s.jdir, *empty_last);
+    if (auto ec = fs.remove(path)) return ec;
+    if (auto ec = fs.sync_dir(s.jdir)) return ec;
+    segs.pop_back();
+    event ev{event_kind::segment_deleted, path};
+    ev.reason = "last segment's header was never completely written (writer died creating it)";
+    s.emit(ev);
+  }
+
+  const std::uint64_t last_lsn = walked.value().last_lsn;
+  const position end = walked.value().end;
+  s.segments.insert(segs.begin(), segs.end());
+  s.seg_seq = segs.empty() ? 0 : segs.back();
+  s.next_lsn = last_lsn + 1;
+  s.idx.set_last_lsn(last_lsn);
+
+  // A fresh segment for the new epoch, starting with epoch_start, synced before return.
+  if (auto ec = s.roll(true)) return ec;
+  epoch_start es{s.opts.epoch, end.segment, end.offset, last_lsn, s.opts.broker_name};
+  std::vector<std::unique_ptr<entry>> first;
+  first.push_back(s.make_record_entry(es));
+  s.write_group(first);
+  if (first[0]->ec) return first[0]->ec;
+  if (s.opts.sync != sync_policy::always) {
+    if (auto ec = s.timed_sync(*s.seg_file)) return ec;
+  }
+  s.durable_lsn = first[0]->lsn;
+  s.durable_end = {first[0]->where.segment, std::uint64_t{first[0]->where.offset} + first[0]->where.size};
+  s.idx.set_last_lsn(s.durable_lsn);
+  s.max_epoch = s.opts.epoch;
+  s.cut = end;
+
+  report.live_messages = s.idx.live_messages();
+  report.live_bytes = s.idx.live_bytes();
+  report.segments = s.segments.size();
+  report.last_lsn = last_lsn;
+  report.duration = since(t0);
+  s.report = report;
+
+  s.writer = std::thread([&s] { s.run_writer(); });
+  return std::unique_ptr<store>(new store(std::move(p)));
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. public API
+// ---------------------------------------------------------------------------------------
+
+store::store(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+
+store::~store() { impl_->close(); }
+
+void store::append(record r, completion done) {
+  auto t = type_of(r);
+  if (t == record_type::epoch_start || t == record_type::checkpoint)
+    return impl_->reject(std::move(done), errc::invalid_argument);
+  std::lock_guard lk(impl_->state_mu);
+  impl_->append_locked(std::move(r), std::move(done), false);
+}
+
+result<std::shared_ptr<const message_add>> store::read(std::string_view target, std::uint64_t msg_seq) {
+  std::lock_guard lk(impl_->state_mu);
+  const auto* m = impl_->idx.messages(target);
+  if (!m) return make_error_code(errc::not_found);
+  auto it = m->find(msg_seq);
+  if (it == m->end()) return make_error_code(errc::not_found);
+  return impl_->read_locked(it->second.where, msg_seq);
+}
+
+result<std::shared_ptr<const message_add>> store::read(const location& where, std::uint64_t msg_seq) {
+  std::lock_guard lk(impl_->state_mu);
+  return impl_->read_locked(where, msg_seq);
+}
+
+const journal::index& store::index() const { return impl_->idx; }
+
+std::uint64_t store::allocate_msg_seq() {
+  std::lock_guard lk(impl_->state_mu);
+  auto n = impl_->idx.next_msg_seq();
+  impl_->idx.set_next_msg_seq(n + 1);
+  return n;
+}
+
+bool store::compact_step(std::uint64_t max_bytes) { return impl_->compact_step(max_bytes); }
+
+void store::checkpoint(completion done) { impl_->request_checkpoint(std::move(done)); }
+
+std::error_code store::failed() const { return impl_->failed(); }
+
+const store_id& store::id() const { return impl_->id; }
+
+const recovery_report& store::recovery() const { return impl_->report; }
+
+std::error_code store::close() { return impl_->close(); }
+
+}  // namespace tandem::journal

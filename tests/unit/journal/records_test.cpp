@@ -1,0 +1,197 @@
+#include <doctest/doctest.h>
+
+#include <random>
+
+#include "journal/errc.h"
+#include "journal/format.h"
+#include "journal/identity.h"
+#include "journal/records.h"
+#include "test_util.h"
+
+using namespace tandem::journal;
+
+namespace {
+
+message_add sample_add(std::uint64_t seq) {
+  message_add m;
+  m.msg_seq = seq;
+  m.targets = {"/queue/a", subscription_target("client-1", "sub")};
+  m.message_id = "ID:host-1-" + std::to_string(seq);
+  m.producer_id = "producer-7";
+  m.producer_seq = seq * 3;
+  m.expires_ms = -5;  // negative values must survive (i64)
+  m.priority = 9;
+  m.persistent = false;
+  m.headers = {{"content-type", "text/plain"}, {"x", "1"}, {"x", "2"}, {"", ""}};
+  m.body = std::string("a\0b\0\xff", 5);
+  return m;
+}
+
+std::vector<record> every_record() {
+  std::vector<record> all;
+  all.push_back(sample_add(42));
+  all.push_back(message_add{1, {"q"}, "", "", 0, 0, 0, true, {}, ""});
+  all.push_back(message_remove{"/queue/a", 42});
+  all.push_back(batch{{sample_add(43), message_remove{"/queue/b", 7}}});
+  all.push_back(batch{});
+  all.push_back(destination_create{"/queue/new"});
+  all.push_back(destination_delete{"/queue/old"});
+  all.push_back(durable_subscription_create{{"client", "sub", "/topic/t", "color = 'red'"}});
+  all.push_back(durable_subscription_remove{{"client", "sub", "/topic/t", ""}});
+  all.push_back(epoch_start{7, 3, 4096, 1234, "broker-a"});
+  all.push_back(checkpoint_record{99, "checkpoint-0000000000000063.ckpt"});
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("every record type survives encode and decode unchanged") {
+  for (const auto& r : every_record()) {
+    std::vector<std::byte> buf;
+    REQUIRE(!encode_payload(r, buf));
+    auto back = decode_payload(type_of(r), buf);
+    REQUIRE(back);
+    CHECK(back.value() == r);
+    CHECK(to_string(type_of(r)) != "unknown");
+  }
+}
+
+TEST_CASE("a truncated or extended payload does not decode") {
+  for (const auto& r : every_record()) {
+    std::vector<std::byte> buf;
+    REQUIRE(!encode_payload(r, buf));
+    if (!buf.empty()) {
+      auto shorter = std::span<const std::byte>(buf).first(buf.size() - 1);
+      CHECK(decode_payload(type_of(r), shorter).error() == errc::corrupt_file);
+    }
+    buf.push_back(std::byte{0});
+    CHECK(decode_payload(type_of(r), buf).error() == errc::corrupt_file);
+  }
+}
+
+TEST_CASE("a message with no target is refused by the encoder") {
+  std::vector<std::byte> buf;
+  message_add m;
+  CHECK(encode_payload(m, buf) == errc::invalid_argument);
+}
+
+TEST_CASE("message_add payload layout matches format.h byte by byte") {
+  message_add m;
+  m.msg_seq = 0x0102030405060708;
+  m.targets = {"q"};
+  m.message_id = "i";
+  m.producer_id = "";
+  m.producer_seq = 0;
+  m.expires_ms = 0;
+  m.priority = 4;
+  m.persistent = true;
+  m.body = "B";
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(m, buf));
+  const unsigned char expect[] = {
+      8, 7, 6, 5, 4, 3, 2, 1,  // msg_seq LE
+      1, 0, 0, 0, 1, 0, 0, 0, 'q',  // targets: count 1, "q"
+      1, 0, 0, 0, 'i',              // message id
+      0, 0, 0, 0,                   // producer id ""
+      0, 0, 0, 0, 0, 0, 0, 0,       // producer seq
+      0, 0, 0, 0, 0, 0, 0, 0,       // expires
+      4,                            // priority
+      1,                            // flags: persistent
+      0, 0, 0, 0,                   // headers: none
+      1, 0, 0, 0, 'B'};             // body
+  REQUIRE(buf.size() == sizeof(expect));
+  for (std::size_t i = 0; i < buf.size(); ++i) CHECK(static_cast<unsigned char>(buf[i]) == expect[i]);
+}
+
+TEST_CASE("segment header round trips and rejects damage") {
+  segment_header h;
+  h.store = store_id::generate();
+  h.seq = 5;
+  h.epoch = 3;
+  h.capacity = 1 << 20;
+  std::array<std::byte, format::segment_header_bytes> b;
+  encode_segment_header(h, b);
+  auto back = decode_segment_header(b);
+  REQUIRE(back);
+  CHECK(back.value().store == h.store);
+  CHECK(back.value().seq == 5);
+  CHECK(back.value().epoch == 3);
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    auto copy = b;
+    copy[i] ^= std::byte{0x10};
+    CHECK(!decode_segment_header(copy));
+  }
+}
+
+TEST_CASE("a single flipped bit anywhere in a record is detected") {
+  std::vector<std::byte> payload;
+  REQUIRE(!encode_payload(sample_add(9), payload));
+  std::vector<std::byte> rec(format::record_header_bytes + payload.size());
+  std::copy(payload.begin(), payload.end(), rec.begin() + format::record_header_bytes);
+  encode_record_header(record_type::message_add, 77, 2, payload,
+                       std::span<std::byte, format::record_header_bytes>(rec.data(), format::record_header_bytes));
+  auto verify = [](const std::vector<std::byte>& r) {
+    return verify_record(std::span<const std::byte, format::record_header_bytes>(r.data(), format::record_header_bytes),
+                         std::span<const std::byte>(r).subspan(format::record_header_bytes));
+  };
+  CHECK(verify(rec).empty());
+  for (std::size_t i = 0; i < rec.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      auto copy = rec;
+      copy[i] ^= static_cast<std::byte>(1 << bit);
+      CHECK_MESSAGE(!verify(copy).empty(), "byte ", i, " bit ", bit);
+    }
+  }
+}
+
+TEST_CASE("an unknown record type with a valid checksum is corruption") {
+  std::vector<std::byte> rec(format::record_header_bytes);
+  encode_record_header(static_cast<record_type>(200), 1, 0, {},
+                       std::span<std::byte, format::record_header_bytes>(rec.data(), format::record_header_bytes));
+  auto reason = verify_record(std::span<const std::byte, format::record_header_bytes>(rec.data(), format::record_header_bytes), {});
+  CHECK(reason == "unknown record type");
+  CHECK(decode_payload(static_cast<record_type>(200), {}).error() == errc::corrupt_file);
+}
+
+TEST_CASE("store ids print and parse as 32 hex digits") {
+  auto id = store_id::generate();
+  auto hex = id.to_hex();
+  CHECK(hex.size() == 32);
+  CHECK(store_id::parse(hex) == id);
+  CHECK(!store_id::parse(hex.substr(1)));
+  CHECK(!store_id::parse(std::string(32, 'g')));
+}
+
+TEST_CASE("a store is created only explicitly and its identity reads back") {
+  test::temp_dir d;
+  auto& fs = tandem::fs::posix_file_system();
+  CHECK(read_identity(fs, d.path()).error() == errc::not_a_store);
+  auto created = create_store(fs, d.path());
+  REQUIRE(created);
+  auto id = read_identity(fs, d.path());
+  REQUIRE(id);
+  CHECK(id.value().id == created.value().id);
+  CHECK(id.value().version == format::identity_version);
+  CHECK(create_store(fs, d.path()).error() == std::errc::file_exists);
+  CHECK(std::filesystem::is_directory(d.path() / "journal"));
+}
+
+TEST_CASE("an identity of another format or version is refused by name") {
+  test::temp_dir d;
+  auto& fs = tandem::fs::posix_file_system();
+  std::string text = "format=tandem-store\nversion=2\nstore_id=" + store_id::generate().to_hex() + "\ncreated_ms=1\n";
+  REQUIRE(!tandem::fs::write_file_atomically(fs, d.path() / "identity", std::as_bytes(std::span(text))));
+  CHECK(read_identity(fs, d.path()).error() == errc::unsupported_version);
+  text = "format=other\nversion=1\n";
+  REQUIRE(!tandem::fs::write_file_atomically(fs, d.path() / "identity", std::as_bytes(std::span(text))));
+  CHECK(read_identity(fs, d.path()).error() == errc::unsupported_version);
+  text = "garbage";
+  REQUIRE(!tandem::fs::write_file_atomically(fs, d.path() / "identity", std::as_bytes(std::span(text))));
+  CHECK(read_identity(fs, d.path()).error() == errc::corrupt_file);
+}
+
+TEST_CASE("error codes have the journal category and operator wording") {
+  std::error_code ec = errc::mid_log_corruption;
+  CHECK(ec.category().name() == std::string("journal"));
+  CHECK(ec.message().find("tandem-journal verify") != std::string::npos);
+}
