@@ -1,0 +1,344 @@
+"""Helpers for Tandem's integration tests: a real tandemd on loopback, python3-stomp clients
+and raw sockets.
+
+Every broker gets its own temp store and binds port 0 (the kernel picks a free port, which
+tandemd logs as `stomp listening ... port=N`), so tests never race for ports. Waits always
+have a deadline; nothing sleeps blindly. A failing test prints the broker's log.
+
+Run a test file directly: python3 02_send_receive.py /path/to/tandemd
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import stomp
+
+DEFAULT_TIMEOUT = 20.0
+
+
+def tandemd_path():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    return os.environ.get("TANDEMD", "tandemd")
+
+
+def wait_for(predicate, timeout=DEFAULT_TIMEOUT, what="condition", interval=0.01):
+    """Polls `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Broker:
+    """One tandemd process. `store` is reused across restarts of the same Broker."""
+
+    def __init__(self, args=(), config=None, store=None, name="itest", admin=True):
+        self.args = list(args)
+        self.config = config
+        self.name = name
+        self.admin = admin
+        self.dir = tempfile.mkdtemp(prefix="tandem-itest-")
+        self.store = store or os.path.join(self.dir, "store")
+        self.proc = None
+        self.port = None
+        self.admin_port = None
+        self.logs = []
+        self.log_path = None
+        self.starts = 0
+
+    def command(self):
+        cmd = [tandemd_path()]
+        if self.config is not None:
+            import json
+            cfg = dict(self.config)
+            cfg.setdefault("store", self.store)
+            cfg.setdefault("listen", "127.0.0.1:0")
+            path = os.path.join(self.dir, "tandemd.json")
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+            cmd += ["--config", path, "--create-store"]
+        else:
+            cmd += ["--store", self.store, "--create-store", "--listen", "127.0.0.1:0", "--name", self.name]
+        if self.admin:
+            cmd += ["--admin", "127.0.0.1:0"]
+        return cmd + self.args
+
+    def start(self, wait=True, timeout=DEFAULT_TIMEOUT):
+        self.starts += 1
+        self.log_path = os.path.join(self.dir, f"tandemd.{self.starts}.log")
+        self.logs.append(self.log_path)
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.port = None
+        if wait:
+            self.wait_master(timeout)
+        return self
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern, timeout=DEFAULT_TIMEOUT):
+        rx = re.compile(pattern)
+
+        def found():
+            m = rx.search(self.log_text())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                raise AssertionError(f"tandemd exited with {self.proc.returncode} before logging {pattern!r}")
+            return None
+
+        return wait_for(found, timeout, f"log line {pattern!r}")
+
+    def wait_master(self, timeout=DEFAULT_TIMEOUT):
+        m = self.wait_log(r"stomp listening .*port=(\d+)", timeout)
+        self.port = int(m.group(1))
+        self.wait_log(r"main master epoch=\d+", timeout)
+        if self.admin:
+            m = re.search(r"admin listening .*port=(\d+)", self.log_text())
+            if m:
+                self.admin_port = int(m.group(1))
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=DEFAULT_TIMEOUT):
+        """Sends `sig` and waits for exit; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"tandemd did not exit within {timeout}s after signal {sig}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def dump_logs(self):
+        for path in self.logs:
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            sys.stderr.write(f"----- {path} -----\n{text[-20000:]}\n")
+
+
+class Collector(stomp.ConnectionListener):
+    """Collects MESSAGE, RECEIPT and ERROR frames of one python-stomp connection."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.messages = []
+        self.receipts = set()
+        self.errors = []
+        self.disconnected = False
+
+    def on_message(self, frame):
+        with self.cond:
+            self.messages.append(frame)
+            self.cond.notify_all()
+
+    def on_receipt(self, frame):
+        with self.cond:
+            self.receipts.add(frame.headers.get("receipt-id"))
+            self.cond.notify_all()
+
+    def on_error(self, frame):
+        with self.cond:
+            self.errors.append(frame)
+            self.cond.notify_all()
+
+    def on_disconnected(self):
+        with self.cond:
+            self.disconnected = True
+            self.cond.notify_all()
+
+    def wait(self, predicate, timeout=DEFAULT_TIMEOUT, what="frames"):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}; "
+                                         f"have {len(self.messages)} messages, receipts {sorted(self.receipts)[:10]}, "
+                                         f"errors {[e.headers.get('message') for e in self.errors]}")
+                self.cond.wait(left)
+
+    def wait_messages(self, n, timeout=DEFAULT_TIMEOUT):
+        self.wait(lambda c: len(c.messages) >= n, timeout, f"{n} messages")
+        with self.cond:
+            return list(self.messages)
+
+    def wait_receipt(self, rid, timeout=DEFAULT_TIMEOUT):
+        self.wait(lambda c: rid in c.receipts, timeout, f"receipt {rid}")
+
+
+def client(broker, version="1.2", login=None, passcode=None, headers=None, heartbeats=(0, 0), auto_decode=True,
+           wait=True):
+    cls = {"1.0": stomp.Connection10, "1.1": stomp.Connection11, "1.2": stomp.Connection12}[version]
+    kwargs = dict(auto_decode=auto_decode)
+    if version != "1.0":
+        kwargs["heartbeats"] = heartbeats
+    conn = cls([("127.0.0.1", broker.port)], **kwargs)
+    listener = Collector()
+    conn.set_listener("collector", listener)
+    connect_headers = dict(headers or {})
+    if login is not None:
+        conn.connect(login, passcode, wait=wait, headers=connect_headers)
+    else:
+        conn.connect(wait=wait, headers=connect_headers)
+    conn.collector = listener
+    return conn
+
+
+# ---- raw sockets ---------------------------------------------------------------------------
+
+class Raw:
+    """A STOMP client over a plain socket, for malformed input and exact timing."""
+
+    def __init__(self, broker, timeout=DEFAULT_TIMEOUT):
+        self.sock = socket.create_connection(("127.0.0.1", broker.port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def frame(self, command, headers=None, body=b""):
+        out = command.encode() + b"\n"
+        for k, v in (headers or {}).items():
+            out += f"{k}:{v}\n".encode()
+        out += b"\n" + (body if isinstance(body, bytes) else body.encode()) + b"\0"
+        self.send(out)
+
+    def connect(self, version="1.2", extra=None):
+        h = {"accept-version": version, "host": "localhost"}
+        h.update(extra or {})
+        self.frame("CONNECT", h)
+        f = self.read_frame()
+        assert f[0] == "CONNECTED", f"expected CONNECTED, got {f}"
+        return f
+
+    def _fill(self, deadline):
+        self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return b""
+        return data
+
+    def read_frame(self, timeout=DEFAULT_TIMEOUT, skip_heartbeats=True):
+        """Returns (command, headers dict, body bytes), or None at EOF. Raises on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while skip_heartbeats and self.buf[:1] in (b"\n", b"\r"):
+                self.buf = self.buf[1:]
+            head_end = self.buf.find(b"\n\n")
+            if head_end >= 0:
+                head = self.buf[:head_end].decode("utf-8", "replace").replace("\r", "").split("\n")
+                headers = {}
+                for line in head[1:]:
+                    k, _, v = line.partition(":")
+                    headers.setdefault(k, v)
+                start = head_end + 2
+                if "content-length" in headers:
+                    n = int(headers["content-length"])
+                    if len(self.buf) >= start + n + 1:
+                        body = self.buf[start:start + n]
+                        self.buf = self.buf[start + n + 1:]
+                        return head[0], headers, body
+                else:
+                    nul = self.buf.find(b"\0", start)
+                    if nul >= 0:
+                        body = self.buf[start:nul]
+                        self.buf = self.buf[nul + 1:]
+                        return head[0], headers, body
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out waiting for a frame; buffered {self.buf[:200]!r}")
+            data = self._fill(deadline)
+            if data is None:
+                continue
+            if data == b"":
+                return None
+            self.buf += data
+
+    def read_eof(self, timeout=DEFAULT_TIMEOUT):
+        """Waits until the broker closes; returns all bytes received before the close."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() >= deadline:
+                raise AssertionError("timed out waiting for the broker to close the connection")
+            data = self._fill(deadline)
+            if data is None:
+                continue
+            if data == b"":
+                out, self.buf = self.buf, b""
+                return out
+            self.buf += data
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# ---- a tiny runner ---------------------------------------------------------------------------
+
+def run(tests):
+    """Runs test functions in order; each gets its own brokers via the `brokers` list it may
+    append to (they are cleaned up, and their logs dumped on failure). Exit code 1 on any
+    failure."""
+    failed = 0
+    selected = os.environ.get("TANDEM_ITEST_ONLY")
+    for fn in tests:
+        if selected and selected not in fn.__name__:
+            continue
+        brokers = []
+        t0 = time.monotonic()
+        try:
+            fn(brokers)
+            print(f"PASS {fn.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"FAIL {fn.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+            traceback.print_exc()
+            for b in brokers:
+                b.dump_logs()
+        finally:
+            for b in brokers:
+                b.cleanup()
+    sys.exit(1 if failed else 0)
+
+
+def new_broker(brokers, **kwargs):
+    b = Broker(**kwargs)
+    brokers.append(b)
+    return b.start()
