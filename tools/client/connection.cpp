@@ -98,6 +98,7 @@ awaitable<std::error_code> connection::async_connect() {
   state_ = state::connecting;
   unsigned attempts = 0;
   auto ec = co_await connect_with_retries(true, attempts);
+  if (!ec && state_ == state::closed) ec = make_error_code(errc::closed);  // close() won the race
   if (ec) {
     state_ = state::closed;
     wake_waiters();
@@ -253,6 +254,7 @@ awaitable<void> connection::supervise(std::shared_ptr<connection> self) {
         asio::co_spawn(executor_, heartbeat_loop(self, generation_), asio::detached);
       }
       std::error_code cause = co_await read_loop(socket_);
+      if (state_ == state::closed) co_return;  // close() did the rest
       const auto lost_at = clock_type::now();
       const std::size_t receipts_lost = outstanding_.size();
       on_lost(cause);
@@ -273,6 +275,7 @@ awaitable<void> connection::supervise(std::shared_ptr<connection> self) {
       event.lost_at = lost_at;
       event.receipts_lost = receipts_lost;
       std::error_code ec = close_requested_ ? make_error_code(errc::closed) : co_await connect_with_retries(false, event.attempts);
+      if (state_ == state::closed) co_return;  // close() during the reconnect
       if (ec) {
         state_ = state::closed;
         wake_waiters();
@@ -618,7 +621,7 @@ awaitable<std::error_code> connection::async_disconnect(std::chrono::millisecond
   }
   deadline.cancel();
   const bool done = disconnect_done_;
-  close_socket(make_error_code(errc::closed));
+  close();
   if (done) co_return std::error_code{};
   co_return make_error_code(*timed_out ? errc::timed_out : errc::closed);
 }
@@ -630,9 +633,18 @@ void connection::close() {
     asio_error ignored;
     s->close(ignored);
   }
-  if (state_ == state::idle) state_ = state::closed;
-  close_socket(make_error_code(errc::closed));
+  if (state_ == state::closed) return;
+  if (state_ == state::idle) {
+    state_ = state::closed;
+    return;
+  }
+  // Done here, not in supervise(), so the caller sees a closed connection (and every
+  // receipt reported lost) when close() returns; supervise() then only exits.
+  on_lost(make_error_code(errc::closed));
+  state_ = state::closed;
   wake_waiters();
+  writer_wakeup_.cancel();
+  if (handlers_.on_connection_lost) handlers_.on_connection_lost(make_error_code(errc::closed), true);
 }
 
 void connection::close_socket(std::error_code cause) {

@@ -156,7 +156,9 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // DISCONNECT with a receipt, wait for it (at most `timeout`), close. No reconnect follows.
   asio::awaitable<std::error_code> async_disconnect(std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  // Closes the socket now; outstanding receipts are reported lost; no reconnect follows.
+  // Closes the socket now; no reconnect follows. Before it returns, the state is closed,
+  // every outstanding receipt was reported lost and on_connection_lost(errc::closed, true)
+  // was called (so callbacks may run inside close()).
   void close();
 
   state current_state() const noexcept { return state_; }
