@@ -1,0 +1,224 @@
+// The lock file: one exclusive open-file-description lock on DIR/lock.
+//
+// Divisions of this file:
+//   1. Essay: why OFD locks, and what a lock on a network file system can and cannot promise
+//   2. Opening the one descriptor
+//   3. Lock calls (wait, try, unlock, query)
+//   4. Liveness probes used by the watchdog
+//
+// ---------------------------------------------------------------------------------------
+// 1. Why not classic POSIX record locks (and therefore not Boost.Interprocess file_lock)
+// ---------------------------------------------------------------------------------------
+// fcntl(F_SETLK) record locks — the ones Boost.Interprocess file_lock, Java's FileLock and
+// most "lock file" helpers use — belong to the PROCESS (the pair pid + inode), not to the
+// descriptor that took them. Two consequences make them unfit to hold mastership:
+//
+//  * Closing ANY descriptor of the file, from ANY thread, drops ALL the process's locks on
+//    it. A tool helper that opens DIR/lock to print who holds it, a library that stats and
+//    opens every file of the store for a disk-usage sample, a test that reads the holder:
+//    the moment that second descriptor is closed, the kernel silently releases our lock.
+//    Nothing tells the process. A waiting slave gets the lock within milliseconds and both
+//    brokers write the journal: split brain from a harmless-looking read.
+//  * A second lock request from the same process never conflicts with the first, it just
+//    replaces it (two threads, two "lock objects": both "win"). Boost's own header warns
+//    that file_lock cannot synchronise threads of one process.
+//
+// SQLite meets the same trap and builds a per-inode table of every descriptor in the process,
+// deferring close() of any of them while a lock is held ("Posix Advisory Locking" in
+// src/os_unix.c). We avoid the trap instead: Linux (>= 3.15) has open-file-description locks
+// (F_OFD_SETLK, F_OFD_SETLKW, F_OFD_GETLK). An OFD lock belongs to the open file description
+// created by one open(); it conflicts with locks taken through any other open(), even in the
+// same process, and is released only when that description's LAST descriptor is closed (or
+// by an explicit unlock). Closing some other descriptor of the same file cannot touch it. We
+// still keep exactly ONE descriptor on DIR/lock for the life of the process (opened through
+// the fs seam with O_CLOEXEC so a spawned child never inherits — and so never prolongs — our
+// lock), because "the lock lives exactly as long as this descriptor" is easy to reason about.
+// (flock(2) locks are also per open file description, but over NFS the Linux client emulates
+// them with whole-file POSIX locks owned per process, which brings the trap back.)
+//
+// Why whole-file range [0, inf): the file is empty; a range lock only exists because fcntl
+// locks are byte ranges. Length 0 means "to EOF and beyond".
+//
+// ---------------------------------------------------------------------------------------
+//     Locks on network and FUSE file systems: what they can and cannot promise
+// ---------------------------------------------------------------------------------------
+//  * On NFS the lock lives on the SERVER (NFSv4 state, or lockd/NLM for v3). When the
+//    holder's host dies or is cut off, the server keeps the lock until the client's lease
+//    expires (NFSv4 lease time, typically 90 s; for NLM until the host reboots and statd
+//    notifies) — a slave waits that long, not milliseconds. Nothing local can shorten it.
+//  * A partitioned holder is NOT told that its lease expired. It keeps running, believing it
+//    is master, until it next talks to the server: then I/O on the descriptor (and locks)
+//    fails with EIO (Linux marks the lock state lost; with nfs.recover_lost_locks=0, the
+//    default, it does not silently re-acquire). EIO on the lock descriptor is therefore our
+//    only "you are deposed" signal, and only if we ask: the watchdog probes the descriptor
+//    (fstat, F_OFD_GETLK, a pread) every check interval, and the new master waits
+//    (takeover delay, fs_kind.h) longer than that interval before writing after an unclean
+//    takeover, so the old one stops first. The epoch in DIR/epoch is the second fence: a
+//    deposed master that can still read sees a newer epoch and stops.
+//  * A blocked F_OFD_SETLKW on NFS is woken by a server callback (v4.1 CB_NOTIFY_LOCK) or
+//    by client-side polling with back-off (v3, v4.0), which can take up to 30 s. Hence the
+//    polling mode (F_OFD_SETLK at a fixed interval) for mounts whose waits wake late.
+//  * FUSE: the kernel arbitrates locks itself unless the daemon implements the lock op; a
+//    daemon that "forwards" locks may do it wrongly. bindfs --enable-lock-forwarding
+//    re-issues every client's lock as a POSIX lock of the single bindfs process, so no two
+//    clients ever conflict. verify_exclusion() catches that: it takes a second, conflicting
+//    lock through another open() and refuses to serve if the file system grants it.
+//
+// Never opening the directory with O_CREAT: on a missing mount point we would create a
+// local directory and elect ourselves master of an empty private store; lock_file::open
+// therefore requires DIR to exist.
+#include "lockmgr/lock_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "lockmgr/detail/interrupter.h"
+#include "lockmgr/errc.h"
+#include "lockmgr/format.h"
+
+namespace tandem::lockmgr {
+namespace {
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+struct flock whole_file(short type) {
+  struct flock fl {};
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;
+  fl.l_pid = 0;  // must be 0 for OFD locks
+  return fl;
+}
+
+// EINVAL from an OFD command means the kernel or file system does not know it.
+std::error_code map_lock_error(int err) {
+  if (err == EINVAL) return make_error_code(errc::ofd_locks_unsupported);
+  if (err == EACCES) err = EAGAIN;  // POSIX allows either for "held by someone else"
+  return {err, std::generic_category()};
+}
+
+}  // namespace
+
+// ---- 2. Opening the one descriptor -----------------------------------------------------
+
+boost::outcome_v2::std_result<std::unique_ptr<lock_file>> lock_file::open(fs::file_system& fs,
+                                                                          const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return last_error();
+  if (!S_ISDIR(st.st_mode)) return std::make_error_code(std::errc::not_a_directory);
+  auto path = dir / lock_file_name;
+  auto f = fs.open(path, fs::open_mode::create_or_open);
+  if (!f) return f.error();
+  if (f.value()->native_handle() < 0) return make_error_code(errc::no_native_handle);
+  return std::unique_ptr<lock_file>(new lock_file(std::move(f).value(), path));
+}
+
+boost::outcome_v2::std_result<std::unique_ptr<lock_file>> lock_file::open_for_query(fs::file_system& fs,
+                                                                                    const std::filesystem::path& dir) {
+  auto path = dir / lock_file_name;
+  auto f = fs.open(path, fs::open_mode::read_only);
+  if (!f) return f.error();
+  if (f.value()->native_handle() < 0) return make_error_code(errc::no_native_handle);
+  return std::unique_ptr<lock_file>(new lock_file(std::move(f).value(), path));
+}
+
+// ---- 3. Lock calls ---------------------------------------------------------------------
+
+std::error_code lock_file::wait(detail::interrupter& intr) {
+  for (;;) {
+    if (!intr.arm()) return make_error_code(errc::cancelled);
+    struct flock fl = whole_file(F_WRLCK);
+    int rc = ::fcntl(native_handle(), F_OFD_SETLKW, &fl);
+    int err = errno;
+    intr.disarm();
+    if (rc == 0) {
+      // Granted in the same instant as the cancel: give it back, the caller wants out.
+      if (intr.cancelled()) {
+        unlock();
+        return make_error_code(errc::cancelled);
+      }
+      return {};
+    }
+    if (err == EINTR) {
+      if (intr.cancelled()) return make_error_code(errc::cancelled);
+      continue;  // some other signal (SIGCHLD, a profiler): wait on
+    }
+    return map_lock_error(err);
+  }
+}
+
+std::error_code lock_file::try_lock() {
+  struct flock fl = whole_file(F_WRLCK);
+  while (::fcntl(native_handle(), F_OFD_SETLK, &fl) != 0) {
+    if (errno != EINTR) return map_lock_error(errno);
+  }
+  return {};
+}
+
+std::error_code lock_file::unlock() {
+  struct flock fl = whole_file(F_UNLCK);
+  while (::fcntl(native_handle(), F_OFD_SETLK, &fl) != 0) {
+    if (errno != EINTR) return map_lock_error(errno);
+  }
+  return {};
+}
+
+boost::outcome_v2::std_result<bool> lock_file::locked_by_other() {
+  // F_OFD_GETLK answers "would this lock conflict?" without taking anything: a query must
+  // never try-lock, or for a moment it would hold the store and a waiting slave could miss
+  // its turn (and, with a POSIX lock, the close afterwards would be the trap above).
+  struct flock fl = whole_file(F_WRLCK);
+  while (::fcntl(native_handle(), F_OFD_GETLK, &fl) != 0) {
+    if (errno != EINTR) return map_lock_error(errno);
+  }
+  return fl.l_type != F_UNLCK;
+}
+
+std::error_code lock_file::verify_exclusion(fs::file_system& fs) {
+  auto probe = fs.open(path_, fs::open_mode::read_only);
+  if (!probe) return probe.error();
+  int fd = probe.value()->native_handle();
+  if (fd < 0) return make_error_code(errc::no_native_handle);
+  // A shared lock needs only read access, so the probe descriptor can be read-only.
+  struct flock fl = whole_file(F_RDLCK);
+  int rc;
+  do {
+    rc = ::fcntl(fd, F_OFD_SETLK, &fl);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    if (errno == EAGAIN || errno == EACCES) return {};  // refused: locks are enforced
+    return map_lock_error(errno);
+  }
+  struct flock un = whole_file(F_UNLCK);
+  ::fcntl(fd, F_OFD_SETLK, &un);
+  return make_error_code(errc::lock_not_enforced);
+}
+
+// ---- 4. Liveness probes ----------------------------------------------------------------
+
+boost::outcome_v2::std_result<file_identity> lock_file::identity_of_descriptor() const {
+  struct stat st {};
+  if (::fstat(native_handle(), &st) != 0) return last_error();
+  // A lock on an unlinked inode guards nothing: a new DIR/lock can be created and locked.
+  if (st.st_nlink == 0) return std::make_error_code(std::errc::no_such_file_or_directory);
+  return file_identity{st.st_dev, st.st_ino};
+}
+
+boost::outcome_v2::std_result<file_identity> lock_file::identity_of_path() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) return last_error();
+  return file_identity{st.st_dev, st.st_ino};
+}
+
+std::error_code lock_file::probe_io() {
+  std::byte b[1];
+  auto r = file_->read_at(b, 0);
+  if (!r) return r.error();
+  return {};
+}
+
+}  // namespace tandem::lockmgr

@@ -1,0 +1,403 @@
+#include "lockmgr/lock_manager.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <limits>
+
+#ifndef TANDEM_VERSION
+#define TANDEM_VERSION "unknown"
+#endif
+
+namespace tandem::lockmgr {
+namespace {
+
+// CLOCK_BOOTTIME, not steady_clock (CLOCK_MONOTONIC): monotonic time stops while the
+// machine is suspended, and a master that slept through a suspend must not trust a check
+// made before it.
+std::int64_t boottime_ns() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string describe(const file_identity& id) {
+  return "dev " + std::to_string(id.dev) + " inode " + std::to_string(id.ino);
+}
+
+}  // namespace
+
+const char* to_string(loss_reason r) noexcept {
+  switch (r) {
+    case loss_reason::lock_io_error: return "lock_io_error";
+    case loss_reason::lock_not_held: return "lock_not_held";
+    case loss_reason::lock_file_removed: return "lock_file_removed";
+    case loss_reason::lock_file_replaced: return "lock_file_replaced";
+    case loss_reason::epoch_changed: return "epoch_changed";
+    case loss_reason::epoch_unreadable: return "epoch_unreadable";
+  }
+  return "unknown";
+}
+
+result<std::unique_ptr<lock_manager>> lock_manager::open(options opts) {
+  fs::file_system& fs = opts.file_system ? *opts.file_system : fs::posix_file_system();
+  if (opts.check_interval <= std::chrono::milliseconds(0) || opts.poll_interval <= std::chrono::milliseconds(0))
+    return std::make_error_code(std::errc::invalid_argument);
+  auto lock = lock_file::open(fs, opts.dir);
+  if (!lock) return lock.error();
+  auto kind = detect_fs_kind(lock.value()->native_handle());
+  if (!kind) return kind.error();
+  auto decision = decide_takeover_delay(kind.value(), opts.check_interval, opts.takeover_delay);
+  if (opts.software_version.empty()) opts.software_version = TANDEM_VERSION;
+  return std::unique_ptr<lock_manager>(
+      new lock_manager(std::move(opts), fs, std::move(lock).value(), std::move(decision)));
+}
+
+lock_manager::lock_manager(options opts, fs::file_system& fs, std::unique_ptr<lock_file> lock,
+                           takeover_decision takeover)
+    : opts_(std::move(opts)),
+      fs_(fs),
+      lock_(std::move(lock)),
+      takeover_(std::move(takeover)),
+      interrupter_(opts_.wake_signal) {}
+
+lock_manager::~lock_manager() { stop_watchdog(); }
+
+void lock_manager::cancel() noexcept { interrupter_.cancel(); }
+
+bool lock_manager::is_master() const noexcept { return state_.load() == state::master; }
+
+std::optional<loss> lock_manager::lost() const {
+  std::lock_guard g(lost_mutex_);
+  return loss_;
+}
+
+std::error_code lock_manager::wait_for_lock() {
+  if (opts_.mode == wait_mode::blocking) return lock_->wait(interrupter_);
+  if (!interrupter_.arm()) return make_error_code(errc::cancelled);
+  std::error_code ec;
+  for (;;) {
+    ec = lock_->try_lock();
+    if (ec != std::errc::resource_unavailable_try_again) break;
+    if (!interrupter_.sleep_for(opts_.poll_interval)) {
+      ec = make_error_code(errc::cancelled);
+      break;
+    }
+  }
+  interrupter_.disarm();
+  if (!ec && interrupter_.cancelled()) {
+    lock_->unlock();
+    ec = make_error_code(errc::cancelled);
+  }
+  return ec;
+}
+
+result<acquisition> lock_manager::acquire() {
+  state before = state_.load();
+  if ((before != state::idle && before != state::released) ||
+      !state_.compare_exchange_strong(before, state::acquiring))
+    return make_error_code(errc::busy);
+  auto give_up = [&](std::error_code ec, bool unlock) {
+    if (unlock) lock_->unlock();
+    state_.store(before);
+    return ec;
+  };
+
+  acquisition a;
+  a.takeover = takeover_;
+  a.fs_kind = takeover_.fs.name;
+  auto t0 = std::chrono::steady_clock::now();
+  if (auto ec = wait_for_lock()) return give_up(ec, false);
+  a.waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+
+  // From here on we hold the lock; every failure gives it back.
+  if (opts_.verify_exclusion) {
+    if (auto ec = lock_->verify_exclusion(fs_)) return give_up(ec, true);
+  }
+  auto identity = lock_->identity_of_descriptor();
+  if (!identity) return give_up(identity.error(), true);
+  held_identity_ = identity.value();
+
+  const auto epoch_path = opts_.dir / epoch_file_name;
+  const auto holder_path = opts_.dir / holder_file_name;
+  std::optional<std::uint64_t> stored_epoch;
+  auto epoch_text = fs::read_file(fs_, epoch_path);
+  if (epoch_text) {
+    auto parsed = parse_epoch(epoch_text.value());
+    if (!parsed) return give_up(parsed.error(), true);
+    stored_epoch = parsed.value();
+  } else if (epoch_text.error() != std::errc::no_such_file_or_directory) {
+    return give_up(epoch_text.error(), true);
+  }
+  bool holder_exists = false;
+  auto holder_text = fs::read_file(fs_, holder_path);
+  if (holder_text) {
+    holder_exists = true;
+    if (auto parsed = parse_holder(holder_text.value())) a.previous = parsed.value();
+  } else if (holder_text.error() != std::errc::no_such_file_or_directory) {
+    return give_up(holder_text.error(), true);
+  }
+  // A new store (neither file) has no predecessor to wait for. Otherwise only a holder
+  // record that says so proves a clean release; a missing or unreadable one (a crash between
+  // the epoch and holder writes, a hand edit) counts as unclean.
+  if (!stored_epoch && !holder_exists) {
+    a.previous_released_cleanly = true;
+  } else {
+    a.previous_released_cleanly = a.previous && a.previous->clean_release;
+  }
+
+  // The holder record's epoch is a floor too: if someone deleted DIR/epoch, restarting at 1
+  // would reuse epochs that are already stamped in the journal.
+  std::uint64_t last = std::max(stored_epoch.value_or(0), a.previous ? a.previous->epoch : 0);
+  if (last == std::numeric_limits<std::uint64_t>::max()) return give_up(make_error_code(errc::bad_epoch_file), true);
+  a.epoch = last + 1;
+  auto encoded_epoch = encode_epoch(a.epoch);
+  if (auto ec = fs::write_file_atomically(fs_, epoch_path, std::as_bytes(std::span(encoded_epoch))))
+    return give_up(ec, true);
+
+  holder_record record;
+  record.broker_name = opts_.broker_name;
+  record.host = host_name();
+  record.pid = static_cast<std::int64_t>(::getpid());
+  record.epoch = a.epoch;
+  record.acquired_at = utc_now_iso8601();
+  record.client_url = opts_.client_url;
+  record.software_version = opts_.software_version;
+  auto encoded_holder = encode_holder(record);
+  if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
+    return give_up(ec, true);
+  record_ = record;
+  epoch_.store(a.epoch);
+
+  if (!a.previous_released_cleanly && takeover_.delay > std::chrono::milliseconds(0)) {
+    // Cancelled here, holder.json still says "not released": right, because the old master
+    // may still be alive, and the next candidate must wait for it as we did.
+    if (!interrupter_.arm()) return give_up(make_error_code(errc::cancelled), true);
+    bool waited = interrupter_.sleep_for(takeover_.delay);
+    interrupter_.disarm();
+    if (!waited) return give_up(make_error_code(errc::cancelled), true);
+    a.takeover_delay = takeover_.delay;
+  }
+
+  {
+    std::lock_guard g(lost_mutex_);
+    loss_.reset();
+    on_lost_called_ = false;
+  }
+  last_ok_ns_.store(0);  // a check from an earlier mastership vouches for nothing
+  state_.store(state::master);
+  if (auto l = run_check(false)) {
+    declare_lost(*l);
+    lock_->unlock();
+    return make_error_code(errc::lost_mastership);
+  }
+  return a;
+}
+
+bool lock_manager::fresh() const noexcept {
+  auto lease_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(lease()).count();
+  return boottime_ns() - last_ok_ns_.load(std::memory_order_acquire) < lease_ns;
+}
+
+std::optional<loss> lock_manager::check_locked() {
+  auto fault = [&](check_step step) -> std::error_code {
+    return opts_.check_fault ? opts_.check_fault(step) : std::error_code{};
+  };
+  const std::string lock_path = lock_->path().string();
+
+  if (auto ec = fault(check_step::lock_descriptor))
+    return loss{loss_reason::lock_io_error, ec, "I/O on the lock descriptor of " + lock_path + " failed: " + ec.message()};
+  auto ours = lock_->identity_of_descriptor();
+  if (!ours) {
+    if (ours.error() == std::errc::no_such_file_or_directory)
+      return loss{loss_reason::lock_file_removed, ours.error(), lock_path + " was unlinked (the inode we lock has no name)"};
+    return loss{loss_reason::lock_io_error, ours.error(), "fstat of the lock descriptor of " + lock_path + " failed: " + ours.error().message()};
+  }
+  auto other = lock_->locked_by_other();
+  if (!other)
+    return loss{loss_reason::lock_io_error, other.error(), "F_OFD_GETLK on " + lock_path + " failed: " + other.error().message()};
+  if (other.value())
+    return loss{loss_reason::lock_not_held, {}, "another open file holds a lock on " + lock_path + ": ours is gone"};
+  if (auto ec = lock_->probe_io())
+    return loss{loss_reason::lock_io_error, ec, "read of the lock descriptor of " + lock_path + " failed: " + ec.message()};
+
+  if (auto ec = fault(check_step::lock_path))
+    return loss{loss_reason::lock_io_error, ec, "stat of " + lock_path + " failed: " + ec.message()};
+  auto now = lock_->identity_of_path();
+  if (!now) {
+    if (now.error() == std::errc::no_such_file_or_directory)
+      return loss{loss_reason::lock_file_removed, now.error(), lock_path + " no longer exists"};
+    return loss{loss_reason::lock_io_error, now.error(), "stat of " + lock_path + " failed: " + now.error().message()};
+  }
+  if (!(now.value() == held_identity_))
+    return loss{loss_reason::lock_file_replaced, {},
+                lock_path + " was replaced: it is now " + describe(now.value()) + ", we lock " + describe(held_identity_)};
+
+  const auto epoch_path = (opts_.dir / epoch_file_name).string();
+  if (auto ec = fault(check_step::epoch))
+    return loss{loss_reason::epoch_unreadable, ec, "cannot read " + epoch_path + ": " + ec.message()};
+  auto text = fs::read_file(fs_, opts_.dir / epoch_file_name);
+  if (!text)
+    return loss{loss_reason::epoch_unreadable, text.error(), "cannot read " + epoch_path + ": " + text.error().message()};
+  auto stored = parse_epoch(text.value());
+  if (!stored)
+    return loss{loss_reason::epoch_unreadable, stored.error(), epoch_path + " is malformed: " + stored.error().message()};
+  if (stored.value() != epoch_.load())
+    return loss{loss_reason::epoch_changed, {},
+                epoch_path + " holds epoch " + std::to_string(stored.value()) + ", ours is " + std::to_string(epoch_.load()) +
+                    ": a newer master exists"};
+  return std::nullopt;
+}
+
+std::optional<loss> lock_manager::run_check(bool only_if_stale) {
+  std::lock_guard g(check_mutex_);
+  if (state_.load() != state::master) return std::nullopt;  // the caller looks at state_
+  if (only_if_stale && fresh()) return std::nullopt;        // another thread just checked
+  // The check vouches for the moment it STARTED: if this thread is paused half-way, the
+  // reads done before the pause are old by the time it finishes.
+  auto start = boottime_ns();
+  auto l = check_locked();
+  if (l) {
+    state_.store(state::lost);  // before the mutex opens: no fence may pass from now on
+    return l;
+  }
+  auto prev = last_ok_ns_.load();
+  while (prev < start && !last_ok_ns_.compare_exchange_weak(prev, start)) {
+  }
+  return std::nullopt;
+}
+
+void lock_manager::declare_lost(loss l) {
+  lost_callback cb;
+  std::string message;
+  {
+    std::lock_guard g(lost_mutex_);
+    state_.store(state::lost);
+    if (loss_) return;
+    loss_ = l;
+    if (on_lost_ && !on_lost_called_) {
+      on_lost_called_ = true;
+      cb = on_lost_;
+      message = std::string(to_string(l.reason)) + ": " + l.message;
+    }
+  }
+  // Outside the mutexes: the callback may call fence_check() or release().
+  if (cb) cb(message);
+}
+
+std::error_code lock_manager::fence_check() {
+  auto s = state_.load();
+  if (s == state::lost) return make_error_code(errc::lost_mastership);
+  if (s != state::master) return make_error_code(errc::not_master);
+  if (fresh()) return {};
+  if (auto l = run_check(true)) {
+    declare_lost(*l);
+    return make_error_code(errc::lost_mastership);
+  }
+  s = state_.load();
+  if (s == state::master) return {};
+  return make_error_code(s == state::lost ? errc::lost_mastership : errc::not_master);
+}
+
+std::error_code lock_manager::check_now() {
+  if (auto l = run_check(false)) {
+    declare_lost(*l);
+    return make_error_code(errc::lost_mastership);
+  }
+  auto s = state_.load();
+  if (s == state::master) return {};
+  return make_error_code(s == state::lost ? errc::lost_mastership : errc::not_master);
+}
+
+std::error_code lock_manager::start_watchdog(lost_callback on_lost) {
+  lost_callback call_now;
+  std::string message;
+  {
+    std::lock_guard g(lost_mutex_);
+    on_lost_ = std::move(on_lost);
+    if (loss_ && !on_lost_called_ && on_lost_) {
+      on_lost_called_ = true;
+      call_now = on_lost_;
+      message = std::string(to_string(loss_->reason)) + ": " + loss_->message;
+    }
+  }
+  if (call_now) {
+    call_now(message);
+    return make_error_code(errc::lost_mastership);
+  }
+  if (state_.load() != state::master) return make_error_code(errc::not_master);
+  std::lock_guard g(watchdog_mutex_);
+  if (watchdog_.joinable()) return {};
+  watchdog_stop_ = false;
+  watchdog_ = std::thread([this] { watchdog_loop(); });
+  return {};
+}
+
+void lock_manager::watchdog_loop() {
+  std::unique_lock lk(watchdog_mutex_);
+  while (!watchdog_stop_) {
+    if (watchdog_cv_.wait_for(lk, opts_.check_interval, [this] { return watchdog_stop_; })) break;
+    lk.unlock();
+    auto l = run_check(false);
+    if (l) {
+      declare_lost(*l);
+      return;
+    }
+    if (state_.load() != state::master) return;
+    lk.lock();
+  }
+}
+
+void lock_manager::stop_watchdog() {
+  {
+    std::lock_guard g(watchdog_mutex_);
+    watchdog_stop_ = true;
+  }
+  watchdog_cv_.notify_all();
+  if (!watchdog_.joinable()) return;
+  // release() from inside on_lost runs on the watchdog thread, which is about to return.
+  if (watchdog_.get_id() == std::this_thread::get_id()) {
+    watchdog_.detach();
+  } else {
+    watchdog_.join();
+  }
+}
+
+std::error_code lock_manager::release() {
+  auto s = state_.load();
+  if (s != state::master && s != state::lost) return make_error_code(errc::not_master);
+  stop_watchdog();
+  if (s == state::master) {
+    // From here fence_check() answers not_master: nothing is acknowledged while we let go.
+    std::optional<loss> l;
+    {
+      std::lock_guard g(check_mutex_);
+      l = check_locked();
+      state_.store(l ? state::lost : state::released);
+    }
+    if (l) declare_lost(*l);
+  }
+  if (state_.load() == state::lost) {
+    // holder.json may already be the new master's: leave it alone.
+    lock_->unlock();
+    return make_error_code(errc::lost_mastership);
+  }
+  holder_record record = record_;
+  record.clean_release = true;
+  record.released_at = utc_now_iso8601();
+  auto encoded = encode_holder(record);
+  // If marking fails we still unlock: the next master then sees an unclean end and waits
+  // the takeover delay, which is merely slower, never unsafe.
+  auto ec = fs::write_file_atomically(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
+  auto unlock_ec = lock_->unlock();
+  return ec ? ec : unlock_ec;
+}
+
+}  // namespace tandem::lockmgr
