@@ -1,0 +1,269 @@
+// Golden tests of `tandem-journal`: the binary is run on the known stores of
+// journal_fixtures.h and its output and exit code compared with
+// tests/fixtures/journal/expected/<store>.<command>.txt. After an intended change of the
+// output, regenerate them with TANDEM_UPDATE_GOLDEN=1 and review the diff.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "journal/identity.h"
+#include "journal/store.h"
+#include "tests/fault/fault_file_system.h"
+#include "tests/fault/journal_fixtures.h"
+#include "tests/fault/store_helpers.h"
+#include "tools/journal/journal_tool.h"
+
+namespace {
+
+namespace tf = tandem::fault;
+namespace tt = tandem::tools;
+using nlohmann::json;
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A temporary directory removed at the end of the test.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tandem-jtool-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+struct run_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the binary in `cwd` with `args` (already shell-safe: fixture names and flags only).
+run_result run_tool(const std::filesystem::path& cwd, const std::string& args) {
+  auto out = cwd / ".stdout", err = cwd / ".stderr";
+  std::string cmd = "cd '" + cwd.string() + "' && '" TANDEM_JOURNAL_BIN "' " + args + " >'" + out.string() +
+                    "' 2>'" + err.string() + "'";
+  int status = std::system(cmd.c_str());
+  run_result r;
+  REQUIRE(WIFEXITED(status));
+  r.exit_code = WEXITSTATUS(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return r;
+}
+
+// All fixtures, built once per process into one temp dir.
+const std::filesystem::path& fixtures() {
+  static temp_dir dir;
+  static bool built = [] {
+    for (const auto& n : tf::fixture_names()) tf::build_fixture(n, dir.path / n);
+    return true;
+  }();
+  (void)built;
+  return dir.path;
+}
+
+void check_golden(const std::string& name, const std::string& command, const run_result& r) {
+  std::string actual = r.out + "--- exit " + std::to_string(r.exit_code) + "\n" + r.err;
+  auto file = std::filesystem::path(TANDEM_FIXTURES_DIR) / "expected" / (name + "." + command + ".txt");
+  if (std::getenv("TANDEM_UPDATE_GOLDEN") != nullptr) {
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream(file, std::ios::binary) << actual;
+  }
+  INFO("golden file ", file.string(), " (regenerate with TANDEM_UPDATE_GOLDEN=1 and review)");
+  REQUIRE(std::filesystem::exists(file));
+  CHECK(actual == slurp(file));
+}
+
+// Every file under `dir` with its contents, to prove the tool changed nothing.
+std::map<std::string, std::string> snapshot(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> m;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) m[e.path().string()] = slurp(e.path());
+  return m;
+}
+
+const std::map<std::string, int> verify_codes = {
+    {"valid", tt::exit_clean},        {"empty", tt::exit_clean},
+    {"torn_tail", tt::exit_torn_tail}, {"bad_crc_mid_log", tt::exit_corrupt},
+    {"unknown_version", tt::exit_unsupported_version},
+    {"short_header", tt::exit_torn_tail}, {"fenced", tt::exit_clean},
+};
+
+}  // namespace
+
+TEST_CASE("verify exits with a distinct code for clean, torn tail, corruption and unknown version") {
+  for (const auto& [name, code] : verify_codes) {
+    CAPTURE(name);
+    auto r = run_tool(fixtures(), "verify " + name);
+    CHECK(r.exit_code == code);
+    check_golden(name, "verify", r);
+  }
+}
+
+TEST_CASE("summary and dump of every known store match their golden output") {
+  for (const auto& name : tf::fixture_names()) {
+    CAPTURE(name);
+    check_golden(name, "summary", run_tool(fixtures(), "summary " + name));
+    check_golden(name, "dump", run_tool(fixtures(), "dump " + name));
+  }
+}
+
+TEST_CASE("verify names the file and offset of every damaged range") {
+  auto torn = run_tool(fixtures(), "verify torn_tail");
+  CHECK(torn.out.find("torn_tail/journal/0000000000000002.seg offset ") != std::string::npos);
+  auto bad = run_tool(fixtures(), "verify bad_crc_mid_log");
+  CHECK(bad.out.find("corruption: bad_crc_mid_log/journal/0000000000000001.seg offset ") != std::string::npos);
+  CHECK(bad.out.find("checksum mismatch") != std::string::npos);
+  auto ver = run_tool(fixtures(), "verify unknown_version");
+  CHECK(ver.err.find("unknown_version/journal/0000000000000001.seg offset 8: segment format version 2") !=
+        std::string::npos);
+}
+
+TEST_CASE("verify json reports the classification, the damage and the fenced records") {
+  auto bad = json::parse(run_tool(fixtures(), "verify bad_crc_mid_log --json").out);
+  CHECK(bad["result"] == "corrupt");
+  CHECK(bad["exit_code"] == tt::exit_corrupt);
+  REQUIRE(bad["damage"].size() == 1);
+  CHECK(bad["damage"][0]["class"] == "mid_log");
+  CHECK(bad["damage"][0]["offset"].get<std::uint64_t>() % 8 == 0);
+
+  auto fenced = json::parse(run_tool(fixtures(), "verify fenced --json").out);
+  CHECK(fenced["result"] == "clean");
+  REQUIRE(fenced["fenced"].size() == 2);
+  CHECK(fenced["fenced"][0]["epoch"] == 1);
+  CHECK(fenced["fenced"][0]["type"] == "message_add");
+
+  auto torn = json::parse(run_tool(fixtures(), "verify torn_tail --json").out);
+  CHECK(torn["result"] == "torn_tail");
+  CHECK(torn["damage"][0]["class"] == "torn_tail");
+}
+
+TEST_CASE("summary json counts live messages per queue key and the fenced records") {
+  auto s = json::parse(run_tool(fixtures(), "summary valid --json").out);
+  CHECK(s["store_id"] == tf::fixture_store_id);
+  CHECK(s["live"]["messages"] == 9);
+  std::map<std::string, std::uint64_t> per;
+  for (const auto& t : s["live"]["targets"]) per[t["target"]] = t["messages"];
+  CHECK(per["/queue/orders"] == 6);  // 8 sent, 1 removed, 1 removed by the batch
+  CHECK(per["/queue/audit"] == 2);
+  CHECK(s["checkpoint"]["lsn"].get<std::uint64_t>() > 0);
+  auto f = json::parse(run_tool(fixtures(), "summary fenced --json").out);
+  CHECK(f["fenced"]["records"] == 2);
+  CHECK(f["live"]["messages"] == 4);  // the deposed master's two messages are not live
+  CHECK(f["epochs"] == json::array({1, 2}));
+}
+
+TEST_CASE("dump filters by destination, position and lsn") {
+  auto all = run_tool(fixtures(), "dump valid --json");
+  auto audit = run_tool(fixtures(), "dump valid --json --destination /queue/audit");
+  auto from = run_tool(fixtures(), "dump valid --json --from 2:0");
+  auto lsn = run_tool(fixtures(), "dump valid --json --lsn 14");
+  auto lines = [](const std::string& s) {
+    std::vector<json> v;
+    std::istringstream in(s);
+    for (std::string l; std::getline(in, l);) v.push_back(json::parse(l));
+    return v;
+  };
+  auto a = lines(audit.out);
+  REQUIRE(a.size() == 3);  // destination_create, the message on two targets, the batch
+  for (const auto& j : a) CHECK(j["kind"] == "record");
+  for (const auto& j : lines(from.out))
+    if (j["kind"] != "segment") CHECK(j["segment"] == "0000000000000002");
+  auto l = lines(lsn.out);
+  REQUIRE_FALSE(l.empty());
+  CHECK(l.front()["lsn"] == 14);
+  CHECK(lines(all.out).size() > l.size());
+  CHECK(run_tool(fixtures(), "dump valid --from nonsense").exit_code == tt::exit_usage);
+}
+
+TEST_CASE("tandem-journal refuses a directory that is not a store and a bad command line") {
+  temp_dir d;
+  auto r = run_tool(d.path, "verify .");
+  CHECK(r.exit_code == tt::exit_cannot_read);
+  CHECK(r.err.find("not a Tandem store") != std::string::npos);
+  CHECK(run_tool(d.path, "frobnicate .").exit_code == tt::exit_usage);
+  CHECK(run_tool(d.path, "verify").exit_code == tt::exit_usage);
+  auto help = run_tool(d.path, "--help");
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("EXIT STATUS") != std::string::npos);
+  CHECK(help.out.find("read-only") != std::string::npos);
+}
+
+TEST_CASE("the tool changes nothing in the store it reads") {
+  auto before = snapshot(fixtures());
+  for (const auto& name : tf::fixture_names())
+    for (const char* cmd : {"summary", "dump", "verify", "summary --json", "dump --json", "verify --json"})
+      run_tool(fixtures(), std::string(cmd).substr(0, std::string(cmd).find(' ')) + " " + name +
+                               (std::string(cmd).find("--json") != std::string::npos ? " --json" : ""));
+  CHECK(snapshot(fixtures()) == before);
+}
+
+TEST_CASE("in process the commands make no mutating call on the file system") {
+  // fault_file_system counts every call; the read-only wrapper must stop any write before
+  // it, and the commands must not even try one.
+  tf::fault_file_system fs(1);
+  REQUIRE_FALSE(fs.import_from(fixtures() / "valid", "/s"));
+  auto before = fs.mutations();
+  std::ostringstream out, err;
+  CHECK(tt::run_summary(fs, "/s", false, out, err) == tt::exit_clean);
+  CHECK(tt::run_dump(fs, "/s", {}, true, out, err) == tt::exit_clean);
+  CHECK(tt::run_verify(fs, "/s", true, out, err) == tt::exit_clean);
+  CHECK(fs.mutations() == before);
+  CHECK(err.str().empty());
+}
+
+TEST_CASE("verify is safe against a store a writer is appending to") {
+  // A live broker's journal: the tool must neither disturb the writer nor report
+  // corruption for a tail in progress (at most a torn tail).
+  temp_dir d;
+  auto dir = d.path / "live";
+  auto& pfs = tandem::fs::posix_file_system();
+  REQUIRE(tandem::journal::create_store(pfs, dir).has_value());
+  tandem::journal::options o;
+  o.epoch = 1;
+  o.segment_bytes = 64 << 10;
+  o.sync = tandem::journal::sync_policy::never;  // fast appends: many tails in flight
+  tandem::journal::recovery_report rep;
+  auto s = tandem::journal::store::open(dir, o, rep);
+  REQUIRE(s.has_value());
+  std::atomic<bool> stop{false};
+  tf::completion_tracker tracker;
+  std::thread writer([&] {
+    for (std::size_t i = 0; i < 3000 && !stop; ++i)
+      s.value()->append(tf::make_message(i + 1, {"/queue/q"}, 200), tracker.slot(i));
+  });
+  int runs = 0;
+  for (; runs < 5; ++runs) {
+    auto r = run_tool(d.path, "verify live");
+    CAPTURE(r.out);
+    CHECK((r.exit_code == tt::exit_clean || r.exit_code == tt::exit_torn_tail));
+  }
+  stop = true;
+  writer.join();
+  REQUIRE(tracker.wait_all());
+  for (const auto& oc : tracker.outcomes()) CHECK_FALSE(oc.ec);
+  CHECK_FALSE(s.value()->close());
+  CHECK(run_tool(d.path, "verify live").exit_code == tt::exit_clean);
+}

@@ -1,0 +1,48 @@
+// The commands of `tandem-journal` as functions (main.cpp only parses the command line), so
+// tests can run them in-process as well as through the binary.
+//
+// Every command is strictly read-only: it takes no lock, opens files O_RDONLY through
+// read_only_file_system, and writes nothing to the store, so it is safe on a store that a
+// running broker is serving (a tail still being written then shows up as end of data or
+// a torn tail; the tool never "fixes" anything).
+//
+// Output: text for people by default, JSON with `json = true` (one object for summary,
+// verify and lock; one object per line for dump). Problems name the file and offset.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "journal/fs/file_system.h"
+
+namespace tandem::tools {
+
+// Exit codes (documented in `tandem-journal --help`).
+inline constexpr int exit_clean = 0;
+inline constexpr int exit_cannot_read = 1;       // not a store, I/O error, bad arguments
+inline constexpr int exit_torn_tail = 2;         // verify: only a torn tail (recovery truncates it)
+inline constexpr int exit_corrupt = 3;           // verify: mid-log corruption (recovery refuses)
+inline constexpr int exit_unsupported_version = 4;  // a file of a newer format: upgrade the tool
+inline constexpr int exit_usage = 64;            // EX_USAGE: bad command line
+
+struct dump_filter {
+  std::optional<std::string> destination;  // records that touch this destination/target
+  std::optional<std::uint64_t> from_segment;
+  std::uint64_t from_offset = 0;           // with from_segment: skip records before it
+  std::optional<std::uint64_t> from_lsn;   // records with lsn >= this
+};
+
+// Parses "SEG:OFF" (SEG in hex as in segment file names, OFF decimal). False if malformed.
+bool parse_position(std::string_view text, std::uint64_t& segment, std::uint64_t& offset);
+
+int run_summary(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
+                std::ostream& err);
+int run_dump(fs::file_system& fs, const std::filesystem::path& dir, const dump_filter& filter, bool json,
+             std::ostream& out, std::ostream& err);
+int run_verify(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
+               std::ostream& err);
+
+}  // namespace tandem::tools
