@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Run a private ActiveMQ 5.17 (Debian package "activemq") as the current user, for benchmarks and
+# comparisons: its own config, data directory and ports, never the system instance.
+#
+#   bench/activemq.sh start BASE_DIR STOMP_PORT [STORE_DIR]   start in the background, wait for STOMP
+#   bench/activemq.sh stop  BASE_DIR                           stop the instance started in BASE_DIR
+#
+# BASE_DIR receives conf/activemq.xml, the pid file and the log. STORE_DIR (default BASE_DIR/data)
+# holds KahaDB; two instances given the same STORE_DIR form a shared-file-system master/slave
+# pair (KahaDB's lock file decides the master), which is what the failover comparison uses.
+# The Debian configuration enables no authentication, so any login/passcode is accepted.
+set -euo pipefail
+
+ACTIVEMQ_HOME=/usr/share/activemq
+: "${ACTIVEMQ_HEAP:=1024M}"
+
+die() { echo "activemq.sh: $*" >&2; exit 1; }
+
+wait_port() {  # wait_port PORT PID SECONDS: until the port accepts connections or the JVM dies
+  local port=$1 pid=$2 deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then return 2; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+
+start() {
+  local base=$1 port=$2 store=${3:-$1/data}
+  [ -f "$ACTIVEMQ_HOME/bin/activemq.jar" ] || die "ActiveMQ is not installed: apt-get install -y activemq"
+  mkdir -p "$base/conf" "$base/tmp" "$store"
+  base=$(cd "$base" && pwd); store=$(cd "$store" && pwd)
+  # Persistence as shipped (KahaDB, fsync per write). Limits are raised above the defaults so a
+  # 1M-message backlog is kept on disk instead of blocking the producers (flow control is a
+  # separate comparison). The OpenWire port is the STOMP port + 1 so instances do not collide.
+  cat > "$base/conf/activemq.xml" <<XML
+<beans xmlns="http://www.springframework.org/schema/beans"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
+  http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="bench"
+          dataDirectory="$store" schedulePeriodForDestinationPurge="0">
+    <persistenceAdapter>
+      <kahaDB directory="$store/kahadb"/>
+    </persistenceAdapter>
+    <systemUsage>
+      <systemUsage>
+        <memoryUsage><memoryUsage percentOfJvmHeap="70"/></memoryUsage>
+        <storeUsage><storeUsage limit="20 gb"/></storeUsage>
+        <tempUsage><tempUsage limit="10 gb"/></tempUsage>
+      </systemUsage>
+    </systemUsage>
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:$port?wireFormat.maxFrameSize=104857600"/>
+      <transportConnector name="openwire" uri="tcp://127.0.0.1:$((port + 1))"/>
+    </transportConnectors>
+  </broker>
+</beans>
+XML
+  cp /etc/activemq/instances-available/main/log4j2.properties "$base/conf/" 2>/dev/null || true
+  # The flags below are what /usr/bin/activemq passes to Java 9+ (module opens for Spring/XBean).
+  # shellcheck disable=SC2086
+  java -Xms${ACTIVEMQ_HEAP} -Xmx${ACTIVEMQ_HEAP} -Dorg.apache.activemq.UseDedicatedTaskRunner=true \
+    --add-reads=java.xml=java.logging \
+    --add-opens java.base/java.security=ALL-UNNAMED --add-opens java.base/java.net=ALL-UNNAMED \
+    --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED \
+    --add-opens java.naming/javax.naming.spi=ALL-UNNAMED \
+    --add-opens java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED \
+    --add-opens java.base/java.util.concurrent=ALL-UNNAMED \
+    --add-opens java.base/java.util.concurrent.atomic=ALL-UNNAMED \
+    -Dactivemq.classpath="$base/conf" -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$base" \
+    -Dactivemq.conf="$base/conf" -Dactivemq.data="$store" -Djava.io.tmpdir="$base/tmp" \
+    -jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$base/conf/activemq.xml" \
+    >"$base/activemq.log" 2>&1 </dev/null &
+  local pid=$!
+  echo "$pid" >"$base/activemq.pid"
+  # A slave of a shared store never opens its port: the caller passes WAIT=0 for those.
+  if [ "${WAIT:-1}" = 1 ]; then
+    local rc=0; wait_port "$port" "$pid" 120 || rc=$?
+    [ $rc = 0 ] || { tail -20 "$base/activemq.log" >&2; die "ActiveMQ in $base did not open port $port (rc=$rc)"; }
+  fi
+  echo "$pid"
+}
+
+stop() {
+  local base=$1 pid
+  [ -f "$base/activemq.pid" ] || return 0
+  pid=$(cat "$base/activemq.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  fi
+  rm -f "$base/activemq.pid"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  start) [ $# -ge 2 ] || die "usage: start BASE_DIR STOMP_PORT [STORE_DIR]"; start "$@" ;;
+  stop)  [ $# -ge 1 ] || die "usage: stop BASE_DIR"; stop "$1" ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
+esac
