@@ -224,6 +224,7 @@ awaitable<void> produce(worker& w, shared_state& s, std::size_t slot, std::promi
         pacer->expires_at(due);
         asio_error ignored;
         co_await pacer->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (timed && clock_type::now() >= end) break;
       }
     }
     const bool last = !timed && i + 1 == quota;
