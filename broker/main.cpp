@@ -45,6 +45,7 @@
 #include "journal/identity.h"
 #include "journal/store.h"
 #include "lockmgr/lock_manager.h"
+#include "lockmgr/query.h"
 
 namespace tandem::broker {
 namespace {
@@ -60,16 +61,6 @@ journal::sync_policy to_journal(sync_policy p) {
     case sync_policy::never: return journal::sync_policy::never;
   }
   return journal::sync_policy::always;
-}
-
-std::string iso8601_now() {
-  auto now = std::chrono::system_clock::now();
-  auto t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Journal events for the operator's log (the journal itself does not log).
@@ -432,27 +423,17 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
 
 void broker_process::elect() {
   auto post_finish = [this](int rc) { asio::post(executor_, [this, rc] { finish(rc); }); };
-  // Log once whom we wait for (not each poll): a lock query (F_OFD_GETLK on a second,
-  // read-only descriptor: with OFD locks, closing it cannot drop a lock of ours), then the
-  // holder record. Only a slave logs this; a free lock goes straight to "lock acquired".
+  // Log once whom we wait for (not each poll), from a lock query (F_OFD_GETLK, never a
+  // try-lock). Only a slave logs this; a free lock goes straight to "lock acquired".
   asio::post(executor_, [this] { role_ = role::slave; });
-  if (auto q = lockmgr::lock_file::open_for_query(fs::posix_file_system(), cfg_.store)) {
-    auto held = q.value()->locked_by_other();
-    q.value().reset();
-    if (held && held.value()) {
-      nlohmann::json holder;
-      std::string held_by = "unknown";
-      if (auto text = fs::read_file(fs::posix_file_system(), cfg_.store / std::string(lockmgr::holder_file_name))) {
-        if (auto h = lockmgr::parse_holder(text.value())) {
-          holder = lockmgr::to_json(h.value());
-          held_by = fmt::format("{} (pid {} on {}, epoch {})", h.value().broker_name, h.value().pid, h.value().host,
-                                h.value().epoch);
-        }
-      }
-      log::info("main", fmt::format("slave: waiting for lock, held by {}", held_by),
-                {log::kv("store", cfg_.store.string())});
-      asio::post(executor_, [this, holder] { holder_ = holder; });
-    }
+  if (auto q = lockmgr::query(cfg_.store); q && q.value().held) {
+    const auto& st = q.value();
+    std::string held_by = st.holder ? fmt::format("{} (pid {} on {}, epoch {})", st.holder->broker_name, st.holder->pid,
+                                                  st.holder->host, st.holder->epoch)
+                                    : "an unknown process (no holder record)";
+    log::info("main", fmt::format("slave: waiting for lock, held by {}", held_by), {log::kv("store", cfg_.store.string())});
+    nlohmann::json holder = st.holder ? lockmgr::to_json(*st.holder) : nlohmann::json();
+    asio::post(executor_, [this, holder] { holder_ = holder; });
   }
   auto acquired = lockmgr_->acquire();
   if (!acquired) {

@@ -1,5 +1,5 @@
 """02 send/receive: queues, topics, competing consumers, headers, receipts."""
-from tandem_test import Raw, client, new_broker, run
+from tandem_test import Raw, client, new_broker, run, wait_for
 
 
 def test_a_queue_message_reaches_one_subscriber_with_its_headers(brokers):
@@ -54,10 +54,11 @@ def test_competing_consumers_share_a_queue_without_duplicates(brokers):
     for i in range(n):
         p.send("/queue/work", str(i), headers={"receipt": f"r{i}"} if i == n - 1 else None)
     p.collector.wait_receipt(f"r{n - 1}")
-    c1.collector.wait(lambda _: len(c1.collector.messages) + len(c2.collector.messages) >= n, what="all messages")
+    wait_for(lambda: len(c1.collector.messages) + len(c2.collector.messages) >= n, what="all messages")
     bodies = [m.body for m in c1.collector.messages] + [m.body for m in c2.collector.messages]
     assert sorted(bodies, key=int) == [str(i) for i in range(n)]
-    assert c1.collector.messages and c2.collector.messages, "both consumers should get work"
+    assert c1.collector.messages and c2.collector.messages, \
+        f"both consumers should get work: {len(c1.collector.messages)} and {len(c2.collector.messages)}"
 
 
 def test_an_unknown_destination_kind_is_an_error(brokers):
