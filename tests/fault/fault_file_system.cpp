@@ -425,31 +425,81 @@ crash_stats fault_file_system::crash(const crash_options& how) {
   for (auto& weak : inodes_) {
     auto node = weak.lock();
     if (!node) continue;
-    for (const auto& d : node->pending) {
-      enum { apply, lose, garble } fate = apply;
-      if (total > 0) {
+    // in_order: ops [0, cut) applied, op `cut` torn, the rest lost.
+    std::size_t cut = how.in_order ? draw(node->pending.size() + 1) : 0;
+    for (std::size_t i = 0; i < node->pending.size(); ++i) {
+      const auto& d = node->pending[i];
+      if (how.in_order) {
+        if (i < cut) {
+          ++stats.writes_applied;
+          inode::apply(node->durable, d);
+        } else if (i > cut || d.what != inode::data_op::kind::write) {
+          ++stats.writes_lost;
+        } else {
+          // A prefix of whole sectors reached the disk; the sector being written when the
+          // power went holds old bytes, new bytes or garbage.
+          ++stats.writes_torn;
+          std::uint64_t end = d.offset + d.bytes.size();
+          std::uint64_t first_sector_end = std::min<std::uint64_t>(end, (d.offset / sector_bytes + 1) * sector_bytes);
+          std::uint64_t sectors = (end - first_sector_end + sector_bytes - 1) / sector_bytes + 1;
+          std::uint64_t keep_sectors = draw(sectors + 1);
+          std::uint64_t keep_end = keep_sectors == 0 ? d.offset
+                                   : std::min<std::uint64_t>(end, first_sector_end + (keep_sectors - 1) * sector_bytes);
+          if (node->durable.size() < keep_end) node->durable.resize(keep_end);
+          std::copy(d.bytes.begin(), d.bytes.begin() + static_cast<std::ptrdiff_t>(keep_end - d.offset),
+                    node->durable.begin() + static_cast<std::ptrdiff_t>(d.offset));
+          if (keep_end < end && draw(2) == 0) {
+            std::uint64_t g_end = std::min<std::uint64_t>(end, (keep_end / sector_bytes + 1) * sector_bytes);
+            if (node->durable.size() < g_end) node->durable.resize(g_end);
+            for (std::uint64_t b = keep_end; b < g_end; ++b) node->durable[b] = static_cast<std::byte>(rng_());
+          }
+        }
+        continue;
+      }
+      enum class fate { apply, lose, garble };
+      auto draw_fate = [&] {
+        if (total <= 0) return fate::apply;
         double x = static_cast<double>(rng_() >> 11) * (1.0 / 9007199254740992.0) * total;
-        fate = x < how.apply_weight ? apply : x < how.apply_weight + how.lose_weight ? lose : garble;
-      }
-      if (d.what != inode::data_op::kind::write && fate == garble) fate = apply;
-      if (fate == lose) {
-        ++stats.writes_lost;
+        return x < how.apply_weight                    ? fate::apply
+               : x < how.apply_weight + how.lose_weight ? fate::lose
+                                                        : fate::garble;
+      };
+      if (d.what != inode::data_op::kind::write) {
+        if (draw_fate() == fate::lose) {
+          ++stats.writes_lost;
+        } else {
+          ++stats.writes_applied;
+          inode::apply(node->durable, d);
+        }
         continue;
       }
-      if (fate == apply) {
-        ++stats.writes_applied;
-        inode::apply(node->durable, d);
-        continue;
+      // Writeback goes sector by sector in no particular order: each sector-sized piece of
+      // the write meets its own fate, so a later piece can survive an earlier lost one.
+      const std::uint64_t end = d.offset + d.bytes.size();
+      for (std::uint64_t piece = d.offset; piece < end;) {
+        const std::uint64_t piece_end = std::min<std::uint64_t>(end, (piece / sector_bytes + 1) * sector_bytes);
+        const fate f = draw_fate();
+        if (f == fate::lose) {
+          ++stats.writes_lost;
+        } else if (f == fate::apply) {
+          ++stats.writes_applied;
+          if (node->durable.size() < piece_end) node->durable.resize(piece_end);
+          std::copy(d.bytes.begin() + static_cast<std::ptrdiff_t>(piece - d.offset),
+                    d.bytes.begin() + static_cast<std::ptrdiff_t>(piece_end - d.offset),
+                    node->durable.begin() + static_cast<std::ptrdiff_t>(piece));
+        } else {
+          ++stats.writes_garbled;
+          std::uint64_t from = piece, to = piece_end;
+          if (!how.powersafe_overwrite) {
+            from = piece / sector_bytes * sector_bytes;
+            to = std::max<std::uint64_t>(
+                piece_end, std::min<std::uint64_t>(from + sector_bytes, std::max<std::uint64_t>(node->durable.size(), piece_end)));
+          }
+          if (node->durable.size() < to) node->durable.resize(to);
+          for (std::uint64_t b = from; b < to; ++b) node->durable[b] = static_cast<std::byte>(rng_());
+        }
+        piece = piece_end;
       }
-      ++stats.writes_garbled;
-      std::uint64_t end = d.offset + d.bytes.size();
-      std::uint64_t from = d.offset / sector_bytes * sector_bytes;
-      std::uint64_t to = std::max<std::uint64_t>(
-          std::min<std::uint64_t>((end + sector_bytes - 1) / sector_bytes * sector_bytes,
-                                  std::max<std::uint64_t>(node->durable.size(), end)),
-          end);
-      if (node->durable.size() < to) node->durable.resize(to);
-      for (std::uint64_t i = from; i < to; ++i) node->durable[i] = static_cast<std::byte>(rng_());
     }
     node->pending.clear();
     node->live = node->durable;

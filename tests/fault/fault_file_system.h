@@ -8,9 +8,11 @@
 // operations (create, rename, remove, mkdir) not yet made durable by `sync_dir`.
 //
 // Power loss (`crash()`), after SQLite's test6.c and RocksDB's FaultInjectionTestFS:
-// - every pending data operation is, by a seeded draw, applied, lost, or (writes only)
-//   turned into garbage over the 512-byte sectors it touched (a torn sector on a real disk
-//   holds neither the old nor the new bytes);
+// - every pending data operation is, by a seeded draw, applied, lost, or (writes only,
+//   each 512-byte piece of a write on its own, as writeback does not keep order)
+//   turned into garbage (over its own bytes, or with powersafe_overwrite off over the
+//   whole 512-byte sectors it touched: a torn sector on such a disk holds neither the old
+//   nor the new bytes);
 // - for each directory a seeded-length prefix of its pending namespace operations is
 //   applied (a journaling file system commits metadata in order, so a later rename never
 //   survives without the creation before it); the rest is lost;
@@ -74,20 +76,33 @@ std::string_view to_string(op o) noexcept;
 
 // How crash() treats what was never synced.
 struct crash_options {
-  // Weights of the three fates of a pending write (normalised; all zero = apply).
+  // Weights of the three fates of each sector-sized piece of a pending write
+  // (normalised; all zero = apply). fallocate/truncate are applied or lost.
   double apply_weight = 1.0;
   double lose_weight = 1.0;
   double garble_weight = 1.0;
   // Namespace operations not followed by sync_dir: a random-length prefix survives
   // (default), or all / none.
   enum class dir_policy { random_prefix, keep_all, lose_all } directories = dir_policy::random_prefix;
+  // A disk that writes back each file in call order: a random prefix of its pending
+  // operations survives, the first one after it is torn (a prefix of its sectors
+  // survives, the rest is garbage or lost), later ones are lost. Without it (the default)
+  // every pending write meets its fate independently, as with page-cache writeback, which
+  // may persist a later write without an earlier one.
+  bool in_order = false;
+  // Powersafe overwrite (SQLite's term): a garbled write damages only its own bytes; the
+  // other bytes of the sectors it touched keep their durable value, as on a disk whose
+  // sector writes are atomic (each sector holds its old or its new contents). With false,
+  // garbage covers every sector the write touched, including bytes synced long ago that
+  // share a sector with it (SQLite test6.c without SQLITE_IOCAP_POWERSAFE_OVERWRITE).
+  bool powersafe_overwrite = true;
 
   // Presets.
   static crash_options lose_all_unsynced() {  // LevelDB's DropUnsyncedFileData
-    return {0.0, 1.0, 0.0, dir_policy::lose_all};
+    return {0.0, 1.0, 0.0, dir_policy::lose_all, false, true};
   }
   static crash_options keep_all_unsynced() {  // a process crash: the page cache survives
-    return {1.0, 0.0, 0.0, dir_policy::keep_all};
+    return {1.0, 0.0, 0.0, dir_policy::keep_all, false, true};
   }
 };
 
@@ -96,6 +111,7 @@ struct crash_stats {
   std::uint64_t writes_applied = 0;
   std::uint64_t writes_lost = 0;
   std::uint64_t writes_garbled = 0;
+  std::uint64_t writes_torn = 0;  // in_order: the write at the cut, partly applied
   std::uint64_t dir_ops_applied = 0;
   std::uint64_t dir_ops_lost = 0;
 };

@@ -124,7 +124,7 @@ TEST_CASE("a removal not followed by a directory sync may be undone by a power c
   CHECK_FALSE(fs.exists("/d/f").value());
 }
 
-TEST_CASE("garbled writes damage whole sectors and only the sectors written") {
+TEST_CASE("garbled writes damage whole sectors, or only their bytes with powersafe overwrite") {
   fault_file_system fs(11);
   make_dir(fs, "/d");
   std::string base(2048, 'a');
@@ -132,12 +132,25 @@ TEST_CASE("garbled writes damage whole sectors and only the sectors written") {
   auto f = fs.open("/d/f", tfs::open_mode::read_write);
   REQUIRE(f.has_value());
   REQUIRE_FALSE(f.value()->write_at(bytes_of(std::string(10, 'b')), 600));  // sector 1
-  fs.crash({0.0, 0.0, 1.0});
+  tandem::fault::crash_options how{0.0, 0.0, 1.0};
+  how.powersafe_overwrite = false;
+  fs.crash(how);
   auto after = text_of(fs.durable_contents("/d/f"));
   REQUIRE(after.size() == 2048);
   CHECK(after.substr(0, 512) == base.substr(0, 512));
   CHECK(after.substr(1024) == base.substr(1024));
-  CHECK(after.substr(512, 512) != base.substr(512, 512));
+  CHECK(after.substr(512, 88) != base.substr(512, 88));  // synced bytes sharing the sector
+
+  // Powersafe overwrite: only the written bytes turn to garbage.
+  auto f2 = fs.open("/d/f", tfs::open_mode::read_write);
+  REQUIRE(f2.has_value());
+  std::string now = text_of(fs.durable_contents("/d/f"));
+  REQUIRE_FALSE(f2.value()->write_at(bytes_of(std::string(10, 'c')), 1600));
+  fs.crash({0.0, 0.0, 1.0});
+  auto psow = text_of(fs.durable_contents("/d/f"));
+  CHECK(psow.substr(0, 1600) == now.substr(0, 1600));
+  CHECK(psow.substr(1610) == now.substr(1610));
+  CHECK(psow.substr(1600, 10) != std::string(10, 'c'));
 }
 
 TEST_CASE("the same seed replays the same power cut") {
