@@ -12,10 +12,37 @@
 // (broker/connection.*) parses bytes with stomp::parser, hands whole frames to `on_frame`, writes
 // what the engine `send`s, and runs the heart-beat timers with the values the engine
 // negotiated in CONNECTED (reported through `session_sink::set_heartbeat`).
+//
+// Semantics in short (ActiveMQ over STOMP; details in broker/engine/state.h and the code):
+// - Destinations: /queue/NAME (competing consumers, round robin, per-subscription prefetch =
+//   max unacked for client / client-individual, header `activemq.prefetchSize`) and
+//   /topic/NAME (fan-out to current subscribers; durable with `client-id` on CONNECT and
+//   `activemq.subscriptionName` on SUBSCRIBE; UNSUBSCRIBE with that header removes it).
+//   Anything else is an ERROR. Message selectors are refused with an ERROR.
+// - `persistent:true` messages are journaled (target = the queue, or one per durable
+//   subscription of the topic; a topic without durable subscriptions journals nothing) and
+//   are dispatched and RECEIPTed only once durable. Everything else lives in memory.
+// - RECEIPTs go out in the order of the frames that asked for them; a frame's receipt is
+//   ready once its effect is applied (journaled frames: durable).
+// - Redelivery: NACK, a closed consumer and an aborted transaction put messages back in
+//   their original order with `redelivered:true`; a message delivered max_deliveries times
+//   that comes back again goes to the DLQ (engine_config.h). After recover() every message
+//   recovered from the journal is flagged `redelivered:true` when first delivered (the
+//   journal does not record deliveries, and a message may have been delivered before the
+//   crash); that first delivery does not count against max_deliveries.
+// - Duplicate detection: a SEND with headers `tandem-producer-id:<string>` and
+//   `tandem-producer-seq:<decimal u64>` (both or neither) whose pair is among the last
+//   dedup_window seqs of that producer (journaled ones survive a restart through the journal
+//   index) is dropped and still RECEIPTed: a producer resending after a failover cannot
+//   duplicate what the old master already made durable.
+// - Flow control: a SEND that finds its destination, broker memory (non-persistent) or store
+//   (persistent) full is held and the connection paused (session_sink::pause_reading) until
+//   space frees; after send_timeout (checked in tick) it gets an ERROR.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +115,10 @@ class engine {
   // Stop accepting work before the process gives up the store: fail new sends, stop
   // dispatching. Used on SIGTERM and on loss of mastership.
   void shutdown();
+
+  // The wall clock (ms since the Unix epoch) used for `expires`; tests move time with it.
+  // Default: std::chrono::system_clock.
+  void set_wall_clock(std::function<std::int64_t()> now_ms);
 
   // Admin API snapshots.
   nlohmann::json destinations_json() const;

@@ -11,7 +11,7 @@ namespace tandem::broker {
 
 struct user_account {
   std::string login;
-  std::string password_hash;  // "sha256:<salt hex>:<digest hex>" (see broker/auth.h)
+  std::string password_hash;  // "sha256:<salt hex>:<digest hex>" (see broker/engine/auth.h)
 };
 
 struct engine_config {
@@ -21,14 +21,28 @@ struct engine_config {
 
   // Delivery.
   std::uint32_t default_prefetch = 1000;        // per subscription unless activemq.prefetchSize
-  std::uint32_t max_deliveries = 6;             // then the message moves to the DLQ (ActiveMQ: 6 redeliveries)
-  std::string dead_letter_strategy = "individual";  // "individual": /queue/DLQ.<name>; "shared": /queue/ActiveMQ.DLQ
-  bool expired_to_dlq = false;                  // expired messages are dropped (ActiveMQ default for non-persistent)
+  // A message is delivered at most max_deliveries times: when it comes back (NACK, its
+  // consumer closed, its ack rolled back) after the max_deliveries-th delivery it moves to
+  // the dead letter queue instead. The first delivery after a restart does not count (see
+  // engine.h). A message that fails again in a DLQ is dropped (ActiveMQ does not dead-letter
+  // its DLQ).
+  std::uint32_t max_deliveries = 6;
+  // Where dead letters go:
+  //   "individual"  /queue/DLQ.<name>, <name> without its /queue/ or /topic/ prefix (a
+  //                 durable subscription's letters go to the DLQ of its topic's name)
+  //   "shared"      /queue/ActiveMQ.DLQ for every destination
+  // A dead letter keeps its headers and body, loses `expires` (kept until someone reads it),
+  // and gains `original-destination` and `dlqDeliveryFailureCause` ("delivered 6 times",
+  // "expired"). Persistent letters are moved with one journal batch (remove + add).
+  std::string dead_letter_strategy = "individual";
+  bool expired_to_dlq = false;                  // false: expired messages are dropped
 
   // Limits and flow control.
   std::uint64_t max_destination_bytes = 256ull << 20;   // pending bytes per destination before producers block
-  std::uint64_t max_memory_bytes = 1024ull << 20;       // broker-wide non-persistent + in-flight bytes
-  std::uint64_t max_store_bytes = 64ull << 30;          // journal size before producers block
+  std::uint64_t max_memory_bytes = 1024ull << 20;       // broker-wide bytes of messages held in RAM
+                                                        // (non-persistent, transactions); non-persistent
+                                                        // SENDs wait above it
+  std::uint64_t max_store_bytes = 64ull << 30;          // journal live bytes before persistent SENDs wait
   std::chrono::milliseconds send_timeout{30000};        // a blocked producer gets ERROR after this
   std::uint64_t max_session_backlog_bytes = 4ull << 20; // stop dispatching to a slow consumer
   std::uint32_t max_connections = 10000;
@@ -40,7 +54,9 @@ struct engine_config {
   std::chrono::milliseconds heartbeat_expect{10000};
   double heartbeat_grace = 1.5;
 
-  // Duplicate detection (producer resends after failover).
+  // Duplicate detection (producer resends after failover, engine.h): seqs remembered per
+  // producer id. Give the journal the same value (journal::options::producer_window) so
+  // the window survives a restart at the same size.
   std::uint32_t dedup_window = 1024;
 };
 

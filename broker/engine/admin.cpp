@@ -1,0 +1,202 @@
+// Admin snapshots: destinations_json, connections_json, append_metrics (Prometheus text).
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+#include "broker/engine/impl.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+using nlohmann::json;
+
+namespace {
+
+std::string_view ack_name(ack_mode m) {
+  switch (m) {
+    case ack_mode::auto_ack: return "auto";
+    case ack_mode::client: return "client";
+    case ack_mode::client_individual: return "client-individual";
+  }
+  return "auto";
+}
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+json engine::destinations_json() const {
+  const auto& self = *impl_;
+  auto limits = [&](const queue& q) {
+    return json{{"max_bytes", self.config_.max_destination_bytes},
+                {"full", q.bytes >= self.config_.max_destination_bytes}};
+  };
+  auto queue_json = [&](const queue& q) {
+    return json{{"pending", self.pending_count(q)}, {"inflight", q.inflight},     {"consumers", q.consumers.size()},
+                {"enqueued", q.enqueued},           {"dequeued", q.dequeued},     {"expired", q.expired},
+                {"dead_lettered", q.dead_lettered}, {"redelivered", q.redelivered}, {"bytes", q.bytes},
+                {"limits", limits(q)}};
+  };
+  json out = json::array();
+  for (const auto& [name, q] : self.queues_) {
+    auto j = queue_json(*q);
+    j["name"] = name;
+    j["type"] = "queue";
+    out.push_back(std::move(j));
+  }
+  for (const auto& [name, t] : self.topics_) {
+    json subs = json::array();
+    std::uint64_t pending = 0, inflight = 0, dequeued = 0, bytes = 0, consumers = 0;
+    auto add = [&](const queue& q, json j) {
+      pending += self.pending_count(q);
+      inflight += q.inflight;
+      dequeued += q.dequeued;
+      bytes += q.bytes;
+      consumers += q.consumers.size();
+      subs.push_back(std::move(j));
+    };
+    for (const auto& [key, q] : t.durable) {
+      auto j = queue_json(*q);
+      j["durable"] = true;
+      j["client_id"] = q->client_id;
+      j["subscription_name"] = q->subscription_name;
+      j["active"] = !q->consumers.empty();
+      add(*q, std::move(j));
+    }
+    for (const auto* sub : t.subscribers) {
+      auto j = queue_json(*sub->q);
+      j["durable"] = false;
+      j["session"] = sub->owner->id;
+      j["subscription_id"] = sub->id;
+      add(*sub->q, std::move(j));
+    }
+    out.push_back(json{{"name", name},         {"type", "topic"},       {"pending", pending},
+                       {"inflight", inflight}, {"consumers", consumers}, {"enqueued", t.enqueued},
+                       {"dequeued", dequeued}, {"bytes", bytes},
+                       {"limits", json{{"max_bytes", self.config_.max_destination_bytes}}},
+                       {"subscriptions", std::move(subs)}});
+  }
+  return out;
+}
+
+json engine::connections_json() const {
+  const auto& self = *impl_;
+  json out = json::array();
+  for (const auto& [id, s] : self.sessions_) {
+    json subs = json::array();
+    for (const auto& [sid, sub] : s->subs) {
+      subs.push_back(json{{"id", sid},
+                          {"destination", sub->destination},
+                          {"ack", ack_name(sub->mode)},
+                          {"prefetch", sub->prefetch},
+                          {"unacked", sub->unacked.size()},
+                          {"delivered", sub->delivered},
+                          {"durable", sub->durable}});
+    }
+    std::string state = s->state == session_state::awaiting_connect ? "connecting"
+                        : s->state == session_state::connected     ? "connected"
+                                                                    : "closing";
+    out.push_back(json{
+        {"session", id},
+        {"remote", s->info.remote_endpoint},
+        {"tls", s->info.tls},
+        {"state", state},
+        {"version", std::string(stomp::version_name(s->version))},
+        {"login", s->login},
+        {"client_id", s->client_id},
+        {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(s->opened_at.time_since_epoch()).count()},
+        {"frames_in", s->frames_in},
+        {"messages_in", s->messages_in},
+        {"messages_out", s->messages_out},
+        {"transactions", s->txs.size()},
+        {"blocked", !s->parked.empty()},
+        {"blocked_on", s->parked.empty() ? std::string() : s->blocked_on},
+        {"slow_consumer", s->backlogged},
+        {"backlog_bytes", s->sink->queued_bytes()},
+        {"subscriptions", std::move(subs)},
+    });
+  }
+  return out;
+}
+
+void engine::append_metrics(std::string& text) const {
+  const auto& self = *impl_;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    text += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  struct row {
+    std::string labels;
+    const queue* q;
+    std::uint64_t in;
+  };
+  std::vector<row> rows;
+  for (const auto& [name, q] : self.queues_)
+    rows.push_back({fmt::format("destination=\"{}\"", label(name)), q.get(), q->enqueued});
+  for (const auto& [key, q] : self.durables_)
+    rows.push_back({fmt::format("destination=\"{}\",subscription=\"{}:{}\"", label(q->name), label(q->client_id),
+                                label(q->subscription_name)),
+                    q.get(), q->enqueued});
+
+  family("tandem_messages_in_total", "counter", "Messages accepted for the destination.");
+  for (const auto& r : rows) text += fmt::format("tandem_messages_in_total{{{}}} {}\n", r.labels, r.in);
+  for (const auto& [name, t] : self.topics_)
+    text += fmt::format("tandem_messages_in_total{{destination=\"{}\"}} {}\n", label(name), t.enqueued);
+  family("tandem_messages_out_total", "counter", "Messages acked, expired or removed from the destination.");
+  for (const auto& r : rows) text += fmt::format("tandem_messages_out_total{{{}}} {}\n", r.labels, r.q->dequeued);
+  family("tandem_messages_pending", "gauge", "Messages waiting for a consumer.");
+  for (const auto& r : rows) text += fmt::format("tandem_messages_pending{{{}}} {}\n", r.labels, self.pending_count(*r.q));
+  family("tandem_messages_inflight", "gauge", "Messages delivered and not yet acked.");
+  for (const auto& r : rows) text += fmt::format("tandem_messages_inflight{{{}}} {}\n", r.labels, r.q->inflight);
+  family("tandem_messages_expired_total", "counter", "Messages that expired before delivery.");
+  for (const auto& r : rows) text += fmt::format("tandem_messages_expired_total{{{}}} {}\n", r.labels, r.q->expired);
+  family("tandem_messages_dead_lettered_total", "counter", "Messages moved to a DLQ (or dropped from one).");
+  for (const auto& r : rows)
+    text += fmt::format("tandem_messages_dead_lettered_total{{{}}} {}\n", r.labels, r.q->dead_lettered);
+  family("tandem_destination_bytes", "gauge", "Bytes of messages on the destination.");
+  for (const auto& r : rows) text += fmt::format("tandem_destination_bytes{{{}}} {}\n", r.labels, r.q->bytes);
+  family("tandem_destination_consumers", "gauge", "Subscriptions consuming from the destination.");
+  for (const auto& r : rows)
+    text += fmt::format("tandem_destination_consumers{{{}}} {}\n", r.labels, r.q->consumers.size());
+
+  std::uint64_t subscriptions = 0, connected = 0;
+  for (const auto& [id, s] : self.sessions_) {
+    subscriptions += s->subs.size();
+    if (s->state == session_state::connected) ++connected;
+  }
+  auto gauge = [&](std::string_view name, std::string_view help, std::uint64_t v) {
+    family(name, "gauge", help);
+    text += fmt::format("{} {}\n", name, v);
+  };
+  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
+    family(name, "counter", help);
+    text += fmt::format("{} {}\n", name, v);
+  };
+  gauge("tandem_connections", "Open STOMP connections (sessions).", self.sessions_.size());
+  gauge("tandem_connections_connected", "Sessions past CONNECT.", connected);
+  counter("tandem_connections_total", "Sessions opened since start.", self.connections_total_);
+  counter("tandem_auth_failures_total", "CONNECTs refused for bad credentials.", self.auth_failures_);
+  gauge("tandem_subscriptions", "Client subscriptions.", subscriptions);
+  gauge("tandem_destination_limit_bytes", "max_destination_bytes: producers wait above it.",
+        self.config_.max_destination_bytes);
+  gauge("tandem_memory_bytes", "Bytes of messages held in memory.", self.memory_bytes_);
+  gauge("tandem_memory_limit_bytes", "max_memory_bytes.", self.config_.max_memory_bytes);
+  gauge("tandem_store_bytes", "Live journal bytes plus appends in flight.", self.store_bytes());
+  gauge("tandem_store_limit_bytes", "max_store_bytes.", self.config_.max_store_bytes);
+  gauge("tandem_producers_blocked", "Connections whose SEND waits for space.", self.blocked_.size());
+  counter("tandem_send_timeouts_total", "SENDs refused after send_timeout.", self.send_timeouts_);
+  counter("tandem_duplicates_dropped_total", "Resent messages dropped by duplicate detection.", self.duplicates_);
+  counter("tandem_store_read_errors_total", "Messages the store could not read at dispatch.", self.read_errors_);
+}
+
+}  // namespace tandem::broker

@@ -1,0 +1,215 @@
+// The engine's private state: queues, subscriptions, sessions, transactions. Everything here
+// lives on the broker's io thread (engine.h), so nothing is synchronised.
+//
+// ---------------------------------------------------------------------------------------------
+// Where a pending message lives (the 128 B/message budget)
+// ---------------------------------------------------------------------------------------------
+// A persistent message on a queue is ONLY an entry of the journal index
+// (index.messages(queue.key): msg_seq -> location, expiry): the engine keeps no per-message
+// node for it, and its headers and body are read back with store::read (LRU body cache) when
+// it is dispatched. What the engine adds per queue is bounded by what is in flight, not by
+// what is pending:
+//   cursor                every index entry with msg_seq < cursor is in flight (or gone), so
+//                         dispatch resumes at index.lower_bound(cursor) instead of rescanning
+//   inflight_persistent   msg_seqs delivered and not yet acked (skipped by the cursor walk)
+//   returned              msg_seq -> deliveries so far, for pending messages that were
+//                         delivered before (NACK, a consumer closed): their redelivered flag
+//                         and DLQ count; empty in the steady state
+// Non-persistent messages (and everything on a non-durable topic subscription) are kept
+// decoded in `memory` (msg_seq -> message): they are never on disk.
+//
+// Order: both sources are ordered by msg_seq (allocated when the broker accepts a SEND, or at
+// COMMIT for a transaction's sends) and dispatch takes the lower of the two heads. A message
+// that comes back (NACK, closed consumer, aborted transaction) therefore goes back in its
+// original position: ahead of every message that arrived after it, i.e. at the front of what
+// its consumers have not seen yet (ActiveMQ re-adds it to the head of the pending cursor).
+//
+// ---------------------------------------------------------------------------------------------
+// Bytes accounting (flow control, admin)
+// ---------------------------------------------------------------------------------------------
+// queue::bytes = headers + body bytes of every message on the queue (pending and in flight,
+// journaled or not), added when the broker accepts the message and removed when it is acked,
+// expired or moved. After recover() the engine has not read the messages: each entry counts
+// its journal record size (a transaction batch split evenly over its messages), an estimate
+// that the exact figures replace as those messages are delivered. The counter is clamped at
+// zero and reset to zero when dispatch finds the queue empty (nothing pending, in flight or
+// being journaled), so the estimate cannot drift forever.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/engine.h"
+#include "journal/records.h"
+
+namespace tandem::broker::detail {
+
+// The decoded form of a message, shared by every queue that holds it in memory (a topic
+// fan-out shares one copy). The journal's type, so a persistent message read back from the
+// store and a message kept in memory are the same thing.
+using message = journal::message_add;
+using message_ptr = std::shared_ptr<const message>;
+
+// Bytes a message counts for (flow control): body plus header names and values.
+std::uint64_t message_bytes(const message& m);
+
+enum class ack_mode { auto_ack, client, client_individual };
+
+struct queue;
+struct subscription;
+struct session;
+
+// One MESSAGE sent to a client subscription and not yet acked.
+struct delivery {
+  queue* q = nullptr;
+  std::uint64_t seq = 0;
+  message_ptr msg;  // non-persistent only: the engine's copy while it is in flight
+  std::string message_id;
+  std::uint64_t bytes = 0;
+  std::uint32_t deliveries = 0;  // including this one
+  bool persistent = false;
+  bool in_tx = false;  // acked or nacked inside a transaction not yet committed
+};
+
+enum class queue_kind {
+  queue,               // /queue/NAME: competing consumers
+  durable,             // a durable topic subscription: kept while its subscriber is away
+  topic_subscription,  // a non-durable topic subscription's private, memory-only queue
+};
+
+struct queue {
+  queue_kind kind = queue_kind::queue;
+  std::string name;  // the destination MESSAGE frames carry: "/queue/a", or the topic
+  std::string key;   // journal target key: the queue name, or subscription_target(); "" = none
+  std::string client_id, subscription_name;  // durable only
+
+  std::map<std::uint64_t, message_ptr> memory;  // pending messages held in RAM
+  std::uint64_t cursor = 0;                      // see the file comment
+  std::unordered_set<std::uint64_t> inflight_persistent;
+  std::unordered_map<std::uint64_t, std::uint32_t> returned;
+
+  std::vector<subscription*> consumers;
+  std::size_t next_consumer = 0;  // round robin
+  std::uint64_t inflight = 0;     // deliveries not yet acked
+  std::uint64_t bytes = 0;        // see the file comment
+  std::int64_t earliest_expiry = 0;  // ms since epoch of the earliest known expiry; 0 = none
+  bool dirty = false;                // queued for dispatch in engine::impl::dirty_
+  bool create_journaled = false;     // destination_create appended (queues)
+  std::uint64_t pending_appends = 0; // journaled adds to this queue not yet durable
+  std::int64_t last_expiry_scan = 0; // ms; tick scans a queue at most once a second
+
+  std::uint64_t enqueued = 0, dequeued = 0, expired = 0, dead_lettered = 0, redelivered = 0;
+};
+
+struct subscription {
+  session* owner = nullptr;
+  std::string id;
+  std::string destination;  // as given on SUBSCRIBE
+  ack_mode mode = ack_mode::auto_ack;
+  std::uint32_t prefetch = 0;
+  queue* q = nullptr;
+  std::unique_ptr<queue> own;  // the private queue of a non-durable topic subscription
+  std::string topic;           // topic subscriptions (durable or not)
+  bool durable = false;
+  std::map<std::uint64_t, delivery> unacked;  // by ack tag = delivery order
+  std::uint64_t delivered = 0;
+};
+
+// A RECEIPT (or ERROR) waiting for its turn: receipts go out in frame order, and a frame's
+// slot is ready when its effect is applied (`waiting` journal appends completed).
+struct receipt_slot {
+  std::uint64_t id = 0;
+  std::string frame;  // encoded; empty: nothing to send (a DISCONNECT without receipt)
+  std::uint32_t waiting = 0;
+  bool close = false;  // close the connection once this is flushed
+};
+
+struct tx_send {
+  std::string destination;
+  message msg;
+};
+struct tx_ack {
+  std::string subscription_id;
+  std::uint64_t tag = 0;
+  bool nack = false;
+};
+struct transaction {
+  std::vector<tx_send> sends;
+  std::vector<tx_ack> acks;
+  std::uint64_t bytes = 0;  // held in memory until COMMIT / ABORT
+};
+
+enum class session_state { awaiting_connect, connected, closing };
+
+struct session {
+  session_id id = 0;
+  session_sink* sink = nullptr;
+  session_info info;
+  session_state state = session_state::awaiting_connect;
+  stomp::version version = stomp::version::v1_0;
+  std::string login, client_id;
+  std::chrono::system_clock::time_point opened_at;
+
+  std::map<std::string, std::unique_ptr<subscription>> subs;
+  std::unordered_map<std::uint64_t, subscription*> tags;  // ack tag -> its subscription
+  std::uint64_t next_tag = 0;
+  std::map<std::string, transaction> txs;
+
+  std::deque<receipt_slot> slots;
+  std::uint64_t next_slot = 1;
+
+  // Flow control: frames held while a SEND waits for space (in arrival order).
+  std::deque<stomp::frame> parked;
+  std::chrono::steady_clock::time_point blocked_since{};
+  std::string blocked_on;  // why, for admin and the timeout ERROR
+  bool backlogged = false;  // the sink's backlog is over the limit: no dispatch to it
+
+  std::uint64_t frames_in = 0, messages_in = 0, messages_out = 0;
+};
+
+struct topic {
+  std::string name;
+  std::vector<subscription*> subscribers;  // non-durable
+  std::map<std::string, queue*> durable;   // key -> durable subscription queue
+  std::uint64_t enqueued = 0;
+};
+
+// Where a message accepted by the broker goes, decided when it is accepted and carried out
+// once it is durable (or at once when nothing is journaled).
+struct planned_send {
+  bool to_topic = false;
+  std::string destination;
+  std::uint64_t seq = 0;
+  std::uint64_t bytes = 0;
+  std::int64_t expires_ms = 0;
+  bool journaled = false;
+  std::vector<std::string> targets;  // journaled targets (queue key or durable keys)
+  message_ptr copy;                  // for queues that hold it in memory
+};
+
+// Duplicate detection: the last `window` producer seqs seen per producer id.
+class dedup_window {
+ public:
+  explicit dedup_window(std::size_t window) : window_(window) {}
+  bool contains(const std::string& producer, std::uint64_t seq) const;
+  void record(const std::string& producer, std::uint64_t seq);
+  std::size_t producers() const { return windows_.size(); }
+
+ private:
+  struct entry {
+    std::deque<std::uint64_t> order;
+    std::unordered_set<std::uint64_t> seen;
+  };
+  std::size_t window_;
+  std::unordered_map<std::string, entry> windows_;
+};
+
+}  // namespace tandem::broker::detail

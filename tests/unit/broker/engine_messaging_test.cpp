@@ -1,0 +1,555 @@
+// broker/engine: queues, topics, acks, redelivery, DLQ, transactions, durable subscriptions,
+// persistence and recovery, expiry, flow control, duplicate detection.
+#include "engine_fixture.h"
+
+#include <nlohmann/json.hpp>
+
+using namespace tandem::broker;
+using namespace tandem::broker::test;
+
+namespace {
+
+nlohmann::json destination(fixture& fx, std::string_view name) {
+  for (const auto& d : fx.eng->destinations_json())
+    if (d["name"] == name) return d;
+  return {};
+}
+
+std::vector<std::string> strings(std::initializer_list<const char*> l) { return {l.begin(), l.end()}; }
+
+}  // namespace
+
+TEST_CASE("a queue message reaches its subscriber with the broker's headers and the sender's") {
+  fixture fx;
+  client producer(fx), consumer(fx);
+  producer.connect();
+  consumer.connect();
+  consumer.subscribe("s1", "/queue/a");
+  std::string binary("a\0b\0c", 5);
+  producer.send("/queue/a", binary, {{"color", "blue"}, {"persistent", "true"}});
+  REQUIRE(consumer.wait_messages(1));
+  auto m = consumer.messages()[0];
+  CHECK(m.body == binary);
+  CHECK(m.get("content-length") == "5");
+  CHECK(m.get("destination") == "/queue/a");
+  CHECK(m.get("subscription") == "s1");
+  CHECK(m.get("color") == "blue");
+  CHECK(m.get("persistent") == "true");
+  CHECK(m.get("message-id").value_or("").starts_with("ID:"));
+  CHECK_FALSE(m.get("receipt"));
+  CHECK_FALSE(m.get("redelivered"));
+  CHECK_FALSE(m.get("ack"));  // auto ack: no ack id
+  producer.send("/queue/a", "second");
+  REQUIRE(consumer.wait_messages(2));
+  CHECK(consumer.messages()[1].get("message-id") != m.get("message-id"));
+}
+
+TEST_CASE("competing consumers on a queue get its messages round robin, each message once") {
+  fixture fx;
+  client p(fx), a(fx), b(fx);
+  p.connect();
+  a.connect();
+  b.connect();
+  a.subscribe("s", "/queue/work");
+  b.subscribe("s", "/queue/work");
+  for (int i = 0; i < 6; ++i) p.send("/queue/work", std::to_string(i), {{"persistent", i % 2 ? "true" : "false"}});
+  REQUIRE(fx.pump([&] { return a.messages().size() + b.messages().size() == 6; }));
+  CHECK(a.messages().size() == 3);
+  CHECK(b.messages().size() == 3);
+  std::vector<std::string> all = a.bodies();
+  for (auto& s : b.bodies()) all.push_back(s);
+  std::sort(all.begin(), all.end());
+  CHECK(all == strings({"0", "1", "2", "3", "4", "5"}));
+}
+
+TEST_CASE("prefetch limits the unacked messages of a client subscription") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/q", "client-individual", {{"activemq.prefetchSize", "2"}});
+  for (int i = 0; i < 5; ++i) p.send("/queue/q", std::to_string(i), {{"persistent", "true"}});
+  fx.settle();
+  REQUIRE(c.messages().size() == 2);
+  CHECK(destination(fx, "/queue/q")["inflight"] == 2);
+  CHECK(destination(fx, "/queue/q")["pending"] == 3);
+  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}});
+  REQUIRE(c.wait_messages(3));
+  fx.settle();
+  CHECK(c.bodies() == strings({"0", "1", "2"}));
+}
+
+TEST_CASE("client ack is cumulative and client-individual acks one message") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("cum", "/queue/c", "client");
+  c.subscribe("ind", "/queue/i", "client-individual");
+  for (int i = 0; i < 3; ++i) {
+    p.send("/queue/c", "c" + std::to_string(i), {{"persistent", "true"}});
+    p.send("/queue/i", "i" + std::to_string(i), {{"persistent", "true"}});
+  }
+  REQUIRE(c.wait_messages(6));
+  auto ack_of = [&](const std::string& body) {
+    for (const auto& m : c.messages())
+      if (m.body == body) return std::string(*m.get("ack"));
+    FAIL("no message " << body);
+    return std::string();
+  };
+  c.frame("ACK", {{"id", ack_of("c1")}, {"receipt", "a1"}});
+  c.frame("ACK", {{"id", ack_of("i1")}, {"receipt", "a2"}});
+  REQUIRE(c.wait_receipt("a2"));
+  CHECK(destination(fx, "/queue/c")["inflight"] == 1);  // c0 and c1 acked
+  CHECK(destination(fx, "/queue/i")["inflight"] == 2);  // only i1
+  // The journal agrees: acked persistent messages are removed.
+  CHECK(fx.store->index().messages("/queue/c")->size() == 1);
+  CHECK(fx.store->index().messages("/queue/i")->size() == 2);
+  // Acking c1 again is an error: it is no longer unacked.
+  c.frame("ACK", {{"id", ack_of("c1")}});
+  REQUIRE(c.last_error());
+}
+
+TEST_CASE("STOMP 1.1 acks by message-id and subscription") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect({{"accept-version", "1.1"}});
+  REQUIRE(c.sink.version == "1.1");
+  c.subscribe("s", "/queue/v11", "client-individual");
+  p.send("/queue/v11", "x", {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(1));
+  auto m = c.messages()[0];
+  CHECK_FALSE(m.get("ack"));
+  c.frame("ACK", {{"message-id", std::string(*m.get("message-id"))}, {"subscription", "s"}, {"receipt", "k"}});
+  REQUIRE(c.wait_receipt("k"));
+  CHECK(c.last_error() == nullptr);
+  CHECK(destination(fx, "/queue/v11")["inflight"] == 0);
+  CHECK(fx.store->index().messages("/queue/v11") == nullptr);
+}
+
+TEST_CASE("NACK redelivers with redelivered:true and after max_deliveries the message goes to the DLQ") {
+  auto cfg = fixture::default_config();
+  cfg.max_deliveries = 3;
+  fixture fx(cfg);
+  client p(fx), c(fx), dlq(fx);
+  p.connect();
+  c.connect();
+  dlq.connect();
+  c.subscribe("s", "/queue/poison", "client-individual");
+  dlq.subscribe("d", "/queue/DLQ.poison");
+  p.send("/queue/poison", "bad", {{"persistent", "true"}});
+  for (std::size_t i = 1; i <= 3; ++i) {
+    REQUIRE(c.wait_messages(i));
+    auto m = c.messages().back();
+    CHECK(m.body == "bad");
+    if (i == 1) CHECK_FALSE(m.get("redelivered"));
+    else CHECK(m.get("redelivered") == "true");
+    c.frame("NACK", {{"id", std::string(*m.get("ack"))}});
+  }
+  REQUIRE(dlq.wait_messages(1));
+  auto d = dlq.messages()[0];
+  CHECK(d.body == "bad");
+  CHECK(d.get("destination") == "/queue/DLQ.poison");
+  CHECK(d.get("original-destination") == "/queue/poison");
+  fx.settle();
+  CHECK(c.messages().size() == 3);
+  CHECK(fx.store->index().messages("/queue/poison") == nullptr);
+  CHECK(destination(fx, "/queue/poison")["dead_lettered"] == 1);
+}
+
+TEST_CASE("the shared dead letter strategy uses ActiveMQ.DLQ") {
+  auto cfg = fixture::default_config();
+  cfg.max_deliveries = 1;
+  cfg.dead_letter_strategy = "shared";
+  fixture fx(cfg);
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/x", "client");
+  p.send("/queue/x", "m");
+  REQUIRE(c.wait_messages(1));
+  c.frame("NACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"receipt", "n"}});
+  REQUIRE(c.wait_receipt("n"));
+  CHECK(destination(fx, "/queue/ActiveMQ.DLQ")["pending"] == 1);
+}
+
+TEST_CASE("unacked messages of a closed session go back to the front of the queue, redelivered") {
+  fixture fx;
+  client p(fx);
+  p.connect();
+  for (int i = 0; i < 4; ++i) p.send("/queue/r", std::to_string(i), {{"persistent", i < 2 ? "true" : "false"}});
+  {
+    client first(fx);
+    first.connect();
+    first.subscribe("s", "/queue/r", "client", {{"activemq.prefetchSize", "2"}});
+    REQUIRE(first.wait_messages(2));
+    CHECK(first.bodies() == strings({"0", "1"}));
+  }  // closed without acking
+  client second(fx);
+  second.connect();
+  second.subscribe("s", "/queue/r", "client");
+  REQUIRE(second.wait_messages(4));
+  CHECK(second.bodies() == strings({"0", "1", "2", "3"}));
+  auto ms = second.messages();
+  CHECK(ms[0].get("redelivered") == "true");
+  CHECK(ms[1].get("redelivered") == "true");
+  CHECK_FALSE(ms[2].get("redelivered"));
+  CHECK_FALSE(ms[3].get("redelivered"));
+}
+
+TEST_CASE("UNSUBSCRIBE returns the subscription's unacked messages to the queue") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/u", "client-individual");
+  p.send("/queue/u", "m", {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(1));
+  c.frame("UNSUBSCRIBE", {{"id", "s"}, {"receipt", "u"}});
+  REQUIRE(c.wait_receipt("u"));
+  CHECK(destination(fx, "/queue/u")["pending"] == 1);
+  c.subscribe("t", "/queue/u", "auto");
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].get("redelivered") == "true");
+}
+
+TEST_CASE("a topic message fans out to every current subscriber and is not kept for later ones") {
+  fixture fx;
+  client p(fx), a(fx), b(fx);
+  p.connect();
+  a.connect();
+  b.connect();
+  a.subscribe("s", "/topic/t");
+  b.subscribe("s", "/topic/t", "client-individual");
+  p.send("/topic/t", "hello", {{"persistent", "true"}});
+  REQUIRE(a.wait_messages(1));
+  REQUIRE(b.wait_messages(1));
+  CHECK(a.messages()[0].get("destination") == "/topic/t");
+  client late(fx);
+  late.connect();
+  late.subscribe("s", "/topic/t");
+  fx.settle();
+  CHECK(late.messages().empty());
+  // No durable subscriber: nothing was journaled.
+  CHECK(fx.store->index().live_messages() == 0);
+}
+
+TEST_CASE("a transaction's sends and acks take effect at COMMIT as one journal record") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  p.send("/queue/in", "work", {{"persistent", "true"}});
+  c.subscribe("s", "/queue/in", "client-individual");
+  c.subscribe("o", "/queue/out");
+  REQUIRE(c.wait_messages(1));
+  auto ack = std::string(*c.messages()[0].get("ack"));
+  c.frame("BEGIN", {{"transaction", "t1"}});
+  c.frame("SEND", {{"destination", "/queue/out"}, {"transaction", "t1"}, {"persistent", "true"}}, "r1");
+  c.frame("SEND", {{"destination", "/queue/out"}, {"transaction", "t1"}}, "r2");
+  c.frame("ACK", {{"id", ack}, {"transaction", "t1"}, {"receipt", "a"}});
+  REQUIRE(c.wait_receipt("a"));
+  fx.settle();
+  CHECK(c.messages().size() == 1);  // nothing visible before COMMIT
+  CHECK(fx.store->index().messages("/queue/in")->size() == 1);
+  CHECK(fx.store->index().messages("/queue/out") == nullptr);
+  c.frame("COMMIT", {{"transaction", "t1"}, {"receipt", "c"}});
+  CHECK_FALSE(c.has_receipt("c"));  // after durable only
+  REQUIRE(c.wait_receipt("c"));
+  REQUIRE(c.wait_messages(3));
+  CHECK(c.bodies() == strings({"work", "r1", "r2"}));
+  fx.settle();
+  CHECK(fx.store->index().messages("/queue/in") == nullptr);
+  CHECK(destination(fx, "/queue/in")["inflight"] == 0);
+}
+
+TEST_CASE("ABORT drops the transaction's sends and redelivers what it acked") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  p.send("/queue/in", "work", {{"persistent", "true"}});
+  c.subscribe("s", "/queue/in", "client");
+  REQUIRE(c.wait_messages(1));
+  c.frame("BEGIN", {{"transaction", "t"}});
+  c.frame("SEND", {{"destination", "/queue/in"}, {"transaction", "t"}}, "never");
+  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"transaction", "t"}});
+  c.frame("ABORT", {{"transaction", "t"}, {"receipt", "x"}});
+  REQUIRE(c.wait_receipt("x"));
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].body == "work");
+  CHECK(c.messages()[1].get("redelivered") == "true");
+  fx.settle();
+  CHECK(c.messages().size() == 2);
+  c.frame("COMMIT", {{"transaction", "t"}});
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "unknown transaction");
+}
+
+TEST_CASE("closing a session rolls back its open transaction") {
+  fixture fx;
+  client p(fx), watcher(fx);
+  p.connect();
+  watcher.connect();
+  p.send("/queue/in", "work", {{"persistent", "true"}});
+  {
+    client c(fx);
+    c.connect();
+    c.subscribe("s", "/queue/in", "client");
+    REQUIRE(c.wait_messages(1));
+    c.frame("BEGIN", {{"transaction", "t"}});
+    c.frame("SEND", {{"destination", "/queue/other"}, {"transaction", "t"}, {"persistent", "true"}}, "lost");
+    c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"transaction", "t"}, {"receipt", "a"}});
+    REQUIRE(c.wait_receipt("a"));
+  }
+  watcher.subscribe("s", "/queue/in");
+  watcher.subscribe("o", "/queue/other");
+  REQUIRE(watcher.wait_messages(1));
+  fx.settle();
+  CHECK(watcher.bodies() == strings({"work"}));
+  CHECK(watcher.messages()[0].get("redelivered") == "true");
+}
+
+TEST_CASE("a durable subscription keeps messages while away, delivers on return, and UNSUBSCRIBE removes it") {
+  fixture fx;
+  client p(fx);
+  p.connect();
+  {
+    client sub(fx);
+    sub.connect({{"client-id", "app"}});
+    sub.subscribe("d", "/topic/prices", "client-individual", {{"activemq.subscriptionName", "feed"}});
+    p.send("/topic/prices", "1", {{"persistent", "true"}});
+    REQUIRE(sub.wait_messages(1));
+    sub.frame("ACK", {{"id", std::string(*sub.messages()[0].get("ack"))}, {"receipt", "a"}});
+    REQUIRE(sub.wait_receipt("a"));
+  }
+  p.send("/topic/prices", "2", {{"persistent", "true"}});
+  p.send("/topic/prices", "3");
+  fx.settle();
+  REQUIRE(fx.store->index().messages(tandem::journal::subscription_target("app", "feed")));
+  CHECK(fx.store->index().messages(tandem::journal::subscription_target("app", "feed"))->size() == 1);
+  {
+    client sub(fx);
+    sub.connect({{"client-id", "app"}});
+    sub.subscribe("d", "/topic/prices", "auto", {{"activemq.subscriptionName", "feed"}});
+    REQUIRE(sub.wait_messages(2));
+    CHECK(sub.bodies() == strings({"2", "3"}));
+    CHECK(sub.messages()[0].get("destination") == "/topic/prices");
+    // A second subscriber for the same durable subscription is refused.
+    client twin(fx);
+    twin.connect({{"client-id", "app2"}});
+    sub.frame("UNSUBSCRIBE", {{"id", "d"}, {"activemq.subscriptionName", "feed"}, {"receipt", "u"}});
+    REQUIRE(sub.wait_receipt("u"));
+  }
+  CHECK(fx.store->index().durable_subscriptions().empty());
+  p.send("/topic/prices", "4", {{"persistent", "true"}});
+  fx.settle();
+  CHECK(fx.store->index().live_messages() == 0);
+}
+
+TEST_CASE("a persistent SEND is receipted and dispatched only after the journal says durable") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/d");
+  p.frame("SEND", {{"destination", "/queue/d"}, {"persistent", "true"}, {"receipt", "r"}}, "x");
+  // Nothing ran from the journal yet: no receipt, no delivery.
+  CHECK_FALSE(p.has_receipt("r"));
+  CHECK(c.messages().empty());
+  REQUIRE(p.wait_receipt("r"));
+  REQUIRE(c.wait_messages(1));
+  // A non-persistent message needs no journal.
+  p.frame("SEND", {{"destination", "/queue/d"}, {"receipt", "n"}}, "y");
+  CHECK(p.has_receipt("n"));
+  CHECK(c.messages().size() == 2);
+}
+
+TEST_CASE("an ACK with a receipt is receipted after its remove is durable") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/k", "client");
+  p.send("/queue/k", "x", {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(1));
+  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"receipt", "k"}});
+  CHECK_FALSE(c.has_receipt("k"));
+  REQUIRE(c.wait_receipt("k"));
+}
+
+TEST_CASE("queues, pending messages and durable subscriptions survive an engine and store reopen") {
+  fixture fx;
+  {
+    client p(fx), c(fx), d(fx);
+    p.connect();
+    c.connect();
+    d.connect({{"client-id", "app"}});
+    d.subscribe("d", "/topic/t", "auto", {{"activemq.subscriptionName", "keep"}});
+    d.close();
+    c.subscribe("s", "/queue/keep", "client-individual", {{"activemq.prefetchSize", "1"}});
+    for (int i = 0; i < 4; ++i) p.send("/queue/keep", std::to_string(i), {{"persistent", "true"}});
+    p.send("/queue/keep", "memory-only");
+    p.send("/topic/t", "t1", {{"persistent", "true"}});
+    p.send("/queue/empty", "gone", {{"persistent", "true"}});
+    REQUIRE(c.wait_messages(1));  // "0" is delivered, not acked: recovered as redelivered
+    client e(fx);
+    e.connect();
+    e.subscribe("x", "/queue/empty");
+    REQUIRE(e.wait_messages(1));
+    fx.settle();
+  }
+  fx.restart();
+  auto q = destination(fx, "/queue/keep");
+  CHECK(q["pending"] == 4);
+  CHECK(destination(fx, "/queue/empty")["pending"] == 0);  // recovered as a destination
+  client c(fx);
+  c.connect({{"client-id", "app"}});
+  c.subscribe("s", "/queue/keep", "client-individual");
+  REQUIRE(c.wait_messages(4));
+  CHECK(c.bodies() == strings({"0", "1", "2", "3"}));
+  // The journal does not record deliveries: every recovered message is flagged.
+  for (const auto& m : c.messages()) CHECK(m.get("redelivered") == "true");
+  c.subscribe("d", "/topic/t", "auto", {{"activemq.subscriptionName", "keep"}});
+  REQUIRE(c.wait_messages(5));
+  CHECK(c.messages()[4].body == "t1");
+  // New messages after the restart are not flagged, and ids stay unique.
+  client p(fx);
+  p.connect();
+  p.send("/queue/keep", "new", {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(6));
+  CHECK_FALSE(c.messages()[5].get("redelivered"));
+  std::set<std::string> ids;
+  for (const auto& m : c.messages()) ids.insert(std::string(*m.get("message-id")));
+  CHECK(ids.size() == 6);
+}
+
+TEST_CASE("an expired message is never delivered and tick drops expired messages") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  auto at = [&](std::int64_t delta) { return std::to_string(fx.now_ms + delta); };
+  p.send("/queue/e", "stale", {{"expires", at(-1)}, {"persistent", "true"}});
+  p.send("/queue/e", "fresh", {{"expires", at(60'000)}});
+  p.send("/queue/e", "forever", {{"expires", "0"}});
+  p.send("/queue/e", "soon", {{"expires", at(1000)}, {"persistent", "true"}});
+  fx.settle();
+  fx.now_ms += 2000;  // "soon" expires while nobody listens
+  fx.eng->tick(std::chrono::steady_clock::now());
+  fx.settle();
+  CHECK(destination(fx, "/queue/e")["expired"] == 2);
+  CHECK(fx.store->index().messages("/queue/e") == nullptr);
+  c.subscribe("s", "/queue/e");
+  REQUIRE(c.wait_messages(2));
+  fx.settle();
+  CHECK(c.bodies() == strings({"fresh", "forever"}));
+}
+
+TEST_CASE("expired messages go to the DLQ when expired_to_dlq is set") {
+  auto cfg = fixture::default_config();
+  cfg.expired_to_dlq = true;
+  fixture fx(cfg);
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  p.send("/queue/e", "stale", {{"expires", std::to_string(fx.now_ms - 1)}, {"persistent", "true"}});
+  c.subscribe("s", "/queue/e");
+  c.subscribe("d", "/queue/DLQ.e");
+  REQUIRE(c.wait_messages(1));
+  auto m = c.messages()[0];
+  CHECK(m.get("destination") == "/queue/DLQ.e");
+  CHECK_FALSE(m.get("expires"));
+  CHECK(m.get("dlqDeliveryFailureCause") == "expired");
+}
+
+TEST_CASE("a producer over the destination limit is paused, resumed when space frees, and times out") {
+  auto cfg = fixture::default_config();
+  cfg.max_destination_bytes = 1000;
+  cfg.send_timeout = std::chrono::milliseconds(5000);
+  fixture fx(cfg);
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  std::string body(600, 'x');
+  p.send("/queue/full", body);
+  p.send("/queue/full", body);  // 600 < 1000 when it arrived: accepted
+  p.frame("SEND", {{"destination", "/queue/full"}, {"receipt", "3"}}, body);
+  p.frame("SEND", {{"destination", "/queue/full"}, {"receipt", "4"}}, body);  // behind it
+  CHECK(p.sink.paused);
+  CHECK_FALSE(p.has_receipt("3"));
+  CHECK(destination(fx, "/queue/full")["limits"]["full"] == true);
+  auto conns = fx.eng->connections_json();
+  CHECK(std::any_of(conns.begin(), conns.end(), [](const auto& j) { return j["blocked"] == true; }));
+  // A tick before the timeout changes nothing.
+  fx.eng->tick(std::chrono::steady_clock::now());
+  CHECK_FALSE(p.sink.closed);
+  // A consumer drains the queue: the held SENDs go ahead and reading resumes.
+  c.subscribe("s", "/queue/full");
+  REQUIRE(p.wait_receipt("4"));
+  CHECK(p.has_receipt("3"));
+  CHECK_FALSE(p.sink.paused);
+  REQUIRE(c.wait_messages(4));
+
+  // Now with no consumer: the producer waits, then gets an ERROR after send_timeout.
+  c.close();
+  client q(fx);
+  q.connect();
+  q.send("/queue/full2", body);
+  q.send("/queue/full2", body);
+  q.frame("SEND", {{"destination", "/queue/full2"}, {"receipt", "late"}}, body);
+  CHECK(q.sink.paused);
+  fx.eng->tick(std::chrono::steady_clock::now() + std::chrono::seconds(6));
+  REQUIRE(q.last_error());
+  CHECK(q.last_error()->get("message") == "send timeout");
+  CHECK(q.last_error()->get("receipt-id") == "late");
+  CHECK(q.sink.closed);
+}
+
+TEST_CASE("a slow consumer gets no dispatch until on_writable") {
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  c.subscribe("s", "/queue/slow");
+  c.sink.backlog = fx.config.max_session_backlog_bytes + 1;
+  p.send("/queue/slow", "1");
+  p.send("/queue/slow", "2");
+  CHECK(c.messages().empty());
+  CHECK(destination(fx, "/queue/slow")["pending"] == 2);
+  c.sink.backlog = 0;
+  fx.eng->on_writable(c.id);
+  CHECK(c.bodies() == strings({"1", "2"}));
+}
+
+TEST_CASE("a resent SEND with the same producer id and seq is dropped but receipted, also after a restart") {
+  fixture fx;
+  {
+    client p(fx), c(fx);
+    p.connect();
+    c.connect();
+    c.subscribe("s", "/queue/dd", "client");
+    headers ids{{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "7"}, {"persistent", "true"}};
+    p.send("/queue/dd", "once", ids);
+    p.send("/queue/dd", "once", ids);  // receipted (send() requires it) but dropped
+    headers mem{{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "8"}};
+    p.send("/queue/dd", "mem", mem);
+    p.send("/queue/dd", "mem", mem);
+    fx.settle();
+    CHECK(c.bodies() == strings({"once", "mem"}));
+    std::string metrics;
+    fx.eng->append_metrics(metrics);
+    CHECK(metrics.find("tandem_duplicates_dropped_total 2") != std::string::npos);
+  }
+  fx.restart();
+  client p(fx), c(fx);
+  p.connect();
+  c.connect();
+  p.send("/queue/dd", "once", {{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "7"}, {"persistent", "true"}});
+  p.send("/queue/dd", "next", {{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "9"}, {"persistent", "true"}});
+  c.subscribe("s", "/queue/dd");
+  REQUIRE(c.wait_messages(2));
+  fx.settle();
+  CHECK(c.bodies() == strings({"once", "next"}));  // the old "once" (unacked) and "next"
+}

@@ -1,0 +1,241 @@
+// broker/engine: sessions, CONNECT negotiation, authentication, receipts and errors.
+#include "engine_fixture.h"
+
+#include <nlohmann/json.hpp>
+
+#include "broker/engine/auth.h"
+
+using namespace tandem::broker;
+using namespace tandem::broker::test;
+
+TEST_CASE("a password hash verifies only the password it was made from") {
+  auto h = hash_password("s3cret");
+  CHECK(h.starts_with("sha256:"));
+  CHECK(verify_password(h, "s3cret"));
+  CHECK_FALSE(verify_password(h, "s3creT"));
+  CHECK_FALSE(verify_password(h, ""));
+  CHECK(hash_password("s3cret") != h);  // salted
+  // A golden value: SHA-256("salt" "pw") = sha256 of the 6 bytes "saltpw".
+  CHECK(hash_password_with_salt("pw", "salt") ==
+        "sha256:73616c74:" "21baed949b716c49cbf7d8fe79412f1dc104745650a32081ae0be0b967aeb7f3");
+  CHECK_FALSE(verify_password("sha256:zz:00", "pw"));
+  CHECK_FALSE(verify_password("md5:00:00", "pw"));
+}
+
+TEST_CASE("a frame before CONNECT gets an ERROR and the connection closes") {
+  fixture fx;
+  client c(fx);
+  c.frame("SEND", {{"destination", "/queue/a"}, {"receipt", "x"}}, "hi");
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "not connected");
+  CHECK(c.last_error()->get("receipt-id") == "x");
+  CHECK(c.sink.closed);
+  // Later frames are ignored.
+  auto n = c.sink.frames.size();
+  c.frame("CONNECT", {{"accept-version", "1.2"}});
+  CHECK(c.sink.frames.size() == n);
+}
+
+TEST_CASE("CONNECT negotiates the highest common version, heart-beats and names the server") {
+  fixture fx;
+  client c(fx);
+  c.frame("CONNECT", {{"accept-version", "1.0,1.1,1.2"}, {"host", "x"}, {"heart-beat", "1000,8000"}});
+  REQUIRE(c.sink.frames.size() == 1);
+  const auto& f = c.sink.frames[0];
+  CHECK(f.command == "CONNECTED");
+  CHECK(f.get("version") == "1.2");
+  CHECK(f.get("server").value_or("").starts_with("Tandem/"));
+  CHECK(f.get("session").has_value());
+  CHECK(f.get("heart-beat") == "5000,6000");
+  CHECK(c.sink.version == "1.2");
+  // We send every max(5000, their 8000); we expect every max(their 1000, our 6000).
+  CHECK(c.sink.hb_send == std::chrono::milliseconds(8000));
+  CHECK(c.sink.hb_expect == std::chrono::milliseconds(6000));
+
+  client old(fx);
+  old.frame("STOMP", {{"accept-version", "1.1"}});
+  CHECK(old.sink.frames.at(0).get("version") == "1.1");
+  client ancient(fx);
+  ancient.frame("CONNECT", {});
+  CHECK(ancient.sink.frames.at(0).get("version") == "1.0");
+  CHECK(ancient.sink.version == "1.0");
+  CHECK(ancient.sink.hb_send == std::chrono::milliseconds(0));
+}
+
+TEST_CASE("an unsupported accept-version gets an ERROR listing the versions we speak") {
+  fixture fx;
+  client c(fx);
+  c.frame("CONNECT", {{"accept-version", "2.0"}});
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("version") == "1.0,1.1,1.2");
+  CHECK(c.sink.closed);
+}
+
+TEST_CASE("login with the right passcode connects, a wrong one or an anonymous one is refused") {
+  auto cfg = fixture::default_config();
+  cfg.allow_anonymous = false;
+  cfg.users.push_back({"alice", hash_password("wonderland")});
+  fixture fx(cfg);
+  client good(fx);
+  good.connect({{"login", "alice"}, {"passcode", "wonderland"}});
+
+  client bad(fx);
+  bad.frame("CONNECT", {{"accept-version", "1.2"}, {"login", "alice"}, {"passcode", "nope"}});
+  REQUIRE(bad.last_error());
+  CHECK(bad.last_error()->get("message") == "authentication failed");
+  CHECK(bad.sink.closed);
+
+  client unknown(fx);
+  unknown.frame("CONNECT", {{"accept-version", "1.2"}, {"login", "bob"}, {"passcode", "wonderland"}});
+  CHECK(unknown.sink.closed);
+
+  client anonymous(fx);
+  anonymous.frame("CONNECT", {{"accept-version", "1.2"}});
+  REQUIRE(anonymous.last_error());
+  CHECK(anonymous.sink.closed);
+}
+
+TEST_CASE("bad frames get an ERROR carrying the receipt-id, then the connection closes") {
+  fixture fx;
+  struct bad {
+    std::string command;
+    headers hs;
+    std::string message;
+  };
+  std::vector<bad> cases = {
+      {"SEND", {{"receipt", "r"}}, "missing destination"},
+      {"SEND", {{"destination", "/exchange/x"}, {"receipt", "r"}}, "unsupported destination"},
+      {"SEND", {{"destination", "/queue/"}, {"receipt", "r"}}, "unsupported destination"},
+      {"SEND", {{"destination", "/queue/a"}, {"transaction", "t9"}, {"receipt", "r"}}, "unknown transaction"},
+      {"SEND", {{"destination", "/queue/a"}, {"expires", "soon"}, {"receipt", "r"}}, "bad expires header"},
+      {"SEND", {{"destination", "/queue/a"}, {"tandem-producer-id", "p"}, {"receipt", "r"}}, "bad producer headers"},
+      {"SUBSCRIBE", {{"destination", "/queue/a"}, {"receipt", "r"}}, "missing id"},
+      {"SUBSCRIBE", {{"id", "1"}, {"destination", "/queue/a"}, {"ack", "sometimes"}, {"receipt", "r"}}, "bad ack mode"},
+      {"SUBSCRIBE", {{"id", "1"}, {"destination", "/queue/a"}, {"activemq.prefetchSize", "x"}, {"receipt", "r"}},
+       "bad activemq.prefetchSize"},
+      {"SUBSCRIBE", {{"id", "1"}, {"destination", "/topic/t"}, {"activemq.subscriptionName", "d"}, {"receipt", "r"}},
+       "durable subscription needs client-id"},
+      {"UNSUBSCRIBE", {{"id", "nope"}, {"receipt", "r"}}, "unknown subscription"},
+      {"ACK", {{"id", "42"}, {"receipt", "r"}}, "unknown ACK"},
+      {"NACK", {{"id", "42"}, {"receipt", "r"}}, "unknown NACK"},
+      {"COMMIT", {{"transaction", "t1"}, {"receipt", "r"}}, "unknown transaction"},
+      {"ABORT", {{"transaction", "t1"}, {"receipt", "r"}}, "unknown transaction"},
+      {"BEGIN", {{"receipt", "r"}}, "missing transaction"},
+      {"CONNECT", {{"accept-version", "1.2"}, {"receipt", "r"}}, "already connected"},
+  };
+  for (const auto& b : cases) {
+    CAPTURE(b.command);
+    CAPTURE(b.message);
+    client c(fx);
+    c.connect();
+    c.frame(b.command, b.hs);
+    REQUIRE(c.last_error());
+    CHECK(c.last_error()->get("message") == b.message);
+    CHECK(c.last_error()->get("receipt-id") == "r");
+    CHECK_FALSE(c.last_error()->body.empty());
+    CHECK(c.sink.closed);
+  }
+  // A duplicate subscription id.
+  client c(fx);
+  c.connect();
+  c.subscribe("s", "/queue/a");
+  c.frame("SUBSCRIBE", {{"id", "s"}, {"destination", "/queue/b"}});
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "duplicate subscription id");
+}
+
+TEST_CASE("receipts come in frame order and DISCONNECT's receipt comes last, then the close") {
+  fixture fx;
+  client c(fx);
+  c.connect();
+  // The persistent SEND's receipt waits for the journal; the SUBSCRIBE after it is applied
+  // at once but its receipt must not overtake.
+  c.frame("SEND", {{"destination", "/queue/a"}, {"persistent", "true"}, {"receipt", "1"}}, "x");
+  c.frame("SUBSCRIBE", {{"id", "s"}, {"destination", "/queue/b"}, {"receipt", "2"}});
+  c.frame("DISCONNECT", {{"receipt", "3"}});
+  CHECK(c.of("RECEIPT").empty());
+  CHECK_FALSE(c.sink.closed);
+  REQUIRE(fx.pump([&] { return c.sink.closed; }));
+  auto receipts = c.of("RECEIPT");
+  REQUIRE(receipts.size() == 3);
+  CHECK(receipts[0].get("receipt-id") == "1");
+  CHECK(receipts[1].get("receipt-id") == "2");
+  CHECK(receipts[2].get("receipt-id") == "3");
+}
+
+TEST_CASE("a broker without a store refuses persistent messages but serves others") {
+  fixture fx(fixture::default_config(), false);
+  client c(fx);
+  c.connect();
+  c.subscribe("s", "/queue/a");
+  c.send("/queue/a", "plain");
+  CHECK(c.bodies() == std::vector<std::string>{"plain"});
+  c.frame("SEND", {{"destination", "/queue/a"}, {"persistent", "true"}});
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "persistence unavailable");
+}
+
+TEST_CASE("shutdown refuses new SENDs with an ERROR and stops dispatch") {
+  fixture fx;
+  client c(fx);
+  c.connect();
+  fx.eng->shutdown();
+  c.frame("SEND", {{"destination", "/queue/a"}, {"receipt", "r"}}, "late");
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "broker shutting down");
+}
+
+TEST_CASE("a second connection with the same client-id is refused") {
+  fixture fx;
+  client a(fx);
+  a.connect({{"client-id", "app"}});
+  client b(fx);
+  b.frame("CONNECT", {{"accept-version", "1.2"}, {"client-id", "app"}});
+  REQUIRE(b.last_error());
+  CHECK(b.last_error()->get("message") == "client-id already connected");
+  a.close();
+  client c(fx);
+  c.connect({{"client-id", "app"}});
+}
+
+TEST_CASE("admin snapshots list destinations, connections and metrics") {
+  fixture fx;
+  client c(fx);
+  c.frame("CONNECT", {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "x"}});
+  // Anonymous allowed but a login given: it is checked, and guest is unknown.
+  CHECK(c.sink.frames.back().command == "ERROR");
+  c.close();
+  client p(fx);
+  p.connect({{"client-id", "admin-test"}});
+  p.send("/queue/orders", "a", {{"persistent", "true"}});
+  p.send("/queue/orders", "b");
+  p.subscribe("t", "/topic/news");
+  p.send("/topic/news", "n");
+  REQUIRE(p.wait_messages(1));
+
+  auto d = fx.eng->destinations_json();
+  REQUIRE(d.is_array());
+  auto q = std::find_if(d.begin(), d.end(), [](const auto& j) { return j["name"] == "/queue/orders"; });
+  REQUIRE(q != d.end());
+  CHECK((*q)["type"] == "queue");
+  CHECK((*q)["pending"] == 2);
+  CHECK((*q)["enqueued"] == 2);
+  CHECK((*q)["bytes"] == 16);  // "persistent:true" (14) + "a", and "b"
+  CHECK((*q)["limits"]["max_bytes"] == fx.config.max_destination_bytes);
+  auto t = std::find_if(d.begin(), d.end(), [](const auto& j) { return j["name"] == "/topic/news"; });
+  REQUIRE(t != d.end());
+  CHECK((*t)["consumers"] == 1);
+  CHECK((*t)["enqueued"] == 1);
+
+  auto conns = fx.eng->connections_json();
+  REQUIRE(conns.size() == 1);
+  CHECK(conns[0]["client_id"] == "admin-test");
+  CHECK(conns[0]["subscriptions"].size() == 1);
+
+  std::string metrics;
+  fx.eng->append_metrics(metrics);
+  CHECK(metrics.find("tandem_messages_in_total{destination=\"/queue/orders\"} 2") != std::string::npos);
+  CHECK(metrics.find("tandem_messages_pending{destination=\"/queue/orders\"} 2") != std::string::npos);
+  CHECK(metrics.find("tandem_connections 1") != std::string::npos);
+  CHECK(metrics.find("# TYPE tandem_messages_out_total counter") != std::string::npos);
+}
