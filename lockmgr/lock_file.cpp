@@ -203,15 +203,13 @@ std::error_code lock_file::verify_exclusion(fs::file_system& fs) {
 boost::outcome_v2::std_result<file_identity> lock_file::identity_of_descriptor() const {
   struct stat st {};
   if (::fstat(native_handle(), &st) != 0) return last_error();
-  // A lock on an unlinked inode guards nothing: a new DIR/lock can be created and locked.
-  if (st.st_nlink == 0) return std::make_error_code(std::errc::no_such_file_or_directory);
-  return file_identity{st.st_dev, st.st_ino};
+  return file_identity{st.st_dev, st.st_ino, st.st_nlink};
 }
 
 boost::outcome_v2::std_result<file_identity> lock_file::identity_of_path() const {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) return last_error();
-  return file_identity{st.st_dev, st.st_ino};
+  return file_identity{st.st_dev, st.st_ino, st.st_nlink};
 }
 
 std::error_code lock_file::probe_io() {

@@ -26,7 +26,8 @@ class interrupter;
 struct file_identity {
   dev_t dev = 0;
   ino_t ino = 0;
-  bool operator==(const file_identity&) const = default;
+  nlink_t links = 0;  // names the inode has; 0 = unlinked (not part of the identity)
+  bool operator==(const file_identity& o) const { return dev == o.dev && ino == o.ino; }
 };
 
 class lock_file {

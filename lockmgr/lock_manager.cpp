@@ -215,11 +215,8 @@ std::optional<loss> lock_manager::check_locked() {
   if (auto ec = fault(check_step::lock_descriptor))
     return loss{loss_reason::lock_io_error, ec, "I/O on the lock descriptor of " + lock_path + " failed: " + ec.message()};
   auto ours = lock_->identity_of_descriptor();
-  if (!ours) {
-    if (ours.error() == std::errc::no_such_file_or_directory)
-      return loss{loss_reason::lock_file_removed, ours.error(), lock_path + " was unlinked (the inode we lock has no name)"};
+  if (!ours)
     return loss{loss_reason::lock_io_error, ours.error(), "fstat of the lock descriptor of " + lock_path + " failed: " + ours.error().message()};
-  }
   auto other = lock_->locked_by_other();
   if (!other)
     return loss{loss_reason::lock_io_error, other.error(), "F_OFD_GETLK on " + lock_path + " failed: " + other.error().message()};
@@ -239,6 +236,9 @@ std::optional<loss> lock_manager::check_locked() {
   if (!(now.value() == held_identity_))
     return loss{loss_reason::lock_file_replaced, {},
                 lock_path + " was replaced: it is now " + describe(now.value()) + ", we lock " + describe(held_identity_)};
+  // A lock on an unlinked inode guards nothing: a new DIR/lock can be created and locked.
+  if (ours.value().links == 0)
+    return loss{loss_reason::lock_file_removed, {}, lock_path + " was unlinked (the inode we lock has no name)"};
 
   const auto epoch_path = (opts_.dir / epoch_file_name).string();
   if (auto ec = fault(check_step::epoch))
