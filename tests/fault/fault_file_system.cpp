@@ -179,6 +179,11 @@ std::error_code fault_file_system::enter(op o, bool mutating) {
   auto i = static_cast<std::size_t>(o);
   std::uint64_t n = ++counts_[i];
   if (dead_) return eio();
+  if (die_at_sync_ && (o == op::sync || o == op::sync_dir) &&
+      counts_[static_cast<std::size_t>(op::sync)] + counts_[static_cast<std::size_t>(op::sync_dir)] >= *die_at_sync_) {
+    dead_ = true;
+    return eio();
+  }
   if (mutating) {
     if (die_at_ && mutations_ >= *die_at_) {
       dead_ = true;
@@ -361,6 +366,17 @@ void fault_file_system::die_after(std::optional<std::uint64_t> n) {
   if (*n == 0) dead_ = true;
 }
 
+void fault_file_system::die_at_sync(std::uint64_t n) {
+  std::lock_guard lock(mu_);
+  die_at_sync_ = counts_[static_cast<std::size_t>(op::sync)] + counts_[static_cast<std::size_t>(op::sync_dir)] +
+                 std::max<std::uint64_t>(n, 1);
+}
+
+std::uint64_t fault_file_system::sync_points() const {
+  std::lock_guard lock(mu_);
+  return counts_[static_cast<std::size_t>(op::sync)] + counts_[static_cast<std::size_t>(op::sync_dir)];
+}
+
 bool fault_file_system::dead() const {
   std::lock_guard lock(mu_);
   return dead_;
@@ -512,6 +528,7 @@ crash_stats fault_file_system::crash(const crash_options& how) {
   ++generation_;
   dead_ = false;
   die_at_.reset();
+  die_at_sync_.reset();
   return stats;
 }
 

@@ -144,6 +144,12 @@ class fault_file_system final : public fs::file_system {
   // every later one fail with EIO and change nothing. 0 = dead now. nullopt = never.
   void die_after(std::optional<std::uint64_t> n);
   void die() { die_after(0); }
+  // Dies at the nth sync point from now (file sync or sync_dir, 1 = the next one): that
+  // call and every later one fail with EIO. To crash at every sync point of a procedure,
+  // count its sync points once (sync_points()) and replay it with n = 1, 2, ...
+  void die_at_sync(std::uint64_t n);
+  // file::sync plus sync_dir calls so far.
+  std::uint64_t sync_points() const;
   bool dead() const;
   // Mutating calls so far (what die_after counts).
   std::uint64_t mutations() const;
@@ -196,6 +202,7 @@ class fault_file_system final : public fs::file_system {
   std::array<rule, op_count> rules_{};
   std::uint64_t mutations_ = 0;
   std::optional<std::uint64_t> die_at_;  // mutation count at which death starts
+  std::optional<std::uint64_t> die_at_sync_;  // sync point count at which death starts
   bool dead_ = false;
 
   // Live namespace (what the process sees) and durable namespace (what survives).

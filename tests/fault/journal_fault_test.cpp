@@ -1,0 +1,459 @@
+// I/O errors, compaction and GC under crashes, checkpoint versus full replay, and fencing,
+// all on fault_file_system.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+
+#include "journal/errc.h"
+#include "journal/format.h"
+#include "journal/store.h"
+#include "tests/fault/fault_file_system.h"
+#include "tests/fault/store_helpers.h"
+
+namespace {
+
+namespace tf = tandem::fault;
+namespace tj = tandem::journal;
+namespace jf = tj::format;
+using path = std::filesystem::path;
+
+const path root = "/store";
+
+void make_store(tf::fault_file_system& fs) {
+  REQUIRE_FALSE(fs.create_directories(root));
+  REQUIRE_FALSE(fs.sync_dir("/"));
+  REQUIRE(tj::create_store(fs, root).has_value());
+}
+
+// Events the store reported, thread-safe (the writer thread reports too).
+struct event_log {
+  std::mutex mu;
+  std::vector<tj::event> events;
+  tj::reporter reporter() {
+    return [this](const tj::event& e) {
+      std::lock_guard lock(mu);
+      events.push_back(e);
+    };
+  }
+  std::vector<tj::event> of(tj::event_kind k) {
+    std::lock_guard lock(mu);
+    std::vector<tj::event> v;
+    for (const auto& e : events)
+      if (e.kind == k) v.push_back(e);
+    return v;
+  }
+};
+
+tj::options options_for(tf::fault_file_system& fs, std::uint64_t epoch, std::uint64_t segment_bytes = 4096) {
+  tj::options o;
+  o.fs = &fs;
+  o.epoch = epoch;
+  o.broker_name = "fault-test";
+  o.segment_bytes = segment_bytes;
+  o.checkpoint_every_bytes = 1ull << 30;
+  return o;
+}
+
+std::unique_ptr<tj::store> open_ok(tj::options o, tj::recovery_report* rep_out = nullptr) {
+  tj::recovery_report rep;
+  auto s = tj::store::open(root, std::move(o), rep);
+  REQUIRE_MESSAGE(s.has_value(), "open failed: " << s.error().message());
+  if (rep_out) *rep_out = rep;
+  return std::move(s.value());
+}
+
+// target -> msg_seq -> body, read back through the store.
+using contents = std::map<std::string, std::map<std::uint64_t, std::string>>;
+contents live_contents(tj::store& s) {
+  contents out;
+  for (const auto& [target, msgs] : s.index().targets())
+    for (const auto& [seq, ref] : msgs) {
+      auto m = s.read(target, seq);
+      REQUIRE_MESSAGE(m.has_value(), "read " << seq << " on " << target << ": " << m.error().message());
+      out[target][seq] = m.value()->body;
+    }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// EIO and ENOSPC
+// ---------------------------------------------------------------------------------------
+
+TEST_CASE("a failed fsync fails its group and every later append, and nothing unsynced is reported durable") {
+  tf::fault_file_system fs(1);
+  make_store(fs);
+  event_log log;
+  auto o = options_for(fs, 1, 64 << 10);
+  o.report = log.reporter();
+  auto s = open_ok(o);
+  std::vector<tj::message_add> acked;
+  for (int i = 0; i < 3; ++i) {
+    auto m = tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100);
+    REQUIRE_FALSE(tf::append_wait(*s, m).ec);
+    acked.push_back(m);
+  }
+  fs.fail(tf::op::sync, 1, std::make_error_code(std::errc::io_error));
+  tf::completion_tracker t;
+  for (int i = 0; i < 4; ++i) s->append(tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100), t.slot(i));
+  REQUIRE(t.wait_all());
+  // The first group hit the failing fsync; anything queued behind it is refused too.
+  auto out = t.outcomes();
+  CHECK(out[0].ec == std::errc::io_error);
+  for (const auto& oc : out) {
+    CHECK(oc.ec);
+    CHECK(oc.lsn == 0);
+  }
+  CHECK(s->failed());
+  CHECK(log.of(tj::event_kind::journal_failed).size() == 1);
+  // Later appends fail at once with journal_failed and write nothing.
+  fs.clear_failures();
+  auto writes = fs.count(tf::op::write);
+  for (int i = 0; i < 3; ++i) {
+    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100));
+    CHECK(r.ec == tj::errc::journal_failed);
+  }
+  CHECK(fs.count(tf::op::write) == writes);
+  fs.die();
+  s.reset();
+  fs.crash(tf::crash_options::lose_all_unsynced());
+  auto re = open_ok(options_for(fs, 2, 64 << 10));
+  auto live = live_contents(*re);
+  for (const auto& m : acked) CHECK(live["/queue/q"][m.msg_seq] == m.body);
+  CHECK(live["/queue/q"].size() == acked.size());  // lose_all_unsynced: the failed ones are gone
+  CHECK_FALSE(re->close());
+}
+
+TEST_CASE("a failed write fails the append with the OS error and the journal stays failed") {
+  for (auto err : {std::errc::io_error, std::errc::no_space_on_device}) {
+    CAPTURE(static_cast<int>(err));
+    tf::fault_file_system fs(2);
+    make_store(fs);
+    auto s = open_ok(options_for(fs, 1, 64 << 10));
+    REQUIRE_FALSE(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50)).ec);
+    fs.fail(tf::op::write, 1, std::make_error_code(err));
+    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
+    CHECK(r.ec == err);
+    auto later = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
+    CHECK(later.ec == tj::errc::journal_failed);
+  }
+}
+
+TEST_CASE("ENOSPC when a segment is created fails the append with a clear error naming the path") {
+  tf::fault_file_system fs(3);
+  make_store(fs);
+  event_log log;
+  auto o = options_for(fs, 1, 4096);
+  o.report = log.reporter();
+  auto s = open_ok(o);
+  fs.fail(tf::op::allocate, 1, std::make_error_code(std::errc::no_space_on_device), /*sticky=*/true);
+  // Fill the first segment until the writer must roll.
+  std::error_code first_error;
+  std::uint64_t acked = 0;
+  for (int i = 0; i < 40 && !first_error; ++i) {
+    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 300));
+    if (r.ec)
+      first_error = r.ec;
+    else
+      ++acked;
+  }
+  REQUIRE(first_error);
+  CHECK(first_error == std::errc::no_space_on_device);
+  CHECK(acked > 0);
+  auto failed = log.of(tj::event_kind::journal_failed);
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].file.filename().string().ends_with(".seg"));
+  CHECK(failed[0].file.filename() != "0000000000000001.seg");  // the segment it tried to create
+  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
+  // Everything acknowledged before survives a power cut.
+  fs.clear_failures();
+  fs.die();
+  s.reset();
+  fs.crash(tf::crash_options::lose_all_unsynced());
+  auto re = open_ok(options_for(fs, 2, 4096));
+  CHECK(re->index().live_messages() == acked);
+  CHECK_FALSE(re->close());
+}
+
+TEST_CASE("a fence error fails the group and the journal, never acknowledging it") {
+  tf::fault_file_system fs(4);
+  make_store(fs);
+  auto fenced = std::make_shared<std::atomic<bool>>(false);
+  auto o = options_for(fs, 1, 64 << 10);
+  o.fence = [fenced]() -> std::error_code {
+    return fenced->load() ? tj::make_error_code(tj::errc::fenced) : std::error_code{};
+  };
+  auto s = open_ok(o);
+  REQUIRE_FALSE(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec);
+  fenced->store(true);
+  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::fenced);
+  fenced->store(false);
+  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
+}
+
+// ---------------------------------------------------------------------------------------
+// Compaction and GC
+// ---------------------------------------------------------------------------------------
+namespace {
+
+// Seeded workload that leaves many sparse segments: adds on a few targets, then removes
+// most of them. `model` receives the expected live contents.
+void sparse_workload(tj::store& s, std::uint64_t seed, contents& model) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::pair<std::string, std::uint64_t>> live;
+  for (int i = 0; i < 60; ++i) {
+    std::string target = "/queue/t" + std::to_string(rng() % 3);
+    auto m = tf::make_message(s.allocate_msg_seq(), {target}, 80 + rng() % 200);
+    REQUIRE_FALSE(tf::append_wait(s, m).ec);
+    model[target][m.msg_seq] = m.body;
+    live.emplace_back(target, m.msg_seq);
+    if (rng() % 3 == 0 && !live.empty()) {
+      auto k = rng() % live.size();
+      auto [t, seq] = live[k];
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+      REQUIRE_FALSE(tf::append_wait(s, tj::message_remove{t, seq}).ec);
+      model[t].erase(seq);
+    }
+  }
+  // Remove most of the rest so old segments become sparse or empty.
+  for (std::size_t k = 0; k < live.size(); ++k) {
+    if (rng() % 4 == 0) continue;
+    auto [t, seq] = live[k];
+    REQUIRE_FALSE(tf::append_wait(s, tj::message_remove{t, seq}).ec);
+    model[t].erase(seq);
+  }
+  std::erase_if(model, [](const auto& e) { return e.second.empty(); });
+}
+
+// Runs compaction and GC to the end as the broker's idle timer would: one step, then the
+// owner thread lets the copies complete (a checkpoint is queued behind them, and lets GC
+// delete what lies before it) before the next step.
+void compact_fully(tj::store& s) {
+  for (int i = 0; i < 200; ++i) {
+    bool more = s.compact_step(2048);
+    (void)tf::checkpoint_wait(s);
+    if (!more) break;
+  }
+  s.compact_step(0);  // GC only, after the last checkpoint
+}
+
+std::size_t segment_files(tf::fault_file_system& fs) {
+  std::size_t n = 0;
+  for (const auto& p : fs.durable_files())
+    if (p.extension() == jf::segment_suffix) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("compaction and GC keep exactly the live set and bound the disk use") {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    CAPTURE(seed);
+    tf::fault_file_system fs(seed);
+    make_store(fs);
+    contents model;
+    auto s = open_ok(options_for(fs, 1));
+    sparse_workload(*s, seed, model);
+    auto before = segment_files(fs);
+    compact_fully(*s);
+    CHECK(live_contents(*s) == model);
+    CHECK_FALSE(s->close());
+    s.reset();
+    auto after = segment_files(fs);
+    std::uint64_t live_bytes = 0;
+    auto re = open_ok(options_for(fs, 2));
+    live_bytes = re->index().live_bytes();
+    CHECK(live_contents(*re) == model);
+    // Disk use within 2x live data plus two segments (a third: the one the reopen starts).
+    CHECK(after * 4096 <= 2 * live_bytes + 3 * 4096);
+    CHECK(after <= before);
+    CHECK_FALSE(re->close());
+  }
+}
+
+TEST_CASE("compaction steps issued before earlier copies completed do not copy again"
+          * doctest::should_fail(true)) {
+  // Known bug (reported to the journal owner): the index points into the compacted
+  // segment until its copies complete, so a step taken before that re-selects the same
+  // segment and copies the same messages again; the disk fills with duplicates. Remove
+  // should_fail once compact_step skips a segment whose copies are in flight.
+  tf::fault_file_system fs(3);
+  make_store(fs);
+  contents model;
+  auto s = open_ok(options_for(fs, 1));
+  sparse_workload(*s, 3, model);
+  for (int i = 0; i < 1000 && s->compact_step(2048); ++i) {
+  }
+  (void)tf::checkpoint_wait(*s);
+  s->compact_step(0);
+  (void)tf::checkpoint_wait(*s);
+  std::uint64_t live_bytes = s->index().live_bytes();
+  std::size_t segs = 0;
+  auto names = fs.list(root / jf::journal_dir_name);
+  REQUIRE(names.has_value());
+  for (const auto& name : names.value())
+    if (name.ends_with(jf::segment_suffix)) ++segs;
+  CHECK(segs * 4096 <= 2 * live_bytes + 3 * 4096);
+  CHECK_FALSE(s->close());
+}
+
+TEST_CASE("a crash at every sync point during compaction loses nothing and duplicates nothing") {
+  const std::uint64_t seed = 7;
+  auto build = [&](tf::fault_file_system& fs, contents& model) {
+    make_store(fs);
+    auto s = open_ok(options_for(fs, 1));
+    sparse_workload(*s, seed, model);
+    return s;
+  };
+  // Count the sync points compaction takes.
+  std::uint64_t points = 0;
+  {
+    tf::fault_file_system fs(seed);
+    contents model;
+    auto s = build(fs, model);
+    auto before = fs.sync_points();
+    compact_fully(*s);
+    points = fs.sync_points() - before;
+  }
+  REQUIRE(points > 5);
+  std::uint64_t crashed = 0;
+  for (std::uint64_t k = 1; k <= points + 1; ++k) {
+    for (bool keep_unsynced : {false, true}) {
+      CAPTURE(k);
+      CAPTURE(keep_unsynced);
+      tf::fault_file_system fs(seed * 1000 + k);
+      contents model;
+      auto s = build(fs, model);
+      fs.die_at_sync(k);
+      compact_fully(*s);
+      if (fs.dead()) ++crashed;
+      fs.die();
+      s.reset();
+      fs.crash(keep_unsynced ? tf::crash_options::keep_all_unsynced() : tf::crash_options::lose_all_unsynced());
+      auto re = open_ok(options_for(fs, 2));
+      auto live = live_contents(*re);
+      CHECK(live == model);
+      std::uint64_t n = 0;
+      for (const auto& [t, m] : model) n += m.size();
+      CHECK(re->index().live_messages() == n);
+      CHECK_FALSE(re->close());
+    }
+  }
+  MESSAGE("crashed compaction at " << crashed / 2 << " of " << points << " sync points");
+  // Every point but the last one or two (the count varies with group-commit timing).
+  CHECK(crashed >= 2 * (points - 2));
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoint versus full replay
+// ---------------------------------------------------------------------------------------
+
+TEST_CASE("checkpoint plus tail replay equals full replay") {
+  tf::fault_file_system fs(11);
+  make_store(fs);
+  contents model;
+  {
+    auto o = options_for(fs, 1, 64 << 10);
+    auto s = open_ok(o);
+    REQUIRE_FALSE(tf::append_wait(*s, tj::destination_create{"/queue/a"}).ec);
+    tj::durable_subscription_create sub;
+    sub.client_id = "c";
+    sub.subscription_name = "n";
+    sub.topic = "/topic/x";
+    REQUIRE_FALSE(tf::append_wait(*s, sub).ec);
+    std::mt19937_64 rng(11);
+    for (int i = 0; i < 200; ++i) {
+      auto m = tf::make_message(s->allocate_msg_seq(), {i % 2 ? "/queue/a" : tj::subscription_target("c", "n")},
+                                50 + rng() % 100, "p", i + 1);
+      REQUIRE_FALSE(tf::append_wait(*s, m).ec);
+      if (i % 5 == 0) REQUIRE_FALSE(tf::append_wait(*s, tj::message_remove{m.targets[0], m.msg_seq}).ec);
+      if (i == 120) REQUIRE_FALSE(tf::checkpoint_wait(*s));
+    }
+    fs.die();  // no clean close: the tail after the checkpoint must be replayed
+  }
+  fs.crash(tf::crash_options::keep_all_unsynced());
+  // Two copies of the same image: one with its checkpoints, one without.
+  tf::fault_file_system full(12);
+  REQUIRE_FALSE(full.create_directories(root / jf::journal_dir_name));
+  REQUIRE_FALSE(full.sync_dir("/"));
+  REQUIRE_FALSE(full.sync_dir(root));
+  std::size_t checkpoints = 0;
+  for (const auto& p : fs.durable_files()) {
+    if (p.extension() == jf::checkpoint_suffix) {
+      ++checkpoints;
+      continue;
+    }
+    full.set_durable_contents(p, *fs.durable_contents(p));
+  }
+  REQUIRE(checkpoints >= 1);
+  tj::recovery_report ra, rb;
+  auto a = open_ok(options_for(fs, 2, 64 << 10), &ra);
+  auto o = options_for(full, 2, 64 << 10);
+  o.fs = &full;
+  auto b = open_ok(o, &rb);
+  CHECK(ra.from_checkpoint);
+  CHECK_FALSE(rb.from_checkpoint);
+  CHECK(ra.records_replayed < rb.records_replayed);
+  CHECK(a->index() == b->index());
+  CHECK(live_contents(*a) == live_contents(*b));
+  CHECK(a->index().destinations() == b->index().destinations());
+  CHECK(a->index().durable_subscriptions().size() == 1);
+  CHECK(a->index().next_msg_seq() == b->index().next_msg_seq());
+  CHECK_FALSE(a->close());
+  CHECK_FALSE(b->close());
+}
+
+// ---------------------------------------------------------------------------------------
+// Fencing
+// ---------------------------------------------------------------------------------------
+
+TEST_CASE("records of a deposed epoch after the cut are dropped at recovery and reported as fenced") {
+  tf::fault_file_system fs(21);
+  make_store(fs);
+  std::vector<std::uint64_t> before_cut, fenced, after_takeover;
+  {
+    auto a = open_ok(options_for(fs, 1, 64 << 10));
+    for (int i = 0; i < 3; ++i) {
+      auto m = tf::make_message(a->allocate_msg_seq(), {"/queue/q"}, 60);
+      REQUIRE_FALSE(tf::append_wait(*a, m).ec);
+      before_cut.push_back(m.msg_seq);
+    }
+    // B takes over while A is paused; A then keeps writing into its old segment.
+    auto b = open_ok(options_for(fs, 2, 64 << 10));
+    for (std::uint64_t seq : {1000, 1001, 1002}) {
+      REQUIRE_FALSE(tf::append_wait(*a, tf::make_message(seq, {"/queue/q"}, 60)).ec);
+      fenced.push_back(seq);
+    }
+    for (int i = 0; i < 2; ++i) {
+      auto m = tf::make_message(b->allocate_msg_seq(), {"/queue/q"}, 60);
+      REQUIRE_FALSE(tf::append_wait(*b, m).ec);
+      after_takeover.push_back(m.msg_seq);
+    }
+    fs.die();
+  }
+  fs.crash(tf::crash_options::keep_all_unsynced());
+  event_log log;
+  auto o = options_for(fs, 3, 64 << 10);
+  o.report = log.reporter();
+  tj::recovery_report rep;
+  auto c = open_ok(o, &rep);
+  CHECK(rep.fenced_records == 3);
+  CHECK(rep.fenced_first_lsn != 0);
+  CHECK(rep.fenced_last_lsn >= rep.fenced_first_lsn);
+  CHECK(rep.fenced_bytes > 0);
+  auto ev = log.of(tj::event_kind::fenced_records);
+  REQUIRE(ev.size() >= 1);
+  CHECK(ev[0].count == 3);
+  const auto* q = c->index().messages("/queue/q");
+  REQUIRE(q != nullptr);
+  for (auto seq : before_cut) CHECK(q->count(seq) == 1);
+  for (auto seq : after_takeover) CHECK(q->count(seq) == 1);
+  for (auto seq : fenced) CHECK(q->count(seq) == 0);
+  CHECK_FALSE(c->close());
+}
