@@ -227,10 +227,24 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // 3. the writer thread
   // ---------------------------------------------------------------------------------------
 
+  io_stats stats;
+
+  void record_fsync(clock::duration took) {
+    double seconds = std::chrono::duration<double>(took).count();
+    std::size_t bucket = 0;
+    while (bucket < io_stats::fsync_bucket_seconds.size() && seconds > io_stats::fsync_bucket_seconds[bucket]) ++bucket;
+    stats.fsync_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    stats.fsyncs.fetch_add(1, std::memory_order_relaxed);
+    stats.fsync_nanoseconds.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()),
+        std::memory_order_relaxed);
+  }
+
   std::error_code timed_sync(fs::file& f) {
     auto t0 = clock::now();
     auto ec = f.sync();
     auto took = since(t0);
+    record_fsync(clock::now() - t0);
     if (took >= slow_fsync_threshold) {
       event e{event_kind::slow_fsync, f.path()};
       e.duration = took;
@@ -1145,6 +1159,7 @@ void store::append(record r, completion done) {
   auto t = type_of(r);
   if (t == record_type::epoch_start || t == record_type::checkpoint)
     return impl_->reject(std::move(done), errc::invalid_argument);
+  impl_->stats.appends.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lk(impl_->state_mu);
   impl_->append_locked(std::move(r), std::move(done), false);
 }
@@ -1164,6 +1179,8 @@ result<std::shared_ptr<const message_add>> store::read(const location& where, st
 }
 
 const journal::index& store::index() const { return impl_->idx; }
+
+const io_stats& store::stats() const { return impl_->stats; }
 
 std::uint64_t store::allocate_msg_seq() {
   std::lock_guard lk(impl_->state_mu);

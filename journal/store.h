@@ -36,6 +36,8 @@
 // kernel may have dropped the dirty pages (LevelDB, PostgreSQL "fsyncgate").
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -149,6 +151,19 @@ struct recovery_report {
   std::uint64_t fenced_bytes = 0;
 };
 
+// Writer-thread counters for the broker's /metrics (added by the broker for its fsync
+// latency histogram). Relaxed atomics: the writer thread adds, any thread reads.
+struct io_stats {
+  // Upper bounds of the fsync latency buckets in seconds (Prometheus "le"); the last
+  // counter of fsync_buckets is +Inf. Each fsync is counted in ONE bucket (not cumulative).
+  static constexpr std::array<double, 12> fsync_bucket_seconds{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                               0.05,   0.1,   0.2,   0.5,   1.0,  5.0};
+  std::atomic<std::uint64_t> appends{0};            // append() calls accepted
+  std::atomic<std::uint64_t> fsyncs{0};             // fdatasync calls (segment, periodic, close)
+  std::atomic<std::uint64_t> fsync_nanoseconds{0};  // their summed duration
+  std::array<std::atomic<std::uint64_t>, fsync_bucket_seconds.size() + 1> fsync_buckets{};
+};
+
 // Called once per append on the owner thread: (error, lsn). lsn is 0 on error.
 using completion = std::function<void(std::error_code, std::uint64_t lsn)>;
 
@@ -181,6 +196,8 @@ class store {
   result<std::shared_ptr<const message_add>> read(const location& where, std::uint64_t msg_seq);
 
   const journal::index& index() const;
+  // Writer counters (see io_stats); safe from any thread.
+  const io_stats& stats() const;
   // A fresh msg_seq (store-wide unique, never reused, even across restarts once durable).
   std::uint64_t allocate_msg_seq();
 
