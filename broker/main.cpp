@@ -181,7 +181,7 @@ class broker_process {
     if (int rc = check_store(); rc != exit_ok) return rc;
 
     work_.emplace(io_.get_executor());
-    signals_.emplace(io_, SIGINT, SIGTERM);
+    signals_.emplace(executor_, SIGINT, SIGTERM);
     signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
       if (!ec) on_signal(sig);
     });
@@ -296,6 +296,21 @@ class broker_process {
                          "# TYPE tandem_journal_live_bytes gauge\ntandem_journal_live_bytes {}\n", idx.live_bytes());
       out += fmt::format("# HELP tandem_journal_last_lsn Last log sequence number applied.\n"
                          "# TYPE tandem_journal_last_lsn counter\ntandem_journal_last_lsn {}\n", idx.last_lsn());
+      const journal::io_stats& st = store_->stats();
+      out += fmt::format("# HELP tandem_journal_appends_total Records appended to the journal.\n"
+                         "# TYPE tandem_journal_appends_total counter\ntandem_journal_appends_total {}\n",
+                         st.appends.load(std::memory_order_relaxed));
+      out += "# HELP tandem_journal_fsync_seconds Duration of the journal's fdatasync calls.\n"
+             "# TYPE tandem_journal_fsync_seconds histogram\n";
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < journal::io_stats::fsync_bucket_seconds.size(); ++i) {
+        cumulative += st.fsync_buckets[i].load(std::memory_order_relaxed);
+        out += fmt::format("tandem_journal_fsync_seconds_bucket{{le=\"{}\"}} {}\n", journal::io_stats::fsync_bucket_seconds[i], cumulative);
+      }
+      cumulative += st.fsync_buckets.back().load(std::memory_order_relaxed);
+      out += fmt::format("tandem_journal_fsync_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+      out += fmt::format("tandem_journal_fsync_seconds_sum {}\n", static_cast<double>(st.fsync_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+      out += fmt::format("tandem_journal_fsync_seconds_count {}\n", cumulative);  // = +Inf bucket, read once
     }
     if (disk_) {
       out += fmt::format("# HELP tandem_journal_disk_bytes Bytes of files under the store's journal directory.\n"

@@ -100,6 +100,16 @@ def test_admin_health_says_master_with_epoch(brokers):
         text = resp.read().decode()
     assert 'tandem_role{role="master"} 1' in text, text[:500]
     assert "tandem_connections " in text
+    c = client(b)
+    c.send("/queue/metrics", "x", headers={"persistent": "true", "receipt": "r"})
+    c.collector.wait_receipt("r")
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert int(values["tandem_journal_appends_total"]) >= 1, text
+    assert int(values["tandem_journal_fsync_seconds_count"]) >= 1, text
+    assert values['tandem_journal_fsync_seconds_bucket{le="+Inf"}'] == values["tandem_journal_fsync_seconds_count"]
+    assert int(values["tandem_epoch"]) >= 1
 
 
 def test_sigterm_as_master_exits_zero_and_releases(brokers):
