@@ -29,7 +29,8 @@ def test_python_stomp_connects_and_disconnects_with_receipt(brokers):
     c = client(b)
     assert c.is_connected()
     c.disconnect(receipt="bye")
-    assert "bye" in c.collector.receipts
+    # python-stomp may return from disconnect() before its listeners saw the RECEIPT.
+    c.collector.wait_receipt("bye")
 
 
 def test_quick_start_allows_anonymous_and_says_so(brokers):
@@ -116,6 +117,20 @@ def test_sigterm_as_master_exits_zero_and_releases(brokers):
     b = new_broker(brokers)
     assert b.stop(signal.SIGTERM) == 0
     assert "lock released" in b.log_text()
+
+
+def test_a_master_whose_lock_file_is_replaced_steps_down_with_exit_75(brokers):
+    b = new_broker(brokers, args=["--lock-check-interval", "50"])
+    c = client(b)
+    c.send("/queue/x", "x", headers={"receipt": "r"})
+    c.collector.wait_receipt("r")
+    # Another inode at DIR/lock: the watchdog must see that our lock no longer guards the store.
+    fresh = os.path.join(b.store, "lock.new")
+    open(fresh, "w").close()
+    os.rename(fresh, os.path.join(b.store, "lock"))
+    rc = b.proc.wait(timeout=20)
+    assert rc == 75, rc
+    assert "stepping down" in b.log_text()
 
 
 def test_a_missing_store_is_an_error_without_create_store(brokers):

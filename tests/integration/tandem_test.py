@@ -6,6 +6,8 @@ tandemd logs as `stomp listening ... port=N`), so tests never race for ports. Wa
 have a deadline; nothing sleeps blindly. A failing test prints the broker's log.
 
 Run a test file directly: python3 02_send_receive.py /path/to/tandemd
+Environment: TANDEM_ITEST_ONLY=<substring> runs matching cases only; TANDEM_ITEST_ARGS adds
+tandemd options to every broker (e.g. "--threads 2").
 """
 
 import os
@@ -75,7 +77,8 @@ class Broker:
             cmd += ["--store", self.store, "--create-store", "--listen", "127.0.0.1:0", "--name", self.name]
         if self.admin:
             cmd += ["--admin", "127.0.0.1:0"]
-        return cmd + self.args
+        # TANDEM_ITEST_ARGS adds options to every broker, e.g. "--threads 2" or "--sync periodic".
+        return cmd + self.args + os.environ.get("TANDEM_ITEST_ARGS", "").split()
 
     def start(self, wait=True, timeout=DEFAULT_TIMEOUT):
         self.starts += 1
