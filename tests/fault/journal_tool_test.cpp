@@ -4,6 +4,7 @@
 // output, regenerate them with TANDEM_UPDATE_GOLDEN=1 and review the diff.
 #include <doctest/doctest.h>
 
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -266,4 +267,55 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   for (const auto& oc : tracker.outcomes()) CHECK_FALSE(oc.ec);
   CHECK_FALSE(s.value()->close());
   CHECK(run_tool(d.path, "verify live").exit_code == tt::exit_clean);
+}
+
+TEST_CASE("lock reports a lock held by another process and its holder, without taking it") {
+  temp_dir d;
+  auto dir = d.path / "store";
+  std::filesystem::create_directories(dir);
+  auto before = run_tool(d.path, "lock store --json");
+  CHECK(before.exit_code == 0);
+  CHECK(json::parse(before.out)["held"] == false);
+
+  // A holder process: stdin and stdout are pipes; it prints "acquired", holds the lock
+  // until its stdin closes.
+  int to_child[2], from_child[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(from_child) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, from_child[1], 1);
+  posix_spawn_file_actions_addclose(&fa, to_child[1]);
+  posix_spawn_file_actions_addclose(&fa, from_child[0]);
+  std::string bin = TANDEM_LOCK_HOLDER_BIN, arg = dir.string();
+  char* argv[] = {bin.data(), arg.data(), nullptr};
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  std::string line;
+  char c;
+  while (::read(from_child[0], &c, 1) == 1 && c != '\n') line += c;  // blocks until acquired or exit
+  ::close(from_child[0]);
+  REQUIRE(line == "acquired");
+
+  auto held = run_tool(d.path, "lock store --json");
+  CHECK(held.exit_code == 0);
+  auto j = json::parse(held.out);
+  CHECK(j["held"] == true);
+  CHECK(j["holder"]["broker_name"] == "holder-under-test");
+  CHECK(j["holder"]["pid"] == pid);
+  auto text = run_tool(d.path, "lock store");
+  CHECK(text.out.find("holder-under-test") != std::string::npos);
+
+  ::close(to_child[1]);  // the holder releases cleanly and exits
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  auto after = json::parse(run_tool(d.path, "lock store --json").out);
+  CHECK(after["held"] == false);
+  CHECK(after["state"] == "free_after_clean_release");
 }

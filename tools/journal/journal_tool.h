@@ -44,5 +44,10 @@ int run_dump(fs::file_system& fs, const std::filesystem::path& dir, const dump_f
              std::ostream& out, std::ostream& err);
 int run_verify(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
                std::ostream& err);
+// Whether DIR/lock is held and by whom (holder.json, epoch), via lockmgr::query: opens the
+// lock file read-only and asks with F_OFD_GETLK, never acquiring. Exit 0 whether held or
+// not; exit_cannot_read when DIR cannot be queried.
+int run_lock(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
+             std::ostream& err);
 
 }  // namespace tandem::tools

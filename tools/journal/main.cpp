@@ -13,7 +13,8 @@ constexpr const char* description = R"(tandem-journal - inspect a Tandem store w
 SYNOPSIS
   tandem-journal summary DIR [--json]
   tandem-journal dump    DIR [--json] [--destination NAME] [--from SEG:OFF] [--lsn N]
-  tandem-journal verify  DIR [--json])";
+  tandem-journal verify  DIR [--json]
+  tandem-journal lock    DIR [--json])";
 
 constexpr const char* footer = R"(DESCRIPTION
   DIR is a store directory (it holds `identity` and `journal/`). Every command is
@@ -38,10 +39,15 @@ constexpr const char* footer = R"(DESCRIPTION
            written by a deposed master, and checkpoint validity. Every problem
            names the file and the byte offset.
 
+  lock     Whether DIR/lock is held now and the holder record (broker, host,
+           pid, epoch, acquired time, client URL, whether it released cleanly),
+           asked with F_OFD_GETLK on a read-only descriptor: it never takes the
+           lock, so it cannot delay a takeover.
+
   --json prints one JSON object (dump: one object per line).
 
 EXIT STATUS
-  0   success (verify: the store is clean)
+  0   success (verify: the store is clean; lock: held or not)
   1   DIR is not a store, or it cannot be read (I/O error)
   2   verify: a torn tail only (safe: recovery truncates it)
   3   verify: corruption (mid-log damage, a segment of another store, a
@@ -54,6 +60,7 @@ EXAMPLES
   tandem-journal verify /var/lib/tandem/store
   tandem-journal dump /var/lib/tandem/store --destination /queue/orders --lsn 1200
   tandem-journal summary /var/lib/tandem/store --json | jq .live
+  tandem-journal lock /var/lib/tandem/store
 )";
 
 }  // namespace
@@ -72,7 +79,8 @@ int main(int argc, char** argv) {
   auto* summary = app.add_subcommand("summary", "what the store holds");
   auto* dump = app.add_subcommand("dump", "one line per record");
   auto* verify = app.add_subcommand("verify", "check every record; exit code says clean, torn tail or corrupt");
-  for (auto* sub : {summary, dump, verify}) {
+  auto* lock = app.add_subcommand("lock", "who holds the store's lock (never acquires it)");
+  for (auto* sub : {summary, dump, verify, lock}) {
     sub->add_option("DIR", dir, "store directory")->required();
     sub->add_flag("--json", json, "print JSON");
   }
@@ -92,6 +100,7 @@ int main(int argc, char** argv) {
   auto& fs = tandem::fs::posix_file_system();
   if (summary->parsed()) return tt::run_summary(fs, dir, json, std::cout, std::cerr);
   if (verify->parsed()) return tt::run_verify(fs, dir, json, std::cout, std::cerr);
+  if (lock->parsed()) return tt::run_lock(fs, dir, json, std::cout, std::cerr);
   tt::dump_filter filter;
   if (!destination.empty()) filter.destination = destination;
   if (!from.empty()) {
