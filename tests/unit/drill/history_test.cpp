@@ -1,0 +1,128 @@
+#include <doctest/doctest.h>
+
+#include "tools/drill/history.h"
+
+using namespace tandem::drill;
+
+TEST_CASE("a body matches only its own producer, seq and size") {
+  auto b = make_body(3, 42, 100);
+  CHECK(b.size() == 100);
+  CHECK(b.starts_with("p3:42:"));
+  CHECK(body_matches(b, 3, 42, 100));
+  CHECK_FALSE(body_matches(b, 3, 43, 100));
+  CHECK_FALSE(body_matches(b, 2, 42, 100));
+  CHECK_FALSE(body_matches(b, 3, 42, 99));
+  auto flipped = b;
+  flipped[70] ^= 1;
+  CHECK_FALSE(body_matches(flipped, 3, 42, 100));
+  // Smaller than the prefix: cut, still checked.
+  CHECK(make_body(1, 123456, 4) == "p1:1");
+  CHECK(body_matches(make_body(1, 123456, 4), 1, 123456, 4));
+}
+
+TEST_CASE("a receipted message that never arrives is lost") {
+  history h(2);
+  h.on_send(0, 1);
+  h.on_send(0, 2);
+  h.on_receipt(0, 1);
+  h.on_receipt(0, 2);
+  h.on_delivery(0, 0, 1, false, true);
+  CHECK(h.receipted_undelivered() == 1);
+  auto v = h.compute();
+  CHECK(v.sent == 2);
+  CHECK(v.receipted == 2);
+  CHECK(v.delivered == 1);
+  CHECK(v.lost == 1);
+  REQUIRE(v.lost_examples.size() == 1);
+  CHECK(v.lost_examples[0] == "p0:2");
+  CHECK(v.failed());
+}
+
+TEST_CASE("an unreceipted message may be missing or delivered without failing the run") {
+  history h(1);
+  h.on_send(0, 1);
+  h.on_send(0, 2);
+  h.on_receipt(0, 1);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 2, false, true);  // its RECEIPT was lost on the way back
+  auto v = h.compute();
+  CHECK(v.lost == 0);
+  CHECK(v.delivered_unreceipted == 1);
+  CHECK_FALSE(v.failed());
+}
+
+TEST_CASE("duplicates are counted and those without redelivered are reported") {
+  history h(1);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    h.on_send(0, s);
+    h.on_receipt(0, s);
+  }
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 2, false, true);
+  h.on_delivery(0, 0, 3, false, true);
+  h.on_delivery(0, 0, 2, true, true);   // redelivered after a failover, flagged
+  h.on_delivery(0, 0, 3, false, true);  // not flagged
+  h.on_delivery(0, 0, 3, true, true);
+  auto v = h.compute();
+  CHECK(v.duplicates == 3);
+  CHECK(v.duplicated_messages == 2);
+  CHECK(v.duplicates_unflagged == 1);
+  CHECK(v.deliveries == 6);
+  CHECK(v.lost == 0);
+  CHECK_FALSE(v.failed());
+}
+
+TEST_CASE("a first delivery behind a later seq of the same producer is an order violation") {
+  history h(1);
+  for (std::uint64_t s = 1; s <= 4; ++s) h.on_send(0, s);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 3, false, true);
+  h.on_delivery(0, 0, 2, false, true);  // out of order, not flagged
+  h.on_delivery(0, 0, 4, false, true);
+  auto v = h.compute();
+  CHECK(v.order_violations == 1);
+  REQUIRE(v.order_examples.size() == 1);
+  CHECK(v.order_examples[0] == "p0:2 after p0:3 on consumer 0");
+  CHECK(v.failed());
+}
+
+TEST_CASE("order is per consumer and a flagged redelivery may come back out of order") {
+  history h(1);
+  for (std::uint64_t s = 1; s <= 4; ++s) h.on_send(0, s);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(1, 0, 3, false, true);
+  h.on_delivery(0, 0, 2, false, true);  // consumer 0 has seen only 1
+  h.on_delivery(1, 0, 4, false, true);
+  CHECK(h.compute().order_violations == 0);
+
+  history g(1);
+  for (std::uint64_t s = 1; s <= 3; ++s) g.on_send(0, s);
+  g.on_delivery(0, 0, 3, false, true);
+  g.on_delivery(0, 0, 1, true, true);
+  CHECK(g.compute().order_violations == 0);
+}
+
+TEST_CASE("a message never sent, or with a different body, fails the run") {
+  history h(2);
+  h.on_send(0, 1);
+  h.on_delivery(0, 0, 2, false, true);
+  h.on_delivery(0, 7, 1, false, true);
+  h.on_delivery(0, 0, 1, false, false);
+  auto v = h.compute();
+  CHECK(v.unexpected == 2);
+  CHECK(v.corrupted == 1);
+  CHECK(v.failed());
+}
+
+TEST_CASE("resends count as attempts of one message and a second receipt changes nothing") {
+  history h(1);
+  h.on_send(0, 1);
+  h.on_send(0, 1);
+  h.on_receipt(0, 1);
+  h.on_receipt(0, 1);
+  CHECK(h.receipted() == 1);
+  auto v = h.compute();
+  CHECK(v.sent == 1);
+  CHECK(v.send_attempts == 2);
+  CHECK(v.receipted == 1);
+}

@@ -1,0 +1,153 @@
+// tandem-drill: failover drill for a Tandem master/slave group. See drill.h for what one
+// failover is and how the run is verified, docs/failover.md for how to read the results.
+//
+//   tandem-drill --brokers 3 --failovers 20 --seed 7 --json drill.json
+//
+// Exit status: 0 pass; 1 a receipted message was lost (or corrupted, reordered) or two brokers
+// served at once; 2 bad usage; 3 the drill could not run to the end.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "tools/drill/drill.h"
+#include "tools/drill/fleet.h"
+
+namespace {
+
+// First SIGINT/SIGTERM: ask the drill to stop; it verifies what it has and stops the brokers.
+// Second: the operator means it; kill every broker group now and leave.
+extern "C" void on_stop_signal(int) {
+  if (tandem::drill::stop_requested.exchange(true)) {
+    tandem::drill::broker_fleet::emergency_kill();
+    ::_exit(130);
+  }
+}
+
+std::filesystem::path default_tandemd(const char* argv0) {
+  // Next to us in a build tree (tools/drill/ and broker/), or installed side by side.
+  std::error_code ec;
+  auto self = std::filesystem::canonical("/proc/self/exe", ec);
+  if (ec) self = argv0;
+  for (auto candidate : {self.parent_path().parent_path().parent_path() / "broker" / "tandemd",
+                         self.parent_path() / "tandemd", self.parent_path().parent_path() / "sbin" / "tandemd"}) {
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  }
+  return "tandemd";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tandem::drill;
+  drill_options o;
+  std::string json_path;
+  std::string store, work_dir, tandemd;
+  std::vector<std::string> kinds = {"kill", "term", "stop"};
+  unsigned interval_ms = 1000, pause_min_ms = 200, pause_max_ms = 1500, failover_timeout_ms = 30000;
+  unsigned drain_timeout_ms = 30000, reconnect_delay_ms = 20, startup_timeout_ms = 60000;
+  bool no_probe = false, no_verify_backlog = false;
+
+  CLI::App app{"tandem-drill: start N tandemd brokers on one store, depose the master K times under load, "
+               "and verify that no receipted message was lost and no two brokers served at once"};
+  app.add_option("--brokers,-b", o.brokers, "brokers sharing the store")->capture_default_str()->check(CLI::Range(2u, broker_fleet::max_brokers));
+  app.add_option("--failovers,-k", o.failovers, "failovers to perform")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the random choices (kill kind, pause length)")->capture_default_str();
+  app.add_option("--store", store, "shared store directory (a local directory or a mount); default: WORK_DIR/store");
+  app.add_option("--work-dir", work_dir, "directory for broker logs (and the default store); default: a new temp directory, removed on success");
+  app.add_flag("--keep", o.keep_work_dir, "keep the temp work directory even on success");
+  app.add_option("--json", json_path, "write the full record as JSON to FILE ('-': stdout)");
+  app.add_option("--tandemd", tandemd, "path of the tandemd binary (default: found next to tandem-drill)");
+  app.add_option("--tandemd-arg", o.tandemd_args, "extra argument for every tandemd (repeat: --tandemd-arg=--sync --tandemd-arg=always)");
+  app.add_option("--host", o.host, "address the brokers listen on")->capture_default_str();
+  app.add_option("--base-port", o.base_port, "broker i listens on BASE+2i (STOMP) and BASE+2i+1 (admin)")->capture_default_str();
+  app.add_option("--kinds", kinds, "how to depose the master: kill, term, stop (comma separated)")->delimiter(',')->capture_default_str();
+  app.add_option("--message-size,-s", o.message_bytes, "message body bytes")->capture_default_str();
+  app.add_option("--producers,-p", o.producers, "producer connections (one queue each)")->capture_default_str()->check(CLI::Range(1u, 1000u));
+  app.add_option("--consumers,-c", o.consumers, "consumer connections")->capture_default_str()->check(CLI::Range(1u, 1000u));
+  app.add_option("--window", o.window, "outstanding SENDs per producer")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--rate", o.rate, "messages per second over all producers (0: as fast as receipts allow)")->capture_default_str();
+  app.add_option("--pending", o.pending, "preload N messages into a backlog queue nobody consumes until the end, so every takeover recovers them")
+      ->capture_default_str();
+  app.add_flag("--no-verify-backlog", no_verify_backlog, "do not drain and check the backlog at the end");
+  app.add_option("--interval-ms", interval_ms, "traffic between two failovers")->capture_default_str();
+  app.add_option("--pause-min-ms", pause_min_ms, "shortest SIGSTOP pause")->capture_default_str();
+  app.add_option("--pause-max-ms", pause_max_ms, "longest SIGSTOP pause")->capture_default_str();
+  app.add_option("--failover-timeout-ms", failover_timeout_ms, "give up when no new master accepts a message within this")->capture_default_str();
+  app.add_option("--startup-timeout-ms", startup_timeout_ms, "wait this long for brokers to start (recovery of a big store)")->capture_default_str();
+  app.add_option("--drain-timeout-ms", drain_timeout_ms, "at the end, give up when deliveries make no progress for this long")->capture_default_str();
+  app.add_option("--reconnect-delay-ms", reconnect_delay_ms, "clients' maximum reconnect backoff (failover maxReconnectDelay)")->capture_default_str();
+  app.add_flag("--no-probe", no_probe, "do not probe the brokers' STOMP ports (health polling only)");
+  app.add_flag("--quiet,-q", o.quiet, "no progress lines, only the summary");
+  CLI11_PARSE(app, argc, argv);
+
+  o.kinds.clear();
+  for (const auto& k : kinds) {
+    kill_kind kind;
+    if (!parse_kill_kind(k, kind)) {
+      std::cerr << "tandem-drill: --kinds: unknown kind '" << k << "' (use kill, term, stop)\n";
+      return 2;
+    }
+    o.kinds.push_back(kind);
+  }
+  if (o.kinds.empty()) {
+    std::cerr << "tandem-drill: --kinds is empty\n";
+    return 2;
+  }
+  if (pause_max_ms < pause_min_ms) {
+    std::cerr << "tandem-drill: --pause-max-ms is below --pause-min-ms\n";
+    return 2;
+  }
+  if (o.base_port == 0 || o.base_port + 2 * o.brokers > 65535) {
+    std::cerr << "tandem-drill: --base-port leaves no room for " << o.brokers << " brokers\n";
+    return 2;
+  }
+  o.store = store;
+  o.work_dir = work_dir;
+  o.tandemd = tandemd.empty() ? default_tandemd(argv[0]) : std::filesystem::path(tandemd);
+  o.interval = std::chrono::milliseconds(interval_ms);
+  o.pause_min = std::chrono::milliseconds(pause_min_ms);
+  o.pause_max = std::chrono::milliseconds(pause_max_ms);
+  o.failover_timeout = std::chrono::milliseconds(failover_timeout_ms);
+  o.startup_timeout = std::chrono::milliseconds(startup_timeout_ms);
+  o.drain_timeout = std::chrono::milliseconds(drain_timeout_ms);
+  o.reconnect_delay = std::chrono::milliseconds(std::max(1u, reconnect_delay_ms));
+  o.probe = !no_probe;
+  o.verify_backlog = !no_verify_backlog;
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  drill_result r;
+  try {
+    r = run_drill(o);
+  } catch (const std::exception& e) {
+    broker_fleet::emergency_kill();
+    std::cerr << "tandem-drill: fatal: " << e.what() << "\n";
+    return 3;
+  }
+  std::fputs(r.summary.c_str(), stdout);
+  if (!json_path.empty()) {
+    const std::string text = r.record.dump(2) + "\n";
+    if (json_path == "-") {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      std::ofstream out(json_path);
+      out << text;
+      if (!out) {
+        std::cerr << "tandem-drill: cannot write " << json_path << "\n";
+        return 3;
+      }
+    }
+  }
+  return r.exit_code;
+}
