@@ -77,7 +77,7 @@ takeover_decision decide_takeover_delay(const fs_kind& fs, std::chrono::millisec
   takeover_decision d{fs, {}, {}};
   if (configured) {
     d.delay = *configured;
-    d.reason = "takeover delay set by configuration";
+    d.reason = "takeover delay set by configuration (file system " + fs.name + ")";
   } else if (fs.shared) {
     d.delay = 2 * check_interval;
     d.reason = fs.name + " is a network, cluster or FUSE file system (or unknown): a freed lock does not prove the "

@@ -377,6 +377,17 @@ TEST_CASE("a malformed epoch file makes acquire refuse instead of guessing an ep
   CHECK_FALSE(q.value().held);  // refused = lock given back
 }
 
+TEST_CASE("a missing store directory is reported, never created") {
+  temp_dir base;
+  auto missing = base.path / "not-mounted";
+  auto p = probe("hold", missing);
+  auto line = p->wait_for("error", startup);
+  REQUIRE(line);
+  CHECK(line->find("No such file or directory") != std::string::npos);
+  CHECK(p->wait_exit(5s) == 2);
+  CHECK_FALSE(fs::exists(missing));
+}
+
 TEST_CASE("query reports the holder without taking the lock and never creates the lock file") {
   temp_dir store;
   auto empty = lm::query(store.path);
