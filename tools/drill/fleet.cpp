@@ -1,6 +1,9 @@
 #include "tools/drill/fleet.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -8,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include <fmt/format.h>
@@ -224,6 +228,36 @@ void broker_fleet::emergency_kill() noexcept {
       ::kill(pid, SIGKILL);
     }
   }
+}
+
+}  // namespace tandem::drill
+
+namespace tandem::drill {
+
+std::uint16_t broker_fleet::find_free_base_port(const std::string& host, unsigned brokers) {
+  in_addr addr{};
+  if (::inet_pton(AF_INET, host.c_str(), &addr) != 1) return 0;
+  auto port_free = [&](std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr = addr;
+    sa.sin_port = htons(port);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return ok;
+  };
+  // Below 32768, Linux's default ephemeral range, so client sockets never sit on our ports.
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<unsigned> pick(20000, 32000 - 2 * brokers);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const auto base = static_cast<std::uint16_t>(pick(rng));
+    bool all = true;
+    for (unsigned i = 0; i < 2 * brokers && all; ++i) all = port_free(static_cast<std::uint16_t>(base + i));
+    if (all) return base;
+  }
+  return 0;
 }
 
 }  // namespace tandem::drill

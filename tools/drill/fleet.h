@@ -106,6 +106,10 @@ class broker_fleet {
   void stop_all(std::chrono::milliseconds grace);
   // Async-signal-safe: SIGKILL to every running broker's process group. No reaping.
   static void emergency_kill() noexcept;
+  // A base port below the kernel's ephemeral range whose 2 * brokers ports are all free on
+  // `host` now (0 when none found). Another process may still take one before the brokers
+  // bind; the broker then exits and the drill reports it.
+  static std::uint16_t find_free_base_port(const std::string& host, unsigned brokers);
 
   // Every incarnation so far, ended or not, in start order.
   const std::vector<incarnation_record>& incarnations() const { return records_; }

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   app.add_option("--tandemd", tandemd, "path of the tandemd binary (default: found next to tandem-drill)");
   app.add_option("--tandemd-arg", o.tandemd_args, "extra argument for every tandemd (repeat: --tandemd-arg=--sync --tandemd-arg=always)");
   app.add_option("--host", o.host, "address the brokers listen on")->capture_default_str();
-  app.add_option("--base-port", o.base_port, "broker i listens on BASE+2i (STOMP) and BASE+2i+1 (admin)")->capture_default_str();
+  app.add_option("--base-port", o.base_port, "broker i listens on BASE+2i (STOMP) and BASE+2i+1 (admin); 0: find free ports")
+      ->capture_default_str();
   app.add_option("--kinds", kinds, "how to depose the master: kill, term, stop (comma separated)")->delimiter(',')->capture_default_str();
   app.add_option("--message-size,-s", o.message_bytes, "message body bytes")->capture_default_str();
   app.add_option("--producers,-p", o.producers, "producer connections (one queue each)")->capture_default_str()->check(CLI::Range(1u, 1000u));
@@ -103,7 +104,14 @@ int main(int argc, char** argv) {
     std::cerr << "tandem-drill: --pause-max-ms is below --pause-min-ms\n";
     return 2;
   }
-  if (o.base_port == 0 || o.base_port + 2 * o.brokers > 65535) {
+  if (o.base_port == 0) {
+    o.base_port = broker_fleet::find_free_base_port(o.host, o.brokers);
+    if (o.base_port == 0) {
+      std::cerr << "tandem-drill: --base-port 0: found no " << 2 * o.brokers << " free consecutive ports on " << o.host << "\n";
+      return 3;
+    }
+  }
+  if (o.base_port + 2 * o.brokers > 65535) {
     std::cerr << "tandem-drill: --base-port leaves no room for " << o.brokers << " brokers\n";
     return 2;
   }
