@@ -34,7 +34,8 @@
 // the fs seam with O_CLOEXEC so a spawned child never inherits — and so never prolongs — our
 // lock), because "the lock lives exactly as long as this descriptor" is easy to reason about.
 // (flock(2) locks are also per open file description, but over NFS the Linux client emulates
-// them with whole-file POSIX locks owned per process, which brings the trap back.)
+// them with byte-range locks on the server (nfs(5), "local_lock"), so their semantics change
+// with the mount; OFD locks are sent to the server as what they are.)
 //
 // Why whole-file range [0, inf): the file is empty; a range lock only exists because fcntl
 // locks are byte ranges. Length 0 means "to EOF and beyond".
