@@ -547,6 +547,10 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   }
   server_->start();
   role_ = role::master;
+  // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
+  // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
+  // which a master killed after a few seconds never reaches). Found by tandem-drill.
+  if (report.records_replayed > 4096) store_->checkpoint();
   // The watchdog calls on_lost on its own thread: hop to the io thread.
   if (auto ec = lockmgr_->start_watchdog([this](const std::string& reason) {
         asio::post(executor_, [this, reason] { step_down(reason); });
