@@ -320,6 +320,23 @@ class broker_process {
     return out;
   }
 
+  // GC and compaction of the journal in small steps on the io thread (the store requires its
+  // owner thread): 1 MiB of copying per step, steps 10 ms apart while there is work, else a
+  // look every second, so appends never wait long behind it.
+  asio::awaitable<void> compaction_loop() {
+    asio::steady_timer timer(executor_);
+    try {
+      while (role_ == role::master && store_) {
+        bool more = store_->compact_step(1u << 20);
+        timer.expires_after(more ? std::chrono::milliseconds(10) : std::chrono::seconds(1));
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    } catch (const std::exception& e) {
+      log::error("journal", "compaction stopped", {log::kv("error", e.what())});
+    }
+  }
+
   std::unique_ptr<lockmgr::lock_manager> open_lock_manager();
   void elect();
   void on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch, journal::recovery_report report,
@@ -551,6 +568,7 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
   if (report.records_replayed > 4096) store_->checkpoint();
+  asio::co_spawn(executor_, compaction_loop(), asio::detached);
   // The watchdog calls on_lost on its own thread: hop to the io thread.
   if (auto ec = lockmgr_->start_watchdog([this](const std::string& reason) {
         asio::post(executor_, [this, reason] { step_down(reason); });

@@ -131,21 +131,25 @@ asio::awaitable<void> server::refuse(asio::ip::tcp::socket socket) {
 }
 
 asio::awaitable<void> server::tick_loop() {
-  try {
-    auto next = std::chrono::steady_clock::now();
-    while (!stopping_) {
-      next += tick_period;
-      tick_timer_.expires_at(next);
-      boost::system::error_code ec;
-      co_await tick_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (stopping_) break;
-      auto now = std::chrono::steady_clock::now();
-      // After a long stall (a paused process) do not fire a burst of catch-up ticks.
-      if (now - next > 10 * tick_period) next = now;
+  log::rate_limiter tick_errors(std::chrono::seconds(10));
+  auto next = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    next += tick_period;
+    tick_timer_.expires_at(next);
+    boost::system::error_code ec;
+    co_await tick_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    auto now = std::chrono::steady_clock::now();
+    // After a long stall (a paused process) do not fire a burst of catch-up ticks.
+    if (now - next > 10 * tick_period) next = now;
+    // One failed tick must not end expiry and send timeouts for good: log and go on.
+    try {
       engine_.tick(now);
+    } catch (const std::exception& e) {
+      std::uint64_t suppressed = 0;
+      if (tick_errors.allow(suppressed))
+        log::error("server", "engine tick failed", {log::kv("error", e.what()), log::kv("suppressed", suppressed)});
     }
-  } catch (const std::exception& e) {
-    log::error("server", "tick loop failed", {log::kv("error", e.what())});
   }
 }
 

@@ -138,6 +138,21 @@ class Broker:
             self.proc.kill()
             self.proc.wait()
 
+    def kill_if_running_and_check_sanitizers(self):
+        """Stops a broker the test left running (SIGTERM, so a sanitizer build reports leaks)
+        and fails on any AddressSanitizer / UBSan / LeakSanitizer report in its logs."""
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+        for path in self.logs:
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    raise AssertionError(f"sanitizer report in {path}: {marker}")
+
     def cleanup(self):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -328,6 +343,8 @@ def run(tests):
         t0 = time.monotonic()
         try:
             fn(brokers)
+            for b in brokers:
+                b.kill_if_running_and_check_sanitizers()
             print(f"PASS {fn.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
         except Exception:
             failed += 1
