@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "journal/identity.h"
+
 
 namespace tandem::broker {
 
@@ -305,6 +307,16 @@ const std::map<std::string_view, loader>& loaders() {
       return {};
     });
     simple("create_store", [](const json& v, config& c) { return read_bool(v, c.create_store); });
+    simple("store_id", [](const json& v, config& c) -> std::string {
+      if (v.is_null()) {
+        c.store_id.reset();
+        return {};
+      }
+      auto id = v.is_string() ? journal::store_id::parse(v.get<std::string>()) : std::nullopt;
+      if (!id) return "32 hex digits (the \"store_id\" of GET /health), or null";
+      c.store_id = id->to_hex();
+      return {};
+    });
     simple("broker_name", [](const json& v, config& c) { return read_string(v, c.engine.broker_name); });
     t.emplace("sync", load_sync);
     simple("segment_bytes", [](const json& v, config& c) { return read_unsigned(v, c.segment_bytes, 1ull << 20, 1ull << 34); });

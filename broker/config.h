@@ -7,6 +7,9 @@
 //   admin_listen            "HOST:PORT" or null (no admin port)   null
 //   store                   path of the shared store directory    (required)
 //   create_store            bool: create the store if missing     false
+//   store_id                32 hex digits (the store's identity,  null (any store)
+//                           /health "store_id") or null: refuse
+//                           to serve any other store
 //   broker_name             string                                "tandem"
 //   sync                    "always" | "periodic" | "never", or
 //                           {"policy": ..., "interval_ms": N}     "always", interval 100 ms
@@ -71,6 +74,9 @@ struct config {
   std::optional<endpoint_address> admin_listen;
   std::filesystem::path store;
   bool create_store = false;
+  // The identity the store must have (lowercase hex); unset = any Tandem store. Guards against
+  // a mount of the wrong store at the configured path.
+  std::optional<std::string> store_id;
   sync_policy sync = sync_policy::always;
   std::chrono::milliseconds sync_interval{100};
   std::uint64_t segment_bytes = 32ull << 20;

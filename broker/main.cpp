@@ -223,6 +223,13 @@ class broker_process {
     auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
     if (id) {
       store_id_ = id.value().id.to_hex();
+      if (cfg_.store_id && *cfg_.store_id != store_id_) {
+        log::error("main", "a different store than the config names",
+                   {log::kv("store", cfg_.store.string()), log::kv("store_id", store_id_),
+                    log::kv("expected_store_id", *cfg_.store_id), log::kv("config", cfg_.source),
+                    log::kv("hint", "check which file system is mounted at the store path, or fix store_id in the config")});
+        return exit_startup;
+      }
       return exit_ok;
     }
     if (id.error() == journal::errc::not_a_store && cfg_.create_store) {
@@ -506,6 +513,8 @@ void broker_process::elect() {
     return;
   }
 
+  // A store created just now was not known at check_store: /health shows it from here on.
+  asio::post(executor_, [this, hex = id.value().id.to_hex()] { store_id_ = hex; });
   journal::options jo;
   jo.expected_store_id = id.value().id;
   jo.epoch = epoch;

@@ -153,6 +153,29 @@ def test_a_directory_that_is_not_a_store_is_refused_without_create_store(brokers
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_a_store_other_than_the_configured_store_id_is_refused(brokers):
+    a, = new_group(brokers, 1)
+    right = a.health()["store_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", right), right
+    a.proc.send_signal(signal.SIGTERM)
+    assert a.exit_code() == 0
+    wrong = ("0" if right[0] != "0" else "1") + right[1:]
+    for store_id, want_code in ((wrong, 1), (right, None)):
+        cfg = os.path.join(a.dir, f"tandemd-{store_id}.json")
+        with open(cfg, "w") as f:
+            json.dump({"allow_anonymous": True, "store_id": store_id}, f)
+        b = SharedBroker(a.store, "b", args=["--config", cfg])
+        brokers.append(b)
+        if want_code is None:
+            b.start()  # the right id: serves
+            assert b.health()["store_id"] == right
+        else:
+            b.start(wait=False)
+            assert b.exit_code() == want_code
+            text = b.log_text()
+            assert "a different store than the config names" in text and f"expected_store_id={wrong}" in text, text
+
+
 def test_a_slave_opens_no_client_port_and_reports_who_holds_the_store(brokers):
     a, b = new_group(brokers, 2)
     assert a.client_port_open()
@@ -288,6 +311,7 @@ def test_a_master_whose_lock_file_was_replaced_exits_75(brokers):
 if __name__ == "__main__":
     run([
         test_a_directory_that_is_not_a_store_is_refused_without_create_store,
+        test_a_store_other_than_the_configured_store_id_is_refused,
         test_a_slave_opens_no_client_port_and_reports_who_holds_the_store,
         test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost,
         test_sigterm_releases_the_lock_cleanly_and_the_slave_takes_over_at_once,

@@ -323,3 +323,12 @@ TEST_CASE("a file on disk loads with its path as the source") {
   CHECK(r.value.source == path.string());
   CHECK(r.value.threads == 2u);
 }
+
+TEST_CASE("store_id names the one store a broker may serve, as 32 hex digits") {
+  auto ok = parse_config(R"({"store": "/s", "store_id": "00112233445566778899AABBCCDDEEFF"})", "t.json");
+  REQUIRE(ok.ok());
+  CHECK(ok.value.store_id == "00112233445566778899aabbccddeeff");
+  CHECK_FALSE(parse_config(R"({"store": "/s", "store_id": null})", "t.json").value.store_id.has_value());
+  auto bad = parse_config(R"({"store": "/s", "store_id": "not-hex"})", "t.json");
+  CHECK(any_error_contains(bad.errors, {"store_id", "32 hex digits"}));
+}
