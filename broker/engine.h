@@ -6,7 +6,7 @@
 // thread, and every `session_sink` call the engine makes happens on it. The journal delivers
 // append completions to the same thread (journal options `post` = asio::post to the
 // io_context), so the engine needs no mutex. The engine does no socket I/O and owns no timer:
-// the server calls `tick()` periodically (expiry, send timeouts, redelivery delays).
+// the server calls `tick()` periodically (expiry, producer send timeouts).
 //
 // The engine does not know about sockets, TLS or heart-beats on the wire: the connection
 // (broker/connection.*) parses bytes with stomp::parser, hands whole frames to `on_frame`, writes
