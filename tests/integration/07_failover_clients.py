@@ -5,6 +5,7 @@ stomp.py takes the list as host_and_ports and, on connect, tries each in turn; a
 connection the application connects again (docs/failover.md shows the pattern)."""
 import importlib.util
 import os
+import time
 
 import stomp
 
@@ -29,12 +30,21 @@ def failover_client(group):
     return conn
 
 
-def reconnect(conn):
-    """What an application does in on_disconnected: connect again (stomp.py walks the list)."""
+def reconnect(conn, timeout=20.0):
+    """What an application does in on_disconnected: connect again (stomp.py walks the list),
+    and again if that attempt fails: a SIGKILLed master's listening socket can still complete
+    a TCP handshake for a moment while the process dies, then resets it."""
     conn.collector.wait(lambda c: c.disconnected, what="the lost connection to be noticed")
-    with conn.collector.cond:
-        conn.collector.disconnected = False
-    conn.connect(wait=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        with conn.collector.cond:
+            conn.collector.disconnected = False
+        try:
+            conn.connect(wait=True)
+            return
+        except (stomp.exception.ConnectFailedException, stomp.exception.NotConnectedException, OSError):
+            if time.monotonic() >= deadline:
+                raise
 
 
 def send(conn, dest, seq, producer="itest-producer"):

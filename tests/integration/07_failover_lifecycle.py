@@ -23,9 +23,20 @@ EXIT_DEPOSED = 75  # lockmgr::exit_code_deposed
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port BELOW the kernel's ephemeral range (32768-60999). Clients retry a dead
+    broker's port in a tight loop; if that port were an ephemeral one, a connect could pick it
+    as its own source port and connect to itself (TCP self-connect), which looks like a live
+    broker that resets the connection."""
+    import random
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port below 32000")
 
 
 class SharedBroker(Broker):
