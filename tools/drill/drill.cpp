@@ -271,8 +271,14 @@ nlohmann::json controller::failover_once(unsigned n, kill_kind kind) {
   if (auto ec = fleet_->start(victim)) throw drill_abort{fmt::format("cannot restart broker b{}: {}", victim, ec.message())};
   victim_.reset();
 
+  // Who serves now: a health answer read after the first accepted message (one read just
+  // after t0 may still come from the victim, before the signal took effect).
   std::optional<std::uint32_t> master_now;
-  pump_until(std::chrono::seconds(5), [&] { return (master_now = monitor_->master_after(t0)).has_value(); });
+  pump_until(std::chrono::seconds(5), [&] {
+    master_now = monitor_->master_after(a.at);
+    return master_now && *master_now != victim;
+  });
+  if (master_now && *master_now == victim) master_now.reset();
   std::string figures;
   if (master_now) {
     const std::uint64_t epoch = monitor_->views()[*master_now].epoch;
