@@ -587,7 +587,7 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   }
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lock_at);
   log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
-  log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages),
+  log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
                                log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
                                log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count())});
   if (stop_requested_) graceful_shutdown();

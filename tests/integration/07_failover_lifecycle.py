@@ -210,7 +210,7 @@ def test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost(b
     m = b.wait_log(r"main master epoch=(\d+)")
     assert int(m.group(1)) == epoch + 1
     line = re.search(r"main master .*", b.log_text()).group(0)
-    for key in ("recovered=200", "took_ms=", "records_replayed=", "journal_ms="):
+    for key in ("recovered=200", "bytes=", "took_ms=", "records_replayed=", "journal_ms="):
         assert key in line, line
     assert b.client_port_open()
     got = drain(b, "/queue/k", 200)
