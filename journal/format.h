@@ -91,19 +91,26 @@
 //      u64        producer_seq   0 when absent; (producer_id, producer_seq) detects resends
 //      i64        expires_ms     ms since Unix epoch, 0 = never
 //      u8         priority       0..9
-//      u8         flags          bit 0 = persistent; other bits zero
+//      u8         flags          bit 0 = persistent; bit 1 = compaction copy (below);
+//                                other bits zero
 //      list<{str name, str value}> headers   in arrival order, repeats allowed
 //      bytes      body
 //    }  The fixed and index-relevant fields come first and headers/body last so recovery
 //       can index a message without touching (or copying) its headers and body.
+//       A compaction copy (bit 1) re-writes a live message at the head, with `targets`
+//       cut down to the targets still live in the compacted segment; everything else is
+//       the original's. Replay treats it as an add (the newest location wins) that is not
+//       a send: its producer_seq does not enter the dedup window.
 //  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
 //  3 batch { list<{u8 type, u32 length, payload(length)}> items }
 //       A transaction's SENDs and ACKs as one record: after a crash all or none of it is
 //       there. Items are message_add or message_remove only (no nesting).
-//  4 destination_create { str name }
+//  4 destination_create { str name }   the latest create of a destination that still
+//       exists is its "definition"; compaction re-writes it at the head (same bytes) when
+//       the segment holding it is compacted, so it outlives that segment
 //  5 destination_delete { str name }   also drops every live message on target `name`
 //  6 durable_subscription_create { str client_id, str subscription_name, str topic,
-//                                  str selector }
+//                                  str selector }   a definition, like 4
 //  7 durable_subscription_remove { same fields as 6 }   also drops the messages on
 //       subscription_target(client_id, subscription_name)
 //  8 epoch_start { u64 epoch, u64 cut_segment, u64 cut_offset, u64 last_lsn,
@@ -112,6 +119,15 @@
 //       the end of the last valid record it recovered; last_lsn that record's lsn.
 //  9 checkpoint { u64 lsn, str file_name }   a checkpoint covering records <= lsn was
 //       written (informational: lets `tandem-journal dump` show checkpoints in log order)
+// 10 index_state { u64 next_msg_seq,
+//                  list<{str producer_id, u8 extend, list<u64> seqs}> windows }
+//       The index state no live record implies: the msg_seq counter and the producers'
+//       dedup windows (seqs oldest first). Written by the store before GC deletes a
+//       segment (section 8), reflecting every record before it. Replay: next_msg_seq =
+//       max(current, next_msg_seq); extend = 0 replaces the producer's window with seqs,
+//       extend = 1 appends them (a window too long for one record continues in the
+//       next); extend > 1 is corruption. Producers not listed keep their windows. Several
+//       index_state records written back to back form one set.
 // A payload must be consumed exactly; trailing or missing bytes are corruption.
 //
 // ---------------------------------------------------------------------------------------
@@ -134,14 +150,20 @@
 //    80    8 cut_offset
 //    88    8 body_length    bytes between the header and the trailer
 // Body (encodings of section 3):
-//   list<str>                                   destinations
-//   list<{str client_id, str subscription_name, str topic, str selector}>  durable subs
+//   list<{str name, location}>                  destinations
+//   list<{str client_id, str subscription_name, str topic, str selector, location}>
+//                                               durable subscriptions
+//     location := u64 segment, u32 offset, u32 size   where the definition's record is
+//                 (section 5, records 4 and 6); segment 0 = its create was not durable yet
+//                 when the checkpoint was taken (replaying the tail places it)
 //   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first
 //   list<{str target, u64 n, n x message_entry}>  live messages per target, msg_seq order
 //     message_entry := u64 msg_seq, u64 segment, u32 offset, u32 size, i64 expires_ms,
 //                      u8 priority            (33 bytes)
 // Trailer: u64 XXH3-64 of every byte before it (header and body). A checkpoint whose
 // length, magic, version, store id or checksum is wrong is skipped and reported.
+// Version 1 (no definition locations) is refused like any other version: recovery then
+// falls back to the other checkpoint or a full replay, which give the same index.
 //
 // ---------------------------------------------------------------------------------------
 // 7. Recovery rules (what a reader must do with the bytes)
@@ -162,7 +184,32 @@
 //   partitioned process): it is ignored and reported as fenced, and so is damage there.
 //   Records before C are the history E recovered and stay valid.
 // - Idempotence: a message_add for a msg_seq already in the index (compaction copies a live
-//   message to the head) replaces its location; removes of absent messages are no-ops.
+//   message to the head) replaces its location; removes of absent messages are no-ops; a
+//   create of an existing destination or subscription moves its definition to the new
+//   record (a subscription also takes the new topic and selector).
+//
+// ---------------------------------------------------------------------------------------
+// 8. What GC leaves on disk: always a suffix of the log
+// ---------------------------------------------------------------------------------------
+// GC deletes segments only from the front: the first segment present, never one while an
+// older one remains. So the segments on disk are always the log ever written minus a
+// prefix, and a full replay of them (every checkpoint lost) rebuilds exactly the index a
+// checkpoint holds. Why nothing weaker works: a record can cancel one written before it
+// (a message_remove its message_add, a destination_delete the create and every add on
+// the destination, a durable_subscription_remove likewise), never one written after it.
+// Deleting any prefix removes cancelling records only together with everything they
+// cancel. Deleting a segment in the middle would drop a remove while the add it cancels
+// survives in an older segment: the message would come back on replay.
+// The first segment may go when nothing in it is still needed:
+// - no live message points into it and it holds no definition (section 5, records 4 and
+//   6) of a destination or subscription that still exists: compaction copies those to
+//   the head first (message adds as copies, definitions as the same create record);
+// - an index_state set (record 10) written after it is durable, since its adds may be
+//   the only trace of a dedup window or of the highest msg_seq;
+// - both kept checkpoints replay from a later segment.
+// Everything written before a deletion is synced first (copies, index_state), and each
+// unlink is made durable (directory fsync) before the next, so a crash at any point
+// leaves a shorter prefix deleted: still a suffix, replaying to the same index.
 #pragma once
 
 #include <array>
@@ -190,7 +237,7 @@ inline constexpr std::size_t record_header_bytes = 32;
 inline constexpr std::size_t record_alignment = 8;
 
 inline constexpr std::array<char, 8> checkpoint_magic = {'T', 'N', 'D', 'M', 'C', 'K', 'P', '1'};
-inline constexpr std::uint32_t checkpoint_format_version = 1;
+inline constexpr std::uint32_t checkpoint_format_version = 2;
 inline constexpr std::size_t checkpoint_header_bytes = 96;
 inline constexpr std::size_t checkpoint_message_entry_bytes = 33;
 
@@ -209,8 +256,9 @@ enum class record_type : std::uint8_t {
   durable_subscription_remove = 7,
   epoch_start = 8,
   checkpoint = 9,
+  index_state = 10,
 };
-inline constexpr std::uint8_t max_record_type = 9;
+inline constexpr std::uint8_t max_record_type = 10;
 
 constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
   return (n + record_alignment - 1) & ~std::uint64_t{record_alignment - 1};

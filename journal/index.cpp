@@ -32,6 +32,38 @@ void index::account(const location& where, bool add) {
   }
 }
 
+void index::account_definition(const location& where, bool add) {
+  auto& s = segments_[where.segment];
+  if (add) {
+    s.live_records += 1;
+    s.live_bytes += where.size;
+    definition_bytes_ += where.size;
+  } else {
+    s.live_records -= 1;
+    s.live_bytes -= where.size;
+    definition_bytes_ -= where.size;
+    if (s.live_records == 0) segments_.erase(where.segment);
+  }
+}
+
+void index::place(location_map& where_map, std::string_view key, const location& where) {
+  auto it = where_map.find(key);
+  if (it == where_map.end()) {
+    it = where_map.emplace(std::string(key), where).first;
+  } else {
+    account_definition(it->second, false);
+    it->second = where;
+  }
+  account_definition(where, true);
+}
+
+void index::forget(location_map& where_map, std::string_view key) {
+  auto it = where_map.find(key);
+  if (it == where_map.end()) return;
+  account_definition(it->second, false);
+  where_map.erase(it);
+}
+
 void index::add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref) {
   auto it = targets_.find(target);
   if (it == targets_.end()) it = targets_.emplace(std::string(target), message_map{}).first;
@@ -80,10 +112,24 @@ bool index::remove(std::string_view target, std::uint64_t msg_seq) {
   return true;
 }
 
-void index::create_destination(std::string_view name) { destinations_.emplace(name); }
+void index::create_destination(std::string_view name) {
+  if (destinations_.find(name) == destinations_.end()) destinations_.emplace(name);
+}
+
+void index::create_destination(std::string_view name, const location& where) {
+  create_destination(name);
+  place(destination_where_, name, where);
+}
+
+bool index::locate_destination(std::string_view name, const location& where) {
+  if (destinations_.find(name) == destinations_.end()) return false;
+  place(destination_where_, name, where);
+  return true;
+}
 
 void index::delete_destination(std::string_view name) {
   if (auto it = destinations_.find(name); it != destinations_.end()) destinations_.erase(it);
+  forget(destination_where_, name);
   drop_target(name);
 }
 
@@ -91,9 +137,22 @@ void index::create_subscription(const durable_subscription& s) {
   subscriptions_[subscription_target(s.client_id, s.subscription_name)] = s;
 }
 
+void index::create_subscription(const durable_subscription& s, const location& where) {
+  auto key = subscription_target(s.client_id, s.subscription_name);
+  subscriptions_[key] = s;
+  place(subscription_where_, key, where);
+}
+
+bool index::locate_subscription(std::string_view key, const location& where) {
+  if (subscriptions_.find(key) == subscriptions_.end()) return false;
+  place(subscription_where_, key, where);
+  return true;
+}
+
 void index::remove_subscription(std::string_view client_id, std::string_view subscription_name) {
   auto key = subscription_target(client_id, subscription_name);
   if (auto it = subscriptions_.find(key); it != subscriptions_.end()) subscriptions_.erase(it);
+  forget(subscription_where_, key);
   drop_target(key);
 }
 
@@ -108,13 +167,16 @@ void index::note_msg_seq(std::uint64_t msg_seq) {
   if (msg_seq >= next_msg_seq_) next_msg_seq_ = msg_seq + 1;
 }
 
+void index::push_producer_seq(std::deque<std::uint64_t>& window, std::uint64_t producer_seq, std::size_t limit) {
+  // A replay after a checkpoint repeats the seqs of the tail; keep each once.
+  if (std::find(window.begin(), window.end(), producer_seq) != window.end()) return;
+  window.push_back(producer_seq);
+  while (window.size() > limit) window.pop_front();
+}
+
 void index::record_producer(std::string_view producer_id, std::uint64_t producer_seq) {
   if (producer_id.empty() || producer_window_ == 0) return;
-  auto& window = producers_[std::string(producer_id)];
-  // Compaction copies and replays repeat a seq; keep each once.
-  if (!window.empty() && std::find(window.begin(), window.end(), producer_seq) != window.end()) return;
-  window.push_back(producer_seq);
-  while (window.size() > producer_window_) window.pop_front();
+  push_producer_seq(producers_[std::string(producer_id)], producer_seq, producer_window_);
 }
 
 void index::load_target(std::string target, message_map entries) {
@@ -134,9 +196,11 @@ void index::load_producer(std::string producer_id, std::deque<std::uint64_t> win
 
 bool operator==(const index& a, const index& b) {
   return a.targets_ == b.targets_ && a.destinations_ == b.destinations_ &&
-         a.subscriptions_ == b.subscriptions_ && a.segments_ == b.segments_ &&
+         a.subscriptions_ == b.subscriptions_ && a.destination_where_ == b.destination_where_ &&
+         a.subscription_where_ == b.subscription_where_ && a.segments_ == b.segments_ &&
          a.producers_ == b.producers_ && a.next_msg_seq_ == b.next_msg_seq_ &&
-         a.live_messages_ == b.live_messages_ && a.live_bytes_ == b.live_bytes_;
+         a.live_messages_ == b.live_messages_ && a.live_bytes_ == b.live_bytes_ &&
+         a.definition_bytes_ == b.definition_bytes_;
 }
 
 }  // namespace tandem::journal

@@ -41,8 +41,12 @@ struct message_ref {
   friend bool operator==(const message_ref&, const message_ref&) = default;
 };
 
+// What keeps a segment from being deleted: live (target, message) entries pointing into it,
+// and the durable definitions (destination_create / durable_subscription_create records) of
+// destinations and subscriptions that still exist. GC deletes a segment only when both are
+// gone; compaction copies both forward (store.h).
 struct segment_stats {
-  std::uint64_t live_records = 0;  // live (target, message) entries pointing into it
+  std::uint64_t live_records = 0;  // live entries and definitions pointing into it
   std::uint64_t live_bytes = 0;    // sum of their record sizes (a shared record counts once per target)
   friend bool operator==(const segment_stats&, const segment_stats&) = default;
 };
@@ -60,6 +64,12 @@ class index {
     return subscriptions_;
   }
   const std::map<std::uint64_t, segment_stats>& segments() const { return segments_; }
+  // Where the durable record defining each destination / subscription (by
+  // subscription_target key) is: the latest create in log order. A definition whose create
+  // is not durable yet (just appended) has no entry until it is.
+  using location_map = std::map<std::string, location, std::less<>>;
+  const location_map& destination_locations() const { return destination_where_; }
+  const location_map& subscription_locations() const { return subscription_where_; }
 
   // True when (producer_id, producer_seq) is among the last `window` seqs recorded for the
   // producer (a resend of a message already durable). Empty producer id: never.
@@ -68,10 +78,12 @@ class index {
   std::uint64_t next_msg_seq() const { return next_msg_seq_; }
   std::uint64_t last_lsn() const { return last_lsn_; }     // last lsn applied
   std::uint64_t live_messages() const { return live_messages_; }  // (target, message) pairs
-  std::uint64_t live_bytes() const { return live_bytes_; }
+  std::uint64_t live_bytes() const { return live_bytes_; }  // of messages, per target
+  std::uint64_t definition_bytes() const { return definition_bytes_; }  // located definitions
 
-  // Equal live contents (last_lsn is not compared: a checkpointed and a fully replayed
-  // index agree on contents while their lsn bookkeeping may differ).
+  // Equal contents: live entries with their locations, definitions with theirs, segment
+  // stats, dedup windows, next_msg_seq (last_lsn is not compared: a checkpointed and a
+  // fully replayed index agree on contents while their lsn bookkeeping may differ).
   friend bool operator==(const index&, const index&);
 
   // ---- mutation (the store and recovery call these; exposed for tests and tools) ----
@@ -85,15 +97,29 @@ class index {
   bool relocate(std::string_view target, std::uint64_t msg_seq, const location& where);
   // Returns false when the message was not on the target.
   bool remove(std::string_view target, std::uint64_t msg_seq);
+  // Creates (or keeps) a destination / subscription. Without `where` (the store, at append
+  // time) an existing definition keeps its location until locate_*() moves it; with `where`
+  // (replay, whose record is durable by definition) the definition moves there.
   void create_destination(std::string_view name);
+  void create_destination(std::string_view name, const location& where);
   void delete_destination(std::string_view name);  // also drops target `name`
   void create_subscription(const durable_subscription& s);
+  void create_subscription(const durable_subscription& s, const location& where);
   void remove_subscription(std::string_view client_id, std::string_view subscription_name);
+  // A create record (or its compaction copy) became durable at `where`: the definition
+  // moves there if it still exists; false when it was deleted meanwhile.
+  bool locate_destination(std::string_view name, const location& where);
+  bool locate_subscription(std::string_view key, const location& where);
   void drop_target(std::string_view target);
   void note_msg_seq(std::uint64_t msg_seq);  // next_msg_seq = max(next, msg_seq + 1)
   void set_next_msg_seq(std::uint64_t n) { next_msg_seq_ = n; }
   void set_last_lsn(std::uint64_t lsn) { last_lsn_ = lsn; }
   void record_producer(std::string_view producer_id, std::uint64_t producer_seq);
+  // The rule record_producer applies to one window (kept once, oldest dropped past `limit`);
+  // the store uses it to predict windows with appends in flight.
+  static void push_producer_seq(std::deque<std::uint64_t>& window, std::uint64_t producer_seq,
+                                std::size_t limit);
+  std::size_t producer_window() const { return producer_window_; }
   // Bulk loading from a checkpoint: a whole target's map / a producer's window at once.
   void load_target(std::string target, message_map entries);
   void load_producer(std::string producer_id, std::deque<std::uint64_t> window);
@@ -103,18 +129,24 @@ class index {
 
  private:
   void account(const location& where, bool add);
+  void account_definition(const location& where, bool add);
+  void place(location_map& where_map, std::string_view key, const location& where);
+  void forget(location_map& where_map, std::string_view key);
   void add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref);
 
   std::size_t producer_window_;
   std::map<std::string, message_map, std::less<>> targets_;
   std::set<std::string, std::less<>> destinations_;
   std::map<std::string, durable_subscription, std::less<>> subscriptions_;
+  location_map destination_where_;
+  location_map subscription_where_;
   std::map<std::uint64_t, segment_stats> segments_;
   std::unordered_map<std::string, std::deque<std::uint64_t>> producers_;
   std::uint64_t next_msg_seq_ = 1;
   std::uint64_t last_lsn_ = 0;
   std::uint64_t live_messages_ = 0;
   std::uint64_t live_bytes_ = 0;
+  std::uint64_t definition_bytes_ = 0;
 };
 
 }  // namespace tandem::journal

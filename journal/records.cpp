@@ -17,11 +17,12 @@ using detail::decoder;
 using detail::encoder;
 
 constexpr std::uint8_t flag_persistent = 0x01;
+constexpr std::uint8_t flag_compaction_copy = 0x02;
 constexpr std::size_t max_field = std::numeric_limits<std::uint32_t>::max();
 
 bool too_long(std::string_view s) { return s.size() > max_field; }
 
-std::error_code encode_add(const message_add& m, encoder& e) {
+std::error_code encode_add(const message_add& m, encoder& e, std::uint8_t extra_flags = 0) {
   if (m.targets.empty()) return errc::invalid_argument;
   if (too_long(m.message_id) || too_long(m.producer_id) || too_long(m.body)) return errc::record_too_large;
   e.u64(m.msg_seq);
@@ -35,7 +36,7 @@ std::error_code encode_add(const message_add& m, encoder& e) {
   e.u64(m.producer_seq);
   e.i64(m.expires_ms);
   e.u8(m.priority);
-  e.u8(m.persistent ? flag_persistent : 0);
+  e.u8(static_cast<std::uint8_t>((m.persistent ? flag_persistent : 0) | extra_flags));
   e.u32(static_cast<std::uint32_t>(m.headers.size()));
   for (const auto& [k, v] : m.headers) {
     if (too_long(k) || too_long(v)) return errc::record_too_large;
@@ -70,7 +71,7 @@ bool decode_add(decoder& d, message_add& m) {
   m.expires_ms = d.i64();
   m.priority = d.u8();
   std::uint8_t flags = d.u8();
-  if ((flags & ~flag_persistent) != 0) return false;
+  if ((flags & ~(flag_persistent | flag_compaction_copy)) != 0) return false;
   m.persistent = (flags & flag_persistent) != 0;
   std::uint32_t h = d.count(8);
   m.headers.reserve(h);
@@ -112,7 +113,7 @@ record_type type_of(const record& r) noexcept {
       record_type::batch,              record_type::destination_create,
       record_type::destination_delete, record_type::durable_subscription_create,
       record_type::durable_subscription_remove, record_type::epoch_start,
-      record_type::checkpoint};
+      record_type::checkpoint,         record_type::index_state};
   return by_index[r.index()];
 }
 
@@ -127,6 +128,7 @@ std::string_view to_string(record_type t) noexcept {
     case record_type::durable_subscription_remove: return "durable_subscription_remove";
     case record_type::epoch_start: return "epoch_start";
     case record_type::checkpoint: return "checkpoint";
+    case record_type::index_state: return "index_state";
   }
   return "unknown";
 }
@@ -188,8 +190,25 @@ std::error_code encode_payload(const record& r, std::vector<std::byte>& out) {
             e.str(m.file_name);
             return std::error_code{};
           },
+          [&](const index_state& m) {
+            e.u64(m.next_msg_seq);
+            e.u32(static_cast<std::uint32_t>(m.windows.size()));
+            for (const auto& w : m.windows) {
+              if (too_long(w.producer_id) || w.seqs.size() > max_field) return std::error_code(errc::record_too_large);
+              e.str(w.producer_id);
+              e.u8(w.extend ? 1 : 0);
+              e.u32(static_cast<std::uint32_t>(w.seqs.size()));
+              for (auto seq : w.seqs) e.u64(seq);
+            }
+            return std::error_code{};
+          },
       },
       r);
+}
+
+std::error_code encode_compaction_copy(const message_add& m, std::vector<std::byte>& out) {
+  encoder e(out);
+  return encode_add(m, e, flag_compaction_copy);
 }
 
 boost::outcome_v2::std_result<record> decode_payload(record_type type,
@@ -276,6 +295,27 @@ boost::outcome_v2::std_result<record> decode_payload(record_type type,
       m.lsn = d.u64();
       m.file_name = d.str();
       ok = d.ok();
+      out = std::move(m);
+      break;
+    }
+    case record_type::index_state: {
+      index_state m;
+      m.next_msg_seq = d.u64();
+      std::uint32_t n = d.count(9);
+      m.windows.reserve(n);
+      ok = true;
+      for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+        index_state::window w;
+        w.producer_id = d.str();
+        std::uint8_t extend = d.u8();
+        if (extend > 1) ok = false;
+        w.extend = extend == 1;
+        std::uint32_t k = d.count(8);
+        w.seqs.reserve(k);
+        for (std::uint32_t j = 0; j < k && d.ok(); ++j) w.seqs.push_back(d.u64());
+        m.windows.push_back(std::move(w));
+      }
+      ok = ok && d.ok();
       out = std::move(m);
       break;
     }

@@ -78,6 +78,25 @@ struct checkpoint_record {
   friend bool operator==(const checkpoint_record&, const checkpoint_record&) = default;
 };
 
+// The parts of the index that no live record implies: the msg_seq counter and the
+// producers' dedup windows. The store writes it (it is not appendable) before GC deletes
+// segments whose records were the only evidence of them, so a full replay still ends with
+// the state a checkpoint would hold. Replay: next_msg_seq = max(current, next_msg_seq);
+// each listed window replaces the producer's window, or with `extend` is appended to it
+// (a window too long for one record continues in the next); producers not listed keep
+// theirs.
+struct index_state {
+  struct window {
+    std::string producer_id;
+    bool extend = false;
+    std::vector<std::uint64_t> seqs;  // oldest first
+    friend bool operator==(const window&, const window&) = default;
+  };
+  std::uint64_t next_msg_seq = 0;
+  std::vector<window> windows;
+  friend bool operator==(const index_state&, const index_state&) = default;
+};
+
 using batch_item = std::variant<message_add, message_remove>;
 
 // A transaction's SENDs and ACKs, written as one record (atomic after a crash).
@@ -88,7 +107,8 @@ struct batch {
 
 using record = std::variant<message_add, message_remove, batch, destination_create,
                             destination_delete, durable_subscription_create,
-                            durable_subscription_remove, epoch_start, checkpoint_record>;
+                            durable_subscription_remove, epoch_start, checkpoint_record,
+                            index_state>;
 
 record_type type_of(const record& r) noexcept;
 std::string_view to_string(record_type t) noexcept;  // "message_add", ...; "unknown"
@@ -105,6 +125,11 @@ std::error_code encode_payload(const record& r, std::vector<std::byte>& out);
 // Errors: errc::corrupt_file (malformed, unknown type), never throws.
 boost::outcome_v2::std_result<record> decode_payload(record_type type,
                                                      std::span<const std::byte> payload);
+// Appends the payload of a compaction copy of `m`: encode_payload's message_add with the
+// copy flag set (format.h section 5), so replay does not count the copy as a new send in
+// its producer's dedup window. decode_payload accepts the flag and drops it: a copy reads
+// back equal to the original. Errors as encode_payload.
+std::error_code encode_compaction_copy(const message_add& m, std::vector<std::byte>& out);
 
 struct segment_header {
   std::uint32_t version = format::segment_format_version;

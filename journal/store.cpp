@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -76,6 +77,13 @@ struct add_info {
 
 enum class entry_kind { record, checkpoint, delete_segment, internal_record };
 
+// What a record defines, so its location can be noted once it is durable.
+enum class definition_kind { none, destination, subscription };
+
+// Who appends a record: the broker, compaction (a copy of something already in the log),
+// or the store itself (index_state).
+enum class append_kind { user, compaction_copy, internal };
+
 struct entry {
   entry_kind kind = entry_kind::record;
   std::vector<std::byte> buf;  // record: header(32) + payload + zero pad
@@ -86,6 +94,8 @@ struct entry {
   std::vector<add_info> adds;
   bool relocation = false;  // compaction copy: only move locations of still-live entries
   std::uint64_t append_no = 0;  // owner-side order of appends (see impl::dropped)
+  definition_kind defines = definition_kind::none;
+  std::string definition_key;  // destination name or subscription_target key
   // Checkpoint.
   std::uint64_t checkpoint_lsn = 0;
   std::uint64_t checkpoint_replay_segment = 0;
@@ -153,11 +163,33 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::uint64_t append_counter = 0;
   std::uint64_t in_flight = 0;
   std::unordered_map<std::string, std::uint64_t> dropped;
-  // Compaction of one segment at a time: msg_seq -> targets that pointed into it.
+  // Compaction of one segment at a time: msg_seq -> targets that pointed into it, and the
+  // definitions located in it.
   std::uint64_t compact_segment = 0;
   std::map<std::uint64_t, std::vector<std::string>> compact_pending;
+  std::vector<std::pair<definition_kind, std::string>> compact_definitions;
   std::uint64_t compact_copied = 0;
   std::uint64_t compact_bytes = 0;
+  std::uint64_t copies_in_flight = 0;        // compaction copies appended, not completed
+  bool auto_compacting = false;              // the store's own steps continue as copies complete
+  std::set<std::uint64_t> uncompactable;     // a live message there could not be read
+  // index_state (format.h section 5): GC deletes only segments below state_segment, the
+  // segment of the newest durable index_state set (0: none since open). A set is one or
+  // more records appended back to back; it counts once all of them are durable.
+  std::uint64_t state_segment = 0;
+  std::uint64_t state_parts_in_flight = 0;
+  std::uint64_t state_first_segment = 0;
+  // Producer seqs of adds appended but not durable yet, in append order: an index_state
+  // appended now must hold the windows as they will be once these complete.
+  struct pending_producer_seq {
+    std::uint64_t append_no;
+    std::string producer_id;
+    std::uint64_t producer_seq;
+  };
+  std::deque<pending_producer_seq> pending_producers;
+  // The checkpoint image buffer, handed to the writer and back, so encoding a big index
+  // reuses warm memory instead of faulting in tens of MB on the owner thread.
+  std::vector<std::byte> checkpoint_buffer;
   // Body cache: LRU of decoded messages by msg_seq.
   struct cached {
     std::uint64_t msg_seq;
@@ -388,6 +420,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
     }
     auto t0 = clock::now();
     auto path = detail::checkpoint_path(jdir, e.checkpoint_lsn);
+    detail::seal_checkpoint(e.buf);  // the checksum pass runs here, off the owner thread
     if (auto ec = fs::write_file_atomically(fs, path, e.buf)) {
       // A failed checkpoint loses nothing (the log still has every record), so it does not
       // fail the journal; the previous checkpoint stays in place.
@@ -419,15 +452,41 @@ struct store::impl : std::enable_shared_from_this<impl> {
     write_group(one);
   }
 
+  // Deletes the oldest segment (the owner only ever queues the log's first segment, see
+  // compact_step). Two things must be durable first, or a power cut could leave a log that
+  // replays to a different state:
+  // - every record queued before the delete (compaction copies, index_state) — with
+  //   sync_policy periodic/never their completions ran before any fdatasync — so the head
+  //   is synced here;
+  // - the unlink itself before the next segment's: if unlinks of [1], [2] could reach the
+  //   disk as "[2] gone, [1] still there", replay would apply [1]'s adds without [2]'s
+  //   removes. Hence a directory fsync after each, and on any failure the journal fails
+  //   (no later segment may be deleted while an older one might survive).
   void delete_segment(entry& e) {
     auto path = detail::segment_path(jdir, e.segment);
-    if (auto ec = fs.remove(path)) {
+    if (failed_flag) {
+      e.ec = errc::journal_failed;
+      return;
+    }
+    if (dirty && seg_file) {
+      if (auto ec = timed_sync(*seg_file)) {
+        fail(ec, seg_file->path(), "fdatasync before deleting a segment failed");
+        e.ec = ec;
+        return;
+      }
+    }
+    if (auto ec = fs.remove(path); ec && ec != std::errc::no_such_file_or_directory) {
+      fail(ec, path, "cannot delete segment");
       e.ec = ec;
       return;
     }
-    (void)fs.sync_dir(jdir);
+    if (auto ec = fs.sync_dir(jdir)) {
+      fail(ec, jdir, "cannot sync journal directory after deleting a segment");
+      e.ec = ec;
+      return;
+    }
     event ev{event_kind::segment_deleted, path};
-    ev.reason = "no live records before the checkpoints' replay position";
+    ev.reason = "first segment of the log, nothing live in it, before the checkpoints' replay position";
     emit(ev);
   }
 
@@ -491,10 +550,13 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // 4. completions on the owner thread
   // ---------------------------------------------------------------------------------------
 
+  // Every update here mirrors what replaying the record does (section 5's replay()), so
+  // the index a checkpoint captures equals the one a full replay rebuilds.
   void apply_durable(entry& e) {
     for (auto& a : e.adds) {
       message_ref ref{e.where, a.expires_ms, a.priority};
       if (e.relocation) {
+        // Replay skips a copy's producer seq too (the copy flag): a copy is not a send.
         for (const auto& t : a.targets) idx.relocate(t, a.msg_seq, ref.where);
         continue;
       }
@@ -504,12 +566,20 @@ struct store::impl : std::enable_shared_from_this<impl> {
           return it != dropped.end() && it->second > e.append_no;
         });
         if (a.targets.empty()) {
+          // Replay adds, then the later delete drops: the seq and the send still count.
           idx.note_msg_seq(a.msg_seq);
+          idx.record_producer(a.producer_id, a.producer_seq);
           continue;
         }
       }
       idx.add(a.msg_seq, std::span<const std::string>(a.targets), ref, a.producer_id, a.producer_seq);
     }
+    // A create (or its copy) durable: the definition now lives here, unless a delete
+    // appended after it already removed it.
+    if (e.defines == definition_kind::destination) idx.locate_destination(e.definition_key, e.where);
+    if (e.defines == definition_kind::subscription) idx.locate_subscription(e.definition_key, e.where);
+    if (e.type == record_type::index_state)
+      state_first_segment = state_first_segment == 0 ? e.where.segment : std::min(state_first_segment, e.where.segment);
     idx.set_last_lsn(e.lsn);
     durable_lsn = e.lsn;
     durable_end = {e.where.segment, std::uint64_t{e.where.offset} + e.where.size};
@@ -519,6 +589,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept) {
     bool want_checkpoint = false;
     bool checkpoint_finished = false;
+    bool state_completed = false;  // GC was waiting for it
+    bool copies_done = false;      // the last compaction copies in flight are durable
+    bool continue_compaction = false;
     {
       std::lock_guard lk(state_mu);
       checkpoints = kept;
@@ -527,31 +600,57 @@ struct store::impl : std::enable_shared_from_this<impl> {
         if (e->kind == entry_kind::checkpoint) {
           checkpoint_in_flight = false;
           checkpoint_finished = !e->ec;
+          // Back to the owner for the next checkpoint (capacity kept, contents dropped).
+          checkpoint_buffer = std::move(e->buf);
+          checkpoint_buffer.clear();
           continue;
         }
-        if (e->kind == entry_kind::record && !e->ec) apply_durable(*e);
+        if (e->kind == entry_kind::delete_segment && e->ec) {
+          // The file may still be there: it stays the log's first segment (the store is
+          // failed, so nothing after it is deleted either).
+          segments.insert(e->segment);
+          continue;
+        }
+        if (e->kind != entry_kind::record) continue;
+        if (!e->ec) apply_durable(*e);
+        while (!pending_producers.empty() && pending_producers.front().append_no <= e->append_no)
+          pending_producers.pop_front();
+        if (e->relocation && copies_in_flight > 0 && --copies_in_flight == 0) copies_done = true;
+        if (e->type == record_type::index_state && state_parts_in_flight > 0 && --state_parts_in_flight == 0) {
+          if (!e->ec) state_segment = state_first_segment;
+          state_first_segment = 0;
+          state_completed = !e->ec;
+        }
       }
       want_checkpoint = !closed && !checkpoint_in_flight && bytes_since_checkpoint >= opts.checkpoint_every_bytes;
+      continue_compaction = copies_done && auto_compacting;
     }
     for (auto& e : done) {
       if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
     }
     if (want_checkpoint) request_checkpoint({});
-    if (checkpoint_finished) compact_step(0);
+    if (checkpoint_finished || state_completed || continue_compaction) {
+      const bool more = compact_step(opts.auto_compact_bytes);
+      std::lock_guard lk(state_mu);
+      auto_compacting = more && opts.auto_compact_bytes != 0;
+    }
   }
 
   // ---------------------------------------------------------------------------------------
   // 6. append, read, checkpoint, compaction (owner thread)
   // ---------------------------------------------------------------------------------------
 
-  std::unique_ptr<entry> make_record_entry(const record& r) {
+  std::unique_ptr<entry> make_record_entry(const record& r, bool compaction_copy = false) {
     auto e = std::make_unique<entry>();
     e->type = type_of(r);
     std::size_t guess = 128;
     if (const auto* m = std::get_if<message_add>(&r)) guess += m->body.size() + m->headers.size() * 32;
     e->buf.reserve(hdr + guess);
     e->buf.resize(hdr);
-    e->ec = encode_payload(r, e->buf);
+    if (const auto* m = std::get_if<message_add>(&r); m && compaction_copy)
+      e->ec = encode_compaction_copy(*m, e->buf);
+    else
+      e->ec = encode_payload(r, e->buf);
     e->payload_bytes = static_cast<std::uint32_t>(e->buf.size() - hdr);
     e->buf.resize(format::record_bytes(e->payload_bytes));
     if (!e->ec && e->buf.size() > opts.segment_bytes - format::segment_header_bytes) e->ec = errc::record_too_large;
@@ -571,18 +670,30 @@ struct store::impl : std::enable_shared_from_this<impl> {
     post([done = std::move(done), ec] { done(ec, 0); });
   }
 
-  // Requires state_mu held.
-  void append_locked(record r, completion done, bool relocation) {
-    if (closed) return reject(std::move(done), errc::closed);
-    if (failed_flag) return reject(std::move(done), errc::journal_failed);
-    auto e = make_record_entry(r);
-    if (e->ec) return reject(std::move(done), e->ec);
-    e->done = std::move(done);
-    e->relocation = relocation;
+  // Numbers a record entry and queues it. Requires state_mu held.
+  void enqueue_locked(std::unique_ptr<entry> e) {
     e->append_no = ++append_counter;
     ++in_flight;
+    push(std::move(e));
+  }
+
+  // Requires state_mu held.
+  void append_locked(record r, completion done, append_kind kind) {
+    if (closed) return reject(std::move(done), errc::closed);
+    if (failed_flag) return reject(std::move(done), errc::journal_failed);
+    const bool copy = kind == append_kind::compaction_copy;
+    auto e = make_record_entry(r, copy);
+    if (e->ec) return reject(std::move(done), e->ec);
+    e->done = std::move(done);
+    e->relocation = copy;
+    if (copy) ++copies_in_flight;
+    const std::uint64_t append_no = append_counter + 1;  // enqueue_locked assigns it
     auto drop = [&](std::string key) {
-      if (in_flight > 1) dropped[std::move(key)] = e->append_no;
+      if (in_flight > 0) dropped[std::move(key)] = append_no;
+    };
+    auto note_send = [&](const message_add& m) {
+      if (!copy && !m.producer_id.empty() && idx.producer_window() != 0)
+        pending_producers.push_back({append_no, m.producer_id, m.producer_seq});
     };
     // Removes take effect now, adds when durable (see store.h).
     std::visit(
@@ -590,31 +701,37 @@ struct store::impl : std::enable_shared_from_this<impl> {
           using T = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<T, message_add>) {
             e->adds.push_back(info_of(v));
+            note_send(v);
           } else if constexpr (std::is_same_v<T, message_remove>) {
             idx.remove(v.target, v.msg_seq);
           } else if constexpr (std::is_same_v<T, batch>) {
             for (auto& item : v.items) {
-              if (auto* m = std::get_if<message_add>(&item))
+              if (auto* m = std::get_if<message_add>(&item)) {
                 e->adds.push_back(info_of(*m));
-              else {
+                note_send(*m);
+              } else {
                 auto& rm = std::get<message_remove>(item);
                 idx.remove(rm.target, rm.msg_seq);
               }
             }
           } else if constexpr (std::is_same_v<T, destination_create>) {
             idx.create_destination(v.name);
+            e->defines = definition_kind::destination;
+            e->definition_key = v.name;
           } else if constexpr (std::is_same_v<T, destination_delete>) {
             idx.delete_destination(v.name);
             drop(v.name);
           } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
             idx.create_subscription(v);
+            e->defines = definition_kind::subscription;
+            e->definition_key = subscription_target(v.client_id, v.subscription_name);
           } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
             idx.remove_subscription(v.client_id, v.subscription_name);
             drop(subscription_target(v.client_id, v.subscription_name));
           }
         },
         r);
-    push(std::move(e));
+    enqueue_locked(std::move(e));
   }
 
   void request_checkpoint(completion done) {
@@ -640,7 +757,11 @@ struct store::impl : std::enable_shared_from_this<impl> {
     meta.cut = cut;
     e->checkpoint_lsn = durable_lsn;
     e->checkpoint_replay_segment = durable_end.segment;
-    e->buf = detail::encode_checkpoint(meta, idx);
+    // Only the walk over the index runs here (the owner thread); the checksum pass and the
+    // write run on the writer thread, into a buffer reused from the previous checkpoint.
+    detail::encode_checkpoint_unsealed(meta, idx, checkpoint_buffer);
+    e->buf = std::move(checkpoint_buffer);
+    checkpoint_buffer = {};
     checkpoint_in_flight = true;
     bytes_since_checkpoint = 0;
     last_checkpoint_lsn = durable_lsn;
@@ -696,53 +817,166 @@ struct store::impl : std::enable_shared_from_this<impl> {
     return msg;
   }
 
-  bool compact_step(std::uint64_t max_bytes) {
-    std::lock_guard lk(state_mu);
-    if (closed || failed_flag) return false;
-    const std::uint64_t head = head_segment;
-    // GC: a segment can go once nothing live points into it and recovery will never read
-    // it. Using the OLDER kept checkpoint's replay segment keeps the fallback checkpoint
-    // usable when the newest one is damaged.
+  // ---- GC and compaction (the rule is in store.h; why prefix-only is written there) ----
+
+  // Deletes the longest deletable prefix of the log. Requires state_mu held. Returns true
+  // when deletion waits for an index_state set that is in flight (compact_step again once
+  // it completed).
+  bool collect_prefix_locked(std::uint64_t head) {
+    // Recovery must be able to start from either kept checkpoint (the older one is the
+    // fallback when the newest is damaged), so nothing at or after its replay segment goes.
     std::uint64_t gc_limit = 0;
     if (!checkpoints.empty()) {
       gc_limit = UINT64_MAX;
       for (auto& [lsn, seg] : checkpoints) gc_limit = std::min(gc_limit, seg);
     }
-    bool more = false;
-    for (auto it = segments.begin(); it != segments.end() && *it < gc_limit;) {
-      std::uint64_t seq = *it;
-      if (seq != head && seq != compact_segment && !idx.segments().contains(seq)) {
-        auto e = std::make_unique<entry>();
-        e->kind = entry_kind::delete_segment;
-        e->segment = seq;
-        read_files.erase(seq);
-        it = segments.erase(it);
-        push(std::move(e));
-      } else {
-        ++it;
+    while (!segments.empty()) {
+      const std::uint64_t seq = *segments.begin();
+      // Stop at the first segment that must stay: everything after it stays too, so the
+      // log on disk is always a suffix of the log ever written.
+      if (seq >= gc_limit || seq >= head || seq == compact_segment || idx.segments().contains(seq)) break;
+      if (seq >= state_segment) {
+        // Its records may hold the only trace of a producer seq or of the highest msg_seq:
+        // an index_state written after it must be durable first.
+        if (state_parts_in_flight == 0) append_index_state_locked();
+        return state_parts_in_flight != 0;
+      }
+      auto e = std::make_unique<entry>();
+      e->kind = entry_kind::delete_segment;
+      e->segment = seq;
+      read_files.erase(seq);
+      segments.erase(segments.begin());
+      push(std::move(e));
+    }
+    return false;
+  }
+
+  // Appends one index_state set: next_msg_seq and every producer's window as they will be
+  // once the appends already queued complete (the set is written after them). The windows
+  // are split over records of at most part_limit payload bytes; a window that alone is too
+  // long continues with `extend`. Any producer id fits: it fitted in a message_add, whose
+  // payload is larger than an index_state holding that id and one seq. Requires state_mu.
+  void append_index_state_locked() {
+    if (closed || failed_flag) return;
+    auto windows = idx.producer_windows();
+    for (const auto& p : pending_producers)
+      journal::index::push_producer_seq(windows[p.producer_id], p.producer_seq, idx.producer_window());
+    std::vector<const std::pair<const std::string, std::deque<std::uint64_t>>*> sorted;
+    sorted.reserve(windows.size());
+    for (const auto& w : windows) sorted.push_back(&w);
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+    const std::uint64_t part_limit = std::min<std::uint64_t>(
+        1 << 20, opts.segment_bytes - format::segment_header_bytes - format::record_header_bytes);
+    constexpr std::uint64_t part_fixed = 12;   // u64 next_msg_seq, u32 count
+    constexpr std::uint64_t window_fixed = 9;  // u32 id length, u8 extend, u32 count
+    std::vector<std::unique_ptr<entry>> parts;
+    index_state part{idx.next_msg_seq(), {}};
+    std::uint64_t part_bytes = part_fixed;
+    auto seal = [&] {
+      parts.push_back(make_record_entry(part));
+      part.windows.clear();
+      part_bytes = part_fixed;
+    };
+    for (const auto* w : sorted) {
+      const std::string& id = w->first;
+      auto next = w->second.begin();
+      bool extend = false;
+      do {
+        if (part_bytes + window_fixed + id.size() + 8 > part_limit) {
+          if (part.windows.empty()) {  // cannot happen (see above); never loop on it
+            fail(make_error_code(errc::record_too_large), jdir, "a producer id too long for an index_state record");
+            return;
+          }
+          seal();
+        }
+        const std::uint64_t room = (part_limit - part_bytes - window_fixed - id.size()) / 8;
+        const auto n = std::min<std::uint64_t>(room, static_cast<std::uint64_t>(w->second.end() - next));
+        part.windows.push_back({id, extend, std::vector<std::uint64_t>(next, next + static_cast<std::ptrdiff_t>(n))});
+        part_bytes += window_fixed + id.size() + 8 * n;
+        next += static_cast<std::ptrdiff_t>(n);
+        extend = true;
+      } while (next != w->second.end());
+    }
+    seal();
+    for (const auto& e : parts) {
+      if (e->ec) {
+        fail(e->ec, jdir, "cannot encode an index_state record");
+        return;
       }
     }
-    if (max_bytes == 0) return false;
-    // Compaction: pick the sealed segment with the fewest live bytes below the threshold.
+    state_parts_in_flight = parts.size();
+    state_first_segment = 0;
+    for (auto& e : parts) enqueue_locked(std::move(e));
+  }
+
+  // The segment to compact next, 0 for none. Requires state_mu held. Oldest first, because
+  // only the log's first segment can be deleted: a sparse segment behind a full one frees
+  // nothing until everything before it is gone.
+  std::uint64_t pick_compaction_locked(std::uint64_t head) const {
+    if (segments.empty()) return 0;
+    const auto& seg_stats = idx.segments();
+    const std::uint64_t seg = opts.segment_bytes;
+    const std::uint64_t disk = segments.size() * seg;
+    const std::uint64_t live = idx.live_bytes() + idx.definition_bytes();
+    // Over the disk bound and the first segment holds live data: it blocks every deletion,
+    // so it is copied forward however full it is.
+    const std::uint64_t first = *segments.begin();
+    if (first < head && disk > 2 * live + 2 * seg && seg_stats.contains(first) && !uncompactable.contains(first))
+      return first;
+    const double limit = opts.compact_below_live_fraction * static_cast<double>(seg);
+    for (std::uint64_t seq : segments) {
+      if (seq >= head) break;
+      auto it = seg_stats.find(seq);
+      if (it == seg_stats.end() || uncompactable.contains(seq)) continue;
+      if (static_cast<double>(it->second.live_bytes) < limit) return seq;
+    }
+    return 0;
+  }
+
+  bool compact_step(std::uint64_t max_bytes) {
+    std::lock_guard lk(state_mu);
+    if (closed || failed_flag) return false;
+    const std::uint64_t head = head_segment;
+    const bool waiting = collect_prefix_locked(head);
+    if (max_bytes == 0) return waiting;
     if (compact_segment == 0) {
-      const double limit = opts.compact_below_live_fraction * static_cast<double>(opts.segment_bytes);
-      std::uint64_t best = 0, best_bytes = UINT64_MAX;
-      for (const auto& [seq, stats] : idx.segments()) {
-        if (seq >= head || !segments.contains(seq)) continue;
-        if (static_cast<double>(stats.live_bytes) < limit && stats.live_bytes < best_bytes) {
-          best = seq;
-          best_bytes = stats.live_bytes;
-        }
-      }
-      if (best == 0) return false;
-      compact_segment = best;
+      // The previous segment's copies must be durable (and relocated) before the next
+      // pick, or the same live entries would be picked and copied twice.
+      if (copies_in_flight != 0) return true;
+      const std::uint64_t pick = pick_compaction_locked(head);
+      if (pick == 0) return waiting;
+      compact_segment = pick;
       compact_copied = compact_bytes = 0;
       // One pass over the index per compacted segment; the copies then go in small steps.
       for (const auto& [target, messages] : idx.targets())
         for (const auto& [seq, ref] : messages)
-          if (ref.where.segment == best) compact_pending[seq].push_back(target);
+          if (ref.where.segment == pick) compact_pending[seq].push_back(target);
+      for (const auto& [name, where] : idx.destination_locations())
+        if (where.segment == pick) compact_definitions.emplace_back(definition_kind::destination, name);
+      for (const auto& [key, where] : idx.subscription_locations())
+        if (where.segment == pick) compact_definitions.emplace_back(definition_kind::subscription, key);
     }
     std::uint64_t copied_bytes = 0;
+    // Definitions: a destination or durable subscription must outlive every segment that
+    // happened to hold its create record, so the create is written again at the head.
+    while (!compact_definitions.empty() && copied_bytes < max_bytes) {
+      auto [kind, key] = std::move(compact_definitions.back());
+      compact_definitions.pop_back();
+      const auto& where_map =
+          kind == definition_kind::destination ? idx.destination_locations() : idx.subscription_locations();
+      auto it = where_map.find(key);
+      if (it == where_map.end() || it->second.segment != compact_segment) continue;  // deleted or moved
+      const std::uint64_t size = it->second.size;
+      if (kind == definition_kind::destination) {
+        append_locked(destination_create{key}, {}, append_kind::compaction_copy);
+      } else {
+        durable_subscription_create copy{idx.durable_subscriptions().at(key)};
+        append_locked(std::move(copy), {}, append_kind::compaction_copy);
+      }
+      copied_bytes += size;
+      compact_bytes += size;
+      ++compact_copied;
+    }
     while (!compact_pending.empty() && copied_bytes < max_bytes) {
       auto node = compact_pending.extract(compact_pending.begin());
       const std::uint64_t seq = node.key();
@@ -761,7 +995,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
       if (live.empty()) continue;
       auto msg = read_locked(*where, seq);
       if (!msg) {
-        // Unreadable live message: leave the segment in place rather than lose it.
+        // Unreadable live message: leave the segment in place rather than lose it, and do
+        // not pick it again (every pick would fail the same way).
+        uncompactable.insert(compact_segment);
         event ev{event_kind::corruption_found, detail::segment_path(jdir, compact_segment)};
         ev.offset = where->offset;
         ev.reason = "compaction cannot read a live message: " + msg.error().message();
@@ -773,19 +1009,16 @@ struct store::impl : std::enable_shared_from_this<impl> {
       copied_bytes += where->size;
       compact_bytes += where->size;
       ++compact_copied;
-      append_locked(std::move(copy), {}, true);
+      append_locked(std::move(copy), {}, append_kind::compaction_copy);
     }
-    if (compact_pending.empty()) {
+    if (compact_pending.empty() && compact_definitions.empty()) {
       event ev{event_kind::compaction_done, detail::segment_path(jdir, compact_segment)};
       ev.count = compact_copied;
       ev.bytes = compact_bytes;
       emit(ev);
       compact_segment = 0;
-      more = true;  // the segment is deleted after checkpoints pass it
-    } else {
-      more = true;
     }
-    return more;
+    return true;  // more copies, or the compacted segment's deletion once checkpoints pass it
   }
 
   std::error_code close() {
@@ -823,8 +1056,13 @@ void replay(index& idx, record_type type, std::span<const std::byte> payload, co
       return;
     }
     message_ref ref{where, view.expires_ms, view.priority};
-    idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, view.producer_id,
-            view.producer_seq);
+    // A compaction copy moves the message; it is not a send, so its producer seq does not
+    // enter the window (which index_state records carry across GC instead).
+    if (view.compaction_copy)
+      idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, {}, 0);
+    else
+      idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, view.producer_id,
+              view.producer_seq);
   };
   switch (type) {
     case record_type::message_add:
@@ -864,12 +1102,26 @@ void replay(index& idx, record_type type, std::span<const std::byte> payload, co
   std::visit(
       [&](auto& v) {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, message_remove>) idx.remove(v.target, v.msg_seq);
-        else if constexpr (std::is_same_v<T, destination_create>) idx.create_destination(v.name);
-        else if constexpr (std::is_same_v<T, destination_delete>) idx.delete_destination(v.name);
-        else if constexpr (std::is_same_v<T, durable_subscription_create>) idx.create_subscription(v);
-        else if constexpr (std::is_same_v<T, durable_subscription_remove>)
+        if constexpr (std::is_same_v<T, message_remove>) {
+          idx.remove(v.target, v.msg_seq);
+        } else if constexpr (std::is_same_v<T, destination_create>) {
+          idx.create_destination(v.name, where);
+        } else if constexpr (std::is_same_v<T, destination_delete>) {
+          idx.delete_destination(v.name);
+        } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
+          idx.create_subscription(v, where);
+        } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
           idx.remove_subscription(v.client_id, v.subscription_name);
+        } else if constexpr (std::is_same_v<T, index_state>) {
+          if (v.next_msg_seq > idx.next_msg_seq()) idx.set_next_msg_seq(v.next_msg_seq);
+          for (const auto& w : v.windows) {
+            if (!w.extend) {
+              idx.load_producer(w.producer_id, std::deque<std::uint64_t>(w.seqs.begin(), w.seqs.end()));
+            } else {
+              for (auto seq : w.seqs) idx.record_producer(w.producer_id, seq);
+            }
+          }
+        }
       },
       rec.value());
 }
@@ -1157,11 +1409,11 @@ store::~store() { impl_->close(); }
 
 void store::append(record r, completion done) {
   auto t = type_of(r);
-  if (t == record_type::epoch_start || t == record_type::checkpoint)
+  if (t == record_type::epoch_start || t == record_type::checkpoint || t == record_type::index_state)
     return impl_->reject(std::move(done), errc::invalid_argument);
   impl_->stats.appends.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lk(impl_->state_mu);
-  impl_->append_locked(std::move(r), std::move(done), false);
+  impl_->append_locked(std::move(r), std::move(done), append_kind::user);
 }
 
 result<std::shared_ptr<const message_add>> store::read(std::string_view target, std::uint64_t msg_seq) {

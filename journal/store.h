@@ -85,7 +85,7 @@ enum class event_kind {
   checkpoint_written,    // file, first_lsn = covered lsn, bytes, duration
   slow_fsync,            // file, duration (> 1 s)
   segment_created,       // file
-  segment_deleted,       // file, reason ("no live records" / "compacted")
+  segment_deleted,       // file, reason (always the log's first segment, see compact_step)
   compaction_done,       // file (the compacted segment), count = records copied, bytes
   temp_file_removed,     // file
   journal_failed,        // file, reason (the error), the store is now failed
@@ -121,9 +121,14 @@ struct options {
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
   std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
   std::size_t producer_window = 1024;                  // dedup: last N seqs per producer
-  // Compaction picks sealed segments whose live bytes are below this fraction of the
-  // segment size.
+  // Compaction picks the oldest sealed segment whose live bytes are below this fraction
+  // of the segment size (see compact_step).
   double compact_below_live_fraction = 0.5;
+  // The store compacts on its own: after each checkpoint it runs compact_step with this
+  // budget, and again each time the copies of the previous step are durable, until there
+  // is nothing left to do. 0 = only GC on its own; compaction only when compact_step is
+  // called. Each step runs on the owner thread and may pread up to this many bytes.
+  std::uint64_t auto_compact_bytes = 1ull << 20;
   // Runs completions and index updates on the owner thread. Default: inline.
   std::function<void(std::function<void()>)> post;
   // Called by the writer thread before each write and after each fsync; non-zero fails the
@@ -183,10 +188,11 @@ class store {
   // Queues `r` and returns at once. `done` runs exactly once, via options.post, after the
   // record is durable per the sync policy (or failed). Removes (message_remove, the removes
   // in a batch, destination_delete, durable_subscription_remove) and the metadata creates
-  // (destination_create, durable_subscription_create) are applied to the index now;
-  // message adds when durable (they need their location). REQUIRES: a message_remove only
-  // names a message whose add has completed. epoch_start and checkpoint records are the
-  // store's own: errc::invalid_argument. A record larger than a segment:
+  // (destination_create, durable_subscription_create) are applied to the index now (the
+  // definition's location once durable); message adds when durable (they need their
+  // location). REQUIRES: a message_remove only names a message whose add has completed.
+  // epoch_start, checkpoint and index_state records are the store's own:
+  // errc::invalid_argument. A record larger than a segment:
   // errc::record_too_large. `done` may be empty.
   void append(record r, completion done);
 
@@ -201,13 +207,37 @@ class store {
   // A fresh msg_seq (store-wide unique, never reused, even across restarts once durable).
   std::uint64_t allocate_msg_seq();
 
-  // One small step of GC and compaction: deletes segments with no live record that lie
-  // before the newest checkpoint, or copies up to `max_bytes` of live records of the
-  // emptiest sealed segment to the head. Returns true when more work remains. The broker
-  // calls it from an idle timer; the store also calls it after each checkpoint.
+  // One small step of GC and compaction. Returns true when more work remains. The store
+  // runs it itself after each checkpoint and each index_state set it wrote, with
+  // options.auto_compact_bytes (so a broker need not call it); a caller may add steps,
+  // e.g. from an idle timer.
+  //
+  // GC deletes segments only as a PREFIX of the log: the first segment present, and only
+  // when (a) nothing live points into it (no live message, no definition of an existing
+  // destination or durable subscription), (b) an index_state set written after it is
+  // durable, and (c) both kept checkpoints replay from a later segment. Then the segments
+  // left are always a suffix of the log, and a full replay (every checkpoint lost) equals
+  // the checkpointed index. Why: a record only cancels records before it (a remove its
+  // add, a delete its create), so deleting a prefix never keeps a cancelled record
+  // without its canceller; deleting a segment in the middle can (format.h section 8).
+  //
+  // Compaction copies everything still live in one sealed segment to the head, at most
+  // `max_bytes` per step: live messages (as compaction copies, targets cut to those still
+  // live there) and the create records of the destinations and subscriptions defined
+  // there. It picks the OLDEST sealed segment with live bytes below
+  // compact_below_live_fraction of a segment, or, when disk use exceeds twice the live
+  // bytes (index::live_bytes() + definition_bytes()) plus two segments, the first segment
+  // whatever its fill: it blocks every deletion behind it. Oldest first because only the
+  // first segment can ever be deleted. After the copies are durable the segment holds
+  // nothing live and GC deletes it once the checkpoints pass it; a crash at any point
+  // loses nothing (the original stays until then) and duplicates nothing (a copy replaces
+  // the original's location on replay). Bound (steady state, when compact_step is called
+  // until it returns false and checkpoints pass the head): disk <= 2 x live + 2 segments.
   bool compact_step(std::uint64_t max_bytes = 4ull << 20);
 
   // Writes a checkpoint of the index now (queued behind pending appends); `done` on owner.
+  // The owner thread only walks the index into a buffer kept from the previous checkpoint
+  // (~33 bytes per live message); the checksum and the write run on the writer thread.
   void checkpoint(completion done = {});
 
   // Error of the failed state (journal_failed / the original cause) or {}.

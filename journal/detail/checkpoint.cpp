@@ -10,10 +10,36 @@
 
 namespace tandem::journal::detail {
 
-std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const index& idx) {
-  std::vector<std::byte> out;
-  out.reserve(format::checkpoint_header_bytes + 64 +
-              idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64);
+namespace {
+
+constexpr std::size_t location_bytes = 16;  // u64 segment, u32 offset, u32 size
+
+void put_location(encoder& e, const location* where) {
+  e.u64(where ? where->segment : 0);
+  e.u32(where ? where->offset : 0);
+  e.u32(where ? where->size : 0);
+}
+
+const location* find_location(const index::location_map& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+location get_location(decoder& d) {
+  location where;
+  where.segment = d.u64();
+  where.offset = d.u32();
+  where.size = d.u32();
+  return where;
+}
+
+}  // namespace
+
+void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out) {
+  out.clear();
+  out.reserve(format::checkpoint_header_bytes + 64 + 8 +
+              idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64 +
+              (idx.destinations().size() + idx.durable_subscriptions().size()) * 96);
   out.resize(format::checkpoint_header_bytes);
   std::byte* h = out.data();
   std::memcpy(h, format::checkpoint_magic.data(), 8);
@@ -30,13 +56,17 @@ std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const inde
 
   encoder e(out);
   e.u32(static_cast<std::uint32_t>(idx.destinations().size()));
-  for (const auto& d : idx.destinations()) e.str(d);
+  for (const auto& d : idx.destinations()) {
+    e.str(d);
+    put_location(e, find_location(idx.destination_locations(), d));
+  }
   e.u32(static_cast<std::uint32_t>(idx.durable_subscriptions().size()));
   for (const auto& [key, s] : idx.durable_subscriptions()) {
     e.str(s.client_id);
     e.str(s.subscription_name);
     e.str(s.topic);
     e.str(s.selector);
+    put_location(e, find_location(idx.subscription_locations(), key));
   }
   e.u32(static_cast<std::uint32_t>(idx.producer_windows().size()));
   for (const auto& [producer, window] : idx.producer_windows()) {
@@ -45,6 +75,8 @@ std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const inde
     for (auto seq : window) e.u64(seq);
   }
   e.u32(static_cast<std::uint32_t>(idx.targets().size()));
+  // The hot loop (a million entries is ~33 MB): fixed-size entries written straight into
+  // the reserved buffer, one resize per target.
   for (const auto& [target, messages] : idx.targets()) {
     e.str(target);
     e.u64(messages.size());
@@ -62,8 +94,17 @@ std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const inde
     }
   }
   put_u64_at(out.data() + 88, out.size() - format::checkpoint_header_bytes);
-  std::uint64_t sum = XXH3_64bits(out.data(), out.size());
-  e.u64(sum);
+}
+
+void seal_checkpoint(std::vector<std::byte>& image) {
+  std::uint64_t sum = XXH3_64bits(image.data(), image.size());
+  encoder(image).u64(sum);
+}
+
+std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const index& idx) {
+  std::vector<std::byte> out;
+  encode_checkpoint_unsealed(meta, idx, out);
+  seal_checkpoint(out);
   return out;
 }
 
@@ -93,19 +134,31 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
   m.cut = {get_u64_at(h + 72), get_u64_at(h + 80)};
 
   decoder d(image.subspan(format::checkpoint_header_bytes, body));
-  std::uint32_t n = d.count(4);
+  // A definition without a location (segment 0) was created by a record not yet durable
+  // when the checkpoint was taken; replaying that record after the checkpoint places it.
+  std::uint32_t n = d.count(4 + location_bytes);
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
     auto name = d.str_view();
-    if (out) out->create_destination(name);
+    auto where = get_location(d);
+    if (!out || !d.ok()) continue;
+    if (where.segment != 0)
+      out->create_destination(name, where);
+    else
+      out->create_destination(name);
   }
-  n = d.count(16);
+  n = d.count(16 + location_bytes);
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
     durable_subscription s;
     s.client_id = d.str();
     s.subscription_name = d.str();
     s.topic = d.str();
     s.selector = d.str();
-    if (out && d.ok()) out->create_subscription(s);
+    auto where = get_location(d);
+    if (!out || !d.ok()) continue;
+    if (where.segment != 0)
+      out->create_subscription(s, where);
+    else
+      out->create_subscription(s);
   }
   n = d.count(8);
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) {

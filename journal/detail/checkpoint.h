@@ -26,6 +26,13 @@ struct checkpoint_meta {
 // Serialises `idx` with `meta` into a complete checkpoint file image.
 std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const index& idx);
 
+// The same in two steps, so the owner thread only walks the index: encode_unsealed()
+// replaces the contents of `out` with the image minus its checksum trailer (reusing the
+// capacity `out` already has: no page faults on a buffer kept between checkpoints), then
+// seal() appends the trailer on whichever thread writes the file.
+void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out);
+void seal_checkpoint(std::vector<std::byte>& image);
+
 // Validates and decodes a checkpoint image. With `out` non-null the index is loaded into
 // it (it must be empty). On failure returns errc::corrupt_file / unsupported_version /
 // wrong_store and sets `reason`.

@@ -19,6 +19,7 @@ struct message_view {
   std::uint64_t producer_seq = 0;
   std::int64_t expires_ms = 0;
   std::uint8_t priority = 0;
+  bool compaction_copy = false;  // flags bit 1: a copy, not a new send (format.h section 5)
 };
 
 // Decodes the prefix of a message_add payload (format.h section 5) into `out` (reusing its
@@ -35,7 +36,7 @@ inline bool decode_message_view(std::span<const std::byte> payload, message_view
   out.producer_seq = d.u64();
   out.expires_ms = d.i64();
   out.priority = d.u8();
-  d.u8();  // flags
+  out.compaction_copy = (d.u8() & 0x02) != 0;
   return d.ok() && n != 0;
 }
 

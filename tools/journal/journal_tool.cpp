@@ -184,6 +184,12 @@ std::string text_of(const journal::record& r) {
         } else if constexpr (std::is_same_v<T, journal::epoch_start>) {
           return fmt::format("epoch={} cut={} last_lsn={} broker_name={}", v.epoch,
                              pos_text(v.cut_segment, v.cut_offset), v.last_lsn, escaped(v.broker_name));
+        } else if constexpr (std::is_same_v<T, journal::index_state>) {
+          std::string s = fmt::format("next_msg_seq={} windows={} [", v.next_msg_seq, v.windows.size());
+          for (std::size_t i = 0; i < v.windows.size(); ++i)
+            s += fmt::format("{}{}{} seqs={}", i ? "; " : "", escaped(v.windows[i].producer_id),
+                             v.windows[i].extend ? " extend" : "", v.windows[i].seqs.size());
+          return s + "]";
         } else {
           return fmt::format("lsn={} file_name={}", v.lsn, escaped(v.file_name));
         }
@@ -233,6 +239,11 @@ json json_of(const journal::record& r) {
           return {{"epoch", v.epoch},         {"cut_segment", seg_name(v.cut_segment)},
                   {"cut_offset", v.cut_offset}, {"last_lsn", v.last_lsn},
                   {"broker_name", v.broker_name}};
+        } else if constexpr (std::is_same_v<T, journal::index_state>) {
+          json windows = json::array();
+          for (const auto& w : v.windows)
+            windows.push_back({{"producer_id", w.producer_id}, {"extend", w.extend}, {"seqs", w.seqs}});
+          return {{"next_msg_seq", v.next_msg_seq}, {"windows", windows}};
         } else {
           return {{"lsn", v.lsn}, {"file_name", v.file_name}};
         }

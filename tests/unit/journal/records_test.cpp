@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "journal/detail/message_view.h"
 #include "journal/errc.h"
 #include "journal/format.h"
 #include "journal/identity.h"
@@ -40,6 +41,8 @@ std::vector<record> every_record() {
   all.push_back(durable_subscription_remove{{"client", "sub", "/topic/t", ""}});
   all.push_back(epoch_start{7, 3, 4096, 1234, "broker-a"});
   all.push_back(checkpoint_record{99, "checkpoint-0000000000000063.ckpt"});
+  all.push_back(index_state{1000, {{"p1", false, {1, 2, 3}}, {"p1", true, {4}}, {std::string("\0x", 2), false, {}}}});
+  all.push_back(index_state{1, {}});
   return all;
 }
 
@@ -194,4 +197,40 @@ TEST_CASE("error codes have the journal category and operator wording") {
   std::error_code ec = errc::mid_log_corruption;
   CHECK(ec.category().name() == std::string("journal"));
   CHECK(ec.message().find("tandem-journal verify") != std::string::npos);
+}
+
+TEST_CASE("index_state payload layout matches format.h byte by byte") {
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(index_state{0x0102, {{"ab", true, {5}}}}, buf));
+  const std::vector<std::uint8_t> expected = {
+      0x02, 0x01, 0, 0, 0, 0, 0, 0,  // next_msg_seq
+      1, 0, 0, 0,                    // windows: 1
+      2, 0, 0, 0, 'a', 'b',          // producer_id
+      1,                             // extend
+      1, 0, 0, 0,                    // seqs: 1
+      5, 0, 0, 0, 0, 0, 0, 0};
+  REQUIRE(buf.size() == expected.size());
+  for (std::size_t i = 0; i < buf.size(); ++i) CHECK_MESSAGE(static_cast<std::uint8_t>(buf[i]) == expected[i], "byte ", i);
+  buf[18] = std::byte{2};  // extend must be 0 or 1
+  CHECK(decode_payload(record_type::index_state, buf).error() == errc::corrupt_file);
+}
+
+TEST_CASE("a compaction copy reads back equal to the original and carries the copy flag") {
+  auto m = sample_add(77);
+  std::vector<std::byte> plain, copy;
+  REQUIRE(!encode_payload(m, plain));
+  REQUIRE(!encode_compaction_copy(m, copy));
+  REQUIRE(plain.size() == copy.size());
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < plain.size(); ++i) differing += plain[i] != copy[i];
+  CHECK(differing == 1);  // only the flags byte
+  auto back = decode_payload(record_type::message_add, copy);
+  REQUIRE(back);
+  CHECK(std::get<message_add>(back.value()) == m);
+  detail::message_view v;
+  REQUIRE(detail::decode_message_view(copy, v));
+  CHECK(v.compaction_copy);
+  REQUIRE(detail::decode_message_view(plain, v));
+  CHECK(!v.compaction_copy);
+  CHECK(v.producer_id == "producer-7");
 }

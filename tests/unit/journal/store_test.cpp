@@ -12,97 +12,14 @@
 #include "journal/format.h"
 #include "journal/reader.h"
 #include "journal/store.h"
+#include "store_fixture.h"
 #include "test_util.h"
 
 using namespace tandem::journal;
+using namespace tandem::journal::test;
 namespace fsys = std::filesystem;
 
 namespace {
-
-struct outcome {
-  std::error_code ec;
-  std::uint64_t lsn = 0;
-};
-
-// Appends and waits (with a deadline) for the completion.
-outcome append_wait(store& s, record r) {
-  auto p = std::make_shared<std::promise<outcome>>();
-  auto f = p->get_future();
-  s.append(std::move(r), [p](std::error_code ec, std::uint64_t lsn) { p->set_value({ec, lsn}); });
-  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-  return f.get();
-}
-
-void checkpoint_wait(store& s) {
-  auto p = std::make_shared<std::promise<std::error_code>>();
-  auto f = p->get_future();
-  s.checkpoint([p](std::error_code ec, std::uint64_t) { p->set_value(ec); });
-  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-  REQUIRE(!f.get());
-}
-
-message_add make_message(std::uint64_t seq, std::vector<std::string> targets, std::size_t body_bytes = 100) {
-  message_add m;
-  m.msg_seq = seq;
-  m.targets = std::move(targets);
-  m.message_id = "ID:" + std::to_string(seq);
-  m.producer_id = "p";
-  m.producer_seq = seq;
-  m.priority = static_cast<std::uint8_t>(seq % 10);
-  m.expires_ms = static_cast<std::int64_t>(seq) * 1000;
-  m.headers = {{"h", std::to_string(seq)}};
-  m.body.assign(body_bytes, static_cast<char>('a' + seq % 26));
-  return m;
-}
-
-struct fixture {
-  test::temp_dir dir;
-  std::mutex mu;
-  std::vector<event> events;
-
-  fixture() { REQUIRE(create_store(tandem::fs::posix_file_system(), dir.path())); }
-
-  options opts(std::uint64_t segment_bytes = 64 * 1024) {
-    options o;
-    o.segment_bytes = segment_bytes;
-    o.broker_name = "test";
-    o.report = [this](const event& e) {
-      std::lock_guard lk(mu);
-      events.push_back(e);
-    };
-    return o;
-  }
-  std::unique_ptr<store> open(options o, recovery_report* out = nullptr) {
-    recovery_report rep;
-    auto s = store::open(dir.path(), std::move(o), rep);
-    if (!s) FAIL("open failed: ", s.error().message(), " refused at ", rep.refused ? rep.refused->reason : "");
-    if (out) *out = rep;
-    return std::move(s.value());
-  }
-  std::size_t count(event_kind k) {
-    std::lock_guard lk(mu);
-    return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [&](auto& e) { return e.kind == k; }));
-  }
-  fsys::path jdir() const { return dir.path() / "journal"; }
-  std::vector<fsys::path> files(std::string_view ext) const {
-    std::vector<fsys::path> out;
-    for (auto& e : fsys::directory_iterator(jdir()))
-      if (e.path().extension() == ext) out.push_back(e.path());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  void remove_checkpoints() {
-    for (auto& p : files(".ckpt")) fsys::remove(p);
-  }
-};
-
-// The live (target -> msg_seqs) content of an index.
-std::map<std::string, std::set<std::uint64_t>> live_set(const index& idx) {
-  std::map<std::string, std::set<std::uint64_t>> out;
-  for (const auto& [t, m] : idx.targets())
-    for (const auto& [seq, ref] : m) out[t].insert(seq);
-  return out;
-}
 
 // End of the last valid record, found with the read-only scanner.
 struct tail_info {
@@ -547,8 +464,9 @@ TEST_CASE("GC deletes segments that hold no live record") {
   checkpoint_wait(*s);
   REQUIRE(!append_wait(*s, destination_create{"x"}).ec);
   checkpoint_wait(*s);
-  s->compact_step();
-  // Deletions run on the writer thread behind a checkpoint barrier.
+  // GC first makes next_msg_seq and the producer windows durable in an index_state, then
+  // deletes; both run on the writer thread, behind a checkpoint barrier.
+  while (s->compact_step()) checkpoint_wait(*s);
   checkpoint_wait(*s);
   const auto after = fx.files(".seg").size();
   CHECK(after <= 2);
