@@ -59,6 +59,7 @@ tj::options options_for(tf::fault_file_system& fs, std::uint64_t epoch, std::uin
   o.broker_name = "fault-test";
   o.segment_bytes = segment_bytes;
   o.checkpoint_every_bytes = 1ull << 30;
+  o.auto_compact_bytes = 0;  // the tests drive compaction themselves, step by step
   return o;
 }
 
