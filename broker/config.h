@@ -1,6 +1,9 @@
 // tandemd's configuration: the JSON file, the command line, and how they combine.
 //
-// The file is one JSON object with snake_case keys (example in broker/README.md):
+// The file is one JSON object with snake_case keys (example in broker/README.md). The schema,
+// broker/config_schema.json, is the authority on keys, types, ranges and defaults (it
+// validates every file, see config_schema.h, and docs/configuration.md is made from it); the
+// table below is a summary:
 //
 //   key                     type / form                          default
 //   listen                  "HOST:PORT" ("[::1]:61613" for IPv6)  "127.0.0.1:61613"
@@ -25,6 +28,9 @@
 //   users                   [{"login": s, "password_hash": s}]    []
 //                           or {"login": s, "password": s} (plaintext: accepted, hashed at
 //                           startup, and warned about; use `tandemd --hash-password`)
+//   tls_listen              "HOST:PORT" or null: STOMP over TLS   null
+//   tls_cert, tls_key       PEM files (required with tls_listen)
+//   tls_ca                  PEM CA file; tls_verify_client (bool) requires client certificates
 //   and every engine_config field (broker/engine_config.h) under its own name; durations carry
 //   their unit in the key: send_timeout_ms, heartbeat_send_ms, heartbeat_expect_ms.
 //
@@ -72,6 +78,12 @@ struct config {
   std::string source = "command line";  // the file it came from, for messages
   endpoint_address listen;
   std::optional<endpoint_address> admin_listen;
+  // The TLS listener (broker/tls.h): certificate, key, and client verification.
+  std::optional<endpoint_address> tls_listen;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  bool tls_verify_client = false;
   std::filesystem::path store;
   bool create_store = false;
   // The identity the store must have (lowercase hex); unset = any Tandem store. Guards against
@@ -111,6 +123,7 @@ struct command_line {
   std::optional<std::filesystem::path> check_config_file;  // --check-config FILE
   std::optional<std::string> hash_password;                // --hash-password PASSWORD ("-": stdin)
   bool hash_password_given = false;
+  bool print_config_reference = false;                     // --print-config-reference
   std::optional<std::filesystem::path> store;
   std::optional<std::string> listen;
   std::optional<std::string> admin;

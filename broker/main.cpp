@@ -37,6 +37,7 @@
 #include "broker/admin_http.h"
 #include "broker/asio.h"
 #include "broker/config.h"
+#include "broker/config_schema.h"
 #include "broker/engine.h"
 #include "broker/engine/auth.h"
 #include "broker/log.h"
@@ -620,6 +621,10 @@ int main(int argc, char** argv) {
       return exit_usage;
     }
     std::printf("%s\n", hash_password(password).c_str());
+    return 0;
+  }
+  if (cl.print_config_reference) {
+    std::fputs(render_config_reference().c_str(), stdout);
     return 0;
   }
   if (cl.check_config_file) {
