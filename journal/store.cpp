@@ -1388,6 +1388,15 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   s.max_epoch = s.opts.epoch;
   s.cut = end;
 
+  // Fault the checkpoint buffer in now, on the thread that opens the store, rather than
+  // at the first checkpoint on the owner thread (for a million live messages, ~30 MB of
+  // page faults doubled that checkpoint's pause).
+  {
+    const std::size_t need = detail::checkpoint_size_estimate(s.idx);
+    s.checkpoint_buffer.resize(need + need / 4);
+    s.checkpoint_buffer.clear();
+  }
+
   report.live_messages = s.idx.live_messages();
   report.live_bytes = s.idx.live_bytes();
   report.segments = s.segments.size();

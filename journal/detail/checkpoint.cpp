@@ -35,11 +35,20 @@ location get_location(decoder& d) {
 
 }  // namespace
 
+std::size_t checkpoint_size_estimate(const index& idx) {
+  std::size_t windows = 0;
+  for (const auto& [producer, window] : idx.producer_windows()) windows += 8 + producer.size() + 8 * window.size();
+  return format::checkpoint_header_bytes + 64 + 8 + windows +
+         idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64 +
+         (idx.destinations().size() + idx.durable_subscriptions().size()) * 96;
+}
+
 void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out) {
   out.clear();
-  out.reserve(format::checkpoint_header_bytes + 64 + 8 +
-              idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64 +
-              (idx.destinations().size() + idx.durable_subscriptions().size()) * 96);
+  // Headroom when growing, so a slowly growing index does not reallocate (and fault in a
+  // fresh buffer) at every checkpoint.
+  const std::size_t need = checkpoint_size_estimate(idx);
+  if (out.capacity() < need) out.reserve(need + need / 4);
   out.resize(format::checkpoint_header_bytes);
   std::byte* h = out.data();
   std::memcpy(h, format::checkpoint_magic.data(), 8);

@@ -31,6 +31,8 @@ std::vector<std::byte> encode_checkpoint(const checkpoint_meta& meta, const inde
 // capacity `out` already has: no page faults on a buffer kept between checkpoints), then
 // seal() appends the trailer on whichever thread writes the file.
 void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out);
+// Roughly the bytes of `idx`'s checkpoint image (for sizing the buffer ahead of time).
+std::size_t checkpoint_size_estimate(const index& idx);
 void seal_checkpoint(std::vector<std::byte>& image);
 
 // Validates and decodes a checkpoint image. With `out` non-null the index is loaded into

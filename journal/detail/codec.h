@@ -1,6 +1,7 @@
 // Little-endian field-by-field encoding helpers (format.h section 3). Private to journal.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -11,20 +12,39 @@
 
 namespace tandem::journal::detail {
 
+// On a little-endian host the value's bytes already are the encoding, so one unaligned
+// store or load does it; GCC 12 does not merge the byte loop into one (measured: the loop
+// made encoding a million-entry checkpoint ~40% slower). Big-endian hosts take the loop.
 inline void put_u64_at(std::byte* p, std::uint64_t v) noexcept {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, 8);
+  } else {
+    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+  }
 }
 inline void put_u32_at(std::byte* p, std::uint32_t v) noexcept {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, 4);
+  } else {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+  }
 }
 inline std::uint64_t get_u64_at(const std::byte* p) noexcept {
   std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&v, p, 8);
+  } else {
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  }
   return v;
 }
 inline std::uint32_t get_u32_at(const std::byte* p) noexcept {
   std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(&v, p, 4);
+  } else {
+    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  }
   return v;
 }
 inline std::uint16_t get_u16_at(const std::byte* p) noexcept {

@@ -130,6 +130,8 @@ TEST_CASE("encoding the checkpoint of a million live messages on the owner threa
     buffer.clear();  // what the store does: capacity kept between checkpoints
     measure(warm, [&] { detail::encode_checkpoint_unsealed(meta, idx, buffer); });
   }
+  // The store sizes its buffer with the estimate at open: it must cover the image.
+  CHECK(buffer.size() + 8 <= detail::checkpoint_size_estimate(idx));
   measure(seal, [&] { detail::seal_checkpoint(buffer); });
   measure(whole, [&] { (void)detail::encode_checkpoint(meta, idx); });  // fresh buffer + checksum, in one go
   MESSAGE(n, " entries, ", buffer.size() / (1 << 20), " MiB. Owner thread, warm buffer: ", warm.cpu, " ms CPU (",
