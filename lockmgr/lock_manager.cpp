@@ -264,6 +264,11 @@ std::optional<loss> lock_manager::run_check(bool only_if_stale) {
   // reads done before the pause are old by the time it finishes.
   auto start = boottime_ns();
   auto l = check_locked();
+  auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, boottime_ns() - start));
+  stats_.checks.fetch_add(1, std::memory_order_relaxed);
+  stats_.nanoseconds.fetch_add(took, std::memory_order_relaxed);
+  if (took > stats_.max_nanoseconds.load(std::memory_order_relaxed)) stats_.max_nanoseconds.store(took, std::memory_order_relaxed);
+  if (l) stats_.failures.fetch_add(1, std::memory_order_relaxed);
   if (l) {
     state_.store(state::lost);  // before the mutex opens: no fence may pass from now on
     return l;

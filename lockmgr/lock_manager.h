@@ -136,6 +136,15 @@ struct acquisition {
   std::chrono::milliseconds waited{0};    // time blocked waiting for the lock
 };
 
+// Counters of the mastership checks (watchdog, fence_check, release), for the broker's
+// /metrics. Updated under the check mutex, read from any thread.
+struct check_stats {
+  std::atomic<std::uint64_t> checks{0};           // full checks run while master
+  std::atomic<std::uint64_t> failures{0};         // checks that found mastership lost
+  std::atomic<std::uint64_t> nanoseconds{0};      // time spent in them (an NFS server's latency)
+  std::atomic<std::uint64_t> max_nanoseconds{0};  // the slowest one
+};
+
 class lock_manager {
  public:
   using lost_callback = std::function<void(const std::string& reason)>;
@@ -178,6 +187,7 @@ class lock_manager {
   std::chrono::milliseconds lease() const noexcept { return 2 * opts_.check_interval; }
   // The takeover decision for this store's file system (known from open()).
   const takeover_decision& takeover() const noexcept { return takeover_; }
+  const check_stats& stats() const noexcept { return stats_; }
 
  private:
   enum class state { idle, acquiring, master, released, lost };
@@ -204,6 +214,7 @@ class lock_manager {
   std::atomic<std::int64_t> last_ok_ns_{0};  // CLOCK_BOOTTIME at the START of the last good check
 
   std::mutex check_mutex_;  // one full check at a time (watchdog, fence, release)
+  check_stats stats_;
 
   mutable std::mutex lost_mutex_;
   std::optional<loss> loss_;
