@@ -1,5 +1,7 @@
 #include "broker/admin_http.h"
 
+#include <optional>
+
 #include "broker/asio.h"  // before Beast, which includes Asio
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -55,7 +57,56 @@ void admin_http::stop() {
   acceptor_.close(ignored);
 }
 
+bool admin_http::purge_target(std::string_view target, std::string& destination) {
+  constexpr std::string_view prefix = "/api/destinations/", suffix = "/purge";
+  if (target.size() <= prefix.size() + suffix.size() || !target.starts_with(prefix) || !target.ends_with(suffix)) return false;
+  auto encoded = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
+  std::string out;
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    char c = encoded[i];
+    if (c == '/') return false;  // a destination's slashes come encoded (%2F)
+    if (c != '%') {
+      out += c;
+      continue;
+    }
+    auto hex = [](char h) { return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1; };
+    int hi = i + 1 < encoded.size() ? hex(encoded[i + 1]) : -1, lo = i + 2 < encoded.size() ? hex(encoded[i + 2]) : -1;
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  destination = std::move(out);
+  return !destination.empty();
+}
+
+asio::awaitable<admin_http::response> admin_http::purge(std::string destination) {
+  if (!sources_.purge) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
+  // The reply may come at once (slave, unknown destination) or when the journal has made the
+  // removes durable; the timer is both the wake-up and the deadline.
+  struct state {
+    std::optional<response> reply;
+    asio::steady_timer wake;
+  };
+  auto st = std::make_shared<state>(state{std::nullopt, asio::steady_timer(executor_)});
+  st->wake.expires_after(std::chrono::seconds(30));
+  sources_.purge(destination, [st](unsigned status, nlohmann::json body) {
+    st->reply = response{status, json_type, body.dump(2) + "\n"};
+    st->wake.cancel();
+  });
+  if (!st->reply) {
+    boost::system::error_code ec;
+    co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!st->reply) co_return response{504, json_type, R"({"error":"the purge was not confirmed by the journal within 30 s"})" "\n"};
+  co_return *st->reply;
+}
+
 admin_http::response admin_http::handle(std::string_view method, std::string_view target) const {
+  if (method == "POST") {
+    std::string ignored;
+    if (purge_target(target, ignored)) return {500, "text/plain", "a purge is answered by the session\n"};
+    return {405, "text/plain", "POST only to /api/destinations/<percent-encoded name>/purge\n"};
+  }
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "only GET and HEAD\n"};
   auto query = target.find('?');
   if (query != std::string_view::npos) target = target.substr(0, query);
@@ -111,8 +162,16 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;  // closed, timed out, or garbage: nothing to answer on an admin port
       auto& req = parser.get();
-      auto r = handle(std::string_view(req.method_string().data(), req.method_string().size()),
-                      std::string_view(req.target().data(), req.target().size()));
+      std::string_view target(req.target().data(), req.target().size());
+      std::string destination;
+      response r;
+      if (req.method() == http::verb::post && purge_target(target, destination)) {
+        log::info("admin", "purge requested", {log::kv("destination", destination),
+                                                log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
+        r = co_await purge(std::move(destination));
+      } else {
+        r = handle(std::string_view(req.method_string().data(), req.method_string().size()), target);
+      }
       http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
       res.set(http::field::server, "tandemd");
       res.set(http::field::content_type, r.content_type);

@@ -7,6 +7,12 @@
 //   GET /metrics           Prometheus text exposition format 0.0.4
 //   GET /api/destinations  engine::destinations_json()   (503 while slave)
 //   GET /api/connections   engine::connections_json()    (503 while slave)
+//   POST /api/destinations/<percent-encoded name>/purge
+//                          drops the destination's pending messages (engine::purge); 200
+//                          {"destination", "purged"} once the journal removes are durable,
+//                          404 no such destination, 503 while slave, 500 journal error.
+//                          The only request that changes anything: the admin port has no
+//                          authentication, so bind it to a management network.
 //
 // Threads and ownership: runs on the broker's executor like everything else, so the sources
 // may read broker state without locks. Sources are called per request; they must be cheap
@@ -29,6 +35,10 @@ struct admin_sources {
   std::function<std::string()> metrics;           // Prometheus text
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
   std::function<nlohmann::json()> connections;
+  // Purge: called with the decoded destination name; must call `reply` exactly once, now or
+  // later on the broker's executor, with the status and the JSON body.
+  using purge_reply = std::function<void(unsigned status, nlohmann::json body)>;
+  std::function<void(std::string destination, purge_reply reply)> purge;
 };
 
 class admin_http {
@@ -50,10 +60,14 @@ class admin_http {
     std::string body;
   };
   response handle(std::string_view method, std::string_view target) const;
+  // The destination name of a purge request target ("/api/destinations/%2Fqueue%2Fa/purge"
+  // -> "/queue/a"), or false when `target` is not one or its encoding is bad.
+  static bool purge_target(std::string_view target, std::string& destination);
 
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<response> purge(std::string destination);
 
   asio::any_io_executor executor_;
   admin_sources sources_;

@@ -7,6 +7,7 @@
 
 #include "broker/log.h"
 #include "broker/stomp/encoder.h"
+#include "broker/tls.h"
 
 namespace tandem::broker {
 
@@ -55,6 +56,7 @@ connection::connection(asio::ip::tcp::socket socket, engine& eng, const connecti
       write_signal_(socket_.get_executor()),
       resume_signal_(socket_.get_executor()),
       watchdog_timer_(socket_.get_executor()) {
+  if (options.tls_context) tls_ = std::make_unique<tls_stream>(socket_, *options.tls_context);
   write_signal_.expires_at(steady::time_point::max());
   resume_signal_.expires_at(steady::time_point::max());
   started_ = last_read_ = last_write_ = steady::now();
@@ -67,6 +69,7 @@ void connection::start() {
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   session_info info;
   info.remote_endpoint = remote_;
+  info.tls = tls_ != nullptr;
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
   log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});
@@ -181,6 +184,16 @@ void connection::reject(const stomp::parse_error& error) {
 }
 
 asio::awaitable<void> connection::reader() {
+  if (tls_) {
+    // Nothing is queued for writing before CONNECT, which needs the handshake: the writer
+    // cannot race it. The watchdog's CONNECT deadline bounds a client that stalls here.
+    boost::system::error_code ec;
+    co_await tls_->stream.async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      stop("TLS handshake failed: " + ec.message());
+      co_return;
+    }
+  }
   std::vector<char> buffer(read_chunk_bytes);
   std::span<const char> pending;
   while (!stopped_ && !closing_) {
@@ -191,9 +204,13 @@ asio::awaitable<void> connection::reader() {
     if (stopped_ || closing_) break;
     if (pending.empty()) {
       boost::system::error_code ec;
-      std::size_t n = co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      std::size_t n = 0;
+      if (tls_) n = co_await tls_->stream.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      else n = co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
-        if (ec == asio::error::eof)
+        // A TLS client that hangs up without close_notify reads as stream_truncated: for a
+        // STOMP session that is the same as a TCP close (the parser tells a torn frame).
+        if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
         else
           stop("read failed: " + ec.message());
@@ -239,7 +256,8 @@ asio::awaitable<void> connection::writer() {
     }
     for (const auto& s : batch) buffers.push_back(asio::buffer(s));
     boost::system::error_code ec;
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    if (tls_) co_await asio::async_write(tls_->stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    else co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
     if (stopped_) co_return;
     if (ec) {
       stop("write failed: " + ec.message());
@@ -257,6 +275,13 @@ asio::awaitable<void> connection::writer() {
   // closing_ and everything written: half-close, then drain the client's input until it hangs
   // up or the watchdog's linger deadline closes the socket (see linger_limit).
   boost::system::error_code ec;
+  if (tls_) {
+    // close_notify, then wait for the client's (or its hang-up); the watchdog's linger
+    // deadline closes the socket if it does neither, which ends this wait.
+    co_await tls_->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    if (!stopped_) stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
+    co_return;
+  }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   std::array<char, 4096> scratch;
   while (!stopped_) {

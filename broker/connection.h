@@ -33,13 +33,22 @@
 #include "broker/engine.h"
 #include "broker/stomp/parser.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace tandem::broker {
+
+struct tls_stream;  // broker/tls.h
 
 struct connection_options {
   std::chrono::milliseconds connect_timeout{10000};
   double heartbeat_grace = 1.5;
   std::size_t max_session_backlog_bytes = 4u << 20;
   stomp::limits parser_limits{};
+  // Set: the connection speaks TLS (broker/tls.h): the reader does the server handshake
+  // first, under the CONNECT deadline. The context must outlive the connection.
+  boost::asio::ssl::context* tls_context = nullptr;
 };
 
 class connection : public session_sink, public std::enable_shared_from_this<connection> {
@@ -81,6 +90,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   void spawn(const char* name, asio::awaitable<void> (connection::*body)());
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<tls_stream> tls_;  // null: plain TCP; else every read and write goes through it
   engine& engine_;
   connection_options options_;
   on_stopped on_stopped_;

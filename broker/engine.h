@@ -46,6 +46,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -119,6 +120,12 @@ class engine {
   // The wall clock (ms since the Unix epoch) used for `expires`; tests move time with it.
   // Default: std::chrono::system_clock.
   void set_wall_clock(std::function<std::int64_t()> now_ms);
+
+  // Admin: drops every pending message (not those in flight) of /queue/NAME, or of every
+  // subscription (durable or not) of /topic/NAME. Journaled messages leave with one batch of
+  // removes; `done(error, purged)` runs on this thread once that batch is durable (at once
+  // when nothing was journaled). False, and `done` never called, when no such destination.
+  bool purge(std::string_view destination, std::function<void(std::error_code, std::uint64_t)> done);
 
   // Admin API snapshots.
   nlohmann::json destinations_json() const;

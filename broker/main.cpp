@@ -31,6 +31,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#if TANDEM_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -42,6 +45,7 @@
 #include "broker/engine/auth.h"
 #include "broker/log.h"
 #include "broker/server.h"
+#include "broker/tls.h"
 #include "journal/errc.h"
 #include "journal/identity.h"
 #include "journal/store.h"
@@ -62,6 +66,18 @@ journal::sync_policy to_journal(sync_policy p) {
     case sync_policy::never: return journal::sync_policy::never;
   }
   return journal::sync_policy::always;
+}
+
+// systemd's notification protocol (Type=notify in packaging/systemd/tandem@.service):
+// READY=1 once the role is known (slave waiting, or master serving), STATUS= the role in
+// words for `systemctl status`, STOPPING=1 on the way out. Without NOTIFY_SOCKET (not under
+// systemd) sd_notify does nothing. Safe from any thread: one datagram per call.
+void notify(const std::string& state) {
+#if TANDEM_HAVE_SYSTEMD
+  sd_notify(0, state.c_str());
+#else
+  (void)state;
+#endif
 }
 
 // Journal events for the operator's log (the journal itself does not log).
@@ -165,7 +181,8 @@ class disk_usage_sampler {
 
 class broker_process {
  public:
-  broker_process(config cfg, bool from_file) : cfg_(std::move(cfg)), from_file_(from_file), io_(static_cast<int>(cfg_.threads)) {
+  broker_process(config cfg, bool from_file, std::shared_ptr<ssl::context> tls)
+      : cfg_(std::move(cfg)), from_file_(from_file), tls_(std::move(tls)), io_(static_cast<int>(cfg_.threads)) {
     executor_ = cfg_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : asio::any_io_executor(io_.get_executor());
   }
 
@@ -259,6 +276,22 @@ class broker_process {
     sources.metrics = [this] { return metrics_text(); };
     sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
     sources.connections = [this] { return engine_ && role_ == role::master ? engine_->connections_json() : nlohmann::json(); };
+    sources.purge = [this](std::string destination, admin_sources::purge_reply reply) {
+      if (!engine_ || role_ != role::master) {
+        reply(503, {{"error", fmt::format("not master (role {}): purge on the master", role_name(role_))}});
+        return;
+      }
+      bool found = engine_->purge(destination, [reply, destination](std::error_code ec, std::uint64_t purged) {
+        if (ec) {
+          log::error("admin", "purge failed", {log::kv("destination", destination), log::kv("error", ec.message())});
+          reply(500, {{"error", "the journal could not record the purge: " + ec.message()}});
+          return;
+        }
+        log::info("admin", "destination purged", {log::kv("destination", destination), log::kv("purged", purged)});
+        reply(200, {{"destination", destination}, {"purged", purged}});
+      });
+      if (!found) reply(404, {{"error", fmt::format("no destination \"{}\"", destination)}});
+    };
     admin_ = std::make_unique<admin_http>(executor_, std::move(sources));
     asio::ip::tcp::endpoint bound;
     if (auto ec = admin_->open(*cfg_.admin_listen, bound)) {
@@ -280,6 +313,7 @@ class broker_process {
     j["broker_name"] = cfg_.engine.broker_name;
     if (role_ == role::slave || role_ == role::starting) j["holder"] = holder_.is_null() ? nlohmann::json() : holder_;
     if (server_) j["connections"] = server_->connection_count();
+    j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
     return j;
   }
 
@@ -290,6 +324,34 @@ class broker_process {
       out += fmt::format("tandem_role{{role=\"{}\"}} {}\n", role_name(r), r == role_ ? 1 : 0);
     }
     out += fmt::format("# HELP tandem_epoch Master epoch of this process (0 before the lock).\n# TYPE tandem_epoch gauge\ntandem_epoch {}\n", epoch_);
+    out += fmt::format("# HELP tandem_uptime_seconds Seconds since this process started.\n# TYPE tandem_uptime_seconds gauge\n"
+                       "tandem_uptime_seconds {}\n",
+                       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count());
+    // A process takes over at most once (a deposed one exits): 0 or 1. Sum it over the
+    // group's processes, or read tandem_epoch, for the store's count.
+    out += fmt::format("# HELP tandem_takeovers_total Times this process became master.\n# TYPE tandem_takeovers_total counter\n"
+                       "tandem_takeovers_total {}\n", takeovers_);
+    out += fmt::format("# HELP tandem_recovery_seconds Lock acquired to serving, at the last takeover (journal recovery "
+                       "included).\n# TYPE tandem_recovery_seconds gauge\ntandem_recovery_seconds {}\n",
+                       static_cast<double>(recovery_time_.count()) / 1000.0);
+    out += fmt::format("# HELP tandem_journal_recovery_seconds Journal recovery (checkpoint load and replay) at the last "
+                       "takeover.\n# TYPE tandem_journal_recovery_seconds gauge\ntandem_journal_recovery_seconds {}\n",
+                       static_cast<double>(journal_recovery_time_.count()) / 1000.0);
+    if (lockmgr_) {
+      const auto& ls = lockmgr_->stats();
+      out += fmt::format("# HELP tandem_lock_checks_total Mastership checks (lock file, epoch) run while master.\n"
+                         "# TYPE tandem_lock_checks_total counter\ntandem_lock_checks_total {}\n",
+                         ls.checks.load(std::memory_order_relaxed));
+      out += fmt::format("# HELP tandem_lock_check_failures_total Mastership checks that found the lock lost (the process "
+                         "then steps down).\n# TYPE tandem_lock_check_failures_total counter\ntandem_lock_check_failures_total {}\n",
+                         ls.failures.load(std::memory_order_relaxed));
+      out += fmt::format("# HELP tandem_lock_check_seconds_total Time spent in mastership checks.\n"
+                         "# TYPE tandem_lock_check_seconds_total counter\ntandem_lock_check_seconds_total {}\n",
+                         static_cast<double>(ls.nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+      out += fmt::format("# HELP tandem_lock_check_max_seconds The slowest mastership check so far.\n"
+                         "# TYPE tandem_lock_check_max_seconds gauge\ntandem_lock_check_max_seconds {}\n",
+                         static_cast<double>(ls.max_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+    }
     out += fmt::format("# HELP tandem_connections Open STOMP connections.\n# TYPE tandem_connections gauge\ntandem_connections {}\n",
                        server_ ? server_->connection_count() : 0);
     out += fmt::format("# HELP tandem_connections_accepted_total STOMP connections accepted.\n# TYPE tandem_connections_accepted_total counter\n"
@@ -352,6 +414,7 @@ class broker_process {
 
   void on_signal(int sig) {
     log::info("main", "signal received", {log::kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"), log::kv("role", role_name(role_))});
+    notify(fmt::format("STOPPING=1\nSTATUS={}, stopping on {}", role_name(role_), sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     stop_requested_ = true;
     switch (role_) {
       case role::starting:
@@ -402,6 +465,7 @@ class broker_process {
     log::error("main", "stepping down: mastership lost", {log::kv("reason", reason), log::kv("epoch", epoch_),
                                                           log::kv("exit_code", lockmgr::exit_code_deposed)});
     role_ = role::stopping;
+    notify(fmt::format("STOPPING=1\nSTATUS=stepping down (exit {}): {}", lockmgr::exit_code_deposed, reason));
     if (server_) server_->stop_accepting();
     if (engine_) engine_->shutdown();
     if (server_) server_->stop_connections("broker stepping down");
@@ -422,6 +486,8 @@ class broker_process {
 
   config cfg_;
   bool from_file_;
+  std::shared_ptr<ssl::context> tls_;  // made at start (tls.h says why); null without tls_listen
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   asio::io_context io_;
   asio::any_io_executor executor_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -438,6 +504,9 @@ class broker_process {
   std::atomic<bool> stop_requested_{false};
   role role_ = role::starting;
   std::uint64_t epoch_ = 0;
+  std::uint64_t takeovers_ = 0;
+  std::chrono::milliseconds recovery_time_{0};
+  std::chrono::milliseconds journal_recovery_time_{0};
   std::string store_id_;
   nlohmann::json holder_;
   int exit_code_ = exit_ok;
@@ -472,8 +541,12 @@ void broker_process::elect() {
                                                   st.holder->host, st.holder->epoch)
                                     : "an unknown process (no holder record)";
     log::info("main", fmt::format("slave: waiting for lock, held by {}", held_by), {log::kv("store", cfg_.store.string())});
+    // The role is known: a slave is "ready" for systemd (it does what it should: wait).
+    notify(fmt::format("READY=1\nSTATUS=slave, waiting for {}", held_by));
     nlohmann::json holder = st.holder ? lockmgr::to_json(*st.holder) : nlohmann::json();
     asio::post(executor_, [this, holder] { holder_ = holder; });
+  } else {
+    notify("STATUS=acquiring the lock of " + cfg_.store.string());
   }
   auto acquired = lockmgr_->acquire();
   if (!acquired) {
@@ -493,6 +566,7 @@ void broker_process::elect() {
                                          log::kv("fs", a.fs_kind), log::kv("takeover_delay_ms", a.takeover_delay.count()),
                                          log::kv("waited_ms", a.waited.count()), log::kv("why", a.takeover.reason)});
   asio::post(executor_, [this] { role_ = role::recovering; });
+  notify(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
 
   // Under the lock: create the store if asked and absent (nobody else can be creating it).
   auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
@@ -572,6 +646,16 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
     graceful_shutdown();
     return;
   }
+  asio::ip::tcp::endpoint tls_bound;
+  if (cfg_.tls_listen) {
+    if (auto ec = server_->open_tls(tls_, tls_bound)) {
+      log::error("server", "cannot listen (tls)", {log::kv("address", cfg_.tls_listen->to_string()), log::kv("error", ec.message())});
+      role_ = role::master;
+      exit_code_ = exit_startup;
+      graceful_shutdown();
+      return;
+    }
+  }
   server_->start();
   role_ = role::master;
   // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
@@ -587,10 +671,19 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
     return;
   }
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lock_at);
+  ++takeovers_;
+  recovery_time_ = took;
+  journal_recovery_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(report.duration);
+  if (cfg_.tls_listen)
+    log::info("server", "stomp tls listening", {log::kv("address", tls_bound.address().to_string()), log::kv("port", tls_bound.port()),
+                                                  log::kv("verify_client", cfg_.tls_verify_client)});
   log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
                                log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
                                log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count())});
+  std::string serving = fmt::format("{}:{}", bound.address().to_string(), bound.port());
+  if (cfg_.tls_listen) serving += fmt::format(" and {}:{} (tls)", tls_bound.address().to_string(), tls_bound.port());
+  notify(fmt::format("READY=1\nSTATUS=master, epoch {}, serving on {}", epoch_, serving));
   if (stop_requested_) graceful_shutdown();
 }
 
@@ -630,6 +723,8 @@ int main(int argc, char** argv) {
   if (cl.check_config_file) {
     auto r = load_config_file(*cl.check_config_file);
     if (r.ok()) validate(r.value, r.errors);
+    std::string why;
+    if (r.ok() && r.value.tls_listen && !make_tls_context(r.value, why)) r.errors.push_back(why);
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
     if (!r.ok()) return exit_usage;
     std::printf("%s: ok\n", cl.check_config_file->string().c_str());
@@ -657,7 +752,16 @@ int main(int argc, char** argv) {
   log::init(lvl);
   hash_plaintext_passwords(cfg, [](std::string_view p) { return hash_password(p); });
   try {
-    broker_process process(std::move(cfg), from_file);
+    std::shared_ptr<ssl::context> tls;
+    if (cfg.tls_listen) {
+      std::string why;
+      tls = make_tls_context(cfg, why);
+      if (!tls) {
+        std::fprintf(stderr, "tandemd: %s\n", why.c_str());
+        return exit_usage;
+      }
+    }
+    broker_process process(std::move(cfg), from_file, std::move(tls));
     return process.run();
   } catch (const std::exception& e) {
     log::error("main", "fatal", {log::kv("error", e.what())});

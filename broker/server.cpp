@@ -9,10 +9,41 @@ namespace tandem::broker {
 
 namespace {
 constexpr std::chrono::milliseconds tick_period{100};
+
+boost::system::error_code bind_listener(asio::any_io_executor executor, asio::ip::tcp::acceptor& acceptor,
+                                        const endpoint_address& where, asio::ip::tcp::endpoint& bound) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(where.host, ec);
+  asio::ip::tcp::endpoint endpoint;
+  if (ec) {
+    // A host name: resolve it (startup only, so a blocking resolve is acceptable here).
+    asio::ip::tcp::resolver resolver(executor);
+    auto results = resolver.resolve(where.host, std::to_string(where.port), ec);
+    if (ec || results.empty()) return ec ? ec : asio::error::host_not_found;
+    endpoint = results.begin()->endpoint();
+  } else {
+    endpoint = asio::ip::tcp::endpoint(address, where.port);
+  }
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return ec;
+  // SO_REUSEADDR: a restarted master (or a slave taking over on the same host) must be able
+  // to bind while the old sockets sit in TIME_WAIT.
+  acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    return ec;
+  }
+  bound = acceptor.local_endpoint(ec);
+  return ec;
 }
 
+}  // namespace
+
 server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
-    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tick_timer_(executor) {
+    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor), tick_timer_(executor) {
   options_.connect_timeout = cfg.connect_timeout;
   options_.heartbeat_grace = cfg.engine.heartbeat_grace;
   options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
@@ -24,36 +55,20 @@ server::~server() {
 }
 
 boost::system::error_code server::open(asio::ip::tcp::endpoint& bound) {
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(config_.listen.host, ec);
-  asio::ip::tcp::endpoint endpoint;
-  if (ec) {
-    // A host name: resolve it (startup only, so a blocking resolve is acceptable here).
-    asio::ip::tcp::resolver resolver(executor_);
-    auto results = resolver.resolve(config_.listen.host, std::to_string(config_.listen.port), ec);
-    if (ec || results.empty()) return ec ? ec : asio::error::host_not_found;
-    endpoint = results.begin()->endpoint();
-  } else {
-    endpoint = asio::ip::tcp::endpoint(address, config_.listen.port);
-  }
-  acceptor_.open(endpoint.protocol(), ec);
-  if (ec) return ec;
-  // SO_REUSEADDR: a restarted master (or a slave taking over on the same host) must be able
-  // to bind while the old sockets sit in TIME_WAIT.
-  acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    return ec;
-  }
-  bound = acceptor_.local_endpoint(ec);
-  return ec;
+  return bind_listener(executor_, acceptor_, config_.listen, bound);
+}
+
+boost::system::error_code server::open_tls(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound) {
+  if (!config_.tls_listen || !context) return asio::error::invalid_argument;
+  tls_context_ = std::move(context);
+  tls_options_ = options_;
+  tls_options_.tls_context = tls_context_.get();
+  return bind_listener(executor_, tls_acceptor_, *config_.tls_listen, bound);
 }
 
 void server::start() {
-  asio::co_spawn(executor_, accept_loop(), asio::detached);
+  asio::co_spawn(executor_, accept_loop(acceptor_, options_), asio::detached);
+  if (tls_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(tls_acceptor_, tls_options_), asio::detached);
   asio::co_spawn(executor_, tick_loop(), asio::detached);
 }
 
@@ -61,6 +76,7 @@ void server::stop_accepting() {
   stopping_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  tls_acceptor_.close(ignored);
   tick_timer_.cancel();
 }
 
@@ -73,14 +89,14 @@ void server::stop_connections(std::string_view reason) {
   connections_.clear();
 }
 
-asio::awaitable<void> server::accept_loop() {
+asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, const connection_options& options) {
   log::rate_limiter accept_errors(std::chrono::seconds(5));
   asio::steady_timer backoff(executor_);
   try {
     while (!stopping_) {
       boost::system::error_code ec;
       asio::ip::tcp::socket socket(executor_);
-      co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+      co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
       if (stopping_ || ec == asio::error::operation_aborted) break;
       if (ec) {
         // EMFILE/ENFILE/ENOBUFS: back off briefly instead of spinning on a full descriptor table.
@@ -97,7 +113,7 @@ asio::awaitable<void> server::accept_loop() {
         asio::co_spawn(executor_, refuse(std::move(socket)), asio::detached);
         continue;
       }
-      auto c = std::make_shared<connection>(std::move(socket), engine_, options_,
+      auto c = std::make_shared<connection>(std::move(socket), engine_, options,
                                             [this](connection& gone) { connections_.erase(&gone); });
       connections_.emplace(c.get(), c);
       c->start();

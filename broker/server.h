@@ -1,5 +1,6 @@
-// The STOMP listener: acceptor, the set of live connections, and the engine's tick timer
-// (Asio's http server example: `server` + `connection_manager` in one small class).
+// The STOMP listeners: the plain acceptor (cfg.listen) and, when configured, the TLS one
+// (cfg.tls_listen, broker/tls.h); the set of live connections of both; and the engine's tick
+// timer (Asio's http server example: `server` + `connection_manager` in one small class).
 //
 // Threads and ownership: everything runs on the executor given to the constructor (the io
 // thread, or the broker strand when threads > 1). The server owns the connections (shared
@@ -30,9 +31,12 @@ class server {
   // Binds and listens on cfg.listen; returns the bound endpoint (port 0 picks a free one).
   // Errors (address in use, permission) are returned, not thrown.
   boost::system::error_code open(asio::ip::tcp::endpoint& bound);
+  // Binds and listens on cfg.tls_listen with `context` (make_tls_context). Call after open(),
+  // before start(). Connections accepted there do the TLS handshake before CONNECT.
+  boost::system::error_code open_tls(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound);
   // Starts accepting and the engine tick timer (~100 ms).
   void start();
-  // Closes the acceptor (no new clients); live connections continue.
+  // Closes the acceptors (no new clients); live connections continue.
   void stop_accepting();
   // Closes every live connection at once (engine::close_session for each).
   void stop_connections(std::string_view reason);
@@ -42,7 +46,7 @@ class server {
   std::uint64_t refused_total() const { return refused_total_; }
 
  private:
-  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, const connection_options& options);
   asio::awaitable<void> tick_loop();
   asio::awaitable<void> refuse(asio::ip::tcp::socket socket);
 
@@ -51,6 +55,9 @@ class server {
   const config& config_;
   connection_options options_;
   asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::acceptor tls_acceptor_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives every TLS connection
+  connection_options tls_options_;
   asio::steady_timer tick_timer_;
   bool stopping_ = false;
   std::unordered_map<connection*, std::shared_ptr<connection>> connections_;

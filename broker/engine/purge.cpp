@@ -1,0 +1,59 @@
+// engine::purge: the admin purge of a destination (POST /api/destinations/NAME/purge,
+// `tandemctl purge`). Added by the operations work; it reuses the expiry path's removal
+// (remove_message + one journal batch), so purged messages leave exactly as expired ones do,
+// minus the DLQ.
+#include <fmt/format.h>
+
+#include "broker/engine/impl.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+
+bool engine::purge(std::string_view destination, std::function<void(std::error_code, std::uint64_t)> done) {
+  auto& self = *impl_;
+  // Drops the pending messages of `q` (in flight ones stay: their consumer may still ack them).
+  auto purge_queue = [&self](queue& q, std::vector<journal::batch_item>& removes) {
+    std::uint64_t dropped = 0;
+    if (self.store_ && !q.key.empty()) {
+      std::vector<std::uint64_t> seqs;
+      if (const auto* m = self.store_->index().messages(q.key)) {
+        for (const auto& [seq, ref] : *m)
+          if (!q.inflight_persistent.contains(seq)) seqs.push_back(seq);
+      }
+      for (auto seq : seqs) {
+        auto msg = self.load(q, seq, true);
+        self.remove_message(q, seq, true, msg ? message_bytes(*msg) : 0, &removes);
+        ++dropped;
+      }
+    }
+    for (auto it = q.memory.begin(); it != q.memory.end();) {
+      std::uint64_t bytes = it->second ? message_bytes(*it->second) : 0;
+      auto seq = it->first;
+      it = q.memory.erase(it);
+      self.remove_message(q, seq, false, bytes, nullptr);
+      ++dropped;
+    }
+    q.earliest_expiry = 0;
+    self.mark_dirty(q);
+    return dropped;
+  };
+  std::vector<queue*> targets;
+  if (auto it = self.queues_.find(destination); it != self.queues_.end()) {
+    targets.push_back(it->second.get());
+  } else if (auto t = self.topics_.find(destination); t != self.topics_.end()) {
+    for (auto& [key, q] : t->second.durable) targets.push_back(q);
+    for (auto* sub : t->second.subscribers) targets.push_back(sub->q);
+  } else {
+    return false;
+  }
+  std::vector<journal::batch_item> removes;
+  std::uint64_t dropped = 0;
+  for (auto* q : targets) dropped += purge_queue(*q, removes);
+  self.append_removes(std::move(removes), self.guard([done = std::move(done), dropped](std::error_code ec) {
+    if (done) done(ec, dropped);
+  }));
+  return true;
+}
+
+}  // namespace tandem::broker
