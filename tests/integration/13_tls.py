@@ -1,0 +1,208 @@
+"""13 TLS: STOMP over TLS on tls_listen, against certificates made here with the openssl CLI
+(a CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's
+self-signed one). Real clients: python3-stomp over ssl, and Python's ssl module for the
+handshakes that must fail."""
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import urllib.request
+
+import stomp
+
+from tandem_test import Broker, Collector, DEFAULT_TIMEOUT, run, tandemd_path, wait_for
+
+
+class Pki:
+    """Certificates in a temp dir, made with the openssl command line."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tandem-pki-")
+        self.ca_key, self.ca = self.path("ca.key"), self.path("ca.pem")
+        self.openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.ca_key, "-out", self.ca,
+                     "-days", "2", "-subj", "/CN=tandem test CA")
+        self.server_key, self.server = self.issue("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+        self.client_key, self.client = self.issue("client", "/CN=tandem test client", None)
+        self.stranger_key, self.stranger = self.path("stranger.key"), self.path("stranger.pem")
+        self.openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.stranger_key, "-out",
+                     self.stranger, "-days", "2", "-subj", "/CN=stranger")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def openssl(self, *args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    def issue(self, name, subject, san):
+        key, csr, cert = self.path(name + ".key"), self.path(name + ".csr"), self.path(name + ".pem")
+        self.openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject)
+        args = ["x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-CAcreateserial", "-out", cert,
+                "-days", "2"]
+        if san:
+            ext = self.path(name + ".ext")
+            with open(ext, "w") as f:
+                f.write(san + "\n")
+            args += ["-extfile", ext]
+        self.openssl(*args)
+        return key, cert
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+PKI = None
+
+
+def pki():
+    global PKI
+    if PKI is None:
+        PKI = Pki()
+    return PKI
+
+
+def tls_broker(brokers, verify_client=False, name="tls"):
+    p = pki()
+    config = {"allow_anonymous": True, "broker_name": name, "tls_listen": "127.0.0.1:0", "tls_cert": p.server,
+              "tls_key": p.server_key}
+    if verify_client:
+        config.update({"tls_ca": p.ca, "tls_verify_client": True})
+    b = Broker(config=config, name=name)
+    brokers.append(b)
+    b.start()
+    b.tls_port = int(b.wait_log(r"stomp tls listening .*port=(\d+)").group(1))
+    return b
+
+
+def stomp_tls_client(port, cert=None, key=None):
+    conn = stomp.Connection12([("127.0.0.1", port)], reconnect_attempts_max=1)
+    conn.set_ssl(for_hosts=[("127.0.0.1", port)], ca_certs=pki().ca, cert_file=cert, key_file=key)
+    listener = Collector()
+    conn.set_listener("collector", listener)
+    conn.connect(wait=True)
+    conn.collector = listener
+    return conn
+
+
+def raw_tls_connect(port, cert=None, key=None):
+    """Handshake and CONNECT with Python's ssl; returns the first bytes the broker answers,
+    or raises the error that ended the exchange."""
+    ctx = ssl.create_default_context(cafile=pki().ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    with socket.create_connection(("127.0.0.1", port), timeout=DEFAULT_TIMEOUT) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            t.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
+            data = t.recv(4096)
+            if not data:
+                raise ConnectionError("closed without an answer")
+            return data
+
+
+def test_a_persistent_message_round_trips_over_tls_with_a_verified_server(brokers):
+    b = tls_broker(brokers)
+    c = stomp_tls_client(b.tls_port)
+    c.subscribe("/queue/tls", id="s", ack="client-individual")
+    c.send("/queue/tls", "secret", headers={"persistent": "true", "receipt": "r1"})
+    c.collector.wait_receipt("r1")
+    [m] = c.collector.wait_messages(1)
+    assert m.body == "secret"
+    c.ack(m.headers["ack"])  # STOMP 1.2: ACK names the MESSAGE's ack header
+    assert not c.collector.errors
+    # The admin port marks the session as TLS.
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/connections", timeout=10) as r:
+        sessions = json.load(r)
+    assert [s["tls"] for s in sessions] == [True], sessions
+    c.disconnect()
+
+
+def test_the_plain_listener_keeps_serving_beside_tls_and_shares_its_queues(brokers):
+    b = tls_broker(brokers)
+    plain = stomp.Connection12([("127.0.0.1", b.port)])
+    plain.set_listener("collector", Collector())
+    plain.connect(wait=True)
+    plain.send("/queue/both", "from plain", headers={"receipt": "p"})
+    plain.get_listener("collector").wait_receipt("p")
+    t = stomp_tls_client(b.tls_port)
+    t.subscribe("/queue/both", id="s")
+    [m] = t.collector.wait_messages(1)
+    assert m.body == "from plain"
+    plain.disconnect()
+    t.disconnect()
+
+
+def test_plaintext_on_the_tls_port_is_refused_and_logged_without_harm(brokers):
+    b = tls_broker(brokers)
+    with socket.create_connection(("127.0.0.1", b.tls_port), timeout=DEFAULT_TIMEOUT) as s:
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+    assert b"CONNECTED" not in data
+    b.wait_log(r"reason=\"TLS handshake failed")
+    assert raw_tls_connect(b.tls_port).startswith(b"CONNECTED")
+
+
+def test_with_verify_client_only_a_certificate_from_the_ca_gets_in(brokers):
+    b = tls_broker(brokers, verify_client=True)
+    p = pki()
+    assert raw_tls_connect(b.tls_port, p.client, p.client_key).startswith(b"CONNECTED")
+    for cert, key in [(None, None), (p.stranger, p.stranger_key)]:
+        try:
+            answer = raw_tls_connect(b.tls_port, cert, key)
+        except (ssl.SSLError, ConnectionError, OSError):
+            continue
+        raise AssertionError(f"a client with certificate {cert} got in: {answer[:60]!r}")
+    c = stomp_tls_client(b.tls_port, p.client, p.client_key)
+    c.send("/queue/mtls", "x", headers={"receipt": "r"})
+    c.collector.wait_receipt("r")
+    c.disconnect()
+
+
+def test_check_config_loads_the_tls_files_and_names_the_bad_one(brokers):
+    p = pki()
+    work = tempfile.mkdtemp(prefix="tandem-tlscfg-")
+    try:
+        def check(**tls):
+            cfg = {"store": os.path.join(work, "store"), "allow_anonymous": True, "tls_listen": "127.0.0.1:61614"}
+            cfg.update(tls)
+            path = os.path.join(work, "t.json")
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+            return subprocess.run([tandemd_path(), "--check-config", path], capture_output=True, text=True, timeout=30)
+
+        ok = check(tls_cert=p.server, tls_key=p.server_key)
+        assert ok.returncode == 0, ok.stderr
+        missing = check(tls_cert=os.path.join(work, "nope.pem"), tls_key=p.server_key)
+        assert missing.returncode != 0 and "\"tls_cert\"" in missing.stderr and "nope.pem" in missing.stderr, missing.stderr
+        mismatch = check(tls_cert=p.server, tls_key=p.client_key)
+        # OpenSSL itself may refuse the pair while loading the key ("key values mismatch").
+        assert mismatch.returncode != 0 and "\"tls_key\"" in mismatch.stderr and (
+            "not the private key" in mismatch.stderr or "mismatch" in mismatch.stderr), mismatch.stderr
+        no_ca = check(tls_cert=p.server, tls_key=p.server_key, tls_verify_client=True)
+        assert no_ca.returncode != 0 and "tls_ca" in no_ca.stderr, no_ca.stderr
+        # A broker with a bad key refuses to start at all, slave or master.
+        cfg = os.path.join(work, "bad.json")
+        with open(cfg, "w") as f:
+            json.dump({"store": os.path.join(work, "store"), "create_store": True, "allow_anonymous": True,
+                       "tls_listen": "127.0.0.1:0", "tls_cert": p.server, "tls_key": p.client_key}, f)
+        r = subprocess.run([tandemd_path(), "--config", cfg], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "tls_key" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        run([v for k, v in list(globals().items()) if k.startswith("test_")])
+    finally:
+        if PKI:
+            PKI.cleanup()
