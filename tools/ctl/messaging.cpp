@@ -37,10 +37,10 @@ std::string connect_failure(const stomp_options& stomp, std::error_code ec, cons
                      ec.message(), detail);
 }
 
-// Runs `body` on a fresh io_context until it returns; the connection is closed afterwards.
-int run_client(client::connect_options options, client::handlers h,
+// Runs `body` on `io` until it returns; the connection is closed afterwards. The caller
+// declares `io` before anything holding Asio objects (timers) so that those die first.
+int run_client(asio::io_context& io, client::connect_options options, client::handlers h,
                std::function<asio::awaitable<int>(client::connection&)> body) {
-  asio::io_context io;
   auto conn = client::connection::create(io.get_executor(), std::move(options), std::move(h));
   int rc = 1;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
@@ -71,6 +71,7 @@ int run_send(const stomp_options& stomp, const send_options& send, std::istream&
   std::vector<std::string> bodies = send.bodies;
   if (bodies.empty()) bodies.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 
+  asio::io_context io;
   std::uint64_t receipted = 0, failed = 0;
   std::string first_error;
   client::handlers h;
@@ -86,7 +87,7 @@ int run_send(const stomp_options& stomp, const send_options& send, std::istream&
     if (first_error.empty()) first_error = std::string(f.get("message").value_or("ERROR frame"));
   };
   std::uint64_t total = send.count * bodies.size();
-  return run_client(std::move(o), std::move(h), [&](client::connection& c) -> asio::awaitable<int> {
+  return run_client(io, std::move(o), std::move(h), [&](client::connection& c) -> asio::awaitable<int> {
     if (auto ec = co_await c.async_connect()) {
       err << connect_failure(stomp, ec, c);
       co_return 1;
@@ -121,6 +122,7 @@ int run_send(const stomp_options& stomp, const send_options& send, std::istream&
 int run_receive(const stomp_options& stomp, const receive_options& receive, std::ostream& out, std::ostream& err) {
   client::connect_options o;
   if (!make_connect_options(stomp, o, err)) return 2;
+  asio::io_context io;  // before `wake`, which must be destroyed first
   std::uint64_t received = 0;
   std::string broker_error;
   std::shared_ptr<asio::steady_timer> wake;  // cancelled on each message, so the body wakes up
@@ -146,7 +148,7 @@ int run_receive(const stomp_options& stomp, const receive_options& receive, std:
   h.on_connection_lost = [&](std::error_code, bool) {
     if (wake) wake->cancel();
   };
-  return run_client(std::move(o), std::move(h), [&](client::connection& c) -> asio::awaitable<int> {
+  return run_client(io, std::move(o), std::move(h), [&](client::connection& c) -> asio::awaitable<int> {
     conn = &c;
     wake = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
     if (auto ec = co_await c.async_connect()) {
