@@ -1,7 +1,8 @@
 // engine::purge: the admin purge of a destination (POST /api/destinations/NAME/purge,
-// `tandemctl purge`). Added by the operations work; it reuses the expiry path's removal
-// (remove_message + one journal batch), so purged messages leave exactly as expired ones do,
-// minus the DLQ.
+// `tandemctl purge`). It reuses the expiry path's removal (remove_message + one journal
+// batch), so purged messages leave exactly as expired ones do, minus the DLQ, and the index
+// drops them at once (journal::store::append applies removes immediately), so dispatch
+// cannot deliver a purged message while its removal is being made durable.
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
