@@ -13,9 +13,17 @@
 //   (the four alternate over --rounds rounds; medians are compared)
 //   recovery    1,000,000 live 1 KiB messages: open from the checkpoint, then full replay
 //               with the checkpoints removed; RSS per live message after recovery
+//   takeover    a child process fills a store with default options (32 MiB segments,
+//               checkpoints every 64 MiB) and is SIGKILLed, leaving no final checkpoint, as
+//               a master that dies; then open (recovery) and the first durable 1 KiB append
+//               are timed, once with an empty journal and once with --takeover-messages
+//               pending, --takeover-rounds times each (p50 and max reported)
 // Completions run on an owner thread through options.post, as in the broker.
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <malloc.h>
 
@@ -311,6 +319,106 @@ json recovery(const std::filesystem::path& base, std::uint64_t messages) {
   return out;
 }
 
+// ---- takeover ---------------------------------------------------------------------------
+
+// Fills `dir` in a child process that then dies by SIGKILL (no close, no final checkpoint),
+// so the page cache and the files are what a killed master leaves behind.
+void build_killed(const std::filesystem::path& dir, std::uint64_t messages) {
+  const pid_t pid = ::fork();
+  if (pid < 0) die("fork", std::error_code(errno, std::generic_category()));
+  if (pid == 0) {
+    owner_loop loop;
+    tj::options o;
+    o.epoch = 1;
+    o.broker_name = "bench-killed";
+    o.post = loop.poster();
+    tj::recovery_report rep;
+    auto s = tj::store::open(dir, o, rep);
+    if (!s) die("open " + dir.string(), s.error());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::uint64_t completed = 0;
+    constexpr std::uint64_t window = 256;
+    for (std::uint64_t issued = 0; issued < messages;) {
+      const std::uint64_t batch = std::min<std::uint64_t>(window, messages - issued);
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return issued - completed <= window; });
+      }
+      loop.post([&, batch] {
+        for (std::uint64_t i = 0; i < batch; ++i)
+          s.value()->append(message(s.value()->allocate_msg_seq(), 1024), [&](std::error_code ec, std::uint64_t) {
+            if (ec) die("append while building", ec);
+            std::lock_guard lock(mu);
+            ++completed;
+            cv.notify_all();
+          });
+      });
+      issued += batch;
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return completed == messages; });
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+    die("the child building " + dir.string() + " did not die by SIGKILL");
+}
+
+json takeover(const std::filesystem::path& base, std::uint64_t messages, int rounds) {
+  json out;
+  for (std::uint64_t pending : {std::uint64_t{0}, messages}) {
+    std::vector<double> open_ms, first_ms;
+    json samples;
+    for (int round = 0; round < rounds; ++round) {
+      auto dir = fresh_store(base, "takeover");
+      build_killed(dir, pending);
+      owner_loop loop;
+      tj::options o;
+      o.epoch = 2;
+      o.broker_name = "bench-new-master";
+      o.post = loop.poster();
+      tj::recovery_report rep;
+      auto t0 = clock_type::now();
+      auto s = tj::store::open(dir, o, rep);
+      const double opened = seconds_since(t0) * 1000;
+      if (!s) die("takeover open " + dir.string(), s.error());
+      if (rep.live_messages != pending) die("takeover: recovered a different number of messages");
+      std::promise<std::error_code> first;
+      loop.post([&] {
+        s.value()->append(message(s.value()->allocate_msg_seq(), 1024),
+                          [&](std::error_code ec, std::uint64_t) { first.set_value(ec); });
+      });
+      if (auto ec = first.get_future().get()) die("first append after takeover", ec);
+      const double accepted = seconds_since(t0) * 1000;
+      open_ms.push_back(opened);
+      first_ms.push_back(accepted);
+      samples.push_back({{"open_ms", opened},
+                         {"first_append_durable_ms", accepted},
+                         {"records_replayed", rep.records_replayed},
+                         {"from_checkpoint", rep.from_checkpoint},
+                         {"segments", rep.segments}});
+      std::promise<std::error_code> closed;
+      loop.post([&] {
+        auto ec = s.value()->close();
+        s.value().reset();
+        closed.set_value(ec);
+      });
+      if (auto ec = closed.get_future().get()) die("close after takeover", ec);
+      std::filesystem::remove_all(dir);
+    }
+    auto stats = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return json{{"p50", v[v.size() / 2]}, {"max", v.back()}};
+    };
+    out[pending == 0 ? "empty" : "pending"] = {{"pending_messages", pending},
+                                               {"open_ms", stats(open_ms)},
+                                               {"first_append_durable_ms", stats(first_ms)},
+                                               {"samples", samples}};
+  }
+  return out;
+}
+
 json verdict(double value, double target, bool at_least) {
   return {{"value", value}, {"target", target}, {"pass", at_least ? value >= target : value <= target}};
 }
@@ -325,6 +433,9 @@ int main(int argc, char** argv) {
   std::uint64_t messages = 1'000'000;
   bool skip_recovery = false;
   int rounds = 3;
+  std::uint64_t takeover_messages = 100'000;
+  int takeover_rounds = 5;
+  bool only_takeover = false;
   app.add_option("--dir", dir_arg, "work directory (default: ./tandem-journal-bench.<pid>); removed afterwards");
   app.add_option("--seconds", seconds, "duration of each throughput phase")->capture_default_str();
   app.add_option("--messages", messages, "live 1 KiB messages for the recovery phase")->capture_default_str();
@@ -332,6 +443,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--skip-recovery", skip_recovery, "only the throughput phases");
+  app.add_option("--takeover-messages", takeover_messages, "pending 1 KiB messages for the takeover phase")
+      ->capture_default_str();
+  app.add_option("--takeover-rounds", takeover_rounds, "repetitions of each takeover case (0 = skip)")
+      ->capture_default_str();
+  app.add_flag("--only-takeover", only_takeover, "only the takeover phase");
   CLI11_PARSE(app, argc, argv);
 
   std::filesystem::path base =
@@ -343,6 +459,12 @@ int main(int argc, char** argv) {
   j["dir"] = base.string();
   j["file_system"] = fs_name(base);
   j["cpus"] = std::thread::hardware_concurrency();
+  if (only_takeover) {
+    j["journal"]["takeover"] = takeover(base, takeover_messages, std::max(takeover_rounds, 1));
+    std::filesystem::remove_all(base);
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
   // fdatasync latency drifts on a shared machine (other processes' writeback, VM host), so
   // the baseline and the journal alternate over several rounds and the medians are compared.
   json samples;
@@ -371,6 +493,10 @@ int main(int argc, char** argv) {
   if (!skip_recovery) {
     std::cerr << "journal, recovery of " << messages << " messages...\n";
     j["journal"]["recovery"] = recovery(base, messages);
+  }
+  if (takeover_rounds > 0) {
+    std::cerr << "journal, takeover after SIGKILL (empty and " << takeover_messages << " pending)...\n";
+    j["journal"]["takeover"] = takeover(base, takeover_messages, takeover_rounds);
   }
 
   const auto& raw1 = j["raw"]["write_fdatasync_1k"];
