@@ -68,6 +68,7 @@ constexpr auto slow_fsync_threshold = std::chrono::seconds(1);
 // What the owner thread applies to the index once a message_add is durable.
 struct add_info {
   std::uint64_t msg_seq = 0;
+  std::uint32_t item = 0;  // position in its batch (0 outside a batch): orders it with removes
   std::vector<std::string> targets;
   std::string producer_id;
   std::uint64_t producer_seq = 0;
@@ -159,10 +160,25 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // Adds become visible when durable, but a destination_delete / subscription remove
   // drops its target at append time. An add appended before the drop and completed after
   // it must not re-create the target (replay would not: the log has add, then delete).
-  // target -> append_no of the drop; cleared whenever nothing is in flight.
+  // target -> append_no of the drop; forgotten once every append before it completed.
   std::uint64_t append_counter = 0;
   std::uint64_t in_flight = 0;
   std::unordered_map<std::string, std::uint64_t> dropped;
+  // The same race for a single message: a message_remove (or a batch's remove) appended
+  // while the message's add is still in flight finds nothing in the index, and the add,
+  // completing later, would put the message back although the log says add, then remove.
+  // A checkpoint taken after that would hold the message and cover the remove's lsn, so
+  // even recovery would bring it back. Such a remove is remembered here until every
+  // append before it has completed (completions run in append order), and a completing
+  // add skips each target a later remove named. Removes of messages that never existed
+  // land here too; they are forgotten just as fast.
+  struct early_remove {
+    std::uint64_t append_no;
+    std::uint32_t item;  // position in its batch
+    std::string target;
+  };
+  std::unordered_map<std::uint64_t, std::vector<early_remove>> early_removes;  // by msg_seq
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> early_remove_order;    // (append_no, msg_seq)
   // Compaction of one segment at a time: msg_seq -> targets that pointed into it, and the
   // definitions located in it.
   std::uint64_t compact_segment = 0;
@@ -560,10 +576,14 @@ struct store::impl : std::enable_shared_from_this<impl> {
         for (const auto& t : a.targets) idx.relocate(t, a.msg_seq, ref.where);
         continue;
       }
-      if (!dropped.empty()) {
+      if (!dropped.empty() || !early_removes.empty()) {
+        const auto early = early_removes.find(a.msg_seq);
         std::erase_if(a.targets, [&](const std::string& t) {
-          auto it = dropped.find(t);
-          return it != dropped.end() && it->second > e.append_no;
+          if (auto it = dropped.find(t); it != dropped.end() && it->second > e.append_no) return true;
+          if (early == early_removes.end()) return false;
+          return std::any_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
+            return r.target == t && std::pair(r.append_no, r.item) > std::pair(e.append_no, a.item);
+          });
         });
         if (a.targets.empty()) {
           // Replay adds, then the later delete drops: the seq and the send still count.
@@ -596,7 +616,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
       std::lock_guard lk(state_mu);
       checkpoints = kept;
       for (auto& e : done) {
-        if (e->kind == entry_kind::record && in_flight > 0 && --in_flight == 0) dropped.clear();
+        if (e->kind == entry_kind::record && in_flight > 0) --in_flight;
         if (e->kind == entry_kind::checkpoint) {
           checkpoint_in_flight = false;
           checkpoint_finished = !e->ec;
@@ -613,6 +633,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
         }
         if (e->kind != entry_kind::record) continue;
         if (!e->ec) apply_durable(*e);
+        forget_completed(e->append_no);
         while (!pending_producers.empty() && pending_producers.front().append_no <= e->append_no)
           pending_producers.pop_front();
         if (e->relocation && copies_in_flight > 0 && --copies_in_flight == 0) copies_done = true;
@@ -633,6 +654,20 @@ struct store::impl : std::enable_shared_from_this<impl> {
       const bool more = compact_step(opts.auto_compact_bytes);
       std::lock_guard lk(state_mu);
       auto_compacting = more && opts.auto_compact_bytes != 0;
+    }
+  }
+
+  // Every append up to `append_no` has completed (completions run in append order): no
+  // add still in flight precedes a drop or early remove up to there. Requires state_mu.
+  void forget_completed(std::uint64_t append_no) {
+    if (!dropped.empty()) std::erase_if(dropped, [&](const auto& d) { return d.second <= append_no; });
+    while (!early_remove_order.empty() && early_remove_order.front().first <= append_no) {
+      const auto seq = early_remove_order.front().second;
+      early_remove_order.pop_front();
+      auto it = early_removes.find(seq);
+      if (it == early_removes.end()) continue;
+      std::erase_if(it->second, [&](const early_remove& r) { return r.append_no <= append_no; });
+      if (it->second.empty()) early_removes.erase(it);
     }
   }
 
@@ -695,6 +730,12 @@ struct store::impl : std::enable_shared_from_this<impl> {
       if (!copy && !m.producer_id.empty() && idx.producer_window() != 0)
         pending_producers.push_back({append_no, m.producer_id, m.producer_seq});
     };
+    // Removes take effect now; one that finds nothing may be for an add still in flight.
+    auto remove = [&](const std::string& target, std::uint64_t msg_seq, std::uint32_t item) {
+      if (idx.remove(target, msg_seq) || in_flight == 0) return;
+      early_removes[msg_seq].push_back({append_no, item, target});
+      early_remove_order.emplace_back(append_no, msg_seq);
+    };
     // Removes take effect now, adds when durable (see store.h).
     std::visit(
         [&](auto& v) {
@@ -703,15 +744,17 @@ struct store::impl : std::enable_shared_from_this<impl> {
             e->adds.push_back(info_of(v));
             note_send(v);
           } else if constexpr (std::is_same_v<T, message_remove>) {
-            idx.remove(v.target, v.msg_seq);
+            remove(v.target, v.msg_seq, 0);
           } else if constexpr (std::is_same_v<T, batch>) {
-            for (auto& item : v.items) {
+            for (std::uint32_t i = 0; i < v.items.size(); ++i) {
+              auto& item = v.items[i];
               if (auto* m = std::get_if<message_add>(&item)) {
                 e->adds.push_back(info_of(*m));
+                e->adds.back().item = i;
                 note_send(*m);
               } else {
                 auto& rm = std::get<message_remove>(item);
-                idx.remove(rm.target, rm.msg_seq);
+                remove(rm.target, rm.msg_seq, i);
               }
             }
           } else if constexpr (std::is_same_v<T, destination_create>) {

@@ -190,7 +190,8 @@ class store {
   // in a batch, destination_delete, durable_subscription_remove) and the metadata creates
   // (destination_create, durable_subscription_create) are applied to the index now (the
   // definition's location once durable); message adds when durable (they need their
-  // location). REQUIRES: a message_remove only names a message whose add has completed.
+  // location). A remove may follow its add before the add completed: the add then
+  // completes without the removed targets, as replay (add, then remove) would leave it.
   // epoch_start, checkpoint and index_state records are the store's own:
   // errc::invalid_argument. A record larger than a segment:
   // errc::record_too_large. `done` may be empty.

@@ -478,14 +478,12 @@ TEST_CASE("without atomic sectors a power loss never makes recovery accept damag
           << st.refusals << " refusals in 200 runs");
 }
 
-TEST_CASE("a remove appended before its add completed stays removed after a power loss"
-          * doctest::should_fail(true)) {
-  // Known bug (reported to the journal owner; remove should_fail once fixed): removes are
-  // applied to the index at append time, adds when durable. A remove appended while its
-  // add is still in flight finds nothing to remove; the add then lands in the index, a
-  // checkpoint taken after that covers the remove's lsn and holds the message, and
-  // recovery from that checkpoint resurrects it (e.g. seed 3002: msg 1, 2, 8). The same
-  // path exists for destination_delete while adds to that destination are in flight.
+TEST_CASE("a remove appended before its add completed stays removed after a power loss") {
+  // Regression: removes are applied to the index at append time, adds when durable. A
+  // remove appended while its add was still in flight found nothing to remove; the add
+  // then landed in the index, a checkpoint taken after that covered the remove's lsn and
+  // held the message, and recovery from it resurrected the message (seed 3002: msg 1, 2,
+  // 8). The store now remembers such a remove until the adds before it completed.
   // Over 300 seeds the race is hit many times on every run.
   run_stats st;
   for (std::uint64_t seed = 3001; seed <= 3300; ++seed) {

@@ -558,6 +558,99 @@ TEST_CASE("a deleted destination stays deleted even with adds in flight") {
   CHECK(s->index().destinations().empty());
 }
 
+TEST_CASE("a remove appended while its add is in flight stays removed, live and after recovery") {
+  // Regression (fault-test seed 3002): the remove found nothing in the index, the add
+  // completed after it and put the message back, and a checkpoint then carried it past
+  // the remove's lsn into every later recovery.
+  fixture fx;
+  auto o = fx.opts();
+  {
+    manual_loop loop;
+    o.post = loop.poster();
+    auto s = fx.open(o);
+    std::size_t completed = 0;
+    std::error_code first_error;
+    auto done = [&](std::error_code ec, std::uint64_t) {
+      if (ec && !first_error) first_error = ec;
+      ++completed;
+    };
+    // Nothing runs on the owner thread until run_until: every add below is in flight when
+    // the removes are appended.
+    s->append(make_message(1, {"q"}), done);
+    s->append(make_message(2, {"q", "r"}), done);
+    s->append(message_remove{"q", 1}, done);
+    s->append(message_remove{"r", 2}, done);
+    batch b;
+    b.items.push_back(make_message(3, {"q"}));
+    b.items.push_back(message_remove{"q", 3});  // after the add in the same batch: removed
+    b.items.push_back(message_remove{"q", 4});  // before the add of 4 below: a no-op
+    s->append(std::move(b), done);
+    s->append(make_message(4, {"q"}), done);
+    REQUIRE(loop.run_until([&] { return completed == 6; }));
+    REQUIRE_FALSE(first_error);
+    const std::map<std::string, std::set<std::uint64_t>> expected{{"q", {2, 4}}};
+    CHECK(live_set(s->index()) == expected);
+    bool checkpointed = false;
+    s->checkpoint([&](std::error_code ec, std::uint64_t) {
+      CHECK_FALSE(ec);
+      checkpointed = true;
+    });
+    REQUIRE(loop.run_until([&] { return checkpointed; }));
+    CHECK(live_set(s->index()) == expected);
+  }
+  o.post = {};
+  recovery_report rep;
+  auto s = fx.open(o, &rep);
+  CHECK(rep.from_checkpoint);
+  CHECK(live_set(s->index()) == std::map<std::string, std::set<std::uint64_t>>{{"q", {2, 4}}});
+  s.reset();
+  fx.remove_checkpoints();
+  auto replayed = fx.open(o, &rep);
+  CHECK_FALSE(rep.from_checkpoint);
+  CHECK(live_set(replayed->index()) == std::map<std::string, std::set<std::uint64_t>>{{"q", {2, 4}}});
+}
+
+TEST_CASE("a destination or subscription dropped while adds to it are in flight stays empty after recovery") {
+  fixture fx;
+  auto o = fx.opts();
+  const durable_subscription_create sub{"c", "s", "/topic/t", ""};
+  const auto sub_target = subscription_target("c", "s");
+  {
+    manual_loop loop;
+    o.post = loop.poster();
+    auto s = fx.open(o);
+    std::size_t completed = 0;
+    auto done = [&](std::error_code ec, std::uint64_t) {
+      CHECK_FALSE(ec);
+      ++completed;
+    };
+    s->append(destination_create{"q"}, done);
+    s->append(sub, done);
+    REQUIRE(loop.run_until([&] { return completed == 2; }));
+    s->append(make_message(1, {"q", sub_target}), done);
+    s->append(make_message(2, {"q"}), done);
+    s->append(destination_delete{"q"}, done);
+    s->append(durable_subscription_remove{"c", "s", "/topic/t", ""}, done);
+    s->append(destination_create{"q"}, done);  // re-created empty
+    s->append(make_message(3, {"q"}), done);
+    REQUIRE(loop.run_until([&] { return completed == 8; }));
+    const std::map<std::string, std::set<std::uint64_t>> expected{{"q", {3}}};
+    CHECK(live_set(s->index()) == expected);
+    bool checkpointed = false;
+    s->checkpoint([&](std::error_code ec, std::uint64_t) {
+      CHECK_FALSE(ec);
+      checkpointed = true;
+    });
+    REQUIRE(loop.run_until([&] { return checkpointed; }));
+  }
+  o.post = {};
+  recovery_report rep;
+  auto s = fx.open(o, &rep);
+  CHECK(rep.from_checkpoint);
+  CHECK(live_set(s->index()) == std::map<std::string, std::set<std::uint64_t>>{{"q", {3}}});
+  CHECK(s->index().durable_subscriptions().empty());
+}
+
 TEST_CASE("index memory per live message stays under 128 bytes") {
 #if defined(__SANITIZE_ADDRESS__)
   MESSAGE("skipped under AddressSanitizer: mallinfo2 does not see its allocator");

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <string>
@@ -56,6 +57,40 @@ class waiter {
   std::mutex mu_;
   std::condition_variable cv_;
   std::size_t count_ = 0;
+};
+
+// An owner thread the test drives by hand: options.post queues, run_until() runs the queued
+// functions on the calling thread until a condition holds (with a deadline). Completions
+// then run only when the test says so, which makes "the add is still in flight" certain.
+class manual_loop {
+ public:
+  std::function<void(std::function<void()>)> poster() {
+    return [this](std::function<void()> f) {
+      std::lock_guard lk(mu_);
+      queue_.push_back(std::move(f));
+      cv_.notify_all();
+    };
+  }
+  template <class Pred>
+  bool run_until(Pred done, std::chrono::seconds deadline = std::chrono::seconds(30)) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (!done()) {
+      std::function<void()> f;
+      {
+        std::unique_lock lk(mu_);
+        if (!cv_.wait_until(lk, until, [&] { return !queue_.empty(); })) return false;
+        f = std::move(queue_.front());
+        queue_.erase(queue_.begin());
+      }
+      f();
+    }
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::function<void()>> queue_;
 };
 
 // Wraps the POSIX file system; fails every segment fdatasync once `fail_sync` is set, or
