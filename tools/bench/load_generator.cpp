@@ -43,6 +43,14 @@ struct shared_state {
   std::atomic<std::int64_t> last_delivery_ns{0};
 };
 
+// A producer connection's progress through a failover: after a reconnect it waits for the
+// first RECEIPT of a frame queued on the new connection (reconnect_record::first_accept_ms).
+struct producer_state {
+  bool awaiting_accept = false;
+  std::size_t reconnect_index = 0;  // into worker::stats.reconnects
+  clock_type::time_point connected_at;
+};
+
 struct consumer_state {
   client::connection* conn = nullptr;  // owned by the worker
   unsigned unacked = 0;                // ack mode client: messages since the last ACK
@@ -71,8 +79,9 @@ struct worker {
 
 client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consumer_state> cs) {
   client::handlers h;
+  auto ps = cs ? nullptr : std::make_shared<producer_state>();
   // Consumers ask for receipts only on SUBSCRIBE: not part of the send latency.
-  if (!cs) h.on_receipt = [&w](const client::receipt_event& e) {
+  if (!cs) h.on_receipt = [&w, ps](const client::receipt_event& e) {
     auto now = clock_type::now();
     if (e.error) {
       ++w.stats.receipts_lost;
@@ -81,6 +90,12 @@ client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consu
     ++w.stats.receipts;
     w.stats.receipt_latency.record(now - e.sent_at);
     w.last_receipt_ns = to_ns(now);
+    if (ps->awaiting_accept && e.sent_at >= ps->connected_at) {
+      auto& r = w.stats.reconnects[ps->reconnect_index];
+      r.first_accept_ms = std::chrono::duration<double, std::milli>(now - ps->connected_at).count();
+      r.first_accept_ns = to_ns(now);
+      ps->awaiting_accept = false;
+    }
   };
   h.on_error = [&w](const stomp::frame& f) {
     ++w.stats.error_frames;
@@ -91,14 +106,21 @@ client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consu
     w.note_error(std::string(final ? "connection closed: " : "connection lost: ") + cause.message());
     if (final) w.stats.failed = true;
   };
-  h.on_reconnect = [&w, &s](const client::reconnect_event& e) {
+  h.on_reconnect = [&w, &s, ps](const client::reconnect_event& e) {
     reconnect_record r;
     r.at_s = std::chrono::duration<double>(e.connected_at - s.start).count();
     r.downtime_ms = std::chrono::duration<double, std::milli>(e.connected_at - e.lost_at).count();
     r.broker = e.broker.to_string();
     r.cause = e.cause.message();
     r.receipts_lost = e.receipts_lost;
+    r.lost_ns = to_ns(e.lost_at);
+    r.connected_ns = to_ns(e.connected_at);
     w.stats.reconnects.push_back(std::move(r));
+    if (ps) {
+      ps->awaiting_accept = true;
+      ps->reconnect_index = w.stats.reconnects.size() - 1;
+      ps->connected_at = e.connected_at;
+    }
   };
   if (cs) {
     const client::ack_mode mode = s.options.ack;

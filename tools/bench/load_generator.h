@@ -60,6 +60,16 @@ struct reconnect_record {
   std::string broker;
   std::string cause;
   std::size_t receipts_lost = 0;
+  // Producers only: CONNECTED -> the first RECEIPT for a SEND queued on the new connection,
+  // i.e. the new broker accepted (for a persistent SEND: stored) a message. Negative when no
+  // such RECEIPT came (a consumer, or a producer that sent nothing receipted afterwards).
+  double first_accept_ms = -1;
+  // The same instants on the steady clock (CLOCK_MONOTONIC, nanoseconds), so a script that
+  // read CLOCK_MONOTONIC when it killed a broker (Python: time.monotonic_ns()) can compute
+  // kill -> first accepted message. first_accept_ns is 0 when there was none.
+  std::int64_t lost_ns = 0;
+  std::int64_t connected_ns = 0;
+  std::int64_t first_accept_ns = 0;
 };
 
 struct bench_result {

@@ -88,7 +88,15 @@ nlohmann::json to_json(const bench_options& o, const bench_result& r) {
   j["reconnects"] = nlohmann::json::array();
   for (const auto& rc : r.reconnects) {
     j["reconnects"].push_back(
-        {{"at_s", rc.at_s}, {"downtime_ms", rc.downtime_ms}, {"broker", rc.broker}, {"cause", rc.cause}, {"receipts_lost", rc.receipts_lost}});
+        {{"at_s", rc.at_s},
+         {"downtime_ms", rc.downtime_ms},
+         {"first_accept_ms", rc.first_accept_ms >= 0 ? nlohmann::json(rc.first_accept_ms) : nlohmann::json(nullptr)},
+         {"broker", rc.broker},
+         {"cause", rc.cause},
+         {"receipts_lost", rc.receipts_lost},
+         {"lost_ns", rc.lost_ns},
+         {"connected_ns", rc.connected_ns},
+         {"first_accept_ns", rc.first_accept_ns > 0 ? nlohmann::json(rc.first_accept_ns) : nlohmann::json(nullptr)}});
   }
   j["error_frames"] = r.error_frames;
   j["errors"] = r.errors;
@@ -120,8 +128,9 @@ std::string to_table(const bench_options& o, const bench_result& r) {
   if (r.redelivered > 0) out += fmt::format("redelivered: {}\n", r.redelivered);
   if (r.receipts_lost > 0) out += fmt::format("receipts lost: {}\n", r.receipts_lost);
   for (const auto& rc : r.reconnects) {
-    out += fmt::format("reconnect at {:.3f} s to {}: {:.1f} ms down ({}), {} receipts lost\n", rc.at_s, rc.broker, rc.downtime_ms, rc.cause,
-                       rc.receipts_lost);
+    out += fmt::format("reconnect at {:.3f} s to {}: {:.1f} ms down ({}), {} receipts lost{}\n", rc.at_s, rc.broker, rc.downtime_ms, rc.cause,
+                       rc.receipts_lost,
+                       rc.first_accept_ms >= 0 ? fmt::format(", first RECEIPT {:.1f} ms after CONNECTED", rc.first_accept_ms) : std::string());
   }
   if (r.error_frames > 0) out += fmt::format("ERROR frames: {}\n", r.error_frames);
   for (const auto& e : r.errors) out += fmt::format("error: {}\n", e);

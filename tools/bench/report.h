@@ -8,7 +8,9 @@
 //                   "redelivered", "expected", "missing" },
 //     "receipt_latency_ms" / "delivery_latency_ms":
 //                 { "count", "min", "mean", "p50", "p90", "p99", "p99_9", "max" },
-//     "reconnects": [ { "at_s", "downtime_ms", "broker", "cause", "receipts_lost" } ],
+//     "reconnects": [ { "at_s", "downtime_ms", "first_accept_ms" (null: none), "broker", "cause",
+//                       "receipts_lost", "lost_ns", "connected_ns", "first_accept_ns" (null) } ],
+//                 (*_ns: CLOCK_MONOTONIC nanoseconds, see reconnect_record)
 //     "error_frames", "errors": [ "..." ], "failed": bool,
 //     "client": { "cpu_user_s", "cpu_system_s", "wall_s" } }
 #pragma once
