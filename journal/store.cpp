@@ -357,8 +357,18 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void write_group(std::vector<std::unique_ptr<entry>>& group) {
     std::vector<std::span<const std::byte>> bufs;
     std::size_t first = 0;  // first entry not yet written
+    // force_sync (before a roll): make the whole segment durable, even when this group
+    // wrote nothing to it yet: with periodic and never, earlier groups may still be
+    // unsynced, and a segment must be durable before the next one gets a record.
     auto flush = [&](std::size_t end, bool force_sync) -> std::error_code {
-      if (first == end) return {};
+      if (first == end) {
+        if (!force_sync || !dirty || !seg_file) return {};
+        if (auto ec = timed_sync(*seg_file)) {
+          fail(ec, seg_file->path(), "fdatasync before a segment roll failed");
+          return ec;
+        }
+        return {};
+      }
       bufs.clear();
       std::uint64_t at = group[first]->where.offset;
       for (std::size_t i = first; i < end; ++i) bufs.emplace_back(group[i]->buf);

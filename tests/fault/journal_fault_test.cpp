@@ -508,3 +508,55 @@ TEST_CASE("records of a deposed epoch after the cut are dropped at recovery and 
   for (auto seq : fenced) CHECK(q->count(seq) == 0);
   CHECK_FALSE(c->close());
 }
+
+TEST_CASE("with periodic and never sync a segment is durable before the next one gets a record") {
+  // Regression: when a group's first record did not fit, the writer rolled without
+  // syncing the old segment (it synced only the part of the group written before the
+  // roll, here nothing), so earlier unsynced groups could be lost in a segment that was no
+  // longer the last one: a power cut then looked like mid-log corruption, and a checkpoint
+  // could point at records that never reached the disk.
+  for (auto sync : {tj::sync_policy::periodic, tj::sync_policy::never}) {
+    CAPTURE(sync == tj::sync_policy::periodic);
+    tf::fault_file_system fs(7);
+    make_store(fs);
+    std::map<std::uint64_t, std::uint64_t> segment_of;  // msg_seq -> segment it was written to
+    std::uint64_t last_segment = 0;
+    {
+      auto o = options_for(fs, 1);
+      o.sync = sync;
+      o.sync_interval = std::chrono::hours(1);  // no periodic sync during the test
+      auto s = open_ok(o);
+      std::set<std::uint64_t> segments;
+      for (int i = 0; segments.size() < 3; ++i) {
+        const auto seq = s->allocate_msg_seq();
+        auto r = tf::append_wait(*s, tf::make_message(seq, {"/queue/q"}, 300));
+        REQUIRE_FALSE(r.ec);
+        segment_of[seq] = s->index().messages("/queue/q")->at(seq).where.segment;
+        segments.insert(segment_of[seq]);
+        REQUIRE(i < 100);
+      }
+      last_segment = *segments.rbegin();
+      fs.die();
+    }
+    // Every unsynced write is lost: what survives is exactly what was fdatasynced.
+    fs.crash(tf::crash_options::lose_all_unsynced());
+    event_log log;
+    auto o = options_for(fs, 2);
+    o.report = log.reporter();
+    tj::recovery_report rep;
+    auto re = tj::store::open(root, o, rep);
+    REQUIRE_MESSAGE(re.has_value(), "recovery refused: " << re.error().message() << " at "
+                                                         << (rep.refused ? rep.refused->reason : std::string()));
+    // The earlier segments were rolled past, so every message in them is durable.
+    const auto* q = re.value()->index().messages("/queue/q");
+    REQUIRE(q != nullptr);
+    std::uint64_t rolled_past = 0;
+    for (const auto& [seq, segment] : segment_of) {
+      if (segment == last_segment) continue;
+      ++rolled_past;
+      CHECK_MESSAGE(q->count(seq) == 1, "message " << seq << " of segment " << segment << " was lost");
+    }
+    CHECK(rolled_past >= 10);
+    CHECK_FALSE(re.value()->close());
+  }
+}
