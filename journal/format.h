@@ -9,7 +9,8 @@
 //   DIR/journal/checkpoint-<lsn:016x>.ckpt   index checkpoints (section 6), newest two kept
 //   DIR/journal/*.tmp                  leftovers of an interrupted atomic write; removed by open
 //   DIR/lock, DIR/epoch, DIR/holder.json   belong to lockmgr (lockmgr/format.h); never touched
-// Names are fixed-width lowercase hex so `ls` sorts them in log order.
+// Names are fixed-width lowercase hex so `ls` sorts them in log order. Section 9 says what
+// the format assumes of the disk underneath.
 //
 // ---------------------------------------------------------------------------------------
 // 2. Identity file (text, written atomically: identity.tmp, fsync, rename, fsync DIR)
@@ -48,7 +49,10 @@
 // Segment header, 64 bytes at offset 0:
 //   off size field        meaning
 //     0    8 magic        "TNDMSEG1" (54 4e 44 4d 53 45 47 31)
-//     8    4 version      segment_format_version (1); other values are refused by name
+//     8    4 version      segment_format_version (2) is written. Version 1 (before the
+//                         group_start flag, section 4 record header) is still read, by the
+//                         version 1 rules of section 7; any other value is refused:
+//                         errc::unsupported_version, and tandem-journal names the file
 //    12    4 reserved     zero
 //    16   16 store_id     the 128-bit store id of DIR/identity
 //    32    8 seq          this segment's sequence number; must match the file name
@@ -71,13 +75,47 @@
 //     0    8 checksum     XXH3-64 of header bytes [8, 32) followed by the payload bytes
 //     8    4 length       payload bytes (padding excluded)
 //    12    1 type         record_type (section 5); 0 and unknown values are corruption
-//    13    1 flags        zero in version 1; a non-zero value is corruption
+//    13    1 flags        bit 0 group_start (below); other bits zero. An unknown bit, or
+//                         any bit in a version 1 segment, is corruption
 //    14    2 reserved     zero
 //    16    8 lsn          log sequence number: +1 per record across the whole store, never
 //                         reused (a new master continues from the last recovered lsn)
 //    24    8 epoch        master epoch of the writer (fencing, section 7)
-// An all-zero header means "end of data" (the rest of the preallocated segment). A writer
-// never writes a record that does not fit: it rolls to a new segment, leaving zeros.
+// A writer never writes a record that does not fit: it rolls to a new segment, leaving
+// zeros. It fdatasyncs a segment before it writes the first record of the next one.
+//
+// group_start (flags bit 0) is set on a record when every byte of the segment before it
+// was durable (an fdatasync of the segment had returned) before the record was written:
+// on the first record of each write that follows an fdatasync. With sync_policy always
+// that is the first record of every group commit, because the writer writes a group with
+// one gathered write, fdatasyncs, and only then acknowledges it and writes the next group;
+// a segment's first record (after its header was synced) has it too. With periodic and
+// never it is the first record after each periodic, roll, checkpoint or close fdatasync.
+// Recovery uses it to tell a torn tail from damaged synced data (section 7). Worked
+// example, sync always, groups {a b c} and {d e} then {f g h} cut by a power failure:
+//   a* b c d* e f* g h        (* = group_start; f g h written, never synced)
+// Page-cache writeback may put g and h on the disk but not f, so recovery can meet
+// damage at f followed by valid records g and h. No group_start follows the damage, so
+// all of it was written after the last completed fdatasync: a torn tail (nothing in it was
+// acknowledged). Damage at b followed by the valid d* is different: d was written after
+// an fdatasync that covered b, so b was damaged after it was synced: mid-log corruption.
+//
+// End of data: an all-zero header at offset P ends the segment's data when the
+// end_of_data_check_bytes (64 KiB) from P on are zero too (or the file ends first).
+// Recovery reads nothing further: opening a store then does not read the unused,
+// preallocated rest of a 32 MiB segment, which cost ~30 ms per takeover even with an empty
+// journal (the first read of never-written blocks has the kernel zero-fill every page). A
+// zero header followed by a non-zero byte within the 64 KiB is damage (section 7).
+// Why 64 KiB is enough:
+// - A durable record whose header was zeroed by a fault still shows non-zero bytes within
+//   a few bytes: every payload starts with a non-zero field (a msg_seq, an epoch, a
+//   string length, a count) or is short enough that the next record's header follows.
+// - Bytes past the window can only be writes after the last completed fdatasync that
+//   reached the disk while the 64 KiB after P did not (page-cache writeback keeps no
+//   order). They were never acknowledged under sync_policy always (periodic, never: they
+//   are in the loss window), so ignoring them loses nothing promised. They stay ignored:
+//   every later reader stops at the same P, and no writer appends to that segment again
+//   (a recovering master starts a new one).
 //
 // ---------------------------------------------------------------------------------------
 // 5. Record payloads (type value: name {fields in order})
@@ -168,17 +206,35 @@
 // ---------------------------------------------------------------------------------------
 // 7. Recovery rules (what a reader must do with the bytes)
 // ---------------------------------------------------------------------------------------
-// - Segments are read in seq order; within one, records in offset order until an all-zero
-//   header, the end of the file, or damage.
+// - Segments are read in seq order; within one, records in offset order until the end of
+//   data (section 4), the end of the file, or damage.
 // - Damage = a header or payload whose checksum, type, flags, length or lsn (must be
-//   previous + 1) is wrong, or a record running past the end of the file.
-// - Torn tail: damage in the LAST segment with no valid record after it (only zeros or
-//   EOF): the writer died mid-write. Recovery zeroes the damaged bytes, fsyncs, reports
-//   segment, offset and bytes dropped, and goes on.
-// - Mid-log corruption: damage with a valid record after it (found by probing every 8th
-//   offset for a header whose checksum verifies with a plausible lsn), or damage in a
-//   segment that is not the last: refused, unless salvage mode skips the range and
-//   reports it.
+//   previous + 1) is wrong, a record running past the end of the file, or a zero header
+//   followed by a non-zero byte within end_of_data_check_bytes.
+// - After damage at offset P the rest of the segment is probed at every 8th offset for
+//   records that verify with an lsn above the last valid one ("valid records after P").
+// - Torn tail: damage in the LAST segment with no valid group_start record after it
+//   (version 1 segments, which have no flag: no valid record at all after it). Everything
+//   from P on was then written after the last fdatasync that completed, and may have
+//   reached the disk in any order, so valid records may follow the damage; with sync
+//   policy always none of it was acknowledged. Recovery zeroes P to the segment's last
+//   non-zero byte (valid records there included), fsyncs, reports segment, offset and
+//   bytes dropped, and goes on.
+// - Mid-log corruption: damage with a valid group_start record after it (version 1: any
+//   valid record), or damage in a segment that is not the last (it was synced before the
+//   next segment got a record): data was damaged after an fdatasync covered it. Refused,
+//   unless salvage mode skips the range to the next valid record and reports it.
+// - What that means per sync policy (store.h): with always, recovery after a power failure
+//   loses nothing acknowledged and never refuses. With periodic and never, records
+//   acknowledged after the last completed fdatasync may lie in a torn tail and are dropped
+//   with it: that is their documented loss window, and recovery still never refuses, so a
+//   power failure cannot lock an operator out under any policy. Refusal means synced data
+//   changed (a failing disk, a disk breaking the assumptions of section 9, or a bug): run
+//   `tandem-journal verify DIR`, then decide on salvage, which loses the damaged range.
+// - Limits of detection: damage to synced data inside the LAST group of the last segment,
+//   with no later group written, looks exactly like a torn tail and is truncated as one
+//   (reported as torn_tail_truncated with its offset and size). A zeroed durable header
+//   followed by end_of_data_check_bytes of zeros would read as the end of data.
 // - Fencing: after an epoch_start with epoch E and cut C, a record with epoch < E located
 //   after C (segment order) was written by a deposed master that kept writing (a paused or
 //   partitioned process): it is ignored and reported as fenced, and so is damage there.
@@ -210,6 +266,39 @@
 // Everything written before a deletion is synced first (copies, index_state), and each
 // unlink is made durable (directory fsync) before the next, so a crash at any point
 // leaves a shorter prefix deleted: still a suffix, replaying to the same index.
+//
+// ---------------------------------------------------------------------------------------
+// 9. What the format assumes of the disk
+// ---------------------------------------------------------------------------------------
+// - fdatasync returns only once the data is durable: the drive's volatile write cache is
+//   flushed (or battery- / capacitor-backed). A drive or virtual disk that acknowledges
+//   flushes it has not done breaks every promise of store.h, and nothing here can detect
+//   it before the data is needed.
+// - Powersafe overwrite (SQLite's term; its SQLITE_POWERSAFE_OVERWRITE is on by default):
+//   a power failure during a write may damage the bytes being written, never bytes of
+//   the file outside them. Why the journal depends on it: group commits are not sector
+//   aligned. A group starts right after the previous one, inside the 512-byte or 4 KiB
+//   sector (and the page) that holds the tail of already synced, acknowledged records;
+//   the kernel writes that whole page back again with the new bytes. A drive that can
+//   leave a sector half written and unreadable (read back as zeros or garbage) would
+//   destroy those acknowledged records. The fault tests measured it: with such a disk,
+//   a few of 200 simulated power failures undid acknowledged operations (15 of 5706 in
+//   one run).
+//   Who provides it: hard disks finish the sector they are writing when power fails (the
+//   reasoning SQLite gives for its default); SSDs remap every write to a fresh flash page
+//   (copy-on-write in the flash translation layer), so the old contents survive until
+//   the new write is complete, and drives with power-loss protection (capacitors:
+//   datacenter SSDs, most NVMe drives for servers, battery-backed RAID controllers)
+//   complete writes in flight; NVMe reports its guarantee as AWUPF (atomic write unit
+//   power fail, at least one logical block). Who may not: consumer flash without
+//   power-loss protection (SD cards, USB sticks, some cheap SATA SSDs), where studies have
+//   seen torn and shorn writes at power failure. Put a store only on storage that keeps
+//   both promises; on NFS they must hold for the server's disks, and the server must
+//   honour COMMIT (no `async` export).
+// - Not done: aligning each group commit to a sector. It would need a padding record
+//   type, cost up to a sector of padding per group (with 1 KiB messages from one
+//   producer, 4 KiB sectors would write up to 4 times the bytes), and still depend on the
+//   drive writing a whole physical sector atomically, which is the same promise.
 #pragma once
 
 #include <array>
@@ -229,12 +318,17 @@ inline constexpr std::string_view checkpoint_suffix = ".ckpt";
 inline constexpr std::string_view temp_suffix = ".tmp";
 
 inline constexpr std::array<char, 8> segment_magic = {'T', 'N', 'D', 'M', 'S', 'E', 'G', '1'};
-inline constexpr std::uint32_t segment_format_version = 1;
+inline constexpr std::uint32_t segment_format_version = 2;         // written
+inline constexpr std::uint32_t oldest_segment_format_version = 1;  // still read (section 7)
 inline constexpr std::size_t segment_header_bytes = 64;
 inline constexpr std::size_t segment_header_checksum_offset = 56;
 
 inline constexpr std::size_t record_header_bytes = 32;
 inline constexpr std::size_t record_alignment = 8;
+inline constexpr std::uint8_t record_flag_group_start = 0x01;  // record header byte 13, bit 0
+inline constexpr std::uint8_t known_record_flags = record_flag_group_start;
+// Zeros after an all-zero record header that mean "end of data" (section 4).
+inline constexpr std::uint64_t end_of_data_check_bytes = 64 << 10;
 
 inline constexpr std::array<char, 8> checkpoint_magic = {'T', 'N', 'D', 'M', 'C', 'K', 'P', '1'};
 inline constexpr std::uint32_t checkpoint_format_version = 2;

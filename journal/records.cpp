@@ -344,7 +344,8 @@ boost::outcome_v2::std_result<segment_header> decode_segment_header(
     return make_error_code(errc::corrupt_file);
   segment_header h;
   h.version = detail::get_u32_at(in.data() + 8);
-  if (h.version != format::segment_format_version) return make_error_code(errc::unsupported_version);
+  if (h.version < format::oldest_segment_format_version || h.version > format::segment_format_version)
+    return make_error_code(errc::unsupported_version);
   if (detail::get_u32_at(in.data() + 12) != 0) return make_error_code(errc::corrupt_file);
   std::memcpy(h.store.bytes.data(), in.data() + 16, 16);
   h.seq = detail::get_u64_at(in.data() + 32);
@@ -365,11 +366,11 @@ std::uint64_t record_checksum(const std::byte* header, std::span<const std::byte
 
 void encode_record_header(record_type type, std::uint64_t lsn, std::uint64_t epoch,
                           std::span<const std::byte> payload,
-                          std::span<std::byte, format::record_header_bytes> out) {
+                          std::span<std::byte, format::record_header_bytes> out, std::uint8_t flags) {
   std::byte* p = out.data();
   detail::put_u32_at(p + 8, static_cast<std::uint32_t>(payload.size()));
   p[12] = static_cast<std::byte>(type);
-  p[13] = std::byte{0};
+  p[13] = static_cast<std::byte>(flags);
   p[14] = std::byte{0};
   p[15] = std::byte{0};
   detail::put_u64_at(p + 16, lsn);
@@ -400,8 +401,9 @@ std::string_view verify_record(std::span<const std::byte, format::record_header_
   // newer or broken writer, which is corruption for this reader, not a torn write.
   auto type = static_cast<std::uint8_t>(header[12]);
   if (type == 0 || type > format::max_record_type) return "unknown record type";
-  if (header[13] != std::byte{0} || header[14] != std::byte{0} || header[15] != std::byte{0})
-    return "non-zero flags or reserved bytes";
+  if ((static_cast<std::uint8_t>(header[13]) & ~format::known_record_flags) != 0 || header[14] != std::byte{0} ||
+      header[15] != std::byte{0})
+    return "unknown flags or non-zero reserved bytes";
   return {};
 }
 

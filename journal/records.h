@@ -140,7 +140,9 @@ struct segment_header {
 };
 // Writes exactly format::segment_header_bytes, checksum included.
 void encode_segment_header(const segment_header& h, std::span<std::byte, format::segment_header_bytes> out);
-// Errors: errc::corrupt_file (magic, checksum, reserved), errc::unsupported_version.
+// Accepts versions oldest_segment_format_version..segment_format_version (the caller
+// applies the rules of h.version, format.h section 7). Errors: errc::corrupt_file (magic,
+// checksum, reserved), errc::unsupported_version (any other version).
 boost::outcome_v2::std_result<segment_header> decode_segment_header(
     std::span<const std::byte, format::segment_header_bytes> in);
 
@@ -148,18 +150,20 @@ struct record_header {
   std::uint64_t checksum = 0;
   std::uint32_t length = 0;  // payload bytes
   record_type type{};
-  std::uint8_t flags = 0;
+  std::uint8_t flags = 0;    // format::record_flag_group_start (version 2 segments)
   std::uint64_t lsn = 0;
   std::uint64_t epoch = 0;
+  bool group_start() const noexcept { return (flags & format::record_flag_group_start) != 0; }
 };
 // Fills the 32 header bytes for `payload` (computing the checksum) into `out`.
 void encode_record_header(record_type type, std::uint64_t lsn, std::uint64_t epoch,
                           std::span<const std::byte> payload,
-                          std::span<std::byte, format::record_header_bytes> out);
+                          std::span<std::byte, format::record_header_bytes> out, std::uint8_t flags = 0);
 // Parses the header fields without validating anything.
 record_header parse_record_header(std::span<const std::byte, format::record_header_bytes> in) noexcept;
 bool is_zero_header(std::span<const std::byte, format::record_header_bytes> in) noexcept;
-// Checks type, flags, reserved and the checksum over header[8,32) + payload. On failure
+// Checks type, flags (only known_record_flags may be set; a version 1 segment allows none,
+// which its reader checks), reserved and the checksum over header[8,32) + payload. On failure
 // returns a short reason ("checksum mismatch", "unknown record type 17", ...), else "".
 std::string_view verify_record(std::span<const std::byte, format::record_header_bytes> header,
                                std::span<const std::byte> payload) noexcept;

@@ -401,6 +401,10 @@ struct store::impl : std::enable_shared_from_this<impl> {
       fail_from(0, errc::journal_failed);
       return;
     }
+    // group_start (format.h section 4): the segment holds nothing unsynced before this
+    // record. Recovery relies on it to tell a torn tail from damaged synced data, so it is
+    // set from the real state (dirty), not from the policy.
+    bool group_start = !dirty;
     for (std::size_t i = 0; i < group.size(); ++i) {
       auto& e = *group[i];
       if (seg_off + e.buf.size() > opts.segment_bytes) {
@@ -413,12 +417,15 @@ struct store::impl : std::enable_shared_from_this<impl> {
           fail_from(i, ec);
           return;
         }
+        group_start = true;  // a fresh segment whose header is synced
       }
       e.lsn = next_lsn++;
       e.where = {seg_seq, static_cast<std::uint32_t>(seg_off), static_cast<std::uint32_t>(e.buf.size())};
       encode_record_header(e.type, e.lsn, opts.epoch,
                            std::span<const std::byte>(e.buf).subspan(hdr, e.payload_bytes),
-                           std::span<std::byte, hdr>(e.buf.data(), hdr));
+                           std::span<std::byte, hdr>(e.buf.data(), hdr),
+                           group_start ? format::record_flag_group_start : std::uint8_t{0});
+      group_start = false;
       seg_off += e.buf.size();
     }
     if (auto ec = flush(group.size(), false)) fail_from(first, ec);

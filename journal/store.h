@@ -29,6 +29,17 @@
 //   fsync's own duration). A process crash (not power/OS) loses nothing.
 // - sync_policy::never: never fdatasync except on segment roll, checkpoint and close.
 //   Loss window: whatever the OS had not written back (Linux: dirty_expire, ~30 s).
+// After a power failure, open() truncates what was written after the last completed
+// fdatasync if any of it is damaged, valid records among it included (a torn tail,
+// journal/format.h section 7): that is nothing acknowledged with `always`, and at most the
+// loss window with the others. A power failure never makes open() refuse the store.
+//
+// What these promises assume of the disk (journal/format.h section 9): fdatasync returns
+// only when the data is durable, and a write interrupted by a power failure damages only
+// the bytes written ("powersafe overwrite": sector writes complete or leave the old
+// contents). Group commits share sectors with acknowledged records, so a disk without
+// that property (some consumer flash without power-loss protection) can destroy
+// acknowledged records at a power failure; such storage is not supported.
 //
 // Failure: a failed write or fdatasync, or a fence callback returning an error, fails
 // every append of that group with the error and puts the store in the failed state: every

@@ -79,8 +79,8 @@ std::string locate_bad_segment(fs::file_system& fs, const std::filesystem::path&
     if (!sh && sh.error() == journal::errc::unsupported_version) {
       std::uint32_t v = 0;
       for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(h[8 + i]);
-      return fmt::format("{} offset 8: segment format version {} (this tool reads {})", path.string(), v,
-                         jf::segment_format_version);
+      return fmt::format("{} offset 8: segment format version {} (this tool reads {} to {})", path.string(), v,
+                         jf::oldest_segment_format_version, jf::segment_format_version);
     }
     if (sh && !(sh.value().store == id))
       return fmt::format("{} offset 16: segment of store {}, not {}", path.string(),
@@ -679,7 +679,8 @@ int run_verify(fs::file_system& base, const std::filesystem::path& dir, bool as_
     switch (d.classification) {
       case journal::damage_class::torn_tail:
         out << "torn tail: " << damage_text(d)
-            << "\n  the writer died mid-write; recovery truncates here and loses nothing that was acknowledged\n";
+            << "\n  written after the last completed fdatasync (the writer died mid-write); recovery truncates "
+               "here and loses nothing that sync_policy always acknowledged\n";
         break;
       case journal::damage_class::empty_segment_tail:
         out << "torn tail: " << damage_text(d)
@@ -687,7 +688,8 @@ int run_verify(fs::file_system& base, const std::filesystem::path& dir, bool as_
         break;
       default:
         out << "corruption: " << damage_text(d)
-            << "\n  valid records follow the damage, so this is not a torn write; a broker refuses to "
+            << "\n  data was damaged after an fdatasync covered it (a record written after a later fdatasync "
+               "follows, or this is not the newest segment), so this is not a torn write; a broker refuses to "
                "recover this store (salvage mode would skip these bytes and lose the messages in them)\n";
         break;
     }

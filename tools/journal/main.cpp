@@ -33,9 +33,9 @@ constexpr const char* footer = R"(DESCRIPTION
                                  byte offset OFF (decimal), e.g. --from 2:4096
              --lsn N             records with lsn >= N
   verify   Checks every record's checksum, type and lsn sequence and classifies
-           damage as recovery would: a torn tail (the writer died mid-write;
-           recovery truncates it) or mid-log corruption (valid data after the
-           damage; a broker refuses the store). Lists records fenced off as
+           damage as recovery would: a torn tail (written after the last
+           completed fdatasync; recovery truncates it) or mid-log corruption
+           (synced data damaged; a broker refuses the store). Lists records fenced off as
            written by a deposed master, and checkpoint validity. Every problem
            names the file and the byte offset.
 

@@ -49,6 +49,40 @@ void poke(const fsys::path& file, std::uint64_t offset, std::string_view bytes) 
   REQUIRE(f);
 }
 
+std::vector<std::byte> read_bytes(const fsys::path& file, std::uint64_t offset, std::size_t n) {
+  std::ifstream f(file, std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::vector<std::byte> out(n);
+  f.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(n));
+  REQUIRE(f);
+  return out;
+}
+
+void write_bytes(const fsys::path& file, std::uint64_t offset, std::span<const std::byte> bytes) {
+  poke(file, offset, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+// Re-encodes the header of the record at `offset` with `flags` (checksum recomputed), as
+// if the writer had set them: e.g. to make several records one group commit.
+void set_record_flags(const fsys::path& file, std::uint64_t offset, std::uint8_t flags) {
+  constexpr auto hdr = format::record_header_bytes;
+  auto h = read_bytes(file, offset, hdr);
+  auto r = parse_record_header(std::span<const std::byte, hdr>(h.data(), hdr));
+  auto payload = read_bytes(file, offset + hdr, r.length);
+  encode_record_header(r.type, r.lsn, r.epoch, payload, std::span<std::byte, hdr>(h.data(), hdr), flags);
+  write_bytes(file, offset, h);
+}
+
+// Offsets of every valid record in `file`, in order.
+std::vector<std::uint64_t> record_offsets(const fsys::path& dir, const fsys::path& file) {
+  std::vector<std::uint64_t> out;
+  REQUIRE(scan(tandem::fs::posix_file_system(), dir, {false, 0}, [&](const scan_item& i) {
+    if (i.kind == scan_item_kind::record && i.file == file) out.push_back(i.offset);
+    return true;
+  }));
+  return out;
+}
+
 char peek(const fsys::path& file, std::uint64_t offset) {
   std::ifstream f(file, std::ios::binary);
   f.seekg(static_cast<std::streamoff>(offset));
@@ -302,6 +336,111 @@ TEST_CASE("a bad record followed by a valid one in the last segment is mid-log, 
   auto r = store::open(fx.dir.path(), o, rep);
   CHECK(r.error() == errc::mid_log_corruption);
   CHECK(!rep.torn_tail);
+}
+
+TEST_CASE("damage followed only by records of its own unsynced group is a torn tail, not mid-log") {
+  // A power cut during the last group commit {m4 m5 m6 checkpoint}: writeback put m6 and
+  // the checkpoint record on disk but garbled m5. Valid records follow the damage, but
+  // none has group_start, so all of them were written after the last completed fdatasync
+  // and none was acknowledged (format.h section 7). This used to be refused as mid-log.
+  fixture fx;
+  auto o = fx.opts(1 << 20);
+  {
+    auto s = fx.open(o);
+    for (std::uint64_t i = 1; i <= 6; ++i) REQUIRE(!append_wait(*s, make_message(i, {"q"})).ec);
+  }
+  fx.remove_checkpoints();
+  const auto seg = fx.files(".seg").back();
+  auto recs = record_offsets(fx.dir.path(), seg);
+  REQUIRE(recs.size() == 8);  // epoch_start, m1..m6, the close's checkpoint record
+  for (std::size_t i = 0; i < recs.size(); ++i)
+    CHECK(parse_record_header(std::span<const std::byte, format::record_header_bytes>(
+                                  read_bytes(seg, recs[i], format::record_header_bytes).data(),
+                                  format::record_header_bytes))
+              .group_start());  // every append_wait was a group of its own
+  for (std::size_t i = 5; i < recs.size(); ++i) set_record_flags(seg, recs[i], 0);  // m5 m6 ckpt
+  const auto image = read_bytes(seg, 0, 1 << 20);
+  poke(seg, recs[5] + 60, "!");  // m5's payload
+
+  recovery_report rep;
+  {
+    auto s = fx.open(o, &rep);
+    REQUIRE(rep.torn_tail);
+    CHECK(rep.torn_tail->offset == recs[5]);
+    CHECK(rep.torn_tail->reason == "checksum mismatch");
+    CHECK(rep.torn_tail->bytes > recs[7] - recs[5]);  // m5 through the checkpoint record
+    CHECK(live_set(s->index()) == std::map<std::string, std::set<std::uint64_t>>{{"q", {1, 2, 3, 4}}});
+  }
+  // The same damage with m6 written after a completed fdatasync (group_start): synced
+  // data was damaged, which recovery refuses.
+  fx.remove_checkpoints();
+  for (const auto& f : fx.files(".seg"))
+    if (f != seg) fsys::remove(f);
+  write_bytes(seg, 0, image);
+  set_record_flags(seg, recs[6], format::record_flag_group_start);
+  poke(seg, recs[5] + 60, "!");
+  auto refused = store::open(fx.dir.path(), o, rep);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::mid_log_corruption);
+  REQUIRE(rep.refused);
+  CHECK(rep.refused->offset == recs[5]);
+}
+
+TEST_CASE("a version 1 segment is still read, by the version 1 rules") {
+  // Segments written before the group_start flag (format version 1) carry no flags; a
+  // store upgraded in place must still open, and there any valid record after damage
+  // still means mid-log corruption.
+  fixture fx;
+  auto o = fx.opts(1 << 20);
+  {
+    auto s = fx.open(o);
+    for (std::uint64_t i = 1; i <= 5; ++i) REQUIRE(!append_wait(*s, make_message(i, {"q"})).ec);
+  }
+  fx.remove_checkpoints();
+  const auto seg = fx.files(".seg").back();
+  auto recs = record_offsets(fx.dir.path(), seg);
+  REQUIRE(recs.size() == 7);
+  for (auto off : recs) set_record_flags(seg, off, 0);
+  auto h = read_bytes(seg, 0, format::segment_header_bytes);
+  auto sh = decode_segment_header(std::span<const std::byte, format::segment_header_bytes>(h.data(), h.size()));
+  REQUIRE(sh);
+  CHECK(sh.value().version == format::segment_format_version);
+  auto v1 = sh.value();
+  v1.version = 1;
+  encode_segment_header(v1, std::span<std::byte, format::segment_header_bytes>(h.data(), h.size()));
+  write_bytes(seg, 0, h);
+  const auto image = read_bytes(seg, 0, 1 << 20);
+
+  recovery_report rep;
+  {
+    auto s = fx.open(o, &rep);
+    CHECK(s->index().live_messages() == 5);
+    CHECK_FALSE(rep.torn_tail);
+  }
+  // Damage with valid (unflagged) records after it: mid-log under version 1.
+  fx.remove_checkpoints();
+  for (const auto& f : fx.files(".seg"))
+    if (f != seg) fsys::remove(f);
+  write_bytes(seg, 0, image);
+  poke(seg, recs[3] + 60, "!");
+  auto refused = store::open(fx.dir.path(), o, rep);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::mid_log_corruption);
+  // A flag in a version 1 segment is corruption too: it was not written by that format.
+  write_bytes(seg, 0, image);
+  set_record_flags(seg, recs.back(), format::record_flag_group_start);
+  auto summary = scan(tandem::fs::posix_file_system(), fx.dir.path(), {false, 0}, {});
+  REQUIRE(summary);
+  REQUIRE(summary.value().torn_tail);
+  CHECK(summary.value().torn_tail->offset == recs.back());
+  CHECK(summary.value().torn_tail->reason == "record flags set in a version 1 segment");
+  // Versions outside 1..2 are refused by name.
+  v1.version = format::segment_format_version + 1;
+  encode_segment_header(v1, std::span<std::byte, format::segment_header_bytes>(h.data(), h.size()));
+  write_bytes(seg, 0, h);
+  auto newer = store::open(fx.dir.path(), o, rep);
+  REQUIRE_FALSE(newer);
+  CHECK(newer.error() == errc::unsupported_version);
 }
 
 TEST_CASE("a single flipped bit anywhere in a small journal is detected") {
