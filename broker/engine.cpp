@@ -102,10 +102,7 @@ void engine::close_session(session_id id) {
   auto it = impl_->sessions_.find(id);
   if (it == impl_->sessions_.end()) return;
   impl_->end_session_state(*it->second);
-  if (!it->second->client_id.empty()) {
-    auto c = impl_->client_ids_.find(it->second->client_id);
-    if (c != impl_->client_ids_.end() && c->second == id) impl_->client_ids_.erase(c);
-  }
+  impl_->release_client_id(*it->second);
   impl_->blocked_.erase(id);
   impl_->sessions_.erase(it);
   impl_->flush();
@@ -229,6 +226,13 @@ void engine::impl::flush_slots(session& s) {
   while (!s.slots.empty() && s.slots.front().waiting == 0) {
     auto slot = std::move(s.slots.front());
     s.slots.pop_front();
+    if (slot.close) {
+      // Release the session before its last frame leaves: a client that saw DISCONNECT's
+      // RECEIPT may reconnect with the same client-id at once, and the socket (hence
+      // close_session) can outlive that receipt.
+      end_session_state(s);
+      release_client_id(s);
+    }
     if (!slot.frame.empty()) s.sink->send(std::move(slot.frame));
     if (slot.close) {
       s.state = session_state::closing;
@@ -306,6 +310,12 @@ void engine::impl::fail(session& s, std::string_view message, std::string_view d
     blocked_.erase(s.id);
   }
   flush_slots(s);
+}
+
+void engine::impl::release_client_id(session& s) {
+  if (s.client_id.empty()) return;
+  auto c = client_ids_.find(s.client_id);
+  if (c != client_ids_.end() && c->second == s.id) client_ids_.erase(c);
 }
 
 void engine::impl::end_session_state(session& s) {
@@ -840,17 +850,27 @@ void engine::impl::on_begin(session& s, stomp::frame& f) {
   add_receipt(s, f, 0);
 }
 
-void engine::impl::on_abort(session& s, stomp::frame& f) {
+// Removes the transaction named by COMMIT's or ABORT's `transaction` header from the
+// session; an ERROR (and nullopt) when the header is missing or names no open transaction.
+std::optional<transaction> engine::impl::take_transaction(session& s, stomp::frame& f) {
   auto t = f.get("transaction");
   auto it = t ? s.txs.find(std::string(*t)) : s.txs.end();
   if (it == s.txs.end()) {
     fail(s, "unknown transaction",
-         t ? fmt::format("Transaction '{}' was not begun on this connection.", *t) : std::string("ABORT needs a transaction header."),
+         t ? fmt::format("Transaction '{}' was not begun on this connection.", *t)
+           : fmt::format("{} needs a transaction header.", f.command),
          &f);
-    return;
+    return std::nullopt;
   }
   auto tx = std::move(it->second);
   s.txs.erase(it);
+  return tx;
+}
+
+void engine::impl::on_abort(session& s, stomp::frame& f) {
+  auto taken = take_transaction(s, f);
+  if (!taken) return;
+  auto tx = std::move(*taken);
   rollback(s, tx);
   add_receipt(s, f, 0);
 }
@@ -873,16 +893,9 @@ void engine::impl::rollback(session& s, transaction& tx) {
 }
 
 void engine::impl::on_commit(session& s, stomp::frame& f) {
-  auto t = f.get("transaction");
-  auto it = t ? s.txs.find(std::string(*t)) : s.txs.end();
-  if (it == s.txs.end()) {
-    fail(s, "unknown transaction",
-         t ? fmt::format("Transaction '{}' was not begun on this connection.", *t) : std::string("COMMIT needs a transaction header."),
-         &f);
-    return;
-  }
-  auto tx = std::move(it->second);
-  s.txs.erase(it);
+  auto taken = take_transaction(s, f);
+  if (!taken) return;
+  auto tx = std::move(*taken);
   if (shutting_down_ && !tx.sends.empty()) {
     rollback(s, tx);
     fail(s, "broker shutting down", "The broker is stopping; the transaction was rolled back.", &f);

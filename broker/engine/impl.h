@@ -34,6 +34,7 @@ struct engine::impl {
   void on_begin(detail::session& s, stomp::frame& f);
   void on_commit(detail::session& s, stomp::frame& f);
   void on_abort(detail::session& s, stomp::frame& f);
+  std::optional<detail::transaction> take_transaction(detail::session& s, stomp::frame& f);
   void on_disconnect(detail::session& s, stomp::frame& f);
 
   detail::session* find_session(session_id id);
@@ -48,6 +49,7 @@ struct engine::impl {
   void flush_slots(detail::session& s);
   void send_frame(detail::session& s, const stomp::frame& f);
   void end_session_state(detail::session& s);  // rollback and return everything; session stays
+  void release_client_id(detail::session& s);  // lets another connection CONNECT with it
   void remove_subscription(detail::session& s, detail::subscription& sub);
   void rollback(detail::session& s, detail::transaction& tx);
   // The delivery an ACK / NACK names, or an error text.

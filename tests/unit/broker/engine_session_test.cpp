@@ -198,6 +198,19 @@ TEST_CASE("a second connection with the same client-id is refused") {
   c.connect({{"client-id", "app"}});
 }
 
+TEST_CASE("a client-id is free again as soon as DISCONNECT's receipt is sent") {
+  // Regression: the RECEIPT reached the client before the socket closed, so a client that
+  // reconnected at once with its client-id was refused as "already connected".
+  fixture fx;
+  client a(fx);
+  a.connect({{"client-id", "app"}});
+  a.frame("DISCONNECT", {{"receipt", "bye"}});
+  REQUIRE(a.wait_receipt("bye"));
+  client b(fx);  // `a` has not called close_session yet
+  b.connect({{"client-id", "app"}});
+  CHECK_FALSE(b.last_error());
+}
+
 TEST_CASE("admin snapshots list destinations, connections and metrics") {
   fixture fx;
   client c(fx);
