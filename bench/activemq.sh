@@ -3,9 +3,10 @@
 # comparisons: its own config, data directory and ports, never the system instance.
 #
 #   bench/activemq.sh start BASE_DIR STOMP_PORT [STORE_DIR]   start in the background, wait for STOMP
-#   bench/activemq.sh stop  BASE_DIR                           stop the instance started in BASE_DIR
+#   bench/activemq.sh stop  BASE_DIR [--kill]                  stop the instance started in BASE_DIR
+#                                                              (--kill: SIGKILL at once, for throw-away stores)
 #
-# BASE_DIR receives conf/activemq.xml, the pid file and the log. STORE_DIR (default BASE_DIR/data)
+# BASE_DIR receives conf/activemq.xml, the pid file and the log (console.log). STORE_DIR (default BASE_DIR/data)
 # holds KahaDB; two instances given the same STORE_DIR form a shared-file-system master/slave
 # pair (KahaDB's lock file decides the master), which is what the failover comparison uses.
 # The Debian configuration enables no authentication, so any login/passcode is accepted.
@@ -30,6 +31,13 @@ start() {
   local base=$1 port=$2 store=${3:-$1/data}
   [ -f "$ACTIVEMQ_HOME/bin/activemq.jar" ] || die "ActiveMQ is not installed: apt-get install -y activemq"
   mkdir -p "$base/conf" "$base/tmp" "$store"
+  # AMQ_LOCK_SLEEP_MS: how often a slave retries the shared store's lock (KahaDB's
+  # shared-file-locker lockAcquireSleepInterval); unset keeps ActiveMQ's default (10 s).
+  local locker=""
+  if [ -n "${AMQ_LOCK_SLEEP_MS:-}" ]; then
+    locker="
+        <locker><shared-file-locker lockAcquireSleepInterval=\"$AMQ_LOCK_SLEEP_MS\"/></locker>"
+  fi
   base=$(cd "$base" && pwd); store=$(cd "$store" && pwd)
   # Persistence as shipped (KahaDB, fsync per write). Limits are raised above the defaults so a
   # 1M-message backlog is kept on disk instead of blocking the producers (flow control is a
@@ -42,7 +50,8 @@ start() {
   <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="bench"
           dataDirectory="$store" schedulePeriodForDestinationPurge="0">
     <persistenceAdapter>
-      <kahaDB directory="$store/kahadb"/>
+      <kahaDB directory="$store/kahadb">$locker
+      </kahaDB>
     </persistenceAdapter>
     <systemUsage>
       <systemUsage>
@@ -58,7 +67,16 @@ start() {
   </broker>
 </beans>
 XML
-  cp /etc/activemq/instances-available/main/log4j2.properties "$base/conf/" 2>/dev/null || true
+  # Debian's ActiveMQ logs through slf4j-log4j12 (log4j 1.2), which reads log4j.properties from
+  # the class path (conf/ is on it); the packaged log4j2.properties is never read.
+  cat > "$base/conf/log4j.properties" <<'PROPS'
+log4j.rootLogger=INFO, out
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %m%n
+log4j.logger.org.springframework=WARN
+log4j.logger.org.apache.xbean=WARN
+PROPS
   # The flags below are what /usr/bin/activemq passes to Java 9+ (module opens for Spring/XBean).
   # shellcheck disable=SC2086
   java -Xms${ACTIVEMQ_HEAP} -Xmx${ACTIVEMQ_HEAP} -Dorg.apache.activemq.UseDedicatedTaskRunner=true \
@@ -70,24 +88,27 @@ XML
     --add-opens java.base/java.util.concurrent=ALL-UNNAMED \
     --add-opens java.base/java.util.concurrent.atomic=ALL-UNNAMED \
     -Dactivemq.classpath="$base/conf" -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$base" \
-    -Dactivemq.conf="$base/conf" -Dactivemq.data="$store" -Djava.io.tmpdir="$base/tmp" \
+    -Dactivemq.conf="$base/conf" -Dactivemq.data="$base" -Djava.io.tmpdir="$base/tmp" \
     -jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$base/conf/activemq.xml" \
-    >"$base/activemq.log" 2>&1 </dev/null &
+    >"$base/console.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$base/activemq.pid"
   # A slave of a shared store never opens its port: the caller passes WAIT=0 for those.
   if [ "${WAIT:-1}" = 1 ]; then
     local rc=0; wait_port "$port" "$pid" 120 || rc=$?
-    [ $rc = 0 ] || { tail -20 "$base/activemq.log" >&2; die "ActiveMQ in $base did not open port $port (rc=$rc)"; }
+    [ $rc = 0 ] || { tail -20 "$base/console.log" >&2; die "ActiveMQ in $base did not open port $port (rc=$rc)"; }
   fi
   echo "$pid"
 }
 
 stop() {
-  local base=$1 pid
+  local base=$1 how=${2:-} pid
   [ -f "$base/activemq.pid" ] || return 0
   pid=$(cat "$base/activemq.pid")
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ "$how" = --kill ] && kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  elif kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid"
     local deadline=$((SECONDS + 30))
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
@@ -99,6 +120,6 @@ stop() {
 cmd=${1:-}; shift || true
 case "$cmd" in
   start) [ $# -ge 2 ] || die "usage: start BASE_DIR STOMP_PORT [STORE_DIR]"; start "$@" ;;
-  stop)  [ $# -ge 1 ] || die "usage: stop BASE_DIR"; stop "$1" ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  stop)  [ $# -ge 1 ] || die "usage: stop BASE_DIR [--kill]"; stop "$@" ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

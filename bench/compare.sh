@@ -1,32 +1,47 @@
 #!/usr/bin/env bash
-# Tandem vs ActiveMQ 5.17, measured with tandem-bench on this machine (issue 8).
+# Tandem vs ActiveMQ 5.17 on this machine, measured with one client (tandem-bench): issue 8.
 #
-#   bench/compare.sh [--quick] [--reps N] [--brokers "activemq tandem"] [--cases "c1 c2 ..."]
+#   bench/compare.sh [--quick] [--reps N] [--cases "p1_r1 ..."] [--only "tandem ..."] [--perf]
 #
-# Each case runs REPS times per broker (default 3), brokers alternating (A B, B A, A B, ...) so
-# a slow drift of the machine does not favour one; every run gets a fresh store, and both
-# brokers keep their store under the same directory ($STORE_BASE, default /var/tmp/tandem-compare),
-# so they share one file system. fio measures that file system's raw synchronous write rate
-# (1 KiB and 64 KiB writes, each followed by fdatasync) as the ceiling a broker that fsyncs
-# per message cannot beat.
+# One run measures every case REPS times (default 3) per broker. Repetitions are the outer
+# loop (rep 1: every case, rep 2: every case, ...) and the broker order flips from one case
+# to the next and from one repetition to the next, so a drift of the shared machine (other
+# builds) does not favour one broker. Every run starts its broker(s) on a fresh store; both
+# brokers' stores and the fio file live in $STORE_BASE (default /var/tmp/tandem-compare), one
+# file system. The raw disk baseline (fio) runs right before each run it is compared with.
 #
-# Cases (the issue's seven):
-#   p1_r1       persistent 1 KiB, 1 producer, RECEIPT per message, window 1 (synchronous sends)
-#   p64_r1      persistent 1 KiB, 64 producers, RECEIPT per message, window 1 each
-#   p16_r100    persistent 1 KiB, 16 producers, RECEIPT every 100 (pipelined, window 1000)
-#   drain_1m    preload 1,000,000 persistent messages, then 4 client-individual consumers drain
-#   topic_np    non-persistent topic, 1 producer, 8 subscribers
-#   failover    two brokers on one store, kill -9 the master mid-run: client downtime (ms)
-#   rss_1m      resident memory of the broker holding 1,000,000 pending persistent messages
+# Cases (the issue's seven; exact tandem-bench options in run_case below):
+#   p1_r1     persistent 1 KiB, 1 producer, RECEIPT per message, window 1 (synchronous sends)
+#   p64_r1    persistent 1 KiB, 64 producers, RECEIPT per message, window 1 each (group commit)
+#   p16_r100  persistent 1 KiB, 16 producers, RECEIPT every 100, window 10 receipts
+#   backlog   preload 1,000,000 persistent 1 KiB messages (no consumer), read the broker's RSS
+#             (case rss_1m), then drain them with 4 client-individual consumers (case drain_1m)
+#   topic_np  non-persistent topic, 1 producer, 8 subscribers
+#   failover  a master/slave pair on one store, 100,000 pending messages, SIGKILL of the
+#             master: kill -> first RECEIPT from the new master. ActiveMQ twice: default lock
+#             poll (10 s) and lockAcquireSleepInterval=100 ms ("activemq_tuned").
+# p1_r1, p64_r1, p16_r100 and topic_np first run the same load for $WARMUP_S seconds on another
+# destination (the JVM's JIT; Tandem gets the same), then measure for $MEASURE_S seconds.
 #
-# Output: $OUT (default bench/results/) gets raw/<case>-<broker>-<rep>.json (tandem-bench JSON,
-# or the case's own JSON), fio-1k.json, fio-64k.json, summary.json and summary.md (median, min,
-# max, Tandem/ActiveMQ ratio, fraction of the raw disk). --quick shrinks counts and makes one
-# repetition: a smoke test of the script, not a result.
+# Brokers, configured as shipped except where a case needs otherwise (said here):
+#   Tandem    tandemd, sync "always" (a RECEIPT means fdatasync'd), 1 io thread, body cache
+#             64 MiB (default), max_destination_bytes raised to 4 GiB so a 1M backlog fits.
+#   ActiveMQ  5.17 from Debian (bench/activemq.sh), KahaDB with its default journal sync
+#             (fsync before the RECEIPT), STOMP transport, heap 1 GiB, memory/store limits
+#             raised so a 1M backlog is stored rather than blocking producers.
 #
-# Needs root for apt-get (ActiveMQ is installed from Debian if missing) and a built tree:
-# $BUILD (default build/) with tools/bench/tandem-bench and, for Tandem, broker/tandemd.
-# A broker whose binary is missing is skipped with a note in the summary.
+# Output, in $OUT (default bench/results/): comparison.json and comparison.md (the tables:
+# median, min, max, Tandem/ActiveMQ ratio, fraction of the raw disk, targets), and
+# comparison-raw/ (every tandem-bench JSON, fio JSON and per-run facts). comparison-notes.md,
+# written by hand after profiling, is included in comparison.md as the analysis of the misses.
+# --only "KINDS": run only these brokers (tandem activemq activemq_tuned), for development.
+# --quick: one repetition at small counts, a smoke test of the script (writes to
+# $OUT/quick/, never over the real results). --perf: record `perf record -g` of tandemd during
+# each Tandem measurement into comparison-raw/*.perf.txt (perturbs the figures: for analysis,
+# not for the published run).
+#
+# Needs root (apt-get installs activemq and fio if missing) and a build with tandemd and
+# tandem-bench: BUILD=DIR (default build/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,188 +53,369 @@ BENCH=$BUILD/tools/bench/tandem-bench
 TANDEMD=$BUILD/broker/tandemd
 AMQ=$ROOT/bench/activemq.sh
 PYTHON=/usr/bin/python3
-# Ports away from the defaults and from the test suite's.
+# STOMP ports away from the defaults and from the test suite's; both brokers also use PORT+1
+# (ActiveMQ: OpenWire; Tandem: admin HTTP).
 AMQ_PORT=61790; AMQ_PORT2=61792; TANDEM_PORT=61780; TANDEM_PORT2=61782
 
-REPS=3; QUICK=0
-BROKERS="activemq tandem"
-CASES="p1_r1 p64_r1 p16_r100 drain_1m topic_np failover rss_1m"
+REPS=3; QUICK=0; PERF=0; ONLY=""
+CASES="p1_r1 p64_r1 p16_r100 backlog topic_np failover"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; REPS=1 ;;
     --reps) REPS=$2; shift ;;
-    --brokers) BROKERS=$2; shift ;;
     --cases) CASES=$2; shift ;;
-    *) sed -n '2,30p' "$0"; exit 2 ;;
+    --only) ONLY=$2; shift ;;
+    --perf) PERF=1 ;;
+    *) sed -n '2,45p' "$0"; exit 2 ;;
   esac
   shift
 done
 
-# Counts per case; --quick divides them so the whole script runs in a minute or two.
 if [ $QUICK = 1 ]; then
-  N_P1=500; N_P64=5000; N_P16=20000; N_BACKLOG=20000; N_TOPIC=20000; FAILOVER_S=20; FAILOVER_KILL_S=3
+  OUT=$OUT/quick
+  WARMUP_S=1; MEASURE_S=3; N_BACKLOG=50000; N_FAILOVER_PENDING=10000; FIO_S=2
 else
-  N_P1=5000; N_P64=50000; N_P16=200000; N_BACKLOG=1000000; N_TOPIC=200000; FAILOVER_S=40; FAILOVER_KILL_S=5
+  WARMUP_S=3; MEASURE_S=10; N_BACKLOG=1000000; N_FAILOVER_PENDING=100000; FIO_S=4
 fi
+RAW=$OUT/comparison-raw
+BODY_CACHE_BYTES=67108864  # tandemd's default body_cache_bytes, stated in the config below
 
-log() { echo "compare: $*" >&2; }
+log() { echo "compare: $(date +%T) $*" >&2; }
 die() { log "$*"; exit 1; }
 
 [ -x "$BENCH" ] || die "tandem-bench not built: $BENCH (cmake --build $BUILD --target tandem-bench)"
-if [ ! -f /usr/share/activemq/bin/activemq.jar ] && [[ " $BROKERS " == *" activemq "* ]]; then
-  log "installing ActiveMQ from Debian"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q activemq >/dev/null
+[ -x "$TANDEMD" ] || die "tandemd not built: $TANDEMD (cmake --build $BUILD --target tandemd)"
+need=()
+[ -f /usr/share/activemq/bin/activemq.jar ] || need+=(activemq)
+command -v fio >/dev/null || need+=(fio)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]} from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
-command -v fio >/dev/null || die "fio is missing (apt-get install fio)"
-mkdir -p "$OUT/raw" "$STORE_BASE"
+if [ $PERF = 1 ] && ! command -v perf >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf >/dev/null
+fi
 
-# --- brokers: start_broker NAME INSTANCE PORT STORE; stop_broker NAME INSTANCE -------------
+rm -rf "$RAW"
+mkdir -p "$RAW" "$STORE_BASE"
 PIDS_DIR=$STORE_BASE/pids
 mkdir -p "$PIDS_DIR"
 
-wait_port() {  # wait_port PORT SECONDS
+# The Tandem configuration: defaults, except the per-destination limit (a 1M backlog of 1 KiB
+# is 1 GiB; the default 256 MiB would make producers wait, which is flow control, not speed).
+TANDEM_CONFIG=$STORE_BASE/tandemd.json
+cat >"$TANDEM_CONFIG" <<JSON
+{"allow_anonymous": true, "sync": "always", "threads": 1, "body_cache_bytes": $BODY_CACHE_BYTES,
+ "max_destination_bytes": 4294967296}
+JSON
+
+# meta FILE KEY JSON-VALUE: sets one key of a small JSON object file (created if missing).
+meta() {
+  "$PYTHON" - "$@" <<'PY'
+import json, os, sys
+path, key, value = sys.argv[1], sys.argv[2], sys.argv[3]
+d = json.load(open(path)) if os.path.exists(path) else {}
+d[key] = json.loads(value)
+json.dump(d, open(path, "w"), indent=1)
+PY
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg | tr ' ' ','; }
+
+# --- brokers ---------------------------------------------------------------------------------
+# start_broker KIND INSTANCE PORT STORE ROLE: KIND tandem | activemq | activemq_tuned;
+# ROLE master (wait for the STOMP port) or slave (wait until it says it waits for the lock).
+wait_port() {  # wait_port PORT SECONDS PID
   local deadline=$((SECONDS + $2))
   while [ $SECONDS -lt $deadline ]; do
+    kill -0 "$3" 2>/dev/null || return 1
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+wait_log() {  # wait_log FILE PATTERN SECONDS
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q "$2" "$1" 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
 }
 
-broker_available() {
-  case "$1" in
-    activemq) [ -f /usr/share/activemq/bin/activemq.jar ] ;;
-    tandem) [ -x "$TANDEMD" ] ;;
-  esac
-}
-
-start_broker() {  # start_broker NAME INSTANCE PORT STORE [wait=1]
-  local name=$1 inst=$2 port=$3 store=$4 wait=${5:-1}
-  case "$name" in
-    activemq)
-      WAIT=$wait "$AMQ" start "$STORE_BASE/amq-$inst" "$port" "$store" >"$PIDS_DIR/$name-$inst" ;;
+start_broker() {
+  local kind=$1 inst=$2 port=$3 store=$4 role=$5 log pid
+  mkdir -p "$store"
+  case "$kind" in
     tandem)
-      mkdir -p "$store"
-      "$TANDEMD" --store "$store" --create-store --listen "127.0.0.1:$port" >"$STORE_BASE/tandemd-$inst.log" 2>&1 &
-      echo $! >"$PIDS_DIR/$name-$inst"
-      if [ "$wait" = 1 ]; then
-        wait_port "$port" 60 || { tail -20 "$STORE_BASE/tandemd-$inst.log" >&2; die "tandemd did not open port $port"; }
+      log=$STORE_BASE/tandemd-$inst.log
+      "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store" --create-store --listen "127.0.0.1:$port" \
+        --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
+      pid=$!
+      disown "$pid"  # killed on purpose: no "Killed" notice from bash
+      echo "$pid" >"$PIDS_DIR/$inst"
+      if [ "$role" = master ]; then
+        wait_port "$port" 60 "$pid" || { tail -20 "$log" >&2; die "tandemd $inst did not open port $port"; }
+      else
+        wait_log "$log" "slave: waiting for lock" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
+      fi ;;
+    activemq|activemq_tuned)
+      local lock_ms=""
+      [ "$kind" = activemq_tuned ] && lock_ms=100
+      rm -rf "$STORE_BASE/amq-$inst"
+      AMQ_LOCK_SLEEP_MS=$lock_ms WAIT=$([ "$role" = master ] && echo 1 || echo 0) \
+        "$AMQ" start "$STORE_BASE/amq-$inst" "$port" "$store" >/dev/null
+      cp "$STORE_BASE/amq-$inst/activemq.pid" "$PIDS_DIR/$inst"
+      if [ "$role" = slave ]; then
+        wait_log "$STORE_BASE/amq-$inst/console.log" "slave mode waiting" 120 ||
+          { tail -20 "$STORE_BASE/amq-$inst/console.log" >&2; die "ActiveMQ $inst is not a slave"; }
       fi ;;
   esac
 }
 
-broker_pid() { cat "$PIDS_DIR/$1-$2"; }
+broker_pid() { cat "$PIDS_DIR/$1"; }
 
-stop_broker() {  # stop_broker NAME INSTANCE
-  local name=$1 inst=$2
-  [ -f "$PIDS_DIR/$name-$inst" ] || return 0
-  case "$name" in
-    activemq) "$AMQ" stop "$STORE_BASE/amq-$inst" ;;
-    tandem)
-      local pid; pid=$(broker_pid "$name" "$inst")
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"
-        local deadline=$((SECONDS + 30))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-      fi ;;
-  esac
-  rm -f "$PIDS_DIR/$name-$inst"
+# stop_broker INSTANCE: SIGKILL (every store is thrown away after its run, so a clean
+# shutdown would only cost time), then wait until the process is gone.
+stop_broker() {
+  local inst=$1 pid
+  [ -f "$PIDS_DIR/$inst" ] || return 0
+  pid=$(cat "$PIDS_DIR/$inst")
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$PIDS_DIR/$inst"
 }
 
 cleanup() {
   for f in "$PIDS_DIR"/*; do
-    [ -e "$f" ] || continue
-    local base; base=$(basename "$f")
-    stop_broker "${base%-*}" "${base##*-}" || true
+    [ -e "$f" ] && stop_broker "$(basename "$f")"
   done
+  return 0
 }
 trap cleanup EXIT
 
-port_of() { [ "$1" = activemq ] && echo $AMQ_PORT || echo $TANDEM_PORT; }
-port2_of() { [ "$1" = activemq ] && echo $AMQ_PORT2 || echo $TANDEM_PORT2; }
+port_of() { [ "$1" = tandem ] && echo $TANDEM_PORT || echo $AMQ_PORT; }
+port2_of() { [ "$1" = tandem ] && echo $TANDEM_PORT2 || echo $AMQ_PORT2; }
 
-# --- cases: run_case CASE BROKER REP writes $OUT/raw/CASE-BROKER-REP.json -------------------
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+CLK_TCK=$(getconf CLK_TCK)
+# CPU seconds (user + system, all threads) a process has used so far.
+cpu_s() { awk -v hz="$CLK_TCK" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Tandem's journal counters from its admin port: {"appends", "fsyncs", "fsync_s"}.
+tandem_journal_counters() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk '
+    /^tandem_journal_appends_total / {a = $2}
+    /^tandem_journal_fsync_seconds_count / {n = $2}
+    /^tandem_journal_fsync_seconds_sum / {t = $2}
+    END {printf "{\"appends\": %d, \"fsyncs\": %d, \"fsync_s\": %s}", a, n, (t == "" ? 0 : t)}'
+}
+# measure_start PID PORT / measure_end PID PORT META: the broker's CPU time and (Tandem) journal
+# counters over a measurement, for comparison-notes.md's "what bounds it".
+measure_start() {
+  M_CPU=$(cpu_s "$1")
+  M_J=""; [ "$2" = tandem ] && M_J=$(tandem_journal_counters "$3")
+  return 0
+}
+measure_end() {  # measure_end PID KIND ADMIN_PORT META
+  meta "$4" broker_cpu_s "$(awk -v a="$M_CPU" -v b="$(cpu_s "$1")" 'BEGIN{printf "%.2f", b - a}')"
+  if [ "$2" = tandem ]; then
+    meta "$4" journal_before "$M_J"
+    meta "$4" journal_after "$(tandem_journal_counters "$3")"
+  fi
+  return 0
+}
+
+# The RSS after a load settles (JVM and allocator release work in the background): sampled
+# every second until it moves less than 1% in 3 s, at most 20 s.
+settled_rss_kib() {
+  local pid=$1 prev cur i
+  prev=$(rss_kib "$pid")
+  for i in $(seq 1 20); do
+    sleep 1
+    cur=$(rss_kib "$pid")
+    if [ $((i % 3)) = 0 ]; then
+      [ $(( (cur > prev ? cur - prev : prev - cur) * 100 )) -lt "$prev" ] && break
+      prev=$cur
+    fi
+  done
+  echo "$cur"
+}
+
+# bench_run JSON [tandem-bench options...]: runs tandem-bench, returns its exit status; with
+# --perf and a Tandem broker in $PERF_PID, records the tandemd process meanwhile.
+PERF_PID=""
+bench_run() {
+  local json=$1; shift
+  local rc=0 perf_job=""
+  if [ $PERF = 1 ] && [ -n "$PERF_PID" ]; then
+    perf record -g -p "$PERF_PID" -o "${json%.json}.perf.data" >/dev/null 2>&1 &
+    perf_job=$!
+  fi
+  "$BENCH" --quiet --size 1024 --json "$json" "$@" || rc=$?
+  if [ -n "$perf_job" ]; then
+    kill -INT "$perf_job"; wait "$perf_job" || true
+    { echo "# flat profile (self time), tandemd, during ${json##*/}"
+      perf report -i "${json%.json}.perf.data" --stdio --no-children -g none --percent-limit 0.5 2>/dev/null
+      echo; echo "# call graphs (callers), entries above 3%"
+      perf report -i "${json%.json}.perf.data" --stdio --no-children -g caller,0.5,callee,function,percent \
+        --max-stack 12 --percent-limit 3 2>/dev/null
+    } | cut -c1-200 >"${json%.json}.perf.txt" || true
+    rm -f "${json%.json}.perf.data"
+  fi
+  return $rc
+}
+
+# --- cases: run_case CASE KIND REP -----------------------------------------------------------
 run_case() {
-  local case=$1 broker=$2 rep=$3
-  local store=$STORE_BASE/store-$broker port; port=$(port_of "$broker")
-  local url=tcp://127.0.0.1:$port json=$OUT/raw/$case-$broker-$rep.json
-  rm -rf "$store" "$STORE_BASE/amq-a" "$STORE_BASE/amq-b"
-  local common=(--size 1024 --quiet --json "$json")
+  local case=$1 kind=$2 rep=$3
+  local store=$STORE_BASE/store-$kind port url base=$RAW/$case.$kind.$rep
+  port=$(port_of "$kind"); url=tcp://127.0.0.1:$port
+  rm -rf "$store"
+  meta "$base.meta.json" loadavg_before "\"$(loadavg)\""
+  local rc=0
   case "$case" in
     p1_r1|p64_r1|p16_r100|topic_np)
-      start_broker "$broker" a "$port" "$store"
+      local args
       case "$case" in
-        p1_r1) "$BENCH" --url "$url" -p 1 -c 1 -n $N_P1 --persistent --receipt-every 1 --window 1 "${common[@]}" ;;
-        p64_r1) "$BENCH" --url "$url" -p 64 -c 4 -n $N_P64 --persistent --receipt-every 1 --window 1 "${common[@]}" ;;
-        p16_r100) "$BENCH" --url "$url" -p 16 -c 4 -n $N_P16 --persistent --receipt-every 100 "${common[@]}" ;;
-        topic_np) "$BENCH" --url "$url" --topic -d /topic/compare -p 1 -c 8 -n $N_TOPIC "${common[@]}" ;;
-      esac || log "$case on $broker: tandem-bench exit $?"
-      stop_broker "$broker" a ;;
-    drain_1m)
-      start_broker "$broker" a "$port" "$store"
-      "$BENCH" --url "$url" -d /queue/backlog --preload $N_BACKLOG -p 8 --persistent --receipt-every 100 --size 1024 --quiet \
-        --json "$OUT/raw/$case-$broker-$rep.preload.json" || log "preload on $broker: exit $?"
-      "$BENCH" --url "$url" -d /queue/backlog --drain -c 4 --ack client-individual --idle 3 "${common[@]}" ||
-        log "drain on $broker: exit $?"
-      stop_broker "$broker" a ;;
-    rss_1m)
-      start_broker "$broker" a "$port" "$store"
-      "$BENCH" --url "$url" -d /queue/pending --preload $N_BACKLOG -p 8 --persistent --receipt-every 100 --size 1024 --quiet \
-        --json "$OUT/raw/$case-$broker-$rep.preload.json" || log "preload on $broker: exit $?"
-      local pid rss_kib; pid=$(broker_pid "$broker" a)
-      rss_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-      printf '{"case":"%s","broker":"%s","pending":%s,"rss_mib":%s}\n' "$case" "$broker" $N_BACKLOG \
-        "$(awk -v k="$rss_kib" 'BEGIN{printf "%.1f", k/1024}')" >"$json"
-      stop_broker "$broker" a ;;
+        p1_r1) args=(-p 1 -c 0 --persistent --receipt-every 1 --window 1) ;;
+        p64_r1) args=(-p 64 -c 0 --persistent --receipt-every 1 --window 1) ;;
+        p16_r100) args=(-p 16 -c 0 --persistent --receipt-every 100 --window 10) ;;
+        topic_np) args=(-p 1 -c 8 --threads 2) ;;
+      esac
+      case "$case" in
+        p1_r1) fio_run 1k "$base.fio.json" ;;
+        p64_r1|p16_r100) fio_run 64k "$base.fio.json" ;;
+      esac
+      start_broker "$kind" a "$port" "$store" master
+      local dest=/queue/compare warm=/queue/warmup
+      [ "$case" = topic_np ] && { dest=/topic/compare; warm=/topic/warmup; }
+      "$BENCH" --quiet --size 1024 --url "$url" -d "$warm" --duration "$WARMUP_S" "${args[@]}" >/dev/null ||
+        log "$case $kind warm-up: tandem-bench exit $?"
+      [ "$kind" = tandem ] && PERF_PID=$(broker_pid a)
+      measure_start "$(broker_pid a)" "$kind" $((port + 1))
+      bench_run "$base.bench.json" --url "$url" -d "$dest" --duration "$MEASURE_S" "${args[@]}" || rc=$?
+      measure_end "$(broker_pid a)" "$kind" $((port + 1)) "$base.meta.json"
+      PERF_PID=""
+      meta "$base.meta.json" bench_exit "$rc"
+      stop_broker a ;;
+    backlog)
+      start_broker "$kind" a "$port" "$store" master
+      local pid; pid=$(broker_pid a)
+      meta "$base.meta.json" rss_empty_kib "$(settled_rss_kib "$pid")"
+      bench_run "$base.preload.json" --url "$url" -d /queue/backlog --preload "$N_BACKLOG" -p 8 --persistent \
+        --receipt-every 100 --window 10 || rc=$?
+      meta "$base.meta.json" preload_exit "$rc"
+      meta "$base.meta.json" pending "$N_BACKLOG"
+      meta "$base.meta.json" body_bytes 1024
+      meta "$base.meta.json" rss_pending_kib "$(settled_rss_kib "$pid")"
+      [ "$kind" = tandem ] && meta "$base.meta.json" body_cache_bytes "$BODY_CACHE_BYTES"
+      rc=0
+      [ "$kind" = tandem ] && PERF_PID=$pid
+      measure_start "$pid" "$kind" $((port + 1))
+      bench_run "$base.drain.json" --url "$url" -d /queue/backlog --drain -c 4 --ack client-individual \
+        --prefetch 1000 --idle 3 || rc=$?
+      measure_end "$pid" "$kind" $((port + 1)) "$base.meta.json"
+      PERF_PID=""
+      meta "$base.meta.json" drain_exit "$rc"
+      stop_broker a ;;
     failover)
-      # Master and slave on one store; the slave does not listen until it holds the lock.
-      local port2; port2=$(port2_of "$broker")
-      start_broker "$broker" a "$port" "$store"
-      start_broker "$broker" b "$port2" "$store" 0
-      local master; master=$(broker_pid "$broker" a)
-      ( sleep "$FAILOVER_KILL_S"; kill -KILL "$master" 2>/dev/null ) &
+      # The pair on one store; the slave never opens its port before it holds the lock. The
+      # pending messages sit on another queue than the probe's, as a backlog a takeover must
+      # recover. The probe: 4 producers, 1,000 persistent msg/s in all, a RECEIPT per message,
+      # reconnecting every 5-20 ms to the broker list (so the client's backoff is not measured).
+      local port2; port2=$(port2_of "$kind")
+      start_broker "$kind" a "$port" "$store" master
+      "$BENCH" --quiet --size 1024 --url "$url" -d /queue/pending --preload "$N_FAILOVER_PENDING" -p 4 --persistent \
+        --receipt-every 100 --window 10 --json "$base.preload.json" || log "failover preload on $kind: exit $?"
+      start_broker "$kind" b "$port2" "$store" slave
+      local master; master=$(broker_pid a)
+      # Kill the master 3 s into the probe; CLOCK_MONOTONIC of the kill goes to the meta file
+      # (tandem-bench's *_ns fields are on the same clock).
+      "$PYTHON" - "$master" "$base.kill" <<'PY' &
+import os, signal, sys, time
+time.sleep(3.0)
+t = time.monotonic_ns()
+os.kill(int(sys.argv[1]), signal.SIGKILL)
+open(sys.argv[2], "w").write(str(t))
+PY
       local killer=$!
-      "$BENCH" --url "failover:(tcp://127.0.0.1:$port,tcp://127.0.0.1:$port2)" -p 4 -c 1 --rate 1000 --duration $FAILOVER_S \
-        --persistent --receipt-every 1 --idle 5 "${common[@]}" || log "failover on $broker: tandem-bench exit $? (lost messages are expected here)"
-      wait $killer || true
-      rm -f "$PIDS_DIR/$broker-a"
-      stop_broker "$broker" b ;;
+      timeout 300 "$BENCH" --quiet --size 1024 \
+        --url "failover:(tcp://127.0.0.1:$port,tcp://127.0.0.1:$port2)?initialReconnectDelay=5&maxReconnectDelay=20" \
+        -d /queue/probe -p 4 -c 0 --rate 1000 --duration 6 --persistent --receipt-every 1 --window 1 \
+        --json "$base.bench.json" || rc=$?
+      wait "$killer" || true
+      meta "$base.meta.json" bench_exit "$rc"
+      meta "$base.meta.json" pending "$N_FAILOVER_PENDING"
+      [ -f "$base.kill" ] && meta "$base.meta.json" kill_ns "$(cat "$base.kill")" && rm -f "$base.kill"
+      stop_broker a
+      stop_broker b ;;
     *) die "unknown case $case" ;;
   esac
+  meta "$base.meta.json" loadavg_after "\"$(loadavg)\""
   rm -rf "$store"
+  [ $rc = 0 ] || log "$case on $kind: tandem-bench exit $rc"
 }
 
-# --- raw disk ---------------------------------------------------------------------------------
+# --- raw disk: the journal's write mode -----------------------------------------------------
+# A fresh file, preallocated with posix_fallocate (as the journal does for each segment), then
+# sequential buffered pwrite of BS bytes, each followed by fdatasync: the ceiling of a store
+# that syncs every write into preallocated space. It runs right before each broker's run of
+# the cases it is the limit of (p1_r1: 1 KiB; p64_r1, p16_r100: 64 KiB), because on this VM the
+# fdatasync latency moves between ~0.1 ms and ~4 ms from one minute to the next
+# (comparison-notes.md); each run is divided by the fio run next to it.
 fio_run() {  # fio_run BS OUTFILE
-  local dir=$STORE_BASE/fio size=64M
-  [ $QUICK = 1 ] && size=8M
-  mkdir -p "$dir"
-  # --overwrite=1 lays the file out first and measures overwrites: a preallocated journal's
-  # cost (an fdatasync that extends the file also commits metadata, which brokers avoid).
-  fio --name=sync-write --directory="$dir" --rw=write --bs="$1" --size=$size --fdatasync=1 --ioengine=sync --overwrite=1 \
-    --output-format=json --output="$2" >/dev/null
+  local dir=$STORE_BASE/fio
+  rm -rf "$dir"; mkdir -p "$dir"
+  fio --name=journal-mode --directory="$dir" --rw=write --bs="$1" --size=256M --fallocate=posix \
+    --ioengine=psync --fdatasync=1 --runtime="$FIO_S" --output-format=json --output="$2" >/dev/null
   rm -rf "$dir"
 }
-log "raw disk baseline (fio, write + fdatasync) in $STORE_BASE"
-fio_run 1k "$OUT/fio-1k.json"
-fio_run 64k "$OUT/fio-64k.json"
 
-# --- the runs ------------------------------------------------------------------------------
-available=()
-for b in $BROKERS; do
-  if broker_available "$b"; then available+=("$b"); else log "skipping $b: not installed/built"; fi
-done
-for case in $CASES; do
-  for rep in $(seq 1 "$REPS"); do
-    order=("${available[@]}")
-    if [ $((rep % 2)) = 0 ]; then order=(); for ((i=${#available[@]}-1; i>=0; i--)); do order+=("${available[$i]}"); done; fi
-    for b in "${order[@]}"; do
-      log "$case rep $rep: $b"
-      run_case "$case" "$b" "$rep"
+# --- the run -----------------------------------------------------------------------------------
+START_LOAD=$(loadavg)
+log "start: load average $START_LOAD; stores in $STORE_BASE ($(stat -f -c %T "$STORE_BASE"))"
+"$PYTHON" - "$RAW/environment.json" "$START_LOAD" "$STORE_BASE" "$QUICK" "$REPS" "$WARMUP_S" "$MEASURE_S" \
+  "$N_BACKLOG" "$N_FAILOVER_PENDING" "$BODY_CACHE_BYTES" "$TANDEM_CONFIG" <<'PY'
+import json, os, platform, subprocess, sys
+out, load, store, quick, reps, warm, measure, backlog, pending, cache, cfg = sys.argv[1:]
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+json.dump({
+    "started": sh("date -u +%FT%TZ"), "loadavg_start": load, "quick": quick == "1", "reps": int(reps),
+    "warmup_s": float(warm), "measure_s": float(measure), "backlog_messages": int(backlog),
+    "failover_pending": int(pending), "tandem_body_cache_bytes": int(cache),
+    "tandem_config": json.load(open(cfg)),
+    "kernel": platform.release(), "cpus": os.cpu_count(),
+    "cpu_model": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
+    "mem_total": sh("grep MemTotal /proc/meminfo | awk '{print $2 \" kB\"}'"),
+    "store_fs": sh(f"stat -f -c %T {store}"), "store_device": sh(f"df --output=source {store} | tail -1"),
+    "store_dir": store, "activemq": sh("dpkg-query -W -f '${Version}' activemq"),
+    "java": sh("java -version 2>&1 | head -1"), "fio": sh("fio --version"),
+    "git_commit": sh("git rev-parse --short HEAD"), "git_dirty": sh("git status --porcelain -- broker journal lockmgr tools") != "",
+}, open(out, "w"), indent=1)
+PY
+
+kinds_for() {
+  local k all; all=$([ "$1" = failover ] && echo "activemq activemq_tuned tandem" || echo "activemq tandem")
+  for k in $all; do [ -z "$ONLY" ] || [[ " $ONLY " == *" $k "* ]] && echo -n "$k "; done
+  echo
+}
+for rep in $(seq 1 "$REPS"); do
+  ci=0
+  for case in $CASES; do
+    read -r -a order <<<"$(kinds_for "$case")"
+    if [ $(((rep + ci) % 2)) = 0 ]; then
+      rev=(); for ((i = ${#order[@]} - 1; i >= 0; i--)); do rev+=("${order[$i]}"); done; order=("${rev[@]}")
+    fi
+    ci=$((ci + 1))
+    for kind in "${order[@]}"; do
+      log "rep $rep: $case on $kind (load average $(loadavg))"
+      run_case "$case" "$kind" "$rep"
     done
   done
 done
+meta "$RAW/environment.json" loadavg_end "\"$(loadavg)\""
+meta "$RAW/environment.json" finished "\"$(date -u +%FT%TZ)\""
 
-"$PYTHON" "$ROOT/bench/summarize.py" "$OUT" --brokers "$BROKERS" --cases "$CASES" --available "${available[*]}"
-log "wrote $OUT/summary.md and $OUT/summary.json"
+"$PYTHON" "$ROOT/bench/summarize.py" "$OUT"
+log "wrote $OUT/comparison.md and $OUT/comparison.json (load average $(loadavg))"
