@@ -9,11 +9,36 @@ const index::message_map* index::messages(std::string_view target) const {
   return it == targets_.end() ? nullptr : &it->second;
 }
 
+seq_window::seq_window(std::deque<std::uint64_t> seqs) : seqs_(std::move(seqs)) {
+  for (std::size_t i = 0; i + 1 < seqs_.size(); ++i)
+    if (seqs_[i] > seqs_[i + 1]) ++descents_;
+}
+
+bool seq_window::contains(std::uint64_t seq) const {
+  if (seqs_.empty()) return false;
+  if (descents_ == 0) {
+    if (seq > seqs_.back() || seq < seqs_.front()) return false;
+    return std::binary_search(seqs_.begin(), seqs_.end(), seq);
+  }
+  return std::find(seqs_.begin(), seqs_.end(), seq) != seqs_.end();
+}
+
+void seq_window::push(std::uint64_t seq, std::size_t limit) {
+  // A replay after a checkpoint repeats the seqs of the tail; keep each once.
+  if (contains(seq)) return;
+  if (!seqs_.empty() && seqs_.back() > seq) ++descents_;
+  seqs_.push_back(seq);
+  while (seqs_.size() > limit) {
+    if (seqs_.size() >= 2 && seqs_[0] > seqs_[1]) --descents_;
+    seqs_.pop_front();
+  }
+}
+
 bool index::is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const {
   if (producer_id.empty()) return false;
-  auto it = producers_.find(std::string(producer_id));
+  auto it = producers_.find(producer_id);
   if (it == producers_.end()) return false;
-  return std::find(it->second.begin(), it->second.end(), producer_seq) != it->second.end();
+  return it->second.contains(producer_seq);
 }
 
 void index::account(const location& where, bool add) {
@@ -167,16 +192,11 @@ void index::note_msg_seq(std::uint64_t msg_seq) {
   if (msg_seq >= next_msg_seq_) next_msg_seq_ = msg_seq + 1;
 }
 
-void index::push_producer_seq(std::deque<std::uint64_t>& window, std::uint64_t producer_seq, std::size_t limit) {
-  // A replay after a checkpoint repeats the seqs of the tail; keep each once.
-  if (std::find(window.begin(), window.end(), producer_seq) != window.end()) return;
-  window.push_back(producer_seq);
-  while (window.size() > limit) window.pop_front();
-}
-
 void index::record_producer(std::string_view producer_id, std::uint64_t producer_seq) {
   if (producer_id.empty() || producer_window_ == 0) return;
-  push_producer_seq(producers_[std::string(producer_id)], producer_seq, producer_window_);
+  auto it = producers_.find(producer_id);  // heterogeneous: no string built per replayed add
+  if (it == producers_.end()) it = producers_.emplace(std::string(producer_id), seq_window{}).first;
+  it->second.push(producer_seq, producer_window_);
 }
 
 void index::load_target(std::string target, message_map entries) {
@@ -191,7 +211,7 @@ void index::load_target(std::string target, message_map entries) {
 
 void index::load_producer(std::string producer_id, std::deque<std::uint64_t> window) {
   while (window.size() > producer_window_) window.pop_front();
-  producers_[std::move(producer_id)] = std::move(window);
+  producers_[std::move(producer_id)] = seq_window(std::move(window));
 }
 
 bool operator==(const index& a, const index& b) {

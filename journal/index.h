@@ -51,8 +51,36 @@ struct segment_stats {
   friend bool operator==(const segment_stats&, const segment_stats&) = default;
 };
 
+// One producer's dedup window: its last seqs, oldest first, each kept once. Producers
+// number their sends upwards, so a window is nearly always in ascending order; it counts
+// its descents (adjacent pairs out of order) and while there are none answers membership
+// by a comparison with the newest seq or a binary search. A linear scan of up to
+// `producer_window` seqs per replayed add was a third of a million-message rebuild.
+class seq_window {
+ public:
+  seq_window() = default;
+  explicit seq_window(std::deque<std::uint64_t> seqs);  // as loaded; no duplicates expected
+  bool contains(std::uint64_t seq) const;
+  // Appends `seq` unless it is present; drops the oldest past `limit`.
+  void push(std::uint64_t seq, std::size_t limit);
+  const std::deque<std::uint64_t>& seqs() const { return seqs_; }
+  std::size_t size() const { return seqs_.size(); }
+  friend bool operator==(const seq_window& a, const seq_window& b) { return a.seqs_ == b.seqs_; }
+  friend bool operator==(const seq_window& a, const std::deque<std::uint64_t>& b) { return a.seqs_ == b; }
+
+ private:
+  std::deque<std::uint64_t> seqs_;
+  std::size_t descents_ = 0;  // i with seqs_[i] > seqs_[i + 1]
+};
+
 class index {
  public:
+  // Looked up by string_view without building a string (once per replayed add).
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  using producer_map = std::unordered_map<std::string, seq_window, string_hash, std::equal_to<>>;
   using message_map = std::map<std::uint64_t, message_ref>;  // msg_seq -> ref
 
   // Live messages on `target` in msg_seq order; nullptr when none.
@@ -114,18 +142,14 @@ class index {
   void note_msg_seq(std::uint64_t msg_seq);  // next_msg_seq = max(next, msg_seq + 1)
   void set_next_msg_seq(std::uint64_t n) { next_msg_seq_ = n; }
   void set_last_lsn(std::uint64_t lsn) { last_lsn_ = lsn; }
+  // Kept once per window, oldest dropped past producer_window() (seq_window::push, which
+  // the store also uses to predict windows with appends in flight).
   void record_producer(std::string_view producer_id, std::uint64_t producer_seq);
-  // The rule record_producer applies to one window (kept once, oldest dropped past `limit`);
-  // the store uses it to predict windows with appends in flight.
-  static void push_producer_seq(std::deque<std::uint64_t>& window, std::uint64_t producer_seq,
-                                std::size_t limit);
   std::size_t producer_window() const { return producer_window_; }
   // Bulk loading from a checkpoint: a whole target's map / a producer's window at once.
   void load_target(std::string target, message_map entries);
   void load_producer(std::string producer_id, std::deque<std::uint64_t> window);
-  const std::unordered_map<std::string, std::deque<std::uint64_t>>& producer_windows() const {
-    return producers_;
-  }
+  const producer_map& producer_windows() const { return producers_; }
 
  private:
   void account(const location& where, bool add);
@@ -141,7 +165,7 @@ class index {
   location_map destination_where_;
   location_map subscription_where_;
   std::map<std::uint64_t, segment_stats> segments_;
-  std::unordered_map<std::string, std::deque<std::uint64_t>> producers_;
+  producer_map producers_;
   std::uint64_t next_msg_seq_ = 1;
   std::uint64_t last_lsn_ = 0;
   std::uint64_t live_messages_ = 0;

@@ -920,8 +920,8 @@ struct store::impl : std::enable_shared_from_this<impl> {
     if (closed || failed_flag) return;
     auto windows = idx.producer_windows();
     for (const auto& p : pending_producers)
-      journal::index::push_producer_seq(windows[p.producer_id], p.producer_seq, idx.producer_window());
-    std::vector<const std::pair<const std::string, std::deque<std::uint64_t>>*> sorted;
+      windows[p.producer_id].push(p.producer_seq, idx.producer_window());
+    std::vector<const std::pair<const std::string, seq_window>*> sorted;
     sorted.reserve(windows.size());
     for (const auto& w : windows) sorted.push_back(&w);
     std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
@@ -939,7 +939,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
     };
     for (const auto* w : sorted) {
       const std::string& id = w->first;
-      auto next = w->second.begin();
+      auto next = w->second.seqs().begin();
       bool extend = false;
       do {
         if (part_bytes + window_fixed + id.size() + 8 > part_limit) {
@@ -950,12 +950,12 @@ struct store::impl : std::enable_shared_from_this<impl> {
           seal();
         }
         const std::uint64_t room = (part_limit - part_bytes - window_fixed - id.size()) / 8;
-        const auto n = std::min<std::uint64_t>(room, static_cast<std::uint64_t>(w->second.end() - next));
+        const auto n = std::min<std::uint64_t>(room, static_cast<std::uint64_t>(w->second.seqs().end() - next));
         part.windows.push_back({id, extend, std::vector<std::uint64_t>(next, next + static_cast<std::ptrdiff_t>(n))});
         part_bytes += window_fixed + id.size() + 8 * n;
         next += static_cast<std::ptrdiff_t>(n);
         extend = true;
-      } while (next != w->second.end());
+      } while (next != w->second.seqs().end());
     }
     seal();
     for (const auto& e : parts) {

@@ -81,7 +81,7 @@ void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, s
   for (const auto& [producer, window] : idx.producer_windows()) {
     e.str(producer);
     e.u32(static_cast<std::uint32_t>(window.size()));
-    for (auto seq : window) e.u64(seq);
+    for (auto seq : window.seqs()) e.u64(seq);
   }
   e.u32(static_cast<std::uint32_t>(idx.targets().size()));
   // The hot loop (a million entries is ~33 MB): fixed-size entries written straight into

@@ -790,6 +790,37 @@ TEST_CASE("a destination or subscription dropped while adds to it are in flight 
   CHECK(s->index().durable_subscriptions().empty());
 }
 
+TEST_CASE("a producer's dedup window answers like a plain list, in order and out of order") {
+  // seq_window keeps a fast path for ascending seqs; it must agree with the plain rule
+  // (last N distinct seqs, oldest first) whatever the order.
+  std::mt19937_64 rng(42);
+  for (int run = 0; run < 200; ++run) {
+    const std::size_t limit = 1 + rng() % 16;
+    seq_window w;
+    std::deque<std::uint64_t> plain;
+    std::uint64_t next = 1 + rng() % 5;
+    for (int i = 0; i < 200; ++i) {
+      std::uint64_t seq;
+      switch (rng() % 6) {
+        case 0: seq = rng() % (next + 3); break;           // anywhere, often a repeat
+        case 1: seq = next > 4 ? next - 1 - rng() % 4 : 1; break;  // a little late
+        default: seq = next++; break;                      // ascending, the usual case
+      }
+      bool agree = true;
+      for (std::uint64_t probe = 0; probe < next + 3; ++probe)
+        agree = agree && w.contains(probe) == (std::find(plain.begin(), plain.end(), probe) != plain.end());
+      REQUIRE(agree);
+      w.push(seq, limit);
+      if (std::find(plain.begin(), plain.end(), seq) == plain.end()) {
+        plain.push_back(seq);
+        while (plain.size() > limit) plain.pop_front();
+      }
+      REQUIRE(w == plain);
+    }
+    CHECK(seq_window(plain) == plain);
+  }
+}
+
 TEST_CASE("index memory per live message stays under 128 bytes") {
 #if defined(__SANITIZE_ADDRESS__)
   MESSAGE("skipped under AddressSanitizer: mallinfo2 does not see its allocator");
