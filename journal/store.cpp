@@ -381,6 +381,8 @@ struct store::impl : std::enable_shared_from_this<impl> {
         return ec;
       }
       dirty = true;
+      stats.groups.fetch_add(1, std::memory_order_relaxed);
+      stats.group_records.fetch_add(end - first, std::memory_order_relaxed);
       if (force_sync || opts.sync == sync_policy::always) {
         if (auto ec = timed_sync(*seg_file)) {
           fail(ec, seg_file->path(), "fdatasync failed");
@@ -523,8 +525,17 @@ struct store::impl : std::enable_shared_from_this<impl> {
     emit(ev);
   }
 
+  // Group commit linger (options.group_linger). With many appenders in a closed loop
+  // (each appends again from its completion), the owner thread re-appends one by one after
+  // a group completes, and the writer used to wake at the first append and commit a small
+  // group, then a large one: groups alternated and averaged ~60% of the appenders. When the
+  // previous group was larger than what is queued now, the writer waits until as many
+  // records are queued again, at most group_linger. It never waits when the previous group
+  // was a single record (a lone appender pays nothing), and the bound keeps the added
+  // latency far below one fdatasync.
   void run_writer() {
     std::vector<std::unique_ptr<entry>> batch;
+    std::size_t previous_group = 0;
     for (;;) {
       bool stop = false;
       {
@@ -535,9 +546,17 @@ struct store::impl : std::enable_shared_from_this<impl> {
         } else {
           queue_cv.wait(lk, ready);
         }
+        if (opts.sync == sync_policy::always && opts.group_linger.count() > 0 && previous_group > 1 && !stopping &&
+            !queue.empty() && queue.size() < previous_group) {
+          stats.lingers.fetch_add(1, std::memory_order_relaxed);
+          queue_cv.wait_until(lk, clock::now() + opts.group_linger,
+                              [&] { return queue.size() >= previous_group || stopping; });
+        }
         batch.swap(queue);
         stop = stopping && batch.empty();
       }
+      previous_group = static_cast<std::size_t>(
+          std::count_if(batch.begin(), batch.end(), [](const auto& e) { return e->kind == entry_kind::record; }));
       if (opts.sync == sync_policy::periodic && dirty && !failed_flag &&
           clock::now() >= last_sync + opts.sync_interval) {
         if (auto ec = timed_sync(*seg_file)) fail(ec, seg_file->path(), "periodic fdatasync failed");

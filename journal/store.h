@@ -128,6 +128,11 @@ struct options {
   std::uint64_t segment_bytes = format::default_segment_bytes;
   sync_policy sync = sync_policy::always;
   std::chrono::milliseconds sync_interval{100};  // for sync_policy::periodic
+  // sync_policy::always: when fewer records are queued than the previous group held, the
+  // writer waits at most this long for as many before it writes (never after a group of
+  // one, so a lone appender never waits). Fuller groups when many appenders take turns;
+  // 0 = write whatever is queued at once.
+  std::chrono::microseconds group_linger{200};
   recovery_mode recovery = recovery_mode::tolerate_torn_tail;
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
   std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
@@ -177,6 +182,11 @@ struct io_stats {
   std::atomic<std::uint64_t> appends{0};            // append() calls accepted
   std::atomic<std::uint64_t> fsyncs{0};             // fdatasync calls (segment, periodic, close)
   std::atomic<std::uint64_t> fsync_nanoseconds{0};  // their summed duration
+  // Gathered writes of records (one per group commit, two when a group rolls a segment)
+  // and the records in them: group_records / groups is the mean group size.
+  std::atomic<std::uint64_t> groups{0};
+  std::atomic<std::uint64_t> group_records{0};
+  std::atomic<std::uint64_t> lingers{0};  // times the writer waited for a group to fill
   std::array<std::atomic<std::uint64_t>, fsync_bucket_seconds.size() + 1> fsync_buckets{};
 };
 

@@ -17,7 +17,8 @@
 //               checkpoints every 64 MiB) and is SIGKILLed, leaving no final checkpoint, as
 //               a master that dies; then open (recovery) and the first durable 1 KiB append
 //               are timed, once with an empty journal and once with --takeover-messages
-//               pending, --takeover-rounds times each (p50 and max reported)
+//               pending (sent by one producer, so its dedup window is rebuilt too),
+//               --takeover-rounds times each (p50 and max reported)
 // Completions run on an owner thread through options.post, as in the broker.
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -174,6 +175,8 @@ std::filesystem::path fresh_store(const std::filesystem::path& base, const std::
   return dir;
 }
 
+std::chrono::microseconds group_linger = tj::options{}.group_linger;  // --group-linger-us
+
 json appenders(const std::filesystem::path& base, int count, double seconds) {
   auto dir = fresh_store(base, "appenders-" + std::to_string(count));
   owner_loop loop;
@@ -181,6 +184,7 @@ json appenders(const std::filesystem::path& base, int count, double seconds) {
   o.epoch = 1;
   o.broker_name = "bench";
   o.post = loop.poster();
+  o.group_linger = group_linger;
   tj::recovery_report rep;
   auto s = tj::store::open(dir, o, rep);
   if (!s) die("open " + dir.string(), s.error());
@@ -210,6 +214,10 @@ json appenders(const std::filesystem::path& base, int count, double seconds) {
   all_done.get_future().wait();
   double t = seconds_since(t0);
   if (first_error) die("append", first_error);
+  const auto& st = store.stats();
+  const double groups = static_cast<double>(st.groups.load());
+  const double mean_group = groups == 0 ? 0.0 : static_cast<double>(st.group_records.load()) / groups;
+  const auto lingers = st.lingers.load();
   std::promise<std::error_code> closed;
   loop.post([&] {
     auto ec = store.close();
@@ -222,7 +230,9 @@ json appenders(const std::filesystem::path& base, int count, double seconds) {
           {"appends", done.load()},
           {"seconds", t},
           {"appends_per_s", done.load() / t},
-          {"mib_per_s", static_cast<double>(done.load()) * 1024 / t / (1 << 20)}};
+          {"mib_per_s", static_cast<double>(done.load()) * 1024 / t / (1 << 20)},
+          {"mean_group_records", mean_group},
+          {"lingers", lingers}};
 }
 
 // ---- recovery and memory ------------------------------------------------------------------
@@ -321,6 +331,15 @@ json recovery(const std::filesystem::path& base, std::uint64_t messages) {
 
 // ---- takeover ---------------------------------------------------------------------------
 
+// A producer's send as the broker journals it: with a producer id and seq, so recovery
+// also rebuilds the producer's dedup window.
+tj::message_add sent(std::uint64_t seq) {
+  auto m = message(seq, 1024);
+  m.producer_id = "bench-producer";
+  m.producer_seq = seq;
+  return m;
+}
+
 // Fills `dir` in a child process that then dies by SIGKILL (no close, no final checkpoint),
 // so the page cache and the files are what a killed master leaves behind.
 void build_killed(const std::filesystem::path& dir, std::uint64_t messages) {
@@ -347,7 +366,7 @@ void build_killed(const std::filesystem::path& dir, std::uint64_t messages) {
       }
       loop.post([&, batch] {
         for (std::uint64_t i = 0; i < batch; ++i)
-          s.value()->append(message(s.value()->allocate_msg_seq(), 1024), [&](std::error_code ec, std::uint64_t) {
+          s.value()->append(sent(s.value()->allocate_msg_seq()), [&](std::error_code ec, std::uint64_t) {
             if (ec) die("append while building", ec);
             std::lock_guard lock(mu);
             ++completed;
@@ -448,7 +467,11 @@ int main(int argc, char** argv) {
   app.add_option("--takeover-rounds", takeover_rounds, "repetitions of each takeover case (0 = skip)")
       ->capture_default_str();
   app.add_flag("--only-takeover", only_takeover, "only the takeover phase");
+  std::int64_t linger_us = group_linger.count();
+  app.add_option("--group-linger-us", linger_us, "options.group_linger for the throughput phases (0 = off)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  group_linger = std::chrono::microseconds(linger_us);
 
   std::filesystem::path base =
       dir_arg.empty() ? std::filesystem::current_path() / ("tandem-journal-bench." + std::to_string(::getpid()))
@@ -459,6 +482,7 @@ int main(int argc, char** argv) {
   j["dir"] = base.string();
   j["file_system"] = fs_name(base);
   j["cpus"] = std::thread::hardware_concurrency();
+  j["group_linger_us"] = group_linger.count();
   if (only_takeover) {
     j["journal"]["takeover"] = takeover(base, takeover_messages, std::max(takeover_rounds, 1));
     std::filesystem::remove_all(base);
@@ -489,7 +513,8 @@ int main(int argc, char** argv) {
   j["journal"]["one_appender_1k"] = {{"appends_per_s", median_of("one_1k", "appends_per_s")},
                                      {"mib_per_s", median_of("one_1k", "mib_per_s")}};
   j["journal"]["appenders_64_1k"] = {{"appends_per_s", median_of("many_1k", "appends_per_s")},
-                                     {"mib_per_s", median_of("many_1k", "mib_per_s")}};
+                                     {"mib_per_s", median_of("many_1k", "mib_per_s")},
+                                     {"mean_group_records", median_of("many_1k", "mean_group_records")}};
   if (!skip_recovery) {
     std::cerr << "journal, recovery of " << messages << " messages...\n";
     j["journal"]["recovery"] = recovery(base, messages);

@@ -183,9 +183,62 @@ TEST_CASE("group commit completes every callback once with increasing lsns") {
   CHECK(std::adjacent_find(lsns.begin(), lsns.end()) == lsns.end());
   CHECK(lsns.back() - lsns.front() == n - 1);
   CHECK(std::all_of(calls.begin() + 1, calls.end(), [](int c) { return c == 1; }));
-  // Grouping: far fewer fdatasyncs than appends.
+  // Grouping: far fewer fdatasyncs than appends, and the counters say so.
   CHECK(counting.syncs - syncs_before < static_cast<int>(n / 2));
   CHECK(s->index().live_messages() == n);
+  const auto& st = s->stats();
+  CHECK(st.group_records.load() == n + 1);  // and the epoch_start written at open
+  CHECK(st.groups.load() < n / 2);
+}
+
+TEST_CASE("a lone appender never waits for a group to fill") {
+  // The linger applies only after a group of more than one record; one appender waiting
+  // for each completion must not pay it, with or without the option.
+  for (auto linger : {std::chrono::microseconds(200), std::chrono::microseconds(1'000'000)}) {
+    fixture fx;
+    auto o = fx.opts(1 << 20);
+    o.group_linger = linger;
+    auto s = fx.open(o);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 1; i <= 20; ++i) REQUIRE(!append_wait(*s, make_message(i, {"q"})).ec);
+    const auto& st = s->stats();
+    CHECK(st.lingers.load() == 0);
+    CHECK(st.groups.load() == 21);  // epoch_start, then one group per append
+    CHECK(st.group_records.load() == 21);
+    if (linger.count() == 1'000'000) CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  }
+}
+
+TEST_CASE("after a large group the writer waits, boundedly, for the next one to fill") {
+  // Hold the writer in the fdatasync of append 1 while 2..50 queue up: they become one
+  // group of 49. Append 51 then finds one record queued where the last group had 49: the
+  // writer lingers (at most group_linger) instead of committing a group of one at once.
+  fixture fx;
+  test::failing_fs gated;
+  manual_loop loop;
+  auto o = fx.opts(1 << 20);
+  o.fs = &gated;
+  o.post = loop.poster();
+  o.group_linger = std::chrono::milliseconds(20);
+  auto s = fx.open(o);
+  std::size_t completed = 0;
+  auto done = [&](std::error_code ec, std::uint64_t) {
+    CHECK_FALSE(ec);
+    ++completed;
+  };
+  gated.hold_syncs();
+  s->append(make_message(1, {"q"}), done);
+  REQUIRE(gated.wait_for_held_sync());
+  for (std::uint64_t i = 2; i <= 50; ++i) s->append(make_message(i, {"q"}), done);
+  gated.release_syncs();
+  REQUIRE(loop.run_until([&] { return completed == 50; }));
+  CHECK(s->stats().lingers.load() == 0);  // after a group of one it never waits
+  CHECK(s->stats().groups.load() == 3);   // epoch_start, {1}, {2..50}
+  s->append(make_message(51, {"q"}), done);
+  REQUIRE(loop.run_until([&] { return completed == 51; }));
+  CHECK(s->stats().lingers.load() == 1);
+  CHECK(s->stats().groups.load() == 4);
+  CHECK(s->index().live_messages() == 51);
 }
 
 TEST_CASE("reopen after close recovers the same index") {

@@ -94,12 +94,38 @@ class manual_loop {
 };
 
 // Wraps the POSIX file system; fails every segment fdatasync once `fail_sync` is set, or
-// every segment allocate once `fail_allocate` is set.
+// every segment allocate once `fail_allocate` is set. hold_syncs() makes segment
+// fdatasyncs wait until release_syncs(), so a test can hold the writer inside a group
+// commit while it queues more appends.
 class failing_fs final : public fs::file_system {
  public:
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_allocate{false};
   std::atomic<int> syncs{0};
+
+  void hold_syncs() {
+    std::lock_guard lk(gate_mu_);
+    held_ = true;
+  }
+  void release_syncs() {
+    std::lock_guard lk(gate_mu_);
+    held_ = false;
+    gate_cv_.notify_all();
+  }
+  // Waits until a segment fdatasync is waiting at the gate.
+  bool wait_for_held_sync(std::chrono::seconds deadline = std::chrono::seconds(30)) {
+    std::unique_lock lk(gate_mu_);
+    return gate_cv_.wait_for(lk, deadline, [&] { return waiting_ > 0; });
+  }
+  void gate(const std::filesystem::path& p) {
+    if (p.extension() != ".seg") return;
+    std::unique_lock lk(gate_mu_);
+    if (!held_) return;
+    ++waiting_;
+    gate_cv_.notify_all();
+    gate_cv_.wait_for(lk, std::chrono::seconds(30), [&] { return !held_; });
+    --waiting_;
+  }
 
   class failing_file final : public fs::file {
    public:
@@ -110,6 +136,7 @@ class failing_fs final : public fs::file_system {
       return f_->write_at(b, off);
     }
     std::error_code sync() override {
+      owner_.gate(path());
       ++owner_.syncs;
       if (owner_.fail_sync && path().extension() == ".seg") return std::make_error_code(std::errc::io_error);
       return f_->sync();
@@ -145,6 +172,12 @@ class failing_fs final : public fs::file_system {
     return fs::posix_file_system().list(d);
   }
   fs::result<bool> exists(const std::filesystem::path& p) override { return fs::posix_file_system().exists(p); }
+
+ private:
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool held_ = false;
+  int waiting_ = 0;
 };
 
 }  // namespace tandem::journal::test
