@@ -373,11 +373,13 @@ fio_run() {  # fio_run BS OUTFILE
 
 # --- the run -----------------------------------------------------------------------------------
 START_LOAD=$(loadavg)
-log "start: load average $START_LOAD; stores in $STORE_BASE ($(stat -f -c %T "$STORE_BASE"))"
+log "start: load average $START_LOAD; stores in $STORE_BASE ($(findmnt -no FSTYPE -T "$STORE_BASE"))"
+# The source tree the binaries were built from (BUILD may belong to another checkout).
+SRC=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
 "$PYTHON" - "$RAW/environment.json" "$START_LOAD" "$STORE_BASE" "$QUICK" "$REPS" "$WARMUP_S" "$MEASURE_S" \
-  "$N_BACKLOG" "$N_FAILOVER_PENDING" "$BODY_CACHE_BYTES" "$TANDEM_CONFIG" <<'PY'
+  "$N_BACKLOG" "$N_FAILOVER_PENDING" "$BODY_CACHE_BYTES" "$TANDEM_CONFIG" "${SRC:-$ROOT}" "$BUILD" <<'PY'
 import json, os, platform, subprocess, sys
-out, load, store, quick, reps, warm, measure, backlog, pending, cache, cfg = sys.argv[1:]
+out, load, store, quick, reps, warm, measure, backlog, pending, cache, cfg, src, build = sys.argv[1:]
 def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
 json.dump({
@@ -388,10 +390,12 @@ json.dump({
     "kernel": platform.release(), "cpus": os.cpu_count(),
     "cpu_model": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
     "mem_total": sh("grep MemTotal /proc/meminfo | awk '{print $2 \" kB\"}'"),
-    "store_fs": sh(f"stat -f -c %T {store}"), "store_device": sh(f"df --output=source {store} | tail -1"),
+    "store_fs": sh(f"findmnt -no FSTYPE,OPTIONS -T {store}") or sh(f"stat -f -c %T {store}"), "store_device": sh(f"df --output=source {store} | tail -1"),
     "store_dir": store, "activemq": sh("dpkg-query -W -f '${Version}' activemq"),
     "java": sh("java -version 2>&1 | head -1"), "fio": sh("fio --version"),
-    "git_commit": sh("git rev-parse --short HEAD"), "git_dirty": sh("git status --porcelain -- broker journal lockmgr tools") != "",
+    "git_commit": sh(f"git -C {src} rev-parse --short HEAD"),
+    "git_dirty": sh(f"git -C {src} status --porcelain -- broker journal lockmgr tools") != "",
+    "build_dir": build, "build_type": sh(f"sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' {build}/CMakeCache.txt"),
 }, open(out, "w"), indent=1)
 PY
 

@@ -190,9 +190,15 @@ def fio_stats(raw, prefixes):
     return {"writes_per_s": stats(iops), "mib_per_s": stats(mib), "fdatasync_p50_ms": stats(p50)}
 
 
-def target(text, value, goal, at_least, unit=""):
+def target(text, value, goal, at_least, unit="", per_rep=None):
     if value is None:
         return {"target": text, "value": None, "goal": goal, "met": False, "shortfall": "not measured"}
+    per_rep = [v for v in (per_rep or []) if v is not None]
+    if per_rep:
+        met_reps = sum(1 for v in per_rep if (v >= goal if at_least else v <= goal))
+        extra = {"per_repetition": per_rep, "repetitions_meeting": met_reps}
+    else:
+        extra = {}
     met = value >= goal if at_least else value <= goal
     if met:
         how = ""
@@ -200,7 +206,7 @@ def target(text, value, goal, at_least, unit=""):
         how = f"{(1 - value / goal) * 100:.0f}% short ({value / goal:.2f} of the goal)"
     else:
         how = f"{(value / goal - 1) * 100:.0f}% over ({value / goal:.2f}x the goal)"
-    return {"target": text, "value": value, "goal": goal, "met": met, "shortfall": how, "unit": unit}
+    return {"target": text, "value": value, "goal": goal, "met": met, "shortfall": how, "unit": unit, **extra}
 
 
 def main():
@@ -263,18 +269,32 @@ def main():
     c = summary["cases"]
     med = lambda case, kind: (c[case]["brokers"].get(kind) or {}).get("median")
     frac = lambda case, kind: (c[case]["brokers"].get(kind) or {}).get("fraction_of_disk")
+    fracs = lambda case, kind: (c[case]["brokers"].get(kind) or {}).get("fractions_of_disk")
+    vals = lambda case, kind: (c[case]["brokers"].get(kind) or {}).get("values", [])
+
+    def paired(case, num, den):
+        """Per repetition num/den (the two runs of a repetition ran one after the other)."""
+        a, b = vals(case, num), vals(case, den)
+        return [x / y for x, y in zip(a, b) if x and y] if len(a) == len(b) else None
+
     summary["targets"] = [
-        target("case 1: Tandem >= 80% of the raw 1 KiB write+fdatasync rate", frac("p1_r1", "tandem"), 0.8, True),
-        target("case 2: Tandem >= 10x ActiveMQ", c["p64_r1"]["ratio_tandem_activemq"], 10, True, "x"),
-        target("case 2: Tandem >= 50% of the raw 64 KiB write+fdatasync bandwidth", frac("p64_r1", "tandem"), 0.5, True),
-        target("case 4: Tandem >= 3x ActiveMQ", c["drain_1m"]["ratio_tandem_activemq"], 3, True, "x"),
-        target("case 5: Tandem >= 100,000 deliveries/s", med("topic_np", "tandem"), 100000, True, "msgs/s"),
+        target("case 1: Tandem >= 80% of the raw 1 KiB write+fdatasync rate", frac("p1_r1", "tandem"), 0.8, True,
+               per_rep=fracs("p1_r1", "tandem")),
+        target("case 2: Tandem >= 10x ActiveMQ", c["p64_r1"]["ratio_tandem_activemq"], 10, True, "x",
+               paired("p64_r1", "tandem", "activemq")),
+        target("case 2: Tandem >= 50% of the raw 64 KiB write+fdatasync bandwidth", frac("p64_r1", "tandem"), 0.5, True,
+               per_rep=fracs("p64_r1", "tandem")),
+        target("case 4: Tandem >= 3x ActiveMQ", c["drain_1m"]["ratio_tandem_activemq"], 3, True, "x",
+               paired("drain_1m", "tandem", "activemq")),
+        target("case 5: Tandem >= 100,000 deliveries/s", med("topic_np", "tandem"), 100000, True, "msgs/s",
+               vals("topic_np", "tandem")),
         target("case 6: Tandem >= 50x faster than ActiveMQ (default lock poll)", c["failover"].get("activemq_over_tandem"),
-               50, True, "x"),
+               50, True, "x", paired("failover", "activemq", "tandem")),
         target("case 6: Tandem >= 5x faster than ActiveMQ (lockAcquireSleepInterval 100 ms)",
-               c["failover"].get("activemq_tuned_over_tandem"), 5, True, "x"),
+               c["failover"].get("activemq_tuned_over_tandem"), 5, True, "x", paired("failover", "activemq_tuned", "tandem")),
         target("case 7: Tandem <= 128 bytes per pending message beyond the body cache",
-               (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("median"), 128, False, "B"),
+               (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("median"), 128, False, "B",
+               (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("values")),
     ]
     summary["diagnostics"] = diagnostics(raw)
     with open(os.path.join(out, "comparison.json"), "w") as f:
@@ -289,12 +309,22 @@ def main():
     L.append(f"Machine: {env.get('cpus')} vCPU ({env.get('cpu_model')}), {env.get('mem_total')} RAM, kernel "
              f"{env.get('kernel')}; stores in `{env.get('store_dir')}` ({env.get('store_fs')} on "
              f"{env.get('store_device')}), both brokers and fio on that file system. ActiveMQ "
-             f"{env.get('activemq')} ({env.get('java')}); Tandem at commit {env.get('git_commit')}"
+             f"{env.get('activemq')} ({env.get('java')}); Tandem at commit {env.get('git_commit')} ({env.get('build_type')})"
              f"{' (with uncommitted changes)' if env.get('git_dirty') else ''}. Run {env.get('started')} - "
              f"{env.get('finished')}; load average (1, 5, 15 min) at start {env.get('loadavg_start')}, at end "
              f"{env.get('loadavg_end')} (the machine is shared with other builds; per-run load averages are "
              "in the raw *.meta.json).")
     L.append("")
+    loads = []
+    for path in glob.glob(os.path.join(raw, "*.meta.json")):
+        m = load(path) or {}
+        if "loadavg_before" in m:
+            loads.append(float(m["loadavg_before"].split(",")[0]))
+    if loads:
+        L.append(f"1-minute load average before each of the {len(loads)} runs: min {min(loads):.2f}, median "
+                 f"{statistics.median(loads):.2f}, max {max(loads):.2f} (2 vCPUs: above 2, other work was "
+                 "competing for the CPUs).")
+        L.append("")
     L.append(f"Each case ran {env.get('reps')} times per broker, brokers alternating, a fresh store per run; "
              "the table gives median (min-max). Throughput cases warm up for "
              f"{env.get('warmup_s', 0):g} s on another destination, then measure for {env.get('measure_s', 0):g} s. "
@@ -356,20 +386,28 @@ def main():
     L.append("")
     L.append("## Targets")
     L.append("")
-    L.append("| target | measured | met? |")
-    L.append("|---|---:|---|")
-    for tg in summary["targets"]:
-        v = tg["value"]
-        unit = tg.get("unit", "")
+    L.append("Measured = the median (of ratios: the ratio of the medians); per repetition = the same figure "
+             "for each repetition alone (ratios pair the two brokers' runs of one repetition, made one after "
+             "the other).")
+    L.append("")
+    L.append("| target | measured | met (median)? | per repetition | repetitions meeting it |")
+    L.append("|---|---:|---|---|---:|")
+
+    def shown(v, unit):
         if v is None:
-            shown = "-"
-        elif unit == "x":
-            shown = f"{v:.2f}x"
-        elif unit in ("msgs/s", "B"):
-            shown = f"{v:,.0f} {unit}"
-        else:
-            shown = f"{v:.2f}"
-        L.append(f"| {tg['target']} | {shown} | {'yes' if tg['met'] else 'NO: ' + tg['shortfall']} |")
+            return "-"
+        if unit == "x":
+            return f"{v:.2f}x"
+        if unit in ("msgs/s", "B"):
+            return f"{v:,.0f} {unit}"
+        return f"{v:.2f}"
+
+    for tg in summary["targets"]:
+        unit = tg.get("unit", "")
+        reps = ", ".join(shown(v, unit) for v in tg.get("per_repetition", [])) or "-"
+        n = f"{tg['repetitions_meeting']} of {len(tg['per_repetition'])}" if "per_repetition" in tg else "-"
+        L.append(f"| {tg['target']} | {shown(tg['value'], unit)} | {'yes' if tg['met'] else 'NO: ' + tg['shortfall']} | "
+                 f"{reps} | {n} |")
     if summary["diagnostics"]:
         L += ["", "## Diagnostics (medians; what the notes below use)", "",
               "Broker CPU from /proc/PID/stat over the measurement (all threads); client = tandem-bench; "
@@ -392,6 +430,52 @@ def main():
         L += ["", open(notes).read().rstrip()]
     with open(os.path.join(out, "comparison.md"), "w") as f:
         f.write("\n".join(L) + "\n")
+    with open(os.path.join(out, "comparison-summary.md"), "w") as f:
+        f.write(short_table(summary) + "\n")
+
+
+def short_table(summary):
+    """The table README.md shows: medians, the ratio and the target verdicts, one row per case."""
+    c, t = summary["cases"], {tg["target"].split(":")[0]: [] for tg in summary["targets"]}
+    for tg in summary["targets"]:
+        t[tg["target"].split(":")[0]].append(tg)
+
+    def med(case, kind):
+        s = c[case]["brokers"].get(kind)
+        return fmt(s["median"], c[case]["unit"]) if s else "-"
+
+    def verdict(n):
+        def one(tg):
+            v = "met" if tg["met"] else f"**missed**, {tg['shortfall']}"
+            if "per_repetition" in tg and tg["repetitions_meeting"] < len(tg["per_repetition"]):
+                v += f" at the median, **{tg['repetitions_meeting']} of {len(tg['per_repetition'])} repetitions**"
+            return f"{tg['target'].split(': ', 1)[1]}: {v}"
+        return "; ".join(one(tg) for tg in t.get(f"case {n}", [])) or "-"
+
+    def frac(case):
+        s = c[case]["brokers"].get("tandem") or {}
+        return f", {s['fraction_of_disk']:.2f} of raw disk" if "fraction_of_disk" in s else ""
+
+    rows = ["| case | Tandem | ActiveMQ | Tandem/ActiveMQ | target |", "|---|---:|---:|---:|---|"]
+    for n, case in enumerate(["p1_r1", "p64_r1", "p16_r100", "drain_1m", "topic_np"], 1):
+        e = c[case]
+        r = e["ratio_tandem_activemq"]
+        rows.append(f"| {e['title'][3:]} ({e['unit']}) | {med(case, 'tandem')}{frac(case)} | {med(case, 'activemq')} | "
+                    f"{f'{r:.1f}x' if r else '-'} | {verdict(n)} |")
+    f = c["failover"]
+    rows.append(f"| failover, SIGKILL -> first accepted message (ms) | {med('failover', 'tandem')} | "
+                f"{med('failover', 'activemq')} (default), {med('failover', 'activemq_tuned')} (lock poll 100 ms) | "
+                + (f"{f['activemq_over_tandem']:.0f}x, {f['activemq_tuned_over_tandem']:.1f}x faster"
+                   if f.get("activemq_over_tandem") and f.get("activemq_tuned_over_tandem") else "-")
+                + f" | {verdict(6)} |")
+    r = c["rss_1m"]
+    b = (r.get("tandem_beyond_body_cache") or {}).get("median")
+    rows.append(f"| RSS per pending message, 1M pending (bytes) | {med('rss_1m', 'tandem')}"
+                + (f" ({b:.0f} beyond the {(r.get('body_cache_bytes') or 0) / 1048576:g} MiB body cache)" if b is not None else "")
+                + f" | {med('rss_1m', 'activemq')} | "
+                + (f"{1 / r['ratio_tandem_activemq']:.1f}x less" if r.get("ratio_tandem_activemq") else "-")
+                + f" | {verdict(7)} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
