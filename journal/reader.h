@@ -29,8 +29,10 @@ enum class scan_item_kind {
 
 enum class damage_class {
   none,
-  torn_tail,          // in the last segment, nothing valid after it: recovery truncates
-  mid_log,            // valid data after it or not in the last segment: recovery refuses
+  torn_tail,          // in the last segment, written after the last completed fdatasync (no
+                      // valid group_start record after it): recovery truncates
+  mid_log,            // a valid group_start record after it (synced data was damaged), or
+                      // not in the last segment: recovery refuses
   empty_segment_tail, // last segment whose header was never written (writer died creating it)
 };
 

@@ -35,8 +35,10 @@ enum class walk_kind {
   record,          // a valid, non-fenced record
   fenced_record,   // valid record written by a deposed master after a cut
   fenced_damage,   // damaged bytes in fenced territory (the deposed master's, ignored)
-  torn_tail,       // damage in the last segment with nothing valid after it
-  mid_log,         // damage with valid data after it, or in an earlier segment
+  torn_tail,       // damage in the last segment with no valid group_start record after it
+                   // (version 1 segments: no valid record at all); format.h section 7
+  mid_log,         // damage followed by a valid group_start record (version 1: any valid
+                   // record), or damage in an earlier segment
   empty_last_segment,  // last segment whose header was never completely written
 };
 
