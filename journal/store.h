@@ -129,9 +129,9 @@ struct options {
   sync_policy sync = sync_policy::always;
   std::chrono::milliseconds sync_interval{100};  // for sync_policy::periodic
   // sync_policy::always: when fewer records are queued than the previous group held, the
-  // writer waits at most this long for as many before it writes (never after a group of
-  // one, so a lone appender never waits). Fuller groups when many appenders take turns;
-  // 0 = write whatever is queued at once.
+  // writer waits at most this long (and at most half its last fdatasync) for as many
+  // before it writes; never after a group of one, so a lone appender never waits. Fuller
+  // groups when many appenders take turns; 0 = write whatever is queued at once.
   std::chrono::microseconds group_linger{200};
   recovery_mode recovery = recovery_mode::tolerate_torn_tail;
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
