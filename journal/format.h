@@ -115,7 +115,9 @@
 //   order). They were never acknowledged under sync_policy always (periodic, never: they
 //   are in the loss window), so ignoring them loses nothing promised. They stay ignored:
 //   every later reader stops at the same P, and no writer appends to that segment again
-//   (a recovering master starts a new one).
+//   (a recovering master starts a new one). The other possible writer there, a deposed
+//   master, writes records that fencing ignores anyway.
+// The rule applies to version 1 segments too (their writer left zeros after the data).
 //
 // ---------------------------------------------------------------------------------------
 // 5. Record payloads (type value: name {fields in order})
