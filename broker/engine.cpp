@@ -440,18 +440,26 @@ void engine::impl::on_connect(session& s, stomp::frame& f) {
   send_frame(s, connected);
 }
 
-void engine::impl::on_send(session& s, stomp::frame&& f) {
+// The frame's destination when it names a /queue/ or /topic/; otherwise an ERROR (and
+// nullopt) saying what was wrong.
+std::optional<std::string_view> engine::impl::checked_destination(session& s, stomp::frame& f) {
   auto dest = f.get("destination");
   if (!dest) {
-    fail(s, "missing destination", "SEND needs a destination header.", &f);
-    return;
+    fail(s, "missing destination", fmt::format("{} needs a destination header.", f.command), &f);
+    return std::nullopt;
   }
-  bool to_topic = is_topic(*dest);
-  if (!to_topic && !is_queue(*dest)) {
+  if (!is_topic(*dest) && !is_queue(*dest)) {
     fail(s, "unsupported destination",
          fmt::format("'{}' is not a destination: use /queue/NAME or /topic/NAME.", *dest), &f);
-    return;
+    return std::nullopt;
   }
+  return dest;
+}
+
+void engine::impl::on_send(session& s, stomp::frame&& f) {
+  auto dest = checked_destination(s, f);
+  if (!dest) return;
+  bool to_topic = is_topic(*dest);
   if (shutting_down_) {
     fail(s, "broker shutting down", "The broker is stopping and accepts no more messages; reconnect.", &f);
     return;
@@ -552,17 +560,9 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
 }
 
 void engine::impl::on_subscribe(session& s, stomp::frame& f) {
-  auto dest = f.get("destination");
-  if (!dest) {
-    fail(s, "missing destination", "SUBSCRIBE needs a destination header.", &f);
-    return;
-  }
+  auto dest = checked_destination(s, f);
+  if (!dest) return;
   bool to_topic = is_topic(*dest);
-  if (!to_topic && !is_queue(*dest)) {
-    fail(s, "unsupported destination",
-         fmt::format("'{}' is not a destination: use /queue/NAME or /topic/NAME.", *dest), &f);
-    return;
-  }
   auto id = f.get("id");
   if (!id && s.version != stomp::version::v1_0) {
     fail(s, "missing id", "SUBSCRIBE needs an id header (STOMP 1.1 and 1.2).", &f);

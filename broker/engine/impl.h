@@ -35,6 +35,7 @@ struct engine::impl {
   void on_commit(detail::session& s, stomp::frame& f);
   void on_abort(detail::session& s, stomp::frame& f);
   std::optional<detail::transaction> take_transaction(detail::session& s, stomp::frame& f);
+  std::optional<std::string_view> checked_destination(detail::session& s, stomp::frame& f);
   void on_disconnect(detail::session& s, stomp::frame& f);
 
   detail::session* find_session(session_id id);
