@@ -17,6 +17,17 @@ std::shared_ptr<ssl::context> make_tls_context(const config& cfg, std::string& w
     return nullptr;
   };
   if (ec) return fail("tls_listen", "", "cannot set the TLS options of");
+  // No TLS 1.3 session tickets. OpenSSL sends two right after the handshake, and a client
+  // that reads and writes one SSL object from two threads (Debian 12's stomp.py 8.0.0:
+  // receiver thread started before CONNECT, upstream issue #450) can process them in the
+  // middle of its CONNECT write: the record is lost while send() reports success, and the
+  // client hangs until our CONNECT deadline (issue 20). The cost is TLS 1.3 resumption:
+  // every reconnect does a full handshake (~1 ms of CPU here), which a broker whose clients
+  // hold long-lived connections does not notice. tests/integration/13_tls.py pins it.
+  if (SSL_CTX_set_num_tickets(ctx->native_handle(), 0) != 1) {
+    why = fmt::format("{}: key \"tls_listen\": OpenSSL refused to turn session tickets off", cfg.source);
+    return nullptr;
+  }
   ctx->use_certificate_chain_file(cfg.tls_cert, ec);
   if (ec) return fail("tls_cert", cfg.tls_cert, "cannot load the certificate chain (PEM)");
   ctx->use_private_key_file(cfg.tls_key, ssl::context::pem, ec);

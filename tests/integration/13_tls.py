@@ -4,6 +4,7 @@ self-signed one). Real clients: python3-stomp over ssl, and Python's ssl module 
 handshakes that must fail."""
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -116,6 +117,69 @@ def test_a_persistent_message_round_trips_over_tls_with_a_verified_server(broker
         sessions = json.load(r)
     assert [s["tls"] for s in sessions] == [True], sessions
     c.disconnect()
+
+
+def connect_with_reader_started_first(port):
+    """What Debian's stomp.py 8.0.0 does (upstream issue #450): a receiver thread reads the
+    TLS socket while the main thread writes CONNECT on the same SSL object. Returns True when
+    CONNECTED arrives within a few seconds."""
+    import threading
+    ctx = ssl.create_default_context(cafile=pki().ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            got = bytearray()
+            errors = []
+            done = threading.Event()
+
+            def reader():
+                try:
+                    while not done.is_set() and b"CONNECTED" not in got:
+                        chunk = t.recv(4096)
+                        if not chunk:
+                            break
+                        got.extend(chunk)
+                except OSError as e:
+                    errors.append(repr(e))
+                done.set()
+
+            th = threading.Thread(target=reader, daemon=True)
+            th.start()
+            t.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\0")
+            done.wait(5)
+            ok = b"CONNECTED" in got
+            done.set()
+            try:
+                t.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            th.join(5)
+            if not ok:
+                print(f"no CONNECTED: received {bytes(got)[:80]!r}, reader errors {errors}")
+            return ok
+
+
+def test_issue20_a_client_reading_while_it_writes_connect_is_answered(brokers):
+    # Regression for issue 20: TLS 1.3 session tickets sent after the handshake raced a client
+    # that reads and writes one SSL object from two threads; its CONNECT was lost (the broker
+    # logged the session with bytes_in=0) and the client hung until the CONNECT deadline. The
+    # broker sends no tickets now. The check is on the broker's side: every session must have
+    # received its CONNECT. The client side is itself a data race on one SSL
+    # object, so a client may still, rarely, lose an answer the broker did send; that is
+    # counted and printed, not failed on (stomp.py 9 fixed its client).
+    b = tls_broker(brokers)
+    client_misses = sum(1 for _ in range(100) if not connect_with_reader_started_first(b.tls_port))
+
+    def sessions():
+        return re.findall(r"conn closed remote=\S+ session=\d+ .*frames_in=(\d+) bytes_in=(\d+) bytes_out=(\d+)",
+                          b.log_text())
+
+    wait_for(lambda: len(sessions()) >= 100, what="100 closed TLS sessions in the broker log")
+    # frames_in=0: the CONNECT the client sent never reached the broker (the bug). A session
+    # with its CONNECT in and nothing out is a client that gave up first (its race).
+    lost = [s for s in sessions() if int(s[0]) == 0]
+    assert not lost, f"{len(lost)} of 100 TLS sessions never received their CONNECT: {lost[:3]}"
+    if client_misses:
+        print(f"note: {client_misses} of 100 clients lost an answer the broker sent (client-side SSL race)")
 
 
 def test_the_plain_listener_keeps_serving_beside_tls_and_shares_its_queues(brokers):
