@@ -11,9 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
+# One ccache for every checkout of the project (git worktrees, CI's fresh clone): paths are
+# made relative to the checkout so the same source hits the same entry.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$ROOT} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev
   libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
   python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
