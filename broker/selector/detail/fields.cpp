@@ -79,11 +79,6 @@ value jms_destination_value(std::string_view stomp, bool fallback_to_queue, scra
 
 }  // namespace
 
-std::string to_jms_destination(std::string_view stomp_destination) {
-  scratch space;
-  return std::string(jms_destination_value(stomp_destination, true, space).s);
-}
-
 field resolve_field(std::string_view name) noexcept {
   for (const auto& [jms_name, f] : jms_fields) {
     if (jms_name == name) return f;
@@ -145,3 +140,12 @@ value read_field(field f, std::string_view name, const message_view& m, scratch&
 }
 
 }  // namespace tandem::selector::detail
+
+namespace tandem::selector {
+
+std::string to_jms_destination(std::string_view stomp_destination) {
+  detail::scratch space;
+  return std::string(detail::jms_destination_value(stomp_destination, true, space).s);
+}
+
+}  // namespace tandem::selector
