@@ -61,6 +61,11 @@ class parser {
            "unexpected " + describe(peek(), text_) + " %at: expected an operator or the end of the selector");
       return error_;
     }
+    if (!unnegated_.empty()) {
+      const std::size_t at = starts_[unnegated_.front()];
+      fail(errc::number_out_of_range, at, "number 9223372036854775808 %at is out of range (above 2^63-1)");
+      return error_;
+    }
     root = as_boolean(root, start, "the selector");
     if (root == bad) return error_;
     prog_.root = root;
@@ -382,20 +387,21 @@ class parser {
   }
 
   std::uint32_t parse_mult() {
-    std::uint32_t left = parse_unary(false);
+    std::uint32_t left = parse_unary();
     while (left != bad && (peek().kind == tok::star || peek().kind == tok::slash || peek().kind == tok::percent)) {
       const tok k = tokens_[pos_++].kind;
       const op code = k == tok::star ? op::multiply : k == tok::slash ? op::divide : op::modulo;
-      const std::uint32_t right = parse_unary(false);
+      const std::uint32_t right = parse_unary();
       if (right == bad) return bad;
       left = binary(code, left, right, category::other);
     }
     return left;
   }
 
-  // under_minus: the operand of a unary '-', where 9223372036854775808 is allowed (it becomes
-  // Long.MIN_VALUE, as UnaryExpression.negate turns ActiveMQ's BigDecimal back into a long).
-  std::uint32_t parse_unary(bool under_minus) {
+  // A '-' before 9223372036854775808 (possibly in parentheses) makes it Long.MIN_VALUE, as
+  // UnaryExpression.negate turns ActiveMQ's BigDecimal back into a long; run() refuses the
+  // literal anywhere else.
+  std::uint32_t parse_unary() {
     struct depth_guard {
       std::size_t& d;
       explicit depth_guard(std::size_t& depth) : d(++depth) {}
@@ -411,13 +417,14 @@ class parser {
     switch (t.kind) {
       case tok::plus:
         ++pos_;
-        return parse_unary(under_minus);
+        return parse_unary();
       case tok::minus: {
         ++pos_;
-        const std::uint32_t operand = parse_unary(true);
+        const std::uint32_t operand = parse_unary();
         if (operand == bad) return bad;
-        if (operand == long_min_magnitude_) {
-          long_min_magnitude_ = bad;
+        const auto pending = std::find(unnegated_.begin(), unnegated_.end(), operand);
+        if (pending != unnegated_.end()) {
+          unnegated_.erase(pending);
           // A negated constant is not a ConstantExpression in ActiveMQ: category other.
           prog_.constants[prog_.nodes[operand].arg] = value::make_long(std::numeric_limits<std::int64_t>::min());
           categories_[operand] = category::other;
@@ -428,7 +435,7 @@ class parser {
       }
       case tok::kw_not: {
         ++pos_;
-        const std::uint32_t operand = parse_unary(false);
+        const std::uint32_t operand = parse_unary();
         const std::uint32_t b = as_boolean(operand, operand == bad ? start : starts_[operand], "the operand of NOT");
         return b == bad ? bad : logical_not(b, start);
       }
@@ -448,12 +455,7 @@ class parser {
       }
       return fail(errc::unknown_function, start, "unknown function '" + name + "' %at");
     }
-    const std::uint32_t primary = parse_primary();
-    if (primary != bad && primary == long_min_magnitude_ && !under_minus) {
-      return fail(errc::number_out_of_range, start,
-                  "number " + std::string(text_.substr(start, t.length)) + " %at is out of range (above 2^63-1)");
-    }
-    return primary;
+    return parse_primary();
   }
 
   std::uint32_t parse_primary() {
@@ -522,9 +524,10 @@ class parser {
       return constant(value::make_long(static_cast<std::int64_t>(v)), category::number_constant, start);
     }
     if (kind == tok::decimal && !overflow && v == long_max + 1) {
-      // Valid only as the operand of '-' (checked by parse_unary).
-      long_min_magnitude_ = constant(value::make_long(0), category::number_constant, start);
-      return long_min_magnitude_;
+      // Valid only as the operand of '-' (see parse_unary).
+      const std::uint32_t n = constant(value::make_long(0), category::number_constant, start);
+      if (n != bad) unnegated_.push_back(n);
+      return n;
     }
     return fail(errc::number_out_of_range, start,
                 "number " + std::string(image) + " %at is out of range (above 2^63-1)");
@@ -540,7 +543,7 @@ class parser {
   std::vector<category> categories_;
   std::vector<std::size_t> starts_;
   std::vector<std::uint32_t> heights_;
-  std::uint32_t long_min_magnitude_ = bad;
+  std::vector<std::uint32_t> unnegated_;  // 9223372036854775808 literals not under a '-' (yet)
   std::optional<parse_error> error_;
 };
 
