@@ -97,8 +97,9 @@ class expression {
 
   // The selector as given (without a by_prefix prefix).
   const std::string& text() const noexcept;
-  // A canonical, fully parenthesized form that parses back to the same expression; for logs,
-  // the admin API and tests. BETWEEN, <>, NOT LIKE, IS NOT NULL appear in the form ActiveMQ
+  // A canonical, fully parenthesized form that parses back (with the same parse_options) to
+  // the same expression; for logs, the admin API and tests. In by_prefix mode a converting
+  // selector keeps its "convert_string_expressions:" prefix. BETWEEN, <>, NOT LIKE, IS NOT NULL appear in the form ActiveMQ
   // rewrites them to (x >= a AND x <= b, NOT (a = b), ...).
   std::string to_string() const;
   bool converts_strings() const noexcept;

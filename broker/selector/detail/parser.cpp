@@ -554,6 +554,7 @@ result<std::shared_ptr<program>> compile(std::string_view full_text, std::size_t
   auto prog = std::make_shared<program>();
   prog->text = std::string(full_text.substr(base_offset));
   prog->convert = convert;
+  prog->prefixed = options.conversion == string_conversion::by_prefix && convert;
   parser p(full_text, base_offset, options, *prog);
   if (auto error = p.run()) return std::move(*error);
   return prog;

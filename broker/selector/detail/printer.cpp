@@ -4,6 +4,7 @@
 #include <string>
 
 #include "broker/selector/detail/program.h"
+#include "broker/selector/selector.h"
 
 namespace tandem::selector::detail {
 namespace {
@@ -107,6 +108,7 @@ class printer {
     }
   }
 
+  void prefix(std::string_view text) { out_ += text; }
   std::string take() { return std::move(out_); }
 
  private:
@@ -126,6 +128,7 @@ class printer {
 
 std::string program::to_string() const {
   printer p(*this);
+  if (prefixed) p.prefix(convert_prefix);
   p.print(root);
   return p.take();
 }

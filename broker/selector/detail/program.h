@@ -52,6 +52,7 @@ class program {
  public:
   std::string text;          // the selector as given (prefix removed)
   bool convert = true;       // ComparisonExpression.convertStringExpressions
+  bool prefixed = false;     // by_prefix mode and the text had the prefix: to_string keeps it
   std::vector<node> nodes;
   std::uint32_t root = 0;
   std::vector<value> constants;

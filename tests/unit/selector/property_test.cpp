@@ -135,6 +135,11 @@ TEST_CASE("canonical forms show ActiveMQ's rewrites") {
   CHECK(parsed("x = 2.5 + 1E999").to_string() == "(x = (2.5e+00 + 1E999))");
   CHECK(parsed("x IN ('b', 'a', 'b')").to_string() == "(x IN ('b', 'a', 'b'))");
   CHECK(parsed("x IN ('b', 'a')").text() == "x IN ('b', 'a')");
+  parse_options openwire;
+  openwire.conversion = string_conversion::by_prefix;
+  CHECK(parsed("convert_string_expressions:a = 1", openwire).to_string() == "convert_string_expressions:(a = 1)");
+  CHECK(parsed("convert_string_expressions:a = 1", openwire).text() == "a = 1");
+  CHECK(parsed("a = 1", openwire).to_string() == "(a = 1)");
 }
 
 }  // namespace
