@@ -16,19 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "broker/selector/bench/allocation_counter.h"
 #include "broker/selector/selector.h"
 
-namespace {
-std::atomic<std::size_t> allocations{0};
-}
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -100,11 +90,11 @@ int main(int argc, char** argv) {
     long matched = 0;
     for (long i = 0; i < iterations / 10; ++i) matched += e.matches(message);  // warm-up
     matched = 0;
-    const std::size_t allocations_before = allocations.load();
+    const std::size_t allocations_before = tandem::selector::bench::allocations.load();
     const double start = cpu_ns();
     for (long i = 0; i < iterations; ++i) matched += e.matches(message);
     const double elapsed_ns = cpu_ns() - start;
-    const std::size_t used = allocations.load() - allocations_before;
+    const std::size_t used = tandem::selector::bench::allocations.load() - allocations_before;
     std::printf("%-34s %10.2f %12.1f %12.3f %8s\n", c.label, parse_us,
                 elapsed_ns / double(iterations),
                 double(used) / double(iterations), matched == iterations ? "yes" : matched == 0 ? "no" : "mixed");

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 
 namespace tandem::selector::detail {
 namespace {
@@ -48,6 +49,18 @@ std::size_t read_exponent(std::string_view s, std::size_t i) {
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
   const std::size_t end = skip(s, i, is_digit);
   return end == i ? std::string_view::npos : end;
+}
+
+// digits[.digits] or .digits from the start of s: where it ends and how many digits it had.
+std::pair<std::size_t, std::size_t> read_mantissa(std::string_view s, bool (*is_digit_of_base)(char)) {
+  std::size_t i = skip(s, 0, is_digit_of_base);
+  std::size_t digits = i;
+  if (i < s.size() && s[i] == '.') {
+    const std::size_t after = skip(s, i + 1, is_digit_of_base);
+    digits += after - i - 1;
+    i = after;
+  }
+  return {i, digits};
 }
 
 bool is_suffix(char c) { return c == 'f' || c == 'F' || c == 'd' || c == 'D'; }
@@ -101,13 +114,7 @@ std::optional<double> java_parse_double(std::string_view text) noexcept {
   if (text.size() > 1 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     // Hexadecimal: 0x digits[.digits] p [sign] digits, the binary exponent required.
     const std::string_view body = text.substr(2);
-    std::size_t i = skip(body, 0, is_hex_digit);
-    std::size_t digits = i;
-    if (i < body.size() && body[i] == '.') {
-      const std::size_t after = skip(body, i + 1, is_hex_digit);
-      digits += after - i - 1;
-      i = after;
-    }
+    const auto [i, digits] = read_mantissa(body, is_hex_digit);
     if (digits == 0 || i >= body.size() || (body[i] != 'p' && body[i] != 'P')) return std::nullopt;
     const std::size_t end = read_exponent(body, i + 1);
     if (end == std::string_view::npos) return std::nullopt;
@@ -121,13 +128,7 @@ std::optional<double> java_parse_double(std::string_view text) noexcept {
   }
 
   // Decimal: digits[.digits] or .digits, then [eE][sign]digits, then one f/F/d/D.
-  std::size_t i = skip(text, 0, is_digit);
-  std::size_t digits = i;
-  if (i < text.size() && text[i] == '.') {
-    const std::size_t after = skip(text, i + 1, is_digit);
-    digits += after - i - 1;
-    i = after;
-  }
+  auto [i, digits] = read_mantissa(text, is_digit);
   if (digits == 0) return std::nullopt;
   if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
     i = read_exponent(text, i + 1);
@@ -236,9 +237,7 @@ std::size_t utf8_char_length(std::string_view text, std::size_t pos) noexcept {
   return n;
 }
 
-namespace {
-
-char32_t decode_at(std::string_view s, std::size_t pos) {
+char32_t utf8_decode(std::string_view s, std::size_t pos) noexcept {
   const std::size_t n = utf8_char_length(s, pos);
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[pos + i]); };
   if (n == 1) return byte(0);
@@ -246,6 +245,8 @@ char32_t decode_at(std::string_view s, std::size_t pos) {
   for (std::size_t i = 1; i < n; ++i) c = (c << 6) | (byte(i) & 0x3F);
   return c;
 }
+
+namespace {
 
 // The first UTF-16 code unit of a character (its high surrogate above U+FFFF).
 char32_t first_utf16_unit(char32_t c) { return c >= 0x10000 ? 0xD800 + ((c - 0x10000) >> 10) : c; }
@@ -257,11 +258,15 @@ int java_compare_string(std::string_view a, std::string_view b) noexcept {
   std::size_t i = 0;
   while (i < common && a[i] == b[i]) ++i;
   if (i == common) return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
-  while (i > 0 && (static_cast<unsigned char>(a[i]) & 0xC0) == 0x80) --i;
-  const char32_t ca = decode_at(a, i), cb = decode_at(b, i);
+  const int octet_order = static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+  std::size_t start = i;
+  while (start > 0 && (static_cast<unsigned char>(a[start]) & 0xC0) == 0x80) --start;
+  const char32_t ca = utf8_decode(a, start), cb = utf8_decode(b, start);
   const char32_t ua = first_utf16_unit(ca), ub = first_utf16_unit(cb);
   if (ua != ub) return ua < ub ? -1 : 1;
-  return ca == cb ? 0 : (ca < cb ? -1 : 1);
+  // Same high surrogate: the low surrogates order as the code points do. Equal code points
+  // from different octets (invalid UTF-8) fall back to octet order.
+  return ca == cb ? octet_order : (ca < cb ? -1 : 1);
 }
 
 }  // namespace tandem::selector::detail

@@ -31,5 +31,7 @@ int java_compare_string(std::string_view a, std::string_view b) noexcept;
 
 // Octets of the UTF-8 character starting at text[pos] (1 for an invalid or truncated one).
 std::size_t utf8_char_length(std::string_view text, std::size_t pos) noexcept;
+// The code point of that character (an invalid octet stands for itself).
+char32_t utf8_decode(std::string_view text, std::size_t pos) noexcept;
 
 }  // namespace tandem::selector::detail

@@ -3,18 +3,6 @@
 #include "broker/selector/detail/java.h"
 
 namespace tandem::selector::detail {
-namespace {
-
-char32_t decode(std::string_view s, std::size_t pos, std::size_t n) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[pos + i]); };
-  if (n == 1) return byte(0);
-  char32_t c = byte(0) & (0xFF >> (n + 1));
-  for (std::size_t i = 1; i < n; ++i) c = (c << 6) | (byte(i) & 0x3F);
-  return c;
-}
-
-}  // namespace
-
 like_pattern::like_pattern(std::string_view pattern, std::optional<char32_t> escape) {
   const auto add_literal = [this](std::string_view octets) {
     if (pieces_.empty() || pieces_.back().kind != piece_kind::literal) {
@@ -25,10 +13,10 @@ like_pattern::like_pattern(std::string_view pattern, std::optional<char32_t> esc
   };
   for (std::size_t i = 0; i < pattern.size();) {
     const std::size_t n = utf8_char_length(pattern, i);
-    const char32_t c = decode(pattern, i, n);
+    const char32_t c = utf8_decode(pattern, i);
     if (escape && c == *escape && i + n < pattern.size()) {
       const std::size_t m = utf8_char_length(pattern, i + n);
-      const char32_t next = decode(pattern, i + n, m);
+      const char32_t next = utf8_decode(pattern, i + n);
       if (next == U'_' || next == U'%' || next == *escape) {
         add_literal(pattern.substr(i + n, m));
         i += n + m;

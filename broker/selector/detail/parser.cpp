@@ -296,12 +296,7 @@ class parser {
       if (escape->empty() || n != escape->size() || n == 4) {
         return fail(errc::bad_escape, at, "the ESCAPE of LIKE %at must be exactly one character");
       }
-      char32_t c = static_cast<unsigned char>((*escape)[0]);
-      if (n > 1) {
-        c &= 0xFFu >> (n + 1);
-        for (std::size_t i = 1; i < n; ++i) c = (c << 6) | (static_cast<unsigned char>((*escape)[i]) & 0x3F);
-      }
-      escape_char = c;
+      escape_char = utf8_decode(*escape, 0);
     }
     prog_.likes.push_back({like_pattern(*pattern, escape_char), *pattern, escape});
     const std::uint32_t like = add({op::like, left, 0, static_cast<std::uint32_t>(prog_.likes.size() - 1), 0},

@@ -1,23 +1,8 @@
 // Evaluation allocates nothing: the global operator new of this test binary counts calls.
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "broker/selector/bench/allocation_counter.h"
 #include "test_message.h"
-
-namespace {
-std::atomic<std::size_t> allocations{0};
-}
-
-void* operator new(std::size_t n) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace tandem::selector::test {
 namespace {
@@ -25,9 +10,9 @@ namespace {
 std::size_t allocations_of(const expression& e, const test_message& m, bool expected) {
   // No doctest assertion inside the measured loop: they may allocate.
   bool all_as_expected = true;
-  const std::size_t before = allocations.load();
+  const std::size_t before = tandem::selector::bench::allocations.load();
   for (int i = 0; i < 100; ++i) all_as_expected &= e.matches(m) == expected;
-  const std::size_t used = allocations.load() - before;
+  const std::size_t used = tandem::selector::bench::allocations.load() - before;
   CHECK(all_as_expected);
   return used;
 }

@@ -79,6 +79,8 @@ TEST_CASE("STOMP headers convert to the other operand's number type (convert_str
   CHECK(truth_of("e = 10", m) == F);
   CHECK(truth_of("big = 3000000000", m) == T);  // a long literal: Long.valueOf
   CHECK(truth_of("big > 1", m) == F);           // an int literal: Integer.valueOf overflows
+  CHECK(truth_of("big > 1L", m) == F);          // 1L is still an int: the L changes nothing
+  CHECK(truth_of("big > 1.0", m) == T);
   CHECK(truth_of("s = 10", m) == F);            // Integer.valueOf takes no spaces
   CHECK(truth_of("s = 10.0", m) == T);          // Double.valueOf trims them
   CHECK(truth_of("plus = 10", m) == T);
