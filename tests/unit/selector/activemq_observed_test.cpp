@@ -5,6 +5,7 @@
 // first got it, FALSE = the second got it, unknown = neither within 2 s (NULL, or an
 // evaluation ActiveMQ aborted: its consumer kept working and took later matching messages).
 // "refused" = the SUBSCRIBE got an ERROR (javax.jms.InvalidSelectorException).
+// activemq_probe/probe.py made the recording from activemq_probe/cases.json.
 //
 // The broker also sets what a STOMP SEND does not carry: the message-id ("ID:..."), the
 // timestamp (at receipt) and the destination; test_message mimics that below.
