@@ -98,9 +98,9 @@ class expression {
   // The selector as given (without a by_prefix prefix).
   const std::string& text() const noexcept;
   // A canonical, fully parenthesized form that parses back (with the same parse_options) to
-  // the same expression; for logs, the admin API and tests. In by_prefix mode a converting
-  // selector keeps its "convert_string_expressions:" prefix. BETWEEN, <>, NOT LIKE, IS NOT NULL appear in the form ActiveMQ
-  // rewrites them to (x >= a AND x <= b, NOT (a = b), ...).
+  // the same expression; for logs, the admin API and tests. BETWEEN, <>, NOT LIKE and
+  // IS NOT NULL appear as ActiveMQ rewrites them (x >= a AND x <= b, NOT (a = b), ...). In
+  // by_prefix mode a converting selector keeps its "convert_string_expressions:" prefix.
   std::string to_string() const;
   bool converts_strings() const noexcept;
 
