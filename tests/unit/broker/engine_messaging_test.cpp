@@ -516,3 +516,60 @@ TEST_CASE("pending persistent messages cost at most 128 bytes of heap each, engi
     CHECK(per_message <= 128.0);
   }
 }
+
+TEST_CASE("a NACK inside a transaction redelivers the message at COMMIT, not before") {
+  fixture fx;
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/tn", "client-individual", "m");
+  c.frame("BEGIN", {{"transaction", "t"}});
+  c.frame("NACK", {{"id", c.ack_id()}, {"transaction", "t"}, {"receipt", "n"}});
+  REQUIRE(c.wait_receipt("n"));
+  fx.settle();
+  CHECK(c.messages().size() == 1);
+  c.frame("COMMIT", {{"transaction", "t"}, {"receipt", "c"}});
+  REQUIRE(c.wait_receipt("c"));
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].body == "m");
+  CHECK(c.messages()[1].get("redelivered") == "true");
+}
+
+TEST_CASE("acks rolled back by ABORT count towards max_deliveries as NACKs do") {
+  auto cfg = fixture::default_config();
+  cfg.max_deliveries = 2;
+  fixture fx(cfg);
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/ra", "client-individual", "m");
+  auto ack_then_abort = [&](std::size_t delivery) {
+    auto receipt = "abort" + std::to_string(delivery);
+    c.frame("BEGIN", {{"transaction", "t"}});
+    c.frame("ACK", {{"id", c.ack_id(delivery)}, {"transaction", "t"}});
+    c.frame("ABORT", {{"transaction", "t"}, {"receipt", receipt}});
+    REQUIRE(c.wait_receipt(receipt));
+  };
+  ack_then_abort(0);
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].get("redelivered") == "true");
+  ack_then_abort(1);  // the second delivery came back: max_deliveries reached
+  client dlq(fx, connected);
+  dlq.subscribe("d", "/queue/DLQ.ra");
+  REQUIRE(dlq.wait_messages(1));
+  CHECK(dlq.messages()[0].get("dlqDeliveryFailureCause") == "delivered 2 times");
+  fx.settle();
+  CHECK(c.messages().size() == 2);
+  CHECK(fx.destination("/queue/ra")["pending"] == 0);
+}
+
+TEST_CASE("a SEND the journal refuses gets ERROR 'message not stored' with its receipt-id") {
+  // The ERROR replaces the receipt the frame was waiting for and must still name it (it
+  // used to be parsed back out of the encoded RECEIPT).
+  fixture fx;
+  client p(fx, connected);
+  std::string too_large(2u << 20, 'x');  // the fixture's segments hold 1 MiB
+  p.frame("SEND", {{"destination", "/queue/big"}, {"persistent", "true"}, {"receipt", "r1"}}, too_large);
+  REQUIRE(fx.pump([&] { return p.last_error() != nullptr; }));
+  CHECK(p.last_error()->get("message") == "message not stored");
+  CHECK(p.last_error()->get("receipt-id") == "r1");
+  CHECK(p.last_error()->body.find("The journal refused the message") != std::string::npos);
+  CHECK_FALSE(p.has_receipt("r1"));
+  CHECK(p.sink.closed);
+}

@@ -1,7 +1,10 @@
 // broker/engine: sessions, CONNECT negotiation, authentication, receipts and errors.
 #include "engine_fixture.h"
 
+#include <set>
+
 #include "broker/engine/auth.h"
+#include "broker/errc.h"
 
 using namespace tandem::broker;
 using namespace tandem::broker::test;
@@ -243,4 +246,26 @@ TEST_CASE("admin snapshots list destinations, connections and metrics") {
   CHECK(metrics.find("tandem_messages_pending{destination=\"/queue/orders\"} 2") != std::string::npos);
   CHECK(metrics.find("tandem_connections 1") != std::string::npos);
   CHECK(metrics.find("# TYPE tandem_messages_out_total counter") != std::string::npos);
+}
+
+TEST_CASE("a receipt id that STOMP 1.1 cannot write back gets an ERROR instead of the RECEIPT") {
+  fixture fx;
+  client c(fx);
+  c.connect({{"accept-version", "1.1"}});
+  c.frame("SUBSCRIBE", {{"id", "s"}, {"destination", "/queue/a"}, {"receipt", "ab\r"}});  // a value ending in CR
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "receipt id cannot be encoded");
+  CHECK(c.of("RECEIPT").empty());
+  CHECK(c.sink.closed);
+}
+
+TEST_CASE("every broker error code has its own ERROR message text") {
+  std::set<std::string> seen;
+  for (int v = static_cast<int>(errc::unknown_command); v <= static_cast<int>(errc::commit_not_stored); ++v) {
+    auto text = make_error_code(static_cast<errc>(v)).message();
+    CAPTURE(v);
+    CHECK_FALSE(text.starts_with("broker error"));
+    CHECK(seen.insert(text).second);
+  }
+  CHECK(std::error_code(errc::unknown_ack).category().name() == std::string("broker"));
 }
