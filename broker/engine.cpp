@@ -11,7 +11,7 @@ namespace tandem::broker {
 using namespace detail;
 
 engine::impl::impl(const engine_config& config, journal::store* store)
-    : config_(config), store_(store), dedup_(config.dedup_window) {
+    : config_(config), store_(store), dedup_(config.dedup_window, store) {
   wall_ms_ = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();

@@ -35,7 +35,7 @@
 //   `tandem-producer-seq:<decimal u64>` (both or neither) whose pair is among the last
 //   dedup_window seqs of that producer (journaled ones survive a restart through the journal
 //   index) is dropped and still RECEIPTed: a producer resending after a failover cannot
-//   duplicate what the old master already made durable.
+//   duplicate what the old master already made durable (broker/engine/dedup.h).
 // - Flow control: a SEND that finds its destination, broker memory (non-persistent) or store
 //   (persistent) full is held and the connection paused (session_sink::pause_reading) until
 //   space frees; after send_timeout (checked in tick) it gets an ERROR.

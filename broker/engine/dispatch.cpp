@@ -25,22 +25,6 @@ std::uint64_t message_bytes(const message& m) {
   return n;
 }
 
-bool dedup_window::contains(const std::string& producer, std::uint64_t seq) const {
-  auto it = windows_.find(producer);
-  return it != windows_.end() && it->second.seen.contains(seq);
-}
-
-void dedup_window::record(const std::string& producer, std::uint64_t seq) {
-  if (window_ == 0) return;
-  auto& w = windows_[producer];
-  if (!w.seen.insert(seq).second) return;
-  w.order.push_back(seq);
-  while (w.order.size() > window_) {
-    w.seen.erase(w.order.front());
-    w.order.pop_front();
-  }
-}
-
 }  // namespace detail
 
 namespace {

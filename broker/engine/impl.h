@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "broker/engine.h"
+#include "broker/engine/dedup.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
 #include "journal/store.h"
@@ -172,7 +173,7 @@ struct engine::impl {
   std::map<std::string, std::unique_ptr<detail::queue>, std::less<>> durables_; // by key
   std::map<std::string, detail::topic, std::less<>> topics_;
   std::vector<detail::queue*> dirty_;
-  detail::dedup_window dedup_;
+  detail::dedup dedup_;
 
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable

@@ -1,5 +1,5 @@
 // SEND, from frame to queue: the checks (read_send), flow control (check_space, park,
-// retry_blocked, time_out_blocked), duplicate detection, then plan_send (where the
+// retry_blocked, time_out_blocked), duplicate detection (dedup.h), then plan_send (where the
 // message goes; the journal record when it must be durable first) and apply_send (the
 // queues get it: at once, or when the append is durable). A SEND inside a transaction stops
 // after the checks and is planned at COMMIT (transactions.cpp).
@@ -75,16 +75,14 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   if (auto space = check_space(r.destination, r.to_topic, r.persistent); !space)
     return park(s, std::move(f), std::move(space).error());
   ++s.messages_in;
-  bool has_producer = !r.producer_id.empty();
-  if (has_producer && (dedup_.contains(r.producer_id, r.producer_seq) ||
-                       (store_ && store_->index().is_duplicate(r.producer_id, r.producer_seq)))) {
+  if (dedup_.seen(r.producer_id, r.producer_seq)) {
     // A resend of a message we already have (the producer failed over before it saw the
     // receipt): drop it, but receipt it so the producer moves on.
     ++duplicates_;
     add_receipt(s, f, 0);
     return;
   }
-  if (has_producer) dedup_.record(r.producer_id, r.producer_seq);
+  dedup_.accepted(r.producer_id, r.producer_seq);
 
   message msg;
   msg.expires_ms = r.expires_ms;
@@ -229,6 +227,8 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
   auto mark_journaled = [&] {
     p.journaled = true;
     p.targets = msg.targets;
+    p.producer_id = msg.producer_id;
+    p.producer_seq = msg.producer_seq;
   };
   if (!to_topic) {
     auto& q = get_queue(destination);
@@ -263,6 +263,7 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
 }
 
 void engine::impl::apply_send(const planned_send& p) {
+  if (p.journaled) dedup_.now_durable(p.producer_id, p.producer_seq);
   auto to_memory = [&](queue& q) {
     q.memory.emplace(p.seq, p.copy);
     q.bytes += p.bytes;

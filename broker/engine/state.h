@@ -197,22 +197,8 @@ struct planned_send {
   bool journaled = false;
   std::vector<std::string> targets;  // journaled targets (queue key or durable keys)
   message_ptr copy;                  // for queues that hold it in memory
-};
-
-// Duplicate detection: the last `window` producer seqs seen per producer id.
-class dedup_window {
- public:
-  explicit dedup_window(std::size_t window) : window_(window) {}
-  bool contains(const std::string& producer, std::uint64_t seq) const;
-  void record(const std::string& producer, std::uint64_t seq);
-
- private:
-  struct entry {
-    std::deque<std::uint64_t> order;
-    std::unordered_set<std::uint64_t> seen;
-  };
-  std::size_t window_;
-  std::unordered_map<std::string, entry> windows_;
+  std::string producer_id;           // duplicate detection (dedup.h); "" when absent
+  std::uint64_t producer_seq = 0;
 };
 
 }  // namespace tandem::broker::detail

@@ -573,3 +573,24 @@ TEST_CASE("a SEND the journal refuses gets ERROR 'message not stored' with its r
   CHECK_FALSE(p.has_receipt("r1"));
   CHECK(p.sink.closed);
 }
+
+TEST_CASE("a resend that arrives while the original's append is in flight is dropped but receipted") {
+  fixture fx;
+  client p(fx, connected), c(fx, connected);
+  headers ids{{"destination", "/queue/inflight"}, {"persistent", "true"},
+              {"tandem-producer-id", "prod-2"}, {"tandem-producer-seq", "3"}};
+  auto with_receipt = [&](const std::string& r) {
+    auto hs = ids;
+    hs.emplace_back("receipt", r);
+    return hs;
+  };
+  // No journal completion runs between the two frames: the first is still in flight.
+  p.frame("SEND", with_receipt("first"), "original");
+  p.frame("SEND", with_receipt("again"), "resend");
+  REQUIRE(p.wait_receipt("first"));
+  REQUIRE(p.wait_receipt("again"));
+  c.subscribe("s", "/queue/inflight");
+  REQUIRE(c.wait_messages(1));
+  fx.settle();
+  CHECK(c.bodies() == strings({"original"}));
+}
