@@ -40,14 +40,6 @@ struct pending_head {
 
 }  // namespace
 
-journal::completion engine::impl::guard(std::function<void(std::error_code)> f) {
-  return [this, life = std::weak_ptr<int>(life_), f = std::move(f)](std::error_code ec, std::uint64_t) {
-    if (!life.lock()) return;  // the engine is gone; the store outlived it
-    f(ec);
-    flush();
-  };
-}
-
 queue& engine::impl::get_queue(std::string_view name) {
   auto it = queues_.find(name);
   if (it != queues_.end()) return *it->second;

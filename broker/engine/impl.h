@@ -150,8 +150,23 @@ struct engine::impl {
   void recover();
 
   // A journal completion that runs `f(ec)` on this engine, then flush(); nothing once the
-  // engine is gone (the store may outlive it).
-  journal::completion guard(std::function<void(std::error_code)> f);
+  // engine is gone (the store may outlive it). One callable type per call site, so the
+  // journal::completion that holds it needs no std::function inside.
+  template <class F>
+  struct guarded {
+    impl* self;
+    std::weak_ptr<int> life;
+    F f;
+    void operator()(std::error_code ec, std::uint64_t) {
+      if (life.expired()) return;
+      f(ec);
+      self->flush();
+    }
+  };
+  template <class F>
+  journal::completion guard(F f) {
+    return guarded<F>{this, life_, std::move(f)};
+  }
 
   // ---- state ----
   engine_config config_;
