@@ -13,7 +13,7 @@
 // what the engine `send`s, and runs the heart-beat timers with the values the engine
 // negotiated in CONNECTED (reported through `session_sink::set_heartbeat`).
 //
-// Semantics in short (ActiveMQ over STOMP; details in broker/engine/state.h and the code):
+// Semantics in short (ActiveMQ over STOMP; broker/engine/README.md says which file holds what):
 // - Destinations: /queue/NAME (competing consumers, round robin, per-subscription prefetch =
 //   max unacked for client / client-individual, header `activemq.prefetchSize`) and
 //   /topic/NAME (fan-out to current subscribers; durable with `client-id` on CONNECT and
