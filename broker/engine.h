@@ -13,7 +13,7 @@
 // what the engine `send`s, and runs the heart-beat timers with the values the engine
 // negotiated in CONNECTED (reported through `session_sink::set_heartbeat`).
 //
-// Semantics in short (ActiveMQ over STOMP; details in broker/engine/state.h and the code):
+// Semantics in short (ActiveMQ over STOMP; broker/engine/README.md says which file holds what):
 // - Destinations: /queue/NAME (competing consumers, round robin, per-subscription prefetch =
 //   max unacked for client / client-individual, header `activemq.prefetchSize`) and
 //   /topic/NAME (fan-out to current subscribers; durable with `client-id` on CONNECT and
@@ -29,15 +29,18 @@
 //   that comes back again goes to the DLQ (engine_config.h). After recover() every message
 //   recovered from the journal is flagged `redelivered:true` when first delivered (the
 //   journal does not record deliveries, and a message may have been delivered before the
-//   crash); that first delivery does not count against max_deliveries.
+//   crash); that first delivery does not count against max_deliveries. One path does all
+//   of it: broker/engine/redelivery.cpp.
 // - Duplicate detection: a SEND with headers `tandem-producer-id:<string>` and
 //   `tandem-producer-seq:<decimal u64>` (both or neither) whose pair is among the last
 //   dedup_window seqs of that producer (journaled ones survive a restart through the journal
 //   index) is dropped and still RECEIPTed: a producer resending after a failover cannot
-//   duplicate what the old master already made durable.
+//   duplicate what the old master already made durable (broker/engine/dedup.h).
 // - Flow control: a SEND that finds its destination, broker memory (non-persistent) or store
 //   (persistent) full is held and the connection paused (session_sink::pause_reading) until
 //   space frees; after send_timeout (checked in tick) it gets an ERROR.
+// - Errors: a refused frame gets an ERROR whose `message` header is a broker::errc text
+//   (broker/errc.h) and whose body says what exactly; then the connection closes.
 #pragma once
 
 #include <chrono>

@@ -55,8 +55,8 @@ struct engine_config {
   double heartbeat_grace = 1.5;
 
   // Duplicate detection (producer resends after failover, engine.h): seqs remembered per
-  // producer id. Give the journal the same value (journal::options::producer_window) so
-  // the window survives a restart at the same size.
+  // producer id. Give the journal the same value (journal::options::producer_window): once a
+  // journaled send is durable only the store's window remembers it (broker/engine/dedup.h).
   std::uint32_t dedup_window = 1024;
 };
 

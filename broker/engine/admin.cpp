@@ -121,7 +121,7 @@ json engine::connections_json() const {
         {"messages_out", s->messages_out},
         {"transactions", s->txs.size()},
         {"blocked", !s->parked.empty()},
-        {"blocked_on", s->parked.empty() ? std::string() : s->blocked_on},
+        {"blocked_on", s->parked.empty() ? std::string() : s->blocked_on.detail},
         {"slow_consumer", s->backlogged},
         {"backlog_bytes", s->sink->queued_bytes()},
         {"subscriptions", std::move(subs)},

@@ -14,7 +14,7 @@
 //   inflight_persistent   msg_seqs delivered and not yet acked (skipped by the cursor walk)
 //   returned              msg_seq -> deliveries so far, for pending messages that were
 //                         delivered before (NACK, a consumer closed): their redelivered flag
-//                         and DLQ count; empty in the steady state
+//                         and DLQ count; empty in the steady state (redelivery.cpp keeps it)
 // Non-persistent messages (and everything on a non-durable topic subscription) are kept
 // decoded in `memory` (msg_seq -> message): they are never on disk.
 //
@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "broker/engine.h"
+#include "broker/errc.h"
 #include "journal/records.h"
 
 namespace tandem::broker::detail {
@@ -124,10 +125,13 @@ struct subscription {
 };
 
 // A RECEIPT (or ERROR) waiting for its turn: receipts go out in frame order, and a frame's
-// slot is ready when its effect is applied (`waiting` journal appends completed).
+// slot is ready when its effect is applied (`waiting` journal appends completed). What it
+// sends is encoded when it leaves (broker/engine/receipts.cpp), so an ERROR that replaces a
+// RECEIPT still knows the receipt id it answers.
 struct receipt_slot {
   std::uint64_t id = 0;
-  std::string frame;  // encoded; empty: nothing to send (a DISCONNECT without receipt)
+  std::optional<std::string> receipt_id;  // the frame's `receipt` header, if it asked for one
+  std::optional<failure> error;           // send this ERROR (with receipt_id) instead, then close
   std::uint32_t waiting = 0;
   bool close = false;  // close the connection once this is flushed
 };
@@ -169,7 +173,7 @@ struct session {
   // Flow control: frames held while a SEND waits for space (in arrival order).
   std::deque<stomp::frame> parked;
   std::chrono::steady_clock::time_point blocked_since{};
-  std::string blocked_on;  // why, for admin and the timeout ERROR
+  failure blocked_on;  // why, for admin and the timeout ERROR
   bool backlogged = false;  // the sink's backlog is over the limit: no dispatch to it
 
   std::uint64_t frames_in = 0, messages_in = 0, messages_out = 0;
@@ -193,23 +197,8 @@ struct planned_send {
   bool journaled = false;
   std::vector<std::string> targets;  // journaled targets (queue key or durable keys)
   message_ptr copy;                  // for queues that hold it in memory
-};
-
-// Duplicate detection: the last `window` producer seqs seen per producer id.
-class dedup_window {
- public:
-  explicit dedup_window(std::size_t window) : window_(window) {}
-  bool contains(const std::string& producer, std::uint64_t seq) const;
-  void record(const std::string& producer, std::uint64_t seq);
-  std::size_t producers() const { return windows_.size(); }
-
- private:
-  struct entry {
-    std::deque<std::uint64_t> order;
-    std::unordered_set<std::uint64_t> seen;
-  };
-  std::size_t window_;
-  std::unordered_map<std::string, entry> windows_;
+  std::string producer_id;           // duplicate detection (dedup.h); "" when absent
+  std::uint64_t producer_seq = 0;
 };
 
 }  // namespace tandem::broker::detail

@@ -1,23 +1,24 @@
-// Test fixture for the engine: a real journal store in a temp dir whose completions are
-// posted to a queue this (the test) thread drains, as the io_context does in tandemd, and
-// fake session sinks that decode what the engine sends. No sockets.
+// Test fixture for the engine, shared by every engine test: a real journal store in a temp
+// dir whose completions are posted to a loop this (the test) thread runs, as the io_context
+// does in tandemd, and fake session sinks that decode what the engine sends. No sockets.
+// The temp dir and the loop are the journal tests' own (tests/unit/journal/test_util.h).
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "../journal/test_util.h"
 #include "broker/engine.h"
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/parser.h"
@@ -28,6 +29,8 @@
 namespace tandem::broker::test {
 
 using headers = std::vector<std::pair<std::string, std::string>>;
+
+inline std::vector<std::string> strings(std::initializer_list<const char*> l) { return {l.begin(), l.end()}; }
 
 class fake_sink : public session_sink {
  public:
@@ -75,10 +78,15 @@ inline stomp::frame make_frame(std::string command, const headers& hs = {}, std:
 
 class fixture;
 
+// Tag: a client that sends CONNECT (1.2) as it is made.
+struct connected_t {};
+inline constexpr connected_t connected{};
+
 // One client connection: a sink and its session.
 class client {
  public:
   client(fixture& fx);
+  client(fixture& fx, connected_t) : client(fx) { connect(); }
   ~client();
   client(const client&) = delete;
 
@@ -95,6 +103,8 @@ class client {
   std::vector<stomp::frame> of(std::string_view command) const;
   std::vector<stomp::frame> messages() const { return of("MESSAGE"); }
   std::vector<std::string> bodies() const;
+  // The ack header of the i-th MESSAGE (what ACK / NACK send as `id` in 1.2).
+  std::string ack_id(std::size_t i = 0) const;
   // Waits until at least n MESSAGE frames arrived.
   bool wait_messages(std::size_t n);
   const stomp::frame* last_error() const;
@@ -112,10 +122,8 @@ class client {
 
 class fixture {
  public:
-  explicit fixture(engine_config cfg = default_config(), bool with_store = true) : config(std::move(cfg)) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tandem-engine-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    dir = tmpl;
+  explicit fixture(engine_config cfg = default_config(), bool with_store = true)
+      : config(std::move(cfg)), dir(tmp_.path()) {
     if (with_store) {
       REQUIRE(journal::create_store(fs::posix_file_system(), dir));
       open_store();
@@ -126,8 +134,6 @@ class fixture {
   ~fixture() {
     eng.reset();
     close_store();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
   }
 
   static engine_config default_config() {
@@ -143,13 +149,7 @@ class fixture {
     o.epoch = ++epoch;
     o.segment_bytes = 1u << 20;
     o.broker_name = "test";
-    o.post = [this](std::function<void()> f) {
-      {
-        std::lock_guard lk(mu_);
-        posted_.push_back(std::move(f));
-      }
-      cv_.notify_one();
-    };
+    o.post = loop_.poster();
     journal::recovery_report rep;
     auto s = journal::store::open(dir, std::move(o), rep);
     REQUIRE(s);
@@ -172,26 +172,12 @@ class fixture {
     eng->recover();
   }
 
-  // Runs what the journal posted so far; true when something ran.
-  bool run_posted() {
-    std::deque<std::function<void()>> batch;
-    {
-      std::lock_guard lk(mu_);
-      batch.swap(posted_);
-    }
-    for (auto& f : batch) f();
-    return !batch.empty();
-  }
+  // Runs what the journal posted so far (the io thread's turn).
+  void run_posted() { loop_.run_until([] { return false; }, std::chrono::seconds(0)); }
   // Runs posted work until `done` holds (true) or 10 s pass (false).
   bool pump(const std::function<bool()>& done) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (;;) {
-      run_posted();
-      if (done()) return true;
-      std::unique_lock lk(mu_);
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return !posted_.empty(); });
-    }
+    run_posted();
+    return loop_.run_until(done, std::chrono::seconds(10));
   }
   // Waits until every append queued so far has completed (a checkpoint is queued behind them).
   void settle() {
@@ -202,18 +188,34 @@ class fixture {
     run_posted();
   }
 
+  // The admin snapshot of one destination; null when there is none.
+  nlohmann::json destination(std::string_view name) const {
+    for (const auto& d : eng->destinations_json())
+      if (d["name"] == name) return d;
+    return {};
+  }
+
+ private:
+  journal::test::temp_dir tmp_;  // first: removed after everything below is closed
+  journal::test::manual_loop loop_;
+
+ public:
   engine_config config;
   std::filesystem::path dir;
   std::unique_ptr<journal::store> store;
   std::unique_ptr<engine> eng;
   std::int64_t now_ms = 1'700'000'000'000;
   std::uint64_t epoch = 0;
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> posted_;
 };
+
+// `c` subscribes as "s" to `destination` with `ack`, then `p` sends one persistent message
+// there and `c` has it: the opening of most ack and redelivery tests.
+inline void deliver_one(client& p, client& c, const std::string& destination, const std::string& ack,
+                        std::string body) {
+  c.subscribe("s", destination, ack);
+  p.send(destination, std::move(body), {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(1));
+}
 
 inline client::client(fixture& fx) : fx_(fx) { id = fx.eng->open_session(sink, session_info{"127.0.0.1:1", false}); }
 inline client::~client() { close(); }
@@ -265,6 +267,13 @@ inline std::vector<std::string> client::bodies() const {
   std::vector<std::string> out;
   for (const auto& f : messages()) out.push_back(f.body);
   return out;
+}
+inline std::string client::ack_id(std::size_t i) const {
+  auto ms = messages();
+  REQUIRE(i < ms.size());
+  auto ack = ms[i].get("ack");
+  REQUIRE(ack);
+  return std::string(*ack);
 }
 inline bool client::wait_messages(std::size_t n) {
   return fx_.pump([&] { return messages().size() >= n; });

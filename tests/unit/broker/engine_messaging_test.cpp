@@ -4,28 +4,12 @@
 
 #include <malloc.h>
 
-#include <nlohmann/json.hpp>
-
 using namespace tandem::broker;
 using namespace tandem::broker::test;
 
-namespace {
-
-nlohmann::json destination(fixture& fx, std::string_view name) {
-  for (const auto& d : fx.eng->destinations_json())
-    if (d["name"] == name) return d;
-  return {};
-}
-
-std::vector<std::string> strings(std::initializer_list<const char*> l) { return {l.begin(), l.end()}; }
-
-}  // namespace
-
 TEST_CASE("a queue message reaches its subscriber with the broker's headers and the sender's") {
   fixture fx;
-  client producer(fx), consumer(fx);
-  producer.connect();
-  consumer.connect();
+  client producer(fx, connected), consumer(fx, connected);
   consumer.subscribe("s1", "/queue/a");
   std::string binary("a\0b\0c", 5);
   producer.send("/queue/a", binary, {{"color", "blue"}, {"persistent", "true"}});
@@ -48,10 +32,7 @@ TEST_CASE("a queue message reaches its subscriber with the broker's headers and 
 
 TEST_CASE("competing consumers on a queue get its messages round robin, each message once") {
   fixture fx;
-  client p(fx), a(fx), b(fx);
-  p.connect();
-  a.connect();
-  b.connect();
+  client p(fx, connected), a(fx, connected), b(fx, connected);
   a.subscribe("s", "/queue/work");
   b.subscribe("s", "/queue/work");
   for (int i = 0; i < 6; ++i) p.send("/queue/work", std::to_string(i), {{"persistent", i % 2 ? "true" : "false"}});
@@ -66,16 +47,14 @@ TEST_CASE("competing consumers on a queue get its messages round robin, each mes
 
 TEST_CASE("prefetch limits the unacked messages of a client subscription") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   c.subscribe("s", "/queue/q", "client-individual", {{"activemq.prefetchSize", "2"}});
   for (int i = 0; i < 5; ++i) p.send("/queue/q", std::to_string(i), {{"persistent", "true"}});
   fx.settle();
   REQUIRE(c.messages().size() == 2);
-  CHECK(destination(fx, "/queue/q")["inflight"] == 2);
-  CHECK(destination(fx, "/queue/q")["pending"] == 3);
-  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}});
+  CHECK(fx.destination("/queue/q")["inflight"] == 2);
+  CHECK(fx.destination("/queue/q")["pending"] == 3);
+  c.frame("ACK", {{"id", c.ack_id()}});
   REQUIRE(c.wait_messages(3));
   fx.settle();
   CHECK(c.bodies() == strings({"0", "1", "2"}));
@@ -83,9 +62,7 @@ TEST_CASE("prefetch limits the unacked messages of a client subscription") {
 
 TEST_CASE("client ack is cumulative and client-individual acks one message") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   c.subscribe("cum", "/queue/c", "client");
   c.subscribe("ind", "/queue/i", "client-individual");
   for (int i = 0; i < 3; ++i) {
@@ -102,8 +79,8 @@ TEST_CASE("client ack is cumulative and client-individual acks one message") {
   c.frame("ACK", {{"id", ack_of("c1")}, {"receipt", "a1"}});
   c.frame("ACK", {{"id", ack_of("i1")}, {"receipt", "a2"}});
   REQUIRE(c.wait_receipt("a2"));
-  CHECK(destination(fx, "/queue/c")["inflight"] == 1);  // c0 and c1 acked
-  CHECK(destination(fx, "/queue/i")["inflight"] == 2);  // only i1
+  CHECK(fx.destination("/queue/c")["inflight"] == 1);  // c0 and c1 acked
+  CHECK(fx.destination("/queue/i")["inflight"] == 2);  // only i1
   // The journal agrees: acked persistent messages are removed.
   CHECK(fx.store->index().messages("/queue/c")->size() == 1);
   CHECK(fx.store->index().messages("/queue/i")->size() == 2);
@@ -118,15 +95,13 @@ TEST_CASE("STOMP 1.1 acks by message-id and subscription") {
   p.connect();
   c.connect({{"accept-version", "1.1"}});
   REQUIRE(c.sink.version == "1.1");
-  c.subscribe("s", "/queue/v11", "client-individual");
-  p.send("/queue/v11", "x", {{"persistent", "true"}});
-  REQUIRE(c.wait_messages(1));
+  deliver_one(p, c, "/queue/v11", "client-individual", "x");
   auto m = c.messages()[0];
   CHECK_FALSE(m.get("ack"));
   c.frame("ACK", {{"message-id", std::string(*m.get("message-id"))}, {"subscription", "s"}, {"receipt", "k"}});
   REQUIRE(c.wait_receipt("k"));
   CHECK(c.last_error() == nullptr);
-  CHECK(destination(fx, "/queue/v11")["inflight"] == 0);
+  CHECK(fx.destination("/queue/v11")["inflight"] == 0);
   CHECK(fx.store->index().messages("/queue/v11") == nullptr);
 }
 
@@ -134,10 +109,7 @@ TEST_CASE("NACK redelivers with redelivered:true and after max_deliveries the me
   auto cfg = fixture::default_config();
   cfg.max_deliveries = 3;
   fixture fx(cfg);
-  client p(fx), c(fx), dlq(fx);
-  p.connect();
-  c.connect();
-  dlq.connect();
+  client p(fx, connected), c(fx, connected), dlq(fx, connected);
   c.subscribe("s", "/queue/poison", "client-individual");
   dlq.subscribe("d", "/queue/DLQ.poison");
   p.send("/queue/poison", "bad", {{"persistent", "true"}});
@@ -157,7 +129,7 @@ TEST_CASE("NACK redelivers with redelivered:true and after max_deliveries the me
   fx.settle();
   CHECK(c.messages().size() == 3);
   CHECK(fx.store->index().messages("/queue/poison") == nullptr);
-  CHECK(destination(fx, "/queue/poison")["dead_lettered"] == 1);
+  CHECK(fx.destination("/queue/poison")["dead_lettered"] == 1);
 }
 
 TEST_CASE("the shared dead letter strategy uses ActiveMQ.DLQ") {
@@ -165,31 +137,26 @@ TEST_CASE("the shared dead letter strategy uses ActiveMQ.DLQ") {
   cfg.max_deliveries = 1;
   cfg.dead_letter_strategy = "shared";
   fixture fx(cfg);
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   c.subscribe("s", "/queue/x", "client");
   p.send("/queue/x", "m");
   REQUIRE(c.wait_messages(1));
-  c.frame("NACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"receipt", "n"}});
+  c.frame("NACK", {{"id", c.ack_id()}, {"receipt", "n"}});
   REQUIRE(c.wait_receipt("n"));
-  CHECK(destination(fx, "/queue/ActiveMQ.DLQ")["pending"] == 1);
+  CHECK(fx.destination("/queue/ActiveMQ.DLQ")["pending"] == 1);
 }
 
 TEST_CASE("unacked messages of a closed session go back to the front of the queue, redelivered") {
   fixture fx;
-  client p(fx);
-  p.connect();
+  client p(fx, connected);
   for (int i = 0; i < 4; ++i) p.send("/queue/r", std::to_string(i), {{"persistent", i < 2 ? "true" : "false"}});
   {
-    client first(fx);
-    first.connect();
+    client first(fx, connected);
     first.subscribe("s", "/queue/r", "client", {{"activemq.prefetchSize", "2"}});
     REQUIRE(first.wait_messages(2));
     CHECK(first.bodies() == strings({"0", "1"}));
   }  // closed without acking
-  client second(fx);
-  second.connect();
+  client second(fx, connected);
   second.subscribe("s", "/queue/r", "client");
   REQUIRE(second.wait_messages(4));
   CHECK(second.bodies() == strings({"0", "1", "2", "3"}));
@@ -202,15 +169,11 @@ TEST_CASE("unacked messages of a closed session go back to the front of the queu
 
 TEST_CASE("UNSUBSCRIBE returns the subscription's unacked messages to the queue") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
-  c.subscribe("s", "/queue/u", "client-individual");
-  p.send("/queue/u", "m", {{"persistent", "true"}});
-  REQUIRE(c.wait_messages(1));
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/u", "client-individual", "m");
   c.frame("UNSUBSCRIBE", {{"id", "s"}, {"receipt", "u"}});
   REQUIRE(c.wait_receipt("u"));
-  CHECK(destination(fx, "/queue/u")["pending"] == 1);
+  CHECK(fx.destination("/queue/u")["pending"] == 1);
   c.subscribe("t", "/queue/u", "auto");
   REQUIRE(c.wait_messages(2));
   CHECK(c.messages()[1].get("redelivered") == "true");
@@ -218,18 +181,14 @@ TEST_CASE("UNSUBSCRIBE returns the subscription's unacked messages to the queue"
 
 TEST_CASE("a topic message fans out to every current subscriber and is not kept for later ones") {
   fixture fx;
-  client p(fx), a(fx), b(fx);
-  p.connect();
-  a.connect();
-  b.connect();
+  client p(fx, connected), a(fx, connected), b(fx, connected);
   a.subscribe("s", "/topic/t");
   b.subscribe("s", "/topic/t", "client-individual");
   p.send("/topic/t", "hello", {{"persistent", "true"}});
   REQUIRE(a.wait_messages(1));
   REQUIRE(b.wait_messages(1));
   CHECK(a.messages()[0].get("destination") == "/topic/t");
-  client late(fx);
-  late.connect();
+  client late(fx, connected);
   late.subscribe("s", "/topic/t");
   fx.settle();
   CHECK(late.messages().empty());
@@ -239,14 +198,12 @@ TEST_CASE("a topic message fans out to every current subscriber and is not kept 
 
 TEST_CASE("a transaction's sends and acks take effect at COMMIT as one journal record") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   p.send("/queue/in", "work", {{"persistent", "true"}});
   c.subscribe("s", "/queue/in", "client-individual");
   c.subscribe("o", "/queue/out");
   REQUIRE(c.wait_messages(1));
-  auto ack = std::string(*c.messages()[0].get("ack"));
+  auto ack = c.ack_id();
   c.frame("BEGIN", {{"transaction", "t1"}});
   c.frame("SEND", {{"destination", "/queue/out"}, {"transaction", "t1"}, {"persistent", "true"}}, "r1");
   c.frame("SEND", {{"destination", "/queue/out"}, {"transaction", "t1"}}, "r2");
@@ -263,20 +220,18 @@ TEST_CASE("a transaction's sends and acks take effect at COMMIT as one journal r
   CHECK(c.bodies() == strings({"work", "r1", "r2"}));
   fx.settle();
   CHECK(fx.store->index().messages("/queue/in") == nullptr);
-  CHECK(destination(fx, "/queue/in")["inflight"] == 0);
+  CHECK(fx.destination("/queue/in")["inflight"] == 0);
 }
 
 TEST_CASE("ABORT drops the transaction's sends and redelivers what it acked") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   p.send("/queue/in", "work", {{"persistent", "true"}});
   c.subscribe("s", "/queue/in", "client");
   REQUIRE(c.wait_messages(1));
   c.frame("BEGIN", {{"transaction", "t"}});
   c.frame("SEND", {{"destination", "/queue/in"}, {"transaction", "t"}}, "never");
-  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"transaction", "t"}});
+  c.frame("ACK", {{"id", c.ack_id()}, {"transaction", "t"}});
   c.frame("ABORT", {{"transaction", "t"}, {"receipt", "x"}});
   REQUIRE(c.wait_receipt("x"));
   REQUIRE(c.wait_messages(2));
@@ -291,18 +246,15 @@ TEST_CASE("ABORT drops the transaction's sends and redelivers what it acked") {
 
 TEST_CASE("closing a session rolls back its open transaction") {
   fixture fx;
-  client p(fx), watcher(fx);
-  p.connect();
-  watcher.connect();
+  client p(fx, connected), watcher(fx, connected);
   p.send("/queue/in", "work", {{"persistent", "true"}});
   {
-    client c(fx);
-    c.connect();
+    client c(fx, connected);
     c.subscribe("s", "/queue/in", "client");
     REQUIRE(c.wait_messages(1));
     c.frame("BEGIN", {{"transaction", "t"}});
     c.frame("SEND", {{"destination", "/queue/other"}, {"transaction", "t"}, {"persistent", "true"}}, "lost");
-    c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"transaction", "t"}, {"receipt", "a"}});
+    c.frame("ACK", {{"id", c.ack_id()}, {"transaction", "t"}, {"receipt", "a"}});
     REQUIRE(c.wait_receipt("a"));
   }
   watcher.subscribe("s", "/queue/in");
@@ -315,15 +267,14 @@ TEST_CASE("closing a session rolls back its open transaction") {
 
 TEST_CASE("a durable subscription keeps messages while away, delivers on return, and UNSUBSCRIBE removes it") {
   fixture fx;
-  client p(fx);
-  p.connect();
+  client p(fx, connected);
   {
     client sub(fx);
     sub.connect({{"client-id", "app"}});
     sub.subscribe("d", "/topic/prices", "client-individual", {{"activemq.subscriptionName", "feed"}});
     p.send("/topic/prices", "1", {{"persistent", "true"}});
     REQUIRE(sub.wait_messages(1));
-    sub.frame("ACK", {{"id", std::string(*sub.messages()[0].get("ack"))}, {"receipt", "a"}});
+    sub.frame("ACK", {{"id", sub.ack_id()}, {"receipt", "a"}});
     REQUIRE(sub.wait_receipt("a"));
   }
   p.send("/topic/prices", "2", {{"persistent", "true"}});
@@ -352,9 +303,7 @@ TEST_CASE("a durable subscription keeps messages while away, delivers on return,
 
 TEST_CASE("a persistent SEND is receipted and dispatched only after the journal says durable") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   c.subscribe("s", "/queue/d");
   p.frame("SEND", {{"destination", "/queue/d"}, {"persistent", "true"}, {"receipt", "r"}}, "x");
   // Nothing ran from the journal yet: no receipt, no delivery.
@@ -370,13 +319,9 @@ TEST_CASE("a persistent SEND is receipted and dispatched only after the journal 
 
 TEST_CASE("an ACK with a receipt is receipted after its remove is durable") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
-  c.subscribe("s", "/queue/k", "client");
-  p.send("/queue/k", "x", {{"persistent", "true"}});
-  REQUIRE(c.wait_messages(1));
-  c.frame("ACK", {{"id", std::string(*c.messages()[0].get("ack"))}, {"receipt", "k"}});
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/k", "client", "x");
+  c.frame("ACK", {{"id", c.ack_id()}, {"receipt", "k"}});
   CHECK_FALSE(c.has_receipt("k"));
   REQUIRE(c.wait_receipt("k"));
 }
@@ -396,16 +341,15 @@ TEST_CASE("queues, pending messages and durable subscriptions survive an engine 
     p.send("/topic/t", "t1", {{"persistent", "true"}});
     p.send("/queue/empty", "gone", {{"persistent", "true"}});
     REQUIRE(c.wait_messages(1));  // "0" is delivered, not acked: recovered as redelivered
-    client e(fx);
-    e.connect();
+    client e(fx, connected);
     e.subscribe("x", "/queue/empty");
     REQUIRE(e.wait_messages(1));
     fx.settle();
   }
   fx.restart();
-  auto q = destination(fx, "/queue/keep");
+  auto q = fx.destination("/queue/keep");
   CHECK(q["pending"] == 4);
-  CHECK(destination(fx, "/queue/empty")["pending"] == 0);  // recovered as a destination
+  CHECK(fx.destination("/queue/empty")["pending"] == 0);  // recovered as a destination
   client c(fx);
   c.connect({{"client-id", "app"}});
   c.subscribe("s", "/queue/keep", "client-individual");
@@ -417,8 +361,7 @@ TEST_CASE("queues, pending messages and durable subscriptions survive an engine 
   REQUIRE(c.wait_messages(5));
   CHECK(c.messages()[4].body == "t1");
   // New messages after the restart are not flagged, and ids stay unique.
-  client p(fx);
-  p.connect();
+  client p(fx, connected);
   p.send("/queue/keep", "new", {{"persistent", "true"}});
   REQUIRE(c.wait_messages(6));
   CHECK_FALSE(c.messages()[5].get("redelivered"));
@@ -429,9 +372,7 @@ TEST_CASE("queues, pending messages and durable subscriptions survive an engine 
 
 TEST_CASE("an expired message is never delivered and tick drops expired messages") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   auto at = [&](std::int64_t delta) { return std::to_string(fx.now_ms + delta); };
   p.send("/queue/e", "stale", {{"expires", at(-1)}, {"persistent", "true"}});
   p.send("/queue/e", "fresh", {{"expires", at(60'000)}});
@@ -441,7 +382,7 @@ TEST_CASE("an expired message is never delivered and tick drops expired messages
   fx.now_ms += 2000;  // "soon" expires while nobody listens
   fx.eng->tick(std::chrono::steady_clock::now());
   fx.settle();
-  CHECK(destination(fx, "/queue/e")["expired"] == 2);
+  CHECK(fx.destination("/queue/e")["expired"] == 2);
   CHECK(fx.store->index().messages("/queue/e") == nullptr);
   c.subscribe("s", "/queue/e");
   REQUIRE(c.wait_messages(2));
@@ -453,9 +394,7 @@ TEST_CASE("expired messages go to the DLQ when expired_to_dlq is set") {
   auto cfg = fixture::default_config();
   cfg.expired_to_dlq = true;
   fixture fx(cfg);
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   p.send("/queue/e", "stale", {{"expires", std::to_string(fx.now_ms - 1)}, {"persistent", "true"}});
   c.subscribe("s", "/queue/e");
   c.subscribe("d", "/queue/DLQ.e");
@@ -471,9 +410,7 @@ TEST_CASE("a producer over the destination limit is paused, resumed when space f
   cfg.max_destination_bytes = 1000;
   cfg.send_timeout = std::chrono::milliseconds(5000);
   fixture fx(cfg);
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   std::string body(600, 'x');
   p.send("/queue/full", body);
   p.send("/queue/full", body);  // 600 < 1000 when it arrived: accepted
@@ -481,7 +418,7 @@ TEST_CASE("a producer over the destination limit is paused, resumed when space f
   p.frame("SEND", {{"destination", "/queue/full"}, {"receipt", "4"}}, body);  // behind it
   CHECK(p.sink.paused);
   CHECK_FALSE(p.has_receipt("3"));
-  CHECK(destination(fx, "/queue/full")["limits"]["full"] == true);
+  CHECK(fx.destination("/queue/full")["limits"]["full"] == true);
   auto conns = fx.eng->connections_json();
   CHECK(std::any_of(conns.begin(), conns.end(), [](const auto& j) { return j["blocked"] == true; }));
   // A tick before the timeout changes nothing.
@@ -496,8 +433,7 @@ TEST_CASE("a producer over the destination limit is paused, resumed when space f
 
   // Now with no consumer: the producer waits, then gets an ERROR after send_timeout.
   c.close();
-  client q(fx);
-  q.connect();
+  client q(fx, connected);
   q.send("/queue/full2", body);
   q.send("/queue/full2", body);
   q.frame("SEND", {{"destination", "/queue/full2"}, {"receipt", "late"}}, body);
@@ -511,15 +447,13 @@ TEST_CASE("a producer over the destination limit is paused, resumed when space f
 
 TEST_CASE("a slow consumer gets no dispatch until on_writable") {
   fixture fx;
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   c.subscribe("s", "/queue/slow");
   c.sink.backlog = fx.config.max_session_backlog_bytes + 1;
   p.send("/queue/slow", "1");
   p.send("/queue/slow", "2");
   CHECK(c.messages().empty());
-  CHECK(destination(fx, "/queue/slow")["pending"] == 2);
+  CHECK(fx.destination("/queue/slow")["pending"] == 2);
   c.sink.backlog = 0;
   fx.eng->on_writable(c.id);
   CHECK(c.bodies() == strings({"1", "2"}));
@@ -545,9 +479,7 @@ TEST_CASE("a resent SEND with the same producer id and seq is dropped but receip
     CHECK(metrics.find("tandem_duplicates_dropped_total 2") != std::string::npos);
   }
   fx.restart();
-  client p(fx), c(fx);
-  p.connect();
-  c.connect();
+  client p(fx, connected), c(fx, connected);
   p.send("/queue/dd", "once", {{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "7"}, {"persistent", "true"}});
   p.send("/queue/dd", "next", {{"tandem-producer-id", "prod-1"}, {"tandem-producer-seq", "9"}, {"persistent", "true"}});
   c.subscribe("s", "/queue/dd");
@@ -566,8 +498,7 @@ TEST_CASE("pending persistent messages cost at most 128 bytes of heap each, engi
   // The engine keeps no per-message state for a pending persistent message: the journal
   // index is its pending list and bodies are read back at dispatch (state.h).
   fixture fx;
-  client p(fx);
-  p.connect();
+  client p(fx, connected);
   // Barriers are receipted SENDs (appends complete in order), not settle(): its checkpoint
   // allocates a snapshot of the index that may still be alive when we measure.
   p.send("/queue/mem", "warm-up", {{"persistent", "true"}});
@@ -578,10 +509,88 @@ TEST_CASE("pending persistent messages cost at most 128 bytes of heap each, engi
     p.frame("SEND", {{"destination", "/queue/mem"}, {"persistent", "true"}}, body);
   p.send("/queue/mem", "barrier", {{"persistent", "true"}});
   auto after = mallinfo2().uordblks;
-  CHECK(destination(fx, "/queue/mem")["pending"] == n + 2);
+  CHECK(fx.destination("/queue/mem")["pending"] == n + 2);
   if (TANDEM_HEAP_MEASURABLE) {
     double per_message = (static_cast<double>(after) - static_cast<double>(before)) / n;
     MESSAGE("heap per pending message: " << per_message << " bytes");
     CHECK(per_message <= 128.0);
   }
+}
+
+TEST_CASE("a NACK inside a transaction redelivers the message at COMMIT, not before") {
+  fixture fx;
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/tn", "client-individual", "m");
+  c.frame("BEGIN", {{"transaction", "t"}});
+  c.frame("NACK", {{"id", c.ack_id()}, {"transaction", "t"}, {"receipt", "n"}});
+  REQUIRE(c.wait_receipt("n"));
+  fx.settle();
+  CHECK(c.messages().size() == 1);
+  c.frame("COMMIT", {{"transaction", "t"}, {"receipt", "c"}});
+  REQUIRE(c.wait_receipt("c"));
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].body == "m");
+  CHECK(c.messages()[1].get("redelivered") == "true");
+}
+
+TEST_CASE("acks rolled back by ABORT count towards max_deliveries as NACKs do") {
+  auto cfg = fixture::default_config();
+  cfg.max_deliveries = 2;
+  fixture fx(cfg);
+  client p(fx, connected), c(fx, connected);
+  deliver_one(p, c, "/queue/ra", "client-individual", "m");
+  auto ack_then_abort = [&](std::size_t delivery) {
+    auto receipt = "abort" + std::to_string(delivery);
+    c.frame("BEGIN", {{"transaction", "t"}});
+    c.frame("ACK", {{"id", c.ack_id(delivery)}, {"transaction", "t"}});
+    c.frame("ABORT", {{"transaction", "t"}, {"receipt", receipt}});
+    REQUIRE(c.wait_receipt(receipt));
+  };
+  ack_then_abort(0);
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages()[1].get("redelivered") == "true");
+  ack_then_abort(1);  // the second delivery came back: max_deliveries reached
+  client dlq(fx, connected);
+  dlq.subscribe("d", "/queue/DLQ.ra");
+  REQUIRE(dlq.wait_messages(1));
+  CHECK(dlq.messages()[0].get("dlqDeliveryFailureCause") == "delivered 2 times");
+  fx.settle();
+  CHECK(c.messages().size() == 2);
+  CHECK(fx.destination("/queue/ra")["pending"] == 0);
+}
+
+TEST_CASE("a SEND the journal refuses gets ERROR 'message not stored' with its receipt-id") {
+  // The ERROR replaces the receipt the frame was waiting for and must still name it (it
+  // used to be parsed back out of the encoded RECEIPT).
+  fixture fx;
+  client p(fx, connected);
+  std::string too_large(2u << 20, 'x');  // the fixture's segments hold 1 MiB
+  p.frame("SEND", {{"destination", "/queue/big"}, {"persistent", "true"}, {"receipt", "r1"}}, too_large);
+  REQUIRE(fx.pump([&] { return p.last_error() != nullptr; }));
+  CHECK(p.last_error()->get("message") == "message not stored");
+  CHECK(p.last_error()->get("receipt-id") == "r1");
+  CHECK(p.last_error()->body.find("The journal refused the message") != std::string::npos);
+  CHECK_FALSE(p.has_receipt("r1"));
+  CHECK(p.sink.closed);
+}
+
+TEST_CASE("a resend that arrives while the original's append is in flight is dropped but receipted") {
+  fixture fx;
+  client p(fx, connected), c(fx, connected);
+  headers ids{{"destination", "/queue/inflight"}, {"persistent", "true"},
+              {"tandem-producer-id", "prod-2"}, {"tandem-producer-seq", "3"}};
+  auto with_receipt = [&](const std::string& r) {
+    auto hs = ids;
+    hs.emplace_back("receipt", r);
+    return hs;
+  };
+  // No journal completion runs between the two frames: the first is still in flight.
+  p.frame("SEND", with_receipt("first"), "original");
+  p.frame("SEND", with_receipt("again"), "resend");
+  REQUIRE(p.wait_receipt("first"));
+  REQUIRE(p.wait_receipt("again"));
+  c.subscribe("s", "/queue/inflight");
+  REQUIRE(c.wait_messages(1));
+  fx.settle();
+  CHECK(c.bodies() == strings({"original"}));
 }

@@ -1,9 +1,10 @@
 // broker/engine: sessions, CONNECT negotiation, authentication, receipts and errors.
 #include "engine_fixture.h"
 
-#include <nlohmann/json.hpp>
+#include <set>
 
 #include "broker/engine/auth.h"
+#include "broker/errc.h"
 
 using namespace tandem::broker;
 using namespace tandem::broker::test;
@@ -126,8 +127,7 @@ TEST_CASE("bad frames get an ERROR carrying the receipt-id, then the connection 
   for (const auto& b : cases) {
     CAPTURE(b.command);
     CAPTURE(b.message);
-    client c(fx);
-    c.connect();
+    client c(fx, connected);
     c.frame(b.command, b.hs);
     REQUIRE(c.last_error());
     CHECK(c.last_error()->get("message") == b.message);
@@ -136,8 +136,7 @@ TEST_CASE("bad frames get an ERROR carrying the receipt-id, then the connection 
     CHECK(c.sink.closed);
   }
   // A duplicate subscription id.
-  client c(fx);
-  c.connect();
+  client c(fx, connected);
   c.subscribe("s", "/queue/a");
   c.frame("SUBSCRIBE", {{"id", "s"}, {"destination", "/queue/b"}});
   REQUIRE(c.last_error());
@@ -146,8 +145,7 @@ TEST_CASE("bad frames get an ERROR carrying the receipt-id, then the connection 
 
 TEST_CASE("receipts come in frame order and DISCONNECT's receipt comes last, then the close") {
   fixture fx;
-  client c(fx);
-  c.connect();
+  client c(fx, connected);
   // The persistent SEND's receipt waits for the journal; the SUBSCRIBE after it is applied
   // at once but its receipt must not overtake.
   c.frame("SEND", {{"destination", "/queue/a"}, {"persistent", "true"}, {"receipt", "1"}}, "x");
@@ -165,11 +163,10 @@ TEST_CASE("receipts come in frame order and DISCONNECT's receipt comes last, the
 
 TEST_CASE("a broker without a store refuses persistent messages but serves others") {
   fixture fx(fixture::default_config(), false);
-  client c(fx);
-  c.connect();
+  client c(fx, connected);
   c.subscribe("s", "/queue/a");
   c.send("/queue/a", "plain");
-  CHECK(c.bodies() == std::vector<std::string>{"plain"});
+  CHECK(c.bodies() == strings({"plain"}));
   c.frame("SEND", {{"destination", "/queue/a"}, {"persistent", "true"}});
   REQUIRE(c.last_error());
   CHECK(c.last_error()->get("message") == "persistence unavailable");
@@ -177,8 +174,7 @@ TEST_CASE("a broker without a store refuses persistent messages but serves other
 
 TEST_CASE("shutdown refuses new SENDs with an ERROR and stops dispatch") {
   fixture fx;
-  client c(fx);
-  c.connect();
+  client c(fx, connected);
   fx.eng->shutdown();
   c.frame("SEND", {{"destination", "/queue/a"}, {"receipt", "r"}}, "late");
   REQUIRE(c.last_error());
@@ -226,19 +222,18 @@ TEST_CASE("admin snapshots list destinations, connections and metrics") {
   p.send("/topic/news", "n");
   REQUIRE(p.wait_messages(1));
 
-  auto d = fx.eng->destinations_json();
-  REQUIRE(d.is_array());
-  auto q = std::find_if(d.begin(), d.end(), [](const auto& j) { return j["name"] == "/queue/orders"; });
-  REQUIRE(q != d.end());
-  CHECK((*q)["type"] == "queue");
-  CHECK((*q)["pending"] == 2);
-  CHECK((*q)["enqueued"] == 2);
-  CHECK((*q)["bytes"] == 16);  // "persistent:true" (14) + "a", and "b"
-  CHECK((*q)["limits"]["max_bytes"] == fx.config.max_destination_bytes);
-  auto t = std::find_if(d.begin(), d.end(), [](const auto& j) { return j["name"] == "/topic/news"; });
-  REQUIRE(t != d.end());
-  CHECK((*t)["consumers"] == 1);
-  CHECK((*t)["enqueued"] == 1);
+  REQUIRE(fx.eng->destinations_json().is_array());
+  auto q = fx.destination("/queue/orders");
+  REQUIRE(!q.is_null());
+  CHECK(q["type"] == "queue");
+  CHECK(q["pending"] == 2);
+  CHECK(q["enqueued"] == 2);
+  CHECK(q["bytes"] == 16);  // "persistent:true" (14) + "a", and "b"
+  CHECK(q["limits"]["max_bytes"] == fx.config.max_destination_bytes);
+  auto t = fx.destination("/topic/news");
+  REQUIRE(!t.is_null());
+  CHECK(t["consumers"] == 1);
+  CHECK(t["enqueued"] == 1);
 
   auto conns = fx.eng->connections_json();
   REQUIRE(conns.size() == 1);
@@ -251,4 +246,26 @@ TEST_CASE("admin snapshots list destinations, connections and metrics") {
   CHECK(metrics.find("tandem_messages_pending{destination=\"/queue/orders\"} 2") != std::string::npos);
   CHECK(metrics.find("tandem_connections 1") != std::string::npos);
   CHECK(metrics.find("# TYPE tandem_messages_out_total counter") != std::string::npos);
+}
+
+TEST_CASE("a receipt id that STOMP 1.1 cannot write back gets an ERROR instead of the RECEIPT") {
+  fixture fx;
+  client c(fx);
+  c.connect({{"accept-version", "1.1"}});
+  c.frame("SUBSCRIBE", {{"id", "s"}, {"destination", "/queue/a"}, {"receipt", "ab\r"}});  // a value ending in CR
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "receipt id cannot be encoded");
+  CHECK(c.of("RECEIPT").empty());
+  CHECK(c.sink.closed);
+}
+
+TEST_CASE("every broker error code has its own ERROR message text") {
+  std::set<std::string> seen;
+  for (int v = static_cast<int>(errc::unknown_command); v <= static_cast<int>(errc::commit_not_stored); ++v) {
+    auto text = make_error_code(static_cast<errc>(v)).message();
+    CAPTURE(v);
+    CHECK_FALSE(text.starts_with("broker error"));
+    CHECK(seen.insert(text).second);
+  }
+  CHECK(std::error_code(errc::unknown_ack).category().name() == std::string("broker"));
 }

@@ -1,0 +1,96 @@
+// ACK and NACK: which delivery a frame names (find_delivery), acking it (the message leaves
+// its queue and, when journaled, the journal), and NACK, which hands it to return_delivery
+// (redelivery.cpp). Inside a transaction both are only recorded; COMMIT or ABORT applies
+// them (transactions.cpp).
+#include <fmt/format.h>
+
+#include "broker/engine/headers.h"
+#include "broker/engine/impl.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+
+void engine::impl::on_ack(session& s, stomp::frame& f, bool nack) {
+  auto named = find_delivery(s, f, nack);
+  if (!named) return fail(s, std::move(named).error(), &f);
+  auto tx = find_transaction(s, f);
+  if (!tx) return fail(s, std::move(tx).error(), &f);
+  auto& sub = *named.value().sub;
+  // client mode acks cumulatively (every earlier unacked delivery of the subscription);
+  // NACK always names one message, so a client that failed on one message does not have
+  // every earlier one redelivered.
+  auto last = sub.unacked.find(named.value().tag);
+  auto first = (!nack && sub.mode == ack_mode::client) ? sub.unacked.begin() : last;
+  auto end = std::next(last);
+  if (auto* t = tx.value()) {
+    for (auto it = first; it != end; ++it) {
+      if (it->second.in_tx) continue;
+      it->second.in_tx = true;
+      t->acks.push_back(tx_ack{sub.id, it->first, nack});
+    }
+    add_receipt(s, f, 0);
+    return;
+  }
+  std::vector<journal::batch_item> removes;
+  for (auto it = first; it != end;) {
+    auto next = std::next(it);
+    if (!it->second.in_tx) {
+      if (nack)
+        return_delivery(sub, it);
+      else
+        ack_delivery(sub, it, &removes);
+    }
+    it = next;
+  }
+  if (removes.empty()) {
+    add_receipt(s, f, 0);
+    return;
+  }
+  if (!f.get("receipt")) {
+    append_removes(std::move(removes), {});
+    return;
+  }
+  auto slot = add_receipt(s, f, 1);
+  append_removes(std::move(removes), receipt_when_durable(s.id, slot, errc::ack_not_stored, "ACK"));
+}
+
+result<engine::impl::delivery_ref> engine::impl::find_delivery(session& s, const stomp::frame& f, bool nack) {
+  auto unknown = [nack](std::string detail) {
+    return failure{nack ? errc::unknown_nack : errc::unknown_ack, std::move(detail)};
+  };
+  if (auto id = f.get("id")) {
+    // 1.2: the MESSAGE's ack header, our delivery tag.
+    std::uint64_t tag = 0;
+    if (parse_number(*id, tag)) {
+      if (auto it = s.tags.find(tag); it != s.tags.end()) return delivery_ref{it->second, tag};
+    }
+    if (s.version == stomp::version::v1_2 || !f.get("message-id"))
+      return unknown(fmt::format("No unacknowledged message has ack id '{}' on this connection.", *id));
+  }
+  auto message_id = f.get("message-id");
+  if (!message_id) return unknown("ACK / NACK needs an id header (1.2) or a message-id header (1.0, 1.1).");
+  auto search = [&](subscription& candidate) -> std::optional<delivery_ref> {
+    for (auto it = candidate.unacked.rbegin(); it != candidate.unacked.rend(); ++it)
+      if (it->second.message_id == *message_id) return delivery_ref{&candidate, it->first};
+    return std::nullopt;
+  };
+  if (auto sid = f.get("subscription")) {
+    auto it = s.subs.find(std::string(*sid));
+    if (it != s.subs.end())
+      if (auto found = search(*it->second)) return *found;
+    return unknown(fmt::format("Subscription '{}' has no unacknowledged message '{}'.", *sid, *message_id));
+  }
+  for (auto& [id, candidate] : s.subs)
+    if (auto found = search(*candidate)) return *found;
+  return unknown(fmt::format("No unacknowledged message '{}' on this connection.", *message_id));
+}
+
+void engine::impl::ack_delivery(subscription& sub, unacked_iterator it, std::vector<journal::batch_item>* removes) {
+  delivery d = take_delivery(sub, it);
+  auto& q = *d.q;
+  remove_message(q, d.seq, d.persistent, d.bytes, removes);
+  mark_dirty(q);  // a prefetch slot is free
+}
+
+}  // namespace tandem::broker

@@ -1,0 +1,230 @@
+// SUBSCRIBE and UNSUBSCRIBE: a subscription on a queue (competing consumers), on a topic
+// (a private memory-only queue per subscriber), or a durable topic subscription (a queue
+// kept under journal::subscription_target(client-id, name) while its subscriber is away).
+// A subscription that goes returns its unacked deliveries through return_delivery.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "broker/engine/headers.h"
+#include "broker/engine/impl.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+
+namespace {
+
+struct subscribe_request {
+  std::string destination;
+  bool to_topic = false;
+  std::string id;
+  ack_mode mode = ack_mode::auto_ack;
+  std::uint32_t prefetch = 0;
+  std::string durable_name;  // activemq.subscriptionName on a topic; "" = not durable
+};
+
+result<ack_mode> read_ack_mode(std::string_view ack) {
+  if (ack == "auto") return ack_mode::auto_ack;
+  if (ack == "client") return ack_mode::client;
+  if (ack == "client-individual") return ack_mode::client_individual;
+  return failure{errc::bad_ack_mode, fmt::format("ack '{}' is not auto, client or client-individual.", ack)};
+}
+
+result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f, result<std::string_view> dest,
+                                         const engine_config& config) {
+  if (!dest) return std::move(dest).error();
+  subscribe_request req;
+  req.destination = std::string(dest.value());
+  req.to_topic = is_topic(req.destination);
+  auto id = f.get("id");
+  if (!id && s.version != stomp::version::v1_0)
+    return failure{errc::missing_subscription_id, "SUBSCRIBE needs an id header (STOMP 1.1 and 1.2)."};
+  req.id = std::string(id ? *id : dest.value());  // 1.0: the destination names the subscription
+  if (s.subs.contains(req.id))
+    return failure{errc::duplicate_subscription_id,
+                   fmt::format("Subscription '{}' already exists on this connection.", req.id)};
+  if (s.subs.size() >= config.max_subscriptions_per_session)
+    return failure{errc::too_many_subscriptions,
+                   fmt::format("A connection may hold {} subscriptions.", config.max_subscriptions_per_session)};
+  auto mode = read_ack_mode(header_or(f, "ack", "auto"));
+  if (!mode) return std::move(mode).error();
+  req.mode = mode.value();
+  req.prefetch = config.default_prefetch;
+  if (auto p = f.get("activemq.prefetchSize"); p && (!parse_number(*p, req.prefetch) || req.prefetch == 0))
+    return failure{errc::bad_prefetch, fmt::format("activemq.prefetchSize '{}' is not a positive number.", *p)};
+  // Silently delivering what a selector should filter out would be worse than refusing.
+  if (auto sel = f.get("selector"); sel && !sel->empty())
+    return failure{errc::selectors_unsupported, "Tandem does not evaluate message selectors."};
+  if (auto name = f.get("activemq.subscriptionName"); req.to_topic && name && !name->empty()) {
+    if (s.client_id.empty())
+      return failure{errc::durable_needs_client_id,
+                     "Send a client-id header on CONNECT to subscribe durably (activemq.subscriptionName)."};
+    req.durable_name = std::string(*name);
+  }
+  return req;
+}
+
+}  // namespace
+
+void engine::impl::on_subscribe(session& s, stomp::frame& f) {
+  auto req = read_subscribe(s, f, checked_destination(f), config_);
+  if (!req) return fail(s, std::move(req).error(), &f);
+  auto& r = req.value();
+  auto sub = std::make_unique<subscription>();
+  sub->owner = &s;
+  sub->id = r.id;
+  sub->destination = r.destination;
+  sub->mode = r.mode;
+  sub->prefetch = r.prefetch;
+  std::optional<journal::durable_subscription_create> create;
+
+  if (!r.to_topic) {
+    sub->q = &get_queue(r.destination);
+  } else if (!r.durable_name.empty()) {
+    auto key = journal::subscription_target(s.client_id, r.durable_name);
+    queue* q = find_queue_by_key(key);
+    if (q && !q->consumers.empty())
+      return fail(s,
+                  {errc::durable_subscription_in_use,
+                   fmt::format("Durable subscription '{}' of client-id '{}' already has a subscriber.", r.durable_name,
+                               s.client_id)},
+                  &f);
+    if (q && q->name != r.destination) {
+      destroy_durable(*q, {});  // ActiveMQ: subscribing a name to another topic replaces it
+      q = nullptr;
+    }
+    if (!q) {
+      q = &add_durable(key, s.client_id, r.durable_name, r.destination);
+      if (store_) {
+        create.emplace();
+        create->client_id = s.client_id;
+        create->subscription_name = r.durable_name;
+        create->topic = r.destination;
+      }
+    }
+    sub->durable = true;
+    sub->topic = r.destination;
+    sub->q = q;
+  } else {
+    sub->own = std::make_unique<queue>();
+    sub->own->kind = queue_kind::topic_subscription;
+    sub->own->name = r.destination;
+    sub->q = sub->own.get();
+    sub->topic = r.destination;
+    get_topic(r.destination).subscribers.push_back(sub.get());
+  }
+  sub->q->consumers.push_back(sub.get());
+  mark_dirty(*sub->q);
+  s.subs.emplace(r.id, std::move(sub));
+  if (!create) {
+    add_receipt(s, f, 0);
+    return;
+  }
+  // The receipt says the subscription survives a restart: it waits for the record.
+  auto slot = add_receipt(s, f, 1);
+  store_->append(journal::record{std::move(*create)},
+                 receipt_when_durable(s.id, slot, errc::subscription_not_stored, "subscription"));
+}
+
+void engine::impl::on_unsubscribe(session& s, stomp::frame& f) {
+  auto id = f.get("id");
+  if (!id && s.version == stomp::version::v1_0) id = f.get("destination");
+  auto durable_name = f.get("activemq.subscriptionName");
+  subscription* sub = nullptr;
+  if (id) {
+    auto it = s.subs.find(std::string(*id));
+    if (it != s.subs.end()) sub = it->second.get();
+  }
+  if (!sub && !durable_name)
+    return fail(s,
+                {errc::unknown_subscription, id ? fmt::format("No subscription '{}' on this connection.", *id)
+                                                : std::string("UNSUBSCRIBE needs an id header.")},
+                &f);
+  if (sub) remove_subscription(s, *sub);
+  if (!durable_name) {
+    add_receipt(s, f, 0);
+    return;
+  }
+  if (s.client_id.empty())
+    return fail(s,
+                {errc::durable_needs_client_id,
+                 "Send a client-id header on CONNECT to remove a durable subscription."},
+                &f);
+  queue* q = find_queue_by_key(journal::subscription_target(s.client_id, *durable_name));
+  if (!q) {
+    if (sub) {
+      add_receipt(s, f, 0);
+      return;
+    }
+    return fail(s,
+                {errc::unknown_durable_subscription,
+                 fmt::format("client-id '{}' has no durable subscription '{}'.", s.client_id, *durable_name)},
+                &f);
+  }
+  if (!q->consumers.empty())
+    return fail(s,
+                {errc::durable_subscription_in_use,
+                 fmt::format("Durable subscription '{}' is active on another connection.", *durable_name)},
+                &f);
+  if (!store_) {
+    destroy_durable(*q, {});
+    add_receipt(s, f, 0);
+    return;
+  }
+  auto slot = add_receipt(s, f, 1);
+  destroy_durable(*q, receipt_when_durable(s.id, slot, errc::unsubscribe_not_stored, "removal"));
+}
+
+void engine::impl::remove_subscription(session& s, subscription& sub) {
+  auto& q = *sub.q;
+  q.consumers.erase(std::remove(q.consumers.begin(), q.consumers.end(), &sub), q.consumers.end());
+  if (q.next_consumer >= q.consumers.size()) q.next_consumer = 0;
+  if (sub.own) {
+    // A non-durable topic subscription's messages, in flight or not, die with it.
+    for (const auto& [tag, d] : sub.unacked) s.tags.erase(tag);
+    sub.unacked.clear();
+    unmark_dirty(q);
+    memory_bytes_ -= std::min(memory_bytes_, q.bytes);
+    auto t = topics_.find(sub.topic);
+    if (t != topics_.end()) std::erase(t->second.subscribers, &sub);
+  } else {
+    // The consumer is gone: its unacked deliveries go back, in delivery order.
+    while (!sub.unacked.empty()) return_delivery(sub, sub.unacked.begin());
+    mark_dirty(q);
+  }
+  std::string id = sub.id;  // the key must outlive the node it lives in
+  s.subs.erase(id);
+}
+
+queue& engine::impl::add_durable(const std::string& key, const std::string& client_id, const std::string& name,
+                                 const std::string& topic) {
+  auto q = std::make_unique<queue>();
+  q->kind = queue_kind::durable;
+  q->name = topic;
+  q->key = key;
+  q->client_id = client_id;
+  q->subscription_name = name;
+  auto& ref = *q;
+  get_topic(topic).durable[key] = &ref;
+  durables_.emplace(key, std::move(q));
+  return ref;
+}
+
+void engine::impl::destroy_durable(queue& q, journal::completion done) {
+  unmark_dirty(q);
+  for (const auto& [seq, m] : q.memory) memory_bytes_ -= std::min(memory_bytes_, message_bytes(*m));
+  if (auto t = topics_.find(q.name); t != topics_.end()) t->second.durable.erase(q.key);
+  if (store_) {
+    journal::durable_subscription_remove rec;
+    rec.client_id = q.client_id;
+    rec.subscription_name = q.subscription_name;
+    rec.topic = q.name;
+    store_->append(journal::record{std::move(rec)}, std::move(done));
+  } else if (done) {
+    done({}, 0);
+  }
+  durables_.erase(q.key);
+}
+
+}  // namespace tandem::broker

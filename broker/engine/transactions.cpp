@@ -1,0 +1,132 @@
+// BEGIN, COMMIT, ABORT. A transaction holds its SENDs (in memory, unplanned) and its ACKs /
+// NACKs (the deliveries stay unacked, marked in_tx) until COMMIT writes them as ONE journal
+// record (a batch) and applies them once it is durable, or ABORT (or the session's end)
+// drops the sends and returns what was acked through return_delivery.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "broker/engine/headers.h"
+#include "broker/engine/impl.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+
+namespace {
+
+failure not_begun(std::string_view name) {
+  return {errc::unknown_transaction, fmt::format("Transaction '{}' was not begun on this connection.", name)};
+}
+
+}  // namespace
+
+result<transaction*> engine::impl::find_transaction(session& s, const stomp::frame& f) {
+  auto t = f.get("transaction");
+  if (!t) return nullptr;
+  auto it = s.txs.find(std::string(*t));
+  if (it == s.txs.end()) return not_begun(*t);
+  return &it->second;
+}
+
+// Removes the transaction COMMIT or ABORT names from the session.
+result<transaction> engine::impl::take_transaction(session& s, const stomp::frame& f) {
+  auto t = f.get("transaction");
+  if (!t) return failure{errc::unknown_transaction, fmt::format("{} needs a transaction header.", f.command)};
+  auto it = s.txs.find(std::string(*t));
+  if (it == s.txs.end()) return not_begun(*t);
+  auto tx = std::move(it->second);
+  s.txs.erase(it);
+  return tx;
+}
+
+void engine::impl::on_begin(session& s, stomp::frame& f) {
+  auto t = f.get("transaction");
+  if (!t || t->empty()) return fail(s, {errc::missing_transaction, "BEGIN needs a transaction header."}, &f);
+  if (s.txs.contains(std::string(*t)))
+    return fail(s, {errc::transaction_already_begun, fmt::format("Transaction '{}' is already open.", *t)}, &f);
+  if (s.txs.size() >= config_.max_transactions_per_session)
+    return fail(s,
+                {errc::too_many_transactions,
+                 fmt::format("A connection may hold {} open transactions.", config_.max_transactions_per_session)},
+                &f);
+  s.txs.emplace(std::string(*t), transaction{});
+  add_receipt(s, f, 0);
+}
+
+void engine::impl::on_abort(session& s, stomp::frame& f) {
+  auto tx = take_transaction(s, f);
+  if (!tx) return fail(s, std::move(tx).error(), &f);
+  rollback(s, tx.value());
+  add_receipt(s, f, 0);
+}
+
+namespace {
+
+// Calls fn(subscription, its unacked entry, the tx_ack) for each ACK / NACK of `tx` whose
+// delivery is still unacked (a subscription closed meanwhile has returned its deliveries).
+template <class Fn>
+void for_each_tx_ack(session& s, const transaction& tx, Fn fn) {
+  for (const auto& a : tx.acks) {
+    auto sit = s.subs.find(a.subscription_id);
+    if (sit == s.subs.end()) continue;
+    auto& sub = *sit->second;
+    auto dit = sub.unacked.find(a.tag);
+    if (dit == sub.unacked.end()) continue;
+    fn(sub, dit, a);
+  }
+}
+
+}  // namespace
+
+void engine::impl::rollback(session& s, transaction& tx) {
+  memory_bytes_ -= std::min(memory_bytes_, tx.bytes);
+  // Messages acked (or nacked) inside the transaction are redelivered, flagged redelivered.
+  for_each_tx_ack(s, tx, [&](subscription& sub, unacked_iterator it, const tx_ack&) { return_delivery(sub, it); });
+}
+
+void engine::impl::on_commit(session& s, stomp::frame& f) {
+  auto taken = take_transaction(s, f);
+  if (!taken) return fail(s, std::move(taken).error(), &f);
+  auto& tx = taken.value();
+  if (shutting_down_ && !tx.sends.empty()) {
+    rollback(s, tx);
+    return fail(s, {errc::shutting_down, "The broker is stopping; the transaction was rolled back."}, &f);
+  }
+  memory_bytes_ -= std::min(memory_bytes_, tx.bytes);
+
+  journal::batch batch;
+  std::vector<planned_send> plans;
+  plans.reserve(tx.sends.size());
+  for (auto& send : tx.sends) {
+    std::optional<message> record;
+    plans.push_back(plan_send(send.destination, is_topic(send.destination), std::move(send.msg), record));
+    if (record) batch.items.emplace_back(std::move(*record));
+  }
+  for_each_tx_ack(s, tx, [&](subscription& sub, unacked_iterator it, const tx_ack& a) {
+    if (a.nack)
+      return_delivery(sub, it);
+    else
+      ack_delivery(sub, it, &batch.items);
+  });
+  if (batch.items.empty()) {
+    for (const auto& p : plans) apply_send(p);
+    add_receipt(s, f, 0);
+    return;
+  }
+  std::uint64_t bytes = 0;
+  for (const auto& p : plans) bytes += p.journaled ? p.bytes : 0;
+  appending_bytes_ += bytes;
+  auto slot = add_receipt(s, f, 1);
+  journal::record rec = batch.items.size() == 1 && std::holds_alternative<journal::message_add>(batch.items[0])
+                            ? journal::record{std::get<journal::message_add>(std::move(batch.items[0]))}
+                            : journal::record{std::move(batch)};
+  store_->append(std::move(rec), guard([this, sid = s.id, slot, plans = std::move(plans), bytes](std::error_code ec) {
+                   appending_bytes_ -= std::min(appending_bytes_, bytes);
+                   if (!ec)
+                     for (const auto& p : plans) apply_send(p);
+                   settle_slot(sid, slot, ec, errc::commit_not_stored, "COMMIT");
+                 }));
+}
+
+}  // namespace tandem::broker
