@@ -275,6 +275,13 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.sync_interval = cfg_.sync_interval;
   jo.body_cache_bytes = cfg_.body_cache_bytes;
   jo.producer_window = cfg_.engine.dedup_window;
+  // The one compaction driver: the store runs compact_step itself, on this executor, after
+  // each checkpoint and each time the copies of a step are durable (journal/store.h). A
+  // timer here as well would be a second driver of the same steps with a second budget;
+  // the store's own knows when a step can make progress (GC needs a checkpoint past the
+  // segment, so steps between checkpoints find nothing to delete) and works the same for
+  // every owner of a store (tools, tests, a future store behind an interface).
+  jo.auto_compact_bytes = 1u << 20;  // per step: appends never wait long behind one
   jo.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
   jo.fence = [m = lockmgr_.get()] { return m->fence_check(); };
   jo.report = [this](const journal::event& e) {
@@ -320,7 +327,6 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
   if (report.records_replayed > 4096) store_->checkpoint();
-  asio::co_spawn(executor_, compaction_loop(), asio::detached);
   // The watchdog calls on_lost on its own thread: hop to the io thread.
   if (auto ec = lockmgr_->start_watchdog([this](const std::string& reason) {
         asio::post(executor_, [this, reason] { step_down(reason); });
@@ -357,23 +363,6 @@ bool broker_process::open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tc
     return false;
   }
   return true;
-}
-
-// GC and compaction of the journal in small steps on the io thread (the store requires its
-// owner thread): 1 MiB of copying per step, steps 10 ms apart while there is work, else a
-// look every second, so appends never wait long behind it.
-asio::awaitable<void> broker_process::compaction_loop() {
-  asio::steady_timer timer(executor_);
-  try {
-    while (role_ == role::master && store_) {
-      bool more = store_->compact_step(1u << 20);
-      timer.expires_after(more ? std::chrono::milliseconds(10) : std::chrono::seconds(1));
-      boost::system::error_code ec;
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  } catch (const std::exception& e) {
-    log::error("journal", "compaction stopped", {log::kv("error", e.what())});
-  }
 }
 
 // ---- 4. stop ---------------------------------------------------------------------------------

@@ -20,6 +20,9 @@
 // - the journal writer thread and the lock watchdog thread (owned by those libraries) report
 //   by posting to the io thread too.
 // - a disk_usage_sampler thread stats the journal directory every few seconds for /metrics.
+//
+// Compaction: the journal store is the one compaction driver (journal::options
+// auto_compact_bytes, see open_store in broker_process.cpp); the process runs none.
 #pragma once
 
 #include <atomic>
@@ -88,7 +91,6 @@ class broker_process {
   void on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch, const journal::recovery_report& report,
                  std::chrono::steady_clock::time_point lock_at);
   bool open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound);
-  asio::awaitable<void> compaction_loop();
   void on_signal(int sig);
   void graceful_shutdown();
   void step_down(std::string_view reason);
