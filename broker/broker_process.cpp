@@ -471,6 +471,8 @@ std::string broker_process::metrics_text() const {
                                           ls.max_nanoseconds.load(std::memory_order_relaxed)};
   }
   if (server_) f.connections = {server_->connection_count(), server_->accepted_total(), server_->refused_total()};
+  const bool engine_renders = engine_ && role_ == role::master;
+  f.engine_renders_connections = engine_renders;
   if (store_) {
     const auto& idx = store_->index();
     f.journal = process_figures::journal_figures{idx.live_messages(), idx.live_bytes(), idx.last_lsn(), &store_->stats()};
@@ -479,7 +481,7 @@ std::string broker_process::metrics_text() const {
   std::string out;
   prometheus::writer w(out);
   render_process_metrics(f, w);
-  if (engine_ && role_ == role::master) engine_->append_metrics(out);
+  if (engine_renders) engine_->append_metrics(out);
   return out;
 }
 
