@@ -179,6 +179,8 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
   o.broker_name = cfg_.engine.broker_name;
   o.client_url = fmt::format("tcp://{}", cfg_.listen.to_string());
   o.check_interval = cfg_.lock_check_interval;
+  o.mode = cfg_.lock_wait == lock_wait_mode::polling ? lockmgr::wait_mode::polling : lockmgr::wait_mode::blocking;
+  o.poll_interval = cfg_.lock_poll_interval;
   o.takeover_delay = cfg_.takeover_delay;
   o.file_system = &fs::posix_file_system();
   auto m = lockmgr::lock_manager::open(o);
@@ -201,7 +203,13 @@ void broker_process::announce_wait() {
   std::string held_by = st.holder ? fmt::format("{} (pid {} on {}, epoch {})", st.holder->broker_name, st.holder->pid,
                                                 st.holder->host, st.holder->epoch)
                                   : "an unknown process (no holder record)";
-  log::info("main", fmt::format("slave: waiting for lock, held by {}", held_by), {log::kv("store", cfg_.store.string())});
+  const auto& how = lockmgr_->settings();
+  const auto message = fmt::format("slave: waiting for lock, held by {}", held_by);
+  if (how.mode == lockmgr::wait_mode::polling)
+    log::info("main", message, {log::kv("store", cfg_.store.string()), log::kv("lock_wait", "polling"),
+                                log::kv("poll_interval_ms", how.poll_interval.count())});
+  else
+    log::info("main", message, {log::kv("store", cfg_.store.string()), log::kv("lock_wait", "blocking")});
   // The role is known: a slave is "ready" for systemd (it does what it should: wait).
   notify_systemd(fmt::format("READY=1\nSTATUS=slave, waiting for {}", held_by));
   nlohmann::json holder = st.holder ? lockmgr::to_json(*st.holder) : nlohmann::json();
@@ -228,7 +236,9 @@ void broker_process::elect() {
   std::uint64_t epoch = a.epoch;
   log::info("lockmgr", "lock acquired", {log::kv("epoch", epoch), log::kv("previous_clean", a.previous_released_cleanly),
                                          log::kv("fs", a.fs_kind), log::kv("takeover_delay_ms", a.takeover_delay.count()),
-                                         log::kv("waited_ms", a.waited.count()), log::kv("why", a.takeover.reason)});
+                                         log::kv("waited_ms", a.waited.count()),
+                                         log::kv("lock_wait", lockmgr::to_string(lockmgr_->settings().mode)),
+                                         log::kv("why", a.takeover.reason)});
   asio::post(executor_, [this] { role_ = role::recovering; });
   notify_systemd(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
 

@@ -14,7 +14,7 @@ import signal
 import tempfile
 import time
 
-from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, wait_for
 
 EXIT_DEPOSED = 75  # lockmgr::exit_code_deposed
 
@@ -88,6 +88,40 @@ def test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost(b
     got = drain(b, "/queue/k", 200)
     assert [f[2].decode() for f in got[:200]] == [f"m{i}" for i in range(200)]
     print(f"  takeover after SIGKILL served in {time.monotonic() - t0:.3f}s: {line}")
+
+
+def lock_waiters(path):
+    """Processes blocked in the kernel waiting for a lock on `path` ("->" lines of
+    /proc/locks): a slave with lock_wait "blocking" is one, a polling slave never."""
+    st = os.stat(path)
+    inode = f" {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    with open("/proc/locks") as f:
+        return sum(1 for line in f if "->" in line and inode in line)
+
+
+def test_a_slave_polling_for_the_lock_takes_over_after_sigkill(brokers):
+    """lock_wait "polling" from the config file reaches the lock manager (issue 11): the slave
+    says so, never blocks in the kernel, and takes over when the master dies."""
+    a, b = new_group(brokers, 2, config={"lock_wait": "polling", "lock_poll_interval_ms": 50})
+    line = b.wait_log(r"slave: waiting for lock.*").group(0)
+    assert "lock_wait=polling" in line and "poll_interval_ms=50" in line, line
+    # Absence needs a window: ten poll intervals with the slave trying and never waiting.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert lock_waiters(os.path.join(a.store, "lock")) == 0
+        time.sleep(0.02)
+    send_persistent(a, "/queue/poll", ["p1", "p2"])
+    a.proc.kill()
+    b.wait_log(r"main master epoch=2")
+    assert re.search(r"lock acquired .*lock_wait=polling", b.log_text()), b.log_text()
+    assert [f[2] for f in drain(b, "/queue/poll", 2)] == [b"p1", b"p2"]
+
+
+def test_a_blocking_slave_waits_in_the_kernel(brokers):
+    """The default, for contrast with polling: the slave is a lock waiter in /proc/locks."""
+    a, b = new_group(brokers, 2)
+    assert "lock_wait=blocking" in b.wait_log(r"slave: waiting for lock.*").group(0)
+    wait_for(lambda: lock_waiters(os.path.join(a.store, "lock")) == 1, what="the slave to block on the lock")
 
 
 def test_sigterm_releases_the_lock_cleanly_and_the_slave_takes_over_at_once(brokers):
@@ -197,6 +231,8 @@ if __name__ == "__main__":
         test_a_store_other_than_the_configured_store_id_is_refused,
         test_a_slave_opens_no_client_port_and_reports_who_holds_the_store,
         test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost,
+        test_a_slave_polling_for_the_lock_takes_over_after_sigkill,
+        test_a_blocking_slave_waits_in_the_kernel,
         test_sigterm_releases_the_lock_cleanly_and_the_slave_takes_over_at_once,
         test_a_slave_stopped_by_sigterm_exits_at_once,
         test_a_stopped_master_keeps_the_lock_and_serves_again_after_sigcont,
