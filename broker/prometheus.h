@@ -20,6 +20,11 @@
 //   integers, durations as seconds in a double.
 //
 // Threads: a writer is a local of one rendering call; it appends to the caller's string.
+//
+// Not yet everywhere: engine::append_metrics (engine/admin.cpp) still formats its families
+// by hand into the same string, with its own label escaping. It is to take a writer& and
+// render through family()/sample()/gauge()/counter() (its label() becomes
+// escape_label_value), so repeats() sees every family of the exposition.
 #pragma once
 
 #include <cstdint>
