@@ -71,6 +71,21 @@ bool parse_sync_policy(std::string_view text, sync_policy& out) {
   return true;
 }
 
+std::string_view to_string(lock_wait_mode w) {
+  switch (w) {
+    case lock_wait_mode::blocking: return "blocking";
+    case lock_wait_mode::polling: return "polling";
+  }
+  return "?";
+}
+
+bool parse_lock_wait(std::string_view text, lock_wait_mode& out) {
+  if (text == "blocking") out = lock_wait_mode::blocking;
+  else if (text == "polling") out = lock_wait_mode::polling;
+  else return false;
+  return true;
+}
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   // Levenshtein with one rolling row; keys are short.
   std::vector<std::size_t> row(b.size() + 1);
@@ -348,6 +363,11 @@ const std::map<std::string_view, loader>& loaders() {
     simple("body_cache_bytes", [](const json& v, config& c) { return read_unsigned(v, c.body_cache_bytes, 0, u64_max); });
     simple("threads", [](const json& v, config& c) { return read_unsigned(v, c.threads, 1, 64); });
     simple("lock_check_interval_ms", [](const json& v, config& c) { return read_ms(v, c.lock_check_interval, 10, 600000); });
+    simple("lock_wait", [](const json& v, config& c) -> std::string {
+      if (!v.is_string() || !parse_lock_wait(v.get<std::string>(), c.lock_wait)) return "\"blocking\" or \"polling\"";
+      return {};
+    });
+    simple("lock_poll_interval_ms", [](const json& v, config& c) { return read_ms(v, c.lock_poll_interval, 10, 60000); });
     simple("takeover_delay_ms", [](const json& v, config& c) -> std::string {
       if (v.is_null()) {
         c.takeover_delay.reset();
@@ -477,6 +497,9 @@ void add_command_line_options(CLI::App& app, command_line& out) {
   app.add_option("--sync", out.sync, "journal sync policy: always (default), periodic, never");
   app.add_option("--threads", out.threads, "io threads (default 1)");
   app.add_option("--lock-check-interval", out.lock_check_interval_ms, "lock watchdog check interval in ms (default 1000)");
+  app.add_option("--lock-wait", out.lock_wait, "how a slave waits for the lock: blocking (default) or polling");
+  app.add_option("--lock-poll-interval-ms", out.lock_poll_interval_ms,
+                 "with --lock-wait polling: ms between two tries for the lock (default 500)");
   app.add_option("--takeover-delay", out.takeover_delay_ms, "override the takeover delay in ms (default: by file-system type)");
   app.add_option("--log-level", out.log_level, "debug, info, warn or error");
   app.add_option("--hash-password", out.hash_password,
@@ -508,6 +531,9 @@ void apply_command_line(const command_line& cl, config& cfg, std::vector<std::st
   if (cl.threads && !bad("--threads", "threads", *cl.threads)) cfg.threads = *cl.threads;
   if (cl.lock_check_interval_ms && !bad("--lock-check-interval", "lock_check_interval_ms", *cl.lock_check_interval_ms))
     cfg.lock_check_interval = std::chrono::milliseconds(*cl.lock_check_interval_ms);
+  if (cl.lock_wait && !bad("--lock-wait", "lock_wait", *cl.lock_wait)) parse_lock_wait(*cl.lock_wait, cfg.lock_wait);
+  if (cl.lock_poll_interval_ms && !bad("--lock-poll-interval-ms", "lock_poll_interval_ms", *cl.lock_poll_interval_ms))
+    cfg.lock_poll_interval = std::chrono::milliseconds(*cl.lock_poll_interval_ms);
   if (cl.takeover_delay_ms && !bad("--takeover-delay", "takeover_delay_ms", *cl.takeover_delay_ms))
     cfg.takeover_delay = std::chrono::milliseconds(*cl.takeover_delay_ms);
   if (cl.log_level && !bad("--log-level", "log_level", *cl.log_level)) cfg.log_level = *cl.log_level;

@@ -20,6 +20,9 @@
 //   body_cache_bytes        integer                               64 MiB
 //   threads                 integer 1..64 (io threads)            1
 //   lock_check_interval_ms  integer >= 10                         1000
+//   lock_wait               "blocking" | "polling" (a slave's     "blocking"
+//                           wait for the lock, lockmgr::wait_mode)
+//   lock_poll_interval_ms   integer 10..60000 (with "polling")    500
 //   takeover_delay_ms       integer >= 0, or null = lockmgr's     null (lockmgr decides by fs type)
 //                           default by file-system type
 //   connect_timeout_ms      integer >= 100: a client must CONNECT 10000
@@ -74,6 +77,11 @@ enum class sync_policy { always, periodic, never };
 std::string_view to_string(sync_policy p);
 bool parse_sync_policy(std::string_view text, sync_policy& out);
 
+// How a slave waits for the lock (lockmgr::wait_mode; the config module does not link lockmgr).
+enum class lock_wait_mode { blocking, polling };
+std::string_view to_string(lock_wait_mode w);
+bool parse_lock_wait(std::string_view text, lock_wait_mode& out);
+
 struct config {
   std::string source = "command line";  // the file it came from, for messages
   endpoint_address listen;
@@ -95,6 +103,8 @@ struct config {
   std::uint64_t body_cache_bytes = 64ull << 20;
   unsigned threads = 1;
   std::chrono::milliseconds lock_check_interval{1000};
+  lock_wait_mode lock_wait = lock_wait_mode::blocking;
+  std::chrono::milliseconds lock_poll_interval{500};
   std::optional<std::chrono::milliseconds> takeover_delay;
   std::chrono::milliseconds connect_timeout{10000};
   std::string log_level = "info";
@@ -132,6 +142,8 @@ struct command_line {
   std::optional<std::string> sync;
   std::optional<unsigned> threads;
   std::optional<unsigned> lock_check_interval_ms;
+  std::optional<std::string> lock_wait;
+  std::optional<unsigned> lock_poll_interval_ms;
   std::optional<unsigned> takeover_delay_ms;
   std::optional<std::string> log_level;
 };

@@ -56,9 +56,21 @@
 //    (takeover delay, fs_kind.h) longer than that interval before writing after an unclean
 //    takeover, so the old one stops first. The epoch in DIR/epoch is the second fence: a
 //    deposed master that can still read sees a newer epoch and stops.
-//  * A blocked F_OFD_SETLKW on NFS is woken by a server callback (v4.1 CB_NOTIFY_LOCK) or
-//    by client-side polling with back-off (v3, v4.0), which can take up to 30 s. Hence the
-//    polling mode (F_OFD_SETLK at a fixed interval) for mounts whose waits wake late.
+//  * Blocking or polling: a slave waits for the lock in one of two ways (lockmgr::wait_mode,
+//    set in tandemd by the config keys `lock_wait` and `lock_poll_interval_ms`, or
+//    --lock-wait and --lock-poll-interval-ms). A blocked F_OFD_SETLKW is only as prompt as
+//    the file system's wake-up. Locally the kernel wakes the waiter the moment the lock is
+//    freed. On NFS the client has to learn it from the server: by a callback (v4.1
+//    CB_NOTIFY_LOCK, when the server sends one) or by retrying with back-off (v3, v4.0),
+//    up to 30 s between tries; a FUSE daemon that implements the lock op itself may never
+//    deliver the wake-up, and the slave then sleeps on a free lock until it is restarted.
+//    Polling (F_OFD_SETLK every poll interval) bounds the delay by the interval on any file
+//    system. Its price: one lock request per interval per slave (an NFS round trip each),
+//    and no order among waiting slaves (whichever tries first wins; fencing rests on the
+//    epoch, never on that order). Blocking stays the default: free while waiting, instant
+//    where wake-ups work. Choose polling for a mount where takeovers start late: the
+//    `waited_ms` of "lock acquired" well beyond the moment the old master died. Both modes
+//    end on SIGTERM within milliseconds (detail/interrupter.h).
 //  * FUSE: the kernel arbitrates locks itself unless the daemon implements the lock op; a
 //    daemon that "forwards" locks may do it wrongly. bindfs --enable-lock-forwarding
 //    re-issues every client's lock as a POSIX lock of the single bindfs process, so no two

@@ -34,6 +34,14 @@ std::string describe(const file_identity& id) {
 
 }  // namespace
 
+const char* to_string(wait_mode m) noexcept {
+  switch (m) {
+    case wait_mode::blocking: return "blocking";
+    case wait_mode::polling: return "polling";
+  }
+  return "unknown";
+}
+
 const char* to_string(loss_reason r) noexcept {
   switch (r) {
     case loss_reason::lock_io_error: return "lock_io_error";

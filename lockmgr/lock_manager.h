@@ -25,7 +25,8 @@
 //
 // Threads:
 //   * acquire() blocks the calling thread (run it on a thread of its own, never an io
-//     thread: it sits in fcntl(F_OFD_SETLKW) and does fsyncs). One acquire at a time.
+//     thread: it sits in fcntl(F_OFD_SETLKW), or sleeps between F_OFD_SETLK tries in
+//     polling mode, and does fsyncs). One acquire at a time.
 //   * cancel() from any thread or from a signal handler (async-signal-safe). It ends a
 //     pending or future acquire() with errc::cancelled within milliseconds; it does not end
 //     mastership already won. It is sticky: every later acquire() returns cancelled. The
@@ -79,10 +80,14 @@ inline constexpr int exit_code_deposed = 75;
 template <class T>
 using result = boost::outcome_v2::std_result<T>;
 
+// How acquire() waits for a lock held by another process. The trade-off is written at the
+// top of lock_file.cpp; tandemd sets it with the config keys lock_wait and
+// lock_poll_interval_ms (or --lock-wait, --lock-poll-interval-ms).
 enum class wait_mode {
   blocking,  // F_OFD_SETLKW: the kernel wakes us the moment the lock is free (default)
   polling,   // F_OFD_SETLK every poll_interval: for mounts whose blocked waits wake late
 };
+const char* to_string(wait_mode m) noexcept;
 
 // The steps of a mastership check, in order, for options::check_fault.
 enum class check_step {
@@ -185,6 +190,8 @@ class lock_manager {
   std::uint64_t epoch() const noexcept { return epoch_.load(); }
   std::optional<loss> lost() const;
   std::chrono::milliseconds lease() const noexcept { return 2 * opts_.check_interval; }
+  // The options it was opened with (wait mode, intervals), for the process's log lines.
+  const options& settings() const noexcept { return opts_; }
   // The takeover decision for this store's file system (known from open()).
   const takeover_decision& takeover() const noexcept { return takeover_; }
   const check_stats& stats() const noexcept { return stats_; }

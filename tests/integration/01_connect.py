@@ -101,6 +101,9 @@ def test_admin_health_says_master_with_epoch(brokers):
         text = resp.read().decode()
     assert 'tandem_role{role="master"} 1' in text, text[:500]
     assert "tandem_connections " in text
+    # Prometheus refuses an exposition that declares a family twice.
+    families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(families) == len(set(families)), sorted(f for f in families if families.count(f) > 1)
     c = client(b)
     c.send("/queue/metrics", "x", headers={"persistent": "true", "receipt": "r"})
     c.collector.wait_receipt("r")

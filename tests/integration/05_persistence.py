@@ -5,29 +5,7 @@ a SIGKILL and restart, exactly once or flagged redelivered, in order per produce
 import signal
 import threading
 
-from tandem_test import Raw, client, new_broker, run
-
-
-def drain(b, dest, expect, ack="client-individual"):
-    r = Raw(b)
-    r.connect()
-    r.frame("SUBSCRIBE", {"destination": dest, "id": "d", "ack": ack})
-    got = []
-    while len(got) < expect:
-        f = r.read_frame()
-        assert f is not None and f[0] == "MESSAGE", f
-        got.append(f)
-        if ack != "auto":
-            r.frame("ACK", {"id": f[1]["ack"]})
-    # Nothing beyond what we expect: a receipt round trip after a short settle.
-    r.frame("DISCONNECT", {"receipt": "bye"})
-    while True:
-        f = r.read_frame()
-        if f is None or f[0] == "RECEIPT":
-            break
-        got.append(f)
-    r.close()
-    return got
+from tandem_test import Raw, client, drain, new_broker, run, wait_for
 
 
 def test_persistent_messages_survive_a_clean_restart(brokers):
@@ -85,7 +63,6 @@ def test_every_receipted_message_survives_sigkill_in_order_per_producer(brokers)
     for t in threads:
         t.start()
     # Kill while producers are mid-stream (after some receipts, with more in flight).
-    from tandem_test import wait_for
     wait_for(lambda: sum(len(x) for x in receipted) >= 200, what="200 receipts")
     b.proc.send_signal(signal.SIGKILL)
     b.proc.wait()

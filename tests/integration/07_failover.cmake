@@ -4,11 +4,7 @@
 #   07_failover_clients    stomp.py with a broker list follows the master; dedup across failover
 #   07_failover_drill      tandem-drill: 3 brokers, 10 failovers (kill, term, stop), seed 7
 foreach(t 07_failover_lifecycle 07_failover_clients)
-  add_test(NAME integration_${t}
-           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/${t}.py $<TARGET_FILE:tandemd>
-           WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
-  set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 300
-                       ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+  tandem_add_python_test(${t})
 endforeach()
 if(TARGET tandem-drill)
   # --base-port 0: the drill picks free ports, so parallel tests cannot collide.

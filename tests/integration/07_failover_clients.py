@@ -3,19 +3,11 @@ that resends after a failover is not duplicated (tandem-producer-id / tandem-pro
 
 stomp.py takes the list as host_and_ports and, on connect, tries each in turn; after a lost
 connection the application connects again (docs/failover.md shows the pattern)."""
-import importlib.util
-import os
 import time
 
 import stomp
 
-from tandem_test import Collector, run, wait_for
-
-_spec = importlib.util.spec_from_file_location(
-    "lifecycle", os.path.join(os.path.dirname(os.path.abspath(__file__)), "07_failover_lifecycle.py"))
-lifecycle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(lifecycle)
-new_group, drain = lifecycle.new_group, lifecycle.drain
+from tandem_test import Collector, drain, new_group, run, wait_for
 
 
 def failover_client(group):

@@ -11,140 +11,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-from tandem_test import Broker, Raw, run, wait_for
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, wait_for
 
 EXIT_DEPOSED = 75  # lockmgr::exit_code_deposed
-
-
-def free_port():
-    """A free port BELOW the kernel's ephemeral range (32768-60999). Clients retry a dead
-    broker's port in a tight loop; if that port were an ephemeral one, a connect could pick it
-    as its own source port and connect to itself (TCP self-connect), which looks like a live
-    broker that resets the connection."""
-    import random
-    for _ in range(1000):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise AssertionError("no free port below 32000")
-
-
-class SharedBroker(Broker):
-    """A broker on a shared store with fixed ports, so clients can list it before it serves."""
-
-    def __init__(self, store, name, create=False, args=()):
-        super().__init__(store=store, name=name, args=args)
-        self.port = free_port()
-        self.admin_port = free_port()
-        self.create = create
-
-    def command(self):
-        cmd = [self.tandemd(), "--store", self.store, "--listen", f"127.0.0.1:{self.port}",
-               "--admin", f"127.0.0.1:{self.admin_port}", "--name", self.name]
-        if self.create:
-            cmd.append("--create-store")
-        return cmd + self.args
-
-    @staticmethod
-    def tandemd():
-        from tandem_test import tandemd_path
-        return tandemd_path()
-
-    def start(self, wait=True, timeout=20.0):
-        port, admin = self.port, self.admin_port
-        super().start(wait=False)
-        self.port, self.admin_port = port, admin
-        if wait:
-            self.wait_log(r"main master epoch=\d+", timeout)
-        return self
-
-    def health(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/health", timeout=2) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:  # 503 while not master, still JSON
-            return json.loads(e.read())
-        except OSError:
-            return None
-
-    def wait_role(self, role, timeout=20.0):
-        return wait_for(lambda: (h := self.health()) and h.get("role") == role and h, timeout, f"{self.name} role {role}")
-
-    def client_port_open(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def exit_code(self, timeout=20.0):
-        return self.proc.wait(timeout)
-
-    def cleanup(self):
-        super().cleanup()
-        # The shared store lives beside, not inside, each broker's own temp dir.
-        if os.path.basename(self.store) == "store":
-            shutil.rmtree(os.path.dirname(self.store), ignore_errors=True)
-
-
-def new_group(brokers, n, args=()):
-    """n brokers on one new store; the first creates it and is master, the rest are slaves."""
-    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
-    group = []
-    for i in range(n):
-        b = SharedBroker(store, f"b{i}", create=(i == 0), args=args)
-        brokers.append(b)
-        group.append(b)
-    group[0].start()
-    for b in group[1:]:
-        b.start(wait=False)
-        b.wait_log(r"slave: waiting for lock")
-    return group
-
-
-def send_persistent(b, dest, bodies, headers=None):
-    r = Raw(b)
-    r.connect()
-    for i, body in enumerate(bodies):
-        h = {"destination": dest, "persistent": "true", "receipt": f"r{i}"}
-        h.update(headers(i) if headers else {})
-        r.frame("SEND", h, body)
-    got = set()
-    while len(got) < len(bodies):
-        f = r.read_frame()
-        assert f is not None and f[0] == "RECEIPT", f
-        got.add(f[1]["receipt-id"])
-    r.close()
-
-
-def drain(b, dest, expect, settle=0.3):
-    r = Raw(b)
-    r.connect()
-    r.frame("SUBSCRIBE", {"destination": dest, "id": "d", "ack": "client-individual"})
-    got = []
-    while len(got) < expect:
-        f = r.read_frame()
-        assert f is not None and f[0] == "MESSAGE", f
-        got.append(f)
-        r.frame("ACK", {"id": f[1]["ack"]})
-    r.frame("DISCONNECT", {"receipt": "bye"})
-    while True:
-        f = r.read_frame()
-        if f is None or f[0] == "RECEIPT":
-            break
-        got.append(f)
-    r.close()
-    return got
 
 
 # ---- start -------------------------------------------------------------------------------
@@ -216,6 +88,40 @@ def test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost(b
     got = drain(b, "/queue/k", 200)
     assert [f[2].decode() for f in got[:200]] == [f"m{i}" for i in range(200)]
     print(f"  takeover after SIGKILL served in {time.monotonic() - t0:.3f}s: {line}")
+
+
+def lock_waiters(path):
+    """Processes blocked in the kernel waiting for a lock on `path` ("->" lines of
+    /proc/locks): a slave with lock_wait "blocking" is one, a polling slave never."""
+    st = os.stat(path)
+    inode = f" {os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino} "
+    with open("/proc/locks") as f:
+        return sum(1 for line in f if "->" in line and inode in line)
+
+
+def test_a_slave_polling_for_the_lock_takes_over_after_sigkill(brokers):
+    """lock_wait "polling" from the config file reaches the lock manager (issue 11): the slave
+    says so, never blocks in the kernel, and takes over when the master dies."""
+    a, b = new_group(brokers, 2, config={"lock_wait": "polling", "lock_poll_interval_ms": 50})
+    line = b.wait_log(r"slave: waiting for lock.*").group(0)
+    assert "lock_wait=polling" in line and "poll_interval_ms=50" in line, line
+    # Absence needs a window: ten poll intervals with the slave trying and never waiting.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert lock_waiters(os.path.join(a.store, "lock")) == 0
+        time.sleep(0.02)
+    send_persistent(a, "/queue/poll", ["p1", "p2"])
+    a.proc.kill()
+    b.wait_log(r"main master epoch=2")
+    assert re.search(r"lock acquired .*lock_wait=polling", b.log_text()), b.log_text()
+    assert [f[2] for f in drain(b, "/queue/poll", 2)] == [b"p1", b"p2"]
+
+
+def test_a_blocking_slave_waits_in_the_kernel(brokers):
+    """The default, for contrast with polling: the slave is a lock waiter in /proc/locks."""
+    a, b = new_group(brokers, 2)
+    assert "lock_wait=blocking" in b.wait_log(r"slave: waiting for lock.*").group(0)
+    wait_for(lambda: lock_waiters(os.path.join(a.store, "lock")) == 1, what="the slave to block on the lock")
 
 
 def test_sigterm_releases_the_lock_cleanly_and_the_slave_takes_over_at_once(brokers):
@@ -325,6 +231,8 @@ if __name__ == "__main__":
         test_a_store_other_than_the_configured_store_id_is_refused,
         test_a_slave_opens_no_client_port_and_reports_who_holds_the_store,
         test_sigkill_of_the_master_hands_over_with_a_higher_epoch_and_nothing_lost,
+        test_a_slave_polling_for_the_lock_takes_over_after_sigkill,
+        test_a_blocking_slave_waits_in_the_kernel,
         test_sigterm_releases_the_lock_cleanly_and_the_slave_takes_over_at_once,
         test_a_slave_stopped_by_sigterm_exits_at_once,
         test_a_stopped_master_keeps_the_lock_and_serves_again_after_sigcont,

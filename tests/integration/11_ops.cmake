@@ -4,26 +4,10 @@
 #   12_package     cpack -G DEB, the file list (dpkg-deb -c), tandem@example from dpkg-deb -x
 #   13_tls         STOMP over TLS with certificates made by the openssl CLI
 #   14_tandemctl   status, destinations, purge, send, receive against real brokers
-set(_tandem_ops_tests 11_systemd 13_tls)
-if(TARGET tandemctl)
-  list(APPEND _tandem_ops_tests 14_tandemctl)
-endif()
-foreach(t ${_tandem_ops_tests})
-  add_test(NAME integration_${t}
-           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/${t}.py $<TARGET_FILE:tandemd>
-           WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
-  set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 300
-                       ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
+foreach(t 11_systemd 13_tls 14_tandemctl)
+  tandem_add_python_test(${t})
 endforeach()
-if(TARGET tandemctl)
-  set_property(TEST integration_14_tandemctl APPEND PROPERTY ENVIRONMENT "TANDEMCTL=$<TARGET_FILE:tandemctl>")
-endif()
+set_property(TEST integration_14_tandemctl APPEND PROPERTY ENVIRONMENT "TANDEMCTL=$<TARGET_FILE:tandemctl>")
 # The package test builds the .deb from this build tree (cpack runs the install rules), so it
 # needs every installed target built: it runs after a full build, as ./tandem.sh test does.
-if(TARGET tandemctl)
-  add_test(NAME integration_12_package
-           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/12_package.py ${CMAKE_BINARY_DIR}
-           WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
-  set_tests_properties(integration_12_package PROPERTIES LABELS integration TIMEOUT 300
-                       ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1")
-endif()
+tandem_add_python_test(12_package ${CMAKE_BINARY_DIR})

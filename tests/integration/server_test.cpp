@@ -19,6 +19,7 @@
 #include "broker/engine.h"
 #include "broker/server.h"
 #include "scripted_engine.h"
+#include "tests/support/wait_until.h"
 
 using namespace tandem;
 using namespace tandem::broker;
@@ -26,14 +27,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using tandem::testing::wait_until;
 
 void reset_stats() {
   auto& s = test::stats();

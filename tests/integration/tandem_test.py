@@ -10,7 +10,9 @@ Environment: TANDEM_ITEST_ONLY=<substring> runs matching cases only; TANDEM_ITES
 tandemd options to every broker (e.g. "--threads 2").
 """
 
+import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -21,6 +23,8 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 
 import stomp
 
@@ -45,6 +49,15 @@ def wait_for(predicate, timeout=DEFAULT_TIMEOUT, what="condition", interval=0.01
         time.sleep(interval)
 
 
+def read_text(path):
+    """The file's text ("" if it cannot be read: a log not yet created)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 class Broker:
     """One tandemd process. `store` is reused across restarts of the same Broker."""
 
@@ -62,17 +75,20 @@ class Broker:
         self.log_path = None
         self.starts = 0
 
+    def write_config(self, cfg):
+        """Writes `cfg` (a dict) as this broker's config file; returns its path."""
+        path = os.path.join(self.dir, "tandemd.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
     def command(self):
         cmd = [tandemd_path()]
         if self.config is not None:
-            import json
             cfg = dict(self.config)
             cfg.setdefault("store", self.store)
             cfg.setdefault("listen", "127.0.0.1:0")
-            path = os.path.join(self.dir, "tandemd.json")
-            with open(path, "w") as f:
-                json.dump(cfg, f)
-            cmd += ["--config", path, "--create-store"]
+            cmd += ["--config", self.write_config(cfg), "--create-store"]
         else:
             cmd += ["--store", self.store, "--create-store", "--listen", "127.0.0.1:0", "--name", self.name]
         if self.admin:
@@ -92,11 +108,7 @@ class Broker:
         return self
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def wait_log(self, pattern, timeout=DEFAULT_TIMEOUT):
         rx = re.compile(pattern)
@@ -144,11 +156,7 @@ class Broker:
         if self.proc and self.proc.poll() is None:
             self.stop()
         for path in self.logs:
-            try:
-                with open(path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-            except OSError:
-                continue
+            text = read_text(path)
             for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
                 if marker in text:
                     raise AssertionError(f"sanitizer report in {path}: {marker}")
@@ -159,12 +167,7 @@ class Broker:
 
     def dump_logs(self):
         for path in self.logs:
-            try:
-                with open(path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-            except OSError:
-                continue
-            sys.stderr.write(f"----- {path} -----\n{text[-20000:]}\n")
+            sys.stderr.write(f"----- {path} -----\n{read_text(path)[-20000:]}\n")
 
 
 class Collector(stomp.ConnectionListener):
@@ -326,6 +329,140 @@ class Raw:
             self.sock.close()
         except OSError:
             pass
+
+
+# ---- a group of brokers on one store ----------------------------------------------------------
+
+def free_port():
+    """A free port BELOW the kernel's ephemeral range (32768-60999). Clients retry a dead
+    broker's port in a tight loop; if that port were an ephemeral one, a connect could pick it
+    as its own source port and connect to itself (TCP self-connect), which looks like a live
+    broker that resets the connection."""
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError("no free port below 32000")
+
+
+class SharedBroker(Broker):
+    """A broker on a shared store with fixed ports, so clients can list it before it serves.
+    With `config` (a dict) it starts from a config file holding those settings and its own
+    store, ports and name; otherwise from command-line options alone."""
+
+    def __init__(self, store, name, create=False, args=(), config=None):
+        super().__init__(store=store, name=name, args=args, config=config)
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.create = create
+
+    def command(self):
+        listen, admin = f"127.0.0.1:{self.port}", f"127.0.0.1:{self.admin_port}"
+        cmd = [tandemd_path()]
+        if self.config is not None:
+            cfg = dict(self.config, store=self.store, listen=listen, admin_listen=admin, broker_name=self.name)
+            cfg.setdefault("allow_anonymous", True)
+            cmd += ["--config", self.write_config(cfg)]
+        else:
+            cmd += ["--store", self.store, "--listen", listen, "--admin", admin, "--name", self.name]
+        if self.create:
+            cmd.append("--create-store")
+        return cmd + self.args
+
+    def start(self, wait=True, timeout=DEFAULT_TIMEOUT):
+        port, admin = self.port, self.admin_port
+        super().start(wait=False)
+        self.port, self.admin_port = port, admin
+        if wait:
+            self.wait_log(r"main master epoch=\d+", timeout)
+        return self
+
+    def health(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/health", timeout=2) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:  # 503 while not master, still JSON
+            return json.loads(e.read())
+        except OSError:
+            return None
+
+    def wait_role(self, role, timeout=DEFAULT_TIMEOUT):
+        return wait_for(lambda: (h := self.health()) and h.get("role") == role and h, timeout, f"{self.name} role {role}")
+
+    def client_port_open(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def exit_code(self, timeout=DEFAULT_TIMEOUT):
+        return self.proc.wait(timeout)
+
+    def cleanup(self):
+        super().cleanup()
+        # The shared store lives beside, not inside, each broker's own temp dir.
+        if os.path.basename(self.store) == "store":
+            shutil.rmtree(os.path.dirname(self.store), ignore_errors=True)
+
+
+def new_group(brokers, n, args=(), config=None):
+    """n brokers on one new store; the first creates it and is master, the rest are slaves."""
+    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+    group = []
+    for i in range(n):
+        b = SharedBroker(store, f"b{i}", create=(i == 0), args=args, config=config)
+        brokers.append(b)
+        group.append(b)
+    group[0].start()
+    for b in group[1:]:
+        b.start(wait=False)
+        b.wait_log(r"slave: waiting for lock")
+    return group
+
+
+def send_persistent(b, dest, bodies, headers=None):
+    """Sends each body as a persistent SEND and waits for every RECEIPT."""
+    r = Raw(b)
+    r.connect()
+    for i, body in enumerate(bodies):
+        h = {"destination": dest, "persistent": "true", "receipt": f"r{i}"}
+        h.update(headers(i) if headers else {})
+        r.frame("SEND", h, body)
+    got = set()
+    while len(got) < len(bodies):
+        f = r.read_frame()
+        assert f is not None and f[0] == "RECEIPT", f
+        got.add(f[1]["receipt-id"])
+    r.close()
+
+
+def drain(b, dest, expect, ack="client-individual"):
+    """Consumes `expect` messages of `dest` (acking each unless ack is "auto"), then whatever
+    else arrives before a DISCONNECT receipt, and returns them all as Raw frames: a message
+    beyond `expect` shows up in the result."""
+    r = Raw(b)
+    r.connect()
+    r.frame("SUBSCRIBE", {"destination": dest, "id": "d", "ack": ack})
+    got = []
+    while len(got) < expect:
+        f = r.read_frame()
+        assert f is not None and f[0] == "MESSAGE", f
+        got.append(f)
+        if ack != "auto":
+            r.frame("ACK", {"id": f[1]["ack"]})
+    r.frame("DISCONNECT", {"receipt": "bye"})
+    while True:
+        f = r.read_frame()
+        if f is None or f[0] == "RECEIPT":
+            break
+        got.append(f)
+    r.close()
+    return got
 
 
 # ---- a tiny runner ---------------------------------------------------------------------------

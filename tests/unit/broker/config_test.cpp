@@ -39,6 +39,8 @@ TEST_CASE("an empty object gives the documented defaults with anonymous access o
   CHECK(r.value.threads == 1u);
   CHECK(r.value.segment_bytes == (32ull << 20));
   CHECK(r.value.lock_check_interval == std::chrono::milliseconds(1000));
+  CHECK(r.value.lock_wait == lock_wait_mode::blocking);
+  CHECK(r.value.lock_poll_interval == std::chrono::milliseconds(500));
   CHECK_FALSE(r.value.takeover_delay.has_value());
   CHECK_FALSE(r.value.engine.allow_anonymous);
   CHECK(r.value.source == "t.json");
@@ -50,7 +52,8 @@ TEST_CASE("every documented key is read into the config") {
     "create_store": true, "broker_name": "b1",
     "sync": {"policy": "periodic", "interval_ms": 25},
     "segment_bytes": 4194304, "body_cache_bytes": 1000, "threads": 2,
-    "lock_check_interval_ms": 250, "takeover_delay_ms": 3000, "connect_timeout_ms": 5000,
+    "lock_check_interval_ms": 250, "lock_wait": "polling", "lock_poll_interval_ms": 40,
+    "takeover_delay_ms": 3000, "connect_timeout_ms": 5000,
     "log_level": "debug", "allow_anonymous": true,
     "default_prefetch": 10, "max_deliveries": 3, "dead_letter_strategy": "shared",
     "expired_to_dlq": true, "max_destination_bytes": 2048, "max_memory_bytes": 4096,
@@ -76,6 +79,8 @@ TEST_CASE("every documented key is read into the config") {
   CHECK(c.body_cache_bytes == 1000u);
   CHECK(c.threads == 2u);
   CHECK(c.lock_check_interval == std::chrono::milliseconds(250));
+  CHECK(c.lock_wait == lock_wait_mode::polling);
+  CHECK(c.lock_poll_interval == std::chrono::milliseconds(40));
   CHECK(c.takeover_delay == std::chrono::milliseconds(3000));
   CHECK(c.connect_timeout == std::chrono::milliseconds(5000));
   CHECK(c.log_level == "debug");
@@ -140,6 +145,10 @@ TEST_CASE("a bad value names the key, the file, the value and the expected form"
 
   r = parse_config(R"({"lock_check_interval_ms": -5})", "cfg.json");
   CHECK(any_error_contains(r.errors, {"\"lock_check_interval_ms\"", "-5", "milliseconds"}));
+
+  r = parse_config(R"({"lock_wait": "spin", "lock_poll_interval_ms": 0})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"\"lock_wait\"", "\"spin\"", "\"blocking\" or \"polling\""}));
+  CHECK(any_error_contains(r.errors, {"\"lock_poll_interval_ms\"", "0", "milliseconds"}));
 
   r = parse_config(R"({"allow_anonymous": "yes"})", "cfg.json");
   CHECK(any_error_contains(r.errors, {"\"allow_anonymous\"", "true or false"}));
@@ -248,7 +257,8 @@ TEST_CASE("command-line options override the file") {
   add_command_line_options(app, cl);
   const char* argv[] = {"tandemd", "--store", "/b", "--listen", "127.0.0.1:2000", "--name", "cli",
                         "--sync", "periodic", "--threads", "3", "--lock-check-interval", "50",
-                        "--create-store", "--admin", "127.0.0.1:2001", "--takeover-delay", "10"};
+                        "--create-store", "--admin", "127.0.0.1:2001", "--takeover-delay", "10",
+                        "--lock-wait", "polling", "--lock-poll-interval-ms", "25"};
   REQUIRE_NOTHROW(app.parse(static_cast<int>(std::size(argv)), argv));
   std::vector<std::string> errors;
   apply_command_line(cl, file.value, errors);
@@ -264,13 +274,16 @@ TEST_CASE("command-line options override the file") {
   REQUIRE(c.admin_listen.has_value());
   CHECK(c.admin_listen->port == 2001);
   CHECK(c.takeover_delay == std::chrono::milliseconds(10));
+  CHECK(c.lock_wait == lock_wait_mode::polling);
+  CHECK(c.lock_poll_interval == std::chrono::milliseconds(25));
 }
 
 TEST_CASE("bad command-line values are errors naming the option") {
   CLI::App app;
   command_line cl;
   add_command_line_options(app, cl);
-  const char* argv[] = {"tandemd", "--listen", "nowhere", "--sync", "maybe", "--threads", "0"};
+  const char* argv[] = {"tandemd", "--listen", "nowhere", "--sync", "maybe", "--threads", "0",
+                        "--lock-wait", "spin", "--lock-poll-interval-ms", "5"};
   REQUIRE_NOTHROW(app.parse(static_cast<int>(std::size(argv)), argv));
   config c;
   std::vector<std::string> errors;
@@ -278,6 +291,9 @@ TEST_CASE("bad command-line values are errors naming the option") {
   CHECK(any_error_contains(errors, {"--listen", "nowhere"}));
   CHECK(any_error_contains(errors, {"--sync", "maybe"}));
   CHECK(any_error_contains(errors, {"--threads", "0"}));
+  CHECK(any_error_contains(errors, {"--lock-wait", "spin", "\"blocking\" or \"polling\""}));
+  CHECK(any_error_contains(errors, {"--lock-poll-interval-ms", "5", "from 10 to 60000"}));
+  CHECK(c.lock_wait == lock_wait_mode::blocking);
 }
 
 TEST_CASE("help lists every command-line option under its fixed name") {
@@ -286,7 +302,8 @@ TEST_CASE("help lists every command-line option under its fixed name") {
   add_command_line_options(app, cl);
   std::string help = app.help();
   for (const char* flag : {"--config", "--store", "--listen", "--admin", "--name", "--create-store",
-                           "--check-config", "--sync", "--threads", "--lock-check-interval", "--hash-password"}) {
+                           "--check-config", "--sync", "--threads", "--lock-check-interval", "--lock-wait",
+                           "--lock-poll-interval-ms", "--hash-password"}) {
     INFO(flag);
     CHECK(help.find(flag) != std::string::npos);
   }

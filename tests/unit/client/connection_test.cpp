@@ -13,6 +13,7 @@
 #include "broker/asio.h"
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/parser.h"
+#include "tests/support/async_wait_until.h"
 #include "tools/client/connection.h"
 #include "tools/client/errc.h"
 
@@ -23,20 +24,7 @@ using boost_error = boost::system::error_code;
 
 namespace {
 
-constexpr auto step_deadline = std::chrono::seconds(10);
-
-// Polls `condition` every millisecond until it holds; throws after the deadline.
-awaitable<void> wait_until(std::function<bool()> condition, const char* what) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor);
-  const auto deadline = std::chrono::steady_clock::now() + step_deadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(std::string("timed out waiting for ") + what);
-    timer.expires_after(std::chrono::milliseconds(1));
-    boost_error ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-}
+using tandem::testing::async_wait_until;
 
 struct fake_session {
   std::shared_ptr<tcp::socket> socket;
@@ -252,7 +240,7 @@ TEST_CASE("pipelined receipts stop at the window and come back in order") {
       producer_done = true;
     }, asio::detached);
 
-    co_await wait_until([&] { return broker.count("SEND") == 4; }, "4 SENDs");
+    co_await async_wait_until([&] { return broker.count("SEND") == 4; }, "4 SENDs");
     // The fifth async_send cannot return before a receipt frees a slot.
     CHECK(sent == 4);
     CHECK(conn->outstanding_receipts() == 4);
@@ -267,7 +255,7 @@ TEST_CASE("pipelined receipts stop at the window and come back in order") {
       reply.add("receipt-id", std::string(*rf.frame.get("receipt")));
       broker.sessions[0]->send(reply);
     }
-    co_await wait_until([&] { return producer_done && receipts.size() == 10; }, "10 receipts");
+    co_await async_wait_until([&] { return producer_done && receipts.size() == 10; }, "10 receipts");
     CHECK(receipts == ids);
     CHECK(std::is_sorted(ids.begin(), ids.end()));
     CHECK(broker.count("SEND") == 10);
@@ -288,7 +276,7 @@ TEST_CASE("a frame sent without a receipt loses any receipt header it had") {
     auto r = co_await conn->async_send(f, false);
     REQUIRE(r.has_value());
     CHECK(r.value() == 0);
-    co_await wait_until([&] { return broker.count("SEND") == 1; }, "the SEND");
+    co_await async_wait_until([&] { return broker.count("SEND") == 1; }, "the SEND");
     CHECK_FALSE(broker.last("SEND")->get("receipt").has_value());
     CHECK(conn->outstanding_receipts() == 0);
     conn->close();
@@ -330,12 +318,12 @@ TEST_CASE("a MESSAGE reaches on_message and its ACK and NACK use the 1.2 ack hea
     REQUIRE(s);
     CHECK(s->get("ack") == "client-individual");
     CHECK(s->get("activemq.prefetchSize") == "10");
-    co_await wait_until([&] { return got.size() == 1; }, "the MESSAGE");
+    co_await async_wait_until([&] { return got.size() == 1; }, "the MESSAGE");
     CHECK(got[0].frame.body == "hello");
     CHECK(got[0].generation == conn->generation());
     CHECK_FALSE(conn->ack(got[0]));
     CHECK_FALSE(conn->nack(got[0], "tx-1"));
-    co_await wait_until([&] { return broker.count("NACK") == 1; }, "ACK and NACK");
+    co_await async_wait_until([&] { return broker.count("NACK") == 1; }, "ACK and NACK");
     CHECK(broker.last("ACK")->get("id") == "ack-7");
     CHECK(broker.last("NACK")->get("transaction") == "tx-1");
     conn->close();
@@ -358,7 +346,7 @@ TEST_CASE("transactions: BEGIN, COMMIT with a receipt, ABORT") {
     CHECK(c.value() != 0);
     CHECK((conn->abort("t2")).has_value());
     CHECK_FALSE(co_await conn->async_flush());
-    co_await wait_until([&] { return broker.count("ABORT") == 1; }, "ABORT");
+    co_await async_wait_until([&] { return broker.count("ABORT") == 1; }, "ABORT");
     CHECK(broker.count("BEGIN") == 1);
     CHECK(broker.last("COMMIT")->get("transaction") == "t1");
     CHECK(broker.last("SEND")->get("transaction") == "t1");
@@ -390,12 +378,12 @@ TEST_CASE("a lost connection fails its receipts, then the client fails over and 
       auto f = make_send("/queue/work", "m");
       REQUIRE((co_await conn->async_send(f, true)).has_value());
     }
-    co_await wait_until([&] { return a.count("SEND") == 3; }, "3 SENDs on A");
+    co_await async_wait_until([&] { return a.count("SEND") == 3; }, "3 SENDs on A");
     // A dies: no listener any more, the live session closed.
     a.stop_listening();
     a.sessions[0]->close();
 
-    co_await wait_until([&] { return reconnects.size() == 1; }, "the reconnect");
+    co_await async_wait_until([&] { return reconnects.size() == 1; }, "the reconnect");
     REQUIRE(receipts.size() == 3);
     for (const auto& r : receipts) CHECK(r.error == client::errc::receipt_lost);
     REQUIRE(losses.size() == 1);
@@ -406,7 +394,7 @@ TEST_CASE("a lost connection fails its receipts, then the client fails over and 
     CHECK(reconnects[0].resubscribed == 1);
     CHECK(reconnects[0].connected_at >= reconnects[0].lost_at);
     CHECK(conn->generation() == 2);
-    co_await wait_until([&] { return b.count("SUBSCRIBE") == 1; }, "SUBSCRIBE on B");
+    co_await async_wait_until([&] { return b.count("SUBSCRIBE") == 1; }, "SUBSCRIBE on B");
     CHECK(b.last("SUBSCRIBE")->get("id") == sub.id);
     CHECK(b.last("SUBSCRIBE")->get("ack") == "client");
     CHECK(b.last("SUBSCRIBE")->get("destination") == "/queue/work");
@@ -434,7 +422,7 @@ TEST_CASE("without failover a lost connection is final and async_send fails") {
     auto conn = client::connection::create(io.get_executor(), options_for(broker.url()), h);
     REQUIRE_FALSE(co_await conn->async_connect());
     broker.sessions[0]->close();
-    co_await wait_until([&] { return !losses.empty(); }, "the loss");
+    co_await async_wait_until([&] { return !losses.empty(); }, "the loss");
     CHECK(losses[0].second);
     CHECK(conn->current_state() == client::connection::state::closed);
     auto f = make_send("/queue/a", "x");
@@ -490,7 +478,7 @@ TEST_CASE("an ERROR carrying a receipt-id fails that receipt") {
     REQUIRE_FALSE(co_await conn->async_connect());
     auto f = make_send("/queue/forbidden", "x");
     REQUIRE((co_await conn->async_send(f, true)).has_value());
-    co_await wait_until([&] { return !receipts.empty(); }, "the failed receipt");
+    co_await async_wait_until([&] { return !receipts.empty(); }, "the failed receipt");
     CHECK(receipts[0].error == client::errc::broker_error);
     CHECK(errors == 1);
     conn->close();
@@ -510,11 +498,11 @@ TEST_CASE("heart-beats: the client beats when idle and drops a silent broker") {
     h.on_connection_lost = [&](std::error_code ec, bool final) { losses.emplace_back(ec, final); };
     auto conn = client::connection::create(io.get_executor(), o, h);
     REQUIRE_FALSE(co_await conn->async_connect());
-    co_await wait_until([&] { return !losses.empty(); }, "the heart-beat timeout");
+    co_await async_wait_until([&] { return !losses.empty(); }, "the heart-beat timeout");
     CHECK(losses[0].first == client::errc::heartbeat_timeout);
     CHECK(losses[0].second);
     // 20 ms beats over the >= 40 ms of silence allowed: at least one EOL reached the broker.
-    co_await wait_until([&] { return broker.heartbeats >= 1; }, "a client heart-beat");
+    co_await async_wait_until([&] { return broker.heartbeats >= 1; }, "a client heart-beat");
   }());
 }
 

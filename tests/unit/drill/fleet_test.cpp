@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 #include "tools/drill/fleet.h"
 
 using namespace tandem::drill;
@@ -21,12 +23,10 @@ namespace {
 // A stand-in for tandemd: logs its arguments and whether a descriptor of the drill leaked into
 // it, then waits to be signalled.
 struct fake_broker {
-  fs::path dir;
+  tandem::testing::temp_dir temp{"tandem-drill-fleet"};
+  fs::path dir = temp.path();
   fs::path script;
   fake_broker() {
-    char tmpl[] = "/tmp/tandem-drill-fleet-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
     script = dir / "fake-tandemd";
     std::ofstream out(script);
     out << "#!/bin/sh\n"
@@ -35,10 +35,6 @@ struct fake_broker {
            "exec sleep 600\n";
     out.close();
     fs::permissions(script, fs::perms::owner_all);
-  }
-  ~fake_broker() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
   fleet_options options() const {
     fleet_options o;
@@ -58,14 +54,9 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-// Polls until the file contains `what` (deadline 10 s).
 bool wait_for_text(const fs::path& p, const std::string& what) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (read_file(p).find(what) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return false;
+  return tandem::testing::wait_until([&] { return read_file(p).find(what) != std::string::npos; },
+                                  tandem::testing::default_deadline, std::chrono::milliseconds(5));
 }
 
 }  // namespace

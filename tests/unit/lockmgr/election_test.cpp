@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "child_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 #include "journal/fs/file_system.h"
 #include "lockmgr/format.h"
 #include "lockmgr/fs_kind.h"
@@ -36,22 +38,10 @@ using tandem::lockmgr::test::field;
 using tandem::lockmgr::test::text_field;
 namespace fs = std::filesystem;
 namespace lm = tandem::lockmgr;
+using tandem::testing::temp_dir;
 
 // Generous: the machine is shared, and sanitizer builds start slowly.
 constexpr auto startup = 20s;
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "tandem-lockmgr-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::unique_ptr<child_process> probe(const std::string& mode, const fs::path& dir, std::vector<std::string> extra = {}) {
   std::vector<std::string> argv{LOCK_PROBE_PATH, mode, dir.string()};
@@ -88,12 +78,7 @@ int blocked_waiters(const fs::path& file) {
 // Waits until `n` waiters block on the lock file (so a takeover measures the kernel's
 // wake-up, not the probe's start-up).
 bool wait_blocked(const fs::path& file, int n, milliseconds timeout = startup) {
-  auto deadline = steady_clock::now() + timeout;
-  while (steady_clock::now() < deadline) {
-    if (blocked_waiters(file) >= n) return true;
-    std::this_thread::sleep_for(2ms);  // polling /proc/locks: the condition has no event
-  }
-  return false;
+  return tandem::testing::wait_until([&] { return blocked_waiters(file) >= n; }, timeout);
 }
 
 void write_epoch(const fs::path& dir, std::uint64_t epoch) {
@@ -142,18 +127,18 @@ void run_race(const fs::path& dir, const fs::path& scratch, int procs, int round
 
 TEST_CASE("eight processes racing for one directory never hold the lock together") {
   temp_dir store, scratch;
-  run_race(store.path, scratch.path, 8, 15);
+  run_race(store.path(), scratch.path(), 8, 15);
 }
 
 TEST_CASE("a blocked waiter takes over quickly after the holder is killed with SIGKILL") {
   temp_dir store;
-  auto holder = probe("hold", store.path);
+  auto holder = probe("hold", store.path());
   auto first = expect_acquired(*holder);
   CHECK(field(first, "epoch") == 1);
   CHECK(field(first, "clean") == 1);  // a new store has no predecessor
-  auto waiter = probe("hold", store.path);
+  auto waiter = probe("hold", store.path());
   REQUIRE(waiter->wait_for("waiting", startup));
-  REQUIRE(wait_blocked(store.path / "lock", 1));
+  REQUIRE(wait_blocked(store.path() / "lock", 1));
   auto t0 = steady_clock::now();
   holder->signal(SIGKILL);
   auto line = expect_acquired(*waiter, 10s);
@@ -168,11 +153,11 @@ TEST_CASE("a blocked waiter takes over quickly after the holder is killed with S
 
 TEST_CASE("a waiter takes over at once after a clean release, without a takeover delay") {
   temp_dir store;
-  auto holder = probe("hold", store.path, {"--delay", "5000"});
+  auto holder = probe("hold", store.path(), {"--delay", "5000"});
   expect_acquired(*holder);
-  auto waiter = probe("hold", store.path, {"--delay", "5000"});
+  auto waiter = probe("hold", store.path(), {"--delay", "5000"});
   REQUIRE(waiter->wait_for("waiting", startup));
-  REQUIRE(wait_blocked(store.path / "lock", 1));
+  REQUIRE(wait_blocked(store.path() / "lock", 1));
   auto t0 = steady_clock::now();
   holder->send("release");
   auto line = expect_acquired(*waiter, 10s);
@@ -183,16 +168,16 @@ TEST_CASE("a waiter takes over at once after a clean release, without a takeover
   CHECK(field(line, "takeover_delay_ms") == 0);
   CHECK(holder->wait_for("released ok", 5s));
   CHECK(holder->wait_exit(5s) == 0);
-  CHECK(fs::exists(store.path / "lock"));  // never deleted
+  CHECK(fs::exists(store.path() / "lock"));  // never deleted
 }
 
 TEST_CASE("after an unclean end the new master waits the takeover delay") {
   temp_dir store;
-  auto holder = probe("hold", store.path, {"--delay", "300"});
+  auto holder = probe("hold", store.path(), {"--delay", "300"});
   expect_acquired(*holder);
-  auto waiter = probe("hold", store.path, {"--delay", "300"});
+  auto waiter = probe("hold", store.path(), {"--delay", "300"});
   REQUIRE(waiter->wait_for("waiting", startup));
-  REQUIRE(wait_blocked(store.path / "lock", 1));
+  REQUIRE(wait_blocked(store.path() / "lock", 1));
   auto t0 = steady_clock::now();
   holder->signal(SIGKILL);
   auto line = expect_acquired(*waiter, 10s);
@@ -203,13 +188,13 @@ TEST_CASE("after an unclean end the new master waits the takeover delay") {
 
 TEST_CASE("over 100 takeovers the epoch strictly increases") {
   temp_dir store;
-  auto current = probe("hold", store.path);
+  auto current = probe("hold", store.path());
   long long last = field(expect_acquired(*current), "epoch");
   REQUIRE(last == 1);
   for (int i = 0; i < 100; ++i) {
-    auto next = probe("hold", store.path);
+    auto next = probe("hold", store.path());
     REQUIRE(next->wait_for("waiting", startup));
-    REQUIRE(wait_blocked(store.path / "lock", 1));
+    REQUIRE(wait_blocked(store.path() / "lock", 1));
     current->signal(SIGKILL);
     auto line = expect_acquired(*next, 10s);
     long long epoch = field(line, "epoch");
@@ -218,7 +203,7 @@ TEST_CASE("over 100 takeovers the epoch strictly increases") {
     last = epoch;
     current = std::move(next);
   }
-  auto q = lm::query(store.path);
+  auto q = lm::query(store.path());
   REQUIRE(q);
   CHECK(q.value().held);
   CHECK(q.value().epoch == 101u);
@@ -228,11 +213,11 @@ TEST_CASE("over 100 takeovers the epoch strictly increases") {
 
 TEST_CASE("a lock file replaced behind the holder ends its mastership within about one check interval") {
   temp_dir store;
-  auto holder = probe("hold", store.path, {"--interval", "50"});
+  auto holder = probe("hold", store.path(), {"--interval", "50"});
   expect_acquired(*holder);
-  { std::ofstream(store.path / "lock.new").flush(); }
+  { std::ofstream(store.path() / "lock.new").flush(); }
   auto t0 = steady_clock::now();
-  fs::rename(store.path / "lock.new", store.path / "lock");
+  fs::rename(store.path() / "lock.new", store.path() / "lock");
   auto lost = holder->wait_for("lost", 10s);
   REQUIRE(lost);
   MESSAGE("replaced lock file noticed after " << ms_since(t0) << " ms (interval 50 ms): " << *lost);
@@ -243,9 +228,9 @@ TEST_CASE("a lock file replaced behind the holder ends its mastership within abo
 
 TEST_CASE("a lock file removed behind the holder ends its mastership") {
   temp_dir store;
-  auto holder = probe("hold", store.path, {"--interval", "50"});
+  auto holder = probe("hold", store.path(), {"--interval", "50"});
   expect_acquired(*holder);
-  fs::remove(store.path / "lock");
+  fs::remove(store.path() / "lock");
   auto lost = holder->wait_for("lost", 10s);
   REQUIRE(lost);
   CHECK(lost->find("lock_file_removed") != std::string::npos);
@@ -254,10 +239,10 @@ TEST_CASE("a lock file removed behind the holder ends its mastership") {
 
 TEST_CASE("an epoch changed behind the holder ends its mastership within about one check interval") {
   temp_dir store;
-  auto holder = probe("hold", store.path, {"--interval", "50"});
+  auto holder = probe("hold", store.path(), {"--interval", "50"});
   auto line = expect_acquired(*holder);
   auto t0 = steady_clock::now();
-  write_epoch(store.path, static_cast<std::uint64_t>(field(line, "epoch")) + 1);
+  write_epoch(store.path(), static_cast<std::uint64_t>(field(line, "epoch")) + 1);
   auto lost = holder->wait_for("lost", 10s);
   REQUIRE(lost);
   MESSAGE("changed epoch noticed after " << ms_since(t0) << " ms (interval 50 ms): " << *lost);
@@ -268,8 +253,8 @@ TEST_CASE("an epoch changed behind the holder ends its mastership within about o
 
 TEST_CASE("an EIO on the lock descriptor ends mastership within about one check interval") {
   temp_dir store, scratch;
-  auto eio = scratch.path / "eio";
-  auto holder = probe("hold", store.path, {"--interval", "50", "--eio-file", eio.string()});
+  auto eio = scratch.path() / "eio";
+  auto holder = probe("hold", store.path(), {"--interval", "50", "--eio-file", eio.string()});
   expect_acquired(*holder);
   holder->send("fence");
   CHECK(holder->wait_for("fence", 5s) == "fence ok");
@@ -282,7 +267,7 @@ TEST_CASE("an EIO on the lock descriptor ends mastership within about one check 
   CHECK(lost->find("lock_io_error") != std::string::npos);
   CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
   // The process is gone, so the kernel freed the lock, and the holder record says unclean.
-  auto q = lm::query(store.path);
+  auto q = lm::query(store.path());
   REQUIRE(q);
   CHECK_FALSE(q.value().held);
   CHECK(lm::to_json(q.value())["state"] == "free_after_unclean_end");
@@ -290,15 +275,15 @@ TEST_CASE("an EIO on the lock descriptor ends mastership within about one check 
 
 TEST_CASE("SIGTERM to a waiter ends its wait promptly, in blocking and in polling mode") {
   temp_dir store;
-  auto holder = probe("hold", store.path);
+  auto holder = probe("hold", store.path());
   expect_acquired(*holder);
   for (bool polling : {false, true}) {
     CAPTURE(polling);
     std::vector<std::string> extra;
     if (polling) extra = {"--poll", "10000"};  // a poll sleep far longer than the deadline below
-    auto waiter = probe("hold", store.path, extra);
+    auto waiter = probe("hold", store.path(), extra);
     REQUIRE(waiter->wait_for("waiting", startup));
-    if (!polling) REQUIRE(wait_blocked(store.path / "lock", 1));
+    if (!polling) REQUIRE(wait_blocked(store.path() / "lock", 1));
     auto t0 = steady_clock::now();
     waiter->signal(SIGTERM);
     CHECK(waiter->wait_for("cancelled", 5s));
@@ -312,9 +297,9 @@ TEST_CASE("SIGTERM to a waiter ends its wait promptly, in blocking and in pollin
 
 TEST_CASE("a polling waiter takes over after the holder dies") {
   temp_dir store;
-  auto holder = probe("hold", store.path);
+  auto holder = probe("hold", store.path());
   expect_acquired(*holder);
-  auto waiter = probe("hold", store.path, {"--poll", "20"});
+  auto waiter = probe("hold", store.path(), {"--poll", "20"});
   REQUIRE(waiter->wait_for("waiting", startup));
   auto t0 = steady_clock::now();
   holder->signal(SIGKILL);
@@ -329,10 +314,10 @@ TEST_CASE("after SIGSTOP and an epoch change, fence_check answers lost before ac
   for (bool watchdog : {true, false}) {
     CAPTURE(watchdog);
     temp_dir store, scratch;
-    auto marker = scratch.path / "epoch-changed";
+    auto marker = scratch.path() / "epoch-changed";
     std::vector<std::string> extra{"--interval", "50", "--marker", marker.string()};
     if (!watchdog) extra.push_back("--no-watchdog");
-    auto holder = probe("fence-loop", store.path, extra);
+    auto holder = probe("fence-loop", store.path(), extra);
     auto line = expect_acquired(*holder);
     holder->signal(SIGSTOP);
     // Wait until the kernel reports it stopped ("T" in /proc/PID/stat).
@@ -343,11 +328,9 @@ TEST_CASE("after SIGSTOP and an epoch change, fence_check answers lost before ac
       auto close = s.rfind(')');
       return close != std::string::npos && close + 2 < s.size() && s[close + 2] == 'T';
     };
-    auto deadline = steady_clock::now() + 10s;
-    while (!stopped() && steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    REQUIRE(stopped());
+    REQUIRE(tandem::testing::wait_until(stopped, 10s, 1ms));
     auto paused_at = steady_clock::now();
-    write_epoch(store.path, static_cast<std::uint64_t>(field(line, "epoch")) + 1);
+    write_epoch(store.path(), static_cast<std::uint64_t>(field(line, "epoch")) + 1);
     { std::ofstream(marker).flush(); }
     // The pause itself (not a wait for a condition): longer than the lease (2 x 50 ms), so
     // the last good check is stale when the process resumes.
@@ -366,20 +349,20 @@ TEST_CASE("after SIGSTOP and an epoch change, fence_check answers lost before ac
 
 TEST_CASE("a malformed epoch file makes acquire refuse instead of guessing an epoch") {
   temp_dir store;
-  { std::ofstream(store.path / "epoch") << "tandem-epoch 1\n007\n"; }
-  auto p = probe("hold", store.path);
+  { std::ofstream(store.path() / "epoch") << "tandem-epoch 1\n007\n"; }
+  auto p = probe("hold", store.path());
   auto line = p->wait_for("error", startup);
   REQUIRE(line);
   CHECK(line->find("epoch file is malformed") != std::string::npos);
   CHECK(p->wait_exit(5s) == 2);
-  auto q = lm::query(store.path);
+  auto q = lm::query(store.path());
   REQUIRE(q);
   CHECK_FALSE(q.value().held);  // refused = lock given back
 }
 
 TEST_CASE("a missing store directory is reported, never created") {
   temp_dir base;
-  auto missing = base.path / "not-mounted";
+  auto missing = base.path() / "not-mounted";
   auto p = probe("hold", missing);
   auto line = p->wait_for("error", startup);
   REQUIRE(line);
@@ -390,17 +373,17 @@ TEST_CASE("a missing store directory is reported, never created") {
 
 TEST_CASE("query reports the holder without taking the lock and never creates the lock file") {
   temp_dir store;
-  auto empty = lm::query(store.path);
+  auto empty = lm::query(store.path());
   REQUIRE(empty);
   CHECK_FALSE(empty.value().lock_file_exists);
   CHECK_FALSE(empty.value().held);
-  CHECK_FALSE(fs::exists(store.path / "lock"));
+  CHECK_FALSE(fs::exists(store.path() / "lock"));
   CHECK(lm::to_json(empty.value())["state"] == "free");
-  CHECK_FALSE(lm::query(store.path / "missing"));
+  CHECK_FALSE(lm::query(store.path() / "missing"));
 
-  auto holder = probe("hold", store.path);
+  auto holder = probe("hold", store.path());
   expect_acquired(*holder);
-  auto q = lm::query(store.path);
+  auto q = lm::query(store.path());
   REQUIRE(q);
   CHECK(q.value().held);
   REQUIRE(q.value().holder);
@@ -417,7 +400,7 @@ TEST_CASE("query reports the holder without taking the lock and never creates th
   CHECK(holder->wait_for("fence", 5s) == "fence ok");
   holder->send("release");
   CHECK(holder->wait_for("released", 5s) == "released ok");
-  auto after = lm::query(store.path);
+  auto after = lm::query(store.path());
   REQUIRE(after);
   CHECK_FALSE(after.value().held);
   REQUIRE(after.value().holder);
@@ -467,8 +450,8 @@ struct bindfs_mount {
 
 TEST_CASE("on a FUSE mount the race holds and the default takeover delay is not zero") {
   temp_dir base, scratch;
-  fs::create_directories(base.path / "src");
-  bindfs_mount m(base.path / "src", base.path / "mnt", /*forward_locks=*/false);
+  fs::create_directories(base.path() / "src");
+  bindfs_mount m(base.path() / "src", base.path() / "mnt", /*forward_locks=*/false);
   if (!m.skip_reason.empty()) {
     MESSAGE("SKIPPED: " << m.skip_reason);
     return;
@@ -485,7 +468,7 @@ TEST_CASE("on a FUSE mount the race holds and the default takeover delay is not 
   CHECK(decision.delay == 2000ms);
   MESSAGE("FUSE decision: delay " << decision.delay.count() << " ms: " << decision.reason);
 
-  run_race(m.mnt, scratch.path, 8, 8);
+  run_race(m.mnt, scratch.path(), 8, 8);
 
   // The probe reports the same decision, and an unclean takeover waits it.
   auto holder = probe("hold", m.mnt, {"--interval", "100"});
@@ -504,8 +487,8 @@ TEST_CASE("on a FUSE mount the race holds and the default takeover delay is not 
 
 TEST_CASE("a FUSE mount that does not enforce locks is refused (bindfs lock forwarding)") {
   temp_dir base;
-  fs::create_directories(base.path / "src");
-  bindfs_mount m(base.path / "src", base.path / "mnt", /*forward_locks=*/true);
+  fs::create_directories(base.path() / "src");
+  bindfs_mount m(base.path() / "src", base.path() / "mnt", /*forward_locks=*/true);
   if (!m.skip_reason.empty()) {
     MESSAGE("SKIPPED: " << m.skip_reason);
     return;
@@ -519,7 +502,7 @@ TEST_CASE("a FUSE mount that does not enforce locks is refused (bindfs lock forw
     MESSAGE("bindfs --enable-lock-forwarding enforces locks here; running the race on it");
     first.reset();
     temp_dir scratch;
-    run_race(m.mnt, scratch.path, 8, 8);
+    run_race(m.mnt, scratch.path(), 8, 8);
     return;
   }
   MESSAGE("bindfs --enable-lock-forwarding: " << *line);

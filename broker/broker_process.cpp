@@ -1,0 +1,498 @@
+// broker_process (see broker_process.h). Divisions:
+//   1. start: store check, admin port
+//   2. the election thread: lock, identity, journal recovery (lockmgr and journal glue)
+//   3. master: engine, listeners, watchdog
+//   4. stop: signals, graceful shutdown, step-down
+//   5. /health and /metrics
+#include "broker/broker_process.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "broker/admin_http.h"
+#include "broker/disk_usage_sampler.h"
+#include "broker/engine.h"
+#include "broker/journal_log.h"
+#include "broker/log.h"
+#include "broker/process_metrics.h"
+#include "broker/server.h"
+#include "broker/systemd_notify.h"
+#include "journal/errc.h"
+#include "journal/identity.h"
+#include "journal/store.h"
+#include "lockmgr/lock_manager.h"
+#include "lockmgr/query.h"
+
+namespace tandem::broker {
+namespace {
+
+journal::sync_policy to_journal(sync_policy p) {
+  switch (p) {
+    case sync_policy::always: return journal::sync_policy::always;
+    case sync_policy::periodic: return journal::sync_policy::periodic;
+    case sync_policy::never: return journal::sync_policy::never;
+  }
+  return journal::sync_policy::always;
+}
+
+std::chrono::milliseconds ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
+}
+
+}  // namespace
+
+broker_process::broker_process(config cfg, bool from_file, std::shared_ptr<ssl::context> tls)
+    : cfg_(std::move(cfg)), from_file_(from_file), tls_(std::move(tls)), io_(static_cast<int>(cfg_.threads)) {
+  executor_ = cfg_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : asio::any_io_executor(io_.get_executor());
+}
+
+broker_process::~broker_process() = default;
+
+const char* broker_process::role_name(role r) {
+  switch (r) {
+    case role::starting: return "starting";
+    case role::slave: return "slave";
+    case role::recovering: return "recovering";
+    case role::master: return "master";
+    case role::stopping: return "stopping";
+  }
+  return "?";
+}
+
+// ---- 1. start ------------------------------------------------------------------------------
+
+int broker_process::run() {
+  log::info("main", "starting", {log::kv("broker_name", cfg_.engine.broker_name), log::kv("store", cfg_.store.string()),
+                                 log::kv("listen", cfg_.listen.to_string()), log::kv("sync", to_string(cfg_.sync)),
+                                 log::kv("threads", cfg_.threads), log::kv("pid", ::getpid())});
+  if (!from_file_)
+    log::warn("main", "no config file: anonymous access is allowed", {log::kv("hint", "use --config FILE with users")});
+  for (const auto& [login, _] : cfg_.plaintext_passwords)
+    log::warn("main", "plaintext password in the config file",
+              {log::kv("login", login), log::kv("file", cfg_.source), log::kv("hint", "replace it with tandemd --hash-password")});
+
+  if (int rc = check_store(); rc != exit_ok) return rc;
+
+  work_.emplace(io_.get_executor());
+  signals_.emplace(executor_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (!ec) on_signal(sig);
+  });
+  if (cfg_.admin_listen && !open_admin()) return exit_startup;
+
+  lockmgr_ = open_lock_manager();
+  if (!lockmgr_) return exit_startup;
+  election_ = std::thread([this] { elect(); });
+
+  std::vector<std::thread> extra;
+  for (unsigned i = 1; i < cfg_.threads; ++i) extra.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : extra) t.join();
+  if (election_.joinable()) election_.join();
+  // Everything below runs with the io_context stopped: no handler can touch what we destroy.
+  server_.reset();
+  admin_.reset();
+  engine_.reset();
+  store_.reset();
+  return exit_code_;
+}
+
+// A broker never serves an empty directory because the shared mount was not mounted: the
+// store must exist unless --create-store.
+int broker_process::check_store() {
+  auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
+  if (id) {
+    store_id_ = id.value().id.to_hex();
+    if (cfg_.store_id && *cfg_.store_id != store_id_) {
+      log::error("main", "a different store than the config names",
+                 {log::kv("store", cfg_.store.string()), log::kv("store_id", store_id_),
+                  log::kv("expected_store_id", *cfg_.store_id), log::kv("config", cfg_.source),
+                  log::kv("hint", "check which file system is mounted at the store path, or fix store_id in the config")});
+      return exit_startup;
+    }
+    return exit_ok;
+  }
+  if (id.error() == journal::errc::not_a_store && cfg_.create_store) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.store, ec);
+    if (ec) {
+      log::error("main", "cannot create the store directory", {log::kv("store", cfg_.store.string()), log::kv("error", ec.message())});
+      return exit_startup;
+    }
+    return exit_ok;  // created under the lock, in elect()
+  }
+  if (id.error() == journal::errc::not_a_store) {
+    log::error("main", "not a store: no identity file",
+               {log::kv("store", cfg_.store.string()),
+                log::kv("hint", "check that the shared file system is mounted; to create a new store pass --create-store")});
+  } else {
+    log::error("main", "cannot read the store identity",
+               {log::kv("store", cfg_.store.string()), log::kv("error", id.error().message())});
+  }
+  return exit_startup;
+}
+
+bool broker_process::open_admin() {
+  admin_sources sources;
+  sources.health = [this] { return health_json(); };
+  sources.metrics = [this] { return metrics_text(); };
+  sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
+  sources.connections = [this] { return engine_ && role_ == role::master ? engine_->connections_json() : nlohmann::json(); };
+  sources.purge = [this](std::string destination, admin_sources::purge_reply reply) {
+    if (!engine_ || role_ != role::master) {
+      reply(503, {{"error", fmt::format("not master (role {}): purge on the master", role_name(role_))}});
+      return;
+    }
+    bool found = engine_->purge(destination, [reply, destination](std::error_code ec, std::uint64_t purged) {
+      if (ec) {
+        log::error("admin", "purge failed", {log::kv("destination", destination), log::kv("error", ec.message())});
+        reply(500, {{"error", "the journal could not record the purge: " + ec.message()}});
+        return;
+      }
+      log::info("admin", "destination purged", {log::kv("destination", destination), log::kv("purged", purged)});
+      reply(200, {{"destination", destination}, {"purged", purged}});
+    });
+    if (!found) reply(404, {{"error", fmt::format("no destination \"{}\"", destination)}});
+  };
+  admin_ = std::make_unique<admin_http>(executor_, std::move(sources));
+  asio::ip::tcp::endpoint bound;
+  if (auto ec = admin_->open(*cfg_.admin_listen, bound)) {
+    log::error("admin", "cannot listen", {log::kv("address", cfg_.admin_listen->to_string()), log::kv("error", ec.message())});
+    return false;
+  }
+  admin_->start();
+  log::info("admin", "admin listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
+  return true;
+}
+
+// ---- 2. the election thread ------------------------------------------------------------------
+
+std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
+  lockmgr::options o;
+  o.dir = cfg_.store;
+  o.broker_name = cfg_.engine.broker_name;
+  o.client_url = fmt::format("tcp://{}", cfg_.listen.to_string());
+  o.check_interval = cfg_.lock_check_interval;
+  o.mode = cfg_.lock_wait == lock_wait_mode::polling ? lockmgr::wait_mode::polling : lockmgr::wait_mode::blocking;
+  o.poll_interval = cfg_.lock_poll_interval;
+  o.takeover_delay = cfg_.takeover_delay;
+  o.file_system = &fs::posix_file_system();
+  auto m = lockmgr::lock_manager::open(o);
+  if (!m) {
+    log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
+    return nullptr;
+  }
+  return std::move(m).value();
+}
+
+// Logs once whom we wait for (not each poll), from a lock query (F_OFD_GETLK, never a
+// try-lock). Only a slave logs this; a free lock goes straight to "lock acquired".
+void broker_process::announce_wait() {
+  auto q = lockmgr::query(cfg_.store);
+  if (!q || !q.value().held) {
+    notify_systemd("STATUS=acquiring the lock of " + cfg_.store.string());
+    return;
+  }
+  const auto& st = q.value();
+  std::string held_by = st.holder ? fmt::format("{} (pid {} on {}, epoch {})", st.holder->broker_name, st.holder->pid,
+                                                st.holder->host, st.holder->epoch)
+                                  : "an unknown process (no holder record)";
+  const auto& how = lockmgr_->settings();
+  const auto message = fmt::format("slave: waiting for lock, held by {}", held_by);
+  if (how.mode == lockmgr::wait_mode::polling)
+    log::info("main", message, {log::kv("store", cfg_.store.string()), log::kv("lock_wait", "polling"),
+                                log::kv("poll_interval_ms", how.poll_interval.count())});
+  else
+    log::info("main", message, {log::kv("store", cfg_.store.string()), log::kv("lock_wait", "blocking")});
+  // The role is known: a slave is "ready" for systemd (it does what it should: wait).
+  notify_systemd(fmt::format("READY=1\nSTATUS=slave, waiting for {}", held_by));
+  nlohmann::json holder = st.holder ? lockmgr::to_json(*st.holder) : nlohmann::json();
+  asio::post(executor_, [this, holder] { holder_ = holder; });
+}
+
+void broker_process::elect() {
+  auto post_finish = [this](int rc) { asio::post(executor_, [this, rc] { finish(rc); }); };
+  asio::post(executor_, [this] { role_ = role::slave; });
+  announce_wait();
+  auto acquired = lockmgr_->acquire();
+  if (!acquired) {
+    if (acquired.error() == lockmgr::errc::cancelled) {
+      log::info("main", "slave: lock wait cancelled");
+      post_finish(exit_ok);
+    } else {
+      log::error("lockmgr", "cannot acquire the lock", {log::kv("error", acquired.error().message())});
+      post_finish(exit_startup);
+    }
+    return;
+  }
+  auto lock_at = std::chrono::steady_clock::now();
+  const lockmgr::acquisition& a = acquired.value();
+  std::uint64_t epoch = a.epoch;
+  log::info("lockmgr", "lock acquired", {log::kv("epoch", epoch), log::kv("previous_clean", a.previous_released_cleanly),
+                                         log::kv("fs", a.fs_kind), log::kv("takeover_delay_ms", a.takeover_delay.count()),
+                                         log::kv("waited_ms", a.waited.count()),
+                                         log::kv("lock_wait", lockmgr::to_string(lockmgr_->settings().mode)),
+                                         log::kv("why", a.takeover.reason)});
+  asio::post(executor_, [this] { role_ = role::recovering; });
+  notify_systemd(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
+
+  journal::recovery_report report;
+  auto store = open_store(epoch, report);
+  if (!store) {
+    // We hold the lock but cannot serve: release it so an operator sees the store free and
+    // the error logged, rather than a silent hung master.
+    lockmgr_->release();
+    post_finish(exit_startup);
+    return;
+  }
+  asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at]() mutable {
+    on_master(std::move(s), epoch, report, lock_at);
+  });
+}
+
+// Under the lock: the store's identity (created now if asked and absent: nobody else can be
+// creating it), then journal recovery. Logs why and returns null when the store cannot serve.
+std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, journal::recovery_report& report) {
+  auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
+  if (!id && id.error() == journal::errc::not_a_store && cfg_.create_store) {
+    auto created = journal::create_store(fs::posix_file_system(), cfg_.store);
+    if (!created) {
+      log::error("main", "cannot create the store", {log::kv("store", cfg_.store.string()), log::kv("error", created.error().message())});
+      return nullptr;
+    }
+    log::info("main", "store created", {log::kv("store", cfg_.store.string()), log::kv("store_id", created.value().id.to_hex())});
+    id = created;
+  }
+  if (!id) {
+    log::error("main", "cannot read the store identity", {log::kv("store", cfg_.store.string()), log::kv("error", id.error().message())});
+    return nullptr;
+  }
+
+  // A store created just now was not known at check_store: /health shows it from here on.
+  asio::post(executor_, [this, hex = id.value().id.to_hex()] { store_id_ = hex; });
+  journal::options jo;
+  jo.expected_store_id = id.value().id;
+  jo.epoch = epoch;
+  jo.broker_name = cfg_.engine.broker_name;
+  jo.segment_bytes = cfg_.segment_bytes;
+  jo.sync = to_journal(cfg_.sync);
+  jo.sync_interval = cfg_.sync_interval;
+  jo.body_cache_bytes = cfg_.body_cache_bytes;
+  jo.producer_window = cfg_.engine.dedup_window;
+  // The one compaction driver: the store runs compact_step itself, on this executor, after
+  // each checkpoint and each time the copies of a step are durable (journal/store.h). A
+  // timer here as well would be a second driver of the same steps with a second budget;
+  // the store's own knows when a step can make progress (GC needs a checkpoint past the
+  // segment, so steps between checkpoints find nothing to delete) and works the same for
+  // every owner of a store (tools, tests, a future store behind an interface).
+  jo.auto_compact_bytes = 1u << 20;  // per step: appends never wait long behind one
+  jo.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
+  jo.fence = [m = lockmgr_.get()] { return m->fence_check(); };
+  jo.report = [this](const journal::event& e) {
+    log_journal_event(e);
+    if (e.kind == journal::event_kind::journal_failed)
+      asio::post(executor_, [this, reason = e.reason] { step_down("journal failed: " + reason); });
+  };
+  auto store = journal::store::open(cfg_.store, jo, report);
+  if (store) return std::move(store).value();
+  if (report.refused) {
+    log::error("journal", "recovery refused: mid-log corruption",
+               {log::kv("file", report.refused->file.string()), log::kv("offset", report.refused->offset),
+                log::kv("lsn", report.refused->lsn), log::kv("reason", report.refused->reason),
+                log::kv("hint", fmt::format("run: tandem-journal verify {}", cfg_.store.string()))});
+  } else {
+    log::error("journal", "cannot open the journal", {log::kv("store", cfg_.store.string()), log::kv("error", store.error().message())});
+  }
+  return nullptr;
+}
+
+// ---- 3. master -------------------------------------------------------------------------------
+
+void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch,
+                               const journal::recovery_report& report, std::chrono::steady_clock::time_point lock_at) {
+  store_ = std::move(store);
+  epoch_ = epoch;
+  holder_ = nullptr;
+  disk_ = std::make_unique<disk_usage_sampler>(cfg_.store / "journal");
+  engine_ = std::make_unique<engine>(cfg_.engine, store_.get());
+  engine_->recover();
+  server_ = std::make_unique<server>(executor_, *engine_, cfg_);
+  asio::ip::tcp::endpoint bound, tls_bound;
+  if (!open_listeners(bound, tls_bound)) {
+    // Give the store back cleanly: another broker may be able to serve it.
+    role_ = role::master;
+    exit_code_ = exit_startup;
+    graceful_shutdown();
+    return;
+  }
+  server_->start();
+  role_ = role::master;
+  // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
+  // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
+  // which a master killed after a few seconds never reaches). Found by tandem-drill.
+  if (report.records_replayed > 4096) store_->checkpoint();
+  // The watchdog calls on_lost on its own thread: hop to the io thread.
+  if (auto ec = lockmgr_->start_watchdog([this](const std::string& reason) {
+        asio::post(executor_, [this, reason] { step_down(reason); });
+      })) {
+    step_down("cannot start the lock watchdog: " + ec.message());
+    return;
+  }
+  auto took = ms_since(lock_at);
+  ++takeovers_;
+  recovery_time_ = took;
+  journal_recovery_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(report.duration);
+  if (cfg_.tls_listen)
+    log::info("server", "stomp tls listening", {log::kv("address", tls_bound.address().to_string()), log::kv("port", tls_bound.port()),
+                                                log::kv("verify_client", cfg_.tls_verify_client)});
+  log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
+  log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
+                               log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
+                               log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count())});
+  std::string serving = fmt::format("{}:{}", bound.address().to_string(), bound.port());
+  if (cfg_.tls_listen) serving += fmt::format(" and {}:{} (tls)", tls_bound.address().to_string(), tls_bound.port());
+  notify_systemd(fmt::format("READY=1\nSTATUS=master, epoch {}, serving on {}", epoch_, serving));
+  if (stop_requested_) graceful_shutdown();
+}
+
+// The STOMP listener and, when configured, the TLS one; logs and returns false on failure.
+bool broker_process::open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound) {
+  if (auto ec = server_->open(bound)) {
+    log::error("server", "cannot listen", {log::kv("address", cfg_.listen.to_string()), log::kv("error", ec.message())});
+    return false;
+  }
+  if (!cfg_.tls_listen) return true;
+  if (auto ec = server_->open_tls(tls_, tls_bound)) {
+    log::error("server", "cannot listen (tls)", {log::kv("address", cfg_.tls_listen->to_string()), log::kv("error", ec.message())});
+    return false;
+  }
+  return true;
+}
+
+// ---- 4. stop ---------------------------------------------------------------------------------
+
+void broker_process::on_signal(int sig) {
+  const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+  log::info("main", "signal received", {log::kv("signal", name), log::kv("role", role_name(role_))});
+  notify_systemd(fmt::format("STOPPING=1\nSTATUS={}, stopping on {}", role_name(role_), name));
+  stop_requested_ = true;
+  switch (role_) {
+    case role::starting:
+    case role::slave:
+      // The election thread is blocked in the lock wait: cancel it; it posts finish(0).
+      lockmgr_->cancel();
+      break;
+    case role::recovering:
+      break;  // on_master sees stop_requested_ and shuts down right after recovery
+    case role::master:
+      graceful_shutdown();
+      break;
+    case role::stopping:
+      break;
+  }
+  if (signals_) {
+    signals_->async_wait([this](const boost::system::error_code& ec, int s) {
+      if (!ec) on_signal(s);
+    });
+  }
+}
+
+// SIGTERM as master: no new clients, stop the engine, close connections, then journal close
+// (checkpoint + fsync) and lock release off the io thread, then exit 0.
+void broker_process::graceful_shutdown() {
+  if (role_ == role::stopping) return;
+  role_ = role::stopping;
+  log::info("main", "stopping", {log::kv("connections", server_ ? server_->connection_count() : 0)});
+  if (server_) server_->stop_accepting();
+  if (engine_) engine_->shutdown();
+  if (server_) server_->stop_connections("broker shutting down");
+  if (election_.joinable()) election_.join();
+  election_ = std::thread([this] {
+    std::error_code close_ec;
+    if (store_) close_ec = store_->close();
+    if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});
+    auto release_ec = lockmgr_->release();
+    if (release_ec) log::error("lockmgr", "release failed", {log::kv("error", release_ec.message())});
+    else log::info("lockmgr", "lock released");
+    asio::post(executor_, [this, rc = close_ec ? exit_startup : exit_ok] { finish(rc); });
+  });
+}
+
+// Mastership lost or the journal failed: stop at once. No checkpoint, no release, no
+// more writes of any kind: another process may already be master. _exit skips the store's
+// destructor, which would try to write a checkpoint.
+void broker_process::step_down(std::string_view reason) {
+  log::error("main", "stepping down: mastership lost", {log::kv("reason", reason), log::kv("epoch", epoch_),
+                                                        log::kv("exit_code", lockmgr::exit_code_deposed)});
+  role_ = role::stopping;
+  notify_systemd(fmt::format("STOPPING=1\nSTATUS=stepping down (exit {}): {}", lockmgr::exit_code_deposed, reason));
+  if (server_) server_->stop_accepting();
+  if (engine_) engine_->shutdown();
+  if (server_) server_->stop_connections("broker stepping down");
+  std::fflush(stderr);
+  std::_Exit(lockmgr::exit_code_deposed);
+}
+
+void broker_process::finish(int rc) {
+  exit_code_ = rc;
+  if (admin_) admin_->stop();
+  if (server_) server_->stop_accepting();
+  signals_.reset();
+  work_.reset();
+  disk_.reset();
+  log::info("main", "exit", {log::kv("code", rc)});
+  io_.stop();
+}
+
+// ---- 5. /health and /metrics -----------------------------------------------------------------
+
+nlohmann::json broker_process::health_json() const {
+  nlohmann::json j;
+  j["ok"] = role_ == role::master || role_ == role::slave || role_ == role::recovering;
+  j["role"] = role_name(role_);
+  j["epoch"] = epoch_;
+  j["store"] = cfg_.store.string();
+  j["store_id"] = store_id_;
+  j["broker_name"] = cfg_.engine.broker_name;
+  if (role_ == role::slave || role_ == role::starting) j["holder"] = holder_.is_null() ? nlohmann::json() : holder_;
+  if (server_) j["connections"] = server_->connection_count();
+  j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
+  return j;
+}
+
+std::string broker_process::metrics_text() const {
+  process_figures f;
+  f.role = role_name(role_);
+  f.epoch = epoch_;
+  f.uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_);
+  f.takeovers = takeovers_;
+  f.recovery = recovery_time_;
+  f.journal_recovery = journal_recovery_time_;
+  if (lockmgr_) {
+    const auto& ls = lockmgr_->stats();
+    f.lock = process_figures::lock_checks{ls.checks.load(std::memory_order_relaxed), ls.failures.load(std::memory_order_relaxed),
+                                          ls.nanoseconds.load(std::memory_order_relaxed),
+                                          ls.max_nanoseconds.load(std::memory_order_relaxed)};
+  }
+  if (server_) f.connections = {server_->connection_count(), server_->accepted_total(), server_->refused_total()};
+  const bool engine_renders = engine_ && role_ == role::master;
+  f.engine_renders_connections = engine_renders;
+  if (store_) {
+    const auto& idx = store_->index();
+    f.journal = process_figures::journal_figures{idx.live_messages(), idx.live_bytes(), idx.last_lsn(), &store_->stats()};
+  }
+  if (disk_) f.disk_bytes = disk_->bytes();
+  std::string out;
+  prometheus::writer w(out);
+  render_process_metrics(f, w);
+  if (engine_renders) engine_->append_metrics(out);
+  return out;
+}
+
+}  // namespace tandem::broker

@@ -1,0 +1,127 @@
+// broker_process: one tandemd process of a shared-store master/slave group. It owns the
+// io_context, the signals and the role machine (Asio's http server example: main.cpp parses
+// the command line, this runs).
+//
+// Life cycle (STYLE.md section 3, "A takeover, lock to serving"):
+//
+//   starting --(store checked)--> slave --(lock acquired, epoch+1, takeover delay,
+//   journal recovered, engine.recover)--> master --(SIGTERM)--> stopping --> exit 0
+//                                            \--(lock lost / journal failed)--> exit 75
+//   slave --(SIGTERM)--> exit 0 at once (the wait is cancelled)
+//
+// Threads (broker/README.md has the full table):
+// - the thread calling run() (and threads-1 more when configured) runs the io_context. The
+//   engine, the server, its connections, the admin port and every journal completion live
+//   there.
+// - "election" thread: everything that blocks or may hang on a network file system before we
+//   serve: the lock wait, the epoch bump, the store identity, journal recovery. It posts its
+//   result to the io thread. On SIGTERM as master it also runs the journal close (checkpoint,
+//   fsync) and the lock release, so the io thread never blocks on the store.
+// - the journal writer thread and the lock watchdog thread (owned by those libraries) report
+//   by posting to the io thread too.
+// - a disk_usage_sampler thread stats the journal directory every few seconds for /metrics.
+//
+// Compaction: the journal store is the one compaction driver (journal::options
+// auto_compact_bytes, see open_store in broker_process.cpp); the process runs none.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "broker/asio.h"
+#include "broker/config.h"
+#include "broker/tls.h"
+
+namespace tandem::journal {
+class store;
+struct recovery_report;
+}  // namespace tandem::journal
+namespace tandem::lockmgr {
+class lock_manager;
+}  // namespace tandem::lockmgr
+
+namespace tandem::broker {
+
+class admin_http;
+class disk_usage_sampler;
+class engine;
+class server;
+
+// tandemd's exit codes (lockmgr::exit_code_deposed, 75, is the fourth).
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_startup = 1;  // could not start (store missing, port in use, recovery refused)
+inline constexpr int exit_usage = 2;    // bad command line or config (EX_USAGE would be 64; 2 is CLI11's)
+
+class broker_process {
+ public:
+  // `from_file`: cfg came from a config file (without one, anonymous access is logged).
+  // `tls`: the context for cfg.tls_listen (tls.h says why it is made before run), or null.
+  broker_process(config cfg, bool from_file, std::shared_ptr<ssl::context> tls);
+  ~broker_process();
+  broker_process(const broker_process&) = delete;
+  broker_process& operator=(const broker_process&) = delete;
+
+  // Runs the process to its end on the calling thread; returns the exit code. Once only.
+  int run();
+
+ private:
+  enum class role { starting, slave, recovering, master, stopping };
+  static const char* role_name(role r);
+
+  int check_store();
+  bool open_admin();
+  nlohmann::json health_json() const;
+  std::string metrics_text() const;
+
+  // The election thread.
+  std::unique_ptr<lockmgr::lock_manager> open_lock_manager();
+  void elect();
+  void announce_wait();
+  std::unique_ptr<journal::store> open_store(std::uint64_t epoch, journal::recovery_report& report);
+
+  // The io thread.
+  void on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch, const journal::recovery_report& report,
+                 std::chrono::steady_clock::time_point lock_at);
+  bool open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound);
+  void on_signal(int sig);
+  void graceful_shutdown();
+  void step_down(std::string_view reason);
+  void finish(int rc);
+
+  config cfg_;
+  bool from_file_;
+  std::shared_ptr<ssl::context> tls_;  // null without tls_listen
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  asio::io_context io_;
+  asio::any_io_executor executor_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<asio::signal_set> signals_;
+
+  std::unique_ptr<lockmgr::lock_manager> lockmgr_;
+  std::thread election_;
+  std::unique_ptr<journal::store> store_;
+  std::unique_ptr<engine> engine_;
+  std::unique_ptr<server> server_;
+  std::unique_ptr<admin_http> admin_;
+  std::unique_ptr<disk_usage_sampler> disk_;
+
+  std::atomic<bool> stop_requested_{false};
+  role role_ = role::starting;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t takeovers_ = 0;
+  std::chrono::milliseconds recovery_time_{0};
+  std::chrono::milliseconds journal_recovery_time_{0};
+  std::string store_id_;
+  nlohmann::json holder_;
+  int exit_code_ = exit_ok;
+};
+
+}  // namespace tandem::broker
