@@ -30,6 +30,9 @@ TIMERS = {
 }
 
 
+MGR_DISABLED_MODULES = ("diskprediction_local", "iostat", "nfs", "restful")
+
+
 def _timer_lines(stock_timers: bool) -> str:
     if stock_timers:
         return "# stock Ceph failure-detection timers (--stock-timers)"
@@ -68,6 +71,7 @@ osd_pool_default_pg_autoscale_mode = off
 # One replica per {L.FAILURE_DOMAIN} (= site): the default rule is built from this at mon mkfs.
 osd_crush_chooseleaf_type = {L.FAILURE_DOMAIN_TYPE_ID}
 mon_allow_pool_delete = true
+mgr_initial_modules = status
 mon_data_avail_warn = 1
 mon_data_avail_crit = 0
 mon_warn_on_insecure_global_id_reclaim_allowed = false
@@ -81,6 +85,11 @@ mon_cluster_log_file = {base}/log/cluster.log
 
 [mgr]
 mgr_data = {base}/mgr/$id
+# The mgr is here for PG states (`status`, wait-healthy) and `ceph fs status`; its python
+# modules are most of its memory and idle CPU. Standbys run none; the active one runs the
+# always-on set (disabling those is reported as HEALTH_ERR) and no optional module.
+mgr_standby_modules = false
+mgr_disabled_modules = {" ".join(MGR_DISABLED_MODULES)}
 
 [osd]
 osd_data = {base}/osd/$id
