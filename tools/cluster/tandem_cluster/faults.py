@@ -75,20 +75,20 @@ def restart_site(c: Cluster, n: int) -> dict:
     return report
 
 
-def partition_host(c: Cluster, n: int) -> dict:
+def _host_link(c: Cluster, n: int, up: bool) -> dict:
     _check_site(c, n)
     t0 = time.monotonic()
-    system.set_link(c.lay.host_link(n), False)
-    return {"fault": "partition-host", "host": n, "link_down": c.lay.host_link(n),
-            "took_ms": _ms_since(t0)}
+    system.set_link(c.lay.host_link(n), up)
+    return {"fault": "heal-host" if up else "partition-host", "host": n,
+            "link_up" if up else "link_down": c.lay.host_link(n), "took_ms": _ms_since(t0)}
+
+
+def partition_host(c: Cluster, n: int) -> dict:
+    return _host_link(c, n, up=False)
 
 
 def heal_host(c: Cluster, n: int) -> dict:
-    _check_site(c, n)
-    t0 = time.monotonic()
-    system.set_link(c.lay.host_link(n), True)
-    return {"fault": "heal-host", "host": n, "link_up": c.lay.host_link(n),
-            "took_ms": _ms_since(t0)}
+    return _host_link(c, n, up=True)
 
 
 def kill_fuse(c: Cluster, n: int) -> dict:
