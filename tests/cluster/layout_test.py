@@ -30,6 +30,7 @@ def _refused(field: str, values, reason: str) -> None:
 def bad_names_and_subnets_are_refused_with_the_reason():
     _refused("name", ("", "Tc", "1tc", "abcdefghijk", "t-c"), "cluster name")
     _refused("subnet", ("10.77", "10.77.0.0", "10.300.0"), "subnet")
+    _refused("base", (Path("relative"), Path("/" + "d" * 90)), "base")
 
 
 def addresses_are_distinct_and_inside_the_subnet():

@@ -60,6 +60,12 @@ class Layout:
                               "e.g. 10.77.0")
         if not Path(self.base).is_absolute():
             raise LayoutError(f"base {self.base}: must be an absolute path")
+        # Admin sockets live in <base>/run; Ceph cannot bind a longer Unix socket path
+        # (sun_path is 108 bytes) and says so only in the daemon's log.
+        longest = len(str(self.run_dir / "client.host3.4194304.asok"))
+        if longest > 107:
+            raise LayoutError(f"base {self.base}: too long for the admin sockets under it "
+                              f"({longest} > 107 bytes); choose a shorter --base")
 
     # --- namespaces and links -------------------------------------------------------------
     @property
