@@ -392,7 +392,7 @@ class Cluster:
                                "refusing to delete it: choose another --base or remove it yourself")
         namespaces = [ns for ns in lay.all_namespaces() if system.netns_exists(ns)]
         killed = system.kill_namespaces(namespaces)
-        strays = [p for p in self._processes_naming_base() if p != os.getpid()]
+        strays = self._processes_naming_base()
         system.kill_all(strays)
         left = system.wait_gone([k["pid"] for k in killed] + strays, 10)
         if left:
@@ -416,10 +416,15 @@ class Cluster:
         return report
 
     def _processes_naming_base(self) -> list[int]:
+        """Processes outside the namespaces that name BASE in their command line (a ceph CLI
+        left by a crashed run), except this process and its ancestors (`timeout 60
+        tandem-cluster --base BASE down` must not kill its own timeout)."""
         base = str(self.lay.base)
+        spared = system.ancestors(os.getpid())
         found = []
         for entry in os.scandir("/proc"):
-            if entry.name.isdigit() and system.is_alive(int(entry.name)):
+            if entry.name.isdigit() and int(entry.name) not in spared \
+                    and system.is_alive(int(entry.name)):
                 if any(base in arg for arg in system.process_cmdline(int(entry.name))):
                     found.append(int(entry.name))
         return found

@@ -6,9 +6,9 @@ is what the caller measures. Timing-critical ones (kill-*, partition, evict) use
 `ip link` and admin sockets only, never the `ceph` CLI.
 
   fault           what happens                                   undone by
-  kill-site N     SIGKILL every process of <name>-siteN and      restart-site N
-                  <name>-hostN in one sweep, then both links
-                  down: peers see silence, not resets
+  kill-site N     both links down, then SIGKILL every process     restart-site N
+                  of <name>-siteN and <name>-hostN in one sweep:
+                  peers see silence, not resets
   partition-host  host N's link down (its ceph-fuse and brokers   heal-host N
                   live on, cut off)
   kill-fuse N     SIGKILL host N's ceph-fuse (host death as the   remount N (after evict-host
@@ -40,11 +40,12 @@ def kill_site(c: Cluster, n: int) -> dict:
     _check_site(c, n)
     lay = c.lay
     t0 = time.monotonic()
-    # Links first would let the processes notice nothing; killing first could let a dying
-    # peer's RST out. Both happen within milliseconds either way; kill, then cut.
-    killed = system.kill_namespaces([lay.site_ns(n), lay.host_ns(n)])
+    # Links first: a SIGKILLed process's sockets are closed by the kernel, which sends FIN
+    # or RST to every peer, and peers that see a reset react at once. A site losing power
+    # sends nothing, so cut the links, then kill into the silence.
     system.set_link(lay.site_link(n), False)
     system.set_link(lay.host_link(n), False)
+    killed = system.kill_namespaces([lay.site_ns(n), lay.host_ns(n)])
     took = _ms_since(t0)
     mp = lay.mount_point(n)
     return {"fault": "kill-site", "site": n, "killed": killed,

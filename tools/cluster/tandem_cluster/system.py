@@ -150,6 +150,18 @@ def process_cmdline(pid: int) -> list[str]:
     return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
+def ancestors(pid: int) -> set[int]:
+    """pid and every process above it up to init."""
+    chain = set()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return chain
+
+
 def is_alive(pid: int) -> bool:
     """Alive and not a zombie waiting to be reaped."""
     try:
