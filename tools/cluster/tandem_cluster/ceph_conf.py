@@ -24,6 +24,13 @@ TIMERS = {
     "mds_reconnect_timeout": (5, 45, "a new active MDS waits this long for clients of the dead "
                                       "one, e.g. a host lost with its site, to reconnect"),
     "mon_lease": (2, 5, "mon leader lease; peons call an election after 2x this"),
+    # Every daemon and client talks to one mon. When that mon's site goes silent the session
+    # is declared dead only after the ping timeout, and until then OSD failure reports and
+    # MDS beacons go nowhere: with the defaults a silent site's OSD was marked down 28 s
+    # after it died although its peers' heartbeat grace was 6 s.
+    "mon_client_ping_interval": (1, 10, "keepalive pings from every daemon and client to its mon"),
+    "mon_client_ping_timeout": (4, 30, "a mon that answers no ping this long is abandoned "
+                                       "for another (hunting)"),
     "mon_mgr_beacon_grace": (6, 30, "seconds before a silent mgr is replaced; until then the "
                                     "PG states the mons show are stale"),
     "mgr_stats_period": (1, 5, "how often OSD and PG stats reach the mgr (and `status`)"),
