@@ -15,7 +15,8 @@ from .layout import LayoutError, default_layout
 EXIT_UNSUPPORTED = 77  # CTest's SKIP_RETURN_CODE in tests/cluster
 
 HOST_FAULTS = {
-    "kill-site": (faults.kill_site, "SIGKILL every process of site N and host N, links down"),
+    "kill-site": (faults.kill_site, "links of site N and host N down, then SIGKILL every "
+                                    "process of both"),
     "restart-site": (faults.restart_site, "links up, start site N's missing daemons, remount host N"),
     "partition-host": (faults.partition_host, "host N's link down (its processes live on)"),
     "heal-host": (faults.heal_host, "host N's link up"),
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, (_, helptext) in HOST_FAULTS.items():
         f = sub.add_parser(name, help=helptext)
         f.add_argument("n", type=int, metavar="N")
+        if name == "kill-site":
+            f.add_argument("--keep-links", action="store_true",
+                           help="leave the links up: peers get resets instead of silence")
     fm = sub.add_parser("fail-mds", help="fail the active MDS (mds fail; --kill: SIGKILL)")
     fm.add_argument("--kill", action="store_true")
     return p
@@ -164,6 +168,8 @@ def main(argv: list[str]) -> int:
             return _exec(c, "admin", ["ceph", "-c", str(c.lay.conf), *args.argv])
         elif args.cmd == "fail-mds":
             _print(faults.fail_mds(c, kill=args.kill))
+        elif args.cmd == "kill-site":
+            _print(faults.kill_site(c, args.n, keep_links=args.keep_links))
         else:
             _print(HOST_FAULTS[args.cmd][0](c, args.n))
     except (ClusterError, LayoutError, system.SystemError_) as e:

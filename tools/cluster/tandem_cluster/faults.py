@@ -36,20 +36,24 @@ def _check_site(c: Cluster, n: int) -> None:
         raise ClusterError(f"no site or host {n}: this cluster has 1..{len(c.lay.sites())}")
 
 
-def kill_site(c: Cluster, n: int) -> dict:
+def kill_site(c: Cluster, n: int, keep_links: bool = False) -> dict:
+    """Lose site n. Default, power loss: links first, then SIGKILL. A SIGKILLed process's
+    sockets are closed by the kernel, which sends FIN or RST to every peer, and Ceph reacts to
+    a refused connection at once (osd_fast_fail_on_connection_refused); a site losing power
+    sends nothing, so cut the links, then kill into the silence. keep_links: every process
+    dies but the links stay up (the site's kernel still answers, with resets)."""
     _check_site(c, n)
     lay = c.lay
     t0 = time.monotonic()
-    # Links first: a SIGKILLed process's sockets are closed by the kernel, which sends FIN
-    # or RST to every peer, and peers that see a reset react at once. A site losing power
-    # sends nothing, so cut the links, then kill into the silence.
-    system.set_link(lay.site_link(n), False)
-    system.set_link(lay.host_link(n), False)
+    if not keep_links:
+        system.set_link(lay.site_link(n), False)
+        system.set_link(lay.host_link(n), False)
     killed = system.kill_namespaces([lay.site_ns(n), lay.host_ns(n)])
     took = _ms_since(t0)
     mp = lay.mount_point(n)
     return {"fault": "kill-site", "site": n, "killed": killed,
-            "links_down": [lay.site_link(n), lay.host_link(n)], "took_ms": took,
+            "links_down": [] if keep_links else [lay.site_link(n), lay.host_link(n)],
+            "took_ms": took,
             "note": f"host{n}'s mount {mp} is dead (ENOTCONN) until restart-site {n}"}
 
 
