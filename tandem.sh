@@ -21,6 +21,7 @@ PACKAGES=(
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev
   libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
   python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
+  ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse ceph-common fio
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
