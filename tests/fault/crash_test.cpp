@@ -344,7 +344,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
         auto seq = cands[k];
         removed.insert(seq);
         msgs[seq].remove_slot = slots;
-        b.items.push_back(tj::message_remove{msgs[seq].target, seq});
+        b.items.emplace_back(std::in_place_type<tj::message_remove>, msgs[seq].target, seq);
       }
       s.append(std::move(b), t.slot(slots++));
     } else if (roll < 85) {

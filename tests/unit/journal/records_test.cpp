@@ -31,7 +31,7 @@ message_add sample_add(std::uint64_t seq) {
 std::vector<record> every_record() {
   std::vector<record> all;
   all.push_back(sample_add(42));
-  all.push_back(message_add{1, {"q"}, "", "", 0, 0, 0, true, {}, ""});
+  all.push_back(message_add{{1, "", "", 0, 0, 0, true, {}, ""}, {"q"}});
   all.push_back(message_remove{"/queue/a", 42});
   all.push_back(batch{{sample_add(43), message_remove{"/queue/b", 7}}});
   all.push_back(batch{});
