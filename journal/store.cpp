@@ -209,7 +209,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // Body cache: LRU of decoded messages by msg_seq.
   struct cached {
     std::uint64_t msg_seq;
-    std::shared_ptr<const message_add> msg;
+    std::shared_ptr<const message> msg;
     std::size_t bytes;
   };
   std::list<cached> lru;
@@ -851,7 +851,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   }
 
   // Requires state_mu held.
-  result<std::shared_ptr<const message_add>> read_locked(const location& where, std::uint64_t msg_seq) {
+  result<std::shared_ptr<const message>> read_locked(const location& where, std::uint64_t msg_seq) {
     if (auto it = cache.find(msg_seq); it != cache.end()) {
       lru.splice(lru.begin(), lru, it->second);
       return it->second->msg;
@@ -875,13 +875,15 @@ struct store::impl : std::enable_shared_from_this<impl> {
       return make_error_code(errc::corrupt_file);
     auto rec = decode_payload(h.type, payload);
     if (!rec) return rec.error();
-    std::shared_ptr<const message_add> msg;
+    // The message without the record's targets: which targets still hold it is the
+    // index's business, and a cached copy shared by every target must not say otherwise.
+    std::shared_ptr<const message> msg;
     if (auto* m = std::get_if<message_add>(&rec.value())) {
-      if (m->msg_seq == msg_seq) msg = std::make_shared<const message_add>(std::move(*m));
+      if (m->msg_seq == msg_seq) msg = std::make_shared<const message>(std::move(static_cast<message&>(*m)));
     } else if (auto* b = std::get_if<batch>(&rec.value())) {
       for (auto& item : b->items)
         if (auto* m = std::get_if<message_add>(&item); m && m->msg_seq == msg_seq)
-          msg = std::make_shared<const message_add>(std::move(*m));
+          msg = std::make_shared<const message>(std::move(static_cast<message&>(*m)));
     }
     if (!msg) return make_error_code(errc::not_found);
     std::size_t bytes = msg->body.size() + 128;
@@ -1086,8 +1088,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
         emit(ev);
         continue;
       }
-      message_add copy = *msg.value();
-      copy.targets = std::move(live);
+      message_add copy{*msg.value(), std::move(live)};
       copied_bytes += where->size;
       compact_bytes += where->size;
       ++compact_copied;
@@ -1507,7 +1508,7 @@ void store::append(record r, completion done) {
   impl_->append_locked(std::move(r), std::move(done), append_kind::user);
 }
 
-result<std::shared_ptr<const message_add>> store::read(std::string_view target, std::uint64_t msg_seq) {
+result<std::shared_ptr<const message>> store::read(std::string_view target, std::uint64_t msg_seq) {
   std::lock_guard lk(impl_->state_mu);
   const auto* m = impl_->idx.messages(target);
   if (!m) return make_error_code(errc::not_found);
@@ -1516,7 +1517,7 @@ result<std::shared_ptr<const message_add>> store::read(std::string_view target, 
   return impl_->read_locked(it->second.where, msg_seq);
 }
 
-result<std::shared_ptr<const message_add>> store::read(const location& where, std::uint64_t msg_seq) {
+result<std::shared_ptr<const message>> store::read(const location& where, std::uint64_t msg_seq) {
   std::lock_guard lk(impl_->state_mu);
   return impl_->read_locked(where, msg_seq);
 }

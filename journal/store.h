@@ -220,8 +220,8 @@ class store {
 
   // The decoded message msg_seq on `target`, through the LRU body cache. Blocking pread on
   // a cache miss. Errors: errc::not_found, errc::corrupt_file, OS errors.
-  result<std::shared_ptr<const message_add>> read(std::string_view target, std::uint64_t msg_seq);
-  result<std::shared_ptr<const message_add>> read(const location& where, std::uint64_t msg_seq);
+  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq);
+  result<std::shared_ptr<const message>> read(const location& where, std::uint64_t msg_seq);
 
   const journal::index& index() const;
   // Writer counters (see io_stats); safe from any thread.
