@@ -3,6 +3,7 @@
 // that applies the rest when it is durable.
 #include <algorithm>
 
+#include "journal/apply.h"
 #include "journal/detail/checkpoint.h"
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
@@ -10,40 +11,54 @@
 namespace tandem::journal {
 
 using detail::hdr;
-using detail::info_of;
 
-// Every update here mirrors what replaying the record does (recovery.cpp's replay()), so
-// the index a checkpoint captures equals the one a full replay rebuilds.
-void store::impl::apply_durable(entry& e) {
-  for (auto& a : e.adds) {
-    message_ref ref{e.where, a.expires_ms, a.priority};
-    if (e.relocation) {
-      // Replay skips a copy's producer seq too (the copy flag): a copy is not a send.
-      for (const auto& t : a.targets) idx.relocate(t, a.msg_seq, ref.where);
-      continue;
-    }
-    if (!dropped.empty() || !early_removes.empty()) {
-      const auto early = early_removes.find(a.msg_seq);
-      std::erase_if(a.targets, [&](const std::string& t) {
-        if (auto it = dropped.find(t); it != dropped.end() && it->second > e.append_no) return true;
-        if (early == early_removes.end()) return false;
-        return std::any_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
-          return r.target == t && std::pair(r.append_no, r.item) > std::pair(e.append_no, a.item);
-        });
-      });
-      if (a.targets.empty()) {
-        // Replay adds, then the later delete drops: the seq and the send still count.
-        idx.note_msg_seq(a.msg_seq);
-        idx.record_producer(a.producer_id, a.producer_seq);
-        continue;
-      }
-    }
-    idx.add(a.msg_seq, std::span<const std::string>(a.targets), ref, a.producer_id, a.producer_seq);
+// The store's bookkeeping while apply_record runs its stages (apply.h): which removes and
+// drops a completing add must respect, and the producer seqs still in flight.
+class store::impl::append_observer final : public apply_observer {
+ public:
+  append_observer(impl& s, std::uint64_t append_no) : s_(s), append_no_(append_no) {}
+
+  // Remembered until every append before it has completed (forget_completed); a remove
+  // of a message that never existed lands here too and is forgotten as fast.
+  void remove_missed(std::string_view target, std::uint64_t msg_seq, std::uint32_t item) override {
+    s_.early_removes[msg_seq].push_back({append_no_, item, std::string(target)});
+    s_.early_remove_order.emplace_back(append_no_, msg_seq);
   }
-  // A create (or its copy) durable: the definition now lives here, unless a delete
-  // appended after it already removed it.
-  if (e.defines == definition_kind::destination) idx.locate_destination(e.definition_key, e.where);
-  if (e.defines == definition_kind::subscription) idx.locate_subscription(e.definition_key, e.where);
+  void target_dropped(std::string_view target) override {
+    if (s_.in_flight > 0) s_.dropped[std::string(target)] = append_no_;
+  }
+  void send_appended(std::string_view producer_id, std::uint64_t producer_seq) override {
+    if (!producer_id.empty() && s_.idx.producer_window() != 0)
+      s_.pending_producers.push_back({append_no_, std::string(producer_id), producer_seq});
+  }
+  bool keep_target(std::uint64_t msg_seq, std::uint32_t item, std::string_view target) override {
+    if (auto it = s_.dropped.find(target); it != s_.dropped.end() && it->second > append_no_) return false;
+    auto early = s_.early_removes.find(msg_seq);
+    if (early == s_.early_removes.end()) return true;
+    return std::none_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
+      return r.target == target && std::pair(r.append_no, r.item) > std::pair(append_no_, item);
+    });
+  }
+
+ private:
+  impl& s_;
+  std::uint64_t append_no_;
+};
+
+namespace {
+
+std::span<const std::byte> payload_of(const detail::entry& e) {
+  return std::span<const std::byte>(e.buf).subspan(detail::hdr, e.payload_bytes);
+}
+
+}  // namespace
+
+// The record is durable: the rest of its effects (apply_record's durable stage), so the
+// index a checkpoint captures equals the one a full replay rebuilds.
+void store::impl::apply_durable(entry& e) {
+  append_observer observer(*this, e.append_no);
+  const bool filter = !dropped.empty() || !early_removes.empty();
+  (void)apply_record(idx, e.type, payload_of(e), e.where, apply_stage::durable, filter ? &observer : nullptr);
   if (e.type == record_type::index_state)
     state_first_segment = state_first_segment == 0 ? e.where.segment : std::min(state_first_segment, e.where.segment);
   idx.set_last_lsn(e.lsn);
@@ -163,59 +178,11 @@ void store::impl::append_locked(record r, completion done, append_kind kind) {
   if (e->ec) return reject(std::move(done), e->ec);
   e->done = std::move(done);
   e->relocation = copy;
+  // Removes, deletes and definitions take effect now, adds when durable (store.h).
+  append_observer observer(*this, append_counter + 1);  // enqueue_locked assigns that number
+  if (auto ec = apply_record(idx, e->type, payload_of(*e), {}, apply_stage::appended, &observer))
+    return reject(std::move(e->done), ec);
   if (copy) ++copies_in_flight;
-  const std::uint64_t append_no = append_counter + 1;  // enqueue_locked assigns it
-  auto drop = [&](std::string key) {
-    if (in_flight > 0) dropped[std::move(key)] = append_no;
-  };
-  auto note_send = [&](const message_add& m) {
-    if (!copy && !m.producer_id.empty() && idx.producer_window() != 0)
-      pending_producers.push_back({append_no, m.producer_id, m.producer_seq});
-  };
-  // Removes take effect now; one that finds nothing may be for an add still in flight.
-  auto remove = [&](const std::string& target, std::uint64_t msg_seq, std::uint32_t item) {
-    if (idx.remove(target, msg_seq) || in_flight == 0) return;
-    early_removes[msg_seq].push_back({append_no, item, target});
-    early_remove_order.emplace_back(append_no, msg_seq);
-  };
-  // Removes take effect now, adds when durable (see store.h).
-  std::visit(
-      [&](auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, message_add>) {
-          e->adds.push_back(info_of(v));
-          note_send(v);
-        } else if constexpr (std::is_same_v<T, message_remove>) {
-          remove(v.target, v.msg_seq, 0);
-        } else if constexpr (std::is_same_v<T, batch>) {
-          for (std::uint32_t i = 0; i < v.items.size(); ++i) {
-            auto& item = v.items[i];
-            if (auto* m = std::get_if<message_add>(&item)) {
-              e->adds.push_back(info_of(*m));
-              e->adds.back().item = i;
-              note_send(*m);
-            } else {
-              auto& rm = std::get<message_remove>(item);
-              remove(rm.target, rm.msg_seq, i);
-            }
-          }
-        } else if constexpr (std::is_same_v<T, destination_create>) {
-          idx.create_destination(v.name);
-          e->defines = definition_kind::destination;
-          e->definition_key = v.name;
-        } else if constexpr (std::is_same_v<T, destination_delete>) {
-          idx.delete_destination(v.name);
-          drop(v.name);
-        } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
-          idx.create_subscription(v);
-          e->defines = definition_kind::subscription;
-          e->definition_key = subscription_target(v.client_id, v.subscription_name);
-        } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
-          idx.remove_subscription(v.client_id, v.subscription_name);
-          drop(subscription_target(v.client_id, v.subscription_name));
-        }
-      },
-      r);
   enqueue_locked(std::move(e));
 }
 

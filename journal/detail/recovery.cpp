@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "journal/apply.h"
 #include "journal/detail/checkpoint.h"
-#include "journal/detail/message_view.h"
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
 
@@ -18,84 +18,6 @@ using detail::position;
 using detail::since;
 
 namespace {
-
-void replay(index& idx, record_type type, std::span<const std::byte> payload, const location& where,
-            detail::message_view& view, std::error_code& ec) {
-  auto add_view = [&](std::span<const std::byte> p) {
-    if (!detail::decode_message_view(p, view)) {
-      ec = errc::corrupt_file;
-      return;
-    }
-    message_ref ref{where, view.expires_ms, view.priority};
-    // A compaction copy moves the message; it is not a send, so its producer seq does not
-    // enter the window (which index_state records carry across GC instead).
-    if (view.compaction_copy)
-      idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, {}, 0);
-    else
-      idx.add(view.msg_seq, std::span<const std::string_view>(view.targets), ref, view.producer_id,
-              view.producer_seq);
-  };
-  switch (type) {
-    case record_type::message_add:
-      add_view(payload);
-      return;
-    case record_type::batch: {
-      detail::decoder d(payload);
-      std::uint32_t n = d.count(5);
-      for (std::uint32_t i = 0; i < n && d.ok() && !ec; ++i) {
-        auto t = static_cast<record_type>(d.u8());
-        auto len = d.u32();
-        auto sub = d.bytes(len);
-        if (!d.ok()) break;
-        if (t == record_type::message_add) {
-          add_view(sub);
-        } else if (t == record_type::message_remove) {
-          detail::decoder r(sub);
-          auto target = r.str_view();
-          auto seq = r.u64();
-          if (!r.done()) ec = errc::corrupt_file;
-          else idx.remove(target, seq);
-        } else {
-          ec = errc::corrupt_file;
-        }
-      }
-      if (!d.done()) ec = errc::corrupt_file;
-      return;
-    }
-    default:
-      break;
-  }
-  auto rec = decode_payload(type, payload);
-  if (!rec) {
-    ec = rec.error();
-    return;
-  }
-  std::visit(
-      [&](auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, message_remove>) {
-          idx.remove(v.target, v.msg_seq);
-        } else if constexpr (std::is_same_v<T, destination_create>) {
-          idx.create_destination(v.name, where);
-        } else if constexpr (std::is_same_v<T, destination_delete>) {
-          idx.delete_destination(v.name);
-        } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
-          idx.create_subscription(v, where);
-        } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
-          idx.remove_subscription(v.client_id, v.subscription_name);
-        } else if constexpr (std::is_same_v<T, index_state>) {
-          if (v.next_msg_seq > idx.next_msg_seq()) idx.set_next_msg_seq(v.next_msg_seq);
-          for (const auto& w : v.windows) {
-            if (!w.extend) {
-              idx.load_producer(w.producer_id, std::deque<std::uint64_t>(w.seqs.begin(), w.seqs.end()));
-            } else {
-              for (auto seq : w.seqs) idx.record_producer(w.producer_id, seq);
-            }
-          }
-        }
-      },
-      rec.value());
-}
 
 damage to_damage(const detail::walk_item& w) {
   return {w.file, w.offset, w.expected_lsn, w.reason, w.bytes};
@@ -223,7 +145,6 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   }
 
   // Replay.
-  detail::message_view view;
   std::optional<damage> torn;
   std::optional<std::uint64_t> empty_last;
   std::error_code replay_error;
@@ -234,9 +155,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
         return true;
       case detail::walk_kind::record: {
         location where{w.segment, static_cast<std::uint32_t>(w.offset), static_cast<std::uint32_t>(w.bytes)};
-        std::error_code ec;
-        replay(s.idx, w.rec.type, w.payload, where, view, ec);
-        if (ec) {
+        if (apply_record(s.idx, w.rec.type, w.payload, where, apply_stage::replay)) {
           damage d{w.file, w.offset, w.rec.lsn, "checksum verifies but the payload does not parse", w.bytes};
           if (s.opts.recovery != recovery_mode::salvage) {
             report.refused = d;

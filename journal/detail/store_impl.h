@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "journal/apply.h"
 #include "journal/detail/journal_walk.h"
 #include "journal/format.h"
 #include "journal/store.h"
@@ -47,33 +48,11 @@ inline std::chrono::milliseconds since(clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
 }
 
-// What the owner thread applies to the index once a message_add is durable.
-struct add_info {
-  std::uint64_t msg_seq = 0;
-  std::uint32_t item = 0;  // position in its batch (0 outside a batch): orders it with removes
-  std::vector<std::string> targets;
-  std::string producer_id;
-  std::uint64_t producer_seq = 0;
-  std::int64_t expires_ms = 0;
-  std::uint8_t priority = 0;
-};
-
-inline add_info info_of(message_add& m) {
-  add_info a;
-  a.msg_seq = m.msg_seq;
-  a.targets = m.targets;
-  a.producer_id = m.producer_id;
-  a.producer_seq = m.producer_seq;
-  a.expires_ms = m.expires_ms;
-  a.priority = m.priority;
-  return a;
-}
-
 // What append() hands the writer thread.
 enum class entry_kind { record, checkpoint, delete_segment, internal_record };
 
-// What a record defines, so its location can be noted once it is durable.
-enum class definition_kind { none, destination, subscription };
+// What a compacted segment defines: its destinations' and subscriptions' create records.
+enum class definition_kind { destination, subscription };
 
 // Who appends a record: the broker, compaction (a copy of something already in the log),
 // or the store itself (index_state).
@@ -85,12 +64,8 @@ struct entry {
   std::uint32_t payload_bytes = 0;
   record_type type{};
   completion done;
-  // Applied on the owner thread when durable.
-  std::vector<add_info> adds;
-  bool relocation = false;  // compaction copy: only move locations of still-live entries
+  bool relocation = false;  // a compaction copy (counted in copies_in_flight)
   std::uint64_t append_no = 0;  // owner-side order of appends (see impl::dropped)
-  definition_kind defines = definition_kind::none;
-  std::string definition_key;  // destination name or subscription_target key
   // Checkpoint.
   std::uint64_t checkpoint_lsn = 0;
   std::uint64_t checkpoint_replay_segment = 0;
@@ -144,7 +119,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // target -> append_no of the drop; forgotten once every append before it completed.
   std::uint64_t append_counter = 0;
   std::uint64_t in_flight = 0;
-  std::unordered_map<std::string, std::uint64_t> dropped;
+  std::unordered_map<std::string, std::uint64_t, index::string_hash, std::equal_to<>> dropped;
   // The same race for a single message: a message_remove (or a batch's remove) appended
   // while the message's add is still in flight finds nothing in the index, and the add,
   // completing later, would put the message back although the log says add, then remove.
@@ -255,6 +230,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void process(std::vector<std::unique_ptr<entry>>& batch);
 
   // ---- owner thread: append and completion (detail/append.cpp) ----
+  class append_observer;
   void apply_durable(entry& e);
   void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept);
   void forget_completed(std::uint64_t append_no);

@@ -802,6 +802,27 @@ TEST_CASE("a remove appended while its add is in flight stays removed, live and 
   CHECK(live_set(replayed->index()) == std::map<std::string, std::set<std::uint64_t>>{{"q", {2, 4}}});
 }
 
+TEST_CASE("a batch that adds and removes one message leaves it removed when nothing else is in flight") {
+  // Regression (issue 11, one apply path): the early-remove bookkeeping ran only with other
+  // appends in flight, so a lone batch's remove of its own add was forgotten and the add
+  // put the message back when the batch completed; replay of the same log did not.
+  fixture fx;
+  auto s = fx.open(fx.opts());
+  batch b;
+  b.items.push_back(make_message(1, {"q", "r"}));
+  b.items.push_back(message_remove{"q", 1});
+  REQUIRE(!append_wait(*s, std::move(b)).ec);
+  const std::map<std::string, std::set<std::uint64_t>> expected{{"r", {1}}};
+  CHECK(live_set(s->index()) == expected);
+  CHECK(!s->close());
+  s.reset();
+  fx.remove_checkpoints();
+  recovery_report rep;
+  auto replayed = fx.open(fx.opts(), &rep);
+  CHECK_FALSE(rep.from_checkpoint);
+  CHECK(live_set(replayed->index()) == expected);
+}
+
 TEST_CASE("a destination or subscription dropped while adds to it are in flight stays empty after recovery") {
   fixture fx;
   auto o = fx.opts();
