@@ -240,6 +240,19 @@ std::optional<std::uint64_t> parse_checkpoint_name(std::string_view name) {
   return parse_hex16(name);
 }
 
+fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir) {
+  auto names = fs.list(journal_dir);
+  if (!names) return names.error();
+  inventory inv;
+  for (const auto& n : names.value()) {
+    if (auto seq = parse_segment_name(n)) inv.segments.push_back(*seq);
+    else if (auto lsn = parse_checkpoint_name(n)) inv.checkpoints.push_back(*lsn);
+  }
+  std::sort(inv.segments.begin(), inv.segments.end());
+  std::sort(inv.checkpoints.begin(), inv.checkpoints.end(), std::greater<>());
+  return inv;
+}
+
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,

@@ -241,6 +241,11 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void append_locked(record r, completion done, append_kind kind);
   void request_checkpoint(completion done);
 
+  // ---- open (detail/recovery.cpp) ----
+  // A fresh segment for this epoch, begun with epoch_start and synced; `walked` says
+  // where the recovered log ends.
+  std::error_code start_epoch(const detail::walk_result& walked);
+
   // ---- owner thread: reads (detail/body_cache.cpp) ----
   result<std::shared_ptr<const message>> read_locked(const location& where, std::uint64_t msg_seq);
 
