@@ -87,7 +87,8 @@ struct inventory {
 fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir);
 
 // Reads the first record of every segment and returns the epoch_start fence points.
-// Errors: OS errors only (a damaged first record simply is not a fence point).
+// Errors: errc::unsupported_version (a valid segment header of another format version),
+// OS errors (a damaged first record simply is not a fence point).
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,

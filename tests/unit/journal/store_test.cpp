@@ -496,6 +496,32 @@ TEST_CASE("a version 1 segment is still read, by the version 1 rules") {
   CHECK(newer.error() == errc::unsupported_version);
 }
 
+TEST_CASE("a segment of a newer format refuses the store even when a checkpoint starts after it") {
+  // Regression (issue 11, summary equals recovery): recovery read only the segments after
+  // its checkpoint, so a first segment of an unknown version was never looked at and the
+  // store opened, while tandem-journal refused it.
+  fixture fx;
+  auto o = fx.opts(4096);
+  {
+    auto s = fx.open(o);
+    for (std::uint64_t i = 1; i <= 20; ++i) REQUIRE(!append_wait(*s, make_message(i, {"q"})).ec);
+    CHECK(!s->close());
+  }
+  REQUIRE(fx.files(".ckpt").size() == 1);
+  const auto first = fx.files(".seg").front();
+  auto h = read_bytes(first, 0, format::segment_header_bytes);
+  auto sh = decode_segment_header(std::span<const std::byte, format::segment_header_bytes>(h.data(), h.size()));
+  REQUIRE(sh);
+  auto newer = sh.value();
+  newer.version = format::segment_format_version + 1;
+  encode_segment_header(newer, std::span<std::byte, format::segment_header_bytes>(h.data(), h.size()));
+  write_bytes(first, 0, h);
+  recovery_report rep;
+  auto refused = store::open(fx.dir.path(), o, rep);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == errc::unsupported_version);
+}
+
 TEST_CASE("a single flipped bit anywhere in a small journal is detected") {
   fixture fx;
   {
