@@ -173,4 +173,10 @@ class index {
   std::uint64_t definition_bytes_ = 0;
 };
 
+// A 64-bit digest (XXH3) of what operator== compares: live entries with their locations,
+// definitions with theirs, the dedup windows and next_msg_seq, in a canonical order (not
+// last_lsn). Two indexes with equal contents have equal digests; `tandem-journal summary`
+// prints it so a rebuilt index can be compared with a broker's without listing every entry.
+std::uint64_t content_digest(const index& idx);
+
 }  // namespace tandem::journal
