@@ -71,6 +71,13 @@ store::store(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 
 store::~store() { impl_->close(); }
 
+void store::append(change c, completion done) {
+  impl_->stats.appends.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lk(impl_->state_mu);
+  impl_->append_locked(std::visit([](auto&& v) { return record(std::move(v)); }, std::move(c)), std::move(done),
+                       detail::append_kind::user);
+}
+
 void store::append(record r, completion done) {
   auto t = type_of(r);
   if (t == record_type::epoch_start || t == record_type::checkpoint || t == record_type::index_state)
