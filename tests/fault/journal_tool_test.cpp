@@ -25,14 +25,17 @@
 #include "journal/identity.h"
 #include "journal/index.h"
 #include "journal/store.h"
-#include "tests/fault/fault_file_system.h"
+#include "tests/support/fault_file_system.h"
 #include "tests/fault/journal_fixtures.h"
-#include "tests/fault/store_helpers.h"
+#include "tests/support/store_factory.h"
+#include "tests/support/temp_dir.h"
 #include "tools/journal/journal_tool.h"
 
 namespace {
 
 namespace tf = tandem::fault;
+namespace ts = tandem::test;
+using ts::temp_dir;
 namespace tt = tandem::tools;
 using nlohmann::json;
 
@@ -42,20 +45,6 @@ std::string slurp(const std::filesystem::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-// A temporary directory removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tandem-jtool-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 struct run_result {
   int exit_code = -1;
@@ -83,11 +72,11 @@ run_result run_tool(const std::filesystem::path& cwd, const std::string& args) {
 const std::filesystem::path& fixtures() {
   static temp_dir dir;
   static bool built = [] {
-    for (const auto& n : tf::fixture_names()) tf::build_fixture(n, dir.path / n);
+    for (const auto& n : tf::fixture_names()) tf::build_fixture(n, dir.path() / n);
     return true;
   }();
   (void)built;
-  return dir.path;
+  return dir.path();
 }
 
 void check_golden(const std::string& name, const std::string& command, const run_result& r) {
@@ -238,7 +227,7 @@ TEST_CASE("summary --json shows exactly the index store::open recovers, on every
   temp_dir scratch;
   // A variant where nothing covers the damage: the default mode refuses the store, and
   // the summary shows what salvage would recover.
-  const auto no_checkpoint = scratch.path / "bad_crc_mid_log_no_checkpoint";
+  const auto no_checkpoint = scratch.path() / "bad_crc_mid_log_no_checkpoint";
   std::filesystem::copy(fixtures() / "bad_crc_mid_log", no_checkpoint, std::filesystem::copy_options::recursive);
   for (const auto& e : std::filesystem::directory_iterator(no_checkpoint / "journal"))
     if (e.path().extension() == ".ckpt") std::filesystem::remove(e.path());
@@ -249,7 +238,7 @@ TEST_CASE("summary --json shows exactly the index store::open recovers, on every
   for (const auto& dir : stores) {
     CAPTURE(dir.filename().string());
     auto tool = run_tool(dir.parent_path(), "summary " + dir.filename().string() + " --json");
-    auto rec = recover_copy(dir, scratch.path / "recovered");
+    auto rec = recover_copy(dir, scratch.path() / "recovered");
     if (rec.error) {
       // Only unknown_version: recovery refuses the store outright (no mode reads a segment
       // of a newer format), so there is no index to compare; the tool refuses it too.
@@ -322,12 +311,12 @@ TEST_CASE("dump filters by destination, position and lsn") {
 
 TEST_CASE("tandem-journal refuses a directory that is not a store and a bad command line") {
   temp_dir d;
-  auto r = run_tool(d.path, "verify .");
+  auto r = run_tool(d.path(), "verify .");
   CHECK(r.exit_code == tt::exit_cannot_read);
   CHECK(r.err.find("not a Tandem store") != std::string::npos);
-  CHECK(run_tool(d.path, "frobnicate .").exit_code == tt::exit_usage);
-  CHECK(run_tool(d.path, "verify").exit_code == tt::exit_usage);
-  auto help = run_tool(d.path, "--help");
+  CHECK(run_tool(d.path(), "frobnicate .").exit_code == tt::exit_usage);
+  CHECK(run_tool(d.path(), "verify").exit_code == tt::exit_usage);
+  auto help = run_tool(d.path(), "--help");
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("EXIT STATUS") != std::string::npos);
   CHECK(help.out.find("read-only") != std::string::npos);
@@ -345,7 +334,7 @@ TEST_CASE("the tool changes nothing in the store it reads") {
 TEST_CASE("in process the commands make no mutating call on the file system") {
   // fault_file_system counts every call; the read-only wrapper must stop any write before
   // it, and the commands must not even try one.
-  tf::fault_file_system fs(1);
+  ts::fault_file_system fs(1);
   REQUIRE_FALSE(fs.import_from(fixtures() / "valid", "/s"));
   auto before = fs.mutations();
   std::ostringstream out, err;
@@ -360,7 +349,7 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   // A live broker's journal: the tool must neither disturb the writer nor report
   // corruption for a tail in progress (at most a torn tail).
   temp_dir d;
-  auto dir = d.path / "live";
+  auto dir = d.path() / "live";
   auto& pfs = tandem::fs::posix_file_system();
   REQUIRE(tandem::journal::create_store(pfs, dir).has_value());
   tandem::journal::options o;
@@ -371,14 +360,14 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   auto s = tandem::journal::store::open(dir, o, rep);
   REQUIRE(s.has_value());
   std::atomic<bool> stop{false};
-  tf::completion_tracker tracker;
+  ts::completion_tracker tracker;
   std::thread writer([&] {
     for (std::size_t i = 0; i < 3000 && !stop; ++i)
-      s.value()->append(tf::make_message(i + 1, {"/queue/q"}, 200), tracker.slot(i));
+      s.value()->append(ts::make_message(i + 1, {"/queue/q"}, 200), tracker.slot(i));
   });
   int runs = 0;
   for (; runs < 5; ++runs) {
-    auto r = run_tool(d.path, "verify live");
+    auto r = run_tool(d.path(), "verify live");
     CAPTURE(r.out);
     CHECK((r.exit_code == tt::exit_clean || r.exit_code == tt::exit_torn_tail));
   }
@@ -387,14 +376,14 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   REQUIRE(tracker.wait_all());
   for (const auto& oc : tracker.outcomes()) CHECK_FALSE(oc.ec);
   CHECK_FALSE(s.value()->close());
-  CHECK(run_tool(d.path, "verify live").exit_code == tt::exit_clean);
+  CHECK(run_tool(d.path(), "verify live").exit_code == tt::exit_clean);
 }
 
 TEST_CASE("lock reports a lock held by another process and its holder, without taking it") {
   temp_dir d;
-  auto dir = d.path / "store";
+  auto dir = d.path() / "store";
   std::filesystem::create_directories(dir);
-  auto before = run_tool(d.path, "lock store --json");
+  auto before = run_tool(d.path(), "lock store --json");
   CHECK(before.exit_code == 0);
   CHECK(json::parse(before.out)["held"] == false);
 
@@ -422,13 +411,13 @@ TEST_CASE("lock reports a lock held by another process and its holder, without t
   ::close(from_child[0]);
   REQUIRE(line == "acquired");
 
-  auto held = run_tool(d.path, "lock store --json");
+  auto held = run_tool(d.path(), "lock store --json");
   CHECK(held.exit_code == 0);
   auto j = json::parse(held.out);
   CHECK(j["held"] == true);
   CHECK(j["holder"]["broker_name"] == "holder-under-test");
   CHECK(j["holder"]["pid"] == pid);
-  auto text = run_tool(d.path, "lock store");
+  auto text = run_tool(d.path(), "lock store");
   CHECK(text.out.find("holder-under-test") != std::string::npos);
 
   ::close(to_child[1]);  // the holder releases cleanly and exits
@@ -436,7 +425,7 @@ TEST_CASE("lock reports a lock held by another process and its holder, without t
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  auto after = json::parse(run_tool(d.path, "lock store --json").out);
+  auto after = json::parse(run_tool(d.path(), "lock store --json").out);
   CHECK(after["held"] == false);
   CHECK(after["state"] == "free_after_clean_release");
 }
