@@ -223,6 +223,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void record_fsync(clock::duration took);
   std::error_code timed_sync(fs::file& f);
   std::error_code roll(bool skip_existing);
+  std::error_code sync_head(std::string_view what);
   void write_group(std::vector<std::unique_ptr<entry>>& group);
   void write_checkpoint(entry& e);
   void delete_segment(entry& e);

@@ -173,19 +173,21 @@ void store::impl::write_group(std::vector<std::unique_ptr<entry>>& group) {
   if (auto ec = flush(group.size(), false)) fail_from(first, ec);
 }
 
+// What was written to the head segment becomes durable before `what` (a checkpoint, a
+// deletion) may rely on it. Fails the store when the sync fails.
+std::error_code store::impl::sync_head(std::string_view what) {
+  if (failed_flag) return errc::journal_failed;
+  if (!dirty || !seg_file) return {};
+  if (auto ec = timed_sync(*seg_file)) {
+    fail(ec, seg_file->path(), fmt::format("fdatasync before {} failed", what));
+    return ec;
+  }
+  return {};
+}
+
 void store::impl::write_checkpoint(entry& e) {
-  if (failed_flag) {
-    e.ec = errc::journal_failed;
-    return;
-  }
   // The checkpoint reflects removes appended up to now: they must be durable first.
-  if (dirty && seg_file) {
-    if (auto ec = timed_sync(*seg_file)) {
-      fail(ec, seg_file->path(), "fdatasync before checkpoint failed");
-      e.ec = ec;
-      return;
-    }
-  }
+  if ((e.ec = sync_head("checkpoint"))) return;
   // A deposed master must not leave a checkpoint behind: the new master's recovery
   // would prefer it if its lsn were higher.
   if (auto ec = check_fence()) {
@@ -239,17 +241,7 @@ void store::impl::write_checkpoint(entry& e) {
 //   (no later segment may be deleted while an older one might survive).
 void store::impl::delete_segment(entry& e) {
   auto path = detail::segment_path(jdir, e.segment);
-  if (failed_flag) {
-    e.ec = errc::journal_failed;
-    return;
-  }
-  if (dirty && seg_file) {
-    if (auto ec = timed_sync(*seg_file)) {
-      fail(ec, seg_file->path(), "fdatasync before deleting a segment failed");
-      e.ec = ec;
-      return;
-    }
-  }
+  if ((e.ec = sync_head("deleting a segment"))) return;
   if (auto ec = fs.remove(path); ec && ec != std::errc::no_such_file_or_directory) {
     fail(ec, path, "cannot delete segment");
     e.ec = ec;
