@@ -1,45 +1,14 @@
 #include "journal/index.h"
 
+// XXH3_state_t on the stack needs the static-linking-only API.
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 #include <algorithm>
 
+#include "journal/detail/codec.h"
+
 namespace tandem::journal {
-
-const index::message_map* index::messages(std::string_view target) const {
-  auto it = targets_.find(target);
-  return it == targets_.end() ? nullptr : &it->second;
-}
-
-seq_window::seq_window(std::deque<std::uint64_t> seqs) : seqs_(std::move(seqs)) {
-  for (std::size_t i = 0; i + 1 < seqs_.size(); ++i)
-    if (seqs_[i] > seqs_[i + 1]) ++descents_;
-}
-
-bool seq_window::contains(std::uint64_t seq) const {
-  if (seqs_.empty()) return false;
-  if (descents_ == 0) {
-    if (seq > seqs_.back() || seq < seqs_.front()) return false;
-    return std::binary_search(seqs_.begin(), seqs_.end(), seq);
-  }
-  return std::find(seqs_.begin(), seqs_.end(), seq) != seqs_.end();
-}
-
-void seq_window::push(std::uint64_t seq, std::size_t limit) {
-  // A replay after a checkpoint repeats the seqs of the tail; keep each once.
-  if (contains(seq)) return;
-  if (!seqs_.empty() && seqs_.back() > seq) ++descents_;
-  seqs_.push_back(seq);
-  while (seqs_.size() > limit) {
-    if (seqs_.size() >= 2 && seqs_[0] > seqs_[1]) --descents_;
-    seqs_.pop_front();
-  }
-}
-
-bool index::is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const {
-  if (producer_id.empty()) return false;
-  auto it = producers_.find(producer_id);
-  if (it == producers_.end()) return false;
-  return it->second.contains(producer_seq);
-}
 
 void index::account(const location& where, bool add) {
   auto& s = segments_[where.segment];
@@ -221,6 +190,86 @@ bool operator==(const index& a, const index& b) {
          a.producers_ == b.producers_ && a.next_msg_seq_ == b.next_msg_seq_ &&
          a.live_messages_ == b.live_messages_ && a.live_bytes_ == b.live_bytes_ &&
          a.definition_bytes_ == b.definition_bytes_;
+}
+
+namespace {
+
+// Feeds encodings to XXH3 through a buffer (one update per 64 KiB, not per field).
+class digester {
+ public:
+  digester() { XXH3_64bits_reset(&state_); }
+  detail::encoder& out() {
+    if (buf_.size() >= (64u << 10)) flush();
+    return enc_;
+  }
+  std::uint64_t finish() {
+    flush();
+    return XXH3_64bits_digest(&state_);
+  }
+
+ private:
+  void flush() {
+    XXH3_64bits_update(&state_, buf_.data(), buf_.size());
+    buf_.clear();
+  }
+  XXH3_state_t state_;
+  std::vector<std::byte> buf_;
+  detail::encoder enc_{buf_};
+};
+
+void put(detail::encoder& e, const location* where) {
+  e.u8(where ? 1 : 0);
+  if (!where) return;
+  e.u64(where->segment);
+  e.u32(where->offset);
+  e.u32(where->size);
+}
+
+const location* find(const index::location_map& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+std::uint64_t content_digest(const index& idx) {
+  digester d;
+  d.out().u64(idx.next_msg_seq());
+  d.out().u64(idx.destinations().size());
+  for (const auto& name : idx.destinations()) {
+    d.out().str(name);
+    put(d.out(), find(idx.destination_locations(), name));
+  }
+  d.out().u64(idx.durable_subscriptions().size());
+  for (const auto& [key, s] : idx.durable_subscriptions()) {
+    for (std::string_view f : {std::string_view(key), std::string_view(s.client_id), std::string_view(s.subscription_name),
+                               std::string_view(s.topic), std::string_view(s.selector)})
+      d.out().str(f);
+    put(d.out(), find(idx.subscription_locations(), key));
+  }
+  // Producers live in a hash map: sorted here, so equal windows digest equally.
+  std::vector<const index::producer_map::value_type*> producers;
+  for (const auto& p : idx.producer_windows()) producers.push_back(&p);
+  std::sort(producers.begin(), producers.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  d.out().u64(producers.size());
+  for (const auto* p : producers) {
+    d.out().str(p->first);
+    d.out().u64(p->second.size());
+    for (auto seq : p->second.seqs()) d.out().u64(seq);
+  }
+  d.out().u64(idx.targets().size());
+  for (const auto& [target, messages] : idx.targets()) {
+    d.out().str(target);
+    d.out().u64(messages.size());
+    for (const auto& [seq, ref] : messages) {
+      auto& e = d.out();
+      e.u64(seq);
+      put(e, &ref.where);
+      e.i64(ref.expires_ms);
+      e.u8(ref.priority);
+    }
+  }
+  return d.finish();
 }
 
 }  // namespace tandem::journal

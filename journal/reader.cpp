@@ -8,34 +8,13 @@
 #include "journal/format.h"
 
 namespace tandem::journal {
-namespace {
-
-struct inventory {
-  std::vector<std::uint64_t> segments;     // ascending
-  std::vector<std::uint64_t> checkpoints;  // descending
-};
-
-result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& jdir) {
-  auto names = fs.list(jdir);
-  if (!names) return names.error();
-  inventory inv;
-  for (const auto& n : names.value()) {
-    if (auto seq = detail::parse_segment_name(n)) inv.segments.push_back(*seq);
-    else if (auto lsn = detail::parse_checkpoint_name(n)) inv.checkpoints.push_back(*lsn);
-  }
-  std::sort(inv.segments.begin(), inv.segments.end());
-  std::sort(inv.checkpoints.begin(), inv.checkpoints.end(), std::greater<>());
-  return inv;
-}
-
-}  // namespace
 
 result<scan_summary> scan(fs::file_system& fs, const std::filesystem::path& dir, const scan_options& opts,
                           const std::function<bool(const scan_item&)>& visit) {
   auto ident = read_identity(fs, dir);
   if (!ident) return ident.error();
   const auto jdir = dir / format::journal_dir_name;
-  auto inv = take_inventory(fs, jdir);
+  auto inv = detail::take_inventory(fs, jdir);
   if (!inv) return inv.error();
   auto fences = detail::find_fence_points(fs, jdir, inv.value().segments, ident.value().id);
   if (!fences) return fences.error();
@@ -113,7 +92,7 @@ result<std::vector<checkpoint_info>> list_checkpoints(fs::file_system& fs, const
   auto ident = read_identity(fs, dir);
   if (!ident) return ident.error();
   const auto jdir = dir / format::journal_dir_name;
-  auto inv = take_inventory(fs, jdir);
+  auto inv = detail::take_inventory(fs, jdir);
   if (!inv) return inv.error();
   std::vector<checkpoint_info> out;
   for (auto lsn : inv.value().checkpoints) {

@@ -15,6 +15,7 @@
 
 #include "journal/fs/file_system.h"
 #include "journal/identity.h"
+#include "journal/index.h"
 #include "journal/records.h"
 #include "journal/store.h"
 
@@ -76,6 +77,17 @@ struct scan_summary {
 result<scan_summary> scan(fs::file_system& fs, const std::filesystem::path& dir,
                           const scan_options& opts,
                           const std::function<bool(const scan_item&)>& visit);
+
+// The index store::open would recover from DIR, built by the same code (the newest valid
+// checkpoint, then the replay of the log after it through apply_record; format.h section
+// 7) but writing nothing: no temporary removed, no tail repaired, no checkpoint trimmed.
+// `report` is filled as open fills it (torn_tail: what open would truncate). In
+// tolerate_torn_tail mode mid-log corruption fails with errc::mid_log_corruption and
+// report.refused, as open does; salvage mode skips it and lists it in report.skipped.
+// `producer_window` must be the broker's to rebuild the same dedup windows. Errors as
+// store::open's, except errc::fenced (there is no epoch to compare with).
+result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& dir, recovery_mode mode,
+                            recovery_report& report, std::size_t producer_window = 1024);
 
 // Checkpoint files of DIR/journal, newest first, each with whether it validates.
 struct checkpoint_info {

@@ -18,22 +18,17 @@
 
 #include "journal/format.h"
 #include "journal/identity.h"
+#include "journal/message.h"
 
 namespace tandem::journal {
 
 using format::record_type;
 
-struct message_add {
-  std::uint64_t msg_seq = 0;
+// A message and the targets (queue keys) it is stored for. The message's own fields are
+// the base's, so `add.body`, `add.msg_seq` read as before; the encoding puts the targets
+// right after msg_seq (format.h section 5).
+struct message_add : message {
   std::vector<std::string> targets;  // >= 1 queue keys
-  std::string message_id;
-  std::string producer_id;         // "" when absent
-  std::uint64_t producer_seq = 0;  // 0 when absent
-  std::int64_t expires_ms = 0;     // ms since Unix epoch, 0 = never
-  std::uint8_t priority = 4;
-  bool persistent = true;
-  std::vector<std::pair<std::string, std::string>> headers;  // arrival order
-  std::string body;                                          // may hold NULs
   friend bool operator==(const message_add&, const message_add&) = default;
 };
 

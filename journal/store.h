@@ -1,9 +1,12 @@
-// tandem::journal::store: the durable message store of one broker process.
+// tandem::journal::store: the journal, the message store of one broker process
+// (message_store.h has the contract every store keeps: threads, ordering, what "durable"
+// means, the failed state; this header adds what is the journal's own).
 //
 // Life cycle: the broker acquires the lockmgr lock, bumps the epoch, then calls
 // store::open(dir, options) which recovers (checkpoint + replay), starts a fresh segment
 // stamped with options.epoch, writes and syncs an epoch_start record, starts the writer
-// thread and returns. The store is created only by create_store() (identity.h).
+// thread and returns. The store is created only by create_store() (identity.h). Where the
+// code is: journal/README.md.
 //
 // Threads and ownership:
 // - One writer thread per store, owned by it, does every segment write, fsync, roll,
@@ -61,6 +64,7 @@
 #include "journal/fs/file_system.h"
 #include "journal/identity.h"
 #include "journal/index.h"
+#include "journal/message_store.h"
 #include "journal/records.h"
 
 namespace tandem::journal {
@@ -190,10 +194,7 @@ struct io_stats {
   std::array<std::atomic<std::uint64_t>, fsync_bucket_seconds.size() + 1> fsync_buckets{};
 };
 
-// Called once per append on the owner thread: (error, lsn). lsn is 0 on error.
-using completion = std::function<void(std::error_code, std::uint64_t lsn)>;
-
-class store {
+class store final : public message_store {
  public:
   // Recovers DIR (see the header comment) and returns a ready store. `report` is filled in
   // both cases (on mid_log_corruption, report.refused says where). Errors: errc::not_a_store,
@@ -202,32 +203,36 @@ class store {
   static result<std::unique_ptr<store>> open(const std::filesystem::path& dir, options opts,
                                              recovery_report& report);
 
-  ~store();  // close()
+  ~store() override;  // close()
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  // Queues `r` and returns at once. `done` runs exactly once, via options.post, after the
-  // record is durable per the sync policy (or failed). Removes (message_remove, the removes
-  // in a batch, destination_delete, durable_subscription_remove) and the metadata creates
-  // (destination_create, durable_subscription_create) are applied to the index now (the
-  // definition's location once durable); message adds when durable (they need their
-  // location). A remove may follow its add before the add completed: the add then
-  // completes without the removed targets, as replay (add, then remove) would leave it.
-  // epoch_start, checkpoint and index_state records are the store's own:
-  // errc::invalid_argument. A record larger than a segment:
-  // errc::record_too_large. `done` may be empty.
+  // Queues `c` and returns at once; `done` (may be empty) runs exactly once, via
+  // options.post, once the record is durable per the sync policy, or failed. What becomes
+  // visible in the index when: message_store.h, ORDERING (a definition's location follows
+  // once durable). A record larger than a segment: errc::record_too_large.
+  void append(change c, completion done) override;
+  // The same with the journal's record type, which the broker builds; the store's own
+  // records (epoch_start, checkpoint, index_state) are refused with errc::invalid_argument.
   void append(record r, completion done);
+  // Either of the above from one of the record structs (message_add{...}, batch{...}):
+  // they convert to both variants.
+  template <class T>
+    requires std::is_constructible_v<change, T&&> && (!std::is_same_v<std::remove_cvref_t<T>, change>)
+  void append(T&& c, completion done) {
+    append(change(std::forward<T>(c)), std::move(done));
+  }
 
   // The decoded message msg_seq on `target`, through the LRU body cache. Blocking pread on
   // a cache miss. Errors: errc::not_found, errc::corrupt_file, OS errors.
-  result<std::shared_ptr<const message_add>> read(std::string_view target, std::uint64_t msg_seq);
-  result<std::shared_ptr<const message_add>> read(const location& where, std::uint64_t msg_seq);
+  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) override;
+  result<std::shared_ptr<const message>> read(const location& where, std::uint64_t msg_seq);
 
-  const journal::index& index() const;
+  const journal::index& index() const override;
   // Writer counters (see io_stats); safe from any thread.
   const io_stats& stats() const;
   // A fresh msg_seq (store-wide unique, never reused, even across restarts once durable).
-  std::uint64_t allocate_msg_seq();
+  std::uint64_t allocate_msg_seq() override;
 
   // One small step of GC and compaction. Returns true when more work remains. The store
   // runs it itself after each checkpoint and each index_state set it wrote, with
@@ -255,21 +260,21 @@ class store {
   // loses nothing (the original stays until then) and duplicates nothing (a copy replaces
   // the original's location on replay). Bound (steady state, when compact_step is called
   // until it returns false and checkpoints pass the head): disk <= 2 x live + 2 segments.
-  bool compact_step(std::uint64_t max_bytes = 4ull << 20);
+  bool compact_step(std::uint64_t max_bytes = 4ull << 20) override;
 
   // Writes a checkpoint of the index now (queued behind pending appends); `done` on owner.
   // The owner thread only walks the index into a buffer kept from the previous checkpoint
   // (~33 bytes per live message); the checksum and the write run on the writer thread.
-  void checkpoint(completion done = {});
+  void checkpoint(completion done = {}) override;
 
   // Error of the failed state (journal_failed / the original cause) or {}.
-  std::error_code failed() const;
-  const store_id& id() const;
+  std::error_code failed() const override;
+  const store_id& id() const override;
   const recovery_report& recovery() const;
 
   // Drains pending appends, writes a final checkpoint, stops the writer thread. Later
   // appends fail with errc::closed. Returns the first error seen during the close.
-  std::error_code close();
+  std::error_code close() override;
 
  private:
   struct impl;

@@ -66,7 +66,7 @@ struct engine::impl {
   void time_out_blocked(std::chrono::steady_clock::time_point now);
   // Decides where `msg` goes; moves it into `journal_add` when it must be journaled.
   detail::planned_send plan_send(std::string_view destination, bool to_topic, detail::message&& msg,
-                                 std::optional<detail::message>& journal_add);
+                                 std::optional<journal::message_add>& journal_add);
   // Carries out a plan: at once when nothing is journaled, else once the append is durable.
   void apply_send(const detail::planned_send& p);
 

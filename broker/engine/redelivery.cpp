@@ -90,7 +90,6 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
   auto& dlq = get_queue(dlq_name(q));
   auto copy = std::make_shared<message>(*m);
   copy->msg_seq = allocate_seq();
-  copy->targets.clear();
   copy->expires_ms = 0;  // a dead letter is kept until an operator looks at it
   std::erase_if(copy->headers, [](const stomp::header& h) {
     return h.first == "expires" || h.first == "original-destination" || h.first == "dlqDeliveryFailureCause";
@@ -101,12 +100,11 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
   dlq.bytes += new_bytes;
   if (persistent && store_) {
     ensure_destination_journaled(dlq);
-    copy->targets = {dlq.key};
     ++dlq.pending_appends;
     auto new_seq = copy->msg_seq;
     journal::batch b;
     b.items.emplace_back(journal::message_remove{q.key, seq});
-    b.items.emplace_back(message(*copy));
+    b.items.emplace_back(journal::message_add{*copy, {dlq.key}});
     // One record: after a crash the message is on exactly one of the two queues.
     store_->append(journal::record{std::move(b)}, guard([this, key = dlq.key, new_seq](std::error_code ec) {
                      if (ec) return;

@@ -105,7 +105,7 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
     add_receipt(s, f, 0);
     return;
   }
-  std::optional<message> record;
+  std::optional<journal::message_add> record;
   auto plan = plan_send(r.destination, r.to_topic, std::move(msg), record);
   if (!record) {
     apply_send(plan);
@@ -215,7 +215,7 @@ void engine::impl::time_out_blocked(std::chrono::steady_clock::time_point now) {
 // ---------------------------------------------------------------------------------------------
 
 planned_send engine::impl::plan_send(std::string_view destination, bool to_topic, message&& msg,
-                                     std::optional<message>& journal_add) {
+                                     std::optional<journal::message_add>& journal_add) {
   planned_send p;
   p.to_topic = to_topic;
   p.destination = std::string(destination);
@@ -226,7 +226,6 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
   p.expires_ms = msg.expires_ms;
   auto mark_journaled = [&] {
     p.journaled = true;
-    p.targets = msg.targets;
     p.producer_id = msg.producer_id;
     p.producer_seq = msg.producer_seq;
   };
@@ -234,11 +233,11 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
     auto& q = get_queue(destination);
     if (msg.persistent && store_) {
       ensure_destination_journaled(q);
-      msg.targets = {q.key};
+      p.targets = {q.key};
       mark_journaled();
       q.bytes += p.bytes;
       ++q.pending_appends;
-      journal_add = std::move(msg);
+      journal_add.emplace(journal::message_add{std::move(msg), p.targets});
     } else {
       p.copy = std::make_shared<const message>(std::move(msg));
     }
@@ -247,13 +246,13 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
   auto& t = get_topic(destination);
   if (msg.persistent && store_ && !t.durable.empty()) {
     for (auto& [key, q] : t.durable) {
-      msg.targets.push_back(key);
+      p.targets.push_back(key);
       q->bytes += p.bytes;
       ++q->pending_appends;
     }
     mark_journaled();
     if (!t.subscribers.empty()) p.copy = std::make_shared<const message>(msg);
-    journal_add = std::move(msg);
+    journal_add.emplace(journal::message_add{std::move(msg), p.targets});
   } else {
     // ActiveMQ keeps a topic message only for subscribers that exist: with no durable
     // subscription nothing needs it after a restart, so nothing is journaled.

@@ -54,9 +54,9 @@
 namespace tandem::broker::detail {
 
 // The decoded form of a message, shared by every queue that holds it in memory (a topic
-// fan-out shares one copy). The journal's type, so a persistent message read back from the
+// fan-out shares one copy). The store's type, so a persistent message read back from the
 // store and a message kept in memory are the same thing.
-using message = journal::message_add;
+using message = journal::message;
 using message_ptr = std::shared_ptr<const message>;
 
 // Bytes a message counts for (flow control): body plus header names and values.

@@ -99,7 +99,7 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   std::vector<planned_send> plans;
   plans.reserve(tx.sends.size());
   for (auto& send : tx.sends) {
-    std::optional<message> record;
+    std::optional<journal::message_add> record;
     plans.push_back(plan_send(send.destination, is_topic(send.destination), std::move(send.msg), record));
     if (record) batch.items.emplace_back(std::move(*record));
   }

@@ -240,6 +240,19 @@ std::optional<std::uint64_t> parse_checkpoint_name(std::string_view name) {
   return parse_hex16(name);
 }
 
+fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir) {
+  auto names = fs.list(journal_dir);
+  if (!names) return names.error();
+  inventory inv;
+  for (const auto& n : names.value()) {
+    if (auto seq = parse_segment_name(n)) inv.segments.push_back(*seq);
+    else if (auto lsn = parse_checkpoint_name(n)) inv.checkpoints.push_back(*lsn);
+  }
+  std::sort(inv.segments.begin(), inv.segments.end());
+  std::sort(inv.checkpoints.begin(), inv.checkpoints.end(), std::greater<>());
+  return inv;
+}
+
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,
@@ -252,9 +265,13 @@ fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
     auto n = f.value()->read_at(buf, 0);
     if (!n) return n.error();
     std::span<const std::byte> data(buf.data(), n.value());
-    if (data.size() < format::segment_header_bytes + hdr) continue;
+    if (data.size() < format::segment_header_bytes) continue;
     auto sh = decode_segment_header(data.first<format::segment_header_bytes>());
-    if (!sh || !(sh.value().store == id)) continue;
+    // A valid header of a format this build does not read refuses the store, wherever the
+    // segment is: recovery may start behind it (a checkpoint) but GC and compaction would
+    // still read it.
+    if (!sh && sh.error() == errc::unsupported_version) return sh.error();
+    if (!sh || !(sh.value().store == id) || data.size() < format::segment_header_bytes + hdr) continue;
     std::uint64_t pos = format::segment_header_bytes;
     record_header r = parse_record_header(data.subspan(pos).first<hdr>());
     if (r.type != record_type::epoch_start) continue;

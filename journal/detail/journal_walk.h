@@ -78,8 +78,17 @@ std::filesystem::path checkpoint_path(const std::filesystem::path& journal_dir, 
 std::optional<std::uint64_t> parse_segment_name(std::string_view name);
 std::optional<std::uint64_t> parse_checkpoint_name(std::string_view name);
 
+// The segment and checkpoint files of a journal directory (other names, temporaries
+// included, are ignored). Errors: OS errors of the listing.
+struct inventory {
+  std::vector<std::uint64_t> segments;     // seqs, ascending
+  std::vector<std::uint64_t> checkpoints;  // covered lsns, descending (newest first)
+};
+fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir);
+
 // Reads the first record of every segment and returns the epoch_start fence points.
-// Errors: OS errors only (a damaged first record simply is not a fence point).
+// Errors: errc::unsupported_version (a valid segment header of another format version),
+// OS errors (a damaged first record simply is not a fence point).
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,

@@ -16,25 +16,19 @@
 #include "journal/format.h"
 #include "journal/reader.h"
 #include "journal/store.h"
-#include "tests/fault/fault_file_system.h"
-#include "tests/fault/store_helpers.h"
+#include "tests/support/fault_file_system.h"
+#include "tests/support/store_factory.h"
 
 namespace {
 
-namespace tf = tandem::fault;
+namespace ts = tandem::test;
 namespace tj = tandem::journal;
 namespace jf = tj::format;
 using path = std::filesystem::path;
 
 const path root = "/store";
 
-void make_store(tf::fault_file_system& fs) {
-  REQUIRE_FALSE(fs.create_directories(root));
-  REQUIRE_FALSE(fs.sync_dir("/"));
-  REQUIRE(tj::create_store(fs, root).has_value());
-}
-
-tj::options small_options(tf::fault_file_system& fs, std::uint64_t epoch) {
+tj::options small_options(ts::fault_file_system& fs, std::uint64_t epoch) {
   tj::options o;
   o.fs = &fs;
   o.epoch = epoch;
@@ -44,30 +38,14 @@ tj::options small_options(tf::fault_file_system& fs, std::uint64_t epoch) {
   return o;
 }
 
-struct opened {
-  tj::recovery_report report;
-  std::unique_ptr<tj::store> store;
-  std::error_code error;
-};
-
-opened open_store(tj::options o) {
-  opened r;
-  auto s = tj::store::open(root, std::move(o), r.report);
-  if (s)
-    r.store = std::move(s.value());
-  else
-    r.error = s.error();
-  return r;
-}
-
 // Every durable file of a fault file system, to rebuild the same image many times.
 using image = std::map<path, std::vector<std::byte>>;
-image take_image(const tf::fault_file_system& fs) {
+image take_image(const ts::fault_file_system& fs) {
   image m;
   for (const auto& p : fs.durable_files()) m[p] = *fs.durable_contents(p);
   return m;
 }
-void load_image(tf::fault_file_system& fs, const image& m) {
+void load_image(ts::fault_file_system& fs, const image& m) {
   REQUIRE_FALSE(fs.create_directories(root / jf::journal_dir_name));
   REQUIRE_FALSE(fs.sync_dir("/"));
   REQUIRE_FALSE(fs.sync_dir(root));
@@ -94,7 +72,7 @@ struct record_span {
   std::uint64_t end = 0;          // offset + record bytes (padding included)
 };
 
-std::vector<record_span> scan_records(tf::fault_file_system& fs) {
+std::vector<record_span> scan_records(ts::fault_file_system& fs) {
   std::vector<record_span> out;
   tj::scan_options so;
   so.decode = false;
@@ -114,20 +92,20 @@ TEST_CASE("truncating the newest segment at every byte of its last batch never l
   // Build: synced records, then a last group of appends in flight together (one group
   // commit). Then cut the segment file at every offset inside that group, and also zero
   // it from there (a preallocated file keeps its size; the lost write leaves zeros).
-  tf::fault_file_system fs(1);
-  make_store(fs);
+  ts::fault_file_system fs(1);
+  ts::make_store(fs, root);
   std::vector<tj::message_add> synced, last;
   {
-    auto o = open_store(small_options(fs, 1));
+    auto o = ts::open_store(root, small_options(fs, 1));
     REQUIRE(o.store);
     for (int i = 0; i < 5; ++i) {
-      auto m = tf::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 40 + 13 * i);
-      REQUIRE_FALSE(tf::append_wait(*o.store, m).ec);
+      auto m = ts::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 40 + 13 * i);
+      REQUIRE_FALSE(ts::append_wait(*o.store, m).ec);
       synced.push_back(m);
     }
-    tf::completion_tracker t;
+    ts::completion_tracker t;
     for (int i = 0; i < 4; ++i) {
-      auto m = tf::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 30 + 7 * i);
+      auto m = ts::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 30 + 7 * i);
       last.push_back(m);
       o.store->append(m, t.slot(i));
     }
@@ -135,7 +113,7 @@ TEST_CASE("truncating the newest segment at every byte of its last batch never l
     for (const auto& oc : t.outcomes()) REQUIRE_FALSE(oc.ec);
     fs.die();
   }
-  fs.crash(tf::crash_options::keep_all_unsynced());
+  fs.crash(ts::crash_options::keep_all_unsynced());
   auto recs = scan_records(fs);
   REQUIRE(recs.size() >= last.size());
   // The last batch: the records of `last` are the final records of the newest segment.
@@ -156,11 +134,11 @@ TEST_CASE("truncating the newest segment at every byte of its last batch never l
         std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(cut), bytes.end(), std::byte{0});
       else
         bytes.resize(cut);
-      tf::fault_file_system f2(cut);
+      ts::fault_file_system f2(cut);
       image img = base;
       img[seg] = std::move(bytes);
       load_image(f2, img);
-      auto o = open_store(small_options(f2, 2));
+      auto o = ts::open_store(root, small_options(f2, 2));
       REQUIRE_MESSAGE(o.store, "recovery failed: " << o.error.message());
       auto live = live_bodies(*o.store, "/queue/q");
       for (const auto& m : synced) {
@@ -187,18 +165,18 @@ TEST_CASE("truncating the newest segment at every byte of its last batch never l
 }
 
 TEST_CASE("a single flipped bit anywhere in a small journal is detected") {
-  tf::fault_file_system fs(1);
-  make_store(fs);
+  ts::fault_file_system fs(1);
+  ts::make_store(fs, root);
   {
-    auto o = open_store(small_options(fs, 1));
+    auto o = ts::open_store(root, small_options(fs, 1));
     REQUIRE(o.store);
-    REQUIRE_FALSE(tf::append_wait(*o.store, tj::destination_create{"/queue/q"}).ec);
+    REQUIRE_FALSE(ts::append_wait(*o.store, tj::destination_create{"/queue/q"}).ec);
     for (int i = 0; i < 3; ++i)
-      REQUIRE_FALSE(tf::append_wait(*o.store, tf::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 21 + i)).ec);
-    REQUIRE_FALSE(tf::append_wait(*o.store, tj::message_remove{"/queue/q", 1}).ec);
+      REQUIRE_FALSE(ts::append_wait(*o.store, ts::make_message(o.store->allocate_msg_seq(), {"/queue/q"}, 21 + i)).ec);
+    REQUIRE_FALSE(ts::append_wait(*o.store, tj::message_remove{"/queue/q", 1}).ec);
     fs.die();
   }
-  fs.crash(tf::crash_options::keep_all_unsynced());
+  fs.crash(ts::crash_options::keep_all_unsynced());
   const image base = take_image(fs);
   auto recs = scan_records(fs);
   REQUIRE(recs.size() == 6);
@@ -208,14 +186,14 @@ TEST_CASE("a single flipped bit anywhere in a small journal is detected") {
   for (const auto& r : recs)
     for (auto b = r.payload_end; b < r.end; ++b) padding.insert(b);
 
-  tf::fault_file_system clean_fs(1);
+  ts::fault_file_system clean_fs(1);
   load_image(clean_fs, base);
   std::uint64_t detected = 0, in_padding = 0;
   for (std::uint64_t pos = 0; pos < used; ++pos) {
     CAPTURE(pos);
     auto img = base;
     img[seg][pos] ^= static_cast<std::byte>(1u << (pos % 8));
-    tf::fault_file_system f2(pos);
+    ts::fault_file_system f2(pos);
     load_image(f2, img);
     std::uint64_t damaged = 0;
     std::error_code scan_error;
@@ -231,7 +209,7 @@ TEST_CASE("a single flipped bit anywhere in a small journal is detected") {
     if (padding.count(pos) != 0) ++in_padding;
     CHECK((damaged != 0 || scan_error));
     // And recovery either refuses or reports what it dropped; it never accepts silently.
-    auto o = open_store(small_options(f2, 2));
+    auto o = ts::open_store(root, small_options(f2, 2));
     if (o.store) {
       bool reported = o.report.torn_tail.has_value() || !o.report.skipped.empty();
       CHECK(reported);
@@ -268,12 +246,12 @@ struct run_stats {
 // One run: a seeded workload, death after a random number of file-system mutations, a
 // power cut, recovery, and the model check. Returns false when recovery refused (the
 // caller decides whether that is allowed).
-bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool strict, run_stats& stats,
+bool power_loss_run(std::uint64_t seed, const ts::crash_options& how, bool strict, run_stats& stats,
                     bool remove_in_flight = false, tj::sync_policy sync = tj::sync_policy::always) {
   std::mt19937_64 rng(seed);
   auto pick = [&](std::uint64_t n) { return n == 0 ? 0 : rng() % n; };
-  tf::fault_file_system fs(seed);
-  make_store(fs);
+  ts::fault_file_system fs(seed);
+  ts::make_store(fs, root);
   auto opts = small_options(fs, 1);
   // What the store reported, shown when a check fails (the seed replays the file system's
   // choices; the writer thread's grouping may differ between runs).
@@ -290,13 +268,13 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
   opts.sync = sync;
   opts.sync_interval = std::chrono::milliseconds(1 + pick(3));
   opts.checkpoint_every_bytes = 3000 + pick(6000);
-  auto o = open_store(opts);
+  auto o = ts::open_store(root, opts);
   REQUIRE(o.store);
   auto& s = *o.store;
 
   std::map<std::uint64_t, model_message> msgs;  // by msg_seq
   std::vector<std::uint64_t> removable;         // adds outside batches, in order
-  tf::completion_tracker t;
+  ts::completion_tracker t;
   std::size_t slots = 0;
   // A broker removes (acks) only a message it delivered, which it did after the add was
   // durable: so removes target adds whose completion reported success.
@@ -319,7 +297,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
     if (roll < 55) {
       auto seq = s.allocate_msg_seq();
       auto producer = pick(3);
-      auto m = tf::make_message(seq, {"/queue/q" + std::to_string(producer)}, 10 + pick(400),
+      auto m = ts::make_message(seq, {"/queue/q" + std::to_string(producer)}, 10 + pick(400),
                                 "p" + std::to_string(producer), seq);
       msgs[seq] = {m.targets[0], m.body, slots};
       removable.push_back(seq);
@@ -335,7 +313,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
       std::vector<std::uint64_t> added;
       for (int j = 0; j < 2; ++j) {
         auto seq = s.allocate_msg_seq();
-        auto m = tf::make_message(seq, {"/queue/tx"}, 10 + pick(200), "tx", seq);
+        auto m = ts::make_message(seq, {"/queue/tx"}, 10 + pick(200), "tx", seq);
         msgs[seq] = {m.targets[0], m.body, slots, std::nullopt, slots};
         b.items.push_back(std::move(m));
       }
@@ -344,7 +322,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
         auto seq = cands[k];
         removed.insert(seq);
         msgs[seq].remove_slot = slots;
-        b.items.push_back(tj::message_remove{msgs[seq].target, seq});
+        b.items.emplace_back(std::in_place_type<tj::message_remove>, msgs[seq].target, seq);
       }
       s.append(std::move(b), t.slot(slots++));
     } else if (roll < 85) {
@@ -367,7 +345,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
           std::to_string(crash_stats.dir_ops_lost) + "\n";
   auto ropts = small_options(fs, 2);
   ropts.report = reporter;
-  auto re = open_store(ropts);
+  auto re = ts::open_store(root, ropts);
   if (re.store)
     *log += "-- recovered: from_checkpoint=" + std::to_string(re.report.from_checkpoint) + " " +
             re.report.checkpoint_file.filename().string() + " replayed=" + std::to_string(re.report.records_replayed) +
@@ -438,7 +416,7 @@ bool power_loss_run(std::uint64_t seed, const tf::crash_options& how, bool stric
     CHECK(std::all_of(present.begin(), present.end(), [&](bool p) { return p == present.front(); }));
   }
   // The recovered store takes new appends.
-  CHECK_FALSE(tf::append_wait(*re.store, tf::make_message(re.store->allocate_msg_seq(), {"/queue/after"}, 10)).ec);
+  CHECK_FALSE(ts::append_wait(*re.store, ts::make_message(re.store->allocate_msg_seq(), {"/queue/after"}, 10)).ec);
   CHECK_FALSE(re.store->close());
   return true;
 }
@@ -455,7 +433,7 @@ TEST_CASE("1000 randomized power losses keep every acknowledged append and remov
   // 7); it used to be refused as mid-log corruption in ~2% of these runs.
   run_stats in_order, reorder;
   for (std::uint64_t seed = 1; seed <= 1000; ++seed) {
-    tf::crash_options how;
+    ts::crash_options how;
     how.in_order = seed % 2 == 1;
     bool ok = power_loss_run(seed, how, /*strict=*/true, how.in_order ? in_order : reorder);
     CHECK_MESSAGE(ok, "seed " << seed << ": recovery refused after a " << (how.in_order ? "in-order" : "reordering")
@@ -479,7 +457,7 @@ TEST_CASE("with periodic and never sync a power loss never makes recovery refuse
   for (auto sync : {tj::sync_policy::periodic, tj::sync_policy::never}) {
     run_stats st;
     for (std::uint64_t seed = 4001; seed <= 4200; ++seed) {
-      tf::crash_options how;
+      ts::crash_options how;
       how.in_order = seed % 4 == 0;
       CHECK_MESSAGE(power_loss_run(seed, how, /*strict=*/false, st, /*remove_in_flight=*/false, sync),
                     "seed " << seed << ": recovery refused after a power cut with sync "
@@ -501,7 +479,7 @@ TEST_CASE("a remove appended before its add completed stays removed after a powe
   // Over 300 seeds the race is hit many times on every run.
   run_stats st;
   for (std::uint64_t seed = 3001; seed <= 3300; ++seed) {
-    tf::crash_options how;
+    ts::crash_options how;
     how.in_order = true;
     CHECK(power_loss_run(seed, how, /*strict=*/true, st, /*remove_in_flight=*/true));
   }

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <string>
 
-#include "tests/fault/fault_file_system.h"
+#include "tests/support/fault_file_system.h"
 
 namespace {
 
-using tandem::fault::crash_options;
-using tandem::fault::fault_file_system;
-using tandem::fault::op;
+using tandem::test::crash_options;
+using tandem::test::fault_file_system;
+using tandem::test::op;
 namespace tfs = tandem::fs;
 
 std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s)); }
@@ -132,7 +132,7 @@ TEST_CASE("garbled writes damage whole sectors, or only their bytes with powersa
   auto f = fs.open("/d/f", tfs::open_mode::read_write);
   REQUIRE(f.has_value());
   REQUIRE_FALSE(f.value()->write_at(bytes_of(std::string(10, 'b')), 600));  // sector 1
-  tandem::fault::crash_options how{0.0, 0.0, 1.0};
+  tandem::test::crash_options how{0.0, 0.0, 1.0};
   how.powersafe_overwrite = false;
   fs.crash(how);
   auto after = text_of(fs.durable_contents("/d/f"));

@@ -8,51 +8,24 @@
 #include <random>
 #include <set>
 #include <string>
-#include <functional>
-#include <deque>
-#include <condition_variable>
 
 #include "journal/errc.h"
 #include "journal/format.h"
 #include "journal/store.h"
-#include "tests/fault/fault_file_system.h"
-#include "tests/fault/store_helpers.h"
+#include "tests/support/fault_file_system.h"
+#include "tests/support/owner_queue.h"
+#include "tests/support/store_factory.h"
 
 namespace {
 
-namespace tf = tandem::fault;
+namespace ts = tandem::test;
 namespace tj = tandem::journal;
 namespace jf = tj::format;
 using path = std::filesystem::path;
 
 const path root = "/store";
 
-void make_store(tf::fault_file_system& fs) {
-  REQUIRE_FALSE(fs.create_directories(root));
-  REQUIRE_FALSE(fs.sync_dir("/"));
-  REQUIRE(tj::create_store(fs, root).has_value());
-}
-
-// Events the store reported, thread-safe (the writer thread reports too).
-struct event_log {
-  std::mutex mu;
-  std::vector<tj::event> events;
-  tj::reporter reporter() {
-    return [this](const tj::event& e) {
-      std::lock_guard lock(mu);
-      events.push_back(e);
-    };
-  }
-  std::vector<tj::event> of(tj::event_kind k) {
-    std::lock_guard lock(mu);
-    std::vector<tj::event> v;
-    for (const auto& e : events)
-      if (e.kind == k) v.push_back(e);
-    return v;
-  }
-};
-
-tj::options options_for(tf::fault_file_system& fs, std::uint64_t epoch, std::uint64_t segment_bytes = 4096) {
+tj::options options_for(ts::fault_file_system& fs, std::uint64_t epoch, std::uint64_t segment_bytes = 4096) {
   tj::options o;
   o.fs = &fs;
   o.epoch = epoch;
@@ -65,14 +38,6 @@ tj::options options_for(tf::fault_file_system& fs, std::uint64_t epoch, std::uin
   // as possible.
   o.group_linger = std::chrono::microseconds(0);
   return o;
-}
-
-std::unique_ptr<tj::store> open_ok(tj::options o, tj::recovery_report* rep_out = nullptr) {
-  tj::recovery_report rep;
-  auto s = tj::store::open(root, std::move(o), rep);
-  REQUIRE_MESSAGE(s.has_value(), "open failed: " << s.error().message());
-  if (rep_out) *rep_out = rep;
-  return std::move(s.value());
 }
 
 // target -> msg_seq -> body, read back through the store.
@@ -95,21 +60,21 @@ contents live_contents(tj::store& s) {
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("a failed fsync fails its group and every later append, and nothing unsynced is reported durable") {
-  tf::fault_file_system fs(1);
-  make_store(fs);
-  event_log log;
+  ts::fault_file_system fs(1);
+  ts::make_store(fs, root);
+  ts::event_log log;
   auto o = options_for(fs, 1, 64 << 10);
   o.report = log.reporter();
-  auto s = open_ok(o);
+  auto s = ts::open_ok(root, o);
   std::vector<tj::message_add> acked;
   for (int i = 0; i < 3; ++i) {
-    auto m = tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100);
-    REQUIRE_FALSE(tf::append_wait(*s, m).ec);
+    auto m = ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100);
+    REQUIRE_FALSE(ts::append_wait(*s, m).ec);
     acked.push_back(m);
   }
-  fs.fail(tf::op::sync, 1, std::make_error_code(std::errc::io_error));
-  tf::completion_tracker t;
-  for (int i = 0; i < 4; ++i) s->append(tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100), t.slot(i));
+  fs.fail(ts::op::sync, 1, std::make_error_code(std::errc::io_error));
+  ts::completion_tracker t;
+  for (int i = 0; i < 4; ++i) s->append(ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100), t.slot(i));
   REQUIRE(t.wait_all());
   // The first group hit the failing fsync; anything queued behind it is refused too.
   auto out = t.outcomes();
@@ -122,16 +87,16 @@ TEST_CASE("a failed fsync fails its group and every later append, and nothing un
   CHECK(log.of(tj::event_kind::journal_failed).size() == 1);
   // Later appends fail at once with journal_failed and write nothing.
   fs.clear_failures();
-  auto writes = fs.count(tf::op::write);
+  auto writes = fs.count(ts::op::write);
   for (int i = 0; i < 3; ++i) {
-    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100));
+    auto r = ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 100));
     CHECK(r.ec == tj::errc::journal_failed);
   }
-  CHECK(fs.count(tf::op::write) == writes);
+  CHECK(fs.count(ts::op::write) == writes);
   fs.die();
   s.reset();
-  fs.crash(tf::crash_options::lose_all_unsynced());
-  auto re = open_ok(options_for(fs, 2, 64 << 10));
+  fs.crash(ts::crash_options::lose_all_unsynced());
+  auto re = ts::open_ok(root, options_for(fs, 2, 64 << 10));
   auto live = live_contents(*re);
   for (const auto& m : acked) CHECK(live["/queue/q"][m.msg_seq] == m.body);
   CHECK(live["/queue/q"].size() == acked.size());  // lose_all_unsynced: the failed ones are gone
@@ -141,31 +106,31 @@ TEST_CASE("a failed fsync fails its group and every later append, and nothing un
 TEST_CASE("a failed write fails the append with the OS error and the journal stays failed") {
   for (auto err : {std::errc::io_error, std::errc::no_space_on_device}) {
     CAPTURE(static_cast<int>(err));
-    tf::fault_file_system fs(2);
-    make_store(fs);
-    auto s = open_ok(options_for(fs, 1, 64 << 10));
-    REQUIRE_FALSE(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50)).ec);
-    fs.fail(tf::op::write, 1, std::make_error_code(err));
-    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
+    ts::fault_file_system fs(2);
+    ts::make_store(fs, root);
+    auto s = ts::open_ok(root, options_for(fs, 1, 64 << 10));
+    REQUIRE_FALSE(ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50)).ec);
+    fs.fail(ts::op::write, 1, std::make_error_code(err));
+    auto r = ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
     CHECK(r.ec == err);
-    auto later = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
+    auto later = ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 50));
     CHECK(later.ec == tj::errc::journal_failed);
   }
 }
 
 TEST_CASE("ENOSPC when a segment is created fails the append with a clear error naming the path") {
-  tf::fault_file_system fs(3);
-  make_store(fs);
-  event_log log;
+  ts::fault_file_system fs(3);
+  ts::make_store(fs, root);
+  ts::event_log log;
   auto o = options_for(fs, 1, 4096);
   o.report = log.reporter();
-  auto s = open_ok(o);
-  fs.fail(tf::op::allocate, 1, std::make_error_code(std::errc::no_space_on_device), /*sticky=*/true);
+  auto s = ts::open_ok(root, o);
+  fs.fail(ts::op::allocate, 1, std::make_error_code(std::errc::no_space_on_device), /*sticky=*/true);
   // Fill the first segment until the writer must roll.
   std::error_code first_error;
   std::uint64_t acked = 0;
   for (int i = 0; i < 40 && !first_error; ++i) {
-    auto r = tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 300));
+    auto r = ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 300));
     if (r.ec)
       first_error = r.ec;
     else
@@ -178,31 +143,31 @@ TEST_CASE("ENOSPC when a segment is created fails the append with a clear error 
   REQUIRE(failed.size() == 1);
   CHECK(failed[0].file.filename().string().ends_with(".seg"));
   CHECK(failed[0].file.filename() != "0000000000000001.seg");  // the segment it tried to create
-  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
+  CHECK(ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
   // Everything acknowledged before survives a power cut.
   fs.clear_failures();
   fs.die();
   s.reset();
-  fs.crash(tf::crash_options::lose_all_unsynced());
-  auto re = open_ok(options_for(fs, 2, 4096));
+  fs.crash(ts::crash_options::lose_all_unsynced());
+  auto re = ts::open_ok(root, options_for(fs, 2, 4096));
   CHECK(re->index().live_messages() == acked);
   CHECK_FALSE(re->close());
 }
 
 TEST_CASE("a fence error fails the group and the journal, never acknowledging it") {
-  tf::fault_file_system fs(4);
-  make_store(fs);
+  ts::fault_file_system fs(4);
+  ts::make_store(fs, root);
   auto fenced = std::make_shared<std::atomic<bool>>(false);
   auto o = options_for(fs, 1, 64 << 10);
   o.fence = [fenced]() -> std::error_code {
     return fenced->load() ? tj::make_error_code(tj::errc::fenced) : std::error_code{};
   };
-  auto s = open_ok(o);
-  REQUIRE_FALSE(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec);
+  auto s = ts::open_ok(root, o);
+  REQUIRE_FALSE(ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec);
   fenced->store(true);
-  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::fenced);
+  CHECK(ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::fenced);
   fenced->store(false);
-  CHECK(tf::append_wait(*s, tf::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
+  CHECK(ts::append_wait(*s, ts::make_message(s->allocate_msg_seq(), {"/queue/q"}, 10)).ec == tj::errc::journal_failed);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -212,16 +177,16 @@ namespace {
 
 // Seeded workload that leaves many sparse segments: adds on a few targets, then removes
 // most of them. `model` receives the expected live contents.
-using append_fn = std::function<tf::append_outcome(tj::store&, tj::record)>;
+using append_fn = std::function<ts::outcome(tj::store&, tj::record)>;
 void sparse_workload(tj::store& s, std::uint64_t seed, contents& model,
                      const append_fn& append = [](tj::store& st, tj::record r) {
-                       return tf::append_wait(st, std::move(r));
+                       return ts::append_wait(st, std::move(r));
                      }) {
   std::mt19937_64 rng(seed);
   std::vector<std::pair<std::string, std::uint64_t>> live;
   for (int i = 0; i < 60; ++i) {
     std::string target = "/queue/t" + std::to_string(rng() % 3);
-    auto m = tf::make_message(s.allocate_msg_seq(), {target}, 80 + rng() % 200);
+    auto m = ts::make_message(s.allocate_msg_seq(), {target}, 80 + rng() % 200);
     REQUIRE_FALSE(append(s, m).ec);
     model[target][m.msg_seq] = m.body;
     live.emplace_back(target, m.msg_seq);
@@ -249,13 +214,13 @@ void sparse_workload(tj::store& s, std::uint64_t seed, contents& model,
 void compact_fully(tj::store& s) {
   for (int i = 0; i < 200; ++i) {
     bool more = s.compact_step(2048);
-    (void)tf::checkpoint_wait(s);
+    (void)ts::checkpoint_wait(s);
     if (!more) break;
   }
   s.compact_step(0);  // GC only, after the last checkpoint
 }
 
-std::size_t segment_files(tf::fault_file_system& fs) {
+std::size_t segment_files(ts::fault_file_system& fs) {
   std::size_t n = 0;
   for (const auto& p : fs.durable_files())
     if (p.extension() == jf::segment_suffix) ++n;
@@ -267,10 +232,10 @@ std::size_t segment_files(tf::fault_file_system& fs) {
 TEST_CASE("compaction and GC keep exactly the live set and bound the disk use") {
   for (std::uint64_t seed = 1; seed <= 20; ++seed) {
     CAPTURE(seed);
-    tf::fault_file_system fs(seed);
-    make_store(fs);
+    ts::fault_file_system fs(seed);
+    ts::make_store(fs, root);
     contents model;
-    auto s = open_ok(options_for(fs, 1));
+    auto s = ts::open_ok(root, options_for(fs, 1));
     sparse_workload(*s, seed, model);
     auto before = segment_files(fs);
     compact_fully(*s);
@@ -279,7 +244,7 @@ TEST_CASE("compaction and GC keep exactly the live set and bound the disk use") 
     s.reset();
     auto after = segment_files(fs);
     std::uint64_t live_bytes = 0;
-    auto re = open_ok(options_for(fs, 2));
+    auto re = ts::open_ok(root, options_for(fs, 2));
     live_bytes = re->index().live_bytes();
     CHECK(live_contents(*re) == model);
     // Disk use within 2x live data plus two segments (a third: the one the reopen starts).
@@ -296,35 +261,9 @@ TEST_CASE("compaction steps issued before earlier copies completed do not copy a
   //
   // Deterministic: the test thread is the owner thread, as the broker's io thread is;
   // completions queue until it runs them, and it takes the compaction steps first.
-  struct owner_queue {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<std::function<void()>> queue;
-    void post(std::function<void()> f) {
-      std::lock_guard lock(mu);
-      queue.push_back(std::move(f));
-      cv.notify_all();
-    }
-    // Runs posted functions until `done()`; false after 30 s.
-    bool run_until(const std::function<bool()>& done) {
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      for (;;) {
-        std::deque<std::function<void()>> batch;
-        {
-          std::unique_lock lock(mu);
-          if (queue.empty() && !done())
-            cv.wait_until(lock, deadline, [&] { return !queue.empty(); });
-          batch.swap(queue);
-        }
-        for (auto& f : batch) f();
-        if (done()) return true;
-        if (std::chrono::steady_clock::now() > deadline) return false;
-      }
-    }
-  };
-  auto owner = std::make_shared<owner_queue>();
+  auto owner = std::make_shared<ts::owner_queue>();
   auto append = [owner](tj::store& st, tj::record r) {
-    auto out = std::make_shared<tf::append_outcome>();
+    auto out = std::make_shared<ts::outcome>();
     st.append(std::move(r), [out](std::error_code ec, std::uint64_t lsn) { *out = {ec, lsn, true}; });
     REQUIRE(owner->run_until([out] { return out->done; }));
     return *out;
@@ -334,14 +273,14 @@ TEST_CASE("compaction steps issued before earlier copies completed do not copy a
     st.checkpoint([done](std::error_code, std::uint64_t) { *done = true; });
     REQUIRE(owner->run_until([done] { return *done; }));
   };
-  tf::fault_file_system fs(3);
-  make_store(fs);
+  ts::fault_file_system fs(3);
+  ts::make_store(fs, root);
   contents model;
   auto o = options_for(fs, 1);
-  o.post = [owner](std::function<void()> f) { owner->post(std::move(f)); };
-  event_log log;
+  o.post = owner->poster();
+  ts::event_log log;
   o.report = log.reporter();
-  auto s = open_ok(o);
+  auto s = ts::open_ok(root, o);
   sparse_workload(*s, 3, model, append);
   const std::uint64_t live_bytes = s->index().live_bytes();
   // No completion runs during these steps, so the index does not change: each live
@@ -355,21 +294,21 @@ TEST_CASE("compaction steps issued before earlier copies completed do not copy a
   checkpoint(*s);  // every copy completes before the checkpoint's completion
   CHECK(live_contents(*s) == model);
   CHECK_FALSE(s->close());
-  owner->run_until([] { return true; });
+  owner->run_pending();
 }
 
 TEST_CASE("a crash at every sync point during compaction loses nothing and duplicates nothing") {
   const std::uint64_t seed = 7;
-  auto build = [&](tf::fault_file_system& fs, contents& model) {
-    make_store(fs);
-    auto s = open_ok(options_for(fs, 1));
+  auto build = [&](ts::fault_file_system& fs, contents& model) {
+    ts::make_store(fs, root);
+    auto s = ts::open_ok(root, options_for(fs, 1));
     sparse_workload(*s, seed, model);
     return s;
   };
   // Count the sync points compaction takes.
   std::uint64_t points = 0;
   {
-    tf::fault_file_system fs(seed);
+    ts::fault_file_system fs(seed);
     contents model;
     auto s = build(fs, model);
     auto before = fs.sync_points();
@@ -387,7 +326,7 @@ TEST_CASE("a crash at every sync point during compaction loses nothing and dupli
     for (bool keep_unsynced : {false, true}) {
       CAPTURE(k);
       CAPTURE(keep_unsynced);
-      tf::fault_file_system fs(seed * 1000 + k);
+      ts::fault_file_system fs(seed * 1000 + k);
       contents model;
       auto s = build(fs, model);
       fs.die_at_sync(k);
@@ -398,8 +337,8 @@ TEST_CASE("a crash at every sync point during compaction loses nothing and dupli
       }
       fs.die();
       s.reset();
-      fs.crash(keep_unsynced ? tf::crash_options::keep_all_unsynced() : tf::crash_options::lose_all_unsynced());
-      auto re = open_ok(options_for(fs, 2));
+      fs.crash(keep_unsynced ? ts::crash_options::keep_all_unsynced() : ts::crash_options::lose_all_unsynced());
+      auto re = ts::open_ok(root, options_for(fs, 2));
       auto live = live_contents(*re);
       CHECK(live == model);
       std::uint64_t n = 0;
@@ -426,31 +365,31 @@ TEST_CASE("a crash at every sync point during compaction loses nothing and dupli
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("checkpoint plus tail replay equals full replay") {
-  tf::fault_file_system fs(11);
-  make_store(fs);
+  ts::fault_file_system fs(11);
+  ts::make_store(fs, root);
   contents model;
   {
     auto o = options_for(fs, 1, 64 << 10);
-    auto s = open_ok(o);
-    REQUIRE_FALSE(tf::append_wait(*s, tj::destination_create{"/queue/a"}).ec);
+    auto s = ts::open_ok(root, o);
+    REQUIRE_FALSE(ts::append_wait(*s, tj::destination_create{"/queue/a"}).ec);
     tj::durable_subscription_create sub;
     sub.client_id = "c";
     sub.subscription_name = "n";
     sub.topic = "/topic/x";
-    REQUIRE_FALSE(tf::append_wait(*s, sub).ec);
+    REQUIRE_FALSE(ts::append_wait(*s, sub).ec);
     std::mt19937_64 rng(11);
     for (int i = 0; i < 200; ++i) {
-      auto m = tf::make_message(s->allocate_msg_seq(), {i % 2 ? "/queue/a" : tj::subscription_target("c", "n")},
+      auto m = ts::make_message(s->allocate_msg_seq(), {i % 2 ? "/queue/a" : tj::subscription_target("c", "n")},
                                 50 + rng() % 100, "p", i + 1);
-      REQUIRE_FALSE(tf::append_wait(*s, m).ec);
-      if (i % 5 == 0) REQUIRE_FALSE(tf::append_wait(*s, tj::message_remove{m.targets[0], m.msg_seq}).ec);
-      if (i == 120) REQUIRE_FALSE(tf::checkpoint_wait(*s));
+      REQUIRE_FALSE(ts::append_wait(*s, m).ec);
+      if (i % 5 == 0) REQUIRE_FALSE(ts::append_wait(*s, tj::message_remove{m.targets[0], m.msg_seq}).ec);
+      if (i == 120) REQUIRE_FALSE(ts::checkpoint_wait(*s));
     }
     fs.die();  // no clean close: the tail after the checkpoint must be replayed
   }
-  fs.crash(tf::crash_options::keep_all_unsynced());
+  fs.crash(ts::crash_options::keep_all_unsynced());
   // Two copies of the same image: one with its checkpoints, one without.
-  tf::fault_file_system full(12);
+  ts::fault_file_system full(12);
   REQUIRE_FALSE(full.create_directories(root / jf::journal_dir_name));
   REQUIRE_FALSE(full.sync_dir("/"));
   REQUIRE_FALSE(full.sync_dir(root));
@@ -464,10 +403,10 @@ TEST_CASE("checkpoint plus tail replay equals full replay") {
   }
   REQUIRE(checkpoints >= 1);
   tj::recovery_report ra, rb;
-  auto a = open_ok(options_for(fs, 2, 64 << 10), &ra);
+  auto a = ts::open_ok(root, options_for(fs, 2, 64 << 10), &ra);
   auto o = options_for(full, 2, 64 << 10);
   o.fs = &full;
-  auto b = open_ok(o, &rb);
+  auto b = ts::open_ok(root, o, &rb);
   CHECK(ra.from_checkpoint);
   CHECK_FALSE(rb.from_checkpoint);
   CHECK(ra.records_replayed < rb.records_replayed);
@@ -485,35 +424,35 @@ TEST_CASE("checkpoint plus tail replay equals full replay") {
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("records of a deposed epoch after the cut are dropped at recovery and reported as fenced") {
-  tf::fault_file_system fs(21);
-  make_store(fs);
+  ts::fault_file_system fs(21);
+  ts::make_store(fs, root);
   std::vector<std::uint64_t> before_cut, fenced, after_takeover;
   {
-    auto a = open_ok(options_for(fs, 1, 64 << 10));
+    auto a = ts::open_ok(root, options_for(fs, 1, 64 << 10));
     for (int i = 0; i < 3; ++i) {
-      auto m = tf::make_message(a->allocate_msg_seq(), {"/queue/q"}, 60);
-      REQUIRE_FALSE(tf::append_wait(*a, m).ec);
+      auto m = ts::make_message(a->allocate_msg_seq(), {"/queue/q"}, 60);
+      REQUIRE_FALSE(ts::append_wait(*a, m).ec);
       before_cut.push_back(m.msg_seq);
     }
     // B takes over while A is paused; A then keeps writing into its old segment.
-    auto b = open_ok(options_for(fs, 2, 64 << 10));
+    auto b = ts::open_ok(root, options_for(fs, 2, 64 << 10));
     for (std::uint64_t seq : {1000, 1001, 1002}) {
-      REQUIRE_FALSE(tf::append_wait(*a, tf::make_message(seq, {"/queue/q"}, 60)).ec);
+      REQUIRE_FALSE(ts::append_wait(*a, ts::make_message(seq, {"/queue/q"}, 60)).ec);
       fenced.push_back(seq);
     }
     for (int i = 0; i < 2; ++i) {
-      auto m = tf::make_message(b->allocate_msg_seq(), {"/queue/q"}, 60);
-      REQUIRE_FALSE(tf::append_wait(*b, m).ec);
+      auto m = ts::make_message(b->allocate_msg_seq(), {"/queue/q"}, 60);
+      REQUIRE_FALSE(ts::append_wait(*b, m).ec);
       after_takeover.push_back(m.msg_seq);
     }
     fs.die();
   }
-  fs.crash(tf::crash_options::keep_all_unsynced());
-  event_log log;
+  fs.crash(ts::crash_options::keep_all_unsynced());
+  ts::event_log log;
   auto o = options_for(fs, 3, 64 << 10);
   o.report = log.reporter();
   tj::recovery_report rep;
-  auto c = open_ok(o, &rep);
+  auto c = ts::open_ok(root, o, &rep);
   CHECK(rep.fenced_records == 3);
   CHECK(rep.fenced_first_lsn != 0);
   CHECK(rep.fenced_last_lsn >= rep.fenced_first_lsn);
@@ -537,19 +476,19 @@ TEST_CASE("with periodic and never sync a segment is durable before the next one
   // could point at records that never reached the disk.
   for (auto sync : {tj::sync_policy::periodic, tj::sync_policy::never}) {
     CAPTURE(sync == tj::sync_policy::periodic);
-    tf::fault_file_system fs(7);
-    make_store(fs);
+    ts::fault_file_system fs(7);
+    ts::make_store(fs, root);
     std::map<std::uint64_t, std::uint64_t> segment_of;  // msg_seq -> segment it was written to
     std::uint64_t last_segment = 0;
     {
       auto o = options_for(fs, 1);
       o.sync = sync;
       o.sync_interval = std::chrono::hours(1);  // no periodic sync during the test
-      auto s = open_ok(o);
+      auto s = ts::open_ok(root, o);
       std::set<std::uint64_t> segments;
       for (int i = 0; segments.size() < 3; ++i) {
         const auto seq = s->allocate_msg_seq();
-        auto r = tf::append_wait(*s, tf::make_message(seq, {"/queue/q"}, 300));
+        auto r = ts::append_wait(*s, ts::make_message(seq, {"/queue/q"}, 300));
         REQUIRE_FALSE(r.ec);
         segment_of[seq] = s->index().messages("/queue/q")->at(seq).where.segment;
         segments.insert(segment_of[seq]);
@@ -559,8 +498,8 @@ TEST_CASE("with periodic and never sync a segment is durable before the next one
       fs.die();
     }
     // Every unsynced write is lost: what survives is exactly what was fdatasynced.
-    fs.crash(tf::crash_options::lose_all_unsynced());
-    event_log log;
+    fs.crash(ts::crash_options::lose_all_unsynced());
+    ts::event_log log;
     auto o = options_for(fs, 2);
     o.report = log.reporter();
     tj::recovery_report rep;

@@ -9,13 +9,16 @@
 #include "journal/reader.h"
 #include "journal/records.h"
 #include "journal/store.h"
-#include "tests/fault/fault_file_system.h"
-#include "tests/fault/store_helpers.h"
+#include "tests/support/fault_file_system.h"
+#include "tests/support/store_factory.h"
 
 namespace tandem::fault {
 namespace {
 
 namespace jf = journal::format;
+using test::crash_options;
+using test::fault_file_system;
+using test::make_message;
 const std::filesystem::path root = "/fixture";
 
 [[noreturn]] void fail(const std::string& step, std::error_code ec = {}) {
@@ -57,7 +60,7 @@ std::unique_ptr<journal::store> open(fault_file_system& fs, std::uint64_t epoch,
 }
 
 void append(journal::store& s, journal::record r) {
-  auto out = append_wait(s, std::move(r));
+  auto out = test::append_wait(s, std::move(r));
   check(out.ec, "append");
 }
 

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <cstdio>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -19,16 +21,21 @@
 #include <nlohmann/json.hpp>
 
 #include "journal/format.h"
+#include "journal/errc.h"
 #include "journal/identity.h"
+#include "journal/index.h"
 #include "journal/store.h"
-#include "tests/fault/fault_file_system.h"
+#include "tests/support/fault_file_system.h"
 #include "tests/fault/journal_fixtures.h"
-#include "tests/fault/store_helpers.h"
+#include "tests/support/store_factory.h"
+#include "tests/support/temp_dir.h"
 #include "tools/journal/journal_tool.h"
 
 namespace {
 
 namespace tf = tandem::fault;
+namespace ts = tandem::test;
+using ts::temp_dir;
 namespace tt = tandem::tools;
 using nlohmann::json;
 
@@ -38,20 +45,6 @@ std::string slurp(const std::filesystem::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-// A temporary directory removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "tandem-jtool-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 struct run_result {
   int exit_code = -1;
@@ -79,11 +72,11 @@ run_result run_tool(const std::filesystem::path& cwd, const std::string& args) {
 const std::filesystem::path& fixtures() {
   static temp_dir dir;
   static bool built = [] {
-    for (const auto& n : tf::fixture_names()) tf::build_fixture(n, dir.path / n);
+    for (const auto& n : tf::fixture_names()) tf::build_fixture(n, dir.path() / n);
     return true;
   }();
   (void)built;
-  return dir.path;
+  return dir.path();
 }
 
 void check_golden(const std::string& name, const std::string& command, const run_result& r) {
@@ -177,6 +170,122 @@ TEST_CASE("summary json counts live messages per queue key and the fenced record
   CHECK(f["epochs"] == json::array({1, 2}));
 }
 
+// What store::open recovers from a copy of a fixture (open repairs what it recovers, and
+// the fixture must stay as the tool saw it): in the broker's default mode, or, when that
+// refuses with mid-log corruption, in salvage mode, which is what the summary then shows.
+struct broker_recovery {
+  std::unique_ptr<tandem::journal::store> store;
+  tandem::journal::recovery_report report;
+  tandem::journal::recovery_mode mode = tandem::journal::recovery_mode::tolerate_torn_tail;
+  std::optional<tandem::journal::damage> refused;
+  std::error_code error;
+};
+
+broker_recovery recover_copy(const std::filesystem::path& fixture, const std::filesystem::path& scratch) {
+  namespace tj = tandem::journal;
+  broker_recovery r;
+  for (auto mode : {tj::recovery_mode::tolerate_torn_tail, tj::recovery_mode::salvage}) {
+    std::filesystem::remove_all(scratch);
+    std::filesystem::copy(fixture, scratch, std::filesystem::copy_options::recursive);
+    tj::options o;
+    o.epoch = 1000;  // above every fixture's epochs
+    o.broker_name = "recovery-under-test";
+    o.recovery = mode;
+    r.mode = mode;
+    auto s = tj::store::open(scratch, o, r.report);
+    if (s) {
+      r.store = std::move(s.value());
+      r.error = {};
+      return r;
+    }
+    r.error = s.error();
+    if (s.error() != tj::errc::mid_log_corruption) return r;
+    r.refused = r.report.refused;
+  }
+  return r;
+}
+
+std::string hex16(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void check_damage(const json& j, const std::optional<tandem::journal::damage>& d) {
+  REQUIRE(j.is_null() == !d.has_value());
+  if (!d) return;
+  CHECK(j["offset"] == d->offset);
+  CHECK(j["bytes"] == d->bytes);
+  CHECK(j["reason"] == d->reason);
+}
+
+TEST_CASE("summary --json shows exactly the index store::open recovers, on every fixture") {
+  // Regression (issue 11): the tool replayed records with its own copy of the replay rules,
+  // which ignored checkpoints, index_state and the compaction-copy flag; on
+  // bad_crc_mid_log it showed 8 live messages where a broker recovers 9 (its checkpoint
+  // covers the damaged record).
+  temp_dir scratch;
+  // A variant where nothing covers the damage: the default mode refuses the store, and
+  // the summary shows what salvage would recover.
+  const auto no_checkpoint = scratch.path() / "bad_crc_mid_log_no_checkpoint";
+  std::filesystem::copy(fixtures() / "bad_crc_mid_log", no_checkpoint, std::filesystem::copy_options::recursive);
+  for (const auto& e : std::filesystem::directory_iterator(no_checkpoint / "journal"))
+    if (e.path().extension() == ".ckpt") std::filesystem::remove(e.path());
+  std::vector<std::filesystem::path> stores;
+  for (const auto& n : tf::fixture_names()) stores.push_back(fixtures() / n);
+  stores.push_back(no_checkpoint);
+
+  for (const auto& dir : stores) {
+    CAPTURE(dir.filename().string());
+    auto tool = run_tool(dir.parent_path(), "summary " + dir.filename().string() + " --json");
+    auto rec = recover_copy(dir, scratch.path() / "recovered");
+    if (rec.error) {
+      // Only unknown_version: recovery refuses the store outright (no mode reads a segment
+      // of a newer format), so there is no index to compare; the tool refuses it too.
+      CHECK(rec.error == tandem::journal::errc::unsupported_version);
+      CHECK(tool.exit_code == tt::exit_unsupported_version);
+      CHECK(tool.out.empty());
+      continue;
+    }
+    REQUIRE(tool.exit_code == tt::exit_clean);
+    const auto j = json::parse(tool.out);
+    const auto& idx = rec.store->index();
+    const auto& r = j["recovery"];
+    CHECK(r["mode"] == (rec.mode == tandem::journal::recovery_mode::salvage ? "salvage" : "tolerate_torn_tail"));
+    check_damage(r["refused"], rec.refused);
+    check_damage(r["torn_tail"], rec.report.torn_tail);
+    CHECK(r["skipped"].size() == rec.report.skipped.size());
+    CHECK(r["from_checkpoint"].is_null() == !rec.report.from_checkpoint);
+    CHECK(r["records_replayed"] == rec.report.records_replayed);
+    CHECK(r["last_lsn"] == rec.report.last_lsn);
+
+    const auto& live = j["live"];
+    CHECK(live["digest"] == hex16(tandem::journal::content_digest(idx)));
+    CHECK(live["messages"] == idx.live_messages());
+    CHECK(live["bytes"] == idx.live_bytes());
+    CHECK(live["next_msg_seq"] == idx.next_msg_seq());
+    CHECK(live["dedup"]["producers"] == idx.producer_windows().size());
+    REQUIRE(live["targets"].size() == idx.targets().size());
+    auto t = live["targets"].begin();
+    for (const auto& [target, msgs] : idx.targets()) {
+      CHECK((*t)["target"] == target);
+      CHECK((*t)["messages"] == msgs.size());
+      CHECK((*t)["first_msg_seq"] == msgs.begin()->first);
+      CHECK((*t)["last_msg_seq"] == msgs.rbegin()->first);
+      ++t;
+    }
+    CHECK(j["destinations"] == json(idx.destinations()));
+    REQUIRE(j["durable_subscriptions"].size() == idx.durable_subscriptions().size());
+    auto sub = j["durable_subscriptions"].begin();
+    for (const auto& [key, s] : idx.durable_subscriptions()) {
+      CHECK((*sub)["client_id"] == s.client_id);
+      CHECK((*sub)["subscription_name"] == s.subscription_name);
+      CHECK((*sub)["topic"] == s.topic);
+      ++sub;
+    }
+  }
+}
+
 TEST_CASE("dump filters by destination, position and lsn") {
   auto all = run_tool(fixtures(), "dump valid --json");
   auto audit = run_tool(fixtures(), "dump valid --json --destination /queue/audit");
@@ -202,12 +311,12 @@ TEST_CASE("dump filters by destination, position and lsn") {
 
 TEST_CASE("tandem-journal refuses a directory that is not a store and a bad command line") {
   temp_dir d;
-  auto r = run_tool(d.path, "verify .");
+  auto r = run_tool(d.path(), "verify .");
   CHECK(r.exit_code == tt::exit_cannot_read);
   CHECK(r.err.find("not a Tandem store") != std::string::npos);
-  CHECK(run_tool(d.path, "frobnicate .").exit_code == tt::exit_usage);
-  CHECK(run_tool(d.path, "verify").exit_code == tt::exit_usage);
-  auto help = run_tool(d.path, "--help");
+  CHECK(run_tool(d.path(), "frobnicate .").exit_code == tt::exit_usage);
+  CHECK(run_tool(d.path(), "verify").exit_code == tt::exit_usage);
+  auto help = run_tool(d.path(), "--help");
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("EXIT STATUS") != std::string::npos);
   CHECK(help.out.find("read-only") != std::string::npos);
@@ -225,7 +334,7 @@ TEST_CASE("the tool changes nothing in the store it reads") {
 TEST_CASE("in process the commands make no mutating call on the file system") {
   // fault_file_system counts every call; the read-only wrapper must stop any write before
   // it, and the commands must not even try one.
-  tf::fault_file_system fs(1);
+  ts::fault_file_system fs(1);
   REQUIRE_FALSE(fs.import_from(fixtures() / "valid", "/s"));
   auto before = fs.mutations();
   std::ostringstream out, err;
@@ -240,7 +349,7 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   // A live broker's journal: the tool must neither disturb the writer nor report
   // corruption for a tail in progress (at most a torn tail).
   temp_dir d;
-  auto dir = d.path / "live";
+  auto dir = d.path() / "live";
   auto& pfs = tandem::fs::posix_file_system();
   REQUIRE(tandem::journal::create_store(pfs, dir).has_value());
   tandem::journal::options o;
@@ -251,14 +360,14 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   auto s = tandem::journal::store::open(dir, o, rep);
   REQUIRE(s.has_value());
   std::atomic<bool> stop{false};
-  tf::completion_tracker tracker;
+  ts::completion_tracker tracker;
   std::thread writer([&] {
     for (std::size_t i = 0; i < 3000 && !stop; ++i)
-      s.value()->append(tf::make_message(i + 1, {"/queue/q"}, 200), tracker.slot(i));
+      s.value()->append(ts::make_message(i + 1, {"/queue/q"}, 200), tracker.slot(i));
   });
   int runs = 0;
   for (; runs < 5; ++runs) {
-    auto r = run_tool(d.path, "verify live");
+    auto r = run_tool(d.path(), "verify live");
     CAPTURE(r.out);
     CHECK((r.exit_code == tt::exit_clean || r.exit_code == tt::exit_torn_tail));
   }
@@ -267,14 +376,14 @@ TEST_CASE("verify is safe against a store a writer is appending to") {
   REQUIRE(tracker.wait_all());
   for (const auto& oc : tracker.outcomes()) CHECK_FALSE(oc.ec);
   CHECK_FALSE(s.value()->close());
-  CHECK(run_tool(d.path, "verify live").exit_code == tt::exit_clean);
+  CHECK(run_tool(d.path(), "verify live").exit_code == tt::exit_clean);
 }
 
 TEST_CASE("lock reports a lock held by another process and its holder, without taking it") {
   temp_dir d;
-  auto dir = d.path / "store";
+  auto dir = d.path() / "store";
   std::filesystem::create_directories(dir);
-  auto before = run_tool(d.path, "lock store --json");
+  auto before = run_tool(d.path(), "lock store --json");
   CHECK(before.exit_code == 0);
   CHECK(json::parse(before.out)["held"] == false);
 
@@ -302,13 +411,13 @@ TEST_CASE("lock reports a lock held by another process and its holder, without t
   ::close(from_child[0]);
   REQUIRE(line == "acquired");
 
-  auto held = run_tool(d.path, "lock store --json");
+  auto held = run_tool(d.path(), "lock store --json");
   CHECK(held.exit_code == 0);
   auto j = json::parse(held.out);
   CHECK(j["held"] == true);
   CHECK(j["holder"]["broker_name"] == "holder-under-test");
   CHECK(j["holder"]["pid"] == pid);
-  auto text = run_tool(d.path, "lock store");
+  auto text = run_tool(d.path(), "lock store");
   CHECK(text.out.find("holder-under-test") != std::string::npos);
 
   ::close(to_child[1]);  // the holder releases cleanly and exits
@@ -316,7 +425,7 @@ TEST_CASE("lock reports a lock held by another process and its holder, without t
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  auto after = json::parse(run_tool(d.path, "lock store --json").out);
+  auto after = json::parse(run_tool(d.path(), "lock store --json").out);
   CHECK(after["held"] == false);
   CHECK(after["state"] == "free_after_clean_release");
 }

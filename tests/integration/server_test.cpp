@@ -19,7 +19,7 @@
 #include "broker/engine.h"
 #include "broker/server.h"
 #include "scripted_engine.h"
-#include "tests/support/wait_until.h"
+#include "tests/support/wait.h"
 
 using namespace tandem;
 using namespace tandem::broker;
@@ -27,10 +27,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using tandem::testing::wait_until;
+using tandem::test::wait_until;
 
 void reset_stats() {
-  auto& s = test::stats();
+  auto& s = broker::test::stats();
   s.opened = s.closed = s.ticks = s.writable = s.frames = s.resumed = 0;
   s.shut_down = false;
 }
@@ -164,7 +164,7 @@ TEST_CASE("a malformed frame gets an ERROR quoting the bytes, then a close; othe
   CHECK(bad.closed_by_peer());
   good.send(nul_frame("SEND\ndestination:/queue/a\nreceipt:still\n\n"));
   CHECK(good.frame().find("receipt-id:still") != std::string::npos);
-  CHECK(wait_until([] { return test::stats().closed.load() == 1; }));
+  CHECK(wait_until([] { return broker::test::stats().closed.load() == 1; }));
 }
 
 TEST_CASE("a client that never sends CONNECT is closed after connect_timeout") {
@@ -173,7 +173,7 @@ TEST_CASE("a client that never sends CONNECT is closed after connect_timeout") {
   auto t0 = std::chrono::steady_clock::now();
   CHECK(c.closed_by_peer());
   CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
-  CHECK(wait_until([] { return test::stats().closed.load() == 1; }));
+  CHECK(wait_until([] { return broker::test::stats().closed.load() == 1; }));
 }
 
 TEST_CASE("a client silent for expect_every times the grace is closed") {
@@ -215,7 +215,7 @@ TEST_CASE("a paused session reads nothing until the engine resumes it") {
   REQUIRE(c.connect().rfind("CONNECTED", 0) == 0);
   c.send(nul_frame("SEND\ndestination:/q\npause:1\n\n") + nul_frame("SEND\ndestination:/q\nreceipt:after\n\n"));
   CHECK(c.frame().find("receipt-id:after") != std::string::npos);
-  CHECK(test::stats().resumed.load() >= 1);  // the receipt could only come after the tick resumed
+  CHECK(broker::test::stats().resumed.load() >= 1);  // the receipt could only come after the tick resumed
 }
 
 TEST_CASE("a backlog above the session limit calls on_writable once it drains") {
@@ -230,7 +230,7 @@ TEST_CASE("a backlog above the session limit calls on_writable once it drains") 
     REQUIRE_FALSE(f.empty());
     if (f.rfind("MESSAGE", 0) == 0) ++messages;
   }
-  CHECK(wait_until([] { return test::stats().writable.load() >= 1; }));
+  CHECK(wait_until([] { return broker::test::stats().writable.load() >= 1; }));
 }
 
 TEST_CASE("DISCONNECT with a receipt gets the RECEIPT, then the close") {
@@ -251,7 +251,7 @@ TEST_CASE("stop_connections closes every client and ends every session") {
   }
   h.post_and_wait([&] { h.srv->stop_connections("test"); });
   for (auto& c : clients) CHECK(c->closed_by_peer());
-  CHECK(test::stats().closed.load() == 5);
+  CHECK(broker::test::stats().closed.load() == 5);
 }
 
 TEST_CASE("connections over max_connections get an ERROR and are closed") {
@@ -269,6 +269,6 @@ TEST_CASE("connections over max_connections get an ERROR and are closed") {
 TEST_CASE("the engine is ticked about every 100 ms") {
   harness h;
   auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(wait_until([] { return test::stats().ticks.load() >= 3; }, 5s));
+  REQUIRE(wait_until([] { return broker::test::stats().ticks.load() >= 3; }, 5s));
   CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
 }

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "broker/asio.h"
-#include "tests/support/wait_until.h"
+#include "tests/support/wait.h"
 
-namespace tandem::testing {
+namespace tandem::test {
 
 // Looks at `condition` every millisecond; throws naming `what` after `timeout`.
 inline asio::awaitable<void> async_wait_until(std::function<bool()> condition, const char* what,
@@ -26,4 +26,4 @@ inline asio::awaitable<void> async_wait_until(std::function<bool()> condition, c
   }
 }
 
-}  // namespace tandem::testing
+}  // namespace tandem::test

@@ -1,31 +1,28 @@
-// A fresh directory under $TMPDIR for one test, removed with everything in it by the
-// destructor. Shared by the C++ tests (tests/support/README.md lists the helpers).
+// A fresh directory under the system's temp dir, removed with everything in it when the
+// object goes. Throws std::system_error when it cannot be made (a broken test machine,
+// not a result).
 #pragma once
 
 #include <stdlib.h>
 
 #include <cerrno>
-
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 
-namespace tandem::testing {
+namespace tandem::test {
 
 class temp_dir {
  public:
-  // `prefix` names the test area in the directory name, so a leftover says whose it is.
   explicit temp_dir(std::string_view prefix = "tandem-test") {
-    std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
-    path_ = tmpl;
+    std::string templ = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+    if (::mkdtemp(templ.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp " + templ);
+    path_ = templ;
   }
   ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
   }
   temp_dir(const temp_dir&) = delete;
   temp_dir& operator=(const temp_dir&) = delete;
@@ -36,4 +33,4 @@ class temp_dir {
   std::filesystem::path path_;
 };
 
-}  // namespace tandem::testing
+}  // namespace tandem::test

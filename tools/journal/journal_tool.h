@@ -1,5 +1,8 @@
 // The commands of `tandem-journal` as functions (main.cpp only parses the command line), so
-// tests can run them in-process as well as through the binary.
+// tests can run them in-process as well as through the binary. A file per command
+// (summary_command.cpp, dump_command.cpp, verify_command.cpp, lock_command.cpp); what they
+// share is in detail/ (render: text and JSON of records and damage; open_store: the
+// identity and error messages naming the file).
 //
 // Every command is strictly read-only: it takes no lock, opens files O_RDONLY through
 // read_only_file_system, and writes nothing to the store, so it is safe on a store that a

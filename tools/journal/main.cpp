@@ -22,9 +22,13 @@ constexpr const char* footer = R"(DESCRIPTION
   nothing, so it is safe to run against a store a broker is serving (a segment
   still being written may then show a torn tail; nothing is ever repaired).
 
-  summary  Store id, segments, bytes, records by type, live messages and bytes
-           per queue key, destinations, durable subscriptions, epochs seen, the
-           newest valid checkpoint, damage and fenced records.
+  summary  Store id, segments, bytes, records by type, epochs seen, the newest
+           valid checkpoint, damage and fenced records; and what a broker would
+           recover, built by the broker's own recovery code without writing
+           anything: live messages and bytes per queue key, destinations, durable
+           subscriptions, next msg_seq and a digest of the whole index. If the
+           default recovery mode would refuse the store, it says where and shows
+           what salvage mode would recover.
   dump     One line per record: SEG:OFF lsn= epoch= bytes= type fields. Message
            bodies are never printed, only their size. Damaged ranges are shown as
            DAMAGE lines, records of a deposed master as FENCED. Filters:

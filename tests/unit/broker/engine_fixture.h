@@ -1,7 +1,7 @@
 // Test fixture for the engine, shared by every engine test: a real journal store in a temp
 // dir whose completions are posted to a loop this (the test) thread runs, as the io_context
 // does in tandemd, and fake session sinks that decode what the engine sends. No sockets.
-// The temp dir and the loop are the journal tests' own (tests/unit/journal/test_util.h).
+// The temp dir and the loop are tests/support's (temp_dir.h, owner_queue.h).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -18,7 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../journal/test_util.h"
+#include "tests/support/owner_queue.h"
+#include "tests/support/temp_dir.h"
 #include "broker/engine.h"
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/parser.h"
@@ -173,7 +174,7 @@ class fixture {
   }
 
   // Runs what the journal posted so far (the io thread's turn).
-  void run_posted() { loop_.run_until([] { return false; }, std::chrono::seconds(0)); }
+  void run_posted() { loop_.run_until([] { return false; }, std::chrono::milliseconds(0)); }
   // Runs posted work until `done` holds (true) or 10 s pass (false).
   bool pump(const std::function<bool()>& done) {
     run_posted();
@@ -196,8 +197,8 @@ class fixture {
   }
 
  private:
-  journal::test::temp_dir tmp_;  // first: removed after everything below is closed
-  journal::test::manual_loop loop_;
+  tandem::test::temp_dir tmp_;  // first: removed after everything below is closed
+  tandem::test::owner_queue loop_;
 
  public:
   engine_config config;

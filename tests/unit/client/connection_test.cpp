@@ -24,7 +24,7 @@ using boost_error = boost::system::error_code;
 
 namespace {
 
-using tandem::testing::async_wait_until;
+using tandem::test::async_wait_until;
 
 struct fake_session {
   std::shared_ptr<tcp::socket> socket;

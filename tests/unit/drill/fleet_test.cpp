@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "tests/support/temp_dir.h"
-#include "tests/support/wait_until.h"
+#include "tests/support/wait.h"
 #include "tools/drill/fleet.h"
 
 using namespace tandem::drill;
@@ -23,7 +23,7 @@ namespace {
 // A stand-in for tandemd: logs its arguments and whether a descriptor of the drill leaked into
 // it, then waits to be signalled.
 struct fake_broker {
-  tandem::testing::temp_dir temp{"tandem-drill-fleet"};
+  tandem::test::temp_dir temp{"tandem-drill-fleet"};
   fs::path dir = temp.path();
   fs::path script;
   fake_broker() {
@@ -55,8 +55,8 @@ std::string read_file(const fs::path& p) {
 }
 
 bool wait_for_text(const fs::path& p, const std::string& what) {
-  return tandem::testing::wait_until([&] { return read_file(p).find(what) != std::string::npos; },
-                                  tandem::testing::default_deadline, std::chrono::milliseconds(5));
+  return tandem::test::wait_until([&] { return read_file(p).find(what) != std::string::npos; },
+                                  tandem::test::default_deadline, std::chrono::milliseconds(5));
 }
 
 }  // namespace

@@ -15,7 +15,6 @@
 #include "journal/reader.h"
 #include "journal/store.h"
 #include "store_fixture.h"
-#include "test_util.h"
 
 using namespace tandem::journal;
 using journal_index = tandem::journal::index;
@@ -217,7 +216,7 @@ class workload {
   std::mt19937_64 rng_;
   std::size_t window_;
   std::size_t issued_ = 0;
-  waiter done_;
+  completion_tracker done_;
   std::mutex mu_;
   std::set<std::pair<std::string, std::uint64_t>> durable_;
   std::map<std::string, std::uint64_t> producer_seq_;
@@ -472,7 +471,7 @@ TEST_CASE("a crash at any point of compaction and GC loses nothing and duplicate
     // Barrier: a no-op remove. When its callback runs (on the writer thread, which waits
     // for it) everything queued before it (copies, index_state, deletions) is written and
     // synced, and nothing after it has started: a consistent crash point.
-    waiter barrier;
+    completion_tracker barrier;
     s->append(message_remove{"no such target", 0}, [&](std::error_code ec, std::uint64_t) {
       CHECK(!ec);
       sfs.snapshot();

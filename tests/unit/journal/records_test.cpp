@@ -7,7 +7,7 @@
 #include "journal/format.h"
 #include "journal/identity.h"
 #include "journal/records.h"
-#include "test_util.h"
+#include "tests/support/temp_dir.h"
 
 using namespace tandem::journal;
 
@@ -31,7 +31,7 @@ message_add sample_add(std::uint64_t seq) {
 std::vector<record> every_record() {
   std::vector<record> all;
   all.push_back(sample_add(42));
-  all.push_back(message_add{1, {"q"}, "", "", 0, 0, 0, true, {}, ""});
+  all.push_back(message_add{{1, "", "", 0, 0, 0, true, {}, ""}, {"q"}});
   all.push_back(message_remove{"/queue/a", 42});
   all.push_back(batch{{sample_add(43), message_remove{"/queue/b", 7}}});
   all.push_back(batch{});
@@ -166,7 +166,7 @@ TEST_CASE("store ids print and parse as 32 hex digits") {
 }
 
 TEST_CASE("a store is created only explicitly and its identity reads back") {
-  test::temp_dir d;
+  tandem::test::temp_dir d;
   auto& fs = tandem::fs::posix_file_system();
   CHECK(read_identity(fs, d.path()).error() == errc::not_a_store);
   auto created = create_store(fs, d.path());
@@ -180,7 +180,7 @@ TEST_CASE("a store is created only explicitly and its identity reads back") {
 }
 
 TEST_CASE("an identity of another format or version is refused by name") {
-  test::temp_dir d;
+  tandem::test::temp_dir d;
   auto& fs = tandem::fs::posix_file_system();
   std::string text = "format=tandem-store\nversion=2\nstore_id=" + store_id::generate().to_hex() + "\ncreated_ms=1\n";
   REQUIRE(!tandem::fs::write_file_atomically(fs, d.path() / "identity", std::as_bytes(std::span(text))));

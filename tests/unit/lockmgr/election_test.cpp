@@ -22,7 +22,7 @@
 
 #include "child_process.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/wait_until.h"
+#include "tests/support/wait.h"
 #include "journal/fs/file_system.h"
 #include "lockmgr/format.h"
 #include "lockmgr/fs_kind.h"
@@ -38,7 +38,7 @@ using tandem::lockmgr::test::field;
 using tandem::lockmgr::test::text_field;
 namespace fs = std::filesystem;
 namespace lm = tandem::lockmgr;
-using tandem::testing::temp_dir;
+using tandem::test::temp_dir;
 
 // Generous: the machine is shared, and sanitizer builds start slowly.
 constexpr auto startup = 20s;
@@ -78,7 +78,7 @@ int blocked_waiters(const fs::path& file) {
 // Waits until `n` waiters block on the lock file (so a takeover measures the kernel's
 // wake-up, not the probe's start-up).
 bool wait_blocked(const fs::path& file, int n, milliseconds timeout = startup) {
-  return tandem::testing::wait_until([&] { return blocked_waiters(file) >= n; }, timeout);
+  return tandem::test::wait_until([&] { return blocked_waiters(file) >= n; }, timeout);
 }
 
 void write_epoch(const fs::path& dir, std::uint64_t epoch) {
@@ -328,7 +328,7 @@ TEST_CASE("after SIGSTOP and an epoch change, fence_check answers lost before ac
       auto close = s.rfind(')');
       return close != std::string::npos && close + 2 < s.size() && s[close + 2] == 'T';
     };
-    REQUIRE(tandem::testing::wait_until(stopped, 10s, 1ms));
+    REQUIRE(tandem::test::wait_until(stopped, 10s, 1ms));
     auto paused_at = steady_clock::now();
     write_epoch(store.path(), static_cast<std::uint64_t>(field(line, "epoch")) + 1);
     { std::ofstream(marker).flush(); }

@@ -1,11 +1,11 @@
-#include "tests/fault/fault_file_system.h"
+#include "tests/support/fault_file_system.h"
 
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
-namespace tandem::fault {
+namespace tandem::test {
 
 namespace {
 
@@ -118,6 +118,7 @@ class fault_file_system::handle final : public fs::file {
   }
 
   std::error_code sync() override {
+    owner_.pass_sync_gate();  // outside mu_: a held sync must not stop the rest of the file system
     std::lock_guard lock(owner_.mu_);
     if (auto ec = owner_.enter(op::sync, true)) return ec;
     if (auto ec = owner_.check_handle(generation_)) return ec;
@@ -287,6 +288,25 @@ std::error_code fault_file_system::create_directories(const path& raw) {
   return {};
 }
 
+void fault_file_system::make_durable(const dir_op& d) {
+  switch (d.what) {
+    case dir_op::kind::link: durable_files_[d.target] = d.node; break;
+    case dir_op::kind::unlink: {
+      auto f = durable_files_.find(d.target);
+      if (f != durable_files_.end() && f->second == d.node) durable_files_.erase(f);
+      break;
+    }
+    case dir_op::kind::rename: {
+      auto f = durable_files_.find(d.source);
+      if (f != durable_files_.end() && f->second == d.node && d.source.parent_path() == d.target.parent_path())
+        durable_files_.erase(f);
+      durable_files_[d.target] = d.node;
+      break;
+    }
+    case dir_op::kind::mkdir: durable_dirs_.insert(d.target); break;
+  }
+}
+
 std::error_code fault_file_system::sync_dir(const path& raw) {
   std::lock_guard lock(mu_);
   path p = raw.empty() ? path("/") : norm(raw);
@@ -294,25 +314,7 @@ std::error_code fault_file_system::sync_dir(const path& raw) {
   if (!live_dir_exists(p)) return std::make_error_code(std::errc::no_such_file_or_directory);
   auto it = pending_dirs_.find(p);
   if (it == pending_dirs_.end()) return {};
-  for (const auto& d : it->second) {
-    switch (d.what) {
-      case dir_op::kind::link: durable_files_[d.target] = d.node; break;
-      case dir_op::kind::unlink: {
-        auto f = durable_files_.find(d.target);
-        if (f != durable_files_.end() && f->second == d.node) durable_files_.erase(f);
-        break;
-      }
-      case dir_op::kind::rename: {
-        auto f = durable_files_.find(d.source);
-        if (f != durable_files_.end() && f->second == d.node &&
-            d.source.parent_path() == d.target.parent_path())
-          durable_files_.erase(f);
-        durable_files_[d.target] = d.node;
-        break;
-      }
-      case dir_op::kind::mkdir: durable_dirs_.insert(d.target); break;
-    }
-  }
+  for (const auto& d : it->second) make_durable(d);
   pending_dirs_.erase(it);
   return {};
 }
@@ -372,6 +374,32 @@ void fault_file_system::die_at_sync(std::uint64_t n) {
                  std::max<std::uint64_t>(n, 1);
 }
 
+void fault_file_system::hold_syncs() {
+  std::lock_guard lock(gate_mu_);
+  gate_held_ = true;
+}
+
+void fault_file_system::release_syncs() {
+  std::lock_guard lock(gate_mu_);
+  gate_held_ = false;
+  gate_cv_.notify_all();
+}
+
+bool fault_file_system::wait_for_held_sync(std::chrono::milliseconds deadline) {
+  std::unique_lock lock(gate_mu_);
+  return gate_cv_.wait_for(lock, deadline, [&] { return gate_waiting_ > 0; });
+}
+
+void fault_file_system::pass_sync_gate() {
+  std::unique_lock lock(gate_mu_);
+  if (!gate_held_) return;
+  ++gate_waiting_;
+  gate_cv_.notify_all();
+  // Bounded, so a test that forgets release_syncs fails instead of hanging.
+  gate_cv_.wait_for(lock, std::chrono::seconds(60), [&] { return !gate_held_; });
+  --gate_waiting_;
+}
+
 std::uint64_t fault_file_system::sync_points() const {
   std::lock_guard lock(mu_);
   return counts_[static_cast<std::size_t>(op::sync)] + counts_[static_cast<std::size_t>(op::sync_dir)];
@@ -406,23 +434,7 @@ crash_stats fault_file_system::crash(const crash_options& how) {
         continue;
       }
       ++stats.dir_ops_applied;
-      switch (d.what) {
-        case dir_op::kind::link: durable_files_[d.target] = d.node; break;
-        case dir_op::kind::unlink: {
-          auto f = durable_files_.find(d.target);
-          if (f != durable_files_.end() && f->second == d.node) durable_files_.erase(f);
-          break;
-        }
-        case dir_op::kind::rename: {
-          auto f = durable_files_.find(d.source);
-          if (f != durable_files_.end() && f->second == d.node &&
-              d.source.parent_path() == d.target.parent_path())
-            durable_files_.erase(f);
-          durable_files_[d.target] = d.node;
-          break;
-        }
-        case dir_op::kind::mkdir: durable_dirs_.insert(d.target); break;
-      }
+      make_durable(d);
     }
   }
   pending_dirs_.clear();
@@ -625,4 +637,4 @@ std::error_code fault_file_system::import_from(const path& from, const path& to)
   return ec;
 }
 
-}  // namespace tandem::fault
+}  // namespace tandem::test

@@ -33,11 +33,17 @@
 // Seeded: the same seed, options and call sequence give the same outcome, so a failing
 // run replays from its seed (printed by the tests).
 //
+// Holding syncs: hold_syncs() makes every file sync wait until release_syncs(), so a test
+// can keep a writer inside its group commit while it queues more work (wait_for_held_sync
+// says when one is waiting). The wait happens outside the file system's lock.
+//
 // Threads: every method of the file system and of its files may be called from any
 // thread (one mutex guards all state; a test double needs no concurrency).
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -53,7 +59,7 @@
 
 #include "journal/fs/file_system.h"
 
-namespace tandem::fault {
+namespace tandem::test {
 
 // Kinds of calls that can be counted and failed.
 enum class op {
@@ -138,6 +144,12 @@ class fault_file_system final : public fs::file_system {
   // Calls of kind `o` so far (including failed ones), for choosing n.
   std::uint64_t count(op o) const;
 
+  // ---- holding syncs (see the header comment) ----
+  void hold_syncs();
+  void release_syncs();
+  // True once a file sync waits at the gate; false after `deadline`.
+  bool wait_for_held_sync(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+
   // ---- power loss ----
   // After `n` more mutating calls (write, sync, allocate, truncate, open that creates,
   // rename, remove, create_directories, sync_dir) the file system is dead: that call and
@@ -181,12 +193,15 @@ class fault_file_system final : public fs::file_system {
 
   using path = std::filesystem::path;
 
+  void pass_sync_gate();
   // Counts a call, applies the failure rule and the death countdown. Called under mu_.
   std::error_code enter(op o, bool mutating);
   std::error_code check_handle(std::uint64_t generation) const;
   static path norm(const path& p);
   bool live_dir_exists(const path& dir) const;
   void record_dir_op(const path& dir, dir_op d);
+  // Applies a namespace operation to the durable image (sync_dir, or crash() keeping it).
+  void make_durable(const dir_op& d);
   std::uint64_t draw(std::uint64_t bound);  // uniform in [0, bound)
 
   struct rule {
@@ -213,6 +228,11 @@ class fault_file_system final : public fs::file_system {
   std::map<path, std::vector<dir_op>> pending_dirs_;  // by parent directory
   // Every inode that may hold pending data (weak: an unlinked, closed file just goes).
   std::vector<std::weak_ptr<inode>> inodes_;
+
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_held_ = false;
+  int gate_waiting_ = 0;
 };
 
-}  // namespace tandem::fault
+}  // namespace tandem::test

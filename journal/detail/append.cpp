@@ -1,0 +1,223 @@
+// The owner thread's side of an append: encoding the record, what the index learns at
+// once (removes, deletes, definitions), queueing it for the writer, and the completion
+// that applies the rest when it is durable.
+#include <algorithm>
+
+#include "journal/apply.h"
+#include "journal/detail/checkpoint.h"
+#include "journal/detail/store_impl.h"
+#include "journal/errc.h"
+
+namespace tandem::journal {
+
+using detail::hdr;
+
+// The store's bookkeeping while apply_record runs its stages (apply.h): which removes and
+// drops a completing add must respect, and the producer seqs still in flight.
+class store::impl::append_observer final : public apply_observer {
+ public:
+  append_observer(impl& s, std::uint64_t append_no) : s_(s), append_no_(append_no) {}
+
+  // Remembered until every append before it has completed (forget_completed); a remove
+  // of a message that never existed lands here too and is forgotten as fast.
+  void remove_missed(std::string_view target, std::uint64_t msg_seq, std::uint32_t item) override {
+    s_.early_removes[msg_seq].push_back({append_no_, item, std::string(target)});
+    s_.early_remove_order.emplace_back(append_no_, msg_seq);
+  }
+  void target_dropped(std::string_view target) override {
+    if (s_.in_flight > 0) s_.dropped[std::string(target)] = append_no_;
+  }
+  void send_appended(std::string_view producer_id, std::uint64_t producer_seq) override {
+    if (!producer_id.empty() && s_.idx.producer_window() != 0)
+      s_.pending_producers.push_back({append_no_, std::string(producer_id), producer_seq});
+  }
+  bool keep_target(std::uint64_t msg_seq, std::uint32_t item, std::string_view target) override {
+    if (auto it = s_.dropped.find(target); it != s_.dropped.end() && it->second > append_no_) return false;
+    auto early = s_.early_removes.find(msg_seq);
+    if (early == s_.early_removes.end()) return true;
+    return std::none_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
+      return r.target == target && std::pair(r.append_no, r.item) > std::pair(append_no_, item);
+    });
+  }
+
+ private:
+  impl& s_;
+  std::uint64_t append_no_;
+};
+
+namespace {
+
+std::span<const std::byte> payload_of(const detail::entry& e) {
+  return std::span<const std::byte>(e.buf).subspan(detail::hdr, e.payload_bytes);
+}
+
+}  // namespace
+
+// The record is durable: the rest of its effects (apply_record's durable stage), so the
+// index a checkpoint captures equals the one a full replay rebuilds.
+void store::impl::apply_durable(entry& e) {
+  append_observer observer(*this, e.append_no);
+  const bool filter = !dropped.empty() || !early_removes.empty();
+  (void)apply_record(idx, e.type, payload_of(e), e.where, apply_stage::durable, filter ? &observer : nullptr);
+  if (e.type == record_type::index_state)
+    state_first_segment = state_first_segment == 0 ? e.where.segment : std::min(state_first_segment, e.where.segment);
+  idx.set_last_lsn(e.lsn);
+  durable_lsn = e.lsn;
+  durable_end = {e.where.segment, std::uint64_t{e.where.offset} + e.where.size};
+  bytes_since_checkpoint += e.buf.size();
+}
+
+void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept) {
+  bool want_checkpoint = false;
+  bool checkpoint_finished = false;
+  bool state_completed = false;  // GC was waiting for it
+  bool copies_done = false;      // the last compaction copies in flight are durable
+  bool continue_compaction = false;
+  {
+    std::lock_guard lk(state_mu);
+    checkpoints = kept;
+    for (auto& e : done) {
+      if (e->kind == entry_kind::record && in_flight > 0) --in_flight;
+      if (e->kind == entry_kind::checkpoint) {
+        checkpoint_in_flight = false;
+        checkpoint_finished = !e->ec;
+        // Back to the owner for the next checkpoint (capacity kept, contents dropped).
+        checkpoint_buffer = std::move(e->buf);
+        checkpoint_buffer.clear();
+        continue;
+      }
+      if (e->kind == entry_kind::delete_segment && e->ec) {
+        // The file may still be there: it stays the log's first segment (the store is
+        // failed, so nothing after it is deleted either).
+        segments.insert(e->segment);
+        continue;
+      }
+      if (e->kind != entry_kind::record) continue;
+      if (!e->ec) apply_durable(*e);
+      forget_completed(e->append_no);
+      while (!pending_producers.empty() && pending_producers.front().append_no <= e->append_no)
+        pending_producers.pop_front();
+      if (e->relocation && copies_in_flight > 0 && --copies_in_flight == 0) copies_done = true;
+      if (e->type == record_type::index_state && state_parts_in_flight > 0 && --state_parts_in_flight == 0) {
+        if (!e->ec) state_segment = state_first_segment;
+        state_first_segment = 0;
+        state_completed = !e->ec;
+      }
+    }
+    want_checkpoint = !closed && !checkpoint_in_flight && bytes_since_checkpoint >= opts.checkpoint_every_bytes;
+    continue_compaction = copies_done && auto_compacting;
+  }
+  for (auto& e : done) {
+    if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
+  }
+  if (want_checkpoint) request_checkpoint({});
+  if (checkpoint_finished || state_completed || continue_compaction) {
+    const bool more = compact_step(opts.auto_compact_bytes);
+    std::lock_guard lk(state_mu);
+    auto_compacting = more && opts.auto_compact_bytes != 0;
+  }
+}
+
+// Every append up to `append_no` has completed (completions run in append order): no
+// add still in flight precedes a drop or early remove up to there. Requires state_mu.
+void store::impl::forget_completed(std::uint64_t append_no) {
+  if (!dropped.empty()) std::erase_if(dropped, [&](const auto& d) { return d.second <= append_no; });
+  while (!early_remove_order.empty() && early_remove_order.front().first <= append_no) {
+    const auto seq = early_remove_order.front().second;
+    early_remove_order.pop_front();
+    auto it = early_removes.find(seq);
+    if (it == early_removes.end()) continue;
+    std::erase_if(it->second, [&](const early_remove& r) { return r.append_no <= append_no; });
+    if (it->second.empty()) early_removes.erase(it);
+  }
+}
+
+std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy) {
+  auto e = std::make_unique<entry>();
+  e->type = type_of(r);
+  std::size_t guess = 128;
+  if (const auto* m = std::get_if<message_add>(&r)) guess += m->body.size() + m->headers.size() * 32;
+  e->buf.reserve(hdr + guess);
+  e->buf.resize(hdr);
+  if (const auto* m = std::get_if<message_add>(&r); m && compaction_copy)
+    e->ec = encode_compaction_copy(*m, e->buf);
+  else
+    e->ec = encode_payload(r, e->buf);
+  e->payload_bytes = static_cast<std::uint32_t>(e->buf.size() - hdr);
+  e->buf.resize(format::record_bytes(e->payload_bytes));
+  if (!e->ec && e->buf.size() > opts.segment_bytes - format::segment_header_bytes) e->ec = errc::record_too_large;
+  return e;
+}
+
+void store::impl::push(std::unique_ptr<entry> e) {
+  {
+    std::lock_guard lk(queue_mu);
+    queue.push_back(std::move(e));
+  }
+  queue_cv.notify_one();
+}
+
+void store::impl::reject(completion done, std::error_code ec) {
+  if (!done) return;
+  post([done = std::move(done), ec] { done(ec, 0); });
+}
+
+// Numbers a record entry and queues it. Requires state_mu held.
+void store::impl::enqueue_locked(std::unique_ptr<entry> e) {
+  e->append_no = ++append_counter;
+  ++in_flight;
+  push(std::move(e));
+}
+
+// Requires state_mu held.
+void store::impl::append_locked(record r, completion done, append_kind kind) {
+  if (closed) return reject(std::move(done), errc::closed);
+  if (failed_flag) return reject(std::move(done), errc::journal_failed);
+  const bool copy = kind == append_kind::compaction_copy;
+  auto e = make_record_entry(r, copy);
+  if (e->ec) return reject(std::move(done), e->ec);
+  e->done = std::move(done);
+  e->relocation = copy;
+  // Removes, deletes and definitions take effect now, adds when durable (store.h).
+  append_observer observer(*this, append_counter + 1);  // enqueue_locked assigns that number
+  if (auto ec = apply_record(idx, e->type, payload_of(*e), {}, apply_stage::appended, &observer))
+    return reject(std::move(e->done), ec);
+  if (copy) ++copies_in_flight;
+  enqueue_locked(std::move(e));
+}
+
+void store::impl::request_checkpoint(completion done) {
+  std::unique_lock lk(state_mu);
+  if (closed || failed_flag) {
+    lk.unlock();
+    return reject(std::move(done), closed ? make_error_code(errc::closed) : make_error_code(errc::journal_failed));
+  }
+  if (in_flight == 0 && durable_lsn == last_checkpoint_lsn && !checkpoints.empty()) {
+    lk.unlock();
+    if (done) post([done = std::move(done)] { done({}, 0); });
+    return;
+  }
+  auto e = std::make_unique<entry>();
+  e->kind = entry_kind::checkpoint;
+  e->done = std::move(done);
+  detail::checkpoint_meta meta;
+  meta.id = id;
+  meta.lsn = durable_lsn;
+  meta.replay = durable_end;
+  meta.next_msg_seq = idx.next_msg_seq();
+  meta.max_epoch = max_epoch;
+  meta.cut = cut;
+  e->checkpoint_lsn = durable_lsn;
+  e->checkpoint_replay_segment = durable_end.segment;
+  // Only the walk over the index runs here (the owner thread); the checksum pass and the
+  // write run on the writer thread, into a buffer reused from the previous checkpoint.
+  detail::encode_checkpoint_unsealed(meta, idx, checkpoint_buffer);
+  e->buf = std::move(checkpoint_buffer);
+  checkpoint_buffer = {};
+  checkpoint_in_flight = true;
+  bytes_since_checkpoint = 0;
+  last_checkpoint_lsn = durable_lsn;
+  push(std::move(e));
+}
+
+}  // namespace tandem::journal

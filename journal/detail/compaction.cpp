@@ -1,0 +1,212 @@
+// GC and compaction (the rules and why GC deletes only a prefix of the log are in
+// store.h, compact_step): deleting the log's first segments, the index_state records that
+// must precede a deletion, and copying the live contents of a sparse segment to the head.
+#include <algorithm>
+
+#include "journal/detail/store_impl.h"
+#include "journal/errc.h"
+
+namespace tandem::journal {
+
+// Deletes the longest deletable prefix of the log. Requires state_mu held. Returns true
+// when deletion waits for an index_state set that is in flight (compact_step again once
+// it completed).
+bool store::impl::collect_prefix_locked(std::uint64_t head) {
+  // Recovery must be able to start from either kept checkpoint (the older one is the
+  // fallback when the newest is damaged), so nothing at or after its replay segment goes.
+  std::uint64_t gc_limit = 0;
+  if (!checkpoints.empty()) {
+    gc_limit = UINT64_MAX;
+    for (auto& [lsn, seg] : checkpoints) gc_limit = std::min(gc_limit, seg);
+  }
+  while (!segments.empty()) {
+    const std::uint64_t seq = *segments.begin();
+    // Stop at the first segment that must stay: everything after it stays too, so the
+    // log on disk is always a suffix of the log ever written.
+    if (seq >= gc_limit || seq >= head || seq == compact_segment || idx.segments().contains(seq)) break;
+    if (seq >= state_segment) {
+      // Its records may hold the only trace of a producer seq or of the highest msg_seq:
+      // an index_state written after it must be durable first.
+      if (state_parts_in_flight == 0) append_index_state_locked();
+      return state_parts_in_flight != 0;
+    }
+    auto e = std::make_unique<entry>();
+    e->kind = entry_kind::delete_segment;
+    e->segment = seq;
+    read_files.erase(seq);
+    segments.erase(segments.begin());
+    push(std::move(e));
+  }
+  return false;
+}
+
+// Appends one index_state set: next_msg_seq and every producer's window as they will be
+// once the appends already queued complete (the set is written after them). The windows
+// are split over records of at most part_limit payload bytes; a window that alone is too
+// long continues with `extend`. Any producer id fits: it fitted in a message_add, whose
+// payload is larger than an index_state holding that id and one seq. Requires state_mu.
+void store::impl::append_index_state_locked() {
+  if (closed || failed_flag) return;
+  auto windows = idx.producer_windows();
+  for (const auto& p : pending_producers)
+    windows[p.producer_id].push(p.producer_seq, idx.producer_window());
+  std::vector<const std::pair<const std::string, seq_window>*> sorted;
+  sorted.reserve(windows.size());
+  for (const auto& w : windows) sorted.push_back(&w);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  const std::uint64_t part_limit = std::min<std::uint64_t>(
+      1 << 20, opts.segment_bytes - format::segment_header_bytes - format::record_header_bytes);
+  constexpr std::uint64_t part_fixed = 12;   // u64 next_msg_seq, u32 count
+  constexpr std::uint64_t window_fixed = 9;  // u32 id length, u8 extend, u32 count
+  std::vector<std::unique_ptr<entry>> parts;
+  index_state part{idx.next_msg_seq(), {}};
+  std::uint64_t part_bytes = part_fixed;
+  auto seal = [&] {
+    parts.push_back(make_record_entry(part));
+    part.windows.clear();
+    part_bytes = part_fixed;
+  };
+  for (const auto* w : sorted) {
+    const std::string& id = w->first;
+    auto next = w->second.seqs().begin();
+    bool extend = false;
+    do {
+      if (part_bytes + window_fixed + id.size() + 8 > part_limit) {
+        if (part.windows.empty()) {  // cannot happen (see above); never loop on it
+          fail(make_error_code(errc::record_too_large), jdir, "a producer id too long for an index_state record");
+          return;
+        }
+        seal();
+      }
+      const std::uint64_t room = (part_limit - part_bytes - window_fixed - id.size()) / 8;
+      const auto n = std::min<std::uint64_t>(room, static_cast<std::uint64_t>(w->second.seqs().end() - next));
+      part.windows.push_back({id, extend, std::vector<std::uint64_t>(next, next + static_cast<std::ptrdiff_t>(n))});
+      part_bytes += window_fixed + id.size() + 8 * n;
+      next += static_cast<std::ptrdiff_t>(n);
+      extend = true;
+    } while (next != w->second.seqs().end());
+  }
+  seal();
+  for (const auto& e : parts) {
+    if (e->ec) {
+      fail(e->ec, jdir, "cannot encode an index_state record");
+      return;
+    }
+  }
+  state_parts_in_flight = parts.size();
+  state_first_segment = 0;
+  for (auto& e : parts) enqueue_locked(std::move(e));
+}
+
+// The segment to compact next, 0 for none. Requires state_mu held. Oldest first, because
+// only the log's first segment can be deleted: a sparse segment behind a full one frees
+// nothing until everything before it is gone.
+std::uint64_t store::impl::pick_compaction_locked(std::uint64_t head) const {
+  if (segments.empty()) return 0;
+  const auto& seg_stats = idx.segments();
+  const std::uint64_t seg = opts.segment_bytes;
+  const std::uint64_t disk = segments.size() * seg;
+  const std::uint64_t live = idx.live_bytes() + idx.definition_bytes();
+  // Over the disk bound and the first segment holds live data: it blocks every deletion,
+  // so it is copied forward however full it is.
+  const std::uint64_t first = *segments.begin();
+  if (first < head && disk > 2 * live + 2 * seg && seg_stats.contains(first) && !uncompactable.contains(first))
+    return first;
+  const double limit = opts.compact_below_live_fraction * static_cast<double>(seg);
+  for (std::uint64_t seq : segments) {
+    if (seq >= head) break;
+    auto it = seg_stats.find(seq);
+    if (it == seg_stats.end() || uncompactable.contains(seq)) continue;
+    if (static_cast<double>(it->second.live_bytes) < limit) return seq;
+  }
+  return 0;
+}
+
+bool store::impl::compact_step(std::uint64_t max_bytes) {
+  std::lock_guard lk(state_mu);
+  if (closed || failed_flag) return false;
+  const std::uint64_t head = head_segment;
+  const bool waiting = collect_prefix_locked(head);
+  if (max_bytes == 0) return waiting;
+  if (compact_segment == 0) {
+    // The previous segment's copies must be durable (and relocated) before the next
+    // pick, or the same live entries would be picked and copied twice.
+    if (copies_in_flight != 0) return true;
+    const std::uint64_t pick = pick_compaction_locked(head);
+    if (pick == 0) return waiting;
+    compact_segment = pick;
+    compact_copied = compact_bytes = 0;
+    // One pass over the index per compacted segment; the copies then go in small steps.
+    for (const auto& [target, messages] : idx.targets())
+      for (const auto& [seq, ref] : messages)
+        if (ref.where.segment == pick) compact_pending[seq].push_back(target);
+    for (const auto& [name, where] : idx.destination_locations())
+      if (where.segment == pick) compact_definitions.emplace_back(definition_kind::destination, name);
+    for (const auto& [key, where] : idx.subscription_locations())
+      if (where.segment == pick) compact_definitions.emplace_back(definition_kind::subscription, key);
+  }
+  std::uint64_t copied_bytes = 0;
+  // Definitions: a destination or durable subscription must outlive every segment that
+  // happened to hold its create record, so the create is written again at the head.
+  while (!compact_definitions.empty() && copied_bytes < max_bytes) {
+    auto [kind, key] = std::move(compact_definitions.back());
+    compact_definitions.pop_back();
+    const auto& where_map =
+        kind == definition_kind::destination ? idx.destination_locations() : idx.subscription_locations();
+    auto it = where_map.find(key);
+    if (it == where_map.end() || it->second.segment != compact_segment) continue;  // deleted or moved
+    const std::uint64_t size = it->second.size;
+    if (kind == definition_kind::destination) {
+      append_locked(destination_create{key}, {}, append_kind::compaction_copy);
+    } else {
+      durable_subscription_create copy{idx.durable_subscriptions().at(key)};
+      append_locked(std::move(copy), {}, append_kind::compaction_copy);
+    }
+    copied_bytes += size;
+    compact_bytes += size;
+    ++compact_copied;
+  }
+  while (!compact_pending.empty() && copied_bytes < max_bytes) {
+    auto node = compact_pending.extract(compact_pending.begin());
+    const std::uint64_t seq = node.key();
+    // Only targets still live in the compacted segment: a copy must never re-add a
+    // target the message was removed from (replay would resurrect it).
+    std::vector<std::string> live;
+    std::optional<location> where;
+    for (auto& t : node.mapped()) {
+      const auto* m = idx.messages(t);
+      if (!m) continue;
+      auto it = m->find(seq);
+      if (it == m->end() || it->second.where.segment != compact_segment) continue;
+      where = it->second.where;
+      live.push_back(std::move(t));
+    }
+    if (live.empty()) continue;
+    auto msg = read_locked(*where, seq);
+    if (!msg) {
+      // Unreadable live message: leave the segment in place rather than lose it, and do
+      // not pick it again (every pick would fail the same way).
+      uncompactable.insert(compact_segment);
+      event ev{event_kind::corruption_found, detail::segment_path(jdir, compact_segment)};
+      ev.offset = where->offset;
+      ev.reason = "compaction cannot read a live message: " + msg.error().message();
+      emit(ev);
+      continue;
+    }
+    message_add copy{*msg.value(), std::move(live)};
+    copied_bytes += where->size;
+    compact_bytes += where->size;
+    ++compact_copied;
+    append_locked(std::move(copy), {}, append_kind::compaction_copy);
+  }
+  if (compact_pending.empty() && compact_definitions.empty()) {
+    event ev{event_kind::compaction_done, detail::segment_path(jdir, compact_segment)};
+    ev.count = compact_copied;
+    ev.bytes = compact_bytes;
+    emit(ev);
+    compact_segment = 0;
+  }
+  return true;  // more copies, or the compacted segment's deletion once checkpoints pass it
+}
+
+}  // namespace tandem::journal

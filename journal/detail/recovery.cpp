@@ -1,0 +1,389 @@
+// Recovery. Reading (no writes, shared by store::open and rebuild_index): the inventory,
+// the fence points, the newest valid checkpoint and its fallback, and the replay of the
+// log after it through apply_record. Then, in open only: removing stale temporaries first,
+// trimming old checkpoints, repairing a torn tail, and the fresh segment of the new epoch,
+// started with an epoch_start record and synced before open returns. The rules are in
+// format.h section 7.
+#include <algorithm>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "journal/apply.h"
+#include "journal/detail/checkpoint.h"
+#include "journal/detail/store_impl.h"
+#include "journal/errc.h"
+#include "journal/reader.h"
+
+namespace tandem::journal {
+
+using detail::clock;
+using detail::position;
+using detail::since;
+
+namespace {
+
+// What reading the log needs to know besides the directory.
+struct read_options {
+  recovery_mode mode = recovery_mode::tolerate_torn_tail;
+  std::uint64_t epoch = std::numeric_limits<std::uint64_t>::max();  // a newer one: errc::fenced
+  std::size_t producer_window = 1024;
+  reporter report;  // may be empty
+};
+
+// What recovery read, before anything is written.
+struct log_state {
+  explicit log_state(std::size_t producer_window) : idx(producer_window) {}
+  journal::index idx;
+  std::vector<std::uint64_t> segments;  // present, ascending
+  std::uint64_t max_epoch = 0;
+  // The loaded checkpoint and its fallback (lsn -> replay segment), and the older files
+  // left by a crash between writing a checkpoint and trimming.
+  std::map<std::uint64_t, std::uint64_t> kept_checkpoints;
+  std::vector<std::uint64_t> obsolete_checkpoints;
+  detail::walk_result walked;
+  std::optional<damage> torn;                 // to truncate
+  std::optional<std::uint64_t> empty_last;    // segment whose header was never written
+};
+
+damage to_damage(const detail::walk_item& w) {
+  return {w.file, w.offset, w.expected_lsn, w.reason, w.bytes};
+}
+
+class log_reader {
+ public:
+  log_reader(fs::file_system& fs, std::filesystem::path jdir, const store_id& id, read_options opts,
+             recovery_report& report)
+      : fs_(fs), jdir_(std::move(jdir)), id_(id), opts_(std::move(opts)), report_(report),
+        state_(opts_.producer_window) {}
+
+  result<log_state> read() {
+    auto inv = detail::take_inventory(fs_, jdir_);
+    if (!inv) return inv.error();
+    state_.segments = inv.value().segments;
+    if (auto ec = find_fences()) return ec;
+    load_newest_checkpoint(inv.value().checkpoints);
+    keep_fallback_checkpoint(inv.value().checkpoints);
+    if (auto ec = replay()) return ec;
+    return std::move(state_);
+  }
+
+ private:
+  void emit(const event& e) const {
+    if (opts_.report) opts_.report(e);
+  }
+
+  std::error_code find_fences() {
+    auto fences = detail::find_fence_points(fs_, jdir_, state_.segments, id_);
+    if (!fences) return fences.error();
+    for (const auto& f : fences.value()) {
+      if (f.epoch > opts_.epoch) return errc::fenced;  // a newer master wrote here
+      state_.max_epoch = std::max(state_.max_epoch, f.epoch);
+    }
+    walk_.fs = &fs_;
+    walk_.journal_dir = jdir_;
+    walk_.segments = state_.segments;
+    walk_.id = id_;
+    walk_.fences = std::move(fences.value());
+    return {};
+  }
+
+  // Why checkpoint `lsn` cannot be used, or "" after loading it into the index.
+  std::string try_checkpoint(std::uint64_t lsn) {
+    const auto path = detail::checkpoint_path(jdir_, lsn);
+    auto image = fs::read_file(fs_, path);
+    if (!image) return "cannot read: " + image.error().message();
+    const auto t0 = clock::now();
+    journal::index loaded(opts_.producer_window);
+    std::string reason;
+    auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, &loaded, reason);
+    if (!meta) return reason;
+    const auto& m = meta.value();
+    if (!std::binary_search(state_.segments.begin(), state_.segments.end(), m.replay.segment))
+      return fmt::format("its replay segment {:016x} is missing", m.replay.segment);
+    // Written by a master deposed before this position: it may hold records that a newer
+    // master never saw.
+    for (const auto& f : walk_.fences)
+      if (f.epoch > m.max_epoch && f.cut <= m.replay)
+        return fmt::format("written by epoch {} after epoch {} took over", m.max_epoch, f.epoch);
+    state_.idx = std::move(loaded);
+    walk_.start = m.replay;
+    walk_.last_lsn = m.lsn;
+    walk_.fences.push_back(detail::fence_point{m.max_epoch, m.cut, m.cut});
+    state_.max_epoch = std::max(state_.max_epoch, m.max_epoch);
+    state_.kept_checkpoints[lsn] = m.replay.segment;
+    report_.from_checkpoint = true;
+    report_.checkpoint_file = path;
+    event ev{event_kind::checkpoint_loaded, path};
+    ev.first_lsn = lsn;
+    ev.duration = since(t0);
+    emit(ev);
+    return {};
+  }
+
+  // The newest valid checkpoint whose replay segment still exists (else a full replay).
+  void load_newest_checkpoint(const std::vector<std::uint64_t>& newest_first) {
+    for (auto lsn : newest_first) {
+      auto reason = try_checkpoint(lsn);
+      if (reason.empty()) {
+        loaded_lsn_ = lsn;
+        return;
+      }
+      event ev{event_kind::checkpoint_fallback, detail::checkpoint_path(jdir_, lsn)};
+      ev.reason = std::move(reason);
+      emit(ev);
+    }
+  }
+
+  // The previous valid checkpoint stays as the fallback (and bounds GC); files older than
+  // it are leftovers of a crash between writing a checkpoint and trimming.
+  void keep_fallback_checkpoint(const std::vector<std::uint64_t>& newest_first) {
+    if (!report_.from_checkpoint) return;
+    bool have_previous = false;
+    for (auto lsn : newest_first) {
+      if (lsn >= loaded_lsn_) continue;
+      if (!have_previous) {
+        auto image = fs::read_file(fs_, detail::checkpoint_path(jdir_, lsn));
+        std::string reason;
+        if (image) {
+          auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, nullptr, reason);
+          if (meta) {
+            have_previous = true;
+            state_.kept_checkpoints[lsn] = meta.value().replay.segment;
+            continue;
+          }
+        }
+      }
+      state_.obsolete_checkpoints.push_back(lsn);
+    }
+  }
+
+  bool on_record(const detail::walk_item& w) {
+    const location where{w.segment, static_cast<std::uint32_t>(w.offset), static_cast<std::uint32_t>(w.bytes)};
+    if (apply_record(state_.idx, w.rec.type, w.payload, where, apply_stage::replay)) {
+      damage d{w.file, w.offset, w.rec.lsn, "checksum verifies but the payload does not parse", w.bytes};
+      if (opts_.mode != recovery_mode::salvage) return refuse(std::move(d));
+      report_.skipped.push_back(std::move(d));
+    }
+    state_.idx.set_last_lsn(w.rec.lsn);
+    ++report_.records_replayed;
+    return true;
+  }
+
+  void on_fenced(const detail::walk_item& w) {
+    if (report_.fenced_records == 0 && report_.fenced_bytes == 0) {
+      fenced_event_.file = w.file;
+      fenced_event_.offset = w.offset;
+    }
+    report_.fenced_bytes += w.bytes;
+    if (w.kind != detail::walk_kind::fenced_record) return;
+    if (report_.fenced_records == 0) report_.fenced_first_lsn = w.rec.lsn;
+    ++report_.fenced_records;
+    report_.fenced_last_lsn = w.rec.lsn;
+  }
+
+  bool on_mid_log(const detail::walk_item& w) {
+    auto d = to_damage(w);
+    const bool salvage = opts_.mode == recovery_mode::salvage;
+    event ev{salvage ? event_kind::corruption_skipped : event_kind::corruption_found, d.file};
+    ev.offset = d.offset;
+    ev.bytes = d.bytes;
+    ev.first_lsn = d.lsn;
+    ev.reason = d.reason;
+    emit(ev);
+    if (!salvage) return refuse(std::move(d));
+    report_.skipped.push_back(std::move(d));
+    return true;
+  }
+
+  bool refuse(damage d) {
+    report_.refused = std::move(d);
+    refused_ = true;
+    return false;
+  }
+
+  std::error_code replay() {
+    auto walked = detail::walk(walk_, [&](const detail::walk_item& w) {
+      switch (w.kind) {
+        case detail::walk_kind::segment: return true;
+        case detail::walk_kind::record: return on_record(w);
+        case detail::walk_kind::fenced_record:
+        case detail::walk_kind::fenced_damage: on_fenced(w); return true;
+        case detail::walk_kind::torn_tail: state_.torn = to_damage(w); return true;
+        case detail::walk_kind::empty_last_segment: state_.empty_last = w.segment; return true;
+        case detail::walk_kind::mid_log: return on_mid_log(w);
+      }
+      return true;
+    });
+    if (!walked) return walked.error();
+    if (refused_) return errc::mid_log_corruption;
+    state_.walked = walked.value();
+    if (report_.fenced_records != 0 || report_.fenced_bytes != 0) {
+      fenced_event_.count = report_.fenced_records;
+      fenced_event_.first_lsn = report_.fenced_first_lsn;
+      fenced_event_.last_lsn = report_.fenced_last_lsn;
+      fenced_event_.bytes = report_.fenced_bytes;
+      fenced_event_.reason = "written by a deposed master after a takeover cut; ignored";
+      emit(fenced_event_);
+    }
+    return {};
+  }
+
+  fs::file_system& fs_;
+  const std::filesystem::path jdir_;
+  const store_id& id_;
+  const read_options opts_;
+  recovery_report& report_;
+  log_state state_;
+  detail::walk_input walk_;
+  std::uint64_t loaded_lsn_ = 0;
+  bool refused_ = false;
+  event fenced_event_{event_kind::fenced_records};
+};
+
+// Stale temporaries of interrupted atomic writes (checkpoints, identity) go first.
+std::error_code remove_temporaries(fs::file_system& fs, const std::filesystem::path& jdir, const reporter& report) {
+  auto names = fs.list(jdir);
+  if (!names) return names.error();
+  for (const auto& name : names.value()) {
+    if (!name.ends_with(format::temp_suffix)) continue;
+    const auto path = jdir / name;
+    if (auto ec = fs.remove(path)) return ec;
+    if (report) report({event_kind::temp_file_removed, path});
+  }
+  return {};
+}
+
+// Zeroes a torn tail and drops a segment whose header was never written.
+std::error_code repair_tail(fs::file_system& fs, const std::filesystem::path& jdir, log_state& log,
+                            const reporter& report) {
+  if (const auto& torn = log.torn) {
+    auto f = fs.open(torn->file, fs::open_mode::read_write);
+    if (!f) return f.error();
+    std::vector<std::byte> zeros(std::min<std::uint64_t>(torn->bytes, 1 << 20));
+    for (std::uint64_t done = 0; done < torn->bytes;) {
+      auto n = std::min<std::uint64_t>(zeros.size(), torn->bytes - done);
+      if (auto ec = f.value()->write_at(std::span<const std::byte>(zeros.data(), n), torn->offset + done)) return ec;
+      done += n;
+    }
+    if (auto ec = f.value()->sync()) return ec;
+    event ev{event_kind::torn_tail_truncated, torn->file};
+    ev.offset = torn->offset;
+    ev.bytes = torn->bytes;
+    ev.first_lsn = torn->lsn;
+    ev.reason = torn->reason;
+    if (report) report(ev);
+  }
+  if (log.empty_last) {
+    auto path = detail::segment_path(jdir, *log.empty_last);
+    if (auto ec = fs.remove(path)) return ec;
+    if (auto ec = fs.sync_dir(jdir)) return ec;
+    log.segments.pop_back();
+    event ev{event_kind::segment_deleted, path};
+    ev.reason = "last segment's header was never completely written (writer died creating it)";
+    if (report) report(ev);
+  }
+  return {};
+}
+
+}  // namespace
+
+// A fresh segment for the new epoch, starting with epoch_start, synced before open returns.
+std::error_code store::impl::start_epoch(const detail::walk_result& walked) {
+  if (auto ec = roll(true)) return ec;
+  epoch_start es{opts.epoch, walked.end.segment, walked.end.offset, walked.last_lsn, opts.broker_name};
+  std::vector<std::unique_ptr<entry>> first;
+  first.push_back(make_record_entry(es));
+  write_group(first);
+  if (first[0]->ec) return first[0]->ec;
+  if (opts.sync != sync_policy::always) {
+    if (auto ec = timed_sync(*seg_file)) return ec;
+  }
+  durable_lsn = first[0]->lsn;
+  durable_end = {first[0]->where.segment, std::uint64_t{first[0]->where.offset} + first[0]->where.size};
+  idx.set_last_lsn(durable_lsn);
+  max_epoch = opts.epoch;
+  cut = walked.end;
+  // Fault the checkpoint buffer in now, on the thread that opens the store, rather than
+  // at the first checkpoint on the owner thread (for a million live messages, ~30 MB of
+  // page faults doubled that checkpoint's pause).
+  const std::size_t need = detail::checkpoint_size_estimate(idx);
+  checkpoint_buffer.resize(need + need / 4);
+  checkpoint_buffer.clear();
+  return {};
+}
+
+result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, options opts,
+                                           recovery_report& report) {
+  const auto t0 = clock::now();
+  report = {};
+  fs::file_system& fs = opts.fs ? *opts.fs : fs::posix_file_system();
+  if (opts.segment_bytes < format::min_segment_bytes || opts.segment_bytes > format::max_segment_bytes ||
+      opts.segment_bytes % format::record_alignment != 0)
+    return make_error_code(errc::invalid_argument);
+  auto ident = read_identity(fs, dir);
+  if (!ident) return ident.error();
+  if (opts.expected_store_id && !(*opts.expected_store_id == ident.value().id))
+    return make_error_code(errc::wrong_store);
+
+  auto p = std::make_shared<impl>(fs, dir, std::move(opts));
+  impl& s = *p;
+  s.id = ident.value().id;
+  if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
+  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.report},
+                        report)
+                 .read();
+  if (!log) {
+    if (log.error() == errc::mid_log_corruption) report.duration = since(t0);
+    return log.error();
+  }
+  for (auto lsn : log.value().obsolete_checkpoints) (void)fs.remove(detail::checkpoint_path(s.jdir, lsn));
+  if (auto ec = repair_tail(fs, s.jdir, log.value(), s.opts.report)) return ec;
+  report.torn_tail = log.value().torn;
+  // Take over what recovery read: the index, the segments, the kept checkpoints.
+  auto& l = log.value();
+  s.idx = std::move(l.idx);
+  s.max_epoch = l.max_epoch;
+  s.segments.insert(l.segments.begin(), l.segments.end());
+  s.checkpoints = l.kept_checkpoints;
+  s.writer_checkpoint_replay = l.kept_checkpoints;
+  for (const auto& [lsn, replay_segment] : l.kept_checkpoints) s.writer_checkpoints.push_back(lsn);
+  s.seg_seq = l.segments.empty() ? 0 : l.segments.back();
+  s.next_lsn = l.walked.last_lsn + 1;
+  s.idx.set_last_lsn(l.walked.last_lsn);
+  if (auto ec = s.start_epoch(l.walked)) return ec;
+
+  report.live_messages = s.idx.live_messages();
+  report.live_bytes = s.idx.live_bytes();
+  report.segments = s.segments.size();
+  report.last_lsn = l.walked.last_lsn;
+  report.duration = since(t0);
+  s.report = report;
+
+  s.writer = std::thread([&s] { s.run_writer(); });
+  return std::unique_ptr<store>(new store(std::move(p)));
+}
+
+result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& dir, recovery_mode mode,
+                            recovery_report& report, std::size_t producer_window) {
+  const auto t0 = clock::now();
+  report = {};
+  auto ident = read_identity(fs, dir);
+  if (!ident) return ident.error();
+  read_options o;
+  o.mode = mode;
+  o.producer_window = producer_window;
+  auto log = log_reader(fs, dir / format::journal_dir_name, ident.value().id, o, report).read();
+  report.duration = since(t0);
+  if (!log) return log.error();
+  auto& l = log.value();
+  report.torn_tail = l.torn;
+  report.live_messages = l.idx.live_messages();
+  report.live_bytes = l.idx.live_bytes();
+  report.segments = l.segments.size() - (l.empty_last ? 1 : 0);
+  report.last_lsn = l.walked.last_lsn;
+  l.idx.set_last_lsn(l.walked.last_lsn);
+  return std::move(l.idx);
+}
+
+}  // namespace tandem::journal

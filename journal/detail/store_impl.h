@@ -1,0 +1,260 @@
+// The journal store's private state, shared by the files that implement it (a file per
+// role, as etcd's server/storage/wal/):
+//
+//   journal/store.cpp           public API, life cycle (close) and the failed state
+//   detail/append.cpp           append() and the completions on the owner thread
+//   detail/writer.cpp           the writer thread: group commit, roll, checkpoint files,
+//                               segment deletion
+//   detail/body_cache.cpp       read(): the LRU of decoded messages
+//   detail/compaction.cpp       GC of the log's prefix, index_state, compaction
+//   detail/recovery.cpp         open(): recovery, repair of the tail, the first segment
+//
+// Threads (store.h has the contract): the owner thread runs append, read, compaction and
+// every completion, under state_mu; the writer thread owns the "writer thread only"
+// fields and reaches the owner side only through queue_mu's queue, a brief state_mu to
+// publish a new segment, and the completions it posts.
+//
+// Lock order: state_mu may be held while taking queue_mu (append under state), never the
+// other way round. The writer thread takes state_mu only briefly to publish a new segment;
+// it never holds queue_mu while writing.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "journal/apply.h"
+#include "journal/detail/journal_walk.h"
+#include "journal/format.h"
+#include "journal/store.h"
+
+namespace tandem::journal::detail {
+
+using clock = std::chrono::steady_clock;
+inline constexpr std::size_t hdr = format::record_header_bytes;
+inline constexpr auto slow_fsync_threshold = std::chrono::seconds(1);
+
+inline std::chrono::milliseconds since(clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
+}
+
+// What append() hands the writer thread.
+enum class entry_kind { record, checkpoint, delete_segment, internal_record };
+
+// What a compacted segment defines: its destinations' and subscriptions' create records.
+enum class definition_kind { destination, subscription };
+
+// Who appends a record: the broker, compaction (a copy of something already in the log),
+// or the store itself (index_state).
+enum class append_kind { user, compaction_copy, internal };
+
+struct entry {
+  entry_kind kind = entry_kind::record;
+  std::vector<std::byte> buf;  // record: header(32) + payload + zero pad
+  std::uint32_t payload_bytes = 0;
+  record_type type{};
+  completion done;
+  bool relocation = false;  // a compaction copy (counted in copies_in_flight)
+  std::uint64_t append_no = 0;  // owner-side order of appends (see impl::dropped)
+  // Checkpoint.
+  std::uint64_t checkpoint_lsn = 0;
+  std::uint64_t checkpoint_replay_segment = 0;
+  // Delete.
+  std::uint64_t segment = 0;
+  // Filled by the writer.
+  location where;
+  std::uint64_t lsn = 0;
+  std::error_code ec;
+};
+
+}  // namespace tandem::journal::detail
+
+namespace tandem::journal {
+
+struct store::impl : std::enable_shared_from_this<impl> {
+  using clock = detail::clock;
+  using entry = detail::entry;
+  using entry_kind = detail::entry_kind;
+  using definition_kind = detail::definition_kind;
+  using append_kind = detail::append_kind;
+  using position = detail::position;
+
+  impl(fs::file_system& f, std::filesystem::path d, options o)
+      : fs(f), dir(std::move(d)), jdir(dir / format::journal_dir_name), opts(std::move(o)),
+        idx(opts.producer_window) {}
+
+  fs::file_system& fs;
+  const std::filesystem::path dir;
+  const std::filesystem::path jdir;
+  options opts;
+  store_id id;
+  recovery_report report;
+
+  // ---- owner side, guarded by state_mu ----
+  mutable std::mutex state_mu;
+  journal::index idx;
+  position durable_end;          // end of the last completed record
+  std::uint64_t durable_lsn = 0;
+  std::uint64_t max_epoch = 0;   // fencing state carried into checkpoints
+  position cut;
+  std::set<std::uint64_t> segments;  // segment files present (writer inserts on roll)
+  std::map<std::uint64_t, std::uint64_t> checkpoints;  // kept: lsn -> replay segment
+  std::uint64_t last_checkpoint_lsn = 0;
+  bool checkpoint_in_flight = false;
+  std::uint64_t bytes_since_checkpoint = 0;
+  bool closed = false;
+  // Adds become visible when durable, but a destination_delete / subscription remove
+  // drops its target at append time. An add appended before the drop and completed after
+  // it must not re-create the target (replay would not: the log has add, then delete).
+  // target -> append_no of the drop; forgotten once every append before it completed.
+  std::uint64_t append_counter = 0;
+  std::uint64_t in_flight = 0;
+  std::unordered_map<std::string, std::uint64_t, index::string_hash, std::equal_to<>> dropped;
+  // The same race for a single message: a message_remove (or a batch's remove) appended
+  // while the message's add is still in flight finds nothing in the index, and the add,
+  // completing later, would put the message back although the log says add, then remove.
+  // A checkpoint taken after that would hold the message and cover the remove's lsn, so
+  // even recovery would bring it back. Such a remove is remembered here until every
+  // append before it has completed (completions run in append order), and a completing
+  // add skips each target a later remove named. Removes of messages that never existed
+  // land here too; they are forgotten just as fast.
+  struct early_remove {
+    std::uint64_t append_no;
+    std::uint32_t item;  // position in its batch
+    std::string target;
+  };
+  std::unordered_map<std::uint64_t, std::vector<early_remove>> early_removes;  // by msg_seq
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> early_remove_order;    // (append_no, msg_seq)
+  // Compaction of one segment at a time: msg_seq -> targets that pointed into it, and the
+  // definitions located in it.
+  std::uint64_t compact_segment = 0;
+  std::map<std::uint64_t, std::vector<std::string>> compact_pending;
+  std::vector<std::pair<definition_kind, std::string>> compact_definitions;
+  std::uint64_t compact_copied = 0;
+  std::uint64_t compact_bytes = 0;
+  std::uint64_t copies_in_flight = 0;        // compaction copies appended, not completed
+  bool auto_compacting = false;              // the store's own steps continue as copies complete
+  std::set<std::uint64_t> uncompactable;     // a live message there could not be read
+  // index_state (format.h section 5): GC deletes only segments below state_segment, the
+  // segment of the newest durable index_state set (0: none since open). A set is one or
+  // more records appended back to back; it counts once all of them are durable.
+  std::uint64_t state_segment = 0;
+  std::uint64_t state_parts_in_flight = 0;
+  std::uint64_t state_first_segment = 0;
+  // Producer seqs of adds appended but not durable yet, in append order: an index_state
+  // appended now must hold the windows as they will be once these complete.
+  struct pending_producer_seq {
+    std::uint64_t append_no;
+    std::string producer_id;
+    std::uint64_t producer_seq;
+  };
+  std::deque<pending_producer_seq> pending_producers;
+  // The checkpoint image buffer, handed to the writer and back, so encoding a big index
+  // reuses warm memory instead of faulting in tens of MB on the owner thread.
+  std::vector<std::byte> checkpoint_buffer;
+  // Body cache: LRU of decoded messages by msg_seq.
+  struct cached {
+    std::uint64_t msg_seq;
+    std::shared_ptr<const message> msg;
+    std::size_t bytes;
+  };
+  std::list<cached> lru;
+  std::unordered_map<std::uint64_t, std::list<cached>::iterator> cache;
+  std::size_t cache_bytes = 0;
+  std::map<std::uint64_t, std::unique_ptr<fs::file>> read_files;
+
+  // ---- queue ----
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::vector<std::unique_ptr<entry>> queue;
+  bool stopping = false;
+
+  // ---- failure (any thread) ----
+  std::atomic<bool> failed_flag{false};
+  mutable std::mutex fail_mu;
+  std::error_code failed_ec;
+
+  // ---- writer thread only ----
+  std::unique_ptr<fs::file> seg_file;
+  std::uint64_t seg_seq = 0;
+  std::uint64_t seg_off = 0;
+  std::uint64_t next_lsn = 1;
+  bool dirty = false;
+  clock::time_point last_sync = clock::now();
+  clock::duration last_sync_took{};  // bounds the group linger (run_writer)
+  std::vector<std::uint64_t> writer_checkpoints;  // lsns of checkpoint files, ascending
+  std::map<std::uint64_t, std::uint64_t> writer_checkpoint_replay;
+  std::atomic<std::uint64_t> head_segment{0};
+  std::thread writer;
+  io_stats stats;
+
+  std::error_code close_error;
+
+  // ---- any thread (store.cpp) ----
+  void emit(const event& e) const {
+    if (opts.report) opts.report(e);
+  }
+  void post(std::function<void()> f) {
+    if (opts.post)
+      opts.post(std::move(f));
+    else
+      f();
+  }
+  std::error_code check_fence() {
+    if (!opts.fence) return {};
+    return opts.fence();
+  }
+  std::error_code failed() const;
+  // Puts the store in the failed state (first error wins) and reports journal_failed.
+  void fail(std::error_code ec, const std::filesystem::path& file, std::string_view what);
+  std::error_code close();
+
+  // ---- writer thread (detail/writer.cpp) ----
+  void record_fsync(clock::duration took);
+  std::error_code timed_sync(fs::file& f);
+  std::error_code roll(bool skip_existing);
+  std::error_code sync_head(std::string_view what);
+  void write_group(std::vector<std::unique_ptr<entry>>& group);
+  void write_checkpoint(entry& e);
+  void delete_segment(entry& e);
+  void run_writer();
+  void process(std::vector<std::unique_ptr<entry>>& batch);
+
+  // ---- owner thread: append and completion (detail/append.cpp) ----
+  class append_observer;
+  void apply_durable(entry& e);
+  void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept);
+  void forget_completed(std::uint64_t append_no);
+  std::unique_ptr<entry> make_record_entry(const record& r, bool compaction_copy = false);
+  void push(std::unique_ptr<entry> e);
+  void reject(completion done, std::error_code ec);
+  void enqueue_locked(std::unique_ptr<entry> e);
+  void append_locked(record r, completion done, append_kind kind);
+  void request_checkpoint(completion done);
+
+  // ---- open (detail/recovery.cpp) ----
+  // A fresh segment for this epoch, begun with epoch_start and synced; `walked` says
+  // where the recovered log ends.
+  std::error_code start_epoch(const detail::walk_result& walked);
+
+  // ---- owner thread: reads (detail/body_cache.cpp) ----
+  result<std::shared_ptr<const message>> read_locked(const location& where, std::uint64_t msg_seq);
+
+  // ---- owner thread: GC and compaction (detail/compaction.cpp) ----
+  bool collect_prefix_locked(std::uint64_t head);
+  void append_index_state_locked();
+  std::uint64_t pick_compaction_locked(std::uint64_t head) const;
+  bool compact_step(std::uint64_t max_bytes);
+};
+
+}  // namespace tandem::journal
