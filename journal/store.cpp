@@ -14,6 +14,10 @@
 // it never holds queue_mu_ while writing.
 #include "journal/store.h"
 
+#ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
+extern "C" bool tandem_unsafe_fault(const char* name);
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -268,6 +272,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
   }
 
   std::error_code check_fence() {
+#ifdef TANDEM_UNSAFE_FAULTS  // defect skip_fence: the writer never asks the fence
+    if (tandem_unsafe_fault("skip_fence")) return {};
+#endif
     if (!opts.fence) return {};
     return opts.fence();
   }
@@ -386,6 +393,12 @@ struct store::impl : std::enable_shared_from_this<impl> {
       stats.groups.fetch_add(1, std::memory_order_relaxed);
       stats.group_records.fetch_add(end - first, std::memory_order_relaxed);
       if (force_sync || opts.sync == sync_policy::always) {
+#ifdef TANDEM_UNSAFE_FAULTS  // defect receipt_before_fsync: complete the group without its fdatasync
+        if (!force_sync && tandem_unsafe_fault("receipt_before_fsync")) {
+          first = end;
+          return {};
+        }
+#endif
         if (auto ec = timed_sync(*seg_file)) {
           fail(ec, seg_file->path(), "fdatasync failed");
           return ec;
