@@ -44,7 +44,18 @@ std::optional<control_request> parse_request(std::string_view line, std::string&
     return simple_request{v};
   };
   if (verb == "clear") return no_arguments(simple_request::verb::clear);
-  if (verb == "freeze") return no_arguments(simple_request::verb::freeze);
+  if (verb == "freeze" && w.size() == 1) return simple_request{simple_request::verb::freeze};
+  if (verb == "freeze") {
+    freeze_request r;
+    auto ops = parse_ops(w[1]);
+    if (!ops || w.size() > 3 || (w.size() == 3 && w[2].rfind("path=", 0) != 0) || (w.size() == 3 && w[2].size() == 5)) {
+      why = "usage: freeze [OPS [path=GLOB]] (OPS: write, fsync, read, open, meta, stat, lock, all)";
+      return std::nullopt;
+    }
+    r.ops = *ops;
+    if (w.size() == 3) r.path_glob = std::string(w[2].substr(5));
+    return r;
+  }
   if (verb == "thaw") return no_arguments(simple_request::verb::thaw);
   if (verb == "crash") return no_arguments(simple_request::verb::crash);
   if (verb == "power-on") return no_arguments(simple_request::verb::power_on);
@@ -57,22 +68,34 @@ std::optional<control_request> parse_request(std::string_view line, std::string&
     }
     return lease_request{std::chrono::milliseconds(ms)};
   }
-  if (verb == "fail") {
+  if (verb == "fail" || verb == "delay") {
+    const bool fail = verb == "fail";
     if (w.size() < 3) {
-      why = "usage: fail OPS ERROR [skip=N] [count=N] [path=GLOB]";
+      why = fail ? "usage: fail OPS ERROR [skip=N] [count=N] [path=GLOB] [pid=PID]"
+                 : "usage: delay OPS MS [skip=N] [count=N] [path=GLOB] [pid=PID]";
       return std::nullopt;
     }
     fail_request r;
     auto ops = parse_ops(w[1]);
     if (!ops) {
-      why = "unknown operation class '" + std::string(w[1]) + "' (use write, fsync, read, open, meta, all)";
+      why = "unknown operation class '" + std::string(w[1]) + "' (use write, fsync, read, open, meta, stat, lock, all)";
       return std::nullopt;
     }
     r.rule.ops = *ops;
-    r.rule.error = parse_errno_name(w[2]);
-    if (r.rule.error == 0) {
-      why = "unknown error '" + std::string(w[2]) + "' (use eio, enospc, edquot, erofs, eagain, enomem or a number)";
-      return std::nullopt;
+    if (fail) {
+      r.rule.error = parse_errno_name(w[2]);
+      if (r.rule.error == 0) {
+        why = "unknown error '" + std::string(w[2]) + "' (use eio, enospc, edquot, erofs, eagain, enomem or a number)";
+        return std::nullopt;
+      }
+    } else {
+      std::uint64_t ms = 0;
+      if (!parse_u64(w[2], ms) || ms == 0 || ms > 600'000) {
+        why = "delay: '" + std::string(w[2]) + "' is not milliseconds between 1 and 600000";
+        return std::nullopt;
+      }
+      r.rule.delay = std::chrono::milliseconds(ms);
+      r.rule.count = 0;
     }
     for (std::size_t i = 3; i < w.size(); ++i) {
       auto eq = w[i].find('=');
@@ -82,18 +105,23 @@ std::optional<control_request> parse_request(std::string_view line, std::string&
         why = "'" + std::string(w[i]) + "' is not KEY=VALUE";
         return std::nullopt;
       }
+      std::uint64_t pid = 0;
       if (key == "skip" && parse_u64(value, r.rule.skip)) continue;
       if (key == "count" && parse_u64(value, r.rule.count)) continue;
+      if (key == "pid" && parse_u64(value, pid) && pid > 0 && pid < (1u << 22)) {
+        r.rule.pid = static_cast<pid_t>(pid);
+        continue;
+      }
       if (key == "path") {
         r.rule.path_glob = std::string(value);
         continue;
       }
-      why = "bad option '" + std::string(w[i]) + "' (skip=N, count=N, path=GLOB)";
+      why = "bad option '" + std::string(w[i]) + "' (skip=N, count=N, path=GLOB, pid=PID)";
       return std::nullopt;
     }
     return r;
   }
-  why = "unknown request '" + std::string(verb) + "' (fail, clear, freeze, thaw, crash, power-on, lease, status)";
+  why = "unknown request '" + std::string(verb) + "' (fail, delay, clear, freeze, thaw, crash, power-on, lease, status)";
   return std::nullopt;
 }
 

@@ -7,16 +7,24 @@
 // number of requests. `tandem-faultfs ctl PATH REQUEST...` sends one from a shell.
 //
 // Requests:
-//   fail OPS ERROR [skip=N] [count=N] [path=GLOB]
-//        fail operations of the classes OPS (write, fsync, read, open, meta, all, or a
-//        comma list) with ERROR (eio, enospc, edquot, erofs, eagain, enomem, or a decimal
-//        errno): let the first `skip` matching ones through (default 0), then fail `count`
-//        (default 1; 0 = every one until `clear`). GLOB: fnmatch over the path relative to
-//        the mount root ("journal/*.seg"); default every path. fault_rules.h has the details.
-//   clear                 remove every fail rule
+//   fail OPS ERROR [skip=N] [count=N] [path=GLOB] [pid=PID]
+//        fail operations of the classes OPS (write, fsync, read, open, meta, stat, lock,
+//        all, or a comma list) with ERROR (eio, enospc, edquot, erofs, eagain, enomem, or a
+//        decimal errno): let the first `skip` matching ones through (default 0), then fail
+//        `count` (default 1; 0 = every one until `clear`). GLOB: fnmatch over the path
+//        relative to the mount root ("journal/*.seg"); default every path. PID: only
+//        requests of that process. fault_rules.h has the details.
+//   delay OPS MS [skip=N] [count=N] [path=GLOB] [pid=PID]
+//        make matching operations wait MS milliseconds, then run (a slow server); count
+//        defaults to 0 (every one until `clear`)
+//   clear                 remove every fail and delay rule
 //   freeze                block every operation (a hung NFS server) until thaw; the lock
 //                         leases stop running while frozen
-//   thaw                  release them
+//   freeze OPS [path=GLOB]
+//                         block only operations of the classes OPS (on paths matching GLOB):
+//                         e.g. "freeze write,fsync path=journal/*" hangs a broker's appends
+//                         while its reads go on; leases keep running
+//   thaw                  release every frozen operation (all freezes end)
 //   crash                 POWER LOSS: from now on every operation fails with EIO and
 //                         changes nothing; every file returns to its last synced contents
 //                         and every name change no directory fsync made durable is undone
@@ -55,7 +63,12 @@ struct simple_request {
 struct lease_request {
   std::chrono::milliseconds lease{0};
 };
-using control_request = std::variant<fail_request, simple_request, lease_request>;
+// A selective freeze ("freeze OPS [path=GLOB]"); a plain "freeze" is a simple_request.
+struct freeze_request {
+  unsigned ops = 0;
+  std::string path_glob;
+};
+using control_request = std::variant<fail_request, simple_request, lease_request, freeze_request>;
 
 inline constexpr std::size_t max_request_bytes = 4096;
 

@@ -17,7 +17,8 @@ struct named_op {
 constexpr named_op op_names[] = {
     {"read", static_cast<unsigned>(op_class::read)},   {"write", static_cast<unsigned>(op_class::write)},
     {"fsync", static_cast<unsigned>(op_class::fsync)}, {"open", static_cast<unsigned>(op_class::open)},
-    {"meta", static_cast<unsigned>(op_class::meta)},   {"all", all_ops},
+    {"meta", static_cast<unsigned>(op_class::meta)},   {"stat", static_cast<unsigned>(op_class::stat)},
+    {"lock", static_cast<unsigned>(op_class::lock)},   {"all", all_ops},
 };
 
 struct named_errno {
@@ -80,27 +81,35 @@ std::string errno_name(int error) {
 
 void fault_rules::add(fault_rule r) {
   std::lock_guard g(mutex_);
+  needs_pid_ = needs_pid_ || r.pid != 0;
   rules_.push_back(std::move(r));
 }
 
 void fault_rules::clear() {
   std::lock_guard g(mutex_);
   rules_.clear();
+  needs_pid_ = false;
 }
 
-int fault_rules::check(op_class op, std::string_view path) {
+bool fault_rules::needs_pid() const {
+  std::lock_guard g(mutex_);
+  return needs_pid_;
+}
+
+fault_decision fault_rules::check(op_class op, std::string_view path, pid_t pid) {
   std::lock_guard g(mutex_);
   for (auto& r : rules_) {
     if (!(r.ops & static_cast<unsigned>(op))) continue;
+    if (r.pid != 0 && r.pid != pid) continue;
     if (!r.path_glob.empty() && ::fnmatch(r.path_glob.c_str(), std::string(path).c_str(), 0) != 0) continue;
     ++r.matched;
     if (r.matched <= r.skip) continue;
     if (r.count != 0 && r.injected >= r.count) continue;
     ++r.injected;
     ++injected_;
-    return r.error;
+    return {r.error, r.delay};
   }
-  return 0;
+  return {};
 }
 
 std::vector<fault_rule> fault_rules::list() const {

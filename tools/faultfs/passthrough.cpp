@@ -14,13 +14,17 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -164,8 +168,40 @@ int passthrough::check_handle(handle& h) {
   return 0;
 }
 
-int passthrough::fault(op_class op, const inode& n) { return rules_.check(op, path_of(n)); }
-int passthrough::fault(op_class op, const std::string& path) { return rules_.check(op, path); }
+int passthrough::fault(fuse_req_t req, op_class op, const inode& n) { return fault(req, op, path_of(n)); }
+
+int passthrough::fault(fuse_req_t req, op_class op, const std::string& path) {
+  pid_t process = 0;
+  if (rules_.needs_pid()) {
+    // FUSE tells the calling thread; rules name processes (the thread group).
+    const pid_t tid = fuse_req_ctx(req)->pid;
+    std::ifstream status("/proc/" + std::to_string(tid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Tgid:", 0) == 0) {
+        process = static_cast<pid_t>(std::atol(line.c_str() + 5));
+        break;
+      }
+    }
+  }
+  {
+    // A selective freeze: wait here (holding the operation's share of power_mutex_, which
+    // a crash waits for; it wakes us first by turning the power off).
+    std::unique_lock g(state_mutex_);
+    auto frozen = [&] {
+      for (const auto& f : partial_freezes_) {
+        if ((f.ops & static_cast<unsigned>(op)) &&
+            (f.path_glob.empty() || ::fnmatch(f.path_glob.c_str(), path.c_str(), 0) == 0))
+          return true;
+      }
+      return false;
+    };
+    state_changed_.wait(g, [&] { return !powered_.load() || !frozen(); });
+    if (!powered_.load()) return EIO;
+  }
+  auto d = rules_.check(op, path, process);
+  if (d.delay.count() > 0) std::this_thread::sleep_for(d.delay);
+  return d.error;
+}
 
 // ---- 2. Names ----------------------------------------------------------------------------
 
@@ -251,7 +287,7 @@ void passthrough::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mod
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   if (::mknodat(p.fd, name, mode, rdev) != 0) return (void)fuse_reply_err(req, errno);
   model_.created(p.fd, name, false);
   reply_entry(req, p, name);
@@ -262,7 +298,7 @@ void passthrough::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mod
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   if (::mkdirat(p.fd, name, mode) != 0) return (void)fuse_reply_err(req, errno);
   model_.created(p.fd, name, true);
   reply_entry(req, p, name);
@@ -273,7 +309,7 @@ void passthrough::symlink(fuse_req_t req, const char* link, fuse_ino_t parent, c
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   if (::symlinkat(link, p.fd, name) != 0) return (void)fuse_reply_err(req, errno);
   model_.created(p.fd, name, false);
   reply_entry(req, p, name);
@@ -285,7 +321,7 @@ void passthrough::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const 
   inode& n = node(ino);
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   if (::linkat(AT_FDCWD, proc_path(n.fd).c_str(), p.fd, name, AT_SYMLINK_FOLLOW) != 0)
     return (void)fuse_reply_err(req, errno);
   model_.created(p.fd, name, false);
@@ -297,7 +333,7 @@ void passthrough::unlink(fuse_req_t req, fuse_ino_t parent, const char* name, bo
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   power_model::pending_change change;
   if (auto ec = model_.before_remove(p.fd, name, change)) return (void)fuse_reply_err(req, ec.value());
   if (::unlinkat(p.fd, name, dir ? AT_REMOVEDIR : 0) != 0) return (void)fuse_reply_err(req, errno);
@@ -314,7 +350,7 @@ void passthrough::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fu
   inode& p = node(parent);
   inode& np = node(newparent);
   if (hidden(p, name) || hidden(np, newname)) return (void)fuse_reply_err(req, EPERM);
-  if (int err = fault(op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, child_path(p, name))) return (void)fuse_reply_err(req, err);
   power_model::pending_change change;
   if (auto ec = model_.before_rename(p.fd, name, np.fd, newname, change)) return (void)fuse_reply_err(req, ec.value());
   if (::renameat2(p.fd, name, np.fd, newname, flags) != 0) return (void)fuse_reply_err(req, errno);
@@ -336,6 +372,7 @@ void passthrough::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fi) {
     if (int err = check_handle(handle_of(fi))) return (void)fuse_reply_err(req, err);
   }
+  if (int err = fault(req, op_class::stat, node(ino))) return (void)fuse_reply_err(req, err);
   struct stat st {};
   if (::fstatat(node(ino).fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)fuse_reply_err(req, errno);
   fuse_reply_attr(req, &st, 0);
@@ -359,7 +396,7 @@ void passthrough::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int
     if (::fchownat(n.fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)fuse_reply_err(req, errno);
   }
   if (to_set & FUSE_SET_ATTR_SIZE) {
-    if (int err = fault(op_class::write, n)) return (void)fuse_reply_err(req, err);
+    if (int err = fault(req, op_class::write, n)) return (void)fuse_reply_err(req, err);
     int fd = h ? h->fd : ::open(proc_path(n.fd).c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) return (void)fuse_reply_err(req, errno);
     int err = 0;
@@ -402,7 +439,7 @@ void passthrough::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   gate g(*this);
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& n = node(ino);
-  if (int err = fault(op_class::open, n)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::open, n)) return (void)fuse_reply_err(req, err);
   int fd = ::openat(n.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return (void)fuse_reply_err(req, errno);
   DIR* d = ::fdopendir(fd);
@@ -465,7 +502,7 @@ void passthrough::releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void passthrough::fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   gate g(*this);
   if (g.error()) return (void)fuse_reply_err(req, g.error());
-  if (int err = fault(op_class::fsync, node(ino))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::fsync, node(ino))) return (void)fuse_reply_err(req, err);
   int fd = ::dirfd(dir_of(fi).dir);
   if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
   model_.after_dir_sync(fd);
@@ -499,11 +536,11 @@ void passthrough::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   gate g(*this);
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   inode& n = node(ino);
-  if (int err = fault(op_class::open, n)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::open, n)) return (void)fuse_reply_err(req, err);
   int fd = ::open(proc_path(n.fd).c_str(), underlying_flags(fi->flags));
   if (fd < 0) return (void)fuse_reply_err(req, errno);
   if (fi->flags & O_TRUNC) {
-    int err = fault(op_class::write, n);
+    int err = fault(req, op_class::write, n);
     if (!err) {
       std::lock_guard io(n.io);
       if (auto ec = model_.before_truncate(fd, 0)) err = ec.value();
@@ -530,8 +567,8 @@ void passthrough::create(fuse_req_t req, fuse_ino_t parent, const char* name, mo
   inode& p = node(parent);
   if (hidden(p, name)) return (void)fuse_reply_err(req, EPERM);
   const std::string path = child_path(p, name);
-  if (int err = fault(op_class::meta, path)) return (void)fuse_reply_err(req, err);
-  if (int err = fault(op_class::open, path)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::meta, path)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::open, path)) return (void)fuse_reply_err(req, err);
   const int flags = underlying_flags(fi->flags);
   bool created = true;
   int fd = ::openat(p.fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
@@ -569,7 +606,7 @@ void passthrough::read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   handle& h = handle_of(fi);
   if (int err = check_handle(h)) return (void)fuse_reply_err(req, err);
-  if (int err = fault(op_class::read, *h.node)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::read, *h.node)) return (void)fuse_reply_err(req, err);
   thread_local std::vector<char> buf;
   buf.resize(size);
   std::size_t done = 0;
@@ -590,7 +627,7 @@ void passthrough::write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   handle& h = handle_of(fi);
   if (int err = check_handle(h)) return (void)fuse_reply_err(req, err);
-  if (int err = fault(op_class::write, *h.node)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::write, *h.node)) return (void)fuse_reply_err(req, err);
   std::lock_guard io(h.node->io);
   if (h.append) {
     struct stat st {};
@@ -633,7 +670,7 @@ void passthrough::fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   handle& h = handle_of(fi);
   if (int err = check_handle(h)) return (void)fuse_reply_err(req, err);
-  if (int err = fault(op_class::fsync, *h.node)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::fsync, *h.node)) return (void)fuse_reply_err(req, err);
   std::lock_guard io(h.node->io);
   if ((datasync ? ::fdatasync(h.fd) : ::fsync(h.fd)) != 0) return (void)fuse_reply_err(req, errno);
   model_.after_sync(h.fd);
@@ -646,7 +683,7 @@ void passthrough::fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, 
   handle& h = handle_of(fi);
   if (int err = check_handle(h)) return (void)fuse_reply_err(req, err);
   if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) return (void)fuse_reply_err(req, EOPNOTSUPP);
-  if (int err = fault(op_class::write, *h.node)) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::write, *h.node)) return (void)fuse_reply_err(req, err);
   std::lock_guard io(h.node->io);
   if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
     if (auto ec = model_.before_write(h.fd, static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(length)))
@@ -663,6 +700,7 @@ void passthrough::getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, stru
   gate g(*this);
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   if (int err = check_handle(handle_of(fi))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::lock, node(ino))) return (void)fuse_reply_err(req, err);
   auto found = locks_.test(node(ino).key, to_range(*lock, fi), lock_table::clock::now());
   struct flock out = *lock;
   if (!found) {
@@ -685,6 +723,7 @@ void passthrough::setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, stru
   gate g(*this);
   if (g.error()) return (void)fuse_reply_err(req, g.error());
   if (int err = check_handle(handle_of(fi))) return (void)fuse_reply_err(req, err);
+  if (int err = fault(req, op_class::lock, node(ino))) return (void)fuse_reply_err(req, err);
   auto request = to_range(*lock, fi);
   // The interrupt callback must be in place before the request can be queued; if the
   // request was interrupted already, set() sees it and answers EINTR itself.
@@ -711,6 +750,7 @@ std::string passthrough::crash() {
     std::lock_guard g(state_mutex_);
     powered_.store(false);
     frozen_ = false;
+    partial_freezes_.clear();
     ++crashes_;
   }
   state_changed_.notify_all();
@@ -726,6 +766,9 @@ std::string passthrough::status_json() {
   {
     std::lock_guard g(state_mutex_);
     j["frozen"] = frozen_;
+    auto partial = nlohmann::json::array();
+    for (const auto& f : partial_freezes_) partial.push_back({{"ops", ops_to_string(f.ops)}, {"path", f.path_glob}});
+    j["frozen_partly"] = partial;
     j["crashes"] = crashes_;
   }
   j["powered"] = powered_.load();
@@ -733,8 +776,9 @@ std::string passthrough::status_json() {
   j["lease_ms"] = locks_.lease().count();
   auto rules = nlohmann::json::array();
   for (const auto& r : rules_.list()) {
-    rules.push_back({{"ops", ops_to_string(r.ops)}, {"error", errno_name(r.error)}, {"skip", r.skip}, {"count", r.count},
-                     {"path", r.path_glob}, {"matched", r.matched}, {"injected", r.injected}});
+    rules.push_back({{"ops", ops_to_string(r.ops)}, {"error", r.error ? errno_name(r.error) : "none"},
+                     {"delay_ms", r.delay.count()}, {"skip", r.skip}, {"count", r.count}, {"path", r.path_glob},
+                     {"pid", r.pid}, {"matched", r.matched}, {"injected", r.injected}});
   }
   j["rules"] = rules;
   j["injected"] = rules_.injected();
@@ -760,6 +804,11 @@ std::string passthrough::execute(const control_request& request) {
     rules_.add(f->rule);
     return "ok";
   }
+  if (const auto* f = std::get_if<freeze_request>(&request)) {
+    std::lock_guard g(state_mutex_);
+    partial_freezes_.push_back(*f);
+    return "ok";
+  }
   if (const auto* l = std::get_if<lease_request>(&request)) {
     if (options_.locks != lock_mode::daemon) return "error lease: locks are arbitrated by the kernel (--locks kernel)";
     locks_.set_lease(l->lease);
@@ -778,6 +827,7 @@ std::string passthrough::execute(const control_request& request) {
       {
         std::lock_guard g(state_mutex_);
         frozen_ = false;
+        partial_freezes_.clear();
         locks_.restart_leases(lock_table::clock::now());
       }
       state_changed_.notify_all();

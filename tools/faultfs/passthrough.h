@@ -41,6 +41,7 @@
 #include <shared_mutex>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "tools/faultfs/control_protocol.h"
 #include "tools/faultfs/fault_rules.h"
@@ -122,8 +123,10 @@ class passthrough {
   std::string path_of(const inode& n) const;
   // Checks a handle before I/O: EIO when its lock was revoked or it predates a power loss.
   int check_handle(handle& h);
-  int fault(op_class op, const inode& n);
-  int fault(op_class op, const std::string& path);
+  // Applies the fault rules to a request: sleeps for a delay, returns the errno to fail
+  // with (0: go on).
+  int fault(fuse_req_t req, op_class op, const inode& n);
+  int fault(fuse_req_t req, op_class op, const std::string& path);
   std::string status_json();
   std::string crash();
 
@@ -143,6 +146,7 @@ class passthrough {
   std::mutex state_mutex_;
   std::condition_variable state_changed_;
   bool frozen_ = false;
+  std::vector<freeze_request> partial_freezes_;  // under state_mutex_
   std::atomic<bool> powered_{true};
   std::atomic<std::uint64_t> generation_{0};  // +1 per power loss
   std::uint64_t crashes_ = 0;

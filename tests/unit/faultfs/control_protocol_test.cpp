@@ -51,13 +51,13 @@ TEST_CASE("a rule lets `skip` operations through, fails `count`, and matches its
   r.count = 2;
   r.path_glob = "journal/*";
   rules.add(r);
-  CHECK(rules.check(op_class::fsync, "epoch") == 0);           // other path
-  CHECK(rules.check(op_class::write, "journal/1.seg") == 0);   // other class
-  CHECK(rules.check(op_class::fsync, "journal/1.seg") == 0);   // skipped 1
-  CHECK(rules.check(op_class::fsync, "journal/1.seg") == 0);   // skipped 2
-  CHECK(rules.check(op_class::fsync, "journal/1.seg") == EIO);
-  CHECK(rules.check(op_class::fsync, "journal/2.seg") == EIO);
-  CHECK(rules.check(op_class::fsync, "journal/1.seg") == 0);   // count used up
+  CHECK(rules.check(op_class::fsync, "epoch").error == 0);           // other path
+  CHECK(rules.check(op_class::write, "journal/1.seg").error == 0);   // other class
+  CHECK(rules.check(op_class::fsync, "journal/1.seg").error == 0);   // skipped 1
+  CHECK(rules.check(op_class::fsync, "journal/1.seg").error == 0);   // skipped 2
+  CHECK(rules.check(op_class::fsync, "journal/1.seg").error == EIO);
+  CHECK(rules.check(op_class::fsync, "journal/2.seg").error == EIO);
+  CHECK(rules.check(op_class::fsync, "journal/1.seg").error == 0);   // count used up
   CHECK(rules.injected() == 2);
   rules.clear();
   fault_rule every;
@@ -65,5 +65,26 @@ TEST_CASE("a rule lets `skip` operations through, fails `count`, and matches its
   every.error = ENOSPC;
   every.count = 0;
   rules.add(every);
-  for (int i = 0; i < 5; ++i) CHECK(rules.check(op_class::write, "x") == ENOSPC);
+  for (int i = 0; i < 5; ++i) CHECK(rules.check(op_class::write, "x").error == ENOSPC);
+}
+
+TEST_CASE("a delay rule slows matching operations of one process and fails none") {
+  std::string why;
+  auto r = parse_request("delay lock,stat,read 300 path=lock pid=4242", why);
+  REQUIRE(r);
+  fault_rules rules;
+  rules.add(std::get<fail_request>(*r).rule);
+  CHECK(rules.needs_pid());
+  auto other = rules.check(op_class::lock, "lock", 99);
+  CHECK(other.delay.count() == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto d = rules.check(op_class::lock, "lock", 4242);
+    CHECK(d.delay == std::chrono::milliseconds(300));
+    CHECK(d.error == 0);
+  }
+  CHECK(rules.check(op_class::write, "lock", 4242).delay.count() == 0);
+  CHECK(rules.check(op_class::read, "journal/1.seg", 4242).delay.count() == 0);
+  CHECK_FALSE(parse_request("delay all 0", why));
+  CHECK_FALSE(parse_request("delay all soon", why));
+  CHECK_FALSE(parse_request("fail all eio pid=x", why));
 }

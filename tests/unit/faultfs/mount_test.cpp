@@ -3,6 +3,7 @@
 // hand), with the daemon's leases. Every case skips (CTest: skipped) where FUSE cannot be
 // mounted: no /dev/fuse, or a kernel or container that refuses the mount.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -233,6 +234,66 @@ TEST_CASE("a frozen file system blocks operations until it thaws") {
   writer.join();
   ::close(fd);
   CHECK(slurp(m.mnt / "f") == "late");
+}
+
+TEST_CASE("a partial freeze hangs only the named operations and paths") {
+  mounted m;
+  if (!m.skip.empty()) TANDEM_SKIP(m.skip);
+  fs::create_directories(m.mnt / "journal");
+  int seg = open_rw(m.mnt / "journal" / "1.seg");
+  int other = open_rw(m.mnt / "epoch");
+  REQUIRE(write_all(seg, "before", 0));
+  m.ctl("freeze write,fsync path=journal/*");
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    (void)!::pwrite(seg, "during", 6, 6);
+    done = true;
+  });
+  // Reads of the frozen file and writes elsewhere go on meanwhile.
+  char buf[6];
+  CHECK(::pread(seg, buf, 6, 0) == 6);
+  CHECK(write_all(other, "7", 0));
+  CHECK(::fsync(other) == 0);
+  auto until = std::chrono::steady_clock::now() + 200ms;
+  while (std::chrono::steady_clock::now() < until) {
+    CHECK_FALSE(done.load());
+    std::this_thread::sleep_for(10ms);
+  }
+  m.ctl("thaw");
+  writer.join();
+  CHECK(done.load());
+  ::close(seg);
+  ::close(other);
+  CHECK(slurp(m.mnt / "journal" / "1.seg") == "beforeduring");
+}
+
+TEST_CASE("a delay rule slows one process's requests and no other's") {
+  mounted m;
+  if (!m.skip.empty()) TANDEM_SKIP(m.skip);
+  ::close(open_rw(m.mnt / "slow"));
+  m.ctl("delay stat 300 path=slow pid=" + std::to_string(::getpid()));
+  auto timed_stat = [&] {
+    auto t = std::chrono::steady_clock::now();
+    struct stat st {};
+    REQUIRE(::stat((m.mnt / "slow").c_str(), &st) == 0);
+    return std::chrono::steady_clock::now() - t;
+  };
+  CHECK(timed_stat() >= 300ms);
+  // Another process (a child) is not slowed: it reports through its exit status.
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto t = std::chrono::steady_clock::now();
+    struct stat st {};
+    const bool ok = ::stat((m.mnt / "slow").c_str(), &st) == 0;
+    ::_exit(ok && std::chrono::steady_clock::now() - t < 250ms ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  m.ctl("clear");
+  CHECK(timed_stat() < 250ms);
 }
 
 TEST_CASE("a crash fails blocked and later operations with EIO, and descriptors from before it never work again") {

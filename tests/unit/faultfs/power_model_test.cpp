@@ -167,10 +167,11 @@ TEST_CASE("a durable unlink stays unlinked and leaves nothing in the trash") {
   CHECK_FALSE(fs::exists(s.dir / "gone"));
 }
 
-TEST_CASE("write, sync, rename over the old file without a directory sync: the old file comes back") {
-  // The atomic-replace pattern with its last step (the directory fsync) missing.
-  scratch s;
-  power_model m(s.trash_fd);
+namespace {
+
+// The atomic-replace pattern: epoch holds "7" (synced, name durable), epoch.tmp gets "8",
+// is synced and renamed over epoch; the directory is synced after the rename only when told.
+void replace_epoch(power_model& m, scratch& s, bool sync_dir_after_rename) {
   int old_fd = create(m, s, "epoch");
   write_at(m, old_fd, "7", 0);
   sync_file(m, old_fd);
@@ -184,7 +185,16 @@ TEST_CASE("write, sync, rename over the old file without a directory sync: the o
   REQUIRE_FALSE(m.before_rename(s.dir_fd, "epoch.tmp", s.dir_fd, "epoch", c));
   REQUIRE(::renameat(s.dir_fd, "epoch.tmp", s.dir_fd, "epoch") == 0);
   m.done(c);
+  if (sync_dir_after_rename) sync_dir(m, s);
   CHECK(slurp(s.dir / "epoch") == "8");
+}
+
+}  // namespace
+
+TEST_CASE("write, sync, rename over the old file without a directory sync: the old file comes back") {
+  scratch s;
+  power_model m(s.trash_fd);
+  replace_epoch(m, s, false);
   REQUIRE_FALSE(m.power_loss());
   CHECK(slurp(s.dir / "epoch") == "7");
   CHECK_FALSE(fs::exists(s.dir / "epoch.tmp"));
@@ -193,19 +203,7 @@ TEST_CASE("write, sync, rename over the old file without a directory sync: the o
 TEST_CASE("with the directory synced after the rename, the new file survives") {
   scratch s;
   power_model m(s.trash_fd);
-  int old_fd = create(m, s, "epoch");
-  write_at(m, old_fd, "7", 0);
-  sync_file(m, old_fd);
-  ::close(old_fd);
-  int fd = create(m, s, "epoch.tmp");
-  write_at(m, fd, "8", 0);
-  sync_file(m, fd);
-  ::close(fd);
-  power_model::pending_change c;
-  REQUIRE_FALSE(m.before_rename(s.dir_fd, "epoch.tmp", s.dir_fd, "epoch", c));
-  REQUIRE(::renameat(s.dir_fd, "epoch.tmp", s.dir_fd, "epoch") == 0);
-  m.done(c);
-  sync_dir(m, s);
+  replace_epoch(m, s, true);
   REQUIRE_FALSE(m.power_loss());
   CHECK(slurp(s.dir / "epoch") == "8");
   CHECK(fs::is_empty(s.trash));
