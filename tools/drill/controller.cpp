@@ -268,7 +268,14 @@ void controller::run_episodes(nlohmann::json& failovers, std::map<std::string, u
     const fault_kind kind = o_.order == kind_order::cycle ? o_.kinds[(n - 1) % o_.kinds.size()] : o_.kinds[pick(rng_)];
     ++kind_counts[name(kind)];
     const auto start = clock_type::now();
-    auto f = episode(n, kind);
+    nlohmann::json f;
+    try {
+      f = episode(n, kind);
+    } catch (...) {
+      // An episode that could not finish still happened: losses it caused belong to it.
+      spans_.push_back({kind, start, clock_type::now()});
+      throw;
+    }
     spans_.push_back({kind, start, clock_type::now()});
     f["t0_ms"] = ms_between(origin_, start);
     failovers.push_back(std::move(f));
