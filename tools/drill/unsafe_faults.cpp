@@ -11,7 +11,7 @@
 //   dedup_before_durable   the engine remembers a producer seq before the message is durable:
 //                          a resend of a message that never becomes durable is receipted
 // The defect lines themselves sit where the real code is (journal/store.cpp,
-// broker/engine.cpp), each a few lines behind #ifdef TANDEM_UNSAFE_FAULTS.
+// broker/engine/dedup.cpp), each a few lines behind #ifdef TANDEM_UNSAFE_FAULTS.
 //
 // Every process that links this file says so on its first stderr line, in tandemd's log
 // format, before main runs; an unknown defect name ends the process (exit 2), so a test

@@ -3,7 +3,7 @@
 // Producer i (0 <= i < producers) sends persistent messages seq = 1, 2, ... to its own queue
 // /queue/drill.<run>.p<i>, each with a RECEIPT, its own window of outstanding SENDs and a
 // share of --rate. Each SEND carries the duplicate-detection headers the broker implements
-// (`tandem-producer-id`, `tandem-producer-seq`, see broker/engine.cpp) and the drill's own
+// (`tandem-producer-id`, `tandem-producer-seq`, see broker/engine/dedup.h) and the drill's own
 // `drill-p` / `drill-seq`, and a body from make_body (history.h).
 // Consumers subscribe with ack=client-individual and ACK every message; consumer j takes the
 // queues i with i % consumers == j (or, with more consumers than producers, queue j %
