@@ -16,6 +16,7 @@ Exit 77 (CTest: skipped) only when a kind needs FUSE and /dev/fuse is not usable
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,16 +54,29 @@ def main():
         env["TANDEM_UNSAFE_FAULT"] = a.defect
     with tempfile.TemporaryDirectory(prefix="tandem-drill-verdict-") as tmp:
         record_path = os.path.join(tmp, "drill.json")
-        cmd = [a.drill, "--tandemd", a.tandemd, "--base-port", "0", "--quiet", "--json", record_path] + drill_args
+        # The drill keeps its work directory (store, logs) when it finds a violation, as the
+        # defect tests make it do on purpose: put it in ours, which goes away when the test
+        # passes and is kept (and named) when it fails.
+        cmd = [a.drill, "--tandemd", a.tandemd, "--base-port", "0", "--quiet", "--json", record_path,
+               "--work-dir", os.path.join(tmp, "work")] + drill_args
         print("$", " ".join(cmd), f"(TANDEM_UNSAFE_FAULT={a.defect})" if a.defect else "", flush=True)
         rc = subprocess.run(cmd, env=env).returncode
         try:
             with open(record_path) as f:
                 record = json.load(f)
         except (OSError, ValueError) as e:
+            record = None
             print(f"FAIL: the drill wrote no record ({e}); exit {rc}")
-            return 1
+        ok = record is not None and judge(a.expect, rc, record)
+        if not ok:
+            kept = tempfile.mkdtemp(prefix="tandem-drill-verdict-failed-")
+            shutil.move(tmp, os.path.join(kept, "run"))
+            os.makedirs(tmp)  # for TemporaryDirectory's cleanup
+            print(f"the drill's record, logs and store are kept in {kept}/run")
+        return 0 if ok else 1
 
+
+def judge(expect, rc, record):
     lost = record.get("lost", 0)
     overlap = record.get("overlapping_writers", 0)
     unflagged = record.get("unflagged_duplicates", 0)
@@ -70,17 +84,17 @@ def main():
           f"aborted {record.get('aborted')}, per kind {json.dumps(record.get('kinds', {}))}")
     if rc == 3 or record.get("aborted"):
         print(f"FAIL: the drill did not run to the end: {record.get('aborted')}")
-        return 1
-    if a.expect == "clean":
+        return False
+    if expect == "clean":
         ok = rc == 0 and lost == 0 and overlap == 0 and unflagged == 0
-    elif a.expect == "lost":
+    elif expect == "lost":
         ok = rc == 1 and lost > 0
-    elif a.expect == "lost-or-overlap":
+    elif expect == "lost-or-overlap":
         ok = rc == 1 and (lost > 0 or overlap > 0)
     else:
         ok = rc == 1 and (lost > 0 or overlap > 0 or unflagged > 0)
-    print(("PASS" if ok else "FAIL") + f": expected {a.expect}")
-    return 0 if ok else 1
+    print(("PASS" if ok else "FAIL") + f": expected {expect}")
+    return ok
 
 
 if __name__ == "__main__":
