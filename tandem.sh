@@ -20,7 +20,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev
   libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
-  python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
+  libfuse3-dev libfaketime python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse ceph-common fio
 )
 

@@ -28,4 +28,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 # The build trees of every developer sit beside the sources: never package them.
 set(CPACK_SOURCE_IGNORE_FILES "/build[^/]*/" "/\\\\.git/")
+# Deliberate durability defects (TANDEM_UNSAFE_FAULTS, docs/failover.md) are never packaged.
+set(CPACK_TANDEM_UNSAFE_FAULTS ${TANDEM_UNSAFE_FAULTS})
+list(APPEND CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_LIST_DIR}/refuse_unsafe.cmake)
 include(CPack)

@@ -5,10 +5,18 @@
 
 #include "journal/store.h"
 
+#ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
+extern "C" bool tandem_unsafe_fault(const char* name);
+#endif
+
 namespace tandem::broker::detail {
 
 bool dedup::seen(const std::string& producer, std::uint64_t seq) const {
   if (producer.empty()) return false;
+#ifdef TANDEM_UNSAFE_FAULTS  // defect dedup_before_durable: an original still in flight counts as stored
+  if (tandem_unsafe_fault("dedup_before_durable") && accepted_.contains(producer) && accepted_.at(producer).seqs.contains(seq))
+    return true;
+#endif
   // issue 12: a hit in `accepted_` may be an original still in flight; answering it should
   // wait for that append (and not count if the append fails).
   if (auto it = accepted_.find(producer); it != accepted_.end() && it->second.seqs.contains(seq))

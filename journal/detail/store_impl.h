@@ -19,6 +19,10 @@
 // it never holds queue_mu while writing.
 #pragma once
 
+#ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
+extern "C" bool tandem_unsafe_fault(const char* name);
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -211,6 +215,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
       f();
   }
   std::error_code check_fence() {
+#ifdef TANDEM_UNSAFE_FAULTS  // defect skip_fence: the writer never asks the fence
+    if (tandem_unsafe_fault("skip_fence")) return {};
+#endif
     if (!opts.fence) return {};
     return opts.fence();
   }

@@ -124,6 +124,12 @@ void store::impl::write_group(std::vector<std::unique_ptr<entry>>& group) {
     stats.groups.fetch_add(1, std::memory_order_relaxed);
     stats.group_records.fetch_add(end - first, std::memory_order_relaxed);
     if (force_sync || opts.sync == sync_policy::always) {
+#ifdef TANDEM_UNSAFE_FAULTS  // defect receipt_before_fsync: complete the group without its fdatasync
+      if (!force_sync && tandem_unsafe_fault("receipt_before_fsync")) {
+        first = end;
+        return {};
+      }
+#endif
       if (auto ec = timed_sync(*seg_file)) {
         fail(ec, seg_file->path(), "fdatasync failed");
         return ec;

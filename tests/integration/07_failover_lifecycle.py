@@ -178,6 +178,26 @@ def write_epoch(store, epoch):
     os.rename(tmp, os.path.join(store, "epoch"))
 
 
+def drain_all(b, dest, quiet=2.0):
+    """Every message `dest` holds: reads until none arrives for `quiet` seconds."""
+    r = Raw(b)
+    r.connect()
+    r.frame("SUBSCRIBE", {"destination": dest, "id": "all", "ack": "client-individual"})
+    got = []
+    while True:
+        try:
+            f = r.read_frame(timeout=quiet)
+        except AssertionError:
+            break
+        if f is None:
+            break
+        assert f[0] == "MESSAGE", f
+        got.append(f)
+        r.frame("ACK", {"id": f[1]["ack"]})
+    r.close()
+    return got
+
+
 def test_a_master_whose_epoch_was_taken_exits_75_and_acknowledges_nothing_more(brokers):
     a, = new_group(brokers, 1, args=["--lock-check-interval", "100"])
     epoch = a.health()["epoch"]
@@ -188,9 +208,11 @@ def test_a_master_whose_epoch_was_taken_exits_75_and_acknowledges_nothing_more(b
     # From now on nothing may be acknowledged: keep sending; any RECEIPT that arrives must be
     # for a SEND written before the watchdog could have seen the change (one check period).
     # The fence may answer from information up to one lease (2 x 100 ms) old; a SEND written
-    # 0.5 s after the change must not be acknowledged.
+    # 0.5 s after the change must not be acknowledged. Each body names its receipt id, so
+    # the survivors can be checked below.
     t_changed = time.monotonic()
     sent_at = {}
+    receipted = ["kept"]
     receipts_late = []
     i = 0
     while a.proc.poll() is None and time.monotonic() - t_changed < 10:
@@ -198,7 +220,7 @@ def test_a_master_whose_epoch_was_taken_exits_75_and_acknowledges_nothing_more(b
         i += 1
         try:
             sent_at[rid] = time.monotonic()
-            r.frame("SEND", {"destination": "/queue/d", "persistent": "true", "receipt": rid}, "late")
+            r.frame("SEND", {"destination": "/queue/d", "persistent": "true", "receipt": rid}, rid)
         except OSError:
             break
         try:
@@ -207,12 +229,24 @@ def test_a_master_whose_epoch_was_taken_exits_75_and_acknowledges_nothing_more(b
             continue
         if f is None:
             break
-        if f[0] == "RECEIPT" and sent_at[f[1]["receipt-id"]] - t_changed > 0.5:
-            receipts_late.append(f[1]["receipt-id"])
+        if f[0] == "RECEIPT":
+            receipted.append(f[1]["receipt-id"])
+            if sent_at[f[1]["receipt-id"]] - t_changed > 0.5:
+                receipts_late.append(f[1]["receipt-id"])
     r.close()
     assert a.exit_code(timeout=10) == EXIT_DEPOSED
     assert "stepping down" in a.log_text()
     assert receipts_late == [], receipts_late
+    # A RECEIPT is a promise whenever it was sent, the tolerated half second included: the
+    # next master must deliver every one of those messages (issue 12).
+    b = SharedBroker(a.store, "b1")
+    brokers.append(b)
+    b.start()
+    assert b.health()["epoch"] > epoch + 5
+    bodies = {f[2].decode() for f in drain_all(b, "/queue/d")}
+    missing = [m for m in receipted if m not in bodies]
+    assert missing == [], f"receipted by the deposed master but lost: {missing} ({len(receipted)} receipted)"
+    print(f"  {len(receipted) - 1} RECEIPTs after the epoch change, all {len(receipted)} receipted messages survive")
 
 
 def test_a_master_whose_lock_file_was_replaced_exits_75(brokers):

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 
-from tandem_test import Broker, run, tandemd_path, wait_for
+from tandem_test import Broker, run, skip, tandemd_path, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNIT = os.path.join(HERE, "..", "..", "packaging", "systemd", "tandem@.service")
@@ -74,8 +74,7 @@ def start_notified(broker, notify):
 def test_the_unit_file_passes_systemd_analyze_verify(brokers):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
-        print("SKIP: systemd-analyze is not installed (Debian package systemd)")
-        return
+        skip("systemd-analyze is not installed (Debian package systemd)")
     work = tempfile.mkdtemp(prefix="tandem-unit-")
     try:
         # ExecStart must name an executable that exists: point it at the tandemd under test.
@@ -89,8 +88,7 @@ def test_the_unit_file_passes_systemd_analyze_verify(brokers):
         output = (r.stdout + r.stderr).strip()
         if r.returncode != 0 and ("Failed to connect" in output or "No such file or directory" in output
                                   and "tandem@" not in output):
-            print(f"SKIP: systemd-analyze cannot run here: {output[:300]}")
-            return
+            skip(f"systemd-analyze cannot run here: {output[:300]}")
         # verify exits 0 on unknown keys and bad values ("..., ignoring."): any word about our
         # unit is a failure.
         assert r.returncode == 0 and "tandem@" not in output, output

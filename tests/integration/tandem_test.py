@@ -6,8 +6,14 @@ tandemd logs as `stomp listening ... port=N`), so tests never race for ports. Wa
 have a deadline; nothing sleeps blindly. A failing test prints the broker's log.
 
 Run a test file directly: python3 02_send_receive.py /path/to/tandemd
-Environment: TANDEM_ITEST_ONLY=<substring> runs matching cases only; TANDEM_ITEST_ARGS adds
-tandemd options to every broker (e.g. "--threads 2").
+Environment: TANDEM_ITEST_ONLY=<substring> runs matching cases only; TANDEM_ITEST_EXCLUDE=
+<substring> leaves matching cases out; TANDEM_ITEST_ARGS adds tandemd options to every broker
+(e.g. "--threads 2").
+
+A case that cannot run here (a tool missing, FUSE unavailable) calls skip(reason): the runner
+prints SKIP and, when no case failed, exits 77, which CTest reports as skipped (every test
+file is registered with SKIP_RETURN_CODE 77), never as passed. Register a case that may skip
+as a CTest test of its own (TANDEM_ITEST_ONLY) so the others still count as passed.
 """
 
 import json
@@ -467,14 +473,29 @@ def drain(b, dest, expect, ack="client-individual"):
 
 # ---- a tiny runner ---------------------------------------------------------------------------
 
+SKIP_EXIT_CODE = 77  # CTest SKIP_RETURN_CODE of every integration test file
+
+
+class Skip(Exception):
+    """Raised by skip(): the case cannot run here."""
+
+
+def skip(reason):
+    raise Skip(reason)
+
+
 def run(tests):
     """Runs test functions in order; each gets its own brokers via the `brokers` list it may
     append to (they are cleaned up, and their logs dumped on failure). Exit code 1 on any
-    failure."""
+    failure; else 77 if a case skipped; else 0."""
     failed = 0
+    skipped = 0
     selected = os.environ.get("TANDEM_ITEST_ONLY")
+    excluded = os.environ.get("TANDEM_ITEST_EXCLUDE")
     for fn in tests:
         if selected and selected not in fn.__name__:
+            continue
+        if excluded and excluded in fn.__name__:
             continue
         brokers = []
         t0 = time.monotonic()
@@ -483,6 +504,9 @@ def run(tests):
             for b in brokers:
                 b.kill_if_running_and_check_sanitizers()
             print(f"PASS {fn.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
+        except Skip as reason:
+            skipped += 1
+            print(f"SKIP {fn.__name__}: {reason}", flush=True)
         except Exception:
             failed += 1
             print(f"FAIL {fn.__name__} ({time.monotonic() - t0:.2f}s)", flush=True)
@@ -492,7 +516,12 @@ def run(tests):
         finally:
             for b in brokers:
                 b.cleanup()
-    sys.exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)
+    if skipped:
+        print(f"{skipped} case(s) skipped: reported to CTest as skipped (exit {SKIP_EXIT_CODE})", flush=True)
+        sys.exit(SKIP_EXIT_CODE)
+    sys.exit(0)
 
 
 def new_broker(brokers, **kwargs):

@@ -647,6 +647,10 @@ void connection::close() {
   if (handlers_.on_connection_lost) handlers_.on_connection_lost(make_error_code(errc::closed), true);
 }
 
+void connection::drop() {
+  if (state_ == state::connected) close_socket(make_error_code(errc::connection_dropped));
+}
+
 void connection::close_socket(std::error_code cause) {
   if (!loss_cause_) loss_cause_ = cause;
   if (socket_) {

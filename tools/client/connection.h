@@ -156,6 +156,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
   // DISCONNECT with a receipt, wait for it (at most `timeout`), close. No reconnect follows.
   asio::awaitable<std::error_code> async_disconnect(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Closes the socket as a network failure would (errc::connection_dropped): outstanding
+  // receipts are reported lost and, with failover, the connection reconnects to the first
+  // broker that answers, possibly the same. For drills. Nothing happens unless connected.
+  void drop();
   // Closes the socket now; no reconnect follows. Before it returns, the state is closed,
   // every outstanding receipt was reported lost and on_connection_lost(errc::closed, true)
   // was called (so callbacks may run inside close()).

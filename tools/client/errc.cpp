@@ -21,6 +21,7 @@ class category final : public std::error_category {
       case errc::not_connected: return "client: not connected";
       case errc::closed: return "client: connection closed";
       case errc::timed_out: return "client: broker did not answer in time";
+      case errc::connection_dropped: return "client: connection dropped on purpose";
     }
     return "client: unknown error " + std::to_string(value);
   }

@@ -34,6 +34,8 @@ enum class errc {
   closed,
   // CONNECT got no CONNECTED (or DISCONNECT no RECEIPT) within the timeout.
   timed_out,
+  // drop() cut the connection on purpose (a drill simulating a network failure).
+  connection_dropped,
 };
 
 const std::error_category& client_category() noexcept;

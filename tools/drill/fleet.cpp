@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include <fmt/format.h>
@@ -34,6 +35,60 @@ void write_all(int fd, const char* text) {
 }
 
 }  // namespace
+
+std::error_code spawn_child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                            const std::filesystem::path& log, const char* what, pid_t& pid_out) {
+  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+  std::vector<std::string> arg_strings = args;
+  std::vector<char*> argv;
+  for (auto& a : arg_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& x : extra_env) replaced = replaced || x.rfind(name, 0) == 0;
+    if (!replaced) env_strings.emplace_back(entry);
+  }
+  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string exec_failed = fmt::format("tandem-drill: exec of {} failed\n", what);
+
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) return {errno, std::generic_category()};
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(log_fd);
+    return {err, std::generic_category()};
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the drill died before prctl took effect
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execve(argv[0], argv.data(), envp.data());
+    write_all(2, exec_failed.c_str());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  // Also from the parent: the child's setpgid may not have run yet when we signal the group.
+  ::setpgid(pid, pid);
+  pid_out = pid;
+  return {};
+}
 
 std::string exit_status::to_string() const {
   if (exited) return fmt::format("exit {}", code);
@@ -79,7 +134,6 @@ std::error_code broker_fleet::start(std::uint32_t slot, bool create_store) {
   rec.incarnation = inc;
   rec.log = options_.log_dir / fmt::format("b{}.{}.log", slot, inc);
 
-  // Everything the child needs is built before fork: after it, only async-signal-safe calls.
   std::vector<std::string> args = {
       options_.tandemd.string(),
       "--store", options_.store.string(),
@@ -89,41 +143,8 @@ std::error_code broker_fleet::start(std::uint32_t slot, bool create_store) {
   };
   if (create_store) args.push_back("--create-store");
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  int log_fd = ::open(rec.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) return {errno, std::generic_category()};
-  const pid_t parent = ::getpid();
-
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int err = errno;
-    ::close(log_fd);
-    return {err, std::generic_category()};
-  }
-  if (pid == 0) {
-    // Child.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the drill died before prctl took effect
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::close_range(3, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execv(argv[0], argv.data());
-    write_all(2, "tandem-drill: exec of tandemd failed (check --tandemd)\n");
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  // Also from the parent: the child's setpgid may not have run yet when we signal the group.
-  ::setpgid(pid, pid);
+  pid_t pid = 0;
+  if (auto ec = spawn_child(args, options_.extra_env, rec.log, "tandemd (check --tandemd)", pid)) return ec;
   rec.pid = pid;
   rec.started_at = std::chrono::steady_clock::now();
   records_.push_back(std::move(rec));

@@ -49,6 +49,7 @@ struct fleet_options {
   std::uint16_t base_port = 61700;
   unsigned brokers = 3;
   std::vector<std::string> extra_args;  // appended to every tandemd command line
+  std::vector<std::string> extra_env;   // "NAME=value", added to (or replacing in) the drill's environment
 };
 
 // How an incarnation ended.
@@ -68,6 +69,15 @@ struct incarnation_record {
   std::optional<std::chrono::steady_clock::time_point> ended_at;  // when reaped
   std::optional<exit_status> status;
 };
+
+// Starts `args` (args[0]: the program) as a child of the calling thread in its own process
+// group, with PR_SET_PDEATHSIG = SIGKILL, stdin /dev/null, stdout and stderr into (a new)
+// `log`, no other descriptor, the drill's environment plus `extra_env` ("NAME=value",
+// replacing a variable of that name). The fleet's brokers and the fault file system start
+// this way (see the PITFALL above: call it from the drill's main thread). `what` names the
+// program in the message written to the log when exec fails.
+std::error_code spawn_child(const std::vector<std::string>& args, const std::vector<std::string>& extra_env,
+                            const std::filesystem::path& log, const char* what, pid_t& pid);
 
 class broker_fleet {
  public:

@@ -56,13 +56,18 @@ void to_json(nlohmann::json& j, const verdict& v) {
       {"corrupted", v.corrupted},
       {"unexpected", v.unexpected},
       {"lost_examples", v.lost_examples},
+      {"unflagged_examples", v.unflagged_examples},
       {"order_examples", v.order_examples},
       {"corrupted_examples", v.corrupted_examples},
       {"unexpected_examples", v.unexpected_examples},
   };
 }
 
-history::history(std::size_t producers) : streams_(producers) {}
+history::history(std::size_t producers) : streams_(producers), unordered_(producers, false) {}
+
+void history::set_unordered(std::uint32_t p) {
+  if (p < unordered_.size()) unordered_[p] = true;
+}
 
 history::entry* history::find(std::uint32_t p, std::uint64_t seq) {
   if (p >= streams_.size() || seq == 0) return nullptr;
@@ -79,16 +84,18 @@ void history::on_send(std::uint32_t p, std::uint64_t seq) {
   ++s.attempts;
 }
 
-void history::on_receipt(std::uint32_t p, std::uint64_t seq) {
+void history::on_receipt(std::uint32_t p, std::uint64_t seq, clock_type::time_point at) {
   entry* e = find(p, seq);
   if (!e || e->receipted) return;
   e->receipted = true;
+  e->receipt_at = at;
   auto& s = streams_[p];
   ++s.receipted;
   if (e->deliveries == 0) ++s.receipted_undelivered;
 }
 
-void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool redelivered, bool body_ok) {
+void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool redelivered, bool body_ok,
+                          clock_type::time_point at) {
   entry* e = find(p, seq);
   if (!e || !e->sent) {
     on_unexpected(fmt::format("p{}:{} was never sent", p, seq));
@@ -106,13 +113,14 @@ void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t
     // message the broker flags redelivered may come back out of order (it went back to the
     // queue); an unflagged one may not.
     auto& max_seq = max_first_seq_[{consumer, p}];
-    if (seq < max_seq && !redelivered) {
+    if (seq < max_seq && !redelivered && !unordered_[p]) {
       ++order_violations_;
       add_example(order_examples_, fmt::format("p{}:{} after p{}:{} on consumer {}", p, seq, p, max_seq, consumer));
     }
     if (seq > max_seq) max_seq = seq;
-  } else if (!redelivered) {
-    ++e->unflagged_duplicates;
+  } else {
+    if (!redelivered) ++e->unflagged_duplicates;
+    duplicate_events_.emplace_back(at, redelivered);
   }
   ++e->deliveries;
 }
@@ -161,10 +169,12 @@ verdict history::compute() const {
         ++v.duplicated_messages;
         v.duplicates += e.deliveries - 1;
         v.duplicates_unflagged += e.unflagged_duplicates;
+        if (e.unflagged_duplicates > 0) add_example(v.unflagged_examples, fmt::format("p{}:{}", p, i + 1));
       }
       if (e.receipted && e.deliveries == 0) {
         ++v.lost;
         add_example(v.lost_examples, fmt::format("p{}:{}", p, i + 1));
+        v.lost_receipt_times.push_back(e.receipt_at);
       }
     }
   }
@@ -174,6 +184,7 @@ verdict history::compute() const {
   v.corrupted_examples = corrupted_examples_;
   v.unexpected = unexpected_;
   v.unexpected_examples = unexpected_examples_;
+  v.duplicate_events = duplicate_events_;
   return v;
 }
 

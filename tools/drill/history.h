@@ -7,8 +7,8 @@
 //
 //   lost                 receipted, never delivered                    must be 0
 //   duplicates           deliveries beyond a message's first           allowed (at-least-once)
-//   duplicates_unflagged of those, without `redelivered:true`          reported: after a crash
-//                                                                      the broker may not know
+//   duplicates_unflagged of those, flagged neither `redelivered:true`  must be 0: a consumer
+//                        nor `tandem-duplicate:true`                   must be able to tell
 //   order_violations     a message delivered for the first time after  must be 0 unless
 //                        a later one of the same producer, on the      flagged redelivered
 //                        same consumer, and not flagged redelivered
@@ -26,6 +26,7 @@
 // Threads: not synchronized. The workload owns one and touches it only on its io thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -37,6 +38,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 namespace tandem::drill {
+
+using clock_type = std::chrono::steady_clock;
 
 // Message bodies: "p<producer>:<seq>:" followed by filler derived from both, `size` bytes in
 // all (the prefix is cut when size is smaller).
@@ -58,12 +61,20 @@ struct verdict {
   std::uint64_t corrupted = 0;
   std::uint64_t unexpected = 0;
   std::vector<std::string> lost_examples;    // up to max_examples "p<producer>:<seq>"
+  std::vector<std::string> unflagged_examples;  // "p<producer>:<seq>" delivered again without a flag
   std::vector<std::string> order_examples;   // "p1:42 after p1:57 on consumer 0"
   std::vector<std::string> corrupted_examples;
   std::vector<std::string> unexpected_examples;
+  // When the RECEIPT of each lost message was read, and when each duplicate was delivered
+  // (and whether it was flagged): the drill attributes them to fault episodes by time.
+  std::vector<clock_type::time_point> lost_receipt_times;
+  std::vector<std::pair<clock_type::time_point, bool>> duplicate_events;
 
-  // The run failed on its messages (loss, corruption, reordering, ids from nowhere).
-  bool failed() const { return lost > 0 || order_violations > 0 || corrupted > 0 || unexpected > 0; }
+  // The run failed on its messages (loss, corruption, reordering, ids from nowhere,
+  // duplicates a consumer cannot recognise).
+  bool failed() const {
+    return lost > 0 || order_violations > 0 || corrupted > 0 || unexpected > 0 || duplicates_unflagged > 0;
+  }
 };
 
 void to_json(nlohmann::json& j, const verdict& v);
@@ -77,12 +88,16 @@ class history {
   // A SEND of (p, seq) was queued (each attempt, resends included). Seqs start at 1 and a
   // producer never skips one.
   void on_send(std::uint32_t p, std::uint64_t seq);
-  // Its RECEIPT arrived (a second RECEIPT for a resend is harmless).
-  void on_receipt(std::uint32_t p, std::uint64_t seq);
-  // A MESSAGE carrying (p, seq) reached consumer `consumer`.
-  void on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool redelivered, bool body_ok);
+  // Its RECEIPT arrived at `at` (a second RECEIPT for a resend is harmless).
+  void on_receipt(std::uint32_t p, std::uint64_t seq, clock_type::time_point at = clock_type::now());
+  // A MESSAGE carrying (p, seq) reached consumer `consumer` at `at`; `flagged`: it carried
+  // redelivered:true or tandem-duplicate:true.
+  void on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool flagged, bool body_ok,
+                   clock_type::time_point at = clock_type::now());
   // A MESSAGE whose drill headers are missing, unparsable or name a message never sent.
   void on_unexpected(std::string_view what);
+  // Stream p has no send order to keep (the probe writes over many connections at once).
+  void set_unordered(std::uint32_t p);
 
   // Receipted messages of producer p (or of all, with p = npos) not delivered yet: the end of
   // a run waits for this to reach 0.
@@ -99,6 +114,7 @@ class history {
     bool receipted = false;
     std::uint32_t deliveries = 0;
     std::uint32_t unflagged_duplicates = 0;
+    clock_type::time_point receipt_at;
   };
   struct stream {
     std::vector<entry> entries;  // index seq - 1
@@ -110,6 +126,7 @@ class history {
   entry* find(std::uint32_t p, std::uint64_t seq);
 
   std::vector<stream> streams_;
+  std::vector<bool> unordered_;
   // Highest seq delivered for the first time, per (consumer, producer): the order check.
   std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> max_first_seq_;
   std::uint64_t order_violations_ = 0;
@@ -118,6 +135,7 @@ class history {
   std::vector<std::string> order_examples_;
   std::vector<std::string> corrupted_examples_;
   std::vector<std::string> unexpected_examples_;
+  std::vector<std::pair<clock_type::time_point, bool>> duplicate_events_;
 };
 
 }  // namespace tandem::drill

@@ -99,7 +99,7 @@ void scan_log_file(const std::filesystem::path& file, std::uint32_t slot, std::u
   if (in) scan_log(in, slot, incarnation, out);
 }
 
-std::vector<std::string> check_master_epochs(std::vector<master_line> masters) {
+std::vector<std::string> check_master_epochs(std::vector<master_line> masters, bool check_time_order) {
   std::vector<std::string> problems;
   std::map<std::uint64_t, const master_line*> by_epoch;
   for (const auto& m : masters) {
@@ -110,6 +110,7 @@ std::vector<std::string> check_master_epochs(std::vector<master_line> masters) {
                                      m.incarnation, m.utc));
     }
   }
+  if (!check_time_order) return problems;
   std::stable_sort(masters.begin(), masters.end(), [](const master_line& a, const master_line& b) {
     return a.utc != b.utc ? a.utc < b.utc : a.epoch < b.epoch;
   });

@@ -1,10 +1,13 @@
 // tandem-drill: failover drill for a Tandem master/slave group. See drill.h for what one
-// failover is and how the run is verified, docs/failover.md for how to read the results.
+// episode is and how the run is verified, fault_kind.h for the faults, docs/failover.md for
+// how to read the results.
 //
 //   tandem-drill --brokers 3 --failovers 20 --seed 7 --json drill.json
+//   tandem-drill --kinds power-loss,stop-lease,eio-fsync --lock-check-interval-ms 200 --failovers 6
 //
-// Exit status: 0 pass; 1 a receipted message was lost (or corrupted, reordered) or two brokers
-// served at once; 2 bad usage; 3 the drill could not run to the end.
+// Exit status: 0 pass; 1 a receipted message was lost (or corrupted, reordered, duplicated
+// without a flag) or two brokers wrote or served at once; 2 bad usage; 3 the drill could not
+// run to the end.
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,16 +32,39 @@ extern "C" void on_stop_signal(int) {
   }
 }
 
-std::filesystem::path default_tandemd(const char* argv0) {
-  // Next to us in a build tree (tools/drill/ and broker/), or installed side by side.
+std::filesystem::path self_dir(const char* argv0) {
   std::error_code ec;
   auto self = std::filesystem::canonical("/proc/self/exe", ec);
   if (ec) self = argv0;
-  for (auto candidate : {self.parent_path().parent_path().parent_path() / "broker" / "tandemd",
-                         self.parent_path() / "tandemd", self.parent_path().parent_path() / "sbin" / "tandemd"}) {
+  return self.parent_path();
+}
+
+std::filesystem::path default_tandemd(const char* argv0) {
+  // Next to us in a build tree (tools/drill/ and broker/), or installed side by side.
+  const auto dir = self_dir(argv0);
+  std::error_code ec;
+  for (auto candidate : {dir.parent_path().parent_path() / "broker" / "tandemd", dir / "tandemd",
+                         dir.parent_path() / "sbin" / "tandemd"}) {
     if (std::filesystem::exists(candidate, ec)) return candidate;
   }
   return "tandemd";
+}
+
+std::filesystem::path default_faultfs(const char* argv0) {
+  // Built beside us in a build tree (tools/faultfs/), or installed side by side.
+  const auto dir = self_dir(argv0);
+  std::error_code ec;
+  for (auto candidate : {dir.parent_path() / "faultfs" / "tandem-faultfs", dir / "tandem-faultfs"}) {
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  }
+  return "tandem-faultfs";
+}
+
+std::string kinds_help() {
+  std::string text = "what to inflict, comma separated:";
+  for (auto k : tandem::drill::all_fault_kinds())
+    text += std::string("\n  ") + tandem::drill::name(k) + ": " + tandem::drill::describe(k);
+  return text;
 }
 
 }  // namespace
@@ -51,13 +77,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> kinds = {"kill", "term", "stop"};
   unsigned interval_ms = 1000, pause_min_ms = 200, pause_max_ms = 1500, failover_timeout_ms = 30000;
   unsigned drain_timeout_ms = 30000, reconnect_delay_ms = 20, startup_timeout_ms = 60000;
-  bool no_probe = false, no_verify_backlog = false;
+  unsigned lock_check_interval_ms = 0, faultfs_lease_ms = 0;
+  bool no_probe = false, no_verify_backlog = false, no_probe_writes = false;
+  std::string order = "random", faultfs, faketime_lib = TANDEM_FAKETIME_LIB;
 
-  CLI::App app{"tandem-drill: start N tandemd brokers on one store, depose the master K times under load, "
-               "and verify that no receipted message was lost and no two brokers served at once"};
+  CLI::App app{"tandem-drill: start N tandemd brokers on one store, inflict K faults on the master or the store under "
+               "load, and verify that no receipted message was lost, no duplicate went unflagged and no two brokers "
+               "wrote or served at once"};
   app.add_option("--brokers,-b", o.brokers, "brokers sharing the store")->capture_default_str()->check(CLI::Range(2u, broker_fleet::max_brokers));
-  app.add_option("--failovers,-k", o.failovers, "failovers to perform")->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the random choices (kill kind, pause length)")->capture_default_str();
+  app.add_option("--failovers,-k", o.failovers, "fault episodes to perform")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the random choices (kind, pause length, clock offset)")->capture_default_str();
   app.add_option("--store", store, "shared store directory (a local directory or a mount); default: WORK_DIR/store");
   app.add_option("--work-dir", work_dir, "directory for broker logs (and the default store); default: a new temp directory, removed on success");
   app.add_flag("--keep", o.keep_work_dir, "keep the temp work directory even on success");
@@ -67,7 +96,10 @@ int main(int argc, char** argv) {
   app.add_option("--host", o.host, "address the brokers listen on")->capture_default_str();
   app.add_option("--base-port", o.base_port, "broker i listens on BASE+2i (STOMP) and BASE+2i+1 (admin); 0: find free ports")
       ->capture_default_str();
-  app.add_option("--kinds", kinds, "how to depose the master: kill, term, stop (comma separated)")->delimiter(',')->capture_default_str();
+  app.add_option("--kinds", kinds, kinds_help())->delimiter(',')->capture_default_str();
+  app.add_option("--order", order, "random: each episode picks a kind with the seed; cycle: the kinds in turn")
+      ->check(CLI::IsMember({"random", "cycle"}))
+      ->capture_default_str();
   app.add_option("--message-size,-s", o.message_bytes, "message body bytes")->capture_default_str();
   app.add_option("--producers,-p", o.producers, "producer connections (one queue each)")->capture_default_str()->check(CLI::Range(1u, 1000u));
   app.add_option("--consumers,-c", o.consumers, "consumer connections")->capture_default_str()->check(CLI::Range(1u, 1000u));
@@ -75,7 +107,21 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "messages per second over all producers (0: as fast as receipts allow)")->capture_default_str();
   app.add_option("--pending", o.pending, "preload N messages into a backlog queue nobody consumes until the end, so every takeover recovers them")
       ->capture_default_str();
-  app.add_flag("--no-verify-backlog", no_verify_backlog, "do not drain and check the backlog at the end");
+  app.add_option("--parked-rate", o.parked_rate,
+                 "messages per second to the backlog queue during the traffic, consumed only at the end: they must "
+                 "survive every fault (0: none)")
+      ->capture_default_str();
+  app.add_flag("--no-verify-backlog", no_verify_backlog, "do not drain and check the backlog, the parked messages and the probe's writes at the end");
+  app.add_flag("--no-probe-writes", no_probe_writes, "the STOMP probe only connects; it does not write one message per probe");
+  app.add_option("--lock-check-interval-ms", lock_check_interval_ms,
+                 "pass --lock-check-interval to every tandemd (the lease the brokers assume is twice it)");
+  app.add_option("--faultfs", faultfs, "path of tandem-faultfs (default: found next to tandem-drill)");
+  app.add_flag("--faultfs-store", o.faultfs_store, "run the store on tandem-faultfs even when no kind needs it");
+  app.add_option("--faultfs-lease-ms", faultfs_lease_ms, "lock lease of tandem-faultfs (default: 4 x the lock check interval)");
+  app.add_option("--faketime-lib", faketime_lib, "libfaketime for clock-jump (Debian package libfaketime)")->capture_default_str();
+  app.add_option("--clock-jump-hours", o.clock_jump_hours, "clock-jump: the wall clock moves by up to this many hours, either way")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100000u));
   app.add_option("--interval-ms", interval_ms, "traffic between two failovers")->capture_default_str();
   app.add_option("--pause-min-ms", pause_min_ms, "shortest SIGSTOP pause")->capture_default_str();
   app.add_option("--pause-max-ms", pause_max_ms, "longest SIGSTOP pause")->capture_default_str();
@@ -89,12 +135,12 @@ int main(int argc, char** argv) {
 
   o.kinds.clear();
   for (const auto& k : kinds) {
-    kill_kind kind;
-    if (!parse_kill_kind(k, kind)) {
-      std::cerr << "tandem-drill: --kinds: unknown kind '" << k << "' (use kill, term, stop)\n";
+    auto kind = parse_fault_kind(k);
+    if (!kind) {
+      std::cerr << "tandem-drill: --kinds: unknown kind '" << k << "' (see --help for the list)\n";
       return 2;
     }
-    o.kinds.push_back(kind);
+    o.kinds.push_back(*kind);
   }
   if (o.kinds.empty()) {
     std::cerr << "tandem-drill: --kinds is empty\n";
@@ -127,6 +173,12 @@ int main(int argc, char** argv) {
   o.reconnect_delay = std::chrono::milliseconds(std::max(1u, reconnect_delay_ms));
   o.probe = !no_probe;
   o.verify_backlog = !no_verify_backlog;
+  o.probe_writes = !no_probe_writes;
+  o.order = order == "cycle" ? kind_order::cycle : kind_order::random;
+  if (lock_check_interval_ms > 0) o.lock_check_interval = std::chrono::milliseconds(lock_check_interval_ms);
+  if (faultfs_lease_ms > 0) o.faultfs_lease = std::chrono::milliseconds(faultfs_lease_ms);
+  o.faultfs = faultfs.empty() ? default_faultfs(argv[0]) : std::filesystem::path(faultfs);
+  o.faketime_lib = faketime_lib;
 
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;

@@ -4,7 +4,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <functional>
+
+#include <fmt/format.h>
+
+#include "broker/stomp/encoder.h"
 #include "broker/stomp/parser.h"
+#include "tools/drill/history.h"
 
 namespace tandem::drill {
 namespace {
@@ -49,35 +55,66 @@ asio::awaitable<health_answer> get_health(tcp::endpoint endpoint, std::chrono::m
   co_return out;
 }
 
-asio::awaitable<bool> stomp_probe(tcp::endpoint endpoint, std::chrono::milliseconds timeout) {
+struct probe_answer {
+  bool serving = false;
+  bool wrote = false;
+  clock_type::time_point sent;
+  std::optional<clock_type::time_point> receipted;
+};
+
+// CONNECT, and with `make_send`, one persistent SEND and its RECEIPT. The SEND is made only
+// once CONNECTED arrived, so its seq goes only to a broker that serves.
+asio::awaitable<probe_answer> stomp_probe(tcp::endpoint endpoint, std::chrono::milliseconds timeout,
+                                          const std::function<std::string()>& make_send) {
+  probe_answer out;
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);
   error_code ec;
   co_await stream.async_connect(endpoint, asio::redirect_error(use_awaitable, ec));
   static const std::string connect_frame = "CONNECT\naccept-version:1.2\nhost:tandem-drill-probe\n\n" + std::string(1, '\0');
   if (!ec) co_await asio::async_write(stream, asio::buffer(connect_frame), asio::redirect_error(use_awaitable, ec));
-  bool serving = false;
   stomp::parser parser(stomp::direction::from_server);
   char buf[2048];
-  while (!ec && !serving) {
-    std::size_t n = co_await stream.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
-    std::span<const char> in(buf, n);
-    while (!in.empty()) {
-      auto [used, status] = parser.feed(in);
-      in = in.subspan(used);
-      if (status == stomp::parse_status::frame_ready) {
-        serving = parser.current_frame().command == "CONNECTED";
-        ec = asio::error::eof;  // one frame is all we wait for
-        break;
+  std::string unread;  // bytes read after the last frame, for the next one
+  // Reads until one frame arrives; its command, or "" on error or timeout.
+  auto next_frame = [&]() -> asio::awaitable<std::string> {
+    for (;;) {
+      std::span<const char> in(unread.data(), unread.size());
+      while (!in.empty()) {
+        auto [used, status] = parser.feed(in);
+        in = in.subspan(used);
+        if (status == stomp::parse_status::frame_ready) {
+          unread.erase(0, unread.size() - in.size());
+          co_return parser.current_frame().command;
+        }
+        if (status == stomp::parse_status::error) {
+          ec = asio::error::invalid_argument;
+          co_return std::string();
+        }
       }
-      if (status == stomp::parse_status::error) {
-        ec = asio::error::invalid_argument;
+      unread.clear();
+      if (ec) co_return std::string();
+      std::size_t n = co_await stream.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+      unread.assign(buf, n);
+    }
+  };
+  out.serving = !ec && co_await next_frame() == "CONNECTED";
+  if (out.serving && make_send) {
+    const std::string send = make_send();
+    stream.expires_after(timeout);
+    out.sent = clock_type::now();
+    co_await asio::async_write(stream, asio::buffer(send), asio::redirect_error(use_awaitable, ec));
+    out.wrote = !ec;
+    for (std::string command; !ec && command != "ERROR";) {
+      command = co_await next_frame();
+      if (command == "RECEIPT") {
+        out.receipted = clock_type::now();
         break;
       }
     }
   }
   hard_close(stream);
-  co_return serving;
+  co_return out;
 }
 
 }  // namespace
@@ -153,9 +190,39 @@ asio::awaitable<void> monitor::probe_loop(std::uint32_t slot) {
         o.slot = slot;
         o.incarnation = inc;
         o.start = clock_type::now();
-        o.positive = co_await stomp_probe(endpoint, options_.timeout);
+        std::uint64_t seq = 0;
+        std::function<std::string()> make_send;
+        if (!options_.probe_destination.empty()) {
+          make_send = [&] {
+            seq = next_probe_seq_++;
+            stomp::frame f;
+            f.command = "SEND";
+            f.add("destination", options_.probe_destination);
+            f.add("persistent", "true");
+            f.add("receipt", fmt::format("probe-{}", seq));
+            f.add("drill-p", std::to_string(options_.probe_stream));
+            f.add("drill-seq", std::to_string(seq));
+            f.body = make_body(options_.probe_stream, seq, options_.probe_bytes);
+            std::string bytes;
+            stomp::encode(f, stomp::version::v1_2, bytes);
+            return bytes;
+          };
+        }
+        probe_answer a = co_await stomp_probe(endpoint, options_.timeout, make_send);
+        o.positive = a.serving;
         o.end = clock_type::now();
-        if (fleet_.incarnation(slot) == inc) record(o, nullptr);
+        const bool same = fleet_.incarnation(slot) == inc;
+        if (same) record(o, nullptr);
+        if (seq != 0) {
+          // Kept even when the SEND failed half-way (it may be stored); one written by a
+          // process we cannot name (a restart in between) is kept without a writer: its
+          // delivery is still checked. A seq whose SEND never reached the socket leaves a
+          // gap, which the history ignores.
+          if (a.wrote) {
+            std::lock_guard lock(mutex_);
+            probe_writes_.push_back({probe_write{seq, a.sent, a.receipted}, slot, same ? inc : 0});
+          }
+        }
       }
     } catch (const std::exception&) {
     }
@@ -204,6 +271,11 @@ bool monitor::role_after(std::uint32_t slot, const std::string& role, clock_type
   if (slot >= views_.size()) return false;
   const auto& v = views_[slot];
   return v.at > since && v.answered && v.role == role;
+}
+
+std::vector<probe_write_record> monitor::probe_writes() const {
+  std::lock_guard lock(mutex_);
+  return probe_writes_;
 }
 
 mastership_book monitor::book() const {

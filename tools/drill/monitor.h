@@ -3,6 +3,11 @@
 // Two observers per broker slot, each a coroutine on the monitor's io_context:
 // - health: GET /health on the admin port every `period` (role, epoch, holder);
 // - probe:  a STOMP CONNECT on the client port every `probe_period`; CONNECTED = serving.
+//   With a `probe_destination`, the probe then writes one persistent SEND with a RECEIPT on
+//   that connection: a write to EVERY broker that serves, whatever the clients do, so two
+//   brokers completing appends at once show up in the writers check (writers.h) even when
+//   every client stays on the old master. The writes are kept (probe_writes()) and must be
+//   delivered like any receipted message (workload::start_end_consumers).
 // Each answer (or refusal, or timeout) is an observation for the mastership_book (see
 // mastership.h for why two "master" answers in one sweep prove nothing and what does). The
 // latest health answer per slot is kept for the drill's controller: who is master now, are
@@ -33,6 +38,7 @@
 #include "broker/asio.h"
 #include "tools/drill/fleet.h"
 #include "tools/drill/mastership.h"
+#include "tools/drill/workload.h"
 
 namespace tandem::drill {
 
@@ -50,8 +56,18 @@ struct broker_view {
 struct monitor_options {
   std::chrono::milliseconds period{20};        // between health polls of one broker
   std::chrono::milliseconds probe_period{40};  // between STOMP probes of one broker
-  std::chrono::milliseconds timeout{300};      // per request
+  std::chrono::milliseconds timeout{300};      // per request (and again for a probe's write)
   bool probe = true;
+  std::string probe_destination;               // empty: the probe only connects
+  std::uint32_t probe_stream = 0;              // drill-p of the probe's writes (history.h)
+  std::size_t probe_bytes = 64;
+};
+
+// One write of the probe, and who answered it.
+struct probe_write_record {
+  probe_write write;
+  std::uint32_t slot = 0;
+  std::uint64_t incarnation = 0;
 };
 
 class monitor {
@@ -72,6 +88,7 @@ class monitor {
   bool role_after(std::uint32_t slot, const std::string& role, clock_type::time_point since) const;
 
   mastership_book book() const;
+  std::vector<probe_write_record> probe_writes() const;
 
  private:
   asio::awaitable<void> health_loop(std::uint32_t slot);
@@ -87,6 +104,8 @@ class monitor {
   mutable std::mutex mutex_;
   std::vector<broker_view> views_;
   mastership_book book_;
+  std::vector<probe_write_record> probe_writes_;
+  std::uint64_t next_probe_seq_ = 1;  // io thread only
 };
 
 }  // namespace tandem::drill

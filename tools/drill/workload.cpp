@@ -32,6 +32,7 @@ struct workload::producer {
   std::uint64_t limit = 0;  // last seq to send; 0 = no limit
   unsigned window = 32;
   clock_type::duration interval{0};  // between new seqs; 0 = as fast as the window allows
+  std::uint64_t unpaced = 0;         // seqs up to this one go as fast as the window allows
   std::shared_ptr<client::connection> conn;
   clock_type::time_point connected_at;
   std::uint64_t next_seq = 1;
@@ -68,7 +69,8 @@ auto workload::call(F&& f) {
 }
 
 workload::workload(workload_options options)
-    : options_(std::move(options)), work_(io_.get_executor()), history_(options_.producers + 1) {
+    : options_(std::move(options)), work_(io_.get_executor()), history_(options_.producers + 2) {
+  history_.set_unordered(probe_stream());
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -103,7 +105,9 @@ std::shared_ptr<workload::producer> workload::make_producer(std::uint32_t index,
     const std::uint64_t seq = it->second;
     raw->inflight.erase(it);
     if (!e.error) {
-      history_.on_receipt(raw->index, seq);
+      const auto now = clock_type::now();
+      history_.on_receipt(raw->index, seq, now);
+      acks_.push_back(ack_record{e.sent_at, now, raw->conn->current_broker().port, raw->connected_at, raw->index, seq});
       note_accept(*raw);
     } else {
       raw->resend.insert(seq);
@@ -177,13 +181,14 @@ void workload::on_message(consumer& c, client::message&& m) {
   const auto& f = m.frame;
   auto p = parse_number(f.get("drill-p"));
   auto seq = parse_number(f.get("drill-seq"));
-  if (!p || !seq || *p > options_.producers) {
+  if (!p || !seq || *p > probe_stream()) {
     history_.on_unexpected(fmt::format("MESSAGE without valid drill ids on {}", f.get("destination").value_or("?")));
   } else {
-    const bool redelivered = f.get("redelivered").value_or("") == "true";
-    const std::size_t size = options_.message_bytes;
-    history_.on_delivery(c.index, static_cast<std::uint32_t>(*p), *seq, redelivered,
-                         body_matches(f.body, static_cast<std::uint32_t>(*p), *seq, size));
+    // A consumer can recognise a copy by either flag (tandem-duplicate: issue 12's dedup).
+    const bool flagged = f.get("redelivered").value_or("") == "true" || f.get("tandem-duplicate").value_or("") == "true";
+    const std::size_t size = *p == probe_stream() ? options_.probe_bytes : options_.message_bytes;
+    history_.on_delivery(c.index, static_cast<std::uint32_t>(*p), *seq, flagged,
+                         body_matches(f.body, static_cast<std::uint32_t>(*p), *seq, size), clock_type::now());
   }
   // An ACK for a message of an earlier connection is refused by the client (not_connected):
   // the broker redelivers that message, which the history counts as a duplicate.
@@ -209,18 +214,23 @@ void workload::note_accept(producer& p) {
 void workload::update_counters() {
   std::uint64_t outstanding = 0;
   for (const auto& p : producers_) outstanding += p->inflight.size() + p->resend.size();
-  const std::uint32_t backlog = options_.producers;
+  const std::uint32_t backlog = backlog_stream();
+  const std::uint32_t probe = probe_stream();
   std::uint64_t receipted = history_.receipted();
   std::uint64_t delivered = history_.delivered();
   std::uint64_t undelivered = history_.receipted_undelivered();
   std::uint64_t backlog_receipted = history_.receipted(backlog);
   std::uint64_t backlog_undelivered = history_.receipted_undelivered(backlog);
+  std::uint64_t probe_receipted = history_.receipted(probe);
+  std::uint64_t probe_undelivered = history_.receipted_undelivered(probe);
+  std::uint64_t side_delivered = history_.delivered(backlog) + history_.delivered(probe);
   std::lock_guard lock(mutex_);
-  counters_.receipted = receipted - backlog_receipted;
-  counters_.delivered = delivered - history_.delivered(backlog);
-  counters_.undelivered = undelivered - backlog_undelivered;
+  counters_.receipted = receipted - backlog_receipted - probe_receipted;
+  counters_.delivered = delivered - side_delivered;
+  counters_.undelivered = undelivered - backlog_undelivered - probe_undelivered;
   counters_.backlog_receipted = backlog_receipted;
   counters_.backlog_undelivered = backlog_undelivered;
+  counters_.probe_undelivered = probe_undelivered;
   counters_.producers_outstanding = outstanding;
 }
 
@@ -267,7 +277,7 @@ asio::awaitable<void> workload::run_producer(std::shared_ptr<producer> self) {
         seq = *p.resend.begin();
         p.resend.erase(p.resend.begin());
       } else {
-        if (p.interval.count() > 0) {
+        if (p.interval.count() > 0 && p.next_seq > p.unpaced) {
           const auto now = clock_type::now();
           // After an outage, do not burst to catch up: resume the pace from now.
           if (p.next_due + std::chrono::milliseconds(100) < now) p.next_due = now;
@@ -327,9 +337,12 @@ std::error_code workload::connect() {
       }
       consumers_.push_back(make_consumer(j, std::move(dests)));
     }
-    if (options_.pending > 0) {
-      backlog_producer_ = make_producer(options_.producers, fmt::format("/queue/drill.{}.backlog", options_.run_id),
-                                        options_.pending, options_.backlog_window, 0);
+    if (options_.pending > 0 || options_.parked_rate > 0) {
+      // The preload goes at full speed; parked traffic, if any, follows at its own rate.
+      const bool parked = options_.parked_rate > 0;
+      backlog_producer_ = make_producer(backlog_stream(), fmt::format("/queue/drill.{}.backlog", options_.run_id),
+                                        parked ? 0 : options_.pending, options_.backlog_window, options_.parked_rate);
+      backlog_producer_->unpaced = options_.pending;
     }
     asio::co_spawn(
         io_,
@@ -369,6 +382,11 @@ void workload::start_preload() {
 
 void workload::start_traffic() {
   call([this] {
+    if (backlog_producer_ && !backlog_producer_->running && options_.parked_rate > 0) {
+      backlog_producer_->running = true;
+      backlog_producer_->next_due = clock_type::now();
+      asio::co_spawn(io_, run_producer(backlog_producer_), asio::detached);
+    }
     for (auto& p : producers_) {
       if (p->running) continue;
       p->running = true;
@@ -417,25 +435,65 @@ void workload::stop_producers() {
       p->stop = true;
       signal(*p);
     }
+    if (backlog_producer_) {
+      backlog_producer_->stop = true;
+      signal(*backlog_producer_);
+    }
   });
 }
 
-void workload::start_backlog_consumer() {
-  call([this] {
-    if (backlog_consumer_ || options_.pending == 0) return;
-    backlog_consumer_ = make_consumer(options_.consumers, {fmt::format("/queue/drill.{}.backlog", options_.run_id)});
-    auto c = backlog_consumer_;
-    asio::co_spawn(
-        io_,
-        [this, c]() -> asio::awaitable<void> {
-          if (auto ec = co_await c->conn->async_connect()) {
-            note_error(fmt::format("backlog consumer cannot connect: {}", ec.message()));
-            co_return;
-          }
-          for (auto& s : c->subscriptions) (void)c->conn->subscribe(s, false);
-        },
-        asio::detached);
+unsigned workload::drop_connections(connection_selection which) {
+  return call([this, which] {
+    unsigned dropped = 0;
+    auto drop = [&](client::connection& c) {
+      if (!c.is_connected()) return;
+      c.drop();
+      ++dropped;
+    };
+    for (auto& p : producers_) {
+      const bool even = p->index % 2 == 0;
+      if ((even && which.even_producers) || (!even && which.odd_producers)) drop(*p->conn);
+    }
+    if (which.parked && backlog_producer_) drop(*backlog_producer_->conn);
+    if (which.consumers) {
+      for (auto& c : consumers_) drop(*c->conn);
+    }
+    return dropped;
   });
+}
+
+void workload::start_end_consumers(const std::vector<probe_write>& probe_writes, const std::string& probe_destination) {
+  call([&] {
+    for (const auto& w : probe_writes) {
+      history_.on_send(probe_stream(), w.seq);
+      if (w.receipted) history_.on_receipt(probe_stream(), w.seq, *w.receipted);
+    }
+    auto start = [this](std::shared_ptr<consumer> c, std::string what) {
+      asio::co_spawn(
+          io_,
+          [this, c, what]() -> asio::awaitable<void> {
+            if (auto ec = co_await c->conn->async_connect()) {
+              note_error(fmt::format("{} consumer cannot connect: {}", what, ec.message()));
+              co_return;
+            }
+            for (auto& s : c->subscriptions) (void)c->conn->subscribe(s, false);
+          },
+          asio::detached);
+    };
+    if (!backlog_consumer_ && backlog_producer_) {
+      backlog_consumer_ = make_consumer(options_.consumers, {fmt::format("/queue/drill.{}.backlog", options_.run_id)});
+      start(backlog_consumer_, "backlog");
+    }
+    if (!probe_consumer_ && !probe_writes.empty()) {
+      probe_consumer_ = make_consumer(options_.consumers + 1, {probe_destination});
+      start(probe_consumer_, "probe");
+    }
+    update_counters();
+  });
+}
+
+std::vector<ack_record> workload::acks() {
+  return call([this] { return acks_; });
 }
 
 verdict workload::finish() {
@@ -455,6 +513,7 @@ verdict workload::finish() {
           if (backlog_producer_) all.push_back(backlog_producer_->conn);
           for (auto& c : consumers_) all.push_back(c->conn);
           if (backlog_consumer_) all.push_back(backlog_consumer_->conn);
+          if (probe_consumer_) all.push_back(probe_consumer_->conn);
           for (auto& conn : all) {
             if (conn->is_connected()) {
               (void)co_await conn->async_disconnect(std::chrono::seconds(2));

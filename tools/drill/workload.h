@@ -3,12 +3,20 @@
 // Producer i (0 <= i < producers) sends persistent messages seq = 1, 2, ... to its own queue
 // /queue/drill.<run>.p<i>, each with a RECEIPT, its own window of outstanding SENDs and a
 // share of --rate. Each SEND carries the duplicate-detection headers the broker implements
-// (`tandem-producer-id`, `tandem-producer-seq`, see broker/engine.cpp) and the drill's own
+// (`tandem-producer-id`, `tandem-producer-seq`, see broker/engine/dedup.h) and the drill's own
 // `drill-p` / `drill-seq`, and a body from make_body (history.h).
 // Consumers subscribe with ack=client-individual and ACK every message; consumer j takes the
 // queues i with i % consumers == j (or, with more consumers than producers, queue j %
-// producers). The backlog (--pending) is one more stream, index `producers`, sent to
-// /queue/drill.<run>.backlog before the failovers and consumed only at the end.
+// producers). The backlog is one more stream, index `producers`, sent to
+// /queue/drill.<run>.backlog and consumed only at the end: `pending` messages before the
+// failovers (--pending, every takeover recovers them), then `parked_rate` messages per second
+// all along (--parked-rate): messages that stay in the store across faults, the ones a
+// takeover or a power loss must keep and that no consumer picks up on the old master before
+// it dies. The monitor's probe writes (monitor.h) are stream `producers + 1`, on
+// /queue/drill.<run>.probe, also consumed at the end (start_end_consumers).
+//
+// Every RECEIPT is kept with its timing and the connection it came on (acks()), for the
+// writers check (writers.h).
 //
 // Resends and order. A SEND whose RECEIPT is lost (the master died) is resent with the same
 // seq before any newer seq, so a producer's stream keeps its order across failovers. That
@@ -63,7 +71,9 @@ struct workload_options {
   std::uint32_t prefetch = 200;    // activemq.prefetchSize of each subscription
   std::string run_id = "drill";    // names queues and producer ids
   std::uint64_t pending = 0;       // backlog messages (preload())
+  double parked_rate = 0;          // then backlog messages per second during the traffic
   unsigned backlog_window = 512;
+  std::size_t probe_bytes = 64;    // body size of the probe's writes
   std::chrono::milliseconds connect_timeout{2000};
 };
 
@@ -74,6 +84,7 @@ struct workload_counters {
   std::uint64_t undelivered = 0;           // receipted, not yet delivered (live queues)
   std::uint64_t backlog_receipted = 0;
   std::uint64_t backlog_undelivered = 0;
+  std::uint64_t probe_undelivered = 0;     // receipted probe writes not delivered yet
   std::uint64_t reconnects = 0;
   std::uint64_t receipts_lost = 0;         // resends caused by lost receipts or ERRORs
   std::uint64_t producers_outstanding = 0; // SENDs in flight or waiting to be resent
@@ -84,6 +95,31 @@ struct accept_event {
   clock_type::time_point at;               // the RECEIPT was read
   std::string broker;                      // "host:port" of the connection it came on
   std::optional<clock_type::time_point> reconnected_at;  // first reconnect after `since`
+};
+
+// A RECEIPT the drill read for one persistent SEND (writers.h turns these into verdicts).
+struct ack_record {
+  clock_type::time_point sent;          // the SEND was queued
+  clock_type::time_point received;      // the RECEIPT was read
+  std::uint16_t port = 0;               // client port of the broker the connection was on
+  clock_type::time_point connected_at;  // when that connection was made
+  std::uint32_t stream = 0;
+  std::uint64_t seq = 0;
+};
+
+// A persistent SEND written by the monitor's probe (monitor.h).
+struct probe_write {
+  std::uint64_t seq = 0;
+  clock_type::time_point sent;
+  std::optional<clock_type::time_point> receipted;
+};
+
+// Which connections drop_connections() cuts.
+struct connection_selection {
+  bool consumers = false;
+  bool even_producers = false;
+  bool odd_producers = false;
+  bool parked = false;  // the backlog producer
 };
 
 class workload {
@@ -109,8 +145,17 @@ class workload {
 
   // No new seqs from now on; producers still resend what was lost and wait for receipts.
   void stop_producers();
-  // Subscribes a consumer to the backlog queue.
-  void start_backlog_consumer();
+  // Closes the selected connections as a network failure would: each reconnects (to the
+  // first broker that answers) and resends what was not receipted, as clients do.
+  // Returns how many were connected (and so dropped).
+  unsigned drop_connections(connection_selection which);
+  // At the end: the probe's writes join the history, and consumers drain the backlog and
+  // the probe queue (`probe_destination`).
+  void start_end_consumers(const std::vector<probe_write>& probe_writes, const std::string& probe_destination);
+  std::uint32_t backlog_stream() const { return options_.producers; }
+  std::uint32_t probe_stream() const { return options_.producers + 1; }
+  // Every RECEIPT read so far (call after finish()).
+  std::vector<ack_record> acks();
   // Closes every connection (DISCONNECT with receipt) and returns the verdict. Once.
   verdict finish();
   // The first broker ERROR messages seen (at most 20), for the report.
@@ -145,6 +190,8 @@ class workload {
   std::shared_ptr<producer> backlog_producer_;
   std::vector<std::shared_ptr<consumer>> consumers_;
   std::shared_ptr<consumer> backlog_consumer_;
+  std::shared_ptr<consumer> probe_consumer_;
+  std::vector<ack_record> acks_;
   bool finished_ = false;
 
   // Shared with the controller.

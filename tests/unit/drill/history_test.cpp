@@ -1,3 +1,6 @@
+#include <string>
+#include <vector>
+
 #include <doctest/doctest.h>
 
 #include "tools/drill/history.h"
@@ -51,7 +54,7 @@ TEST_CASE("an unreceipted message may be missing or delivered without failing th
   CHECK_FALSE(v.failed());
 }
 
-TEST_CASE("duplicates are counted and those without redelivered are reported") {
+TEST_CASE("duplicates are counted and one without a flag fails the run") {
   history h(1);
   for (std::uint64_t s = 1; s <= 3; ++s) {
     h.on_send(0, s);
@@ -61,15 +64,46 @@ TEST_CASE("duplicates are counted and those without redelivered are reported") {
   h.on_delivery(0, 0, 2, false, true);
   h.on_delivery(0, 0, 3, false, true);
   h.on_delivery(0, 0, 2, true, true);   // redelivered after a failover, flagged
-  h.on_delivery(0, 0, 3, false, true);  // not flagged
+  auto flagged_only = h.compute();
+  CHECK(flagged_only.duplicates == 1);
+  CHECK(flagged_only.duplicates_unflagged == 0);
+  CHECK_FALSE(flagged_only.failed());
+  h.on_delivery(0, 0, 3, false, true);  // not flagged: a consumer cannot tell it is a copy
   h.on_delivery(0, 0, 3, true, true);
   auto v = h.compute();
   CHECK(v.duplicates == 3);
   CHECK(v.duplicated_messages == 2);
   CHECK(v.duplicates_unflagged == 1);
+  CHECK(v.unflagged_examples == std::vector<std::string>{"p0:3"});
+  CHECK(v.duplicate_events.size() == 3);
   CHECK(v.deliveries == 6);
   CHECK(v.lost == 0);
-  CHECK_FALSE(v.failed());
+  CHECK(v.failed());
+}
+
+TEST_CASE("the verdict keeps when each lost message was receipted and each duplicate delivered") {
+  history h(1);
+  const auto t0 = clock_type::now();
+  for (std::uint64_t s = 1; s <= 3; ++s) h.on_send(0, s);
+  h.on_receipt(0, 1, t0);
+  h.on_receipt(0, 2, t0 + std::chrono::seconds(2));
+  h.on_delivery(0, 0, 1, false, true, t0 + std::chrono::seconds(1));
+  h.on_delivery(0, 0, 1, true, true, t0 + std::chrono::seconds(5));
+  auto v = h.compute();
+  REQUIRE(v.lost_receipt_times.size() == 1);
+  CHECK(v.lost_receipt_times[0] == t0 + std::chrono::seconds(2));
+  REQUIRE(v.duplicate_events.size() == 1);
+  CHECK(v.duplicate_events[0].first == t0 + std::chrono::seconds(5));
+  CHECK(v.duplicate_events[0].second);
+}
+
+TEST_CASE("a stream marked unordered is not checked for order") {
+  history h(2);
+  h.set_unordered(1);
+  for (std::uint64_t s = 1; s <= 3; ++s) h.on_send(1, s);
+  h.on_delivery(0, 1, 3, false, true);
+  h.on_delivery(0, 1, 1, false, true);
+  CHECK(h.compute().order_violations == 0);
 }
 
 TEST_CASE("a first delivery behind a later seq of the same producer is an order violation") {

@@ -23,6 +23,7 @@
 #include "child_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
+#include "tests/tandem_skip.h"
 #include "journal/fs/file_system.h"
 #include "lockmgr/format.h"
 #include "lockmgr/fs_kind.h"
@@ -453,8 +454,7 @@ TEST_CASE("on a FUSE mount the race holds and the default takeover delay is not 
   fs::create_directories(base.path() / "src");
   bindfs_mount m(base.path() / "src", base.path() / "mnt", /*forward_locks=*/false);
   if (!m.skip_reason.empty()) {
-    MESSAGE("SKIPPED: " << m.skip_reason);
-    return;
+    TANDEM_SKIP(m.skip_reason);
   }
   // statfs says FUSE, so the default delay after an unclean end is 2 x the check interval.
   int fd = ::open(m.mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -490,8 +490,7 @@ TEST_CASE("a FUSE mount that does not enforce locks is refused (bindfs lock forw
   fs::create_directories(base.path() / "src");
   bindfs_mount m(base.path() / "src", base.path() / "mnt", /*forward_locks=*/true);
   if (!m.skip_reason.empty()) {
-    MESSAGE("SKIPPED: " << m.skip_reason);
-    return;
+    TANDEM_SKIP(m.skip_reason);
   }
   auto first = probe("hold", m.mnt);
   auto line = first->read_line(startup);

@@ -1,0 +1,82 @@
+#include "tools/drill/fault_kind.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace tandem::drill {
+namespace {
+
+struct kind_info {
+  fault_kind kind;
+  const char* name;
+  const char* description;
+  bool faultfs;
+};
+
+constexpr kind_info kinds[] = {
+    {fault_kind::kill, "kill", "SIGKILL of the master", false},
+    {fault_kind::term, "term", "SIGTERM of the master (clean handover)", false},
+    {fault_kind::stop, "stop", "SIGSTOP of the master for a random pause, then SIGCONT", false},
+    {fault_kind::lock_removed, "lock-removed", "rm STORE/lock, then the slaves restart and one finds no lock", false},
+    {fault_kind::lock_replaced, "lock-replaced", "STORE/lock replaced by a new inode, then the slaves restart", false},
+    {fault_kind::stop_lease, "stop-lease", "SIGSTOP of the master past its lock lease on tandem-faultfs, then SIGCONT", true},
+    {fault_kind::eio_write, "eio-write", "the next write to a journal segment fails with EIO", true},
+    {fault_kind::eio_fsync, "eio-fsync", "the next fsync of a journal segment fails with EIO", true},
+    {fault_kind::enospc_write, "enospc-write", "the next write to a journal segment fails with ENOSPC", true},
+    {fault_kind::enospc_fsync, "enospc-fsync", "the next fsync of a journal segment fails with ENOSPC", true},
+    {fault_kind::power_loss, "power-loss", "the store forgets every unsynced byte (a power cut), every broker dies, all restart", true},
+    {fault_kind::fs_freeze, "fs-freeze", "every store operation blocks for a random pause (hung NFS)", true},
+    {fault_kind::hang_resend, "hang-resend", "store hangs, producers reconnect and resend to the same master, then power loss", true},
+    {fault_kind::clock_jump, "clock-jump", "every broker's wall clock jumps by hours (libfaketime), then SIGKILL of the master", false},
+};
+
+const kind_info& info(fault_kind k) {
+  for (const auto& i : kinds) {
+    if (i.kind == k) return i;
+  }
+  return kinds[0];
+}
+
+}  // namespace
+
+const char* name(fault_kind k) { return info(k).name; }
+const char* describe(fault_kind k) { return info(k).description; }
+bool needs_faultfs(fault_kind k) { return info(k).faultfs; }
+bool needs_faketime(fault_kind k) { return k == fault_kind::clock_jump; }
+bool is_pause(fault_kind k) { return k == fault_kind::stop || k == fault_kind::fs_freeze; }
+
+std::optional<fault_kind> parse_fault_kind(std::string_view text) {
+  std::string t(text);
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::replace(t.begin(), t.end(), '_', '-');
+  if (t == "sigkill" || t == "9") t = "kill";
+  if (t == "sigterm" || t == "15") t = "term";
+  if (t == "sigstop" || t == "19") t = "stop";
+  for (const auto& i : kinds) {
+    if (t == i.name) return i.kind;
+  }
+  return std::nullopt;
+}
+
+const std::vector<fault_kind>& all_fault_kinds() {
+  static const std::vector<fault_kind> all = [] {
+    std::vector<fault_kind> v;
+    for (const auto& i : kinds) v.push_back(i.kind);
+    return v;
+  }();
+  return all;
+}
+
+std::string faultfs_request(fault_kind k) {
+  // One failure, on the journal only: the master's append fails and it must step down; the
+  // lock, epoch and holder files stay healthy so a slave can take over.
+  switch (k) {
+    case fault_kind::eio_write: return "fail write eio count=1 path=journal/*";
+    case fault_kind::eio_fsync: return "fail fsync eio count=1 path=journal/*";
+    case fault_kind::enospc_write: return "fail write enospc count=1 path=journal/*";
+    case fault_kind::enospc_fsync: return "fail fsync enospc count=1 path=journal/*";
+    default: return "";
+  }
+}
+
+}  // namespace tandem::drill

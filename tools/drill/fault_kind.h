@@ -1,0 +1,71 @@
+// The faults tandem-drill can inflict, one per episode (--kinds). docs/failover.md has the
+// operator's view of each; drill.h the steps every episode shares.
+//
+//   kind            what the drill does                                         store     victim ends
+//   kill            SIGKILL of the master                                       any       signal 9
+//   term            SIGTERM of the master (clean handover)                      any       exit 0
+//   stop            SIGSTOP of the master for a random pause, then SIGCONT      any       keeps serving
+//   lock-removed    rm STORE/lock, then the slaves are restarted (a broker       any       exit 75
+//                   starting on the store finds no lock and takes one)
+//   lock-replaced   STORE/lock replaced by a new inode (a restored backup),      any       exit 75
+//                   then the slaves are restarted
+//   stop-lease      SIGSTOP of the master for longer than its lock lease on      faultfs   exit 75
+//                   tandem-faultfs: a slave takes over behind it; some clients
+//                   move to the new master; then SIGCONT
+//   eio-write       the next write to a journal segment fails with EIO          faultfs   exit 75
+//   eio-fsync       the next fsync of a journal segment fails with EIO          faultfs   exit 75
+//   enospc-write    the next write to a journal segment fails with ENOSPC       faultfs   exit 75
+//   enospc-fsync    the next fsync of a journal segment fails with ENOSPC       faultfs   exit 75
+//   power-loss      the machine dies: the store forgets every unsynced byte     faultfs   all killed
+//                   (and unsynced names), every broker is killed, then all start
+//   fs-freeze       every store operation blocks for a random pause (hung NFS)  faultfs   keeps serving
+//   hang-resend     the store hangs, producers lose their connections and       faultfs   all killed
+//                   resend to the same master, then the machine dies (power
+//                   loss): a receipt for a resend whose original was never
+//                   durable is a loss
+//   clock-jump      every broker's wall clock (CLOCK_REALTIME) jumps by hours    any       signal 9
+//                   (libfaketime), then SIGKILL of the master
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tandem::drill {
+
+enum class fault_kind {
+  kill,
+  term,
+  stop,
+  lock_removed,
+  lock_replaced,
+  stop_lease,
+  eio_write,
+  eio_fsync,
+  enospc_write,
+  enospc_fsync,
+  power_loss,
+  fs_freeze,
+  hang_resend,
+  clock_jump,
+};
+
+// "kill", "lock-removed", ... (what --kinds takes and the JSON and summary print).
+const char* name(fault_kind k);
+// One line for --help and the summary.
+const char* describe(fault_kind k);
+// "kill", "sigkill", "9", "SIGKILL" and the names above; nullopt when unknown.
+std::optional<fault_kind> parse_fault_kind(std::string_view text);
+const std::vector<fault_kind>& all_fault_kinds();
+
+// The store must be a tandem-faultfs mount.
+bool needs_faultfs(fault_kind k);
+// The brokers run under libfaketime.
+bool needs_faketime(fault_kind k);
+// Measured as a pause (the same master resumes), not as a takeover.
+bool is_pause(fault_kind k);
+// The faultfs request that arms the fault (eio-write...), or "" for the other kinds.
+std::string faultfs_request(fault_kind k);
+
+}  // namespace tandem::drill
