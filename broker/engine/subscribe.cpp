@@ -58,7 +58,7 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
   auto id = f.get("id");
   if (!id && s.version != stomp::version::v1_0)
     return failure{errc::missing_subscription_id, "SUBSCRIBE needs an id header (STOMP 1.1 and 1.2)."};
-  req.id = std::string(id ? *id : dest.value());  // 1.0: the destination names the subscription
+  req.id = id ? std::string(*id) : req.shown;  // 1.0: the destination (as given) names the subscription
   if (s.subs.contains(req.id))
     return failure{errc::duplicate_subscription_id,
                    fmt::format("Subscription '{}' already exists on this connection.", req.id)};

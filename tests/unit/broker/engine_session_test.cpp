@@ -303,3 +303,19 @@ TEST_CASE("every broker error code has its own ERROR message text") {
   }
   CHECK(std::error_code(errc::unknown_ack).category().name() == std::string("broker"));
 }
+
+TEST_CASE("issue 15: a STOMP 1.0 SUBSCRIBE without id is named by its destination, UNSUBSCRIBE finds it") {
+  // Regression: resolving temporary destinations moved the destination out before the 1.0
+  // subscription took its name from it, so MESSAGE said subscription:'' and UNSUBSCRIBE
+  // by destination failed (found by RabbitMQ's STOMP suite, unsubscribe.py).
+  fixture fx;
+  client c(fx);
+  c.connect({{"accept-version", "1.0"}});
+  c.frame("SUBSCRIBE", {{"destination", "/queue/u1"}});
+  c.frame("SEND", {{"destination", "/queue/u1"}}, "m");
+  REQUIRE(c.wait_messages(1));
+  CHECK(c.messages()[0].get("subscription") == "/queue/u1");
+  c.frame("UNSUBSCRIBE", {{"destination", "/queue/u1"}, {"receipt", "u"}});
+  REQUIRE(c.wait_receipt("u"));
+  CHECK(c.last_error() == nullptr);
+}
