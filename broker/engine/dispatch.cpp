@@ -182,6 +182,21 @@ std::optional<pending_head> next_pending(queue& q, const journal::index::message
   return head;
 }
 
+// Expires the pending message `head` when its time has come (true: it is gone). A template
+// so it can take engine::impl, a private type it cannot name.
+template <class Engine>
+bool expire_if_due(Engine& self, queue& q, const pending_head& head, std::int64_t now_ms) {
+  if (head.expires_ms == 0 || head.expires_ms > now_ms) return false;
+  message_ptr m;
+  if (!head.persistent) {
+    auto it = q.memory.find(head.seq);
+    m = std::move(it->second);
+    q.memory.erase(it);
+  }
+  self.expire(q, head.seq, head.persistent, std::move(m));
+  return true;
+}
+
 }  // namespace
 
 void engine::impl::dispatch(queue& q) {
@@ -201,16 +216,7 @@ void engine::impl::dispatch(queue& q) {
         q.bytes = 0;  // see state.h: the post-recovery estimate ends here
       return;
     }
-    if (next->expires_ms != 0 && next->expires_ms <= now_ms) {
-      message_ptr m;
-      if (!next->persistent) {
-        auto it = q.memory.find(next->seq);
-        m = std::move(it->second);
-        q.memory.erase(it);
-      }
-      expire(q, next->seq, next->persistent, std::move(m));
-      continue;
-    }
+    if (expire_if_due(*this, q, *next, now_ms)) continue;
     if (!deliver(q, next->seq, next->persistent, *sub)) return;
     // Round robin: the next message starts after the consumer that got this one (advanced
     // only on a delivery, so a dispatch that finds nothing does not skip a consumer).
@@ -244,16 +250,7 @@ void engine::impl::dispatch_selected(queue& q) {
       next = pending_head{it->first, it->second->expires_ms, false};
     if (!next) return;
     from = next->seq + 1;
-    if (next->expires_ms != 0 && next->expires_ms <= now_ms) {
-      message_ptr m;
-      if (!next->persistent) {
-        auto it = q.memory.find(next->seq);
-        m = std::move(it->second);
-        q.memory.erase(it);
-      }
-      expire(q, next->seq, next->persistent, std::move(m));
-      continue;
-    }
+    if (expire_if_due(*this, q, *next, now_ms)) continue;
     auto m = load(q, next->seq, next->persistent);
     if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
     std::uint32_t redeliveries = 0;
