@@ -674,3 +674,18 @@ TEST_CASE("issue 15: topic subscribers with selectors get only what they match")
   fx.settle();
   CHECK(c.bodies() == strings({"high"}));
 }
+
+TEST_CASE("issue 15: a 1.1 ACK with a subscription header that does not hold the message acks it by message-id") {
+  // As ActiveMQ, which tracks acks by message-id; RabbitMQ's STOMP suite (ack.py,
+  // test_ack_client_tx) sends a made-up subscription id and expects the ACK to work.
+  fixture fx;
+  client p(fx), c(fx);
+  p.connect();
+  c.connect({{"accept-version", "1.1"}});
+  deliver_one(p, c, "/queue/v11x", "client", "x");
+  auto m = c.messages()[0];
+  c.frame("ACK", {{"message-id", std::string(*m.get("message-id"))}, {"subscription", "made-up"}, {"receipt", "k"}});
+  REQUIRE(c.wait_receipt("k"));
+  CHECK(c.last_error() == nullptr);
+  CHECK(fx.destination("/queue/v11x")["inflight"] == 0);
+}
