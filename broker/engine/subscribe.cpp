@@ -79,6 +79,10 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
     if (s.client_id.empty())
       return failure{errc::durable_needs_client_id,
                      "Send a client-id header on CONNECT to subscribe durably (activemq.subscriptionName)."};
+    // A temporary topic dies with its connection: nothing could outlive it (JMS forbids it too).
+    if (is_temporary(req.destination))
+      return failure{errc::unsupported_destination,
+                     fmt::format("'{}' is temporary: a durable subscription needs a /topic/.", req.shown)};
     req.durable_name = std::string(*name);
   }
   return req;

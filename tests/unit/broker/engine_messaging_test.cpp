@@ -689,3 +689,12 @@ TEST_CASE("issue 15: a 1.1 ACK with a subscription header that does not hold the
   CHECK(c.last_error() == nullptr);
   CHECK(fx.destination("/queue/v11x")["inflight"] == 0);
 }
+
+TEST_CASE("issue 15: a durable subscription to a temporary topic is refused") {
+  fixture fx;
+  client c(fx);
+  c.connect({{"client-id", "app"}});
+  c.frame("SUBSCRIBE", {{"destination", "/temp-topic/t"}, {"id", "s"}, {"activemq.subscriptionName", "d"}});
+  REQUIRE(c.last_error());
+  CHECK(c.last_error()->get("message") == "unsupported destination");
+}
