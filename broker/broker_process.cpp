@@ -72,7 +72,11 @@ int broker_process::run() {
                                  log::kv("listen", cfg_.listen.to_string()), log::kv("sync", to_string(cfg_.sync)),
                                  log::kv("threads", cfg_.threads), log::kv("pid", ::getpid())});
   if (!from_file_)
-    log::warn("main", "no config file: anonymous access is allowed", {log::kv("hint", "use --config FILE with users")});
+    log::warn("main", "no config file: anonymous access is allowed, any login is accepted unchecked (loopback only)",
+              {log::kv("hint", "use --config FILE with users")});
+  else if (cfg_.engine.users.empty() && cfg_.engine.allow_anonymous)
+    log::warn("main", "no users configured: anonymous access is allowed, any login is accepted unchecked",
+              {log::kv("file", cfg_.source), log::kv("listen", cfg_.listen.to_string())});
   for (const auto& [login, _] : cfg_.plaintext_passwords)
     log::warn("main", "plaintext password in the config file",
               {log::kv("login", login), log::kv("file", cfg_.source), log::kv("hint", "replace it with tandemd --hash-password")});

@@ -404,6 +404,7 @@ const std::map<std::string_view, loader>& loaders() {
     simple("max_store_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_store_bytes, 1ull << 20, u64_max); });
     simple("send_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.engine.send_timeout, 1, one_day_ms); });
     simple("max_session_backlog_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_session_backlog_bytes, 1024, u64_max); });
+    simple("max_frame_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_frame_bytes, 4096, 4ull << 30); });
     simple("max_connections", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_connections, 1, u32_max); });
     simple("max_subscriptions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_subscriptions_per_session, 1, u32_max); });
     simple("max_transactions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_transactions_per_session, 1, u32_max); });
@@ -560,6 +561,40 @@ void validate(const config& cfg, std::vector<std::string>& errors) {
   if (!cfg.tls_listen && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_ca.empty() || cfg.tls_verify_client))
     errors.push_back(fmt::format("{}: tls_cert, tls_key, tls_ca and tls_verify_client have no effect without \"tls_listen\"",
                                  cfg.source));
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  // 127.a.b.c with decimal octets.
+  if (!host.starts_with("127.")) return false;
+  int dots = 0, digits = 0;
+  for (char ch : host.substr(4)) {
+    if (ch == '.') {
+      if (digits == 0) return false;
+      ++dots;
+      digits = 0;
+    } else if (ch >= '0' && ch <= '9' && digits < 3) {
+      ++digits;
+    } else {
+      return false;
+    }
+  }
+  return dots == 2 && digits > 0;
+}
+
+void check_no_security_listeners(const config& cfg, bool from_file, std::vector<std::string>& errors) {
+  if (from_file || !cfg.engine.users.empty() || !cfg.engine.allow_anonymous) return;
+  auto check = [&](const char* key, const endpoint_address& a) {
+    if (is_loopback_host(a.host)) return;
+    errors.push_back(fmt::format(
+        "{}: {} {} is not a loopback address, and without a config file the broker has no security (any "
+        "login is accepted). Listen on 127.0.0.1, or give --config FILE with \"users\" (or with "
+        "\"allow_anonymous\": true to accept anyone on purpose)",
+        cfg.source, key, a.to_string()));
+  };
+  check("listen", cfg.listen);
+  if (cfg.tls_listen) check("tls_listen", *cfg.tls_listen);
 }
 
 }  // namespace tandem::broker

@@ -158,6 +158,18 @@ void apply_command_line(const command_line& cl, config& cfg, std::vector<std::st
 // Final checks that need the merged result (e.g. a store is required).
 void validate(const config& cfg, std::vector<std::string>& errors);
 
+// "No security" (no users, anonymous allowed: every CONNECT is accepted whatever its login,
+// as ActiveMQ without an authentication plugin) is the development default of a broker
+// started without a config file, and it is only safe where only this host can connect.
+// The rule: without a config file, every client listener (listen, tls_listen) must bind a
+// loopback address (127.0.0.0/8, ::1, localhost), else tandemd refuses to start and says
+// so. A config file that sets "allow_anonymous": true with no "users" opts in to no
+// security on any address, on purpose (tandemd warns at start). Appends the refusal to
+// `errors`.
+void check_no_security_listeners(const config& cfg, bool from_file, std::vector<std::string>& errors);
+// True for 127.0.0.0/8, ::1 (also as [::1]) and "localhost".
+bool is_loopback_host(std::string_view host);
+
 // "sha256:<salt hex>:<64 hex digest>", the form engine_config.h documents (format only; the
 // engine's auth checks passwords against it).
 bool is_password_hash_form(std::string_view text);

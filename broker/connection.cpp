@@ -10,6 +10,7 @@
 
 #include "broker/log.h"
 #include "broker/stomp/encoder.h"
+#include "broker/stomp/errc.h"
 #include "broker/tls.h"
 
 namespace tandem::broker {
@@ -170,9 +171,14 @@ void connection::reject(const stomp::parse_error& error) {
                                         log::kv("error", error.reason), log::kv("near", error.snippet)});
   stomp::frame f;
   f.command = "ERROR";
-  f.add("message", error.reason);
+  const bool too_large = error.code == stomp::errc::frame_too_large;
+  f.add("message", too_large ? error.reason + " (max_frame_bytes)" : error.reason);
   f.add("content-type", "text/plain");
   f.body = fmt::format("{}\nThe offending bytes (C-escaped): {}\nThe connection is closed.\n", error.reason, error.snippet);
+  if (too_large)
+    f.body = fmt::format("{}: the broker accepts frames of at most {} octets (config key max_frame_bytes).\n"
+                         "The connection is closed.\n",
+                         error.reason, options_.parser_limits.max_frame_bytes);
   std::string out;
   if (stomp::encode(f, parser_.get_version(), out)) {
     // The reason cannot be written in this version's header grammar: say less, never nothing.

@@ -57,7 +57,7 @@ void engine::on_writable(session_id id) {
   auto* s = impl_->find_session(id);
   if (!s) return;
   s->backlogged = false;
-  for (auto& [sid, sub] : s->subs) impl_->mark_dirty(*sub->q);
+  for (auto& [sid, sub] : s->subs) impl_->mark_consumer_dirty(*sub);
   impl_->flush();
 }
 

@@ -18,15 +18,18 @@
 //   max unacked for client / client-individual, header `activemq.prefetchSize`) and
 //   /topic/NAME (fan-out to current subscribers; durable with `client-id` on CONNECT and
 //   `activemq.subscriptionName` on SUBSCRIBE; UNSUBSCRIBE with that header removes it).
-//   Anything else is an ERROR. Message selectors are refused with an ERROR.
+//   Also ActiveMQ's topic wildcards, composite SENDs, virtual topics and temporary
+//   destinations (broker/engine/destinations.h); anything else is an ERROR. SUBSCRIBE
+//   `selector` filters (broker/engine/filter.h); `browser:true` browses a queue.
 // - `persistent:true` messages are journaled (target = the queue, or one per durable
 //   subscription of the topic; a topic without durable subscriptions journals nothing) and
 //   are dispatched and RECEIPTed only once durable. Everything else lives in memory.
 // - RECEIPTs go out in the order of the frames that asked for them; a frame's receipt is
 //   ready once its effect is applied (journaled frames: durable).
-// - Redelivery: NACK, a closed consumer and an aborted transaction put messages back in
-//   their original order with `redelivered:true`; a message delivered max_deliveries times
-//   that comes back again goes to the DLQ (engine_config.h). After recover() every message
+// - Redelivery: NACK is a poison ack (the message goes to the DLQ at once, as ActiveMQ); a
+//   closed consumer and an aborted transaction put messages back in their original order
+//   with `redelivered:true`; a message delivered max_deliveries times that comes back again
+//   goes to the DLQ (engine_config.h). After recover() every message
 //   recovered from the journal is flagged `redelivered:true` when first delivered (the
 //   journal does not record deliveries, and a message may have been delivered before the
 //   crash); that first delivery does not count against max_deliveries. One path does all

@@ -21,20 +21,23 @@ struct engine_config {
 
   // Delivery.
   std::uint32_t default_prefetch = 1000;        // per subscription unless activemq.prefetchSize
-  // A message is delivered at most max_deliveries times: when it comes back (NACK, its
-  // consumer closed, its ack rolled back) after the max_deliveries-th delivery it moves to
-  // the dead letter queue instead. The first delivery after a restart does not count (see
-  // engine.h). A message that fails again in a DLQ is dropped (ActiveMQ does not dead-letter
-  // its DLQ).
-  std::uint32_t max_deliveries = 6;
+  // A message is delivered at most max_deliveries times: when it comes back (its consumer
+  // closed, its ack rolled back) after the max_deliveries-th delivery it moves to the dead
+  // letter queue instead. 7 = ActiveMQ's maximumRedeliveries 6 plus the first delivery. A
+  // NACK does not count: it moves the message to the DLQ at once (redelivery.cpp). The
+  // first delivery after a restart does not count (see engine.h). A message that fails
+  // again in a DLQ is dropped (ActiveMQ does not dead-letter its DLQ).
+  std::uint32_t max_deliveries = 7;
   // Where dead letters go:
+  //   "shared"      /queue/ActiveMQ.DLQ for every destination (ActiveMQ's default)
   //   "individual"  /queue/DLQ.<name>, <name> without its /queue/ or /topic/ prefix (a
-  //                 durable subscription's letters go to the DLQ of its topic's name)
-  //   "shared"      /queue/ActiveMQ.DLQ for every destination
+  //                 durable subscription's letters go to the DLQ of its topic's name), as
+  //                 ActiveMQ's individualDeadLetterStrategy with queuePrefix "DLQ."
   // A dead letter keeps its headers and body, loses `expires` (kept until someone reads it),
-  // and gains `original-destination` and `dlqDeliveryFailureCause` ("delivered 6 times",
-  // "expired"). Persistent letters are moved with one journal batch (remove + add).
-  std::string dead_letter_strategy = "individual";
+  // and gains `original-destination` and `dlqDeliveryFailureCause` ("delivered 7 times",
+  // "NACK from the consumer ...", "expired"). Persistent letters are moved with one journal
+  // batch (remove + add).
+  std::string dead_letter_strategy = "shared";
   bool expired_to_dlq = false;                  // false: expired messages are dropped
 
   // Limits and flow control.
@@ -45,13 +48,19 @@ struct engine_config {
   std::uint64_t max_store_bytes = 64ull << 30;          // journal live bytes before persistent SENDs wait
   std::chrono::milliseconds send_timeout{30000};        // a blocked producer gets ERROR after this
   std::uint64_t max_session_backlog_bytes = 4ull << 20; // stop dispatching to a slow consumer
+  // Largest frame a client may send (command + headers + body), as ActiveMQ's STOMP
+  // transport (maxFrameSize, 100 MiB). The connection's parser enforces it; its ERROR names
+  // the key.
+  std::uint64_t max_frame_bytes = 100ull << 20;
   std::uint32_t max_connections = 10000;
   std::uint32_t max_subscriptions_per_session = 1000;
   std::uint32_t max_transactions_per_session = 100;
 
-  // Heart-beats: what the broker asks for / offers, and the grace factor on client silence.
-  std::chrono::milliseconds heartbeat_send{10000};
-  std::chrono::milliseconds heartbeat_expect{10000};
+  // Heart-beats: the client's requested periods are served, raised to these floors (0 turns
+  // that direction off); a client silent for its negotiated period times the grace is
+  // dropped (broker/connection.cpp). ActiveMQ serves what the client asks, with grace 1.5.
+  std::chrono::milliseconds heartbeat_send{100};
+  std::chrono::milliseconds heartbeat_expect{100};
   double heartbeat_grace = 1.5;
 
   // Duplicate detection (producer resends after failover, engine.h): seqs remembered per

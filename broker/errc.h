@@ -32,6 +32,8 @@ enum class errc {
   // ---- destinations ----
   missing_destination,
   unsupported_destination,  // neither /queue/NAME nor /topic/NAME
+  no_such_destination,      // a temporary destination whose connection is gone
+  not_owner,                // a temporary destination is consumed only by its connection
   // ---- SEND ----
   shutting_down,            // the broker is stopping and accepts no more messages
   persistence_unavailable,  // persistent:true on a broker without a store
@@ -50,7 +52,7 @@ enum class errc {
   too_many_subscriptions,
   bad_ack_mode,
   bad_prefetch,
-  selectors_unsupported,
+  invalid_selector,  // SUBSCRIBE's selector does not parse (the detail points at the error)
   durable_needs_client_id,
   durable_subscription_in_use,
   subscription_not_stored,  // the store refused a durable subscription
@@ -88,6 +90,8 @@ class broker_category_impl final : public std::error_category {
       case errc::error_not_encodable: return "request refused";
       case errc::missing_destination: return "missing destination";
       case errc::unsupported_destination: return "unsupported destination";
+      case errc::no_such_destination: return "no such destination";
+      case errc::not_owner: return "not the owner";
       case errc::shutting_down: return "broker shutting down";
       case errc::persistence_unavailable: return "persistence unavailable";
       case errc::bad_expires: return "bad expires header";
@@ -103,7 +107,7 @@ class broker_category_impl final : public std::error_category {
       case errc::too_many_subscriptions: return "too many subscriptions";
       case errc::bad_ack_mode: return "bad ack mode";
       case errc::bad_prefetch: return "bad activemq.prefetchSize";
-      case errc::selectors_unsupported: return "selectors are not supported";
+      case errc::invalid_selector: return "invalid selector";
       case errc::durable_needs_client_id: return "durable subscription needs client-id";
       case errc::durable_subscription_in_use: return "durable subscription in use";
       case errc::subscription_not_stored: return "subscription not stored";

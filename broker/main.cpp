@@ -61,6 +61,7 @@ bool load_config(const command_line& cl, config& cfg) {
   }
   if (errors.empty()) apply_command_line(cl, cfg, errors);
   if (errors.empty()) validate(cfg, errors);
+  if (errors.empty()) check_no_security_listeners(cfg, cl.config_file.has_value(), errors);
   for (const auto& e : errors) std::fprintf(stderr, "tandemd: %s\n", e.c_str());
   return errors.empty();
 }

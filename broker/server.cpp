@@ -47,6 +47,7 @@ server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
   options_.connect_timeout = cfg.connect_timeout;
   options_.heartbeat_grace = cfg.engine.heartbeat_grace;
   options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
+  options_.parser_limits.max_frame_bytes = static_cast<std::size_t>(cfg.engine.max_frame_bytes);
 }
 
 server::~server() {

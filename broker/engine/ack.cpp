@@ -1,6 +1,6 @@
 // ACK and NACK: which delivery a frame names (find_delivery), acking it (the message leaves
-// its queue and, when journaled, the journal), and NACK, which hands it to return_delivery
-// (redelivery.cpp). Inside a transaction both are only recorded; COMMIT or ABORT applies
+// its queue and, when journaled, the journal), and NACK, a poison ack that moves it to the
+// dead letter queue (nack_delivery, redelivery.cpp). Inside a transaction both are only recorded; COMMIT or ABORT applies
 // them (transactions.cpp).
 #include <fmt/format.h>
 
@@ -17,11 +17,10 @@ void engine::impl::on_ack(session& s, stomp::frame& f, bool nack) {
   auto tx = find_transaction(s, f);
   if (!tx) return fail(s, std::move(tx).error(), &f);
   auto& sub = *named.value().sub;
-  // client mode acks cumulatively (every earlier unacked delivery of the subscription);
-  // NACK always names one message, so a client that failed on one message does not have
-  // every earlier one redelivered.
+  // client mode acks and nacks cumulatively: every earlier unacked delivery of the
+  // subscription too (STOMP 1.2 says so of both frames; ActiveMQ does it).
   auto last = sub.unacked.find(named.value().tag);
-  auto first = (!nack && sub.mode == ack_mode::client) ? sub.unacked.begin() : last;
+  auto first = sub.mode == ack_mode::client ? sub.unacked.begin() : last;
   auto end = std::next(last);
   if (auto* t = tx.value()) {
     for (auto it = first; it != end; ++it) {
@@ -37,7 +36,7 @@ void engine::impl::on_ack(session& s, stomp::frame& f, bool nack) {
     auto next = std::next(it);
     if (!it->second.in_tx) {
       if (nack)
-        return_delivery(sub, it);
+        nack_delivery(sub, it);
       else
         ack_delivery(sub, it, &removes);
     }
@@ -79,8 +78,10 @@ result<engine::impl::delivery_ref> engine::impl::find_delivery(session& s, const
     auto it = s.subs.find(std::string(*sid));
     if (it != s.subs.end())
       if (auto found = search(*it->second)) return *found;
-    return unknown(fmt::format("Subscription '{}' has no unacknowledged message '{}'.", *sid, *message_id));
   }
+  // A 1.1 ACK whose subscription header names no subscription holding the message still
+  // acks it by message-id, as ActiveMQ does (RabbitMQ's suite sends made-up subscription
+  // ids and passes against ActiveMQ).
   for (auto& [id, candidate] : s.subs)
     if (auto found = search(*candidate)) return *found;
   return unknown(fmt::format("No unacknowledged message '{}' on this connection.", *message_id));
@@ -90,7 +91,7 @@ void engine::impl::ack_delivery(subscription& sub, unacked_iterator it, std::vec
   delivery d = take_delivery(sub, it);
   auto& q = *d.q;
   remove_message(q, d.seq, d.persistent, d.bytes, removes);
-  mark_dirty(q);  // a prefetch slot is free
+  mark_consumer_dirty(sub);  // a prefetch slot is free
 }
 
 }  // namespace tandem::broker

@@ -7,6 +7,7 @@
 #include "broker/engine/auth.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
+#include "broker/log.h"
 #include "broker/stomp/header_values.h"
 
 namespace tandem::broker {
@@ -56,20 +57,37 @@ void engine::impl::on_connect(session& s, stomp::frame& f) {
   connected.add("version", std::string(stomp::version_name(s.version)));
   connected.add("server", fmt::format("Tandem/{}", server_version));
   connected.add("session", fmt::format("{}-{}", config_.broker_name, s.id));
-  if (s.version != stomp::version::v1_0) {
-    stomp::heart_beat ours{config_.heartbeat_send, config_.heartbeat_expect};
-    connected.add("heart-beat", stomp::format_heart_beat(ours));
-    auto periods = stomp::negotiate_heart_beat(ours, theirs);
-    s.sink->set_heartbeat(periods.send_every, periods.expect_every);
-  } else {
-    s.sink->set_heartbeat(std::chrono::milliseconds{0}, std::chrono::milliseconds{0});
-  }
+  // Heart-beats: the client's wish, raised to the broker's floors (heartbeat_send_ms,
+  // heartbeat_expect_ms; 0 turns a direction off). CONNECTED carries the negotiated periods,
+  // which the client's own max(ours, theirs) rule (STOMP 1.2) turns into the same values.
+  // A STOMP 1.0 client gets "0,0", as ActiveMQ and RabbitMQ answer: 1.0 has no heart-beats.
+  stomp::heart_beat_periods periods{};
+  if (s.version != stomp::version::v1_0)
+    periods = stomp::negotiate_heart_beat({config_.heartbeat_send, config_.heartbeat_expect}, theirs);
+  connected.add("heart-beat", stomp::format_heart_beat({periods.send_every, periods.expect_every}));
+  s.sink->set_heartbeat(periods.send_every, periods.expect_every);
   send_frame(s, connected);
 }
 
 // Sets s.login when CONNECT's login and passcode match a configured user.
+//
+// No users configured and anonymous access allowed is "no security", as ActiveMQ without an
+// authentication plugin: every CONNECT is accepted, whatever login and passcode it carries
+// (stock clients send guest/guest), and the login is kept only as a label. Where such a
+// broker may listen is config.cpp's check_no_security_listeners.
 result<void> engine::impl::authenticate(session& s, const stomp::frame& f) {
   auto login = f.get("login");
+  if (config_.users.empty() && config_.allow_anonymous) {
+    if (login) {
+      static log::rate_limiter limiter(std::chrono::seconds(10));
+      std::uint64_t suppressed = 0;
+      if (limiter.allow(suppressed))
+        log::info("engine", "unauthenticated CONNECT: no users are configured, the login is not checked",
+                  {log::kv("login", *login), log::kv("remote", s.info.remote_endpoint),
+                   log::kv("suppressed", suppressed)});
+    }
+    return boost::outcome_v2::success();
+  }
   if (!login) {
     if (config_.allow_anonymous) return boost::outcome_v2::success();
     return failure{errc::authentication_failed, "This broker requires login and passcode headers on CONNECT."};

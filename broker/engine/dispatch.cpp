@@ -3,13 +3,14 @@
 // its memory budget are described in broker/engine/state.h.
 //
 // Where the next features land: message priority and message groups change which message
-// goes next (next_pending) and to whom (pick_consumer); selectors change which consumers
-// are ready for a message (consumer_ready / pick_consumer).
+// goes next (next_pending) and to whom (pick_consumer). Selectors: dispatch_selected.
 #include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
 
+#include "broker/engine/destinations.h"
+#include "broker/engine/filter.h"
 #include "broker/engine/impl.h"
 #include "broker/stomp/encoder.h"
 
@@ -49,6 +50,11 @@ queue& engine::impl::get_queue(std::string_view name) {
   q->key = std::string(name);
   auto& ref = *q;
   queues_.emplace(std::string(name), std::move(q));
+  for (auto* sub : wildcard_queue_subs_)
+    if (wildcard_matches(sub->destination, ref.name)) {
+      ref.consumers.push_back(sub);
+      sub->sources.push_back(&ref);
+    }
   return ref;
 }
 
@@ -58,6 +64,7 @@ topic& engine::impl::get_topic(std::string_view name) {
     topic t;
     t.name = std::string(name);
     it = topics_.emplace(std::string(name), std::move(t)).first;
+    if (has_wildcard(name)) wildcard_topics_.emplace(name);
   }
   return it->second;
 }
@@ -72,6 +79,11 @@ void engine::impl::mark_dirty(queue& q) {
   if (q.dirty) return;
   q.dirty = true;
   dirty_.push_back(&q);
+}
+
+void engine::impl::mark_consumer_dirty(subscription& sub) {
+  mark_dirty(*sub.q);
+  for (auto* q : sub.sources) mark_dirty(*q);
 }
 
 void engine::impl::unmark_dirty(queue& q) {
@@ -170,10 +182,28 @@ std::optional<pending_head> next_pending(queue& q, const journal::index::message
   return head;
 }
 
+// Expires the pending message `head` when its time has come (true: it is gone). A template
+// so it can take engine::impl, a private type it cannot name.
+template <class Engine>
+bool expire_if_due(Engine& self, queue& q, const pending_head& head, std::int64_t now_ms) {
+  if (head.expires_ms == 0 || head.expires_ms > now_ms) return false;
+  message_ptr m;
+  if (!head.persistent) {
+    auto it = q.memory.find(head.seq);
+    m = std::move(it->second);
+    q.memory.erase(it);
+  }
+  self.expire(q, head.seq, head.persistent, std::move(m));
+  return true;
+}
+
 }  // namespace
 
 void engine::impl::dispatch(queue& q) {
   if (shutting_down_) return;
+  if (q.kind == queue_kind::queue &&
+      std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return c->filter.has_value(); }))
+    return dispatch_selected(q);
   const auto now_ms = wall_ms_();
   for (;;) {
     subscription* sub = pick_consumer(q);
@@ -186,21 +216,55 @@ void engine::impl::dispatch(queue& q) {
         q.bytes = 0;  // see state.h: the post-recovery estimate ends here
       return;
     }
-    if (next->expires_ms != 0 && next->expires_ms <= now_ms) {
-      message_ptr m;
-      if (!next->persistent) {
-        auto it = q.memory.find(next->seq);
-        m = std::move(it->second);
-        q.memory.erase(it);
-      }
-      expire(q, next->seq, next->persistent, std::move(m));
-      continue;
-    }
+    if (expire_if_due(*this, q, *next, now_ms)) continue;
     if (!deliver(q, next->seq, next->persistent, *sub)) return;
     // Round robin: the next message starts after the consumer that got this one (advanced
     // only on a delivery, so a dispatch that finds nothing does not skip a consumer).
     auto at = std::find(q.consumers.begin(), q.consumers.end(), sub);
     if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % q.consumers.size();
+  }
+}
+
+// A queue with a selector among its consumers. The fast path above hands the head message to
+// the next ready consumer; here the head may suit no ready consumer, so the walk goes on
+// down the queue: each pending message (seq order, journaled and in memory merged) goes to
+// the next ready consumer, round robin, whose selector it matches, and one that no ready
+// consumer matches stays where it is. So every consumer sees the messages it matches in
+// queue order, and a message nobody matches waits for a consumer that does (ActiveMQ).
+// Cost: a pass reads every pending message that it must skip (the body cache keeps them);
+// it ends as soon as no consumer is ready.
+void engine::impl::dispatch_selected(queue& q) {
+  const auto now_ms = wall_ms_();
+  std::uint64_t from = 0;  // next seq to look at
+  for (;;) {
+    if (!pick_consumer(q)) return;
+    const journal::index::message_map* journaled = nullptr;
+    if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
+    std::optional<pending_head> next;
+    if (journaled) {
+      auto it = journaled->lower_bound(std::max(from, q.cursor));
+      while (it != journaled->end() && q.inflight_persistent.contains(it->first)) ++it;
+      if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
+    }
+    if (auto it = q.memory.lower_bound(from); it != q.memory.end() && (!next || it->first < next->seq))
+      next = pending_head{it->first, it->second->expires_ms, false};
+    if (!next) return;
+    from = next->seq + 1;
+    if (expire_if_due(*this, q, *next, now_ms)) continue;
+    auto m = load(q, next->seq, next->persistent);
+    if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
+    std::uint32_t redeliveries = 0;
+    if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = r->second;
+    subscription* chosen = nullptr;
+    const auto n = q.consumers.size();
+    for (std::size_t i = 0; i < n && !chosen; ++i) {
+      auto* c = q.consumers[(q.next_consumer + i) % n];
+      if (consumer_ready(*c) && selects(c->filter, *m, q.name, redeliveries)) chosen = c;
+    }
+    if (!chosen) continue;  // nobody ready wants it: it stays, the walk goes on
+    if (!deliver(q, next->seq, next->persistent, *chosen)) return;
+    auto at = std::find(q.consumers.begin(), q.consumers.end(), chosen);
+    if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % n;
   }
 }
 
@@ -225,15 +289,23 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
   std::uint64_t tag = s.next_tag + 1;
   std::string ack_id;
   if (sub.mode != ack_mode::auto_ack && s.version == stomp::version::v1_2) ack_id = std::to_string(tag);
+  // The MESSAGE's destination: the queue's (a temporary queue shows its owner the name it
+  // used), or the topic a wildcard subscriber's message was sent to (its "destination"
+  // header, set by plan_send, which is not sent as a header of its own).
+  std::string_view destination = q.name;
+  if (q.temp_owner == s.id && !q.temp_local.empty()) destination = q.temp_local;
+  auto sent_to = std::find_if(m->headers.begin(), m->headers.end(), [](const stomp::header& h) { return h.first == "destination"; });
   std::vector<stomp::header> flagged;
   std::span<const stomp::header> headers = m->headers;
-  if (redelivered) {
+  if (redelivered || sent_to != m->headers.end()) {
     flagged.reserve(m->headers.size() + 1);
-    flagged.emplace_back("redelivered", "true");
-    flagged.insert(flagged.end(), m->headers.begin(), m->headers.end());
+    if (redelivered) flagged.emplace_back("redelivered", "true");
+    for (auto h = m->headers.begin(); h != m->headers.end(); ++h)
+      if (h != sent_to) flagged.push_back(*h);
     headers = flagged;
+    if (sent_to != m->headers.end()) destination = sent_to->second;
   }
-  stomp::message_view view{q.name, m->message_id, sub.id, ack_id, headers, m->body};
+  stomp::message_view view{destination, m->message_id, sub.id, ack_id, headers, m->body};
   auto bytes = message_bytes(*m);
   std::string out;
   if (stomp::encode_message(view, s.version, out)) {

@@ -20,7 +20,16 @@ bool parse_number(std::string_view text, T& out) {
   return ec == std::errc() && p == text.data() + text.size() && !text.empty();
 }
 
-inline bool is_queue(std::string_view d) { return d.starts_with("/queue/") && d.size() > 7; }
-inline bool is_topic(std::string_view d) { return d.starts_with("/topic/") && d.size() > 7; }
+// A temporary destination's broker-wide name (/remote-temp-queue/..., destinations.h) is a
+// queue or topic like any other once the session has resolved it.
+inline bool is_queue(std::string_view d) {
+  return (d.starts_with("/queue/") && d.size() > 7) || (d.starts_with("/remote-temp-queue/") && d.size() > 19);
+}
+inline bool is_topic(std::string_view d) {
+  return (d.starts_with("/topic/") && d.size() > 7) || (d.starts_with("/remote-temp-topic/") && d.size() > 19);
+}
+inline bool is_local_temp(std::string_view d) {
+  return (d.starts_with("/temp-queue/") && d.size() > 12) || (d.starts_with("/temp-topic/") && d.size() > 12);
+}
 
 }  // namespace tandem::broker::detail

@@ -28,8 +28,15 @@ struct engine::impl {
   // ---- session.cpp: frame dispatch and session state ----
   detail::session* find_session(session_id id);
   void handle_frame(detail::session& s, stomp::frame&& f);
-  // The frame's destination when it names a /queue/ or /topic/.
+  // The frame's destination when each of its parts (composite: "a,b") names a /queue/,
+  // /topic/ or temporary destination (broker/engine/destinations.h).
   result<std::string_view> checked_destination(const stomp::frame& f) const;
+  // One destination as the broker keeps it: a /temp-queue/ or /temp-topic/ of this session
+  // becomes its broker-wide /remote-temp-... name (made on first use); a /remote-temp-...
+  // must exist, and only its own session may consume from it (`consume`).
+  result<std::string> resolve_destination(detail::session& s, std::string_view dest, bool consume);
+  std::string temp_token(const detail::session& s) const;
+  void delete_temp_destinations(detail::session& s);
   void end_session_state(detail::session& s);  // rollback and return everything; session stays
   void release_client_id(detail::session& s);  // lets another connection CONNECT with it
 
@@ -76,8 +83,10 @@ struct engine::impl {
   void remove_subscription(detail::session& s, detail::subscription& sub);
   // The queue of durable subscription `key` (subscription_target(client_id, name)) on `topic`.
   detail::queue& add_durable(const std::string& key, const std::string& client_id, const std::string& name,
-                             const std::string& topic);
+                             const std::string& topic, std::optional<selector::expression> filter);
   void destroy_durable(detail::queue& q, journal::completion done);
+  // ---- browse.cpp: SUBSCRIBE browser:true ----
+  void browse(detail::session& s, detail::queue& q, detail::subscription& sub);
 
   // ---- ack.cpp: ACK, NACK ----
   void on_ack(detail::session& s, stomp::frame& f, bool nack);
@@ -101,9 +110,11 @@ struct engine::impl {
   // ---- redelivery.cpp: a delivery coming back ----
   // Takes delivery `it` out of its subscription (its ack tag goes too).
   detail::delivery take_delivery(detail::subscription& sub, unacked_iterator it);
-  // Puts delivery `it` back on its queue (NACK, rollback, a NACK at COMMIT, consumer gone):
-  // redelivered in its original place, or dead-lettered after max_deliveries.
+  // Puts delivery `it` back on its queue (rollback, consumer gone): redelivered in its
+  // original place, or dead-lettered after max_deliveries.
   void return_delivery(detail::subscription& sub, unacked_iterator it);
+  // NACK (a poison ack, as ActiveMQ's): delivery `it` goes to the dead letter queue at once.
+  void nack_delivery(detail::subscription& sub, unacked_iterator it);
   // How many times `seq` has been delivered counting this delivery, and whether the
   // MESSAGE carries redelivered:true.
   struct delivery_count {
@@ -118,11 +129,16 @@ struct engine::impl {
   // ---- dispatch.cpp: queues, dispatch, removal ----
   detail::queue& get_queue(std::string_view name);  // /queue/NAME, created on first use
   detail::topic& get_topic(std::string_view name);
+  // The topic itself and every wildcard topic (a subscription's "/topic/a.*") matching it.
+  std::vector<detail::topic*> topics_for(std::string_view destination);
   detail::queue* find_queue_by_key(std::string_view key);
   void mark_dirty(detail::queue& q);
+  // Every queue `sub` consumes from may dispatch again (a prefetch slot freed).
+  void mark_consumer_dirty(detail::subscription& sub);
   void unmark_dirty(detail::queue& q);
   void flush();  // dispatch dirty queues, retry blocked producers, until stable
   void dispatch(detail::queue& q);
+  void dispatch_selected(detail::queue& q);  // a queue with a selector among its consumers
   detail::subscription* pick_consumer(detail::queue& q);
   bool consumer_ready(detail::subscription& sub);
   // Delivers the message (seq, from the journal or memory) to `sub`; false when the queue
@@ -187,6 +203,8 @@ struct engine::impl {
   std::map<std::string, std::unique_ptr<detail::queue>, std::less<>> queues_;   // /queue/..
   std::map<std::string, std::unique_ptr<detail::queue>, std::less<>> durables_; // by key
   std::map<std::string, detail::topic, std::less<>> topics_;
+  std::set<std::string, std::less<>> wildcard_topics_;  // keys of topics_ with a '*' or '>' element
+  std::vector<detail::subscription*> wildcard_queue_subs_;  // joined by every new matching queue
   std::vector<detail::queue*> dirty_;
   detail::dedup dedup_;
 

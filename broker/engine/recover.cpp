@@ -3,6 +3,7 @@
 // pending persistent messages stay index entries (state.h) and byte counts are estimates.
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
+#include "broker/log.h"
 
 namespace tandem::broker {
 
@@ -15,8 +16,23 @@ void engine::impl::recover() {
   for (const auto& d : idx.destinations()) {
     if (is_queue(d)) get_queue(d).create_journaled = true;
   }
-  for (const auto& [key, sub] : idx.durable_subscriptions())
-    add_durable(key, sub.client_id, sub.subscription_name, sub.topic);
+  for (const auto& [key, sub] : idx.durable_subscriptions()) {
+    std::optional<selector::expression> filter;
+    if (!sub.selector.empty()) {
+      auto parsed = selector::parse(sub.selector);
+      if (parsed) {
+        filter = std::move(parsed).value();
+      } else {
+        // Accepted when it was made, refused now (a stricter parser): keep its messages
+        // but deliver nothing new rather than everything.
+        log::warn("engine", "durable subscription's stored selector no longer parses: it matches nothing",
+                  {log::kv("client_id", sub.client_id), log::kv("subscription", sub.subscription_name),
+                   log::kv("selector", sub.selector), log::kv("error", parsed.error().message)});
+        filter = selector::parse("FALSE").value();
+      }
+    }
+    add_durable(key, sub.client_id, sub.subscription_name, sub.topic, std::move(filter));
+  }
   for (const auto& [target, messages] : idx.targets()) {
     queue* q = find_queue_by_key(target);
     if (!q && is_queue(target)) q = &get_queue(target);

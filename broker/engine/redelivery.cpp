@@ -1,14 +1,20 @@
-// Redelivery: everything that happens to a message that was delivered and comes back. One
-// path for every way back: NACK (ack.cpp), ABORT and a NACK at COMMIT (transactions.cpp),
-// and a consumer that goes away (UNSUBSCRIBE, a closed session: subscribe.cpp) all call
-// return_delivery, which decides between "deliver it again" and "dead letter". The count a
-// message has been delivered lives in its queue (queue::returned, state.h) while it waits,
-// and in its delivery while it is out; count_delivery reads it back at the next delivery.
+// Redelivery: everything that happens to a message that was delivered and comes back. Two
+// ways back, as in ActiveMQ:
+// - NACK (ack.cpp, and a NACK at COMMIT in transactions.cpp) is a poison acknowledgement:
+//   the consumer says it can never process the message, so nack_delivery moves it to the
+//   dead letter queue at once (`dlqDeliveryFailureCause` says it was NACKed); it is never
+//   handed back to the subscription that refused it.
+// - ABORT of acks (transactions.cpp) and a consumer that goes away (UNSUBSCRIBE, a closed
+//   session: subscribe.cpp) are not the consumer's verdict: return_delivery puts the message
+//   back, and dead-letters it once it has been delivered max_deliveries times (7 by default:
+//   ActiveMQ's maximumRedeliveries 6 plus the first delivery).
+// The count a message has been delivered lives in its queue (queue::returned, state.h) while
+// it waits, and in its delivery while it is out; count_delivery reads it back at the next
+// delivery.
 //
 // Where the next features land:
 // - redelivery delay / backoff: return_delivery (put it back with a not-before time instead
 //   of marking the queue dirty; dispatch's next_pending skips it until then);
-// - NACK to the DLQ at once, or other per-cause rules: give return_delivery the cause;
 // - what a dead letter looks like and where it goes: dead_letter, dlq_name.
 #include <algorithm>
 
@@ -46,6 +52,13 @@ void engine::impl::return_delivery(subscription& sub, unacked_iterator it) {
     q.memory.emplace(d.seq, std::move(d.msg));
   }
   mark_dirty(q);
+}
+
+void engine::impl::nack_delivery(subscription& sub, unacked_iterator it) {
+  delivery d = take_delivery(sub, it);
+  dead_letter(*d.q, d.seq, d.persistent, d.msg, d.bytes,
+              fmt::format("NACK from the consumer (subscription '{}', delivery {})", sub.id, d.deliveries));
+  mark_consumer_dirty(sub);  // a prefetch slot is free
 }
 
 engine::impl::delivery_count engine::impl::count_delivery(queue& q, std::uint64_t seq, bool persistent) {
@@ -91,10 +104,14 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
   auto copy = std::make_shared<message>(*m);
   copy->msg_seq = allocate_seq();
   copy->expires_ms = 0;  // a dead letter is kept until an operator looks at it
+  std::string original = q.temp_local.empty() ? q.name : q.temp_local;
+  for (const auto& [name, value] : copy->headers)
+    if (name == "destination") original = value;  // a wildcard subscriber's topic message
   std::erase_if(copy->headers, [](const stomp::header& h) {
-    return h.first == "expires" || h.first == "original-destination" || h.first == "dlqDeliveryFailureCause";
+    return h.first == "expires" || h.first == "original-destination" || h.first == "dlqDeliveryFailureCause" ||
+           h.first == "destination";
   });
-  copy->headers.emplace_back("original-destination", q.name);
+  copy->headers.emplace_back("original-destination", std::move(original));
   copy->headers.emplace_back("dlqDeliveryFailureCause", std::string(reason));
   auto new_bytes = message_bytes(*copy);
   dlq.bytes += new_bytes;

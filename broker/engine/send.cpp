@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "broker/engine/destinations.h"
+#include "broker/engine/filter.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
@@ -28,8 +30,13 @@ bool is_broker_header(std::string_view name) {
 
 // What a SEND asks for, once its headers are checked.
 struct engine::impl::send_request {
-  std::string destination;
-  bool to_topic = false;
+  struct part {
+    std::string destination;  // as the broker keeps it (temporary names resolved)
+    bool to_topic = false;
+  };
+  // Where it goes: one part, or each part of a composite destination, plus the consumer
+  // queues of a virtual topic (destinations.h).
+  std::vector<part> parts;
   bool persistent = false;
   std::int64_t expires_ms = 0;
   std::uint8_t priority = 4;
@@ -42,8 +49,17 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
   send_request req;
   auto dest = checked_destination(f);
   if (!dest) return std::move(dest).error();
-  req.destination = std::string(dest.value());
-  req.to_topic = is_topic(req.destination);
+  for (auto given : split_composite(dest.value())) {
+    auto resolved = resolve_destination(s, given, false);
+    if (!resolved) return std::move(resolved).error();
+    auto name = std::move(resolved).value();
+    bool to_topic = is_topic(name);
+    auto vt = to_topic ? virtual_topic_name(name) : std::string_view{};
+    req.parts.push_back({std::move(name), to_topic});
+    if (!vt.empty())
+      for (const auto& [qname, q] : queues_)
+        if (is_virtual_topic_queue(qname, vt)) req.parts.push_back({qname, false});
+  }
   if (shutting_down_)
     return failure{errc::shutting_down, "The broker is stopping and accepts no more messages; reconnect."};
   req.persistent = header_or(f, "persistent") == "true";
@@ -72,8 +88,9 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   auto req = read_send(s, f);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();
-  if (auto space = check_space(r.destination, r.to_topic, r.persistent); !space)
-    return park(s, std::move(f), std::move(space).error());
+  for (const auto& part : r.parts)
+    if (auto space = check_space(part.destination, part.to_topic, r.persistent); !space)
+      return park(s, std::move(f), std::move(space).error());
   ++s.messages_in;
   if (dedup_.seen(r.producer_id, r.producer_seq)) {
     // A resend of a message we already have (the producer failed over before it saw the
@@ -93,33 +110,58 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   msg.headers.reserve(f.headers.size());
   for (auto& h : f.headers)
     if (!is_broker_header(h.first)) msg.headers.push_back(std::move(h));
+  // JMSTimestamp: when the broker received it, unless the sender set one (ActiveMQ's STOMP
+  // transport does the same). Stamped here, not at COMMIT, so a transaction's messages carry
+  // their SEND times.
+  if (std::none_of(msg.headers.begin(), msg.headers.end(), [](const stomp::header& h) { return h.first == "timestamp"; }))
+    msg.headers.emplace_back("timestamp", std::to_string(wall_ms_()));
   msg.body = std::move(f.body);
+  // reply-to a temporary destination of this connection: the name others can send to.
+  for (auto& [name, value] : msg.headers)
+    if (name == "reply-to" && is_local_temp(value)) {
+      auto global = resolve_destination(s, value, false);
+      if (global) value = std::move(global).value();
+      break;
+    }
 
   if (r.tx) {
     // Held until COMMIT; the message id and seq are given then, so the transaction's
     // messages are consecutive and ordered at the point they become visible.
-    auto bytes = message_bytes(msg);
-    r.tx->bytes += bytes;
-    memory_bytes_ += bytes;
-    r.tx->sends.push_back(tx_send{std::move(r.destination), std::move(msg)});
+    for (std::size_t i = 0; i < r.parts.size(); ++i) {
+      message copy = i + 1 < r.parts.size() ? msg : std::move(msg);
+      auto bytes = message_bytes(copy);
+      r.tx->bytes += bytes;
+      memory_bytes_ += bytes;
+      r.tx->sends.push_back(tx_send{std::move(r.parts[i].destination), std::move(copy)});
+    }
     add_receipt(s, f, 0);
     return;
   }
-  std::optional<journal::message_add> record;
-  auto plan = plan_send(r.destination, r.to_topic, std::move(msg), record);
-  if (!record) {
-    apply_send(plan);
-    add_receipt(s, f, 0);
-    return;
+  // Each part is a message of its own (own seq and message-id), as ActiveMQ's composite
+  // destinations and virtual topics forward copies; the receipt waits for every append.
+  std::vector<std::pair<planned_send, std::optional<journal::message_add>>> plans;
+  std::uint32_t journaled = 0;
+  for (std::size_t i = 0; i < r.parts.size(); ++i) {
+    message copy = i + 1 < r.parts.size() ? msg : std::move(msg);
+    std::optional<journal::message_add> record;
+    auto plan = plan_send(r.parts[i].destination, r.parts[i].to_topic, std::move(copy), record);
+    journaled += record ? 1 : 0;
+    plans.emplace_back(std::move(plan), std::move(record));
   }
-  auto slot = add_receipt(s, f, 1);
-  appending_bytes_ += plan.bytes;
-  store_->append(journal::record{std::move(*record)},
-                 guard([this, sid = s.id, slot, plan = std::move(plan)](std::error_code ec) {
-                   appending_bytes_ -= std::min(appending_bytes_, plan.bytes);
-                   if (!ec) apply_send(plan);
-                   settle_slot(sid, slot, ec, errc::message_not_stored, "message");
-                 }));
+  auto slot = add_receipt(s, f, journaled);
+  for (auto& [plan, record] : plans) {
+    if (!record) {
+      apply_send(plan);
+      continue;
+    }
+    appending_bytes_ += plan.bytes;
+    store_->append(journal::record{std::move(*record)},
+                   guard([this, sid = s.id, slot, plan = std::move(plan)](std::error_code ec) {
+                     appending_bytes_ -= std::min(appending_bytes_, plan.bytes);
+                     if (!ec) apply_send(plan);
+                     settle_slot(sid, slot, ec, errc::message_not_stored, "message");
+                   }));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,17 +183,17 @@ result<void> engine::impl::check_space(std::string_view destination, bool to_top
                                                          it->second->bytes, config_.max_destination_bytes)};
     return boost::outcome_v2::success();
   }
-  auto t = topics_.find(destination);
-  if (t == topics_.end()) return boost::outcome_v2::success();
-  for (auto& [key, q] : t->second.durable)
-    if (full(*q))
-      return failure{errc::destination_full,
-                     fmt::format("durable subscription '{}' of {} full ({} of {} bytes)", q->subscription_name,
-                                 destination, q->bytes, config_.max_destination_bytes)};
-  for (auto* sub : t->second.subscribers)
-    if (full(*sub->q))
-      return failure{errc::destination_full, fmt::format("subscriber '{}' of {} full ({} of {} bytes)", sub->id,
-                                                         destination, sub->q->bytes, config_.max_destination_bytes)};
+  for (auto* t : topics_for(destination)) {
+    for (auto& [key, q] : t->durable)
+      if (full(*q))
+        return failure{errc::destination_full,
+                       fmt::format("durable subscription '{}' of {} full ({} of {} bytes)", q->subscription_name,
+                                   destination, q->bytes, config_.max_destination_bytes)};
+    for (auto* sub : t->subscribers)
+      if (full(*sub->q))
+        return failure{errc::destination_full, fmt::format("subscriber '{}' of {} full ({} of {} bytes)", sub->id,
+                                                           destination, sub->q->bytes, config_.max_destination_bytes)};
+  }
   return boost::outcome_v2::success();
 }
 
@@ -229,9 +271,10 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
     p.producer_id = msg.producer_id;
     p.producer_seq = msg.producer_seq;
   };
+  const bool journal_it = msg.persistent && store_ && !is_temporary(destination);
   if (!to_topic) {
     auto& q = get_queue(destination);
-    if (msg.persistent && store_) {
+    if (journal_it) {
       ensure_destination_journaled(q);
       p.targets = {q.key};
       mark_journaled();
@@ -243,15 +286,28 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
     }
     return p;
   }
-  auto& t = get_topic(destination);
-  if (msg.persistent && store_ && !t.durable.empty()) {
-    for (auto& [key, q] : t.durable) {
-      p.targets.push_back(key);
-      q->bytes += p.bytes;
-      ++q->pending_appends;
-    }
+  auto topics = topics_for(destination);
+  if (topics.size() > 1) {
+    // A wildcard subscriber's queue holds messages of many topics: the message says which
+    // (deliver() shows it as the MESSAGE's destination and drops the header).
+    msg.headers.emplace_back("destination", std::string(destination));
+    p.bytes = message_bytes(msg);
+  }
+  bool any_durable = false, any_subscriber = false;
+  for (auto* t : topics) {
+    for (auto& [key, q] : t->durable) any_durable = any_durable || selects(q->filter, msg, destination);
+    any_subscriber = any_subscriber || !t->subscribers.empty();
+  }
+  if (journal_it && any_durable) {
+    for (auto* t : topics)
+      for (auto& [key, q] : t->durable) {
+        if (!selects(q->filter, msg, destination)) continue;
+        p.targets.push_back(key);
+        q->bytes += p.bytes;
+        ++q->pending_appends;
+      }
     mark_journaled();
-    if (!t.subscribers.empty()) p.copy = std::make_shared<const message>(msg);
+    if (any_subscriber) p.copy = std::make_shared<const message>(msg);
     journal_add.emplace(journal::message_add{std::move(msg), p.targets});
   } else {
     // ActiveMQ keeps a topic message only for subscribers that exist: with no durable
@@ -279,8 +335,8 @@ void engine::impl::apply_send(const planned_send& p) {
     }
     return;
   }
-  auto& t = get_topic(p.destination);
-  ++t.enqueued;
+  auto topics = topics_for(p.destination);
+  ++topics.front()->enqueued;
   if (p.journaled) {
     for (const auto& key : p.targets) {
       if (auto* q = find_queue_by_key(key)) {
@@ -289,10 +345,21 @@ void engine::impl::apply_send(const planned_send& p) {
       }
     }
   } else {
-    for (auto& [key, q] : t.durable) to_memory(*q);
+    for (auto* t : topics)
+      for (auto& [key, q] : t->durable)
+        if (selects(q->filter, *p.copy, p.destination)) to_memory(*q);
   }
   if (p.copy)
-    for (auto* sub : t.subscribers) to_memory(*sub->q);
+    for (auto* t : topics)
+      for (auto* sub : t->subscribers)
+        if (selects(sub->filter, *p.copy, p.destination)) to_memory(*sub->q);
+}
+
+std::vector<topic*> engine::impl::topics_for(std::string_view destination) {
+  std::vector<topic*> out{&get_topic(destination)};
+  for (const auto& pattern : wildcard_topics_)
+    if (pattern != destination && wildcard_matches(pattern, destination)) out.push_back(&topics_.find(pattern)->second);
+  return out;
 }
 
 }  // namespace tandem::broker

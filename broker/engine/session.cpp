@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/engine/destinations.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
@@ -46,10 +47,61 @@ void engine::impl::handle_frame(session& s, stomp::frame&& f) {
 result<std::string_view> engine::impl::checked_destination(const stomp::frame& f) const {
   auto dest = f.get("destination");
   if (!dest) return failure{errc::missing_destination, fmt::format("{} needs a destination header.", f.command)};
-  if (!is_topic(*dest) && !is_queue(*dest))
-    return failure{errc::unsupported_destination,
-                   fmt::format("'{}' is not a destination: use /queue/NAME or /topic/NAME.", *dest)};
+  for (auto part : split_composite(*dest))
+    if (!is_topic(part) && !is_queue(part) && !is_local_temp(part))
+      return failure{errc::unsupported_destination,
+                     fmt::format("'{}' is not a destination: use /queue/NAME, /topic/NAME, /temp-queue/NAME or "
+                                 "/temp-topic/NAME.",
+                                 part)};
   return *dest;
+}
+
+std::string engine::impl::temp_token(const session& s) const {
+  return fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, s.id);
+}
+
+result<std::string> engine::impl::resolve_destination(session& s, std::string_view dest, bool consume) {
+  if (is_local_temp(dest)) {
+    auto global = global_temp_name(dest, temp_token(s));
+    if (std::find(s.temp_destinations.begin(), s.temp_destinations.end(), global) == s.temp_destinations.end()) {
+      s.temp_destinations.push_back(global);
+      if (is_queue(global)) {
+        auto& q = get_queue(global);
+        q.temp_owner = s.id;
+        q.temp_local = std::string(dest);
+      } else {
+        get_topic(global);
+      }
+    }
+    return global;
+  }
+  if (is_temporary(dest)) {
+    bool exists = is_queue(dest) ? queues_.contains(dest) : topics_.contains(dest);
+    if (!exists)
+      return failure{errc::no_such_destination,
+                     fmt::format("The temporary destination '{}' does not exist (its connection closed).", dest)};
+    if (consume && std::find(s.temp_destinations.begin(), s.temp_destinations.end(), dest) == s.temp_destinations.end())
+      return failure{errc::not_owner,
+                     fmt::format("'{}' belongs to another connection: only its own connection may subscribe.", dest)};
+  }
+  return std::string(dest);
+}
+
+// A temporary destination dies with its connection: its pending messages (never journaled)
+// are dropped. Its consumers are the owner's own subscriptions, already gone.
+void engine::impl::delete_temp_destinations(session& s) {
+  for (const auto& name : s.temp_destinations) {
+    if (auto it = queues_.find(name); it != queues_.end()) {
+      auto& q = *it->second;
+      unmark_dirty(q);
+      for (auto* c : q.consumers) c->q = nullptr;  // none expected: consumers are the owner's
+      memory_bytes_ -= std::min(memory_bytes_, q.bytes);
+      queues_.erase(it);
+    }
+    topics_.erase(name);
+    wildcard_topics_.erase(name);
+  }
+  s.temp_destinations.clear();
 }
 
 void engine::impl::release_client_id(session& s) {
@@ -65,6 +117,7 @@ void engine::impl::end_session_state(session& s) {
   s.txs.clear();
   while (!s.subs.empty()) remove_subscription(s, *s.subs.begin()->second);
   s.parked.clear();
+  delete_temp_destinations(s);
 }
 
 }  // namespace tandem::broker

@@ -49,6 +49,7 @@
 
 #include "broker/engine.h"
 #include "broker/errc.h"
+#include "broker/selector/selector.h"
 #include "journal/records.h"
 
 namespace tandem::broker::detail {
@@ -91,6 +92,11 @@ struct queue {
   std::string name;  // the destination MESSAGE frames carry: "/queue/a", or the topic
   std::string key;   // journal target key: the queue name, or subscription_target(); "" = none
   std::string client_id, subscription_name;  // durable only
+  std::optional<selector::expression> filter;  // durable only: its selector (broker/engine/filter.h)
+  // A temporary queue (destinations.h): the connection that owns it and the name it uses
+  // (/temp-queue/x), which its MESSAGE frames show; 0 for every other queue.
+  session_id temp_owner = 0;
+  std::string temp_local;
 
   std::map<std::uint64_t, message_ptr> memory;  // pending messages held in RAM
   std::uint64_t cursor = 0;                      // see the file comment
@@ -120,6 +126,11 @@ struct subscription {
   std::unique_ptr<queue> own;  // the private queue of a non-durable topic subscription
   std::string topic;           // topic subscriptions (durable or not)
   bool durable = false;
+  std::optional<selector::expression> filter;  // SUBSCRIBE's selector (broker/engine/filter.h)
+  // A wildcard queue subscription (/queue/a.>): a consumer of every matching queue, those
+  // that exist and those made later; `q` is then an empty queue of its own.
+  bool wildcard_queue = false;
+  std::vector<queue*> sources;
   std::map<std::uint64_t, delivery> unacked;  // by ack tag = delivery order
   std::uint64_t delivered = 0;
 };
@@ -161,6 +172,8 @@ struct session {
   stomp::version version = stomp::version::v1_0;
   std::string login, client_id;
   std::chrono::system_clock::time_point opened_at;
+  // Temporary destinations this connection made (their broker-wide names), deleted with it.
+  std::vector<std::string> temp_destinations;
 
   std::map<std::string, std::unique_ptr<subscription>> subs;
   std::unordered_map<std::uint64_t, subscription*> tags;  // ack tag -> its subscription

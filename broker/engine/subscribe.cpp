@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "broker/engine/destinations.h"
+#include "broker/engine/filter.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
@@ -16,13 +18,28 @@ using namespace detail;
 namespace {
 
 struct subscribe_request {
-  std::string destination;
+  std::string destination;  // as the broker keeps it (a temporary one resolved)
+  std::string shown;        // as the client wrote it: what its MESSAGE frames say
   bool to_topic = false;
   std::string id;
   ack_mode mode = ack_mode::auto_ack;
   std::uint32_t prefetch = 0;
   std::string durable_name;  // activemq.subscriptionName on a topic; "" = not durable
+  std::optional<selector::expression> filter;  // the selector header, parsed once here
+  bool browser = false;  // browser:true on a queue (browse.cpp)
 };
+
+// An invalid selector is refused with the parser's one-line reason ("expected ')' at column
+// 17, found end of selector") and the selector quoted, so the client sees where it is wrong.
+result<std::optional<selector::expression>> read_selector(const stomp::frame& f) {
+  auto text = f.get("selector");
+  if (!text || text->empty()) return std::optional<selector::expression>{};
+  auto parsed = selector::parse(*text);
+  if (!parsed)
+    return failure{errc::invalid_selector,
+                   fmt::format("selector '{}': {}.", *text, parsed.error().message)};
+  return std::optional<selector::expression>(std::move(parsed).value());
+}
 
 result<ack_mode> read_ack_mode(std::string_view ack) {
   if (ack == "auto") return ack_mode::auto_ack;
@@ -31,16 +48,17 @@ result<ack_mode> read_ack_mode(std::string_view ack) {
   return failure{errc::bad_ack_mode, fmt::format("ack '{}' is not auto, client or client-individual.", ack)};
 }
 
-result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f, result<std::string_view> dest,
+result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f, result<std::string> dest,
                                          const engine_config& config) {
   if (!dest) return std::move(dest).error();
   subscribe_request req;
-  req.destination = std::string(dest.value());
+  req.destination = std::move(dest).value();
+  req.shown = std::string(header_or(f, "destination"));
   req.to_topic = is_topic(req.destination);
   auto id = f.get("id");
   if (!id && s.version != stomp::version::v1_0)
     return failure{errc::missing_subscription_id, "SUBSCRIBE needs an id header (STOMP 1.1 and 1.2)."};
-  req.id = std::string(id ? *id : dest.value());  // 1.0: the destination names the subscription
+  req.id = id ? std::string(*id) : req.shown;  // 1.0: the destination (as given) names the subscription
   if (s.subs.contains(req.id))
     return failure{errc::duplicate_subscription_id,
                    fmt::format("Subscription '{}' already exists on this connection.", req.id)};
@@ -53,13 +71,18 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
   req.prefetch = config.default_prefetch;
   if (auto p = f.get("activemq.prefetchSize"); p && (!parse_number(*p, req.prefetch) || req.prefetch == 0))
     return failure{errc::bad_prefetch, fmt::format("activemq.prefetchSize '{}' is not a positive number.", *p)};
-  // Silently delivering what a selector should filter out would be worse than refusing.
-  if (auto sel = f.get("selector"); sel && !sel->empty())
-    return failure{errc::selectors_unsupported, "Tandem does not evaluate message selectors."};
+  req.browser = !req.to_topic && header_or(f, "browser") == "true";
+  auto filter = read_selector(f);
+  if (!filter) return std::move(filter).error();
+  req.filter = std::move(filter).value();
   if (auto name = f.get("activemq.subscriptionName"); req.to_topic && name && !name->empty()) {
     if (s.client_id.empty())
       return failure{errc::durable_needs_client_id,
                      "Send a client-id header on CONNECT to subscribe durably (activemq.subscriptionName)."};
+    // A temporary topic dies with its connection: nothing could outlive it (JMS forbids it too).
+    if (is_temporary(req.destination))
+      return failure{errc::unsupported_destination,
+                     fmt::format("'{}' is temporary: a durable subscription needs a /topic/.", req.shown)};
     req.durable_name = std::string(*name);
   }
   return req;
@@ -68,7 +91,15 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
 }  // namespace
 
 void engine::impl::on_subscribe(session& s, stomp::frame& f) {
-  auto req = read_subscribe(s, f, checked_destination(f), config_);
+  auto resolve = [&]() -> result<std::string> {
+    auto dest = checked_destination(f);
+    if (!dest) return std::move(dest).error();
+    if (dest.value().find(',') != std::string_view::npos)
+      return failure{errc::unsupported_destination,
+                     fmt::format("'{}': composite destinations are for SEND; subscribe to each part.", dest.value())};
+    return resolve_destination(s, dest.value(), true);
+  };
+  auto req = read_subscribe(s, f, resolve(), config_);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();
   auto sub = std::make_unique<subscription>();
@@ -77,10 +108,46 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   sub->destination = r.destination;
   sub->mode = r.mode;
   sub->prefetch = r.prefetch;
+  sub->filter = r.filter;
   std::optional<journal::durable_subscription_create> create;
+  const std::string selector_text = r.filter ? r.filter->text() : std::string();
 
+  if (r.browser) {
+    // A browser takes a snapshot and consumes nothing: its own queue stays empty.
+    sub->own = std::make_unique<queue>();
+    sub->own->kind = queue_kind::topic_subscription;
+    sub->own->name = r.destination;
+    sub->q = sub->own.get();
+    auto& ref = *sub;
+    s.subs.emplace(r.id, std::move(sub));
+    add_receipt(s, f, 0);
+    browse(s, get_queue(r.destination), ref);
+    return;
+  }
+  if (!r.to_topic && has_wildcard(r.destination)) {
+    // Consumes from every matching queue; get_queue adds it to those made later.
+    sub->wildcard_queue = true;
+    sub->own = std::make_unique<queue>();
+    sub->own->kind = queue_kind::topic_subscription;
+    sub->own->name = r.destination;
+    sub->q = sub->own.get();
+    for (auto& [name, q] : queues_)
+      if (q->temp_owner == 0 && wildcard_matches(r.destination, name)) {
+        q->consumers.push_back(sub.get());
+        sub->sources.push_back(q.get());
+      }
+    wildcard_queue_subs_.push_back(sub.get());
+    mark_consumer_dirty(*sub);
+    s.subs.emplace(r.id, std::move(sub));
+    add_receipt(s, f, 0);
+    return;
+  }
   if (!r.to_topic) {
     sub->q = &get_queue(r.destination);
+    // A virtual topic's consumer queue gets the topic's messages from now on, also across
+    // a restart: journal its definition now, not at its first message.
+    if (r.destination.starts_with("/queue/Consumer.") && r.destination.find(".VirtualTopic.") != std::string::npos)
+      ensure_destination_journaled(*sub->q);
   } else if (!r.durable_name.empty()) {
     auto key = journal::subscription_target(s.client_id, r.durable_name);
     queue* q = find_queue_by_key(key);
@@ -90,17 +157,20 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
                    fmt::format("Durable subscription '{}' of client-id '{}' already has a subscriber.", r.durable_name,
                                s.client_id)},
                   &f);
-    if (q && q->name != r.destination) {
-      destroy_durable(*q, {});  // ActiveMQ: subscribing a name to another topic replaces it
+    if (q && (q->name != r.destination || (q->filter ? q->filter->text() : std::string()) != selector_text)) {
+      // ActiveMQ: subscribing a name to another topic or with another selector replaces it
+      // (its pending messages go with it).
+      destroy_durable(*q, {});
       q = nullptr;
     }
     if (!q) {
-      q = &add_durable(key, s.client_id, r.durable_name, r.destination);
+      q = &add_durable(key, s.client_id, r.durable_name, r.destination, r.filter);
       if (store_) {
         create.emplace();
         create->client_id = s.client_id;
         create->subscription_name = r.durable_name;
         create->topic = r.destination;
+        create->selector = selector_text;
       }
     }
     sub->durable = true;
@@ -109,7 +179,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   } else {
     sub->own = std::make_unique<queue>();
     sub->own->kind = queue_kind::topic_subscription;
-    sub->own->name = r.destination;
+    sub->own->name = r.shown;
     sub->q = sub->own.get();
     sub->topic = r.destination;
     get_topic(r.destination).subscribers.push_back(sub.get());
@@ -177,6 +247,18 @@ void engine::impl::on_unsubscribe(session& s, stomp::frame& f) {
 }
 
 void engine::impl::remove_subscription(session& s, subscription& sub) {
+  if (sub.wildcard_queue) {
+    std::erase(wildcard_queue_subs_, &sub);
+    for (auto* source : sub.sources) {
+      std::erase(source->consumers, &sub);
+      if (source->next_consumer >= source->consumers.size()) source->next_consumer = 0;
+    }
+    // The consumer is gone: its unacked deliveries go back to their queues, in order.
+    while (!sub.unacked.empty()) return_delivery(sub, sub.unacked.begin());
+    std::string id = sub.id;
+    s.subs.erase(id);
+    return;
+  }
   auto& q = *sub.q;
   q.consumers.erase(std::remove(q.consumers.begin(), q.consumers.end(), &sub), q.consumers.end());
   if (q.next_consumer >= q.consumers.size()) q.next_consumer = 0;
@@ -198,9 +280,10 @@ void engine::impl::remove_subscription(session& s, subscription& sub) {
 }
 
 queue& engine::impl::add_durable(const std::string& key, const std::string& client_id, const std::string& name,
-                                 const std::string& topic) {
+                                 const std::string& topic, std::optional<selector::expression> filter) {
   auto q = std::make_unique<queue>();
   q->kind = queue_kind::durable;
+  q->filter = std::move(filter);
   q->name = topic;
   q->key = key;
   q->client_id = client_id;
@@ -220,6 +303,7 @@ void engine::impl::destroy_durable(queue& q, journal::completion done) {
     rec.client_id = q.client_id;
     rec.subscription_name = q.subscription_name;
     rec.topic = q.name;
+    if (q.filter) rec.selector = q.filter->text();
     store_->append(journal::record{std::move(rec)}, std::move(done));
   } else if (done) {
     done({}, 0);

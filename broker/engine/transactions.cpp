@@ -105,7 +105,7 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   }
   for_each_tx_ack(s, tx, [&](subscription& sub, unacked_iterator it, const tx_ack& a) {
     if (a.nack)
-      return_delivery(sub, it);
+      nack_delivery(sub, it);
     else
       ack_delivery(sub, it, &batch.items);
   });

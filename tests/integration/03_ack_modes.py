@@ -57,16 +57,24 @@ def test_auto_ack_never_redelivers(brokers):
     assert m.body == "marker"
 
 
-def test_nack_redelivers_with_the_flag(brokers):
+def test_nack_moves_the_message_to_the_dead_letter_queue_at_once(brokers):
+    # Issue 15: ActiveMQ's STOMP NACK is a poison ack, never a redelivery to the same subscriber.
     b = new_broker(brokers)
-    fill(b, "/queue/nack", 1)
+    fill(b, "/queue/nack", 2)
     c = client(b)
     c.subscribe("/queue/nack", id="s", ack="client-individual")
-    [m] = c.collector.wait_messages(1)
-    c.nack(m.headers["ack"])
-    msgs = c.collector.wait_messages(2)
-    assert msgs[1].body == "m0"
-    assert msgs[1].headers.get("redelivered") == "true"
+    first, second = c.collector.wait_messages(2)
+    c.nack(first.headers["ack"], receipt="n")
+    c.collector.wait_receipt("n")
+    d = client(b)
+    d.subscribe("/queue/ActiveMQ.DLQ", id="d")
+    [dead] = d.collector.wait_messages(1)
+    assert dead.body == "m0"
+    assert dead.headers.get("original-destination") == "/queue/nack", dead.headers
+    assert dead.headers.get("dlqDeliveryFailureCause", "").startswith("NACK"), dead.headers
+    c.ack(second.headers["ack"], receipt="a")
+    c.collector.wait_receipt("a")
+    assert len(c.collector.messages) == 2, [m.body for m in c.collector.messages]
 
 
 def test_prefetch_limits_unacked_deliveries(brokers):

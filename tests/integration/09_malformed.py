@@ -46,9 +46,11 @@ def test_an_oversized_frame_is_rejected_before_it_is_buffered(brokers):
     b = new_broker(brokers)
     r = Raw(b)
     r.connect()
-    r.send(b"SEND\ndestination:/queue/a\ncontent-length:%d\n\n" % (64 << 20))
+    # Over the default max_frame_bytes (100 MiB, as ActiveMQ's STOMP maxFrameSize).
+    r.send(b"SEND\ndestination:/queue/a\ncontent-length:%d\n\n" % (128 << 20))
     cmd, headers, _ = r.read_frame()
     assert cmd == "ERROR", cmd
+    assert "max_frame_bytes" in headers.get("message", ""), headers
     r.read_eof()
 
 

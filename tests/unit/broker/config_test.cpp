@@ -349,3 +349,33 @@ TEST_CASE("store_id names the one store a broker may serve, as 32 hex digits") {
   auto bad = parse_config(R"({"store": "/s", "store_id": "not-hex"})", "t.json");
   CHECK(any_error_contains(bad.errors, {"store_id", "32 hex digits"}));
 }
+
+TEST_CASE("issue 15: without a config file only loopback listeners may run with no security") {
+  CHECK(is_loopback_host("127.0.0.1"));
+  CHECK(is_loopback_host("127.1.2.3"));
+  CHECK(is_loopback_host("::1"));
+  CHECK(is_loopback_host("[::1]"));
+  CHECK(is_loopback_host("localhost"));
+  CHECK_FALSE(is_loopback_host("0.0.0.0"));
+  CHECK_FALSE(is_loopback_host("127.0.0"));
+  CHECK_FALSE(is_loopback_host("127.0.0.1.5"));
+  CHECK_FALSE(is_loopback_host("10.0.0.1"));
+  CHECK_FALSE(is_loopback_host("::"));
+
+  config c;
+  c.engine.allow_anonymous = true;  // what main sets without a file
+  std::vector<std::string> errors;
+  check_no_security_listeners(c, false, errors);
+  CHECK(errors.empty());
+  REQUIRE(parse_endpoint("0.0.0.0:61613", c.listen));
+  check_no_security_listeners(c, false, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("not a loopback address") != std::string::npos);
+  CHECK(errors[0].find("--config") != std::string::npos);
+  errors.clear();
+  check_no_security_listeners(c, true, errors);  // a config file opted in
+  CHECK(errors.empty());
+  c.engine.users.push_back({"alice", "sha256:00:00"});
+  check_no_security_listeners(c, false, errors);  // users: security is on
+  CHECK(errors.empty());
+}

@@ -47,7 +47,9 @@ TEST_CASE("CONNECT negotiates the highest common version, heart-beats and names 
   CHECK(f.get("version") == "1.2");
   CHECK(f.get("server").value_or("").starts_with("Tandem/"));
   CHECK(f.get("session").has_value());
-  CHECK(f.get("heart-beat") == "5000,6000");
+  // Issue 15: CONNECTED carries the negotiated periods: the client's wishes raised to the
+  // broker's floors (5000 send, 6000 expect in the fixture).
+  CHECK(f.get("heart-beat") == "8000,6000");
   CHECK(c.sink.version == "1.2");
   // We send every max(5000, their 8000); we expect every max(their 1000, our 6000).
   CHECK(c.sink.hb_send == std::chrono::milliseconds(8000));
@@ -61,6 +63,34 @@ TEST_CASE("CONNECT negotiates the highest common version, heart-beats and names 
   CHECK(ancient.sink.frames.at(0).get("version") == "1.0");
   CHECK(ancient.sink.version == "1.0");
   CHECK(ancient.sink.hb_send == std::chrono::milliseconds(0));
+  // Issue 15: a 1.0 CONNECTED says heart-beat:0,0, as ActiveMQ and RabbitMQ send it.
+  CHECK(ancient.sink.frames.at(0).get("heart-beat") == "0,0");
+}
+
+TEST_CASE("issue 15: heart-beats are the client's, raised to the floor; 0 stays off") {
+  auto cfg = fixture::default_config();
+  cfg.heartbeat_send = std::chrono::milliseconds(100);
+  cfg.heartbeat_expect = std::chrono::milliseconds(100);
+  fixture fx(cfg);
+  client c(fx);
+  c.frame("CONNECT", {{"accept-version", "1.2"}, {"heart-beat", "1000,2000"}});
+  CHECK(c.sink.frames.at(0).get("heart-beat") == "2000,1000");
+  CHECK(c.sink.hb_send == std::chrono::milliseconds(2000));
+  CHECK(c.sink.hb_expect == std::chrono::milliseconds(1000));
+  client fast(fx);
+  fast.frame("CONNECT", {{"accept-version", "1.2"}, {"heart-beat", "10,0"}});
+  CHECK(fast.sink.frames.at(0).get("heart-beat") == "0,100");
+  CHECK(fast.sink.hb_expect == std::chrono::milliseconds(100));
+}
+
+TEST_CASE("issue 15: without users, any login and passcode are accepted (no security)") {
+  fixture fx;  // allow_anonymous, no users: what tandemd runs with no config file
+  client c(fx);
+  c.frame("CONNECT", {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "guest"}});
+  CHECK(c.sink.frames.at(0).command == "CONNECTED");
+  client anon(fx);
+  anon.frame("CONNECT", {{"accept-version", "1.2"}});
+  CHECK(anon.sink.frames.at(0).command == "CONNECTED");
 }
 
 TEST_CASE("an unsupported accept-version gets an ERROR listing the versions we speak") {
@@ -208,10 +238,12 @@ TEST_CASE("a client-id is free again as soon as DISCONNECT's receipt is sent") {
 }
 
 TEST_CASE("admin snapshots list destinations, connections and metrics") {
-  fixture fx;
+  auto cfg = fixture::default_config();
+  cfg.users.push_back({"alice", hash_password("wonderland")});
+  fixture fx(cfg);
   client c(fx);
   c.frame("CONNECT", {{"accept-version", "1.2"}, {"login", "guest"}, {"passcode", "x"}});
-  // Anonymous allowed but a login given: it is checked, and guest is unknown.
+  // Anonymous allowed, users configured, a login given: it is checked, and guest is unknown.
   CHECK(c.sink.frames.back().command == "ERROR");
   c.close();
   client p(fx);
@@ -228,7 +260,9 @@ TEST_CASE("admin snapshots list destinations, connections and metrics") {
   CHECK(q["type"] == "queue");
   CHECK(q["pending"] == 2);
   CHECK(q["enqueued"] == 2);
-  CHECK(q["bytes"] == 16);  // "persistent:true" (14) + "a", and "b"
+  // "persistent:true" (14) + "a", and "b"; each with the broker's "timestamp" (9) and the
+  // fixture's 13-digit clock.
+  CHECK(q["bytes"] == 16 + 2 * (9 + 13));
   CHECK(q["limits"]["max_bytes"] == fx.config.max_destination_bytes);
   auto t = fx.destination("/topic/news");
   REQUIRE(!t.is_null());
@@ -268,4 +302,20 @@ TEST_CASE("every broker error code has its own ERROR message text") {
     CHECK(seen.insert(text).second);
   }
   CHECK(std::error_code(errc::unknown_ack).category().name() == std::string("broker"));
+}
+
+TEST_CASE("issue 15: a STOMP 1.0 SUBSCRIBE without id is named by its destination, UNSUBSCRIBE finds it") {
+  // Regression: resolving temporary destinations moved the destination out before the 1.0
+  // subscription took its name from it, so MESSAGE said subscription:'' and UNSUBSCRIBE
+  // by destination failed (found by RabbitMQ's STOMP suite, unsubscribe.py).
+  fixture fx;
+  client c(fx);
+  c.connect({{"accept-version", "1.0"}});
+  c.frame("SUBSCRIBE", {{"destination", "/queue/u1"}});
+  c.frame("SEND", {{"destination", "/queue/u1"}}, "m");
+  REQUIRE(c.wait_messages(1));
+  CHECK(c.messages()[0].get("subscription") == "/queue/u1");
+  c.frame("UNSUBSCRIBE", {{"destination", "/queue/u1"}, {"receipt", "u"}});
+  REQUIRE(c.wait_receipt("u"));
+  CHECK(c.last_error() == nullptr);
 }
