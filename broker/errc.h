@@ -67,6 +67,10 @@ enum class errc {
   transaction_already_begun,
   too_many_transactions,
   commit_not_stored,        // the store refused a COMMIT's batch
+  // ---- authorization (broker/engine/authorization.h), appended: values above stay ----
+  not_authorized,           // the login's groups lack a permission on the destination
+  durable_subscription_owned,  // the durable subscription belongs to another login
+  too_many_destinations,    // max_destinations reached: no new destination
 };
 
 namespace detail {
@@ -88,6 +92,9 @@ class broker_category_impl final : public std::error_category {
       case errc::error_not_encodable: return "request refused";
       case errc::missing_destination: return "missing destination";
       case errc::unsupported_destination: return "unsupported destination";
+      case errc::not_authorized: return "not authorized";
+      case errc::durable_subscription_owned: return "durable subscription owned by another login";
+      case errc::too_many_destinations: return "too many destinations";
       case errc::shutting_down: return "broker shutting down";
       case errc::persistence_unavailable: return "persistence unavailable";
       case errc::bad_expires: return "bad expires header";
