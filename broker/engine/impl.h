@@ -53,6 +53,7 @@ struct engine::impl {
   void check_login(detail::session& s, stomp::frame&& f);
   // The stored verdict as authenticate's answer (computed inline when there is none).
   result<void> login_result(detail::session& s, std::string_view login, std::string_view passcode);
+  void resume_after_login(session_id sid, const login_verdict& verdict, stomp::frame&& connect);
 
   // ---- receipts.cpp: RECEIPT slots and the one ERROR path ----
   // A receipt slot for `f` (when it carries `receipt`) waiting for `waiting` completions;
@@ -210,6 +211,8 @@ struct engine::impl {
   detail::dedup dedup_;
   std::shared_ptr<credential_checker> credentials_;
   std::optional<authorization_map> authz_;  // unset: no authorization configured
+  // Password checks on the worker, by login + '\0' + passcode: the sessions waiting for each.
+  std::map<std::string, std::vector<std::pair<session_id, std::shared_ptr<stomp::frame>>>> logins_in_flight_;
   std::uint64_t authorization_denials_ = 0;
   std::uint64_t destinations_refused_ = 0, destinations_collected_ = 0;
   std::chrono::steady_clock::time_point last_gc_{};

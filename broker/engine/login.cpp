@@ -35,26 +35,41 @@ void engine::impl::check_login(session& s, stomp::frame&& f) {
   }
   s.verifying_login = true;
   s.sink->pause_reading();
-  auto frame = std::make_shared<stomp::frame>(std::move(f));
+  // A reconnect storm after a takeover is many CONNECTs with the same login and passcode and a
+  // cold cache: they wait for one hash instead of queueing one each on the worker (at ~0.4 s a
+  // hash, 100 queued hashes would outlast connect_timeout). The one check counts once for
+  // throttling, under the first waiter's peer address.
+  auto key = attempt.login + '\0' + attempt.password;
+  auto& waiters = logins_in_flight_[key];
+  waiters.push_back({s.id, std::make_shared<stomp::frame>(std::move(f))});
+  if (waiters.size() > 1) return;
   auto slow = [checker = credentials_, attempt] { return checker->verify(attempt); };
-  auto done = [this, life = std::weak_ptr<int>(life_), sid = s.id, attempt, frame](bool ok) {
+  auto done = [this, life = std::weak_ptr<int>(life_), key, attempt](bool ok) {
     if (life.expired()) return;
     auto verdict = credentials_->record(attempt, ok, credential_checker::clock::now());
-    auto* s = find_session(sid);
-    if (!s) return;  // the client went away meanwhile
-    s->verifying_login = false;
-    s->login_checked = std::move(verdict);
-    handle_frame(*s, std::move(*frame));
-    auto held = std::move(s->held_for_login);
-    for (auto& next : held) {
-      if (s->state == session_state::closing) break;
-      if (!s->parked.empty()) s->parked.push_back(std::move(next));  // as engine::on_frame does
-      else handle_frame(*s, std::move(next));
-    }
-    if (s->state != session_state::closing) s->sink->resume_reading();
+    auto it = logins_in_flight_.find(key);
+    if (it == logins_in_flight_.end()) return;
+    auto sessions = std::move(it->second);
+    logins_in_flight_.erase(it);
+    for (auto& [sid, frame] : sessions) resume_after_login(sid, verdict, std::move(*frame));
     flush();
   };
   offload_(std::move(slow), std::move(done));
+}
+
+void engine::impl::resume_after_login(session_id sid, const login_verdict& verdict, stomp::frame&& connect) {
+  auto* s = find_session(sid);
+  if (!s) return;  // the client went away meanwhile
+  s->verifying_login = false;
+  s->login_checked = verdict;
+  handle_frame(*s, std::move(connect));
+  auto held = std::move(s->held_for_login);
+  for (auto& next : held) {
+    if (s->state == session_state::closing) break;
+    if (!s->parked.empty()) s->parked.push_back(std::move(next));  // as engine::on_frame does
+    else handle_frame(*s, std::move(next));
+  }
+  if (s->state != session_state::closing) s->sink->resume_reading();
 }
 
 result<void> engine::impl::login_result(session& s, std::string_view login, std::string_view passcode) {

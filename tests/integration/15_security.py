@@ -207,6 +207,22 @@ def test_destination_names_must_be_utf8_and_bounded(brokers):
     body.encode("utf-8")
 
 
+def test_a_reconnect_storm_costs_one_password_hash(brokers):
+    # 40 clients of one login CONNECT at once to a broker that has verified nobody yet (a new
+    # master after a takeover): they share one hash, so all are in well before
+    # connect_timeout_ms; 40 queued hashes of ~0.4 s would take 16 s.
+    b = secured_broker(brokers, connect_timeout_ms=8000)
+    socks = [Raw(b) for _ in range(40)]
+    t0 = time.monotonic()
+    for r in socks:
+        r.frame("CONNECT", {"accept-version": "1.2", "host": "x", "login": "app", "passcode": "app-secret"})
+    for r in socks:
+        f = r.read_frame(timeout=30)
+        assert f and f[0] == "CONNECTED", f"{f} after {time.monotonic() - t0:.1f} s (None: closed by connect_timeout_ms)"
+    took = time.monotonic() - t0
+    assert took < 8, took
+
+
 AUTHZ_USERS = [
     {"login": "shop", "password": "shop-pw", "groups": ["shop"]},
     {"login": "shipping", "password": "shipping-pw", "groups": ["shipping"]},
@@ -280,4 +296,5 @@ if __name__ == "__main__":
     run([test_cross_site_simple_post_does_not_purge, test_foreign_host_is_refused_everywhere,
          test_reads_need_group_metrics_or_admin_unless_opened, test_no_config_quick_start_keeps_reads_open_on_loopback_but_not_purge,
          test_wrong_passwords_are_throttled_per_peer_and_login, test_password_hash_is_pbkdf2_and_old_sha256_hashes_still_work,
-         test_destination_names_must_be_utf8_and_bounded, test_destinations_are_authorized_per_group])
+         test_destination_names_must_be_utf8_and_bounded, test_destinations_are_authorized_per_group,
+         test_a_reconnect_storm_costs_one_password_hash])
