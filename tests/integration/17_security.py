@@ -1,4 +1,4 @@
-"""15 security (issue 17): the admin port's authentication, Host / Origin checks and
+"""17 security (issue 17): the admin port's authentication, Host / Origin checks and
 cross-site refusals, slow password hashes, and throttled login failures.
 Each regression test names the finding of issue 17 it pins."""
 import base64
