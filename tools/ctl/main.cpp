@@ -5,6 +5,7 @@
 //   tandemctl purge DEST   [--admin URL]... [--config FILE]... [--yes]
 //   tandemctl send DEST    [--url BROKERS] [--body TEXT]... [--count N] [--non-persistent] [--header K:V]...
 //   tandemctl receive DEST [--url BROKERS] [--count N] [--timeout-ms MS] [--headers]
+//   tandemctl fscheck DIR  [--peer DIR2] [--json] [--wait-limit-ms MS] [--sync-samples N]
 //
 // Brokers are named by their admin URLs (--admin http://host:8161) or by their config files
 // (--config /etc/tandem/orders.json: its admin_listen, and its listen for send/receive). With
@@ -24,6 +25,7 @@
 
 #include "broker/config.h"
 #include "tools/ctl/commands.h"
+#include "tools/ctl/fscheck.h"
 
 namespace {
 
@@ -135,12 +137,35 @@ int main(int argc, char** argv) {
   receive_cmd->add_option("--count", receive.count, "stop after this many messages (default 1; 0 = until the timeout)");
   receive_cmd->add_flag("--headers", receive.show_headers, "print each message's headers before its body");
 
+  ctl::fscheck_options fscheck;
+  std::string fscheck_dir, fscheck_peer;
+  unsigned fscheck_limit_ms = 10000;
+  auto* fscheck_cmd = app.add_subcommand(
+      "fscheck", "check a file system before trusting it with a store: locks across mounts, wake-up, release on "
+                 "holder death, a replaced lock file, fsync, mount options");
+  fscheck_cmd->add_option("dir", fscheck_dir, "a directory on the file system (a store's parent, or the store)")->required();
+  fscheck_cmd->add_option("--peer", fscheck_peer, "the same directory through another mount (another client of the file system)");
+  fscheck_cmd->add_flag("--json", fscheck.json, "print JSON");
+  fscheck_cmd->add_option("--wait-limit-ms", fscheck_limit_ms, "how long a lock may take to move before the check fails (default 10000)");
+  fscheck_cmd->add_option("--sync-samples", fscheck.sync_samples, "write+fdatasync samples (default 200)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (fscheck_cmd->parsed()) {
+    fscheck.dir = fscheck_dir;
+    if (!fscheck_peer.empty()) fscheck.peer = fscheck_peer;
+    fscheck.wait_limit = std::chrono::milliseconds(fscheck_limit_ms);
+    try {
+      return ctl::run_fscheck(fscheck, std::cout, std::cerr);
+    } catch (const std::exception& e) {
+      std::cerr << "tandemctl fscheck: " << e.what() << "\n";
+      return 1;
+    }
+  }
   try {
     if (status->parsed() || destinations->parsed() || purge_cmd->parsed()) {
       ctl::admin_options admin;
