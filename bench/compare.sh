@@ -102,11 +102,12 @@ PIDS_DIR=$STORE_BASE/pids
 mkdir -p "$PIDS_DIR"
 
 # The Tandem configuration: defaults, except the per-destination limit (a 1M backlog of 1 KiB
-# is 1 GiB; the default 256 MiB would make producers wait, which is flow control, not speed).
+# is 1 GiB; the default 256 MiB would make producers wait, which is flow control, not speed),
+# and admin_open_reads so the journal counters can be read from /metrics without credentials.
 TANDEM_CONFIG=$STORE_BASE/tandemd.json
 cat >"$TANDEM_CONFIG" <<JSON
 {"allow_anonymous": true, "sync": "always", "threads": 1, "body_cache_bytes": $BODY_CACHE_BYTES,
- "max_destination_bytes": 4294967296}
+ "max_destination_bytes": 4294967296, "admin_open_reads": true}
 JSON
 
 # meta FILE KEY JSON-VALUE: sets one key of a small JSON object file (created if missing).

@@ -2,10 +2,13 @@
 
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "broker/asio.h"  // before Beast, which includes Asio
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "broker/admin_guard.h"
 #include "broker/log.h"
 
 namespace tandem::broker {
@@ -16,10 +19,14 @@ namespace http = boost::beast::http;
 namespace {
 constexpr std::chrono::seconds request_timeout{5};
 constexpr const char* json_type = "application/json";
+
+// Never throws: a name that is not UTF-8 (a store from before issue 17 may hold one) comes
+// out as U+FFFD instead of an exception that closed the connection unanswered.
+std::string json_body(const nlohmann::json& j) { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; }
 }  // namespace
 
-admin_http::admin_http(asio::any_io_executor executor, admin_sources sources)
-    : executor_(executor), sources_(std::move(sources)), acceptor_(executor) {}
+admin_http::admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access)
+    : executor_(executor), sources_(std::move(sources)), access_(std::move(access)), acceptor_(executor) {}
 
 admin_http::~admin_http() { stop(); }
 
@@ -90,7 +97,7 @@ asio::awaitable<admin_http::response> admin_http::purge(std::string destination)
   auto st = std::make_shared<state>(state{std::nullopt, asio::steady_timer(executor_)});
   st->wake.expires_after(std::chrono::seconds(30));
   sources_.purge(destination, [st](unsigned status, nlohmann::json body) {
-    st->reply = response{status, json_type, body.dump(2) + "\n"};
+    st->reply = response{status, json_type, json_body(body)};
     st->wake.cancel();
   });
   if (!st->reply) {
@@ -99,6 +106,28 @@ asio::awaitable<admin_http::response> admin_http::purge(std::string destination)
   }
   if (!st->reply) co_return response{504, json_type, R"({"error":"the purge was not confirmed by the journal within 30 s"})" "\n"};
   co_return *st->reply;
+}
+
+asio::awaitable<admin_identity> admin_http::authenticate(std::string login, std::string password, std::string peer) {
+  if (!sources_.authenticate) co_return admin_identity{admin_identity::outcome::refused, {}, "no users are configured on this broker", 0};
+  // Same wake-up pattern as purge: the verdict may come at once (throttled, cached) or from
+  // the worker that runs the password hash.
+  struct state {
+    std::optional<admin_identity> verdict;
+    asio::steady_timer wake;
+  };
+  auto st = std::make_shared<state>(state{std::nullopt, asio::steady_timer(executor_)});
+  st->wake.expires_after(std::chrono::seconds(30));
+  sources_.authenticate(std::move(login), std::move(password), std::move(peer), [st](admin_identity id) {
+    st->verdict = std::move(id);
+    st->wake.cancel();
+  });
+  if (!st->verdict) {
+    boost::system::error_code ec;
+    co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!st->verdict) co_return admin_identity{admin_identity::outcome::refused, {}, "the password check did not finish within 30 s", 0};
+  co_return std::move(*st->verdict);
 }
 
 admin_http::response admin_http::handle(std::string_view method, std::string_view target) const {
@@ -113,12 +142,12 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
   auto json_response = [](const std::function<nlohmann::json()>& f) -> response {
     nlohmann::json j = f ? f() : nlohmann::json();
     if (j.is_null()) return {503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
-    return {200, json_type, j.dump(2) + "\n"};
+    return {200, json_type, json_body(j)};
   };
   if (target == "/health") {
     nlohmann::json j = sources_.health ? sources_.health() : nlohmann::json::object();
     bool master = j.value("role", "") == "master";
-    return {master ? 200u : 503u, json_type, j.dump(2) + "\n"};
+    return {master ? 200u : 503u, json_type, json_body(j)};
   }
   if (target == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", sources_.metrics ? sources_.metrics() : std::string()};
@@ -149,14 +178,80 @@ asio::awaitable<void> admin_http::accept_loop() {
   }
 }
 
+namespace {
+
+std::string_view header(const http::request<http::string_body>& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+}
+
+std::string_view header(const http::request<http::string_body>& req, std::string_view name) {
+  auto it = req.find(beast::string_view(name.data(), name.size()));
+  return it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+}
+
+admin_http::response refusal(unsigned status, std::string why) {
+  return {status, json_type, json_body(nlohmann::json{{"error", std::move(why)}})};
+}
+
+}  // namespace
+
+// The checks of admin_guard.h, in its order; nullopt = go ahead.
+asio::awaitable<std::optional<admin_http::response>> admin_http::check_access(const http::request<http::string_body>& req,
+                                                                              const asio::ip::tcp::socket& socket) {
+  namespace guard = admin_guard;
+  boost::system::error_code ec;
+  auto local = socket.local_endpoint(ec);
+  auto names = guard::own_names(ec ? std::string() : local.address().to_string(), ec ? 0 : local.port(), access_.allowed_hosts);
+  std::string peer = socket.remote_endpoint(ec).address().to_string();
+  std::string_view method(req.method_string().data(), req.method_string().size());
+  std::string_view target(req.target().data(), req.target().size());
+  auto refuse = [&](unsigned status, std::string why) {
+    log::warn("admin", "request refused", {log::kv("method", method), log::kv("target", target), log::kv("remote", peer),
+                                           log::kv("status", status), log::kv("why", why)});
+    return std::optional<response>(refusal(status, std::move(why)));
+  };
+  auto host = header(req, http::field::host);
+  if (!guard::host_allowed(host, names))
+    co_return refuse(403, fmt::format("Host \"{}\" is not a name of this admin port; add it to admin_allowed_hosts if it is", host));
+  auto needed = guard::required_access(method, target, access_.open_reads);
+  if (needed == guard::access::admin) {
+    auto origin = header(req, http::field::origin);
+    if (!origin.empty() && !guard::origin_allowed(origin, names))
+      co_return refuse(403, fmt::format("Origin \"{}\" may not change this broker", origin));
+    if (header(req, "sec-fetch-site") == "cross-site") co_return refuse(403, "a cross-site request may not change this broker");
+    if (guard::is_simple_request(header(req, http::field::content_type), !header(req, "x-tandem-admin").empty()))
+      co_return refuse(415, "a state-changing request needs Content-Type: application/json or an X-Tandem-Admin header");
+  }
+  if (needed == guard::access::open) co_return std::nullopt;
+  auto credentials = guard::basic_credentials(header(req, http::field::authorization));
+  if (!credentials) {
+    auto r = refuse(401, needed == guard::access::admin ? "credentials of a user in group \"admin\" are required (HTTP Basic)"
+                                                        : "credentials of a user in group \"admin\" or \"metrics\" are required "
+                                                          "(HTTP Basic), or set admin_open_reads");
+    co_return r;
+  }
+  auto id = co_await authenticate(credentials->first, credentials->second, peer);
+  if (id.result == admin_identity::outcome::throttled) {
+    auto r = refuse(429, id.detail);
+    r->retry_after_s = std::max(1u, id.retry_after_s);
+    co_return r;
+  }
+  if (id.result != admin_identity::outcome::accepted) co_return refuse(401, id.detail.empty() ? "the login or password is wrong" : id.detail);
+  if (!guard::grants(id.groups, needed))
+    co_return refuse(403, fmt::format("login \"{}\" is not in group {}", credentials->first,
+                                      needed == guard::access::admin ? "\"admin\"" : "\"admin\" or \"metrics\""));
+  co_return std::nullopt;
+}
+
 asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
   try {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
-      http::request_parser<http::empty_body> parser;
+      http::request_parser<http::string_body> parser;
       parser.header_limit(16 * 1024);
-      parser.body_limit(0);
+      parser.body_limit(4096);  // a POST may carry "{}"; nothing reads it
       stream.expires_after(request_timeout);
       boost::system::error_code ec;
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
@@ -165,7 +260,9 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
       std::string_view target(req.target().data(), req.target().size());
       std::string destination;
       response r;
-      if (req.method() == http::verb::post && purge_target(target, destination)) {
+      if (auto refused = co_await check_access(req, stream.socket())) {
+        r = std::move(*refused);
+      } else if (req.method() == http::verb::post && purge_target(target, destination)) {
         log::info("admin", "purge requested", {log::kv("destination", destination),
                                                 log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
         r = co_await purge(std::move(destination));
@@ -176,6 +273,8 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
       res.set(http::field::server, "tandemd");
       res.set(http::field::content_type, r.content_type);
       res.set(http::field::cache_control, "no-store");
+      if (r.status == 401) res.set(http::field::www_authenticate, "Basic realm=\"tandem admin\", charset=\"UTF-8\"");
+      if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
       res.keep_alive(req.keep_alive());
       res.body() = std::move(r.body);
       res.prepare_payload();

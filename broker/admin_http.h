@@ -11,8 +11,14 @@
 //                          drops the destination's pending messages (engine::purge); 200
 //                          {"destination", "purged"} once the journal removes are durable,
 //                          404 no such destination, 503 while slave, 500 journal error.
-//                          The only request that changes anything: the admin port has no
-//                          authentication, so bind it to a management network.
+//                          The only request that changes anything.
+//
+// Access (admin_guard.h, issue 17): Host must name this port; a POST must carry HTTP Basic
+// credentials of a user in group "admin", must not come from a foreign Origin and must not be
+// a "simple" cross-site request (it needs Content-Type: application/json or an X-Tandem-Admin
+// header); GET /metrics and /api/* need a user in "admin" or "metrics" unless
+// admin_access::open_reads. 401 (with WWW-Authenticate), 403 (host, origin, group), 415 (simple
+// request) and 429 (throttled, with Retry-After) say which check refused and what to do.
 //
 // Threads and ownership: runs on the broker's executor like everything else, so the sources
 // may read broker state without locks. Sources are called per request; they must be cheap
@@ -21,14 +27,33 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "broker/asio.h"
 #include "broker/config.h"
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 namespace tandem::broker {
+
+// What the admin port lets through without credentials, and the names it answers to.
+struct admin_access {
+  bool open_reads = false;                 // GET /metrics and /api/* without credentials
+  std::vector<std::string> allowed_hosts;  // Host / Origin names besides its address and localhost
+};
+
+// The answer of admin_sources::authenticate.
+struct admin_identity {
+  enum class outcome { accepted, refused, throttled };
+  outcome result = outcome::refused;
+  std::vector<std::string> groups;
+  std::string detail;             // refused / throttled: for the 401 / 429 body
+  unsigned retry_after_s = 0;     // throttled
+};
 
 struct admin_sources {
   std::function<nlohmann::json()> health;         // must set "role"
@@ -39,11 +64,15 @@ struct admin_sources {
   // later on the broker's executor, with the status and the JSON body.
   using purge_reply = std::function<void(unsigned status, nlohmann::json body)>;
   std::function<void(std::string destination, purge_reply reply)> purge;
+  // Checks a login and password (peer = the client's address); calls `done` exactly once on
+  // the broker's executor. Empty: every credential is refused (no users configured).
+  using authenticate_reply = std::function<void(admin_identity)>;
+  std::function<void(std::string login, std::string password, std::string peer, authenticate_reply done)> authenticate;
 };
 
 class admin_http {
  public:
-  admin_http(asio::any_io_executor executor, admin_sources sources);
+  admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access = {});
   ~admin_http();
   admin_http(const admin_http&) = delete;
   admin_http& operator=(const admin_http&) = delete;
@@ -58,6 +87,7 @@ class admin_http {
     unsigned status = 200;
     std::string content_type;
     std::string body;
+    unsigned retry_after_s = 0;  // 429: the Retry-After header
   };
   response handle(std::string_view method, std::string_view target) const;
   // The destination name of a purge request target ("/api/destinations/%2Fqueue%2Fa/purge"
@@ -68,9 +98,13 @@ class admin_http {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
   asio::awaitable<response> purge(std::string destination);
+  asio::awaitable<std::optional<response>> check_access(const boost::beast::http::request<boost::beast::http::string_body>& req,
+                                                        const asio::ip::tcp::socket& socket);
+  asio::awaitable<admin_identity> authenticate(std::string login, std::string password, std::string peer);
 
   asio::any_io_executor executor_;
   admin_sources sources_;
+  admin_access access_;
   asio::ip::tcp::acceptor acceptor_;
   bool stopping_ = false;
 };

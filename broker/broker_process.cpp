@@ -18,6 +18,8 @@
 #include "broker/admin_http.h"
 #include "broker/disk_usage_sampler.h"
 #include "broker/engine.h"
+#include "broker/engine/auth.h"
+#include "broker/engine/credentials.h"
 #include "broker/journal_log.h"
 #include "broker/log.h"
 #include "broker/process_metrics.h"
@@ -81,6 +83,16 @@ int broker_process::run() {
     log::warn("main", "plaintext password in the config file",
               {log::kv("login", login), log::kv("file", cfg_.source), log::kv("hint", "replace it with tandemd --hash-password")});
 
+  for (const auto& u : cfg_.engine.users) {
+    if (is_legacy_hash(u.password_hash))
+      log::warn("main", "password hash to be rehashed",
+                {log::kv("login", u.login), log::kv("file", cfg_.source),
+                 log::kv("hint", "the sha256: form is one round of SHA-256; replace it with the output of "
+                                 "`tandemd --hash-password -` (PBKDF2)")});
+  }
+  credentials_ = std::make_shared<credential_checker>(cfg_.engine.users);
+  login_pool_.emplace(1);
+
   if (int rc = check_store(); rc != exit_ok) return rc;
 
   work_.emplace(io_.get_executor());
@@ -99,6 +111,7 @@ int broker_process::run() {
   io_.run();
   for (auto& t : extra) t.join();
   if (election_.joinable()) election_.join();
+  login_pool_->join();  // a check still running posts to the stopped io_context: dropped
   // Everything below runs with the io_context stopped: no handler can touch what we destroy.
   server_.reset();
   admin_.reset();
@@ -142,8 +155,45 @@ int broker_process::check_store() {
   return exit_startup;
 }
 
+void broker_process::offload_login(std::function<bool()> slow, std::function<void(bool)> done) {
+  asio::post(*login_pool_, [slow = std::move(slow), done = std::move(done), ex = executor_]() mutable {
+    bool ok = slow();
+    asio::post(ex, [done = std::move(done), ok] { done(ok); });
+  });
+}
+
+namespace {
+
+admin_identity identity_of(const login_verdict& v, const login_attempt& a) {
+  admin_identity id;
+  id.result = v.result == login_verdict::outcome::accepted    ? admin_identity::outcome::accepted
+              : v.result == login_verdict::outcome::throttled ? admin_identity::outcome::throttled
+                                                              : admin_identity::outcome::refused;
+  id.groups = v.groups;
+  id.detail = v.explain(a);
+  id.retry_after_s = static_cast<unsigned>(v.retry_after.count());
+  return id;
+}
+
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(host, ec);
+  return host == "localhost" || (!ec && a.is_loopback());
+}
+
+}  // namespace
+
 bool broker_process::open_admin() {
   admin_sources sources;
+  sources.authenticate = [this](std::string login, std::string password, std::string peer,
+                                admin_sources::authenticate_reply reply) {
+    login_attempt a{std::move(login), std::move(password), std::move(peer)};
+    if (auto quick = credentials_->quick(a, credential_checker::clock::now())) return reply(identity_of(*quick, a));
+    offload_login([checker = credentials_, a] { return checker->verify(a); },
+                  [this, a, reply = std::move(reply)](bool ok) {
+                    reply(identity_of(credentials_->record(a, ok, credential_checker::clock::now()), a));
+                  });
+  };
   sources.health = [this] { return health_json(); };
   sources.metrics = [this] { return metrics_text(); };
   sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
@@ -164,7 +214,16 @@ bool broker_process::open_admin() {
     });
     if (!found) reply(404, {{"error", fmt::format("no destination \"{}\"", destination)}});
   };
-  admin_ = std::make_unique<admin_http>(executor_, std::move(sources));
+  admin_access access;
+  // Without a config file (quick start) nobody could hold credentials: reads stay open, on a
+  // loopback address only; a purge still needs a user in group "admin".
+  access.open_reads = cfg_.admin_open_reads || (!from_file_ && is_loopback(cfg_.admin_listen->host));
+  access.allowed_hosts = cfg_.admin_allowed_hosts;
+  if (access.open_reads && !is_loopback(cfg_.admin_listen->host))
+    log::warn("admin", "admin reads are open to every caller on a non-loopback address",
+              {log::kv("address", cfg_.admin_listen->to_string()),
+               log::kv("hint", "set admin_open_reads to false and give monitoring a user in group \"metrics\"")});
+  admin_ = std::make_unique<admin_http>(executor_, std::move(sources), std::move(access));
   asio::ip::tcp::endpoint bound;
   if (auto ec = admin_->open(*cfg_.admin_listen, bound)) {
     log::error("admin", "cannot listen", {log::kv("address", cfg_.admin_listen->to_string()), log::kv("error", ec.message())});
@@ -325,6 +384,9 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   holder_ = nullptr;
   disk_ = std::make_unique<disk_usage_sampler>(cfg_.store / "journal");
   engine_ = std::make_unique<engine>(cfg_.engine, store_.get());
+  engine_->set_login_service(credentials_, [this](std::function<bool()> slow, std::function<void(bool)> done) {
+    offload_login(std::move(slow), std::move(done));
+  });
   engine_->recover();
   server_ = std::make_unique<server>(executor_, *engine_, cfg_);
   asio::ip::tcp::endpoint bound, tls_bound;

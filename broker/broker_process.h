@@ -28,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,7 @@ class lock_manager;
 namespace tandem::broker {
 
 class admin_http;
+class credential_checker;
 class disk_usage_sampler;
 class engine;
 class server;
@@ -78,6 +80,8 @@ class broker_process {
 
   int check_store();
   bool open_admin();
+  // Runs `slow` on the login worker, then `done(result)` on the broker's executor.
+  void offload_login(std::function<bool()> slow, std::function<void(bool)> done);
   nlohmann::json health_json() const;
   std::string metrics_text() const;
 
@@ -107,6 +111,10 @@ class broker_process {
 
   std::unique_ptr<lockmgr::lock_manager> lockmgr_;
   std::thread election_;
+  // Logins (STOMP and admin) share one checker; its slow hash runs on login_pool_ (one
+  // thread: a login storm waits its turn instead of taking every core).
+  std::shared_ptr<credential_checker> credentials_;
+  std::optional<asio::thread_pool> login_pool_;
   std::unique_ptr<journal::store> store_;
   std::unique_ptr<engine> engine_;
   std::unique_ptr<server> server_;

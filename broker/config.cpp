@@ -119,15 +119,29 @@ std::string_view nearest_key(std::string_view unknown, const std::vector<std::st
 }
 
 bool is_password_hash_form(std::string_view text) {
-  constexpr std::string_view prefix = "sha256:";
-  if (text.substr(0, prefix.size()) != prefix) return false;
-  text.remove_prefix(prefix.size());
-  auto colon = text.find(':');
-  if (colon == std::string_view::npos) return false;
   auto hex = [](std::string_view h, std::size_t min_len) {
     return h.size() >= min_len && h.size() % 2 == 0 &&
            std::all_of(h.begin(), h.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
   };
+  // "pbkdf2-sha256:<iterations>:<salt hex>:<64 hex key>" (iterations 1000 .. 2^31-1)
+  constexpr std::string_view pbkdf2 = "pbkdf2-sha256:";
+  if (text.starts_with(pbkdf2)) {
+    text.remove_prefix(pbkdf2.size());
+    auto c1 = text.find(':');
+    if (c1 == std::string_view::npos || c1 == 0 || c1 > 10) return false;
+    auto digits = text.substr(0, c1);
+    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+    auto n = std::stoull(std::string(digits));
+    if (n < 1000 || n > 0x7fffffffull) return false;
+    text.remove_prefix(c1 + 1);
+  } else {
+    // legacy "sha256:<salt hex>:<64 hex digest>" (broker/engine/auth.h)
+    constexpr std::string_view legacy = "sha256:";
+    if (!text.starts_with(legacy)) return false;
+    text.remove_prefix(legacy.size());
+  }
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos) return false;
   return hex(text.substr(0, colon), 2) && text.substr(colon + 1).size() == 64 && hex(text.substr(colon + 1), 64);
 }
 
@@ -190,7 +204,7 @@ constexpr std::uint64_t one_day_ms = 24ull * 3600 * 1000;
 
 std::string load_users(const json& v, config& cfg, std::vector<std::string>& errors, std::string_view source) {
   constexpr const char* expected =
-      R"(a list of {"login": "...", "password_hash": "sha256:..."} (or "password": "..." in plaintext))";
+      R"(a list of {"login": "...", "password_hash": "pbkdf2-sha256:...", "groups": [...]} (or "password": "..." in plaintext))";
   if (!v.is_array()) return expected;
   std::vector<user_account> users;
   std::vector<std::pair<std::string, std::string>> plain;
@@ -218,11 +232,22 @@ std::string load_users(const json& v, config& cfg, std::vector<std::string>& err
         has_hash = true;
         if (!it->is_string() || !is_password_hash_form(it->get<std::string>())) {
           errors.push_back(fmt::format(
-              "{}: key \"{}\" has bad value {}: expected a hash made by `tandemd --hash-password` (\"sha256:<salt hex>:<digest hex>\")",
+              "{}: key \"{}\" has bad value {}: expected a hash made by `tandemd --hash-password` (\"pbkdf2-sha256:<iterations>:<salt hex>:<key hex>\")",
               source, key_name, short_json(*it)));
           bad = true;
         } else {
           account.password_hash = it->get<std::string>();
+        }
+      } else if (k == "groups") {
+        bool good = it->is_array();
+        if (good)
+          for (const auto& g : *it) good = good && g.is_string() && !g.get_ref<const std::string&>().empty();
+        if (!good) {
+          errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected a list of group names, e.g. [\"admin\"]",
+                                       source, key_name, short_json(*it)));
+          bad = true;
+        } else {
+          account.groups = it->get<std::vector<std::string>>();
         }
       } else if (k == "password") {
         has_plain = true;
@@ -231,10 +256,10 @@ std::string load_users(const json& v, config& cfg, std::vector<std::string>& err
           bad = true;
         }
       } else {
-        static const std::vector<std::string_view> user_keys{"login", "password_hash", "password"};
+        static const std::vector<std::string_view> user_keys{"login", "password_hash", "password", "groups"};
         auto near = nearest_key(k, user_keys);
         errors.push_back(fmt::format("{}: unknown key \"{}\"{}", source, key_name,
-                                     near.empty() ? std::string(" (valid: login, password_hash, password)")
+                                     near.empty() ? std::string(" (valid: login, password_hash, password, groups)")
                                                   : fmt::format(": did you mean \"{}\"?", near)));
         bad = true;
       }
@@ -258,6 +283,83 @@ std::string load_users(const json& v, config& cfg, std::vector<std::string>& err
   }
   cfg.engine.users = std::move(users);
   cfg.plaintext_passwords = std::move(plain);
+  return {};
+}
+
+// "authorization": [{"queue"|"topic": PATTERN, "read": GROUPS, "write": GROUPS, "admin": GROUPS}]
+// GROUPS: a list of names, or one string with names separated by commas (ActiveMQ's form).
+std::string load_authorization(const json& v, config& cfg, std::vector<std::string>& errors, std::string_view source) {
+  constexpr const char* expected = R"(a list of {"queue": "PATTERN" or "topic": "PATTERN", "read": [...], "write": [...], "admin": [...]}, or null)";
+  if (v.is_null()) {
+    cfg.engine.authorization.reset();
+    return {};
+  }
+  if (!v.is_array()) return expected;
+  std::vector<authorization_entry> entries;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const json& e = v[i];
+    auto where = fmt::format("authorization[{}]", i);
+    if (!e.is_object()) {
+      errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected {}", source, where, short_json(e), expected));
+      continue;
+    }
+    authorization_entry entry;
+    int kinds = 0;
+    bool bad = false;
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      const std::string& k = it.key();
+      auto key_name = fmt::format("{}.{}", where, k);
+      if (k == "queue" || k == "topic") {
+        ++kinds;
+        entry.topic = k == "topic";
+        if (!read_string(*it, entry.pattern).empty()) {
+          errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected a pattern such as \"orders.>\"", source,
+                                       key_name, short_json(*it)));
+          bad = true;
+        }
+      } else if (k == "read" || k == "write" || k == "admin") {
+        auto& list = k == "read" ? entry.read : k == "write" ? entry.write : entry.admin;
+        bool good = it->is_array() || it->is_string();
+        if (it->is_string()) {
+          std::string text = it->get<std::string>();
+          std::size_t start = 0;
+          while (start <= text.size()) {
+            auto comma = text.find(',', start);
+            auto name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            name.erase(0, name.find_first_not_of(' '));
+            name.erase(name.find_last_not_of(' ') + 1);
+            if (!name.empty()) list.push_back(name);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+          }
+        } else if (good) {
+          for (const auto& g : *it) {
+            if (!g.is_string() || g.get_ref<const std::string&>().empty()) good = false;
+            else list.push_back(g.get<std::string>());
+          }
+        }
+        if (!good) {
+          errors.push_back(fmt::format("{}: key \"{}\" has bad value {}: expected a list of group names", source, key_name,
+                                       short_json(*it)));
+          bad = true;
+        }
+      } else {
+        static const std::vector<std::string_view> keys{"queue", "topic", "read", "write", "admin"};
+        auto near = nearest_key(k, keys);
+        errors.push_back(fmt::format("{}: unknown key \"{}\"{}", source, key_name,
+                                     near.empty() ? std::string(" (valid: queue, topic, read, write, admin)")
+                                                  : fmt::format(": did you mean \"{}\"?", near)));
+        bad = true;
+      }
+    }
+    if (bad) continue;
+    if (kinds != 1) {
+      errors.push_back(fmt::format("{}: key \"{}\" needs exactly one of \"queue\" or \"topic\"", source, where));
+      continue;
+    }
+    entries.push_back(std::move(entry));
+  }
+  cfg.engine.authorization = std::move(entries);
   return {};
 }
 
@@ -308,6 +410,15 @@ const std::map<std::string_view, loader>& loaders() {
       endpoint_address a;
       if (!v.is_string() || !parse_endpoint(v.get<std::string>(), a)) return "\"HOST:PORT\", e.g. \"127.0.0.1:8161\", or null";
       c.admin_listen = a;
+      return {};
+    });
+    simple("admin_open_reads", [](const json& v, config& c) { return read_bool(v, c.admin_open_reads); });
+    simple("admin_allowed_hosts", [](const json& v, config& c) -> std::string {
+      bool good = v.is_array();
+      if (good)
+        for (const auto& h : v) good = good && h.is_string() && !h.get_ref<const std::string&>().empty();
+      if (!good) return "a list of host names, e.g. [\"broker-a.mgmt.example\"]";
+      c.admin_allowed_hosts = v.get<std::vector<std::string>>();
       return {};
     });
     simple("store", [](const json& v, config& c) -> std::string {
@@ -380,6 +491,15 @@ const std::map<std::string_view, loader>& loaders() {
       return {};
     });
     simple("connect_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.connect_timeout, 100, one_day_ms); });
+    simple("idle_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.idle_timeout, 0, one_day_ms); });
+    simple("frame_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.frame_timeout, 0, one_day_ms); });
+    simple("write_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.write_timeout, 0, one_day_ms); });
+    simple("tcp_keepalive_s", [](const json& v, config& c) -> std::string {
+      std::uint64_t s = 0;
+      auto e = read_unsigned(v, s, 0, 7200);
+      if (e.empty()) c.tcp_keepalive = std::chrono::seconds(s);
+      return e;
+    });
     simple("log_level", [](const json& v, config& c) -> std::string {
       static const std::vector<std::string_view> levels{"debug", "info", "warn", "error"};
       if (!v.is_string() || std::find(levels.begin(), levels.end(), v.get<std::string>()) == levels.end())
@@ -389,6 +509,7 @@ const std::map<std::string_view, loader>& loaders() {
     });
     simple("allow_anonymous", [](const json& v, config& c) { return read_bool(v, c.engine.allow_anonymous); });
     t.emplace("users", load_users);
+    t.emplace("authorization", load_authorization);
     // engine_config fields, same names (durations with _ms).
     simple("default_prefetch", [](const json& v, config& c) { return read_unsigned(v, c.engine.default_prefetch, 1, u32_max); });
     simple("max_deliveries", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_deliveries, 1, u32_max); });
@@ -407,6 +528,9 @@ const std::map<std::string_view, loader>& loaders() {
     simple("max_frame_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_frame_bytes, 4096, 4ull << 30); });
     simple("max_connections", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_connections, 1, u32_max); });
     simple("max_subscriptions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_subscriptions_per_session, 1, u32_max); });
+    simple("max_destinations", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_destinations, 1, u32_max); });
+    simple("destination_gc_ms", [](const json& v, config& c) { return read_ms(v, c.engine.destination_gc, 0, one_day_ms); });
+    simple("max_destination_name_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_destination_name_bytes, 16, 65536); });
     simple("max_transactions_per_session", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_transactions_per_session, 1, u32_max); });
     simple("heartbeat_send_ms", [](const json& v, config& c) { return read_ms(v, c.engine.heartbeat_send, 0, one_day_ms); });
     simple("heartbeat_expect_ms", [](const json& v, config& c) { return read_ms(v, c.engine.heartbeat_expect, 0, one_day_ms); });

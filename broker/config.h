@@ -8,6 +8,9 @@
 //   key                     type / form                          default
 //   listen                  "HOST:PORT" ("[::1]:61613" for IPv6)  "127.0.0.1:61613"
 //   admin_listen            "HOST:PORT" or null (no admin port)   null
+//   admin_open_reads        bool: GET /metrics, /api/* open       false (no config file and a
+//                                                                 loopback admin_listen: true)
+//   admin_allowed_hosts     ["name", "name:port"]: Host / Origin  []
 //   store                   path of the shared store directory    (required)
 //   create_store            bool: create the store if missing     false
 //   store_id                32 hex digits (the store's identity,  null (any store)
@@ -86,6 +89,10 @@ struct config {
   std::string source = "command line";  // the file it came from, for messages
   endpoint_address listen;
   std::optional<endpoint_address> admin_listen;
+  // Admin port access (broker/admin_guard.h): GET /metrics and /api/* without credentials,
+  // and the extra names (DNS names of the admin address) Host and Origin may carry.
+  bool admin_open_reads = false;
+  std::vector<std::string> admin_allowed_hosts;
   // The TLS listener (broker/tls.h): certificate, key, and client verification.
   std::optional<endpoint_address> tls_listen;
   std::string tls_cert;
@@ -107,6 +114,11 @@ struct config {
   std::chrono::milliseconds lock_poll_interval{500};
   std::optional<std::chrono::milliseconds> takeover_delay;
   std::chrono::milliseconds connect_timeout{10000};
+  // Bounds after CONNECT (broker/connection.h connection_options says what each does).
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds frame_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::seconds tcp_keepalive{60};
   std::string log_level = "info";
   // Users given with a plaintext "password": (login, password). Their engine.users entry has
   // an empty password_hash until hash_plaintext_passwords() fills it; main warns about each.

@@ -94,7 +94,7 @@ std::string form_of_type(const ojson& node, std::string_view type) {
     if (format == "host-port") return R"("HOST:PORT" (IPv6: "[::1]:PORT"))";
     if (format == "store-id") return R"(32 hex digits (the "store_id" of GET /health))";
     if (format == "password-hash")
-      return R"(a hash made by `tandemd --hash-password` ("sha256:<salt hex>:<digest hex>"))";
+      return R"(a hash made by `tandemd --hash-password` ("pbkdf2-sha256:<iterations>:<salt hex>:<key hex>"))";
     return node.value("minLength", 0) > 0 ? "a non-empty string" : "a string";
   }
   if (type == "integer" || type == "number") {

@@ -71,6 +71,13 @@ connection::~connection() = default;
 void connection::start() {
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (options_.tcp_keepalive.count() > 0) {
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    int idle = static_cast<int>(options_.tcp_keepalive.count()), interval = 10, count = 6;
+    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  }
   session_info info;
   info.remote_endpoint = remote_;
   info.tls = tls_ != nullptr;
@@ -147,8 +154,9 @@ void connection::pause_reading() {
 void connection::resume_reading() {
   if (!paused_) return;
   paused_ = false;
-  // Silence while we were not reading is ours, not the client's.
+  // Silence while we were not reading is ours, not the client's; so is a frame left half read.
   last_read_ = steady::now();
+  if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
   resume_signal_.cancel();
 }
 
@@ -245,6 +253,9 @@ asio::awaitable<void> connection::reader() {
         co_return;
       }
     }
+    // The partial-frame deadline runs from the first read that ends inside a frame.
+    if (parser_.between_frames()) frame_started_ = steady::time_point::max();
+    else if (frame_started_ == steady::time_point::max()) frame_started_ = last_read_;
   }
 }
 
@@ -270,8 +281,10 @@ asio::awaitable<void> connection::writer() {
     }
     for (const auto& s : batch) buffers.push_back(asio::buffer(s));
     boost::system::error_code ec;
+    write_started_ = steady::now();
     if (tls_) co_await asio::async_write(tls_->stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
     else co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    write_started_ = steady::time_point::max();
     if (stopped_) co_return;
     if (ec) {
       stop("write failed: " + ec.message());
@@ -305,6 +318,31 @@ asio::awaitable<void> connection::writer() {
   stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
 }
 
+// The bounds of connection_options that hold whatever the heart-beats. Returns why the
+// connection must close now, or "" and lowers `next` to when to look again. Frame and write
+// starts do not wake the watchdog (that would cost a wake-up per write): it looks at least
+// every quarter of the shorter of the two timeouts instead.
+std::string connection::past_deadline(steady::time_point now, steady::time_point& next) const {
+  auto ms = [](steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  if (connected_ && !paused_ && options_.idle_timeout.count() > 0) {
+    auto last = std::max(last_read_, last_write_);
+    if (now - last >= options_.idle_timeout)
+      return fmt::format("idle: nothing received or sent for {} ms (idle_timeout_ms)", ms(now - last));
+    next = std::min(next, last + options_.idle_timeout);
+  }
+  if (!paused_ && options_.frame_timeout.count() > 0 && frame_started_ != steady::time_point::max() &&
+      now - frame_started_ >= options_.frame_timeout)
+    return fmt::format("a frame begun {} ms ago is still not complete (frame_timeout_ms)", ms(now - frame_started_));
+  if (options_.write_timeout.count() > 0 && write_started_ != steady::time_point::max() &&
+      now - write_started_ >= options_.write_timeout)
+    return fmt::format("slow consumer: a write has not completed for {} ms (write_timeout_ms)", ms(now - write_started_));
+  std::chrono::milliseconds shortest{0};
+  for (auto t : {options_.frame_timeout, options_.write_timeout})
+    if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
+  if (shortest.count() > 0) next = std::min(next, now + std::max<steady::duration>(std::chrono::milliseconds(100), shortest / 4));
+  return {};
+}
+
 asio::awaitable<void> connection::watchdog() {
   auto closing_since = steady::time_point::max();
   while (!stopped_) {
@@ -334,6 +372,10 @@ asio::awaitable<void> connection::watchdog() {
           co_return;
         }
         next = std::min(next, last_read_ + limit);
+      }
+      if (auto why = past_deadline(now, next); !why.empty()) {
+        stop(why);
+        co_return;
       }
       if (hb_send_.count() > 0) {
         if (now - last_write_ >= hb_send_ && queue_.empty()) {

@@ -43,6 +43,17 @@ struct tls_stream;  // broker/tls.h
 
 struct connection_options {
   std::chrono::milliseconds connect_timeout{10000};
+  // Bounds after CONNECT, whatever the heart-beats (issue 17, finding 3); 0 = off.
+  //   idle_timeout   nothing read and nothing written for this long: closed
+  //   frame_timeout  a frame begun and not finished for this long (slowloris): closed
+  //   write_timeout  one write to the socket not done for this long (the client stopped
+  //                  reading): closed, so the engine redelivers its unacked messages
+  //   tcp_keepalive  SO_KEEPALIVE idle time; the kernel then probes every 10 s, 6 times, so a
+  //                  vanished host is noticed within tcp_keepalive + 60 s
+  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds frame_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::seconds tcp_keepalive{60};
   double heartbeat_grace = 1.5;
   std::size_t max_session_backlog_bytes = 4u << 20;
   stomp::limits parser_limits{};
@@ -113,9 +124,13 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   asio::steady_timer resume_signal_;  // never expires; cancelled to wake a paused reader
   asio::steady_timer watchdog_timer_;
 
+  std::string past_deadline(std::chrono::steady_clock::time_point now, std::chrono::steady_clock::time_point& next) const;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point last_write_;
+  // Set while a frame is begun and not finished / a socket write is in progress; max = none.
+  std::chrono::steady_clock::time_point frame_started_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point write_started_ = std::chrono::steady_clock::time_point::max();
   std::chrono::milliseconds hb_send_{0};
   std::chrono::milliseconds hb_expect_{0};
 

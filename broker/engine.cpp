@@ -11,7 +11,11 @@ namespace tandem::broker {
 using namespace detail;
 
 engine::impl::impl(const engine_config& config, journal::store* store)
-    : config_(config), store_(store), dedup_(config.dedup_window, store) {
+    : config_(config),
+      store_(store),
+      dedup_(config.dedup_window, store),
+      credentials_(std::make_shared<credential_checker>(config.users)) {
+  if (config.authorization) authz_.emplace(*config.authorization);
   wall_ms_ = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -22,6 +26,11 @@ engine::impl::impl(const engine_config& config, journal::store* store)
 engine::engine(const engine_config& config, journal::store* store) : impl_(std::make_unique<impl>(config, store)) {}
 
 engine::~engine() = default;
+
+void engine::set_login_service(std::shared_ptr<credential_checker> checker, offload_fn offload) {
+  impl_->credentials_ = std::move(checker);
+  impl_->offload_ = std::move(offload);
+}
 
 void engine::set_wall_clock(std::function<std::int64_t()> now_ms) { impl_->wall_ms_ = std::move(now_ms); }
 
@@ -44,7 +53,10 @@ void engine::on_frame(session_id id, stomp::frame&& frame) {
   if (!s) return;
   ++s->frames_in;
   if (s->state == session_state::closing) return;  // after ERROR or DISCONNECT
-  if (!s->parked.empty()) {
+  if (s->verifying_login) {
+    // The reader pauses while the password is checked; a frame it had already parsed waits.
+    s->held_for_login.push_back(std::move(frame));
+  } else if (!s->parked.empty()) {
     // A SEND is waiting for space: everything after it waits too, in order.
     s->parked.push_back(std::move(frame));
   } else {
@@ -74,6 +86,7 @@ void engine::close_session(session_id id) {
 void engine::tick(std::chrono::steady_clock::time_point now) {
   impl_->expire_all(impl_->wall_ms_());
   impl_->time_out_blocked(now);
+  impl_->collect_inactive(now);
   impl_->flush();
 }
 

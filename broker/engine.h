@@ -65,6 +65,7 @@ class store;
 
 namespace tandem::broker {
 
+class credential_checker;
 using session_id = std::uint64_t;
 
 // What a connection offers to the engine. Owned by the connection; it must stay valid until
@@ -126,6 +127,13 @@ class engine {
   // The wall clock (ms since the Unix epoch) used for `expires`; tests move time with it.
   // Default: std::chrono::system_clock.
   void set_wall_clock(std::function<std::int64_t()> now_ms);
+
+  // Logins (broker/engine/credentials.h): the checker to use (shared with the admin port, so
+  // one throttle covers both), and where its slow password check runs: `offload(slow, done)`
+  // must run `slow` on another thread and then `done(result)` on this thread. Without a call
+  // the engine checks against config.users inline (tests); without `offload` too.
+  using offload_fn = std::function<void(std::function<bool()> slow, std::function<void(bool)> done)>;
+  void set_login_service(std::shared_ptr<credential_checker> checker, offload_fn offload);
 
   // Admin: drops every pending message (not those in flight) of /queue/NAME, or of every
   // subscription (durable or not) of /topic/NAME. Journaled messages leave with one batch of

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,13 +12,26 @@ namespace tandem::broker {
 
 struct user_account {
   std::string login;
-  std::string password_hash;  // "sha256:<salt hex>:<digest hex>" (see broker/engine/auth.h)
+  std::string password_hash;  // "pbkdf2-sha256:<iterations>:<salt>:<key>" (broker/engine/auth.h)
+  // Groups the user is in: "admin" (the admin port's state-changing requests and its
+  // reads), "metrics" (the admin port's reads), and any group the destination
+  // authorization entries name (broker/engine/authorization.h).
+  std::vector<std::string> groups;
+};
+
+// One entry of "authorization" (broker/engine/authorization.h says how they are applied).
+struct authorization_entry {
+  bool topic = false;    // "topic": pattern, else "queue": pattern
+  std::string pattern;   // ActiveMQ wildcards: '*' one element, '>' the rest
+  std::vector<std::string> read, write, admin;  // groups
 };
 
 struct engine_config {
   std::string broker_name = "tandem";
   bool allow_anonymous = false;
   std::vector<user_account> users;
+  // Per-destination authorization; unset = not checked (authorization.h).
+  std::optional<std::vector<authorization_entry>> authorization;
 
   // Delivery.
   std::uint32_t default_prefetch = 1000;        // per subscription unless activemq.prefetchSize
@@ -55,6 +69,16 @@ struct engine_config {
   std::uint32_t max_connections = 10000;
   std::uint32_t max_subscriptions_per_session = 1000;
   std::uint32_t max_transactions_per_session = 100;
+  // A destination name longer than this (bytes, with its /queue/ or /topic/ prefix) is refused
+  // with an ERROR, as is one that is not valid UTF-8 (issue 17).
+  std::uint32_t max_destination_name_bytes = 1024;
+  // Destinations the broker holds at most (queues plus topics): a SEND or SUBSCRIBE that would
+  // create one more gets an ERROR. With destination_gc, a queue or topic with no subscriber,
+  // no message and no journal record is dropped after that long unused (ActiveMQ's
+  // gcInactiveDestinations; issue 17: 100,000 SUBSCRIBE/UNSUBSCRIBE pairs kept 100 MB for
+  // good). 0 = never dropped.
+  std::uint32_t max_destinations = 10000;
+  std::chrono::milliseconds destination_gc{60000};
 
   // Heart-beats: the client's requested periods are served, raised to these floors (0 turns
   // that direction off); a client silent for its negotiated period times the grace is

@@ -69,6 +69,10 @@ enum class errc {
   transaction_already_begun,
   too_many_transactions,
   commit_not_stored,        // the store refused a COMMIT's batch
+  // ---- authorization (broker/engine/authorization.h), appended: values above stay ----
+  not_authorized,           // the login's groups lack a permission on the destination
+  durable_subscription_owned,  // the durable subscription belongs to another login
+  too_many_destinations,    // max_destinations reached: no new destination
 };
 
 namespace detail {
@@ -92,6 +96,9 @@ class broker_category_impl final : public std::error_category {
       case errc::unsupported_destination: return "unsupported destination";
       case errc::no_such_destination: return "no such destination";
       case errc::not_owner: return "not the owner";
+      case errc::not_authorized: return "not authorized";
+      case errc::durable_subscription_owned: return "durable subscription owned by another login";
+      case errc::too_many_destinations: return "too many destinations";
       case errc::shutting_down: return "broker shutting down";
       case errc::persistence_unavailable: return "persistence unavailable";
       case errc::bad_expires: return "bad expires header";

@@ -45,6 +45,10 @@ boost::system::error_code bind_listener(asio::any_io_executor executor, asio::ip
 server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
     : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor), tick_timer_(executor) {
   options_.connect_timeout = cfg.connect_timeout;
+  options_.idle_timeout = cfg.idle_timeout;
+  options_.frame_timeout = cfg.frame_timeout;
+  options_.write_timeout = cfg.write_timeout;
+  options_.tcp_keepalive = cfg.tcp_keepalive;
   options_.heartbeat_grace = cfg.engine.heartbeat_grace;
   options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
   options_.parser_limits.max_frame_bytes = static_cast<std::size_t>(cfg.engine.max_frame_bytes);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
+#include "broker/stomp/utf8.h"
 
 namespace tandem::broker {
 
@@ -21,8 +22,11 @@ std::string_view ack_name(ack_mode m) {
   return "auto";
 }
 
-// A Prometheus label value: backslash, double quote and newline escaped.
-std::string label(std::string_view v) {
+// A Prometheus label value: bytes that are not UTF-8 as \xNN (names journaled before issue
+// 17 may hold them; the text format must be UTF-8), then backslash, double quote and newline
+// escaped.
+std::string label(std::string_view raw) {
+  std::string v = stomp::printable_utf8(raw);
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
@@ -51,7 +55,7 @@ json engine::destinations_json() const {
   json out = json::array();
   for (const auto& [name, q] : self.queues_) {
     auto j = queue_json(*q);
-    j["name"] = name;
+    j["name"] = stomp::printable_utf8(name);
     j["type"] = "queue";
     out.push_back(std::move(j));
   }
@@ -69,8 +73,8 @@ json engine::destinations_json() const {
     for (const auto& [key, q] : t.durable) {
       auto j = queue_json(*q);
       j["durable"] = true;
-      j["client_id"] = q->client_id;
-      j["subscription_name"] = q->subscription_name;
+      j["client_id"] = stomp::printable_utf8(q->client_id);
+      j["subscription_name"] = stomp::printable_utf8(q->subscription_name);
       j["active"] = !q->consumers.empty();
       add(*q, std::move(j));
     }
@@ -81,7 +85,7 @@ json engine::destinations_json() const {
       j["subscription_id"] = sub->id;
       add(*sub->q, std::move(j));
     }
-    out.push_back(json{{"name", name},         {"type", "topic"},       {"pending", pending},
+    out.push_back(json{{"name", stomp::printable_utf8(name)}, {"type", "topic"},       {"pending", pending},
                        {"inflight", inflight}, {"consumers", consumers}, {"enqueued", t.enqueued},
                        {"dequeued", dequeued}, {"bytes", bytes},
                        {"limits", json{{"max_bytes", self.config_.max_destination_bytes}}},
@@ -97,7 +101,7 @@ json engine::connections_json() const {
     json subs = json::array();
     for (const auto& [sid, sub] : s->subs) {
       subs.push_back(json{{"id", sid},
-                          {"destination", sub->destination},
+                          {"destination", stomp::printable_utf8(sub->destination)},
                           {"ack", ack_name(sub->mode)},
                           {"prefetch", sub->prefetch},
                           {"unacked", sub->unacked.size()},
@@ -113,8 +117,8 @@ json engine::connections_json() const {
         {"tls", s->info.tls},
         {"state", state},
         {"version", std::string(stomp::version_name(s->version))},
-        {"login", s->login},
-        {"client_id", s->client_id},
+        {"login", stomp::printable_utf8(s->login)},
+        {"client_id", stomp::printable_utf8(s->client_id)},
         {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(s->opened_at.time_since_epoch()).count()},
         {"frames_in", s->frames_in},
         {"messages_in", s->messages_in},
@@ -186,6 +190,17 @@ void engine::append_metrics(std::string& text) const {
   gauge("tandem_connections_connected", "Sessions past CONNECT.", connected);
   counter("tandem_connections_total", "Sessions opened since start.", self.connections_total_);
   counter("tandem_auth_failures_total", "CONNECTs refused for bad credentials.", self.auth_failures_);
+  counter("tandem_login_throttled_total",
+          "Logins (STOMP and admin) refused at once: their peer address or login failed too often.",
+          self.credentials_->throttled());
+  gauge("tandem_destinations", "Queues and topics the broker holds.", self.queues_.size() + self.topics_.size());
+  gauge("tandem_destinations_limit", "max_destinations.", self.config_.max_destinations);
+  counter("tandem_destinations_collected_total", "Unused empty destinations dropped (destination_gc_ms).",
+          self.destinations_collected_);
+  counter("tandem_destinations_refused_total", "SENDs and SUBSCRIBEs refused at max_destinations.",
+          self.destinations_refused_);
+  counter("tandem_authorization_denials_total", "SENDs and SUBSCRIBEs refused by the authorization entries.",
+          self.authorization_denials_);
   gauge("tandem_subscriptions", "Client subscriptions.", subscriptions);
   gauge("tandem_destination_limit_bytes", "max_destination_bytes: producers wait above it.",
         self.config_.max_destination_bytes);

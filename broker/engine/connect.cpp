@@ -92,10 +92,7 @@ result<void> engine::impl::authenticate(session& s, const stomp::frame& f) {
     if (config_.allow_anonymous) return boost::outcome_v2::success();
     return failure{errc::authentication_failed, "This broker requires login and passcode headers on CONNECT."};
   }
-  auto user = std::find_if(config_.users.begin(), config_.users.end(),
-                           [&](const user_account& u) { return u.login == *login; });
-  if (user == config_.users.end() || !verify_password(user->password_hash, header_or(f, "passcode")))
-    return failure{errc::authentication_failed, "The login is unknown or the passcode is wrong."};
+  if (auto ok = login_result(s, *login, header_or(f, "passcode")); !ok) return ok;
   s.login = std::string(*login);
   return boost::outcome_v2::success();
 }

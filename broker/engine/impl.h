@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "broker/engine.h"
+#include "broker/engine/authorization.h"
+#include "broker/engine/credentials.h"
 #include "broker/engine/dedup.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
@@ -44,6 +46,21 @@ struct engine::impl {
   void on_connect(detail::session& s, stomp::frame& f);
   result<void> authenticate(detail::session& s, const stomp::frame& f);
   void on_disconnect(detail::session& s, stomp::frame& f);
+
+  // ---- access.cpp: per-destination authorization (authorization.h) ----
+  // `p` on `destination`, and admin too when the destination does not exist yet. The
+  // failure names the login, the destination, the permission and the groups that have it.
+  result<void> authorize_use(const detail::session& s, std::string_view destination, permission p);
+  std::vector<std::string> session_groups(const detail::session& s) const;
+  failure owned_by_other(const detail::queue& durable, const detail::session& s) const;
+
+  // ---- login.cpp: the password check of CONNECT, off the io thread ----
+  // Checks CONNECT's login and passcode (on a worker when offload_ is set; reading pauses
+  // meanwhile), stores the verdict in the session, then runs on_connect.
+  void check_login(detail::session& s, stomp::frame&& f);
+  // The stored verdict as authenticate's answer (computed inline when there is none).
+  result<void> login_result(detail::session& s, std::string_view login, std::string_view passcode);
+  void resume_after_login(session_id sid, const login_verdict& verdict, stomp::frame&& connect);
 
   // ---- receipts.cpp: RECEIPT slots and the one ERROR path ----
   // A receipt slot for `f` (when it carries `receipt`) waiting for `waiting` completions;
@@ -162,6 +179,9 @@ struct engine::impl {
   void expire_scan(detail::queue& q, std::int64_t now_ms);
   void expire_all(std::int64_t now_ms);
 
+  // ---- gc.cpp: unused empty destinations (engine_config::destination_gc) ----
+  void collect_inactive(std::chrono::steady_clock::time_point now);
+
   // ---- recover.cpp ----
   void recover();
 
@@ -207,6 +227,14 @@ struct engine::impl {
   std::vector<detail::subscription*> wildcard_queue_subs_;  // joined by every new matching queue
   std::vector<detail::queue*> dirty_;
   detail::dedup dedup_;
+  std::shared_ptr<credential_checker> credentials_;
+  std::optional<authorization_map> authz_;  // unset: no authorization configured
+  // Password checks on the worker, by login + '\0' + passcode: the sessions waiting for each.
+  std::map<std::string, std::vector<std::pair<session_id, std::shared_ptr<stomp::frame>>>> logins_in_flight_;
+  std::uint64_t authorization_denials_ = 0;
+  std::uint64_t destinations_refused_ = 0, destinations_collected_ = 0;
+  std::chrono::steady_clock::time_point last_gc_{};
+  engine::offload_fn offload_;
 
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable

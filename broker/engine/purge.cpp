@@ -3,6 +3,8 @@
 // batch), so purged messages leave exactly as expired ones do, minus the DLQ, and the index
 // drops them at once (journal::store::append applies removes immediately), so dispatch
 // cannot deliver a purged message while its removal is being made durable.
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
@@ -17,14 +19,16 @@ bool engine::purge(std::string_view destination, std::function<void(std::error_c
   auto purge_queue = [&self](queue& q, std::vector<journal::batch_item>& removes) {
     std::uint64_t dropped = 0;
     if (self.store_ && !q.key.empty()) {
-      std::vector<std::uint64_t> seqs;
+      // No body is read (issue 17: reading 30,000 bodies on the io thread stalled every
+      // client for 489 ms): the index's record size stands in for the message's bytes, the
+      // estimate recovery uses too; q.bytes is zeroed below once nothing is left.
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> seqs;
       if (const auto* m = self.store_->index().messages(q.key)) {
         for (const auto& [seq, ref] : *m)
-          if (!q.inflight_persistent.contains(seq)) seqs.push_back(seq);
+          if (!q.inflight_persistent.contains(seq)) seqs.emplace_back(seq, ref.where.size);
       }
-      for (auto seq : seqs) {
-        auto msg = self.load(q, seq, true);
-        self.remove_message(q, seq, true, msg ? message_bytes(*msg) : 0, &removes);
+      for (auto [seq, bytes] : seqs) {
+        self.remove_message(q, seq, true, bytes, &removes);
         ++dropped;
       }
     }
@@ -36,6 +40,7 @@ bool engine::purge(std::string_view destination, std::function<void(std::error_c
       ++dropped;
     }
     q.earliest_expiry = 0;
+    if (q.inflight == 0 && q.pending_appends == 0) q.bytes = 0;
     self.mark_dirty(q);
     return dropped;
   };

@@ -88,9 +88,11 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   auto req = read_send(s, f);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();
-  for (const auto& part : r.parts)
+  for (const auto& part : r.parts) {
+    if (auto ok = authorize_use(s, part.destination, permission::write); !ok) return fail(s, std::move(ok).error(), &f);
     if (auto space = check_space(part.destination, part.to_topic, r.persistent); !space)
       return park(s, std::move(f), std::move(space).error());
+  }
   ++s.messages_in;
   if (dedup_.seen(r.producer_id, r.producer_seq)) {
     // A resend of a message we already have (the producer failed over before it saw the
@@ -170,7 +172,15 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
 // ---------------------------------------------------------------------------------------------
 
 result<void> engine::impl::check_space(std::string_view destination, bool to_topic, bool persistent) {
-  if (!persistent && memory_bytes_ >= config_.max_memory_bytes)
+  // A persistent message to a topic is copied into memory for each non-durable subscriber
+  // (plan_send): it counts against max_memory_bytes like a non-persistent one (issue 17,
+  // finding 4: 55 MB were held against a 16 MiB limit).
+  bool held_in_memory = !persistent;
+  if (to_topic && !held_in_memory) {
+    auto t = topics_.find(destination);
+    held_in_memory = t != topics_.end() && !t->second.subscribers.empty();
+  }
+  if (held_in_memory && memory_bytes_ >= config_.max_memory_bytes)
     return failure{errc::memory_full,
                    fmt::format("broker memory full ({} of {} bytes)", memory_bytes_, config_.max_memory_bytes)};
   if (persistent && store_ && store_bytes() >= config_.max_store_bytes)

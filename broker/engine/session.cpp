@@ -7,6 +7,7 @@
 #include "broker/engine/destinations.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
+#include "broker/stomp/utf8.h"
 
 namespace tandem::broker {
 
@@ -22,7 +23,10 @@ void engine::impl::handle_frame(session& s, stomp::frame&& f) {
   if (!cmd || !stomp::is_client_command(*cmd))
     return fail(s, {errc::unknown_command, fmt::format("'{}' is not a STOMP client frame.", f.command)}, &f);
   if (s.state == session_state::awaiting_connect) {
-    if (*cmd == stomp::command::connect || *cmd == stomp::command::stomp) return on_connect(s, f);
+    if (*cmd == stomp::command::connect || *cmd == stomp::command::stomp) {
+      if (!s.login_checked && f.get("login")) return check_login(s, std::move(f));
+      return on_connect(s, f);
+    }
     return fail(
         s, {errc::not_connected, fmt::format("{} before CONNECT: the first frame must be CONNECT or STOMP.", f.command)},
         &f);
@@ -47,6 +51,13 @@ void engine::impl::handle_frame(session& s, stomp::frame&& f) {
 result<std::string_view> engine::impl::checked_destination(const stomp::frame& f) const {
   auto dest = f.get("destination");
   if (!dest) return failure{errc::missing_destination, fmt::format("{} needs a destination header.", f.command)};
+  if (!stomp::valid_utf8(*dest))
+    return failure{errc::unsupported_destination,
+                   fmt::format("The destination '{}' is not valid UTF-8 (invalid bytes shown as \\xNN).", stomp::printable_utf8(*dest))};
+  if (dest->size() > config_.max_destination_name_bytes)
+    return failure{errc::unsupported_destination,
+                   fmt::format("The destination name has {} bytes; max_destination_name_bytes is {}.", dest->size(),
+                               config_.max_destination_name_bytes)};
   for (auto part : split_composite(*dest))
     if (!is_topic(part) && !is_queue(part) && !is_local_temp(part))
       return failure{errc::unsupported_destination,

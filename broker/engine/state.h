@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "broker/engine.h"
+#include "broker/engine/credentials.h"
 #include "broker/errc.h"
 #include "broker/selector/selector.h"
 #include "journal/records.h"
@@ -97,6 +98,9 @@ struct queue {
   // (/temp-queue/x), which its MESSAGE frames show; 0 for every other queue.
   session_id temp_owner = 0;
   std::string temp_local;
+  // Durable only: the login that made it (or reattached first after a restart); "" = none
+  // yet. Another login may not take it over or remove it (authorization.h).
+  std::string owner_login;
 
   std::map<std::uint64_t, message_ptr> memory;  // pending messages held in RAM
   std::uint64_t cursor = 0;                      // see the file comment
@@ -112,6 +116,8 @@ struct queue {
   bool create_journaled = false;     // destination_create appended (queues)
   std::uint64_t pending_appends = 0; // journaled adds to this queue not yet durable
   std::int64_t last_expiry_scan = 0; // ms; tick scans a queue at most once a second
+  // Queues only: when the garbage collector (gc.cpp) first saw it unused and empty; {} = in use.
+  std::chrono::steady_clock::time_point idle_since{};
 
   std::uint64_t enqueued = 0, dequeued = 0, expired = 0, dead_lettered = 0, redelivered = 0;
 };
@@ -189,6 +195,11 @@ struct session {
   failure blocked_on;  // why, for admin and the timeout ERROR
   bool backlogged = false;  // the sink's backlog is over the limit: no dispatch to it
 
+  // CONNECT's password check (login.cpp): its verdict, and frames that came meanwhile.
+  std::optional<login_verdict> login_checked;
+  bool verifying_login = false;
+  std::vector<stomp::frame> held_for_login;
+
   std::uint64_t frames_in = 0, messages_in = 0, messages_out = 0;
 };
 
@@ -197,6 +208,7 @@ struct topic {
   std::vector<subscription*> subscribers;  // non-durable
   std::map<std::string, queue*> durable;   // key -> durable subscription queue
   std::uint64_t enqueued = 0;
+  std::chrono::steady_clock::time_point idle_since{};  // see queue::idle_since
 };
 
 // Where a message accepted by the broker goes, decided when it is accepted and carried out

@@ -102,6 +102,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   auto req = read_subscribe(s, f, resolve(), config_);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();
+  if (auto ok = authorize_use(s, r.destination, permission::read); !ok) return fail(s, std::move(ok).error(), &f);
   auto sub = std::make_unique<subscription>();
   sub->owner = &s;
   sub->id = r.id;
@@ -151,6 +152,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   } else if (!r.durable_name.empty()) {
     auto key = journal::subscription_target(s.client_id, r.durable_name);
     queue* q = find_queue_by_key(key);
+    if (q && !q->owner_login.empty() && q->owner_login != s.login) return fail(s, owned_by_other(*q, s), &f);
     if (q && !q->consumers.empty())
       return fail(s,
                   {errc::durable_subscription_in_use,
@@ -165,6 +167,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
     }
     if (!q) {
       q = &add_durable(key, s.client_id, r.durable_name, r.destination, r.filter);
+      q->owner_login = s.login;
       if (store_) {
         create.emplace();
         create->client_id = s.client_id;
@@ -173,6 +176,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
         create->selector = selector_text;
       }
     }
+    if (q->owner_login.empty()) q->owner_login = s.login;  // recovered: the first login claims it
     sub->durable = true;
     sub->topic = r.destination;
     sub->q = q;
@@ -232,6 +236,7 @@ void engine::impl::on_unsubscribe(session& s, stomp::frame& f) {
                  fmt::format("client-id '{}' has no durable subscription '{}'.", s.client_id, *durable_name)},
                 &f);
   }
+  if (!q->owner_login.empty() && q->owner_login != s.login) return fail(s, owned_by_other(*q, s), &f);
   if (!q->consumers.empty())
     return fail(s,
                 {errc::durable_subscription_in_use,

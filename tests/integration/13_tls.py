@@ -66,7 +66,7 @@ def pki():
 
 def tls_broker(brokers, verify_client=False, name="tls"):
     p = pki()
-    config = {"allow_anonymous": True, "broker_name": name, "tls_listen": "127.0.0.1:0", "tls_cert": p.server,
+    config = {"allow_anonymous": True, "admin_open_reads": True, "broker_name": name, "tls_listen": "127.0.0.1:0", "tls_cert": p.server,
               "tls_key": p.server_key}
     if verify_client:
         config.update({"tls_ca": p.ca, "tls_verify_client": True})

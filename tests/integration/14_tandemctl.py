@@ -10,8 +10,11 @@ from tandem_test import Broker, client, run, wait_for
 TANDEMCTL = os.environ.get("TANDEMCTL", "tandemctl")
 
 
-def ctl(*args, stdin=None, timeout=60):
-    return subprocess.run([TANDEMCTL, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+def ctl(*args, stdin=None, timeout=60, user=None):
+    env = dict(os.environ)
+    if user:
+        env["TANDEM_ADMIN_USER"], env["TANDEM_ADMIN_PASSWORD"] = user
+    return subprocess.run([TANDEMCTL, *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def admin(b):
@@ -111,7 +114,10 @@ def test_destinations_lists_the_masters_queues(brokers):
 
 
 def test_purge_asks_first_and_drops_pending_messages_for_good(brokers):
-    a = Broker(name="ctl-purge")
+    # A purge needs a user in group "admin" (issue 17); tandemctl sends TANDEM_ADMIN_USER.
+    ops = ("ops", "ops-secret")
+    a = Broker(name="ctl-purge", config={"broker_name": "ctl-purge", "allow_anonymous": True,
+                                         "users": [{"login": "ops", "password": "ops-secret", "groups": ["admin"]}]})
     brokers.append(a)
     a.start()
     c = client(a)
@@ -120,17 +126,20 @@ def test_purge_asks_first_and_drops_pending_messages_for_good(brokers):
     c.collector.wait_receipt("r4")
     c.disconnect()
     # Not a terminal and no --yes: refused, nothing purged.
-    r = ctl("purge", "/queue/p", "--admin", admin(a), stdin="y\n")
+    r = ctl("purge", "/queue/p", "--admin", admin(a), stdin="y\n", user=ops)
     assert r.returncode == 1 and "--yes" in r.stderr, r.stderr
-    r = ctl("purge", "/queue/nope", "--admin", admin(a), "--yes")
+    r = ctl("purge", "/queue/nope", "--admin", admin(a), "--yes", user=ops)
     assert r.returncode == 1 and "no destination \"/queue/nope\"" in r.stderr, r.stderr
+    # Without credentials the broker refuses (and says what it needs).
     r = ctl("purge", "/queue/p", "--admin", admin(a), "--yes")
+    assert r.returncode == 1 and "401" in r.stderr, r.stdout + r.stderr
+    r = ctl("purge", "/queue/p", "--admin", admin(a), "--yes", user=ops)
     assert r.returncode == 0 and "purged 5 message(s) from /queue/p" in r.stdout, r.stdout + r.stderr
     assert "destination purged" in a.log_text()
     # For good: the removes are journaled, so a restart does not bring them back.
     assert a.stop() == 0
     a.start()
-    j = json.loads(ctl("status", "--admin", admin(a), "--json").stdout)
+    j = json.loads(ctl("status", "--admin", admin(a), "--json", user=ops).stdout)
     assert j["brokers"][0]["pending"].get("/queue/p", 0) == 0, j
     r = ctl("receive", "/queue/p", "--url", f"tcp://127.0.0.1:{a.port}", "--count", "1", "--timeout-ms", "300")
     assert r.returncode == 1

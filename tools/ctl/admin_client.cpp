@@ -4,7 +4,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cstdlib>
+
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 namespace tandem::ctl {
 
@@ -85,6 +88,18 @@ std::string encode_path_segment(std::string_view text) {
   return out;
 }
 
+std::string basic_authorization() {
+  const char* user = std::getenv("TANDEM_ADMIN_USER");
+  const char* password = std::getenv("TANDEM_ADMIN_PASSWORD");
+  if (!user || !*user) return {};
+  std::string plain = fmt::format("{}:{}", user, password ? password : "");
+  std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), reinterpret_cast<const unsigned char*>(plain.data()),
+                          static_cast<int>(plain.size()));
+  encoded.resize(static_cast<std::size_t>(n));
+  return "Basic " + encoded;
+}
+
 namespace {
 
 asio::awaitable<void> exchange(const admin_url& url, http::verb verb, std::string target, std::chrono::milliseconds timeout,
@@ -102,8 +117,13 @@ asio::awaitable<void> exchange(const admin_url& url, http::verb verb, std::strin
   co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
   http::request<http::empty_body> req{verb, target, 11};
-  req.set(http::field::host, url.host);
+  // Host names the port too: the broker refuses a Host that is not one of its names.
+  req.set(http::field::host, url.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", url.host, url.port)
+                                                                      : fmt::format("{}:{}", url.host, url.port));
   req.set(http::field::user_agent, "tandemctl");
+  if (auto auth = basic_authorization(); !auth.empty()) req.set(http::field::authorization, auth);
+  // Marks a state-changing request as not one a web page could send (broker/admin_guard.h).
+  if (verb != http::verb::get && verb != http::verb::head) req.set("X-Tandem-Admin", "1");
   req.set(http::field::connection, "close");
   req.prepare_payload();
   step = "cannot send the request";

@@ -1,5 +1,5 @@
 // A small HTTP client for tandemd's admin port (broker/admin_http.h): the status, destinations
-// and purge commands of tandemctl. One request per connection ("Connection: close"), each
+// and purge commands of tandemctl. Credentials come from the environment (basic_authorization). One request per connection ("Connection: close"), each
 // with a deadline, so a hung broker (a master stalled on NFS) cannot hang the tool.
 //
 // Threads: every call blocks the calling thread and runs its own io_context; no state is
@@ -36,6 +36,11 @@ struct http_reply {
 boost::outcome_v2::std_result<http_reply> http_request(const admin_url& url, std::string_view method,
                                                        std::string_view target, std::chrono::milliseconds timeout,
                                                        std::string& why);
+
+// "Basic <base64 of user:password>" from TANDEM_ADMIN_USER and TANDEM_ADMIN_PASSWORD, or ""
+// when TANDEM_ADMIN_USER is unset. Sent with every request: the broker's reads need a user in
+// group "metrics" or "admin" (unless admin_open_reads), a purge one in group "admin".
+std::string basic_authorization();
 
 // Percent-encodes a destination name for a path segment ("/queue/a b" -> "%2Fqueue%2Fa%20b").
 std::string encode_path_segment(std::string_view text);

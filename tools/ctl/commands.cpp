@@ -92,6 +92,10 @@ std::vector<broker_status> collect_status(const admin_options& options) {
       std::string error;
       auto d = get_json(url, "/api/destinations", options.timeout, status, error);
       if (status == 200 && d.is_array()) b.destinations = std::move(d);
+      else if (status == 401 || status == 403)
+        b.destinations_error = fmt::format("{}/api/destinations answered {}: {}; set TANDEM_ADMIN_USER and TANDEM_ADMIN_PASSWORD "
+                                           "to a user in group \"metrics\" or \"admin\"",
+                                           url.to_string(), status, d.is_object() ? json_string(d, "error") : "");
     }
     out.push_back(std::move(b));
   }
@@ -160,7 +164,8 @@ int run_destinations(const admin_options& options, std::ostream& out, std::ostre
   const broker_status* m = the_master(all, err);
   if (!m) return 1;
   if (!m->destinations.is_array()) {
-    err << "tandemctl: " << m->url.to_string() << "/api/destinations: no answer from the master\n";
+    if (!m->destinations_error.empty()) err << "tandemctl: " << m->destinations_error << "\n";
+    else err << "tandemctl: " << m->url.to_string() << "/api/destinations: no answer from the master\n";
     return 1;
   }
   if (options.json) {
@@ -185,6 +190,10 @@ int run_purge(const admin_options& options, const purge_options& purge, std::ist
   if (m->destinations.is_array())
     for (const auto& d : m->destinations)
       if (json_string(d, "name") == purge.destination) found = &d;
+  if (!found && !m->destinations_error.empty()) {
+    err << "tandemctl: " << m->destinations_error << "\n";
+    return 1;
+  }
   if (!found) {
     err << "tandemctl: " << json_string(m->health, "broker_name") << " has no destination \"" << purge.destination
         << "\" (`tandemctl destinations` lists them)\n";

@@ -31,6 +31,7 @@ struct broker_status {
   std::string error;            // unreachable: why
   nlohmann::json health;        // GET /health
   nlohmann::json destinations;  // GET /api/destinations (master only), else null
+  std::string destinations_error;  // why destinations is null on a master (401/403: credentials)
 };
 
 std::vector<broker_status> collect_status(const admin_options& options);

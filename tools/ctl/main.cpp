@@ -10,6 +10,11 @@
 // Brokers are named by their admin URLs (--admin http://host:8161) or by their config files
 // (--config /etc/tandem/orders.json: its admin_listen, and its listen for send/receive). With
 // neither, /etc/tandem/*.json is read. Exit codes: commands.h.
+//
+// Credentials for the admin port: TANDEM_ADMIN_USER and TANDEM_ADMIN_PASSWORD (HTTP Basic; a
+// user in group "admin" for purge, "metrics" or "admin" for status and destinations unless the
+// broker sets admin_open_reads). The environment, not an option, so the password stays out of
+// `ps` and shell history.
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +84,7 @@ bool read_configs(std::vector<std::string> files, ctl::admin_options& admin, std
 
 int main(int argc, char** argv) {
   CLI::App app{"tandemctl: status, destinations, purge, send and receive for tandemd brokers"};
+  app.footer("Admin credentials: TANDEM_ADMIN_USER and TANDEM_ADMIN_PASSWORD (HTTP Basic).");
   app.require_subcommand(1);
 
   std::vector<std::string> admin_urls;

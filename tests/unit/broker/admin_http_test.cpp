@@ -66,3 +66,15 @@ TEST_CASE("unknown paths are 404 and other methods 405") {
   CHECK(a.handle("POST", "/health").status == 405);
   CHECK(a.handle("HEAD", "/health").status == 200);
 }
+
+TEST_CASE("a name that is not UTF-8 is answered, not a closed connection") {
+  // Regression (issue 17, finding 5): nlohmann::json threw on dump and the request died.
+  asio::io_context io;
+  admin_sources s = sources_for("master", true);
+  s.destinations = [] { return nlohmann::json::array({{{"name", std::string("/queue/\xff\xfe")}}}); };
+  admin_http a(io.get_executor(), s, admin_access{true, {}});
+  auto r = a.handle("GET", "/api/destinations");
+  CHECK(r.status == 200);
+  auto j = nlohmann::json::parse(r.body);  // valid UTF-8 JSON
+  CHECK(j[0]["name"].get<std::string>().starts_with("/queue/"));
+}

@@ -379,3 +379,43 @@ TEST_CASE("issue 15: without a config file only loopback listeners may run with 
   check_no_security_listeners(c, false, errors);  // users: security is on
   CHECK(errors.empty());
 }
+
+TEST_CASE("issue 17 keys: PBKDF2 hashes, groups, authorization entries, admin access, bounds") {
+  CHECK(is_password_hash_form("pbkdf2-sha256:600000:0011:" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("pbkdf2-sha256:999:0011:" + std::string(64, 'f')));  // too few iterations
+  CHECK_FALSE(is_password_hash_form("pbkdf2-sha256:x:0011:" + std::string(64, 'f')));
+  CHECK_FALSE(is_password_hash_form("pbkdf2-sha256:1000:0011:" + std::string(63, 'f')));
+  auto r = parse_config(
+      R"({"users": [{"login": "ops", "password": "pw", "groups": ["admin", "ops"]}],
+          "authorization": [{"queue": "orders.>", "read": "shipping, ops", "write": ["shop"]},
+                            {"topic": ">", "admin": ["ops"]}],
+          "admin_open_reads": true, "admin_allowed_hosts": ["mq1.example"],
+          "idle_timeout_ms": 0, "frame_timeout_ms": 500, "write_timeout_ms": 700, "tcp_keepalive_s": 30,
+          "max_destinations": 5, "destination_gc_ms": 0, "max_destination_name_bytes": 64})",
+      "t.json");
+  REQUIRE(r.ok());
+  CHECK(r.value.engine.users[0].groups == std::vector<std::string>{"admin", "ops"});
+  REQUIRE(r.value.engine.authorization);
+  REQUIRE(r.value.engine.authorization->size() == 2);
+  CHECK((*r.value.engine.authorization)[0].read == std::vector<std::string>{"shipping", "ops"});
+  CHECK((*r.value.engine.authorization)[1].topic);
+  CHECK(r.value.admin_open_reads);
+  CHECK(r.value.admin_allowed_hosts == std::vector<std::string>{"mq1.example"});
+  CHECK(r.value.idle_timeout.count() == 0);
+  CHECK(r.value.frame_timeout.count() == 500);
+  CHECK(r.value.write_timeout.count() == 700);
+  CHECK(r.value.tcp_keepalive.count() == 30);
+  CHECK(r.value.engine.max_destinations == 5);
+  CHECK(r.value.engine.destination_gc.count() == 0);
+  CHECK(r.value.engine.max_destination_name_bytes == 64);
+  CHECK_FALSE(parse_config("{}", "t.json").value.engine.authorization);  // absent: not checked
+
+  r = parse_config(R"({"authorization": [{"queue": "a", "topic": "b"}, {"read": ["x"]}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"authorization[0]", "exactly one of"}));
+  CHECK(any_error_contains(r.errors, {"authorization[1]", "exactly one of"}));
+  r = parse_config(R"({"authorization": [{"qeue": "x"}, {"queue": "a", "read": [1]}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"authorization[0].qeue", "did you mean \"queue\""}));
+  CHECK(any_error_contains(r.errors, {"authorization[1].read[0]", "non-empty string"}));
+  r = parse_config(R"({"users": [{"login": "a", "password": "x", "groups": "admin"}]})", "t.json");
+  CHECK(any_error_contains(r.errors, {"users[0].groups", "expected a list"}));
+}

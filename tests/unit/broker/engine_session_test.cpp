@@ -10,13 +10,13 @@ using namespace tandem::broker;
 using namespace tandem::broker::test;
 
 TEST_CASE("a password hash verifies only the password it was made from") {
-  auto h = hash_password("s3cret");
-  CHECK(h.starts_with("sha256:"));
+  auto h = hash_password("s3cret", 1000);
+  CHECK(h.starts_with("pbkdf2-sha256:1000:"));  // issue 17: a slow KDF (credentials_test.cpp)
   CHECK(verify_password(h, "s3cret"));
   CHECK_FALSE(verify_password(h, "s3creT"));
   CHECK_FALSE(verify_password(h, ""));
-  CHECK(hash_password("s3cret") != h);  // salted
-  // A golden value: SHA-256("salt" "pw") = sha256 of the 6 bytes "saltpw".
+  CHECK(hash_password("s3cret", 1000) != h);  // salted
+  // The legacy form, still verified. A golden value: SHA-256("salt" "pw") = sha256 of "saltpw".
   CHECK(hash_password_with_salt("pw", "salt") ==
         "sha256:73616c74:" "21baed949b716c49cbf7d8fe79412f1dc104745650a32081ae0be0b967aeb7f3");
   CHECK_FALSE(verify_password("sha256:zz:00", "pw"));
@@ -105,7 +105,7 @@ TEST_CASE("an unsupported accept-version gets an ERROR listing the versions we s
 TEST_CASE("login with the right passcode connects, a wrong one or an anonymous one is refused") {
   auto cfg = fixture::default_config();
   cfg.allow_anonymous = false;
-  cfg.users.push_back({"alice", hash_password("wonderland")});
+  cfg.users.push_back({"alice", hash_password("wonderland", 1000), {}});
   fixture fx(cfg);
   client good(fx);
   good.connect({{"login", "alice"}, {"passcode", "wonderland"}});
