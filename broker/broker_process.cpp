@@ -188,6 +188,8 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
     return nullptr;
   }
+  if (const auto& t = m.value()->takeover(); !t.warning.empty())
+    log::warn("lockmgr", "unsafe takeover delay ignored", {log::kv("store", cfg_.store.string()), log::kv("why", t.warning)});
   return std::move(m).value();
 }
 
@@ -294,6 +296,7 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.auto_compact_bytes = 1u << 20;  // per step: appends never wait long behind one
   jo.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
   jo.fence = [m = lockmgr_.get()] { return m->fence_check(); };
+  jo.confirm = [m = lockmgr_.get()] { return m->confirm(); };
   jo.report = [this](const journal::event& e) {
     log_journal_event(e);
     if (e.kind == journal::event_kind::journal_failed)
