@@ -74,15 +74,21 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   auto& r = req.value();
   if (auto space = check_space(r.destination, r.to_topic, r.persistent); !space)
     return park(s, std::move(f), std::move(space).error());
-  ++s.messages_in;
-  if (dedup_.seen(r.producer_id, r.producer_seq)) {
-    // A resend of a message we already have (the producer failed over before it saw the
-    // receipt): drop it, but receipt it so the producer moves on.
-    ++duplicates_;
-    add_receipt(s, f, 0);
-    return;
+  switch (dedup_.check(r.producer_id, r.producer_seq)) {
+    case dedup::status::in_flight:
+      // Its original is not durable yet: answering now could receipt a message that is
+      // then lost (issue 12, bug 2b). Wait for it like for space; asked again then.
+      return park(s, std::move(f), original_in_flight(r.producer_id, r.producer_seq));
+    case dedup::status::stored:
+      // A resend of a message we already have (the producer failed over before it saw the
+      // receipt): drop it, but receipt it, marked, so the producer moves on.
+      ++s.messages_in;
+      ++duplicates_;
+      add_receipt(s, f, 0, receipt_kind::duplicate);
+      return;
+    case dedup::status::fresh: break;
   }
-  dedup_.accepted(r.producer_id, r.producer_seq);
+  ++s.messages_in;
 
   message msg;
   msg.expires_ms = r.expires_ms;
@@ -117,9 +123,26 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
   store_->append(journal::record{std::move(*record)},
                  guard([this, sid = s.id, slot, plan = std::move(plan)](std::error_code ec) {
                    appending_bytes_ -= std::min(appending_bytes_, plan.bytes);
-                   if (!ec) apply_send(plan);
+                   if (!ec)
+                     apply_send(plan);
+                   else
+                     unplan_send(plan);
                    settle_slot(sid, slot, ec, errc::message_not_stored, "message");
                  }));
+}
+
+failure engine::impl::original_in_flight(const std::string& producer, std::uint64_t seq) {
+  return {errc::duplicate_in_flight,
+          fmt::format("a resend of producer '{}' seq {} waits for its original's append", producer, seq)};
+}
+
+// A parked SEND that is a resend of an original still in flight stays parked.
+bool engine::impl::original_still_in_flight(const stomp::frame& f) const {
+  auto producer = f.get("tandem-producer-id");
+  auto seq_text = f.get("tandem-producer-seq");
+  std::uint64_t seq = 0;
+  if (!producer || !seq_text || producer->empty() || !parse_number(*seq_text, seq)) return false;
+  return dedup_.check(std::string(*producer), seq) == dedup::status::in_flight;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,6 +200,7 @@ void engine::impl::retry_blocked() {
         auto dest = front.get("destination");
         bool persistent = header_or(front, "persistent") == "true";
         if (dest && !check_space(*dest, is_topic(*dest), persistent)) break;
+        if (original_still_in_flight(front)) break;
       }
       stomp::frame f = std::move(front);
       s->parked.pop_front();
@@ -224,17 +248,17 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
   msg.message_id = fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, p.seq);
   p.bytes = message_bytes(msg);
   p.expires_ms = msg.expires_ms;
-  auto mark_journaled = [&] {
-    p.journaled = true;
-    p.producer_id = msg.producer_id;
-    p.producer_seq = msg.producer_seq;
-  };
+  p.producer_id = msg.producer_id;
+  p.producer_seq = msg.producer_seq;
+  // In flight from now until apply_send or unplan_send (dedup.h), journaled or not: a
+  // COMMIT applies even its memory-only sends only once its batch is durable.
+  dedup_.begin_append(p.producer_id, p.producer_seq);
   if (!to_topic) {
     auto& q = get_queue(destination);
     if (msg.persistent && store_) {
       ensure_destination_journaled(q);
       p.targets = {q.key};
-      mark_journaled();
+      p.journaled = true;
       q.bytes += p.bytes;
       ++q.pending_appends;
       journal_add.emplace(journal::message_add{std::move(msg), p.targets});
@@ -250,7 +274,7 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
       q->bytes += p.bytes;
       ++q->pending_appends;
     }
-    mark_journaled();
+    p.journaled = true;
     if (!t.subscribers.empty()) p.copy = std::make_shared<const message>(msg);
     journal_add.emplace(journal::message_add{std::move(msg), p.targets});
   } else {
@@ -262,7 +286,9 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
 }
 
 void engine::impl::apply_send(const planned_send& p) {
-  if (p.journaled) dedup_.now_durable(p.producer_id, p.producer_seq);
+  dedup_.end_append(p.producer_id, p.producer_seq);
+  // A journaled seq is in the store's window now; the others only this process keeps.
+  if (!p.journaled) dedup_.stored(p.producer_id, p.producer_seq);
   auto to_memory = [&](queue& q) {
     q.memory.emplace(p.seq, p.copy);
     q.bytes += p.bytes;
@@ -293,6 +319,23 @@ void engine::impl::apply_send(const planned_send& p) {
   }
   if (p.copy)
     for (auto* sub : t.subscribers) to_memory(*sub->q);
+}
+
+}  // namespace tandem::broker
+
+namespace tandem::broker {
+
+// The append of a journaled plan failed (refused, or the journal failed): undo what
+// plan_send reserved, or the queue's byte count stays up and flow control blocks every
+// later SEND until a restart (issue 12, item 4); and the seq is fresh again (bug 2c).
+void engine::impl::unplan_send(const planned_send& p) {
+  dedup_.end_append(p.producer_id, p.producer_seq);
+  for (const auto& key : p.targets) {
+    if (auto* q = find_queue_by_key(key)) {
+      q->bytes -= std::min(q->bytes, p.bytes);
+      if (q->pending_appends) --q->pending_appends;
+    }
+  }
 }
 
 }  // namespace tandem::broker
