@@ -185,6 +185,7 @@ struct engine::impl {
   std::uint64_t next_seq_ = 1;  // memory-only brokers
   std::uint64_t recovered_below_ = 0;  // persistent messages below were recovered: redelivered
   bool shutting_down_ = false;
+  std::optional<std::string> disk_full_;  // engine::set_disk_full
   bool in_flush_ = false;
 
   session_id next_session_ = 1;

@@ -49,6 +49,7 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
   req.persistent = header_or(f, "persistent") == "true";
   if (req.persistent && !store_)
     return failure{errc::persistence_unavailable, "This broker has no store: send with persistent:false."};
+  if (req.persistent && disk_full_) return failure{errc::disk_full, *disk_full_};
   if (auto e = f.get("expires"); e && !parse_number(*e, req.expires_ms))
     return failure{errc::bad_expires, fmt::format("expires '{}' is not milliseconds since the epoch.", *e)};
   int priority = 4;
