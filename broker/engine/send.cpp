@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/engine/amq_dupl.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
@@ -62,7 +63,13 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
       (producer_seq && !parse_number(*producer_seq, req.producer_seq)))
     return failure{errc::bad_producer_headers,
                    "tandem-producer-id and tandem-producer-seq (a decimal number) go together."};
-  if (producer) req.producer_id = std::string(*producer);
+  if (producer) {
+    req.producer_id = std::string(*producer);
+  } else if (auto dupl = f.get(amq_dupl_header)) {
+    if (dupl->empty()) return failure{errc::bad_producer_headers, "_AMQ_DUPL_ID must not be empty."};
+    req.producer_id = amq_dupl_producer(req.destination);
+    req.producer_seq = amq_dupl_seq(*dupl);
+  }
   auto tx = find_transaction(s, f);
   if (!tx) return std::move(tx).error();
   req.tx = tx.value();

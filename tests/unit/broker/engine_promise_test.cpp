@@ -128,4 +128,35 @@ TEST_CASE("issue 12 item 4: a refused append gives back the queue's bytes, so la
   p.send("/queue/leak", "fits", {{"persistent", "true"}});
 }
 
+TEST_CASE("issue 12: _AMQ_DUPL_ID drops a resend per destination, marks its RECEIPT, and survives a restart") {
+  fixture fx;
+  {
+    client p(fx, connected);
+    p.send("/queue/amq", "first", {{"persistent", "true"}, {"_AMQ_DUPL_ID", "order-17"}});
+    p.send("/queue/amq", "again", {{"persistent", "true"}, {"_AMQ_DUPL_ID", "order-17"}});
+    CHECK(receipt_of(p, "r2")->get("tandem-duplicate") == "true");
+    p.send("/queue/amq", "other", {{"persistent", "true"}, {"_AMQ_DUPL_ID", "order-18"}});
+    p.send("/queue/amq2", "same id, other queue", {{"persistent", "true"}, {"_AMQ_DUPL_ID", "order-17"}});
+    CHECK_FALSE(receipt_of(p, "r4")->get("tandem-duplicate").has_value());
+    fx.settle();
+  }
+  fx.restart();  // the window is in the store: a new master knows it
+  client p(fx, connected), c(fx, connected);
+  p.send("/queue/amq", "after restart", {{"persistent", "true"}, {"_AMQ_DUPL_ID", "order-17"}});
+  CHECK(receipt_of(p, "r1")->get("tandem-duplicate") == "true");
+  c.subscribe("s", "/queue/amq");
+  REQUIRE(c.wait_messages(2));
+  fx.settle();
+  CHECK(c.bodies() == strings({"first", "other"}));
+  CHECK(c.messages()[0].get("_AMQ_DUPL_ID") == "order-17");  // kept as a message header
+}
+
+TEST_CASE("issue 12: an empty _AMQ_DUPL_ID is refused") {
+  fixture fx;
+  client p(fx, connected);
+  p.frame("SEND", {{"destination", "/queue/amq"}, {"_AMQ_DUPL_ID", ""}, {"receipt", "r"}}, "x");
+  REQUIRE(fx.pump([&] { return p.last_error() != nullptr; }));
+  CHECK(p.last_error()->body.find("_AMQ_DUPL_ID") != std::string::npos);
+}
+
 }  // namespace tandem::broker::test
