@@ -144,13 +144,26 @@ failure engine::impl::original_in_flight(const std::string& producer, std::uint6
           fmt::format("a resend of producer '{}' seq {} waits for its original's append", producer, seq)};
 }
 
-// A parked SEND that is a resend of an original still in flight stays parked.
+// A parked SEND that is a resend of an original still in flight stays parked. Asked before
+// the SEND is handled again, with the same key read_send derives (else on_send would park it
+// once more, behind the frames that followed it).
 bool engine::impl::original_still_in_flight(const stomp::frame& f) const {
-  auto producer = f.get("tandem-producer-id");
-  auto seq_text = f.get("tandem-producer-seq");
+  std::string producer;
   std::uint64_t seq = 0;
-  if (!producer || !seq_text || producer->empty() || !parse_number(*seq_text, seq)) return false;
-  return dedup_.check(std::string(*producer), seq) == dedup::status::in_flight;
+  auto id = f.get("tandem-producer-id");
+  auto seq_text = f.get("tandem-producer-seq");
+  if (id && seq_text) {
+    if (id->empty() || !parse_number(*seq_text, seq)) return false;
+    producer = std::string(*id);
+  } else if (auto dupl = f.get(amq_dupl_header); dupl && !dupl->empty() && !id && !seq_text) {
+    auto dest = f.get("destination");
+    if (!dest) return false;
+    producer = amq_dupl_producer(*dest);
+    seq = amq_dupl_seq(*dupl);
+  } else {
+    return false;
+  }
+  return dedup_.check(producer, seq) == dedup::status::in_flight;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -151,6 +151,22 @@ TEST_CASE("issue 12: _AMQ_DUPL_ID drops a resend per destination, marks its RECE
   CHECK(c.messages()[0].get("_AMQ_DUPL_ID") == "order-17");  // kept as a message header
 }
 
+TEST_CASE("issue 12: an _AMQ_DUPL_ID resend of an in-flight original waits for it, then is dropped") {
+  fixture fx;
+  client a(fx, connected), b(fx, connected), c(fx, connected);
+  headers ids{{"destination", "/queue/amq-race"}, {"persistent", "true"}, {"_AMQ_DUPL_ID", "id-1"}};
+  a.frame("SEND", with(ids, {{"receipt", "orig"}}), "original");
+  b.frame("SEND", with(ids, {{"receipt", "dup"}}), "resend");
+  b.frame("SEND", {{"destination", "/queue/amq-race"}, {"persistent", "true"}, {"receipt", "next"}}, "next");
+  CHECK_FALSE(b.has_receipt("dup"));
+  REQUIRE(b.wait_receipt("next"));  // parked and retried in order, not forever
+  CHECK(receipt_of(b, "dup")->get("tandem-duplicate") == "true");
+  c.subscribe("s", "/queue/amq-race");
+  REQUIRE(c.wait_messages(2));
+  fx.settle();
+  CHECK(c.bodies() == strings({"original", "next"}));
+}
+
 TEST_CASE("issue 12: an empty _AMQ_DUPL_ID is refused") {
   fixture fx;
   client p(fx, connected);
