@@ -309,8 +309,10 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.confirm = [m = lockmgr_.get()] { return m->confirm(); };
   jo.report = [this](const journal::event& e) {
     log_journal_event(e);
-    // A failure while opening is open's error (exit 1, below), not a loss of mastership.
-    if (e.kind == journal::event_kind::journal_failed && journal_open_.load())
+    // A failure while opening is open's error (exit 1, below: a full disk, a bad segment),
+    // unless mastership itself is gone (a newer master, a replaced lock file): that is a
+    // step-down, exit 75, as it always was.
+    if (e.kind == journal::event_kind::journal_failed && (journal_open_.load() || !lockmgr_->is_master()))
       asio::post(executor_, [this, reason = e.reason] { step_down("journal failed: " + reason); });
   };
   auto store = journal::store::open(cfg_.store, jo, report);
