@@ -41,19 +41,26 @@ bool disk_space_guard::release_reserve(const std::filesystem::path& store) {
 }
 
 // Made only with room to spare (twice its size available), so making it never makes the
-// store full; written as reserve.tmp and renamed, so a crash never leaves a short reserve
+// store full; written as disk-reserve.tmp and renamed, so a crash never leaves a short reserve
 // under the real name (a short one would promise room it does not hold).
 void disk_space_guard::keep_reserve(const status& s) {
   if (s.reserve_file || s.available_bytes < 2 * reserve_bytes_) return;
+  if (std::chrono::steady_clock::now() < next_reserve_try_) return;
   auto& fsys = fs::posix_file_system();
   const auto tmp = store_ / (std::string(reserve_file_name) + ".tmp");
   (void)fsys.remove(tmp);
   auto f = fsys.open(tmp, fs::open_mode::create_exclusive);
-  if (!f) return;
+  if (!f) {
+    next_reserve_try_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    return;
+  }
   bool ok = !f.value()->allocate(0, reserve_bytes_) && !f.value()->sync();
   f.value().reset();
   if (ok) ok = !fsys.rename(tmp, store_ / reserve_file_name) && !fsys.sync_dir(store_);
-  if (!ok) (void)fsys.remove(tmp);
+  if (!ok) {
+    (void)fsys.remove(tmp);
+    next_reserve_try_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  }
 }
 
 void disk_space_guard::run() {

@@ -63,6 +63,9 @@ class disk_space_guard {
   const std::uint64_t reserve_bytes_;
   const change_callback on_change_;
   const std::chrono::milliseconds period_;
+  // After a failed attempt (no fallocate on this mount, a race for the last blocks) the next
+  // one waits a minute: never a create-and-remove every period on an NFS server.
+  std::chrono::steady_clock::time_point next_reserve_try_{};
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
