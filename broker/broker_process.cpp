@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "broker/admin_http.h"
+#include "broker/disk_space_guard.h"
 #include "broker/disk_usage_sampler.h"
 #include "broker/engine.h"
 #include "broker/engine/auth.h"
@@ -251,6 +252,8 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
     return nullptr;
   }
+  if (const auto& t = m.value()->takeover(); !t.warning.empty())
+    log::warn("lockmgr", "unsafe takeover delay ignored", {log::kv("store", cfg_.store.string()), log::kv("why", t.warning)});
   return std::move(m).value();
 }
 
@@ -284,12 +287,21 @@ void broker_process::elect() {
   asio::post(executor_, [this] { role_ = role::slave; });
   announce_wait();
   auto acquired = lockmgr_->acquire();
+  if (!acquired && acquired.error() == std::errc::no_space_on_device && disk_space_guard::release_reserve(cfg_.store)) {
+    // Someone filled the store's file system: the reserve file is there for this.
+    log::warn("main", "store file system full: released the disk reserve to write the epoch",
+              {log::kv("store", cfg_.store.string())});
+    acquired = lockmgr_->acquire();
+  }
   if (!acquired) {
     if (acquired.error() == lockmgr::errc::cancelled) {
       log::info("main", "slave: lock wait cancelled");
       post_finish(exit_ok);
     } else {
-      log::error("lockmgr", "cannot acquire the lock", {log::kv("error", acquired.error().message())});
+      log::error("lockmgr", acquired.error() == std::errc::no_space_on_device
+                                ? "cannot acquire the lock: the store's file system is full; free space on it and restart"
+                                : "cannot acquire the lock",
+                 {log::kv("store", cfg_.store.string()), log::kv("error", acquired.error().message())});
       post_finish(exit_startup);
     }
     return;
@@ -357,18 +369,34 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.auto_compact_bytes = 1u << 20;  // per step: appends never wait long behind one
   jo.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
   jo.fence = [m = lockmgr_.get()] { return m->fence_check(); };
+  jo.confirm = [m = lockmgr_.get()] { return m->confirm(); };
   jo.report = [this](const journal::event& e) {
     log_journal_event(e);
-    if (e.kind == journal::event_kind::journal_failed)
+    // A failure while opening is open's error (exit 1, below: a full disk, a bad segment),
+    // unless mastership itself is gone (a newer master, a replaced lock file): that is a
+    // step-down, exit 75, as it always was.
+    if (e.kind == journal::event_kind::journal_failed && (journal_open_.load() || !lockmgr_->is_master()))
       asio::post(executor_, [this, reason = e.reason] { step_down("journal failed: " + reason); });
   };
   auto store = journal::store::open(cfg_.store, jo, report);
-  if (store) return std::move(store).value();
+  if (!store && store.error() == std::errc::no_space_on_device && disk_space_guard::release_reserve(cfg_.store)) {
+    log::warn("main", "store file system full: released the disk reserve to open the journal",
+              {log::kv("store", cfg_.store.string())});
+    report = {};
+    store = journal::store::open(cfg_.store, jo, report);
+  }
+  if (store) {
+    journal_open_.store(true);
+    return std::move(store).value();
+  }
   if (report.refused) {
     log::error("journal", "recovery refused: mid-log corruption",
                {log::kv("file", report.refused->file.string()), log::kv("offset", report.refused->offset),
                 log::kv("lsn", report.refused->lsn), log::kv("reason", report.refused->reason),
                 log::kv("hint", fmt::format("run: tandem-journal verify {}", cfg_.store.string()))});
+  } else if (store.error() == std::errc::no_space_on_device) {
+    log::error("journal", "cannot open the journal: the store's file system is full; free space on it and restart",
+               {log::kv("store", cfg_.store.string()), log::kv("error", store.error().message())});
   } else {
     log::error("journal", "cannot open the journal", {log::kv("store", cfg_.store.string()), log::kv("error", store.error().message())});
   }
@@ -387,6 +415,7 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   engine_->set_login_service(credentials_, [this](std::function<bool()> slow, std::function<void(bool)> done) {
     offload_login(std::move(slow), std::move(done));
   });
+  start_space_guard();
   engine_->recover();
   server_ = std::make_unique<server>(executor_, *engine_, cfg_);
   asio::ip::tcp::endpoint bound, tls_bound;
@@ -505,8 +534,34 @@ void broker_process::step_down(std::string_view reason) {
   std::_Exit(lockmgr::exit_code_deposed);
 }
 
+// Room for the next segment roll, a checkpoint and a takeover's epoch record: two segments.
+void broker_process::start_space_guard() {
+  const std::uint64_t reserve = 2 * cfg_.segment_bytes;
+  space_ = std::make_unique<disk_space_guard>(cfg_.store, reserve, [this](const disk_space_guard::status& st) {
+    asio::post(executor_, [this, st] { on_space(st); });
+  });
+}
+
+void broker_process::on_space(const disk_space_guard::status& st) {
+  if (!engine_) return;
+  if (!st.full) {
+    engine_->set_disk_full(std::nullopt);
+    log::info("main", "store file system has room: persistent SENDs accepted",
+              {log::kv("available_bytes", st.available_bytes), log::kv("reserve_file", st.reserve_file)});
+    return;
+  }
+  engine_->set_disk_full(fmt::format(
+      "The store's file system is full ({} bytes available, {} kept for acknowledgements and takeovers): persistent "
+      "SENDs are refused until consumers free space or the file system grows; deliveries and ACKs go on.",
+      st.available_bytes, st.reserve_bytes));
+  log::warn("main", "store file system full: refusing persistent SENDs",
+            {log::kv("store", cfg_.store.string()), log::kv("available_bytes", st.available_bytes),
+             log::kv("floor_bytes", st.reserve_bytes), log::kv("reserve_file", st.reserve_file)});
+}
+
 void broker_process::finish(int rc) {
   exit_code_ = rc;
+  space_.reset();
   if (admin_) admin_->stop();
   if (server_) server_->stop_accepting();
   signals_.reset();

@@ -20,6 +20,8 @@
 // - the journal writer thread and the lock watchdog thread (owned by those libraries) report
 //   by posting to the io thread too.
 // - a disk_usage_sampler thread stats the journal directory every few seconds for /metrics.
+// - a disk_space_guard thread (master) watches the store's free space and keeps its reserve
+//   file (disk_space_guard.h); it posts "full" / "room again" to the io thread.
 //
 // Compaction: the journal store is the one compaction driver (journal::options
 // auto_compact_bytes, see open_store in broker_process.cpp); the process runs none.
@@ -39,6 +41,7 @@
 
 #include "broker/asio.h"
 #include "broker/config.h"
+#include "broker/disk_space_guard.h"
 #include "broker/tls.h"
 
 namespace tandem::journal {
@@ -98,6 +101,8 @@ class broker_process {
   void on_signal(int sig);
   void graceful_shutdown();
   void step_down(std::string_view reason);
+  void start_space_guard();
+  void on_space(const disk_space_guard::status& st);
   void finish(int rc);
 
   config cfg_;
@@ -120,6 +125,8 @@ class broker_process {
   std::unique_ptr<server> server_;
   std::unique_ptr<admin_http> admin_;
   std::unique_ptr<disk_usage_sampler> disk_;
+  std::unique_ptr<disk_space_guard> space_;  // master only: the full-store floor and reserve
+  std::atomic<bool> journal_open_{false};    // journal_failed before this is open's error, not a loss
 
   std::atomic<bool> stop_requested_{false};
   role role_ = role::starting;

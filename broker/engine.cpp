@@ -92,4 +92,6 @@ void engine::tick(std::chrono::steady_clock::time_point now) {
 
 void engine::shutdown() { impl_->shutting_down_ = true; }
 
+void engine::set_disk_full(std::optional<std::string> why) { impl_->disk_full_ = std::move(why); }
+
 }  // namespace tandem::broker

@@ -123,6 +123,10 @@ class engine {
   // Stop accepting work before the process gives up the store: fail new sends, stop
   // dispatching. Used on SIGTERM and on loss of mastership.
   void shutdown();
+  // The store's file system is full (broker/disk_space_guard.h): persistent SENDs get ERROR
+  // "disk full" with `why` as its body, until called with nullopt. Deliveries, ACKs and
+  // everything else go on: they are what frees the space.
+  void set_disk_full(std::optional<std::string> why);
 
   // The wall clock (ms since the Unix epoch) used for `expires`; tests move time with it.
   // Default: std::chrono::system_clock.

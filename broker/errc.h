@@ -42,10 +42,12 @@ enum class errc {
   bad_producer_headers,     // tandem-producer-id and -seq must come together
   send_timeout,             // a SEND waited send_timeout for space
   message_not_stored,       // the store refused a SEND's message
+  disk_full,                // the store's file system is full (disk_space_guard.h)
   // ---- flow control: why a SEND waits (the detail goes into the send_timeout ERROR) ----
   memory_full,              // max_memory_bytes
   store_full,               // max_store_bytes
   destination_full,         // max_destination_bytes of a queue or topic subscription
+  duplicate_in_flight,      // a resend waits for its original's append (dedup.h)
   // ---- SUBSCRIBE / UNSUBSCRIBE ----
   missing_subscription_id,
   duplicate_subscription_id,
@@ -109,6 +111,8 @@ class broker_category_impl final : public std::error_category {
       case errc::memory_full: return "broker memory full";
       case errc::store_full: return "store full";
       case errc::destination_full: return "destination full";
+      case errc::duplicate_in_flight: return "original still in flight";
+      case errc::disk_full: return "disk full";
       case errc::missing_subscription_id: return "missing id";
       case errc::duplicate_subscription_id: return "duplicate subscription id";
       case errc::too_many_subscriptions: return "too many subscriptions";

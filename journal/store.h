@@ -155,6 +155,12 @@ struct options {
   // group (never acknowledged) and the store (e.g. lockmgr says we are deposed). Must be
   // cheap (an atomic read) and thread-safe.
   std::function<std::error_code()> fence;
+  // Called by the writer thread after each group is written (and, policy always, fdatasync'd)
+  // and before any of it completes; non-zero fails the group and the store like `fence`.
+  // Unlike `fence` it must answer from the store itself, synchronously (lockmgr's confirm():
+  // a stat and a small read), so that no append completes once a newer master's epoch
+  // exists. Unset = `fence`.
+  std::function<std::error_code()> confirm;
   reporter report;
 };
 

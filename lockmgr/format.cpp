@@ -46,6 +46,9 @@ nlohmann::json to_json(const holder_record& r) {
       {"software_version", r.software_version},
       {"clean_release", r.clean_release},
       {"released_at", r.released_at ? nlohmann::json(*r.released_at) : nlohmann::json(nullptr)},
+      {"lease_ms", r.lease_ms},
+      {"lock_dev", r.lock_dev},
+      {"lock_ino", r.lock_ino},
   };
 }
 
@@ -84,6 +87,18 @@ boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::js
   } else if (!released->is_null()) {
     return bad;
   }
+  // Added in the same version 1 (readers ignore unknown members): a record without them was
+  // written by an older broker, whose lease and lock inode are unknown (0).
+  auto optional_count = [&](const char* key, std::uint64_t& out) {
+    auto it = j.find(key);
+    if (it == j.end()) return true;
+    if (!it->is_number_unsigned()) return false;
+    out = it->get<std::uint64_t>();
+    return true;
+  };
+  if (!optional_count("lease_ms", r.lease_ms) || !optional_count("lock_dev", r.lock_dev) ||
+      !optional_count("lock_ino", r.lock_ino))
+    return bad;
   return r;
 }
 

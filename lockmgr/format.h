@@ -60,6 +60,15 @@
 //     "software_version" string  the Tandem version of the holder
 //     "clean_release"    bool    false while held; true once the holder released cleanly
 //     "released_at"      string|null   UTC ISO 8601 of the clean release, else null
+//     "lease_ms"         number  the holder's lease: it confirms its mastership at least this
+//                                often (watchdog) and synchronously before each journal group
+//                                completes; optional, absent/0 = unknown (an older writer)
+//     "lock_dev"         number  st_dev of the DIR/lock inode the holder locked  } optional,
+//     "lock_ino"         number  st_ino of that inode                            } 0 = unknown
+//   Why the lease and the inode (issue 12): a taker whose kernel lock sits on ANOTHER inode
+//   than the holder's (DIR/lock was removed or replaced behind a live holder) has no proof
+//   that the holder is gone, even on a local file system; it waits the holder's OWN lease,
+//   not its own check interval, before its first write (lock_manager::acquire).
 //   Unknown extra members are ignored (a newer minor writer may add some).
 //   Written: only by the lock holder, atomically like the epoch file: right after the epoch
 //   on acquisition (clean_release false), and again on a clean release (clean_release true)
@@ -106,6 +115,9 @@ struct holder_record {
   std::string software_version;
   bool clean_release = false;
   std::optional<std::string> released_at;
+  std::uint64_t lease_ms = 0;  // the holder's own lease (0: unknown, an older writer)
+  std::uint64_t lock_dev = 0;  // st_dev / st_ino of the DIR/lock inode the holder locked
+  std::uint64_t lock_ino = 0;  //   (0 / 0: unknown, an older writer)
 
   bool operator==(const holder_record&) const = default;
 };

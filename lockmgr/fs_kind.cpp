@@ -78,6 +78,12 @@ takeover_decision decide_takeover_delay(const fs_kind& fs, std::chrono::millisec
   if (configured) {
     d.delay = *configured;
     d.reason = "takeover delay set by configuration (file system " + fs.name + ")";
+    if (fs.shared && *configured < 2 * check_interval)
+      d.warning = "takeover_delay_ms " + std::to_string(configured->count()) + " on " + fs.name +
+                  ", a network, cluster or FUSE file system: a freed lock does not prove the old master is gone, "
+                  "so a new master still waits the old holder's own lease (holder.json lease_ms) after an unclean end; "
+                  "remove takeover_delay_ms (default " + std::to_string((2 * check_interval).count()) +
+                  " ms here) or set it at least that high";
   } else if (fs.shared) {
     d.delay = 2 * check_interval;
     d.reason = fs.name + " is a network, cluster or FUSE file system (or unknown): a freed lock does not prove the "

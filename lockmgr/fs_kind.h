@@ -36,6 +36,9 @@ struct takeover_decision {
   fs_kind fs;
   std::chrono::milliseconds delay{0};  // applied only after an unclean predecessor
   std::string reason;                  // one sentence for the log
+  // Non-empty when the configured delay is shorter than a shared file system needs: the
+  // process logs it as a warning at start (issue 12: takeover_delay_ms 0 on NFS or FUSE).
+  std::string warning;
 };
 
 // `configured` set = the operator's value wins; else 0 on local file systems and

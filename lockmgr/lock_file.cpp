@@ -5,6 +5,7 @@
 //   2. Opening the one descriptor
 //   3. Lock calls (wait, try, unlock, query)
 //   4. Liveness probes used by the watchdog
+//   (the essay also covers removed and replaced lock files, and per-group confirmation)
 //
 // ---------------------------------------------------------------------------------------
 // 1. Why not classic POSIX record locks (and therefore not Boost.Interprocess file_lock)
@@ -76,6 +77,36 @@
 //    re-issues every client's lock as a POSIX lock of the single bindfs process, so no two
 //    clients ever conflict. verify_exclusion() catches that: it takes a second, conflicting
 //    lock through another open() and refuses to serve if the file system grants it.
+//
+// ---------------------------------------------------------------------------------------
+//     When the lock proves nothing: a removed or replaced lock file (issue 12)
+// ---------------------------------------------------------------------------------------
+//  * The lock guards an INODE, not a name. `rm DIR/lock`, a restored backup, or a rename
+//    over it leave the master locking an inode nobody else opens; the next broker creates
+//    a new DIR/lock, locks THAT at once, and both are master, on ext4 as on NFS. The kernel
+//    cannot tell us; only looking at the name again can (stat(DIR/lock) against fstat of
+//    our descriptor), and DIR/epoch, which every new master writes before anything else.
+//  * The rule that makes this safe: once a newer epoch exists, no append of an older one
+//    completes (no RECEIPT, ACK or COMMIT reported). The watchdog alone cannot hold it: it
+//    looks every check interval, and fence_check() trusts its last look for a lease (2 x
+//    the interval). That window cost 3,179 receipted messages in the field report. So the
+//    journal writer, after each group's fdatasync and before completing any of it, calls
+//    lock_manager::confirm(): a stat of DIR/lock and a read of DIR/epoch, made then. Why
+//    that suffices: a successor writes DIR/epoch before it reads the journal, and its
+//    recovery reads the log to its end (the cut, journal/format.h). A group confirmed
+//    after its fdatasync was durable before the newer epoch existed, so the successor
+//    recovers it; a group whose confirm sees the newer epoch (or another inode) fails and
+//    is never acknowledged. The price is one stat and one small read per group, next to
+//    the fdatasync the group already waits for (measured in docs/failover.md).
+//  * A taker cannot know whether the holder of ANOTHER inode is alive. holder.json
+//    therefore records the holder's lock inode (lock_dev, lock_ino) and its own lease
+//    (lease_ms). A taker that finds an unclean holder on another inode waits that lease
+//    after writing the new epoch, on any file system, so the old master's watchdog sees
+//    the new epoch (or the vanished name) and exits before the taker serves: two brokers
+//    do not answer as master at once. Its own check interval would be the wrong measure:
+//    the holder may check far less often. On network and FUSE file systems the taker waits
+//    at least that lease after every unclean end; a configured takeover_delay_ms may
+//    lengthen the wait but not shorten it there (tandemd warns when one tries).
 //
 // Never opening the directory with O_CREAT: on a missing mount point we would create a
 // local directory and elect ourselves master of an empty private store; lock_file::open

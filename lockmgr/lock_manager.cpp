@@ -178,20 +178,26 @@ result<acquisition> lock_manager::acquire() {
   record.acquired_at = utc_now_iso8601();
   record.client_url = opts_.client_url;
   record.software_version = opts_.software_version;
+  record.lease_ms = static_cast<std::uint64_t>(lease().count());
+  record.lock_dev = static_cast<std::uint64_t>(held_identity_.dev);
+  record.lock_ino = static_cast<std::uint64_t>(held_identity_.ino);
   auto encoded_holder = encode_holder(record);
   if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
     return give_up(ec, true);
   record_ = record;
   epoch_.store(a.epoch);
 
-  if (!a.previous_released_cleanly && takeover_.delay > std::chrono::milliseconds(0)) {
+  a.predecessor_lock_elsewhere = !a.previous_released_cleanly && a.previous && a.previous->lock_ino != 0 &&
+                                  (a.previous->lock_dev != static_cast<std::uint64_t>(held_identity_.dev) ||
+                                   a.previous->lock_ino != static_cast<std::uint64_t>(held_identity_.ino));
+  if (auto wait = predecessor_wait(a); wait > std::chrono::milliseconds(0)) {
     // Cancelled here, holder.json still says "not released": right, because the old master
     // may still be alive, and the next candidate must wait for it as we did.
     if (!interrupter_.arm()) return give_up(make_error_code(errc::cancelled), true);
-    bool waited = interrupter_.sleep_for(takeover_.delay);
+    bool waited = interrupter_.sleep_for(wait);
     interrupter_.disarm();
     if (!waited) return give_up(make_error_code(errc::cancelled), true);
-    a.takeover_delay = takeover_.delay;
+    a.takeover_delay = wait;
   }
 
   {
@@ -207,6 +213,25 @@ result<acquisition> lock_manager::acquire() {
     return make_error_code(errc::lost_mastership);
   }
   return a;
+}
+
+// How long the new master waits, epoch already written, before its first journal write:
+// long enough for an unclean predecessor that may still run to learn it was deposed (its
+// watchdog and its per-group confirm() read the new epoch) and stop. A clean release needs
+// nothing. On the same inode of a local file system the kernel freed the lock only because
+// the predecessor's descriptor is gone: nothing either, unless configured. Otherwise the
+// predecessor's OWN lease counts (holder.json), never ours: a taker with a short check
+// interval must not cut short a holder with a long one.
+std::chrono::milliseconds lock_manager::predecessor_wait(const acquisition& a) const {
+  using std::chrono::milliseconds;
+  if (a.previous_released_cleanly) return milliseconds(0);
+  milliseconds wait = takeover_.delay;
+  const milliseconds their_lease =
+      a.previous && a.previous->lease_ms ? milliseconds(a.previous->lease_ms) : lease();
+  // A configured delay may lengthen this wait, never shorten it below the lease where the
+  // lock proves nothing (fs_kind.h warns about such a setting at start).
+  if (a.predecessor_lock_elsewhere || takeover_.fs.shared) wait = std::max(wait, their_lease);
+  return wait;
 }
 
 bool lock_manager::fresh() const noexcept {
@@ -233,7 +258,13 @@ std::optional<loss> lock_manager::check_locked() {
   if (auto ec = lock_->probe_io())
     return loss{loss_reason::lock_io_error, ec, "read of the lock descriptor of " + lock_path + " failed: " + ec.message()};
 
-  if (auto ec = fault(check_step::lock_path))
+  if (auto l = check_lock_path(ours.value())) return l;
+  return check_epoch();
+}
+
+std::optional<loss> lock_manager::check_lock_path(const file_identity& ours) {
+  const std::string lock_path = lock_->path().string();
+  if (auto ec = opts_.check_fault ? opts_.check_fault(check_step::lock_path) : std::error_code{})
     return loss{loss_reason::lock_io_error, ec, "stat of " + lock_path + " failed: " + ec.message()};
   auto now = lock_->identity_of_path();
   if (!now) {
@@ -245,11 +276,14 @@ std::optional<loss> lock_manager::check_locked() {
     return loss{loss_reason::lock_file_replaced, {},
                 lock_path + " was replaced: it is now " + describe(now.value()) + ", we lock " + describe(held_identity_)};
   // A lock on an unlinked inode guards nothing: a new DIR/lock can be created and locked.
-  if (ours.value().links == 0)
+  if (ours.links == 0)
     return loss{loss_reason::lock_file_removed, {}, lock_path + " was unlinked (the inode we lock has no name)"};
+  return std::nullopt;
+}
 
+std::optional<loss> lock_manager::check_epoch() {
   const auto epoch_path = (opts_.dir / epoch_file_name).string();
-  if (auto ec = fault(check_step::epoch))
+  if (auto ec = opts_.check_fault ? opts_.check_fault(check_step::epoch) : std::error_code{})
     return loss{loss_reason::epoch_unreadable, ec, "cannot read " + epoch_path + ": " + ec.message()};
   auto text = fs::read_file(fs_, opts_.dir / epoch_file_name);
   if (!text)
@@ -315,6 +349,27 @@ std::error_code lock_manager::fence_check() {
     return make_error_code(errc::lost_mastership);
   }
   s = state_.load();
+  if (s == state::master) return {};
+  return make_error_code(s == state::lost ? errc::lost_mastership : errc::not_master);
+}
+
+std::error_code lock_manager::confirm() {
+  auto s = state_.load();
+  if (s == state::lost) return make_error_code(errc::lost_mastership);
+  if (s != state::master) return make_error_code(errc::not_master);
+  // No check_mutex_: the watchdog's slower probes must not delay a group, and the two
+  // share nothing but state_ (declare_lost is safe from any thread).
+  const auto start = boottime_ns();
+  auto l = check_lock_path(held_identity_);
+  if (!l) l = check_epoch();
+  stats_.confirms.fetch_add(1, std::memory_order_relaxed);
+  stats_.confirm_nanoseconds.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, boottime_ns() - start)),
+                                       std::memory_order_relaxed);
+  if (l) {
+    declare_lost(*l);
+    return make_error_code(errc::lost_mastership);
+  }
+  s = state_.load();  // the watchdog may have found a loss meanwhile
   if (s == state::master) return {};
   return make_error_code(s == state::lost ? errc::lost_mastership : errc::not_master);
 }

@@ -16,6 +16,14 @@
 //     DIR/epoch durably holds a value larger than any earlier master's, holder.json names
 //     us, and, after an unclean predecessor on a shared file system, the takeover delay
 //     has passed. Epochs strictly increase over the life of the store.
+//   * confirm() answers "ok" only on a stat of DIR/lock and a read of DIR/epoch made
+//     during the call: the journal calls it after each group's fdatasync, before any of
+//     the group completes, so no RECEIPT/ACK/COMMIT of ours is reported once a newer
+//     epoch exists (lock removed or replaced, paused past the lease, partitioned).
+//   * acquire() after an unclean predecessor whose lock inode is not ours (DIR/lock was
+//     removed or replaced while it held it) waits the predecessor's own lease from
+//     holder.json, on any file system: the kernel lock on our inode proves nothing about
+//     it. On shared file systems it waits max(takeover delay, that lease).
 //   * fence_check() never answers "ok" on information older than the lease (2 x
 //     check_interval): if the last successful check is older (process paused by SIGSTOP,
 //     VM frozen, watchdog starved) it checks synchronously before answering. The clock is
@@ -138,6 +146,7 @@ struct acquisition {
   takeover_decision takeover;             // fs kind, the delay an unclean takeover needs, why
   std::string fs_kind;                    // = takeover.fs.name
   std::chrono::milliseconds takeover_delay{0};  // the delay actually waited (0 after a clean release)
+  bool predecessor_lock_elsewhere = false;  // the unclean predecessor locked another inode
   std::chrono::milliseconds waited{0};    // time blocked waiting for the lock
 };
 
@@ -148,6 +157,8 @@ struct check_stats {
   std::atomic<std::uint64_t> failures{0};         // checks that found mastership lost
   std::atomic<std::uint64_t> nanoseconds{0};      // time spent in them (an NFS server's latency)
   std::atomic<std::uint64_t> max_nanoseconds{0};  // the slowest one
+  std::atomic<std::uint64_t> confirms{0};               // confirm() calls (one per journal group)
+  std::atomic<std::uint64_t> confirm_nanoseconds{0};    // their summed duration
 };
 
 class lock_manager {
@@ -179,6 +190,14 @@ class lock_manager {
   std::error_code fence_check();
   // A full check now, regardless of the lease (tools, tests).
   std::error_code check_now();
+  // The journal's last word before a group completes: synchronously, from the store itself
+  // (no cached answer), DIR/lock is still the inode we lock and DIR/epoch still holds our
+  // epoch. A successor writes DIR/epoch before it reads the journal, so a group this
+  // confirms after its fdatasync was durable before any newer epoch existed and the
+  // successor's recovery sees it (the rule of issue 12: once a new epoch exists, no append
+  // of an older one completes). Cost: one stat and one small read (docs/failover.md).
+  // Called on the journal writer thread; on a loss it declares it like fence_check().
+  std::error_code confirm();
 
   // Clean release: verifies mastership, marks holder.json released (clean_release true),
   // then unlocks. The descriptor stays open, so a waiter takes over at once. After a loss:
@@ -202,6 +221,9 @@ class lock_manager {
   lock_manager(options opts, fs::file_system& fs, std::unique_ptr<lock_file> lock, takeover_decision takeover);
   std::error_code wait_for_lock();
   std::optional<loss> check_locked();  // REQUIRES: check_mutex_ held
+  std::optional<loss> check_lock_path(const file_identity& ours);
+  std::optional<loss> check_epoch();
+  std::chrono::milliseconds predecessor_wait(const acquisition& a) const;
   std::optional<loss> run_check(bool only_if_stale);
   void declare_lost(loss l);
   void watchdog_loop();

@@ -1,8 +1,6 @@
 // Duplicate detection: see dedup.h for who remembers which seq.
 #include "broker/engine/dedup.h"
 
-#include <algorithm>
-
 #include "journal/store.h"
 
 #ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
@@ -11,23 +9,22 @@ extern "C" bool tandem_unsafe_fault(const char* name);
 
 namespace tandem::broker::detail {
 
-bool dedup::seen(const std::string& producer, std::uint64_t seq) const {
-  if (producer.empty()) return false;
+dedup::status dedup::check(const std::string& producer, std::uint64_t seq) const {
+  if (producer.empty()) return status::fresh;
+  if (in_flight_.contains({producer, seq})) {
 #ifdef TANDEM_UNSAFE_FAULTS  // defect dedup_before_durable: an original still in flight counts as stored
-  if (tandem_unsafe_fault("dedup_before_durable") && accepted_.contains(producer) && accepted_.at(producer).seqs.contains(seq))
-    return true;
+    if (tandem_unsafe_fault("dedup_before_durable")) return status::stored;
 #endif
-  // issue 12: a hit in `accepted_` may be an original still in flight; answering it should
-  // wait for that append (and not count if the append fails).
-  if (auto it = accepted_.find(producer); it != accepted_.end() && it->second.seqs.contains(seq))
-    return true;
-  return store_ && store_->index().is_duplicate(producer, seq);
+    return status::in_flight;
+  }
+  if (auto it = stored_.find(producer); it != stored_.end() && it->second.seqs.contains(seq)) return status::stored;
+  if (store_ && store_->index().is_duplicate(producer, seq)) return status::stored;
+  return status::fresh;
 }
 
-void dedup::accepted(const std::string& producer, std::uint64_t seq) {
-  // issue 12: recording at acceptance is what keeps an aborted or refused send "seen".
+void dedup::stored(const std::string& producer, std::uint64_t seq) {
   if (window_ == 0 || producer.empty()) return;
-  auto& w = accepted_[producer];
+  auto& w = stored_[producer];
   if (!w.seqs.insert(seq).second) return;
   w.order.push_back(seq);
   while (w.order.size() > window_) {
@@ -36,14 +33,15 @@ void dedup::accepted(const std::string& producer, std::uint64_t seq) {
   }
 }
 
-void dedup::now_durable(const std::string& producer, std::uint64_t seq) {
-  auto it = accepted_.find(producer);
-  if (it == accepted_.end() || !it->second.seqs.erase(seq)) return;
-  auto& order = it->second.order;
-  // In flight means recent: search from the newest end.
-  auto at = std::find(order.rbegin(), order.rend(), seq);
-  if (at != order.rend()) order.erase(std::next(at).base());
-  if (order.empty()) accepted_.erase(it);
+void dedup::begin_append(const std::string& producer, std::uint64_t seq) {
+  if (window_ == 0 || producer.empty()) return;
+  ++in_flight_[{producer, seq}];
+}
+
+void dedup::end_append(const std::string& producer, std::uint64_t seq) {
+  auto it = in_flight_.find({producer, seq});
+  if (it == in_flight_.end()) return;
+  if (--it->second == 0) in_flight_.erase(it);
 }
 
 }  // namespace tandem::broker::detail

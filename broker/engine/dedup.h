@@ -1,34 +1,39 @@
 // Duplicate detection for SENDs that carry `tandem-producer-id` and `tandem-producer-seq`
 // (engine.h): a producer that resends after a failover must not duplicate what the old
-// master already accepted. The engine asks ONE question, here: was (producer, seq) accepted
-// before?
+// master already accepted. The engine asks ONE question, here: what became of (producer,
+// seq) so far? `stored` (answer the resend with a RECEIPT marked tandem-duplicate, store
+// nothing), `in_flight` (its original's append is not durable yet: the resend waits, parked
+// like a SEND waiting for space, and is asked again when the original completes), or
+// `fresh` (store it).
 //
-// Who remembers what (each seq is covered by exactly one of the two, by role):
+// The rule (issue 12, bugs 2a-2c): a seq counts as stored only once its message is, so a
+// RECEIPT for a resend never comes before the original is durable, and a seq whose original
+// was aborted or refused is fresh again.
+//
+// Who remembers what (each seq is covered by exactly one of the three, by role):
 // - The store's per-producer window (journal::index::is_duplicate) covers every journaled
 //   send once it is durable. It is replayed at recovery, so it survives a restart and a
 //   failover: it is THE window for persistent messages. Its size is the journal's
 //   producer_window (tandemd passes engine_config::dedup_window, so both are one setting).
-// - `accepted_` covers what the store does not know (yet), for the life of this process:
-//   * journaled sends whose append is in flight (the store records a seq only once durable),
-//     until `now_durable` hands them over;
-//   * sends inside a transaction (held in memory until COMMIT, journaled then);
-//   * non-persistent sends, and every send of a broker without a store: such messages die
-//     with the process, so a window that dies with it is enough.
-//   Bounded like the store's: the last `window` seqs per producer.
-//
-// Known gaps, kept as they are for issue 12 to close (the places to change are marked in
-// dedup.cpp): a seq stays in `accepted_` when its transaction aborts or its append fails, so
-// a resend is then dropped although nothing was stored; a duplicate of an in-flight
-// original is receipted at once, before the original is durable.
+// - `in_flight_`: journaled sends whose append is queued (begin_append), until it is
+//   durable (durable: the store's window holds it from then on) or fails (failed: fresh).
+// - `stored_`: what the store does not keep, for the life of this process: non-persistent
+//   sends, topic sends without durable subscribers, every send of a broker without a store.
+//   Such messages die with the process, so a window that dies with it is enough. Bounded
+//   like the store's: the last `window` seqs per producer.
+// A SEND inside a transaction is recorded nowhere until its COMMIT plans it (an ABORT
+// leaves nothing behind).
 //
 // Threads: the io thread only (engine.h).
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace tandem::journal {
 class store;
@@ -38,15 +43,21 @@ namespace tandem::broker::detail {
 
 class dedup {
  public:
+  enum class status { fresh, in_flight, stored };
+
   // `store` may be null (a memory-only broker); it must outlive this object.
   dedup(std::size_t window, const journal::store* store) : window_(window), store_(store) {}
 
-  // True when (producer, seq) was accepted before. An empty producer id never is.
-  bool seen(const std::string& producer, std::uint64_t seq) const;
-  // The broker accepted a SEND with these ids (whatever becomes of its message).
-  void accepted(const std::string& producer, std::uint64_t seq);
-  // A journaled send's append is durable: the store's window holds the seq from now on.
-  void now_durable(const std::string& producer, std::uint64_t seq);
+  // What became of (producer, seq). An empty producer id is always fresh.
+  status check(const std::string& producer, std::uint64_t seq) const;
+  // A send was applied without the journal (see above): stored from now on.
+  void stored(const std::string& producer, std::uint64_t seq);
+  // A journaled send's append is queued: in flight until end_append().
+  void begin_append(const std::string& producer, std::uint64_t seq);
+  // Its append completed. Durable: the store's window holds the seq from now on (the store
+  // updates its index before it runs the completion). Failed: nothing is stored, a resend
+  // is fresh. Either way this object forgets it.
+  void end_append(const std::string& producer, std::uint64_t seq);
 
  private:
   struct window {
@@ -55,7 +66,10 @@ class dedup {
   };
   std::size_t window_;
   const journal::store* store_;
-  std::unordered_map<std::string, window> accepted_;
+  std::unordered_map<std::string, window> stored_;
+  // Count per (producer, seq): a COMMIT may carry the same pair twice (the second is
+  // dropped as in flight, but the bookkeeping must not underflow).
+  std::map<std::pair<std::string, std::uint64_t>, unsigned> in_flight_;
 };
 
 }  // namespace tandem::broker::detail

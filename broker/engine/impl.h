@@ -65,7 +65,10 @@ struct engine::impl {
   // ---- receipts.cpp: RECEIPT slots and the one ERROR path ----
   // A receipt slot for `f` (when it carries `receipt`) waiting for `waiting` completions;
   // returns its id, 0 when the frame asked for no receipt.
-  std::uint64_t add_receipt(detail::session& s, const stomp::frame& f, std::uint32_t waiting);
+  // `kind` duplicate: the RECEIPT says so (tandem-duplicate:true; the SEND was a resend of a
+  // message already stored, and nothing was stored for it).
+  std::uint64_t add_receipt(detail::session& s, const stomp::frame& f, std::uint32_t waiting,
+                            detail::receipt_kind kind = detail::receipt_kind::plain);
   void complete_slot(session_id sid, std::uint64_t slot);
   // Refuses the frame: ERROR (`why`, with the receipt id of `cause`) after the receipts
   // already owed, then the connection closes; later frames are ignored.
@@ -93,6 +96,11 @@ struct engine::impl {
                                  std::optional<journal::message_add>& journal_add);
   // Carries out a plan: at once when nothing is journaled, else once the append is durable.
   void apply_send(const detail::planned_send& p);
+  // Undoes what plan_send reserved when the append failed.
+  void unplan_send(const detail::planned_send& p);
+  // Why a resend waits for its in-flight original (dedup.h), and whether it still must.
+  static failure original_in_flight(const std::string& producer, std::uint64_t seq);
+  bool original_still_in_flight(const stomp::frame& f) const;
 
   // ---- subscribe.cpp: SUBSCRIBE, UNSUBSCRIBE, durable subscriptions ----
   void on_subscribe(detail::session& s, stomp::frame& f);
@@ -213,6 +221,7 @@ struct engine::impl {
   std::uint64_t next_seq_ = 1;  // memory-only brokers
   std::uint64_t recovered_below_ = 0;  // persistent messages below were recovered: redelivered
   bool shutting_down_ = false;
+  std::optional<std::string> disk_full_;  // engine::set_disk_full
   bool in_flush_ = false;
 
   session_id next_session_ = 1;

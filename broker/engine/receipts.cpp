@@ -51,6 +51,7 @@ outgoing encode_slot(const receipt_slot& slot, stomp::version v) {
   stomp::frame receipt;
   receipt.command = "RECEIPT";
   receipt.add("receipt-id", *slot.receipt_id);
+  if (slot.kind == receipt_kind::duplicate) receipt.add("tandem-duplicate", "true");
   if (stomp::encode(receipt, v, out.frame)) {
     // A receipt id this version cannot write back (e.g. a value ending in CR in 1.1): answer
     // with an ERROR rather than a RECEIPT the client could not match.
@@ -69,11 +70,12 @@ void engine::impl::send_frame(session& s, const stomp::frame& f) {
   s.sink->send(std::move(out));
 }
 
-std::uint64_t engine::impl::add_receipt(session& s, const stomp::frame& f, std::uint32_t waiting) {
+std::uint64_t engine::impl::add_receipt(session& s, const stomp::frame& f, std::uint32_t waiting, receipt_kind kind) {
   auto r = f.get("receipt");
   if (!r) return 0;
   receipt_slot slot;
   slot.id = s.next_slot++;
+  slot.kind = kind;
   slot.receipt_id = std::string(*r);
   slot.waiting = waiting;
   auto id = slot.id;

@@ -9,6 +9,7 @@
 
 #include "broker/engine/destinations.h"
 #include "broker/engine/filter.h"
+#include "broker/engine/amq_dupl.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
@@ -65,6 +66,7 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
   req.persistent = header_or(f, "persistent") == "true";
   if (req.persistent && !store_)
     return failure{errc::persistence_unavailable, "This broker has no store: send with persistent:false."};
+  if (req.persistent && disk_full_) return failure{errc::disk_full, *disk_full_};
   if (auto e = f.get("expires"); e && !parse_number(*e, req.expires_ms))
     return failure{errc::bad_expires, fmt::format("expires '{}' is not milliseconds since the epoch.", *e)};
   int priority = 4;
@@ -77,7 +79,13 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
       (producer_seq && !parse_number(*producer_seq, req.producer_seq)))
     return failure{errc::bad_producer_headers,
                    "tandem-producer-id and tandem-producer-seq (a decimal number) go together."};
-  if (producer) req.producer_id = std::string(*producer);
+  if (producer) {
+    req.producer_id = std::string(*producer);
+  } else if (auto dupl = f.get(amq_dupl_header)) {
+    if (dupl->empty()) return failure{errc::bad_producer_headers, "_AMQ_DUPL_ID must not be empty."};
+    req.producer_id = amq_dupl_producer(req.destination);
+    req.producer_seq = amq_dupl_seq(*dupl);
+  }
   auto tx = find_transaction(s, f);
   if (!tx) return std::move(tx).error();
   req.tx = tx.value();
@@ -93,15 +101,21 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
     if (auto space = check_space(part.destination, part.to_topic, r.persistent); !space)
       return park(s, std::move(f), std::move(space).error());
   }
-  ++s.messages_in;
-  if (dedup_.seen(r.producer_id, r.producer_seq)) {
-    // A resend of a message we already have (the producer failed over before it saw the
-    // receipt): drop it, but receipt it so the producer moves on.
-    ++duplicates_;
-    add_receipt(s, f, 0);
-    return;
+  switch (dedup_.check(r.producer_id, r.producer_seq)) {
+    case dedup::status::in_flight:
+      // Its original is not durable yet: answering now could receipt a message that is
+      // then lost (issue 12, bug 2b). Wait for it like for space; asked again then.
+      return park(s, std::move(f), original_in_flight(r.producer_id, r.producer_seq));
+    case dedup::status::stored:
+      // A resend of a message we already have (the producer failed over before it saw the
+      // receipt): drop it, but receipt it, marked, so the producer moves on.
+      ++s.messages_in;
+      ++duplicates_;
+      add_receipt(s, f, 0, receipt_kind::duplicate);
+      return;
+    case dedup::status::fresh: break;
   }
-  dedup_.accepted(r.producer_id, r.producer_seq);
+  ++s.messages_in;
 
   message msg;
   msg.expires_ms = r.expires_ms;
@@ -160,10 +174,40 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
     store_->append(journal::record{std::move(*record)},
                    guard([this, sid = s.id, slot, plan = std::move(plan)](std::error_code ec) {
                      appending_bytes_ -= std::min(appending_bytes_, plan.bytes);
-                     if (!ec) apply_send(plan);
+                     if (!ec)
+                       apply_send(plan);
+                     else
+                       unplan_send(plan);  // gives back the bytes counted for it (issue 12, item 4)
                      settle_slot(sid, slot, ec, errc::message_not_stored, "message");
                    }));
   }
+}
+
+failure engine::impl::original_in_flight(const std::string& producer, std::uint64_t seq) {
+  return {errc::duplicate_in_flight,
+          fmt::format("a resend of producer '{}' seq {} waits for its original's append", producer, seq)};
+}
+
+// A parked SEND that is a resend of an original still in flight stays parked. Asked before
+// the SEND is handled again, with the same key read_send derives (else on_send would park it
+// once more, behind the frames that followed it).
+bool engine::impl::original_still_in_flight(const stomp::frame& f) const {
+  std::string producer;
+  std::uint64_t seq = 0;
+  auto id = f.get("tandem-producer-id");
+  auto seq_text = f.get("tandem-producer-seq");
+  if (id && seq_text) {
+    if (id->empty() || !parse_number(*seq_text, seq)) return false;
+    producer = std::string(*id);
+  } else if (auto dupl = f.get(amq_dupl_header); dupl && !dupl->empty() && !id && !seq_text) {
+    auto dest = f.get("destination");
+    if (!dest) return false;
+    producer = amq_dupl_producer(*dest);
+    seq = amq_dupl_seq(*dupl);
+  } else {
+    return false;
+  }
+  return dedup_.check(producer, seq) == dedup::status::in_flight;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +273,7 @@ void engine::impl::retry_blocked() {
         auto dest = front.get("destination");
         bool persistent = header_or(front, "persistent") == "true";
         if (dest && !check_space(*dest, is_topic(*dest), persistent)) break;
+        if (original_still_in_flight(front)) break;
       }
       stomp::frame f = std::move(front);
       s->parked.pop_front();
@@ -276,18 +321,18 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
   msg.message_id = fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, p.seq);
   p.bytes = message_bytes(msg);
   p.expires_ms = msg.expires_ms;
-  auto mark_journaled = [&] {
-    p.journaled = true;
-    p.producer_id = msg.producer_id;
-    p.producer_seq = msg.producer_seq;
-  };
+  p.producer_id = msg.producer_id;
+  p.producer_seq = msg.producer_seq;
+  // In flight from now until apply_send or unplan_send (dedup.h), journaled or not: a
+  // COMMIT applies even its memory-only sends only once its batch is durable.
+  dedup_.begin_append(p.producer_id, p.producer_seq);
   const bool journal_it = msg.persistent && store_ && !is_temporary(destination);
   if (!to_topic) {
     auto& q = get_queue(destination);
     if (journal_it) {
       ensure_destination_journaled(q);
       p.targets = {q.key};
-      mark_journaled();
+      p.journaled = true;
       q.bytes += p.bytes;
       ++q.pending_appends;
       journal_add.emplace(journal::message_add{std::move(msg), p.targets});
@@ -316,7 +361,7 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
         q->bytes += p.bytes;
         ++q->pending_appends;
       }
-    mark_journaled();
+    p.journaled = true;
     if (any_subscriber) p.copy = std::make_shared<const message>(msg);
     journal_add.emplace(journal::message_add{std::move(msg), p.targets});
   } else {
@@ -328,7 +373,9 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
 }
 
 void engine::impl::apply_send(const planned_send& p) {
-  if (p.journaled) dedup_.now_durable(p.producer_id, p.producer_seq);
+  dedup_.end_append(p.producer_id, p.producer_seq);
+  // A journaled seq is in the store's window now; the others only this process keeps.
+  if (!p.journaled) dedup_.stored(p.producer_id, p.producer_seq);
   auto to_memory = [&](queue& q) {
     q.memory.emplace(p.seq, p.copy);
     q.bytes += p.bytes;
@@ -370,6 +417,23 @@ std::vector<topic*> engine::impl::topics_for(std::string_view destination) {
   for (const auto& pattern : wildcard_topics_)
     if (pattern != destination && wildcard_matches(pattern, destination)) out.push_back(&topics_.find(pattern)->second);
   return out;
+}
+
+}  // namespace tandem::broker
+
+namespace tandem::broker {
+
+// The append of a journaled plan failed (refused, or the journal failed): undo what
+// plan_send reserved, or the queue's byte count stays up and flow control blocks every
+// later SEND until a restart (issue 12, item 4); and the seq is fresh again (bug 2c).
+void engine::impl::unplan_send(const planned_send& p) {
+  dedup_.end_append(p.producer_id, p.producer_seq);
+  for (const auto& key : p.targets) {
+    if (auto* q = find_queue_by_key(key)) {
+      q->bytes -= std::min(q->bytes, p.bytes);
+      if (q->pending_appends) --q->pending_appends;
+    }
+  }
 }
 
 }  // namespace tandem::broker

@@ -145,8 +145,11 @@ struct subscription {
 // slot is ready when its effect is applied (`waiting` journal appends completed). What it
 // sends is encoded when it leaves (broker/engine/receipts.cpp), so an ERROR that replaces a
 // RECEIPT still knows the receipt id it answers.
+enum class receipt_kind { plain, duplicate };
+
 struct receipt_slot {
   std::uint64_t id = 0;
+  receipt_kind kind = receipt_kind::plain;
   std::optional<std::string> receipt_id;  // the frame's `receipt` header, if it asked for one
   std::optional<failure> error;           // send this ERROR (with receipt_id) instead, then close
   std::uint32_t waiting = 0;

@@ -99,6 +99,17 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   std::vector<planned_send> plans;
   plans.reserve(tx.sends.size());
   for (auto& send : tx.sends) {
+    // Producer seqs are recorded at COMMIT, never at SEND: an aborted transaction leaves
+    // nothing behind (issue 12, bug 2a). A seq stored or in flight by now (a resend, or
+    // the same seq twice in this transaction) is dropped. An original still in flight
+    // completes before this batch (the journal completes in append order), so the COMMIT's
+    // RECEIPT never precedes it; if that original fails, the journal has failed too and so
+    // does this COMMIT (a refused oversized original is the one exception: its resend
+    // inside a transaction is then dropped; send such a message outside a transaction).
+    if (dedup_.check(send.msg.producer_id, send.msg.producer_seq) != dedup::status::fresh) {
+      ++duplicates_;
+      continue;
+    }
     std::optional<journal::message_add> record;
     plans.push_back(plan_send(send.destination, is_topic(send.destination), std::move(send.msg), record));
     if (record) batch.items.emplace_back(std::move(*record));
@@ -123,8 +134,12 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
                             : journal::record{std::move(batch)};
   store_->append(std::move(rec), guard([this, sid = s.id, slot, plans = std::move(plans), bytes](std::error_code ec) {
                    appending_bytes_ -= std::min(appending_bytes_, bytes);
-                   if (!ec)
-                     for (const auto& p : plans) apply_send(p);
+                   for (const auto& p : plans) {
+                     if (!ec)
+                       apply_send(p);
+                     else
+                       unplan_send(p);
+                   }
                    settle_slot(sid, slot, ec, errc::commit_not_stored, "COMMIT");
                  }));
 }

@@ -221,6 +221,13 @@ struct store::impl : std::enable_shared_from_this<impl> {
     if (!opts.fence) return {};
     return opts.fence();
   }
+  std::error_code check_confirm() {
+#ifdef TANDEM_UNSAFE_FAULTS
+    if (tandem_unsafe_fault("skip_fence")) return {};
+#endif
+    if (opts.confirm) return opts.confirm();
+    return check_fence();
+  }
   std::error_code failed() const;
   // Puts the store in the failed state (first error wins) and reports journal_failed.
   void fail(std::error_code ec, const std::filesystem::path& file, std::string_view what);

@@ -134,10 +134,12 @@ void store::impl::write_group(std::vector<std::unique_ptr<entry>>& group) {
         fail(ec, seg_file->path(), "fdatasync failed");
         return ec;
       }
-      if (auto ec = check_fence()) {
-        fail(ec, seg_file->path(), "fence check after fdatasync failed");
-        return ec;
-      }
+    }
+    // Last, with the group durable (policy always) and nothing of it completed yet: a
+    // synchronous look at the store, never a cached answer (options::confirm).
+    if (auto ec = check_confirm()) {
+      fail(ec, seg_file->path(), "mastership confirmation after fdatasync failed");
+      return ec;
     }
     first = end;
     return {};

@@ -238,6 +238,53 @@ TEST_CASE("a lock file removed behind the holder ends its mastership") {
   CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
 }
 
+// Issue 12, bug 1: the journal asked fence_check(), which trusts a check up to a lease old,
+// so a master went on receipting for up to 2 check intervals after its lock file was
+// replaced and a successor wrote a newer epoch. confirm() looks at the store itself.
+TEST_CASE("issue 12: confirm answers lost at once after the lock file is replaced, where fence_check still trusts") {
+  for (bool replace_lock : {true, false}) {
+    CAPTURE(replace_lock);
+    temp_dir store;
+    // A long interval: the watchdog never runs during the case.
+    auto holder = probe("hold", store.path(), {"--interval", "60000"});
+    auto line = expect_acquired(*holder);
+    if (replace_lock) {
+      { std::ofstream(store.path() / "lock.new").flush(); }
+      fs::rename(store.path() / "lock.new", store.path() / "lock");
+    } else {
+      write_epoch(store.path(), static_cast<std::uint64_t>(field(line, "epoch")) + 1);
+    }
+    holder->send("fence");
+    auto fence = holder->wait_for("fence", 10s);
+    REQUIRE(fence);
+    CHECK(*fence == "fence ok");  // the cached answer: why the journal must not rely on it
+    holder->send("confirm");
+    auto lost = holder->wait_for("lost", 10s);
+    REQUIRE(lost);
+    CHECK(lost->find(replace_lock ? "lock_file_replaced" : "epoch_changed") != std::string::npos);
+    CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
+  }
+}
+
+// Issue 12, bug 1: after `rm STORE/lock` a new broker locks a new inode; the kernel lock
+// proves nothing about the old holder, which may still be writing. On a local file system
+// the taker did not wait at all (takeover delay 0); it must wait the holder's own lease.
+TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's waits the holder's lease") {
+  temp_dir store;
+  auto holder = probe("hold", store.path(), {"--interval", "400"});  // lease 800 ms
+  expect_acquired(*holder);
+  fs::remove(store.path() / "lock");
+  auto t0 = steady_clock::now();
+  auto taker = probe("hold", store.path(), {"--interval", "50"});  // its own lease: 100 ms
+  auto line = expect_acquired(*taker, 20s);
+  MESSAGE("taker: " << line);
+  CHECK(field(line, "clean") == 0);
+  CHECK(field(line, "lock_elsewhere") == 1);
+  CHECK(field(line, "takeover_delay_ms") == 800);
+  CHECK(ms_since(t0) >= 800);
+  CHECK(holder->wait_exit(10s) == lm::exit_code_deposed);
+}
+
 TEST_CASE("an epoch changed behind the holder ends its mastership within about one check interval") {
   temp_dir store;
   auto holder = probe("hold", store.path(), {"--interval", "50"});

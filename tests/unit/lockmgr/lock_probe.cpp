@@ -9,15 +9,18 @@
 //   cancelled                       acquire() returned errc::cancelled (exit 3)
 //   lost <reason>: <message>        on_lost ran (hold mode then exits 75)
 //   fence ok | fence lost <message> answer to a "fence" command, or the fence loop's end
+//   confirm ok | confirm lost <m>   answer to a "confirm" command (lock_manager::confirm)
 //   released ok | released <error>
 //   violation <what>                an invariant broke (exit 1)
 //   done rounds=N last_epoch=E      race mode finished
 //
 // Usage: lock_probe MODE DIR [options]
-//   hold        acquire, start the watchdog, then obey stdin lines: "fence", "release"
+//   hold        acquire, start the watchdog, then obey stdin lines: "fence", "confirm", "release"
 //               (then exit 0); EOF on stdin exits without releasing (like a crash).
 //   race        --rounds N --hold-us U --marker PATH --counter PATH: acquire, check and bump
 //               the counter under the lock, release; N times.
+//   confirm-bench  --rounds N: acquire, time N calls of confirm(), print
+//               "confirm_bench n=N mean_us=.. p50_us=.. p99_us=.. max_us=..", release.
 //   fence-loop  acquire, start the watchdog, then call fence_check() in a tight loop (a
 //               journal writer); if --marker PATH exists before a call that answers ok,
 //               print "violation" (the test creates it after changing the epoch).
@@ -30,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -39,6 +43,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lockmgr/lock_manager.h"
 
@@ -115,7 +120,8 @@ std::string describe(const lockmgr::acquisition& a) {
   return "acquired epoch=" + std::to_string(a.epoch) + " waited_ms=" + std::to_string(a.waited.count()) +
          " clean=" + (a.previous_released_cleanly ? "1" : "0") + " fs=" + a.fs_kind +
          " delay_ms=" + std::to_string(a.takeover.delay.count()) +
-         " takeover_delay_ms=" + std::to_string(a.takeover_delay.count());
+         " takeover_delay_ms=" + std::to_string(a.takeover_delay.count()) +
+         " lock_elsewhere=" + (a.predecessor_lock_elsewhere ? "1" : "0");
 }
 
 int acquire_or_exit(lockmgr::lock_manager& m, lockmgr::acquisition& out) {
@@ -146,6 +152,9 @@ int run_hold(lockmgr::lock_manager& m) {
     if (line == "fence") {
       auto ec = m.fence_check();
       say(ec ? "fence lost " + ec.message() : "fence ok");
+    } else if (line == "confirm") {
+      auto ec = m.confirm();  // a loss runs on_lost above first (prints "lost", exits 75)
+      say(ec ? "confirm lost " + ec.message() : "confirm ok");
     } else if (line == "release") {
       auto ec = m.release();
       say(ec ? "released " + ec.message() : "released ok");
@@ -247,6 +256,33 @@ int run_fence_loop(lockmgr::lock_manager& m, const args& opt) {
   }
 }
 
+// The cost of lock_manager::confirm() on this store (docs/failover.md): `rounds` calls,
+// mean and percentiles in microseconds. Not a test: a measurement for the docs.
+int run_confirm_bench(lockmgr::lock_manager& m, const args& opt) {
+  lockmgr::acquisition a;
+  if (int rc = acquire_or_exit(m, a)) return rc;
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(opt.rounds));
+  for (int i = 0; i < opt.rounds; ++i) {
+    auto t0 = steady_clock::now();
+    if (auto ec = m.confirm()) {
+      say("confirm lost " + ec.message());
+      return 1;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  double sum = 0;
+  for (double v : us) sum += v;
+  auto pct = [&](double p) { return us[static_cast<std::size_t>(p * static_cast<double>(us.size() - 1))]; };
+  char line[200];
+  std::snprintf(line, sizeof line, "confirm_bench n=%zu mean_us=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f", us.size(),
+                sum / static_cast<double>(us.size()), pct(0.5), pct(0.99), us.back());
+  say(line);
+  m.release();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -283,6 +319,7 @@ int main(int argc, char** argv) {
   if (opt.mode == "hold") return run_hold(*m.value());
   if (opt.mode == "race") return run_race(*m.value(), opt);
   if (opt.mode == "fence-loop") return run_fence_loop(*m.value(), opt);
+  if (opt.mode == "confirm-bench") return run_confirm_bench(*m.value(), opt);
   std::fprintf(stderr, "lock_probe: unknown mode %s\n", opt.mode.c_str());
   return 64;
 }
