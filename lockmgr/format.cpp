@@ -34,7 +34,7 @@ boost::outcome_v2::std_result<std::uint64_t> parse_epoch(std::string_view conten
 }
 
 nlohmann::json to_json(const holder_record& r) {
-  return nlohmann::json{
+  nlohmann::json j{
       {"format", holder_format},
       {"version", holder_format_version},
       {"broker_name", r.broker_name},
@@ -47,6 +47,9 @@ nlohmann::json to_json(const holder_record& r) {
       {"clean_release", r.clean_release},
       {"released_at", r.released_at ? nlohmann::json(*r.released_at) : nlohmann::json(nullptr)},
   };
+  if (!r.admin_url.empty()) j["admin_url"] = r.admin_url;
+  if (!r.mount_client_id.empty()) j["mount_client_id"] = r.mount_client_id;
+  return j;
 }
 
 boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::json& j) {
@@ -83,6 +86,10 @@ boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::js
     r.released_at = released->get<std::string>();
   } else if (!released->is_null()) {
     return bad;
+  }
+  // Optional members (see format.h): absent = "", present with another type = refused.
+  for (auto [key, out] : {std::pair{"admin_url", &r.admin_url}, std::pair{"mount_client_id", &r.mount_client_id}}) {
+    if (j.contains(key) && !string_member(key, *out)) return bad;
   }
   return r;
 }

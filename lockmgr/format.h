@@ -60,6 +60,15 @@
 //     "software_version" string  the Tandem version of the holder
 //     "clean_release"    bool    false while held; true once the holder released cleanly
 //     "released_at"      string|null   UTC ISO 8601 of the clean release, else null
+//     "admin_url"        string  optional: the holder's admin HTTP base, "http://10.0.0.5:8161",
+//                                or "" when it has no admin port (a slave's fence hook probes
+//                                its /health, broker/fence_hook.h)
+//     "mount_client_id"  string  optional: the holder's client of the shared file system as
+//                                that file system names it (CephFS: the numeric client id of
+//                                the mount, what `ceph tell mds.X client evict id=N` takes),
+//                                "" when unknown; the fence command evicts it
+//   The two optional members were added without a version change: a record without them
+//   reads as "" for both, and older readers ignore them.
 //   Unknown extra members are ignored (a newer minor writer may add some).
 //   Written: only by the lock holder, atomically like the epoch file: right after the epoch
 //   on acquisition (clean_release false), and again on a clean release (clean_release true)
@@ -106,6 +115,8 @@ struct holder_record {
   std::string software_version;
   bool clean_release = false;
   std::optional<std::string> released_at;
+  std::string admin_url;        // "" = none
+  std::string mount_client_id;  // "" = unknown
 
   bool operator==(const holder_record&) const = default;
 };

@@ -178,6 +178,8 @@ result<acquisition> lock_manager::acquire() {
   record.acquired_at = utc_now_iso8601();
   record.client_url = opts_.client_url;
   record.software_version = opts_.software_version;
+  record.admin_url = opts_.admin_url;
+  record.mount_client_id = opts_.mount_client_id;
   auto encoded_holder = encode_holder(record);
   if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
     return give_up(ec, true);
