@@ -18,6 +18,7 @@
 #include "broker/admin_http.h"
 #include "broker/disk_usage_sampler.h"
 #include "broker/engine.h"
+#include "broker/fence_hook.h"
 #include "broker/journal_log.h"
 #include "broker/log.h"
 #include "broker/process_metrics.h"
@@ -167,6 +168,8 @@ bool broker_process::open_admin() {
     return false;
   }
   admin_->start();
+  admin_url_ = bound.address().is_v6() ? fmt::format("http://[{}]:{}", bound.address().to_string(), bound.port())
+                                       : fmt::format("http://{}:{}", bound.address().to_string(), bound.port());
   log::info("admin", "admin listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   return true;
 }
@@ -183,6 +186,9 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
   o.poll_interval = cfg_.lock_poll_interval;
   o.takeover_delay = cfg_.takeover_delay;
   o.file_system = &fs::posix_file_system();
+  // For a slave's fence hook: where to probe us, and which file-system client to evict.
+  o.admin_url = admin_url_;
+  o.mount_client_id = read_mount_client_id(cfg_.store);
   auto m = lockmgr::lock_manager::open(o);
   if (!m) {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
@@ -220,7 +226,13 @@ void broker_process::elect() {
   auto post_finish = [this](int rc) { asio::post(executor_, [this, rc] { finish(rc); }); };
   asio::post(executor_, [this] { role_ = role::slave; });
   announce_wait();
+  std::unique_ptr<fence_hook> fence;
+  if (cfg_.fence_command) {
+    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store});
+    fence->start();
+  }
   auto acquired = lockmgr_->acquire();
+  end_fence_watch(fence.get(), bool(acquired));
   if (!acquired) {
     if (acquired.error() == lockmgr::errc::cancelled) {
       log::info("main", "slave: lock wait cancelled");
@@ -254,6 +266,19 @@ void broker_process::elect() {
   asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at]() mutable {
     on_master(std::move(s), epoch, report, lock_at);
   });
+}
+
+// On CephFS the lock moves a few ms before `client evict` returns, and only its return says
+// the old master's writes are refused: a run in progress must end before we write.
+void broker_process::end_fence_watch(fence_hook* hook, bool acquired) {
+  if (!hook) return;
+  auto last = hook->finish();
+  if (!acquired || !last) return;
+  if (last->succeeded)
+    log::info("fence", "taking over after the fence command succeeded", {log::kv("took_ms", last->took.count())});
+  else
+    log::warn("fence", "taking over although the last fence run failed: the old master's lock ended by itself",
+              {log::kv("result", last->describe())});
 }
 
 // Under the lock: the store's identity (created now if asked and absent: nobody else can be
