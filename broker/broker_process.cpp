@@ -232,7 +232,8 @@ void broker_process::elect() {
     fence->start();
   }
   auto acquired = lockmgr_->acquire();
-  end_fence_watch(fence.get(), bool(acquired));
+  if (!acquired) end_fence_watch(fence.get(), false);
+  else if (fence) fence->hold_target();
   if (!acquired) {
     if (acquired.error() == lockmgr::errc::cancelled) {
       log::info("main", "slave: lock wait cancelled");
@@ -256,6 +257,7 @@ void broker_process::elect() {
 
   journal::recovery_report report;
   auto store = open_store(epoch, report);
+  end_fence_watch(fence.get(), true);
   if (!store) {
     // We hold the lock but cannot serve: release it so an operator sees the store free and
     // the error logged, rather than a silent hung master.
@@ -269,7 +271,9 @@ void broker_process::elect() {
 }
 
 // On CephFS the lock moves a few ms before `client evict` returns, and only its return says
-// the old master's writes are refused: a run in progress must end before we write.
+// the old master's writes are refused: a run in progress ends before we write (hold_target
+// right after the lock). The hook keeps watching the old holder during recovery, whose reads
+// a dead client's caps can block until it is fenced (fence_hook.h); it stops here.
 void broker_process::end_fence_watch(fence_hook* hook, bool acquired) {
   if (!hook) return;
   auto last = hook->finish();

@@ -293,12 +293,55 @@ struct fence_hook::shared {
   std::condition_variable cv;
   bool stop = false;
   bool running = false;  // a command runs now
+  bool hold = false;     // the lock is ours: keep the previous holder as the target
   std::optional<fence_run> last;
 };
 
 namespace {
 
 milliseconds clamp_ms(milliseconds v, milliseconds lo, milliseconds hi) { return std::clamp(v, lo, hi); }
+
+// One lockmgr::query at a time on a detached thread, which may hang in the kernel for as
+// long as the file system lets it; the watcher polls for the answer.
+class holder_reader : public std::enable_shared_from_this<holder_reader> {
+ public:
+  struct answer {
+    bool held = false;
+    std::optional<lockmgr::holder_record> holder;
+  };
+  bool busy() {
+    std::lock_guard g(mutex_);
+    return busy_;
+  }
+  void start(const std::filesystem::path& store) {
+    {
+      std::lock_guard g(mutex_);
+      busy_ = true;
+    }
+    std::thread([self = shared_from_this(), store] {
+      auto q = lockmgr::query(store);
+      answer a;
+      if (q) {
+        a.held = q.value().held;
+        a.holder = q.value().holder;
+      }
+      std::lock_guard g(self->mutex_);
+      self->answer_ = std::move(a);
+      self->busy_ = false;
+    }).detach();
+  }
+  std::optional<answer> take() {
+    std::lock_guard g(mutex_);
+    auto a = std::move(answer_);
+    answer_.reset();
+    return a;
+  }
+
+ private:
+  std::mutex mutex_;
+  bool busy_ = false;
+  std::optional<answer> answer_;
+};
 
 }  // namespace
 
@@ -313,6 +356,12 @@ void fence_hook::start() {
   thread_ = std::thread([s] {
     watch(s);
   });
+}
+
+void fence_hook::hold_target() {
+  std::unique_lock lock(shared_->mutex);
+  shared_->hold = true;
+  shared_->cv.wait(lock, [&] { return !shared_->running; });
 }
 
 std::optional<fence_run> fence_hook::finish() {
@@ -343,9 +392,11 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
   const milliseconds probe_timeout = clamp_ms(settings.after / 4, milliseconds(50), milliseconds(1000));
   const milliseconds retry = clamp_ms(settings.after / 2, milliseconds(200), milliseconds(5000));
   fence_decider decider(settings.after, retry);
+  auto reader = std::make_shared<holder_reader>();
   std::optional<lockmgr::holder_record> holder;
   steady::time_point queried{};
   bool answering = true;
+  bool reread = false;  // after a successful fence: the lock has moved, see to whom
 
   auto stopping = [&] {
     std::lock_guard g(mutex);
@@ -353,13 +404,23 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
   };
   while (!stopping()) {
     // Re-read holder.json only while the master answers (it then also answers the file
-    // system's cap recalls): a read while it is cut off can hang for the session timeout.
-    if (!holder || (answering && ms_since(queried) > milliseconds(2000))) {
+    // system's cap recalls), and on a thread of its own: a master that dies just as we read
+    // leaves the read hanging until its client is evicted or times out (seen in the cluster
+    // drill), and the probes of the holder we know must go on meanwhile.
+    bool hold = false;
+    {
+      std::lock_guard g(mutex);
+      hold = s->hold;
+    }
+    if (!hold && !reader->busy() && (!holder || reread || (answering && ms_since(queried) > milliseconds(2000)))) {
       queried = steady::now();
-      auto q = lockmgr::query(settings.store);
-      if (q && q.value().held && q.value().holder && !q.value().holder->clean_release) {
-        if (!holder || holder->epoch != q.value().holder->epoch) {
-          holder = q.value().holder;
+      reread = false;
+      reader->start(settings.store);
+    }
+    if (auto q = reader->take(); q && !hold) {
+      if (q->held && q->holder && !q->holder->clean_release) {
+        if (!holder || holder->epoch != q->holder->epoch) {
+          holder = q->holder;
           decider.reset();
           log::info("fence", "watching the master for the fence hook",
                     {log::kv("holder", holder->broker_name), log::kv("host", holder->host), log::kv("pid", holder->pid),
@@ -392,6 +453,8 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
         auto run = run_fence_command(settings.command, fence_environment(*holder, settings.store, decider.runs() + 1),
                                      settings.timeout);
         decider.ran(now, run.succeeded);
+        // Fenced: its caps are gone, so reading holder.json cannot hang on it any more.
+        reread = run.succeeded;
         if (run.succeeded)
           log::info("fence", "fence command succeeded",
                     {log::kv("epoch", holder->epoch), log::kv("took_ms", run.took.count()), log::kv("output", run.output)});
@@ -406,7 +469,7 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
       }
     }
     std::unique_lock lock(mutex);
-    cv.wait_for(lock, probe_every, [&] { return stop; });
+    cv.wait_for(lock, holder ? probe_every : milliseconds(20), [&] { return stop; });
   }
 }
 
