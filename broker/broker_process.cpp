@@ -21,6 +21,7 @@
 #include "broker/engine.h"
 #include "broker/engine/auth.h"
 #include "broker/engine/credentials.h"
+#include "broker/fence_hook.h"
 #include "broker/journal_log.h"
 #include "broker/log.h"
 #include "broker/process_metrics.h"
@@ -231,6 +232,8 @@ bool broker_process::open_admin() {
     return false;
   }
   admin_->start();
+  admin_url_ = bound.address().is_v6() ? fmt::format("http://[{}]:{}", bound.address().to_string(), bound.port())
+                                       : fmt::format("http://{}:{}", bound.address().to_string(), bound.port());
   log::info("admin", "admin listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   return true;
 }
@@ -247,6 +250,9 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
   o.poll_interval = cfg_.lock_poll_interval;
   o.takeover_delay = cfg_.takeover_delay;
   o.file_system = &fs::posix_file_system();
+  // For a slave's fence hook: where to probe us, and which file-system client to evict.
+  o.admin_url = admin_url_;
+  o.mount_client_id = read_mount_client_id(cfg_.store);
   auto m = lockmgr::lock_manager::open(o);
   if (!m) {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
@@ -286,6 +292,11 @@ void broker_process::elect() {
   auto post_finish = [this](int rc) { asio::post(executor_, [this, rc] { finish(rc); }); };
   asio::post(executor_, [this] { role_ = role::slave; });
   announce_wait();
+  std::unique_ptr<fence_hook> fence;
+  if (cfg_.fence_command) {
+    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store});
+    fence->start();
+  }
   auto acquired = lockmgr_->acquire();
   if (!acquired && acquired.error() == std::errc::no_space_on_device && disk_space_guard::release_reserve(cfg_.store)) {
     // Someone filled the store's file system: the reserve file is there for this.
@@ -293,6 +304,8 @@ void broker_process::elect() {
               {log::kv("store", cfg_.store.string())});
     acquired = lockmgr_->acquire();
   }
+  if (!acquired) end_fence_watch(fence.get(), false);
+  else if (fence) fence->hold_target();
   if (!acquired) {
     if (acquired.error() == lockmgr::errc::cancelled) {
       log::info("main", "slave: lock wait cancelled");
@@ -319,6 +332,7 @@ void broker_process::elect() {
 
   journal::recovery_report report;
   auto store = open_store(epoch, report);
+  end_fence_watch(fence.get(), true);
   if (!store) {
     // We hold the lock but cannot serve: release it so an operator sees the store free and
     // the error logged, rather than a silent hung master.
@@ -329,6 +343,21 @@ void broker_process::elect() {
   asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at]() mutable {
     on_master(std::move(s), epoch, report, lock_at);
   });
+}
+
+// On CephFS the lock moves a few ms before `client evict` returns, and only its return says
+// the old master's writes are refused: a run in progress ends before we write (hold_target
+// right after the lock). The hook keeps watching the old holder during recovery, whose reads
+// a dead client's caps can block until it is fenced (fence_hook.h); it stops here.
+void broker_process::end_fence_watch(fence_hook* hook, bool acquired) {
+  if (!hook) return;
+  auto last = hook->finish();
+  if (!acquired || !last) return;
+  if (last->succeeded)
+    log::info("fence", "taking over after the fence command succeeded", {log::kv("took_ms", last->took.count())});
+  else
+    log::warn("fence", "taking over although the last fence run failed: the old master's lock ended by itself",
+              {log::kv("result", last->describe())});
 }
 
 // Under the lock: the store's identity (created now if asked and absent: nobody else can be

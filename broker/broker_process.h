@@ -56,6 +56,7 @@ namespace tandem::broker {
 
 class admin_http;
 class credential_checker;
+class fence_hook;
 class disk_usage_sampler;
 class engine;
 class server;
@@ -92,6 +93,8 @@ class broker_process {
   std::unique_ptr<lockmgr::lock_manager> open_lock_manager();
   void elect();
   void announce_wait();
+  // After acquire(): stops the fence hook, waiting for a fence run in progress (fence_hook.h).
+  void end_fence_watch(fence_hook* hook, bool acquired);
   std::unique_ptr<journal::store> open_store(std::uint64_t epoch, journal::recovery_report& report);
 
   // The io thread.
@@ -135,6 +138,7 @@ class broker_process {
   std::chrono::milliseconds recovery_time_{0};
   std::chrono::milliseconds journal_recovery_time_{0};
   std::string store_id_;
+  std::string admin_url_;  // "http://HOST:PORT" once the admin port is bound, for holder.json
   nlohmann::json holder_;
   int exit_code_ = exit_ok;
 };

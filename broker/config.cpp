@@ -490,6 +490,19 @@ const std::map<std::string_view, loader>& loaders() {
       c.takeover_delay = d;
       return {};
     });
+    simple("fence_command", [](const json& v, config& c) -> std::string {
+      if (v.is_null()) {
+        c.fence_command.reset();
+        return {};
+      }
+      std::string s;
+      auto e = read_string(v, s);
+      if (!e.empty()) return e + " or null";
+      c.fence_command = s;
+      return {};
+    });
+    simple("fence_after_ms", [](const json& v, config& c) { return read_ms(v, c.fence_after, 100, 600000); });
+    simple("fence_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.fence_timeout, 100, 600000); });
     simple("connect_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.connect_timeout, 100, one_day_ms); });
     simple("idle_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.idle_timeout, 0, one_day_ms); });
     simple("frame_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.frame_timeout, 0, one_day_ms); });

@@ -28,6 +28,9 @@
 //   lock_poll_interval_ms   integer 10..60000 (with "polling")    500
 //   takeover_delay_ms       integer >= 0, or null = lockmgr's     null (lockmgr decides by fs type)
 //                           default by file-system type
+//   fence_command           shell command or null (broker/fence_hook.h)  null
+//   fence_after_ms          integer 100..600000                  5000
+//   fence_timeout_ms        integer 100..600000                  30000
 //   connect_timeout_ms      integer >= 100: a client must CONNECT 10000
 //   log_level               "debug" | "info" | "warn" | "error"   "info"
 //   allow_anonymous         bool                                  false with a file
@@ -113,6 +116,10 @@ struct config {
   lock_wait_mode lock_wait = lock_wait_mode::blocking;
   std::chrono::milliseconds lock_poll_interval{500};
   std::optional<std::chrono::milliseconds> takeover_delay;
+  // The fence hook (broker/fence_hook.h): unset = no fencing.
+  std::optional<std::string> fence_command;
+  std::chrono::milliseconds fence_after{5000};
+  std::chrono::milliseconds fence_timeout{30000};
   std::chrono::milliseconds connect_timeout{10000};
   // Bounds after CONNECT (broker/connection.h connection_options says what each does).
   std::chrono::milliseconds idle_timeout{300000};

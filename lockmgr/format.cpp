@@ -34,7 +34,7 @@ boost::outcome_v2::std_result<std::uint64_t> parse_epoch(std::string_view conten
 }
 
 nlohmann::json to_json(const holder_record& r) {
-  return nlohmann::json{
+  nlohmann::json j{
       {"format", holder_format},
       {"version", holder_format_version},
       {"broker_name", r.broker_name},
@@ -50,6 +50,9 @@ nlohmann::json to_json(const holder_record& r) {
       {"lock_dev", r.lock_dev},
       {"lock_ino", r.lock_ino},
   };
+  if (!r.admin_url.empty()) j["admin_url"] = r.admin_url;
+  if (!r.mount_client_id.empty()) j["mount_client_id"] = r.mount_client_id;
+  return j;
 }
 
 boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::json& j) {
@@ -99,6 +102,10 @@ boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::js
   if (!optional_count("lease_ms", r.lease_ms) || !optional_count("lock_dev", r.lock_dev) ||
       !optional_count("lock_ino", r.lock_ino))
     return bad;
+  // Optional members (see format.h): absent = "", present with another type = refused.
+  for (auto [key, out] : {std::pair{"admin_url", &r.admin_url}, std::pair{"mount_client_id", &r.mount_client_id}}) {
+    if (j.contains(key) && !string_member(key, *out)) return bad;
+  }
   return r;
 }
 

@@ -69,6 +69,15 @@
 //   than the holder's (DIR/lock was removed or replaced behind a live holder) has no proof
 //   that the holder is gone, even on a local file system; it waits the holder's OWN lease,
 //   not its own check interval, before its first write (lock_manager::acquire).
+//     "admin_url"        string  optional: the holder's admin HTTP base, "http://10.0.0.5:8161",
+//                                or "" when it has no admin port (a slave's fence hook probes
+//                                its /health, broker/fence_hook.h)
+//     "mount_client_id"  string  optional: the holder's client of the shared file system as
+//                                that file system names it (CephFS: the numeric client id of
+//                                the mount, what `ceph tell mds.X client evict id=N` takes),
+//                                "" when unknown; the fence command evicts it
+//   The two optional members were added without a version change: a record without them
+//   reads as "" for both, and older readers ignore them.
 //   Unknown extra members are ignored (a newer minor writer may add some).
 //   Written: only by the lock holder, atomically like the epoch file: right after the epoch
 //   on acquisition (clean_release false), and again on a clean release (clean_release true)
@@ -118,6 +127,8 @@ struct holder_record {
   std::uint64_t lease_ms = 0;  // the holder's own lease (0: unknown, an older writer)
   std::uint64_t lock_dev = 0;  // st_dev / st_ino of the DIR/lock inode the holder locked
   std::uint64_t lock_ino = 0;  //   (0 / 0: unknown, an older writer)
+  std::string admin_url;        // "" = none
+  std::string mount_client_id;  // "" = unknown
 
   bool operator==(const holder_record&) const = default;
 };

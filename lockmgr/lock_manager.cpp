@@ -181,6 +181,8 @@ result<acquisition> lock_manager::acquire() {
   record.lease_ms = static_cast<std::uint64_t>(lease().count());
   record.lock_dev = static_cast<std::uint64_t>(held_identity_.dev);
   record.lock_ino = static_cast<std::uint64_t>(held_identity_.ino);
+  record.admin_url = opts_.admin_url;
+  record.mount_client_id = opts_.mount_client_id;
   auto encoded_holder = encode_holder(record);
   if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
     return give_up(ec, true);

@@ -111,6 +111,8 @@ struct options {
   std::string broker_name = "tandem";
   std::string client_url;
   std::string software_version;             // empty = this build's version
+  std::string admin_url;                    // "" = no admin port (holder.json "admin_url")
+  std::string mount_client_id;              // "" = unknown (holder.json "mount_client_id")
   wait_mode mode = wait_mode::blocking;
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds check_interval{1000};   // watchdog period; lease = 2x this

@@ -34,6 +34,7 @@ EXPECTED = [
     "./usr/share/doc/tandem/examples/orders-mq3.json",
     "./usr/share/doc/tandem/examples/README.md",
     "./usr/share/tandem/config_schema.json",
+    "./usr/share/tandem/fence/tandem-fence-cephfs",
 ]
 
 

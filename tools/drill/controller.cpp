@@ -138,6 +138,10 @@ std::optional<master_line> controller::master_line_of(std::uint32_t slot, std::u
 // ---- setup ---------------------------------------------------------------------------------
 
 void controller::setup_store(nlohmann::json& rec) {
+  if (cluster_) {
+    setup_cluster_store(rec);
+    return;
+  }
   bool use_faultfs = o_.faultfs_store;
   for (auto k : o_.kinds) use_faultfs = use_faultfs || needs_faultfs(k);
   const std::filesystem::path plain = o_.store.empty() ? work_dir_ / "store" : o_.store;
@@ -179,6 +183,13 @@ void controller::start_fleet(const monitor_options& mo) {
   fo.base_port = o_.base_port;
   fo.brokers = o_.brokers;
   fo.extra_args = o_.tandemd_args;
+  fo.places = places_;
+  if (cluster_) {
+    // The fence hook's settings (config file only) and the ceph CLI's cluster for the script.
+    fo.extra_args.push_back("--config");
+    fo.extra_args.push_back((work_dir_ / "cluster-broker.json").string());
+    fo.extra_env.push_back("CEPH_CONF=" + cluster_->conf());
+  }
   if (o_.lock_check_interval) {
     fo.extra_args.push_back("--lock-check-interval");
     fo.extra_args.push_back(std::to_string(o_.lock_check_interval->count()));
@@ -229,6 +240,7 @@ void controller::start_workload(nlohmann::json& rec) {
   wo.pending = o_.pending;
   wo.parked_rate = o_.verify_backlog ? o_.parked_rate : 0;
   wo.run_id = rec["run_id"].get<std::string>();
+  if (cluster_) wo.heartbeat = std::chrono::milliseconds(1000);  // partitions: see workload.h
   workload_ = std::make_unique<workload>(wo);
   if (auto e = workload_->connect()) throw drill_abort{"clients cannot connect: " + e.message()};
 
@@ -647,6 +659,11 @@ drill_result controller::run() {
   nlohmann::json failovers = nlohmann::json::array();
   std::map<std::string, unsigned> kind_counts;
   try {
+    // Before any thread exists: the drill moves into the cluster's admin namespace.
+    if (!o_.cluster_cli.empty()) {
+      std::filesystem::create_directories(work_dir_ / "logs");
+      cluster_ = cluster::attach(o_.cluster_cli, work_dir_ / "logs" / "cluster.log");
+    }
     setup_store(rec);
     monitor_options mo;
     mo.probe = o_.probe;
@@ -687,6 +704,7 @@ drill_result controller::run() {
     std::error_code ec;
     std::filesystem::remove_all(work_dir_, ec);
     rec["work_dir_removed"] = true;
+    if (cluster_) std::filesystem::remove_all(store_, ec);  // the store on CephFS, outside work_dir
   } else {
     s += fmt::format("logs and store kept in {}\n", work_dir_.string());
   }

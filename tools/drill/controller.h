@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/drill/cluster.h"
 #include "tools/drill/drill.h"
 #include "tools/drill/faultfs_mount.h"
 #include "tools/drill/fleet.h"
@@ -87,10 +88,18 @@ class controller {
   nlohmann::json store_error_episode(unsigned n, fault_kind kind);
   nlohmann::json machine_episode(unsigned n, fault_kind kind);
   nlohmann::json clock_jump_episode(unsigned n);
+
+  // ---- cluster_episodes.cpp ----
+  void setup_cluster_store(nlohmann::json& rec);
+  nlohmann::json cluster_episode(unsigned n, fault_kind kind);
+  // Waits up to `timeout` for the victim's end (it is in expected_exits_); true if it ended.
+  bool await_end(std::uint32_t victim, std::chrono::milliseconds timeout);
   // After t0: the first message a new master accepts, the victim's end (checked against
   // `end`), its restart, and who serves now, all into `f`.
+  // restart_victim false: the caller waits for the victim's end and restarts it (after
+  // repairing its host, cluster kinds).
   void await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, std::uint32_t victim, std::uint64_t victim_epoch,
-                      clock_type::time_point t0, expected_end end);
+                      clock_type::time_point t0, expected_end end, bool restart_victim = true);
   // The machine dies: every broker is killed (the store forgets first, when `forget`), then
   // the store is powered on and every broker starts again.
   void machine_restart(bool forget);
@@ -105,6 +114,8 @@ class controller {
   std::filesystem::path faketime_file_;
   bool temp_dir_ = false;
   std::unique_ptr<faultfs_mount> faultfs_;
+  std::unique_ptr<cluster> cluster_;
+  std::vector<broker_place> places_;        // cluster: where each slot runs
   std::unique_ptr<broker_fleet> fleet_;
   std::unique_ptr<monitor> monitor_;
   std::unique_ptr<workload> workload_;

@@ -83,6 +83,11 @@ struct drill_options {
   // clock-jump
   std::filesystem::path faketime_lib;          // libfaketimeMT.so.1
   unsigned clock_jump_hours = 48;              // jumps are uniform in [-H, +H] hours, never 0
+  // The CephFS cluster (--cluster cephfs, cluster.h): the tandem-cluster command; empty = a
+  // local drill. Broker i runs on host i+1; the slaves fence with fence_script.
+  std::filesystem::path cluster_cli;
+  std::filesystem::path fence_script;          // tandem-fence-cephfs
+  std::chrono::milliseconds fence_after{2000};
 };
 
 struct drill_result {

@@ -59,6 +59,12 @@ nlohmann::json controller::episode(unsigned n, fault_kind kind) {
     case fault_kind::power_loss:
     case fault_kind::hang_resend: return machine_episode(n, kind);
     case fault_kind::clock_jump: return clock_jump_episode(n);
+    case fault_kind::host_death:
+    case fault_kind::host_death_nofence:
+    case fault_kind::partition:
+    case fault_kind::site_loss:
+    case fault_kind::osd_loss:
+    case fault_kind::mds_fail: return cluster_episode(n, kind);
   }
   throw drill_abort{"unknown fault kind"};
 }
@@ -77,7 +83,8 @@ void controller::check_end(nlohmann::json& f, std::uint32_t slot, const incarnat
 }
 
 void controller::await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, std::uint32_t victim,
-                                std::uint64_t victim_epoch, clock_type::time_point t0, expected_end end) {
+                                std::uint64_t victim_epoch, clock_type::time_point t0, expected_end end,
+                                bool restart_victim) {
   const bool accepted = pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value(); });
   if (!accepted) {
     throw drill_abort{fmt::format("episode {} ({}): no new master accepted a message within {} ms", n, name(kind),
@@ -92,7 +99,7 @@ void controller::await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, 
 
   // The victim had to let go for anyone to take over; restart it (unless the whole machine
   // was restarted already).
-  if (expected_exits_.contains(victim)) {
+  if (restart_victim && expected_exits_.contains(victim)) {
     if (!pump_until(std::chrono::seconds(30), [&] { return ended_.contains(victim); })) {
       throw drill_abort{fmt::format("episode {} ({}): b{} did not exit within 30 s", n, name(kind), victim)};
     }
@@ -100,7 +107,7 @@ void controller::await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, 
     expected_exits_.clear();
     restart(victim);
   }
-  expected_exits_.clear();
+  if (restart_victim) expected_exits_.clear();
 
   // Who serves now: a health answer read after the first accepted message (one read just
   // after t0 may still come from the victim, before the fault took effect).

@@ -28,6 +28,12 @@ constexpr kind_info kinds[] = {
     {fault_kind::fs_freeze, "fs-freeze", "every store operation blocks for a random pause (hung NFS)", true},
     {fault_kind::hang_resend, "hang-resend", "store hangs, producers reconnect and resend to the same master, then power loss", true},
     {fault_kind::clock_jump, "clock-jump", "every broker's wall clock jumps by hours (libfaketime), then SIGKILL of the master", false},
+    {fault_kind::host_death, "host-death", "cluster: SIGKILL of the master and its host's ceph-fuse; the slaves fence it", false},
+    {fault_kind::host_death_nofence, "host-death-nofence", "cluster: host death with every fence run refused (session_autoclose frees the lock)", false},
+    {fault_kind::partition, "partition", "cluster: the master's host loses its link; the slaves fence it; heal, remount", false},
+    {fault_kind::site_loss, "site-loss", "cluster: every process of the master's site and host killed, links down; restart-site", false},
+    {fault_kind::osd_loss, "osd-loss", "cluster: SIGKILL of the OSD of the master's site (the master keeps serving)", false},
+    {fault_kind::mds_fail, "mds-fail", "cluster: `mds fail` of the active MDS (the master keeps serving)", false},
 };
 
 const kind_info& info(fault_kind k) {
@@ -42,6 +48,11 @@ const kind_info& info(fault_kind k) {
 const char* name(fault_kind k) { return info(k).name; }
 const char* describe(fault_kind k) { return info(k).description; }
 bool needs_faultfs(fault_kind k) { return info(k).faultfs; }
+bool needs_cluster(fault_kind k) {
+  return k == fault_kind::host_death || k == fault_kind::host_death_nofence || k == fault_kind::partition ||
+         k == fault_kind::site_loss || is_cluster_stall(k);
+}
+bool is_cluster_stall(fault_kind k) { return k == fault_kind::osd_loss || k == fault_kind::mds_fail; }
 bool needs_faketime(fault_kind k) { return k == fault_kind::clock_jump; }
 bool is_pause(fault_kind k) { return k == fault_kind::stop || k == fault_kind::fs_freeze; }
 

@@ -25,6 +25,20 @@
 //                   durable is a loss
 //   clock-jump      every broker's wall clock (CLOCK_REALTIME) jumps by hours    any       signal 9
 //                   (libfaketime), then SIGKILL of the master
+// On the CephFS cluster only (--cluster cephfs, tools/drill/cluster.h; slot i runs on host
+// i+1 of site i+1; the slaves have the fence hook, tandem-fence-cephfs):
+//   host-death      SIGKILL of the master and of its host's ceph-fuse at once;  cluster   signal 9
+//                   the slaves fence (evict) it; then the host is remounted
+//   host-death-nofence  the same, with every fence run refused (the drill's     cluster   signal 9
+//                   wrapper exits 1): the lock is freed by session_autoclose
+//   partition       the master's host's link goes down; the slaves fence it;   cluster   exit 75 (after heal)
+//                   then heal, remount
+//   site-loss       every process of the master's site and host is SIGKILLed,  cluster   signal 9
+//                   links down; then restart-site and wait-healthy
+//   osd-loss        SIGKILL of the OSD of the master's site (no takeover:      cluster   keeps serving
+//                   measured to the first message accepted); then restart
+//   mds-fail        `mds fail` of the active MDS (no takeover: measured to the  cluster   keeps serving
+//                   first message accepted); then wait-healthy
 #pragma once
 
 #include <optional>
@@ -49,6 +63,12 @@ enum class fault_kind {
   fs_freeze,
   hang_resend,
   clock_jump,
+  host_death,
+  host_death_nofence,
+  partition,
+  site_loss,
+  osd_loss,
+  mds_fail,
 };
 
 // "kill", "lock-removed", ... (what --kinds takes and the JSON and summary print).
@@ -61,6 +81,10 @@ const std::vector<fault_kind>& all_fault_kinds();
 
 // The store must be a tandem-faultfs mount.
 bool needs_faultfs(fault_kind k);
+// The brokers run on the CephFS cluster (--cluster cephfs).
+bool needs_cluster(fault_kind k);
+// The master is expected to keep its lock (measured as the stall, not as a takeover).
+bool is_cluster_stall(fault_kind k);
 // The brokers run under libfaketime.
 bool needs_faketime(fault_kind k);
 // Measured as a pause (the same master resumes), not as a takeover.

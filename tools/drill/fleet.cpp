@@ -114,7 +114,7 @@ std::string broker_fleet::failover_url(const std::string& opts) const {
   std::string url = "failover:(";
   for (std::uint32_t i = 0; i < options_.brokers; ++i) {
     if (i > 0) url += ',';
-    url += fmt::format("tcp://{}:{}", options_.host, client_port(i));
+    url += fmt::format("tcp://{}:{}", host(i), client_port(i));
   }
   url += ')';
   if (!opts.empty()) url += "?" + opts;
@@ -134,13 +134,18 @@ std::error_code broker_fleet::start(std::uint32_t slot, bool create_store) {
   rec.incarnation = inc;
   rec.log = options_.log_dir / fmt::format("b{}.{}.log", slot, inc);
 
-  std::vector<std::string> args = {
+  std::vector<std::string> args;
+  // nsenter execs tandemd in the same process: the pid, the process group and the death
+  // signal stay those this fork set.
+  if (slot < options_.places.size() && !options_.places[slot].netns.empty())
+    args = {"/usr/bin/nsenter", "--net=/run/netns/" + options_.places[slot].netns, "--"};
+  args.insert(args.end(), {
       options_.tandemd.string(),
-      "--store", options_.store.string(),
-      "--listen", fmt::format("{}:{}", options_.host, client_port(slot)),
-      "--admin", fmt::format("{}:{}", options_.host, admin_port(slot)),
+      "--store", store(slot).string(),
+      "--listen", fmt::format("{}:{}", host(slot), client_port(slot)),
+      "--admin", fmt::format("{}:{}", host(slot), admin_port(slot)),
       "--name", fmt::format("b{}", slot),
-  };
+  });
   if (create_store) args.push_back("--create-store");
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   pid_t pid = 0;

@@ -41,6 +41,16 @@
 
 namespace tandem::drill {
 
+// Where one slot runs when the brokers are spread over hosts (tandem-drill --cluster): its
+// listen address, its path of the store (each host has its own mount of one file system) and
+// the network namespace it is started in (nsenter --net=/run/netns/NETNS; the mount
+// namespace stays the drill's).
+struct broker_place {
+  std::string host;
+  std::filesystem::path store;
+  std::string netns;
+};
+
 struct fleet_options {
   std::filesystem::path tandemd;     // the broker binary
   std::filesystem::path store;       // shared store directory
@@ -50,6 +60,7 @@ struct fleet_options {
   unsigned brokers = 3;
   std::vector<std::string> extra_args;  // appended to every tandemd command line
   std::vector<std::string> extra_env;   // "NAME=value", added to (or replacing in) the drill's environment
+  std::vector<broker_place> places;     // one per slot (cluster drill); empty: every slot on host and store
 };
 
 // How an incarnation ended.
@@ -92,7 +103,12 @@ class broker_fleet {
   unsigned size() const { return options_.brokers; }
   std::uint16_t client_port(std::uint32_t slot) const;
   std::uint16_t admin_port(std::uint32_t slot) const;
-  const std::string& host() const { return options_.host; }
+  const std::string& host(std::uint32_t slot) const {
+    return slot < options_.places.size() ? options_.places[slot].host : options_.host;
+  }
+  const std::filesystem::path& store(std::uint32_t slot) const {
+    return slot < options_.places.size() ? options_.places[slot].store : options_.store;
+  }
   // "failover:(tcp://h:p0,tcp://h:p1,...)" plus `options` ("k=v&k=v") when not empty.
   std::string failover_url(const std::string& options) const;
 

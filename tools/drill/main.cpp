@@ -131,7 +131,26 @@ int main(int argc, char** argv) {
   app.add_option("--reconnect-delay-ms", reconnect_delay_ms, "clients' maximum reconnect backoff (failover maxReconnectDelay)")->capture_default_str();
   app.add_flag("--no-probe", no_probe, "do not probe the brokers' STOMP ports (health polling only)");
   app.add_flag("--quiet,-q", o.quiet, "no progress lines, only the summary");
+  std::string cluster_kind, cluster_cli, fence_script;
+  unsigned sites = 3, fence_after_ms = 2000;
+  app.add_option("--cluster", cluster_kind,
+                 "run on a shared cluster file system instead of a local store: \"cephfs\" = the running "
+                 "tools/cluster/tandem-cluster (broker i on host i+1, clients in the admin namespace; root)")
+      ->check(CLI::IsMember({"cephfs"}));
+  app.add_option("--sites", sites, "--cluster: sites (one broker host each) to use")->capture_default_str()->check(CLI::Range(2u, 3u));
+  app.add_option("--cluster-cli", cluster_cli, "--cluster: the tandem-cluster command (default: the source tree's)");
+  app.add_option("--fence-script", fence_script, "--cluster: the brokers' fence command (default: the source tree's packaging/fence/tandem-fence-cephfs)");
+  app.add_option("--fence-after-ms", fence_after_ms, "--cluster: the brokers' fence_after_ms")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!cluster_kind.empty()) {
+    o.brokers = sites;
+    o.cluster_cli = cluster_cli.empty() ? std::filesystem::path(TANDEM_SOURCE_DIR) / "tools/cluster/tandem-cluster"
+                                        : std::filesystem::path(cluster_cli);
+    o.fence_script = fence_script.empty() ? std::filesystem::path(TANDEM_SOURCE_DIR) / "packaging/fence/tandem-fence-cephfs"
+                                          : std::filesystem::path(fence_script);
+    o.fence_after = std::chrono::milliseconds(fence_after_ms);
+    if (o.base_port == 0) o.base_port = 61700;  // every host has its own addresses
+  }
 
   o.kinds.clear();
   for (const auto& k : kinds) {
@@ -149,6 +168,12 @@ int main(int argc, char** argv) {
   if (pause_max_ms < pause_min_ms) {
     std::cerr << "tandem-drill: --pause-max-ms is below --pause-min-ms\n";
     return 2;
+  }
+  for (auto k : o.kinds) {
+    if (needs_cluster(k) && o.cluster_cli.empty()) {
+      std::cerr << "tandem-drill: --kinds " << name(k) << " needs --cluster cephfs\n";
+      return 2;
+    }
   }
   if (o.base_port == 0) {
     o.base_port = broker_fleet::find_free_base_port(o.host, o.brokers);

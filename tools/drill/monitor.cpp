@@ -142,7 +142,7 @@ void monitor::stop() {
 
 asio::awaitable<void> monitor::health_loop(std::uint32_t slot) {
   asio::steady_timer timer(io_);
-  const tcp::endpoint endpoint(asio::ip::make_address(fleet_.host()), fleet_.admin_port(slot));
+  const tcp::endpoint endpoint(asio::ip::make_address(fleet_.host(slot)), fleet_.admin_port(slot));
   while (!stopping_) {
     try {
       const auto inc = fleet_.incarnation(slot);
@@ -180,7 +180,7 @@ asio::awaitable<void> monitor::health_loop(std::uint32_t slot) {
 
 asio::awaitable<void> monitor::probe_loop(std::uint32_t slot) {
   asio::steady_timer timer(io_);
-  const tcp::endpoint endpoint(asio::ip::make_address(fleet_.host()), fleet_.client_port(slot));
+  const tcp::endpoint endpoint(asio::ip::make_address(fleet_.host(slot)), fleet_.client_port(slot));
   while (!stopping_) {
     try {
       const auto inc = fleet_.incarnation(slot);

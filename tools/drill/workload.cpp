@@ -94,6 +94,7 @@ std::shared_ptr<workload::producer> workload::make_producer(std::uint32_t index,
   client::connect_options co;
   co.brokers = options_.brokers;
   co.connect_timeout = options_.connect_timeout;
+  co.heartbeat_send = co.heartbeat_expect = options_.heartbeat;
   // Our own window is the one that matters (see workload.h): the client's must never block.
   co.receipt_window = std::size_t{1} << 30;
   co.max_buffered_bytes = std::size_t{1} << 40;
@@ -156,6 +157,7 @@ std::shared_ptr<workload::consumer> workload::make_consumer(std::uint32_t index,
   client::connect_options co;
   co.brokers = options_.brokers;
   co.connect_timeout = options_.connect_timeout;
+  co.heartbeat_send = co.heartbeat_expect = options_.heartbeat;
   client::handlers h;
   consumer* raw = c.get();
   h.on_message = [this, raw](client::message&& m) { on_message(*raw, std::move(m)); };

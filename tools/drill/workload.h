@@ -75,6 +75,9 @@ struct workload_options {
   unsigned backlog_window = 512;
   std::size_t probe_bytes = 64;    // body size of the probe's writes
   std::chrono::milliseconds connect_timeout{2000};
+  // STOMP heart-beats each way (0: none). Without them a client whose master is cut off by a
+  // partition (no RST, no FIN) waits for its receipts for ever (cluster drill, partition).
+  std::chrono::milliseconds heartbeat{0};
 };
 
 struct workload_counters {

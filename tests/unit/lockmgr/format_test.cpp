@@ -125,3 +125,23 @@ TEST_CASE("local file systems need no takeover delay, shared and unknown ones wa
   CHECK(lm::decide_takeover_delay(lm::classify_fs_magic(EXT4_SUPER_MAGIC), 1000ms, 250ms).delay == 250ms);
   CHECK(lm::decide_takeover_delay(lm::classify_fs_magic(NFS_SUPER_MAGIC), 1000ms, 0ms).delay == 0ms);
 }
+
+TEST_CASE("a holder record's fence members are optional: absent reads as empty, mistyped is refused") {
+  lm::holder_record r;
+  r.epoch = 4;
+  r.admin_url = "http://10.77.0.21:8161";
+  r.mount_client_id = "4150";
+  auto back = lm::parse_holder(lm::encode_holder(r));
+  REQUIRE(back);
+  CHECK(back.value() == r);
+  auto j = lm::to_json(r);
+  CHECK(j["mount_client_id"] == "4150");
+  j.erase("admin_url");
+  j.erase("mount_client_id");
+  auto old = lm::holder_from_json(j);  // a record written before these members existed
+  REQUIRE(old);
+  CHECK(old.value().admin_url.empty());
+  CHECK(old.value().mount_client_id.empty());
+  j["mount_client_id"] = 4150;
+  CHECK_FALSE(lm::holder_from_json(j));
+}

@@ -1,0 +1,179 @@
+// The fence hook's parts: the decision (when to run the command), the probe targets, the
+// command's environment, and the command run as a real process (a shell script that records
+// its environment, fails, hangs, or leaves a child behind).
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "broker/fence_hook.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tandem::broker;
+using namespace std::chrono;
+using clk = fence_decider::clock;
+
+namespace {
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A listening TCP socket on 127.0.0.1 (port chosen by the kernel), closed on destruction.
+struct listener {
+  int fd = -1;
+  std::uint16_t port = 0;
+  listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~listener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("the command runs only after both probes failed for fence_after, and again only after the retry pause") {
+  fence_decider d(milliseconds(1000), milliseconds(300));
+  auto t0 = clk::now();
+  CHECK_FALSE(d.observe(t0, false, false));
+  CHECK_FALSE(d.observe(t0 + milliseconds(999), false, false));
+  CHECK(d.observe(t0 + milliseconds(1000), false, false));
+  d.ran(t0 + milliseconds(1000), false);
+  CHECK(d.runs() == 1);
+  CHECK_FALSE(d.observe(t0 + milliseconds(1200), false, false));  // inside the retry pause
+  CHECK(d.observe(t0 + milliseconds(1300), false, false));
+  d.ran(t0 + milliseconds(1300), true);
+  // After a success the lock should move; a still-silent holder is fenced again only `after` later.
+  CHECK_FALSE(d.observe(t0 + milliseconds(2299), false, false));
+  CHECK(d.observe(t0 + milliseconds(2300), false, false));
+}
+
+TEST_CASE("any answer, on either probe, restarts the silence") {
+  fence_decider d(milliseconds(1000), milliseconds(300));
+  auto t0 = clk::now();
+  CHECK_FALSE(d.observe(t0, false, false));
+  CHECK_FALSE(d.observe(t0 + milliseconds(900), true, false));  // /health answered
+  CHECK_FALSE(d.silent_since());
+  CHECK_FALSE(d.observe(t0 + milliseconds(1000), false, false));
+  CHECK_FALSE(d.observe(t0 + milliseconds(1900), false, true));  // only the STOMP port answered
+  CHECK_FALSE(d.observe(t0 + milliseconds(2000), false, false));
+  CHECK_FALSE(d.observe(t0 + milliseconds(2999), false, false));
+  CHECK(d.observe(t0 + milliseconds(3000), false, false));
+  d.ran(t0 + milliseconds(3000), false);
+  d.reset();  // a new holder: its silence counts from now
+  CHECK(d.runs() == 0);
+  CHECK_FALSE(d.observe(t0 + milliseconds(3100), false, false));
+  CHECK(d.observe(t0 + milliseconds(4100), false, false));
+}
+
+TEST_CASE("probe targets come from the holder's URLs; a wildcard address becomes the holder's host") {
+  auto t = parse_probe_target("tcp://10.77.0.21:61613", "host1");
+  REQUIRE(t);
+  CHECK(t->host == "10.77.0.21");
+  CHECK(t->port == 61613);
+  t = parse_probe_target("http://0.0.0.0:8161", "host1");
+  REQUIRE(t);
+  CHECK(t->host == "host1");
+  t = parse_probe_target("tcp://[::1]:61613", "h");
+  REQUIRE(t);
+  CHECK(t->host == "::1");
+  t = parse_probe_target("http://[::]:80/health", "h");
+  REQUIRE(t);
+  CHECK(t->host == "h");
+  CHECK(t->port == 80);
+  CHECK_FALSE(parse_probe_target("", "h"));
+  CHECK_FALSE(parse_probe_target("tcp://host", "h"));
+  CHECK_FALSE(parse_probe_target("tcp://host:0", "h"));
+  CHECK_FALSE(parse_probe_target("tcp://host:99999", "h"));
+}
+
+TEST_CASE("a real script gets the holder's identity in its environment and its exit 0 is a success") {
+  tandem::test::temp_dir dir;
+  tandem::lockmgr::holder_record h;
+  h.broker_name = "b0";
+  h.host = "host1";
+  h.pid = 4242;
+  h.epoch = 7;
+  h.acquired_at = "2026-12-06T05:00:00.000Z";
+  h.client_url = "tcp://0.0.0.0:61613";
+  h.admin_url = "http://10.77.0.21:8161";
+  h.mount_client_id = "4150";
+  auto out = dir.path() / "env.txt";
+  auto run = run_fence_command("env | grep ^TANDEM_FENCE_ | sort > " + out.string() + "; echo evicted",
+                               fence_environment(h, "/srv/store", 2), seconds(10));
+  CHECK(run.succeeded);
+  CHECK(run.exit_code == 0);
+  CHECK(run.output == "evicted\n");
+  auto env = slurp(out);
+  for (const char* line : {"TANDEM_FENCE_HOST=host1\n", "TANDEM_FENCE_PID=4242\n", "TANDEM_FENCE_EPOCH=7\n",
+                           "TANDEM_FENCE_BROKER_NAME=b0\n", "TANDEM_FENCE_CLIENT_URL=tcp://0.0.0.0:61613\n",
+                           "TANDEM_FENCE_ADMIN_URL=http://10.77.0.21:8161\n", "TANDEM_FENCE_ADDRESS=host1\n",
+                           "TANDEM_FENCE_MOUNT_CLIENT_ID=4150\n", "TANDEM_FENCE_ACQUIRED_AT=2026-12-06T05:00:00.000Z\n",
+                           "TANDEM_FENCE_STORE=/srv/store\n", "TANDEM_FENCE_ATTEMPT=2\n"}) {
+    INFO(line);
+    CHECK(env.find(line) != std::string::npos);
+  }
+}
+
+TEST_CASE("a failing command is a failure with its exit code and output") {
+  auto run = run_fence_command("echo no such client >&2; exit 3", {}, seconds(10));
+  CHECK_FALSE(run.succeeded);
+  CHECK(run.exit_code == 3);
+  CHECK(run.output == "no such client\n");
+  CHECK(run.describe() == "exit 3");
+}
+
+TEST_CASE("a hanging command is killed with its children after the timeout") {
+  tandem::test::temp_dir dir;
+  auto marker = dir.path() / "child-survived";
+  auto t0 = steady_clock::now();
+  // The background child would create the marker after 2 s if the group were not killed.
+  auto run = run_fence_command("(sleep 2; touch " + marker.string() + ") & sleep 30", {}, milliseconds(300));
+  auto took = duration_cast<milliseconds>(steady_clock::now() - t0);
+  CHECK_FALSE(run.succeeded);
+  CHECK(run.timed_out);
+  CHECK(took < seconds(5));
+  ::usleep(2500 * 1000);
+  CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_CASE("a command that exits while its child keeps the output open returns at its own exit") {
+  auto t0 = steady_clock::now();
+  auto run = run_fence_command("sleep 3 & echo done", {}, seconds(20));
+  CHECK(run.succeeded);
+  CHECK(duration_cast<milliseconds>(steady_clock::now() - t0) < milliseconds(2500));
+}
+
+TEST_CASE("the probes tell a listening port from a closed one") {
+  listener l;
+  probe_target open{"127.0.0.1", l.port};
+  CHECK(stomp_port_answers(open, milliseconds(500)));
+  // Accepted but never answered: not a /health answer (a hung admin thread).
+  CHECK_FALSE(health_answers(open, milliseconds(200)));
+  probe_target closed{"127.0.0.1", 1};
+  CHECK_FALSE(stomp_port_answers(closed, milliseconds(500)));
+  CHECK_FALSE(health_answers(closed, milliseconds(500)));
+}
+
+TEST_CASE("a mount that is not CephFS has no client id") {
+  tandem::test::temp_dir dir;
+  CHECK(read_mount_client_id(dir.path()).empty());
+}
