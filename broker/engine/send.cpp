@@ -83,7 +83,7 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
     req.producer_id = std::string(*producer);
   } else if (auto dupl = f.get(amq_dupl_header)) {
     if (dupl->empty()) return failure{errc::bad_producer_headers, "_AMQ_DUPL_ID must not be empty."};
-    req.producer_id = amq_dupl_producer(req.destination);
+    req.producer_id = amq_dupl_producer(dest.value());  // as sent: a composite is one address
     req.producer_seq = amq_dupl_seq(*dupl);
   }
   auto tx = find_transaction(s, f);
