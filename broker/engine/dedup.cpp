@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "journal/store.h"
+#include "journal/message_store.h"
 
 #ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
 extern "C" bool tandem_unsafe_fault(const char* name);

@@ -31,7 +31,7 @@
 #include <unordered_set>
 
 namespace tandem::journal {
-class store;
+class message_store;
 }
 
 namespace tandem::broker::detail {
@@ -39,7 +39,7 @@ namespace tandem::broker::detail {
 class dedup {
  public:
   // `store` may be null (a memory-only broker); it must outlive this object.
-  dedup(std::size_t window, const journal::store* store) : window_(window), store_(store) {}
+  dedup(std::size_t window, const journal::message_store* store) : window_(window), store_(store) {}
 
   // True when (producer, seq) was accepted before. An empty producer id never is.
   bool seen(const std::string& producer, std::uint64_t seq) const;
@@ -54,7 +54,7 @@ class dedup {
     std::unordered_set<std::uint64_t> seqs;
   };
   std::size_t window_;
-  const journal::store* store_;
+  const journal::message_store* store_;
   std::unordered_map<std::string, window> accepted_;
 };
 
