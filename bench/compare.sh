@@ -46,7 +46,8 @@
 # tandem_pg (synchronous standby: two copies before RECEIPT), tandem_pg_async (same cluster,
 # synchronous_standby_names emptied: one copy), activemq_jdbc (jdbcPersistenceAdapter,
 # PGSimpleDataSource, synchronous standby like tandem_pg). Cases p1_r1, p16_r1, p64_r1
-# (persistent 1 KiB, RECEIPT per message, window 1). A fresh database per run. Writes
+# (persistent 1 KiB, RECEIPT per message, window 1), and with --cases "... failover" the
+# failover case on tandem_pg and tandem only. A fresh database per run. Writes
 # postgresql.md / postgresql.json and postgresql-raw/ (bench/summarize_pg.py).
 #
 # Needs root (apt-get installs activemq and fio if missing) and a build with tandemd and
@@ -64,7 +65,8 @@ AMQ=$ROOT/bench/activemq.sh
 PYTHON=/usr/bin/python3
 # STOMP ports away from the defaults and from the test suite's; both brokers also use PORT+1
 # (ActiveMQ: OpenWire; Tandem: admin HTTP).
-AMQ_PORT=61790; AMQ_PORT2=61792; TANDEM_PORT=61780; TANDEM_PORT2=61782
+# Overridable (AMQ_PORT=... bench/compare.sh) when another run holds these.
+AMQ_PORT=${AMQ_PORT:-61790}; AMQ_PORT2=${AMQ_PORT2:-61792}; TANDEM_PORT=${TANDEM_PORT:-61780}; TANDEM_PORT2=${TANDEM_PORT2:-61782}
 
 REPS=3; QUICK=0; PERF=0; ONLY=""; PG=0
 CASES="p1_r1 p64_r1 p16_r100 backlog topic_np failover"
@@ -161,6 +163,11 @@ wait_log() {  # wait_log FILE PATTERN SECONDS
 
 start_broker() {
   local kind=$1 inst=$2 port=$3 store=$4 role=$5 log pid
+  # A port someone else listens on would be measured in our broker's place (seen: another
+  # checkout's ActiveMQ on 61790 while ours failed to bind).
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is already in use by another process: set AMQ_PORT / TANDEM_PORT (and *_PORT2)"
+  fi
   mkdir -p "$store"
   case "$kind" in
     tandem)
@@ -461,6 +468,7 @@ PY
 kinds_for() {
   local k all; all=$([ "$1" = failover ] && echo "activemq activemq_tuned tandem" || echo "activemq tandem")
   [ $PG = 1 ] && all="activemq_jdbc tandem_pg tandem_pg_async tandem"
+  [ $PG = 1 ] && [ "$1" = failover ] && all="tandem_pg tandem"
   for k in $all; do [ -z "$ONLY" ] || [[ " $ONLY " == *" $k "* ]] && echo -n "$k "; done
   echo
 }

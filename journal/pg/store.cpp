@@ -465,6 +465,12 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   }
 
   std::error_code load(open_report& report) {
+    // The connection's statement_timeout is one lease (connection.h), far too short for
+    // streaming a backlog of millions of entries: lifted for the load, restored after.
+    if (auto r = conn->exec("set statement_timeout = 0"); !r.ok()) {
+      report.detail = r.error;
+      return std::make_error_code(std::errc::io_error);
+    }
     std::string current_target;
     live_index::message_map entries;
     auto flush = [&] {
@@ -509,6 +515,10 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
       return std::make_error_code(std::errc::io_error);
     }
     idx.set_next_msg_seq(std::max<std::uint64_t>(idx.next_msg_seq(), static_cast<std::uint64_t>(next.integer(0, 0))));
+    if (auto r = conn->exec("reset statement_timeout"); !r.ok()) {
+      report.detail = r.error;
+      return std::make_error_code(std::errc::io_error);
+    }
     for (const auto& [producer, w] : idx.producer_windows()) windows[producer] = {w, 0};
     report.live_messages = idx.live_messages();
     report.live_bytes = idx.live_bytes();
