@@ -170,30 +170,23 @@ start_broker() {
   fi
   mkdir -p "$store"
   case "$kind" in
-    tandem)
+    tandem|tandem_pg|tandem_pg_async)
+      local store_arg=$store
+      if [ "$kind" != tandem ]; then
+        pg_replication "$([ "$kind" = tandem_pg ] && echo standby1)"
+        store_arg=$(pg_uri "$store")
+      fi
       log=$STORE_BASE/tandemd-$inst.log
-      "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store" --create-store --listen "127.0.0.1:$port" \
-        --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
+      PGPASSFILE=$PG_DIR/pgpass "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store_arg" --create-store \
+        --listen "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
       pid=$!
       disown "$pid"  # killed on purpose: no "Killed" notice from bash
       echo "$pid" >"$PIDS_DIR/$inst"
       if [ "$role" = master ]; then
         wait_port "$port" 60 "$pid" || { tail -20 "$log" >&2; die "tandemd $inst did not open port $port"; }
       else
-        wait_log "$log" "slave: waiting for lock" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
-      fi ;;
-    tandem_pg|tandem_pg_async)
-      pg_replication "$([ "$kind" = tandem_pg ] && echo standby1)"
-      log=$STORE_BASE/tandemd-$inst.log
-      PGPASSFILE=$PG_DIR/pgpass "$TANDEMD" --config "$TANDEM_CONFIG" --store "$(pg_uri "$store")" --create-store \
-        --listen "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
-      pid=$!
-      disown "$pid"
-      echo "$pid" >"$PIDS_DIR/$inst"
-      if [ "$role" = master ]; then
-        wait_port "$port" 60 "$pid" || { tail -20 "$log" >&2; die "tandemd $inst did not open port $port"; }
-      else
-        wait_log "$log" "slave: waiting for the lease" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
+        # "slave: waiting for lock" (journal) or "slave: waiting for the lease" (PostgreSQL)
+        wait_log "$log" "slave: waiting for" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
       fi ;;
     activemq_jdbc)
       pg_replication standby1

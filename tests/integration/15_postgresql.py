@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from tandem_test import Raw, SharedBroker, drain, run, send_persistent, skip, wait_for
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, skip
 
 EXIT_DEPOSED = 75
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -75,17 +75,8 @@ def cluster():
     return CLUSTERS[0]
 
 
-def pair(brokers, uri, n=2):
-    group = []
-    for i in range(n):
-        b = SharedBroker(uri, f"b{i}", create=(i == 0), args=FAST)
-        brokers.append(b)
-        group.append(b)
-    group[0].start()
-    for b in group[1:]:
-        b.start(wait=False)
-        b.wait_log(r"slave: waiting for the lease, held by b0")
-    return group
+def pair(brokers, uri):
+    return new_group(brokers, 2, args=FAST, store=uri, slave_log=r"slave: waiting for the lease, held by b0")
 
 
 def bodies(prefix, n):
