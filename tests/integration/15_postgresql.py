@@ -10,9 +10,11 @@ and the standby promoted (brokers follow a multi-host URI with target_session_at
 
 Skips (exit 77) when PostgreSQL 15 cannot run here (not root, no postgres user).
 Run one case: TANDEM_ITEST_ONLY=paused python3 15_postgresql.py /path/to/tandemd"""
+import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -151,6 +153,25 @@ def test_kill_9_of_the_master_loses_nothing_receipted(brokers):
     assert sorted(f[2] for f in got) == sorted(sent), (len(got), len(sent))
 
 
+def test_tandem_journal_summarises_a_database_store_read_only(brokers):
+    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    c = cluster()
+    db = c.new_database()
+    a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
+    send_persistent(a, "/queue/summary", bodies("s", 7))
+    out = subprocess.run([tool, "summary", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    j = json.loads(out.stdout)
+    assert j["live"]["/queue/summary"]["messages"] == 7, j
+    assert j["lease"]["epoch"] == 1 and j["lease"]["broker_name"] == "b0", j
+    assert j["store_id"] == a.health()["store_id"], j
+    out = subprocess.run([tool, "lock", c.uri(db)], capture_output=True, text=True)
+    assert out.returncode == 0 and "epoch 1 held by b0" in out.stdout, out
+    out = subprocess.run([tool, "verify", c.uri(db)], capture_output=True, text=True)
+    assert out.returncode == 64, out
+
+
 def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
     c = cluster()
     a, s = pair(brokers, c.uri(c.new_database()))
@@ -206,6 +227,7 @@ if __name__ == "__main__":
             test_a_password_in_the_store_uri_is_refused,
             test_slave_has_no_client_port_and_health_names_holder_and_epoch,
             test_kill_9_of_the_master_loses_nothing_receipted,
+            test_tandem_journal_summarises_a_database_store_read_only,
             test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,
             # last: it promotes the standby, the cluster has no second copy afterwards
             test_promoted_standby_takes_over_and_brokers_follow_the_multi_host_uri,
