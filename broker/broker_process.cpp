@@ -496,6 +496,20 @@ std::string broker_process::metrics_text() const {
   std::string out;
   prometheus::writer w(out);
   render_process_metrics(f, w);
+  if (database_) {
+    const auto& idx = database_->index();
+    const auto& st = database_->stats();
+    w.gauge("tandem_store_live_messages", "Live (destination, message) entries in the PostgreSQL store's index.",
+            idx.live_messages());
+    w.gauge("tandem_store_live_bytes", "Bytes of live messages in the PostgreSQL store.", idx.live_bytes());
+    w.counter("tandem_pg_appends_total", "Changes appended to the PostgreSQL store.", st.appends.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_commits_total", "Group-commit transactions sent (one per group).",
+              st.commits.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_committed_changes_total", "Changes in committed transactions (divided by commits: the group size).",
+              st.committed_changes.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_commit_seconds_total", "Time spent sending and committing groups.",
+              static_cast<double>(st.commit_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+  }
   if (engine_renders) engine_->append_metrics(out);
   return out;
 }
