@@ -424,6 +424,7 @@ void broker_process::graceful_shutdown() {
     if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});
     auto release_ec = release_mastership();
     if (release_ec) log::error("lockmgr", "release failed", {log::kv("error", release_ec.message())});
+    else if (lease_) log::info("store", "lease released");
     else log::info("lockmgr", "lock released");
     asio::post(executor_, [this, rc = close_ec ? exit_startup : exit_ok] { finish(rc); });
   });
