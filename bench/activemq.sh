@@ -10,6 +10,12 @@
 # holds KahaDB; two instances given the same STORE_DIR form a shared-file-system master/slave
 # pair (KahaDB's lock file decides the master), which is what the failover comparison uses.
 # The Debian configuration enables no authentication, so any login/passcode is accepted.
+#
+# AMQ_JDBC_URL=jdbc:postgresql://HOST:PORT/DB (with AMQ_JDBC_USER, AMQ_JDBC_PASSWORD) replaces
+# KahaDB by ActiveMQ's JDBC store (activemq-jdbc-store.jar, shipped by Debian) on that
+# PostgreSQL, through org.postgresql.ds.PGSimpleDataSource (Debian libpostgresql-jdbc-java):
+# the "Replicated Message Store" alternative issue 14 compares with. The journal is disabled,
+# as on ActiveMQ's page: every persistent send is a database transaction.
 set -euo pipefail
 
 ACTIVEMQ_HOME=/usr/share/activemq
@@ -39,6 +45,24 @@ start() {
         <locker><shared-file-locker lockAcquireSleepInterval=\"$AMQ_LOCK_SLEEP_MS\"/></locker>"
   fi
   base=$(cd "$base" && pwd); store=$(cd "$store" && pwd)
+  local adapter="
+      <kahaDB directory=\"$store/kahadb\">$locker
+      </kahaDB>" datasource="" classpath="$base/conf"
+  if [ -n "${AMQ_JDBC_URL:-}" ]; then
+    [ -f /usr/share/java/postgresql.jar ] || die "no PostgreSQL JDBC driver: apt-get install -y libpostgresql-jdbc-java"
+    local hostport=${AMQ_JDBC_URL#jdbc:postgresql://}; hostport=${hostport%%/*}
+    adapter="
+      <jdbcPersistenceAdapter dataSource=\"#pg\" createTablesOnStartup=\"true\" lockKeepAlivePeriod=\"5000\"/>"
+    datasource="
+  <bean id=\"pg\" class=\"org.postgresql.ds.PGSimpleDataSource\">
+    <property name=\"serverNames\" value=\"${hostport%%:*}\"/>
+    <property name=\"portNumbers\" value=\"${hostport##*:}\"/>
+    <property name=\"databaseName\" value=\"${AMQ_JDBC_URL##*/}\"/>
+    <property name=\"user\" value=\"${AMQ_JDBC_USER:-}\"/>
+    <property name=\"password\" value=\"${AMQ_JDBC_PASSWORD:-}\"/>
+  </bean>"
+    classpath="$base/conf:/usr/share/java/postgresql.jar"
+  fi
   # Persistence as shipped (KahaDB, fsync per write). Limits are raised above the defaults so a
   # 1M-message backlog is kept on disk instead of blocking the producers (flow control is a
   # separate comparison). The OpenWire port is the STOMP port + 1 so instances do not collide.
@@ -49,9 +73,7 @@ start() {
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="bench"
           dataDirectory="$store" schedulePeriodForDestinationPurge="0">
-    <persistenceAdapter>
-      <kahaDB directory="$store/kahadb">$locker
-      </kahaDB>
+    <persistenceAdapter>$adapter
     </persistenceAdapter>
     <systemUsage>
       <systemUsage>
@@ -64,7 +86,7 @@ start() {
       <transportConnector name="stomp" uri="stomp://127.0.0.1:$port?wireFormat.maxFrameSize=104857600"/>
       <transportConnector name="openwire" uri="tcp://127.0.0.1:$((port + 1))"/>
     </transportConnectors>
-  </broker>
+  </broker>$datasource
 </beans>
 XML
   # Debian's ActiveMQ logs through slf4j-log4j12 (log4j 1.2), which reads log4j.properties from
@@ -87,7 +109,7 @@ PROPS
     --add-opens java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED \
     --add-opens java.base/java.util.concurrent=ALL-UNNAMED \
     --add-opens java.base/java.util.concurrent.atomic=ALL-UNNAMED \
-    -Dactivemq.classpath="$base/conf" -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$base" \
+    -Dactivemq.classpath="$classpath" -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$base" \
     -Dactivemq.conf="$base/conf" -Dactivemq.data="$base" -Djava.io.tmpdir="$base/tmp" \
     -jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$base/conf/activemq.xml" \
     >"$base/console.log" 2>&1 </dev/null &

@@ -40,6 +40,16 @@
 # each Tandem measurement into comparison-raw/*.perf.txt (perturbs the figures: for analysis,
 # not for the published run).
 #
+# --pg (issue 14): Tandem's PostgreSQL store against ActiveMQ 5.17's JDBC store on the same
+# PostgreSQL 15 (a primary and a synchronous standby from tests/pg/pg_cluster.sh, in
+# $STORE_BASE/pg), beside Tandem's journal on local disk. Kinds: tandem (journal),
+# tandem_pg (synchronous standby: two copies before RECEIPT), tandem_pg_async (same cluster,
+# synchronous_standby_names emptied: one copy), activemq_jdbc (jdbcPersistenceAdapter,
+# PGSimpleDataSource, synchronous standby like tandem_pg). Cases p1_r1, p16_r1, p64_r1
+# (persistent 1 KiB, RECEIPT per message, window 1), and with --cases "... failover" the
+# failover case on tandem_pg and tandem only. A fresh database per run. Writes
+# postgresql.md / postgresql.json and postgresql-raw/ (bench/summarize_pg.py).
+#
 # Needs root (apt-get installs activemq and fio if missing) and a build with tandemd and
 # tandem-bench: BUILD=DIR (default build/).
 set -euo pipefail
@@ -55,15 +65,18 @@ AMQ=$ROOT/bench/activemq.sh
 PYTHON=/usr/bin/python3
 # STOMP ports away from the defaults and from the test suite's; both brokers also use PORT+1
 # (ActiveMQ: OpenWire; Tandem: admin HTTP).
-AMQ_PORT=61790; AMQ_PORT2=61792; TANDEM_PORT=61780; TANDEM_PORT2=61782
+# Overridable (AMQ_PORT=... bench/compare.sh) when another run holds these.
+AMQ_PORT=${AMQ_PORT:-61790}; AMQ_PORT2=${AMQ_PORT2:-61792}; TANDEM_PORT=${TANDEM_PORT:-61780}; TANDEM_PORT2=${TANDEM_PORT2:-61782}
 
-REPS=3; QUICK=0; PERF=0; ONLY=""
+REPS=3; QUICK=0; PERF=0; ONLY=""; PG=0
 CASES="p1_r1 p64_r1 p16_r100 backlog topic_np failover"
+CASES_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; REPS=1 ;;
     --reps) REPS=$2; shift ;;
-    --cases) CASES=$2; shift ;;
+    --cases) CASES=$2; CASES_SET=1; shift ;;
+    --pg) PG=1 ;;
     --only) ONLY=$2; shift ;;
     --perf) PERF=1 ;;
     *) sed -n '2,45p' "$0"; exit 2 ;;
@@ -78,6 +91,10 @@ else
   WARMUP_S=3; MEASURE_S=10; N_BACKLOG=1000000; N_FAILOVER_PENDING=100000; FIO_S=4
 fi
 RAW=$OUT/comparison-raw
+if [ $PG = 1 ]; then
+  RAW=$OUT/postgresql-raw
+  [ $CASES_SET = 1 ] || CASES="p1_r1 p16_r1 p64_r1"
+fi
 BODY_CACHE_BYTES=67108864  # tandemd's default body_cache_bytes, stated in the config below
 
 log() { echo "compare: $(date +%T) $*" >&2; }
@@ -87,6 +104,7 @@ die() { log "$*"; exit 1; }
 [ -x "$TANDEMD" ] || die "tandemd not built: $TANDEMD (cmake --build $BUILD --target tandemd)"
 need=()
 [ -f /usr/share/activemq/bin/activemq.jar ] || need+=(activemq)
+[ $PG = 1 ] && [ ! -f /usr/share/java/postgresql.jar ] && need+=(libpostgresql-jdbc-java)
 command -v fio >/dev/null || need+=(fio)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]} from Debian"
@@ -146,20 +164,38 @@ wait_log() {  # wait_log FILE PATTERN SECONDS
 
 start_broker() {
   local kind=$1 inst=$2 port=$3 store=$4 role=$5 log pid
+  # A port someone else listens on would be measured in our broker's place (seen: another
+  # checkout's ActiveMQ on 61790 while ours failed to bind).
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is already in use by another process: set AMQ_PORT / TANDEM_PORT (and *_PORT2)"
+  fi
   mkdir -p "$store"
   case "$kind" in
-    tandem)
+    tandem|tandem_pg|tandem_pg_async)
+      local store_arg=$store
+      if [ "$kind" != tandem ]; then
+        pg_replication "$([ "$kind" = tandem_pg ] && echo standby1)"
+        store_arg=$(pg_uri "$store")
+      fi
       log=$STORE_BASE/tandemd-$inst.log
-      "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store" --create-store --listen "127.0.0.1:$port" \
-        --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
+      PGPASSFILE=$PG_DIR/pgpass "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store_arg" --create-store \
+        --listen "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
       pid=$!
       disown "$pid"  # killed on purpose: no "Killed" notice from bash
       echo "$pid" >"$PIDS_DIR/$inst"
       if [ "$role" = master ]; then
         wait_port "$port" 60 "$pid" || { tail -20 "$log" >&2; die "tandemd $inst did not open port $port"; }
       else
-        wait_log "$log" "slave: waiting for lock" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
+        # "slave: waiting for lock" (journal) or "slave: waiting for the lease" (PostgreSQL)
+        wait_log "$log" "slave: waiting for" 60 || { tail -20 "$log" >&2; die "tandemd $inst is not a slave"; }
       fi ;;
+    activemq_jdbc)
+      pg_replication standby1
+      rm -rf "$STORE_BASE/amq-$inst"
+      AMQ_JDBC_URL="jdbc:postgresql://127.0.0.1:$PG_PRIMARY_PORT/$(basename "$store")" AMQ_JDBC_USER=tandem \
+        AMQ_JDBC_PASSWORD="$(cut -d: -f5 "$PG_DIR/pgpass")" WAIT=1 \
+        "$AMQ" start "$STORE_BASE/amq-$inst" "$port" "$store" >/dev/null
+      cp "$STORE_BASE/amq-$inst/activemq.pid" "$PIDS_DIR/$inst" ;;
     activemq|activemq_tuned)
       local lock_ms=""
       [ "$kind" = activemq_tuned ] && lock_ms=100
@@ -195,8 +231,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_of() { [ "$1" = tandem ] && echo $TANDEM_PORT || echo $AMQ_PORT; }
-port2_of() { [ "$1" = tandem ] && echo $TANDEM_PORT2 || echo $AMQ_PORT2; }
+port_of() { [[ "$1" = tandem* ]] && echo $TANDEM_PORT || echo $AMQ_PORT; }
+port2_of() { [[ "$1" = tandem* ]] && echo $TANDEM_PORT2 || echo $AMQ_PORT2; }
+
+# --- the PostgreSQL of --pg: one cluster for the whole run, a database per measurement -------
+PG_DIR=$STORE_BASE/pg
+pg_sql() { runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -qAt -h "$PG_DIR" -p "$PG_PRIMARY_PORT" -d postgres -c "$1"; }
+pg_uri() { echo "postgresql://tandem@127.0.0.1:$PG_PRIMARY_PORT/$(basename "$1")"; }
+# pg_replication NAMES: synchronous_standby_names = NAMES ('' = asynchronous), reloaded.
+pg_replication() {
+  pg_sql "alter system set synchronous_standby_names = '$1'" >/dev/null
+  pg_sql "select pg_reload_conf()" >/dev/null
+}
+pg_fresh_database() {  # pg_fresh_database NAME
+  pg_sql "drop database if exists $1" >/dev/null
+  pg_sql "create database $1 owner tandem" >/dev/null
+}
+if [ $PG = 1 ]; then
+  "$ROOT/tests/pg/pg_cluster.sh" stop "$PG_DIR"
+  "$ROOT/tests/pg/pg_cluster.sh" start "$PG_DIR" >/dev/null || die "cannot start PostgreSQL (tests/pg/pg_cluster.sh)"
+  # shellcheck disable=SC1091
+  . "$PG_DIR/env"
+  trap 'cleanup; "$ROOT/tests/pg/pg_cluster.sh" stop "$PG_DIR"' EXIT
+fi
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
@@ -272,27 +329,29 @@ run_case() {
   local store=$STORE_BASE/store-$kind port url base=$RAW/$case.$kind.$rep
   port=$(port_of "$kind"); url=tcp://127.0.0.1:$port
   rm -rf "$store"
+  case "$kind" in tandem_pg*|activemq_jdbc) store=$STORE_BASE/bench_$case; pg_fresh_database "bench_$case" ;; esac
   meta "$base.meta.json" loadavg_before "\"$(loadavg)\""
   local rc=0
   case "$case" in
-    p1_r1|p64_r1|p16_r100|topic_np)
+    p1_r1|p16_r1|p64_r1|p16_r100|topic_np)
       local args
       case "$case" in
         p1_r1) args=(-p 1 -c 0 --persistent --receipt-every 1 --window 1) ;;
+        p16_r1) args=(-p 16 -c 0 --persistent --receipt-every 1 --window 1) ;;
         p64_r1) args=(-p 64 -c 0 --persistent --receipt-every 1 --window 1) ;;
         p16_r100) args=(-p 16 -c 0 --persistent --receipt-every 100 --window 10) ;;
         topic_np) args=(-p 1 -c 8 --threads 2) ;;
       esac
       case "$case" in
         p1_r1) fio_run 1k "$base.fio.json" ;;
-        p64_r1|p16_r100) fio_run 64k "$base.fio.json" ;;
+        p64_r1|p16_r1|p16_r100) fio_run 64k "$base.fio.json" ;;
       esac
       start_broker "$kind" a "$port" "$store" master
       local dest=/queue/compare warm=/queue/warmup
       [ "$case" = topic_np ] && { dest=/topic/compare; warm=/topic/warmup; }
       "$BENCH" --quiet --size 1024 --url "$url" -d "$warm" --duration "$WARMUP_S" "${args[@]}" >/dev/null ||
         log "$case $kind warm-up: tandem-bench exit $?"
-      [ "$kind" = tandem ] && PERF_PID=$(broker_pid a)
+      [[ "$kind" = tandem* ]] && PERF_PID=$(broker_pid a)
       measure_start "$(broker_pid a)" "$kind" $((port + 1))
       bench_run "$base.bench.json" --url "$url" -d "$dest" --duration "$MEASURE_S" "${args[@]}" || rc=$?
       measure_end "$(broker_pid a)" "$kind" $((port + 1)) "$base.meta.json"
@@ -402,6 +461,8 @@ PY
 
 kinds_for() {
   local k all; all=$([ "$1" = failover ] && echo "activemq activemq_tuned tandem" || echo "activemq tandem")
+  [ $PG = 1 ] && all="activemq_jdbc tandem_pg tandem_pg_async tandem"
+  [ $PG = 1 ] && [ "$1" = failover ] && all="tandem_pg tandem"
   for k in $all; do [ -z "$ONLY" ] || [[ " $ONLY " == *" $k "* ]] && echo -n "$k "; done
   echo
 }
@@ -422,5 +483,10 @@ done
 meta "$RAW/environment.json" loadavg_end "\"$(loadavg)\""
 meta "$RAW/environment.json" finished "\"$(date -u +%FT%TZ)\""
 
+if [ $PG = 1 ]; then
+  "$PYTHON" "$ROOT/bench/summarize_pg.py" "$OUT"
+  log "wrote $OUT/postgresql.md and $OUT/postgresql.json (load average $(loadavg))"
+  exit 0
+fi
 "$PYTHON" "$ROOT/bench/summarize.py" "$OUT"
 log "wrote $OUT/comparison.md and $OUT/comparison.json (load average $(loadavg))"

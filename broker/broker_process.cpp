@@ -29,6 +29,8 @@
 #include "broker/systemd_notify.h"
 #include "journal/errc.h"
 #include "journal/identity.h"
+#include "journal/pg/lease.h"
+#include "journal/pg/store.h"
 #include "journal/store.h"
 #include "lockmgr/lock_manager.h"
 #include "lockmgr/query.h"
@@ -95,7 +97,7 @@ int broker_process::run() {
   credentials_ = std::make_shared<credential_checker>(cfg_.engine.users);
   login_pool_.emplace(1);
 
-  if (int rc = check_store(); rc != exit_ok) return rc;
+  if (int rc = uses_database() ? check_database_store() : check_store(); rc != exit_ok) return rc;
 
   work_.emplace(io_.get_executor());
   signals_.emplace(executor_, SIGINT, SIGTERM);
@@ -104,9 +106,13 @@ int broker_process::run() {
   });
   if (cfg_.admin_listen && !open_admin()) return exit_startup;
 
-  lockmgr_ = open_lock_manager();
-  if (!lockmgr_) return exit_startup;
-  election_ = std::thread([this] { elect(); });
+  if (uses_database()) {
+    election_ = std::thread([this] { elect_in_database(); });
+  } else {
+    lockmgr_ = open_lock_manager();
+    if (!lockmgr_) return exit_startup;
+    election_ = std::thread([this] { elect(); });
+  }
 
   std::vector<std::thread> extra;
   for (unsigned i = 1; i < cfg_.threads; ++i) extra.emplace_back([this] { io_.run(); });
@@ -341,6 +347,7 @@ void broker_process::elect() {
     return;
   }
   asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at]() mutable {
+    journal_ = s.get();
     on_master(std::move(s), epoch, report, lock_at);
   });
 }
@@ -434,12 +441,12 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
 
 // ---- 3. master -------------------------------------------------------------------------------
 
-void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch,
+void broker_process::on_master(std::unique_ptr<journal::message_store> store, std::uint64_t epoch,
                                const journal::recovery_report& report, std::chrono::steady_clock::time_point lock_at) {
   store_ = std::move(store);
   epoch_ = epoch;
   holder_ = nullptr;
-  disk_ = std::make_unique<disk_usage_sampler>(cfg_.store / "journal");
+  if (journal_) disk_ = std::make_unique<disk_usage_sampler>(cfg_.store / "journal");
   engine_ = std::make_unique<engine>(cfg_.engine, store_.get());
   engine_->set_login_service(credentials_, [this](std::function<bool()> slow, std::function<void(bool)> done) {
     offload_login(std::move(slow), std::move(done));
@@ -460,11 +467,9 @@ void broker_process::on_master(std::unique_ptr<journal::store> store, std::uint6
   // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
-  if (report.records_replayed > 4096) store_->checkpoint();
+  if (report.records_replayed > 4096) store_->checkpoint({});
   // The watchdog calls on_lost on its own thread: hop to the io thread.
-  if (auto ec = lockmgr_->start_watchdog([this](const std::string& reason) {
-        asio::post(executor_, [this, reason] { step_down(reason); });
-      })) {
+  if (auto ec = start_mastership_watch()) {
     step_down("cannot start the lock watchdog: " + ec.message());
     return;
   }
@@ -510,7 +515,7 @@ void broker_process::on_signal(int sig) {
     case role::starting:
     case role::slave:
       // The election thread is blocked in the lock wait: cancel it; it posts finish(0).
-      lockmgr_->cancel();
+      cancel_election();
       break;
     case role::recovering:
       break;  // on_master sees stop_requested_ and shuts down right after recovery
@@ -541,8 +546,9 @@ void broker_process::graceful_shutdown() {
     std::error_code close_ec;
     if (store_) close_ec = store_->close();
     if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});
-    auto release_ec = lockmgr_->release();
+    auto release_ec = release_mastership();
     if (release_ec) log::error("lockmgr", "release failed", {log::kv("error", release_ec.message())});
+    else if (lease_) log::info("store", "lease released");
     else log::info("lockmgr", "lock released");
     asio::post(executor_, [this, rc = close_ec ? exit_startup : exit_ok] { finish(rc); });
   });
@@ -633,14 +639,28 @@ std::string broker_process::metrics_text() const {
   if (server_) f.connections = {server_->connection_count(), server_->accepted_total(), server_->refused_total()};
   const bool engine_renders = engine_ && role_ == role::master;
   f.engine_renders_connections = engine_renders;
-  if (store_) {
-    const auto& idx = store_->index();
-    f.journal = process_figures::journal_figures{idx.live_messages(), idx.live_bytes(), idx.last_lsn(), &store_->stats()};
+  if (journal_) {
+    const auto& idx = journal_->index();
+    f.journal = process_figures::journal_figures{idx.live_messages(), idx.live_bytes(), idx.last_lsn(), &journal_->stats()};
   }
   if (disk_) f.disk_bytes = disk_->bytes();
   std::string out;
   prometheus::writer w(out);
   render_process_metrics(f, w);
+  if (database_) {
+    const auto& idx = database_->index();
+    const auto& st = database_->stats();
+    w.gauge("tandem_store_live_messages", "Live (destination, message) entries in the PostgreSQL store's index.",
+            idx.live_messages());
+    w.gauge("tandem_store_live_bytes", "Bytes of live messages in the PostgreSQL store.", idx.live_bytes());
+    w.counter("tandem_pg_appends_total", "Changes appended to the PostgreSQL store.", st.appends.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_commits_total", "Group-commit transactions sent (one per group).",
+              st.commits.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_committed_changes_total", "Changes in committed transactions (divided by commits: the group size).",
+              st.committed_changes.load(std::memory_order_relaxed));
+    w.counter("tandem_pg_commit_seconds_total", "Time spent sending and committing groups.",
+              static_cast<double>(st.commit_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+  }
   if (engine_renders) engine_->append_metrics(out);
   return out;
 }

@@ -45,8 +45,13 @@
 #include "broker/tls.h"
 
 namespace tandem::journal {
+class message_store;
 class store;
 struct recovery_report;
+namespace pg {
+class lease;
+class store;
+}  // namespace pg
 }  // namespace tandem::journal
 namespace tandem::lockmgr {
 class lock_manager;
@@ -96,9 +101,19 @@ class broker_process {
   // After acquire(): stops the fence hook, waiting for a fence run in progress (fence_hook.h).
   void end_fence_watch(fence_hook* hook, bool acquired);
   std::unique_ptr<journal::store> open_store(std::uint64_t epoch, journal::recovery_report& report);
+  // The PostgreSQL store (broker/pg_store_process.cpp): the same steps with the election
+  // and the fence in the database (journal/pg/lease.h) instead of lockmgr.
+  bool uses_database() const;
+  int check_database_store();
+  void elect_in_database();
+  std::unique_ptr<journal::pg::store> open_database_store(std::uint64_t epoch, journal::recovery_report& report);
+  void log_replication();
+  std::error_code release_mastership();
+  void cancel_election();
+  std::error_code start_mastership_watch();
 
   // The io thread.
-  void on_master(std::unique_ptr<journal::store> store, std::uint64_t epoch, const journal::recovery_report& report,
+  void on_master(std::unique_ptr<journal::message_store> store, std::uint64_t epoch, const journal::recovery_report& report,
                  std::chrono::steady_clock::time_point lock_at);
   bool open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound);
   void on_signal(int sig);
@@ -123,7 +138,10 @@ class broker_process {
   // thread: a login storm waits its turn instead of taking every core).
   std::shared_ptr<credential_checker> credentials_;
   std::optional<asio::thread_pool> login_pool_;
-  std::unique_ptr<journal::store> store_;
+  std::unique_ptr<journal::message_store> store_;
+  journal::store* journal_ = nullptr;     // store_ when it is the journal (metrics, disk)
+  journal::pg::store* database_ = nullptr;  // store_ when it is PostgreSQL
+  std::unique_ptr<journal::pg::lease> lease_;  // the election of a PostgreSQL store
   std::unique_ptr<engine> engine_;
   std::unique_ptr<server> server_;
   std::unique_ptr<admin_http> admin_;

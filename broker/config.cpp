@@ -16,6 +16,7 @@
 
 #include "broker/config_schema.h"
 #include "journal/identity.h"
+#include "journal/pg/connection.h"
 
 
 namespace tandem::broker {
@@ -424,7 +425,7 @@ const std::map<std::string_view, loader>& loaders() {
     simple("store", [](const json& v, config& c) -> std::string {
       std::string s;
       auto e = read_string(v, s);
-      if (!e.empty()) return "a directory path";
+      if (!e.empty()) return "a directory path, or a postgresql:// URI without a password";
       c.store = s;
       return {};
     });
@@ -627,7 +628,7 @@ void add_command_line_options(CLI::App& app, command_line& out) {
   app.add_option("--check-config", out.check_config_file, "validate a configuration file and exit (0 = valid)");
   app.add_flag("--print-config-reference", out.print_config_reference,
                "print the configuration reference (docs/configuration.md) made from the schema and exit");
-  app.add_option("--store", out.store, "store directory shared by master and slaves");
+  app.add_option("--store", out.store, "store directory shared by master and slaves, or a postgresql:// URI (docs/postgresql.md)");
   app.add_option("--listen", out.listen, "STOMP listen address HOST:PORT (default 127.0.0.1:61613; port 0 = any free)");
   app.add_option("--admin", out.admin, "admin HTTP listen address HOST:PORT (/health, /metrics, /api/...)");
   app.add_option("--name", out.name, "broker name (CONNECTED server header, holder record, logs)");
@@ -680,6 +681,10 @@ void apply_command_line(const command_line& cl, config& cfg, std::vector<std::st
 void validate(const config& cfg, std::vector<std::string>& errors) {
   if (cfg.store.empty())
     errors.push_back(fmt::format("{}: no store directory: give --store DIR or the \"store\" key", cfg.source));
+  if (journal::pg::is_database_uri(cfg.store.string())) {
+    if (auto why = journal::pg::check_conninfo(cfg.store.string()); !why.empty())
+      errors.push_back(fmt::format("{}: store: {}", cfg.source, why));
+  }
   if (cfg.admin_listen && cfg.admin_listen->port != 0 && cfg.admin_listen->port == cfg.listen.port &&
       cfg.admin_listen->host == cfg.listen.host)
     errors.push_back(fmt::format("{}: admin_listen {} is the same address as listen", cfg.source, cfg.admin_listen->to_string()));

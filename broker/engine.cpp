@@ -10,7 +10,7 @@ namespace tandem::broker {
 
 using namespace detail;
 
-engine::impl::impl(const engine_config& config, journal::store* store)
+engine::impl::impl(const engine_config& config, journal::message_store* store)
     : config_(config),
       store_(store),
       dedup_(config.dedup_window, store),
@@ -23,7 +23,7 @@ engine::impl::impl(const engine_config& config, journal::store* store)
   run_token_ = fmt::format("{:x}", wall_ms_());
 }
 
-engine::engine(const engine_config& config, journal::store* store) : impl_(std::make_unique<impl>(config, store)) {}
+engine::engine(const engine_config& config, journal::message_store* store) : impl_(std::make_unique<impl>(config, store)) {}
 
 engine::~engine() = default;
 

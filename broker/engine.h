@@ -60,7 +60,7 @@
 #include "broker/stomp/frame.h"
 
 namespace tandem::journal {
-class store;
+class message_store;
 }
 
 namespace tandem::broker {
@@ -99,7 +99,7 @@ class engine {
  public:
   // `store` may be null: a memory-only broker (persistent messages are then refused with an
   // ERROR, never silently kept in memory). The store must outlive the engine.
-  engine(const engine_config& config, journal::store* store);
+  engine(const engine_config& config, journal::message_store* store);
   ~engine();
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;

@@ -30,9 +30,9 @@ void engine::impl::browse(session& s, queue& q, subscription& sub) {
     s.sink->send(std::move(out));
     ++s.messages_out;
   };
-  const journal::index::message_map* journaled = nullptr;
+  const journal::live_index::message_map* journaled = nullptr;
   if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
-  auto j = journaled ? journaled->begin() : journal::index::message_map::const_iterator{};
+  auto j = journaled ? journaled->begin() : journal::live_index::message_map::const_iterator{};
   auto mem = q.memory.begin();
   // Both sources are ordered by seq: merge them.
   for (;;) {

@@ -1,7 +1,9 @@
 // Duplicate detection: see dedup.h for who remembers which seq.
 #include "broker/engine/dedup.h"
 
-#include "journal/store.h"
+#include <algorithm>
+
+#include "journal/message_store.h"
 
 #ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
 extern "C" bool tandem_unsafe_fault(const char* name);

@@ -36,7 +36,7 @@
 #include <utility>
 
 namespace tandem::journal {
-class store;
+class message_store;
 }
 
 namespace tandem::broker::detail {
@@ -46,7 +46,7 @@ class dedup {
   enum class status { fresh, in_flight, stored };
 
   // `store` may be null (a memory-only broker); it must outlive this object.
-  dedup(std::size_t window, const journal::store* store) : window_(window), store_(store) {}
+  dedup(std::size_t window, const journal::message_store* store) : window_(window), store_(store) {}
 
   // What became of (producer, seq). An empty producer id is always fresh.
   status check(const std::string& producer, std::uint64_t seq) const;
@@ -65,7 +65,7 @@ class dedup {
     std::unordered_set<std::uint64_t> seqs;
   };
   std::size_t window_;
-  const journal::store* store_;
+  const journal::message_store* store_;
   std::unordered_map<std::string, window> stored_;
   // Count per (producer, seq): a COMMIT may carry the same pair twice (the second is
   // dropped as in flight, but the bookkeeping must not underflow).

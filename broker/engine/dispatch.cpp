@@ -127,7 +127,7 @@ void engine::impl::ensure_destination_journaled(queue& q) {
   q.create_journaled = true;
   if (store_->index().destinations().contains(q.key)) return;
   // So the queue is recovered (and listed) after a restart even when it is empty then.
-  store_->append(journal::record{journal::destination_create{q.key}}, noop_completion);
+  store_->append(journal::change{journal::destination_create{q.key}}, noop_completion);
 }
 
 void engine::impl::note_added(queue& q, std::uint64_t seq, std::int64_t expires_ms) {
@@ -161,7 +161,7 @@ namespace {
 
 // The lower-seq head of the queue's two sources: the journal index's entries for q.key
 // (from q.cursor, skipping those in flight; the cursor moves up to it) and q.memory.
-std::optional<pending_head> next_pending(queue& q, const journal::index::message_map* journaled) {
+std::optional<pending_head> next_pending(queue& q, const journal::live_index::message_map* journaled) {
   pending_head head;
   head.seq = std::numeric_limits<std::uint64_t>::max();
   if (journaled) {
@@ -208,7 +208,7 @@ void engine::impl::dispatch(queue& q) {
   for (;;) {
     subscription* sub = pick_consumer(q);
     if (!sub) return;
-    const journal::index::message_map* journaled = nullptr;
+    const journal::live_index::message_map* journaled = nullptr;
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
     auto next = next_pending(q, journaled);
     if (!next) {
@@ -238,7 +238,7 @@ void engine::impl::dispatch_selected(queue& q) {
   std::uint64_t from = 0;  // next seq to look at
   for (;;) {
     if (!pick_consumer(q)) return;
-    const journal::index::message_map* journaled = nullptr;
+    const journal::live_index::message_map* journaled = nullptr;
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
     std::optional<pending_head> next;
     if (journaled) {
@@ -346,9 +346,9 @@ void engine::impl::append_removes(std::vector<journal::batch_item>&& removes, jo
     return;
   }
   if (removes.size() == 1 && std::holds_alternative<journal::message_remove>(removes[0])) {
-    store_->append(journal::record{std::get<journal::message_remove>(std::move(removes[0]))}, std::move(done));
+    store_->append(journal::change{std::get<journal::message_remove>(std::move(removes[0]))}, std::move(done));
   } else {
-    store_->append(journal::record{journal::batch{std::move(removes)}}, std::move(done));
+    store_->append(journal::change{journal::batch{std::move(removes)}}, std::move(done));
   }
 }
 

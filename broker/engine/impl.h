@@ -20,12 +20,12 @@
 #include "broker/engine/dedup.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
-#include "journal/store.h"
+#include "journal/message_store.h"
 
 namespace tandem::broker {
 
 struct engine::impl {
-  impl(const engine_config& config, journal::store* store);
+  impl(const engine_config& config, journal::message_store* store);
 
   // ---- session.cpp: frame dispatch and session state ----
   detail::session* find_session(session_id id);
@@ -214,7 +214,7 @@ struct engine::impl {
 
   // ---- state ----
   engine_config config_;
-  journal::store* store_;
+  journal::message_store* store_;
   std::shared_ptr<int> life_ = std::make_shared<int>(0);
   std::function<std::int64_t()> wall_ms_;
   std::string run_token_;  // makes message ids of this run unique

@@ -123,7 +123,7 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
     b.items.emplace_back(journal::message_remove{q.key, seq});
     b.items.emplace_back(journal::message_add{*copy, {dlq.key}});
     // One record: after a crash the message is on exactly one of the two queues.
-    store_->append(journal::record{std::move(b)}, guard([this, key = dlq.key, new_seq](std::error_code ec) {
+    store_->append(journal::change{std::move(b)}, guard([this, key = dlq.key, new_seq](std::error_code ec) {
                      if (ec) return;
                      if (auto* d = find_queue_by_key(key)) {
                        if (d->pending_appends) --d->pending_appends;

@@ -171,7 +171,7 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
       continue;
     }
     appending_bytes_ += plan.bytes;
-    store_->append(journal::record{std::move(*record)},
+    store_->append(journal::change{std::move(*record)},
                    guard([this, sid = s.id, slot, plan = std::move(plan)](std::error_code ec) {
                      appending_bytes_ -= std::min(appending_bytes_, plan.bytes);
                      if (!ec)

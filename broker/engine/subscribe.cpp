@@ -197,7 +197,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   }
   // The receipt says the subscription survives a restart: it waits for the record.
   auto slot = add_receipt(s, f, 1);
-  store_->append(journal::record{std::move(*create)},
+  store_->append(journal::change{std::move(*create)},
                  receipt_when_durable(s.id, slot, errc::subscription_not_stored, "subscription"));
 }
 
@@ -309,7 +309,7 @@ void engine::impl::destroy_durable(queue& q, journal::completion done) {
     rec.subscription_name = q.subscription_name;
     rec.topic = q.name;
     if (q.filter) rec.selector = q.filter->text();
-    store_->append(journal::record{std::move(rec)}, std::move(done));
+    store_->append(journal::change{std::move(rec)}, std::move(done));
   } else if (done) {
     done({}, 0);
   }

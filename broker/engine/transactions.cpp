@@ -129,9 +129,9 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   for (const auto& p : plans) bytes += p.journaled ? p.bytes : 0;
   appending_bytes_ += bytes;
   auto slot = add_receipt(s, f, 1);
-  journal::record rec = batch.items.size() == 1 && std::holds_alternative<journal::message_add>(batch.items[0])
-                            ? journal::record{std::get<journal::message_add>(std::move(batch.items[0]))}
-                            : journal::record{std::move(batch)};
+  journal::change rec = batch.items.size() == 1 && std::holds_alternative<journal::message_add>(batch.items[0])
+                            ? journal::change{std::get<journal::message_add>(std::move(batch.items[0]))}
+                            : journal::change{std::move(batch)};
   store_->append(std::move(rec), guard([this, sid = s.id, slot, plans = std::move(plans), bytes](std::error_code ec) {
                    appending_bytes_ -= std::min(appending_bytes_, bytes);
                    for (const auto& p : plans) {

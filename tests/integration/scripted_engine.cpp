@@ -35,7 +35,7 @@ std::string encode(const stomp::frame& f) {
 }
 }  // namespace
 
-engine::engine(const engine_config&, journal::store*) : impl_(std::make_unique<impl>()) {}
+engine::engine(const engine_config&, journal::message_store*) : impl_(std::make_unique<impl>()) {}
 engine::~engine() = default;
 void engine::recover() {}
 

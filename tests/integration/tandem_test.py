@@ -416,9 +416,10 @@ class SharedBroker(Broker):
             shutil.rmtree(os.path.dirname(self.store), ignore_errors=True)
 
 
-def new_group(brokers, n, args=(), config=None):
-    """n brokers on one new store; the first creates it and is master, the rest are slaves."""
-    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+def new_group(brokers, n, args=(), config=None, store=None, slave_log=r"slave: waiting for lock"):
+    """n brokers on one new store (a temp directory, or `store`, e.g. a database URI); the
+    first creates it and is master, the rest are slaves (logging `slave_log`)."""
+    store = store or os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
     group = []
     for i in range(n):
         b = SharedBroker(store, f"b{i}", create=(i == 0), args=args, config=config)
@@ -427,7 +428,7 @@ def new_group(brokers, n, args=(), config=None):
     group[0].start()
     for b in group[1:]:
         b.start(wait=False)
-        b.wait_log(r"slave: waiting for lock")
+        b.wait_log(slave_log)
     return group
 
 

@@ -53,4 +53,10 @@ int run_verify(fs::file_system& fs, const std::filesystem::path& dir, bool json,
 int run_lock(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
              std::ostream& err);
 
+// The same two questions of a PostgreSQL store (DIR is a postgresql:// URI), read-only:
+// database_commands.cpp. dump and verify have no database form (the database checks its
+// own pages); they refuse a URI with exit_usage.
+int run_database_summary(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
+int run_database_lock(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
+
 }  // namespace tandem::tools

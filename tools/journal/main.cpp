@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "journal/fs/file_system.h"
+#include "journal/pg/connection.h"
 #include "tools/journal/journal_tool.h"
 
 namespace {
@@ -14,7 +15,8 @@ SYNOPSIS
   tandem-journal summary DIR [--json]
   tandem-journal dump    DIR [--json] [--destination NAME] [--from SEG:OFF] [--lsn N]
   tandem-journal verify  DIR [--json]
-  tandem-journal lock    DIR [--json])";
+  tandem-journal lock    DIR [--json]
+  tandem-journal summary|lock postgresql://... [--json])";
 
 constexpr const char* footer = R"(DESCRIPTION
   DIR is a store directory (it holds `identity` and `journal/`). Every command is
@@ -47,6 +49,10 @@ constexpr const char* footer = R"(DESCRIPTION
            pid, epoch, acquired time, client URL, whether it released cleanly),
            asked with F_OFD_GETLK on a read-only descriptor: it never takes the
            lock, so it cannot delay a takeover.
+
+  DIR may also be a PostgreSQL store's URI (docs/postgresql.md): summary then
+  shows the schema, the lease (holder, epoch) and live messages per queue key,
+  lock the lease; both in a read-only session.
 
   --json prints one JSON object (dump: one object per line).
 
@@ -101,6 +107,12 @@ int main(int argc, char** argv) {
     return tt::exit_usage;
   }
 
+  if (tandem::journal::pg::is_database_uri(dir)) {
+    if (summary->parsed()) return tt::run_database_summary(dir, json, std::cout, std::cerr);
+    if (lock->parsed()) return tt::run_database_lock(dir, json, std::cout, std::cerr);
+    std::cerr << "tandem-journal: dump and verify read a journal directory; a PostgreSQL store has summary and lock\n";
+    return tt::exit_usage;
+  }
   auto& fs = tandem::fs::posix_file_system();
   if (summary->parsed()) return tt::run_summary(fs, dir, json, std::cout, std::cerr);
   if (verify->parsed()) return tt::run_verify(fs, dir, json, std::cout, std::cerr);

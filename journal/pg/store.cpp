@@ -1,0 +1,608 @@
+// pg::store (store.h). Divisions:
+//   1. the owner thread's side: append, completion, the index stages (journal/apply.h)
+//   2. the writer thread: group commit in one pipelined transaction
+//   3. reads: the body cache and read-ahead
+//   4. open: schema check, fence check, loading the index
+#include "journal/pg/store.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "journal/apply.h"
+#include "journal/errc.h"
+#include "journal/pg/connection.h"
+#include "journal/pg/schema.h"
+
+namespace tandem::journal::pg {
+
+namespace {
+
+// One accepted append on its way to the database.
+struct pending {
+  change c;
+  record_type type{};
+  std::vector<std::byte> payload;  // the journal encoding (format.h section 5)
+  completion done;
+  std::uint64_t append_no = 0;
+};
+
+std::string to_string_bytes(std::span<const std::byte> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+std::uint64_t read_be64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+record to_record(change c) {
+  return std::visit([](auto&& v) { return record{std::forward<decltype(v)>(v)}; }, std::move(c));
+}
+
+// The prepared statements of the writer connection.
+struct statement {
+  const char* name;
+  const char* sql;
+};
+constexpr statement st_fence{"fence", "select tandem_fence($1::bigint, $2::bigint)"};
+constexpr statement st_message{"message", "insert into tandem_message (msg_seq, record) values ($1, $2)"};
+constexpr statement st_entry{"entry",
+                             "insert into tandem_entry (target, msg_seq, expires_ms, priority, size) "
+                             "values ($1, $2, $3, $4, $5) on conflict do nothing"};
+constexpr statement st_producer{"producer",
+                                "insert into tandem_producer (producer_id, producer_seq) values ($1, $2) on conflict do nothing"};
+constexpr statement st_prune{"prune", "delete from tandem_producer where producer_id = $1 and producer_seq <> all($2::bigint[])"};
+// The message row goes with its last entry. The NOT EXISTS reads the statement's snapshot,
+// in which this target's entries are still there, hence "e.target <> $1".
+constexpr statement st_remove{"remove",
+                              "with d as (delete from tandem_entry where target = $1 and msg_seq = $2 returning msg_seq) "
+                              "delete from tandem_message m using d where m.msg_seq = d.msg_seq and not exists "
+                              "(select 1 from tandem_entry e where e.msg_seq = d.msg_seq and e.target <> $1)"};
+constexpr statement st_drop_target{"drop_target",
+                                   "with d as (delete from tandem_entry where target = $1 returning msg_seq) "
+                                   "delete from tandem_message m using d where m.msg_seq = d.msg_seq and not exists "
+                                   "(select 1 from tandem_entry e where e.msg_seq = d.msg_seq and e.target <> $1)"};
+constexpr statement st_destination{"destination", "insert into tandem_destination (name) values ($1) on conflict do nothing"};
+constexpr statement st_destination_delete{"destination_delete", "delete from tandem_destination where name = $1"};
+constexpr statement st_subscription{"subscription",
+                                    "insert into tandem_subscription (key, client_id, subscription_name, topic, selector) "
+                                    "values ($1, $2, $3, $4, $5) on conflict (key) do update set topic = excluded.topic, "
+                                    "selector = excluded.selector"};
+constexpr statement st_subscription_delete{"subscription_delete", "delete from tandem_subscription where key = $1"};
+constexpr statement all_statements[] = {st_fence,       st_message,    st_entry,
+                                        st_producer,    st_prune,      st_remove,
+                                        st_drop_target, st_destination, st_destination_delete,
+                                        st_subscription, st_subscription_delete};
+
+}  // namespace
+
+struct store::impl : std::enable_shared_from_this<store::impl> {
+  options opts;
+  store_id id;
+  journal::index idx;
+  pg_stats stats;
+
+  // ---- owner thread ----
+  std::optional<connection> reader;
+  std::uint64_t append_counter = 0;
+  // Removes and drops that a completing add must respect (apply.h, keep_target).
+  struct early_remove {
+    std::uint64_t append_no;
+    std::uint32_t item;
+    std::string target;
+  };
+  std::map<std::uint64_t, std::vector<early_remove>> early_removes;  // msg_seq ->
+  std::map<std::string, std::uint64_t, std::less<>> dropped;          // target -> append_no
+  std::unordered_map<std::uint64_t, std::shared_ptr<const message>> cache;
+  std::deque<std::pair<std::uint64_t, std::size_t>> cache_order;  // FIFO (msg_seq, bytes)
+  std::size_t cache_bytes = 0;
+  bool closed = false;
+
+  // ---- shared with the writer ----
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<pending>> queue;
+  bool stopping = false;
+  std::error_code failed_ec;  // under mu
+  std::thread writer;
+
+  // ---- writer thread ----
+  std::optional<connection> conn;
+  std::unordered_map<std::string, std::pair<seq_window, std::size_t>> windows;  // producer -> (window, pushes since prune)
+
+  explicit impl(options o) : opts(std::move(o)), idx(opts.producer_window) {}
+
+  void post(std::function<void()> f) {
+    if (opts.post) opts.post(std::move(f));
+    else f();
+  }
+
+  // ---- 1. owner thread ------------------------------------------------------------------
+
+  class observer final : public apply_observer {
+   public:
+    observer(impl& s, std::uint64_t append_no) : s_(s), no_(append_no) {}
+    void remove_missed(std::string_view target, std::uint64_t msg_seq, std::uint32_t item) override {
+      s_.early_removes[msg_seq].push_back({no_, item, std::string(target)});
+    }
+    void target_dropped(std::string_view target) override { s_.dropped[std::string(target)] = no_; }
+    void send_appended(std::string_view, std::uint64_t) override {}
+    bool keep_target(std::uint64_t msg_seq, std::uint32_t item, std::string_view target) override {
+      if (auto it = s_.dropped.find(target); it != s_.dropped.end() && it->second > no_) return false;
+      auto early = s_.early_removes.find(msg_seq);
+      if (early == s_.early_removes.end()) return true;
+      return std::none_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
+        return r.target == target && std::pair(r.append_no, r.item) > std::pair(no_, item);
+      });
+    }
+
+   private:
+    impl& s_;
+    std::uint64_t no_;
+  };
+
+  void reject(completion done, std::error_code ec) {
+    if (done) post([done = std::move(done), ec] { done(ec, 0); });
+  }
+
+  void append(change c, completion done) {
+    if (closed) return reject(std::move(done), errc::closed);
+    {
+      std::lock_guard lk(mu);
+      if (failed_ec) return reject(std::move(done), errc::journal_failed);
+    }
+    auto p = std::make_unique<pending>();
+    record r = to_record(c);
+    p->type = type_of(r);
+    if (auto ec = encode_payload(r, p->payload)) return reject(std::move(done), ec);
+    p->c = std::move(c);
+    p->done = std::move(done);
+    p->append_no = ++append_counter;
+    observer obs(*this, p->append_no);
+    if (auto ec = apply_record(idx, p->type, p->payload, {}, apply_stage::appended, &obs)) return reject(std::move(p->done), ec);
+    cache_adds(p->c);
+    stats.appends.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lk(mu);
+      queue.push_back(std::move(p));
+    }
+    cv.notify_one();
+  }
+
+  void complete(std::vector<std::unique_ptr<pending>>& group, std::error_code ec) {
+    for (auto& p : group) {
+      if (!ec) {
+        const bool filter = !dropped.empty() || !early_removes.empty();
+        observer obs(*this, p->append_no);
+        const location where{0, 0, static_cast<std::uint32_t>(p->payload.size())};
+        (void)apply_record(idx, p->type, p->payload, where, apply_stage::durable, filter ? &obs : nullptr);
+      }
+      forget_completed(p->append_no);
+      if (p->done) p->done(ec, ec ? 0 : p->append_no);
+    }
+  }
+
+  // Every append up to `no` has completed: no add in flight precedes these any more.
+  void forget_completed(std::uint64_t no) {
+    std::erase_if(dropped, [&](const auto& d) { return d.second <= no; });
+    for (auto it = early_removes.begin(); it != early_removes.end();) {
+      std::erase_if(it->second, [&](const early_remove& r) { return r.append_no <= no; });
+      it = it->second.empty() ? early_removes.erase(it) : std::next(it);
+    }
+  }
+
+  // ---- 2. writer thread -----------------------------------------------------------------
+
+  void writer_loop() {
+    for (;;) {
+      std::vector<std::unique_ptr<pending>> group;
+      std::error_code already_failed;
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [this] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;
+        while (!queue.empty() && group.size() < opts.max_group) {
+          group.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+        if (failed_ec) already_failed = errc::journal_failed;
+      }
+      std::error_code ec = already_failed;
+      if (!ec) {
+        std::string detail;
+        const auto t0 = std::chrono::steady_clock::now();
+        ec = commit(group, detail);
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+        stats.commits.fetch_add(1, std::memory_order_relaxed);
+        stats.commit_nanoseconds.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
+        if (!ec) stats.committed_changes.fetch_add(group.size(), std::memory_order_relaxed);
+        if (ec) {
+          {
+            std::lock_guard lk(mu);
+            failed_ec = ec;
+          }
+          if (opts.on_failed) opts.on_failed(detail);
+        }
+      }
+      auto shared = std::make_shared<std::vector<std::unique_ptr<pending>>>(std::move(group));
+      post([self = shared_from_this(), shared, ec] { self->complete(*shared, ec); });
+    }
+  }
+
+  struct pipeline {
+    PGconn* c;
+    int sent = 0;
+    bool ok = true;
+    void send(const statement& s, const std::vector<param>& params) {
+      if (!ok) return;
+      const char* values[8];
+      int lengths[8], formats[8];
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        values[i] = params[i].null ? nullptr : params[i].value.data();
+        lengths[i] = static_cast<int>(params[i].value.size());
+        formats[i] = params[i].binary ? 1 : 0;
+      }
+      ok = PQsendQueryPrepared(c, s.name, static_cast<int>(params.size()), values, lengths, formats, 0) == 1;
+      if (ok) ++sent;
+    }
+  };
+
+  void send_add(pipeline& pl, const message_add& m, std::span<const std::byte> record_bytes, std::uint32_t size) {
+    pl.send(st_message, {param::number(static_cast<long long>(m.msg_seq)), param::bytes(to_string_bytes(record_bytes))});
+    for (const auto& t : m.targets)
+      pl.send(st_entry, {param::text(t), param::number(static_cast<long long>(m.msg_seq)), param::number(m.expires_ms),
+                         param::number(m.priority), param::number(size)});
+    if (m.producer_id.empty() || opts.producer_window == 0) return;
+    pl.send(st_producer, {param::text(m.producer_id), param::number(static_cast<long long>(m.producer_seq))});
+    // Prune the producer's rows to its window now and then (exactly the seqs kept, so a
+    // window with seqs out of order stays right).
+    auto& [window, pushes] = windows[m.producer_id];
+    window.push(m.producer_seq, opts.producer_window);
+    if (++pushes < 256 || window.size() < opts.producer_window) return;
+    pushes = 0;
+    std::string arr = "{";
+    for (auto s : window.seqs()) arr += fmt::format("{}{}", arr.size() > 1 ? "," : "", s);
+    arr += "}";
+    pl.send(st_prune, {param::text(m.producer_id), param::text(std::move(arr))});
+  }
+
+  void send_remove(pipeline& pl, const message_remove& r) {
+    pl.send(st_remove, {param::text(r.target), param::number(static_cast<long long>(r.msg_seq))});
+  }
+
+  void send_change(pipeline& pl, const pending& p, std::uint64_t& max_seq) {
+    const auto size = static_cast<std::uint32_t>(p.payload.size());
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, message_add>) {
+            max_seq = std::max(max_seq, v.msg_seq);
+            send_add(pl, v, p.payload, size);
+          } else if constexpr (std::is_same_v<T, message_remove>) {
+            send_remove(pl, v);
+          } else if constexpr (std::is_same_v<T, batch>) {
+            for (const auto& item : v.items) {
+              if (const auto* m = std::get_if<message_add>(&item)) {
+                max_seq = std::max(max_seq, m->msg_seq);
+                std::vector<std::byte> one;
+                (void)encode_payload(record{*m}, one);
+                send_add(pl, *m, one, size);
+              } else {
+                send_remove(pl, std::get<message_remove>(item));
+              }
+            }
+          } else if constexpr (std::is_same_v<T, destination_create>) {
+            pl.send(st_destination, {param::text(v.name)});
+          } else if constexpr (std::is_same_v<T, destination_delete>) {
+            pl.send(st_destination_delete, {param::text(v.name)});
+            pl.send(st_drop_target, {param::text(v.name)});
+          } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
+            pl.send(st_subscription, {param::text(subscription_target(v.client_id, v.subscription_name)),
+                                      param::text(v.client_id), param::text(v.subscription_name), param::text(v.topic),
+                                      param::text(v.selector)});
+          } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
+            const auto key = subscription_target(v.client_id, v.subscription_name);
+            pl.send(st_subscription_delete, {param::text(key)});
+            pl.send(st_drop_target, {param::text(key)});
+          }
+        },
+        p.c);
+  }
+
+  // One transaction for the group: fence, every change, Sync (the implicit transaction of
+  // a pipeline commits at the Sync, or rolls back whole when any statement failed).
+  std::error_code commit(const std::vector<std::unique_ptr<pending>>& group, std::string& detail) {
+    PGconn* c = conn->get();
+    if (PQenterPipelineMode(c) != 1) {
+      detail = fmt::format("cannot enter pipeline mode: {}", PQerrorMessage(c));
+      return std::make_error_code(std::errc::io_error);
+    }
+    pipeline pl{c};
+    std::uint64_t max_seq = 0;
+    for (const auto& p : group) {
+      if (const auto* m = std::get_if<message_add>(&p->c)) max_seq = std::max(max_seq, m->msg_seq);
+      if (const auto* b = std::get_if<batch>(&p->c))
+        for (const auto& item : b->items)
+          if (const auto* m = std::get_if<message_add>(&item)) max_seq = std::max(max_seq, m->msg_seq);
+    }
+    pl.send(st_fence, {param::number(static_cast<long long>(opts.epoch)), param::number(static_cast<long long>(max_seq + 1))});
+    for (const auto& p : group) send_change(pl, *p, max_seq);
+    const bool synced = pl.ok && PQpipelineSync(c) == 1;
+    std::error_code ec;
+    if (!pl.ok || !synced) {
+      detail = fmt::format("cannot send the transaction to {}: {}", conn->server(), PQerrorMessage(c));
+      ec = std::make_error_code(std::errc::io_error);
+    }
+    // Read every statement's results (each ends with a null), then the Sync's.
+    for (int i = 0; i < pl.sent && !ec; ++i) {
+      while (PGresult* res = PQgetResult(c)) {
+        auto r = to_query_result(c, res);
+        if (!r.ok() && !ec) {
+          detail = r.error;
+          ec = r.sqlstate == fenced_sqlstate ? make_error_code(errc::fenced) : std::make_error_code(std::errc::io_error);
+          if (r.sqlstate.empty()) detail = fmt::format("connection to {} lost, commit outcome unknown: {}", conn->server(), r.error);
+        }
+        if (PQstatus(c) == CONNECTION_BAD) break;
+      }
+      if (PQstatus(c) == CONNECTION_BAD && !ec) {
+        detail = fmt::format("connection to {} lost, commit outcome unknown: {}", conn->server(), PQerrorMessage(c));
+        ec = std::make_error_code(std::errc::io_error);
+      }
+    }
+    if (PQstatus(c) != CONNECTION_BAD && (synced)) {
+      // Drain to the Sync result whatever happened before (aborted statements answer too).
+      for (int guard = 0; guard < pl.sent * 2 + 4; ++guard) {
+        PGresult* res = PQgetResult(c);
+        if (!res) continue;
+        const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        auto r = to_query_result(c, res);
+        if (!r.ok() && !ec) {
+          detail = r.error;
+          ec = r.sqlstate == fenced_sqlstate ? make_error_code(errc::fenced) : std::make_error_code(std::errc::io_error);
+        }
+        if (sync || PQstatus(c) == CONNECTION_BAD) break;
+      }
+    }
+    PQexitPipelineMode(c);
+    return ec;
+  }
+
+  // ---- 3. reads ---------------------------------------------------------------------------
+
+  void cache_put(std::shared_ptr<const message> m) {
+    if (opts.body_cache_bytes == 0) return;
+    const std::size_t bytes = m->body.size() + 64;
+    const auto seq = m->msg_seq;
+    if (!cache.emplace(seq, std::move(m)).second) return;
+    cache_order.emplace_back(seq, bytes);
+    cache_bytes += bytes;
+    while (cache_bytes > opts.body_cache_bytes && !cache_order.empty()) {
+      cache.erase(cache_order.front().first);
+      cache_bytes -= cache_order.front().second;
+      cache_order.pop_front();
+    }
+  }
+
+  void cache_adds(const change& c) {
+    auto put = [this](const message_add& a) { cache_put(std::make_shared<const message>(static_cast<const message&>(a))); };
+    if (const auto* m = std::get_if<message_add>(&c)) put(*m);
+    if (const auto* b = std::get_if<batch>(&c))
+      for (const auto& item : b->items)
+        if (const auto* m = std::get_if<message_add>(&item)) put(*m);
+  }
+
+  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) {
+    const auto* entries = idx.messages(target);
+    if (!entries || !entries->contains(msg_seq)) return make_error_code(errc::not_found);
+    if (auto it = cache.find(msg_seq); it != cache.end()) return it->second;
+    if (!reader || !reader->healthy()) {
+      std::string error;
+      connect_settings s;
+      s.io_timeout = opts.io_timeout;
+      s.application_name = "tandemd-reader";
+      reader = connection::open(opts.conninfo, s, error);
+      if (!reader) return std::make_error_code(std::errc::io_error);
+    }
+    // Read ahead: the consumer of this queue will want the next ones too.
+    const std::string t(target);
+    const std::string from = std::to_string(msg_seq);
+    const std::string limit = std::to_string(std::max<std::size_t>(1, opts.read_ahead));
+    const char* values[] = {t.c_str(), from.c_str(), limit.c_str()};
+    PGresult* res = PQexecParams(reader->get(),
+                                 "select m.msg_seq, m.record from tandem_entry e join tandem_message m on m.msg_seq = e.msg_seq "
+                                 "where e.target = $1 and e.msg_seq >= $2 order by e.msg_seq limit $3",
+                                 3, nullptr, values, nullptr, nullptr, 1);
+    auto r = to_query_result(reader->get(), res);
+    if (!r.ok()) return std::make_error_code(std::errc::io_error);
+    std::shared_ptr<const message> wanted;
+    for (int row = 0; row < r.rows(); ++row) {
+      const auto seq = read_be64(PQgetvalue(r.res.get(), row, 0));
+      const auto rec = r.text(row, 1);
+      auto decoded = decode_payload(record_type::message_add,
+                                    std::span<const std::byte>(reinterpret_cast<const std::byte*>(rec.data()), rec.size()));
+      if (!decoded) {
+        if (seq == msg_seq) return make_error_code(errc::corrupt_file);
+        continue;
+      }
+      auto m = std::make_shared<const message>(static_cast<message&&>(std::get<message_add>(std::move(decoded).value())));
+      if (seq == msg_seq) wanted = m;
+      if (!cache.contains(seq)) cache_put(std::move(m));
+    }
+    if (!wanted) return make_error_code(errc::not_found);
+    return wanted;
+  }
+
+  // ---- 4. open ------------------------------------------------------------------------------
+
+  // Streams a query's rows one by one (libpq single-row mode): a million entries never sit
+  // in one PGresult.
+  bool stream(const char* sql, const std::function<void(const query_result&)>& row, std::string& detail) {
+    PGconn* c = conn->get();
+    if (PQsendQuery(c, sql) != 1 || PQsetSingleRowMode(c) != 1) {
+      detail = PQerrorMessage(c);
+      return false;
+    }
+    bool ok = true;
+    while (PGresult* res = PQgetResult(c)) {
+      auto r = to_query_result(c, res);
+      if (!r.ok()) {
+        if (ok) detail = r.error;
+        ok = false;
+        continue;
+      }
+      if (PQresultStatus(r.res.get()) == PGRES_SINGLE_TUPLE) row(r);
+    }
+    return ok;
+  }
+
+  std::error_code load(open_report& report) {
+    // The connection's statement_timeout is one lease (connection.h), far too short for
+    // streaming a backlog of millions of entries: lifted for the load, restored after.
+    if (auto r = conn->exec("set statement_timeout = 0"); !r.ok()) {
+      report.detail = r.error;
+      return std::make_error_code(std::errc::io_error);
+    }
+    std::string current_target;
+    live_index::message_map entries;
+    auto flush = [&] {
+      if (!current_target.empty()) idx.load_target(std::move(current_target), std::move(entries));
+      current_target.clear();
+      entries.clear();
+    };
+    bool ok = stream("select target, msg_seq, expires_ms, priority, size from tandem_entry order by target, msg_seq",
+                     [&](const query_result& r) {
+                       if (r.text(0, 0) != current_target) {
+                         flush();
+                         current_target = std::string(r.text(0, 0));
+                       }
+                       message_ref ref;
+                       ref.where = location{0, 0, static_cast<std::uint32_t>(r.integer(0, 4))};
+                       ref.expires_ms = r.integer(0, 2);
+                       ref.priority = static_cast<std::uint8_t>(r.integer(0, 3));
+                       entries.emplace_hint(entries.end(), static_cast<std::uint64_t>(r.integer(0, 1)), ref);
+                     },
+                     report.detail);
+    flush();
+    ok = ok && stream("select name from tandem_destination", [&](const query_result& r) { idx.create_destination(r.text(0, 0)); },
+                      report.detail);
+    ok = ok && stream("select client_id, subscription_name, topic, selector from tandem_subscription",
+                      [&](const query_result& r) {
+                        durable_subscription s{std::string(r.text(0, 0)), std::string(r.text(0, 1)), std::string(r.text(0, 2)),
+                                               std::string(r.text(0, 3))};
+                        idx.create_subscription(s);
+                      },
+                      report.detail);
+    ok = ok && stream("select producer_id, producer_seq from tandem_producer order by producer_id, pos",
+                      [&](const query_result& r) {
+                        idx.record_producer(r.text(0, 0), static_cast<std::uint64_t>(r.integer(0, 1)));
+                      },
+                      report.detail);
+    if (!ok) return std::make_error_code(std::errc::io_error);
+    auto next = conn->exec(
+        "select greatest((select next_msg_seq from tandem_lease where id = 1), "
+        "(select coalesce(max(msg_seq), 0) + 1 from tandem_message))");
+    if (!next.ok()) {
+      report.detail = next.error;
+      return std::make_error_code(std::errc::io_error);
+    }
+    idx.set_next_msg_seq(std::max<std::uint64_t>(idx.next_msg_seq(), static_cast<std::uint64_t>(next.integer(0, 0))));
+    if (auto r = conn->exec("reset statement_timeout"); !r.ok()) {
+      report.detail = r.error;
+      return std::make_error_code(std::errc::io_error);
+    }
+    for (const auto& [producer, w] : idx.producer_windows()) windows[producer] = {w, 0};
+    report.live_messages = idx.live_messages();
+    report.live_bytes = idx.live_bytes();
+    report.destinations = idx.destinations().size();
+    report.subscriptions = idx.durable_subscriptions().size();
+    return {};
+  }
+
+  std::error_code prepare(std::string& detail) {
+    for (const auto& s : all_statements) {
+      auto r = to_query_result(conn->get(), PQprepare(conn->get(), s.name, s.sql, 0, nullptr));
+      if (!r.ok()) {
+        detail = fmt::format("cannot prepare {}: {}", s.name, r.error);
+        return std::make_error_code(std::errc::io_error);
+      }
+    }
+    return {};
+  }
+};
+
+// ---- the public face ------------------------------------------------------------------------
+
+result<std::unique_ptr<store>> store::open(options opts, open_report& report) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto p = std::make_shared<impl>(std::move(opts));
+  connect_settings s;
+  s.io_timeout = p->opts.io_timeout;
+  s.application_name = "tandemd-writer";
+  p->conn = connection::open(p->opts.conninfo, s, report.detail);
+  if (!p->conn) return std::make_error_code(std::errc::io_error);
+  report.server = p->conn->server();
+  store_meta meta;
+  if (auto ec = read_meta(*p->conn, meta, report.detail)) return ec;
+  p->id = meta.id;
+  auto lease = p->conn->exec("select epoch from tandem_lease where id = 1");
+  if (!lease.ok() || lease.rows() != 1) {
+    report.detail = lease.ok() ? "no lease row" : lease.error;
+    return std::make_error_code(std::errc::io_error);
+  }
+  if (static_cast<std::uint64_t>(lease.integer(0, 0)) != p->opts.epoch) {
+    report.detail = fmt::format("the store's epoch is {}, ours is {}", lease.integer(0, 0), p->opts.epoch);
+    return make_error_code(errc::fenced);
+  }
+  if (auto ec = p->load(report)) return ec;
+  if (auto ec = p->prepare(report.detail)) return ec;
+  report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  p->writer = std::thread([raw = p.get()] { raw->writer_loop(); });
+  return std::unique_ptr<store>(new store(std::move(p)));
+}
+
+store::store(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+store::~store() { close(); }
+
+void store::append(change c, completion done) { impl_->append(std::move(c), std::move(done)); }
+const journal::index& store::index() const { return impl_->idx; }
+result<std::shared_ptr<const message>> store::read(std::string_view target, std::uint64_t msg_seq) {
+  return impl_->read(target, msg_seq);
+}
+std::uint64_t store::allocate_msg_seq() {
+  const auto seq = impl_->idx.next_msg_seq();
+  impl_->idx.note_msg_seq(seq);
+  return seq;
+}
+void store::checkpoint(completion done) {
+  if (done) impl_->post([done = std::move(done)] { done({}, 0); });
+}
+bool store::compact_step(std::uint64_t) { return false; }
+const store_id& store::id() const { return impl_->id; }
+std::error_code store::failed() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->failed_ec;
+}
+const pg_stats& store::stats() const { return impl_->stats; }
+
+std::error_code store::close() {
+  if (impl_->closed) return failed();
+  impl_->closed = true;
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+  return failed();
+}
+
+}  // namespace tandem::journal::pg

@@ -1,0 +1,101 @@
+// tandem::journal::pg::store: a message store in PostgreSQL (message_store.h has the
+// contract every store keeps; docs/postgresql.md the design and the operator's side).
+//
+// Life cycle: the broker wins the lease (lease.h) and gets its epoch, then calls
+// store::open(options) which checks the schema (schema.h), checks that the lease still
+// carries that epoch, loads the live index with a few SELECTs (no bodies), and starts the
+// writer thread. The schema is created only by create_schema (the broker's --create-store).
+//
+// Threads and ownership:
+// - One writer thread per store, with its own connection, does every write. It takes all
+//   queued changes (up to max_group), sends them in ONE pipelined implicit transaction:
+//   tandem_fence(epoch) first, then the statements of each change in append order, then a
+//   Sync (the COMMIT). One round trip and one WAL flush (and, with synchronous replication,
+//   one standby acknowledgement) for the whole group: group commit across every session.
+//   Completions are posted to the owner thread after the commit returned.
+// - The owner thread (options.post) runs append, read, index, allocate_msg_seq and the
+//   completions, as for the journal. read() uses a second connection on the owner thread
+//   (a blocking query on a cache miss, which reads ahead up to read_ahead messages of the
+//   same target in one query).
+//
+// Bodies: the index holds no body. Recently appended messages are kept in a FIFO cache of
+// body_cache_bytes; older ones are read from tandem_message on demand. A backlog of any
+// length costs the broker ~100 bytes per live message, as with the journal.
+//
+// Failure: a statement error, a fence error (SQLSTATE TD001: a newer epoch exists), or a
+// connection lost while a group was in flight (its COMMIT's outcome unknown) fails that
+// group and the store for good (message_store.h, FAILED); options.on_failed says why, once.
+// No reconnection: the broker exits and restarts as a slave, and whoever then wins the
+// lease recovers from what the database committed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "journal/index.h"
+#include "journal/message_store.h"
+
+namespace tandem::journal::pg {
+
+struct options {
+  std::string conninfo;
+  std::uint64_t epoch = 0;  // from the lease; every write transaction proves it
+  std::size_t producer_window = 1024;
+  std::size_t body_cache_bytes = 64ull << 20;
+  std::size_t max_group = 1024;  // changes per transaction
+  std::size_t read_ahead = 256;  // messages fetched per cache miss
+  std::chrono::milliseconds io_timeout{5000};
+  std::function<void(std::function<void()>)> post;  // default: inline on the writer thread
+  std::function<void(const std::string&)> on_failed;  // writer thread, once
+};
+
+struct open_report {
+  std::uint64_t live_messages = 0;  // (target, message) pairs
+  std::uint64_t live_bytes = 0;
+  std::uint64_t destinations = 0;
+  std::uint64_t subscriptions = 0;
+  std::chrono::milliseconds duration{0};
+  std::string server;  // host:port connected to
+  std::string detail;  // why open failed, for the operator
+};
+
+// Writer counters for /metrics; relaxed atomics.
+struct pg_stats {
+  std::atomic<std::uint64_t> appends{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> commit_nanoseconds{0};
+  std::atomic<std::uint64_t> committed_changes{0};
+};
+
+class store final : public message_store {
+ public:
+  // Errors: errc::not_a_store, unsupported_version, fenced (the lease has another epoch),
+  // std::errc::io_error (report.detail has libpq's text).
+  static result<std::unique_ptr<store>> open(options opts, open_report& report);
+  ~store() override;
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  void append(change c, completion done) override;
+  const journal::index& index() const override;
+  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) override;
+  std::uint64_t allocate_msg_seq() override;
+  void checkpoint(completion done) override;  // nothing to do: completes at once
+  bool compact_step(std::uint64_t max_bytes) override;  // the writer prunes as it goes: false
+  const store_id& id() const override;
+  std::error_code failed() const override;
+  std::error_code close() override;
+  const pg_stats& stats() const;
+
+ private:
+  struct impl;
+  explicit store(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace tandem::journal::pg

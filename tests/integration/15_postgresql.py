@@ -1,0 +1,238 @@
+"""15 postgresql: tandemd on a PostgreSQL store (issue 14), real brokers on a real
+PostgreSQL 15 primary with a synchronous streaming standby (tests/pg/pg_cluster.sh), driven
+by raw STOMP sockets.
+
+schema (refused absent, created by --create-store, newer refused by name), passwords never in
+the URI, the election in the database (slave has no client port, /health names holder and
+epoch), kill -9 of the master (nothing receipted lost), a master paused past its lease
+(exit 75, nothing receipted or committed after the new epoch), the database primary killed
+and the standby promoted (brokers follow a multi-host URI with target_session_attrs).
+
+Skips (exit 77) when PostgreSQL 15 cannot run here (not root, no postgres user).
+Run one case: TANDEM_ITEST_ONLY=paused python3 15_postgresql.py /path/to/tandemd"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, skip
+
+EXIT_DEPOSED = 75
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLUSTER = os.path.join(HERE, "..", "pg", "pg_cluster.sh")
+# lock_check_interval 500 ms: the lease is 3 x that, 1.5 s (broker/database_store.cpp).
+FAST = ["--lock-check-interval", "500", "--lock-poll-interval-ms", "100"]
+
+
+class Cluster:
+    """A primary and a synchronous standby in a temp dir; one database per case."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tandem-pg-")
+        rc = subprocess.run([CLUSTER, "start", self.dir], capture_output=True, text=True)
+        if rc.returncode == 77:
+            skip(rc.stderr.strip())
+        assert rc.returncode == 0, rc.stderr
+        self.env = {}
+        with open(os.path.join(self.dir, "env")) as f:
+            for line in f:
+                k, _, v = line.strip().partition("=")
+                self.env[k] = v
+        os.environ["PGPASSFILE"] = self.env["PGPASSFILE"]
+        self.count = 0
+
+    def superuser_sql(self, sql, port=None, db="postgres"):
+        port = port or self.env["PG_PRIMARY_PORT"]
+        out = subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-qAt", "-h",
+                              self.dir, "-p", port, "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def new_database(self):
+        self.count += 1
+        name = f"t{self.count}"
+        self.superuser_sql(f"create database {name} owner tandem")
+        return name
+
+    def uri(self, db, multi=False):
+        p1, p2 = self.env["PG_PRIMARY_PORT"], self.env["PG_STANDBY_PORT"]
+        if multi:
+            return f"postgresql://tandem@127.0.0.1:{p1},127.0.0.1:{p2}/{db}?target_session_attrs=read-write"
+        return f"postgresql://tandem@127.0.0.1:{p1}/{db}"
+
+    def stop(self):
+        subprocess.run([CLUSTER, "stop", self.dir], capture_output=True)
+
+
+CLUSTERS = []
+
+
+def cluster():
+    if not CLUSTERS:
+        CLUSTERS.append(Cluster())
+    return CLUSTERS[0]
+
+
+def pair(brokers, uri):
+    return new_group(brokers, 2, args=FAST, store=uri, slave_log=r"slave: waiting for the lease, held by b0")
+
+
+def bodies(prefix, n):
+    return [f"{prefix}-{i:05d}".encode() * 8 for i in range(n)]
+
+
+# ---- schema ----------------------------------------------------------------------------------
+
+def test_a_database_without_the_schema_is_refused_unless_create_store(brokers):
+    c = cluster()
+    uri = c.uri(c.new_database())
+    b = SharedBroker(uri, "x", args=FAST)
+    brokers.append(b)
+    b.start(wait=False)
+    assert b.exit_code() == 1
+    assert "not a store: the database has no Tandem schema" in b.log_text(), b.log_text()
+    b2 = SharedBroker(uri, "y", create=True, args=FAST)
+    brokers.append(b2)
+    b2.start()
+    h = b2.health()
+    assert h["role"] == "master" and h["epoch"] == 1, h
+    assert len(h["store_id"]) == 32, h
+    assert "store created" in b2.log_text()
+    assert "the store database is synchronously replicated" in b2.log_text(), b2.log_text()
+
+
+def test_a_schema_of_a_newer_tandem_is_refused_by_name(brokers):
+    c = cluster()
+    db = c.new_database()
+    b = SharedBroker(c.uri(db), "x", create=True, args=FAST)
+    brokers.append(b)
+    b.start()
+    assert b.stop() == 0
+    c.superuser_sql("update tandem_meta set version = 99", db=db)
+    b2 = SharedBroker(c.uri(db), "y", args=FAST)
+    brokers.append(b2)
+    b2.start(wait=False)
+    assert b2.exit_code() == 1
+    assert 'holds a \\"tandem-pg-store\\" schema version 99' in b2.log_text() or "schema version 99" in b2.log_text(), b2.log_text()
+
+
+def test_a_password_in_the_store_uri_is_refused(brokers):
+    c = cluster()
+    b = SharedBroker(f"postgresql://tandem:secret@127.0.0.1:{c.env['PG_PRIMARY_PORT']}/tandem", "x", args=FAST)
+    brokers.append(b)
+    b.start(wait=False)
+    assert b.exit_code() == 2
+    assert "PGPASSFILE" in b.log_text(), b.log_text()
+
+
+# ---- election and failover -----------------------------------------------------------------------
+
+def test_slave_has_no_client_port_and_health_names_holder_and_epoch(brokers):
+    c = cluster()
+    a, s = pair(brokers, c.uri(c.new_database()))
+    h = s.wait_role("slave")
+    assert h["holder"]["broker_name"] == "b0" and h["holder"]["epoch"] == 1, h
+    assert not s.client_port_open()
+    assert a.health()["epoch"] == 1
+    assert a.stop() == 0  # clean release: the slave takes over without waiting for the lease
+    s.wait_log(r"main master epoch=2", timeout=10)
+
+
+def test_kill_9_of_the_master_loses_nothing_receipted(brokers):
+    c = cluster()
+    a, s = pair(brokers, c.uri(c.new_database()))
+    sent = bodies("k", 300)
+    send_persistent(a, "/queue/pg", sent)
+    a.kill()
+    s.wait_log(r"main master epoch=2", timeout=20)
+    got = drain(s, "/queue/pg", len(sent))
+    assert sorted(f[2] for f in got) == sorted(sent), (len(got), len(sent))
+
+
+def test_tandem_journal_summarises_a_database_store_read_only(brokers):
+    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    c = cluster()
+    db = c.new_database()
+    a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
+    send_persistent(a, "/queue/summary", bodies("s", 7))
+    out = subprocess.run([tool, "summary", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    j = json.loads(out.stdout)
+    assert j["live"]["/queue/summary"]["messages"] == 7, j
+    assert j["lease"]["epoch"] == 1 and j["lease"]["broker_name"] == "b0", j
+    assert j["store_id"] == a.health()["store_id"], j
+    out = subprocess.run([tool, "lock", c.uri(db)], capture_output=True, text=True)
+    assert out.returncode == 0 and "epoch 1 held by b0" in out.stdout, out
+    out = subprocess.run([tool, "verify", c.uri(db)], capture_output=True, text=True)
+    assert out.returncode == 64, out
+
+
+def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
+    c = cluster()
+    a, s = pair(brokers, c.uri(c.new_database()))
+    send_persistent(a, "/queue/pause", bodies("before", 10))
+    r = Raw(a)
+    r.connect()
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        # Buffered in the kernel; the paused master reads them only after SIGCONT.
+        for i in range(20):
+            r.frame("SEND", {"destination": "/queue/pause", "persistent": "true", "receipt": f"late{i}"}, f"late-{i}".encode())
+        s.wait_log(r"main master epoch=2", timeout=20)
+        send_persistent(s, "/queue/pause", bodies("after", 5))
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert a.exit_code() == EXIT_DEPOSED, a.log_text()
+    frames = []
+    while (f := r.read_frame(timeout=5)) is not None:
+        frames.append(f)
+    assert not [f for f in frames if f[0] == "RECEIPT"], frames
+    got = drain(s, "/queue/pause", 15)
+    assert sorted(f[2] for f in got) == sorted(bodies("before", 10) + bodies("after", 5)), [f[2] for f in got]
+
+
+def test_promoted_standby_takes_over_and_brokers_follow_the_multi_host_uri(brokers):
+    c = cluster()
+    db = c.new_database()
+    a, s = pair(brokers, c.uri(db, multi=True))
+    sent = bodies("p", 200)
+    send_persistent(a, "/queue/promote", sent)
+    subprocess.run([CLUSTER, "kill-primary", c.dir], check=True)
+    subprocess.run([CLUSTER, "promote", c.dir], check=True)
+    # The master's writer lost its server mid-session: it fails and exits 75 (its next write,
+    # or its lease); the slave, reconnecting through the URI's host list, wins the lease on
+    # the promoted standby.
+    try:
+        r = Raw(a)  # refused when the master already exited (its lease ran out first)
+        r.connect()
+        r.frame("SEND", {"destination": "/queue/promote", "persistent": "true", "receipt": "x"}, b"x")
+    except (OSError, AssertionError):
+        pass
+    assert a.exit_code(timeout=30) == EXIT_DEPOSED, a.log_text()
+    s.wait_log(r"main master epoch=2", timeout=30)
+    got = drain(s, "/queue/promote", len(sent))
+    assert sorted(f[2] for f in got if f[2] != b"x") == sorted(sent), (len(got), len(sent))
+
+
+if __name__ == "__main__":
+    try:
+        rc = run([
+            test_a_database_without_the_schema_is_refused_unless_create_store,
+            test_a_schema_of_a_newer_tandem_is_refused_by_name,
+            test_a_password_in_the_store_uri_is_refused,
+            test_slave_has_no_client_port_and_health_names_holder_and_epoch,
+            test_kill_9_of_the_master_loses_nothing_receipted,
+            test_tandem_journal_summarises_a_database_store_read_only,
+            test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,
+            # last: it promotes the standby, the cluster has no second copy afterwards
+            test_promoted_standby_takes_over_and_brokers_follow_the_multi_host_uri,
+        ])
+    finally:
+        for cl in CLUSTERS:
+            cl.stop()
+    raise SystemExit(rc)

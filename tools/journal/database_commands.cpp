@@ -1,0 +1,121 @@
+// `tandem-journal summary|lock` on a PostgreSQL store (docs/postgresql.md): the same
+// questions asked of the database, strictly read-only (the session is set read only
+// before the first query, so a typo here cannot change a store a broker serves).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "journal/errc.h"
+#include "journal/pg/connection.h"
+#include "journal/pg/lease.h"
+#include "journal/pg/schema.h"
+#include "tools/journal/journal_tool.h"
+
+namespace tandem::tools {
+
+namespace pg = journal::pg;
+using nlohmann::json;
+
+namespace {
+
+std::optional<pg::connection> open_read_only(const std::string& uri, std::ostream& err, int& rc) {
+  std::string why = pg::check_conninfo(uri), error;
+  if (!why.empty()) {
+    err << "tandem-journal: " << why << "\n";
+    rc = exit_usage;
+    return std::nullopt;
+  }
+  auto c = pg::connection::open(uri, {std::chrono::milliseconds(30000), "tandem-journal"}, error);
+  if (c && !c->exec("set session characteristics as transaction read only").ok()) c.reset();
+  if (!c) {
+    err << "tandem-journal: " << uri << ": cannot connect: " << error << "\n";
+    rc = exit_cannot_read;
+  }
+  return c;
+}
+
+json lease_json(pg::connection& c, std::string& error) {
+  auto h = pg::lease::query(c, error);
+  if (!h) return nullptr;
+  return {{"epoch", h->epoch}, {"broker_name", h->broker_name}, {"host", h->host}, {"pid", h->pid},
+          {"client_url", h->client_url}, {"released", h->released}, {"expires_in_ms", h->expires_in_ms}};
+}
+
+std::string holder_line(const json& l) {
+  if (l.is_null()) return "no lease row";
+  if (l["epoch"] == 0) return "never held";
+  return fmt::format("epoch {} held by {} (pid {} on {}, {}), {}", l["epoch"].get<std::uint64_t>(),
+                     l["broker_name"].get<std::string>(), l["pid"].get<long long>(), l["host"].get<std::string>(),
+                     l["client_url"].get<std::string>(),
+                     l["released"].get<bool>() ? "released cleanly"
+                     : l["expires_in_ms"].get<long long>() < 0
+                         ? "lease expired (holder gone or paused)"
+                         : fmt::format("lease valid for {} ms", l["expires_in_ms"].get<long long>()));
+}
+
+}  // namespace
+
+int run_database_summary(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
+  int rc = exit_clean;
+  auto c = open_read_only(uri, err, rc);
+  if (!c) return rc;
+  pg::store_meta meta;
+  std::string detail;
+  if (auto ec = pg::read_meta(*c, meta, detail)) {
+    err << "tandem-journal: " << uri << ": " << (ec == journal::errc::not_a_store ? "not a store (no Tandem schema)" : detail)
+        << "\n";
+    return ec == journal::errc::unsupported_version ? exit_unsupported_version : exit_cannot_read;
+  }
+  json j{{"store", uri}, {"store_id", meta.id.to_hex()}, {"format", meta.format}, {"version", meta.version}};
+  j["lease"] = lease_json(*c, detail);
+  auto live = c->exec("select target, count(*), coalesce(sum(size), 0) from tandem_entry group by target order by target");
+  auto counts = c->exec(
+      "select (select count(*) from tandem_message), (select count(*) from tandem_destination), "
+      "(select count(*) from tandem_producer), (select next_msg_seq from tandem_lease where id = 1)");
+  auto subs = c->exec("select client_id, subscription_name, topic, selector from tandem_subscription order by key");
+  for (const auto* r : {&live, &counts, &subs}) {
+    if (!r->ok()) {
+      err << "tandem-journal: " << uri << ": " << r->error << "\n";
+      return exit_cannot_read;
+    }
+  }
+  j["live"] = json::object();
+  for (int i = 0; i < live.rows(); ++i)
+    j["live"][std::string(live.text(i, 0))] = {{"messages", live.integer(i, 1)}, {"bytes", live.integer(i, 2)}};
+  j["messages"] = counts.integer(0, 0);
+  j["destinations"] = counts.integer(0, 1);
+  j["producer_seqs"] = counts.integer(0, 2);
+  j["next_msg_seq"] = counts.integer(0, 3);
+  j["durable_subscriptions"] = json::array();
+  for (int i = 0; i < subs.rows(); ++i)
+    j["durable_subscriptions"].push_back({{"client_id", subs.text(i, 0)}, {"subscription_name", subs.text(i, 1)},
+                                          {"topic", subs.text(i, 2)}, {"selector", subs.text(i, 3)}});
+  if (as_json) {
+    out << j.dump(2) << "\n";
+    return exit_clean;
+  }
+  out << fmt::format("store      {} ({} version {}), id {}\n", uri, meta.format, meta.version, meta.id.to_hex());
+  out << "lease      " << holder_line(j["lease"]) << "\n";
+  out << fmt::format("messages   {} stored, {} destinations, {} durable subscriptions, next msg_seq {}\n",
+                     j["messages"].get<long long>(), j["destinations"].get<long long>(), subs.rows(),
+                     j["next_msg_seq"].get<long long>());
+  for (const auto& [target, v] : j["live"].items())
+    out << fmt::format("  {:<40} {:>10} messages {:>14} bytes\n", target, v["messages"].get<long long>(), v["bytes"].get<long long>());
+  return exit_clean;
+}
+
+int run_database_lock(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
+  int rc = exit_clean;
+  auto c = open_read_only(uri, err, rc);
+  if (!c) return rc;
+  std::string error;
+  auto l = lease_json(*c, error);
+  if (l.is_null()) {
+    err << "tandem-journal: " << uri << ": cannot read the lease: " << error << "\n";
+    return exit_cannot_read;
+  }
+  if (as_json) out << l.dump(2) << "\n";
+  else out << holder_line(l) << "\n";
+  return exit_clean;
+}
+
+}  // namespace tandem::tools
