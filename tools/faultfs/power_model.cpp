@@ -85,12 +85,13 @@ void power_model::close_entry(name_entry& e) {
   e.dir_fd = e.to_dir_fd = -1;
 }
 
-power_model::file_state* power_model::state_for(int fd, std::error_code& ec) {
+power_model::file_state* power_model::state_for(int fd, std::error_code& ec, std::uint64_t* size) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ec = last_error();
     return nullptr;
   }
+  if (size) *size = static_cast<std::uint64_t>(st.st_size);
   auto key = key_of(st);
   auto it = files_.find(key);
   if (it != files_.end()) return &it->second;
@@ -120,21 +121,18 @@ std::error_code power_model::save(file_state& f, int fd, std::uint64_t offset, s
 std::error_code power_model::before_write(int fd, std::uint64_t offset, std::uint64_t length) {
   std::lock_guard g(mutex_);
   std::error_code ec;
-  file_state* f = state_for(fd, ec);
+  std::uint64_t size = 0;
+  file_state* f = state_for(fd, ec, &size);
   if (!f) return ec;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return last_error();
-  return save(*f, fd, offset, length, static_cast<std::uint64_t>(st.st_size));
+  return save(*f, fd, offset, length, size);
 }
 
 std::error_code power_model::before_truncate(int fd, std::uint64_t new_size) {
   std::lock_guard g(mutex_);
   std::error_code ec;
-  file_state* f = state_for(fd, ec);
+  std::uint64_t size = 0;
+  file_state* f = state_for(fd, ec, &size);
   if (!f) return ec;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return last_error();
-  auto size = static_cast<std::uint64_t>(st.st_size);
   if (new_size >= size) return {};
   return save(*f, fd, new_size, size - new_size, size);
 }

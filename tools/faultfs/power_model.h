@@ -149,7 +149,8 @@ class power_model {
  private:
   using name_entry = name_change;
 
-  file_state* state_for(int fd, std::error_code& ec);  // REQUIRES: mutex_ held
+  // `size` (optional): the file's size now, from the same fstat.
+  file_state* state_for(int fd, std::error_code& ec, std::uint64_t* size = nullptr);  // REQUIRES: mutex_ held
   std::error_code save(file_state& f, int fd, std::uint64_t offset, std::uint64_t length, std::uint64_t size);
   std::error_code keep_in_trash(int dir_fd, const std::string& name, name_entry& e, bool as_replaced);
   void commit(name_entry& e);
