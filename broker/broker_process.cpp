@@ -661,7 +661,7 @@ std::string broker_process::metrics_text() const {
     w.counter("tandem_pg_commit_seconds_total", "Time spent sending and committing groups.",
               static_cast<double>(st.commit_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
   }
-  if (engine_renders) engine_->append_metrics(out);
+  if (engine_renders) engine_->append_metrics(w);
   return out;
 }
 

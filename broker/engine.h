@@ -65,6 +65,10 @@ class message_store;
 
 namespace tandem::broker {
 
+namespace prometheus {
+class writer;
+}
+
 class credential_checker;
 using session_id = std::uint64_t;
 
@@ -148,7 +152,8 @@ class engine {
   // Admin API snapshots.
   nlohmann::json destinations_json() const;
   nlohmann::json connections_json() const;
-  void append_metrics(std::string& prometheus_text) const;
+  void append_metrics(prometheus::writer& out) const;
+  void append_metrics(std::string& prometheus_text) const;  // through a writer of its own
 
  private:
   struct impl;

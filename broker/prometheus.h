@@ -21,10 +21,9 @@
 //
 // Threads: a writer is a local of one rendering call; it appends to the caller's string.
 //
-// Not yet everywhere: engine::append_metrics (engine/admin.cpp) still formats its families
-// by hand into the same string, with its own label escaping. It is to take a writer& and
-// render through family()/sample()/gauge()/counter() (its label() becomes
-// escape_label_value), so repeats() sees every family of the exposition.
+// Every family goes through one writer per exposition: the process's own
+// (broker_process.cpp, process_metrics.cpp) and the engine's (engine/admin.cpp), so
+// repeats() sees them all.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
+#include "broker/prometheus.h"
 #include "broker/stomp/utf8.h"
 
 namespace tandem::broker {
@@ -20,22 +21,6 @@ std::string_view ack_name(ack_mode m) {
     case ack_mode::client_individual: return "client-individual";
   }
   return "auto";
-}
-
-// A Prometheus label value: bytes that are not UTF-8 as \xNN (names journaled before issue
-// 17 may hold them; the text format must be UTF-8), then backslash, double quote and newline
-// escaped.
-std::string label(std::string_view raw) {
-  std::string v = stomp::printable_utf8(raw);
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -135,57 +120,65 @@ json engine::connections_json() const {
 }
 
 void engine::append_metrics(std::string& text) const {
+  prometheus::writer out(text);
+  append_metrics(out);
+}
+
+// Label values are names as clients sent them; bytes that are not UTF-8 (names journaled
+// before issue 17 may hold them) show as \xNN, since the text format must be UTF-8. The
+// writer escapes the rest.
+void engine::append_metrics(prometheus::writer& out) const {
+  using prometheus::metric_type;
   const auto& self = *impl_;
-  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
-    text += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
   struct row {
-    std::string labels;
+    std::string destination;
+    std::string subscription;  // "client-id:name" of a durable subscription, else ""
     const queue* q;
     std::uint64_t in;
   };
   std::vector<row> rows;
-  for (const auto& [name, q] : self.queues_)
-    rows.push_back({fmt::format("destination=\"{}\"", label(name)), q.get(), q->enqueued});
+  for (const auto& [name, q] : self.queues_) rows.push_back({stomp::printable_utf8(name), {}, q.get(), q->enqueued});
   for (const auto& [key, q] : self.durables_)
-    rows.push_back({fmt::format("destination=\"{}\",subscription=\"{}:{}\"", label(q->name), label(q->client_id),
-                                label(q->subscription_name)),
-                    q.get(), q->enqueued});
+    rows.push_back({stomp::printable_utf8(q->name),
+                    stomp::printable_utf8(q->client_id) + ":" + stomp::printable_utf8(q->subscription_name), q.get(),
+                    q->enqueued});
+  auto sample = [&](std::string_view series, const row& r, std::uint64_t value) {
+    if (r.subscription.empty())
+      out.sample(series, {{"destination", r.destination}}, value);
+    else
+      out.sample(series, {{"destination", r.destination}, {"subscription", r.subscription}}, value);
+  };
+  auto per_destination = [&](std::string_view name, metric_type type, std::string_view help, auto value_of) {
+    out.family(name, type, help);
+    for (const auto& r : rows) sample(name, r, value_of(r));
+  };
 
-  family("tandem_messages_in_total", "counter", "Messages accepted for the destination.");
-  for (const auto& r : rows) text += fmt::format("tandem_messages_in_total{{{}}} {}\n", r.labels, r.in);
+  per_destination("tandem_messages_in_total", metric_type::counter, "Messages accepted for the destination.",
+                  [](const row& r) { return r.in; });
   for (const auto& [name, t] : self.topics_)
-    text += fmt::format("tandem_messages_in_total{{destination=\"{}\"}} {}\n", label(name), t.enqueued);
-  family("tandem_messages_out_total", "counter", "Messages acked, expired or removed from the destination.");
-  for (const auto& r : rows) text += fmt::format("tandem_messages_out_total{{{}}} {}\n", r.labels, r.q->dequeued);
-  family("tandem_messages_pending", "gauge", "Messages waiting for a consumer.");
-  for (const auto& r : rows) text += fmt::format("tandem_messages_pending{{{}}} {}\n", r.labels, self.pending_count(*r.q));
-  family("tandem_messages_inflight", "gauge", "Messages delivered and not yet acked.");
-  for (const auto& r : rows) text += fmt::format("tandem_messages_inflight{{{}}} {}\n", r.labels, r.q->inflight);
-  family("tandem_messages_expired_total", "counter", "Messages that expired before delivery.");
-  for (const auto& r : rows) text += fmt::format("tandem_messages_expired_total{{{}}} {}\n", r.labels, r.q->expired);
-  family("tandem_messages_dead_lettered_total", "counter", "Messages moved to a DLQ (or dropped from one).");
-  for (const auto& r : rows)
-    text += fmt::format("tandem_messages_dead_lettered_total{{{}}} {}\n", r.labels, r.q->dead_lettered);
-  family("tandem_destination_bytes", "gauge", "Bytes of messages on the destination.");
-  for (const auto& r : rows) text += fmt::format("tandem_destination_bytes{{{}}} {}\n", r.labels, r.q->bytes);
-  family("tandem_destination_consumers", "gauge", "Subscriptions consuming from the destination.");
-  for (const auto& r : rows)
-    text += fmt::format("tandem_destination_consumers{{{}}} {}\n", r.labels, r.q->consumers.size());
+    out.sample("tandem_messages_in_total", {{"destination", stomp::printable_utf8(name)}}, t.enqueued);
+  per_destination("tandem_messages_out_total", metric_type::counter,
+                  "Messages acked, expired or removed from the destination.", [](const row& r) { return r.q->dequeued; });
+  per_destination("tandem_messages_pending", metric_type::gauge, "Messages waiting for a consumer.",
+                  [&](const row& r) { return std::uint64_t(self.pending_count(*r.q)); });
+  per_destination("tandem_messages_inflight", metric_type::gauge, "Messages delivered and not yet acked.",
+                  [](const row& r) { return std::uint64_t(r.q->inflight); });
+  per_destination("tandem_messages_expired_total", metric_type::counter, "Messages that expired before delivery.",
+                  [](const row& r) { return std::uint64_t(r.q->expired); });
+  per_destination("tandem_messages_dead_lettered_total", metric_type::counter,
+                  "Messages moved to a DLQ (or dropped from one).", [](const row& r) { return std::uint64_t(r.q->dead_lettered); });
+  per_destination("tandem_destination_bytes", metric_type::gauge, "Bytes of messages on the destination.",
+                  [](const row& r) { return std::uint64_t(r.q->bytes); });
+  per_destination("tandem_destination_consumers", metric_type::gauge, "Subscriptions consuming from the destination.",
+                  [](const row& r) { return std::uint64_t(r.q->consumers.size()); });
 
   std::uint64_t subscriptions = 0, connected = 0;
   for (const auto& [id, s] : self.sessions_) {
     subscriptions += s->subs.size();
     if (s->state == session_state::connected) ++connected;
   }
-  auto gauge = [&](std::string_view name, std::string_view help, std::uint64_t v) {
-    family(name, "gauge", help);
-    text += fmt::format("{} {}\n", name, v);
-  };
-  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
-    family(name, "counter", help);
-    text += fmt::format("{} {}\n", name, v);
-  };
+  auto gauge = [&](std::string_view name, std::string_view help, std::uint64_t v) { out.gauge(name, help, v); };
+  auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) { out.counter(name, help, v); };
   gauge("tandem_connections", "Open STOMP connections (sessions).", self.sessions_.size());
   gauge("tandem_connections_connected", "Sessions past CONNECT.", connected);
   counter("tandem_connections_total", "Sessions opened since start.", self.connections_total_);
