@@ -18,26 +18,20 @@ class store::impl::append_observer final : public apply_observer {
  public:
   append_observer(impl& s, std::uint64_t append_no) : s_(s), append_no_(append_no) {}
 
-  // Remembered until every append before it has completed (forget_completed); a remove
+  // Remembered until every append before it has completed (late_adds.h); a remove
   // of a message that never existed lands here too and is forgotten as fast.
   void remove_missed(std::string_view target, std::uint64_t msg_seq, std::uint32_t item) override {
-    s_.early_removes[msg_seq].push_back({append_no_, item, std::string(target)});
-    s_.early_remove_order.emplace_back(append_no_, msg_seq);
+    s_.late.remove_missed(append_no_, target, msg_seq, item);
   }
   void target_dropped(std::string_view target) override {
-    if (s_.in_flight > 0) s_.dropped[std::string(target)] = append_no_;
+    if (s_.in_flight > 0) s_.late.target_dropped(append_no_, target);
   }
   void send_appended(std::string_view producer_id, std::uint64_t producer_seq) override {
     if (!producer_id.empty() && s_.idx.producer_window() != 0)
       s_.pending_producers.push_back({append_no_, std::string(producer_id), producer_seq});
   }
   bool keep_target(std::uint64_t msg_seq, std::uint32_t item, std::string_view target) override {
-    if (auto it = s_.dropped.find(target); it != s_.dropped.end() && it->second > append_no_) return false;
-    auto early = s_.early_removes.find(msg_seq);
-    if (early == s_.early_removes.end()) return true;
-    return std::none_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
-      return r.target == target && std::pair(r.append_no, r.item) > std::pair(append_no_, item);
-    });
+    return s_.late.keep_target(append_no_, msg_seq, item, target);
   }
 
  private:
@@ -57,8 +51,7 @@ std::span<const std::byte> payload_of(const detail::entry& e) {
 // index a checkpoint captures equals the one a full replay rebuilds.
 void store::impl::apply_durable(entry& e) {
   append_observer observer(*this, e.append_no);
-  const bool filter = !dropped.empty() || !early_removes.empty();
-  (void)apply_record(idx, e.type, payload_of(e), e.where, apply_stage::durable, filter ? &observer : nullptr);
+  (void)apply_record(idx, e.type, payload_of(e), e.where, apply_stage::durable, late.empty() ? nullptr : &observer);
   if (e.type == record_type::index_state)
     state_first_segment = state_first_segment == 0 ? e.where.segment : std::min(state_first_segment, e.where.segment);
   idx.set_last_lsn(e.lsn);
@@ -94,7 +87,7 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
       }
       if (e->kind != entry_kind::record) continue;
       if (!e->ec) apply_durable(*e);
-      forget_completed(e->append_no);
+      late.forget_completed(e->append_no);
       while (!pending_producers.empty() && pending_producers.front().append_no <= e->append_no)
         pending_producers.pop_front();
       if (e->relocation && copies_in_flight > 0 && --copies_in_flight == 0) copies_done = true;
@@ -115,20 +108,6 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
     const bool more = compact_step(opts.auto_compact_bytes);
     std::lock_guard lk(state_mu);
     auto_compacting = more && opts.auto_compact_bytes != 0;
-  }
-}
-
-// Every append up to `append_no` has completed (completions run in append order): no
-// add still in flight precedes a drop or early remove up to there. Requires state_mu.
-void store::impl::forget_completed(std::uint64_t append_no) {
-  if (!dropped.empty()) std::erase_if(dropped, [&](const auto& d) { return d.second <= append_no; });
-  while (!early_remove_order.empty() && early_remove_order.front().first <= append_no) {
-    const auto seq = early_remove_order.front().second;
-    early_remove_order.pop_front();
-    auto it = early_removes.find(seq);
-    if (it == early_removes.end()) continue;
-    std::erase_if(it->second, [&](const early_remove& r) { return r.append_no <= append_no; });
-    if (it->second.empty()) early_removes.erase(it);
   }
 }
 

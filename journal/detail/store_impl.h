@@ -39,6 +39,7 @@ extern "C" bool tandem_unsafe_fault(const char* name);
 
 #include "journal/apply.h"
 #include "journal/detail/journal_walk.h"
+#include "journal/detail/late_adds.h"
 #include "journal/format.h"
 #include "journal/store.h"
 
@@ -69,7 +70,7 @@ struct entry {
   record_type type{};
   completion done;
   bool relocation = false;  // a compaction copy (counted in copies_in_flight)
-  std::uint64_t append_no = 0;  // owner-side order of appends (see impl::dropped)
+  std::uint64_t append_no = 0;  // owner-side order of appends (see impl::late)
   // Checkpoint.
   std::uint64_t checkpoint_lsn = 0;
   std::uint64_t checkpoint_replay_segment = 0;
@@ -117,28 +118,11 @@ struct store::impl : std::enable_shared_from_this<impl> {
   bool checkpoint_in_flight = false;
   std::uint64_t bytes_since_checkpoint = 0;
   bool closed = false;
-  // Adds become visible when durable, but a destination_delete / subscription remove
-  // drops its target at append time. An add appended before the drop and completed after
-  // it must not re-create the target (replay would not: the log has add, then delete).
-  // target -> append_no of the drop; forgotten once every append before it completed.
+  // Removes and drops appended while earlier adds are in flight (late_adds.h). Drops are
+  // noted only while some append is in flight: otherwise no add can complete after them.
   std::uint64_t append_counter = 0;
   std::uint64_t in_flight = 0;
-  std::unordered_map<std::string, std::uint64_t, index::string_hash, std::equal_to<>> dropped;
-  // The same race for a single message: a message_remove (or a batch's remove) appended
-  // while the message's add is still in flight finds nothing in the index, and the add,
-  // completing later, would put the message back although the log says add, then remove.
-  // A checkpoint taken after that would hold the message and cover the remove's lsn, so
-  // even recovery would bring it back. Such a remove is remembered here until every
-  // append before it has completed (completions run in append order), and a completing
-  // add skips each target a later remove named. Removes of messages that never existed
-  // land here too; they are forgotten just as fast.
-  struct early_remove {
-    std::uint64_t append_no;
-    std::uint32_t item;  // position in its batch
-    std::string target;
-  };
-  std::unordered_map<std::uint64_t, std::vector<early_remove>> early_removes;  // by msg_seq
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> early_remove_order;    // (append_no, msg_seq)
+  detail::late_adds late;
   // Compaction of one segment at a time: msg_seq -> targets that pointed into it, and the
   // definitions located in it.
   std::uint64_t compact_segment = 0;
@@ -248,7 +232,6 @@ struct store::impl : std::enable_shared_from_this<impl> {
   class append_observer;
   void apply_durable(entry& e);
   void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept);
-  void forget_completed(std::uint64_t append_no);
   std::unique_ptr<entry> make_record_entry(const record& r, bool compaction_copy = false);
   void push(std::unique_ptr<entry> e);
   void reject(completion done, std::error_code ec);

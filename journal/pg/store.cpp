@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "journal/apply.h"
+#include "journal/detail/late_adds.h"
 #include "journal/errc.h"
 #include "journal/pg/connection.h"
 #include "journal/pg/schema.h"
@@ -94,14 +95,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   // ---- owner thread ----
   std::optional<connection> reader;
   std::uint64_t append_counter = 0;
-  // Removes and drops that a completing add must respect (apply.h, keep_target).
-  struct early_remove {
-    std::uint64_t append_no;
-    std::uint32_t item;
-    std::string target;
-  };
-  std::map<std::uint64_t, std::vector<early_remove>> early_removes;  // msg_seq ->
-  std::map<std::string, std::uint64_t, std::less<>> dropped;          // target -> append_no
+  detail::late_adds late;  // removes and drops a completing add must respect
   std::unordered_map<std::uint64_t, std::shared_ptr<const message>> cache;
   std::deque<std::pair<std::uint64_t, std::size_t>> cache_order;  // FIFO (msg_seq, bytes)
   std::size_t cache_bytes = 0;
@@ -132,17 +126,12 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
    public:
     observer(impl& s, std::uint64_t append_no) : s_(s), no_(append_no) {}
     void remove_missed(std::string_view target, std::uint64_t msg_seq, std::uint32_t item) override {
-      s_.early_removes[msg_seq].push_back({no_, item, std::string(target)});
+      s_.late.remove_missed(no_, target, msg_seq, item);
     }
-    void target_dropped(std::string_view target) override { s_.dropped[std::string(target)] = no_; }
+    void target_dropped(std::string_view target) override { s_.late.target_dropped(no_, target); }
     void send_appended(std::string_view, std::uint64_t) override {}
     bool keep_target(std::uint64_t msg_seq, std::uint32_t item, std::string_view target) override {
-      if (auto it = s_.dropped.find(target); it != s_.dropped.end() && it->second > no_) return false;
-      auto early = s_.early_removes.find(msg_seq);
-      if (early == s_.early_removes.end()) return true;
-      return std::none_of(early->second.begin(), early->second.end(), [&](const early_remove& r) {
-        return r.target == target && std::pair(r.append_no, r.item) > std::pair(no_, item);
-      });
+      return s_.late.keep_target(no_, msg_seq, item, target);
     }
 
    private:
@@ -181,22 +170,12 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   void complete(std::vector<std::unique_ptr<pending>>& group, std::error_code ec) {
     for (auto& p : group) {
       if (!ec) {
-        const bool filter = !dropped.empty() || !early_removes.empty();
         observer obs(*this, p->append_no);
         const location where{0, 0, static_cast<std::uint32_t>(p->payload.size())};
-        (void)apply_record(idx, p->type, p->payload, where, apply_stage::durable, filter ? &obs : nullptr);
+        (void)apply_record(idx, p->type, p->payload, where, apply_stage::durable, late.empty() ? nullptr : &obs);
       }
-      forget_completed(p->append_no);
+      late.forget_completed(p->append_no);
       if (p->done) p->done(ec, ec ? 0 : p->append_no);
-    }
-  }
-
-  // Every append up to `no` has completed: no add in flight precedes these any more.
-  void forget_completed(std::uint64_t no) {
-    std::erase_if(dropped, [&](const auto& d) { return d.second <= no; });
-    for (auto it = early_removes.begin(); it != early_removes.end();) {
-      std::erase_if(it->second, [&](const early_remove& r) { return r.append_no <= no; });
-      it = it->second.empty() ? early_removes.erase(it) : std::next(it);
     }
   }
 
