@@ -121,6 +121,41 @@ def stomp_1_0_with_heart_beat_asked(b, u):
     return h.get("heart-beat")
 
 
+def silent_client_is_dropped(b, u):
+    """A client that promised a heart-beat every 500 ms and then says nothing is dropped
+    (after the period times the grace, 1.5 in both); one that promised none is kept."""
+    promised, h = connect(b, extra={"heart-beat": "500,0"})
+    t0 = time.monotonic()
+    try:
+        promised.read_eof(timeout=6)
+        dropped_after = time.monotonic() - t0
+    except AssertionError:
+        dropped_after = None
+    quiet, _ = connect(b, extra={"heart-beat": "0,0"})
+    time.sleep(2)
+    sent(quiet, f"/queue/still-here-{u}", "x")  # raises if the broker closed it
+    return h.get("heart-beat"), dropped_after is not None and 0.5 <= dropped_after <= 4.0
+
+
+def frame_over_the_limit(b, u):
+    """A SEND whose content-length is one octet over 100 MiB, the frame limit both brokers
+    are configured with (Tandem's default max_frame_bytes, ActiveMQ's maxFrameSize in
+    bench/activemq.sh): refused from the header alone, then the connection closes, and
+    nothing reaches the queue."""
+    r, _ = connect(b)
+    r.send(f"SEND\ndestination:/queue/big-{u}\ncontent-length:{100 * 1024 * 1024 + 1}\nreceipt:big\n\n".encode()
+           + b"x" * 65536)
+    first = r.read_frame()
+    try:
+        r.read_eof(timeout=10)
+        closed = True
+    except (AssertionError, OSError):
+        closed = False
+    c, _ = connect(b)
+    subscribed(c, {"id": "s", "destination": f"/queue/big-{u}", "ack": "auto"})
+    return (first[0] if first else "closed"), closed, len(frames(c))
+
+
 def jms_headers_round_trip(b, u):
     r, _ = connect(b)
     q = f"/queue/jms.{u}"
@@ -311,7 +346,7 @@ SCENARIOS = [
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
     composite_send,
-    virtual_topic, temporary_queue_reply,
+    virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,
 ]
 
 # scenario -> (what ActiveMQ gives, what Tandem gives); docs/compatibility.md says why.
