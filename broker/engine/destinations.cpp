@@ -53,6 +53,12 @@ std::vector<std::string_view> split_composite(std::string_view destination) {
   }
 }
 
+bool subscription_covers(std::string_view subscribed, std::string_view name) {
+  for (auto part : split_composite(subscribed))
+    if (part == name || wildcard_matches(part, name)) return true;
+  return false;
+}
+
 std::string_view virtual_topic_name(std::string_view destination) {
   constexpr std::string_view prefix = "/topic/VirtualTopic.";
   if (!destination.starts_with(prefix) || destination.size() == prefix.size()) return {};

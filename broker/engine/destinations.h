@@ -6,7 +6,9 @@
 //                ("a.>" matches a.b and a.b.c, not a). Other characters are literal.
 //                /topic/ and /queue/ both take them.
 //   composite    in SEND: "/queue/a,/topic/b" is sent to each part (each a destination of
-//                its own; a part without a /queue/ or /topic/ prefix is refused).
+//                its own; a part without a /queue/ or /topic/ prefix is refused). In
+//                SUBSCRIBE: "/queue/a,/queue/b.>" consumes from each queue a part names or
+//                matches (queues only; each part may be a wildcard).
 //   virtual      a SEND to /topic/VirtualTopic.X also goes to every existing queue
 //   topics       /queue/Consumer.<name>.VirtualTopic.X (<name> one element), ActiveMQ's
 //                default virtualDestinationInterceptor; each such queue has competing
@@ -37,6 +39,9 @@ bool has_wildcard(std::string_view name);
 bool wildcard_matches(std::string_view pattern, std::string_view name);
 // The parts of a composite destination ("a,b" -> {"a","b"}); one part when there is no ','.
 std::vector<std::string_view> split_composite(std::string_view destination);
+// Whether a consumer of `subscribed` (one destination, a wildcard, or a composite of them)
+// consumes from destination `name`.
+bool subscription_covers(std::string_view subscribed, std::string_view name);
 // For /topic/VirtualTopic.X: "VirtualTopic.X"; else "".
 std::string_view virtual_topic_name(std::string_view destination);
 // Whether /queue/NAME is a consumer queue of virtual topic `vt` ("VirtualTopic.X"):

@@ -51,7 +51,7 @@ queue& engine::impl::get_queue(std::string_view name) {
   auto& ref = *q;
   queues_.emplace(std::string(name), std::move(q));
   for (auto* sub : wildcard_queue_subs_)
-    if (wildcard_matches(sub->destination, ref.name)) {
+    if (subscription_covers(sub->destination, ref.name)) {
       ref.consumers.push_back(sub);
       sub->sources.push_back(&ref);
     }

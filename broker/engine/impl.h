@@ -37,6 +37,7 @@ struct engine::impl {
   // becomes its broker-wide /remote-temp-... name (made on first use); a /remote-temp-...
   // must exist, and only its own session may consume from it (`consume`).
   result<std::string> resolve_destination(detail::session& s, std::string_view dest, bool consume);
+  result<std::string> resolve_composite_subscribe(detail::session& s, std::string_view dest);
   std::string temp_token(const detail::session& s) const;
   void delete_temp_destinations(detail::session& s);
   void end_session_state(detail::session& s);  // rollback and return everything; session stays

@@ -133,8 +133,9 @@ struct subscription {
   std::string topic;           // topic subscriptions (durable or not)
   bool durable = false;
   std::optional<selector::expression> filter;  // SUBSCRIBE's selector (broker/engine/filter.h)
-  // A wildcard queue subscription (/queue/a.>): a consumer of every matching queue, those
-  // that exist and those made later; `q` is then an empty queue of its own.
+  // A consumer of several queues: a wildcard (/queue/a.>: every matching queue, those that
+  // exist and those made later) or a composite (/queue/a,/queue/b); `q` is then an empty
+  // queue of its own and `sources` the queues it consumes from.
   bool wildcard_queue = false;
   std::vector<queue*> sources;
   std::map<std::uint64_t, delivery> unacked;  // by ack tag = delivery order

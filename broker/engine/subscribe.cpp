@@ -90,19 +90,34 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
 
 }  // namespace
 
+// A composite SUBSCRIBE ("/queue/a,/queue/b.>") consumes from queues only, as one consumer
+// of each: a topic part would need a subscription of its own per topic (and a durable one a
+// name per topic), so it is refused with what to do instead.
+result<std::string> engine::impl::resolve_composite_subscribe(session&, std::string_view dest) {
+  for (auto part : split_composite(dest))
+    if (!is_queue(part) || is_temporary(part))
+      return failure{errc::unsupported_destination,
+                     fmt::format("'{}': a composite SUBSCRIBE takes /queue/ parts (wildcards allowed); subscribe to "
+                                 "'{}' on its own.",
+                                 dest, part)};
+  return std::string(dest);
+}
+
 void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   auto resolve = [&]() -> result<std::string> {
     auto dest = checked_destination(f);
     if (!dest) return std::move(dest).error();
-    if (dest.value().find(',') != std::string_view::npos)
-      return failure{errc::unsupported_destination,
-                     fmt::format("'{}': composite destinations are for SEND; subscribe to each part.", dest.value())};
+    if (dest.value().find(',') != std::string_view::npos) return resolve_composite_subscribe(s, dest.value());
     return resolve_destination(s, dest.value(), true);
   };
   auto req = read_subscribe(s, f, resolve(), config_);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();
-  if (auto ok = authorize_use(s, r.destination, permission::read); !ok) return fail(s, std::move(ok).error(), &f);
+  const bool composite = r.destination.find(',') != std::string::npos;
+  for (auto part : split_composite(r.destination))
+    if (auto ok = authorize_use(s, part, permission::read); !ok) return fail(s, std::move(ok).error(), &f);
+  if (composite && r.browser)
+    return fail(s, {errc::unsupported_destination, "A queue browser takes one queue; browse each part."}, &f);
   auto sub = std::make_unique<subscription>();
   sub->owner = &s;
   sub->id = r.id;
@@ -125,19 +140,25 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
     browse(s, get_queue(r.destination), ref);
     return;
   }
-  if (!r.to_topic && has_wildcard(r.destination)) {
-    // Consumes from every matching queue; get_queue adds it to those made later.
+  if (!r.to_topic && (composite || has_wildcard(r.destination))) {
+    // Consumes from every queue a part names or matches; get_queue adds a wildcard
+    // consumer to those made later.
     sub->wildcard_queue = true;
     sub->own = std::make_unique<queue>();
     sub->own->kind = queue_kind::topic_subscription;
     sub->own->name = r.destination;
     sub->q = sub->own.get();
+    bool any_wildcard = false;
+    for (auto part : split_composite(r.destination)) {
+      if (has_wildcard(part)) any_wildcard = true;
+      else get_queue(part);  // a named queue exists from its first consumer on, as with one name
+    }
     for (auto& [name, q] : queues_)
-      if (q->temp_owner == 0 && wildcard_matches(r.destination, name)) {
+      if (q->temp_owner == 0 && subscription_covers(r.destination, name)) {
         q->consumers.push_back(sub.get());
         sub->sources.push_back(q.get());
       }
-    wildcard_queue_subs_.push_back(sub.get());
+    if (any_wildcard) wildcard_queue_subs_.push_back(sub.get());
     mark_consumer_dirty(*sub);
     s.subs.emplace(r.id, std::move(sub));
     add_receipt(s, f, 0);

@@ -242,6 +242,40 @@ def test_a_composite_destination_delivers_to_each_part(brokers):
     assert sorted((m.headers["destination"], m.body) for m in got) == [("/queue/ca", "both"), ("/topic/cb", "both")]
 
 
+def test_a_composite_subscribe_consumes_from_each_queue(brokers):
+    b = new_broker(brokers)
+    p, c = client(b), client(b)
+    p.send("/queue/cs.a", "a1", headers={"persistent": "true"})
+    c.subscribe("/queue/cs.a,/queue/cs.b,/queue/cs.w.>", id="s", ack="client-individual",
+                headers={"receipt": "s"})
+    c.collector.wait_receipt("s")
+    p.send("/queue/cs.b", "b1", headers={"persistent": "true"})
+    p.send("/queue/cs.w.new", "w1", headers={"persistent": "true"})  # made after the SUBSCRIBE
+    p.send("/queue/cs.other", "no", headers={"persistent": "true", "receipt": "r"})
+    p.collector.wait_receipt("r")
+    got = c.collector.wait_messages(3)
+    assert sorted((m.headers["destination"], m.body) for m in got) == [
+        ("/queue/cs.a", "a1"), ("/queue/cs.b", "b1"), ("/queue/cs.w.new", "w1")]
+    time.sleep(0.3)
+    assert len(c.collector.messages) == 3, c.collector.messages
+    c.ack(got[1].headers["ack"])  # acks go to the queue the message came from
+    c.disconnect()  # the two unacked go back to their own queues
+    d = client(b)
+    d.subscribe("/queue/cs.a", id="a")
+    d.subscribe("/queue/cs.w.new", id="w")
+    again = d.collector.wait_messages(2)
+    assert sorted(m.body for m in again) == sorted(m.body for i, m in enumerate(got) if i != 1)
+
+
+def test_a_composite_subscribe_with_a_topic_part_is_refused(brokers):
+    b = new_broker(brokers)
+    r = Raw(b)
+    r.connect()
+    r.frame("SUBSCRIBE", {"destination": "/queue/x,/topic/y", "id": "s", "receipt": "r"})
+    f = r.read_frame()
+    assert f[0] == "ERROR" and "'/topic/y' on its own" in f[2].decode() + f[1].get("message", ""), f
+
+
 def test_a_virtual_topic_feeds_each_consumer_queue_persistently(brokers):
     b = new_broker(brokers)
     a1, a2, bb = client(b), client(b), client(b)
@@ -318,6 +352,8 @@ if __name__ == "__main__":
         test_a_queue_browser_sees_a_filtered_snapshot_then_browser_end_and_consumes_nothing,
         test_wildcard_topic_subscriptions_get_the_real_destination,
         test_a_composite_destination_delivers_to_each_part,
+        test_a_composite_subscribe_consumes_from_each_queue,
+        test_a_composite_subscribe_with_a_topic_part_is_refused,
         test_a_virtual_topic_feeds_each_consumer_queue_persistently,
         test_a_temporary_queue_as_reply_to_is_rewritten_and_dies_with_its_connection,
         test_a_wildcard_queue_subscription_consumes_every_matching_queue,

@@ -308,6 +308,15 @@ def composite_send(b, u):
     return sorted((f[1]["destination"].replace(u, "U"), f[2].decode()) for f in frames(r) if f[0] == "MESSAGE")
 
 
+def composite_subscribe(b, u):
+    r, _ = connect(b)
+    sent(r, f"/queue/cs1.{u}", "one")
+    subscribed(r, {"destination": f"/queue/cs1.{u},/queue/cs2.{u}", "id": "c"})
+    sent(r, f"/queue/cs2.{u}", "two")
+    sent(r, f"/queue/cs3.{u}", "three")
+    return sorted((f[1]["destination"].replace(u, "U"), f[2].decode()) for f in frames(r, quiet=2.0) if f[0] == "MESSAGE")
+
+
 def virtual_topic(b, u):
     a, _ = connect(b)
     c, _ = connect(b)
@@ -345,7 +354,7 @@ SCENARIOS = [
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
-    composite_send,
+    composite_send, composite_subscribe,
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,
 ]
 

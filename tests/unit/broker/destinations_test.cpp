@@ -39,6 +39,16 @@ TEST_CASE("a composite destination splits at commas") {
   CHECK(split_composite("/queue/a").size() == 1);
 }
 
+TEST_CASE("a composite subscription covers each queue a part names or matches") {
+  CHECK(subscription_covers("/queue/a", "/queue/a"));
+  CHECK_FALSE(subscription_covers("/queue/a", "/queue/ab"));
+  CHECK(subscription_covers("/queue/a,/queue/b", "/queue/b"));
+  CHECK(subscription_covers("/queue/a,/queue/jobs.>", "/queue/jobs.eu"));
+  CHECK_FALSE(subscription_covers("/queue/a,/queue/jobs.>", "/queue/jobs"));
+  CHECK_FALSE(subscription_covers("/queue/a,/queue/b", "/queue/a,/queue/b"));  // the whole is no queue
+  CHECK_FALSE(subscription_covers("/queue/a,/queue/b", "/topic/a"));
+}
+
 TEST_CASE("virtual topic consumer queues are Consumer.<one element>.VirtualTopic.X") {
   CHECK(virtual_topic_name("/topic/VirtualTopic.Orders") == "VirtualTopic.Orders");
   CHECK(virtual_topic_name("/topic/Orders").empty());
