@@ -52,7 +52,7 @@ queue& engine::impl::get_queue(std::string_view name) {
   queues_.emplace(std::string(name), std::move(q));
   for (auto* sub : wildcard_queue_subs_)
     if (subscription_covers(sub->destination, ref.name)) {
-      ref.consumers.push_back(sub);
+      ref.consumers.push_back(sub);  // a new queue: unmatched_below is 0 already
       sub->sources.push_back(&ref);
     }
   return ref;
@@ -132,6 +132,7 @@ void engine::impl::ensure_destination_journaled(queue& q) {
 
 void engine::impl::note_added(queue& q, std::uint64_t seq, std::int64_t expires_ms) {
   q.cursor = std::min(q.cursor, seq);
+  q.unmatched_below = std::min(q.unmatched_below, seq);
   if (expires_ms != 0 && (q.earliest_expiry == 0 || expires_ms < q.earliest_expiry)) q.earliest_expiry = expires_ms;
   ++q.enqueued;
   mark_dirty(q);
@@ -232,10 +233,15 @@ void engine::impl::dispatch(queue& q) {
 // consumer matches stays where it is. So every consumer sees the messages it matches in
 // queue order, and a message nobody matches waits for a consumer that does (ActiveMQ).
 // Cost: a pass reads every pending message that it must skip (the body cache keeps them);
-// it ends as soon as no consumer is ready.
+// it ends as soon as no consumer is ready. A run of messages at the head that no consumer
+// at all matches (ready or not) is remembered (queue::unmatched_below), so the next pass
+// does not read it again: without that, a backlog nobody selects is re-read on every ACK.
 void engine::impl::dispatch_selected(queue& q) {
   const auto now_ms = wall_ms_();
-  std::uint64_t from = 0;  // next seq to look at
+  std::uint64_t from = q.unmatched_below;  // next seq to look at
+  // Every message walked so far is unmatched by all consumers, or in flight (whose return
+  // lowers unmatched_below again).
+  bool unmatched_run = true;
   for (;;) {
     if (!pick_consumer(q)) return;
     const journal::live_index::message_map* journaled = nullptr;
@@ -261,11 +267,22 @@ void engine::impl::dispatch_selected(queue& q) {
       auto* c = q.consumers[(q.next_consumer + i) % n];
       if (consumer_ready(*c) && selects(c->filter, *m, q.name, redeliveries)) chosen = c;
     }
-    if (!chosen) continue;  // nobody ready wants it: it stays, the walk goes on
+    if (!chosen) {  // nobody ready wants it: it stays, the walk goes on
+      ++selector_skips_;
+      if (unmatched_run && !matched_by_any(q, *m, redeliveries)) q.unmatched_below = from;
+      else unmatched_run = false;
+      continue;
+    }
     if (!deliver(q, next->seq, next->persistent, *chosen)) return;
+    if (unmatched_run) q.unmatched_below = from;
     auto at = std::find(q.consumers.begin(), q.consumers.end(), chosen);
     if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % n;
   }
+}
+
+bool engine::impl::matched_by_any(const queue& q, const message& m, std::uint32_t redeliveries) const {
+  return std::any_of(q.consumers.begin(), q.consumers.end(),
+                     [&](const subscription* c) { return selects(c->filter, m, q.name, redeliveries); });
 }
 
 bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscription& sub) {

@@ -165,6 +165,7 @@ struct engine::impl {
   void flush();  // dispatch dirty queues, retry blocked producers, until stable
   void dispatch(detail::queue& q);
   void dispatch_selected(detail::queue& q);  // a queue with a selector among its consumers
+  bool matched_by_any(const detail::queue& q, const detail::message& m, std::uint32_t redeliveries) const;
   detail::subscription* pick_consumer(detail::queue& q);
   bool consumer_ready(detail::subscription& sub);
   // Delivers the message (seq, from the journal or memory) to `sub`; false when the queue
@@ -248,6 +249,7 @@ struct engine::impl {
 
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
+  std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left
   std::uint64_t duplicates_ = 0, read_errors_ = 0, send_timeouts_ = 0, unknown_targets_ = 0;
   std::uint64_t connections_total_ = 0, auth_failures_ = 0;
 };

@@ -46,6 +46,7 @@ void engine::impl::return_delivery(subscription& sub, unacked_iterator it) {
   // Back in its original place (queues are ordered by seq), ahead of everything that came
   // after it; dispatch flags it redelivered.
   q.returned[d.seq] = d.deliveries;
+  q.unmatched_below = std::min(q.unmatched_below, d.seq);
   if (d.persistent) {
     q.cursor = std::min(q.cursor, d.seq);
   } else {

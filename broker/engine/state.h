@@ -104,6 +104,10 @@ struct queue {
 
   std::map<std::uint64_t, message_ptr> memory;  // pending messages held in RAM
   std::uint64_t cursor = 0;                      // see the file comment
+  // Queues with selector consumers (dispatch_selected): every pending msg_seq below it is
+  // matched by no consumer's selector, so a walk starts there instead of at the head. Back
+  // to 0 when a consumer joins; lowered when a message comes back or lands below it.
+  std::uint64_t unmatched_below = 0;
   std::unordered_set<std::uint64_t> inflight_persistent;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
 

@@ -156,6 +156,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
     for (auto& [name, q] : queues_)
       if (q->temp_owner == 0 && subscription_covers(r.destination, name)) {
         q->consumers.push_back(sub.get());
+        q->unmatched_below = 0;  // its selector may match what the others skipped
         sub->sources.push_back(q.get());
       }
     if (any_wildcard) wildcard_queue_subs_.push_back(sub.get());
@@ -210,6 +211,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
     get_topic(r.destination).subscribers.push_back(sub.get());
   }
   sub->q->consumers.push_back(sub.get());
+  sub->q->unmatched_below = 0;  // its selector may match what the others skipped
   mark_dirty(*sub->q);
   s.subs.emplace(r.id, std::move(sub));
   if (!create) {

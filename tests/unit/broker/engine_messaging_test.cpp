@@ -655,6 +655,47 @@ TEST_CASE("issue 15: queue consumers with selectors get what they match, in queu
   CHECK(any.bodies() == strings({"1", "6"}));
 }
 
+namespace {
+std::uint64_t metric(fixture& fx, std::string_view name) {
+  std::string text;
+  fx.eng->append_metrics(text);
+  auto at = text.find(std::string("\n") + std::string(name) + " ");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(text.substr(at + name.size() + 2));
+}
+}  // namespace
+
+// Regression: each ACK re-read the whole unmatched backlog at the head (quadratic).
+TEST_CASE("issue 15: a backlog no selector matches is not walked again on every ACK") {
+  fixture fx;
+  client p(fx, connected), red(fx, connected);
+  constexpr int unmatched = 2000, wanted = 50;
+  for (int i = 0; i < unmatched; ++i) p.send("/queue/backlog", "g", {{"color", "green"}, {"persistent", i % 2 ? "true" : "false"}});
+  for (int i = 0; i < wanted; ++i) p.send("/queue/backlog", std::to_string(i), {{"color", "red"}, {"persistent", "true"}});
+  red.subscribe("r", "/queue/backlog", "client-individual", {{"selector", "color = 'red'"}, {"activemq.prefetchSize", "1"}});
+  for (int i = 0; i < wanted; ++i) {
+    REQUIRE(red.wait_messages(i + 1));
+    if (i + 1 < wanted) red.frame("ACK", {{"id", red.ack_id(i)}});
+  }
+  fx.settle();
+  CHECK(red.bodies().size() == wanted);
+  // One walk over the backlog, not one per ACK (that was 50 x 2000).
+  CHECK(metric(fx, "tandem_selector_skips_total") <= unmatched + 4 * wanted);
+
+  // The last red goes back (its consumer leaves without acking): it is found again, below
+  // the remembered run; and a consumer that does match the backlog gets all of it.
+  red.frame("UNSUBSCRIBE", {{"id", "r"}, {"receipt", "u"}});
+  REQUIRE(red.wait_receipt("u"));
+  client again(fx, connected), green(fx, connected);
+  again.subscribe("r2", "/queue/backlog", "auto", {{"selector", "color = 'red'"}});
+  REQUIRE(again.wait_messages(1));
+  CHECK(again.bodies() == strings({"49"}));
+  green.subscribe("g", "/queue/backlog", "auto", {{"selector", "color = 'green'"}});
+  REQUIRE(green.wait_messages(unmatched));
+  fx.settle();
+  CHECK(fx.destination("/queue/backlog")["pending"] == 0);
+}
+
 TEST_CASE("issue 15: an invalid selector is refused with an ERROR that says where") {
   fixture fx;
   client c(fx, connected);
