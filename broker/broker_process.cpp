@@ -300,7 +300,8 @@ void broker_process::elect() {
   announce_wait();
   std::unique_ptr<fence_hook> fence;
   if (cfg_.fence_command) {
-    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store});
+    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store,
+                                                        [m = lockmgr_.get()] { return m->lock_taken(); }});
     fence->start();
   }
   auto acquired = lockmgr_->acquire();

@@ -398,6 +398,7 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
   bool answering = true;
   bool reread = false;  // after a successful fence: the lock has moved, see to whom
   bool fenced = false;  // a run succeeded against the current holder
+  bool said_taken = false;  // "the lock came to us without a fence" logged
 
   auto stopping = [&] {
     std::lock_guard g(mutex);
@@ -442,8 +443,17 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
       answering = health_ok || stomp_ok;
       auto now = steady::now();
       // Once the lock is ours (hold) a successful run is enough: another one would only delay
-      // the takeover, which waits for it (seen: 3.6 s in the cluster drill).
-      if (decider.observe(now, health_ok, stomp_ok) && !(hold && fenced)) {
+      // the takeover, which waits for it (seen: 3.6 s in the cluster drill). And a lock that
+      // came to us without a run of ours needs none (fence_hook.h, "Not after a process death").
+      const bool taken = settings.lock_taken && settings.lock_taken();
+      if (taken && !fenced && !said_taken) {
+        said_taken = true;
+        log::info("fence", "the lock came to us without a fence: the old master's file-system client let go of it, "
+                           "so it is not fenced",
+                  {log::kv("holder", holder->broker_name), log::kv("epoch", holder->epoch),
+                   log::kv("mount_client_id", holder->mount_client_id)});
+      }
+      if (decider.observe(now, health_ok, stomp_ok) && !(hold && fenced) && !taken) {
         {
           std::lock_guard g(mutex);
           if (stop) break;
