@@ -405,16 +405,20 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
     return stop;
   };
   while (!stopping()) {
-    // Re-read holder.json only while the master answers (it then also answers the file
-    // system's cap recalls), and on a thread of its own: a master that dies just as we read
-    // leaves the read hanging until its client is evicted or times out (seen in the cluster
-    // drill), and the probes of the holder we know must go on meanwhile.
+    // Re-read holder.json on a thread of its own: a master that dies just as we read leaves
+    // the read hanging until its client is evicted or times out (seen in the cluster drill),
+    // and the probes of the holder we know must go on meanwhile. While the master answers,
+    // every 2 s; while it is silent, every probe round: another slave may have taken the
+    // lock from it already (its process died, its client let go), and only holder.json says
+    // so. Not re-reading then (as before 2026-12-06) fenced the healthy host of a killed
+    // master 2 s after the kill although a new master had long written holder.json.
     bool hold = false;
     {
       std::lock_guard g(mutex);
       hold = s->hold;
     }
-    if (!hold && !reader->busy() && (!holder || reread || (answering && ms_since(queried) > milliseconds(2000)))) {
+    const milliseconds reread_every = answering ? milliseconds(2000) : probe_every;
+    if (!hold && !reader->busy() && (!holder || reread || ms_since(queried) > reread_every)) {
       queried = steady::now();
       reread = false;
       reader->start(settings.store);

@@ -14,6 +14,7 @@ Exits 77 (skipped) where the cluster cannot run (not root, no /dev/fuse, no name
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,16 +45,21 @@ def main() -> int:
            "--failovers", "7", "--interval-ms", "2000", "--failover-timeout-ms", "120000", "--fence-after-ms", "2000",
            "--pending", os.environ.get("TANDEM_CLUSTER_DRILL_PENDING", "1000"), "--rate", "300", "--producers", "4",
            "--consumers", "4", "--lock-check-interval-ms", "500", "--drain-timeout-ms", "60000"]
-    with tempfile.TemporaryDirectory(prefix="cluster-drill-") as tmp:
-        record = Path(out) if out else Path(tmp) / "drill.json"
-        cmd += ["--json", str(record)]
-        print(" ".join(cmd))
-        rc = subprocess.run(cmd).returncode
-        bad = [a for a in _anomalies(record)
-               if a.get("what", "").startswith(("unexpected exit", "host "))]
-        for a in bad:
-            print("FAIL cluster_drill: " + json.dumps(a))
-        return rc if rc != 0 or not bad else 1
+    # The brokers' logs are what explains a failure: kept (and named) unless the test passes.
+    work = Path(tempfile.mkdtemp(prefix="cluster-drill-"))
+    record = Path(out) if out else work / "drill.json"
+    cmd += ["--work-dir", str(work / "run"), "--keep", "--json", str(record)]
+    print(" ".join(cmd))
+    rc = subprocess.run(cmd).returncode
+    bad = [a for a in _anomalies(record)
+           if a.get("what", "").startswith(("unexpected exit", "host "))]
+    for a in bad:
+        print("FAIL cluster_drill: " + json.dumps(a))
+    if rc == 0 and not bad:
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    print(f"cluster_drill: logs and record kept in {work}")
+    return rc or 1
 
 
 def _anomalies(record: Path) -> list:

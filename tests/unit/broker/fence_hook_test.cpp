@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "broker/fence_hook.h"
 #include "journal/fs/file_system.h"
@@ -190,6 +191,10 @@ namespace {
 struct dead_holder_store {
   tandem::test::temp_dir dir;
   std::unique_ptr<tandem::lockmgr::lock_file> lock;
+  // holder.json now names `h` (a new master wrote it).
+  void name_holder(const tandem::lockmgr::holder_record& h) {
+    std::ofstream(dir.path() / std::string(tandem::lockmgr::holder_file_name)) << tandem::lockmgr::encode_holder(h);
+  }
   dead_holder_store() {
     auto opened = tandem::lockmgr::lock_file::open(tandem::fs::posix_file_system(), dir.path());
     REQUIRE(opened);
@@ -240,4 +245,30 @@ TEST_CASE("a lock that came to us without a fence is not fenced: its holder's cl
   taken = false;
   CHECK(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }));
   hook.finish();
+}
+
+TEST_CASE("a silent master whose lock another slave took is not fenced: holder.json is read again") {
+  // Found by the cluster drill: a slave still waiting read holder.json only while the master
+  // answered, so after a kill it went on watching the dead broker although another slave had
+  // taken over, and fenced the dead broker's healthy host fence_after_ms later.
+  dead_holder_store store;
+  const auto marker = store.dir.path() / "fenced";
+  listener new_master;  // accepts TCP connections: its STOMP port answers
+  fence_hook hook({"touch " + marker.string(), milliseconds(1500), seconds(10), store.dir.path(), [] { return false; }});
+  hook.start();
+  // Let the watcher read the first holder.json (the dead b0) and find it silent; it reads
+  // at once, so a quarter of fence_after is plenty (were it slower, it would read b1 first
+  // and the check below would pass without testing the re-read).
+  std::this_thread::sleep_for(milliseconds(400));
+  tandem::lockmgr::holder_record b1;
+  b1.broker_name = "b1";
+  b1.host = "127.0.0.1";
+  b1.pid = 4343;
+  b1.epoch = 4;
+  b1.acquired_at = "2026-12-06T05:00:01.000Z";
+  b1.client_url = "tcp://127.0.0.1:" + std::to_string(new_master.port);
+  store.name_holder(b1);
+  // Three times fence_after since b0 fell silent: a watcher still on b0 would have run.
+  CHECK_FALSE(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }, milliseconds(4500)));
+  CHECK_FALSE(hook.finish());
 }
