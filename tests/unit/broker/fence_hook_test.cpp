@@ -186,6 +186,20 @@ TEST_CASE("a mount that is not CephFS has no client id") {
 
 namespace {
 
+// A holder record on 127.0.0.1 (acquired_at fixed: the watcher does not read it).
+tandem::lockmgr::holder_record local_holder(const std::string& name, std::uint64_t epoch, const std::string& client_url,
+                                            const std::string& admin_url = "") {
+  tandem::lockmgr::holder_record h;
+  h.broker_name = name;
+  h.host = "127.0.0.1";
+  h.pid = 4242;
+  h.epoch = epoch;
+  h.acquired_at = "2026-12-06T05:00:00.000Z";
+  h.client_url = client_url;
+  h.admin_url = admin_url;
+  return h;
+}
+
 // A store directory whose lock another descriptor holds and whose holder.json names a
 // master that is gone: its STOMP and admin ports refuse connections (a killed broker).
 struct dead_holder_store {
@@ -205,15 +219,8 @@ struct dead_holder_store {
       listener l;
       closed = l.port;
     }
-    tandem::lockmgr::holder_record h;
-    h.broker_name = "b0";
-    h.host = "127.0.0.1";
-    h.pid = 4242;
-    h.epoch = 3;
-    h.acquired_at = "2026-12-06T05:00:00.000Z";
-    h.client_url = "tcp://127.0.0.1:" + std::to_string(closed);
-    h.admin_url = "http://127.0.0.1:" + std::to_string(closed);
-    std::ofstream(dir.path() / std::string(tandem::lockmgr::holder_file_name)) << tandem::lockmgr::encode_holder(h);
+    name_holder(local_holder("b0", 3, "tcp://127.0.0.1:" + std::to_string(closed),
+                             "http://127.0.0.1:" + std::to_string(closed)));
   }
 };
 
@@ -260,14 +267,7 @@ TEST_CASE("a silent master whose lock another slave took is not fenced: holder.j
   // at once, so a quarter of fence_after is plenty (were it slower, it would read b1 first
   // and the check below would pass without testing the re-read).
   std::this_thread::sleep_for(milliseconds(400));
-  tandem::lockmgr::holder_record b1;
-  b1.broker_name = "b1";
-  b1.host = "127.0.0.1";
-  b1.pid = 4343;
-  b1.epoch = 4;
-  b1.acquired_at = "2026-12-06T05:00:01.000Z";
-  b1.client_url = "tcp://127.0.0.1:" + std::to_string(new_master.port);
-  store.name_holder(b1);
+  store.name_holder(local_holder("b1", 4, "tcp://127.0.0.1:" + std::to_string(new_master.port)));
   // Three times fence_after since b0 fell silent: a watcher still on b0 would have run.
   CHECK_FALSE(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }, milliseconds(4500)));
   CHECK_FALSE(hook.finish());
