@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -156,6 +157,13 @@ int broker_process::check_store() {
     log::error("main", "not a store: no identity file",
                {log::kv("store", cfg_.store.string()),
                 log::kv("hint", "check that the shared file system is mounted; to create a new store pass --create-store")});
+  } else if (id.error() == std::error_condition(ESHUTDOWN, std::generic_category()) ||
+             id.error() == std::errc::not_connected) {
+    // A fenced CephFS client answers ESHUTDOWN to every call until it is mounted again; a
+    // FUSE mount whose daemon died answers ENOTCONN. Restarting the broker cannot help.
+    log::error("main", "cannot read the store identity: the store's mount is cut off (fenced, or its client died)",
+               {log::kv("store", cfg_.store.string()), log::kv("error", id.error().message()),
+                log::kv("hint", "unmount and mount the file system again on this host, then restart the broker")});
   } else {
     log::error("main", "cannot read the store identity",
                {log::kv("store", cfg_.store.string()), log::kv("error", id.error().message())});
@@ -300,7 +308,8 @@ void broker_process::elect() {
   announce_wait();
   std::unique_ptr<fence_hook> fence;
   if (cfg_.fence_command) {
-    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store});
+    fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store,
+                                                        [m = lockmgr_.get()] { return m->lock_taken(); }});
     fence->start();
   }
   auto acquired = lockmgr_->acquire();

@@ -398,22 +398,27 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
   bool answering = true;
   bool reread = false;  // after a successful fence: the lock has moved, see to whom
   bool fenced = false;  // a run succeeded against the current holder
+  bool said_taken = false;  // "the lock came to us without a fence" logged
 
   auto stopping = [&] {
     std::lock_guard g(mutex);
     return stop;
   };
   while (!stopping()) {
-    // Re-read holder.json only while the master answers (it then also answers the file
-    // system's cap recalls), and on a thread of its own: a master that dies just as we read
-    // leaves the read hanging until its client is evicted or times out (seen in the cluster
-    // drill), and the probes of the holder we know must go on meanwhile.
+    // Re-read holder.json on a thread of its own: a master that dies just as we read leaves
+    // the read hanging until its client is evicted or times out (seen in the cluster drill),
+    // and the probes of the holder we know must go on meanwhile. While the master answers,
+    // every 2 s; while it is silent, every probe round: another slave may have taken the
+    // lock from it already (its process died, its client let go), and only holder.json says
+    // so. Not re-reading then (as before 2026-12-06) fenced the healthy host of a killed
+    // master 2 s after the kill although a new master had long written holder.json.
     bool hold = false;
     {
       std::lock_guard g(mutex);
       hold = s->hold;
     }
-    if (!hold && !reader->busy() && (!holder || reread || (answering && ms_since(queried) > milliseconds(2000)))) {
+    const milliseconds reread_every = answering ? milliseconds(2000) : probe_every;
+    if (!hold && !reader->busy() && (!holder || reread || ms_since(queried) > reread_every)) {
       queried = steady::now();
       reread = false;
       reader->start(settings.store);
@@ -442,8 +447,17 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
       answering = health_ok || stomp_ok;
       auto now = steady::now();
       // Once the lock is ours (hold) a successful run is enough: another one would only delay
-      // the takeover, which waits for it (seen: 3.6 s in the cluster drill).
-      if (decider.observe(now, health_ok, stomp_ok) && !(hold && fenced)) {
+      // the takeover, which waits for it (seen: 3.6 s in the cluster drill). And a lock that
+      // came to us without a run of ours needs none (fence_hook.h, "Not after a process death").
+      const bool taken = settings.lock_taken && settings.lock_taken();
+      if (taken && !fenced && !said_taken) {
+        said_taken = true;
+        log::info("fence", "the lock came to us without a fence: the old master's file-system client let go of it, "
+                           "so it is not fenced",
+                  {log::kv("holder", holder->broker_name), log::kv("epoch", holder->epoch),
+                   log::kv("mount_client_id", holder->mount_client_id)});
+      }
+      if (decider.observe(now, health_ok, stomp_ok) && !(hold && fenced) && !taken) {
         {
           std::lock_guard g(mutex);
           if (stop) break;

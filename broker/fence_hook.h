@@ -21,6 +21,14 @@
 // means "the old master is cut off". It gets the holder's identity in the environment
 // (fence_environment; docs/failover.md lists the variables).
 //
+// Not after a process death. The lock moving to us, with no run of ours, means its holder's
+// client let it go: after a SIGKILL of the broker its host's ceph-fuse frees the lock within
+// milliseconds, but the new master's first reads of what the old one fsynced can wait an
+// MDS tick (mds_tick_interval, 5 s by default) and the old master stays silent meanwhile.
+// Fencing then (seen in the cluster drill, fence_after_ms 2000) evicts a healthy host's
+// mount: every broker restarted there fails with ESHUTDOWN until an operator remounts it.
+// So once fence_settings::lock_taken says the lock is ours, no run starts.
+//
 // After the lock. On CephFS the lock moves when the MDS drops the evicted session, a few ms
 // BEFORE `client evict` returns (only its return says the old client is blocklisted, i.e.
 // its in-flight writes are refused). So the new master must not write before the command
@@ -35,6 +43,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +60,11 @@ struct fence_settings {
   std::chrono::milliseconds after{5000};    // silence before a run
   std::chrono::milliseconds timeout{30000}; // a run longer than this is killed
   std::filesystem::path store;              // whose holder.json names the master
+  // True once this process holds the store's lock (lockmgr::lock_manager::lock_taken), or
+  // empty. A lock that came to us while no run of ours had succeeded was let go by the old
+  // holder's own file-system client (its process died; or the file system, or another
+  // slave, already cut it off), so fencing it would only cut off a live host: no run then.
+  std::function<bool()> lock_taken;
 };
 
 // The decision, apart from probes, processes and clocks (tested alone).

@@ -113,7 +113,10 @@ result<acquisition> lock_manager::acquire() {
       !state_.compare_exchange_strong(before, state::acquiring))
     return make_error_code(errc::busy);
   auto give_up = [&](std::error_code ec, bool unlock) {
-    if (unlock) lock_->unlock();
+    if (unlock) {
+      lock_taken_.store(false);
+      lock_->unlock();
+    }
     state_.store(before);
     return ec;
   };
@@ -123,6 +126,7 @@ result<acquisition> lock_manager::acquire() {
   a.fs_kind = takeover_.fs.name;
   auto t0 = std::chrono::steady_clock::now();
   if (auto ec = wait_for_lock()) return give_up(ec, false);
+  lock_taken_.store(true);
   a.waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
 
   // From here on we hold the lock; every failure gives it back.
@@ -211,6 +215,7 @@ result<acquisition> lock_manager::acquire() {
   state_.store(state::master);
   if (auto l = run_check(false)) {
     declare_lost(*l);
+    lock_taken_.store(false);
     lock_->unlock();
     return make_error_code(errc::lost_mastership);
   }
@@ -456,6 +461,7 @@ std::error_code lock_manager::release() {
   }
   if (state_.load() == state::lost) {
     // holder.json may already be the new master's: leave it alone.
+    lock_taken_.store(false);
     lock_->unlock();
     return make_error_code(errc::lost_mastership);
   }
@@ -466,6 +472,7 @@ std::error_code lock_manager::release() {
   // If marking fails we still unlock: the next master then sees an unclean end and waits
   // the takeover delay, which is merely slower, never unsafe.
   auto ec = fs::write_file_atomically(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
+  lock_taken_.store(false);
   auto unlock_ec = lock_->unlock();
   return ec ? ec : unlock_ec;
 }

@@ -208,6 +208,11 @@ class lock_manager {
   std::error_code release();
 
   bool is_master() const noexcept;
+  // True from the moment acquire() holds the kernel lock (before it writes the epoch and
+  // waits the takeover delay, which on a cluster file system can take seconds) until the
+  // lock is given back. Any thread. A slave's fence hook asks it: a lock that came to us
+  // without a fence was let go by its holder's own file-system client, which needs no fence.
+  bool lock_taken() const noexcept { return lock_taken_.load(); }
   std::uint64_t epoch() const noexcept { return epoch_.load(); }
   std::optional<loss> lost() const;
   std::chrono::milliseconds lease() const noexcept { return 2 * opts_.check_interval; }
@@ -239,6 +244,7 @@ class lock_manager {
   detail::interrupter interrupter_;
 
   std::atomic<state> state_{state::idle};
+  std::atomic<bool> lock_taken_{false};
   std::atomic<std::uint64_t> epoch_{0};
   file_identity held_identity_;            // written by acquire() before state_ = master
   holder_record record_;                   // ours, rewritten by release()

@@ -62,6 +62,27 @@ void controller::setup_cluster_store(nlohmann::json& rec) {
                   places_.size(), dir, dir));
 }
 
+// A slave's fence hook evicts the master's host client when the master stays silent for
+// fence_after_ms with the lock not yet moved. After a plain process kill that should not
+// happen (the host's client frees the lock in milliseconds), but if it does, the host's
+// mount fails every call (ESHUTDOWN; ENOENT on its root) until it is mounted again, and a
+// broker started there exits 1 at once. The drill repairs the host as an operator would
+// and records it: a fence after a process death is worth knowing about.
+void controller::remount_if_fenced(std::uint32_t slot) {
+  std::error_code ec;
+  if (std::filesystem::exists(places_[slot].store, ec) && !ec) return;
+  const auto host = std::to_string(slot + 1);
+  const std::string error = ec ? ec.message() : "the store directory is gone";
+  say(fmt::format("  ! host {} (b{}): its mount answers \"{}\" (fenced?): remounting before the restart", host, slot,
+                  error));
+  anomalies_.push_back({{"what", fmt::format("host {}'s mount failed with \"{}\" before b{} restarted: remounted "
+                                             "(a slave fenced the host although the episode did not ask for it)",
+                                             host, error, slot)},
+                        {"slot", slot},
+                        {"at_ms", ms_between(origin_, clock_type::now())}});
+  cluster_->run({"remount", host}, std::chrono::seconds(180));
+}
+
 bool controller::await_end(std::uint32_t victim, std::chrono::milliseconds timeout) {
   return pump_until(timeout, [&] { return ended_.contains(victim); });
 }

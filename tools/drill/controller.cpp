@@ -51,23 +51,44 @@ void controller::say(const std::string& line) {
 
 void controller::supervise() {
   for (auto& rec : fleet_->reap()) {
+    note_start_failure(rec);
     if (machine_down_ || expected_exits_.contains(rec.slot)) {
       ended_[rec.slot] = rec;
       continue;
     }
+    const auto why = last_error_line_of(rec.log);
     anomalies_.push_back({{"what", "unexpected exit"},
                           {"slot", rec.slot},
                           {"incarnation", rec.incarnation},
                           {"status", rec.status ? rec.status->to_string() : "?"},
+                          {"error_line", why.value_or("")},
                           {"log", rec.log.string()},
                           {"at_ms", ms_between(origin_, clock_type::now())}});
-    say(fmt::format("  ! broker b{} exited unexpectedly ({}), see {}", rec.slot, rec.status ? rec.status->to_string() : "?",
-                    rec.log.string()));
+    say(fmt::format("  ! broker b{} exited unexpectedly ({}), see {}{}", rec.slot, rec.status ? rec.status->to_string() : "?",
+                    rec.log.string(), why ? "\n    its last error: " + *why : ""));
     if (!stop_requested) restart(rec.slot);
   }
 }
 
+// A broker that cannot start (exit 1: its store unreadable, its port taken, its mount
+// fenced) fails the same way at every restart; restarting it for ever, as a supervisor
+// would, hides the reason behind hundreds of logs. Three such ends in a row end the drill
+// with the broker's own error line.
+void controller::note_start_failure(const incarnation_record& rec) {
+  const bool failed_start = rec.status && rec.status->exited && rec.status->code == 1;
+  if (!failed_start) {
+    failed_starts_.erase(rec.slot);
+    return;
+  }
+  constexpr unsigned limit = 3;
+  if (++failed_starts_[rec.slot] < limit) return;
+  const auto why = last_error_line_of(rec.log);
+  throw drill_abort{fmt::format("broker b{} cannot start: it exited 1 at {} starts in a row; its last error: {} (see {})",
+                                rec.slot, limit, why.value_or("(no error line in its log)"), rec.log.string())};
+}
+
 void controller::restart(std::uint32_t slot) {
+  if (cluster_) remount_if_fenced(slot);
   if (auto ec = fleet_->start(slot)) throw drill_abort{fmt::format("cannot restart broker b{}: {}", slot, ec.message())};
 }
 

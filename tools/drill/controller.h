@@ -104,7 +104,13 @@ class controller {
   // the store is powered on and every broker starts again.
   void machine_restart(bool forget);
   std::optional<master_line> master_line_of(std::uint32_t slot, std::uint64_t epoch);
+  // Starts the slot again (cluster: after remount_if_fenced).
   void restart(std::uint32_t slot);
+  // Counts a slot's consecutive failed starts (exit 1); throws drill_abort with the
+  // broker's own error line at the third.
+  void note_start_failure(const incarnation_record& rec);
+  // cluster: remounts the slot's host when its mount fails (fenced), recording an anomaly.
+  void remount_if_fenced(std::uint32_t slot);
   void check_end(nlohmann::json& f, std::uint32_t slot, const incarnation_record& ended, expected_end end, fault_kind kind);
 
   const drill_options& o_;
@@ -121,6 +127,7 @@ class controller {
   std::unique_ptr<workload> workload_;
   std::string probe_destination_;
   clock_type::time_point origin_;
+  std::map<std::uint32_t, unsigned> failed_starts_;  // consecutive exit-1 ends per slot
   std::set<std::uint32_t> expected_exits_;  // slots whose exit the running episode causes
   std::map<std::uint32_t, incarnation_record> ended_;  // their ends, collected by supervise()
   bool machine_down_ = false;               // power loss: every exit is expected, none restarted

@@ -94,6 +94,25 @@ void scan_log(std::istream& in, std::uint32_t slot, std::uint64_t incarnation, l
   }
 }
 
+std::optional<std::string> last_error_line(std::istream& in) {
+  std::optional<std::string> found;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view view(line);
+    std::size_t b = view.find(' ');
+    if (b == std::string_view::npos) continue;
+    std::size_t l = view.find_first_not_of(' ', b);
+    if (l != std::string_view::npos && view.substr(l, 6) == "error ") found = line;
+  }
+  return found;
+}
+
+std::optional<std::string> last_error_line_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  return last_error_line(in);
+}
+
 void scan_log_file(const std::filesystem::path& file, std::uint32_t slot, std::uint64_t incarnation, log_facts& out) {
   std::ifstream in(file);
   if (in) scan_log(in, slot, incarnation, out);

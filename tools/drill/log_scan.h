@@ -53,6 +53,11 @@ bool log_field(std::string_view line, std::string_view key, std::string& value);
 void scan_log(std::istream& in, std::uint32_t slot, std::uint64_t incarnation, log_facts& out);
 void scan_log_file(const std::filesystem::path& file, std::uint32_t slot, std::uint64_t incarnation, log_facts& out);
 
+// The last line of level "error" in a log (a broker that cannot start says why in one:
+// "... error main cannot read the store identity store=... error=..."); nullopt when none.
+std::optional<std::string> last_error_line(std::istream& in);
+std::optional<std::string> last_error_line_of(const std::filesystem::path& file);
+
 // Problems with the master lines of a whole run, one sentence each (empty: consistent).
 // `check_time_order` false skips the time-order check: after a clock-jump run the brokers'
 // UTC timestamps do not order their lines.

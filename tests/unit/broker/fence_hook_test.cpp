@@ -7,15 +7,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "broker/fence_hook.h"
+#include "journal/fs/file_system.h"
+#include "lockmgr/format.h"
+#include "lockmgr/lock_file.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
 
 using namespace tandem::broker;
 using namespace std::chrono;
@@ -176,4 +182,93 @@ TEST_CASE("the probes tell a listening port from a closed one") {
 TEST_CASE("a mount that is not CephFS has no client id") {
   tandem::test::temp_dir dir;
   CHECK(read_mount_client_id(dir.path()).empty());
+}
+
+namespace {
+
+// A holder record on 127.0.0.1 (acquired_at fixed: the watcher does not read it).
+tandem::lockmgr::holder_record local_holder(const std::string& name, std::uint64_t epoch, const std::string& client_url,
+                                            const std::string& admin_url = "") {
+  tandem::lockmgr::holder_record h;
+  h.broker_name = name;
+  h.host = "127.0.0.1";
+  h.pid = 4242;
+  h.epoch = epoch;
+  h.acquired_at = "2026-12-06T05:00:00.000Z";
+  h.client_url = client_url;
+  h.admin_url = admin_url;
+  return h;
+}
+
+// A store directory whose lock another descriptor holds and whose holder.json names a
+// master that is gone: its STOMP and admin ports refuse connections (a killed broker).
+struct dead_holder_store {
+  tandem::test::temp_dir dir;
+  std::unique_ptr<tandem::lockmgr::lock_file> lock;
+  // holder.json now names `h` (a new master wrote it).
+  void name_holder(const tandem::lockmgr::holder_record& h) {
+    std::ofstream(dir.path() / std::string(tandem::lockmgr::holder_file_name)) << tandem::lockmgr::encode_holder(h);
+  }
+  dead_holder_store() {
+    auto opened = tandem::lockmgr::lock_file::open(tandem::fs::posix_file_system(), dir.path());
+    REQUIRE(opened);
+    lock = std::move(opened).value();
+    REQUIRE_FALSE(lock->try_lock());
+    std::uint16_t closed = 0;
+    {
+      listener l;
+      closed = l.port;
+    }
+    name_holder(local_holder("b0", 3, "tcp://127.0.0.1:" + std::to_string(closed),
+                             "http://127.0.0.1:" + std::to_string(closed)));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a silent master whose lock is still held is fenced") {
+  dead_holder_store store;
+  const auto marker = store.dir.path() / "fenced";
+  fence_hook hook({"touch " + marker.string(), milliseconds(100), seconds(10), store.dir.path(), [] { return false; }});
+  hook.start();
+  CHECK(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }));
+  auto last = hook.finish();
+  REQUIRE(last);
+  CHECK(last->succeeded);
+}
+
+TEST_CASE("a lock that came to us without a fence is not fenced: its holder's client let it go") {
+  // Found by the cluster drill: a SIGKILLed master's lock moved at once, the new master's
+  // first reads waited an MDS tick, the slaves fenced the killed broker's healthy host and
+  // every broker restarted there failed with ESHUTDOWN.
+  dead_holder_store store;
+  const auto marker = store.dir.path() / "fenced";
+  std::atomic<bool> taken{true};
+  fence_hook hook({"touch " + marker.string(), milliseconds(100), seconds(10), store.dir.path(), [&] { return taken.load(); }});
+  hook.start();
+  // Ten times fence_after of silence: a watcher that ignored the lock would have run.
+  CHECK_FALSE(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }, milliseconds(1000)));
+  // The same watcher fences once the lock is no longer ours: it was watching all along.
+  taken = false;
+  CHECK(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }));
+  hook.finish();
+}
+
+TEST_CASE("a silent master whose lock another slave took is not fenced: holder.json is read again") {
+  // Found by the cluster drill: a slave still waiting read holder.json only while the master
+  // answered, so after a kill it went on watching the dead broker although another slave had
+  // taken over, and fenced the dead broker's healthy host fence_after_ms later.
+  dead_holder_store store;
+  const auto marker = store.dir.path() / "fenced";
+  listener new_master;  // accepts TCP connections: its STOMP port answers
+  fence_hook hook({"touch " + marker.string(), milliseconds(1500), seconds(10), store.dir.path(), [] { return false; }});
+  hook.start();
+  // Let the watcher read the first holder.json (the dead b0) and find it silent; it reads
+  // at once, so a quarter of fence_after is plenty (were it slower, it would read b1 first
+  // and the check below would pass without testing the re-read).
+  std::this_thread::sleep_for(milliseconds(400));
+  store.name_holder(local_holder("b1", 4, "tcp://127.0.0.1:" + std::to_string(new_master.port)));
+  // Three times fence_after since b0 fell silent: a watcher still on b0 would have run.
+  CHECK_FALSE(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }, milliseconds(4500)));
+  CHECK_FALSE(hook.finish());
 }

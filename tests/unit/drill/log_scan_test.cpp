@@ -39,6 +39,22 @@ TEST_CASE("a key is matched only as a whole word") {
   CHECK(v == "a \"b\" c");
 }
 
+TEST_CASE("the last error line is the broker's own reason for a failed start") {
+  std::istringstream in(
+      "2026-12-06T07:52:52.748Z info  main starting broker_name=b0 store=/m/host1/s\n"
+      "2026-12-06T07:52:52.748Z warning main no users configured: anonymous access is allowed\n"
+      "2026-12-06T07:52:52.750Z error admin cannot listen address=10.77.0.21:61701 error=\"Address in use\"\n"
+      "2026-12-06T07:52:52.755Z error main cannot read the store identity store=/m/host1/s "
+      "error=\"Cannot send after transport endpoint shutdown\"\n"
+      "2026-12-06T07:52:52.756Z info  main exit code=1 note=\"an error line\"\n");
+  auto line = last_error_line(in);
+  REQUIRE(line);
+  CHECK(line->find("cannot read the store identity") != std::string::npos);
+
+  std::istringstream quiet("2026-12-06T07:52:52.748Z info  main starting error=none\nnot a log line error x\n");
+  CHECK_FALSE(last_error_line(quiet));
+}
+
 TEST_CASE("epochs served twice or going back in time are problems") {
   auto line = [](std::string utc, std::uint64_t epoch, std::uint32_t slot) {
     master_line m;
