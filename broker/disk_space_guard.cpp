@@ -21,17 +21,22 @@ disk_space_guard::~disk_space_guard() {
   thread_.join();
 }
 
-disk_space_guard::status disk_space_guard::check(const std::filesystem::path& store, std::uint64_t reserve_bytes) {
+disk_space_guard::status disk_space_guard::judge(const std::filesystem::space_info& space,
+                                                  std::uint64_t reserve_bytes) {
   status s;
   s.reserve_bytes = reserve_bytes;
+  if (space.capacity == 0) return s;  // no answer about space (see the header)
+  s.available_bytes = space.available;
+  s.full = space.available < reserve_bytes;
+  return s;
+}
+
+disk_space_guard::status disk_space_guard::check(const std::filesystem::path& store, std::uint64_t reserve_bytes) {
   std::error_code ec;
   auto space = std::filesystem::space(store, ec);
-  // An unanswered statvfs says nothing about space: not full (the journal's own errors
-  // still stop a master whose writes fail).
-  if (!ec) {
-    s.available_bytes = space.available;
-    s.full = space.available < reserve_bytes;
-  }
+  // An unanswered statvfs says nothing about space either: not full (the journal's own
+  // errors still stop a master whose writes fail).
+  status s = ec ? judge({0, 0, 0}, reserve_bytes) : judge(space, reserve_bytes);
   s.reserve_file = std::filesystem::exists(store / reserve_file_name, ec);
   return s;
 }

@@ -54,6 +54,10 @@ class disk_space_guard {
   static bool release_reserve(const std::filesystem::path& store);
   // One look at the file system (no reserve file made or removed).
   static status check(const std::filesystem::path& store, std::uint64_t reserve_bytes);
+  // What one statvfs answer says (no I/O). A file system that reports no capacity at all
+  // says nothing about space: not full. Seen on a CephFS mount for ~10 s after the
+  // cluster starts (0 of 0 bytes until the OSDs first report).
+  static status judge(const std::filesystem::space_info& space, std::uint64_t reserve_bytes);
 
  private:
   void run();
