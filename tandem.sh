@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tandem's one entry point for developers, CI and first-time users.
 #
-#   ./tandem.sh run  [tandemd options]  set up, build, start a broker on ./var/store
+#   ./tandem.sh run  [tandemd options]  set up, build tandemd (only), start a broker on ./var/store
 #   ./tandem.sh test                    set up, build (plain and ASan+UBSan), run every test
 #   ./tandem.sh setup | build | bench   the single steps
 #
