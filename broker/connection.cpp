@@ -279,11 +279,20 @@ asio::awaitable<void> connection::writer() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    for (const auto& s : batch) buffers.push_back(asio::buffer(s));
     boost::system::error_code ec;
     write_started_ = steady::now();
-    if (tls_) co_await asio::async_write(tls_->stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
-    else co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    if (batch.size() == 1) {
+      // The common case under request/response load (one RECEIPT or MESSAGE at a time): a
+      // single buffer, because async_write copies a buffer vector into each operation (one
+      // allocation per write, issue 19).
+      auto one = asio::buffer(batch.front());
+      if (tls_) co_await asio::async_write(tls_->stream, one, asio::redirect_error(asio::use_awaitable, ec));
+      else co_await asio::async_write(socket_, one, asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      for (const auto& s : batch) buffers.push_back(asio::buffer(s));
+      if (tls_) co_await asio::async_write(tls_->stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
+      else co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    }
     write_started_ = steady::time_point::max();
     if (stopped_) co_return;
     if (ec) {

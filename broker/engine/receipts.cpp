@@ -48,11 +48,7 @@ outgoing encode_slot(const receipt_slot& slot, stomp::version v) {
     return out;
   }
   if (!slot.receipt_id) return out;
-  stomp::frame receipt;
-  receipt.command = "RECEIPT";
-  receipt.add("receipt-id", *slot.receipt_id);
-  if (slot.kind == receipt_kind::duplicate) receipt.add("tandem-duplicate", "true");
-  if (stomp::encode(receipt, v, out.frame)) {
+  if (stomp::encode_receipt(*slot.receipt_id, slot.kind == receipt_kind::duplicate, v, out.frame)) {
     // A receipt id this version cannot write back (e.g. a value ending in CR in 1.1): answer
     // with an ERROR rather than a RECEIPT the client could not match.
     out.frame.clear();

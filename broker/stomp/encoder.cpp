@@ -88,4 +88,19 @@ std::error_code encode_message(const message_view& m, version v, std::string& ou
   return {};
 }
 
+std::error_code encode_receipt(std::string_view receipt_id, bool duplicate, version v, std::string& out) {
+  const escaping e = escaping_for(v, command::receipt);
+  const std::size_t start = out.size();
+  out.reserve(start + 48 + receipt_id.size());
+  out.append("RECEIPT\n");
+  std::error_code ec = append_header("receipt-id", receipt_id, e, out);
+  if (!ec && duplicate) ec = append_header("tandem-duplicate", "true", e, out);
+  if (ec) {
+    out.resize(start);
+    return ec;
+  }
+  append_body({}, out);
+  return {};
+}
+
 }  // namespace tandem::stomp

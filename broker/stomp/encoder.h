@@ -39,4 +39,9 @@ struct message_view {
 // Same bytes as encode() of the equivalent frame; same errors.
 std::error_code encode_message(const message_view& m, version v, std::string& out);
 
+// A RECEIPT without building a `frame` (one per receipted SEND): `receipt-id`, then
+// `tandem-duplicate:true` when `duplicate`. Same bytes as encode() of the equivalent frame;
+// same errors.
+std::error_code encode_receipt(std::string_view receipt_id, bool duplicate, version v, std::string& out);
+
 }  // namespace tandem::stomp

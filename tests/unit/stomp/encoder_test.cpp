@@ -122,5 +122,23 @@ TEST_CASE("the MESSAGE fast path writes the same octets as encode") {
   CHECK(out == "keep");
 }
 
+TEST_CASE("the RECEIPT fast path writes the same octets as encode, errors included") {
+  for (version v : {version::v1_0, version::v1_1, version::v1_2}) {
+    CAPTURE(version_name(v));
+    for (bool duplicate : {false, true}) {
+      for (std::string id : {"r-1"s, "a:b\\c"s, "line\rend"s, "end\r"s}) {
+        CAPTURE(id);
+        frame equivalent{"RECEIPT", {{"receipt-id", id}}, ""};
+        if (duplicate) equivalent.add("tandem-duplicate", "true");
+        std::string slow;
+        const auto slow_ec = encode(equivalent, v, slow);
+        std::string fast = "prefix";
+        CHECK(encode_receipt(id, duplicate, v, fast) == slow_ec);
+        CHECK(fast == "prefix" + slow);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tandem::stomp
