@@ -241,6 +241,21 @@
 //   after C (segment order) was written by a deposed master that kept writing (a paused or
 //   partitioned process): it is ignored and reported as fenced, and so is damage there.
 //   Records before C are the history E recovered and stay valid.
+// - A new master's history is durable before it builds on it. The bytes of the last
+//   segment after its last group_start record (the start of the segment for version 1)
+//   may never have been synced: the previous master may have died on a failed write or
+//   fdatasync while the page cache still serves them (Linux may even have marked them
+//   clean). Recovery writes them again and fdatasyncs the segment before it writes its
+//   epoch_start (event tail_made_durable), so nothing it replays can vanish later.
+// - Lost unsynced history (stores written before that rule, issue 12 bug 6): an
+//   epoch_start whose cut lies beyond the end of the valid data before it, and whose
+//   last_lsn lies beyond the last lsn read, while its own lsn is last_lsn + 1. Its master
+//   replayed records that were never durable and a power loss took them. They were never
+//   acknowledged under sync_policy always (an acknowledged record was fdatasync'd), so
+//   recovery reports them (unsynced_records_lost: segment, offsets, lsns) and goes on
+//   after the gap instead of refusing. A checkpoint written since that indexes anything
+//   in the missing range (messages, definitions; its dedup windows may hold their seqs)
+//   is not loaded: the replay from before the gap drops exactly those records.
 // - Idempotence: a message_add for a msg_seq already in the index (compaction copies a live
 //   message to the head) replaces its location; removes of absent messages are no-ops; a
 //   create of an existing destination or subscription moves its definition to the new

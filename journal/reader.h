@@ -35,6 +35,8 @@ enum class damage_class {
   mid_log,            // a valid group_start record after it (synced data was damaged), or
                       // not in the last segment: recovery refuses
   empty_segment_tail, // last segment whose header was never written (writer died creating it)
+  lost_unsynced,      // records a later epoch_start names as its history are missing: never
+                      // durable, lost in a power failure (issue 12 bug 6): recovery drops them
 };
 
 struct scan_item {
