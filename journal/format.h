@@ -167,7 +167,10 @@
 //       max(current, next_msg_seq); extend = 0 replaces the producer's window with seqs,
 //       extend = 1 appends them (a window too long for one record continues in the
 //       next); extend > 1 is corruption. Producers not listed keep their windows. Several
-//       index_state records written back to back form one set.
+//       index_state records written back to back form one set. Windows are listed least
+//       recently recorded to first (the producers of appends queued before the set moved
+//       to the end in their order), and replay makes each listed producer the most recent,
+//       so the recency after the set is the writer's (options::max_producers).
 // A payload must be consumed exactly; trailing or missing bytes are corruption.
 //
 // ---------------------------------------------------------------------------------------
@@ -196,7 +199,12 @@
 //     location := u64 segment, u32 offset, u32 size   where the definition's record is
 //                 (section 5, records 4 and 6); segment 0 = its create was not durable yet
 //                 when the checkpoint was taken (replaying the tail places it)
-//   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first
+//   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first; producers
+//                                               least recently recorded to first, so that
+//                                               loading in order rebuilds the recency that
+//                                               options::max_producers evicts by (older
+//                                               files: any order, only the eviction order
+//                                               differs)
 //   list<{str target, u64 n, n x message_entry}>  live messages per target, msg_seq order
 //     message_entry := u64 msg_seq, u64 segment, u32 offset, u32 size, i64 expires_ms,
 //                      u8 priority            (33 bytes)

@@ -152,6 +152,9 @@ struct options {
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
   std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
   std::size_t producer_window = 1024;                  // dedup: last N seqs per producer
+  // dedup: at most N producers keep a window; one more drops the least recently recorded
+  // to (its resends are then new messages). 0 = no bound. live_index::max_producers.
+  std::size_t max_producers = 0;
   // Compaction picks the oldest sealed segment whose live bytes are below this fraction
   // of the segment size (see compact_step).
   double compact_below_live_fraction = 0.5;

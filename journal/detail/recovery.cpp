@@ -28,12 +28,13 @@ struct read_options {
   recovery_mode mode = recovery_mode::tolerate_torn_tail;
   std::uint64_t epoch = std::numeric_limits<std::uint64_t>::max();  // a newer one: errc::fenced
   std::size_t producer_window = 1024;
+  std::size_t max_producers = 0;
   reporter report;  // may be empty
 };
 
 // What recovery read, before anything is written.
 struct log_state {
-  explicit log_state(std::size_t producer_window) : idx(producer_window) {}
+  log_state(std::size_t producer_window, std::size_t max_producers) : idx(producer_window, max_producers) {}
   journal::index idx;
   std::vector<std::uint64_t> segments;  // present, ascending
   std::uint64_t max_epoch = 0;
@@ -55,7 +56,7 @@ class log_reader {
   log_reader(fs::file_system& fs, std::filesystem::path jdir, const store_id& id, read_options opts,
              recovery_report& report)
       : fs_(fs), jdir_(std::move(jdir)), id_(id), opts_(std::move(opts)), report_(report),
-        state_(opts_.producer_window) {}
+        state_(opts_.producer_window, opts_.max_producers) {}
 
   result<log_state> read() {
     auto inv = detail::take_inventory(fs_, jdir_);
@@ -94,7 +95,7 @@ class log_reader {
     auto image = fs::read_file(fs_, path);
     if (!image) return "cannot read: " + image.error().message();
     const auto t0 = clock::now();
-    journal::index loaded(opts_.producer_window);
+    journal::index loaded(opts_.producer_window, opts_.max_producers);
     std::string reason;
     auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, &loaded, reason);
     if (!meta) return reason;
@@ -428,7 +429,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   impl& s = *p;
   s.id = ident.value().id;
   if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
-  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.report},
+  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report},
                         report)
                  .read();
   if (!log) {
@@ -464,7 +465,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
 }
 
 result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& dir, recovery_mode mode,
-                            recovery_report& report, std::size_t producer_window) {
+                            recovery_report& report, std::size_t producer_window, std::size_t max_producers) {
   const auto t0 = clock::now();
   report = {};
   auto ident = read_identity(fs, dir);
@@ -472,6 +473,7 @@ result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& di
   read_options o;
   o.mode = mode;
   o.producer_window = producer_window;
+  o.max_producers = max_producers;
   auto log = log_reader(fs, dir / format::journal_dir_name, ident.value().id, o, report).read();
   report.duration = since(t0);
   if (!log) return log.error();

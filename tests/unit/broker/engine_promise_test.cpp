@@ -230,4 +230,25 @@ TEST_CASE("issue 12 bug 6: an unreadable message is set aside, reported, and the
   CHECK(left->count(damaged_seq) == 1);
 }
 
+TEST_CASE("issue 12: dedup windows are bounded in number; the least recent producer's resend is stored again") {
+  auto cfg = fixture::default_config();
+  cfg.dedup_max_producers = 2;
+  for (bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    fixture fx(cfg);  // its store gets the same bounds, as tandemd passes them
+    client p(fx, connected), c(fx, connected);
+    p.send("/queue/b", "a1", producer_ids("prod-a", 1, persistent));
+    p.send("/queue/b", "b1", producer_ids("prod-b", 1, persistent));
+    p.send("/queue/b", "c1", producer_ids("prod-c", 1, persistent));  // a third: prod-a's window goes
+    p.send("/queue/b", "c1 again", producer_ids("prod-c", 1, persistent));
+    CHECK(receipt_of(p, "r4")->get("tandem-duplicate") == "true");
+    p.send("/queue/b", "a1 again", producer_ids("prod-a", 1, persistent));
+    CHECK_FALSE(receipt_of(p, "r5")->get("tandem-duplicate").has_value());
+    c.subscribe("s", "/queue/b");
+    REQUIRE(c.wait_messages(4));
+    fx.settle();
+    CHECK(c.bodies() == strings({"a1", "b1", "c1", "a1 again"}));
+  }
+}
+
 }  // namespace tandem::broker::test
