@@ -405,6 +405,7 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.sync_interval = cfg_.sync_interval;
   jo.body_cache_bytes = cfg_.body_cache_bytes;
   jo.producer_window = cfg_.engine.dedup_window;
+  jo.max_producers = cfg_.engine.dedup_max_producers;
   // The one compaction driver: the store runs compact_step itself, on this executor, after
   // each checkpoint and each time the copies of a step are durable (journal/store.h). A
   // timer here as well would be a second driver of the same steps with a second budget;

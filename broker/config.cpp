@@ -554,6 +554,8 @@ const std::map<std::string_view, loader>& loaders() {
       return {};
     });
     simple("dedup_window", [](const json& v, config& c) { return read_unsigned(v, c.engine.dedup_window, 0, 1u << 20); });
+    simple("dedup_max_producers",
+           [](const json& v, config& c) { return read_unsigned(v, c.engine.dedup_max_producers, 0, 1u << 24); });
     return t;
   }();
   return table;

@@ -13,7 +13,7 @@ using namespace detail;
 engine::impl::impl(const engine_config& config, journal::message_store* store)
     : config_(config),
       store_(store),
-      dedup_(config.dedup_window, store),
+      dedup_(config.dedup_window, config.dedup_max_producers, store),
       credentials_(std::make_shared<credential_checker>(config.users)) {
   if (config.authorization) authz_.emplace(*config.authorization);
   wall_ms_ = [] {

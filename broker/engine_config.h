@@ -91,6 +91,10 @@ struct engine_config {
   // producer id. Give the journal the same value (journal::options::producer_window): once a
   // journaled send is durable only the store's window remembers it (broker/engine/dedup.h).
   std::uint32_t dedup_window = 1024;
+  // Producer ids that keep a window (journal::options::max_producers, and the engine's own
+  // window for what the store does not keep): one more drops the window of the producer
+  // that sent least recently. 0 = no bound (every producer id ever seen keeps one).
+  std::uint32_t dedup_max_producers = 10000;
 };
 
 }  // namespace tandem::broker

@@ -56,6 +56,17 @@ void log_journal_event(const journal::event& e) {
     case k::journal_failed:
       log::error("journal", "journal failed", {log::kv("file", file), log::kv("reason", e.reason)});
       break;
+    case k::tail_made_durable:
+      log::info("journal", "recovered tail made durable before serving",
+                {log::kv("file", file), log::kv("offset", e.offset), log::kv("bytes", e.bytes),
+                 log::kv("took_ms", e.duration.count())});
+      break;
+    case k::unsynced_records_lost:
+      log::error("journal", "records never made durable were lost; dropped",
+                 {log::kv("file", file), log::kv("offset", e.offset), log::kv("bytes", e.bytes),
+                  log::kv("count", e.count), log::kv("first_lsn", e.first_lsn), log::kv("last_lsn", e.last_lsn),
+                  log::kv("reason", e.reason)});
+      break;
   }
 }
 

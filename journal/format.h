@@ -167,7 +167,10 @@
 //       max(current, next_msg_seq); extend = 0 replaces the producer's window with seqs,
 //       extend = 1 appends them (a window too long for one record continues in the
 //       next); extend > 1 is corruption. Producers not listed keep their windows. Several
-//       index_state records written back to back form one set.
+//       index_state records written back to back form one set. Windows are listed least
+//       recently recorded to first (the producers of appends queued before the set moved
+//       to the end in their order), and replay makes each listed producer the most recent,
+//       so the recency after the set is the writer's (options::max_producers).
 // A payload must be consumed exactly; trailing or missing bytes are corruption.
 //
 // ---------------------------------------------------------------------------------------
@@ -196,7 +199,12 @@
 //     location := u64 segment, u32 offset, u32 size   where the definition's record is
 //                 (section 5, records 4 and 6); segment 0 = its create was not durable yet
 //                 when the checkpoint was taken (replaying the tail places it)
-//   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first
+//   list<{str producer_id, list<u64> seqs}>     dedup windows, oldest seq first; producers
+//                                               least recently recorded to first, so that
+//                                               loading in order rebuilds the recency that
+//                                               options::max_producers evicts by (older
+//                                               files: any order, only the eviction order
+//                                               differs)
 //   list<{str target, u64 n, n x message_entry}>  live messages per target, msg_seq order
 //     message_entry := u64 msg_seq, u64 segment, u32 offset, u32 size, i64 expires_ms,
 //                      u8 priority            (33 bytes)
@@ -241,6 +249,21 @@
 //   after C (segment order) was written by a deposed master that kept writing (a paused or
 //   partitioned process): it is ignored and reported as fenced, and so is damage there.
 //   Records before C are the history E recovered and stay valid.
+// - A new master's history is durable before it builds on it. The bytes of the last
+//   segment after its last group_start record (the start of the segment for version 1)
+//   may never have been synced: the previous master may have died on a failed write or
+//   fdatasync while the page cache still serves them (Linux may even have marked them
+//   clean). Recovery writes them again and fdatasyncs the segment before it writes its
+//   epoch_start (event tail_made_durable), so nothing it replays can vanish later.
+// - Lost unsynced history (stores written before that rule, issue 12 bug 6): an
+//   epoch_start whose cut lies beyond the end of the valid data before it, and whose
+//   last_lsn lies beyond the last lsn read, while its own lsn is last_lsn + 1. Its master
+//   replayed records that were never durable and a power loss took them. They were never
+//   acknowledged under sync_policy always (an acknowledged record was fdatasync'd), so
+//   recovery reports them (unsynced_records_lost: segment, offsets, lsns) and goes on
+//   after the gap instead of refusing. A checkpoint written since that indexes anything
+//   in the missing range (messages, definitions; its dedup windows may hold their seqs)
+//   is not loaded: the replay from before the gap drops exactly those records.
 // - Idempotence: a message_add for a msg_seq already in the index (compaction copies a live
 //   message to the head) replaces its location; removes of absent messages are no-ops; a
 //   create of an existing destination or subscription moves its definition to the new

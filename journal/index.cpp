@@ -164,8 +164,37 @@ void index::note_msg_seq(std::uint64_t msg_seq) {
 void index::record_producer(std::string_view producer_id, std::uint64_t producer_seq) {
   if (producer_id.empty() || producer_window_ == 0) return;
   auto it = producers_.find(producer_id);  // heterogeneous: no string built per replayed add
-  if (it == producers_.end()) it = producers_.emplace(std::string(producer_id), seq_window{}).first;
+  const bool added = it == producers_.end();
+  if (added) it = producers_.emplace(std::string(producer_id), seq_window{}).first;
+  touch(it);
   it->second.push(producer_seq, producer_window_);
+  if (added) evict_producers();
+}
+
+void index::touch(producer_map::iterator it) {
+  const std::uint64_t used = it->second.last_use();
+  if (used != 0 && used == tick_) return;  // already the most recent (a producer's run of sends)
+  if (used != 0) recency_.erase(used);
+  it->second.set_last_use(++tick_);
+  recency_.emplace(tick_, it->first);
+}
+
+void index::evict_producers() {
+  if (max_producers_ == 0) return;
+  while (producers_.size() > max_producers_ && !recency_.empty()) {
+    auto oldest = recency_.begin();
+    producers_.erase(oldest->second);
+    recency_.erase(oldest);
+    ++producers_evicted_;
+  }
+}
+
+std::vector<const index::producer_map::value_type*> index::producers_by_recency() const {
+  std::vector<const producer_map::value_type*> out;
+  out.reserve(producers_.size());
+  for (const auto& [tick, id] : recency_)
+    if (auto it = producers_.find(id); it != producers_.end()) out.push_back(&*it);
+  return out;
 }
 
 void index::load_target(std::string target, message_map entries) {
@@ -180,7 +209,14 @@ void index::load_target(std::string target, message_map entries) {
 
 void index::load_producer(std::string producer_id, std::deque<std::uint64_t> window) {
   while (window.size() > producer_window_) window.pop_front();
-  producers_[std::move(producer_id)] = seq_window(std::move(window));
+  auto it = producers_.find(producer_id);
+  const bool added = it == producers_.end();
+  if (added) it = producers_.emplace(std::move(producer_id), seq_window{}).first;
+  const std::uint64_t used = it->second.last_use();
+  it->second = seq_window(std::move(window));
+  it->second.set_last_use(used);
+  touch(it);
+  if (added) evict_producers();
 }
 
 bool operator==(const index& a, const index& b) {

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "journal/live_index.h"
 #include "journal/records.h"
@@ -52,7 +53,8 @@ class index : public live_index {
   friend bool operator==(const index&, const index&);
 
   // ---- mutation (the store and recovery call these; exposed for tests and tools) ----
-  explicit index(std::size_t producer_window = 1024) : live_index(producer_window) {}
+  explicit index(std::size_t producer_window = 1024, std::size_t max_producers = 0)
+      : live_index(producer_window, max_producers) {}
   void add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
            std::string_view producer_id, std::uint64_t producer_seq);
   void add(std::uint64_t msg_seq, std::span<const std::string_view> targets, const message_ref& ref,
@@ -83,8 +85,16 @@ class index : public live_index {
   // the store also uses to predict windows with appends in flight).
   void record_producer(std::string_view producer_id, std::uint64_t producer_seq);
   // Bulk loading from a checkpoint: a whole target's map / a producer's window at once.
+  // load_producer, like record_producer, makes the producer the most recently used.
   void load_target(std::string target, message_map entries);
   void load_producer(std::string producer_id, std::deque<std::uint64_t> window);
+
+  // The producers with a window, least recently recorded to first: the order checkpoints
+  // and index_state sets write them in, so that loading them in that order rebuilds the
+  // same recency (format.h sections 5 and 6).
+  std::vector<const producer_map::value_type*> producers_by_recency() const;
+  // Windows dropped because more than max_producers() producers had one.
+  std::uint64_t producers_evicted() const { return producers_evicted_; }
 
  private:
   void account(const location& where, bool add);
@@ -92,12 +102,21 @@ class index : public live_index {
   void place(location_map& where_map, std::string_view key, const location& where);
   void forget(location_map& where_map, std::string_view key);
   void add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref);
+  // Makes the producer the most recently recorded to; then drops the least recent windows
+  // beyond max_producers().
+  void touch(producer_map::iterator it);
+  void evict_producers();
 
   location_map destination_where_;
   location_map subscription_where_;
   std::map<std::uint64_t, segment_stats> segments_;
   std::uint64_t last_lsn_ = 0;
   std::uint64_t definition_bytes_ = 0;
+  // Producers by recency: tick of their last record -> id (a copy: no pointers into
+  // producers_, so the index stays copyable).
+  std::map<std::uint64_t, std::string> recency_;
+  std::uint64_t tick_ = 0;
+  std::uint64_t producers_evicted_ = 0;
 };
 
 // A 64-bit digest (XXH3) of what operator== compares: live entries with their locations,

@@ -62,10 +62,14 @@ class seq_window {
   std::size_t size() const { return seqs_.size(); }
   friend bool operator==(const seq_window& a, const seq_window& b) { return a.seqs_ == b.seqs_; }
   friend bool operator==(const seq_window& a, const std::deque<std::uint64_t>& b) { return a.seqs_ == b; }
+  // When the window was last recorded to (journal::index's recency tick; 0 = never).
+  std::uint64_t last_use() const { return last_use_; }
+  void set_last_use(std::uint64_t tick) { last_use_ = tick; }
 
  private:
   std::deque<std::uint64_t> seqs_;
   std::size_t descents_ = 0;  // i with seqs_[i] > seqs_[i + 1]
+  std::uint64_t last_use_ = 0;
 };
 
 class live_index {
@@ -93,15 +97,21 @@ class live_index {
   bool is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const;
   const producer_map& producer_windows() const { return producers_; }
   std::size_t producer_window() const { return producer_window_; }
+  // At most this many producers keep a window (0 = no bound): recording a seq for one more
+  // drops the window of the producer recorded to least recently (journal::index). Its
+  // resends are then new messages (ActiveMQ's maxProducersToAudit).
+  std::size_t max_producers() const { return max_producers_; }
 
   std::uint64_t next_msg_seq() const { return next_msg_seq_; }
   std::uint64_t live_messages() const { return live_messages_; }  // (target, message) pairs
   std::uint64_t live_bytes() const { return live_bytes_; }  // sum of location sizes, per target
 
  protected:
-  explicit live_index(std::size_t producer_window) : producer_window_(producer_window) {}
+  explicit live_index(std::size_t producer_window, std::size_t max_producers = 0)
+      : producer_window_(producer_window), max_producers_(max_producers) {}
 
   std::size_t producer_window_;
+  std::size_t max_producers_;
   std::map<std::string, message_map, std::less<>> targets_;
   std::set<std::string, std::less<>> destinations_;
   std::map<std::string, durable_subscription, std::less<>> subscriptions_;

@@ -65,6 +65,12 @@ result<scan_summary> scan(fs::file_system& fs, const std::filesystem::path& dir,
         item.kind = scan_item_kind::fenced;
         item.damage = {w.file, w.offset, w.expected_lsn, w.reason, w.bytes};
         break;
+      case detail::walk_kind::lost_unsynced:
+        item.kind = scan_item_kind::damage;
+        item.damage = {w.file, w.offset, w.expected_lsn, w.reason, w.bytes};
+        item.classification = damage_class::lost_unsynced;
+        ++sum.damaged_ranges;
+        break;
       case detail::walk_kind::torn_tail:
       case detail::walk_kind::mid_log:
       case detail::walk_kind::empty_last_segment:

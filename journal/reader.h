@@ -35,6 +35,8 @@ enum class damage_class {
   mid_log,            // a valid group_start record after it (synced data was damaged), or
                       // not in the last segment: recovery refuses
   empty_segment_tail, // last segment whose header was never written (writer died creating it)
+  lost_unsynced,      // records a later epoch_start names as its history are missing: never
+                      // durable, lost in a power failure (issue 12 bug 6): recovery drops them
 };
 
 struct scan_item {
@@ -87,7 +89,8 @@ result<scan_summary> scan(fs::file_system& fs, const std::filesystem::path& dir,
 // `producer_window` must be the broker's to rebuild the same dedup windows. Errors as
 // store::open's, except errc::fenced (there is no epoch to compare with).
 result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& dir, recovery_mode mode,
-                            recovery_report& report, std::size_t producer_window = 1024);
+                            recovery_report& report, std::size_t producer_window = 1024,
+                            std::size_t max_producers = 0);
 
 // Checkpoint files of DIR/journal, newest first, each with whether it validates.
 struct checkpoint_info {

@@ -25,6 +25,8 @@ std::string_view to_string(event_kind k) noexcept {
     case event_kind::compaction_done: return "compaction_done";
     case event_kind::temp_file_removed: return "temp_file_removed";
     case event_kind::journal_failed: return "journal_failed";
+    case event_kind::tail_made_durable: return "tail_made_durable";
+    case event_kind::unsynced_records_lost: return "unsynced_records_lost";
   }
   return "unknown";
 }

@@ -104,6 +104,17 @@ enum class event_kind {
   compaction_done,       // file (the compacted segment), count = records copied, bytes
   temp_file_removed,     // file
   journal_failed,        // file, reason (the error), the store is now failed
+  // Recovery rewrote and fdatasync'd the part of the log it replayed that is not known to
+  // be durable (after the last group_start): file, offset, bytes, duration. A master whose
+  // fsync failed leaves records the page cache still serves; nothing is built on them
+  // until they are on disk (issue 12, bug 6).
+  tail_made_durable,
+  // Records that an earlier master replayed and built on (its epoch_start names them as
+  // its history) are gone: never durable, and removed by a power loss (a store written by
+  // a build without tail_made_durable). file, offset, bytes = the missing range;
+  // first_lsn..last_lsn, count; reason. Nothing in it was acknowledged under
+  // sync_policy::always (format.h section 7).
+  unsynced_records_lost,
 };
 std::string_view to_string(event_kind k) noexcept;
 
@@ -141,6 +152,9 @@ struct options {
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
   std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
   std::size_t producer_window = 1024;                  // dedup: last N seqs per producer
+  // dedup: at most N producers keep a window; one more drops the least recently recorded
+  // to (its resends are then new messages). 0 = no bound. live_index::max_producers.
+  std::size_t max_producers = 0;
   // Compaction picks the oldest sealed segment whose live bytes are below this fraction
   // of the segment size (see compact_step).
   double compact_below_live_fraction = 0.5;
@@ -180,6 +194,9 @@ struct recovery_report {
   std::uint64_t fenced_first_lsn = 0;
   std::uint64_t fenced_last_lsn = 0;
   std::uint64_t fenced_bytes = 0;
+  // Ranges of records lost after a later master built on them (event unsynced_records_lost);
+  // damage::lsn is the first lost lsn.
+  std::vector<damage> unsynced_lost;
 };
 
 // Writer-thread counters for the broker's /metrics (added by the broker for its fsync

@@ -35,7 +35,7 @@ json engine::destinations_json() const {
     return json{{"pending", self.pending_count(q)}, {"inflight", q.inflight},     {"consumers", q.consumers.size()},
                 {"enqueued", q.enqueued},           {"dequeued", q.dequeued},     {"expired", q.expired},
                 {"dead_lettered", q.dead_lettered}, {"redelivered", q.redelivered}, {"bytes", q.bytes},
-                {"limits", limits(q)}};
+                {"unreadable", q.unreadable.size()}, {"limits", limits(q)}};
   };
   json out = json::array();
   for (const auto& [name, q] : self.queues_) {
@@ -208,6 +208,9 @@ void engine::append_metrics(prometheus::writer& out) const {
   counter("tandem_selector_skips_total",
           "Pending messages a queue with selector consumers looked at and left (no ready consumer matches).",
           self.selector_skips_);
+  counter("tandem_store_unreadable_messages_total",
+          "Messages set aside because their record in the store is damaged (kept in the store, skipped).",
+          self.unreadable_);
 }
 
 }  // namespace tandem::broker

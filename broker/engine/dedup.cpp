@@ -26,7 +26,17 @@ dedup::status dedup::check(const std::string& producer, std::uint64_t seq) const
 
 void dedup::stored(const std::string& producer, std::uint64_t seq) {
   if (window_ == 0 || producer.empty()) return;
-  auto& w = stored_[producer];
+  auto [it, added] = stored_.try_emplace(producer);
+  auto& w = it->second;
+  if (added) {
+    w.recency = recency_.insert(recency_.end(), producer);
+    if (max_producers_ != 0 && stored_.size() > max_producers_) {
+      stored_.erase(recency_.front());
+      recency_.pop_front();
+    }
+  } else {
+    recency_.splice(recency_.end(), recency_, w.recency);
+  }
   if (!w.seqs.insert(seq).second) return;
   w.order.push_back(seq);
   while (w.order.size() > window_) {

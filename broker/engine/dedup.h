@@ -29,6 +29,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -46,7 +47,10 @@ class dedup {
   enum class status { fresh, in_flight, stored };
 
   // `store` may be null (a memory-only broker); it must outlive this object.
-  dedup(std::size_t window, const journal::message_store* store) : window_(window), store_(store) {}
+  // `max_producers`: producers whose `stored_` window is kept (least recently stored to
+  // goes first; 0 = no bound), as the store bounds its own (journal::options::max_producers).
+  dedup(std::size_t window, std::size_t max_producers, const journal::message_store* store)
+      : window_(window), max_producers_(max_producers), store_(store) {}
 
   // What became of (producer, seq). An empty producer id is always fresh.
   status check(const std::string& producer, std::uint64_t seq) const;
@@ -63,10 +67,13 @@ class dedup {
   struct window {
     std::deque<std::uint64_t> order;  // oldest first
     std::unordered_set<std::uint64_t> seqs;
+    std::list<std::string>::iterator recency;  // its place in recency_
   };
   std::size_t window_;
+  std::size_t max_producers_;
   const journal::message_store* store_;
   std::unordered_map<std::string, window> stored_;
+  std::list<std::string> recency_;  // producers of stored_, least recently stored to first
   // Count per (producer, seq): a COMMIT may carry the same pair twice (the second is
   // dropped as in flight, but the bookkeeping must not underflow).
   std::map<std::pair<std::string, std::uint64_t>, unsigned> in_flight_;

@@ -117,7 +117,8 @@ std::uint64_t engine::impl::store_bytes() const {
 std::uint64_t engine::impl::pending_count(const queue& q) const {
   std::uint64_t n = q.memory.size();
   if (store_ && !q.key.empty()) {
-    if (const auto* m = store_->index().messages(q.key)) n += m->size() - std::min(m->size(), q.inflight_persistent.size());
+    if (const auto* m = store_->index().messages(q.key))
+      n += m->size() - std::min(m->size(), q.inflight_persistent.size() + q.unreadable.size());
   }
   return n;
 }
@@ -167,7 +168,7 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   head.seq = std::numeric_limits<std::uint64_t>::max();
   if (journaled) {
     auto it = journaled->lower_bound(q.cursor);
-    while (it != journaled->end() && q.inflight_persistent.contains(it->first)) ++it;
+    while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first))) ++it;
     if (it != journaled->end()) {
       head = {it->first, it->second.expires_ms, true};
       q.cursor = it->first;
@@ -249,7 +250,8 @@ void engine::impl::dispatch_selected(queue& q) {
     std::optional<pending_head> next;
     if (journaled) {
       auto it = journaled->lower_bound(std::max(from, q.cursor));
-      while (it != journaled->end() && q.inflight_persistent.contains(it->first)) ++it;
+      while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first)))
+        ++it;
       if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
     }
     if (auto it = q.memory.lower_bound(from); it != q.memory.end() && (!next || it->first < next->seq))
@@ -258,6 +260,7 @@ void engine::impl::dispatch_selected(queue& q) {
     from = next->seq + 1;
     if (expire_if_due(*this, q, *next, now_ms)) continue;
     auto m = load(q, next->seq, next->persistent);
+    if (!m && q.unreadable.contains(next->seq)) continue;  // set aside (unreadable.cpp)
     if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
     std::uint32_t redeliveries = 0;
     if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = r->second;
@@ -290,9 +293,11 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
   if (persistent) {
     auto r = store_->read(q.key, seq);
     if (!r) {
-      // The store could not read it (EIO: mastership is about to be lost). Leave it
-      // pending; the queue is retried on its next event.
       ++read_errors_;
+      // A damaged record: set aside, and the queue goes on (true: dispatch continues).
+      if (set_aside_if_unreadable(q, seq, r.error())) return true;
+      // An OS error (EIO: mastership is about to be lost). Leave it pending; the queue is
+      // retried on its next event.
       return false;
     }
     m = std::move(r).value();
@@ -375,6 +380,7 @@ void engine::impl::remove_message(queue& q, std::uint64_t seq, bool persistent, 
   ++q.dequeued;
   q.returned.erase(seq);
   if (persistent) {
+    q.unreadable.erase(seq);
     journal::message_remove r{q.key, seq};
     if (removes) {
       removes->emplace_back(std::move(r));
@@ -394,6 +400,7 @@ message_ptr engine::impl::load(queue& q, std::uint64_t seq, bool persistent) {
     auto r = store_->read(q.key, seq);
     if (!r) {
       ++read_errors_;
+      set_aside_if_unreadable(q, seq, r.error());
       return nullptr;
     }
     return std::move(r).value();

@@ -176,6 +176,10 @@ struct engine::impl {
   void remove_message(detail::queue& q, std::uint64_t seq, bool persistent, std::uint64_t bytes,
                       std::vector<journal::batch_item>* removes);
   detail::message_ptr load(detail::queue& q, std::uint64_t seq, bool persistent);
+  // A read error that will not go away (the store's own errc: the record does not verify,
+  // or is not the message): logs, counts and skips (q.unreadable); true. False for an OS
+  // error, which leaves the message pending. unreadable.cpp.
+  bool set_aside_if_unreadable(detail::queue& q, std::uint64_t seq, std::error_code ec);
   void note_added(detail::queue& q, std::uint64_t seq, std::int64_t expires_ms);
   void ensure_destination_journaled(detail::queue& q);
   // Appends removes as one record (a message_remove or a batch); `done` may be empty.
@@ -251,6 +255,7 @@ struct engine::impl {
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
   std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left
   std::uint64_t duplicates_ = 0, read_errors_ = 0, send_timeouts_ = 0, unknown_targets_ = 0;
+  std::uint64_t unreadable_ = 0;  // messages set aside by set_aside_if_unreadable
   std::uint64_t connections_total_ = 0, auth_failures_ = 0;
 };
 

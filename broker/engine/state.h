@@ -12,6 +12,7 @@
 //   cursor                every index entry with msg_seq < cursor is in flight (or gone), so
 //                         dispatch resumes at index.lower_bound(cursor) instead of rescanning
 //   inflight_persistent   msg_seqs delivered and not yet acked (skipped by the cursor walk)
+//   unreadable            msg_seqs whose record the store cannot read (skipped likewise)
 //   returned              msg_seq -> deliveries so far, for pending messages that were
 //                         delivered before (NACK, a consumer closed): their redelivered flag
 //                         and DLQ count; empty in the steady state (redelivery.cpp keeps it)
@@ -109,6 +110,9 @@ struct queue {
   // to 0 when a consumer joins; lowered when a message comes back or lands below it.
   std::uint64_t unmatched_below = 0;
   std::unordered_set<std::uint64_t> inflight_persistent;
+  // Journaled messages the store cannot read back (unreadable.cpp): skipped like those in
+  // flight, kept in the store; empty unless a record is damaged.
+  std::unordered_set<std::uint64_t> unreadable;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
 
   std::vector<subscription*> consumers;

@@ -78,7 +78,8 @@ void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, s
     put_location(e, find_location(idx.subscription_locations(), key));
   }
   e.u32(static_cast<std::uint32_t>(idx.producer_windows().size()));
-  for (const auto& [producer, window] : idx.producer_windows()) {
+  for (const auto* p : idx.producers_by_recency()) {  // least recent first: loading restores the order
+    const auto& [producer, window] = *p;
     e.str(producer);
     e.u32(static_cast<std::uint32_t>(window.size()));
     for (auto seq : window.seqs()) e.u64(seq);

@@ -47,13 +47,24 @@ bool store::impl::collect_prefix_locked(std::uint64_t head) {
 // payload is larger than an index_state holding that id and one seq. Requires state_mu.
 void store::impl::append_index_state_locked() {
   if (closed || failed_flag) return;
+  // Least recently recorded to first (as checkpoints), the producers of the appends still
+  // queued moved to the newest end in their order: replaying the set in this order rebuilds
+  // the recency the index will have once they complete, and with it the same evictions.
   auto windows = idx.producer_windows();
-  for (const auto& p : pending_producers)
+  std::vector<std::string> order;
+  order.reserve(windows.size());
+  for (const auto* p : idx.producers_by_recency()) order.push_back(p->first);
+  for (const auto& p : pending_producers) {
     windows[p.producer_id].push(p.producer_seq, idx.producer_window());
+    if (!order.empty() && order.back() == p.producer_id) continue;
+    if (auto at = std::find(order.begin(), order.end(), p.producer_id); at != order.end()) order.erase(at);
+    order.push_back(p.producer_id);
+  }
+  std::size_t drop = 0;
+  if (idx.max_producers() != 0 && order.size() > idx.max_producers()) drop = order.size() - idx.max_producers();
   std::vector<const std::pair<const std::string, seq_window>*> sorted;
-  sorted.reserve(windows.size());
-  for (const auto& w : windows) sorted.push_back(&w);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  sorted.reserve(order.size() - drop);
+  for (std::size_t i = drop; i < order.size(); ++i) sorted.push_back(&*windows.find(order[i]));
   const std::uint64_t part_limit = std::min<std::uint64_t>(
       1 << 20, opts.segment_bytes - format::segment_header_bytes - format::record_header_bytes);
   constexpr std::uint64_t part_fixed = 12;   // u64 next_msg_seq, u32 count

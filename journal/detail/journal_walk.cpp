@@ -216,7 +216,53 @@ bool fenced_garbage(const std::vector<fence_point>& fences, position at,
   });
 }
 
+// The epoch_start at `at` (lsn `lsn`) whose history is missing: its cut lies beyond the
+// end of the data read so far, and its last_lsn beyond the last lsn read, while its own
+// lsn follows on from that last_lsn (so nothing else is missing). nullptr: no such fence.
+const fence_point* missing_history(const std::vector<fence_point>& fences, position at, std::uint64_t lsn,
+                                   const walk_result& so_far) {
+  for (const auto& f : fences)
+    if (f.at == at && f.lsn == lsn && f.last_lsn + 1 == lsn && f.last_lsn > so_far.last_lsn &&
+        so_far.end < f.cut)
+      return &f;
+  return nullptr;
+}
+
 }  // namespace
+
+fs::result<bool> record_ends_at(fs::file_system& fs, const std::filesystem::path& path, std::uint64_t end,
+                                std::uint64_t lsn) {
+  auto f = fs.open(path, fs::open_mode::read_only);
+  if (!f) return f.error();
+  auto size = f.value()->size();
+  if (!size) return size.error();
+  if (size.value() < end || end < format::segment_header_bytes + hdr || end % format::record_alignment != 0)
+    return false;
+  // Most records are small: a 64 KiB window finds them; a larger one grows the window.
+  std::uint64_t window = 64 << 10;
+  std::vector<std::byte> buf;
+  for (;;) {
+    const std::uint64_t from = end - std::min(window, end - format::segment_header_bytes);
+    buf.resize(end - from);
+    auto n = f.value()->read_at(buf, from);
+    if (!n) return n.error();
+    if (n.value() != buf.size()) return false;
+    for (std::uint64_t q = end - hdr; q >= from; q -= format::record_alignment) {
+      const std::byte* p = buf.data() + (q - from);
+      auto type = static_cast<std::uint8_t>(p[12]);
+      if (type == 0 || type > format::max_record_type) continue;
+      if ((static_cast<std::uint8_t>(p[13]) & ~format::known_record_flags) != 0 || p[14] != std::byte{0} ||
+          p[15] != std::byte{0})
+        continue;
+      const std::uint32_t len = get_u32_at(p + 8);
+      if (q + format::record_bytes(len) != end || get_u64_at(p + 16) != lsn) continue;
+      std::span<const std::byte, hdr> h(p, hdr);
+      if (verify_record(h, std::span<const std::byte>(p + hdr, len)).empty()) return true;
+    }
+    if (from == format::segment_header_bytes) return false;
+    window *= 8;
+  }
+}
 
 std::filesystem::path segment_path(const std::filesystem::path& journal_dir, std::uint64_t seq) {
   return journal_dir / fmt::format("{:016x}{}", seq, format::segment_suffix);
@@ -290,7 +336,7 @@ fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
     auto decoded = decode_payload(record_type::epoch_start, payload);
     if (!decoded) continue;
     const auto& es = std::get<epoch_start>(decoded.value());
-    out.push_back({es.epoch, {es.cut_segment, es.cut_offset}, {seq, pos}});
+    out.push_back({es.epoch, {es.cut_segment, es.cut_offset}, {seq, pos}, es.last_lsn, r.lsn});
   }
   return out;
 }
@@ -299,6 +345,7 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
   walk_result res;
   res.last_lsn = in.last_lsn;
   res.end = in.start;
+  res.synced_before = in.start;
   segment_view view;
   // lsns run +1 across the log, but not across a hole: after skipped damage (salvage) or a
   // segment deleted by GC, the next valid record resynchronises the sequence.
@@ -387,7 +434,26 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
           pos += s.bytes;
           continue;
         }
-        if (resync ? s.rec.lsn <= res.last_lsn : s.rec.lsn != res.last_lsn + 1) {
+        bool in_sequence = resync ? s.rec.lsn > res.last_lsn : s.rec.lsn == res.last_lsn + 1;
+        if (!in_sequence && s.rec.type == record_type::epoch_start) {
+          if (const auto* f = missing_history(in.fences, at, s.rec.lsn, res)) {
+            walk_item lost{};
+            lost.kind = walk_kind::lost_unsynced;
+            lost.segment = f->cut.segment;
+            lost.file = segment_path(in.journal_dir, f->cut.segment);
+            lost.offset = res.end.segment == f->cut.segment ? res.end.offset : format::segment_header_bytes;
+            lost.bytes = f->cut.offset - std::min(f->cut.offset, lost.offset);
+            lost.expected_lsn = res.last_lsn + 1;
+            lost.rec = s.rec;
+            lost.reason = fmt::format(
+                "epoch {} recovered lsns up to {} (segment {:016x} offset {}) but the log ends at lsn {}: "
+                "records replayed before they were durable, then lost in a power failure",
+                f->epoch, f->last_lsn, f->cut.segment, f->cut.offset, res.last_lsn);
+            if (!visit(lost)) return res;
+            in_sequence = true;
+          }
+        }
+        if (!in_sequence) {
           reason = fmt::format("lsn {} out of sequence (expected {})", s.rec.lsn, res.last_lsn + 1);
           s.bytes = format::record_bytes(s.rec.length);
         } else {
@@ -396,6 +462,9 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
           ++res.records;
           res.last_lsn = s.rec.lsn;
           res.end = {seq, pos + s.bytes};
+          if ((s.rec.flags & format::record_flag_group_start) != 0) res.synced_before = at;
+          else if (allowed_flags == 0 && res.synced_before.segment != seq)
+            res.synced_before = {seq, format::segment_header_bytes};  // version 1: synced before its first record
           if (!visit(item)) return res;
           pos += s.bytes;
           continue;

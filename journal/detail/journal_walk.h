@@ -28,6 +28,8 @@ struct fence_point {
   std::uint64_t epoch = 0;
   position cut;
   position at;
+  std::uint64_t last_lsn = 0;  // lsn of the record ending at `cut` (0: none, or unknown)
+  std::uint64_t lsn = 0;       // the epoch_start's own lsn (0: unknown)
 };
 
 enum class walk_kind {
@@ -40,6 +42,12 @@ enum class walk_kind {
   mid_log,         // damage followed by a valid group_start record (version 1: any valid
                    // record), or damage in an earlier segment
   empty_last_segment,  // last segment whose header was never completely written
+  // The log's valid data ends before the cut of the next epoch_start, whose lsn follows
+  // on from the missing records: a master replayed records that were never durable, built
+  // on them, and a power loss took them (issue 12, bug 6; format.h section 7). file, offset,
+  // bytes: the missing range of the cut's segment; expected_lsn: the first missing lsn;
+  // rec: the epoch_start (rec.lsn - 1 is the last missing lsn). The walk goes on with it.
+  lost_unsynced,
 };
 
 struct walk_item {
@@ -70,6 +78,10 @@ struct walk_result {
   std::uint64_t last_lsn = 0;   // last valid non-fenced lsn
   position end;                 // end of the last valid non-fenced record
   std::uint64_t records = 0;
+  // Everything before this position was durable when the record there was written: the
+  // last valid group_start record (format.h section 4), the start of a version 1 segment,
+  // or input.start. Bytes from here to `end` may never have been synced.
+  position synced_before;
 };
 
 std::filesystem::path segment_path(const std::filesystem::path& journal_dir, std::uint64_t seq);
@@ -93,6 +105,12 @@ fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,
                                                        const store_id& id);
+
+// True when a valid record with `lsn` ends exactly at byte `end` of segment file `path`
+// (false also when the file is shorter). Reads backwards from `end` until it finds the
+// record or reaches the segment header. Errors: OS errors.
+fs::result<bool> record_ends_at(fs::file_system& fs, const std::filesystem::path& path, std::uint64_t end,
+                                std::uint64_t lsn);
 
 // Walks from input.start; `visit` returns false to stop. Errors: errc::wrong_store (a
 // segment of another store), errc::unsupported_version, OS errors.

@@ -28,12 +28,13 @@ struct read_options {
   recovery_mode mode = recovery_mode::tolerate_torn_tail;
   std::uint64_t epoch = std::numeric_limits<std::uint64_t>::max();  // a newer one: errc::fenced
   std::size_t producer_window = 1024;
+  std::size_t max_producers = 0;
   reporter report;  // may be empty
 };
 
 // What recovery read, before anything is written.
 struct log_state {
-  explicit log_state(std::size_t producer_window) : idx(producer_window) {}
+  log_state(std::size_t producer_window, std::size_t max_producers) : idx(producer_window, max_producers) {}
   journal::index idx;
   std::vector<std::uint64_t> segments;  // present, ascending
   std::uint64_t max_epoch = 0;
@@ -55,7 +56,7 @@ class log_reader {
   log_reader(fs::file_system& fs, std::filesystem::path jdir, const store_id& id, read_options opts,
              recovery_report& report)
       : fs_(fs), jdir_(std::move(jdir)), id_(id), opts_(std::move(opts)), report_(report),
-        state_(opts_.producer_window) {}
+        state_(opts_.producer_window, opts_.max_producers) {}
 
   result<log_state> read() {
     auto inv = detail::take_inventory(fs_, jdir_);
@@ -94,7 +95,7 @@ class log_reader {
     auto image = fs::read_file(fs_, path);
     if (!image) return "cannot read: " + image.error().message();
     const auto t0 = clock::now();
-    journal::index loaded(opts_.producer_window);
+    journal::index loaded(opts_.producer_window, opts_.max_producers);
     std::string reason;
     auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, &loaded, reason);
     if (!meta) return reason;
@@ -106,6 +107,7 @@ class log_reader {
     for (const auto& f : walk_.fences)
       if (f.epoch > m.max_epoch && f.cut <= m.replay)
         return fmt::format("written by epoch {} after epoch {} took over", m.max_epoch, f.epoch);
+    if (auto why = missing_history_before(m.replay, loaded); !why.empty()) return why;
     state_.idx = std::move(loaded);
     walk_.start = m.replay;
     walk_.last_lsn = m.lsn;
@@ -119,6 +121,56 @@ class log_reader {
     ev.duration = since(t0);
     emit(ev);
     return {};
+  }
+
+  // Why a checkpoint replaying from `replay` holds entries for records that are not in the
+  // log, or "". Each epoch_start before `replay` names the record its master recovered last
+  // (lsn and end). When that record is gone, the master built on records that were never
+  // durable and a power loss took them (issue 12, bug 6): a checkpoint written since may
+  // index messages there and hold dedup seqs of messages that are gone. Such a checkpoint
+  // is refused; a replay from before the gap drops exactly those records
+  // (walk_kind::lost_unsynced). A checkpoint with nothing in the missing range (written by
+  // a master that already dropped them) is kept. Cost: one small read per epoch_start, and
+  // a scan of the segment only when its record is missing.
+  std::string missing_history_before(position replay, const journal::index& loaded) {
+    for (const auto& f : walk_.fences) {
+      if (!(f.at < replay) || f.last_lsn == 0 || f.cut.offset <= format::segment_header_bytes) continue;
+      if (!std::binary_search(state_.segments.begin(), state_.segments.end(), f.cut.segment)) continue;
+      const auto path = detail::segment_path(jdir_, f.cut.segment);
+      auto found = detail::record_ends_at(fs_, path, f.cut.offset, f.last_lsn);
+      if (!found) return fmt::format("cannot read {} to check epoch {}'s history: {}", path.string(), f.epoch,
+                                     found.error().message());
+      if (found.value()) continue;
+      detail::walk_input one = walk_;
+      one.segments = {f.cut.segment};
+      one.start = {};
+      one.last_lsn = 0;
+      auto walked = detail::walk(one, [](const detail::walk_item&) { return true; });
+      if (!walked) return fmt::format("cannot read {}: {}", path.string(), walked.error().message());
+      const position data_end = walked.value().end.segment == f.cut.segment
+                                    ? walked.value().end
+                                    : position{f.cut.segment, format::segment_header_bytes};
+      if (indexes_range(loaded, data_end, f.cut))
+        return fmt::format("it indexes records that epoch {} built on and that are gone: {} offsets {}..{} "
+                           "(never durable, lost in a power failure)",
+                           f.epoch, path.string(), data_end.offset, f.cut.offset);
+    }
+    return {};
+  }
+
+  // True when a live entry or a definition of `idx` lies in [from, to).
+  static bool indexes_range(const journal::index& idx, position from, position to) {
+    auto inside = [&](const location& w) {
+      const position p{w.segment, w.offset};
+      return !(p < from) && p < to;
+    };
+    for (const auto& [target, msgs] : idx.targets())
+      for (const auto& [seq, ref] : msgs)
+        if (inside(ref.where)) return true;
+    for (const auto* defs : {&idx.destination_locations(), &idx.subscription_locations()})
+      for (const auto& [key, where] : *defs)
+        if (inside(where)) return true;
+    return false;
   }
 
   // The newest valid checkpoint whose replay segment still exists (else a full replay).
@@ -182,6 +234,18 @@ class log_reader {
     report_.fenced_last_lsn = w.rec.lsn;
   }
 
+  void on_lost_unsynced(const detail::walk_item& w) {
+    report_.unsynced_lost.push_back(to_damage(w));
+    event ev{event_kind::unsynced_records_lost, w.file};
+    ev.offset = w.offset;
+    ev.bytes = w.bytes;
+    ev.first_lsn = w.expected_lsn;
+    ev.last_lsn = w.rec.lsn - 1;
+    ev.count = w.rec.lsn - w.expected_lsn;
+    ev.reason = w.reason + "; nothing in them was acknowledged (sync_policy always), dropped";
+    emit(ev);
+  }
+
   bool on_mid_log(const detail::walk_item& w) {
     auto d = to_damage(w);
     const bool salvage = opts_.mode == recovery_mode::salvage;
@@ -212,6 +276,7 @@ class log_reader {
         case detail::walk_kind::torn_tail: state_.torn = to_damage(w); return true;
         case detail::walk_kind::empty_last_segment: state_.empty_last = w.segment; return true;
         case detail::walk_kind::mid_log: return on_mid_log(w);
+        case detail::walk_kind::lost_unsynced: on_lost_unsynced(w); return true;
       }
       return true;
     });
@@ -286,6 +351,40 @@ std::error_code repair_tail(fs::file_system& fs, const std::filesystem::path& jd
   return {};
 }
 
+// Bytes of the log's last segment after its last sync point may never have been synced:
+// the previous master may have died on a failed write or fdatasync, after which the page
+// cache still serves them (and Linux may even have marked them clean: a second fdatasync
+// would return 0 without writing them). Before a new master builds on them (its
+// epoch_start names them as its history, its checkpoints index them, its consumers get
+// them) they are written again and synced, so they are on disk whatever the page cache
+// did. Issue 12, bug 6: without this a power loss took them from under the new master.
+std::error_code make_tail_durable(fs::file_system& fs, const std::filesystem::path& jdir,
+                                  const detail::walk_result& walked, const reporter& report) {
+  const position end = walked.end;
+  if (end.offset <= format::segment_header_bytes) return {};
+  std::uint64_t from = format::segment_header_bytes;
+  if (walked.synced_before.segment == end.segment) from = std::max(from, walked.synced_before.offset);
+  if (from >= end.offset) return {};
+  const auto t0 = clock::now();
+  const auto path = detail::segment_path(jdir, end.segment);
+  auto f = fs.open(path, fs::open_mode::read_write);
+  if (!f) return f.error();
+  std::vector<std::byte> tail(end.offset - from);
+  auto n = f.value()->read_at(tail, from);
+  if (!n) return n.error();
+  if (n.value() != tail.size()) return make_error_code(errc::corrupt_file);  // shrank since the walk
+  if (auto ec = f.value()->write_at(std::span<const std::byte>(tail), from)) return ec;
+  if (auto ec = f.value()->sync()) return ec;
+  if (report) {
+    event ev{event_kind::tail_made_durable, path};
+    ev.offset = from;
+    ev.bytes = tail.size();
+    ev.duration = since(t0);
+    report(ev);
+  }
+  return {};
+}
+
 }  // namespace
 
 // A fresh segment for the new epoch, starting with epoch_start, synced before open returns.
@@ -330,7 +429,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   impl& s = *p;
   s.id = ident.value().id;
   if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
-  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.report},
+  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report},
                         report)
                  .read();
   if (!log) {
@@ -339,6 +438,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   }
   for (auto lsn : log.value().obsolete_checkpoints) (void)fs.remove(detail::checkpoint_path(s.jdir, lsn));
   if (auto ec = repair_tail(fs, s.jdir, log.value(), s.opts.report)) return ec;
+  if (auto ec = make_tail_durable(fs, s.jdir, log.value().walked, s.opts.report)) return ec;
   report.torn_tail = log.value().torn;
   // Take over what recovery read: the index, the segments, the kept checkpoints.
   auto& l = log.value();
@@ -365,7 +465,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
 }
 
 result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& dir, recovery_mode mode,
-                            recovery_report& report, std::size_t producer_window) {
+                            recovery_report& report, std::size_t producer_window, std::size_t max_producers) {
   const auto t0 = clock::now();
   report = {};
   auto ident = read_identity(fs, dir);
@@ -373,6 +473,7 @@ result<index> rebuild_index(fs::file_system& fs, const std::filesystem::path& di
   read_options o;
   o.mode = mode;
   o.producer_window = producer_window;
+  o.max_producers = max_producers;
   auto log = log_reader(fs, dir / format::journal_dir_name, ident.value().id, o, report).read();
   report.duration = since(t0);
   if (!log) return log.error();

@@ -96,7 +96,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
 
   impl(fs::file_system& f, std::filesystem::path d, options o)
       : fs(f), dir(std::move(d)), jdir(dir / format::journal_dir_name), opts(std::move(o)),
-        idx(opts.producer_window) {}
+        idx(opts.producer_window, opts.max_producers) {}
 
   fs::file_system& fs;
   const std::filesystem::path dir;

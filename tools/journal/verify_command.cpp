@@ -53,7 +53,8 @@ int run_verify(fs::file_system& base, const std::filesystem::path& dir, bool as_
   for (const auto& d : damages) {
     if (d.classification == journal::damage_class::mid_log) mid_log = true;
     if (d.classification == journal::damage_class::torn_tail ||
-        d.classification == journal::damage_class::empty_segment_tail)
+        d.classification == journal::damage_class::empty_segment_tail ||
+        d.classification == journal::damage_class::lost_unsynced)
       torn = true;
   }
   code = mid_log ? exit_corrupt : torn ? exit_torn_tail : exit_clean;
@@ -111,6 +112,11 @@ int run_verify(fs::file_system& base, const std::filesystem::path& dir, bool as_
       case journal::damage_class::empty_segment_tail:
         out << "torn tail: " << damage_text(d)
             << "\n  the newest segment was being created when the writer died; recovery ignores it\n";
+        break;
+      case journal::damage_class::lost_unsynced:
+        out << "lost unsynced records: " << damage_text(d)
+            << "\n  a master replayed records that were never durable and built on them, then a power failure "
+               "took them; nothing in them was acknowledged (sync_policy always): recovery drops them\n";
         break;
       default:
         out << "corruption: " << damage_text(d)

@@ -150,6 +150,8 @@ class fixture {
     o.epoch = ++epoch;
     o.segment_bytes = 1u << 20;
     o.broker_name = "test";
+    o.producer_window = config.dedup_window;
+    o.max_producers = config.dedup_max_producers;
     o.post = loop_.poster();
     journal::recovery_report rep;
     auto s = journal::store::open(dir, std::move(o), rep);

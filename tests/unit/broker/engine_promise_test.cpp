@@ -1,7 +1,12 @@
 // Regression tests of issue 12 ("a receipted message is never lost"), the engine's part:
 // duplicate detection receipts only what is stored (bugs 2a, 2b, 2c), a refused append
 // gives back the queue's bytes (item 4). Each case failed before its fix.
+#include <fstream>
+
+#include <fmt/format.h>
+
 #include "engine_fixture.h"
+#include "journal/format.h"
 
 namespace tandem::broker::test {
 namespace {
@@ -173,6 +178,77 @@ TEST_CASE("issue 12: an empty _AMQ_DUPL_ID is refused") {
   p.frame("SEND", {{"destination", "/queue/amq"}, {"_AMQ_DUPL_ID", ""}, {"receipt", "r"}}, "x");
   REQUIRE(fx.pump([&] { return p.last_error() != nullptr; }));
   CHECK(p.last_error()->body.find("_AMQ_DUPL_ID") != std::string::npos);
+}
+
+
+TEST_CASE("issue 12 bug 6: an unreadable message is set aside, reported, and the queue keeps delivering") {
+  // Regression: a failed body read was treated as transient, so dispatch returned and the
+  // queue stalled behind the first unreadable message for good (5,725 receipted messages
+  // undelivered in drill run B). Here one record's payload is damaged behind a checkpoint,
+  // so recovery never reads it and only the delivery finds out.
+  fixture fx;
+  {
+    client p(fx, connected);
+    for (const char* body : {"one", "two", "three"}) p.send("/queue/bad", body, {{"persistent", "true"}});
+  }
+  fx.settle();  // a checkpoint: the next start replays nothing before it
+  const auto* msgs = fx.store->index().messages("/queue/bad");
+  REQUIRE(msgs != nullptr);
+  REQUIRE(msgs->size() == 3);
+  const auto damaged = std::next(msgs->begin())->second.where;
+  const auto damaged_seq = std::next(msgs->begin())->first;
+  fx.eng.reset();
+  fx.close_store();
+  {
+    auto seg = fx.dir / journal::format::journal_dir_name / fmt::format("{:016x}.seg", damaged.segment);
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f.good());
+    f.seekp(damaged.offset + journal::format::record_header_bytes + 4);
+    f.put('\x5a');  // a payload byte: the record's checksum no longer verifies
+    REQUIRE(f.good());
+  }
+  fx.open_store();
+  fx.eng = std::make_unique<engine>(fx.config, fx.store.get());
+  fx.eng->set_wall_clock([&fx] { return fx.now_ms; });
+  fx.eng->recover();
+
+  client c(fx, connected);
+  c.subscribe("s", "/queue/bad", "client-individual");
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.bodies() == strings({"one", "three"}));
+  auto d = fx.destination("/queue/bad");
+  CHECK(d["unreadable"] == 1);
+  std::string metrics;
+  fx.eng->append_metrics(metrics);
+  CHECK(metrics.find("tandem_store_unreadable_messages_total 1") != std::string::npos);
+  // Kept in the store for the operator: still in the index after the others are acked.
+  for (std::size_t i = 0; i < 2; ++i) c.frame("ACK", {{"id", c.ack_id(i)}});
+  fx.settle();
+  const auto* left = fx.store->index().messages("/queue/bad");
+  REQUIRE(left != nullptr);
+  CHECK(left->size() == 1);
+  CHECK(left->count(damaged_seq) == 1);
+}
+
+TEST_CASE("issue 12: dedup windows are bounded in number; the least recent producer's resend is stored again") {
+  auto cfg = fixture::default_config();
+  cfg.dedup_max_producers = 2;
+  for (bool persistent : {false, true}) {
+    CAPTURE(persistent);
+    fixture fx(cfg);  // its store gets the same bounds, as tandemd passes them
+    client p(fx, connected), c(fx, connected);
+    p.send("/queue/b", "a1", producer_ids("prod-a", 1, persistent));
+    p.send("/queue/b", "b1", producer_ids("prod-b", 1, persistent));
+    p.send("/queue/b", "c1", producer_ids("prod-c", 1, persistent));  // a third: prod-a's window goes
+    p.send("/queue/b", "c1 again", producer_ids("prod-c", 1, persistent));
+    CHECK(receipt_of(p, "r4")->get("tandem-duplicate") == "true");
+    p.send("/queue/b", "a1 again", producer_ids("prod-a", 1, persistent));
+    CHECK_FALSE(receipt_of(p, "r5")->get("tandem-duplicate").has_value());
+    c.subscribe("s", "/queue/b");
+    REQUIRE(c.wait_messages(4));
+    fx.settle();
+    CHECK(c.bodies() == strings({"a1", "b1", "c1", "a1 again"}));
+  }
 }
 
 }  // namespace tandem::broker::test

@@ -23,6 +23,7 @@ std::string_view class_name(journal::damage_class c) {
     case journal::damage_class::torn_tail: return "torn_tail";
     case journal::damage_class::mid_log: return "mid_log";
     case journal::damage_class::empty_segment_tail: return "empty_segment_tail";
+    case journal::damage_class::lost_unsynced: return "lost_unsynced";
   }
   return "unknown";
 }
