@@ -115,7 +115,7 @@ std::uint64_t engine::impl::store_bytes() const {
 }
 
 std::uint64_t engine::impl::pending_count(const queue& q) const {
-  std::uint64_t n = q.memory.size();
+  std::uint64_t n = q.memory.size() + q.deferred_memory.size();
   if (store_ && !q.key.empty()) {
     if (const auto* m = store_->index().messages(q.key)) n += m->size() - std::min(m->size(), q.inflight_persistent.size());
   }
@@ -159,6 +159,10 @@ subscription* engine::impl::pick_consumer(queue& q) {
 
 namespace {
 
+// Put back with a delay that has not passed (redelivery.cpp); a map lookup only while the
+// queue has such messages.
+bool is_deferred(const queue& q, std::uint64_t seq) { return !q.deferred.empty() && q.deferred.contains(seq); }
+
 // The lower-seq head of the queue's two sources: the journal index's entries for q.key
 // (from q.cursor, skipping those in flight; the cursor moves up to it) and q.memory.
 std::optional<pending_head> next_pending(queue& q, const journal::live_index::message_map* journaled) {
@@ -166,7 +170,7 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   head.seq = std::numeric_limits<std::uint64_t>::max();
   if (journaled) {
     auto it = journaled->lower_bound(q.cursor);
-    while (it != journaled->end() && q.inflight_persistent.contains(it->first)) ++it;
+    while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || is_deferred(q, it->first))) ++it;
     if (it != journaled->end()) {
       head = {it->first, it->second.expires_ms, true};
       q.cursor = it->first;
@@ -212,7 +216,8 @@ void engine::impl::dispatch(queue& q) {
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
     auto next = next_pending(q, journaled);
     if (!next) {
-      if (q.memory.empty() && q.inflight == 0 && q.pending_appends == 0 && (!journaled || journaled->empty()))
+      if (q.memory.empty() && q.deferred_memory.empty() && q.inflight == 0 && q.pending_appends == 0 &&
+          (!journaled || journaled->empty()))
         q.bytes = 0;  // see state.h: the post-recovery estimate ends here
       return;
     }
@@ -243,7 +248,7 @@ void engine::impl::dispatch_selected(queue& q) {
     std::optional<pending_head> next;
     if (journaled) {
       auto it = journaled->lower_bound(std::max(from, q.cursor));
-      while (it != journaled->end() && q.inflight_persistent.contains(it->first)) ++it;
+      while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || is_deferred(q, it->first))) ++it;
       if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
     }
     if (auto it = q.memory.lower_bound(from); it != q.memory.end() && (!next || it->first < next->seq))
@@ -253,8 +258,9 @@ void engine::impl::dispatch_selected(queue& q) {
     if (expire_if_due(*this, q, *next, now_ms)) continue;
     auto m = load(q, next->seq, next->persistent);
     if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
-    std::uint32_t redeliveries = 0;
-    if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = r->second;
+    if (hold_if_deferred(q, next->seq, next->persistent, *m)) continue;
+    std::uint32_t redeliveries = m->redeliveries;
+    if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = std::max(redeliveries, r->second);
     subscription* chosen = nullptr;
     const auto n = q.consumers.size();
     for (std::size_t i = 0; i < n && !chosen; ++i) {
@@ -279,12 +285,13 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
       return false;
     }
     m = std::move(r).value();
+    if (hold_if_deferred(q, seq, persistent, *m)) return true;
   } else {
     auto it = q.memory.find(seq);
     m = std::move(it->second);
     q.memory.erase(it);
   }
-  auto [count, redelivered] = count_delivery(q, seq, persistent);
+  auto [count, redelivered] = count_delivery(q, seq, persistent, *m);
   auto& s = *sub.owner;
   std::uint64_t tag = s.next_tag + 1;
   std::string ack_id;

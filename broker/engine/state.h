@@ -15,6 +15,9 @@
 //   returned              msg_seq -> deliveries so far, for pending messages that were
 //                         delivered before (NACK, a consumer closed): their redelivered flag
 //                         and DLQ count; empty in the steady state (redelivery.cpp keeps it)
+//   deferred              msg_seq -> ms since epoch before which it is not offered: a
+//                         message put back with a redelivery delay (redelivery.cpp);
+//                         empty unless a destination policy delays redeliveries
 // Non-persistent messages (and everything on a non-durable topic subscription) are kept
 // decoded in `memory` (msg_seq -> message): they are never on disk.
 //
@@ -106,6 +109,15 @@ struct queue {
   std::uint64_t cursor = 0;                      // see the file comment
   std::unordered_set<std::uint64_t> inflight_persistent;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
+  // Put back with a delay (redelivery.cpp): due time by msg_seq. A journaled one stays in
+  // the index and dispatch skips it until it is due; a memory one waits in deferred_memory,
+  // out of `memory`, and moves there when due. next_due = the earliest due time, 0 = none.
+  std::map<std::uint64_t, std::int64_t> deferred;
+  std::map<std::uint64_t, message_ptr> deferred_memory;
+  std::int64_t next_due = 0;
+  // The destination policy (policy.h) that applies, looked up once (policy_resolved).
+  const destination_policy* policy = nullptr;
+  bool policy_resolved = false;
 
   std::vector<subscription*> consumers;
   std::size_t next_consumer = 0;  // round robin
