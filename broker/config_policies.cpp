@@ -42,6 +42,8 @@ std::string load_destination_policies(const json& v, config& cfg, std::vector<st
         p.pattern = it->get<std::string>();
       } else if (it.key() == "redelivery") {
         p.redelivery = read_redelivery(*it);
+      } else if (it.key() == "prioritized_messages") {
+        p.prioritized_messages = it->get<bool>();
       }
     }
     if (kinds != 1) {

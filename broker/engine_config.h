@@ -48,6 +48,9 @@ struct destination_policy {
   bool topic = false;   // "topic": pattern, else "queue": pattern
   std::string pattern;  // '*' one element, '>' the rest
   std::optional<redelivery_settings> redelivery;  // unset: NACK dead-letters at once
+  // ActiveMQ's prioritizedMessages: pending messages go out by priority (9 first, the STOMP
+  // `priority` header, 4 when absent), FIFO within a priority (broker/engine/dispatch.cpp).
+  bool prioritized_messages = false;
 };
 
 struct engine_config {

@@ -186,6 +186,46 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   return head;
 }
 
+// A prioritized queue's head (state.h, priority_cursors): the first pending message of the
+// highest priority that has one, the lower seq of the two sources within a priority. Each
+// priority's cursor in each source moves up past entries of other priorities, in flight or
+// deferred, so over a queue's life each entry is passed about once per priority; putting
+// a message back (q.cursor lowered) rewinds them all to it.
+std::optional<pending_head> next_prioritized(queue& q, const journal::live_index::message_map* journaled) {
+  auto& pc = *q.by_priority;
+  const auto rewind = q.cursor;
+  for (auto& c : pc.journaled) c = std::min(c, rewind);
+  for (auto& c : pc.memory) c = std::min(c, rewind);
+  q.cursor = std::numeric_limits<std::uint64_t>::max();
+  for (int p = 9; p >= 0; --p) {
+    std::optional<pending_head> head;
+    if (journaled) {
+      auto& c = pc.journaled[static_cast<std::size_t>(p)];
+      auto it = journaled->lower_bound(c);
+      while (it != journaled->end() && (it->second.priority != p || q.inflight_persistent.contains(it->first) ||
+                                        is_deferred(q, it->first)))
+        ++it;
+      if (it != journaled->end()) {
+        c = it->first;
+        head = pending_head{it->first, it->second.expires_ms, true};
+      } else if (!journaled->empty()) {
+        c = journaled->rbegin()->first + 1;
+      }
+    }
+    auto& mc = pc.memory[static_cast<std::size_t>(p)];
+    auto mem = q.memory.lower_bound(mc);
+    while (mem != q.memory.end() && mem->second->priority != p) ++mem;
+    if (mem != q.memory.end()) {
+      mc = mem->first;
+      if (!head || mem->first < head->seq) head = pending_head{mem->first, mem->second->expires_ms, false};
+    } else if (!q.memory.empty()) {
+      mc = q.memory.rbegin()->first + 1;
+    }
+    if (head) return head;
+  }
+  return std::nullopt;
+}
+
 // Expires the pending message `head` when its time has come (true: it is gone). A template
 // so it can take engine::impl, a private type it cannot name.
 template <class Engine>
@@ -209,12 +249,13 @@ void engine::impl::dispatch(queue& q) {
       std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return c->filter.has_value(); }))
     return dispatch_selected(q);
   const auto now_ms = wall_ms_();
+  if (!q.policy_resolved) policy_of(q);
   for (;;) {
     subscription* sub = pick_consumer(q);
     if (!sub) return;
     const journal::live_index::message_map* journaled = nullptr;
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
-    auto next = next_pending(q, journaled);
+    auto next = q.by_priority ? next_prioritized(q, journaled) : next_pending(q, journaled);
     if (!next) {
       if (q.memory.empty() && q.deferred_memory.empty() && q.inflight == 0 && q.pending_appends == 0 &&
           (!journaled || journaled->empty()))
@@ -247,7 +288,8 @@ void engine::impl::dispatch_selected(queue& q) {
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
     std::optional<pending_head> next;
     if (journaled) {
-      auto it = journaled->lower_bound(std::max(from, q.cursor));
+      // A prioritized queue's cursor is its rewind mark, not a lower bound (state.h).
+      auto it = journaled->lower_bound(q.by_priority ? from : std::max(from, q.cursor));
       while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || is_deferred(q, it->first))) ++it;
       if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
     }

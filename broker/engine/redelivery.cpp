@@ -57,11 +57,8 @@ void engine::impl::return_delivery(subscription& sub, unacked_iterator it) {
   // Back in its original place (queues are ordered by seq), ahead of everything that came
   // after it; dispatch flags it redelivered.
   q.returned[d.seq] = d.deliveries;
-  if (d.persistent) {
-    q.cursor = std::min(q.cursor, d.seq);
-  } else {
-    q.memory.emplace(d.seq, std::move(d.msg));
-  }
+  q.cursor = std::min(q.cursor, d.seq);  // a prioritized queue rewinds its memory cursors too
+  if (!d.persistent) q.memory.emplace(d.seq, std::move(d.msg));
   mark_dirty(q);
 }
 
@@ -85,6 +82,7 @@ const destination_policy* engine::impl::policy_of(queue& q) {
   if (!q.policy_resolved) {
     q.policy = policies_.empty() ? nullptr : policies_.find(q.name);
     q.policy_resolved = true;
+    if (q.policy && q.policy->prioritized_messages) q.by_priority = std::make_unique<priority_cursors>();
   }
   return q.policy;
 }
@@ -158,9 +156,8 @@ void engine::impl::release_deferred(queue& q, std::int64_t now_ms) {
     if (auto mem = q.deferred_memory.find(seq); mem != q.deferred_memory.end()) {
       q.memory.emplace(seq, std::move(mem->second));
       q.deferred_memory.erase(mem);
-    } else {
-      q.cursor = std::min(q.cursor, seq);
     }
+    q.cursor = std::min(q.cursor, seq);
   }
   q.next_due = next;
   mark_dirty(q);

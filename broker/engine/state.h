@@ -39,6 +39,7 @@
 // being journaled), so the estimate cannot drift forever.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -91,6 +92,17 @@ enum class queue_kind {
   topic_subscription,  // a non-durable topic subscription's private, memory-only queue
 };
 
+// Dispatch by priority (policy prioritized_messages): for each priority, per source, a seq
+// below which that source holds no pending message of that priority, so finding the next
+// message walks each entry about once per priority instead of rescanning the queue. On such
+// a queue `cursor` is the rewind mark instead: whatever puts a message back or adds one
+// lowers it (as on every queue), and the next dispatch lowers every cursor here to it, then
+// sets it to the maximum (nothing to rewind).
+struct priority_cursors {
+  std::array<std::uint64_t, 10> journaled{};
+  std::array<std::uint64_t, 10> memory{};
+};
+
 struct queue {
   queue_kind kind = queue_kind::queue;
   std::string name;  // the destination MESSAGE frames carry: "/queue/a", or the topic
@@ -118,6 +130,8 @@ struct queue {
   // The destination policy (policy.h) that applies, looked up once (policy_resolved).
   const destination_policy* policy = nullptr;
   bool policy_resolved = false;
+  // A prioritized queue's (policy prioritized_messages) dispatch state; null otherwise.
+  std::unique_ptr<priority_cursors> by_priority;
 
   std::vector<subscription*> consumers;
   std::size_t next_consumer = 0;  // round robin

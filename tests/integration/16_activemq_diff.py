@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ACTIVEMQ_SH = os.path.join(ROOT, "bench", "activemq.sh")
 
 
-# Issue 16: queues "redeliver.>" redeliver a NACKed message after 1100 ms, then 2200 ms, then
+# Issue 16: queues "prio.>" deliver by priority (prioritizedMessages); queues "redeliver.>" redeliver a NACKed message after 1100 ms, then 2200 ms, then
 # dead-letter it; every other queue keeps "NACK dead-letters at once" (fallbackToDeadLetter).
 # ActiveMQ refuses to start with a delay of 1000 ms or less (RedeliveryPlugin checks it
 # against its scheduler's period); Tandem takes any delay.
@@ -34,8 +34,12 @@ AMQ_REDELIVERY_XML = """<plugins>
                             redeliveryDelay="1100" useExponentialBackOff="true" backOffMultiplier="2"/>
         </redeliveryPolicyEntries></redeliveryPolicyMap></redeliveryPolicyMap>
       </redeliveryPlugin>
-    </plugins>"""
+    </plugins>
+    <destinationPolicy><policyMap><policyEntries>
+      <policyEntry queue="prio.>" prioritizedMessages="true"/>
+    </policyEntries></policyMap></destinationPolicy>"""
 REDELIVERY_CONFIG = {"allow_anonymous": True, "destination_policies": [
+    {"queue": "prio.>", "prioritized_messages": True},
     {"queue": "redeliver.>", "redelivery": {"maximum_redeliveries": 2, "initial_redelivery_delay_ms": 1100,
                                             "redelivery_delay_ms": 1100, "use_exponential_back_off": True,
                                             "back_off_multiplier": 2.0}}]}
@@ -255,6 +259,23 @@ def nack_redelivered_with_back_off(b, u):
 nack_redelivered_with_back_off.tandem_config = REDELIVERY_CONFIG
 
 
+def priority_order(b, u):
+    """Issue 16: pending messages of a prioritized queue go out 9 first, FIFO within a
+    priority; a queue without the policy stays FIFO."""
+    r, _ = connect(b)
+    sends = [("2", "a"), ("9", "b"), (None, "c"), ("2", "d"), ("9", "e"), ("0", "f"), ("5", "g")]
+    out = []
+    for q in (f"/queue/prio.{u}", f"/queue/fifo.{u}"):
+        for prio, tag in sends:
+            sent(r, q, (prio or "-") + tag, {"persistent": "true", **({"priority": prio} if prio else {})})
+        subscribed(r, {"destination": q, "id": q})
+        out.append(bodies(frames(r)))
+    return out
+
+
+priority_order.tandem_config = REDELIVERY_CONFIG
+
+
 def queue_selector(b, u):
     r, _ = connect(b)
     q = f"/queue/sel.{u}"
@@ -362,7 +383,7 @@ SCENARIOS = [
     login_is_accepted, heart_beat_negotiation, stomp_1_0_connected_heart_beat, stomp_1_0_with_heart_beat_asked,
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, nack_redelivered_with_back_off,
-    queue_selector,
+    priority_order, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
     composite_send,
     virtual_topic, temporary_queue_reply,
