@@ -16,6 +16,10 @@
 # PostgreSQL, through org.postgresql.ds.PGSimpleDataSource (Debian libpostgresql-jdbc-java):
 # the "Replicated Message Store" alternative issue 14 compares with. The journal is disabled,
 # as on ActiveMQ's page: every persistent send is a database transaction.
+#
+# AMQ_BROKER_XML: extra elements inside <broker> (e.g. <plugins>...</plugins>), and
+# AMQ_SCHEDULER=1: schedulerSupport="true" (the redeliveryPlugin needs it). The differential
+# test (tests/integration/16_activemq_diff.py) configures ActiveMQ's redelivery policy so.
 set -euo pipefail
 
 ACTIVEMQ_HOME=/usr/share/activemq
@@ -63,6 +67,8 @@ start() {
   </bean>"
     classpath="$base/conf:/usr/share/java/postgresql.jar"
   fi
+  local scheduler=false
+  [ "${AMQ_SCHEDULER:-0}" = 1 ] && scheduler=true
   # Persistence as shipped (KahaDB, fsync per write). Limits are raised above the defaults so a
   # 1M-message backlog is kept on disk instead of blocking the producers (flow control is a
   # separate comparison). The OpenWire port is the STOMP port + 1 so instances do not collide.
@@ -72,7 +78,8 @@ start() {
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="bench"
-          dataDirectory="$store" schedulePeriodForDestinationPurge="0">
+          dataDirectory="$store" schedulePeriodForDestinationPurge="0" schedulerSupport="$scheduler">
+    ${AMQ_BROKER_XML:-}
     <persistenceAdapter>$adapter
     </persistenceAdapter>
     <systemUsage>

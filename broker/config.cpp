@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "broker/config_policies.h"
 #include "broker/config_schema.h"
 #include "journal/identity.h"
 #include "journal/pg/connection.h"
@@ -534,6 +535,7 @@ const std::map<std::string_view, loader>& loaders() {
       return {};
     });
     simple("expired_to_dlq", [](const json& v, config& c) { return read_bool(v, c.engine.expired_to_dlq); });
+    t.emplace("destination_policies", load_destination_policies);
     simple("max_destination_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_destination_bytes, 1024, u64_max); });
     simple("max_memory_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_memory_bytes, 1024, u64_max); });
     simple("max_store_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_store_bytes, 1ull << 20, u64_max); });

@@ -14,7 +14,8 @@ engine::impl::impl(const engine_config& config, journal::message_store* store)
     : config_(config),
       store_(store),
       dedup_(config.dedup_window, config.dedup_max_producers, store),
-      credentials_(std::make_shared<credential_checker>(config.users)) {
+      credentials_(std::make_shared<credential_checker>(config.users)),
+      policies_(config.destination_policies) {
   if (config.authorization) authz_.emplace(*config.authorization);
   wall_ms_ = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -84,7 +85,9 @@ void engine::close_session(session_id id) {
 }
 
 void engine::tick(std::chrono::steady_clock::time_point now) {
-  impl_->expire_all(impl_->wall_ms_());
+  const auto now_ms = impl_->wall_ms_();
+  impl_->expire_all(now_ms);
+  impl_->for_each_queue([&](queue& q) { impl_->release_deferred(q, now_ms); });
   impl_->time_out_blocked(now);
   impl_->collect_inactive(now);
   impl_->flush();

@@ -26,6 +26,33 @@ struct authorization_entry {
   std::vector<std::string> read, write, admin;  // groups
 };
 
+// A destination policy's redelivery settings (ActiveMQ's RedeliveryPolicy as its
+// redeliveryPlugin applies it; the config keys say which ActiveMQ name each one is). A NACK
+// on a destination with these settings puts the message back after a delay instead of
+// dead-lettering it at once, until it has been redelivered maximum_redeliveries times
+// (broker/engine/redelivery.cpp; the delay of each attempt: policy.h redelivery_delay).
+struct redelivery_settings {
+  std::int64_t maximum_redeliveries = 6;                       // -1 = no maximum
+  std::chrono::milliseconds initial_redelivery_delay{1000};    // before the first redelivery
+  std::chrono::milliseconds redelivery_delay{1000};            // before each later one
+  bool use_exponential_back_off = false;                       // multiply the previous delay ...
+  double back_off_multiplier = 5.0;                            // ... by this (> 1 to take effect)
+  std::chrono::milliseconds maximum_redelivery_delay{-1};      // cap of a backed-off delay; -1 = none
+  friend bool operator==(const redelivery_settings&, const redelivery_settings&) = default;
+};
+
+// One entry of "destination_policies" (ActiveMQ's policyEntry): the destinations a pattern
+// matches (the same wildcards as authorization_entry) and what applies to them. A queue
+// takes the most specific matching entry (broker/engine/policy.h).
+struct destination_policy {
+  bool topic = false;   // "topic": pattern, else "queue": pattern
+  std::string pattern;  // '*' one element, '>' the rest
+  std::optional<redelivery_settings> redelivery;  // unset: NACK dead-letters at once
+  // ActiveMQ's prioritizedMessages: pending messages go out by priority (9 first, the STOMP
+  // `priority` header, 4 when absent), FIFO within a priority (broker/engine/dispatch.cpp).
+  bool prioritized_messages = false;
+};
+
 struct engine_config {
   std::string broker_name = "tandem";
   bool allow_anonymous = false;
@@ -53,6 +80,8 @@ struct engine_config {
   // batch (remove + add).
   std::string dead_letter_strategy = "shared";
   bool expired_to_dlq = false;                  // false: expired messages are dropped
+  // Per-destination policies (policy.h); empty = every destination as described above.
+  std::vector<destination_policy> destination_policies;
 
   // Limits and flow control.
   std::uint64_t max_destination_bytes = 256ull << 20;   // pending bytes per destination before producers block

@@ -132,7 +132,13 @@
 //      i64        expires_ms     ms since Unix epoch, 0 = never
 //      u8         priority       0..9
 //      u8         flags          bit 0 = persistent; bit 1 = compaction copy (below);
+//                                bit 2 = delivery state (the two fields below follow);
 //                                other bits zero
+//      i64        deliver_at_ms  only with flags bit 2: not offered to a consumer before
+//                                this time (ms since Unix epoch)
+//      u32        redeliveries   only with flags bit 2: deliveries the message had before
+//                                it was put back (its next delivery is redelivered:true
+//                                and counts on from here)
 //      list<{str name, str value}> headers   in arrival order, repeats allowed
 //      bytes      body
 //    }  The fixed and index-relevant fields come first and headers/body last so recovery
@@ -141,6 +147,15 @@
 //       cut down to the targets still live in the compacted segment; everything else is
 //       the original's. Replay treats it as an add (the newest location wins) that is not
 //       a send: its producer_seq does not enter the dedup window.
+//       Delivery state (bit 2) is written by a redelivery with a delay (a NACK under a
+//       destination policy's redelivery settings, broker/engine/redelivery.cpp): the
+//       message comes back as a batch { message_remove of the delivered msg_seq,
+//       message_add of a copy with a new msg_seq and bit 2 }, so after a crash it is on
+//       the queue exactly once, its delay and count survive a restart or failover, and a
+//       compaction copy keeps them (it re-encodes every field). Neither field is in the
+//       index (section 6): a broker reads them with the message, when it comes to
+//       dispatch it. A record without bit 2 reads as deliver_at_ms 0, redeliveries 0, so
+//       segments written before bit 2 existed read unchanged (no version change).
 //  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
 //  3 batch { list<{u8 type, u32 length, payload(length)}> items }
 //       A transaction's SENDs and ACKs as one record: after a crash all or none of it is

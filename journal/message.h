@@ -24,6 +24,12 @@ struct message {
   bool persistent = true;
   std::vector<std::pair<std::string, std::string>> headers;  // arrival order
   std::string body;                                          // may hold NULs
+  // Delivery state of a message put back with a delay (redelivery policy, broker/engine/
+  // redelivery.cpp): not offered to consumers before deliver_at_ms (ms since Unix epoch,
+  // 0 = at once), and delivered `redeliveries` times already (its next delivery carries
+  // redelivered:true and counts on from there). Both 0 for a message as sent.
+  std::int64_t deliver_at_ms = 0;
+  std::uint32_t redeliveries = 0;
   friend bool operator==(const message&, const message&) = default;
 };
 

@@ -18,6 +18,7 @@ using detail::encoder;
 
 constexpr std::uint8_t flag_persistent = 0x01;
 constexpr std::uint8_t flag_compaction_copy = 0x02;
+constexpr std::uint8_t flag_delivery_state = 0x04;  // deliver_at_ms and redeliveries follow
 constexpr std::size_t max_field = std::numeric_limits<std::uint32_t>::max();
 
 bool too_long(std::string_view s) { return s.size() > max_field; }
@@ -36,7 +37,13 @@ std::error_code encode_add(const message_add& m, encoder& e, std::uint8_t extra_
   e.u64(m.producer_seq);
   e.i64(m.expires_ms);
   e.u8(m.priority);
-  e.u8(static_cast<std::uint8_t>((m.persistent ? flag_persistent : 0) | extra_flags));
+  const bool delivery_state = m.deliver_at_ms != 0 || m.redeliveries != 0;
+  e.u8(static_cast<std::uint8_t>((m.persistent ? flag_persistent : 0) | (delivery_state ? flag_delivery_state : 0) |
+                                 extra_flags));
+  if (delivery_state) {
+    e.i64(m.deliver_at_ms);
+    e.u32(m.redeliveries);
+  }
   e.u32(static_cast<std::uint32_t>(m.headers.size()));
   for (const auto& [k, v] : m.headers) {
     if (too_long(k) || too_long(v)) return errc::record_too_large;
@@ -71,8 +78,12 @@ bool decode_add(decoder& d, message_add& m) {
   m.expires_ms = d.i64();
   m.priority = d.u8();
   std::uint8_t flags = d.u8();
-  if ((flags & ~(flag_persistent | flag_compaction_copy)) != 0) return false;
+  if ((flags & ~(flag_persistent | flag_compaction_copy | flag_delivery_state)) != 0) return false;
   m.persistent = (flags & flag_persistent) != 0;
+  if ((flags & flag_delivery_state) != 0) {
+    m.deliver_at_ms = d.i64();
+    m.redeliveries = d.u32();
+  }
   std::uint32_t h = d.count(8);
   m.headers.reserve(h);
   for (std::uint32_t i = 0; i < h && d.ok(); ++i) {

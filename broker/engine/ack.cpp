@@ -31,15 +31,21 @@ void engine::impl::on_ack(session& s, stomp::frame& f, bool nack) {
     add_receipt(s, f, 0);
     return;
   }
+  if (nack) {
+    // The RECEIPT waits until each NACKed message's new place (the DLQ, or its queue with a
+    // redelivery delay) is durable, so a crash after it cannot undo the move or the delay.
+    std::vector<unacked_iterator> nacked;
+    for (auto it = first; it != end; ++it)
+      if (!it->second.in_tx) nacked.push_back(it);
+    auto slot = add_receipt(s, f, f.get("receipt") ? static_cast<std::uint32_t>(nacked.size()) : 0);
+    for (auto it : nacked)
+      nack_delivery(sub, it, slot ? receipt_when_durable(s.id, slot, errc::ack_not_stored, "NACK") : journal::completion{});
+    return;
+  }
   std::vector<journal::batch_item> removes;
   for (auto it = first; it != end;) {
     auto next = std::next(it);
-    if (!it->second.in_tx) {
-      if (nack)
-        nack_delivery(sub, it);
-      else
-        ack_delivery(sub, it, &removes);
-    }
+    if (!it->second.in_tx) ack_delivery(sub, it, &removes);
     it = next;
   }
   if (removes.empty()) {

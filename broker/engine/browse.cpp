@@ -37,7 +37,8 @@ void engine::impl::browse(session& s, queue& q, subscription& sub) {
   // Both sources are ordered by seq: merge them.
   for (;;) {
     bool have_j = journaled && j != journaled->end();
-    if (have_j && (q.inflight_persistent.contains(j->first) || q.unreadable.contains(j->first))) {
+    if (have_j && (q.inflight_persistent.contains(j->first) || q.unreadable.contains(j->first) ||
+                   q.deferred.contains(j->first))) {
       ++j;
       continue;
     }

@@ -115,7 +115,7 @@ std::uint64_t engine::impl::store_bytes() const {
 }
 
 std::uint64_t engine::impl::pending_count(const queue& q) const {
-  std::uint64_t n = q.memory.size();
+  std::uint64_t n = q.memory.size() + q.deferred_memory.size();
   if (store_ && !q.key.empty()) {
     if (const auto* m = store_->index().messages(q.key))
       n += m->size() - std::min(m->size(), q.inflight_persistent.size() + q.unreadable.size());
@@ -161,6 +161,10 @@ subscription* engine::impl::pick_consumer(queue& q) {
 
 namespace {
 
+// Put back with a delay that has not passed (redelivery.cpp); a map lookup only while the
+// queue has such messages.
+bool is_deferred(const queue& q, std::uint64_t seq) { return !q.deferred.empty() && q.deferred.contains(seq); }
+
 // The lower-seq head of the queue's two sources: the journal index's entries for q.key
 // (from q.cursor, skipping those in flight; the cursor moves up to it) and q.memory.
 std::optional<pending_head> next_pending(queue& q, const journal::live_index::message_map* journaled) {
@@ -168,7 +172,9 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   head.seq = std::numeric_limits<std::uint64_t>::max();
   if (journaled) {
     auto it = journaled->lower_bound(q.cursor);
-    while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first))) ++it;
+    while (it != journaled->end() &&
+           (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_deferred(q, it->first)))
+      ++it;
     if (it != journaled->end()) {
       head = {it->first, it->second.expires_ms, true};
       q.cursor = it->first;
@@ -182,6 +188,46 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   }
   if (!head.persistent) return std::nullopt;
   return head;
+}
+
+// A prioritized queue's head (state.h, priority_cursors): the first pending message of the
+// highest priority that has one, the lower seq of the two sources within a priority. Each
+// priority's cursor in each source moves up past entries of other priorities, in flight or
+// deferred, so over a queue's life each entry is passed about once per priority; putting
+// a message back (q.cursor lowered) rewinds them all to it.
+std::optional<pending_head> next_prioritized(queue& q, const journal::live_index::message_map* journaled) {
+  auto& pc = *q.by_priority;
+  const auto rewind = q.cursor;
+  for (auto& c : pc.journaled) c = std::min(c, rewind);
+  for (auto& c : pc.memory) c = std::min(c, rewind);
+  q.cursor = std::numeric_limits<std::uint64_t>::max();
+  for (int p = 9; p >= 0; --p) {
+    std::optional<pending_head> head;
+    if (journaled) {
+      auto& c = pc.journaled[static_cast<std::size_t>(p)];
+      auto it = journaled->lower_bound(c);
+      while (it != journaled->end() && (it->second.priority != p || q.inflight_persistent.contains(it->first) ||
+                                        is_deferred(q, it->first)))
+        ++it;
+      if (it != journaled->end()) {
+        c = it->first;
+        head = pending_head{it->first, it->second.expires_ms, true};
+      } else if (!journaled->empty()) {
+        c = journaled->rbegin()->first + 1;
+      }
+    }
+    auto& mc = pc.memory[static_cast<std::size_t>(p)];
+    auto mem = q.memory.lower_bound(mc);
+    while (mem != q.memory.end() && mem->second->priority != p) ++mem;
+    if (mem != q.memory.end()) {
+      mc = mem->first;
+      if (!head || mem->first < head->seq) head = pending_head{mem->first, mem->second->expires_ms, false};
+    } else if (!q.memory.empty()) {
+      mc = q.memory.rbegin()->first + 1;
+    }
+    if (head) return head;
+  }
+  return std::nullopt;
 }
 
 // Expires the pending message `head` when its time has come (true: it is gone). A template
@@ -207,14 +253,16 @@ void engine::impl::dispatch(queue& q) {
       std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return c->filter.has_value(); }))
     return dispatch_selected(q);
   const auto now_ms = wall_ms_();
+  if (!q.policy_resolved) policy_of(q);
   for (;;) {
     subscription* sub = pick_consumer(q);
     if (!sub) return;
     const journal::live_index::message_map* journaled = nullptr;
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
-    auto next = next_pending(q, journaled);
+    auto next = q.by_priority ? next_prioritized(q, journaled) : next_pending(q, journaled);
     if (!next) {
-      if (q.memory.empty() && q.inflight == 0 && q.pending_appends == 0 && (!journaled || journaled->empty()))
+      if (q.memory.empty() && q.deferred_memory.empty() && q.inflight == 0 && q.pending_appends == 0 &&
+          (!journaled || journaled->empty()))
         q.bytes = 0;  // see state.h: the post-recovery estimate ends here
       return;
     }
@@ -249,8 +297,10 @@ void engine::impl::dispatch_selected(queue& q) {
     if (store_ && !q.key.empty()) journaled = store_->index().messages(q.key);
     std::optional<pending_head> next;
     if (journaled) {
-      auto it = journaled->lower_bound(std::max(from, q.cursor));
-      while (it != journaled->end() && (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first)))
+      // A prioritized queue's cursor is its rewind mark, not a lower bound (state.h).
+      auto it = journaled->lower_bound(q.by_priority ? from : std::max(from, q.cursor));
+      while (it != journaled->end() &&
+             (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_deferred(q, it->first)))
         ++it;
       if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
     }
@@ -262,8 +312,9 @@ void engine::impl::dispatch_selected(queue& q) {
     auto m = load(q, next->seq, next->persistent);
     if (!m && q.unreadable.contains(next->seq)) continue;  // set aside (unreadable.cpp)
     if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
-    std::uint32_t redeliveries = 0;
-    if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = r->second;
+    if (hold_if_deferred(q, next->seq, next->persistent, *m)) continue;
+    std::uint32_t redeliveries = m->redeliveries;
+    if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = std::max(redeliveries, r->second);
     subscription* chosen = nullptr;
     const auto n = q.consumers.size();
     for (std::size_t i = 0; i < n && !chosen; ++i) {
@@ -301,12 +352,13 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
       return false;
     }
     m = std::move(r).value();
+    if (hold_if_deferred(q, seq, persistent, *m)) return true;
   } else {
     auto it = q.memory.find(seq);
     m = std::move(it->second);
     q.memory.erase(it);
   }
-  auto [count, redelivered] = count_delivery(q, seq, persistent);
+  auto [count, redelivered] = count_delivery(q, seq, persistent, *m);
   auto& s = *sub.owner;
   std::uint64_t tag = s.next_tag + 1;
   std::string ack_id;

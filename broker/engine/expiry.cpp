@@ -22,11 +22,7 @@ void engine::impl::expire(queue& q, std::uint64_t seq, bool persistent, message_
 }
 
 void engine::impl::expire_all(std::int64_t now_ms) {
-  for (auto& [name, q] : queues_) expire_scan(*q, now_ms);
-  for (auto& [key, q] : durables_) expire_scan(*q, now_ms);
-  for (auto& [sid, s] : sessions_)
-    for (auto& [id, sub] : s->subs)
-      if (sub->own) expire_scan(*sub->own, now_ms);
+  for_each_queue([&](queue& q) { expire_scan(q, now_ms); });
 }
 
 void engine::impl::expire_scan(queue& q, std::int64_t now_ms) {

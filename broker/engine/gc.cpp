@@ -18,7 +18,7 @@ void engine::impl::collect_inactive(std::chrono::steady_clock::time_point now) {
   if (config_.destination_gc.count() == 0 || now - last_gc_ < std::chrono::seconds(1)) return;
   last_gc_ = now;
   auto unused = [&](const queue& q) {
-    if (!q.consumers.empty() || !q.memory.empty() || q.inflight != 0 || q.pending_appends != 0 || q.dirty ||
+    if (!q.consumers.empty() || !q.memory.empty() || !q.deferred_memory.empty() || q.inflight != 0 || q.pending_appends != 0 || q.dirty ||
         q.create_journaled)
       return false;
     if (store_ && !q.key.empty()) {

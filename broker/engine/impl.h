@@ -18,6 +18,7 @@
 #include "broker/engine/authorization.h"
 #include "broker/engine/credentials.h"
 #include "broker/engine/dedup.h"
+#include "broker/engine/policy.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
 #include "journal/message_store.h"
@@ -139,17 +140,32 @@ struct engine::impl {
   // Puts delivery `it` back on its queue (rollback, consumer gone): redelivered in its
   // original place, or dead-lettered after max_deliveries.
   void return_delivery(detail::subscription& sub, unacked_iterator it);
-  // NACK (a poison ack, as ActiveMQ's): delivery `it` goes to the dead letter queue at once.
-  void nack_delivery(detail::subscription& sub, unacked_iterator it);
+  // NACK (a poison ack, as ActiveMQ's): delivery `it` goes to the dead letter queue at once,
+  // or, when the queue's policy has redelivery settings, back to its queue after a delay
+  // until it has been redelivered maximum_redeliveries times.
+  // `done` (may be empty) runs once the move is durable (at once when nothing is journaled).
+  void nack_delivery(detail::subscription& sub, unacked_iterator it, journal::completion done = {});
+  // Puts `d` (taken out of its subscription) back on its queue as a copy with a new msg_seq
+  // that is not offered before `delay` has passed (journaled: remove + add in one batch).
+  void redeliver_later(detail::delivery&& d, std::chrono::milliseconds delay, journal::completion done);
+  // Remembers that `seq` on `q` waits until `due_ms` (dispatch skips it).
+  void defer(detail::queue& q, std::uint64_t seq, std::int64_t due_ms);
+  // A recovered message dispatch is about to deliver whose delay has not passed (its
+  // deliver_at_ms, read with it): deferred instead; true when so.
+  bool hold_if_deferred(detail::queue& q, std::uint64_t seq, bool persistent, const detail::message& m);
+  // Offers again what has waited long enough (tick).
+  void release_deferred(detail::queue& q, std::int64_t now_ms);
+  const destination_policy* policy_of(detail::queue& q);
   // How many times `seq` has been delivered counting this delivery, and whether the
-  // MESSAGE carries redelivered:true.
+  // MESSAGE carries redelivered:true. `m` is the message (its redeliveries count).
   struct delivery_count {
     std::uint32_t count;
     bool redelivered;
   };
-  delivery_count count_delivery(detail::queue& q, std::uint64_t seq, bool persistent);
+  delivery_count count_delivery(detail::queue& q, std::uint64_t seq, bool persistent, const detail::message& m);
+  // `done` (may be empty) runs once the move is durable (at once when nothing is journaled).
   void dead_letter(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m,
-                   std::uint64_t bytes, std::string_view reason);
+                   std::uint64_t bytes, std::string_view reason, journal::completion done = {});
   std::string dlq_name(const detail::queue& q) const;
 
   // ---- dispatch.cpp: queues, dispatch, removal ----
@@ -192,6 +208,16 @@ struct engine::impl {
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
   void expire_scan(detail::queue& q, std::int64_t now_ms);
   void expire_all(std::int64_t now_ms);
+  // Every queue the engine holds (queues, durable subscriptions, non-durable topic
+  // subscriptions' own queues).
+  template <class F>
+  void for_each_queue(F f) {
+    for (auto& [name, q] : queues_) f(*q);
+    for (auto& [key, q] : durables_) f(*q);
+    for (auto& [sid, s] : sessions_)
+      for (auto& [id, sub] : s->subs)
+        if (sub->own) f(*sub->own);
+  }
 
   // ---- gc.cpp: unused empty destinations (engine_config::destination_gc) ----
   void collect_inactive(std::chrono::steady_clock::time_point now);
@@ -244,6 +270,7 @@ struct engine::impl {
   detail::dedup dedup_;
   std::shared_ptr<credential_checker> credentials_;
   std::optional<authorization_map> authz_;  // unset: no authorization configured
+  policy_map policies_;
   // Password checks on the worker, by login + '\0' + passcode: the sessions waiting for each.
   std::map<std::string, std::vector<std::pair<session_id, std::shared_ptr<stomp::frame>>>> logins_in_flight_;
   std::uint64_t authorization_denials_ = 0;

@@ -39,6 +39,13 @@ bool engine::purge(std::string_view destination, std::function<void(std::error_c
       self.remove_message(q, seq, false, bytes, nullptr);
       ++dropped;
     }
+    for (auto& [seq, m] : q.deferred_memory) {
+      self.remove_message(q, seq, false, m ? message_bytes(*m) : 0, nullptr);
+      ++dropped;
+    }
+    q.deferred_memory.clear();
+    q.deferred.clear();
+    q.next_due = 0;
     q.earliest_expiry = 0;
     if (q.inflight == 0 && q.pending_appends == 0) q.bytes = 0;
     self.mark_dirty(q);

@@ -1,9 +1,21 @@
 // Redelivery: everything that happens to a message that was delivered and comes back. Two
 // ways back, as in ActiveMQ:
 // - NACK (ack.cpp, and a NACK at COMMIT in transactions.cpp) is a poison acknowledgement:
-//   the consumer says it can never process the message, so nack_delivery moves it to the
-//   dead letter queue at once (`dlqDeliveryFailureCause` says it was NACKed); it is never
-//   handed back to the subscription that refused it.
+//   the consumer says it cannot process the message now. Without a redelivery policy,
+//   nack_delivery moves it to the dead letter queue at once (`dlqDeliveryFailureCause`
+//   says it was NACKed). With one (a destination policy with "redelivery", policy.h), it
+//   comes back after a delay as ActiveMQ's redeliveryPlugin does it: redeliver_later
+//   journals { remove the delivered msg_seq, add a copy with a new msg_seq, deliver_at_ms
+//   and redeliveries } as one batch (journal/format.h, message_add flags bit 2), so the
+//   message is on its queue exactly once after a crash and its delay and count survive a
+//   restart or failover. The copy is offered again when its time comes, ordered by its new
+//   msg_seq: behind what was pending when it was NACKed (ActiveMQ re-sends it, so it goes
+//   behind what is pending when the delay ends). Messages behind it are not held up: the
+//   queue's `deferred` set makes dispatch skip it (state.h), and tick releases it (100 ms
+//   resolution, the server's tick). After maximum_redeliveries redeliveries the next NACK
+//   dead-letters it ("NACK from the consumer ... after N redeliveries").
+//   A new master learns a delay when dispatch first reads the message (hold_if_deferred):
+//   the index keeps no delivery state, so recovery costs nothing for it.
 // - ABORT of acks (transactions.cpp) and a consumer that goes away (UNSUBSCRIBE, a closed
 //   session: subscribe.cpp) are not the consumer's verdict: return_delivery puts the message
 //   back, and dead-letters it once it has been delivered max_deliveries times (7 by default:
@@ -11,11 +23,10 @@
 // The count a message has been delivered lives in its queue (queue::returned, state.h) while
 // it waits, and in its delivery while it is out; count_delivery reads it back at the next
 // delivery.
+// The count also travels in the message (message::redeliveries) once it was put back with a
+// delay, so it survives a restart.
 //
-// Where the next features land:
-// - redelivery delay / backoff: return_delivery (put it back with a not-before time instead
-//   of marking the queue dirty; dispatch's next_pending skips it until then);
-// - what a dead letter looks like and where it goes: dead_letter, dlq_name.
+// What a dead letter looks like and where it goes: dead_letter, dlq_name.
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -47,25 +58,119 @@ void engine::impl::return_delivery(subscription& sub, unacked_iterator it) {
   // after it; dispatch flags it redelivered.
   q.returned[d.seq] = d.deliveries;
   q.unmatched_below = std::min(q.unmatched_below, d.seq);
-  if (d.persistent) {
-    q.cursor = std::min(q.cursor, d.seq);
-  } else {
-    q.memory.emplace(d.seq, std::move(d.msg));
-  }
+  q.cursor = std::min(q.cursor, d.seq);  // a prioritized queue rewinds its memory cursors too
+  if (!d.persistent) q.memory.emplace(d.seq, std::move(d.msg));
   mark_dirty(q);
 }
 
-void engine::impl::nack_delivery(subscription& sub, unacked_iterator it) {
+void engine::impl::nack_delivery(subscription& sub, unacked_iterator it, journal::completion done) {
   delivery d = take_delivery(sub, it);
-  dead_letter(*d.q, d.seq, d.persistent, d.msg, d.bytes,
-              fmt::format("NACK from the consumer (subscription '{}', delivery {})", sub.id, d.deliveries));
+  const auto* policy = policy_of(*d.q);
+  // ActiveMQ's redeliveryCounter: deliveries before this one.
+  const std::uint32_t redeliveries = d.deliveries > 0 ? d.deliveries - 1 : 0;
+  if (policy && policy->redelivery && redelivery_allowed(*policy->redelivery, redeliveries)) {
+    redeliver_later(std::move(d), redelivery_delay(*policy->redelivery, redeliveries), std::move(done));
+  } else {
+    std::string after = policy && policy->redelivery ? fmt::format(" after {} redeliveries", redeliveries) : "";
+    dead_letter(*d.q, d.seq, d.persistent, d.msg, d.bytes,
+                fmt::format("NACK from the consumer (subscription '{}', delivery {}){}", sub.id, d.deliveries, after),
+                std::move(done));
+  }
   mark_consumer_dirty(sub);  // a prefetch slot is free
 }
 
-engine::impl::delivery_count engine::impl::count_delivery(queue& q, std::uint64_t seq, bool persistent) {
-  std::uint32_t count = 1;
+const destination_policy* engine::impl::policy_of(queue& q) {
+  if (!q.policy_resolved) {
+    q.policy = policies_.empty() ? nullptr : policies_.find(q.name);
+    q.policy_resolved = true;
+    if (q.policy && q.policy->prioritized_messages) q.by_priority = std::make_unique<priority_cursors>();
+  }
+  return q.policy;
+}
+
+void engine::impl::redeliver_later(delivery&& d, std::chrono::milliseconds delay, journal::completion done) {
+  auto& q = *d.q;
+  if (!done) done = [](std::error_code, std::uint64_t) {};
+  auto m = d.msg ? d.msg : load(q, d.seq, d.persistent);
+  if (!m) {
+    // Unreadable now (the store failed: mastership is about to go). Put it back as it is;
+    // it is offered again in its place, without the delay.
+    q.returned[d.seq] = d.deliveries;
+    if (d.persistent) q.cursor = std::min(q.cursor, d.seq);
+    mark_dirty(q);
+    done({}, 0);
+    return;
+  }
+  auto copy = std::make_shared<message>(*m);
+  copy->msg_seq = allocate_seq();
+  copy->deliver_at_ms = wall_ms_() + delay.count();
+  copy->redeliveries = d.deliveries;
+  q.returned.erase(d.seq);
+  defer(q, copy->msg_seq, copy->deliver_at_ms);
+  if (d.persistent && store_ && !q.key.empty()) {
+    ++q.pending_appends;
+    const auto new_seq = copy->msg_seq;
+    journal::batch b;
+    b.items.emplace_back(journal::message_remove{q.key, d.seq});
+    b.items.emplace_back(journal::message_add{*copy, {q.key}});
+    // One record: after a crash the message is on the queue exactly once, either as it was
+    // delivered (offered again at once) or as the delayed copy.
+    store_->append(journal::change{std::move(b)}, guard([this, key = q.key, new_seq, done](std::error_code ec) {
+                     done(ec, 0);
+                     auto* dq = find_queue_by_key(key);
+                     if (!dq) return;
+                     if (dq->pending_appends) --dq->pending_appends;
+                     if (ec) return;
+                     dq->cursor = std::min(dq->cursor, new_seq);
+                     dq->unmatched_below = std::min(dq->unmatched_below, new_seq);
+                     mark_dirty(*dq);
+                   }));
+  } else {
+    q.deferred_memory.emplace(copy->msg_seq, std::move(copy));
+    done({}, 0);
+  }
+}
+
+void engine::impl::defer(queue& q, std::uint64_t seq, std::int64_t due_ms) {
+  q.deferred[seq] = due_ms;
+  if (q.next_due == 0 || due_ms < q.next_due) q.next_due = due_ms;
+}
+
+bool engine::impl::hold_if_deferred(queue& q, std::uint64_t seq, bool persistent, const message& m) {
+  // Only a recovered message can carry a delay the engine does not know: every other one
+  // was deferred by redeliver_later before it became visible.
+  if (!persistent || seq >= recovered_below_ || m.deliver_at_ms <= wall_ms_()) return false;
+  defer(q, seq, m.deliver_at_ms);
+  return true;
+}
+
+void engine::impl::release_deferred(queue& q, std::int64_t now_ms) {
+  if (q.next_due == 0 || q.next_due > now_ms) return;
+  std::int64_t next = 0;
+  for (auto it = q.deferred.begin(); it != q.deferred.end();) {
+    if (it->second > now_ms) {
+      if (next == 0 || it->second < next) next = it->second;
+      ++it;
+      continue;
+    }
+    const auto seq = it->first;
+    it = q.deferred.erase(it);
+    if (auto mem = q.deferred_memory.find(seq); mem != q.deferred_memory.end()) {
+      q.memory.emplace(seq, std::move(mem->second));
+      q.deferred_memory.erase(mem);
+    }
+    q.cursor = std::min(q.cursor, seq);
+    q.unmatched_below = std::min(q.unmatched_below, seq);  // a selector walk may have passed it
+  }
+  q.next_due = next;
+  mark_dirty(q);
+}
+
+engine::impl::delivery_count engine::impl::count_delivery(queue& q, std::uint64_t seq, bool persistent,
+                                                          const message& m) {
+  std::uint32_t count = m.redeliveries + 1;
   if (auto r = q.returned.find(seq); r != q.returned.end()) {
-    count = r->second + 1;
+    count = std::max(count, r->second + 1);
     q.returned.erase(r);
   }
   // After recover() a journaled message may have been delivered before the crash (the
@@ -81,7 +186,8 @@ std::string engine::impl::dlq_name(const queue& q) const {
 }
 
 void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, message_ptr m, std::uint64_t bytes,
-                               std::string_view reason) {
+                               std::string_view reason, journal::completion done) {
+  if (!done) done = [](std::error_code, std::uint64_t) {};
   q.returned.erase(seq);
   q.bytes -= std::min(q.bytes, bytes);
   ++q.dead_lettered;
@@ -90,9 +196,10 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
     if (persistent) {
       std::vector<journal::batch_item> one;
       one.emplace_back(journal::message_remove{q.key, seq});
-      append_removes(std::move(one), {});
+      append_removes(std::move(one), done);
     } else {
       memory_bytes_ -= std::min(memory_bytes_, bytes);
+      done({}, 0);
     }
   };
   bool is_dlq = q.kind == queue_kind::queue && (q.name.starts_with("/queue/DLQ.") || q.name == "/queue/ActiveMQ.DLQ");
@@ -105,6 +212,8 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
   auto copy = std::make_shared<message>(*m);
   copy->msg_seq = allocate_seq();
   copy->expires_ms = 0;  // a dead letter is kept until an operator looks at it
+  copy->deliver_at_ms = 0;
+  copy->redeliveries = 0;
   std::string original = q.temp_local.empty() ? q.name : q.temp_local;
   for (const auto& [name, value] : copy->headers)
     if (name == "destination") original = value;  // a wildcard subscriber's topic message
@@ -124,7 +233,8 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
     b.items.emplace_back(journal::message_remove{q.key, seq});
     b.items.emplace_back(journal::message_add{*copy, {dlq.key}});
     // One record: after a crash the message is on exactly one of the two queues.
-    store_->append(journal::change{std::move(b)}, guard([this, key = dlq.key, new_seq](std::error_code ec) {
+    store_->append(journal::change{std::move(b)}, guard([this, key = dlq.key, new_seq, done](std::error_code ec) {
+                     done(ec, 0);
                      if (ec) return;
                      if (auto* d = find_queue_by_key(key)) {
                        if (d->pending_appends) --d->pending_appends;
@@ -136,6 +246,7 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
     memory_bytes_ += new_bytes;
     dlq.memory.emplace(copy->msg_seq, copy);
     note_added(dlq, copy->msg_seq, 0);
+    done({}, 0);
   }
 }
 

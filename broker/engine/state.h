@@ -16,6 +16,9 @@
 //   returned              msg_seq -> deliveries so far, for pending messages that were
 //                         delivered before (NACK, a consumer closed): their redelivered flag
 //                         and DLQ count; empty in the steady state (redelivery.cpp keeps it)
+//   deferred              msg_seq -> ms since epoch before which it is not offered: a
+//                         message put back with a redelivery delay (redelivery.cpp);
+//                         empty unless a destination policy delays redeliveries
 // Non-persistent messages (and everything on a non-durable topic subscription) are kept
 // decoded in `memory` (msg_seq -> message): they are never on disk.
 //
@@ -37,6 +40,7 @@
 // being journaled), so the estimate cannot drift forever.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -89,6 +93,17 @@ enum class queue_kind {
   topic_subscription,  // a non-durable topic subscription's private, memory-only queue
 };
 
+// Dispatch by priority (policy prioritized_messages): for each priority, per source, a seq
+// below which that source holds no pending message of that priority, so finding the next
+// message walks each entry about once per priority instead of rescanning the queue. On such
+// a queue `cursor` is the rewind mark instead: whatever puts a message back or adds one
+// lowers it (as on every queue), and the next dispatch lowers every cursor here to it, then
+// sets it to the maximum (nothing to rewind).
+struct priority_cursors {
+  std::array<std::uint64_t, 10> journaled{};
+  std::array<std::uint64_t, 10> memory{};
+};
+
 struct queue {
   queue_kind kind = queue_kind::queue;
   std::string name;  // the destination MESSAGE frames carry: "/queue/a", or the topic
@@ -114,6 +129,17 @@ struct queue {
   // flight, kept in the store; empty unless a record is damaged.
   std::unordered_set<std::uint64_t> unreadable;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
+  // Put back with a delay (redelivery.cpp): due time by msg_seq. A journaled one stays in
+  // the index and dispatch skips it until it is due; a memory one waits in deferred_memory,
+  // out of `memory`, and moves there when due. next_due = the earliest due time, 0 = none.
+  std::map<std::uint64_t, std::int64_t> deferred;
+  std::map<std::uint64_t, message_ptr> deferred_memory;
+  std::int64_t next_due = 0;
+  // The destination policy (policy.h) that applies, looked up once (policy_resolved).
+  const destination_policy* policy = nullptr;
+  bool policy_resolved = false;
+  // A prioritized queue's (policy prioritized_messages) dispatch state; null otherwise.
+  std::unique_ptr<priority_cursors> by_priority;
 
   std::vector<subscription*> consumers;
   std::size_t next_consumer = 0;  // round robin

@@ -23,6 +23,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ACTIVEMQ_SH = os.path.join(ROOT, "bench", "activemq.sh")
 
 
+# Issue 16: queues "prio.>" deliver by priority (prioritizedMessages); queues "redeliver.>" redeliver a NACKed message after 1100 ms, then 2200 ms, then
+# dead-letter it; every other queue keeps "NACK dead-letters at once" (fallbackToDeadLetter).
+# ActiveMQ refuses to start with a delay of 1000 ms or less (RedeliveryPlugin checks it
+# against its scheduler's period); Tandem takes any delay.
+AMQ_REDELIVERY_XML = """<plugins>
+      <redeliveryPlugin fallbackToDeadLetter="true" sendToDlqIfMaxRetriesExceeded="true">
+        <redeliveryPolicyMap><redeliveryPolicyMap><redeliveryPolicyEntries>
+          <redeliveryPolicy queue="redeliver.>" maximumRedeliveries="2" initialRedeliveryDelay="1100"
+                            redeliveryDelay="1100" useExponentialBackOff="true" backOffMultiplier="2"/>
+        </redeliveryPolicyEntries></redeliveryPolicyMap></redeliveryPolicyMap>
+      </redeliveryPlugin>
+    </plugins>
+    <destinationPolicy><policyMap><policyEntries>
+      <policyEntry queue="prio.>" prioritizedMessages="true"/>
+    </policyEntries></policyMap></destinationPolicy>"""
+REDELIVERY_CONFIG = {"allow_anonymous": True, "destination_policies": [
+    {"queue": "prio.>", "prioritized_messages": True},
+    {"queue": "redeliver.>", "redelivery": {"maximum_redeliveries": 2, "initial_redelivery_delay_ms": 1100,
+                                            "redelivery_delay_ms": 1100, "use_exponential_back_off": True,
+                                            "back_off_multiplier": 2.0}}]}
+
+
 class ActiveMQ:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="tandem-amq-")
@@ -32,7 +54,9 @@ class ActiveMQ:
         if not os.path.exists("/usr/share/activemq/bin/activemq.jar") or not shutil.which("java"):
             skip("ActiveMQ 5.17 is not installed (apt-get install activemq)")
         self.port = free_port()
-        env = dict(os.environ, ACTIVEMQ_HEAP="256M")
+        # The redelivery policy of the redelivery scenarios (issue 16): ActiveMQ's
+        # redeliveryPlugin, the same settings as REDELIVERY_CONFIG gives tandemd.
+        env = dict(os.environ, ACTIVEMQ_HEAP="256M", AMQ_SCHEDULER="1", AMQ_BROKER_XML=AMQ_REDELIVERY_XML)
         out = subprocess.run([ACTIVEMQ_SH, "start", self.dir, str(self.port)], capture_output=True, text=True,
                              timeout=180, env=env)
         if out.returncode != 0:
@@ -237,6 +261,56 @@ def consumer_loss_counts_toward_redelivery(b, u):
     return deliveries, bodies(frames(d))
 
 
+def nack_redelivered_with_back_off(b, u):
+    """Issue 16: each NACK brings the message back after its delay (1.1 s, then 2.2 s,
+    with `redelivered:true`), not before and not much later, while a message sent behind
+    it is delivered at once; the third NACK dead-letters it."""
+    r, _ = connect(b)
+    q = f"/queue/redeliver.{u}"
+    subscribed(r, {"destination": q, "id": "s", "ack": "client-individual"})
+    sent(r, q, "m", {"persistent": "true", "marker": u})
+    [m] = [f for f in frames(r, quiet=0.3) if f[0] == "MESSAGE"]
+    seen = [(m[2].decode(), m[1].get("redelivered"))]
+    timing = []
+    for delay in (1.1, 2.2, None):
+        r.frame("NACK", {"id": m[1]["ack"]})
+        t0 = time.monotonic()
+        if delay is None:
+            break
+        if delay == 1.1:
+            sent(r, q, "behind", {"persistent": "true", "marker": u})
+        while True:  # up to the message's return; "behind" comes first
+            m = r.early.pop(0) if r.early else r.read_frame(timeout=10)
+            assert m is not None and m[0] == "MESSAGE", m
+            seen.append((m[2].decode(), m[1].get("redelivered")))
+            if m[2] == b"m":
+                break
+        timing.append(delay - 0.05 <= time.monotonic() - t0 <= delay + 1.5)
+    d, _ = connect(b)
+    subscribed(d, {"destination": "/queue/ActiveMQ.DLQ", "id": "d", "selector": f"marker = '{u}'"})
+    return seen, timing, bodies(frames(d))
+
+
+nack_redelivered_with_back_off.tandem_config = REDELIVERY_CONFIG
+
+
+def priority_order(b, u):
+    """Issue 16: pending messages of a prioritized queue go out 9 first, FIFO within a
+    priority; a queue without the policy stays FIFO."""
+    r, _ = connect(b)
+    sends = [("2", "a"), ("9", "b"), (None, "c"), ("2", "d"), ("9", "e"), ("0", "f"), ("5", "g")]
+    out = []
+    for q in (f"/queue/prio.{u}", f"/queue/fifo.{u}"):
+        for prio, tag in sends:
+            sent(r, q, (prio or "-") + tag, {"persistent": "true", **({"priority": prio} if prio else {})})
+        subscribed(r, {"destination": q, "id": q})
+        out.append(bodies(frames(r)))
+    return out
+
+
+priority_order.tandem_config = REDELIVERY_CONFIG
+
+
 def queue_selector(b, u):
     r, _ = connect(b)
     q = f"/queue/sel.{u}"
@@ -352,7 +426,8 @@ def temporary_queue_reply(b, u):
 SCENARIOS = [
     login_is_accepted, heart_beat_negotiation, stomp_1_0_connected_heart_beat, stomp_1_0_with_heart_beat_asked,
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
-    nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, queue_selector,
+    nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, nack_redelivered_with_back_off,
+    priority_order, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
     composite_send, composite_subscribe,
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,
@@ -376,7 +451,7 @@ def compare(scenario):
     def test(brokers):
         u = uuid.uuid4().hex[:8]
         amq_answer = scenario(AMQ, u)
-        tandem = new_broker(brokers)
+        tandem = new_broker(brokers, config=getattr(scenario, "tandem_config", None))
         ours = scenario(tandem, u)
         name = scenario.__name__
         if name in KNOWN_DIFFERENCES:

@@ -126,7 +126,12 @@ TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a de
   std::vector<std::uint64_t> seqs;
   for (int i = 0; i < 200; ++i) {
     seqs.push_back(s1.allocate_msg_seq());
-    s1.append(change{send(seqs.back(), i)}, [&](std::error_code e, std::uint64_t) {
+    auto m = send(seqs.back(), i);
+    if (i == 120) {  // issue 16: put back with a redelivery delay (message_add flags bit 2)
+      m.deliver_at_ms = 1'700'000'000'123;
+      m.redeliveries = 3;
+    }
+    s1.append(change{std::move(m)}, [&](std::error_code e, std::uint64_t) {
       ++completed;
       if (e) ++failures;
     });
@@ -163,6 +168,8 @@ TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a de
   auto m = s2.read("/queue/a", seqs[120]);
   REQUIRE(m);
   CHECK(m.value()->body == "body-120");
+  CHECK(m.value()->deliver_at_ms == 1'700'000'000'123);  // the delivery state is kept
+  CHECK(m.value()->redeliveries == 3);
   CHECK(s2.read("/queue/a", seqs[10]).error() == errc::not_found);
 
   // A newer master bumps the epoch behind s2's back: s2 can commit nothing more.

@@ -32,6 +32,10 @@ std::vector<record> every_record() {
   std::vector<record> all;
   all.push_back(sample_add(42));
   all.push_back(message_add{{1, "", "", 0, 0, 0, true, {}, ""}, {"q"}});
+  auto delayed = sample_add(44);  // issue 16: put back with a delay
+  delayed.deliver_at_ms = 1'700'000'000'000;
+  delayed.redeliveries = 2;
+  all.push_back(delayed);
   all.push_back(message_remove{"/queue/a", 42});
   all.push_back(batch{{sample_add(43), message_remove{"/queue/b", 7}}});
   all.push_back(batch{});
@@ -233,4 +237,50 @@ TEST_CASE("a compaction copy reads back equal to the original and carries the co
   REQUIRE(detail::decode_message_view(plain, v));
   CHECK(!v.compaction_copy);
   CHECK(v.producer_id == "producer-7");
+}
+
+TEST_CASE("issue 16: a message's delivery state is encoded after the flags (bit 2) and read back") {
+  message_add m;
+  m.msg_seq = 1;
+  m.targets = {"q"};
+  m.persistent = true;
+  m.deliver_at_ms = 0x0102030405060708;
+  m.redeliveries = 3;
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(m, buf));
+  // msg_seq 8, targets 4+4+1, message id 4, producer id 4, producer seq 8, expires 8,
+  // priority 1: the flags byte is at 42, the delivery state right after it.
+  const std::size_t flags_at = 8 + 9 + 4 + 4 + 8 + 8 + 1;
+  CHECK(static_cast<unsigned>(buf[flags_at]) == (0x01u | 0x04u));
+  const unsigned char state[] = {8, 7, 6, 5, 4, 3, 2, 1, 3, 0, 0, 0};
+  for (std::size_t i = 0; i < sizeof(state); ++i) CHECK(static_cast<unsigned char>(buf[flags_at + 1 + i]) == state[i]);
+  auto back = decode_payload(record_type::message_add, buf);
+  REQUIRE(back);
+  CHECK(std::get<message_add>(back.value()) == m);
+  // The index's view stops before it and still reads the prefix.
+  detail::message_view v;
+  REQUIRE(detail::decode_message_view(buf, v));
+  CHECK(v.msg_seq == 1);
+  // A compaction copy keeps it.
+  std::vector<std::byte> copy;
+  REQUIRE(!encode_compaction_copy(m, copy));
+  CHECK(std::get<message_add>(decode_payload(record_type::message_add, copy).value()) == m);
+  // Without bit 2 the state is absent (the layout test above) and reads as zeros.
+  m.deliver_at_ms = 0;
+  m.redeliveries = 0;
+  buf.clear();
+  REQUIRE(!encode_payload(m, buf));
+  CHECK(static_cast<unsigned>(buf[flags_at]) == 0x01u);
+  CHECK(std::get<message_add>(decode_payload(record_type::message_add, buf).value()) == m);
+}
+
+TEST_CASE("issue 16: an unknown message_add flag bit is still corruption") {
+  message_add m;
+  m.msg_seq = 1;
+  m.targets = {"q"};
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(m, buf));
+  const std::size_t flags_at = 8 + 9 + 4 + 4 + 8 + 8 + 1;
+  buf[flags_at] = std::byte{0x08};
+  CHECK(!decode_payload(record_type::message_add, buf));
 }
