@@ -89,6 +89,11 @@ class controller {
   nlohmann::json machine_episode(unsigned n, fault_kind kind);
   nlohmann::json clock_jump_episode(unsigned n);
 
+  // ---- database_episodes.cpp ----
+  nlohmann::json database_episode(unsigned n, fault_kind kind);
+  // Runs `pg_cluster.sh COMMAND DIR` (its output to logs/pg_cluster.log); drill_abort on failure.
+  void pg_cluster(const std::string& command);
+
   // ---- cluster_episodes.cpp ----
   void setup_cluster_store(nlohmann::json& rec);
   nlohmann::json cluster_episode(unsigned n, fault_kind kind);

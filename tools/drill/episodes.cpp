@@ -65,6 +65,8 @@ nlohmann::json controller::episode(unsigned n, fault_kind kind) {
     case fault_kind::site_loss:
     case fault_kind::osd_loss:
     case fault_kind::mds_fail: return cluster_episode(n, kind);
+    case fault_kind::db_primary_kill:
+    case fault_kind::db_cut: return database_episode(n, kind);
   }
   throw drill_abort{"unknown fault kind"};
 }
@@ -204,6 +206,10 @@ nlohmann::json controller::pause_episode(unsigned n, fault_kind kind) {
     f["new_epoch"] = monitor_->views()[*master_now].epoch;
     if (*master_now != victim) f["note"] = "mastership moved during the pause";
   }
+  // A pause past the lease (a PostgreSQL store, or --pause-min-ms above the lock lease): the
+  // resumed victim steps down (exit 75) once it finds the newer epoch; wait for that end
+  // while it is still expected.
+  if (master_now && *master_now != victim) await_end(victim, std::chrono::seconds(30));
   say(fmt::format("[{}/{}] {} b{} (epoch {}) for {:.0f} ms: resumed, first message accepted {:.1f} ms after the pause",
                   n, o_.failovers, name(kind), victim, epoch, paused, resume));
   expected_exits_.clear();
