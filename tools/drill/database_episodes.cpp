@@ -51,23 +51,8 @@ nlohmann::json controller::database_episode(unsigned n, fault_kind kind) {
   if (kind == fault_kind::db_primary_kill) pg_cluster("promote");
   f["fault_ms"] = ms_between(started, t0);
   f["promote_ms"] = ms_between(t0, clock_type::now());
-  const bool accepted = pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value(); });
-  if (!accepted) {
-    throw drill_abort{fmt::format("episode {} ({}): no message accepted within {} ms", n, name(kind),
-                                  o_.failover_timeout.count())};
-  }
-  auto a = *workload_->accepted();
-  const double took = ms_between(t0, a.at);
-  resume_ms_[kind].push_back(took);
-  f["resume_ms"] = took;
-  f["accepted_by"] = a.broker;
-  std::optional<std::uint32_t> master_now;
-  pump_until(std::chrono::seconds(5), [&] { return (master_now = monitor_->master_after(a.at)).has_value(); });
-  if (master_now) {
-    f["new_master"] = *master_now;
-    f["new_epoch"] = monitor_->views()[*master_now].epoch;
-    if (*master_now != victim) f["note"] = "mastership moved";
-  }
+  const auto master_now = await_resume(f, n, kind, victim, t0, "mastership moved");
+  const double took = f["resume_ms"].get<double>();
   say(fmt::format("[{}/{}] {} under b{} (epoch {}): first message accepted {:.1f} ms after the fault, by b{}", n,
                   o_.failovers, name(kind), victim, epoch, took, master_now ? fmt::format("{}", *master_now) : "?"));
   // A master that did not reach the database within its lease steps down (exit 75) up to a
