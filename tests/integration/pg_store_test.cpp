@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -236,6 +237,18 @@ struct master {
   }
 };
 
+// A connection as the store's role; nullopt (reported as skipped) where PostgreSQL cannot run.
+std::optional<pg::connection> admin_of(const cluster& c) {
+  if (!c.ok) {
+    MESSAGE("TANDEM_SKIPPED: PostgreSQL 15 cannot run here (tests/pg/pg_cluster.sh)");
+    return std::nullopt;
+  }
+  std::string error;
+  auto admin = pg::connection::open(c.uri, {}, error);
+  REQUIRE_MESSAGE(admin, error);
+  return admin;
+}
+
 long long rows_of(pg::connection& admin, std::uint64_t msg_seq) {
   auto r = admin.exec("select (select count(*) from tandem_message where msg_seq = $1) + "
                       "(select count(*) from tandem_entry where msg_seq = $1)",
@@ -248,13 +261,8 @@ long long rows_of(pg::connection& admin, std::uint64_t msg_seq) {
 
 TEST_CASE("PostgreSQL store: no RECEIPT while the synchronous standby does not answer, however long (issue 14)") {
   auto& c = shared_cluster();
-  if (!c.ok) {
-    MESSAGE("TANDEM_SKIPPED: PostgreSQL 15 cannot run here (tests/pg/pg_cluster.sh)");
-    return;
-  }
-  std::string error;
-  auto admin = pg::connection::open(c.uri, {}, error);
-  REQUIRE_MESSAGE(admin, error);
+  auto admin = admin_of(c);
+  if (!admin) return;
   // io_timeout is the connections' statement_timeout: it must not end the COMMIT's wait for
   // the standby (PostgreSQL would then report the COMMIT done with one copy).
   master m(c.uri, *admin, 1000ms);
@@ -274,13 +282,8 @@ TEST_CASE("PostgreSQL store: no RECEIPT while the synchronous standby does not a
 TEST_CASE("PostgreSQL store: the writer reconnects after its connection broke, and a lost COMMIT answer is settled once "
           "(issue 14)") {
   auto& c = shared_cluster();
-  if (!c.ok) {
-    MESSAGE("TANDEM_SKIPPED: PostgreSQL 15 cannot run here (tests/pg/pg_cluster.sh)");
-    return;
-  }
-  std::string error;
-  auto admin = pg::connection::open(c.uri, {}, error);
-  REQUIRE_MESSAGE(admin, error);
+  auto admin = admin_of(c);
+  if (!admin) return;
   master m(c.uri, *admin, 3000ms);
   auto terminate_writer = [&] {
     // The newest writer is this case's (an earlier case's may still be exiting).
