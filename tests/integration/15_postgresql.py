@@ -171,7 +171,15 @@ def test_tandem_journal_summarises_a_database_store_read_only(brokers):
     out = subprocess.run([tool, "lock", c.uri(db)], capture_output=True, text=True)
     assert out.returncode == 0 and "epoch 1 held by b0" in out.stdout, out
     out = subprocess.run([tool, "verify", c.uri(db)], capture_output=True, text=True)
-    assert out.returncode == 64, out
+    assert out.returncode == 0 and "7 checked, 0 problems" in out.stdout and "clean" in out.stdout, out
+    # A body removed behind the broker's back: verify names the entry and exits 3.
+    victim = c.superuser_sql("delete from tandem_message where msg_seq = (select min(msg_seq) from tandem_message) "
+                             "returning msg_seq", db=db)
+    out = subprocess.run([tool, "verify", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 3, out
+    j = json.loads(out.stdout)
+    assert [p["msg_seq"] for p in j["problems"]] == [int(victim)], j
+    assert j["problems"][0]["target"] == "/queue/summary" and "body is gone" in j["problems"][0]["problem"], j
 
 
 def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
