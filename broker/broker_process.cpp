@@ -670,6 +670,9 @@ std::string broker_process::metrics_text() const {
               st.committed_changes.load(std::memory_order_relaxed));
     w.counter("tandem_pg_commit_seconds_total", "Time spent sending and committing groups.",
               static_cast<double>(st.commit_nanoseconds.load(std::memory_order_relaxed)) / 1e9);
+    w.counter("tandem_pg_writer_reconnects_total",
+              "Groups committed again on a new connection after the writer's connection broke (database failover).",
+              st.reconnects.load(std::memory_order_relaxed));
   }
   if (engine_renders) engine_->append_metrics(w);
   return out;

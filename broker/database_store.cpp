@@ -148,6 +148,14 @@ std::unique_ptr<pg::store> broker_process::open_database_store(std::uint64_t epo
   o.body_cache_bytes = cfg_.body_cache_bytes;
   o.io_timeout = lease_duration(cfg_);
   o.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
+  // A database failover (or a cut connection) within one lease keeps this broker master:
+  // past a lease the renewal has failed too and the broker steps down anyway.
+  o.reconnect_for = lease_duration(cfg_);
+  o.on_reconnect = [this](bool reconnected, const std::string& what) {
+    if (reconnected) log::info("store", what, {log::kv("store", cfg_.store.string())});
+    else log::warn("store", what + "; reconnecting", {log::kv("store", cfg_.store.string()),
+                                                      log::kv("within_ms", lease_duration(cfg_).count())});
+  };
   o.on_failed = [this](const std::string& reason) {
     log::error("store", "store failed", {log::kv("store", cfg_.store.string()), log::kv("reason", reason)});
     asio::post(executor_, [this, reason] { step_down("store failed: " + reason); });

@@ -56,6 +56,10 @@ struct statement {
 };
 constexpr statement st_fence{"fence", "select tandem_fence($1::bigint, $2::bigint)"};
 constexpr statement st_message{"message", "insert into tandem_message (msg_seq, record) values ($1, $2)"};
+// The same, for a group sent again after its first COMMIT's answer was lost (that COMMIT
+// may have happened): the row is then already there, with the same record.
+constexpr statement st_message_retry{"message_retry",
+                                     "insert into tandem_message (msg_seq, record) values ($1, $2) on conflict (msg_seq) do nothing"};
 constexpr statement st_entry{"entry",
                              "insert into tandem_entry (target, msg_seq, expires_ms, priority, size) "
                              "values ($1, $2, $3, $4, $5) on conflict do nothing"};
@@ -79,10 +83,17 @@ constexpr statement st_subscription{"subscription",
                                     "values ($1, $2, $3, $4, $5) on conflict (key) do update set topic = excluded.topic, "
                                     "selector = excluded.selector"};
 constexpr statement st_subscription_delete{"subscription_delete", "delete from tandem_subscription where key = $1"};
-constexpr statement all_statements[] = {st_fence,       st_message,    st_entry,
+constexpr statement all_statements[] = {st_fence,       st_message,    st_message_retry, st_entry,
                                         st_producer,    st_prune,      st_remove,
                                         st_drop_target, st_destination, st_destination_delete,
                                         st_subscription, st_subscription_delete};
+
+// After a failed group: did the connection break, so that its COMMIT may have happened
+// (no answer, SQLSTATE class 08 "connection exception", 57P01..57P03 "server shutting down,
+// backend terminated")? Any other error is an answer: the transaction rolled back.
+bool outcome_unknown(PGconn* c, const std::string& sqlstate) {
+  return PQstatus(c) == CONNECTION_BAD || sqlstate.empty() || sqlstate.starts_with("08") || sqlstate.starts_with("57P");
+}
 
 }  // namespace
 
@@ -111,6 +122,10 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
 
   // ---- writer thread ----
   std::optional<connection> conn;
+  std::string backend_pid, backend_start;  // of conn, to end it after it broke
+  std::uint64_t committed_floor = 0;       // highest next_msg_seq a COMMIT of ours returned
+  std::string first_sqlstate;              // of the last failed group
+  bool retrying = false;                   // sending a group again (st_message_retry)
   std::unordered_map<std::string, std::pair<seq_window, std::size_t>> windows;  // producer -> (window, pushes since prune)
 
   explicit impl(options o) : opts(std::move(o)), idx(opts.producer_window) {}
@@ -200,6 +215,8 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         std::string detail;
         const auto t0 = std::chrono::steady_clock::now();
         ec = commit(group, detail);
+        if (ec && ec != errc::fenced && opts.reconnect_for.count() > 0 && outcome_unknown(conn->get(), first_sqlstate))
+          ec = reconnect_and_retry(group, detail);
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         stats.commits.fetch_add(1, std::memory_order_relaxed);
         stats.commit_nanoseconds.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
@@ -236,7 +253,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   };
 
   void send_add(pipeline& pl, const message_add& m, std::span<const std::byte> record_bytes, std::uint32_t size) {
-    pl.send(st_message, {param::number(static_cast<long long>(m.msg_seq)), param::bytes(to_string_bytes(record_bytes))});
+    pl.send(retrying ? st_message_retry : st_message, {param::number(static_cast<long long>(m.msg_seq)), param::bytes(to_string_bytes(record_bytes))});
     for (const auto& t : m.targets)
       pl.send(st_entry, {param::text(t), param::number(static_cast<long long>(m.msg_seq)), param::number(m.expires_ms),
                          param::number(m.priority), param::number(size)});
@@ -313,6 +330,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         for (const auto& item : b->items)
           if (const auto* m = std::get_if<message_add>(&item)) max_seq = std::max(max_seq, m->msg_seq);
     }
+    first_sqlstate.clear();
     pl.send(st_fence, {param::number(static_cast<long long>(opts.epoch)), param::number(static_cast<long long>(max_seq + 1))});
     for (const auto& p : group) send_change(pl, *p, max_seq);
     const bool synced = pl.ok && PQpipelineSync(c) == 1;
@@ -327,6 +345,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         auto r = to_query_result(c, res);
         if (!r.ok() && !ec) {
           detail = r.error;
+          first_sqlstate = r.sqlstate;
           ec = r.sqlstate == fenced_sqlstate ? make_error_code(errc::fenced) : std::make_error_code(std::errc::io_error);
           if (r.sqlstate.empty()) detail = fmt::format("connection to {} lost, commit outcome unknown: {}", conn->server(), r.error);
         }
@@ -346,13 +365,107 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         auto r = to_query_result(c, res);
         if (!r.ok() && !ec) {
           detail = r.error;
+          first_sqlstate = r.sqlstate;
           ec = r.sqlstate == fenced_sqlstate ? make_error_code(errc::fenced) : std::make_error_code(std::errc::io_error);
         }
         if (sync || PQstatus(c) == CONNECTION_BAD) break;
       }
     }
     PQexitPipelineMode(c);
+    if (!ec) committed_floor = std::max(committed_floor, max_seq + 1);
     return ec;
+  }
+
+  // The writer's connection broke with `group` in flight: reconnect and send the group
+  // again, safely whether or not its first COMMIT happened (store.h, "Reconnection").
+  // Returns {} once the group committed on a new connection; errc::fenced when another
+  // epoch holds the store; errc::closed when the store is closing; io_error (detail says
+  // why) when no read-write server answered in time or the server lacks our commits.
+  std::error_code reconnect_and_retry(const std::vector<std::unique_ptr<pending>>& group, std::string& detail) {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const auto deadline = t0 + opts.reconnect_for;
+    const std::string old_server = conn->server(), old_pid = backend_pid, old_start = backend_start;
+    if (opts.on_reconnect)
+      opts.on_reconnect(false, fmt::format("the writer's connection to {} broke with {} changes in flight, their COMMIT's "
+                                           "outcome unknown: {}",
+                                           old_server, group.size(), detail));
+    std::string why = detail;
+    for (int attempt = 0;; ++attempt) {
+      if (attempt > 0 && !pause(std::chrono::milliseconds(100))) return errc::closed;
+      if (clock::now() >= deadline) {
+        detail = fmt::format("no read-write database server took the writer's transaction within {} ms after its connection "
+                             "to {} broke; last error: {}",
+                             opts.reconnect_for.count(), old_server, why);
+        return std::make_error_code(std::errc::io_error);
+      }
+      conn.reset();
+      if (connect_writer(why) || prepare(why)) continue;
+      // A cut connection leaves the old backend alive, its transaction maybe open: end it
+      // now (only that very backend: same pid and start time) rather than after
+      // idle_in_transaction_session_timeout. The retry's fence waits for its row lock anyway.
+      if (!old_pid.empty())
+        (void)conn->exec("select pg_terminate_backend(pid, 2000) from pg_stat_activity where pid = $1::int and "
+                         "backend_start::text = $2",
+                         {param::text(old_pid), param::text(old_start)});
+      auto lease = conn->exec("select epoch, next_msg_seq from tandem_lease where id = 1");
+      if (!lease.ok() || lease.rows() != 1) {
+        why = lease.ok() ? "no lease row" : lease.error;
+        continue;
+      }
+      if (static_cast<std::uint64_t>(lease.integer(0, 0)) != opts.epoch) {
+        detail = fmt::format("after reconnecting to {}: the store's epoch is {}, ours is {}: a newer master exists",
+                             conn->server(), lease.integer(0, 0), opts.epoch);
+        return make_error_code(errc::fenced);
+      }
+      if (static_cast<std::uint64_t>(lease.integer(0, 1)) < committed_floor) {
+        detail = fmt::format("after reconnecting to {}: the server lacks transactions this broker committed (its next_msg_seq "
+                             "is {}, ours {}): was it an asynchronous standby? Restart the broker so it loads what the "
+                             "database holds",
+                             conn->server(), lease.integer(0, 1), committed_floor);
+        return std::make_error_code(std::errc::io_error);
+      }
+      retrying = true;
+      auto ec = commit(group, why);
+      retrying = false;
+      if (!ec) {
+        stats.reconnects.fetch_add(1, std::memory_order_relaxed);
+        if (opts.on_reconnect)
+          opts.on_reconnect(true, fmt::format("the writer reconnected to {} and committed its {} changes in {} ms",
+                                              conn->server(), group.size(),
+                                              std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count()));
+        return {};
+      }
+      if (ec == errc::fenced || !outcome_unknown(conn->get(), first_sqlstate)) {
+        detail = why;
+        return ec;
+      }
+    }
+  }
+
+  // Sleeps up to `d`; false when the store is closing.
+  bool pause(std::chrono::milliseconds d) {
+    std::unique_lock lk(mu);
+    return !cv.wait_for(lk, d, [this] { return stopping; });
+  }
+
+  // Opens the writer's connection and notes its backend (pid, start time) so that a broken
+  // connection's backend can be found and ended later.
+  std::error_code connect_writer(std::string& detail) {
+    connect_settings s;
+    s.io_timeout = opts.io_timeout;
+    s.application_name = "tandemd-writer";
+    conn = connection::open(opts.conninfo, s, detail);
+    if (!conn) return std::make_error_code(std::errc::io_error);
+    auto r = conn->exec("select pid::text, backend_start::text from pg_stat_activity where pid = pg_backend_pid()");
+    if (!r.ok() || r.rows() != 1) {
+      detail = r.ok() ? "cannot see the writer's own backend in pg_stat_activity" : r.error;
+      conn.reset();
+      return std::make_error_code(std::errc::io_error);
+    }
+    backend_pid = std::string(r.text(0, 0));
+    backend_start = std::string(r.text(0, 1));
+    return {};
   }
 
   // ---- 3. reads ---------------------------------------------------------------------------
@@ -383,24 +496,30 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
     const auto* entries = idx.messages(target);
     if (!entries || !entries->contains(msg_seq)) return make_error_code(errc::not_found);
     if (auto it = cache.find(msg_seq); it != cache.end()) return it->second;
-    if (!reader || !reader->healthy()) {
-      std::string error;
-      connect_settings s;
-      s.io_timeout = opts.io_timeout;
-      s.application_name = "tandemd-reader";
-      reader = connection::open(opts.conninfo, s, error);
-      if (!reader) return std::make_error_code(std::errc::io_error);
-    }
     // Read ahead: the consumer of this queue will want the next ones too.
     const std::string t(target);
     const std::string from = std::to_string(msg_seq);
     const std::string limit = std::to_string(std::max<std::size_t>(1, opts.read_ahead));
     const char* values[] = {t.c_str(), from.c_str(), limit.c_str()};
-    PGresult* res = PQexecParams(reader->get(),
-                                 "select m.msg_seq, m.record from tandem_entry e join tandem_message m on m.msg_seq = e.msg_seq "
-                                 "where e.target = $1 and e.msg_seq >= $2 order by e.msg_seq limit $3",
-                                 3, nullptr, values, nullptr, nullptr, 1);
-    auto r = to_query_result(reader->get(), res);
+    query_result r;
+    // A connection that broke since the last read (a database failover) is noticed only by
+    // this query: then connect again (to the new primary) and ask once more.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!reader || !reader->healthy()) {
+        std::string error;
+        connect_settings s;
+        s.io_timeout = opts.io_timeout;
+        s.application_name = "tandemd-reader";
+        reader = connection::open(opts.conninfo, s, error);
+        if (!reader) return std::make_error_code(std::errc::io_error);
+      }
+      PGresult* res = PQexecParams(reader->get(),
+                                   "select m.msg_seq, m.record from tandem_entry e join tandem_message m on m.msg_seq = e.msg_seq "
+                                   "where e.target = $1 and e.msg_seq >= $2 order by e.msg_seq limit $3",
+                                   3, nullptr, values, nullptr, nullptr, 1);
+      r = to_query_result(reader->get(), res);
+      if (r.ok() || reader->healthy()) break;
+    }
     if (!r.ok()) return std::make_error_code(std::errc::io_error);
     std::shared_ptr<const message> wanted;
     for (int row = 0; row < r.rows(); ++row) {
@@ -523,11 +642,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
 result<std::unique_ptr<store>> store::open(options opts, open_report& report) {
   const auto t0 = std::chrono::steady_clock::now();
   auto p = std::make_shared<impl>(std::move(opts));
-  connect_settings s;
-  s.io_timeout = p->opts.io_timeout;
-  s.application_name = "tandemd-writer";
-  p->conn = connection::open(p->opts.conninfo, s, report.detail);
-  if (!p->conn) return std::make_error_code(std::errc::io_error);
+  if (auto ec = p->connect_writer(report.detail)) return ec;
   report.server = p->conn->server();
   store_meta meta;
   if (auto ec = read_meta(*p->conn, meta, report.detail)) return ec;

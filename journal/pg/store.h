@@ -22,11 +22,31 @@
 // body_cache_bytes; older ones are read from tandem_message on demand. A backlog of any
 // length costs the broker ~100 bytes per live message, as with the journal.
 //
-// Failure: a statement error, a fence error (SQLSTATE TD001: a newer epoch exists), or a
-// connection lost while a group was in flight (its COMMIT's outcome unknown) fails that
-// group and the store for good (message_store.h, FAILED); options.on_failed says why, once.
-// No reconnection: the broker exits and restarts as a slave, and whoever then wins the
-// lease recovers from what the database committed.
+// Failure: a statement error or a fence error (SQLSTATE TD001: a newer epoch exists) fails
+// that group and the store for good (message_store.h, FAILED); options.on_failed says why,
+// once. The broker exits and restarts as a slave; whoever then wins the lease recovers from
+// what the database committed.
+//
+// Reconnection (reconnect_for > 0): when the writer's connection breaks (the primary died
+// and a standby was promoted, the backend was terminated, the network cut), the group in
+// flight has an UNKNOWN outcome: its COMMIT may have happened with the answer lost. The
+// writer then, until reconnect_for runs out:
+//   1. connects again through the conninfo (a multi-host URI with
+//      target_session_attrs=read-write finds the new primary), prepares its statements;
+//   2. ends its old backend if it still lives on that server (same pid AND backend_start),
+//      so the old transaction's outcome is settled now;
+//   3. reads the lease row: another epoch -> errc::fenced (the store fails, nothing more
+//      commits); a next_msg_seq below what this writer had committed -> the server lacks
+//      acknowledged transactions (asynchronous replication lost them): the store fails;
+//   4. sends the SAME group again in a new transaction, fence first. Every statement of a
+//      group is idempotent on the state the group leaves (inserts "on conflict do nothing"
+//      in the retry, deletes of keys), and no other transaction can write in between: the
+//      fence's row lock makes the retry wait until the old transaction has ended, and only
+//      this epoch's single writer passes the fence. So the retry leaves the database as ONE
+//      commit of the group would, whether or not the first attempt committed.
+// The completions (RECEIPTs) of the group go out only after the retry's COMMIT returned.
+// Appends queued meanwhile wait in the queue. If reconnect_for runs out, the group fails
+// (no RECEIPT) and the store fails, as without reconnection.
 #pragma once
 
 #include <atomic>
@@ -52,6 +72,12 @@ struct options {
   std::chrono::milliseconds io_timeout{5000};
   std::function<void(std::function<void()>)> post;  // default: inline on the writer thread
   std::function<void(const std::string&)> on_failed;  // writer thread, once
+  // How long the writer tries to reach a read-write server again after its connection broke
+  // with a group in flight (see "Reconnection" above); 0: fail the store at once.
+  std::chrono::milliseconds reconnect_for{0};
+  // Writer thread: the connection broke (`reconnected` false, why) and, later, the writer
+  // committed its group on a new connection (`reconnected` true, to which server, how long).
+  std::function<void(bool reconnected, const std::string&)> on_reconnect;
 };
 
 struct open_report {
@@ -70,6 +96,7 @@ struct pg_stats {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> commit_nanoseconds{0};
   std::atomic<std::uint64_t> committed_changes{0};
+  std::atomic<std::uint64_t> reconnects{0};  // groups committed again on a new connection
 };
 
 class store final : public message_store {

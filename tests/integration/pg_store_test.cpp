@@ -13,7 +13,10 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "journal/errc.h"
 #include "journal/pg/lease.h"
@@ -48,6 +51,16 @@ struct cluster {
   }
   ~cluster() { (void)std::system((cluster_script + " stop " + dir + " >/dev/null 2>&1").c_str()); }
 };
+
+cluster& shared_cluster() {
+  static cluster c;
+  return c;
+}
+
+bool cluster_command(const cluster& c, const std::string& what) {
+  const int rc = std::system((cluster_script + " " + what + " " + c.dir).c_str());
+  return rc != -1 && WEXITSTATUS(rc) == 0;
+}
 
 // The store's owner thread: the test thread runs what the store posts.
 struct owner {
@@ -89,7 +102,7 @@ message_add send(std::uint64_t seq, int i) {
 }  // namespace
 
 TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a deposed writer commits nothing") {
-  static cluster c;
+  auto& c = shared_cluster();
   if (!c.ok) {
     MESSAGE("TANDEM_SKIPPED: PostgreSQL 15 cannot run here (tests/pg/pg_cluster.sh)");
     return;
@@ -195,4 +208,153 @@ TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a de
   REQUIRE(rows.ok());
   CHECK(rows.integer(0, 0) == 0);
   s2.close();
+}
+
+namespace {
+
+// A master of the shared cluster's store (created by the first case), with a fresh lease.
+struct master {
+  owner o;
+  std::unique_ptr<pg::lease> l;
+  std::unique_ptr<pg::store> s;
+  std::string detail;
+  explicit master(const std::string& uri, pg::connection& admin, std::chrono::milliseconds io_timeout) {
+    REQUIRE(admin.exec("update tandem_lease set released = true").ok());
+    l = std::make_unique<pg::lease>(pg::lease_options{uri, "t", "tcp://127.0.0.1:1", 10000ms, 100ms});
+    std::error_code ec;
+    auto epoch = l->acquire([](const pg::lease_holder&) {}, [](const std::string&) {}, ec);
+    REQUIRE(epoch);
+    pg::options so;
+    so.conninfo = uri;
+    so.epoch = *epoch;
+    so.io_timeout = io_timeout;
+    so.reconnect_for = 20s;
+    so.post = [this](std::function<void()> f) { o.post(std::move(f)); };
+    pg::open_report report;
+    auto opened = pg::store::open(so, report);
+    REQUIRE_MESSAGE(opened, report.detail);
+    s = std::move(opened).value();
+  }
+  // Appends one send; `done` is set when it completes, `result` to its error.
+  void send_one(std::uint64_t seq, int i, bool& done, std::error_code& result) {
+    s->append(change{send(seq, i)}, [&done, &result](std::error_code e, std::uint64_t) {
+      result = e;
+      done = true;
+    });
+  }
+};
+
+// A connection as the store's role; nullopt (reported as skipped) where PostgreSQL cannot run.
+std::optional<pg::connection> admin_of(const cluster& c) {
+  if (!c.ok) {
+    MESSAGE("TANDEM_SKIPPED: PostgreSQL 15 cannot run here (tests/pg/pg_cluster.sh)");
+    return std::nullopt;
+  }
+  std::string error;
+  auto admin = pg::connection::open(c.uri, {}, error);
+  REQUIRE_MESSAGE(admin, error);
+  return admin;
+}
+
+long long rows_of(pg::connection& admin, std::uint64_t msg_seq) {
+  auto r = admin.exec("select (select count(*) from tandem_message where msg_seq = $1) + "
+                      "(select count(*) from tandem_entry where msg_seq = $1)",
+                      {pg::param::number(static_cast<long long>(msg_seq))});
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  return r.integer(0, 0);
+}
+
+}  // namespace
+
+TEST_CASE("PostgreSQL store: no RECEIPT while the synchronous standby does not answer, however long (issue 14)") {
+  auto& c = shared_cluster();
+  auto admin = admin_of(c);
+  if (!admin) return;
+  // io_timeout is the connections' statement_timeout: it must not end the COMMIT's wait for
+  // the standby (PostgreSQL would then report the COMMIT done with one copy).
+  master m(c.uri, *admin, 1000ms);
+  REQUIRE(cluster_command(c, "pause-standby"));
+  bool done = false;
+  std::error_code result;
+  const auto seq = m.s->allocate_msg_seq();
+  m.send_one(seq, 1, done, result);
+  CHECK_FALSE(m.o.run_until([&] { return done; }, 4s));
+  REQUIRE(cluster_command(c, "resume-standby"));
+  REQUIRE(m.o.run_until([&] { return done; }));
+  CHECK_FALSE(result);
+  CHECK(rows_of(*admin, seq) == 2);
+  m.s->close();
+}
+
+TEST_CASE("PostgreSQL store: the writer reconnects after its connection broke, and a lost COMMIT answer is settled once "
+          "(issue 14)") {
+  auto& c = shared_cluster();
+  auto admin = admin_of(c);
+  if (!admin) return;
+  master m(c.uri, *admin, 3000ms);
+  auto terminate_writer = [&] {
+    // The newest writer is this case's (an earlier case's may still be exiting).
+    auto r = admin->exec("select count(pg_terminate_backend(pid, 5000)) from (select pid from pg_stat_activity "
+                         "where application_name = 'tandemd-writer' order by backend_start desc limit 1) w");
+    REQUIRE_MESSAGE(r.ok(), r.error);
+    return r.integer(0, 0);
+  };
+
+  SUBCASE("an idle writer's backend is terminated: the next group commits on a new connection") {
+    REQUIRE(terminate_writer() == 1);
+    bool done = false;
+    std::error_code result;
+    const auto seq = m.s->allocate_msg_seq();
+    m.send_one(seq, 2, done, result);
+    REQUIRE(m.o.run_until([&] { return done; }));
+    CHECK_FALSE(result);
+    CHECK_FALSE(m.s->failed());
+    CHECK(m.s->stats().reconnects.load() == 1);
+    CHECK(rows_of(*admin, seq) == 2);
+  }
+
+  SUBCASE("the backend dies after its COMMIT was written but before the answer: sent again, stored once") {
+    REQUIRE(cluster_command(c, "pause-standby"));
+    bool done = false;
+    std::error_code result;
+    const auto seq = m.s->allocate_msg_seq();
+    m.send_one(seq, 3, done, result);
+    // Wait until the COMMIT is written locally and waits for the standby, then kill it:
+    // PostgreSQL keeps such a transaction committed; the writer sees only a broken connection.
+    bool waiting = false;
+    for (int i = 0; i < 200 && !waiting; ++i) {
+      auto r = admin->exec("select count(*) from pg_stat_activity where application_name = 'tandemd-writer' and "
+                           "wait_event = 'SyncRep'");
+      waiting = r.ok() && r.integer(0, 0) == 1;
+      if (!waiting) std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(waiting);
+    REQUIRE(terminate_writer() == 1);
+    CHECK(rows_of(*admin, seq) == 2);  // committed, though the writer never heard it
+    REQUIRE(cluster_command(c, "resume-standby"));
+    REQUIRE(m.o.run_until([&] { return done; }));
+    CHECK_FALSE(result);
+    CHECK_FALSE(m.s->failed());
+    CHECK(m.s->stats().reconnects.load() == 1);
+    CHECK(rows_of(*admin, seq) == 2);
+    // And the store goes on.
+    bool next_done = false;
+    std::error_code next_result;
+    m.send_one(m.s->allocate_msg_seq(), 4, next_done, next_result);
+    REQUIRE(m.o.run_until([&] { return next_done; }));
+    CHECK_FALSE(next_result);
+  }
+
+  SUBCASE("after reconnecting, a newer epoch in the lease row fences the writer: nothing is committed") {
+    REQUIRE(admin->exec("update tandem_lease set epoch = epoch + 1").ok());
+    REQUIRE(terminate_writer() == 1);
+    bool done = false;
+    std::error_code result;
+    const auto seq = m.s->allocate_msg_seq();
+    m.send_one(seq, 5, done, result);
+    REQUIRE(m.o.run_until([&] { return done; }));
+    CHECK(result == errc::fenced);
+    CHECK(rows_of(*admin, seq) == 0);
+  }
+  m.s->close();
 }

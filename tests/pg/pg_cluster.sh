@@ -7,6 +7,14 @@
 #   pg_cluster.sh stop DIR                              stop both servers, rm -rf DIR
 #   pg_cluster.sh kill-primary DIR                      SIGKILL the primary's postmaster
 #   pg_cluster.sh promote DIR                           pg_ctl promote the standby
+#   pg_cluster.sh pause-standby DIR                     SIGSTOP the standby (every COMMIT waits)
+#   pg_cluster.sh resume-standby DIR                    SIGCONT it
+#   pg_cluster.sh rebuild-standby DIR                   after kill-primary + promote: a new
+#                                                       synchronous standby where the dead
+#                                                       primary was (same port); DIR/env updated
+#   pg_cluster.sh terminate DIR [PATTERN]               pg_terminate_backend of every backend
+#                                                       whose application_name is LIKE PATTERN
+#                                                       (default 'tandemd-%'): cut connections
 #   pg_cluster.sh psql DIR [args]                       psql on the primary as tandem
 #
 # DIR/env (sourced by the tests) sets PG_PRIMARY_PORT, PG_STANDBY_PORT, TANDEM_PG_URI (the
@@ -114,14 +122,7 @@ HBA
   umask 077
   printf '127.0.0.1:*:*:tandem:%s\n' "$pw" >"$dir/pgpass"
   chmod 600 "$dir/pgpass"
-  cat >"$dir/env" <<ENV
-PG_PRIMARY_PORT=$p1
-PG_STANDBY_PORT=$([ $standby = 1 ] && echo "$p2")
-PG_SOCKET_DIR=$dir
-PGPASSFILE=$dir/pgpass
-TANDEM_PG_URI=postgresql://tandem@127.0.0.1:$p1/tandem
-TANDEM_PG_MULTI_URI=postgresql://tandem@127.0.0.1:$p1,127.0.0.1:$p2/tandem?target_session_attrs=read-write
-ENV
+  write_env "$dir" "$p1" "$([ $standby = 1 ] && echo "$p2")"
   echo "$dir/env"
 }
 
@@ -134,9 +135,75 @@ stop() {
   rm -rf "$dir"
 }
 
+# The data directories are DIR/primary and DIR/standby; after a failover and
+# rebuild-standby their roles are swapped, and DIR/primary_name says which is the primary.
+primary_name() { cat "$1/primary_name" 2>/dev/null || echo primary; }
+standby_name() { if [ "$(primary_name "$1")" = primary ]; then echo standby; else echo primary; fi; }
+port_of() { grep '^port = ' "$1/postgresql.conf" | tail -1 | awk '{print $3}'; }
+
+write_env() {  # write_env DIR PRIMARY_PORT STANDBY_PORT
+  local dir=$1 p1=$2 p2=$3
+  cat >"$dir/env" <<ENV
+PG_PRIMARY_PORT=$p1
+PG_STANDBY_PORT=$p2
+PG_SOCKET_DIR=$dir
+PGPASSFILE=$dir/pgpass
+TANDEM_PG_URI=postgresql://tandem@127.0.0.1:$p1/tandem
+TANDEM_PG_MULTI_URI=postgresql://tandem@127.0.0.1:$p1,127.0.0.1:$p2/tandem?target_session_attrs=read-write
+ENV
+}
+
+superuser_psql() {  # superuser_psql DIR PORT SQL...
+  local dir=$1 port=$2; shift 2
+  local args=()
+  for sql in "$@"; do args+=(-c "$sql"); done
+  as_pg "$PGBIN/psql" -qAt -h "$dir" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 "${args[@]}"
+}
+
+wait_sync() {  # wait_sync DIR PRIMARY_PORT: until standby1 is a synchronous standby
+  for _ in $(seq 1 200); do
+    [ "$(superuser_psql "$1" "$2" "select sync_state from pg_stat_replication where application_name = 'standby1'")" = sync ] &&
+      return 0
+    sleep 0.1
+  done
+  echo "pg_cluster: standby1 did not become synchronous" >&2
+  return 1
+}
+
+# The promoted server is the primary now; the dead one's directory becomes a new standby
+# (pg_basebackup) on its old port, synchronous again: two copies again, ready for the next
+# kill-primary (tandem-drill --pg-cluster runs many).
+rebuild_standby() {
+  local dir=$1 dead promoted dead_port new_port
+  dead=$(primary_name "$dir")
+  promoted=$(standby_name "$dir")
+  dead_port=$(port_of "$dir/$dead")
+  new_port=$(port_of "$dir/$promoted")
+  [ "$(superuser_psql "$dir" "$new_port" "select pg_is_in_recovery()")" = f ] ||
+    { echo "pg_cluster: $promoted is not promoted yet" >&2; exit 1; }
+  [ -f "$dir/$dead/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/$dead" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "${dir:?}/$dead"
+  as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$new_port" -U postgres -D "$dir/$dead" -R -X stream -c fast -w \
+    -d "application_name=standby1" >/dev/null 2>"$dir/basebackup.log" || { cat "$dir/basebackup.log" >&2; exit 1; }
+  echo "port = $dead_port" >>"$dir/$dead/postgresql.conf"
+  echo "primary_conninfo = 'host=127.0.0.1 port=$new_port user=postgres application_name=standby1'" >>"$dir/$dead/postgresql.auto.conf"
+  as_pg "$PGBIN/pg_ctl" -D "$dir/$dead" -l "$dir/$dead.log" -w start >/dev/null
+  wait_ready "$dead_port"
+  superuser_psql "$dir" "$new_port" "alter system set synchronous_standby_names = 'standby1'" "select pg_reload_conf()" >/dev/null
+  wait_sync "$dir" "$new_port"
+  echo "$promoted" >"$dir/primary_name"
+  write_env "$dir" "$new_port" "$dead_port"
+}
+
+terminate() {  # terminate DIR [PATTERN]: prints how many backends were ended
+  local dir=$1 pattern=${2:-tandemd-%}
+  superuser_psql "$dir" "$(port_of "$dir/$(primary_name "$dir")")" \
+    "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name like '$pattern'"
+}
+
 kill_primary() {
   local dir=$1 pid
-  pid=$(head -1 "$dir/primary/postmaster.pid")
+  pid=$(head -1 "$dir/$(primary_name "$dir")/postmaster.pid")
   kill -9 "$pid"
   # The postmaster's children notice and exit; wait until the port is closed.
   for _ in $(seq 1 100); do
@@ -148,7 +215,14 @@ kill_primary() {
 
 promote() {
   local dir=$1
-  as_pg "$PGBIN/pg_ctl" -D "$dir/standby" -w promote >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$dir/$(standby_name "$dir")" -w promote >/dev/null
+}
+
+# signal_standby DIR SIG: the standby's postmaster and every child (walreceiver, startup).
+signal_standby() {
+  local dir=$1 sig=$2 pid
+  pid=$(head -1 "$dir/$(standby_name "$dir")/postmaster.pid")
+  kill "-$sig" "$pid" $(pgrep -P "$pid") 2>/dev/null
 }
 
 cmd=${1:-}; shift || true
@@ -157,6 +231,10 @@ case $cmd in
   stop) stop "$@" ;;
   kill-primary) kill_primary "$@" ;;
   promote) promote "$@" ;;
+  pause-standby) signal_standby "$1" STOP ;;
+  resume-standby) signal_standby "$1" CONT ;;
+  rebuild-standby) rebuild_standby "$@" ;;
+  terminate) terminate "$@" ;;
   psql) dir=$1; shift; . "$dir/env"; PGPASSFILE=$PGPASSFILE psql -h 127.0.0.1 -p "$PG_PRIMARY_PORT" -U tandem -d tandem "$@" ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,28p' "$0"; exit 2 ;;
 esac

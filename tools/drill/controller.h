@@ -83,11 +83,21 @@ class controller {
   nlohmann::json episode(unsigned n, fault_kind kind);
   nlohmann::json signal_episode(unsigned n, fault_kind kind);
   nlohmann::json pause_episode(unsigned n, fault_kind kind);
+  // After a fault that ended at `from` (pause kinds, db-* kinds): waits for the first message
+  // accepted, records resume_ms, and who serves now into `f` (`moved_note` when not the
+  // victim); returns that broker. drill_abort when none within --failover-timeout.
+  std::optional<std::uint32_t> await_resume(nlohmann::json& f, unsigned n, fault_kind kind, std::uint32_t victim,
+                                            clock_type::time_point from, const char* moved_note);
   nlohmann::json lock_file_episode(unsigned n, fault_kind kind);
   nlohmann::json stop_lease_episode(unsigned n);
   nlohmann::json store_error_episode(unsigned n, fault_kind kind);
   nlohmann::json machine_episode(unsigned n, fault_kind kind);
   nlohmann::json clock_jump_episode(unsigned n);
+
+  // ---- database_episodes.cpp ----
+  nlohmann::json database_episode(unsigned n, fault_kind kind);
+  // Runs `pg_cluster.sh COMMAND DIR` (its output to logs/pg_cluster.log); drill_abort on failure.
+  void pg_cluster(const std::string& command);
 
   // ---- cluster_episodes.cpp ----
   void setup_cluster_store(nlohmann::json& rec);

@@ -88,6 +88,11 @@ struct drill_options {
   std::filesystem::path cluster_cli;
   std::filesystem::path fence_script;          // tandem-fence-cephfs
   std::chrono::milliseconds fence_after{2000};
+  // A PostgreSQL primary + standby made by tests/pg/pg_cluster.sh (--pg-cluster DIR): the
+  // store is its database (TANDEM_PG_MULTI_URI of DIR/env unless --store), and the db-* kinds
+  // run pg_cluster_script on it.
+  std::filesystem::path pg_cluster;
+  std::filesystem::path pg_cluster_script;
 };
 
 struct drill_result {

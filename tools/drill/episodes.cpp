@@ -65,6 +65,8 @@ nlohmann::json controller::episode(unsigned n, fault_kind kind) {
     case fault_kind::site_loss:
     case fault_kind::osd_loss:
     case fault_kind::mds_fail: return cluster_episode(n, kind);
+    case fault_kind::db_primary_kill:
+    case fault_kind::db_cut: return database_episode(n, kind);
   }
   throw drill_abort{"unknown fault kind"};
 }
@@ -152,6 +154,28 @@ nlohmann::json controller::signal_episode(unsigned n, fault_kind kind) {
   return f;
 }
 
+std::optional<std::uint32_t> controller::await_resume(nlohmann::json& f, unsigned n, fault_kind kind, std::uint32_t victim,
+                                                      clock_type::time_point from, const char* moved_note) {
+  const bool accepted = pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value(); });
+  if (!accepted) {
+    throw drill_abort{fmt::format("episode {} ({}): no message accepted within {} ms after the fault on b{}", n, name(kind),
+                                  o_.failover_timeout.count(), victim)};
+  }
+  auto a = *workload_->accepted();
+  const double resume = ms_between(from, a.at);
+  resume_ms_[kind].push_back(resume);
+  f["resume_ms"] = resume;
+  f["accepted_by"] = a.broker;
+  std::optional<std::uint32_t> master_now;
+  pump_until(std::chrono::seconds(5), [&] { return (master_now = monitor_->master_after(a.at)).has_value(); });
+  if (master_now) {
+    f["new_master"] = *master_now;
+    f["new_epoch"] = monitor_->views()[*master_now].epoch;
+    if (*master_now != victim) f["note"] = moved_note;
+  }
+  return master_now;
+}
+
 nlohmann::json controller::pause_episode(unsigned n, fault_kind kind) {
   const std::uint32_t victim = wait_ready();
   const std::uint64_t epoch = monitor_->views()[victim].epoch;
@@ -184,26 +208,15 @@ nlohmann::json controller::pause_episode(unsigned n, fault_kind kind) {
   } else {
     faultfs_->must("thaw");
   }
-  const bool accepted = pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value(); });
   const double paused = ms_between(t_stop, t_cont);
   pause_ms_[kind].push_back(paused);
   f["pause_ms"] = paused;
-  if (!accepted) {
-    throw drill_abort{fmt::format("episode {} ({}): no message accepted within {} ms after the pause of b{}", n, name(kind),
-                                  o_.failover_timeout.count(), victim)};
-  }
-  auto a = *workload_->accepted();
-  const double resume = ms_between(t_cont, a.at);
-  resume_ms_[kind].push_back(resume);
-  f["resume_ms"] = resume;
-  f["accepted_by"] = a.broker;
-  std::optional<std::uint32_t> master_now;
-  pump_until(std::chrono::seconds(5), [&] { return (master_now = monitor_->master_after(a.at)).has_value(); });
-  if (master_now) {
-    f["new_master"] = *master_now;
-    f["new_epoch"] = monitor_->views()[*master_now].epoch;
-    if (*master_now != victim) f["note"] = "mastership moved during the pause";
-  }
+  const auto master_now = await_resume(f, n, kind, victim, t_cont, "mastership moved during the pause");
+  const double resume = f["resume_ms"].get<double>();
+  // A pause past the lease (a PostgreSQL store, or --pause-min-ms above the lock lease): the
+  // resumed victim steps down (exit 75) once it finds the newer epoch; wait for that end
+  // while it is still expected.
+  if (master_now && *master_now != victim) await_end(victim, std::chrono::seconds(30));
   say(fmt::format("[{}/{}] {} b{} (epoch {}) for {:.0f} ms: resumed, first message accepted {:.1f} ms after the pause",
                   n, o_.failovers, name(kind), victim, epoch, paused, resume));
   expected_exits_.clear();

@@ -34,6 +34,8 @@ constexpr kind_info kinds[] = {
     {fault_kind::site_loss, "site-loss", "cluster: every process of the master's site and host killed, links down; restart-site", false},
     {fault_kind::osd_loss, "osd-loss", "cluster: SIGKILL of the OSD of the master's site (the master keeps serving)", false},
     {fault_kind::mds_fail, "mds-fail", "cluster: `mds fail` of the active MDS (the master keeps serving)", false},
+    {fault_kind::db_primary_kill, "db-primary-kill", "pg: SIGKILL of the PostgreSQL primary, the standby promoted, then a new standby", false},
+    {fault_kind::db_cut, "db-cut", "pg: every tandemd connection to the database terminated (pg_terminate_backend)", false},
 };
 
 const kind_info& info(fault_kind k) {
@@ -52,9 +54,10 @@ bool needs_cluster(fault_kind k) {
   return k == fault_kind::host_death || k == fault_kind::host_death_nofence || k == fault_kind::partition ||
          k == fault_kind::site_loss || is_cluster_stall(k);
 }
+bool needs_pg_cluster(fault_kind k) { return k == fault_kind::db_primary_kill || k == fault_kind::db_cut; }
 bool is_cluster_stall(fault_kind k) { return k == fault_kind::osd_loss || k == fault_kind::mds_fail; }
 bool needs_faketime(fault_kind k) { return k == fault_kind::clock_jump; }
-bool is_pause(fault_kind k) { return k == fault_kind::stop || k == fault_kind::fs_freeze; }
+bool is_pause(fault_kind k) { return k == fault_kind::stop || k == fault_kind::fs_freeze || needs_pg_cluster(k); }
 
 std::optional<fault_kind> parse_fault_kind(std::string_view text) {
   std::string t(text);

@@ -39,6 +39,14 @@
 //                   measured to the first message accepted); then restart
 //   mds-fail        `mds fail` of the active MDS (no takeover: measured to the  cluster   keeps serving
 //                   first message accepted); then wait-healthy
+// On a PostgreSQL store made by tests/pg/pg_cluster.sh (--pg-cluster DIR): measured from the
+// fault to the first message accepted by any broker (the master rides it out when it
+// lasts less than its lease, else it exits 75 and a slave takes over: both are expected):
+//   db-primary-kill SIGKILL of the PostgreSQL primary, `pg_ctl promote` of the  pg        keeps serving
+//                   standby; then rebuild-standby (two copies again)                     (or exit 75)
+//   db-cut          pg_terminate_backend of every tandemd connection (writer,   pg        keeps serving
+//                   reader, lease; slaves' too): cut connections                          (or exit 75)
+// And `stop` with --pause-min-ms above the lease is "SIGSTOP past its lease" on any store.
 #pragma once
 
 #include <optional>
@@ -69,6 +77,8 @@ enum class fault_kind {
   site_loss,
   osd_loss,
   mds_fail,
+  db_primary_kill,
+  db_cut,
 };
 
 // "kill", "lock-removed", ... (what --kinds takes and the JSON and summary print).
@@ -83,6 +93,8 @@ const std::vector<fault_kind>& all_fault_kinds();
 bool needs_faultfs(fault_kind k);
 // The brokers run on the CephFS cluster (--cluster cephfs).
 bool needs_cluster(fault_kind k);
+// The store is a database of a tests/pg/pg_cluster.sh cluster (--pg-cluster).
+bool needs_pg_cluster(fault_kind k);
 // The master is expected to keep its lock (measured as the stall, not as a takeover).
 bool is_cluster_stall(fault_kind k);
 // The brokers run under libfaketime.

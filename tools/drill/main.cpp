@@ -141,7 +141,27 @@ int main(int argc, char** argv) {
   app.add_option("--cluster-cli", cluster_cli, "--cluster: the tandem-cluster command (default: the source tree's)");
   app.add_option("--fence-script", fence_script, "--cluster: the brokers' fence command (default: the source tree's packaging/fence/tandem-fence-cephfs)");
   app.add_option("--fence-after-ms", fence_after_ms, "--cluster: the brokers' fence_after_ms")->capture_default_str();
+  std::string pg_cluster;
+  app.add_option("--pg-cluster", pg_cluster,
+                 "run on a PostgreSQL store: DIR of a running tests/pg/pg_cluster.sh primary + standby; the store is "
+                 "its TANDEM_PG_MULTI_URI (unless --store), PGPASSFILE is taken from DIR/env; enables the db-* kinds");
   CLI11_PARSE(app, argc, argv);
+  if (!pg_cluster.empty()) {
+    std::ifstream env(std::filesystem::path(pg_cluster) / "env");
+    if (!env) {
+      std::cerr << "tandem-drill: --pg-cluster: cannot read " << pg_cluster << "/env (run tests/pg/pg_cluster.sh start DIR)\n";
+      return 2;
+    }
+    for (std::string line; std::getline(env, line);) {
+      const auto eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      const auto key = line.substr(0, eq), value = line.substr(eq + 1);
+      if (key == "PGPASSFILE") ::setenv("PGPASSFILE", value.c_str(), 1);  // the brokers inherit it
+      if (key == "TANDEM_PG_MULTI_URI" && store.empty()) store = value;
+    }
+    o.pg_cluster = pg_cluster;
+    o.pg_cluster_script = std::filesystem::path(TANDEM_SOURCE_DIR) / "tests/pg/pg_cluster.sh";
+  }
   if (!cluster_kind.empty()) {
     o.brokers = sites;
     o.cluster_cli = cluster_cli.empty() ? std::filesystem::path(TANDEM_SOURCE_DIR) / "tools/cluster/tandem-cluster"
@@ -172,6 +192,10 @@ int main(int argc, char** argv) {
   for (auto k : o.kinds) {
     if (needs_cluster(k) && o.cluster_cli.empty()) {
       std::cerr << "tandem-drill: --kinds " << name(k) << " needs --cluster cephfs\n";
+      return 2;
+    }
+    if (needs_pg_cluster(k) && o.pg_cluster.empty()) {
+      std::cerr << "tandem-drill: --kinds " << name(k) << " needs --pg-cluster DIR\n";
       return 2;
     }
   }

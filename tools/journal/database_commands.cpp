@@ -1,8 +1,13 @@
-// `tandem-journal summary|lock` on a PostgreSQL store (docs/postgresql.md): the same
+// `tandem-journal summary|lock|verify` on a PostgreSQL store (docs/postgresql.md): the same
 // questions asked of the database, strictly read-only (the session is set read only
 // before the first query, so a typo here cannot change a store a broker serves).
+#include <algorithm>
+#include <span>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "journal/records.h"
 
 #include "journal/errc.h"
 #include "journal/pg/connection.h"
@@ -52,19 +57,28 @@ std::string holder_line(const json& l) {
                          : fmt::format("lease valid for {} ms", l["expires_in_ms"].get<long long>()));
 }
 
-}  // namespace
-
-int run_database_summary(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
-  int rc = exit_clean;
+// A read-only session on a store whose schema this tool reads; nullopt and `rc` otherwise.
+std::optional<pg::connection> open_store(const std::string& uri, pg::store_meta& meta, std::ostream& err, int& rc) {
   auto c = open_read_only(uri, err, rc);
-  if (!c) return rc;
-  pg::store_meta meta;
+  if (!c) return c;
   std::string detail;
   if (auto ec = pg::read_meta(*c, meta, detail)) {
     err << "tandem-journal: " << uri << ": " << (ec == journal::errc::not_a_store ? "not a store (no Tandem schema)" : detail)
         << "\n";
-    return ec == journal::errc::unsupported_version ? exit_unsupported_version : exit_cannot_read;
+    rc = ec == journal::errc::unsupported_version ? exit_unsupported_version : exit_cannot_read;
+    return std::nullopt;
   }
+  return c;
+}
+
+}  // namespace
+
+int run_database_summary(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
+  int rc = exit_clean;
+  pg::store_meta meta;
+  auto c = open_store(uri, meta, err, rc);
+  if (!c) return rc;
+  std::string detail;
   json j{{"store", uri}, {"store_id", meta.id.to_hex()}, {"format", meta.format}, {"version", meta.version}};
   j["lease"] = lease_json(*c, detail);
   auto live = c->exec("select target, count(*), coalesce(sum(size), 0) from tandem_entry group by target order by target");
@@ -116,6 +130,75 @@ int run_database_lock(const std::string& uri, bool as_json, std::ostream& out, s
   if (as_json) out << l.dump(2) << "\n";
   else out << holder_line(l) << "\n";
   return exit_clean;
+}
+
+}  // namespace tandem::tools
+
+namespace tandem::tools {
+
+// What a store must hold for a broker to load it and deliver every live entry: each entry's
+// message row exists, its record decodes as a message_add of that msg_seq naming the entry's
+// target, and the entry's size is the record's length. Rows no entry refers to are a leak
+// (a broker never reads them), reported but not corruption. One snapshot (repeatable read),
+// so a broker serving the store meanwhile cannot make it look inconsistent.
+int run_database_verify(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
+  int rc = exit_clean;
+  pg::store_meta meta;
+  auto c = open_store(uri, meta, err, rc);
+  if (!c) return rc;
+  auto snapshot = c->exec("begin isolation level repeatable read");
+  // Binary results: the record (bytea) as its bytes; the numbers cast to text read as text.
+  auto rows = pg::to_query_result(
+      c->get(), PQexecParams(c->get(),
+                             "select e.target, e.msg_seq::text, e.size::text, m.record from tandem_entry e "
+                             "left join tandem_message m using (msg_seq) order by e.msg_seq, e.target",
+                             0, nullptr, nullptr, nullptr, nullptr, 1));
+  auto unreferenced = c->exec(
+      "select count(*) from tandem_message m where not exists (select 1 from tandem_entry e where e.msg_seq = m.msg_seq)");
+  for (const auto* r : {&snapshot, &rows, &unreferenced}) {
+    if (!r->ok()) {
+      err << "tandem-journal: " << uri << ": " << r->error << "\n";
+      return exit_cannot_read;
+    }
+  }
+  json problems = json::array();
+  for (int i = 0; i < rows.rows(); ++i) {
+    const std::string target(rows.text(i, 0));
+    const auto seq = static_cast<std::uint64_t>(rows.integer(i, 1));
+    auto problem = [&](std::string what) { problems.push_back({{"target", target}, {"msg_seq", seq}, {"problem", std::move(what)}}); };
+    if (rows.is_null(i, 3)) {
+      problem("no tandem_message row: the body is gone");
+      continue;
+    }
+    const auto rec = rows.text(i, 3);
+    const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(rec.data()), rec.size());
+    auto decoded = journal::decode_payload(journal::record_type::message_add, bytes);
+    if (!decoded) {
+      problem("the record does not decode as a message_add: " + decoded.error().message());
+      continue;
+    }
+    const auto& m = std::get<journal::message_add>(decoded.value());
+    if (m.msg_seq != seq) problem(fmt::format("the record carries msg_seq {}", m.msg_seq));
+    if (std::find(m.targets.begin(), m.targets.end(), target) == m.targets.end()) problem("the record does not name this target");
+    if (rows.integer(i, 2) != static_cast<long long>(rec.size()))
+      problem(fmt::format("size {} but the record has {} bytes", rows.integer(i, 2), rec.size()));
+  }
+  const long long leaked = unreferenced.integer(0, 0);
+  const int status = problems.empty() ? exit_clean : exit_corrupt;
+  if (as_json) {
+    out << json{{"store", uri}, {"entries", rows.rows()}, {"problems", problems}, {"unreferenced_messages", leaked},
+                {"clean", problems.empty()}}.dump(2)
+        << "\n";
+    return status;
+  }
+  out << fmt::format("store      {} ({} version {}), id {}\n", uri, meta.format, meta.version, meta.id.to_hex());
+  out << fmt::format("entries    {} checked, {} problems, {} message rows no entry refers to\n", rows.rows(), problems.size(),
+                     leaked);
+  for (const auto& p : problems)
+    out << fmt::format("  {} msg_seq {}: {}\n", p["target"].get<std::string>(), p["msg_seq"].get<std::uint64_t>(),
+                       p["problem"].get<std::string>());
+  out << (problems.empty() ? "clean\n" : "CORRUPT: a broker would fail to deliver these entries\n");
+  return status;
 }
 
 }  // namespace tandem::tools

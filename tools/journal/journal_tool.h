@@ -58,5 +58,7 @@ int run_lock(fs::file_system& fs, const std::filesystem::path& dir, bool json, s
 // own pages); they refuse a URI with exit_usage.
 int run_database_summary(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
 int run_database_lock(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
+// exit_clean, or exit_corrupt when a live entry's message row is missing or does not match.
+int run_database_verify(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
 
 }  // namespace tandem::tools

@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   if (tandem::journal::pg::is_database_uri(dir)) {
     if (summary->parsed()) return tt::run_database_summary(dir, json, std::cout, std::cerr);
     if (lock->parsed()) return tt::run_database_lock(dir, json, std::cout, std::cerr);
-    std::cerr << "tandem-journal: dump and verify read a journal directory; a PostgreSQL store has summary and lock\n";
+    if (verify->parsed()) return tt::run_database_verify(dir, json, std::cout, std::cerr);
+    std::cerr << "tandem-journal: dump reads a journal directory; a PostgreSQL store has summary, lock and verify\n";
     return tt::exit_usage;
   }
   auto& fs = tandem::fs::posix_file_system();
