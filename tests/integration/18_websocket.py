@@ -1,11 +1,13 @@
-"""18 WebSocket: STOMP over WebSocket on ws_listen (issue 18), with a raw WebSocket client
+"""18 WebSocket: STOMP over WebSocket on ws_listen and wss_listen (issue 18), with a raw WebSocket client
 (Debian's python3-websocket) so every frame and message boundary is ours: subprotocols, one
 frame per message, a frame split across messages, Origin checks, logins, heart-beats, binary
 bodies, the same session as TCP (a TCP producer reaches a WebSocket consumer), and the port
 closed on a slave."""
 import json
 import os
+import shutil
 import socket
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -249,6 +251,27 @@ def test_a_malformed_frame_gets_an_error_and_a_close(brokers):
     ws2 = ws_open(b.ws_port)
     assert connect(ws2)[0] == "CONNECTED"
     ws2.close()
+
+
+def test_wss_uses_the_tls_settings_and_serves_stomp(brokers):
+    d = tempfile.mkdtemp(prefix="tandem-wss-")
+    cert, key = os.path.join(d, "server.pem"), os.path.join(d, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
+                   timeout=60)
+    config = {"allow_anonymous": True, "wss_listen": "127.0.0.1:0", "tls_cert": cert, "tls_key": key}
+    b = Broker(config=config, name="wss")
+    brokers.append(b)
+    b.start()
+    port = int(b.wait_log(r"stomp wss listening .*port=(\d+)").group(1))
+    ws = websocket.create_connection(f"wss://127.0.0.1:{port}/", subprotocols=["v12.stomp"], suppress_origin=True,
+                                     timeout=DEFAULT_TIMEOUT, sslopt={"ca_certs": cert})
+    assert ws.getsubprotocol() == "v12.stomp"
+    assert connect(ws)[0] == "CONNECTED"
+    send_text(ws, frame("SEND", {"destination": "/queue/wss", "persistent": "true", "receipt": "r"}, "over tls"))
+    assert recv_frame(ws)[1].get("receipt-id") == "r"
+    ws.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def port_open(port):
