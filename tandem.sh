@@ -23,6 +23,7 @@ PACKAGES=(
   libfuse3-dev libfaketime python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse ceph-common fio
   activemq python3-pytest libpq-dev postgresql-15
+  python3-websocket nodejs chromium
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -36,6 +37,20 @@ setup() {
     echo "tandem.sh: installing Debian packages: ${missing[*]}" >&2
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  setup_browser_tests
+}
+
+# The browser tests' npm packages (puppeteer-core, @stomp/stompjs), exactly as pinned in
+# tests/browser/package-lock.json. Debian 12 ships npm apart from nodejs (a nodejs from
+# elsewhere may bundle its own npm). Done again only when the lockfile changed.
+setup_browser_tests() {
+  local dir=tests/browser
+  if ! command -v npm >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 

@@ -30,7 +30,8 @@
 #             (fsync before the RECEIPT), STOMP transport, heap 1 GiB, memory/store limits
 #             raised so a 1M backlog is stored rather than blocking producers.
 #
-# Output, in $OUT (default bench/results/): comparison.json and comparison.md (the tables:
+# Output, in $OUT (default bench/results/): comparison.json, comparison.svg (bench/plot_svg.py:
+# one panel per case, every broker's median and range) and comparison.md (the tables:
 # median, min, max, Tandem/ActiveMQ ratio, fraction of the raw disk, targets), and
 # comparison-raw/ (every tandem-bench JSON, fio JSON and per-run facts). comparison-notes.md,
 # written by hand after profiling, is included in comparison.md as the analysis of the misses.
@@ -489,4 +490,5 @@ if [ $PG = 1 ]; then
   exit 0
 fi
 "$PYTHON" "$ROOT/bench/summarize.py" "$OUT"
-log "wrote $OUT/comparison.md and $OUT/comparison.json (load average $(loadavg))"
+"$PYTHON" "$ROOT/bench/plot_svg.py" comparison "$OUT/comparison.json" >/dev/null
+log "wrote $OUT/comparison.md, $OUT/comparison.json and $OUT/comparison.svg (load average $(loadavg))"

@@ -1,5 +1,7 @@
 #include "broker/admin_http.h"
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include <fmt/format.h>
@@ -7,6 +9,9 @@
 #include "broker/asio.h"  // before Beast, which includes Asio
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "broker/console_api.h"
+#include "broker/jolokia.h"
 
 #include "broker/admin_guard.h"
 #include "broker/log.h"
@@ -137,8 +142,12 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
     return {405, "text/plain", "POST only to /api/destinations/<percent-encoded name>/purge\n"};
   }
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "only GET and HEAD\n"};
-  auto query = target.find('?');
-  if (query != std::string_view::npos) target = target.substr(0, query);
+  auto query_at = target.find('?');
+  std::string_view query;
+  if (query_at != std::string_view::npos) {
+    query = target.substr(query_at + 1);
+    target = target.substr(0, query_at);
+  }
   auto json_response = [](const std::function<nlohmann::json()>& f) -> response {
     nlohmann::json j = f ? f() : nlohmann::json();
     if (j.is_null()) return {503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
@@ -152,9 +161,102 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
   if (target == "/metrics") {
     return {200, "text/plain; version=0.0.4; charset=utf-8", sources_.metrics ? sources_.metrics() : std::string()};
   }
-  if (target == "/api/destinations") return json_response(sources_.destinations);
+  if (target == "/api/destinations") {
+    auto all = json_response(sources_.destinations);
+    if (all.status != 200 || query.empty() || !sources_.destinations) return all;
+    auto page = console_api::page_destinations(sources_.destinations(), query);
+    return page.is_null() ? all : response{200, json_type, json_body(page)};
+  }
+  if (target == "/console" || target.starts_with("/console/")) {
+    if (const auto* file = console_api::find_asset(target)) return {200, std::string(file->content_type), std::string(file->body)};
+    return {404, "text/plain", "no such console file\n"};
+  }
   if (target == "/api/connections") return json_response(sources_.connections);
-  return {404, "text/plain", "not found; try /health, /metrics, /api/destinations, /api/connections\n"};
+  if (target.starts_with(jolokia::read_prefix)) {
+    nlohmann::json destinations = sources_.destinations ? sources_.destinations() : nlohmann::json();
+    if (destinations.is_null()) return json_response(sources_.destinations);
+    nlohmann::json health = sources_.health ? sources_.health() : nlohmann::json::object();
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return {200, json_type, json_body(jolokia::read(target, destinations, health.value("broker_name", ""), now))};
+  }
+  return {404, "text/plain", "not found; try /console, /health, /metrics, /api/destinations, /api/connections, /api/group, "
+                             "/api/jolokia/read/...\n"};
+}
+
+namespace {
+
+// "http://host:port" -> host, port; false for anything else (no https: the admin port has
+// no TLS).
+bool parse_admin_url(std::string_view url, std::string& host, std::string& port) {
+  if (!url.starts_with("http://")) return false;
+  url.remove_prefix(7);
+  if (auto slash = url.find('/'); slash != std::string_view::npos) url = url.substr(0, slash);
+  auto colon = url.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == url.size()) return false;
+  host = std::string(url.substr(0, colon));
+  port = std::string(url.substr(colon + 1));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return !host.empty();
+}
+
+}  // namespace
+
+// GET /health of a peer broker (it is open to every caller). Bounded by peer_timeout, so a
+// partitioned peer costs the console one slow answer, never a hang.
+asio::awaitable<nlohmann::json> admin_http::peer_health(std::string url) {
+  constexpr auto peer_timeout = std::chrono::milliseconds(1000);
+  nlohmann::json member{{"admin_url", url}};
+  std::string host, port;
+  if (!parse_admin_url(url, host, port)) {
+    member["error"] = "not an http://HOST:PORT URL";
+    co_return member;
+  }
+  boost::system::error_code ec;
+  beast::tcp_stream stream(executor_);
+  stream.expires_after(peer_timeout);
+  asio::ip::tcp::resolver resolver(executor_);
+  asio::ip::tcp::resolver::results_type endpoints;
+  endpoints = co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) co_await stream.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  http::request<http::empty_body> req{http::verb::get, "/health", 11};
+  req.set(http::field::host, url.substr(7));
+  if (!ec) co_await http::async_write(stream, req, asio::redirect_error(asio::use_awaitable, ec));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  if (!ec) co_await http::async_read(stream, buffer, res, asio::redirect_error(asio::use_awaitable, ec));
+  boost::system::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  if (ec) {
+    member["error"] = ec == beast::error::timeout ? "no answer within 1 s" : ec.message();
+    co_return member;
+  }
+  auto health = nlohmann::json::parse(res.body(), nullptr, false);
+  if (health.is_discarded() || !health.is_object()) member["error"] = fmt::format("HTTP {} without health JSON", res.result_int());
+  else member["health"] = std::move(health);
+  co_return member;
+}
+
+// GET /api/group: this broker's /health and its peers' (group_admin_urls, and the lock holder
+// a slave names), asked one after the other.
+asio::awaitable<nlohmann::json> admin_http::group() {
+  nlohmann::json self = sources_.health ? sources_.health() : nlohmann::json::object();
+  const std::string own = self.value("admin_url", "");
+  std::vector<std::string> urls;
+  auto add = [&](const std::string& u) {
+    if (u.empty() || u == own || std::find(urls.begin(), urls.end(), u) != urls.end()) return;
+    urls.push_back(u);
+  };
+  for (const auto& u : access_.group_admin_urls) add(u);
+  if (self.contains("holder") && self["holder"].is_object()) add(self["holder"].value("admin_url", ""));
+  nlohmann::json members = nlohmann::json::array();
+  members.push_back({{"admin_url", own}, {"self", true}, {"health", self}});
+  for (const auto& u : urls) {
+    nlohmann::json member = co_await peer_health(u);
+    members.push_back(std::move(member));
+  }
+  nlohmann::json out;
+  out["members"] = std::move(members);
+  co_return out;
 }
 
 asio::awaitable<void> admin_http::accept_loop() {
@@ -262,6 +364,11 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
       response r;
       if (auto refused = co_await check_access(req, stream.socket())) {
         r = std::move(*refused);
+      } else if (req.method() == http::verb::get && target == "/api/group") {
+        // co_await kept out of the braced temporaries: GCC 12 destroys temporaries of a
+        // full-expression holding a co_await twice (a double free, seen here).
+        nlohmann::json members = co_await group();
+        r = response{200, json_type, json_body(members)};
       } else if (req.method() == http::verb::post && purge_target(target, destination)) {
         log::info("admin", "purge requested", {log::kv("destination", destination),
                                                 log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});

@@ -7,6 +7,13 @@
 //   GET /metrics           Prometheus text exposition format 0.0.4
 //   GET /api/destinations  engine::destinations_json()   (503 while slave)
 //   GET /api/connections   engine::connections_json()    (503 while slave)
+//   GET /api/group         {"members": [{"admin_url", "self"?, "health" | "error"}]}: this
+//                          broker's /health and its peers' (group_admin_urls, the holder)
+//   GET /console           the web console (broker/console/, console_api.h); with
+//                          ?limit=&offset=&filter=&sort= /api/destinations answers one page
+//   GET /api/jolokia/read/<mbean>[/<attribute>]
+//                          ActiveMQ's Jolokia read shape for queue and broker figures
+//                          (broker/jolokia.h; KEDA's ActiveMQ scaler), 503 while slave
 //   POST /api/destinations/<percent-encoded name>/purge
 //                          drops the destination's pending messages (engine::purge); 200
 //                          {"destination", "purged"} once the journal removes are durable,
@@ -44,6 +51,7 @@ namespace tandem::broker {
 struct admin_access {
   bool open_reads = false;                 // GET /metrics and /api/* without credentials
   std::vector<std::string> allowed_hosts;  // Host / Origin names besides its address and localhost
+  std::vector<std::string> group_admin_urls;  // the other brokers' admin ports, for /api/group
 };
 
 // The answer of admin_sources::authenticate.
@@ -100,6 +108,8 @@ class admin_http {
   asio::awaitable<response> purge(std::string destination);
   asio::awaitable<std::optional<response>> check_access(const boost::beast::http::request<boost::beast::http::string_body>& req,
                                                         const asio::ip::tcp::socket& socket);
+  asio::awaitable<nlohmann::json> group();
+  asio::awaitable<nlohmann::json> peer_health(std::string url);
   asio::awaitable<admin_identity> authenticate(std::string login, std::string password, std::string peer);
 
   asio::any_io_executor executor_;

@@ -235,6 +235,7 @@ bool broker_process::open_admin() {
   // loopback address only; a purge still needs a user in group "admin".
   access.open_reads = cfg_.admin_open_reads || (!from_file_ && is_loopback(cfg_.admin_listen->host));
   access.allowed_hosts = cfg_.admin_allowed_hosts;
+  access.group_admin_urls = cfg_.group_admin_urls;
   if (access.open_reads && !is_loopback(cfg_.admin_listen->host))
     log::warn("admin", "admin reads are open to every caller on a non-loopback address",
               {log::kv("address", cfg_.admin_listen->to_string()),
@@ -304,7 +305,7 @@ void broker_process::announce_wait() {
 
 void broker_process::elect() {
   auto post_finish = [this](int rc) { asio::post(executor_, [this, rc] { finish(rc); }); };
-  asio::post(executor_, [this] { role_ = role::slave; });
+  asio::post(executor_, [this] { set_role(role::slave); });
   announce_wait();
   std::unique_ptr<fence_hook> fence;
   if (cfg_.fence_command) {
@@ -342,7 +343,7 @@ void broker_process::elect() {
                                          log::kv("waited_ms", a.waited.count()),
                                          log::kv("lock_wait", lockmgr::to_string(lockmgr_->settings().mode)),
                                          log::kv("why", a.takeover.reason)});
-  asio::post(executor_, [this] { role_ = role::recovering; });
+  asio::post(executor_, [this] { set_role(role::recovering); });
   notify_systemd(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
 
   journal::recovery_report report;
@@ -467,13 +468,13 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   asio::ip::tcp::endpoint bound, tls_bound;
   if (!open_listeners(bound, tls_bound)) {
     // Give the store back cleanly: another broker may be able to serve it.
-    role_ = role::master;
+    set_role(role::master);
     exit_code_ = exit_startup;
     graceful_shutdown();
     return;
   }
   server_->start();
-  role_ = role::master;
+  set_role(role::master);
   // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
@@ -486,30 +487,65 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   auto took = ms_since(lock_at);
   ++takeovers_;
   recovery_time_ = took;
+  stints_.push_back({epoch_, role_since_ms_, took.count()});
+  if (stints_.size() > 100) stints_.erase(stints_.begin());
+  client_urls_.clear();
+  auto url = [](std::string_view scheme, const asio::ip::tcp::endpoint& e) {
+    return e.address().is_v6() ? fmt::format("{}://[{}]:{}", scheme, e.address().to_string(), e.port())
+                               : fmt::format("{}://{}:{}", scheme, e.address().to_string(), e.port());
+  };
+  client_urls_.push_back(url("tcp", bound));
+  if (cfg_.tls_listen) client_urls_.push_back(url("ssl", tls_bound));
+  for (const auto& [kind, where] : ws_bound_) client_urls_.push_back(url(kind, where));
   journal_recovery_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(report.duration);
   if (cfg_.tls_listen)
     log::info("server", "stomp tls listening", {log::kv("address", tls_bound.address().to_string()), log::kv("port", tls_bound.port()),
                                                 log::kv("verify_client", cfg_.tls_verify_client)});
+  for (const auto& [kind, where] : ws_bound_)
+    log::info("server", fmt::format("stomp {} listening", kind),
+              {log::kv("address", where.address().to_string()), log::kv("port", where.port()),
+               log::kv("allowed_origins", cfg_.ws_allowed_origins.size())});
   log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
                                log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
                                log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count())});
   std::string serving = fmt::format("{}:{}", bound.address().to_string(), bound.port());
   if (cfg_.tls_listen) serving += fmt::format(" and {}:{} (tls)", tls_bound.address().to_string(), tls_bound.port());
+  for (const auto& [kind, where] : ws_bound_)
+    serving += fmt::format(" and {}:{} ({})", where.address().to_string(), where.port(), kind);
   notify_systemd(fmt::format("READY=1\nSTATUS=master, epoch {}, serving on {}", epoch_, serving));
   if (stop_requested_) graceful_shutdown();
 }
 
-// The STOMP listener and, when configured, the TLS one; logs and returns false on failure.
+// The STOMP listener and, when configured, the TLS and WebSocket ones; logs and returns false
+// on failure.
 bool broker_process::open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound) {
   if (auto ec = server_->open(bound)) {
     log::error("server", "cannot listen", {log::kv("address", cfg_.listen.to_string()), log::kv("error", ec.message())});
     return false;
   }
-  if (!cfg_.tls_listen) return true;
-  if (auto ec = server_->open_tls(tls_, tls_bound)) {
-    log::error("server", "cannot listen (tls)", {log::kv("address", cfg_.tls_listen->to_string()), log::kv("error", ec.message())});
-    return false;
+  if (cfg_.tls_listen) {
+    if (auto ec = server_->open_tls(tls_, tls_bound)) {
+      log::error("server", "cannot listen (tls)", {log::kv("address", cfg_.tls_listen->to_string()), log::kv("error", ec.message())});
+      return false;
+    }
+  }
+  ws_bound_.clear();
+  if (cfg_.ws_listen) {
+    asio::ip::tcp::endpoint where;
+    if (auto ec = server_->open_ws(where)) {
+      log::error("server", "cannot listen (ws)", {log::kv("address", cfg_.ws_listen->to_string()), log::kv("error", ec.message())});
+      return false;
+    }
+    ws_bound_.emplace_back("ws", where);
+  }
+  if (cfg_.wss_listen) {
+    asio::ip::tcp::endpoint where;
+    if (auto ec = server_->open_wss(tls_, where)) {
+      log::error("server", "cannot listen (wss)", {log::kv("address", cfg_.wss_listen->to_string()), log::kv("error", ec.message())});
+      return false;
+    }
+    ws_bound_.emplace_back("wss", where);
   }
   return true;
 }
@@ -546,7 +582,7 @@ void broker_process::on_signal(int sig) {
 // (checkpoint + fsync) and lock release off the io thread, then exit 0.
 void broker_process::graceful_shutdown() {
   if (role_ == role::stopping) return;
-  role_ = role::stopping;
+  set_role(role::stopping);
   log::info("main", "stopping", {log::kv("connections", server_ ? server_->connection_count() : 0)});
   if (server_) server_->stop_accepting();
   if (engine_) engine_->shutdown();
@@ -570,7 +606,7 @@ void broker_process::graceful_shutdown() {
 void broker_process::step_down(std::string_view reason) {
   log::error("main", "stepping down: mastership lost", {log::kv("reason", reason), log::kv("epoch", epoch_),
                                                         log::kv("exit_code", lockmgr::exit_code_deposed)});
-  role_ = role::stopping;
+  set_role(role::stopping);
   notify_systemd(fmt::format("STOPPING=1\nSTATUS=stepping down (exit {}): {}", lockmgr::exit_code_deposed, reason));
   if (server_) server_->stop_accepting();
   if (engine_) engine_->shutdown();
@@ -618,6 +654,20 @@ void broker_process::finish(int rc) {
 
 // ---- 5. /health and /metrics -----------------------------------------------------------------
 
+void broker_process::set_role(role r) {
+  role_ = r;
+  role_since_ms_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::vector<std::string> broker_process::configured_client_urls() const {
+  std::vector<std::string> urls{"tcp://" + cfg_.listen.to_string()};
+  if (cfg_.tls_listen) urls.push_back("ssl://" + cfg_.tls_listen->to_string());
+  if (cfg_.ws_listen) urls.push_back("ws://" + cfg_.ws_listen->to_string());
+  if (cfg_.wss_listen) urls.push_back("wss://" + cfg_.wss_listen->to_string());
+  return urls;
+}
+
 nlohmann::json broker_process::health_json() const {
   nlohmann::json j;
   j["ok"] = role_ == role::master || role_ == role::slave || role_ == role::recovering;
@@ -628,6 +678,15 @@ nlohmann::json broker_process::health_json() const {
   j["broker_name"] = cfg_.engine.broker_name;
   if (role_ == role::slave || role_ == role::starting) j["holder"] = holder_.is_null() ? nlohmann::json() : holder_;
   if (server_) j["connections"] = server_->connection_count();
+  // For the console's group view and timeline (broker/console/): since when this role, where
+  // clients connect, this process's own mastership stints, and the journal's disk use.
+  j["since_ms"] = role_since_ms_;
+  j["admin_url"] = admin_url_;
+  j["client_urls"] = client_urls_.empty() ? configured_client_urls() : client_urls_;
+  nlohmann::json stints = nlohmann::json::array();
+  for (const auto& s : stints_) stints.push_back({{"epoch", s.epoch}, {"since_ms", s.since_ms}, {"takeover_ms", s.takeover_ms}});
+  j["stints"] = std::move(stints);
+  if (disk_) j["journal_bytes"] = disk_->bytes();
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
   return j;
 }

@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -157,6 +158,19 @@ class broker_process {
   std::chrono::milliseconds journal_recovery_time_{0};
   std::string store_id_;
   std::string admin_url_;  // "http://HOST:PORT" once the admin port is bound, for holder.json
+  // Role changes go through set_role, which stamps role_since_ms_ (Unix ms, for /health).
+  void set_role(role r);
+  std::vector<std::string> configured_client_urls() const;
+  std::int64_t role_since_ms_ = 0;
+  struct stint {
+    std::uint64_t epoch;
+    std::int64_t since_ms;     // Unix ms when it became master
+    std::int64_t takeover_ms;  // lock acquired -> serving
+  };
+  std::vector<stint> stints_;             // this process's mastership stints, newest last (<= 100)
+  std::vector<std::string> client_urls_;  // bound client listeners while master
+  // The WebSocket listeners bound as master ("ws" / "wss", endpoint), for the log and STATUS.
+  std::vector<std::pair<std::string, asio::ip::tcp::endpoint>> ws_bound_;
   nlohmann::json holder_;
   int exit_code_ = exit_ok;
 };

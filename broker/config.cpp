@@ -423,6 +423,14 @@ const std::map<std::string_view, loader>& loaders() {
       c.admin_allowed_hosts = v.get<std::vector<std::string>>();
       return {};
     });
+    simple("group_admin_urls", [](const json& v, config& c) -> std::string {
+      bool good = v.is_array();
+      if (good)
+        for (const auto& u : v) good = good && u.is_string() && u.get_ref<const std::string&>().starts_with("http://");
+      if (!good) return "a list of the other brokers' admin URLs, e.g. [\"http://10.0.0.6:8161\"]";
+      c.group_admin_urls = v.get<std::vector<std::string>>();
+      return {};
+    });
     simple("store", [](const json& v, config& c) -> std::string {
       std::string s;
       auto e = read_string(v, s);
@@ -439,6 +447,28 @@ const std::map<std::string_view, loader>& loaders() {
       endpoint_address a;
       if (!v.is_string() || !parse_endpoint(v.get<std::string>(), a)) return "\"HOST:PORT\", e.g. \"0.0.0.0:61614\", or null";
       c.tls_listen = a;
+      return {};
+    });
+    auto optional_endpoint = [&simple](std::string_view key, std::optional<endpoint_address> config::*field) {
+      simple(key, [field](const json& v, config& c) -> std::string {
+        if (v.is_null()) {
+          (c.*field).reset();
+          return {};
+        }
+        endpoint_address a;
+        if (!v.is_string() || !parse_endpoint(v.get<std::string>(), a)) return "\"HOST:PORT\", e.g. \"0.0.0.0:61614\", or null";
+        c.*field = a;
+        return {};
+      });
+    };
+    optional_endpoint("ws_listen", &config::ws_listen);
+    optional_endpoint("wss_listen", &config::wss_listen);
+    simple("ws_allowed_origins", [](const json& v, config& c) -> std::string {
+      bool good = v.is_array();
+      if (good)
+        for (const auto& o : v) good = good && o.is_string() && !o.get_ref<const std::string&>().empty();
+      if (!good) return "a list of origins, e.g. [\"https://app.example\"], or [\"*\"]";
+      c.ws_allowed_origins = v.get<std::vector<std::string>>();
       return {};
     });
     simple("tls_cert", [](const json& v, config& c) {
@@ -701,11 +731,26 @@ void validate(const config& cfg, std::vector<std::string>& errors) {
     if (cfg.tls_listen->port != 0 && cfg.tls_listen->port == cfg.listen.port && cfg.tls_listen->host == cfg.listen.host)
       errors.push_back(fmt::format("{}: tls_listen {} is the same address as listen", cfg.source, cfg.tls_listen->to_string()));
   }
+  if (cfg.wss_listen && (cfg.tls_cert.empty() || cfg.tls_key.empty()))
+    errors.push_back(fmt::format("{}: wss_listen {} needs \"tls_cert\" and \"tls_key\" (PEM files)", cfg.source,
+                                 cfg.wss_listen->to_string()));
+  {
+    // Two listeners on one address: the second bind fails at takeover, when it hurts most.
+    std::vector<std::pair<const char*, endpoint_address>> all{{"listen", cfg.listen}};
+    if (cfg.tls_listen) all.emplace_back("tls_listen", *cfg.tls_listen);
+    if (cfg.ws_listen) all.emplace_back("ws_listen", *cfg.ws_listen);
+    if (cfg.wss_listen) all.emplace_back("wss_listen", *cfg.wss_listen);
+    for (std::size_t i = 2; i < all.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (all[i].second.port != 0 && all[i].second == all[j].second)
+          errors.push_back(fmt::format("{}: {} {} is the same address as {}", cfg.source, all[i].first,
+                                       all[i].second.to_string(), all[j].first));
+  }
   if (cfg.tls_verify_client && cfg.tls_ca.empty())
     errors.push_back(fmt::format("{}: tls_verify_client needs \"tls_ca\": the CA file client certificates must chain to",
                                  cfg.source));
-  if (!cfg.tls_listen && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_ca.empty() || cfg.tls_verify_client))
-    errors.push_back(fmt::format("{}: tls_cert, tls_key, tls_ca and tls_verify_client have no effect without \"tls_listen\"",
+  if (!cfg.uses_tls() && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_ca.empty() || cfg.tls_verify_client))
+    errors.push_back(fmt::format("{}: tls_cert, tls_key, tls_ca and tls_verify_client have no effect without \"tls_listen\" or \"wss_listen\"",
                                  cfg.source));
 }
 
@@ -741,6 +786,8 @@ void check_no_security_listeners(const config& cfg, bool from_file, std::vector<
   };
   check("listen", cfg.listen);
   if (cfg.tls_listen) check("tls_listen", *cfg.tls_listen);
+  if (cfg.ws_listen) check("ws_listen", *cfg.ws_listen);
+  if (cfg.wss_listen) check("wss_listen", *cfg.wss_listen);
 }
 
 }  // namespace tandem::broker

@@ -11,6 +11,7 @@
 //   admin_open_reads        bool: GET /metrics, /api/* open       false (no config file and a
 //                                                                 loopback admin_listen: true)
 //   admin_allowed_hosts     ["name", "name:port"]: Host / Origin  []
+//   group_admin_urls        ["http://HOST:PORT"]: peers' admin     []
 //   store                   path of the shared store directory    (required)
 //   create_store            bool: create the store if missing     false
 //   store_id                32 hex digits (the store's identity,  null (any store)
@@ -40,6 +41,9 @@
 //   tls_listen              "HOST:PORT" or null: STOMP over TLS   null
 //   tls_cert, tls_key       PEM files (required with tls_listen)
 //   tls_ca                  PEM CA file; tls_verify_client (bool) requires client certificates
+//   ws_listen, wss_listen   "HOST:PORT" or null: STOMP over WebSocket null
+//                           (wss: with the TLS settings above)
+//   ws_allowed_origins      ["https://app.example"] or ["*"]      []
 //   and every engine_config field (broker/engine_config.h) under its own name; durations carry
 //   their unit in the key: send_timeout_ms, heartbeat_send_ms, heartbeat_expect_ms.
 //
@@ -96,12 +100,20 @@ struct config {
   // and the extra names (DNS names of the admin address) Host and Origin may carry.
   bool admin_open_reads = false;
   std::vector<std::string> admin_allowed_hosts;
+  // The other brokers' admin ports ("http://HOST:PORT"), for the console's group view.
+  std::vector<std::string> group_admin_urls;
   // The TLS listener (broker/tls.h): certificate, key, and client verification.
   std::optional<endpoint_address> tls_listen;
   std::string tls_cert;
   std::string tls_key;
   std::string tls_ca;
   bool tls_verify_client = false;
+  // STOMP over WebSocket (broker/ws_transport.h, ws_policy.h); wss uses the TLS settings.
+  std::optional<endpoint_address> ws_listen;
+  std::optional<endpoint_address> wss_listen;
+  std::vector<std::string> ws_allowed_origins;
+  // A listener needs the TLS context (tls_listen or wss_listen).
+  bool uses_tls() const { return tls_listen.has_value() || wss_listen.has_value(); }
   std::filesystem::path store;
   bool create_store = false;
   // The identity the store must have (lowercase hex); unset = any Tandem store. Guards against

@@ -1,7 +1,6 @@
 #include "broker/connection.h"
 
 #include <algorithm>
-#include <array>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,7 +10,7 @@
 #include "broker/log.h"
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/errc.h"
-#include "broker/tls.h"
+#include "broker/transport.h"
 
 namespace tandem::broker {
 
@@ -22,7 +21,7 @@ using steady = std::chrono::steady_clock;
 // Bytes read per async_read_some: a 10 MiB frame arrives in 160 reads, a heart-beat in one.
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 // One write gathers at most this much (Asio turns a buffer sequence into one writev of at
-// most 64 iovecs).
+// most 64 iovecs; a WebSocket transport writes one message per frame).
 constexpr std::size_t max_gather_buffers = 64;
 constexpr std::size_t max_gather_bytes = 1 << 20;
 // After close_after_flush the client gets this long to read what we wrote and hang up
@@ -60,7 +59,7 @@ connection::connection(asio::ip::tcp::socket socket, engine& eng, const connecti
       write_signal_(socket_.get_executor()),
       resume_signal_(socket_.get_executor()),
       watchdog_timer_(socket_.get_executor()) {
-  if (options.tls_context) tls_ = std::make_unique<tls_stream>(socket_, *options.tls_context);
+  transport_ = make_transport(socket_, options.tls_context, options.ws);
   write_signal_.expires_at(steady::time_point::max());
   resume_signal_.expires_at(steady::time_point::max());
   started_ = last_read_ = last_write_ = steady::now();
@@ -80,7 +79,7 @@ void connection::start() {
   }
   session_info info;
   info.remote_endpoint = remote_;
-  info.tls = tls_ != nullptr;
+  info.tls = options_.tls_context != nullptr;
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
   log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});
@@ -201,20 +200,16 @@ void connection::reject(const stomp::parse_error& error) {
 }
 
 asio::awaitable<void> connection::reader() {
-  if (tls_) {
-    // Nothing is queued for writing before CONNECT, which needs the handshake: the writer
-    // cannot race it. The watchdog's CONNECT deadline bounds a client that stalls here.
+  {
+    // TLS handshake, WebSocket upgrade. Nothing is queued for writing before CONNECT, so the
+    // writer cannot race it; the watchdog's CONNECT deadline bounds a client that stalls here.
     boost::system::error_code ec;
-    co_await tls_->stream.async_handshake(ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    std::string why;
+    co_await transport_->async_start(ec, why);
     if (ec) {
-      stop("TLS handshake failed: " + ec.message());
+      if (!stopped_) stop(why);
       co_return;
     }
-    // The handshake's last flight leaves the client's CONNECT waiting for our ACK; Linux
-    // would delay it ~40 ms. Quick ACK mode is not sticky, so this covers only that first
-    // exchange, which is the one a reconnecting client waits on.
-    int one = 1;
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
   std::vector<char> buffer(read_chunk_bytes);
   std::span<const char> pending;
@@ -227,12 +222,9 @@ asio::awaitable<void> connection::reader() {
     if (pending.empty()) {
       boost::system::error_code ec;
       std::size_t n = 0;
-      if (tls_) n = co_await tls_->stream.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-      else n = co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      n = co_await transport_->async_read_some(asio::buffer(buffer), ec);
       if (ec) {
-        // A TLS client that hangs up without close_notify reads as stream_truncated: for a
-        // STOMP session that is the same as a TCP close (the parser tells a torn frame).
-        if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
+        if (transport_->is_hang_up(ec))
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
         else
           stop("read failed: " + ec.message());
@@ -261,9 +253,7 @@ asio::awaitable<void> connection::reader() {
 
 asio::awaitable<void> connection::writer() {
   std::vector<std::string> batch;
-  std::vector<asio::const_buffer> buffers;
   batch.reserve(max_gather_buffers);
-  buffers.reserve(max_gather_buffers);
   while (!stopped_) {
     if (queue_.empty()) {
       if (closing_) break;
@@ -272,7 +262,6 @@ asio::awaitable<void> connection::writer() {
       continue;
     }
     batch.clear();
-    buffers.clear();
     std::size_t bytes = 0;
     while (!queue_.empty() && batch.size() < max_gather_buffers && (bytes == 0 || bytes < max_gather_bytes)) {
       bytes += queue_.front().size();
@@ -281,18 +270,7 @@ asio::awaitable<void> connection::writer() {
     }
     boost::system::error_code ec;
     write_started_ = steady::now();
-    if (batch.size() == 1) {
-      // The common case under request/response load (one RECEIPT or MESSAGE at a time): a
-      // single buffer, because async_write copies a buffer vector into each operation (one
-      // allocation per write, issue 19).
-      auto one = asio::buffer(batch.front());
-      if (tls_) co_await asio::async_write(tls_->stream, one, asio::redirect_error(asio::use_awaitable, ec));
-      else co_await asio::async_write(socket_, one, asio::redirect_error(asio::use_awaitable, ec));
-    } else {
-      for (const auto& s : batch) buffers.push_back(asio::buffer(s));
-      if (tls_) co_await asio::async_write(tls_->stream, buffers, asio::redirect_error(asio::use_awaitable, ec));
-      else co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
-    }
+    co_await transport_->async_write(batch, ec);
     write_started_ = steady::time_point::max();
     if (stopped_) co_return;
     if (ec) {
@@ -308,23 +286,11 @@ asio::awaitable<void> connection::writer() {
     }
   }
   if (stopped_) co_return;
-  // closing_ and everything written: half-close, then drain the client's input until it hangs
-  // up or the watchdog's linger deadline closes the socket (see linger_limit).
-  boost::system::error_code ec;
-  if (tls_) {
-    // close_notify, then wait for the client's (or its hang-up); the watchdog's linger
-    // deadline closes the socket if it does neither, which ends this wait.
-    co_await tls_->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
-    if (!stopped_) stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
-    co_return;
-  }
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  std::array<char, 4096> scratch;
-  while (!stopped_) {
-    co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
-  }
-  stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
+  // closing_ and everything written: tell the client (half-close, close_notify, WebSocket
+  // close) and wait until it hangs up or the watchdog's linger deadline closes the socket
+  // (see linger_limit), which ends this wait.
+  co_await transport_->async_finish();
+  if (!stopped_) stop(stop_reason_.empty() ? "closed after flush" : stop_reason_);
 }
 
 // The bounds of connection_options that hold whatever the heart-beats. Returns why the

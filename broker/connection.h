@@ -1,5 +1,5 @@
-// One STOMP client connection: a socket, a reader coroutine, a writer coroutine and a
-// watchdog coroutine (heart-beats and the CONNECT deadline), in the shape of Asio's
+// One STOMP client connection: a socket, its transport (broker/transport.h: TCP, TLS or
+// WebSocket), a reader coroutine, a writer coroutine and a watchdog coroutine (heart-beats and the CONNECT deadline), in the shape of Asio's
 // chat_server example (asio-1-18-0, cpp17/coroutines_ts/chat_server.cpp).
 //
 //   reader    socket -> stomp::parser -> engine::on_frame. Stops feeding while paused
@@ -39,7 +39,8 @@ class context;
 
 namespace tandem::broker {
 
-struct tls_stream;  // broker/tls.h
+class transport;    // broker/transport.h
+struct ws_options;  // broker/ws_transport.h
 
 struct connection_options {
   std::chrono::milliseconds connect_timeout{10000};
@@ -60,6 +61,9 @@ struct connection_options {
   // Set: the connection speaks TLS (broker/tls.h): the reader does the server handshake
   // first, under the CONNECT deadline. The context must outlive the connection.
   boost::asio::ssl::context* tls_context = nullptr;
+  // Set: the connection speaks STOMP over WebSocket (broker/ws_transport.h; over TLS too when
+  // tls_context is set): the reader does the upgrade first, under the CONNECT deadline.
+  const ws_options* ws = nullptr;
 };
 
 class connection : public session_sink, public std::enable_shared_from_this<connection> {
@@ -101,7 +105,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   void spawn(const char* name, asio::awaitable<void> (connection::*body)());
 
   asio::ip::tcp::socket socket_;
-  std::unique_ptr<tls_stream> tls_;  // null: plain TCP; else every read and write goes through it
+  std::unique_ptr<transport> transport_;  // every read and write goes through it
   engine& engine_;
   connection_options options_;
   on_stopped on_stopped_;

@@ -41,7 +41,7 @@ int check_config_file(const std::filesystem::path& file) {
   auto r = load_config_file(file);
   if (r.ok()) validate(r.value, r.errors);
   std::string why;
-  if (r.ok() && r.value.tls_listen && !make_tls_context(r.value, why)) r.errors.push_back(why);
+  if (r.ok() && r.value.uses_tls() && !make_tls_context(r.value, why)) r.errors.push_back(why);
   for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
   if (!r.ok()) return exit_usage;
   std::printf("%s: ok\n", file.string().c_str());
@@ -73,7 +73,7 @@ int run_broker(config cfg, bool from_file) {
   hash_plaintext_passwords(cfg, [](std::string_view p) { return hash_password(p); });
   try {
     std::shared_ptr<ssl::context> tls;
-    if (cfg.tls_listen) {
+    if (cfg.uses_tls()) {
       std::string why;
       tls = make_tls_context(cfg, why);
       if (!tls) {

@@ -43,7 +43,8 @@ boost::system::error_code bind_listener(asio::any_io_executor executor, asio::ip
 }  // namespace
 
 server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
-    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor), tick_timer_(executor) {
+    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor),
+      ws_acceptor_(executor), wss_acceptor_(executor), tick_timer_(executor) {
   options_.connect_timeout = cfg.connect_timeout;
   options_.idle_timeout = cfg.idle_timeout;
   options_.frame_timeout = cfg.frame_timeout;
@@ -52,6 +53,9 @@ server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
   options_.heartbeat_grace = cfg.engine.heartbeat_grace;
   options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
   options_.parser_limits.max_frame_bytes = static_cast<std::size_t>(cfg.engine.max_frame_bytes);
+  ws_options_.allowed_origins = cfg.ws_allowed_origins;
+  // A frame may span messages; one message need not hold more than one largest frame.
+  ws_options_.max_message_bytes = options_.parser_limits.max_frame_bytes + 64 * 1024;
 }
 
 server::~server() {
@@ -71,9 +75,27 @@ boost::system::error_code server::open_tls(std::shared_ptr<boost::asio::ssl::con
   return bind_listener(executor_, tls_acceptor_, *config_.tls_listen, bound);
 }
 
+boost::system::error_code server::open_ws(asio::ip::tcp::endpoint& bound) {
+  if (!config_.ws_listen) return asio::error::invalid_argument;
+  ws_connection_options_ = options_;
+  ws_connection_options_.ws = &ws_options_;
+  return bind_listener(executor_, ws_acceptor_, *config_.ws_listen, bound);
+}
+
+boost::system::error_code server::open_wss(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound) {
+  if (!config_.wss_listen || !context) return asio::error::invalid_argument;
+  tls_context_ = std::move(context);
+  wss_connection_options_ = options_;
+  wss_connection_options_.ws = &ws_options_;
+  wss_connection_options_.tls_context = tls_context_.get();
+  return bind_listener(executor_, wss_acceptor_, *config_.wss_listen, bound);
+}
+
 void server::start() {
   asio::co_spawn(executor_, accept_loop(acceptor_, options_), asio::detached);
   if (tls_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(tls_acceptor_, tls_options_), asio::detached);
+  if (ws_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(ws_acceptor_, ws_connection_options_), asio::detached);
+  if (wss_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(wss_acceptor_, wss_connection_options_), asio::detached);
   asio::co_spawn(executor_, tick_loop(), asio::detached);
 }
 
@@ -82,6 +104,8 @@ void server::stop_accepting() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   tls_acceptor_.close(ignored);
+  ws_acceptor_.close(ignored);
+  wss_acceptor_.close(ignored);
   tick_timer_.cancel();
 }
 
@@ -115,7 +139,7 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, con
       ++accepted_total_;
       if (connections_.size() >= config_.engine.max_connections) {
         ++refused_total_;
-        asio::co_spawn(executor_, refuse(std::move(socket)), asio::detached);
+        asio::co_spawn(executor_, refuse(std::move(socket), options), asio::detached);
         continue;
       }
       auto c = std::make_shared<connection>(std::move(socket), engine_, options,
@@ -128,7 +152,7 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, con
   }
 }
 
-asio::awaitable<void> server::refuse(asio::ip::tcp::socket socket) {
+asio::awaitable<void> server::refuse(asio::ip::tcp::socket socket, const connection_options& options) {
   try {
     std::uint64_t suppressed = 0;
     static log::rate_limiter limiter(std::chrono::seconds(5));
@@ -142,8 +166,15 @@ asio::awaitable<void> server::refuse(asio::ip::tcp::socket socket) {
                          config_.engine.max_connections);
     std::string out;
     stomp::encode(f, stomp::version::v1_0, out);
+    // A WebSocket client waits for an HTTP answer to its upgrade, not a STOMP frame; a TLS
+    // client would need a handshake first: it just sees the close.
+    if (options.ws)
+      out = fmt::format("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+                        "Connection: close\r\n\r\n{}",
+                        f.body.size(), f.body);
     boost::system::error_code ec;
-    co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    if (!options.tls_context)
+      co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
     socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     socket.close(ec);
   } catch (const std::exception& e) {

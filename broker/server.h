@@ -1,5 +1,6 @@
 // The STOMP listeners: the plain acceptor (cfg.listen) and, when configured, the TLS one
-// (cfg.tls_listen, broker/tls.h); the set of live connections of both; and the engine's tick
+// (cfg.tls_listen, broker/tls.h) and the WebSocket ones (cfg.ws_listen, cfg.wss_listen,
+// broker/ws_transport.h); the set of live connections of all; and the engine's tick
 // timer (Asio's http server example: `server` + `connection_manager` in one small class).
 //
 // Threads and ownership: everything runs on the executor given to the constructor (the io
@@ -18,6 +19,7 @@
 #include "broker/config.h"
 #include "broker/connection.h"
 #include "broker/engine.h"
+#include "broker/ws_transport.h"
 
 namespace tandem::broker {
 
@@ -34,6 +36,10 @@ class server {
   // Binds and listens on cfg.tls_listen with `context` (make_tls_context). Call after open(),
   // before start(). Connections accepted there do the TLS handshake before CONNECT.
   boost::system::error_code open_tls(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound);
+  // Binds cfg.ws_listen (STOMP over WebSocket) / cfg.wss_listen (over TLS, with `context`).
+  // Call after open(), before start().
+  boost::system::error_code open_ws(asio::ip::tcp::endpoint& bound);
+  boost::system::error_code open_wss(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound);
   // Starts accepting and the engine tick timer (~100 ms).
   void start();
   // Closes the acceptors (no new clients); live connections continue.
@@ -48,7 +54,7 @@ class server {
  private:
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, const connection_options& options);
   asio::awaitable<void> tick_loop();
-  asio::awaitable<void> refuse(asio::ip::tcp::socket socket);
+  asio::awaitable<void> refuse(asio::ip::tcp::socket socket, const connection_options& options);
 
   asio::any_io_executor executor_;
   engine& engine_;
@@ -58,6 +64,11 @@ class server {
   asio::ip::tcp::acceptor tls_acceptor_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives every TLS connection
   connection_options tls_options_;
+  asio::ip::tcp::acceptor ws_acceptor_;
+  asio::ip::tcp::acceptor wss_acceptor_;
+  ws_options ws_options_;  // outlives every WebSocket connection
+  connection_options ws_connection_options_;
+  connection_options wss_connection_options_;
   asio::steady_timer tick_timer_;
   bool stopping_ = false;
   std::unordered_map<connection*, std::shared_ptr<connection>> connections_;

@@ -43,4 +43,9 @@ struct tls_stream {
   ssl::stream<asio::ip::tcp::socket&> stream;
 };
 
+// The server side of the handshake on `stream` (over `socket`), then TCP quick-ack for the
+// client's first frame. Used by the TLS and the wss transports (broker/transport.h).
+asio::awaitable<void> tls_handshake(ssl::stream<asio::ip::tcp::socket&>& stream, asio::ip::tcp::socket& socket,
+                                    boost::system::error_code& ec);
+
 }  // namespace tandem::broker

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   bool quiet = false;
 
   CLI::App app{"tandem-bench: STOMP load generator (throughput and latency of a broker)"};
-  app.add_option("--url", o.url, "tcp://host:port, failover:(tcp://a:p,tcp://b:q)?options, or a:p,b:q")->capture_default_str();
+  app.add_option("--url", o.url, "tcp://host:port, ws://host:port (STOMP over WebSocket), failover:(tcp://a:p,tcp://b:q)?options, or a:p,b:q")->capture_default_str();
   app.add_option("--login", o.login, "STOMP login (omitted when empty)");
   app.add_option("--passcode", o.passcode, "STOMP passcode");
   app.add_option("--producers,-p", o.producers, "producer connections")->capture_default_str();

@@ -32,22 +32,29 @@ bool parse_int(std::string_view text, Int& out) {
   return ec == std::errc{} && end == text.data() + text.size();
 }
 
-// One "tcp://host:port", "stomp://host:port" or "host:port".
+// One "tcp://host:port", "stomp://host:port", "ws://host:port[/path]" or "host:port".
 std_result<broker_address> parse_one(std::string_view item, std::string* why) {
   const std::string_view original = item;
+  broker_address address;
   if (starts_with_ci(item, "tcp://")) {
     item.remove_prefix(6);
   } else if (starts_with_ci(item, "stomp://")) {
     item.remove_prefix(8);
+  } else if (starts_with_ci(item, "ws://")) {
+    item.remove_prefix(5);
+    address.websocket = true;
+    if (auto slash = item.find('/'); slash != std::string_view::npos) {
+      address.path = std::string(item.substr(slash));
+      item = item.substr(0, slash);
+    }
   } else if (auto scheme = item.find("://"); scheme != std::string_view::npos) {
-    return fail(why, errc::bad_url, "unsupported scheme in '" + std::string(original) + "' (use tcp://)");
+    return fail(why, errc::bad_url, "unsupported scheme in '" + std::string(original) + "' (use tcp:// or ws://)");
   }
   // Per-broker options ("tcp://h:p?x=y") and paths are ActiveMQ transport options we do not
   // implement; refusing them is better than silently ignoring a setting.
   if (item.find_first_of("?/") != std::string_view::npos) {
     return fail(why, errc::unknown_url_option, "options or path in broker '" + std::string(original) + "' are not supported");
   }
-  broker_address address;
   std::string_view port_text;
   if (!item.empty() && item.front() == '[') {
     auto close = item.find(']');

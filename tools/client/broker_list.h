@@ -2,6 +2,8 @@
 //
 // Accepted forms (ActiveMQ-compatible where ActiveMQ has one):
 //   tcp://host:port                  one broker, no reconnect (a lost connection is final)
+//   ws://host:port[/path]            STOMP over WebSocket (the broker's ws_listen; path "/"
+//                                    by default), in failover lists too
 //   host:port                        the same; "stomp://" is accepted as a synonym of "tcp://"
 //   failover:(tcp://a:p,tcp://b:q)?initialReconnectDelay=10&maxReconnectDelay=250
 //   failover:tcp://a:p,tcp://b:q     parentheses are optional, as in ActiveMQ
@@ -36,6 +38,8 @@ namespace tandem::client {
 struct broker_address {
   std::string host;  // without brackets for IPv6
   std::uint16_t port = 61613;
+  bool websocket = false;  // ws://: STOMP over WebSocket, one frame per message
+  std::string path = "/";  // the HTTP target of the WebSocket upgrade
 
   // "host:port", "[v6]:port".
   std::string to_string() const;

@@ -148,7 +148,7 @@ awaitable<std::error_code> connection::connect_with_retries(bool first, unsigned
 
 awaitable<std::error_code> connection::connect_once(std::size_t index) {
   const broker_address& address = options_.brokers.brokers[index];
-  auto socket = std::make_shared<tcp::socket>(executor_);
+  auto socket = std::make_shared<link>(executor_, address.websocket);
   connecting_socket_ = socket;
   // No per-operation cancellation in Asio 1.18: a timer closes the socket, which fails
   // whatever operation is pending on it.
@@ -157,8 +157,7 @@ awaitable<std::error_code> connection::connect_once(std::size_t index) {
   watchdog.async_wait([socket, timed_out](asio_error ec) {
     if (ec) return;
     *timed_out = true;
-    asio_error ignored;
-    socket->close(ignored);
+    socket->close();
   });
   auto finish = [&](std::error_code ec) -> std::error_code {
     watchdog.cancel();
@@ -180,10 +179,12 @@ awaitable<std::error_code> connection::connect_once(std::size_t index) {
     if (ec) co_return finish(ec);
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
-  co_await asio::async_connect(*socket, endpoints, redirect_error(use_awaitable, ec));
+  co_await asio::async_connect(socket->socket(), endpoints, redirect_error(use_awaitable, ec));
   if (ec) co_return finish(ec);
-  socket->set_option(tcp::no_delay(true), ec);
+  socket->socket().set_option(tcp::no_delay(true), ec);
   ec = {};
+  co_await socket->async_start(address, ec);
+  if (ec) co_return finish(ec);
 
   // CONNECT is never escaped (frame.h section 2), so the version argument does not matter.
   stomp::frame connect;
@@ -197,14 +198,15 @@ awaitable<std::error_code> connection::connect_once(std::size_t index) {
   connect.add("heart-beat", stomp::format_heart_beat(ours));
   std::string bytes;
   if (auto encode_error = stomp::encode(connect, stomp::version::v1_0, bytes)) co_return finish(encode_error);
-  co_await asio::async_write(*socket, asio::buffer(bytes), redirect_error(use_awaitable, ec));
+  const std::size_t connect_size = bytes.size();
+  co_await socket->async_write(bytes, std::span<const std::size_t>(&connect_size, 1), ec);
   if (ec) co_return finish(ec);
 
   parser_.reset();
   parser_.set_version(stomp::version::v1_0);
   leftover_.clear();
   for (;;) {
-    std::size_t n = co_await socket->async_read_some(asio::buffer(read_buffer_), redirect_error(use_awaitable, ec));
+    std::size_t n = co_await socket->async_read_some(asio::buffer(read_buffer_), ec);
     if (ec) co_return finish(ec);
     bytes_read_ += n;
     std::span<const char> in(read_buffer_.data(), n);
@@ -216,11 +218,11 @@ awaitable<std::error_code> connection::connect_once(std::size_t index) {
       stomp::frame reply = parser_.take_frame();
       if (reply.command == "ERROR") {
         if (handlers_.on_error) handlers_.on_error(reply);
-        socket->close(ec);
+        socket->close();
         co_return finish(make_error_code(errc::connect_refused));
       }
       if (reply.command != "CONNECTED") {
-        socket->close(ec);
+        socket->close();
         co_return finish(make_error_code(errc::protocol_error));
       }
       // Bytes after CONNECTED (a heart-beat, in theory a frame) belong to the read loop.
@@ -304,7 +306,7 @@ awaitable<void> connection::supervise(std::shared_ptr<connection> self) {
   }
 }
 
-awaitable<std::error_code> connection::read_loop(std::shared_ptr<tcp::socket> socket) {
+awaitable<std::error_code> connection::read_loop(std::shared_ptr<link> socket) {
   auto dispatch = [&](std::span<const char> in) -> std::error_code {
     while (!in.empty()) {
       auto [used, status] = parser_.feed(in);
@@ -327,7 +329,7 @@ awaitable<std::error_code> connection::read_loop(std::shared_ptr<tcp::socket> so
   }
   for (;;) {
     asio_error ec;
-    std::size_t n = co_await socket->async_read_some(asio::buffer(read_buffer_), redirect_error(use_awaitable, ec));
+    std::size_t n = co_await socket->async_read_some(asio::buffer(read_buffer_), ec);
     if (ec) {
       if (loss_cause_) co_return loss_cause_;
       // The broker closing right after an ERROR frame is the ERROR's consequence.
@@ -353,9 +355,11 @@ awaitable<void> connection::write_loop(std::shared_ptr<connection> /*keep_alive*
     auto socket = socket_;
     const auto generation = generation_;
     std::swap(out_, writing_);
+    std::swap(out_frames_, writing_frames_);
     asio_error ec;
-    std::size_t n = co_await asio::async_write(*socket, asio::buffer(writing_), redirect_error(use_awaitable, ec));
+    std::size_t n = co_await socket->async_write(writing_, writing_frames_, ec);
     writing_.clear();
+    writing_frames_.clear();
     if (ec) {
       // The reader sees the closed socket and runs the loss path; a write failure on an
       // older incarnation is already handled.
@@ -385,6 +389,7 @@ awaitable<void> connection::heartbeat_loop(std::shared_ptr<connection> /*keep_al
     const auto now = clock_type::now();
     if (send_every_.count() > 0 && writer_idle_ && out_.empty() && now - last_write_ >= send_every_) {
       out_.push_back('\n');
+      if (socket_ && socket_->websocket()) out_frames_.push_back(1);
       writer_wakeup_.cancel();
     }
     if (expect_every_.count() > 0 && now - last_read_ > silence_limit) {
@@ -441,11 +446,11 @@ void connection::on_receipt_frame(const stomp::frame& f) {
 
 void connection::on_lost(std::error_code cause) {
   if (!loss_cause_) loss_cause_ = cause;
-  asio_error ignored;
-  if (socket_) socket_->close(ignored);
+  if (socket_) socket_->close();
   if (heartbeat_timer_) heartbeat_timer_->cancel();
   heartbeat_timer_.reset();
   out_.clear();
+  out_frames_.clear();
   fail_outstanding(make_error_code(errc::receipt_lost));
 }
 
@@ -460,7 +465,9 @@ void connection::fail_outstanding(std::error_code error) {
 }
 
 std::error_code connection::queue(const stomp::frame& f) {
+  const std::size_t before = out_.size();
   if (auto ec = stomp::encode(f, version_, out_)) return ec;
+  if (socket_ && socket_->websocket()) out_frames_.push_back(out_.size() - before);
   if (writer_idle_) writer_wakeup_.cancel();
   return {};
 }
@@ -629,10 +636,7 @@ awaitable<std::error_code> connection::async_disconnect(std::chrono::millisecond
 void connection::close() {
   close_requested_ = true;
   backoff_timer_.cancel();
-  if (auto s = connecting_socket_.lock()) {
-    asio_error ignored;
-    s->close(ignored);
-  }
+  if (auto s = connecting_socket_.lock()) s->close();
   if (state_ == state::closed) return;
   if (state_ == state::idle) {
     state_ = state::closed;
@@ -653,10 +657,7 @@ void connection::drop() {
 
 void connection::close_socket(std::error_code cause) {
   if (!loss_cause_) loss_cause_ = cause;
-  if (socket_) {
-    asio_error ignored;
-    socket_->close(ignored);
-  }
+  if (socket_) socket_->close();
 }
 
 void connection::wake_waiters() { state_changed_.cancel(); }

@@ -40,6 +40,7 @@
 #include "broker/stomp/frame.h"
 #include "broker/stomp/parser.h"
 #include "tools/client/broker_list.h"
+#include "tools/client/link.h"
 
 namespace tandem::client {
 
@@ -197,7 +198,7 @@ class connection : public std::enable_shared_from_this<connection> {
   // Coroutines take a shared_ptr to the connection so it outlives them (the parameter is
   // copied into the coroutine frame).
   asio::awaitable<void> supervise(std::shared_ptr<connection> self);
-  asio::awaitable<std::error_code> read_loop(std::shared_ptr<asio::ip::tcp::socket> socket);
+  asio::awaitable<std::error_code> read_loop(std::shared_ptr<link> socket);
   asio::awaitable<void> write_loop(std::shared_ptr<connection> self);
   asio::awaitable<void> heartbeat_loop(std::shared_ptr<connection> self, std::uint64_t generation);
 
@@ -222,8 +223,8 @@ class connection : public std::enable_shared_from_this<connection> {
   state state_ = state::idle;
   bool close_requested_ = false;
 
-  std::shared_ptr<asio::ip::tcp::socket> socket_;
-  std::weak_ptr<asio::ip::tcp::socket> connecting_socket_;  // close() interrupts an attempt
+  std::shared_ptr<link> socket_;
+  std::weak_ptr<link> connecting_socket_;  // close() interrupts an attempt
   std::string leftover_;  // bytes read after CONNECTED in the same read, for the read loop
   bool saw_error_frame_ = false;
   stomp::parse_error last_parse_error_;
@@ -240,6 +241,9 @@ class connection : public std::enable_shared_from_this<connection> {
   // buffers keep their capacity (no allocation in steady state).
   std::string out_;
   std::string writing_;
+  // Over WebSocket: the size of each frame in out_ / writing_ (one message each).
+  std::vector<std::size_t> out_frames_;
+  std::vector<std::size_t> writing_frames_;
   bool writer_idle_ = true;
   asio::steady_timer backoff_timer_;  // between reconnect rounds; close() cancels it
   asio::steady_timer writer_wakeup_;  // never expires; cancel() wakes the writer

@@ -13,12 +13,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "tools/drill/drill.h"
+#include "tools/drill/failover_svg.h"
 #include "tools/drill/fleet.h"
 
 namespace {
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
   app.add_option("--store", store, "shared store directory (a local directory or a mount); default: WORK_DIR/store");
   app.add_option("--work-dir", work_dir, "directory for broker logs (and the default store); default: a new temp directory, removed on success");
   app.add_flag("--keep", o.keep_work_dir, "keep the temp work directory even on success");
-  app.add_option("--json", json_path, "write the full record as JSON to FILE ('-': stdout)");
+  app.add_option("--json", json_path, "write the full record as JSON to FILE ('-': stdout), and its picture beside it (FILE.svg)");
   app.add_option("--tandemd", tandemd, "path of the tandemd binary (default: found next to tandem-drill)");
   app.add_option("--tandemd-arg", o.tandemd_args, "extra argument for every tandemd (repeat: --tandemd-arg=--sync --tandemd-arg=always)");
   app.add_option("--host", o.host, "address the brokers listen on")->capture_default_str();
@@ -255,6 +257,14 @@ int main(int argc, char** argv) {
       if (!out) {
         std::cerr << "tandem-drill: cannot write " << json_path << "\n";
         return 3;
+      }
+      // The picture beside the record: drill.json -> drill.svg.
+      const std::string svg = failover_svg(r.record, "tandem-drill: " + std::filesystem::path(json_path).filename().string());
+      if (!svg.empty()) {
+        auto svg_path = std::filesystem::path(json_path).replace_extension(".svg");
+        std::ofstream picture(svg_path);
+        picture << svg;
+        if (!picture) std::cerr << "tandem-drill: cannot write " << svg_path.string() << "\n";
       }
     }
   }

@@ -53,6 +53,21 @@ TEST_CASE("bracketed IPv6 addresses keep their colons") {
   CHECK(parse_ok("[fe80::1]").brokers[0].port == default_stomp_port);
 }
 
+TEST_CASE("ws:// is STOMP over WebSocket, with an optional path, in failover lists too") {
+  auto one = parse_ok("ws://127.0.0.1:61614");
+  CHECK(one.brokers[0].websocket);
+  CHECK(one.brokers[0].path == "/");
+  CHECK(one.brokers[0].port == 61614);
+  CHECK(parse_ok("ws://h:1/stomp").brokers[0].path == "/stomp");
+  CHECK_FALSE(parse_ok("tcp://h:1").brokers[0].websocket);
+  auto list = parse_ok("failover:(ws://a:1,ws://b:2)?maxReconnectDelay=100");
+  REQUIRE(list.brokers.size() == 2);
+  CHECK(list.brokers[1].websocket);
+  CHECK(list.brokers[1].host == "b");
+  CHECK(list.failover);
+  CHECK(parse_error("wss://h:1") == errc::bad_url);  // not implemented in the tools' client
+}
+
 TEST_CASE("a failover URL lists brokers in order with the given options") {
   auto list = parse_ok("failover:(tcp://a:1,tcp://b:2)?initialReconnectDelay=5&maxReconnectDelay=100&maxReconnectAttempts=3"
                        "&backOffMultiplier=1.5&randomize=true&startupMaxReconnectAttempts=-1");

@@ -1,0 +1,232 @@
+// Tandem's web console: polls the admin JSON and renders it (see index.html). Runs in any
+// current browser; no build step, no libraries. The page is served by the broker it talks
+// to, so every request is same-origin and carries the browser's Basic credentials.
+"use strict";
+
+const poll_ms = 2000;
+const page_size = 50;
+const view = { offset: 0, filter: "", sort: "name", last: null, masters: [], gaps: {} };
+
+function $(id) { return document.getElementById(id); }
+function text(v) { return v === undefined || v === null ? "" : String(v); }
+function cell(row, value, numeric) {
+  const td = row.insertCell();
+  td.textContent = text(value);
+  if (numeric) td.className = "n";
+  return td;
+}
+function time(ms) { return ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) + "Z" : "-"; }
+function bytes(n) {
+  if (n === undefined) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return n.toFixed(i ? 1 : 0) + " " + units[i];
+}
+async function get(path) {
+  const r = await fetch(path, { cache: "no-store" });
+  if (r.status === 503) return null;  // not master: no broker state here
+  if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+  return r.json();
+}
+
+function renderHealth(h) {
+  $("broker-name").textContent = h.broker_name;
+  $("role").textContent = h.role;
+  $("role").className = "role " + h.role;
+  $("epoch").textContent = h.epoch;
+  $("journal-bytes").textContent = bytes(h.journal_bytes);
+  document.body.dataset.role = h.role;
+}
+
+function renderGroup(group) {
+  const tbody = $("group").tBodies[0];
+  tbody.replaceChildren();
+  const summary = [];
+  for (const m of group.members) {
+    const row = tbody.insertRow();
+    const h = m.health;
+    if (!h) {
+      cell(row, m.admin_url);
+      const r = cell(row, "unreachable");
+      r.className = "role unreachable";
+      cell(row, m.error);
+      summary.push(m.admin_url + ":unreachable");
+      continue;
+    }
+    cell(row, h.broker_name + (m.self ? " (this)" : ""));
+    const r = cell(row, h.role);
+    r.className = "role " + h.role;
+    cell(row, h.epoch, true);
+    cell(row, time(h.since_ms));
+    cell(row, h.holder ? `${h.holder.broker_name} (epoch ${h.holder.epoch}, pid ${h.holder.pid})` : (h.role === "master" ? "itself" : "-"));
+    cell(row, (h.client_urls || []).join("  "));
+    const a = cell(row, "");
+    if (h.admin_url) {
+      const link = document.createElement("a");
+      link.href = h.admin_url + "/console";
+      link.textContent = h.admin_url;
+      a.appendChild(link);
+    }
+    summary.push(h.broker_name + ":" + h.role);
+  }
+  document.body.dataset.group = summary.sort().join(",");
+}
+
+// Stints from every broker, plus gaps this page saw between two masters.
+function renderTimeline(group) {
+  const now = Date.now();
+  const master = group.members.find((m) => m.health && m.health.role === "master");
+  const key = master ? master.health.broker_name + "/" + master.health.epoch : null;
+  const last = view.masters[view.masters.length - 1];
+  if (!last || last.key !== key) {
+    if (last && last.key && !key) last.lost_at = now;
+    if (key) {
+      const gapFrom = last ? (last.lost_at || last.seen_at) : null;
+      view.masters.push({ key, seen_at: now });
+      if (gapFrom) view.gaps[master.health.epoch] = now - gapFrom;
+    } else if (!last || last.key) {
+      view.masters.push({ key: null, seen_at: now, lost_at: now });
+    }
+  } else if (last) {
+    last.seen_at = now;
+  }
+  const stints = new Map();
+  for (const m of group.members) {
+    if (!m.health) continue;
+    for (const s of m.health.stints || []) stints.set(s.epoch, { ...s, broker: m.health.broker_name });
+  }
+  const list = [...stints.values()].sort((a, b) => a.epoch - b.epoch);
+  const tbody = $("stints").tBodies[0];
+  tbody.replaceChildren();
+  for (const s of list.slice().reverse()) {
+    const row = tbody.insertRow();
+    cell(row, s.epoch, true);
+    cell(row, s.broker);
+    cell(row, time(s.since_ms));
+    cell(row, s.takeover_ms + " ms", true);
+    cell(row, view.gaps[s.epoch] !== undefined ? "<= " + view.gaps[s.epoch] + " ms (2 s polling)" : "-", true);
+  }
+  drawTimeline(list, now);
+}
+
+function drawTimeline(list, now) {
+  const ns = "http://www.w3.org/2000/svg";
+  const w = 900, h = 70;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", w);
+  svg.setAttribute("height", h);
+  if (list.length) {
+    const t0 = list[0].since_ms, span = Math.max(now - t0, 1000);
+    const x = (t) => 10 + (t - t0) / span * (w - 20);
+    const colors = ["#2a7", "#57a", "#c83", "#a5a", "#3aa"];
+    const brokers = [...new Set(list.map((s) => s.broker))].sort();
+    list.forEach((s, i) => {
+      const end = i + 1 < list.length ? list[i + 1].since_ms : now;
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("x", x(s.since_ms));
+      r.setAttribute("y", 15);
+      r.setAttribute("width", Math.max(2, x(end) - x(s.since_ms)));
+      r.setAttribute("height", 24);
+      r.setAttribute("fill", colors[brokers.indexOf(s.broker) % colors.length]);
+      svg.appendChild(r);
+      const t = document.createElementNS(ns, "text");
+      t.setAttribute("x", x(s.since_ms) + 3);
+      t.setAttribute("y", 55);
+      t.setAttribute("font-size", "10");
+      t.textContent = `e${s.epoch} ${s.broker} ${s.takeover_ms}ms`;
+      svg.appendChild(t);
+    });
+  }
+  $("timeline").replaceChildren(svg);
+}
+
+function renderDestinations(page, previous, seconds) {
+  const tbody = $("destinations").tBodies[0];
+  tbody.replaceChildren();
+  if (!page) {
+    $("dest-count").textContent = "(served by the master only)";
+    return;
+  }
+  $("dest-count").textContent = `(${page.matched} of ${page.total})`;
+  $("page").textContent = page.matched ? `${page.offset + 1}-${Math.min(page.offset + page.limit, page.matched)}` : "0";
+  const before = new Map((previous ? previous.items : []).map((d) => [d.type + d.name, d]));
+  for (const d of page.items) {
+    const row = tbody.insertRow();
+    cell(row, d.name);
+    cell(row, d.type);
+    cell(row, d.pending, true);
+    cell(row, d.inflight, true);
+    cell(row, d.consumers, true);
+    cell(row, d.enqueued, true);
+    const p = before.get(d.type + d.name);
+    cell(row, p && seconds > 0 ? ((d.enqueued - p.enqueued) / seconds).toFixed(1) : "", true);
+    cell(row, d.dequeued, true);
+    cell(row, p && seconds > 0 ? ((d.dequeued - p.dequeued) / seconds).toFixed(1) : "", true);
+    cell(row, d.dead_lettered, true);
+    const actions = cell(row, "");
+    if (d.type === "queue") {
+      const b = document.createElement("button");
+      b.className = "purge";
+      b.textContent = "purge";
+      b.onclick = () => purge(d.name);
+      actions.appendChild(b);
+    }
+  }
+}
+
+async function purge(name) {
+  if (!confirm(`Drop every pending message of ${name}?`)) return;
+  const r = await fetch("/api/destinations/" + encodeURIComponent(name) + "/purge",
+                        { method: "POST", headers: { "X-Tandem-Admin": "console" } });
+  const body = await r.json().catch(() => ({}));
+  alert(r.ok ? `${name}: ${body.purged} purged` : `purge refused (HTTP ${r.status}): ${body.error || ""}`);
+}
+
+function renderConnections(list) {
+  const tbody = $("connections").tBodies[0];
+  tbody.replaceChildren();
+  $("conn-count").textContent = list ? `(${list.length})` : "(served by the master only)";
+  for (const c of (list || []).slice(0, 500)) {
+    const row = tbody.insertRow();
+    cell(row, c.session, true);
+    cell(row, c.remote);
+    cell(row, c.tls ? "TLS" : "plain");
+    cell(row, c.login);
+    cell(row, c.version);
+    cell(row, (c.subscriptions || []).length, true);
+    cell(row, c.frames_in, true);
+  }
+}
+
+async function refresh() {
+  try {
+    const q = new URLSearchParams({ offset: view.offset, limit: page_size, filter: view.filter, sort: view.sort });
+    const [health, group, destinations, connections] = await Promise.all([
+      fetch("/health", { cache: "no-store" }).then((r) => r.json()), get("/api/group"),
+      get("/api/destinations?" + q), get("/api/connections")]);
+    const now = Date.now();
+    renderHealth(health);
+    renderGroup(group);
+    renderTimeline(group);
+    renderDestinations(destinations, view.last && view.last.page, view.last ? (now - view.last.at) / 1000 : 0);
+    renderConnections(connections);
+    view.last = { page: destinations, at: now };
+    $("updated").textContent = "updated " + new Date(now).toISOString().slice(11, 19) + "Z";
+    $("problem").textContent = "";
+    document.body.dataset.loaded = "yes";
+  } catch (e) {
+    $("problem").textContent = String(e);
+  }
+}
+
+function start() {
+  $("filter").oninput = (e) => { view.filter = e.target.value; view.offset = 0; view.last = null; refresh(); };
+  $("sort").onchange = (e) => { view.sort = e.target.value; view.offset = 0; view.last = null; refresh(); };
+  $("prev").onclick = () => { view.offset = Math.max(0, view.offset - page_size); view.last = null; refresh(); };
+  $("next").onclick = () => { view.offset += page_size; view.last = null; refresh(); };
+  refresh();
+  setInterval(refresh, poll_ms);
+}
+
+document.addEventListener("DOMContentLoaded", start);

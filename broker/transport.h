@@ -1,0 +1,56 @@
+// The seam between a STOMP connection and its byte stream (issue 18): plain TCP, TLS, or
+// WebSocket (over TCP or TLS). broker/connection.h holds one session per client whatever
+// the transport: the same parser, engine session, limits, heart-beats and deadlines. Only
+// what differs on the wire lives behind this interface:
+//
+//   async_start   before the first read: nothing (TCP), the TLS handshake, the WebSocket
+//                 upgrade (ws_transport.h: Origin and subprotocol checks, TLS first for wss)
+//   read_some     the next bytes of the STOMP stream (over WebSocket: of the current
+//                 message; message boundaries mean nothing to the STOMP parser)
+//   write         a batch of encoded frames: one gathered write (TCP, TLS), one message per
+//                 frame (WebSocket)
+//   finish        after close_after_flush wrote everything: tell the client we are done
+//                 (TCP half-close, TLS close_notify, WebSocket close frame) and wait until
+//                 it hangs up; the connection's linger deadline closes the socket otherwise
+//
+// Threads and ownership: a transport belongs to one connection and runs on its executor. It
+// refers to the connection's socket, which stays the owner of the descriptor: closing the
+// socket ends any pending operation of the transport.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "broker/asio.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace tandem::broker {
+
+struct ws_options;  // broker/ws_transport.h
+
+class transport {
+ public:
+  virtual ~transport() = default;
+  // A short name for logs and session info: "tcp", "tls", "ws", "wss".
+  virtual const char* name() const = 0;
+  // On failure `why` says what went wrong, for the close reason.
+  virtual asio::awaitable<void> async_start(boost::system::error_code& ec, std::string& why) = 0;
+  virtual asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) = 0;
+  virtual asio::awaitable<void> async_write(std::span<const std::string> frames, boost::system::error_code& ec) = 0;
+  virtual asio::awaitable<void> async_finish() = 0;
+  // True when a read error means the client hung up (EOF, TLS without close_notify,
+  // WebSocket close), not a failure.
+  virtual bool is_hang_up(const boost::system::error_code& ec) const = 0;
+};
+
+// The transport for a socket accepted on a listener: TLS when `tls` is set, WebSocket when
+// `ws` is set (both: wss). Both pointers must outlive the transport.
+std::unique_ptr<transport> make_transport(asio::ip::tcp::socket& socket, boost::asio::ssl::context* tls,
+                                          const ws_options* ws);
+
+}  // namespace tandem::broker

@@ -1,0 +1,146 @@
+#include "broker/ws_transport.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "broker/log.h"
+#include "broker/stomp/utf8.h"
+#include "broker/tls.h"
+#include "broker/ws_policy.h"
+
+namespace tandem::broker {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
+
+// The next layer of the WebSocket stream: the connection's socket, or a TLS stream over it.
+struct plain_layer {
+  explicit plain_layer(asio::ip::tcp::socket& socket, ssl::context*) : socket_(socket) {}
+  asio::ip::tcp::socket& stream() { return socket_; }
+  asio::awaitable<void> handshake(boost::system::error_code&, std::string&) { co_return; }
+  static constexpr const char* name = "ws";
+  asio::ip::tcp::socket& socket_;
+};
+
+struct tls_layer {
+  tls_layer(asio::ip::tcp::socket& socket, ssl::context* context) : socket_(socket), tls_(socket, *context) {}
+  ssl::stream<asio::ip::tcp::socket&>& stream() { return tls_.stream; }
+  asio::awaitable<void> handshake(boost::system::error_code& ec, std::string& why) {
+    co_await tls_handshake(tls_.stream, socket_, ec);
+    if (ec) why = "TLS handshake failed: " + ec.message();
+  }
+  static constexpr const char* name = "wss";
+  asio::ip::tcp::socket& socket_;
+  tls_stream tls_;
+};
+
+template <typename Layer>
+class ws_transport final : public transport {
+ public:
+  using next_layer = std::remove_reference_t<decltype(std::declval<Layer&>().stream())>;
+
+  ws_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options& options)
+      : layer_(socket, tls), ws_(layer_.stream()), options_(options) {}
+
+  const char* name() const override { return Layer::name; }
+
+  asio::awaitable<void> async_start(boost::system::error_code& ec, std::string& why) override {
+    co_await layer_.handshake(ec, why);
+    if (ec) co_return;
+    beast::flat_buffer buffer;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(max_upgrade_header_bytes);
+    co_await http::async_read(layer_.stream(), buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      why = "WebSocket upgrade: bad HTTP request: " + ec.message();
+      co_return;
+    }
+    auto request = parser.release();
+    if (!websocket::is_upgrade(request)) {
+      co_await refuse(request, http::status::upgrade_required,
+                      "This port speaks STOMP over WebSocket (subprotocols v12.stomp, v11.stomp, v10.stomp).");
+      ec = asio::error::operation_not_supported;
+      why = "not a WebSocket upgrade request";
+      co_return;
+    }
+    std::string offered;
+    auto [first, last] = request.equal_range(http::field::sec_websocket_protocol);
+    for (auto it = first; it != last; ++it) {
+      if (!offered.empty()) offered += ',';
+      offered.append(it->value().data(), it->value().size());
+    }
+    auto origin = request[http::field::origin];
+    auto decision = ws_policy::decide(offered, std::string_view(origin.data(), origin.size()), options_.allowed_origins);
+    if (!decision.accept) {
+      co_await refuse(request, static_cast<http::status>(decision.status), decision.reason);
+      ec = asio::error::access_denied;
+      why = "WebSocket upgrade refused: " + decision.reason;
+      co_return;
+    }
+    ws_.read_message_max(options_.max_message_bytes);
+    ws_.auto_fragment(false);
+    // A named copy, not an init-capture: GCC 12 loses init-captures in a coroutine template.
+    const std::string protocol = decision.subprotocol;
+    ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& response) {
+      response.set(http::field::server, "tandem");
+      if (!protocol.empty()) response.set(http::field::sec_websocket_protocol, protocol);
+    }));
+    co_await ws_.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) why = "WebSocket upgrade failed: " + ec.message();
+  }
+
+  asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) override {
+    co_return co_await ws_.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> async_write(std::span<const std::string> frames, boost::system::error_code& ec) override {
+    // One STOMP frame per message, as STOMP-over-WebSocket clients expect.
+    for (const auto& frame : frames) {
+      ws_.text(stomp::valid_utf8(frame));
+      co_await ws_.async_write(asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+    }
+  }
+
+  asio::awaitable<void> async_finish() override {
+    // Close frame, then Beast waits for the client's and tears the connection down.
+    boost::system::error_code ec;
+    co_await ws_.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  bool is_hang_up(const boost::system::error_code& ec) const override {
+    return ec == websocket::error::closed || ec == asio::error::eof || ec == ssl::error::stream_truncated;
+  }
+
+ private:
+  asio::awaitable<void> refuse(const http::request<http::empty_body>& request, http::status status, std::string_view reason) {
+    http::response<http::string_body> response{status, request.version()};
+    response.set(http::field::server, "tandem");
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.keep_alive(false);
+    response.body() = std::string(reason) + "\n";
+    response.prepare_payload();
+    boost::system::error_code ignored;
+    co_await http::async_write(layer_.stream(), response, asio::redirect_error(asio::use_awaitable, ignored));
+  }
+
+  Layer layer_;
+  websocket::stream<next_layer&> ws_;
+  const ws_options& options_;
+};
+
+}  // namespace
+
+std::unique_ptr<transport> make_ws_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options& options) {
+  if (tls) return std::make_unique<ws_transport<tls_layer>>(socket, tls, options);
+  return std::make_unique<ws_transport<plain_layer>>(socket, nullptr, options);
+}
+
+}  // namespace tandem::broker
