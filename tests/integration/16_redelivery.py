@@ -26,10 +26,14 @@ def consumer(b, dest):
 
 
 def nack_last(c, receipt):
+    """NACKs the last message and waits for the RECEIPT; returns when the NACK was sent,
+    which is when the broker starts the delay (the RECEIPT comes after the move is durable,
+    an fsync later: timing from it made the delay look up to that much short)."""
     m = c.collector.messages[-1]
+    sent_at = time.monotonic()
     c.nack(m.headers["ack"], receipt=receipt)
     c.collector.wait_receipt(receipt)
-    return time.monotonic()
+    return sent_at
 
 
 def send(b, dest, body, persistent=True):
