@@ -212,13 +212,17 @@ TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a de
 
 namespace {
 
-// A master of the shared cluster's store (created by the first case), with a fresh lease.
+// A master of the shared cluster's store, with a fresh lease. The store is created here
+// when no earlier case of this process made it: CTest runs each case in a process (and
+// cluster) of its own, so a case must not depend on the first one having run.
 struct master {
   owner o;
   std::unique_ptr<pg::lease> l;
   std::unique_ptr<pg::store> s;
   std::string detail;
   explicit master(const std::string& uri, pg::connection& admin, std::chrono::milliseconds io_timeout) {
+    pg::store_meta meta;
+    if (pg::read_meta(admin, meta, detail) == errc::not_a_store) REQUIRE_FALSE(pg::create_schema(admin, detail));
     REQUIRE(admin.exec("update tandem_lease set released = true").ok());
     l = std::make_unique<pg::lease>(pg::lease_options{uri, "t", "tcp://127.0.0.1:1", 10000ms, 100ms});
     std::error_code ec;
