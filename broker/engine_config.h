@@ -65,7 +65,8 @@ struct engine_config {
   // A message is delivered at most max_deliveries times: when it comes back (its consumer
   // closed, its ack rolled back) after the max_deliveries-th delivery it moves to the dead
   // letter queue instead. 7 = ActiveMQ's maximumRedeliveries 6 plus the first delivery. A
-  // NACK does not count: it moves the message to the DLQ at once (redelivery.cpp). The
+  // NACK does not count: it moves the message to the DLQ at once, unless the destination's
+  // policy (destination_policies, redelivery) redelivers it after a delay (redelivery.cpp). The
   // first delivery after a restart does not count (see engine.h). A message that fails
   // again in a DLQ is dropped (ActiveMQ does not dead-letter its DLQ).
   std::uint32_t max_deliveries = 7;
