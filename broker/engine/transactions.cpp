@@ -114,21 +114,34 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
     plans.push_back(plan_send(send.destination, is_topic(send.destination), std::move(send.msg), record));
     if (record) batch.items.emplace_back(std::move(*record));
   }
+  // A NACK's move (dead letter or delayed redelivery) is its own journal append; the
+  // COMMIT's RECEIPT waits for each of them as well as for the batch.
+  std::vector<std::pair<subscription*, std::uint64_t>> nacks;
   for_each_tx_ack(s, tx, [&](subscription& sub, unacked_iterator it, const tx_ack& a) {
     if (a.nack)
-      nack_delivery(sub, it);
+      nacks.emplace_back(&sub, a.tag);
     else
       ack_delivery(sub, it, &batch.items);
   });
+  const bool wants_receipt = f.get("receipt").has_value();
+  const auto waiting = static_cast<std::uint32_t>((batch.items.empty() ? 0 : 1) + (wants_receipt ? nacks.size() : 0));
+  auto slot = add_receipt(s, f, waiting);
+  for (auto [sub, tag] : nacks) {
+    auto it = sub->unacked.find(tag);
+    if (it == sub->unacked.end()) {  // also ACKed in this transaction: the ACK won
+      if (wants_receipt) complete_slot(s.id, slot);
+      continue;
+    }
+    nack_delivery(*sub, it, wants_receipt ? receipt_when_durable(s.id, slot, errc::commit_not_stored, "COMMIT")
+                                          : journal::completion{});
+  }
   if (batch.items.empty()) {
     for (const auto& p : plans) apply_send(p);
-    add_receipt(s, f, 0);
     return;
   }
   std::uint64_t bytes = 0;
   for (const auto& p : plans) bytes += p.journaled ? p.bytes : 0;
   appending_bytes_ += bytes;
-  auto slot = add_receipt(s, f, 1);
   journal::change rec = batch.items.size() == 1 && std::holds_alternative<journal::message_add>(batch.items[0])
                             ? journal::change{std::get<journal::message_add>(std::move(batch.items[0]))}
                             : journal::change{std::move(batch)};

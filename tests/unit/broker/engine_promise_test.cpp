@@ -251,4 +251,23 @@ TEST_CASE("issue 12: dedup windows are bounded in number; the least recent produ
   }
 }
 
+TEST_CASE("issue 12: COMMIT of a transaction that only NACKs is receipted after the dead-letter move is durable") {
+  fixture fx;
+  client p(fx, connected), c(fx, connected);
+  p.send("/queue/txnack", "poison", {{"persistent", "true"}});
+  c.subscribe("s", "/queue/txnack", "client-individual");
+  REQUIRE(c.wait_messages(1));
+  c.frame("BEGIN", {{"transaction", "t1"}});
+  c.frame("NACK", {{"id", c.ack_id(0)}, {"transaction", "t1"}});
+  c.frame("COMMIT", {{"transaction", "t1"}, {"receipt", "commit"}});
+  // No journal completion has run yet: the move to the DLQ is not durable.
+  // Before: the RECEIPT left at once.
+  CHECK_FALSE(c.has_receipt("commit"));
+  REQUIRE(c.wait_receipt("commit"));
+  client d(fx, connected);
+  d.subscribe("dlq", "/queue/ActiveMQ.DLQ");
+  REQUIRE(d.wait_messages(1));
+  CHECK(d.bodies() == strings({"poison"}));
+}
+
 }  // namespace tandem::broker::test
