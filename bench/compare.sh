@@ -20,6 +20,10 @@
 #   failover  a master/slave pair on one store, 100,000 pending messages, SIGKILL of the
 #             master: kill -> first RECEIPT from the new master. ActiveMQ twice: default lock
 #             poll (10 s) and lockAcquireSleepInterval=100 ms ("activemq_tuned").
+#   py_p1     (issue 19) the same load as p1_r1 from stomp.py (bench/stomppy_bench.py: a process
+#   py_p16    per producer, RECEIPT per message), 1 and 16 producers; a third kind, "sink",
+#             runs the producers against a STOMP server that does nothing but answer: the
+#             client ceiling the broker is measured against.
 # p1_r1, p64_r1, p16_r100 and topic_np first run the same load for $WARMUP_S seconds on another
 # destination (the JVM's JIT; Tandem gets the same), then measure for $MEASURE_S seconds.
 #
@@ -70,7 +74,7 @@ PYTHON=/usr/bin/python3
 AMQ_PORT=${AMQ_PORT:-61790}; AMQ_PORT2=${AMQ_PORT2:-61792}; TANDEM_PORT=${TANDEM_PORT:-61780}; TANDEM_PORT2=${TANDEM_PORT2:-61782}
 
 REPS=3; QUICK=0; PERF=0; ONLY=""; PG=0
-CASES="p1_r1 p64_r1 p16_r100 backlog topic_np failover"
+CASES="p1_r1 p64_r1 p16_r100 backlog topic_np failover py_p1 py_p16"
 CASES_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -232,7 +236,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_of() { [[ "$1" = tandem* ]] && echo $TANDEM_PORT || echo $AMQ_PORT; }
+port_of() { [[ "$1" = tandem* ]] && echo $TANDEM_PORT || echo $AMQ_PORT; }  # (sink: unused)
 port2_of() { [[ "$1" = tandem* ]] && echo $TANDEM_PORT2 || echo $AMQ_PORT2; }
 
 # --- the PostgreSQL of --pg: one cluster for the whole run, a database per measurement -------
@@ -359,6 +363,21 @@ run_case() {
       PERF_PID=""
       meta "$base.meta.json" bench_exit "$rc"
       stop_broker a ;;
+    py_p1|py_p16)
+      local producers=${case#py_p} target=(--sink)
+      [ "$producers" = 1 ] && fio_run 1k "$base.fio.json"  # py_p16's limit is the sink, not the disk
+      if [ "$kind" != sink ]; then
+        start_broker "$kind" a "$port" "$store" master
+        target=("127.0.0.1:$port")
+        measure_start "$(broker_pid a)" "$kind" $((port + 1))
+      fi
+      "$PYTHON" "$ROOT/bench/stomppy_bench.py" "${target[@]}" --producers "$producers" --seconds "$MEASURE_S" \
+        --warmup "$WARMUP_S" --receipt-every 1 --json "$base.bench.json" || rc=$?
+      if [ "$kind" != sink ]; then
+        measure_end "$(broker_pid a)" "$kind" $((port + 1)) "$base.meta.json"
+        stop_broker a
+      fi
+      meta "$base.meta.json" bench_exit "$rc" ;;
     backlog)
       start_broker "$kind" a "$port" "$store" master
       local pid; pid=$(broker_pid a)
@@ -462,6 +481,7 @@ PY
 
 kinds_for() {
   local k all; all=$([ "$1" = failover ] && echo "activemq activemq_tuned tandem" || echo "activemq tandem")
+  [[ "$1" = py_* ]] && all="activemq tandem sink"
   [ $PG = 1 ] && all="activemq_jdbc tandem_pg tandem_pg_async tandem"
   [ $PG = 1 ] && [ "$1" = failover ] && all="tandem_pg tandem"
   for k in $all; do [ -z "$ONLY" ] || [[ " $ONLY " == *" $k "* ]] && echo -n "$k "; done

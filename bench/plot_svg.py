@@ -110,13 +110,13 @@ def drill_svg(data, title):
 
 def comparison_svg(data, title):
     cases = data.get("cases", {})
-    panels = [(k, v) for k, v in cases.items() if v.get("brokers")]
+    panels = [(k, v) for k, v in cases.items() if any((v.get("brokers") or {}).values())]
     if not panels:
         return None
     brokers = []
     for _, v in panels:
         for b in v["brokers"]:
-            if b not in brokers:
+            if v["brokers"][b] and b not in brokers:
                 brokers.append(b)
     cols, pw, ph = 3, 290, 210
     rows = math.ceil(len(panels) / cols)
@@ -133,8 +133,8 @@ def comparison_svg(data, title):
         svg.text(px, py + 12, case.get("title", key)[:52], size=10, weight="bold")
         better = "higher is better" if case.get("higher_is_better", True) else "lower is better"
         svg.text(px, py + 26, f"{case.get('metric', '')} ({better})", size=10, color="#555")
-        names = [b for b in brokers if b in case["brokers"]]
-        vmax = max(max(case["brokers"][b].get("max") or case["brokers"][b].get("median") or 0 for b in names), 1e-9)
+        names = [b for b in brokers if case["brokers"].get(b)]  # a broker not run (--only) has no stats
+        vmax = max([case["brokers"][b].get("max") or case["brokers"][b].get("median") or 0 for b in names] + [1e-9])
         base, top_y, bw = py + ph - 30, py + 40, (pw - 60) / max(len(names), 1)
         svg.line(px + 10, base, px + pw - 30, base, color="#999")
         for j, b in enumerate(names):

@@ -16,7 +16,8 @@ import re
 import statistics
 import sys
 
-KIND_NAMES = {"tandem": "Tandem", "activemq": "ActiveMQ", "activemq_tuned": "ActiveMQ (lock poll 100 ms)"}
+KIND_NAMES = {"tandem": "Tandem", "activemq": "ActiveMQ", "activemq_tuned": "ActiveMQ (lock poll 100 ms)",
+              "sink": "stomp.py ceiling (a sink)"}
 DISK_MODE = ("fio: a fresh file preallocated with posix_fallocate (as each journal segment is), "
              "sequential buffered pwrite of the block size, fdatasync after every write "
              "(--fallocate=posix --ioengine=psync --rw=write --fdatasync=1 --size=256M), "
@@ -110,6 +111,10 @@ CASES = {
                  "failover", failover_ms, ["tandem", "activemq", "activemq_tuned"], None),
     "rss_1m": ("7. broker RSS per pending persistent message ((RSS full - RSS empty) / pending)", "bytes/msg",
                "B", False, "backlog", rss_per_message, ["tandem", "activemq"], None),
+    "py_p1": ("8. stomp.py, persistent 1 KiB, 1 producer, receipt per message", "msgs/s sent", "msgs/s", True,
+              "py_p1", send_rate, ["tandem", "activemq", "sink"], "1k_iops"),
+    "py_p16": ("9. stomp.py, persistent 1 KiB, 16 producers, receipt per message", "msgs/s sent", "msgs/s", True,
+               "py_p16", send_rate, ["tandem", "activemq", "sink"], None),
 }
 
 
@@ -292,6 +297,11 @@ def main():
                50, True, "x", paired("failover", "activemq", "tandem")),
         target("case 6: Tandem >= 5x faster than ActiveMQ (lockAcquireSleepInterval 100 ms)",
                c["failover"].get("activemq_tuned_over_tandem"), 5, True, "x", paired("failover", "activemq_tuned", "tandem")),
+        target("case 8 (issue 19): Tandem >= 80% of the raw 1 KiB write+fdatasync rate with stomp.py",
+               frac("py_p1", "tandem"), 0.8, True, per_rep=fracs("py_p1", "tandem")),
+        target("case 9 (issue 19): Tandem >= 80% of the stomp.py client ceiling (the sink), 16 producers",
+               med("py_p16", "tandem") / med("py_p16", "sink") if med("py_p16", "tandem") and med("py_p16", "sink")
+               else None, 0.8, True, "", paired("py_p16", "tandem", "sink")),
         target("case 7: Tandem <= 128 bytes per pending message beyond the body cache",
                (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("median"), 128, False, "B",
                (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("values")),
@@ -381,6 +391,10 @@ def main():
                      f"{cell(b, u)} | {cell(a, u)} | {ratio:.2f} | - |" if ratio else
                      f"| {e['title']} | {e['metric']} | {cell(t, u)} | {cell(a, u)} | - | - |")
             continue
+        sink = e["brokers"].get("sink")
+        if sink:  # the stomp.py cases: the client's own ceiling is the limit beside the disk
+            share = f"{t['median'] / sink['median']:.2f}" if t and sink["median"] else "-"
+            fr = (fr + "; " if fr != "-" else "") + f"client ceiling (sink) {cell(sink, u)}, Tandem/sink {share}"
         L.append(f"| {e['title']} | {e['metric']} | {cell(t, u)} | {cell(a, u)} | "
                  f"{f'{ratio:.2f}' if ratio else '-'} | {fr} |")
     L.append("")
