@@ -183,6 +183,8 @@ struct engine::impl {
   void dispatch_selected(detail::queue& q);  // a queue with a selector among its consumers
   bool matched_by_any(const detail::queue& q, const detail::message& m, std::uint32_t redeliveries) const;
   detail::subscription* pick_consumer(detail::queue& q);
+  // The same for message `m` (nullptr: any): its selector must match too.
+  detail::subscription* pick_consumer(detail::queue& q, const detail::message* m, std::uint32_t redeliveries);
   bool consumer_ready(detail::subscription& sub);
   // Delivers the message (seq, from the journal or memory) to `sub`; false when the queue
   // must stop dispatching for now (the store could not read the message).
@@ -203,6 +205,26 @@ struct engine::impl {
   std::uint64_t allocate_seq();
   std::uint64_t pending_count(const detail::queue& q) const;
   std::uint64_t store_bytes() const;
+
+  // ---- consumers.cpp: exclusive consumers, consumer priority, message groups ----
+  // `sub` starts consuming from `q` (already in q.consumers): it may become the exclusive
+  // consumer, and the queue may need the ranked pick.
+  void consumer_joined(detail::queue& q, detail::subscription& sub);
+  // `sub` stops consuming from `q` (already out of q.consumers), before its unacked
+  // deliveries go back: the next exclusive consumer takes over and its groups are freed, so
+  // what comes back goes to the new owners in queue order.
+  void consumer_left(detail::queue& q, detail::subscription& sub);
+  // The ready consumer of a ranked queue that gets the next message (`m` when known, for
+  // the selectors): the exclusive consumer only, else the highest priority, round robin
+  // among equals.
+  detail::subscription* pick_ranked(detail::queue& q, const detail::message* m, std::uint32_t redeliveries);
+  // A queue message's group (JMSXGroupID) is pinned to `sub` as it is delivered: true when
+  // `sub` is its new owner (the MESSAGE carries JMSXGroupFirstForConsumer:true). A message
+  // with JMSXGroupSeq:-1 closes its group.
+  bool claim_group(detail::queue& q, const detail::message& m, detail::subscription& sub);
+  // Who may take message `m` of a grouped queue: its group's owner, or (no group, no owner
+  // yet, or JMSXGroupSeq:1 which starts the group anew) whoever pick_consumer gives.
+  detail::subscription* pick_for_group(detail::queue& q, const detail::message& m, std::uint32_t redeliveries);
 
   // ---- expiry.cpp ----
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
