@@ -50,6 +50,7 @@ queue& engine::impl::get_queue(std::string_view name) {
   q->key = std::string(name);
   auto& ref = *q;
   queues_.emplace(std::string(name), std::move(q));
+  if (advising()) advise_destination(ref.name, true);
   for (auto* sub : wildcard_queue_subs_)
     if (subscription_covers(sub->destination, ref.name)) {
       ref.consumers.push_back(sub);  // a new queue: unmatched_below is 0 already
@@ -66,6 +67,7 @@ topic& engine::impl::get_topic(std::string_view name) {
     t.name = std::string(name);
     it = topics_.emplace(std::string(name), std::move(t)).first;
     if (has_wildcard(name)) wildcard_topics_.emplace(name);
+    if (advising()) advise_destination(name, true);
   }
   return it->second;
 }

@@ -226,6 +226,25 @@ struct engine::impl {
   // yet, or JMSXGroupSeq:1 which starts the group anew) whoever pick_consumer gives.
   detail::subscription* pick_for_group(detail::queue& q, const detail::message& m, std::uint32_t redeliveries);
 
+  // ---- advisory.cpp: the ActiveMQ.Advisory.* topics ----
+  // Subscriptions that may receive advisories (a topic under ActiveMQ.Advisory., or a
+  // wildcard topic): every hook checks this count first, so advisories cost one compare on
+  // the hot paths while nobody listens.
+  bool advising() const { return advisory_listeners_ != 0; }
+  void count_advisory_listener(const detail::subscription& sub, int delta);
+  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>.
+  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {});
+  void advise_connection(const detail::session& s, bool added);
+  void advise_consumer(const detail::subscription& sub, bool added);
+  void advise_producer(detail::session& s, std::string_view destination);  // a SEND
+  void advise_producers_gone(detail::session& s);
+  void advise_destination(std::string_view destination, bool created);
+  // kind: "Expired" or "MessageDLQd"; `m` may be null (unreadable).
+  void advise_message(std::string_view kind, const detail::queue& q, const detail::message* m, std::string_view why);
+  // A new subscriber of the master-change topic gets the retained announcement.
+  void deliver_retained(detail::subscription& sub);
+  void announce_master(const master_change& change);
+
   // ---- expiry.cpp ----
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
   void expire_scan(detail::queue& q, std::int64_t now_ms);
@@ -300,6 +319,9 @@ struct engine::impl {
   std::chrono::steady_clock::time_point last_gc_{};
   engine::offload_fn offload_;
 
+  std::size_t advisory_listeners_ = 0;  // advisory.cpp
+  std::map<std::string, std::uint64_t, std::less<>> producers_;  // destination -> sessions (advisory.cpp)
+  detail::message_ptr master_change_;  // the retained master-change advisory
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
   std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left

@@ -47,6 +47,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -248,6 +249,9 @@ struct session {
   std::vector<stomp::frame> held_for_login;
 
   std::uint64_t frames_in = 0, messages_in = 0, messages_out = 0;
+  // Destinations this session sent to while someone listened to advisories (advisory.cpp):
+  // it is their producer until it ends.
+  std::set<std::string, std::less<>> produced_to;
 };
 
 struct topic {

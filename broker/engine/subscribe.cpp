@@ -173,6 +173,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
       }
     if (any_wildcard) wildcard_queue_subs_.push_back(sub.get());
     mark_consumer_dirty(*sub);
+    if (advising()) advise_consumer(*sub, true);
     s.subs.emplace(r.id, std::move(sub));
     add_receipt(s, f, 0);
     return;
@@ -226,6 +227,9 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   sub->q->unmatched_below = 0;  // its selector may match what the others skipped
   consumer_joined(*sub->q, *sub);
   mark_dirty(*sub->q);
+  count_advisory_listener(*sub, +1);
+  if (advising()) advise_consumer(*sub, true);
+  if (master_change_ && r.to_topic) deliver_retained(*sub);
   s.subs.emplace(r.id, std::move(sub));
   if (!create) {
     add_receipt(s, f, 0);
@@ -288,6 +292,8 @@ void engine::impl::on_unsubscribe(session& s, stomp::frame& f) {
 }
 
 void engine::impl::remove_subscription(session& s, subscription& sub) {
+  count_advisory_listener(sub, -1);
+  if (advising()) advise_consumer(sub, false);
   if (sub.wildcard_queue) {
     std::erase(wildcard_queue_subs_, &sub);
     for (auto* source : sub.sources) {
