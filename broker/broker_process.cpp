@@ -456,6 +456,7 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
                                const journal::recovery_report& report, std::chrono::steady_clock::time_point lock_at) {
   store_ = std::move(store);
   epoch_ = epoch;
+  const nlohmann::json previous = holder_;  // the master we waited for, if we waited
   holder_ = nullptr;
   if (journal_) disk_ = std::make_unique<disk_usage_sampler>(cfg_.store / "journal");
   engine_ = std::make_unique<engine>(cfg_.engine, store_.get());
@@ -514,7 +515,22 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   for (const auto& [kind, where] : ws_bound_)
     serving += fmt::format(" and {}:{} ({})", where.address().to_string(), where.port(), kind);
   notify_systemd(fmt::format("READY=1\nSTATUS=master, epoch {}, serving on {}", epoch_, serving));
+  announce_master(previous, took);
   if (stop_requested_) graceful_shutdown();
+}
+
+// The master-change advisory (engine.h master_change): who we took over from, when, how fast.
+void broker_process::announce_master(const nlohmann::json& previous, std::chrono::milliseconds took) {
+  master_change c;
+  c.broker = cfg_.engine.broker_name;
+  c.epoch = epoch_;
+  c.took_ms = took.count();
+  c.at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (previous.is_object()) {
+    c.previous_broker = previous.value("broker_name", std::string());
+    c.previous_epoch = previous.value("epoch", std::uint64_t{0});
+  }
+  engine_->announce_master(c);
 }
 
 // The STOMP listener and, when configured, the TLS and WebSocket ones; logs and returns false

@@ -117,6 +117,7 @@ class broker_process {
   void on_master(std::unique_ptr<journal::message_store> store, std::uint64_t epoch, const journal::recovery_report& report,
                  std::chrono::steady_clock::time_point lock_at);
   bool open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound);
+  void announce_master(const nlohmann::json& previous, std::chrono::milliseconds took);
   void on_signal(int sig);
   void graceful_shutdown();
   void step_down(std::string_view reason);

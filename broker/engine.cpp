@@ -78,9 +78,17 @@ void engine::close_session(session_id id) {
   auto it = impl_->sessions_.find(id);
   if (it == impl_->sessions_.end()) return;
   impl_->end_session_state(*it->second);
+  impl_->advise_producers_gone(*it->second);
+  if (impl_->advising() && it->second->state != session_state::awaiting_connect)
+    impl_->advise_connection(*it->second, false);
   impl_->release_client_id(*it->second);
   impl_->blocked_.erase(id);
   impl_->sessions_.erase(it);
+  impl_->flush();
+}
+
+void engine::announce_master(const master_change& change) {
+  impl_->announce_master(change);
   impl_->flush();
 }
 

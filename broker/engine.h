@@ -94,6 +94,17 @@ class session_sink {
   virtual void set_version(std::string_view version) = 0;
 };
 
+// What a new master announces on the topic ActiveMQ.Advisory.Tandem.MasterChange
+// (broker/engine/advisory.cpp, docs/compatibility.md "Advisory topics").
+struct master_change {
+  std::string broker;           // this broker's broker_name
+  std::string previous_broker;  // the lock holder it waited for; "" when it waited for none
+  std::uint64_t epoch = 0;
+  std::uint64_t previous_epoch = 0;  // the holder record's epoch; 0 when unknown
+  std::int64_t took_ms = 0;     // from lock acquired to serving (recovery included)
+  std::int64_t at_ms = 0;       // when it started serving, ms since the Unix epoch
+};
+
 struct session_info {
   std::string remote_endpoint;  // "127.0.0.1:54012"
   bool tls = false;
@@ -131,6 +142,9 @@ class engine {
   // "disk full" with `why` as its body, until called with nullopt. Deliveries, ACKs and
   // everything else go on: they are what frees the space.
   void set_disk_full(std::optional<std::string> why);
+  // Publishes the master-change advisory and keeps it: every later subscriber of its topic
+  // gets the last one at once (subscribers connect after a failover, never before it).
+  void announce_master(const master_change& change);
 
   // The wall clock (ms since the Unix epoch) used for `expires`; tests move time with it.
   // Default: std::chrono::system_clock.

@@ -67,6 +67,7 @@ void engine::impl::on_connect(session& s, stomp::frame& f) {
   connected.add("heart-beat", stomp::format_heart_beat({periods.send_every, periods.expect_every}));
   s.sink->set_heartbeat(periods.send_every, periods.expect_every);
   send_frame(s, connected);
+  if (advising()) advise_connection(s, true);
 }
 
 // Sets s.login when CONNECT's login and passcode match a configured user.

@@ -50,10 +50,12 @@ queue& engine::impl::get_queue(std::string_view name) {
   q->key = std::string(name);
   auto& ref = *q;
   queues_.emplace(std::string(name), std::move(q));
+  if (advising()) advise_destination(ref.name, true);
   for (auto* sub : wildcard_queue_subs_)
     if (subscription_covers(sub->destination, ref.name)) {
       ref.consumers.push_back(sub);  // a new queue: unmatched_below is 0 already
       sub->sources.push_back(&ref);
+      consumer_joined(ref, *sub);
     }
   return ref;
 }
@@ -65,6 +67,7 @@ topic& engine::impl::get_topic(std::string_view name) {
     t.name = std::string(name);
     it = topics_.emplace(std::string(name), std::move(t)).first;
     if (has_wildcard(name)) wildcard_topics_.emplace(name);
+    if (advising()) advise_destination(name, true);
   }
   return it->second;
 }
@@ -151,10 +154,21 @@ bool engine::impl::consumer_ready(subscription& sub) {
 }
 
 subscription* engine::impl::pick_consumer(queue& q) {
+  if (q.ranked) return pick_ranked(q, nullptr, 0);  // exclusive or prioritized consumers
   auto n = q.consumers.size();
   for (std::size_t i = 0; i < n; ++i) {
     auto at = (q.next_consumer + i) % n;
     if (consumer_ready(*q.consumers[at])) return q.consumers[at];
+  }
+  return nullptr;
+}
+
+subscription* engine::impl::pick_consumer(queue& q, const message* m, std::uint32_t redeliveries) {
+  if (q.ranked) return pick_ranked(q, m, redeliveries);
+  const auto n = q.consumers.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto* c = q.consumers[(q.next_consumer + i) % n];
+    if (consumer_ready(*c) && (!m || selects(c->filter, *m, q.name, redeliveries))) return c;
   }
   return nullptr;
 }
@@ -249,8 +263,11 @@ bool expire_if_due(Engine& self, queue& q, const pending_head& head, std::int64_
 
 void engine::impl::dispatch(queue& q) {
   if (shutting_down_) return;
+  // Selectors, or message groups with owners (consumers.cpp): the head may not be for the
+  // next ready consumer.
   if (q.kind == queue_kind::queue &&
-      std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return c->filter.has_value(); }))
+      (!q.groups.empty() ||
+       std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return c->filter.has_value(); })))
     return dispatch_selected(q);
   const auto now_ms = wall_ms_();
   if (!q.policy_resolved) policy_of(q);
@@ -272,6 +289,7 @@ void engine::impl::dispatch(queue& q) {
     // only on a delivery, so a dispatch that finds nothing does not skip a consumer).
     auto at = std::find(q.consumers.begin(), q.consumers.end(), sub);
     if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % q.consumers.size();
+    if (!q.groups.empty()) return dispatch_selected(q);  // that message pinned a group
   }
 }
 
@@ -315,12 +333,7 @@ void engine::impl::dispatch_selected(queue& q) {
     if (hold_if_deferred(q, next->seq, next->persistent, *m)) continue;
     std::uint32_t redeliveries = m->redeliveries;
     if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = std::max(redeliveries, r->second);
-    subscription* chosen = nullptr;
-    const auto n = q.consumers.size();
-    for (std::size_t i = 0; i < n && !chosen; ++i) {
-      auto* c = q.consumers[(q.next_consumer + i) % n];
-      if (consumer_ready(*c) && selects(c->filter, *m, q.name, redeliveries)) chosen = c;
-    }
+    subscription* chosen = pick_for_group(q, *m, redeliveries);
     if (!chosen) {  // nobody ready wants it: it stays, the walk goes on
       ++selector_skips_;
       if (unmatched_run && !matched_by_any(q, *m, redeliveries)) q.unmatched_below = from;
@@ -330,7 +343,7 @@ void engine::impl::dispatch_selected(queue& q) {
     if (!deliver(q, next->seq, next->persistent, *chosen)) return;
     if (unmatched_run) q.unmatched_below = from;
     auto at = std::find(q.consumers.begin(), q.consumers.end(), chosen);
-    if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % n;
+    if (at != q.consumers.end()) q.next_consumer = (static_cast<std::size_t>(at - q.consumers.begin()) + 1) % q.consumers.size();
   }
 }
 
@@ -359,6 +372,7 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
     q.memory.erase(it);
   }
   auto [count, redelivered] = count_delivery(q, seq, persistent, *m);
+  const bool group_first = claim_group(q, *m, sub);
   auto& s = *sub.owner;
   std::uint64_t tag = s.next_tag + 1;
   std::string ack_id;
@@ -371,9 +385,10 @@ bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscri
   auto sent_to = std::find_if(m->headers.begin(), m->headers.end(), [](const stomp::header& h) { return h.first == "destination"; });
   std::vector<stomp::header> flagged;
   std::span<const stomp::header> headers = m->headers;
-  if (redelivered || sent_to != m->headers.end()) {
-    flagged.reserve(m->headers.size() + 1);
+  if (redelivered || group_first || sent_to != m->headers.end()) {
+    flagged.reserve(m->headers.size() + 2);
     if (redelivered) flagged.emplace_back("redelivered", "true");
+    if (group_first) flagged.emplace_back("JMSXGroupFirstForConsumer", "true");
     for (auto h = m->headers.begin(); h != m->headers.end(); ++h)
       if (h != sent_to) flagged.push_back(*h);
     headers = flagged;

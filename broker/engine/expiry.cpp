@@ -13,6 +13,7 @@ using namespace detail;
 void engine::impl::expire(queue& q, std::uint64_t seq, bool persistent, message_ptr m) {
   ++q.expired;
   if (!m) m = load(q, seq, persistent);
+  if (advising()) advise_message("Expired", q, m.get(), "expired");
   std::uint64_t bytes = m ? message_bytes(*m) : 0;
   if (config_.expired_to_dlq) {
     dead_letter(q, seq, persistent, std::move(m), bytes, "expired");

@@ -38,6 +38,7 @@ void engine::impl::collect_inactive(std::chrono::steady_clock::time_point now) {
   };
   for (auto it = queues_.begin(); it != queues_.end();) {
     if (expired(unused(*it->second), it->second->idle_since)) {
+      if (advising()) advise_destination(it->first, false);
       it = queues_.erase(it);
       ++destinations_collected_;
     } else {
@@ -47,6 +48,7 @@ void engine::impl::collect_inactive(std::chrono::steady_clock::time_point now) {
   for (auto it = topics_.begin(); it != topics_.end();) {
     auto& t = it->second;
     if (expired(t.subscribers.empty() && t.durable.empty(), t.idle_since)) {
+      if (advising()) advise_destination(it->first, false);
       it = topics_.erase(it);
       ++destinations_collected_;
     } else {

@@ -183,6 +183,8 @@ struct engine::impl {
   void dispatch_selected(detail::queue& q);  // a queue with a selector among its consumers
   bool matched_by_any(const detail::queue& q, const detail::message& m, std::uint32_t redeliveries) const;
   detail::subscription* pick_consumer(detail::queue& q);
+  // The same for message `m` (nullptr: any): its selector must match too.
+  detail::subscription* pick_consumer(detail::queue& q, const detail::message* m, std::uint32_t redeliveries);
   bool consumer_ready(detail::subscription& sub);
   // Delivers the message (seq, from the journal or memory) to `sub`; false when the queue
   // must stop dispatching for now (the store could not read the message).
@@ -203,6 +205,45 @@ struct engine::impl {
   std::uint64_t allocate_seq();
   std::uint64_t pending_count(const detail::queue& q) const;
   std::uint64_t store_bytes() const;
+
+  // ---- consumers.cpp: exclusive consumers, consumer priority, message groups ----
+  // `sub` starts consuming from `q` (already in q.consumers): it may become the exclusive
+  // consumer, and the queue may need the ranked pick.
+  void consumer_joined(detail::queue& q, detail::subscription& sub);
+  // `sub` stops consuming from `q` (already out of q.consumers), before its unacked
+  // deliveries go back: the next exclusive consumer takes over and its groups are freed, so
+  // what comes back goes to the new owners in queue order.
+  void consumer_left(detail::queue& q, detail::subscription& sub);
+  // The ready consumer of a ranked queue that gets the next message (`m` when known, for
+  // the selectors): the exclusive consumer only, else the highest priority, round robin
+  // among equals.
+  detail::subscription* pick_ranked(detail::queue& q, const detail::message* m, std::uint32_t redeliveries);
+  // A queue message's group (JMSXGroupID) is pinned to `sub` as it is delivered: true when
+  // `sub` is its new owner (the MESSAGE carries JMSXGroupFirstForConsumer:true). A message
+  // with JMSXGroupSeq:-1 closes its group.
+  bool claim_group(detail::queue& q, const detail::message& m, detail::subscription& sub);
+  // Who may take message `m` of a grouped queue: its group's owner, or (no group, no owner
+  // yet, or JMSXGroupSeq:1 which starts the group anew) whoever pick_consumer gives.
+  detail::subscription* pick_for_group(detail::queue& q, const detail::message& m, std::uint32_t redeliveries);
+
+  // ---- advisory.cpp: the ActiveMQ.Advisory.* topics ----
+  // Subscriptions that may receive advisories (a topic under ActiveMQ.Advisory., or a
+  // wildcard topic): every hook checks this count first, so advisories cost one compare on
+  // the hot paths while nobody listens.
+  bool advising() const { return advisory_listeners_ != 0; }
+  void count_advisory_listener(const detail::subscription& sub, int delta);
+  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>.
+  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {});
+  void advise_connection(const detail::session& s, bool added);
+  void advise_consumer(const detail::subscription& sub, bool added);
+  void advise_producer(detail::session& s, std::string_view destination);  // a SEND
+  void advise_producers_gone(detail::session& s);
+  void advise_destination(std::string_view destination, bool created);
+  // kind: "Expired" or "MessageDLQd"; `m` may be null (unreadable).
+  void advise_message(std::string_view kind, const detail::queue& q, const detail::message* m, std::string_view why);
+  // A new subscriber of the master-change topic gets the retained announcement.
+  void deliver_retained(detail::subscription& sub);
+  void announce_master(const master_change& change);
 
   // ---- expiry.cpp ----
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
@@ -278,6 +319,9 @@ struct engine::impl {
   std::chrono::steady_clock::time_point last_gc_{};
   engine::offload_fn offload_;
 
+  std::size_t advisory_listeners_ = 0;  // advisory.cpp
+  std::map<std::string, std::uint64_t, std::less<>> producers_;  // destination -> sessions (advisory.cpp)
+  detail::message_ptr master_change_;  // the retained master-change advisory
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
   std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left

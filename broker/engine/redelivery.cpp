@@ -208,6 +208,7 @@ void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, mes
     drop();
     return;
   }
+  if (advising()) advise_message("MessageDLQd", q, m.get(), reason);
   auto& dlq = get_queue(dlq_name(q));
   auto copy = std::make_shared<message>(*m);
   copy->msg_seq = allocate_seq();

@@ -116,6 +116,8 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
     case dedup::status::fresh: break;
   }
   ++s.messages_in;
+  if (advising())
+    for (const auto& part : r.parts) advise_producer(s, part.destination);
 
   message msg;
   msg.expires_ms = r.expires_ms;

@@ -108,8 +108,9 @@ void engine::impl::delete_temp_destinations(session& s) {
       for (auto* c : q.consumers) c->q = nullptr;  // none expected: consumers are the owner's
       memory_bytes_ -= std::min(memory_bytes_, q.bytes);
       queues_.erase(it);
+      if (advising()) advise_destination(name, false);
     }
-    topics_.erase(name);
+    if (topics_.erase(name) && advising()) advise_destination(name, false);
     wildcard_topics_.erase(name);
   }
   s.temp_destinations.clear();

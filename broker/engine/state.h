@@ -47,6 +47,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -143,6 +144,13 @@ struct queue {
 
   std::vector<subscription*> consumers;
   std::size_t next_consumer = 0;  // round robin
+  // Consumer rules (consumers.cpp): `ranked` when some consumer is exclusive or has a
+  // priority other than 0 (pick_consumer takes its slower path only then); the exclusive
+  // consumer that gets everything, if any; message group (JMSXGroupID) -> its consumer.
+  // None of it is persisted: ActiveMQ rebuilds group owners as messages are dispatched.
+  bool ranked = false;
+  subscription* exclusive_owner = nullptr;
+  std::unordered_map<std::string, subscription*> groups;
   std::uint64_t inflight = 0;     // deliveries not yet acked
   std::uint64_t bytes = 0;        // see the file comment
   std::int64_t earliest_expiry = 0;  // ms since epoch of the earliest known expiry; 0 = none
@@ -167,6 +175,8 @@ struct subscription {
   std::string topic;           // topic subscriptions (durable or not)
   bool durable = false;
   std::optional<selector::expression> filter;  // SUBSCRIBE's selector (broker/engine/filter.h)
+  bool exclusive = false;   // activemq.exclusive:true (consumers.cpp)
+  std::uint8_t priority = 0;  // activemq.priority, 0-127: higher is offered first
   // A consumer of several queues: a wildcard (/queue/a.>: every matching queue, those that
   // exist and those made later) or a composite (/queue/a,/queue/b); `q` is then an empty
   // queue of its own and `sources` the queues it consumes from.
@@ -239,6 +249,9 @@ struct session {
   std::vector<stomp::frame> held_for_login;
 
   std::uint64_t frames_in = 0, messages_in = 0, messages_out = 0;
+  // Destinations this session sent to while someone listened to advisories (advisory.cpp):
+  // it is their producer until it ends.
+  std::set<std::string, std::less<>> produced_to;
 };
 
 struct topic {

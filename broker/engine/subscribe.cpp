@@ -27,6 +27,8 @@ struct subscribe_request {
   std::string durable_name;  // activemq.subscriptionName on a topic; "" = not durable
   std::optional<selector::expression> filter;  // the selector header, parsed once here
   bool browser = false;  // browser:true on a queue (browse.cpp)
+  bool exclusive = false;     // activemq.exclusive:true (consumers.cpp)
+  std::uint8_t priority = 0;  // activemq.priority
 };
 
 // An invalid selector is refused with the parser's one-line reason ("expected ')' at column
@@ -72,6 +74,13 @@ result<subscribe_request> read_subscribe(const session& s, const stomp::frame& f
   if (auto p = f.get("activemq.prefetchSize"); p && (!parse_number(*p, req.prefetch) || req.prefetch == 0))
     return failure{errc::bad_prefetch, fmt::format("activemq.prefetchSize '{}' is not a positive number.", *p)};
   req.browser = !req.to_topic && header_or(f, "browser") == "true";
+  req.exclusive = header_or(f, "activemq.exclusive") == "true";
+  if (auto p = f.get("activemq.priority"); p) {
+    unsigned v = 0;
+    if (!parse_number(*p, v) || v > 127)
+      return failure{errc::bad_priority, fmt::format("activemq.priority '{}' is not a number from 0 to 127.", *p)};
+    req.priority = static_cast<std::uint8_t>(v);
+  }
   auto filter = read_selector(f);
   if (!filter) return std::move(filter).error();
   req.filter = std::move(filter).value();
@@ -125,6 +134,8 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   sub->mode = r.mode;
   sub->prefetch = r.prefetch;
   sub->filter = r.filter;
+  sub->exclusive = r.exclusive;
+  sub->priority = r.priority;
   std::optional<journal::durable_subscription_create> create;
   const std::string selector_text = r.filter ? r.filter->text() : std::string();
 
@@ -158,9 +169,11 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
         q->consumers.push_back(sub.get());
         q->unmatched_below = 0;  // its selector may match what the others skipped
         sub->sources.push_back(q.get());
+        consumer_joined(*q, *sub);
       }
     if (any_wildcard) wildcard_queue_subs_.push_back(sub.get());
     mark_consumer_dirty(*sub);
+    if (advising()) advise_consumer(*sub, true);
     s.subs.emplace(r.id, std::move(sub));
     add_receipt(s, f, 0);
     return;
@@ -212,7 +225,11 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   }
   sub->q->consumers.push_back(sub.get());
   sub->q->unmatched_below = 0;  // its selector may match what the others skipped
+  consumer_joined(*sub->q, *sub);
   mark_dirty(*sub->q);
+  count_advisory_listener(*sub, +1);
+  if (advising()) advise_consumer(*sub, true);
+  if (master_change_ && r.to_topic) deliver_retained(*sub);
   s.subs.emplace(r.id, std::move(sub));
   if (!create) {
     add_receipt(s, f, 0);
@@ -275,11 +292,14 @@ void engine::impl::on_unsubscribe(session& s, stomp::frame& f) {
 }
 
 void engine::impl::remove_subscription(session& s, subscription& sub) {
+  count_advisory_listener(sub, -1);
+  if (advising()) advise_consumer(sub, false);
   if (sub.wildcard_queue) {
     std::erase(wildcard_queue_subs_, &sub);
     for (auto* source : sub.sources) {
       std::erase(source->consumers, &sub);
       if (source->next_consumer >= source->consumers.size()) source->next_consumer = 0;
+      consumer_left(*source, sub);
     }
     // The consumer is gone: its unacked deliveries go back to their queues, in order.
     while (!sub.unacked.empty()) return_delivery(sub, sub.unacked.begin());
@@ -290,6 +310,7 @@ void engine::impl::remove_subscription(session& s, subscription& sub) {
   auto& q = *sub.q;
   q.consumers.erase(std::remove(q.consumers.begin(), q.consumers.end(), &sub), q.consumers.end());
   if (q.next_consumer >= q.consumers.size()) q.next_consumer = 0;
+  consumer_left(q, sub);
   if (sub.own) {
     // A non-durable topic subscription's messages, in flight or not, die with it.
     for (const auto& [tag, d] : sub.unacked) s.tags.erase(tag);

@@ -423,13 +423,75 @@ def temporary_queue_reply(b, u):
     return reply_to.startswith("/remote-temp-queue/"), got, late
 
 
+def consumers_exclusive_take_over(b, u):
+    """Issue 16: the first exclusive consumer gets everything; when it goes the next one
+    gets its unacked messages first (redelivered), in order."""
+    q = f"/queue/excl.{u}"
+    a, _ = connect(b)
+    subscribed(a, {"destination": q, "id": "a", "ack": "client-individual", "activemq.exclusive": "true",
+                   "activemq.prefetchSize": "2"})
+    c, _ = connect(b)
+    subscribed(c, {"destination": q, "id": "c", "ack": "client-individual", "activemq.exclusive": "true"})
+    p, _ = connect(b)
+    for i in range(4):
+        sent(p, q, f"m{i}", {"persistent": "true"})
+    first = bodies(frames(a, quiet=0.5))
+    before = bodies(frames(c, quiet=0.5))
+    a.close()
+    after = [(f[2].decode(), f[1].get("redelivered")) for f in frames(c) if f[0] == "MESSAGE"]
+    return first, before, after
+
+
+def consumers_priority(b, u):
+    """Issue 16: the higher activemq.priority consumer gets messages while it has prefetch
+    room; the lower one gets the rest."""
+    q = f"/queue/cprio.{u}"
+    low, _ = connect(b)
+    subscribed(low, {"destination": q, "id": "l", "ack": "client-individual", "activemq.priority": "1",
+                     "activemq.prefetchSize": "2"})
+    high, _ = connect(b)
+    subscribed(high, {"destination": q, "id": "h", "ack": "client-individual", "activemq.priority": "5",
+                      "activemq.prefetchSize": "2"})
+    p, _ = connect(b)
+    for i in range(6):
+        sent(p, q, f"m{i}", {"persistent": "true"})
+    return bodies(frames(high, quiet=0.5)), bodies(frames(low, quiet=0.5))
+
+
+def consumers_message_groups(b, u):
+    """Issue 16: each group goes to one consumer, in order; the first message of a group to
+    its consumer says so; when the owner goes its group moves, nothing reordered."""
+    q = f"/queue/groups.{u}"
+    a, _ = connect(b)
+    subscribed(a, {"destination": q, "id": "a", "ack": "client-individual", "activemq.prefetchSize": "10"})
+    c, _ = connect(b)
+    subscribed(c, {"destination": q, "id": "c", "ack": "client-individual", "activemq.prefetchSize": "20"})
+    p, _ = connect(b)
+    for i in range(3):
+        for g in ("x", "y", "z", "w"):
+            sent(p, q, f"{g}{i}", {"persistent": "true", "JMSXGroupID": g})
+    got = {who: [f for f in frames(r, quiet=0.5) if f[0] == "MESSAGE"] for who, r in (("a", a), ("c", c))}
+    owners = {}
+    for who, fs in got.items():
+        for f in fs:
+            owners.setdefault(f[2].decode()[0], set()).add(who)  # the body's first letter is its group
+    first = sorted((f[2].decode(), f[1].get("JMSXGroupFirstForConsumer")) for fs in got.values() for f in fs
+                   if f[2].decode().endswith("0"))
+    moved = sorted(g for g, who in owners.items() if who == {"a"})
+    a.close()
+    after = [(f[2].decode(), f[1].get("JMSXGroupFirstForConsumer")) for f in frames(c) if f[0] == "MESSAGE"]
+    in_order = [body for body, _ in after] == [f"{g}{i}" for i in range(3) for g in ("x", "y", "z", "w") if g in moved]
+    flagged = sorted(body for body, flag in after if flag == "true")
+    return sorted(len(w) for w in owners.values()), first, in_order, flagged == [f"{g}0" for g in moved]
+
+
 SCENARIOS = [
     login_is_accepted, heart_beat_negotiation, stomp_1_0_connected_heart_beat, stomp_1_0_with_heart_beat_asked,
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, nack_redelivered_with_back_off,
     priority_order, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
-    composite_send, composite_subscribe,
+    composite_send, composite_subscribe, consumers_exclusive_take_over, consumers_priority, consumers_message_groups,
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,
 ]
 
@@ -444,6 +506,11 @@ KNOWN_DIFFERENCES = {
     # ActiveMQ without a redelivery plugin redelivers to STOMP consumers forever; Tandem
     # dead-letters after 7 deliveries (maximumRedeliveries 6).
     "consumer_loss_counts_toward_redelivery": ((9, []), (7, ["m"])),
+    # ActiveMQ's STOMP transport does not show JMSXGroupFirstForConsumer; Tandem sends it on
+    # the first message of a group to its consumer, as issue 16 asks. Owners and order agree.
+    "consumers_message_groups": (
+        ([1, 1, 1, 1], [("w0", None), ("x0", None), ("y0", None), ("z0", None)], True, False),
+        ([1, 1, 1, 1], [("w0", "true"), ("x0", "true"), ("y0", "true"), ("z0", "true")], True, True)),
 }
 
 

@@ -1,0 +1,156 @@
+// Issue 16: advisory topics (broker/engine/advisory.cpp): JSON messages on ActiveMQ.Advisory.*
+// about connections, consumers, producers, destinations, expired and dead-lettered messages,
+// and the retained master-change advisory.
+#include <nlohmann/json.hpp>
+
+#include "engine_fixture.h"
+
+using namespace tandem::broker;
+using namespace tandem::broker::test;
+using nlohmann::json;
+
+namespace {
+
+std::vector<json> bodies_json(const client& c) {
+  std::vector<json> out;
+  for (const auto& m : c.messages()) out.push_back(json::parse(m.body));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("issue 16: consumer advisories carry the consumer count, added and removed") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
+  client a(fx, connected), b(fx, connected);
+  a.subscribe("s", "/queue/orders");
+  b.subscribe("s", "/queue/orders", "auto", {{"activemq.exclusive", "true"}});
+  b.close();
+  REQUIRE(watcher.wait_messages(3));
+  auto got = bodies_json(watcher);
+  CHECK(got[0]["event"] == "added");
+  CHECK(got[0]["consumerCount"] == 1);
+  CHECK(got[0]["destination"] == "/queue/orders");
+  CHECK(got[1]["consumerCount"] == 2);
+  CHECK(got[1]["exclusive"] == true);
+  CHECK(got[2]["event"] == "removed");
+  CHECK(got[2]["consumerCount"] == 1);
+  CHECK(watcher.messages()[0].get("consumerCount") == "1");
+  CHECK(watcher.messages()[0].get("content-type") == "application/json");
+  CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
+}
+
+TEST_CASE("issue 16: topic consumer advisories count the topic's subscribers") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.Topic.news");
+  client a(fx, connected), b(fx, connected);
+  a.subscribe("s", "/topic/news");
+  b.subscribe("s", "/topic/news");
+  REQUIRE(watcher.wait_messages(2));
+  CHECK(bodies_json(watcher)[1]["consumerCount"] == 2);
+}
+
+TEST_CASE("issue 16: connection advisories on CONNECT and when the connection goes") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Connection");
+  {
+    client a(fx);
+    a.connect({{"client-id", "app-1"}});
+  }
+  REQUIRE(watcher.wait_messages(2));
+  auto got = bodies_json(watcher);
+  CHECK(got[0]["event"] == "added");
+  CHECK(got[0]["clientId"] == "app-1");
+  CHECK(got[1]["event"] == "removed");
+  CHECK(got[0]["connectionId"] == got[1]["connectionId"]);
+}
+
+TEST_CASE("issue 16: a producer is a connection that sent to the destination, advised once, removed when it goes") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Producer.>");
+  {
+    client p(fx, connected), q(fx, connected);
+    p.send("/queue/work", "1");
+    p.send("/queue/work", "2");
+    q.send("/queue/work", "3");
+    REQUIRE(watcher.wait_messages(2));
+    auto got = bodies_json(watcher);
+    CHECK(got[0]["event"] == "added");
+    CHECK(got[0]["producerCount"] == 1);
+    CHECK(got[1]["producerCount"] == 2);
+    CHECK(watcher.messages().size() == 2);
+    CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Producer.Queue.work");
+  }
+  REQUIRE(watcher.wait_messages(4));
+  auto got = bodies_json(watcher);
+  CHECK(got[2]["event"] == "removed");
+  CHECK(got[3]["producerCount"] == 0);
+}
+
+TEST_CASE("issue 16: destination advisories when a queue is made") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Queue");
+  client p(fx, connected);
+  p.send("/queue/new.one", "x");
+  REQUIRE(watcher.wait_messages(1));
+  auto got = bodies_json(watcher);
+  CHECK(got[0]["event"] == "created");
+  CHECK(got[0]["destination"] == "/queue/new.one");
+}
+
+TEST_CASE("issue 16: expired and dead-lettered messages are advised on their destination's topic") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w1", "/topic/ActiveMQ.Advisory.Expired.Queue.q");
+  watcher.subscribe("w2", "/topic/ActiveMQ.Advisory.MessageDLQd.Queue.q");
+  client p(fx, connected);
+  p.send("/queue/q", "old", {{"expires", std::to_string(fx.now_ms + 1000)}, {"persistent", "true"}});
+  fx.now_ms += 5000;
+  client c(fx, connected);
+  c.subscribe("s", "/queue/q", "client-individual");  // dispatch finds it expired
+  REQUIRE(watcher.wait_messages(1));
+  p.send("/queue/q", "bad", {{"persistent", "true"}});
+  REQUIRE(c.wait_messages(1));
+  auto r = c.next_receipt();
+  c.frame("NACK", {{"id", c.ack_id(0)}, {"receipt", r}});
+  REQUIRE(c.wait_receipt(r));
+  REQUIRE(watcher.wait_messages(2));
+  auto got = bodies_json(watcher);
+  CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Expired.Queue.q");
+  CHECK(got[0]["destination"] == "/queue/q");
+  CHECK(watcher.messages()[1].get("destination") == "/topic/ActiveMQ.Advisory.MessageDLQd.Queue.q");
+  CHECK(got[1]["messageId"] == std::string(*c.messages()[0].get("message-id")));
+}
+
+TEST_CASE("issue 16: the master-change advisory is kept for later subscribers") {
+  fixture fx;
+  master_change mc;
+  mc.broker = "b2";
+  mc.previous_broker = "b1";
+  mc.epoch = 7;
+  mc.previous_epoch = 6;
+  mc.took_ms = 42;
+  mc.at_ms = fx.now_ms;
+  fx.eng->announce_master(mc);
+  client a(fx, connected);
+  a.subscribe("s", "/topic/ActiveMQ.Advisory.Tandem.MasterChange");
+  REQUIRE(a.wait_messages(1));
+  auto got = bodies_json(a)[0];
+  CHECK(got["broker"] == "b2");
+  CHECK(got["previousBroker"] == "b1");
+  CHECK(got["epoch"] == 7);
+  CHECK(got["failoverMs"] == 42);
+  CHECK(a.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Tandem.MasterChange");
+  client b(fx, connected);
+  b.subscribe("s", "/topic/ActiveMQ.Advisory.>");
+  REQUIRE(b.wait_messages(1));
+  CHECK(json::parse(b.messages()[0].body)["epoch"] == 7);
+  client other(fx, connected);
+  other.subscribe("s", "/topic/ActiveMQ.Advisory.Connection");
+  CHECK(other.messages().empty());
+}
