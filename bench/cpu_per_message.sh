@@ -16,6 +16,7 @@
 #   p64_r1    64 producers, RECEIPT per message, window 1 each
 #   p16_r100  16 producers, RECEIPT every 100, window 10
 #   topic_np  non-persistent topic, 1 producer, 8 subscribers
+#   p16_c4    16 producers as p16_r100, 4 queue consumers (client-individual): dispatch and ACK
 #
 # Output: one line per run on stdout ("case build rep msgs msg/s cpu_s us/msg load"), and
 # $OUT (default /var/tmp/tandem-cpu/results.tsv) with the same lines, tab separated.
@@ -28,12 +29,12 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_RUN=$2; shift ;;
     --case) CASES+=("$2"); shift ;;
     *=*) BUILDS+=("$1") ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    *) sed -n '2,23p' "$0"; exit 2 ;;
   esac
   shift
 done
 [ ${#CASES[@]} -gt 0 ] || CASES=(p1_r1 p64_r1 p16_r100 topic_np)
-[ ${#BUILDS[@]} -ge 1 ] || { sed -n '2,22p' "$0"; exit 2; }
+[ ${#BUILDS[@]} -ge 1 ] || { sed -n '2,23p' "$0"; exit 2; }
 BASE=${STORE_BASE:-/var/tmp/tandem-cpu}
 OUT=${OUT:-$BASE/results.tsv}
 PORT=${PORT:-61970}
@@ -52,6 +53,7 @@ args_of() {
     p64_r1) echo "-p 64 -c 0 --persistent --receipt-every 1 --window 1" ;;
     p16_r100) echo "-p 16 -c 0 --persistent --receipt-every 100 --window 10" ;;
     topic_np) echo "-p 1 -c 8 --topic --receipt-every 100 --window 10" ;;
+    p16_c4) echo "-p 16 -c 4 --persistent --receipt-every 100 --window 10 --ack client-individual" ;;
     *) echo "unknown case $1" >&2; exit 2 ;;
   esac
 }

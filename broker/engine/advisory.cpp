@@ -53,6 +53,9 @@ void engine::impl::count_advisory_listener(const subscription& sub, int delta) {
 }
 
 void engine::impl::advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props) {
+  // A wildcard or composite consumer (/queue/a.>, /queue/a,/queue/b), or a destination
+  // literally named so: its name would make the advisory topic a wildcard or composite.
+  if (has_wildcard(topic) || topic.find(',') != std::string_view::npos) return;
   message m;
   m.persistent = false;
   m.headers.emplace_back("content-type", "application/json");

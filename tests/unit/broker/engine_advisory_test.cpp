@@ -41,6 +41,21 @@ TEST_CASE("issue 16: consumer advisories carry the consumer count, added and rem
   CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
 }
 
+TEST_CASE("issue 16: a wildcard consumer gives no advisory of its own but counts on each queue") {
+  fixture fx;
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.>");
+  client a(fx, connected), b(fx, connected), p(fx, connected);
+  p.send("/queue/w.x", "m");  // the queue exists before the wildcard consumer
+  a.subscribe("s", "/queue/w.>");
+  b.subscribe("s", "/queue/w.x");
+  REQUIRE(watcher.wait_messages(1));
+  fx.settle();
+  REQUIRE(watcher.messages().size() == 1);
+  CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Queue.w.x");
+  CHECK(bodies_json(watcher)[0]["consumerCount"] == 2);
+}
+
 TEST_CASE("issue 16: topic consumer advisories count the topic's subscribers") {
   fixture fx;
   client watcher(fx, connected);
