@@ -17,9 +17,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
+from pg_support import Producer
 from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, skip, wait_for
 
 EXIT_DEPOSED = 75
@@ -206,45 +206,6 @@ def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
     assert sorted(f[2] for f in got) == sorted(bodies("before", 10) + bodies("after", 5)), [f[2] for f in got]
 
 
-class Producer(threading.Thread):
-    """Sends persistent messages one at a time, each with a RECEIPT and a producer seq,
-    through any failure: an ERROR or a broken connection makes it send the same message
-    again (same seq), as a client would; the dedup window drops a copy that was stored.
-    `receipted` lists the bodies that got a RECEIPT."""
-
-    def __init__(self, broker, dest):
-        super().__init__(daemon=True)
-        self.broker, self.dest = broker, dest
-        self.receipted, self.receipted_at, self.errors, self.resends = [], [], 0, 0
-        self.stop_flag = threading.Event()
-
-    def run(self):
-        seq, r = 0, None
-        while not self.stop_flag.is_set():
-            body = f"f-{seq:06d}".encode()
-            try:
-                if r is None:
-                    r = Raw(self.broker, timeout=10)
-                    r.connect()
-                r.frame("SEND", {"destination": self.dest, "persistent": "true", "receipt": f"s{seq}",
-                                 "tandem-producer-id": "failover-producer", "tandem-producer-seq": str(seq + 1)}, body)
-                f = r.read_frame(timeout=10)
-                if f is not None and f[0] == "RECEIPT":
-                    self.receipted.append(body)
-                    self.receipted_at.append(time.monotonic())
-                    seq += 1
-                    continue
-                self.errors += 1
-                r.close()
-                r = None
-            except (OSError, AssertionError):
-                r = None
-            self.resends += 1
-            time.sleep(0.05)
-        if r is not None:
-            r.close()
-
-
 def test_the_master_keeps_serving_through_a_database_failover(brokers):
     """The primary is killed and the standby promoted while a producer sends: the master's
     writer reconnects through the multi-host URI and goes on with the same epoch (its lease,
@@ -267,7 +228,7 @@ def test_the_master_keeps_serving_through_a_database_failover(brokers):
     p.stop_flag.set()
     p.join(timeout=30)
     assert a.proc.poll() is None, a.log_text()
-    gap = max(b - a for a, b in zip(p.receipted_at, p.receipted_at[1:]))
+    gap = p.longest_gap()
     print(f"  primary killed and standby promoted in {promoted_in * 1000:.0f} ms; longest time without a RECEIPT "
           f"{gap * 1000:.0f} ms; {p.errors} failed sends, {p.resends} resends")
     h = a.health()
