@@ -182,6 +182,41 @@ def test_tandem_journal_summarises_a_database_store_read_only(brokers):
     assert j["problems"][0]["target"] == "/queue/summary" and "body is gone" in j["problems"][0]["problem"], j
 
 
+def test_tandem_journal_dumps_a_database_store_read_only(brokers):
+    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    c = cluster()
+    db = c.new_database()
+    a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
+    send_persistent(a, "/queue/dump-a", bodies("a", 5),
+                    headers=lambda i: {"tandem-producer-id": "p1", "tandem-producer-seq": str(i + 1)})
+    send_persistent(a, "/queue/dump-b", bodies("b", 3))
+    drain(a, "/queue/dump-b", 3)  # acked: their rows are deleted
+    before = c.superuser_sql("select epoch, next_msg_seq from tandem_lease", db=db)
+    out = subprocess.run([tool, "dump", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert lines[0]["kind"] == "store" and lines[0]["store_id"] == a.health()["store_id"], lines[0]
+    messages = [x for x in lines if x.get("table") == "tandem_message"]
+    assert [m["live"] for m in messages] == [["/queue/dump-a"]] * 5, messages
+    assert [m["record"]["producer_seq"] for m in messages] == [1, 2, 3, 4, 5], messages
+    assert all(m["type"] == "message_add" and m["bytes"] > 0 and m["record"]["body_bytes"] == 56 for m in messages), messages
+    windows = [x for x in lines if x.get("table") == "tandem_producer"]
+    assert len(windows) == 1 and windows[0]["type"] == "index_state", windows
+    assert {"producer_id": "p1", "seqs": [1, 2, 3, 4, 5]}.items() <= next(
+        w for w in windows[0]["record"]["windows"] if w["producer_id"] == "p1").items(), windows
+    # Text: the journal dump's line with the table in place of SEG:OFF lsn= epoch=.
+    out = subprocess.run([tool, "dump", c.uri(db), "--destination", "/queue/dump-a"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = [x for x in out.stdout.splitlines() if x.startswith("tandem_message ")]
+    assert len(text) == 5 and all(" message_add " in x and 'live=["/queue/dump-a"]' in x for x in text), out.stdout
+    out = subprocess.run([tool, "dump", c.uri(db), "--destination", "/queue/dump-b"], capture_output=True, text=True)
+    assert out.returncode == 0 and "tandem_message" not in out.stdout, out.stdout
+    out = subprocess.run([tool, "dump", c.uri(db), "--lsn", "3"], capture_output=True, text=True)
+    assert out.returncode == 64 and "no segments or LSNs" in out.stderr, out
+    assert c.superuser_sql("select epoch, next_msg_seq from tandem_lease", db=db) == before  # read-only
+
+
 def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
     c = cluster()
     a, s = pair(brokers, c.uri(c.new_database()))
@@ -251,6 +286,7 @@ if __name__ == "__main__":
             test_slave_has_no_client_port_and_health_names_holder_and_epoch,
             test_kill_9_of_the_master_loses_nothing_receipted,
             test_tandem_journal_summarises_a_database_store_read_only,
+            test_tandem_journal_dumps_a_database_store_read_only,
             test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,
             # last: it promotes the standby, the cluster has no second copy afterwards
             test_the_master_keeps_serving_through_a_database_failover,
