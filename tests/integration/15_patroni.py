@@ -9,13 +9,11 @@ reconnects to it and goes on with the same epoch; every receipted message is the
 Skips (exit 77) when PostgreSQL 15, Patroni or etcd cannot run here (not root, no packages).
 """
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
-from pg_support import Producer
-from tandem_test import drain, new_group, run, skip, wait_for
+from pg_support import Producer, start_cluster
+from tandem_test import drain, new_group, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "pg", "patroni_cluster.sh")
@@ -26,18 +24,7 @@ ARGS = ["--lock-check-interval", "3000", "--lock-poll-interval-ms", "100"]
 
 class PatroniCluster:
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tandem-patroni-")
-        rc = subprocess.run([CLUSTER, "start", self.dir], capture_output=True, text=True)
-        if rc.returncode == 77:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            skip(rc.stderr.strip())
-        assert rc.returncode == 0, rc.stderr
-        self.env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().partition("=")
-                self.env[k] = v
-        os.environ["PGPASSFILE"] = self.env["PGPASSFILE"]
+        self.dir, self.env = start_cluster(CLUSTER, "tandem-patroni-")
 
     def command(self, *args):
         out = subprocess.run([CLUSTER, args[0], self.dir, *args[1:]], capture_output=True, text=True)

@@ -16,11 +16,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-from pg_support import Producer
-from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, skip, wait_for
+from pg_support import Producer, start_cluster
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, wait_for
 
 EXIT_DEPOSED = 75
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,17 +32,7 @@ class Cluster:
     """A primary and a synchronous standby in a temp dir; one database per case."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tandem-pg-")
-        rc = subprocess.run([CLUSTER, "start", self.dir], capture_output=True, text=True)
-        if rc.returncode == 77:
-            skip(rc.stderr.strip())
-        assert rc.returncode == 0, rc.stderr
-        self.env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().partition("=")
-                self.env[k] = v
-        os.environ["PGPASSFILE"] = self.env["PGPASSFILE"]
+        self.dir, self.env = start_cluster(CLUSTER, "tandem-pg-")
         self.count = 0
 
     def superuser_sql(self, sql, port=None, db="postgres"):
@@ -81,6 +70,11 @@ def cluster():
 
 def pair(brokers, uri):
     return new_group(brokers, 2, args=FAST, store=uri, slave_log=r"slave: waiting for the lease, held by b0")
+
+
+def journal_tool():
+    return os.environ.get("TANDEM_JOURNAL") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
 
 
 def bodies(prefix, n):
@@ -156,8 +150,7 @@ def test_kill_9_of_the_master_loses_nothing_receipted(brokers):
 
 
 def test_tandem_journal_summarises_a_database_store_read_only(brokers):
-    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    tool = journal_tool()
     c = cluster()
     db = c.new_database()
     a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
@@ -183,8 +176,7 @@ def test_tandem_journal_summarises_a_database_store_read_only(brokers):
 
 
 def test_tandem_journal_dumps_a_database_store_read_only(brokers):
-    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    tool = journal_tool()
     c = cluster()
     db = c.new_database()
     a, = new_group(brokers, 1, args=FAST, store=c.uri(db))

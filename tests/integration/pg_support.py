@@ -1,9 +1,33 @@
-"""Shared by the PostgreSQL store tests (15_postgresql.py, 15_patroni.py): a producer that
-keeps sending through a database failover and records what got a RECEIPT."""
+"""Shared by the PostgreSQL store tests (15_postgresql.py, 15_patroni.py): starting a
+cluster script's cluster, and a producer that keeps sending through a database failover and
+records what got a RECEIPT."""
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 
-from tandem_test import Raw
+from tandem_test import Raw, skip
+
+
+def start_cluster(script, prefix):
+    """Runs `script start DIR` (tests/pg/pg_cluster.sh or patroni_cluster.sh) in a new temp
+    dir and returns (DIR, the variables of DIR/env); PGPASSFILE is exported for the brokers.
+    Skips the case when the script exits 77 (PostgreSQL, Patroni or etcd cannot run here)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    rc = subprocess.run([script, "start", d], capture_output=True, text=True)
+    if rc.returncode == 77:
+        shutil.rmtree(d, ignore_errors=True)
+        skip(rc.stderr.strip())
+    assert rc.returncode == 0, rc.stderr
+    env = {}
+    with open(os.path.join(d, "env")) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            env[k] = v
+    os.environ["PGPASSFILE"] = env["PGPASSFILE"]
+    return d, env
 
 
 class Producer(threading.Thread):
