@@ -145,6 +145,7 @@ std::unique_ptr<pg::store> broker_process::open_database_store(std::uint64_t epo
   o.conninfo = cfg_.store.string();
   o.epoch = epoch;
   o.producer_window = cfg_.engine.dedup_window;
+  o.max_producers = cfg_.engine.dedup_max_producers;
   o.body_cache_bytes = cfg_.body_cache_bytes;
   o.io_timeout = lease_duration(cfg_);
   o.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -66,6 +67,7 @@ constexpr statement st_entry{"entry",
 constexpr statement st_producer{"producer",
                                 "insert into tandem_producer (producer_id, producer_seq) values ($1, $2) on conflict do nothing"};
 constexpr statement st_prune{"prune", "delete from tandem_producer where producer_id = $1 and producer_seq <> all($2::bigint[])"};
+constexpr statement st_forget_producer{"forget_producer", "delete from tandem_producer where producer_id = $1"};
 // The message row goes with its last entry. The NOT EXISTS reads the statement's snapshot,
 // in which this target's entries are still there, hence "e.target <> $1".
 constexpr statement st_remove{"remove",
@@ -84,7 +86,7 @@ constexpr statement st_subscription{"subscription",
                                     "selector = excluded.selector"};
 constexpr statement st_subscription_delete{"subscription_delete", "delete from tandem_subscription where key = $1"};
 constexpr statement all_statements[] = {st_fence,       st_message,    st_message_retry, st_entry,
-                                        st_producer,    st_prune,      st_remove,
+                                        st_producer,    st_prune,      st_forget_producer, st_remove,
                                         st_drop_target, st_destination, st_destination_delete,
                                         st_subscription, st_subscription_delete};
 
@@ -126,9 +128,22 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   std::uint64_t committed_floor = 0;       // highest next_msg_seq a COMMIT of ours returned
   std::string first_sqlstate;              // of the last failed group
   bool retrying = false;                   // sending a group again (st_message_retry)
-  std::unordered_map<std::string, std::pair<seq_window, std::size_t>> windows;  // producer -> (window, pushes since prune)
+  // The writer's copy of each producer's window (to prune its rows to exactly the seqs
+  // kept) in recency order, least recently stored to first, as the index keeps it.
+  struct producer_rows {
+    seq_window window;
+    std::size_t pushes = 0;  // since the last prune
+    std::list<std::string>::iterator recency;
+  };
+  std::unordered_map<std::string, producer_rows> windows;
+  std::list<std::string> recency;
+  // Producers whose rows the current group deletes (evicted past max_producers, or found
+  // beyond it at load): sent again first when the group is retried, because the retry
+  // sees the writer's state after the first attempt and would not evict them again.
+  std::vector<std::string> forgotten;
+  std::vector<std::string> stale_at_load;
 
-  explicit impl(options o) : opts(std::move(o)), idx(opts.producer_window) {}
+  explicit impl(options o) : opts(std::move(o)), idx(opts.producer_window, opts.max_producers) {}
 
   void post(std::function<void()> f) {
     if (opts.post) opts.post(std::move(f));
@@ -259,16 +274,36 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
                          param::number(m.priority), param::number(size)});
     if (m.producer_id.empty() || opts.producer_window == 0) return;
     pl.send(st_producer, {param::text(m.producer_id), param::number(static_cast<long long>(m.producer_seq))});
+    remember_producer(pl, m.producer_id, m.producer_seq);
+  }
+
+  producer_rows& touch_producer(const std::string& id) {
+    auto [it, added] = windows.try_emplace(id);
+    if (!added) recency.erase(it->second.recency);
+    it->second.recency = recency.insert(recency.end(), id);
+    return it->second;
+  }
+
+  void remember_producer(pipeline& pl, const std::string& id, std::uint64_t seq) {
+    auto& rows = touch_producer(id);
+    rows.window.push(seq, opts.producer_window);
     // Prune the producer's rows to its window now and then (exactly the seqs kept, so a
     // window with seqs out of order stays right).
-    auto& [window, pushes] = windows[m.producer_id];
-    window.push(m.producer_seq, opts.producer_window);
-    if (++pushes < 256 || window.size() < opts.producer_window) return;
-    pushes = 0;
-    std::string arr = "{";
-    for (auto s : window.seqs()) arr += fmt::format("{}{}", arr.size() > 1 ? "," : "", s);
-    arr += "}";
-    pl.send(st_prune, {param::text(m.producer_id), param::text(std::move(arr))});
+    if (++rows.pushes >= 256 && rows.window.size() >= opts.producer_window) {
+      rows.pushes = 0;
+      std::string arr = "{";
+      for (auto s : rows.window.seqs()) arr += fmt::format("{}{}", arr.size() > 1 ? "," : "", s);
+      arr += "}";
+      pl.send(st_prune, {param::text(id), param::text(std::move(arr))});
+    }
+    // The index drops the same producer when it applies this change (index::touch).
+    while (opts.max_producers != 0 && windows.size() > opts.max_producers) {
+      std::string oldest = std::move(recency.front());
+      recency.pop_front();
+      windows.erase(oldest);
+      pl.send(st_forget_producer, {param::text(oldest)});
+      forgotten.push_back(std::move(oldest));
+    }
   }
 
   void send_remove(pipeline& pl, const message_remove& r) {
@@ -332,6 +367,11 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
     }
     first_sqlstate.clear();
     pl.send(st_fence, {param::number(static_cast<long long>(opts.epoch)), param::number(static_cast<long long>(max_seq + 1))});
+    if (!retrying) {
+      forgotten = std::move(stale_at_load);
+      stale_at_load.clear();
+    }
+    for (const auto& id : forgotten) pl.send(st_forget_producer, {param::text(id)});
     for (const auto& p : group) send_change(pl, *p, max_seq);
     const bool synced = pl.ok && PQpipelineSync(c) == 1;
     std::error_code ec;
@@ -599,9 +639,13 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
                         idx.create_subscription(s);
                       },
                       report.detail);
-    ok = ok && stream("select producer_id, producer_seq from tandem_producer order by producer_id, pos",
+    // In arrival order, so the index's recency (and its eviction past max_producers) is
+    // the one the stores' writes made.
+    std::unordered_map<std::string, bool> loaded_producers;
+    ok = ok && stream("select producer_id, producer_seq from tandem_producer order by pos",
                       [&](const query_result& r) {
                         idx.record_producer(r.text(0, 0), static_cast<std::uint64_t>(r.integer(0, 1)));
+                        loaded_producers.try_emplace(std::string(r.text(0, 0)), true);
                       },
                       report.detail);
     if (!ok) return std::make_error_code(std::errc::io_error);
@@ -617,7 +661,11 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
       report.detail = r.error;
       return std::make_error_code(std::errc::io_error);
     }
-    for (const auto& [producer, w] : idx.producer_windows()) windows[producer] = {w, 0};
+    for (const auto* p : idx.producers_by_recency()) touch_producer(p->first).window = p->second;
+    // Windows the index dropped at load (a smaller max_producers, or rows a failed group left)
+    // are deleted by the first group, under its fence.
+    for (const auto& [producer, _] : loaded_producers)
+      if (!windows.contains(producer)) stale_at_load.push_back(producer);
     report.live_messages = idx.live_messages();
     report.live_bytes = idx.live_bytes();
     report.destinations = idx.destinations().size();

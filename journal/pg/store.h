@@ -66,6 +66,10 @@ struct options {
   std::string conninfo;
   std::uint64_t epoch = 0;  // from the lease; every write transaction proves it
   std::size_t producer_window = 1024;
+  // Producers whose dedup window is kept (journal::options::max_producers): past it the
+  // least recently stored-to producer's window is dropped from the index and its
+  // tandem_producer rows are deleted in the same transaction. 0 = no bound.
+  std::size_t max_producers = 0;
   std::size_t body_cache_bytes = 64ull << 20;
   std::size_t max_group = 1024;  // changes per transaction
   std::size_t read_ahead = 256;  // messages fetched per cache miss

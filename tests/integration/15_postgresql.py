@@ -16,11 +16,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, skip, wait_for
+from pg_support import Producer, start_cluster
+from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, wait_for
 
 EXIT_DEPOSED = 75
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,17 +32,7 @@ class Cluster:
     """A primary and a synchronous standby in a temp dir; one database per case."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tandem-pg-")
-        rc = subprocess.run([CLUSTER, "start", self.dir], capture_output=True, text=True)
-        if rc.returncode == 77:
-            skip(rc.stderr.strip())
-        assert rc.returncode == 0, rc.stderr
-        self.env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().partition("=")
-                self.env[k] = v
-        os.environ["PGPASSFILE"] = self.env["PGPASSFILE"]
+        self.dir, self.env = start_cluster(CLUSTER, "tandem-pg-")
         self.count = 0
 
     def superuser_sql(self, sql, port=None, db="postgres"):
@@ -81,6 +70,11 @@ def cluster():
 
 def pair(brokers, uri):
     return new_group(brokers, 2, args=FAST, store=uri, slave_log=r"slave: waiting for the lease, held by b0")
+
+
+def journal_tool():
+    return os.environ.get("TANDEM_JOURNAL") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
 
 
 def bodies(prefix, n):
@@ -156,8 +150,7 @@ def test_kill_9_of_the_master_loses_nothing_receipted(brokers):
 
 
 def test_tandem_journal_summarises_a_database_store_read_only(brokers):
-    tool = os.environ.get("TANDEM_JOURNAL") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[1]))), "tools", "journal", "tandem-journal")
+    tool = journal_tool()
     c = cluster()
     db = c.new_database()
     a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
@@ -180,6 +173,40 @@ def test_tandem_journal_summarises_a_database_store_read_only(brokers):
     j = json.loads(out.stdout)
     assert [p["msg_seq"] for p in j["problems"]] == [int(victim)], j
     assert j["problems"][0]["target"] == "/queue/summary" and "body is gone" in j["problems"][0]["problem"], j
+
+
+def test_tandem_journal_dumps_a_database_store_read_only(brokers):
+    tool = journal_tool()
+    c = cluster()
+    db = c.new_database()
+    a, = new_group(brokers, 1, args=FAST, store=c.uri(db))
+    send_persistent(a, "/queue/dump-a", bodies("a", 5),
+                    headers=lambda i: {"tandem-producer-id": "p1", "tandem-producer-seq": str(i + 1)})
+    send_persistent(a, "/queue/dump-b", bodies("b", 3))
+    drain(a, "/queue/dump-b", 3)  # acked: their rows are deleted
+    before = c.superuser_sql("select epoch, next_msg_seq from tandem_lease", db=db)
+    out = subprocess.run([tool, "dump", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert lines[0]["kind"] == "store" and lines[0]["store_id"] == a.health()["store_id"], lines[0]
+    messages = [x for x in lines if x.get("table") == "tandem_message"]
+    assert [m["live"] for m in messages] == [["/queue/dump-a"]] * 5, messages
+    assert [m["record"]["producer_seq"] for m in messages] == [1, 2, 3, 4, 5], messages
+    assert all(m["type"] == "message_add" and m["bytes"] > 0 and m["record"]["body_bytes"] == 56 for m in messages), messages
+    windows = [x for x in lines if x.get("table") == "tandem_producer"]
+    assert len(windows) == 1 and windows[0]["type"] == "index_state", windows
+    assert {"producer_id": "p1", "seqs": [1, 2, 3, 4, 5]}.items() <= next(
+        w for w in windows[0]["record"]["windows"] if w["producer_id"] == "p1").items(), windows
+    # Text: the journal dump's line with the table in place of SEG:OFF lsn= epoch=.
+    out = subprocess.run([tool, "dump", c.uri(db), "--destination", "/queue/dump-a"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    text = [x for x in out.stdout.splitlines() if x.startswith("tandem_message ")]
+    assert len(text) == 5 and all(" message_add " in x and 'live=["/queue/dump-a"]' in x for x in text), out.stdout
+    out = subprocess.run([tool, "dump", c.uri(db), "--destination", "/queue/dump-b"], capture_output=True, text=True)
+    assert out.returncode == 0 and "tandem_message" not in out.stdout, out.stdout
+    out = subprocess.run([tool, "dump", c.uri(db), "--lsn", "3"], capture_output=True, text=True)
+    assert out.returncode == 64 and "no segments or LSNs" in out.stderr, out
+    assert c.superuser_sql("select epoch, next_msg_seq from tandem_lease", db=db) == before  # read-only
 
 
 def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
@@ -206,45 +233,6 @@ def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
     assert sorted(f[2] for f in got) == sorted(bodies("before", 10) + bodies("after", 5)), [f[2] for f in got]
 
 
-class Producer(threading.Thread):
-    """Sends persistent messages one at a time, each with a RECEIPT and a producer seq,
-    through any failure: an ERROR or a broken connection makes it send the same message
-    again (same seq), as a client would; the dedup window drops a copy that was stored.
-    `receipted` lists the bodies that got a RECEIPT."""
-
-    def __init__(self, broker, dest):
-        super().__init__(daemon=True)
-        self.broker, self.dest = broker, dest
-        self.receipted, self.receipted_at, self.errors, self.resends = [], [], 0, 0
-        self.stop_flag = threading.Event()
-
-    def run(self):
-        seq, r = 0, None
-        while not self.stop_flag.is_set():
-            body = f"f-{seq:06d}".encode()
-            try:
-                if r is None:
-                    r = Raw(self.broker, timeout=10)
-                    r.connect()
-                r.frame("SEND", {"destination": self.dest, "persistent": "true", "receipt": f"s{seq}",
-                                 "tandem-producer-id": "failover-producer", "tandem-producer-seq": str(seq + 1)}, body)
-                f = r.read_frame(timeout=10)
-                if f is not None and f[0] == "RECEIPT":
-                    self.receipted.append(body)
-                    self.receipted_at.append(time.monotonic())
-                    seq += 1
-                    continue
-                self.errors += 1
-                r.close()
-                r = None
-            except (OSError, AssertionError):
-                r = None
-            self.resends += 1
-            time.sleep(0.05)
-        if r is not None:
-            r.close()
-
-
 def test_the_master_keeps_serving_through_a_database_failover(brokers):
     """The primary is killed and the standby promoted while a producer sends: the master's
     writer reconnects through the multi-host URI and goes on with the same epoch (its lease,
@@ -267,7 +255,7 @@ def test_the_master_keeps_serving_through_a_database_failover(brokers):
     p.stop_flag.set()
     p.join(timeout=30)
     assert a.proc.poll() is None, a.log_text()
-    gap = max(b - a for a, b in zip(p.receipted_at, p.receipted_at[1:]))
+    gap = p.longest_gap()
     print(f"  primary killed and standby promoted in {promoted_in * 1000:.0f} ms; longest time without a RECEIPT "
           f"{gap * 1000:.0f} ms; {p.errors} failed sends, {p.resends} resends")
     h = a.health()
@@ -290,6 +278,7 @@ if __name__ == "__main__":
             test_slave_has_no_client_port_and_health_names_holder_and_epoch,
             test_kill_9_of_the_master_loses_nothing_receipted,
             test_tandem_journal_summarises_a_database_store_read_only,
+            test_tandem_journal_dumps_a_database_store_read_only,
             test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,
             # last: it promotes the standby, the cluster has no second copy afterwards
             test_the_master_keeps_serving_through_a_database_failover,

@@ -220,7 +220,8 @@ struct master {
   std::unique_ptr<pg::lease> l;
   std::unique_ptr<pg::store> s;
   std::string detail;
-  explicit master(const std::string& uri, pg::connection& admin, std::chrono::milliseconds io_timeout) {
+  master(const std::string& uri, pg::connection& admin, std::chrono::milliseconds io_timeout,
+         std::size_t max_producers = 0) {
     pg::store_meta meta;
     if (pg::read_meta(admin, meta, detail) == errc::not_a_store) REQUIRE_FALSE(pg::create_schema(admin, detail));
     REQUIRE(admin.exec("update tandem_lease set released = true").ok());
@@ -233,6 +234,7 @@ struct master {
     so.epoch = *epoch;
     so.io_timeout = io_timeout;
     so.reconnect_for = 20s;
+    so.max_producers = max_producers;
     so.post = [this](std::function<void()> f) { o.post(std::move(f)); };
     pg::open_report report;
     auto opened = pg::store::open(so, report);
@@ -360,5 +362,60 @@ TEST_CASE("PostgreSQL store: the writer reconnects after its connection broke, a
     CHECK(result == errc::fenced);
     CHECK(rows_of(*admin, seq) == 0);
   }
+  m.s->close();
+}
+
+namespace {
+
+// The producers that have tandem_producer rows, comma-separated in name order.
+std::string producers_with_rows(pg::connection& admin) {
+  auto r = admin.exec("select coalesce(string_agg(distinct producer_id, ',' order by producer_id), '') from tandem_producer");
+  REQUIRE_MESSAGE(r.ok(), r.error);
+  return std::string(r.text(0, 0));
+}
+
+}  // namespace
+
+TEST_CASE("PostgreSQL store: dedup windows of max_producers producers are kept, the least recent go with their rows "
+          "(issue 14)") {
+  auto& c = shared_cluster();
+  auto admin = admin_of(c);
+  if (!admin) return;
+  pg::store_meta meta;
+  std::string detail;
+  if (pg::read_meta(*admin, meta, detail) == errc::not_a_store) REQUIRE_FALSE(pg::create_schema(*admin, detail));
+  REQUIRE(admin->exec("delete from tandem_producer").ok());  // an earlier case's producer
+  auto send_from = [](master& m, const char* producer, std::uint64_t seq) {
+    auto msg = send(m.s->allocate_msg_seq(), static_cast<int>(seq));
+    msg.producer_id = producer;
+    msg.producer_seq = seq;
+    bool done = false;
+    std::error_code result;
+    m.s->append(change{std::move(msg)}, [&](std::error_code e, std::uint64_t) {
+      result = e;
+      done = true;
+    });
+    REQUIRE(m.o.run_until([&] { return done; }));
+    CHECK_FALSE(result);
+  };
+  {
+    master m(c.uri, *admin, 3000ms, 2);
+    for (const char* p : {"p1", "p2", "p3"})
+      for (std::uint64_t seq = 1; seq <= 3; ++seq) send_from(m, p, seq);
+    CHECK_FALSE(m.s->is_duplicate("p1", 1));  // the least recent of three, bound two
+    CHECK(m.s->is_duplicate("p2", 3));
+    CHECK(m.s->is_duplicate("p3", 1));
+    CHECK(producers_with_rows(*admin) == "p2,p3");
+    m.s->close();
+  }
+  // A successor with a smaller bound keeps the most recent producer; the other's rows go
+  // with its first transaction, and a new producer then evicts the kept one.
+  master m(c.uri, *admin, 3000ms, 1);
+  CHECK(m.s->is_duplicate("p3", 3));
+  CHECK_FALSE(m.s->is_duplicate("p2", 3));
+  send_from(m, "p4", 1);
+  CHECK(m.s->is_duplicate("p4", 1));
+  CHECK_FALSE(m.s->is_duplicate("p3", 3));
+  CHECK(producers_with_rows(*admin) == "p4");
   m.s->close();
 }

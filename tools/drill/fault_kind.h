@@ -39,7 +39,8 @@
 //                   measured to the first message accepted); then restart
 //   mds-fail        `mds fail` of the active MDS (no takeover: measured to the  cluster   keeps serving
 //                   first message accepted); then wait-healthy
-// On a PostgreSQL store made by tests/pg/pg_cluster.sh (--pg-cluster DIR): measured from the
+// On a PostgreSQL store made by tests/pg/pg_cluster.sh or patroni_cluster.sh (--pg-cluster DIR;
+// under Patroni, promote and rebuild-standby wait for Patroni to do them): measured from the
 // fault to the first message accepted by any broker (the master rides it out when it
 // lasts less than its lease, else it exits 75 and a slave takes over: both are expected):
 //   db-primary-kill SIGKILL of the PostgreSQL primary, `pg_ctl promote` of the  pg        keeps serving

@@ -145,8 +145,9 @@ int main(int argc, char** argv) {
   app.add_option("--fence-after-ms", fence_after_ms, "--cluster: the brokers' fence_after_ms")->capture_default_str();
   std::string pg_cluster;
   app.add_option("--pg-cluster", pg_cluster,
-                 "run on a PostgreSQL store: DIR of a running tests/pg/pg_cluster.sh primary + standby; the store is "
-                 "its TANDEM_PG_MULTI_URI (unless --store), PGPASSFILE is taken from DIR/env; enables the db-* kinds");
+                 "run on a PostgreSQL store: DIR of a running tests/pg/pg_cluster.sh primary + standby or "
+                 "tests/pg/patroni_cluster.sh Patroni cluster; the store is its TANDEM_PG_MULTI_URI (unless --store), "
+                 "PGPASSFILE is taken from DIR/env; enables the db-* kinds");
   CLI11_PARSE(app, argc, argv);
   if (!pg_cluster.empty()) {
     std::ifstream env(std::filesystem::path(pg_cluster) / "env");
@@ -154,15 +155,19 @@ int main(int argc, char** argv) {
       std::cerr << "tandem-drill: --pg-cluster: cannot read " << pg_cluster << "/env (run tests/pg/pg_cluster.sh start DIR)\n";
       return 2;
     }
+    // PG_HARNESS=patroni: the cluster is Patroni's, and its script's kill-primary, promote
+    // and rebuild-standby only kill the leader and wait for what Patroni does.
+    std::string script = "tests/pg/pg_cluster.sh";
     for (std::string line; std::getline(env, line);) {
       const auto eq = line.find('=');
       if (eq == std::string::npos) continue;
       const auto key = line.substr(0, eq), value = line.substr(eq + 1);
       if (key == "PGPASSFILE") ::setenv("PGPASSFILE", value.c_str(), 1);  // the brokers inherit it
       if (key == "TANDEM_PG_MULTI_URI" && store.empty()) store = value;
+      if (key == "PG_HARNESS" && value == "patroni") script = "tests/pg/patroni_cluster.sh";
     }
     o.pg_cluster = pg_cluster;
-    o.pg_cluster_script = std::filesystem::path(TANDEM_SOURCE_DIR) / "tests/pg/pg_cluster.sh";
+    o.pg_cluster_script = std::filesystem::path(TANDEM_SOURCE_DIR) / script;
   }
   if (!cluster_kind.empty()) {
     o.brokers = sites;

@@ -1,7 +1,8 @@
-// `tandem-journal summary|lock|verify` on a PostgreSQL store (docs/postgresql.md): the same
+// `tandem-journal summary|lock|verify|dump` on a PostgreSQL store (docs/postgresql.md): the same
 // questions asked of the database, strictly read-only (the session is set read only
 // before the first query, so a typo here cannot change a store a broker serves).
 #include <algorithm>
+#include <optional>
 #include <span>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "journal/pg/connection.h"
 #include "journal/pg/lease.h"
 #include "journal/pg/schema.h"
+#include "tools/journal/detail/render.h"
 #include "tools/journal/journal_tool.h"
 
 namespace tandem::tools {
@@ -199,6 +201,142 @@ int run_database_verify(const std::string& uri, bool as_json, std::ostream& out,
                        p["problem"].get<std::string>());
   out << (problems.empty() ? "clean\n" : "CORRUPT: a broker would fail to deliver these entries\n");
   return status;
+}
+
+}  // namespace tandem::tools
+
+namespace tandem::tools {
+
+namespace {
+
+// One record of a database dump: text `TABLE [msg_seq=N bytes=B ]TYPE FIELDS[ live=[...]]`,
+// the journal dump's line with the table in place of SEG:OFF lsn= epoch=, which a database
+// store does not have; JSON with "table" in place of "file"/"segment"/"offset"/"lsn".
+struct dump_line {
+  std::string_view table;
+  std::optional<std::uint64_t> msg_seq;
+  std::optional<std::size_t> bytes;
+  const journal::record* record = nullptr;  // null: the row did not decode
+  std::string decode_error;
+  std::optional<json> live;  // tandem_message: the targets it is still live on
+};
+
+void print_dump_line(const dump_line& l, bool as_json, std::ostream& out) {
+  if (as_json) {
+    json j{{"kind", "record"}, {"table", l.table}};
+    if (l.msg_seq) j["msg_seq"] = *l.msg_seq;
+    if (l.bytes) j["bytes"] = *l.bytes;
+    j["type"] = l.record ? journal::to_string(journal::type_of(*l.record)) : "message_add";
+    if (l.record) j["record"] = detail::json_of(*l.record);
+    else j["decode_error"] = l.decode_error;
+    if (l.live) j["live"] = *l.live;
+    out << detail::dump_json(j) << '\n';
+    return;
+  }
+  out << l.table << ' ';
+  if (l.msg_seq) out << fmt::format("msg_seq={} ", *l.msg_seq);
+  if (l.bytes) out << fmt::format("bytes={} ", *l.bytes);
+  if (l.record) out << journal::to_string(journal::type_of(*l.record)) << ' ' << detail::text_of(*l.record);
+  else out << "message_add (payload does not decode: " << l.decode_error << ")";
+  if (l.live) {
+    out << " live=[";
+    for (std::size_t i = 0; i < l.live->size(); ++i) out << (i ? ", " : "") << detail::escaped((*l.live)[i].get<std::string>());
+    out << ']';
+  }
+  out << '\n';
+}
+
+}  // namespace
+
+// The store as the records that would rebuild it, read in one snapshot (repeatable read,
+// read-only session): its destinations, durable subscriptions, every stored message in
+// msg_seq order with the targets it is still live on, and the producers' dedup windows as
+// one index_state. A database keeps no history: an acked entry is gone, not a
+// message_remove. Message rows are fetched through a cursor, 256 at a time, so a long
+// backlog is never all in memory.
+int run_database_dump(const std::string& uri, const std::optional<std::string>& destination, bool as_json,
+                      std::ostream& out, std::ostream& err) {
+  int rc = exit_clean;
+  pg::store_meta meta;
+  auto c = open_store(uri, meta, err, rc);
+  if (!c) return rc;
+  auto failed = [&](const pg::query_result& r) {
+    err << "tandem-journal: " << uri << ": " << r.error << "\n";
+    return exit_cannot_read;
+  };
+  if (auto r = c->exec("begin isolation level repeatable read"); !r.ok()) return failed(r);
+  std::string detail;
+  const json lease = lease_json(*c, detail);
+  if (as_json)
+    out << detail::dump_json({{"kind", "store"}, {"store", uri}, {"format", meta.format}, {"version", meta.version},
+                              {"store_id", meta.id.to_hex()}, {"lease", lease}})
+        << '\n';
+  else
+    out << fmt::format("# store {} ({} version {}) id={} lease: {}\n", uri, meta.format, meta.version, meta.id.to_hex(),
+                       holder_line(lease));
+  auto wanted = [&](const journal::record& r, const json* live) {
+    if (!destination) return true;
+    if (detail::touches(r, *destination)) return true;
+    return live && std::find(live->begin(), live->end(), *destination) != live->end();
+  };
+
+  auto names = c->exec("select name from tandem_destination order by name");
+  if (!names.ok()) return failed(names);
+  for (int i = 0; i < names.rows(); ++i) {
+    const journal::record r = journal::destination_create{std::string(names.text(i, 0))};
+    if (wanted(r, nullptr)) print_dump_line({"tandem_destination", {}, {}, &r, {}, {}}, as_json, out);
+  }
+  auto subs = c->exec("select client_id, subscription_name, topic, selector from tandem_subscription order by key");
+  if (!subs.ok()) return failed(subs);
+  for (int i = 0; i < subs.rows(); ++i) {
+    journal::durable_subscription_create s;
+    s.client_id = subs.text(i, 0);
+    s.subscription_name = subs.text(i, 1);
+    s.topic = subs.text(i, 2);
+    s.selector = subs.text(i, 3);
+    const journal::record r = s;
+    if (wanted(r, nullptr)) print_dump_line({"tandem_subscription", {}, {}, &r, {}, {}}, as_json, out);
+  }
+
+  auto cursor = c->exec(
+      "declare dump no scroll cursor for select m.msg_seq::text, m.record, "
+      "array_to_json(array(select e.target from tandem_entry e where e.msg_seq = m.msg_seq order by e.target))::text "
+      "from tandem_message m order by m.msg_seq");
+  if (!cursor.ok()) return failed(cursor);
+  for (;;) {
+    // Binary results: the record as its bytes; the other columns are text cast by the query.
+    auto rows = pg::to_query_result(c->get(), PQexecParams(c->get(), "fetch 256 from dump", 0, nullptr, nullptr, nullptr,
+                                                           nullptr, 1));
+    if (!rows.ok()) return failed(rows);
+    if (rows.rows() == 0) break;
+    for (int i = 0; i < rows.rows(); ++i) {
+      const auto rec = rows.text(i, 1);
+      const json live = json::parse(rows.text(i, 2), nullptr, false);
+      auto decoded = journal::decode_payload(
+          journal::record_type::message_add,
+          std::span<const std::byte>(reinterpret_cast<const std::byte*>(rec.data()), rec.size()));
+      dump_line l{"tandem_message", static_cast<std::uint64_t>(rows.integer(i, 0)), rec.size(), nullptr, {}, live};
+      if (decoded) l.record = &decoded.value();
+      else l.decode_error = decoded.error().message();
+      if (!decoded || wanted(decoded.value(), &live)) print_dump_line(l, as_json, out);
+    }
+  }
+
+  auto producers = c->exec("select producer_id, producer_seq::text from tandem_producer order by producer_id, pos");
+  auto next = c->exec("select next_msg_seq::text from tandem_lease where id = 1");
+  if (!producers.ok()) return failed(producers);
+  if (!next.ok()) return failed(next);
+  journal::index_state windows;
+  windows.next_msg_seq = next.rows() ? static_cast<std::uint64_t>(next.integer(0, 0)) : 0;
+  for (int i = 0; i < producers.rows(); ++i) {
+    const auto id = producers.text(i, 0);
+    if (windows.windows.empty() || windows.windows.back().producer_id != id) windows.windows.push_back({std::string(id), false, {}});
+    windows.windows.back().seqs.push_back(static_cast<std::uint64_t>(producers.integer(i, 1)));
+  }
+  const journal::record r = windows;
+  if (wanted(r, nullptr)) print_dump_line({"tandem_producer", {}, {}, &r, {}, {}}, as_json, out);
+  c->exec("commit");
+  return exit_clean;
 }
 
 }  // namespace tandem::tools

@@ -53,12 +53,16 @@ int run_verify(fs::file_system& fs, const std::filesystem::path& dir, bool json,
 int run_lock(fs::file_system& fs, const std::filesystem::path& dir, bool json, std::ostream& out,
              std::ostream& err);
 
-// The same two questions of a PostgreSQL store (DIR is a postgresql:// URI), read-only:
-// database_commands.cpp. dump and verify have no database form (the database checks its
-// own pages); they refuse a URI with exit_usage.
+// The same questions of a PostgreSQL store (DIR is a postgresql:// URI), in a read-only
+// session: database_commands.cpp.
 int run_database_summary(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
 int run_database_lock(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
 // exit_clean, or exit_corrupt when a live entry's message row is missing or does not match.
 int run_database_verify(const std::string& uri, bool json, std::ostream& out, std::ostream& err);
+// One snapshot of the store as records (destination_create, durable_subscription_create,
+// message_add with the targets still live, index_state for the dedup windows), one line or
+// JSON object each; only those touching `destination` when given. exit_clean once read.
+int run_database_dump(const std::string& uri, const std::optional<std::string>& destination, bool json,
+                      std::ostream& out, std::ostream& err);
 
 }  // namespace tandem::tools

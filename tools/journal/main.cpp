@@ -16,7 +16,8 @@ SYNOPSIS
   tandem-journal dump    DIR [--json] [--destination NAME] [--from SEG:OFF] [--lsn N]
   tandem-journal verify  DIR [--json]
   tandem-journal lock    DIR [--json]
-  tandem-journal summary|lock postgresql://... [--json])";
+  tandem-journal summary|lock|verify postgresql://... [--json]
+  tandem-journal dump    postgresql://... [--json] [--destination NAME])";
 
 constexpr const char* footer = R"(DESCRIPTION
   DIR is a store directory (it holds `identity` and `journal/`). Every command is
@@ -52,7 +53,12 @@ constexpr const char* footer = R"(DESCRIPTION
 
   DIR may also be a PostgreSQL store's URI (docs/postgresql.md): summary then
   shows the schema, the lease (holder, epoch) and live messages per queue key,
-  lock the lease; both in a read-only session.
+  lock the lease, verify each live entry's body, and dump the store as records
+  read in one snapshot: TABLE [msg_seq= bytes=] type fields [live=[targets]]
+  (destinations, durable subscriptions, each stored message with the queue keys
+  it is still live on, the dedup windows as one index_state); a database keeps
+  no history, so acked entries are gone rather than shown as message_remove.
+  All in a read-only session.
 
   --json prints one JSON object (dump: one object per line).
 
@@ -111,8 +117,13 @@ int main(int argc, char** argv) {
     if (summary->parsed()) return tt::run_database_summary(dir, json, std::cout, std::cerr);
     if (lock->parsed()) return tt::run_database_lock(dir, json, std::cout, std::cerr);
     if (verify->parsed()) return tt::run_database_verify(dir, json, std::cout, std::cerr);
-    std::cerr << "tandem-journal: dump reads a journal directory; a PostgreSQL store has summary, lock and verify\n";
-    return tt::exit_usage;
+    if (!from.empty() || dump->count("--lsn") != 0) {
+      std::cerr << "tandem-journal: dump " << dir << ": a PostgreSQL store has no segments or LSNs; --from and --lsn "
+                << "apply to a journal directory (use --destination)\n";
+      return tt::exit_usage;
+    }
+    return tt::run_database_dump(dir, destination.empty() ? std::nullopt : std::optional<std::string>(destination), json,
+                                 std::cout, std::cerr);
   }
   auto& fs = tandem::fs::posix_file_system();
   if (summary->parsed()) return tt::run_summary(fs, dir, json, std::cout, std::cerr);
