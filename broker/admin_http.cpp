@@ -1,6 +1,7 @@
 #include "broker/admin_http.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <optional>
 
@@ -69,8 +70,11 @@ void admin_http::stop() {
   acceptor_.close(ignored);
 }
 
-bool admin_http::purge_target(std::string_view target, std::string& destination) {
-  constexpr std::string_view prefix = "/api/destinations/", suffix = "/purge";
+namespace {
+
+// The percent-decoded middle of "<prefix><encoded><suffix>", or false when `target` is not
+// of that shape, holds a raw '/', or a bad escape.
+bool decode_path_segment(std::string_view target, std::string_view prefix, std::string_view suffix, std::string& out_value) {
   if (target.size() <= prefix.size() + suffix.size() || !target.starts_with(prefix) || !target.ends_with(suffix)) return false;
   auto encoded = target.substr(prefix.size(), target.size() - prefix.size() - suffix.size());
   std::string out;
@@ -87,12 +91,54 @@ bool admin_http::purge_target(std::string_view target, std::string& destination)
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }
-  destination = std::move(out);
-  return !destination.empty();
+  out_value = std::move(out);
+  return !out_value.empty();
+}
+
+}  // namespace
+
+// offset=N&limit=M, each optional; false on anything else.
+bool admin_http::scheduled_page(std::string_view query, std::size_t& offset, std::size_t& limit) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) return false;
+    auto key = pair.substr(0, eq), value = pair.substr(eq + 1);
+    std::size_t n = 0;
+    auto [p, err] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (err != std::errc{} || p != value.data() + value.size() || value.empty()) return false;
+    if (key == "offset") offset = n;
+    else if (key == "limit" && n >= 1 && n <= 1000) limit = n;
+    else return false;
+  }
+  return true;
+}
+
+bool admin_http::purge_target(std::string_view target, std::string& destination) {
+  return decode_path_segment(target, "/api/destinations/", "/purge", destination);
+}
+
+bool admin_http::cancel_target(std::string_view target, std::string& job_id) {
+  if (target == "/api/scheduled/cancel-all") {
+    job_id.clear();
+    return true;
+  }
+  return decode_path_segment(target, "/api/scheduled/", "/cancel", job_id);
 }
 
 asio::awaitable<admin_http::response> admin_http::purge(std::string destination) {
-  if (!sources_.purge) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
+  co_return co_await wait_reply(sources_.purge, std::move(destination), "purge");
+}
+
+asio::awaitable<admin_http::response> admin_http::cancel_scheduled(std::string job_id) {
+  co_return co_await wait_reply(sources_.cancel_scheduled, std::move(job_id), "cancel");
+}
+
+asio::awaitable<admin_http::response> admin_http::wait_reply(
+    const std::function<void(std::string, admin_sources::purge_reply)>& source, std::string argument, const char* what) {
+  if (!source) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
   // The reply may come at once (slave, unknown destination) or when the journal has made the
   // removes durable; the timer is both the wake-up and the deadline.
   struct state {
@@ -101,7 +147,7 @@ asio::awaitable<admin_http::response> admin_http::purge(std::string destination)
   };
   auto st = std::make_shared<state>(state{std::nullopt, asio::steady_timer(executor_)});
   st->wake.expires_after(std::chrono::seconds(30));
-  sources_.purge(destination, [st](unsigned status, nlohmann::json body) {
+  source(std::move(argument), [st](unsigned status, nlohmann::json body) {
     st->reply = response{status, json_type, json_body(body)};
     st->wake.cancel();
   });
@@ -109,7 +155,9 @@ asio::awaitable<admin_http::response> admin_http::purge(std::string destination)
     boost::system::error_code ec;
     co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (!st->reply) co_return response{504, json_type, R"({"error":"the purge was not confirmed by the journal within 30 s"})" "\n"};
+  if (!st->reply)
+    co_return response{504, json_type,
+                       fmt::format(R"({{"error":"the {} was not confirmed by the journal within 30 s"}})" "\n", what)};
   co_return *st->reply;
 }
 
@@ -138,8 +186,11 @@ asio::awaitable<admin_identity> admin_http::authenticate(std::string login, std:
 admin_http::response admin_http::handle(std::string_view method, std::string_view target) const {
   if (method == "POST") {
     std::string ignored;
-    if (purge_target(target, ignored)) return {500, "text/plain", "a purge is answered by the session\n"};
-    return {405, "text/plain", "POST only to /api/destinations/<percent-encoded name>/purge\n"};
+    if (purge_target(target, ignored) || cancel_target(target, ignored))
+      return {500, "text/plain", "a purge or cancel is answered by the session\n"};
+    return {405, "text/plain",
+            "POST only to /api/destinations/<percent-encoded name>/purge, /api/scheduled/<percent-encoded job id>/cancel "
+            "or /api/scheduled/cancel-all\n"};
   }
   if (method != "GET" && method != "HEAD") return {405, "text/plain", "only GET and HEAD\n"};
   auto query_at = target.find('?');
@@ -172,6 +223,13 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
     return {404, "text/plain", "no such console file\n"};
   }
   if (target == "/api/connections") return json_response(sources_.connections);
+  if (target == "/api/scheduled") {
+    std::size_t offset = 0, limit = 100;
+    if (!scheduled_page(query, offset, limit))
+      return {400, "text/plain", "GET /api/scheduled?offset=N&limit=M (limit 1..1000)\n"};
+    if (!sources_.scheduled) return json_response({});
+    return json_response([&] { return sources_.scheduled(offset, limit); });
+  }
   if (target.starts_with(jolokia::read_prefix)) {
     nlohmann::json destinations = sources_.destinations ? sources_.destinations() : nlohmann::json();
     if (destinations.is_null()) return json_response(sources_.destinations);
@@ -180,7 +238,7 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
     return {200, json_type, json_body(jolokia::read(target, destinations, health.value("broker_name", ""), now))};
   }
   return {404, "text/plain", "not found; try /console, /health, /metrics, /api/destinations, /api/connections, /api/group, "
-                             "/api/jolokia/read/...\n"};
+                             "/api/scheduled, /api/jolokia/read/...\n"};
 }
 
 namespace {
@@ -369,6 +427,11 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
         // full-expression holding a co_await twice (a double free, seen here).
         nlohmann::json members = co_await group();
         r = response{200, json_type, json_body(members)};
+      } else if (req.method() == http::verb::post && cancel_target(target, destination)) {
+        log::info("admin", "scheduled message cancel requested",
+                  {log::kv("job_id", destination.empty() ? "(all)" : destination),
+                   log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
+        r = co_await cancel_scheduled(std::move(destination));
       } else if (req.method() == http::verb::post && purge_target(target, destination)) {
         log::info("admin", "purge requested", {log::kv("destination", destination),
                                                 log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});

@@ -74,6 +74,12 @@ struct admin_sources {
   std::function<void(std::string destination, purge_reply reply)> purge;
   // Checks a login and password (peer = the client's address); calls `done` exactly once on
   // the broker's executor. Empty: every credential is refused (no users configured).
+  // Scheduled messages (AMQ_SCHEDULED_*): a page of pending entries (GET /api/scheduled?
+  // offset=N&limit=M); cancelling a job id, or every job with "" (POST
+  // /api/scheduled/<percent-encoded job id>/cancel, POST /api/scheduled/cancel-all). The
+  // cancel calls `reply` exactly once, like purge.
+  std::function<nlohmann::json(std::size_t offset, std::size_t limit)> scheduled;
+  std::function<void(std::string job_id, purge_reply reply)> cancel_scheduled;
   using authenticate_reply = std::function<void(admin_identity)>;
   std::function<void(std::string login, std::string password, std::string peer, authenticate_reply done)> authenticate;
 };
@@ -101,11 +107,20 @@ class admin_http {
   // The destination name of a purge request target ("/api/destinations/%2Fqueue%2Fa/purge"
   // -> "/queue/a"), or false when `target` is not one or its encoding is bad.
   static bool purge_target(std::string_view target, std::string& destination);
+  // The job id of a cancel request target ("/api/scheduled/ID%3Aa-1/cancel" -> "ID:a-1";
+  // "/api/scheduled/cancel-all" -> ""), or false when `target` is not one.
+  static bool cancel_target(std::string_view target, std::string& job_id);
+  // The query of GET /api/scheduled: offset (default 0) and limit (1..1000, default 100).
+  static bool scheduled_page(std::string_view query, std::size_t& offset, std::size_t& limit);
 
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
   asio::awaitable<response> purge(std::string destination);
+  asio::awaitable<response> cancel_scheduled(std::string job_id);
+  // Calls `source` and waits (30 s at most) for its reply; 503 when it is empty (a slave).
+  asio::awaitable<response> wait_reply(const std::function<void(std::string, admin_sources::purge_reply)>& source,
+                                       std::string argument, const char* what);
   asio::awaitable<std::optional<response>> check_access(const boost::beast::http::request<boost::beast::http::string_body>& req,
                                                         const asio::ip::tcp::socket& socket);
   asio::awaitable<nlohmann::json> group();

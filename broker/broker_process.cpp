@@ -230,6 +230,27 @@ bool broker_process::open_admin() {
     });
     if (!found) reply(404, {{"error", fmt::format("no destination \"{}\"", destination)}});
   };
+  sources.scheduled = [this](std::size_t offset, std::size_t limit) {
+    return engine_ && role_ == role::master ? engine_->scheduled_json(offset, limit) : nlohmann::json();
+  };
+  sources.cancel_scheduled = [this](std::string job_id, admin_sources::purge_reply reply) {
+    if (!engine_ || role_ != role::master) {
+      reply(503, {{"error", fmt::format("not master (role {}): cancel on the master", role_name(role_))}});
+      return;
+    }
+    engine_->cancel_scheduled(job_id, [reply, job_id](std::error_code ec, std::uint64_t cancelled) {
+      if (ec) {
+        log::error("admin", "cancel of scheduled messages failed", {log::kv("job_id", job_id), log::kv("error", ec.message())});
+        reply(500, {{"error", "the journal could not record the cancel: " + ec.message()}});
+      } else if (cancelled == 0 && !job_id.empty()) {
+        reply(404, {{"error", fmt::format("no scheduled job \"{}\"", job_id)}});
+      } else {
+        log::info("admin", "scheduled messages cancelled", {log::kv("job_id", job_id.empty() ? "(all)" : job_id),
+                                                            log::kv("cancelled", cancelled)});
+        reply(200, {{"job_id", job_id}, {"cancelled", cancelled}});
+      }
+    });
+  };
   admin_access access;
   // Without a config file (quick start) nobody could hold credentials: reads stay open, on a
   // loopback address only; a purge still needs a user in group "admin".

@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -162,6 +163,20 @@ class engine {
   // removes; `done(error, purged)` runs on this thread once that batch is durable (at once
   // when nothing was journaled). False, and `done` never called, when no such destination.
   bool purge(std::string_view destination, std::function<void(std::error_code, std::uint64_t)> done);
+
+  // Scheduled delivery (AMQ_SCHEDULED_*, broker/engine/schedule.h). The server keeps ONE
+  // timer armed for next_schedule_ms() (wall clock, ms since the Unix epoch; nullopt: none
+  // pending) and calls fire_schedules() when it expires; `changed` runs on this thread
+  // whenever the earliest time may have moved, so the server re-arms.
+  std::optional<std::int64_t> next_schedule_ms();
+  void fire_schedules();
+  void set_schedule_listener(std::function<void()> changed);
+  // Admin: pending schedule entries ordered by next firing, a page of them (JSON: total,
+  // offset, limit, items), and cancelling one job by id or, with "", all of them.
+  // `done(error, cancelled)` runs once the removal is durable; returns how many were
+  // cancelled (0: no such job, and `done` still runs).
+  nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
+  std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
 
   // Admin API snapshots.
   nlohmann::json destinations_json() const;

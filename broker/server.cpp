@@ -44,7 +44,7 @@ boost::system::error_code bind_listener(asio::any_io_executor executor, asio::ip
 
 server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
     : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor),
-      ws_acceptor_(executor), wss_acceptor_(executor), tick_timer_(executor) {
+      ws_acceptor_(executor), wss_acceptor_(executor), tick_timer_(executor), schedule_timer_(executor, eng) {
   options_.connect_timeout = cfg.connect_timeout;
   options_.idle_timeout = cfg.idle_timeout;
   options_.frame_timeout = cfg.frame_timeout;
@@ -97,6 +97,7 @@ void server::start() {
   if (ws_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(ws_acceptor_, ws_connection_options_), asio::detached);
   if (wss_acceptor_.is_open()) asio::co_spawn(executor_, accept_loop(wss_acceptor_, wss_connection_options_), asio::detached);
   asio::co_spawn(executor_, tick_loop(), asio::detached);
+  schedule_timer_.start();
 }
 
 void server::stop_accepting() {
@@ -107,6 +108,7 @@ void server::stop_accepting() {
   ws_acceptor_.close(ignored);
   wss_acceptor_.close(ignored);
   tick_timer_.cancel();
+  schedule_timer_.stop();
 }
 
 void server::stop_connections(std::string_view reason) {

@@ -19,6 +19,7 @@
 #include "broker/config.h"
 #include "broker/connection.h"
 #include "broker/engine.h"
+#include "broker/schedule_timer.h"
 #include "broker/ws_transport.h"
 
 namespace tandem::broker {
@@ -70,6 +71,7 @@ class server {
   connection_options ws_connection_options_;
   connection_options wss_connection_options_;
   asio::steady_timer tick_timer_;
+  schedule_timer schedule_timer_;  // AMQ_SCHEDULED_* firings
   bool stopping_ = false;
   std::unordered_map<connection*, std::shared_ptr<connection>> connections_;
   std::uint64_t accepted_total_ = 0;

@@ -156,6 +156,24 @@
 //       index (section 6): a broker reads them with the message, when it comes to
 //       dispatch it. A record without bit 2 reads as deliver_at_ms 0, redeliveries 0, so
 //       segments written before bit 2 existed read unchanged (no version change).
+//       Scheduled messages (AMQ_SCHEDULED_*, broker/engine/scheduled.cpp) are message_adds
+//       too, on the one target scheduler_target ("scheduler\n", below: no destination name
+//       starts like it), so checkpoints, compaction, GC, the PostgreSQL store and
+//       `tandem-journal dump` keep and show them with no new record type. Such an entry:
+//         flags bit 2 set; deliver_at_ms = when it fires next; redeliveries = 0;
+//         message_id = the job id (kept by every later state of the entry);
+//         headers = the SEND's (AMQ_SCHEDULED_DELAY / _PERIOD / _REPEAT / _CRON as sent),
+//           plus "tandem-schedule-destination" (the destination as sent, composite or
+//           not: it is resolved when it fires) and "tandem-schedule-left" (deliveries
+//           of its run after the next one, decimal, -1 = forever).
+//       A firing is ONE batch (record 3): { message_remove of the entry, the fired
+//       message's message_add on its destination's targets (only when it is persistent
+//       and has a durable target), message_add of the entry's next state with a new
+//       msg_seq (absent when the schedule is done; a cron run adds a second entry, its
+//       child, without the cron header) }. After a crash the log holds the firing whole
+//       or not at all, so the next master fires it exactly once more or not at all.
+//       A cancel is a message_remove of the entry. The broker reads every entry of the
+//       target at recovery to rebuild its timer heap (deliver_at_ms is not in the index).
 //  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
 //  3 batch { list<{u8 type, u32 length, payload(length)}> items }
 //       A transaction's SENDs and ACKs as one record: after a crash all or none of it is
@@ -356,6 +374,9 @@ inline constexpr std::string_view segment_suffix = ".seg";
 inline constexpr std::string_view checkpoint_prefix = "checkpoint-";
 inline constexpr std::string_view checkpoint_suffix = ".ckpt";
 inline constexpr std::string_view temp_suffix = ".tmp";
+// The target key of scheduled messages (section 5, "Scheduled messages"). Like
+// subscription_target()'s "durable\n" prefix it starts with nothing a STOMP destination can.
+inline constexpr std::string_view scheduler_target = "scheduler\n";
 
 inline constexpr std::array<char, 8> segment_magic = {'T', 'N', 'D', 'M', 'S', 'E', 'G', '1'};
 inline constexpr std::uint32_t segment_format_version = 2;         // written

@@ -211,6 +211,7 @@ void engine::append_metrics(prometheus::writer& out) const {
   counter("tandem_store_unreadable_messages_total",
           "Messages set aside because their record in the store is damaged (kept in the store, skipped).",
           self.unreadable_);
+  self.append_schedule_metrics(out);
 }
 
 }  // namespace tandem::broker

@@ -4,6 +4,7 @@
 // runs after the engine is gone does nothing.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,6 +20,7 @@
 #include "broker/engine/credentials.h"
 #include "broker/engine/dedup.h"
 #include "broker/engine/policy.h"
+#include "broker/engine/schedule.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
 #include "journal/message_store.h"
@@ -266,6 +268,22 @@ struct engine::impl {
   // ---- recover.cpp ----
   void recover();
 
+  // ---- scheduled.cpp: AMQ_SCHEDULED_* (schedule.h) ----
+  // Takes a SEND whose headers ask for a schedule: stores the entry (RECEIPT once durable)
+  // or refuses the frame. `msg` is the message as on_send built it.
+  bool schedule_send(detail::session& s, stomp::frame& f, const detail::schedule_spec& spec, bool in_transaction,
+                     detail::message&& msg);
+  void fire_due();  // the timer: fires every entry due now
+  void fire(std::uint64_t seq, detail::schedule_table::entry e, std::int64_t now_ms);
+  std::vector<std::pair<std::string, bool>> fan_out(std::string_view destination);  // (name, to_topic)
+  void recover_schedules();
+  void schedule_changed();  // the earliest due time may have moved: tell the server's timer
+  nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
+  // Cancels a job (every entry with its job id) or, with "", every job. Returns how many.
+  std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
+  void note_lateness(std::int64_t late_ms);
+  void append_schedule_metrics(prometheus::writer& out) const;
+
   // A journal completion that runs `f(ec)` on this engine, then flush(); nothing once the
   // engine is gone (the store may outlive it). One callable type per call site, so the
   // journal::completion that holds it needs no std::function inside.
@@ -328,6 +346,16 @@ struct engine::impl {
   std::uint64_t duplicates_ = 0, read_errors_ = 0, send_timeouts_ = 0, unknown_targets_ = 0;
   std::uint64_t unreadable_ = 0;  // messages set aside by set_aside_if_unreadable
   std::uint64_t connections_total_ = 0, auth_failures_ = 0;
+
+  detail::schedule_table schedules_;
+  std::function<void()> schedule_listener_;
+  std::multiset<std::string> firing_;  // job ids whose firing batch is being made durable
+  std::set<std::string> cancelled_in_flight_;  // of those, cancelled meanwhile
+  std::uint64_t scheduled_total_ = 0, fired_total_ = 0;
+  // How late firings ran (now - due, ms): a histogram with these upper bounds, then +Inf.
+  static constexpr std::array<double, 8> lateness_bounds_ms{1, 2, 5, 10, 20, 50, 100, 1000};
+  std::array<std::uint64_t, lateness_bounds_ms.size() + 1> lateness_buckets_{};
+  double lateness_sum_ms_ = 0;
 };
 
 }  // namespace tandem::broker

@@ -34,6 +34,7 @@ void engine::impl::recover() {
     add_durable(key, sub.client_id, sub.subscription_name, sub.topic, std::move(filter));
   }
   for (const auto& [target, messages] : idx.targets()) {
+    if (target == journal::format::scheduler_target) continue;  // recover_schedules
     queue* q = find_queue_by_key(target);
     if (!q && is_queue(target)) q = &get_queue(target);
     if (!q) {
@@ -54,6 +55,7 @@ void engine::impl::recover() {
     }
     q->enqueued += messages.size();
   }
+  recover_schedules();
 }
 
 }  // namespace tandem::broker

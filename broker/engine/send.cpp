@@ -142,6 +142,11 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
       break;
     }
 
+  if (auto sched = parse_schedule(msg.headers); sched.scheduled || !sched.error.empty()) {
+    if (!sched.error.empty()) return fail(s, {errc::bad_schedule, sched.error + "."}, &f);
+    schedule_send(s, f, sched.spec, r.tx != nullptr, std::move(msg));
+    return;
+  }
   if (r.tx) {
     // Held until COMMIT; the message id and seq are given then, so the transaction's
     // messages are consecutive and ordered at the point they become visible.

@@ -145,6 +145,37 @@ def test_purge_asks_first_and_drops_pending_messages_for_good(brokers):
     assert r.returncode == 1
 
 
+def test_scheduled_lists_and_cancels_jobs(brokers):
+    # Issue 16: `tandemctl scheduled` over GET /api/scheduled and POST .../cancel.
+    ops = ("ops", "ops-secret")
+    a = Broker(name="ctl-sched", config={"broker_name": "ctl-sched", "allow_anonymous": True,
+                                         "users": [{"login": "ops", "password": "ops-secret", "groups": ["admin"]}]})
+    brokers.append(a)
+    a.start()
+    c = client(a)
+    for i in range(3):
+        c.send("/queue/later", f"m{i}", headers={"AMQ_SCHEDULED_DELAY": str(600000 + i), "receipt": f"r{i}"})
+    c.collector.wait_receipt("r2")
+    c.disconnect()
+    r = ctl("scheduled", "list", "--admin", admin(a), "--json", user=ops)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    assert listed["total"] == 3 and [i["delay_ms"] for i in listed["items"]] == ["600000", "600001", "600002"], listed
+    r = ctl("scheduled", "list", "--admin", admin(a), "--limit", "2", user=ops)
+    assert r.returncode == 0 and "2 of 3 scheduled job entries" in r.stdout and "/queue/later" in r.stdout, r.stdout
+    job = listed["items"][0]["job_id"]
+    r = ctl("scheduled", "cancel", job, "--admin", admin(a), user=ops)
+    assert r.returncode == 0 and "cancelled 1 scheduled job(s)" in r.stdout, r.stdout + r.stderr
+    r = ctl("scheduled", "cancel", job, "--admin", admin(a), user=ops)
+    assert r.returncode == 1 and "404" in r.stderr, r.stderr
+    r = ctl("scheduled", "cancel", "--admin", admin(a), user=ops)
+    assert r.returncode == 2 and "job id" in r.stderr, r.stderr
+    r = ctl("scheduled", "cancel-all", "--admin", admin(a))
+    assert r.returncode == 1 and "401" in r.stderr, r.stderr
+    r = ctl("scheduled", "cancel-all", "--admin", admin(a), user=ops)
+    assert r.returncode == 0 and "cancelled 2 scheduled job(s)" in r.stdout, r.stdout + r.stderr
+
+
 def test_metrics_expose_role_epoch_takeovers_recovery_and_lock_checks(brokers):
     import urllib.request
     a, b = pair(brokers)

@@ -149,6 +149,36 @@ def test_kill_9_of_the_master_loses_nothing_receipted(brokers):
     assert sorted(f[2] for f in got) == sorted(sent), (len(got), len(sent))
 
 
+def test_a_schedule_fires_each_time_once_across_a_kill_9_on_the_database_store(brokers):
+    # Issue 16: a schedule entry and each firing are rows like any message (one transaction
+    # per firing), so the new master goes on with the schedule and no firing is doubled.
+    c = cluster()
+    a, s = pair(brokers, c.uri(c.new_database()))
+    r = Raw(a)
+    r.connect()
+    r.frame("SEND", {"destination": "/queue/pgsched", "persistent": "true", "receipt": "s",
+                     "AMQ_SCHEDULED_PERIOD": "300", "AMQ_SCHEDULED_REPEAT": "9"}, b"tick")
+    f = r.read_frame()
+    assert f is not None and f[0] == "RECEIPT", f
+    r.close()
+    # Some firings on the first master (each persistent message lands on the queue), then kill it.
+    wait_for(lambda: _pending(a, "/queue/pgsched") >= 3, 30, "three firings")
+    a.kill()
+    s.wait_log(r"main master epoch=2", timeout=20)
+    wait_for(lambda: _pending(s, "/queue/pgsched") >= 10, 30, "the rest of the firings on the new master")
+    got = drain(s, "/queue/pgsched", 10)
+    assert len(got) == 10 and len({g[1]["message-id"] for g in got}) == 10, len(got)
+
+
+def _pending(b, dest):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/destinations", timeout=5) as resp:
+        for d in json.loads(resp.read()):
+            if d["name"] == dest:
+                return d["pending"]
+    return 0
+
+
 def test_tandem_journal_summarises_a_database_store_read_only(brokers):
     tool = journal_tool()
     c = cluster()
@@ -277,6 +307,7 @@ if __name__ == "__main__":
             test_a_password_in_the_store_uri_is_refused,
             test_slave_has_no_client_port_and_health_names_holder_and_epoch,
             test_kill_9_of_the_master_loses_nothing_receipted,
+            test_a_schedule_fires_each_time_once_across_a_kill_9_on_the_database_store,
             test_tandem_journal_summarises_a_database_store_read_only,
             test_tandem_journal_dumps_a_database_store_read_only,
             test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,

@@ -311,6 +311,30 @@ def priority_order(b, u):
 priority_order.tandem_config = REDELIVERY_CONFIG
 
 
+def scheduled_delivery(b, u):
+    """Issue 16: AMQ_SCHEDULED_DELAY holds a message back; AMQ_SCHEDULED_PERIOD with
+    AMQ_SCHEDULED_REPEAT delivers repeat + 1 copies, each its own message; every fired
+    message carries scheduledJobId and none of the AMQ_SCHEDULED_* headers."""
+    r, _ = connect(b)
+    q = f"/queue/sched.{u}"
+    subscribed(r, {"destination": q, "id": "s"})
+    t0 = time.monotonic()
+    sent(r, q, "delayed", {"AMQ_SCHEDULED_DELAY": "1500"})
+    sent(r, q, "periodic", {"AMQ_SCHEDULED_PERIOD": "300", "AMQ_SCHEDULED_REPEAT": "2"})
+    got = []
+    while len(got) < 4:
+        m = r.early.pop(0) if r.early else r.read_frame(timeout=10)
+        assert m is not None and m[0] == "MESSAGE", m
+        got.append((m[2].decode(), time.monotonic() - t0, m[1]))
+    late = [f for f in frames(r, quiet=0.8) if f[0] == "MESSAGE"]
+    return ([body for body, _, _ in got],
+            all(at >= 1.45 for body, at, _ in got if body == "delayed"),
+            all("scheduledJobId" in h and not any(k.startswith("AMQ_SCHEDULED") for k in h) for _, _, h in got),
+            len({h["message-id"] for _, _, h in got}),
+            len({h["scheduledJobId"] for body, _, h in got if body == "periodic"}),
+            len(late))
+
+
 def queue_selector(b, u):
     r, _ = connect(b)
     q = f"/queue/sel.{u}"
@@ -489,7 +513,7 @@ SCENARIOS = [
     login_is_accepted, heart_beat_negotiation, stomp_1_0_connected_heart_beat, stomp_1_0_with_heart_beat_asked,
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, nack_redelivered_with_back_off,
-    priority_order, queue_selector,
+    priority_order, scheduled_delivery, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
     composite_send, composite_subscribe, consumers_exclusive_take_over, consumers_priority, consumers_message_groups,
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,

@@ -233,4 +233,48 @@ int run_purge(const admin_options& options, const purge_options& purge, std::ist
   return 0;
 }
 
+int run_scheduled(const admin_options& options, const scheduled_options& scheduled, std::ostream& out,
+                  std::ostream& err) {
+  if (scheduled.action == "cancel" && scheduled.job_id.empty()) {
+    err << "tandemctl: scheduled cancel needs the job id (`tandemctl scheduled list` shows them)\n";
+    return 2;
+  }
+  auto all = collect_status(options);
+  const broker_status* m = the_master(all, err);
+  if (!m) return 1;
+  const bool list = scheduled.action == "list";
+  const std::string path =
+      list ? fmt::format("/api/scheduled?offset={}&limit={}", scheduled.offset, scheduled.limit)
+      : scheduled.action == "cancel-all" ? std::string("/api/scheduled/cancel-all")
+                                         : "/api/scheduled/" + encode_path_segment(scheduled.job_id) + "/cancel";
+  std::string why;
+  auto reply = http_request(m->url, list ? "GET" : "POST", path, options.timeout, why);
+  if (!reply) {
+    err << "tandemctl: " << why << "\n";
+    return 1;
+  }
+  auto body = json::parse(reply.value().body, nullptr, false);
+  if (reply.value().status != 200 || !body.is_object()) {
+    err << fmt::format("tandemctl: {}{}: refused ({}): {}\n", m->url.to_string(), path, reply.value().status,
+                       body.is_object() ? json_string(body, "error") : reply.value().body);
+    return 1;
+  }
+  if (options.json) {
+    out << body.dump(2) << "\n";
+    return 0;
+  }
+  if (!list) {
+    out << fmt::format("cancelled {} scheduled job(s)\n", json_u64(body, "cancelled"));
+    return 0;
+  }
+  out << fmt::format("{:<44} {:<24} {:>14} {:>8} {:>8} {:>6} {:<12}\n", "JOB", "DESTINATION", "NEXT (UTC ms)", "DELAY",
+                     "PERIOD", "LEFT", "CRON");
+  for (const auto& i : body["items"])
+    out << fmt::format("{:<44} {:<24} {:>14} {:>8} {:>8} {:>6} {:<12}\n", json_string(i, "job_id"),
+                       json_string(i, "destination"), json_string(i, "next_fire_ms"), json_string(i, "delay_ms"),
+                       json_string(i, "period_ms"), json_string(i, "left"), json_string(i, "cron"));
+  out << fmt::format("{} of {} scheduled job entries\n", body["items"].size(), json_u64(body, "total"));
+  return 0;
+}
+
 }  // namespace tandem::ctl

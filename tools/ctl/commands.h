@@ -53,6 +53,17 @@ struct purge_options {
 int run_purge(const admin_options& options, const purge_options& purge, std::istream& in, bool interactive,
               std::ostream& out, std::ostream& err);
 
+struct scheduled_options {
+  std::string action;   // "list", "cancel", "cancel-all"
+  std::string job_id;   // cancel: the job
+  std::size_t offset = 0;
+  std::size_t limit = 100;
+};
+// list: GET /api/scheduled (a page, by next firing); cancel / cancel-all: POST
+// /api/scheduled/<job>/cancel or /api/scheduled/cancel-all on the master.
+int run_scheduled(const admin_options& options, const scheduled_options& scheduled, std::ostream& out,
+                  std::ostream& err);
+
 struct stomp_options {
   std::string url = "tcp://127.0.0.1:61613";  // a client broker list (tools/client/broker_list.h)
   std::string login;

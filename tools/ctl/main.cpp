@@ -3,6 +3,7 @@
 //   tandemctl status       [--admin URL]... [--config FILE]... [--json]
 //   tandemctl destinations [--admin URL]... [--config FILE]... [--json]
 //   tandemctl purge DEST   [--admin URL]... [--config FILE]... [--yes]
+//   tandemctl scheduled list|cancel JOB|cancel-all [--admin URL]... [--offset N] [--limit N] [--json]
 //   tandemctl send DEST    [--url BROKERS] [--body TEXT]... [--count N] [--non-persistent] [--header K:V]...
 //   tandemctl receive DEST [--url BROKERS] [--count N] [--timeout-ms MS] [--headers]
 //   tandemctl fscheck DIR  [--peer DIR2] [--json] [--wait-limit-ms MS] [--sync-samples N]
@@ -108,6 +109,16 @@ int main(int argc, char** argv) {
   purge_cmd->add_option("destination", purge.destination, "/queue/NAME or /topic/NAME")->required();
   purge_cmd->add_flag("--yes,-y", purge.yes, "do not ask for confirmation");
   purge_cmd->add_flag("--json", json, "print the broker's answer as JSON");
+  ctl::scheduled_options scheduled;
+  auto* scheduled_cmd = app.add_subcommand("scheduled", "list or cancel scheduled messages (AMQ_SCHEDULED_*)");
+  add_admin_options(scheduled_cmd);
+  scheduled_cmd->add_option("action", scheduled.action, "list, cancel or cancel-all")
+      ->required()
+      ->check(CLI::IsMember({"list", "cancel", "cancel-all"}));
+  scheduled_cmd->add_option("job", scheduled.job_id, "the job id to cancel (as `list` shows it)");
+  scheduled_cmd->add_option("--offset", scheduled.offset, "list: skip this many (by next firing)");
+  scheduled_cmd->add_option("--limit", scheduled.limit, "list: at most this many, 1..1000 (default 100)");
+  scheduled_cmd->add_flag("--json", json, "print the broker's answer as JSON");
 
   ctl::stomp_options stomp;
   std::string url;
@@ -167,7 +178,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    if (status->parsed() || destinations->parsed() || purge_cmd->parsed()) {
+    if (status->parsed() || destinations->parsed() || purge_cmd->parsed() || scheduled_cmd->parsed()) {
       ctl::admin_options admin;
       admin.timeout = std::chrono::milliseconds(timeout_ms);
       admin.json = json;
@@ -189,6 +200,7 @@ int main(int argc, char** argv) {
       }
       if (status->parsed()) return ctl::run_status(admin, std::cout, std::cerr);
       if (destinations->parsed()) return ctl::run_destinations(admin, std::cout, std::cerr);
+      if (scheduled_cmd->parsed()) return ctl::run_scheduled(admin, scheduled, std::cout, std::cerr);
       return ctl::run_purge(admin, purge, std::cin, ::isatty(STDIN_FILENO) != 0, std::cout, std::cerr);
     }
     ctl::admin_options unused;

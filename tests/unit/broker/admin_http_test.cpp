@@ -78,3 +78,40 @@ TEST_CASE("a name that is not UTF-8 is answered, not a closed connection") {
   auto j = nlohmann::json::parse(r.body);  // valid UTF-8 JSON
   CHECK(j[0]["name"].get<std::string>().starts_with("/queue/"));
 }
+
+TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a percent-encoded job id") {
+  asio::io_context io;
+  auto s = sources_for("master", true);
+  std::size_t got_offset = 0, got_limit = 0;
+  s.scheduled = [&](std::size_t offset, std::size_t limit) {
+    got_offset = offset;
+    got_limit = limit;
+    return nlohmann::json{{"total", 0}, {"items", nlohmann::json::array()}};
+  };
+  admin_http a(io.get_executor(), std::move(s));
+  CHECK(a.handle("GET", "/api/scheduled").status == 200);
+  CHECK(got_offset == 0);
+  CHECK(got_limit == 100);
+  CHECK(a.handle("GET", "/api/scheduled?offset=20&limit=5").status == 200);
+  CHECK(got_offset == 20);
+  CHECK(got_limit == 5);
+  CHECK(a.handle("GET", "/api/scheduled?limit=0").status == 400);
+  CHECK(a.handle("GET", "/api/scheduled?limit=1001").status == 400);
+  CHECK(a.handle("GET", "/api/scheduled?page=2").status == 400);
+  CHECK(a.handle("GET", "/api/scheduled?offset=x").status == 400);
+
+  admin_http slave(io.get_executor(), sources_for("slave", false));
+  CHECK(slave.handle("GET", "/api/scheduled").status == 503);
+
+  std::string job;
+  CHECK(admin_http::cancel_target("/api/scheduled/ID%3Ab-1-7/cancel", job));
+  CHECK(job == "ID:b-1-7");
+  CHECK(admin_http::cancel_target("/api/scheduled/cancel-all", job));
+  CHECK(job.empty());
+  CHECK(!admin_http::cancel_target("/api/scheduled//cancel", job));
+  CHECK(!admin_http::cancel_target("/api/scheduled/a/b/cancel", job));
+  CHECK(!admin_http::cancel_target("/api/scheduled/%zz/cancel", job));
+  // A purge target is not a cancel target and the other way round.
+  CHECK(!admin_http::cancel_target("/api/destinations/%2Fqueue%2Fa/purge", job));
+  CHECK(!admin_http::purge_target("/api/scheduled/x/cancel", job));
+}

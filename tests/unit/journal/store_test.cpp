@@ -951,3 +951,65 @@ TEST_CASE("the body cache serves repeated reads and stays bounded") {
   CHECK(c.value() != a.value());  // evicted meanwhile, decoded again
   CHECK(*c.value() == *a.value());
 }
+
+// Issue 16: a scheduled message is a message_add on format::scheduler_target with its next
+// firing in deliver_at_ms; a firing is one batch (remove the entry, add the fired message,
+// add the entry's next state). Replay must give the firing whole or not at all: a torn
+// batch at the tail leaves the entry as it was, so the next master fires it again once.
+TEST_CASE("issue 16: a schedule entry and its firing batch replay whole, or not at all when torn") {
+  fixture fx;
+  auto o = fx.opts();
+  const std::string sched(format::scheduler_target);
+  auto entry = make_message(1, {sched});
+  entry.deliver_at_ms = 1'700'000'005'000;
+  entry.headers = {{"AMQ_SCHEDULED_PERIOD", "5000"}, {"tandem-schedule-left", "1"}};
+  auto fired = make_message(2, {"/queue/a"});
+  auto next = entry;
+  next.msg_seq = 3;
+  next.deliver_at_ms = 1'700'000'010'000;
+  next.headers.back().second = "0";
+  const auto snapshot_whole = fx.dir.path() / "whole";
+  const auto snapshot_torn = fx.dir.path() / "torn";
+  {
+    auto s = fx.open(o);
+    REQUIRE(!append_wait(*s, entry).ec);
+    batch firing;
+    firing.items.emplace_back(message_remove{sched, 1});
+    firing.items.emplace_back(fired);
+    firing.items.emplace_back(next);
+    REQUIRE(!append_wait(*s, firing).ec);
+    // A crash now: copies of the store as the disk holds it (no close, no checkpoint).
+    for (const auto& to : {snapshot_whole, snapshot_torn}) {
+      fsys::create_directories(to);
+      fsys::copy(fx.dir.path() / "identity", to / "identity");
+      fsys::copy(fx.jdir(), to / "journal", fsys::copy_options::recursive);
+    }
+  }
+  {
+    auto s = fx.open_at(snapshot_whole, o);
+    const auto* live = s->index().messages(sched);
+    REQUIRE(live);
+    CHECK(live->size() == 1);
+    CHECK(live->contains(3));
+    CHECK(s->index().messages("/queue/a"));
+    auto m = s->read(sched, 3);
+    REQUIRE(m);
+    CHECK(m.value()->deliver_at_ms == 1'700'000'010'000);
+    CHECK(m.value()->headers == next.headers);
+  }
+  auto tail = find_tail(snapshot_torn);
+  // The batch was the last record written; its second half never reached the disk.
+  const auto half = (tail.end - tail.last_record_offset) / 2;
+  poke(tail.file, tail.last_record_offset + half, std::string(tail.end - tail.last_record_offset - half, '\0'));
+  recovery_report rep;
+  auto s = fx.open_at(snapshot_torn, o, &rep);
+  REQUIRE(rep.torn_tail);
+  const auto* live = s->index().messages(sched);
+  REQUIRE(live);
+  CHECK(live->size() == 1);
+  CHECK(live->contains(1));
+  CHECK(!s->index().messages("/queue/a"));
+  auto m = s->read(sched, 1);
+  REQUIRE(m);
+  CHECK(m.value()->deliver_at_ms == 1'700'000'005'000);
+}

@@ -38,11 +38,16 @@ std::string targets_text(const std::vector<std::string>& ts) {
 }
 
 std::string text_of(const journal::message_add& m) {
-  return fmt::format(
+  auto text = fmt::format(
       "msg_seq={} targets={} message_id={} producer_id={} producer_seq={} expires_ms={} priority={} "
       "persistent={} headers={} body_bytes={}",
       m.msg_seq, targets_text(m.targets), escaped(m.message_id), escaped(m.producer_id), m.producer_seq,
       m.expires_ms, m.priority, m.persistent, m.headers.size(), m.body.size());
+  // The delivery state (format.h section 5, flags bit 2): a delayed redelivery, or a
+  // scheduled message's next firing. Shown only when set, so older dumps read unchanged.
+  if (m.deliver_at_ms != 0 || m.redeliveries != 0)
+    text += fmt::format(" deliver_at_ms={} redeliveries={}", m.deliver_at_ms, m.redeliveries);
+  return text;
 }
 std::string text_of(const journal::message_remove& m) {
   return fmt::format("target={} msg_seq={}", escaped(m.target), m.msg_seq);
@@ -99,7 +104,7 @@ json json_of(const journal::message_add& m) {
   return {{"msg_seq", m.msg_seq},       {"targets", m.targets},         {"message_id", m.message_id},
           {"producer_id", m.producer_id}, {"producer_seq", m.producer_seq}, {"expires_ms", m.expires_ms},
           {"priority", m.priority},     {"persistent", m.persistent},   {"headers", headers},
-          {"body_bytes", m.body.size()}};
+          {"body_bytes", m.body.size()}, {"deliver_at_ms", m.deliver_at_ms}, {"redeliveries", m.redeliveries}};
 }
 json json_of(const journal::message_remove& m) { return {{"target", m.target}, {"msg_seq", m.msg_seq}}; }
 json json_of(const journal::durable_subscription& s) {

@@ -1,0 +1,319 @@
+// Scheduled and delayed delivery: a SEND with AMQ_SCHEDULED_* headers becomes a schedule
+// entry (schedule_send), the server's one timer calls fire_due at the earliest entry's time,
+// and the admin API lists and cancels entries. The pure rules are in schedule.h.
+//
+// Durability. An entry is a message_add on the target journal::format::scheduler_target
+// whose deliver_at_ms is its next firing (format.h section 5, "Scheduled messages"). It is
+// appended before the SEND's RECEIPT. A firing is ONE batch record: { remove the entry,
+// add the fired message on its destination's targets (when persistent), add the entry again
+// with its next state (a new msg_seq) }. After a crash or failover the log holds either the
+// firing whole or none of it: the new master fires it (again, for the first time as far as
+// any durable state knows), so no firing is lost or doubled. A non-persistent fired message
+// is handed to its consumers only once the batch is durable, for the same reason.
+// Without a store (memory-only broker) entries live in memory only.
+//
+// The in-memory side is schedule_table: one entry per pending schedule (seq, due, job id)
+// and one heap. Bodies stay in the store and are read when an entry fires.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "broker/engine/destinations.h"
+#include "broker/engine/headers.h"
+#include "broker/engine/impl.h"
+#include "broker/log.h"
+#include "broker/prometheus.h"
+
+namespace tandem::broker {
+
+using namespace detail;
+
+namespace {
+
+constexpr std::string_view scheduler_key = journal::format::scheduler_target;
+
+}  // namespace
+
+bool engine::impl::schedule_send(session& s, stomp::frame& f, const schedule_spec& spec, bool in_transaction,
+                                 message&& msg) {
+  if (in_transaction) {
+    fail(s, {errc::bad_schedule, "A scheduled SEND (AMQ_SCHEDULED_*) inside a transaction is not supported; "
+                                 "send it outside the transaction."}, &f);
+    return true;
+  }
+  const std::string destination(f.get("destination").value_or(""));
+  for (auto part : split_composite(destination))
+    if (part.starts_with("/temp-") || is_temporary(part)) {
+      fail(s, {errc::bad_schedule, fmt::format("{} is temporary: it may be gone when the schedule fires; "
+                                               "schedule to a /queue/ or /topic/.", part)}, &f);
+      return true;
+    }
+  const std::int64_t now = wall_ms_();
+  auto state = first_state(spec, now);
+  if (!state) {
+    fail(s, {errc::bad_schedule, fmt::format("AMQ_SCHEDULED_CRON '{}' matches no time in the next five years.",
+                                             spec.cron_text)}, &f);
+    return true;
+  }
+  msg.msg_seq = allocate_seq();
+  msg.message_id = fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, msg.msg_seq);
+  msg.deliver_at_ms = state->due_ms;
+  msg.headers.emplace_back(std::string(header_schedule_destination), destination);
+  msg.headers = entry_headers(msg.headers, *state, false);
+  ++scheduled_total_;
+  schedule_table::entry e{state->due_ms, msg.message_id, nullptr};
+  if (!store_) {
+    dedup_.stored(msg.producer_id, msg.producer_seq);
+    const auto seq = msg.msg_seq;
+    e.memory = std::make_shared<const message>(std::move(msg));
+    schedules_.add(seq, std::move(e));
+    add_receipt(s, f, 0);
+    schedule_changed();
+    return true;
+  }
+  dedup_.begin_append(msg.producer_id, msg.producer_seq);
+  auto slot = add_receipt(s, f, 1);
+  const auto seq = msg.msg_seq;
+  auto producer = std::make_pair(msg.producer_id, msg.producer_seq);
+  store_->append(journal::change{journal::message_add{std::move(msg), {std::string(scheduler_key)}}},
+                 guard([this, sid = s.id, slot, seq, e = std::move(e), producer](std::error_code ec) mutable {
+                   dedup_.end_append(producer.first, producer.second);
+                   if (!ec) {
+                     schedules_.add(seq, std::move(e));
+                     schedule_changed();
+                   }
+                   settle_slot(sid, slot, ec, errc::message_not_stored, "scheduled message");
+                 }));
+  return true;
+}
+
+void engine::impl::schedule_changed() {
+  if (schedule_listener_) schedule_listener_();
+}
+
+void engine::impl::fire_due() {
+  if (shutting_down_) return;
+  const std::int64_t now = wall_ms_();
+  while (auto popped = schedules_.pop_due(now)) fire(popped->first, std::move(popped->second), now);
+  flush();
+}
+
+// One entry is due: deliver it and/or write its next state, as one batch (file comment).
+void engine::impl::fire(std::uint64_t seq, schedule_table::entry e, std::int64_t now) {
+  message_ptr m = e.memory;
+  if (!m && store_) {
+    auto r = store_->read(scheduler_key, seq);
+    if (!r) {
+      // Left in the store: the next master (or restart) tries again. Not retried here, so a
+      // bad record cannot spin the timer.
+      ++read_errors_;
+      log::error("engine", "scheduled message unreadable: not fired",
+                 {log::kv("job_id", e.job_id), log::kv("error", r.error().message())});
+      return;
+    }
+    m = std::move(r).value();
+  }
+  if (!m) return;
+  auto parsed = parse_schedule(m->headers);
+  std::int64_t left = 0;
+  if (auto l = find_header(m->headers, header_schedule_left)) parse_number(*l, left);
+  const std::string destination(find_header(m->headers, header_schedule_destination).value_or(""));
+  firing_plan plan;
+  if (parsed.scheduled) {
+    plan = plan_firing(parsed.spec, {e.due_ms, left}, now);
+  } else {
+    plan.deliver = true;  // cannot happen for an entry we wrote; deliver it rather than keep it forever
+  }
+  ++fired_total_;
+  note_lateness(now - e.due_ms);
+
+  const bool journaled = store_ && !e.memory;
+  journal::batch b;
+  if (journaled) b.items.emplace_back(journal::message_remove{std::string(scheduler_key), seq});
+  std::vector<planned_send> plans;
+  if (plan.deliver) {
+    message fired = *m;
+    fired.headers = fired_headers(m->headers, e.job_id);
+    fired.deliver_at_ms = 0;
+    fired.redeliveries = 0;
+    fired.producer_id.clear();  // the SEND's producer seq belongs to the entry, not to each firing
+    fired.producer_seq = 0;
+    for (const auto& [name, to_topic] : fan_out(destination)) {
+      std::optional<journal::message_add> record;
+      plans.push_back(plan_send(name, to_topic, message(fired), record));
+      if (record) b.items.emplace_back(std::move(*record));
+    }
+  }
+  std::vector<std::pair<std::uint64_t, schedule_table::entry>> again;
+  auto requeue = [&](const schedule_state& st, bool child) {
+    auto copy = std::make_shared<message>(*m);
+    copy->msg_seq = allocate_seq();
+    copy->deliver_at_ms = st.due_ms;
+    copy->headers = entry_headers(m->headers, st, child);
+    copy->producer_id.clear();
+    copy->producer_seq = 0;
+    if (journaled) b.items.emplace_back(journal::message_add{*copy, {std::string(scheduler_key)}});
+    again.emplace_back(copy->msg_seq, schedule_table::entry{st.due_ms, e.job_id, journaled ? nullptr : copy});
+  };
+  if (plan.child) requeue(*plan.child, true);
+  if (plan.next) requeue(*plan.next, false);
+
+  auto finish = [this, plans = std::move(plans), again = std::move(again), job = e.job_id](std::error_code ec) mutable {
+    firing_.erase(firing_.find(job));
+    const bool cancelled = cancelled_in_flight_.contains(job);
+    if (!firing_.contains(job)) cancelled_in_flight_.erase(job);
+    if (ec) {
+      for (const auto& p : plans) unplan_send(p);
+      return;
+    }
+    for (const auto& p : plans) apply_send(p);
+    if (cancelled) {
+      std::vector<journal::batch_item> removes;
+      for (const auto& [s, en] : again)
+        if (!en.memory) removes.emplace_back(journal::message_remove{std::string(scheduler_key), s});
+      if (!removes.empty()) append_removes(std::move(removes), {});
+      return;
+    }
+    for (auto& [s, en] : again) schedules_.add(s, std::move(en));
+    schedule_changed();
+  };
+  firing_.insert(e.job_id);
+  if (!journaled) {
+    finish({});
+    return;
+  }
+  store_->append(journal::change{std::move(b)}, guard(std::move(finish)));
+}
+
+// Where a scheduled message goes when it fires, resolved then (as ActiveMQ does): each part
+// of a composite destination, plus a virtual topic's consumer queues that exist by then.
+std::vector<std::pair<std::string, bool>> engine::impl::fan_out(std::string_view destination) {
+  std::vector<std::pair<std::string, bool>> out;
+  for (auto part : split_composite(destination)) {
+    const bool to_topic = is_topic(part);
+    out.emplace_back(std::string(part), to_topic);
+    auto vt = to_topic ? virtual_topic_name(part) : std::string_view{};
+    if (!vt.empty())
+      for (const auto& [qname, q] : queues_)
+        if (is_virtual_topic_queue(qname, vt)) out.emplace_back(qname, false);
+  }
+  return out;
+}
+
+void engine::impl::recover_schedules() {
+  const auto* entries = store_->index().messages(scheduler_key);
+  if (!entries) return;
+  std::vector<std::uint64_t> seqs;
+  seqs.reserve(entries->size());
+  for (const auto& [seq, ref] : *entries) seqs.push_back(seq);
+  for (auto seq : seqs) {
+    auto r = store_->read(scheduler_key, seq);
+    if (!r) {
+      ++read_errors_;
+      log::error("engine", "scheduled message unreadable at recovery: not scheduled",
+                 {log::kv("msg_seq", seq), log::kv("error", r.error().message())});
+      continue;
+    }
+    const auto& m = *r.value();
+    schedules_.add(seq, {m.deliver_at_ms, m.message_id, nullptr});
+  }
+  if (!seqs.empty())
+    log::info("engine", "schedules recovered", {log::kv("entries", schedules_.size())});
+}
+
+// ---- admin ----
+
+nlohmann::json engine::impl::scheduled_json(std::size_t offset, std::size_t limit) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& [seq, e] : schedules_.page(offset, limit)) {
+    message_ptr m = e->memory;
+    if (!m && store_) {
+      auto r = store_->read(scheduler_key, seq);
+      if (r) m = std::move(r).value();
+    }
+    nlohmann::json item{{"job_id", e->job_id}, {"next_fire_ms", e->due_ms}};
+    if (m) {
+      auto text = [&](std::string_view name) { return std::string(find_header(m->headers, name).value_or("")); };
+      item["destination"] = text(header_schedule_destination);
+      item["delay_ms"] = text(header_scheduled_delay);
+      item["period_ms"] = text(header_scheduled_period);
+      item["repeat"] = text(header_scheduled_repeat);
+      item["cron"] = text(header_scheduled_cron);
+      item["left"] = text(header_schedule_left);
+      item["persistent"] = m->persistent;
+      item["body_bytes"] = m->body.size();
+    }
+    items.push_back(std::move(item));
+  }
+  return {{"total", schedules_.size()}, {"offset", offset}, {"limit", limit}, {"items", std::move(items)}};
+}
+
+std::uint64_t engine::impl::cancel_scheduled(std::string_view job_id,
+                                             std::function<void(std::error_code, std::uint64_t)> done) {
+  std::vector<journal::batch_item> removes;
+  std::uint64_t cancelled = 0;
+  auto drop = [&](std::uint64_t seq) {
+    const auto* e = schedules_.find(seq);
+    if (!e) return;
+    if (!e->memory && store_) removes.emplace_back(journal::message_remove{std::string(scheduler_key), seq});
+    schedules_.remove(seq);
+    ++cancelled;
+  };
+  if (job_id.empty()) {
+    std::vector<std::uint64_t> all;
+    for (const auto& [seq, e] : schedules_.entries()) all.push_back(seq);
+    for (auto seq : all) drop(seq);
+    for (const auto& job : firing_) cancelled_in_flight_.insert(job), ++cancelled;
+  } else {
+    // A job has one entry, plus the children of its cron runs: all go.
+    while (auto seq = schedules_.find_job(job_id)) drop(*seq);
+    if (firing_.contains(std::string(job_id))) {
+      cancelled_in_flight_.insert(std::string(job_id));
+      ++cancelled;
+    }
+  }
+  if (removes.empty()) {
+    if (done) done({}, cancelled);
+  } else {
+    append_removes(std::move(removes), [done = std::move(done), cancelled](std::error_code ec, std::uint64_t) {
+      if (done) done(ec, cancelled);
+    });
+  }
+  return cancelled;
+}
+
+void engine::impl::note_lateness(std::int64_t late_ms) {
+  const double late = static_cast<double>(std::max<std::int64_t>(0, late_ms));
+  std::size_t i = 0;
+  while (i < lateness_bounds_ms.size() && late > lateness_bounds_ms[i]) ++i;
+  ++lateness_buckets_[i];
+  lateness_sum_ms_ += late;
+}
+
+void engine::impl::append_schedule_metrics(prometheus::writer& out) const {
+  out.gauge("tandem_scheduled_pending", "Schedule entries (AMQ_SCHEDULED_*) waiting for their time.", schedules_.size());
+  out.counter("tandem_scheduled_total", "SENDs accepted as schedules.", scheduled_total_);
+  out.counter("tandem_scheduled_fired_total", "Schedule entries fired (deliveries and cron runs started).",
+              fired_total_);
+  out.histogram("tandem_scheduled_fire_lateness_ms",
+                "How long after its due time (wall clock) an entry fired, before the journal commit.",
+                lateness_bounds_ms, lateness_buckets_, lateness_sum_ms_);
+}
+
+// ---- the engine's API (engine.h) ----
+
+std::optional<std::int64_t> engine::next_schedule_ms() { return impl_->schedules_.earliest(); }
+
+void engine::fire_schedules() { impl_->fire_due(); }
+
+void engine::set_schedule_listener(std::function<void()> changed) { impl_->schedule_listener_ = std::move(changed); }
+
+nlohmann::json engine::scheduled_json(std::size_t offset, std::size_t limit) {
+  return impl_->scheduled_json(offset, limit);
+}
+
+std::uint64_t engine::cancel_scheduled(std::string_view job_id,
+                                       std::function<void(std::error_code, std::uint64_t)> done) {
+  return impl_->cancel_scheduled(job_id, std::move(done));
+}
+
+}  // namespace tandem::broker
