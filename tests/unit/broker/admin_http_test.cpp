@@ -78,3 +78,18 @@ TEST_CASE("a name that is not UTF-8 is answered, not a closed connection") {
   auto j = nlohmann::json::parse(r.body);  // valid UTF-8 JSON
   CHECK(j[0]["name"].get<std::string>().starts_with("/queue/"));
 }
+
+TEST_CASE("browse and purge targets name a percent-encoded destination") {
+  std::string d;
+  CHECK(admin_http::browse_target("/api/destinations/%2Fqueue%2Forders/browse", d));
+  CHECK(d == "/queue/orders");
+  CHECK(admin_http::browse_target("/api/destinations/%2Fqueue%2Fa%20b/browse?after=12&limit=5", d));
+  CHECK(d == "/queue/a b");
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%2Fqueue%2Fa/purge", d));
+  CHECK_FALSE(admin_http::browse_target("/api/destinations//browse", d));
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%2Fqueue/x/browse", d));  // raw slash
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%zz/browse", d));
+  CHECK(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/purge", d));
+  CHECK(d == "/queue/a");
+  CHECK_FALSE(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/browse", d));
+}
