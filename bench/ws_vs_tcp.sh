@@ -62,7 +62,8 @@ measure() {  # measure CASE TRANSPORT REP
   t0=$(cpu_ticks $PID)
   client=$( { TIMEFORMAT='%U %S'; time "$BUILD/tools/bench/tandem-bench" --quiet --size 1024 --url "$url" \
     -d /queue/bench-$case-$transport-$rep --duration "$MEASURE_S" "${args[@]}" \
-    --json "$RAW/$case-$transport-$rep.json" >/dev/null; } 2>&1 | tail -1)
+    --json "$RAW/$case-$transport-$rep.json" >/dev/null 2>"$RAW/$case-$transport-$rep.log"; } 2>&1 | tail -1) ||
+    { echo "tandem-bench failed ($case $transport rep $rep):" >&2; tail -5 "$RAW/$case-$transport-$rep.log" >&2; exit 1; }
   t1=$(cpu_ticks $PID)
   echo "{\"broker_cpu_s\": $(echo "$t0 $t1 $CLK_TCK" | awk '{print ($2 - $1) / $3}'), \"client_cpu_s\": $(echo "$client" | awk '{print $1 + $2}')}" \
     > "$RAW/$case-$transport-$rep.cpu"
