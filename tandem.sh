@@ -44,14 +44,18 @@ setup() {
 # The browser tests' npm packages (puppeteer-core, @stomp/stompjs), exactly as pinned in
 # tests/browser/package-lock.json. Debian 12 ships npm apart from nodejs (a nodejs from
 # elsewhere may bundle its own npm). Done again only when the lockfile changed.
+# The console's @stomp/stompjs (broker/console/package-lock.json) is installed the same way;
+# the build embeds it into tandemd.
 setup_browser_tests() {
-  local dir=tests/browser
   if ! command -v npm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null
   fi
-  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
+  local dir
+  for dir in tests/browser broker/console; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
 }
 
 build_tree() {  # build_tree DIR TARGET [cmake args...]

@@ -15,8 +15,15 @@ def main(raw, out):
         case, transport, rep = os.path.basename(path)[:-5].rsplit("-", 2)
         with open(path) as f:
             d = json.load(f)
+        cpu = {}
+        if os.path.exists(path[:-5] + ".cpu"):
+            with open(path[:-5] + ".cpu") as f:
+                cpu = json.load(f)
+        sent = d["send"]["messages"] or 1
         runs.setdefault(case, {}).setdefault(transport, []).append({
-            "rep": int(rep), "msgs_per_s": d["send"]["msgs_per_s"],
+            "rep": int(rep), "msgs_per_s": d["send"]["msgs_per_s"], "messages": d["send"]["messages"],
+            "broker_us_per_msg": cpu["broker_cpu_s"] * 1e6 / sent if cpu else None,
+            "client_us_per_msg": cpu["client_cpu_s"] * 1e6 / sent if cpu else None,
             "receipt_p50_ms": (d.get("receipt_latency_ms") or {}).get("p50"),
             "receipt_p99_ms": (d.get("receipt_latency_ms") or {}).get("p99"),
             "failed": d.get("failed"), "errors": d.get("errors")})
@@ -25,7 +32,10 @@ def main(raw, out):
              "Produced by `bench/ws_vs_tcp.sh` (one tandemd, sync always, both listeners, same run; "
              "transports alternate order per repetition). Persistent 1 KiB messages, 16 producers, "
              "messages/s sent (each RECEIPT'd batch fdatasync'd).", "",
-             "| case | transport | runs (msgs/s) | median | receipt p50 / p99 ms | WS / TCP |", "|---|---|---|---|---|---|"]
+             "CPU µs per message: tandemd (all threads) and tandem-bench (the client) over the measured "
+             "run, median of the repetitions.", "",
+             "| case | transport | runs (msgs/s) | median | receipt p50 / p99 ms | broker / client CPU µs/msg | WS / TCP |",
+             "|---|---|---|---|---|---|---|"]
     for case, by in runs.items():
         med = {t: statistics.median(r["msgs_per_s"] for r in v) for t, v in by.items()}
         ratio = med["ws"] / med["tcp"] if med.get("tcp") and "ws" in med else None
@@ -36,7 +46,9 @@ def main(raw, out):
             vals = ", ".join(f"{r['msgs_per_s']:.0f}" for r in sorted(by[t], key=lambda r: r["rep"]))
             p50 = statistics.median(r["receipt_p50_ms"] or 0 for r in by[t])
             p99 = statistics.median(r["receipt_p99_ms"] or 0 for r in by[t])
-            lines.append(f"| {case} | {t} | {vals} | {med[t]:.0f} | {p50:.2f} / {p99:.2f} | "
+            cpu = "/".join(f" {statistics.median(r[k] for r in by[t]):.1f} " if all(r[k] for r in by[t]) else " ? "
+                           for k in ("broker_us_per_msg", "client_us_per_msg")).strip()
+            lines.append(f"| {case} | {t} | {vals} | {med[t]:.0f} | {p50:.2f} / {p99:.2f} | {cpu} | "
                          f"{'' if t == 'tcp' or ratio is None else f'{ratio:.0%}'} |")
     load = ""
     if os.path.exists(os.path.join(raw, "loadavg.txt")):

@@ -11,6 +11,8 @@
 #   p16_r100  -p 16 --persistent --receipt-every 100 --window 10   (compare.sh's case 3)
 #   p16_r1    -p 16 --persistent --receipt-every 1 --window 1      (a RECEIPT per message)
 # Each measurement: 2 s warm-up on another queue, then --measure seconds (default 10).
+# Each measurement also records the CPU seconds of tandemd and of tandem-bench
+# (CASE-TRANSPORT-REP.cpu), reported as CPU µs per message on each side.
 # Output in $OUT (default bench/results/): websocket.json, websocket.md and websocket-raw/
 # (every tandem-bench JSON). BUILD=DIR (default build/) holds tandemd and tandem-bench.
 set -euo pipefail
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS=$2; shift 2 ;;
     --measure) MEASURE_S=$2; shift 2 ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
   esac
 done
 RAW=$OUT/websocket-raw
@@ -43,6 +45,9 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "main master" "$STORE_BASE/tandemd.log" && break; sleep 0.1; done
 grep -q "main master" "$STORE_BASE/tandemd.log" || { cat "$STORE_BASE/tandemd.log"; exit 1; }
 
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 measure() {  # measure CASE TRANSPORT REP
   local case=$1 transport=$2 rep=$3 url args
   [ "$transport" = tcp ] && url=tcp://127.0.0.1:$TCP_PORT || url=ws://127.0.0.1:$WS_PORT
@@ -51,8 +56,17 @@ measure() {  # measure CASE TRANSPORT REP
     p16_r1) args=(-p 16 -c 0 --persistent --receipt-every 1 --window 1) ;;
   esac
   "$BUILD/tools/bench/tandem-bench" --quiet --size 1024 --url "$url" -d /queue/warm-$case-$transport --duration 2 "${args[@]}" >/dev/null
-  "$BUILD/tools/bench/tandem-bench" --quiet --size 1024 --url "$url" -d /queue/bench-$case-$transport-$rep \
-    --duration "$MEASURE_S" "${args[@]}" --json "$RAW/$case-$transport-$rep.json"
+  # CPU of the broker (all threads, /proc/PID/stat) and of the client (bash's `time`) over
+  # the measured run: where the time goes, per message, on each transport.
+  local t0 t1 client
+  t0=$(cpu_ticks $PID)
+  client=$( { TIMEFORMAT='%U %S'; time "$BUILD/tools/bench/tandem-bench" --quiet --size 1024 --url "$url" \
+    -d /queue/bench-$case-$transport-$rep --duration "$MEASURE_S" "${args[@]}" \
+    --json "$RAW/$case-$transport-$rep.json" >/dev/null 2>"$RAW/$case-$transport-$rep.log"; } 2>&1 | tail -1) ||
+    { echo "tandem-bench failed ($case $transport rep $rep):" >&2; tail -5 "$RAW/$case-$transport-$rep.log" >&2; exit 1; }
+  t1=$(cpu_ticks $PID)
+  echo "{\"broker_cpu_s\": $(echo "$t0 $t1 $CLK_TCK" | awk '{print ($2 - $1) / $3}'), \"client_cpu_s\": $(echo "$client" | awk '{print $1 + $2}')}" \
+    > "$RAW/$case-$transport-$rep.cpu"
   echo "$(date -u +%T) $case $transport rep $rep: $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(round(d['send']['msgs_per_s']), 'msgs/s')" "$RAW/$case-$transport-$rep.json" 2>/dev/null || echo '?')"
 }
 

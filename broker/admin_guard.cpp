@@ -40,6 +40,7 @@ access required_access(std::string_view method, std::string_view target, bool op
   if (method != "GET" && method != "HEAD") return access::admin;
   auto query = target.find('?');
   if (query != std::string_view::npos) target = target.substr(0, query);
+  if (target.starts_with("/api/destinations/") && target.ends_with("/browse")) return access::admin;
   if (target == "/health") return access::open;
   return open_reads ? access::open : access::read;
 }

@@ -11,7 +11,9 @@
 //      of which makes a browser send a CORS preflight that we never answer with
 //      Access-Control-Allow-*. (The "simple" text/plain POST of issue 17 purged 500 messages.)
 //   3. Credentials: HTTP Basic, checked against the users of the config (the same users and
-//      the same throttling as STOMP logins). POST needs group "admin"; GET /metrics and
+//      the same throttling as STOMP logins). POST needs group "admin", and so does GET of a
+//      queue's messages (/api/destinations/NAME/browse: bodies are data, not figures; its
+//      Origin is checked as in 2, a read needs no preflight header); GET /metrics and
 //      /api/* need "admin" or "metrics" unless admin_open_reads is true; GET /health is open
 //      to every caller that passes 1 (load balancers route by it).
 #pragma once

@@ -120,6 +120,10 @@ bool admin_http::purge_target(std::string_view target, std::string& destination)
   return decode_path_segment(target, "/api/destinations/", "/purge", destination);
 }
 
+bool admin_http::browse_target(std::string_view target, std::string& destination) {
+  return decode_path_segment(target.substr(0, target.find('?')), "/api/destinations/", "/browse", destination);
+}
+
 bool admin_http::cancel_target(std::string_view target, std::string& job_id) {
   if (target == "/api/scheduled/cancel-all") {
     job_id.clear();
@@ -159,6 +163,39 @@ asio::awaitable<admin_http::response> admin_http::wait_reply(
     co_return response{504, json_type,
                        fmt::format(R"({{"error":"the {} was not confirmed by the journal within 30 s"}})" "\n", what)};
   co_return *st->reply;
+}
+
+asio::awaitable<admin_http::response> admin_http::browse(std::string queue, std::string query) {
+  if (!sources_.browse) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
+  auto params = console_api::parse_query(query);
+  auto number = [&](const char* key, std::uint64_t fallback) {
+    auto it = params.find(key);
+    if (it == params.end()) return fallback;
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    return ec == std::errc() && end == it->second.data() + it->second.size() ? v : fallback;
+  };
+  const std::uint64_t first_after = number("after", 0);
+  const std::size_t limit = std::clamp<std::uint64_t>(number("limit", 20), 1, 200);
+  std::uint64_t after = first_after;
+  auto messages = nlohmann::json::array();
+  bool more = false;
+  for (;;) {
+    nlohmann::json slice;
+    unsigned status = sources_.browse(queue, after, std::min(browse_slice, limit - messages.size()), slice);
+    if (status != 200) co_return response{status, json_type, json_body(slice)};
+    for (auto& m : slice["messages"]) {
+      after = m.value("seq", after);
+      messages.push_back(std::move(m));
+    }
+    more = slice.value("more", false);
+    if (!more || messages.size() >= limit) break;
+    // Let the clients' work run between two slices of body reads.
+    co_await asio::post(executor_, asio::use_awaitable);
+  }
+  nlohmann::json page{{"destination", queue}, {"after", first_after}, {"limit", limit},
+                      {"messages", std::move(messages)}, {"more", more}, {"next", after}};
+  co_return response{200, json_type, json_body(page)};
 }
 
 asio::awaitable<admin_identity> admin_http::authenticate(std::string login, std::string password, std::string peer) {
@@ -380,7 +417,9 @@ asio::awaitable<std::optional<admin_http::response>> admin_http::check_access(co
     if (!origin.empty() && !guard::origin_allowed(origin, names))
       co_return refuse(403, fmt::format("Origin \"{}\" may not change this broker", origin));
     if (header(req, "sec-fetch-site") == "cross-site") co_return refuse(403, "a cross-site request may not change this broker");
-    if (guard::is_simple_request(header(req, http::field::content_type), !header(req, "x-tandem-admin").empty()))
+    // A browse is a read: a page cannot read its answer cross-site, so no preflight is needed.
+    bool reads = method == "GET" || method == "HEAD";
+    if (!reads && guard::is_simple_request(header(req, http::field::content_type), !header(req, "x-tandem-admin").empty()))
       co_return refuse(415, "a state-changing request needs Content-Type: application/json or an X-Tandem-Admin header");
   }
   if (needed == guard::access::open) co_return std::nullopt;
@@ -436,6 +475,10 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
         log::info("admin", "purge requested", {log::kv("destination", destination),
                                                 log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
         r = co_await purge(std::move(destination));
+      } else if (req.method() == http::verb::get && browse_target(target, destination)) {
+        auto query_at = target.find('?');
+        r = co_await browse(std::move(destination),
+                            std::string(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)));
       } else {
         r = handle(std::string_view(req.method_string().data(), req.method_string().size()), target);
       }

@@ -19,6 +19,16 @@
 //                          {"destination", "purged"} once the journal removes are durable,
 //                          404 no such destination, 503 while slave, 500 journal error.
 //                          The only request that changes anything.
+//   GET /api/destinations/<percent-encoded /queue/ name>/browse?after=SEQ&limit=N
+//                          the first N (default 20, at most 200) messages pending on the queue
+//                          after msg_seq SEQ (default 0: from the head), headers and a body
+//                          preview, nothing consumed (engine::browse_json): {"destination",
+//                          "messages", "more", "next"}; page on with after=next. Message
+//                          bodies are data, not figures: it needs a user in group "admin"
+//                          even with admin_open_reads. Read in slices of browse_slice
+//                          messages with a turn of the io thread between two slices, so a
+//                          page of bodies read from disk does not hold up the clients.
+//                          404 no such queue, 503 while slave.
 //
 // Access (admin_guard.h, issue 17): Host must name this port; a POST must carry HTTP Basic
 // credentials of a user in group "admin", must not come from a foreign Origin and must not be
@@ -72,6 +82,10 @@ struct admin_sources {
   // later on the broker's executor, with the status and the JSON body.
   using purge_reply = std::function<void(unsigned status, nlohmann::json body)>;
   std::function<void(std::string destination, purge_reply reply)> purge;
+  // Browse: fills `out` with up to `limit` messages of queue `queue` after msg_seq `after`
+  // (engine::browse_json) and returns 200, or an error body and 404 / 503. Called several
+  // times per request, on the broker's executor; must not block for long (bounded reads).
+  std::function<unsigned(const std::string& queue, std::uint64_t after, std::size_t limit, nlohmann::json& out)> browse;
   // Checks a login and password (peer = the client's address); calls `done` exactly once on
   // the broker's executor. Empty: every credential is refused (no users configured).
   // Scheduled messages (AMQ_SCHEDULED_*): a page of pending entries (GET /api/scheduled?
@@ -112,6 +126,9 @@ class admin_http {
   static bool cancel_target(std::string_view target, std::string& job_id);
   // The query of GET /api/scheduled: offset (default 0) and limit (1..1000, default 100).
   static bool scheduled_page(std::string_view query, std::size_t& offset, std::size_t& limit);
+  // The destination of a browse request target ("/api/destinations/<encoded>/browse", before any '?').
+  static bool browse_target(std::string_view target, std::string& destination);
+  static constexpr std::size_t browse_slice = 10;
 
  private:
   asio::awaitable<void> accept_loop();
@@ -121,6 +138,7 @@ class admin_http {
   // Calls `source` and waits (30 s at most) for its reply; 503 when it is empty (a slave).
   asio::awaitable<response> wait_reply(const std::function<void(std::string, admin_sources::purge_reply)>& source,
                                        std::string argument, const char* what);
+  asio::awaitable<response> browse(std::string queue, std::string query);
   asio::awaitable<std::optional<response>> check_access(const boost::beast::http::request<boost::beast::http::string_body>& req,
                                                         const asio::ip::tcp::socket& socket);
   asio::awaitable<nlohmann::json> group();

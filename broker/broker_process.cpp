@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/admin_guard.h"
 #include "broker/admin_http.h"
 #include "broker/disk_space_guard.h"
 #include "broker/disk_usage_sampler.h"
@@ -180,6 +181,9 @@ void broker_process::offload_login(std::function<bool()> slow, std::function<voi
 
 namespace {
 
+// The console shows the start of each body; the full body stays a STOMP browse away.
+constexpr std::size_t browse_preview_bytes = 1024;
+
 admin_identity identity_of(const login_verdict& v, const login_attempt& a) {
   admin_identity id;
   id.result = v.result == login_verdict::outcome::accepted    ? admin_identity::outcome::accepted
@@ -251,6 +255,16 @@ bool broker_process::open_admin() {
       }
     });
   };
+  sources.browse = [this](const std::string& queue, std::uint64_t after, std::size_t limit, nlohmann::json& out) -> unsigned {
+    if (!engine_ || role_ != role::master) {
+      out = {{"error", fmt::format("not master (role {}): browse on the master", role_name(role_))}};
+      return 503;
+    }
+    out = engine_->browse_json(queue, after, limit, browse_preview_bytes);
+    if (!out.is_null()) return 200;
+    out = {{"error", fmt::format("no queue \"{}\" (browse takes a /queue/ name)", queue)}};
+    return 404;
+  };
   admin_access access;
   // Without a config file (quick start) nobody could hold credentials: reads stay open, on a
   // loopback address only; a purge still needs a user in group "admin".
@@ -268,6 +282,8 @@ bool broker_process::open_admin() {
     return false;
   }
   admin_->start();
+  for (const auto& name : admin_guard::own_names(bound.address().to_string(), bound.port(), cfg_.admin_allowed_hosts))
+    console_origins_.push_back("http://" + name);
   admin_url_ = bound.address().is_v6() ? fmt::format("http://[{}]:{}", bound.address().to_string(), bound.port())
                                        : fmt::format("http://{}:{}", bound.address().to_string(), bound.port());
   log::info("admin", "admin listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
@@ -487,6 +503,7 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   start_space_guard();
   engine_->recover();
   server_ = std::make_unique<server>(executor_, *engine_, cfg_);
+  server_->allow_origins(console_origins_);
   asio::ip::tcp::endpoint bound, tls_bound;
   if (!open_listeners(bound, tls_bound)) {
     // Give the store back cleanly: another broker may be able to serve it.

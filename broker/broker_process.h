@@ -159,6 +159,8 @@ class broker_process {
   std::chrono::milliseconds journal_recovery_time_{0};
   std::string store_id_;
   std::string admin_url_;  // "http://HOST:PORT" once the admin port is bound, for holder.json
+  // The admin port's own origins ("http://NAME:PORT"): its console may open a WebSocket.
+  std::vector<std::string> console_origins_;
   // Role changes go through set_role, which stamps role_since_ms_ (Unix ms, for /health).
   void set_role(role r);
   std::vector<std::string> configured_client_urls() const;

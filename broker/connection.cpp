@@ -80,6 +80,7 @@ void connection::start() {
   session_info info;
   info.remote_endpoint = remote_;
   info.tls = options_.tls_context != nullptr;
+  info.transport = transport_->name();
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
   log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});

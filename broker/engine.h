@@ -109,6 +109,7 @@ struct master_change {
 struct session_info {
   std::string remote_endpoint;  // "127.0.0.1:54012"
   bool tls = false;
+  std::string transport = "tcp";  // transport::name(): "tcp", "tls", "ws", "wss"
 };
 
 class engine {
@@ -177,6 +178,15 @@ class engine {
   // cancelled (0: no such job, and `done` still runs).
   nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
   std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
+  // Admin browse (GET /api/destinations/NAME/browse, broker/admin_http.h): up to `limit`
+  // messages pending on /queue/NAME whose msg_seq is above `after`, in queue order, as
+  // {"destination", "messages": [{"seq", "message_id", "persistent", "priority", "expires_ms",
+  // "headers": [[name, value]...], "body_bytes", "body_preview", "body_truncated"}], "more"}
+  // with the first `preview_bytes` of each body (invalid UTF-8 written as \xNN). Nothing is
+  // consumed or counted. Reads at most `limit` bodies from the store, on this thread: keep
+  // `limit` small and ask again with `after` = the last seq (admin_http reads a page in such
+  // slices). Null when there is no such queue.
+  nlohmann::json browse_json(std::string_view queue, std::uint64_t after, std::size_t limit, std::size_t preview_bytes);
 
   // Admin API snapshots.
   nlohmann::json destinations_json() const;

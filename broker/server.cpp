@@ -58,6 +58,10 @@ server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
   ws_options_.max_message_bytes = options_.parser_limits.max_frame_bytes + 64 * 1024;
 }
 
+void server::allow_origins(const std::vector<std::string>& origins) {
+  ws_options_.allowed_origins.insert(ws_options_.allowed_origins.end(), origins.begin(), origins.end());
+}
+
 server::~server() {
   stop_accepting();
   stop_connections("server destroyed");

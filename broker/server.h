@@ -39,6 +39,9 @@ class server {
   boost::system::error_code open_tls(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound);
   // Binds cfg.ws_listen (STOMP over WebSocket) / cfg.wss_listen (over TLS, with `context`).
   // Call after open(), before start().
+  // Origins accepted on ws_listen / wss_listen besides ws_allowed_origins: the admin port's
+  // own (the console's send panel is a page served by the admin port). Before open_ws.
+  void allow_origins(const std::vector<std::string>& origins);
   boost::system::error_code open_ws(asio::ip::tcp::endpoint& bound);
   boost::system::error_code open_wss(std::shared_ptr<boost::asio::ssl::context> context, asio::ip::tcp::endpoint& bound);
   // Starts accepting and the engine tick timer (~100 ms).

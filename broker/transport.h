@@ -5,8 +5,9 @@
 //
 //   async_start   before the first read: nothing (TCP), the TLS handshake, the WebSocket
 //                 upgrade (ws_transport.h: Origin and subprotocol checks, TLS first for wss)
-//   read_some     the next bytes of the STOMP stream (over WebSocket: of the current
-//                 message; message boundaries mean nothing to the STOMP parser)
+//   read_some     the next bytes of the STOMP stream (over WebSocket: the payload of as
+//                 many whole messages as were read at once, ws_read_buffer.h; message
+//                 boundaries mean nothing to the STOMP parser)
 //   write         a batch of encoded frames: one gathered write (TCP, TLS), one message per
 //                 frame (WebSocket)
 //   finish        after close_after_flush wrote everything: tell the client we are done

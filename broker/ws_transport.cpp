@@ -9,6 +9,7 @@
 #include "broker/stomp/utf8.h"
 #include "broker/tls.h"
 #include "broker/ws_policy.h"
+#include "broker/ws_read_buffer.h"
 
 namespace tandem::broker {
 
@@ -97,7 +98,25 @@ class ws_transport final : public transport {
   }
 
   asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) override {
-    co_return co_await ws_.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
+    if (deferred_error_) {
+      ec = std::exchange(deferred_error_, {});
+      co_return 0;
+    }
+    std::size_t n = co_await ws_.async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
+    delivered_ += n;
+    // Beast stops at the end of each message; read on while whole messages are already in
+    // memory (ws_read_buffer.h), so the parser gets a batch of frames as over TCP.
+    while (!ec && n < buffer.size() && ws_.next_layer().whole_data_payload() > delivered_) {
+      boost::system::error_code more_ec;
+      std::size_t more = co_await ws_.async_read_some(buffer + n, asio::redirect_error(asio::use_awaitable, more_ec));
+      n += more;
+      delivered_ += more;
+      if (more_ec) {
+        deferred_error_ = more_ec;  // the bytes read so far first, the error at the next call
+        break;
+      }
+    }
+    co_return n;
   }
 
   asio::awaitable<void> async_write(std::span<const std::string> frames, boost::system::error_code& ec) override {
@@ -132,8 +151,11 @@ class ws_transport final : public transport {
   }
 
   Layer layer_;
-  websocket::stream<next_layer&> ws_;
+  // Read in 64 KiB chunks under Beast (ws_read_buffer.h says why).
+  websocket::stream<ws_read_buffer<next_layer>> ws_;
   const ws_options& options_;
+  std::uint64_t delivered_ = 0;  // message payload bytes Beast has handed to us
+  boost::system::error_code deferred_error_;
 };
 
 }  // namespace

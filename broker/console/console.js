@@ -171,6 +171,11 @@ function renderDestinations(page, previous, seconds) {
       b.textContent = "purge";
       b.onclick = () => purge(d.name);
       actions.appendChild(b);
+      const br = document.createElement("button");
+      br.className = "browse";
+      br.textContent = "browse";
+      br.onclick = () => browse(d.name, 0);
+      actions.appendChild(br);
     }
   }
 }
@@ -183,6 +188,103 @@ async function purge(name) {
   alert(r.ok ? `${name}: ${body.purged} purged` : `purge refused (HTTP ${r.status}): ${body.error || ""}`);
 }
 
+// The browse panel: one page of a queue's pending messages, paged by msg_seq (`after`).
+const browse_page = 20;
+const browsing = { name: null, pages: [] };
+
+async function browse(name, after) {
+  browsing.name = name;
+  if (after === 0) browsing.pages = [];
+  $("browse-panel").hidden = false;
+  $("browse-name").textContent = name;
+  $("browse-problem").textContent = "";
+  const q = new URLSearchParams({ after, limit: browse_page });
+  const r = await fetch("/api/destinations/" + encodeURIComponent(name) + "/browse?" + q, { cache: "no-store" });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    $("browse-problem").textContent = `browse refused (HTTP ${r.status}): ${body.error || ""}`;
+    return;
+  }
+  browsing.pages.push(body);
+  renderBrowse(body);
+}
+
+function renderBrowse(page) {
+  const tbody = $("browse").tBodies[0];
+  tbody.replaceChildren();
+  const first = (browsing.pages.length - 1) * browse_page;
+  $("browse-range").textContent = page.messages.length
+    ? `(${first + 1}-${first + page.messages.length}${page.more ? ", more after" : ", the last"})` : "(none pending)";
+  page.messages.forEach((m, i) => {
+    const row = tbody.insertRow();
+    cell(row, first + i + 1, true);
+    cell(row, m.message_id);
+    cell(row, m.persistent ? "yes" : "no");
+    cell(row, m.priority, true);
+    const h = cell(row, m.headers.map(([k, v]) => `${k}:${v}`).join("\n"));
+    h.className = "pre";
+    cell(row, m.body_bytes, true);
+    const b = cell(row, m.body_preview + (m.body_truncated ? " \u2026" : ""));
+    b.className = "pre body";
+  });
+  $("browse-more").disabled = !page.more;
+  $("browse-more").onclick = () => browse(page.destination, page.next);
+}
+
+// The send panel: one STOMP-over-WebSocket session per click, to the master's WebSocket URL.
+const send_state = { group: null };
+
+function websocketUrl(group) {
+  const master = group && group.members.find((m) => m.health && m.health.role === "master");
+  const urls = (master ? master.health.client_urls : []) || [];
+  const url = urls.find((u) => u.startsWith("ws://") || u.startsWith("wss://"));
+  if (!url) return null;
+  // A listener on every address names itself 0.0.0.0 or [::]: use the host this page came from.
+  return url.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, "//" + location.hostname);
+}
+
+function sendTestMessage() {
+  const result = $("send-result");
+  if (!window.StompJs) {
+    result.textContent = "this tandemd was built without @stomp/stompjs (./tandem.sh setup, then rebuild)";
+    return;
+  }
+  const url = websocketUrl(send_state.group);
+  if (!url) {
+    result.textContent = "no master with a ws:// or wss:// listener (set ws_listen)";
+    return;
+  }
+  const destination = $("send-destination").value;
+  const receipt = "console-" + Date.now();
+  result.textContent = "connecting to " + url;
+  const headers = {};
+  if ($("send-login").value) Object.assign(headers, { login: $("send-login").value, passcode: $("send-passcode").value });
+  const client = new StompJs.Client({
+    webSocketFactory: () => new WebSocket(url, ["v12.stomp", "v11.stomp", "v10.stomp"]),
+    connectHeaders: headers, reconnectDelay: 0, heartbeatIncoming: 0, heartbeatOutgoing: 0,
+  });
+  let finished = false;
+  const done = (text) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    result.textContent = text;
+    client.deactivate();
+  };
+  const timer = setTimeout(() => done("no RECEIPT within 10 s"), 10000);
+  client.onConnect = () => {
+    client.watchForReceipt(receipt, () => {
+      done(`sent to ${destination} via ${url}: RECEIPT ${receipt}`);
+      document.body.dataset.sent = receipt;
+    });
+    client.publish({ destination, body: $("send-body").value,
+                     headers: { receipt, persistent: String($("send-persistent").checked) } });
+  };
+  client.onStompError = (frame) => done("ERROR: " + (frame.headers.message || frame.body));
+  client.onWebSocketClose = (e) => done(`the WebSocket to ${url} closed (code ${e.code}) before the RECEIPT`);
+  client.activate();
+}
+
 function renderConnections(list) {
   const tbody = $("connections").tBodies[0];
   tbody.replaceChildren();
@@ -191,7 +293,7 @@ function renderConnections(list) {
     const row = tbody.insertRow();
     cell(row, c.session, true);
     cell(row, c.remote);
-    cell(row, c.tls ? "TLS" : "plain");
+    cell(row, c.transport || (c.tls ? "tls" : "tcp"));
     cell(row, c.login);
     cell(row, c.version);
     cell(row, (c.subscriptions || []).length, true);
@@ -209,6 +311,7 @@ async function refresh() {
     renderHealth(health);
     renderGroup(group);
     renderTimeline(group);
+    send_state.group = group;
     renderDestinations(destinations, view.last && view.last.page, view.last ? (now - view.last.at) / 1000 : 0);
     renderConnections(connections);
     view.last = { page: destinations, at: now };
@@ -225,6 +328,9 @@ function start() {
   $("sort").onchange = (e) => { view.sort = e.target.value; view.offset = 0; view.last = null; refresh(); };
   $("prev").onclick = () => { view.offset = Math.max(0, view.offset - page_size); view.last = null; refresh(); };
   $("next").onclick = () => { view.offset += page_size; view.last = null; refresh(); };
+  $("browse-first").onclick = () => browsing.name && browse(browsing.name, 0);
+  $("send-button").onclick = sendTestMessage;
+  $("browse-close").onclick = () => { $("browse-panel").hidden = true; browsing.name = null; };
   refresh();
   setInterval(refresh, poll_ms);
 }

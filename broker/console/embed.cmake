@@ -1,11 +1,19 @@
 # Compiles the console's files into tandemd (issue 18: no CDN, nothing to install beside
 # the binary): writes a C++ file with one raw string literal per file and
 # console_api::find_asset over them.
-#   cmake -DDIR=<broker/console> -DOUT=<file.cpp> -DFILES=index.html,console.js,console.css -P embed.cmake
+#   cmake -DDIR=<broker/console> -DOUT=<file.cpp> -DFILES=index.html,console.js,NAME=PATH,... -P embed.cmake
+# A NAME=PATH item serves DIR/PATH as /console/NAME (a file npm put under node_modules/).
 string(REPLACE "," ";" FILES "${FILES}")
 set(entries "")
-foreach(name ${FILES})
-  file(READ "${DIR}/${name}" content)
+foreach(item ${FILES})
+  if(item MATCHES "^([^=]+)=(.+)$")
+    set(name "${CMAKE_MATCH_1}")
+    set(path "${CMAKE_MATCH_2}")
+  else()
+    set(name "${item}")
+    set(path "${item}")
+  endif()
+  file(READ "${DIR}/${path}" content)
   if(content MATCHES "\\)TANDEM_ASSET\"")
     message(FATAL_ERROR "${name} contains the raw string delimiter )TANDEM_ASSET\"")
   endif()
@@ -15,6 +23,8 @@ foreach(name ${FILES})
     set(type "text/javascript; charset=utf-8")
   elseif(name MATCHES "\\.css$")
     set(type "text/css; charset=utf-8")
+  elseif(name MATCHES "\\.txt$")
+    set(type "text/plain; charset=utf-8")
   else()
     set(type "application/octet-stream")
   endif()

@@ -100,6 +100,7 @@ json engine::connections_json() const {
         {"session", id},
         {"remote", s->info.remote_endpoint},
         {"tls", s->info.tls},
+        {"transport", s->info.transport},
         {"state", state},
         {"version", std::string(stomp::version_name(s->version))},
         {"login", stomp::printable_utf8(s->login)},

@@ -114,8 +114,12 @@ struct engine::impl {
   detail::queue& add_durable(const std::string& key, const std::string& client_id, const std::string& name,
                              const std::string& topic, std::optional<selector::expression> filter);
   void destroy_durable(detail::queue& q, journal::completion done);
-  // ---- browse.cpp: SUBSCRIBE browser:true ----
+  // ---- browse.cpp: SUBSCRIBE browser:true, the admin browse ----
   void browse(detail::session& s, detail::queue& q, detail::subscription& sub);
+  // Calls visit(seq, persistent) for each message pending on `q` with seq > after, in queue
+  // order (journal and memory merged; in flight, unreadable and deferred ones skipped) until
+  // it returns false. Reads no body.
+  void for_each_pending(detail::queue& q, std::uint64_t after, const std::function<bool(std::uint64_t, bool)>& visit);
 
   // ---- ack.cpp: ACK, NACK ----
   void on_ack(detail::session& s, stomp::frame& f, bool nack);

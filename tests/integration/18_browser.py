@@ -4,7 +4,9 @@ tests/browser/package-lock.json and installed by `./tandem.sh setup`), loads a p
 @stomp/stompjs over ws:// with a list of two brokers; it subscribes, sends receipted
 persistent messages, the master is killed in the middle of a batch, the page reconnects to the
 new master, sends more, and every receipted message must arrive. The page and stompjs are
-served from loopback (no CDN). Screenshots go to $TANDEM_ARTIFACT_DIR/browser (CTest sets it
+served from loopback (no CDN). A second case drives the console's own panels
+(tests/browser/console.mjs): a message sent with the send panel (stompjs embedded in tandemd)
+shows up in the browse panel. Screenshots go to $TANDEM_ARTIFACT_DIR/browser (CTest sets it
 to build/test-artifacts)."""
 import functools
 import http.server
@@ -15,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 
-from tandem_test import SharedBroker, free_port, run, skip
+from tandem_test import Broker, SharedBroker, client, free_port, run, skip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER_DIR = os.path.join(HERE, "..", "browser")
@@ -95,11 +97,11 @@ def browser_group(brokers, origin, extra=None):
     return group
 
 
-def drive(spec, timeout=120):
-    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "drive.mjs"), json.dumps(spec)], capture_output=True,
+def drive(spec, timeout=120, script="drive.mjs"):
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, script), json.dumps(spec)], capture_output=True,
                        text=True, timeout=timeout, cwd=BROWSER_DIR)
     if p.returncode != 0:
-        raise AssertionError(f"drive.mjs exited {p.returncode}\nstdout: {p.stdout[-4000:]}\nstderr: {p.stderr[-8000:]}")
+        raise AssertionError(f"{script} exited {p.returncode}\nstdout: {p.stdout[-4000:]}\nstderr: {p.stderr[-8000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -138,6 +140,34 @@ def test_stompjs_in_chromium_survives_a_failover_without_losing_a_receipted_mess
     for name in ("page-before-failover.png", "page-after-failover.png", "console-b1-before.png",
                  "console-b0-before.png", "console-b1-after.png"):
         assert os.path.getsize(os.path.join(spec["artifacts"], name)) > 1000
+
+
+def test_the_console_sends_through_its_stompjs_panel_and_browses_what_it_sent(brokers):
+    require_browser()
+    users = [{"login": "ops", "password": "ops-secret", "groups": ["admin"]},
+             {"login": "app", "password": "app-secret", "groups": ["apps"]}]
+    # No ws_allowed_origins: the console's own origin (the admin port) is what lets it in.
+    b = Broker(config={"users": users, "ws_listen": "127.0.0.1:0"}, name="console")
+    brokers.append(b)
+    b.start()
+    b.wait_log(r"stomp ws listening")
+    body = "hello from the send panel"
+    out = drive({"console": f"http://127.0.0.1:{b.admin_port}/console", "user": "ops", "password": "ops-secret",
+                 "login": "app", "passcode": "app-secret", "destination": "/queue/console-test", "body": body,
+                 "artifacts": artifact_dir()}, timeout=90, script="console.mjs")
+    print(f"  send panel: {out['send_result']!r}; browse rows: {len(out['browse_rows'])}")
+    assert out["stompjs_loaded"], "the console was built without @stomp/stompjs (./tandem.sh setup)"
+    assert not out["errors"], out
+    assert out["send_result"].startswith("sent to /queue/console-test"), out["send_result"]
+    [row] = out["browse_rows"]
+    assert row[6] == body and row[2] == "yes", row
+    # The message was browsed, not consumed: a STOMP consumer still gets it.
+    c = client(b, login="app", passcode="app-secret")
+    c.subscribe("/queue/console-test", id="s", ack="auto")
+    assert [m.body for m in c.collector.wait_messages(1)] == [body]
+    c.disconnect()
+    for name in ("console-send.png", "console-browse.png"):
+        assert os.path.getsize(os.path.join(artifact_dir(), name)) > 1000
 
 
 if __name__ == "__main__":

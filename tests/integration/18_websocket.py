@@ -15,7 +15,7 @@ import urllib.request
 
 import websocket
 
-from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, free_port, run, send_persistent, wait_for
+from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, client, free_port, run, send_persistent, wait_for
 
 ALLOWED = "http://app.example:8080"
 
@@ -103,9 +103,8 @@ def test_stomp_12_over_websocket_sends_receives_and_echoes_the_subprotocol(broke
     send_text(ws, frame("ACK", {"id": msg[1]["ack"], "receipt": "a1"}))
     assert recv_frame(ws)[0] == "RECEIPT"
     # The admin port lists the session (one session, the WebSocket one, not TLS).
-    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/connections", timeout=10) as r:
-        sessions = json.load(r)
-    assert [s["tls"] for s in sessions] == [False], sessions
+    sessions = admin_connections(b)
+    assert [(s["tls"], s["transport"]) for s in sessions] == [(False, "ws")], sessions
     send_text(ws, frame("DISCONNECT", {"receipt": "bye"}))
     assert recv_frame(ws)[0] == "RECEIPT"
     ws.close()
@@ -153,11 +152,47 @@ def test_a_frame_split_across_messages_and_two_frames_in_one_message_are_read(br
     ws.close()
 
 
+def test_hundreds_of_messages_in_one_tcp_write_are_all_read(brokers):
+    # The broker reads 64 KiB of WebSocket messages per recv (broker/ws_read_buffer.h): many
+    # messages per read, frames of every size cut at every chunk boundary, a STOMP frame split
+    # across two messages in the middle of the burst. Every SEND must be receipted, in order.
+    b = ws_broker(brokers)
+    ws = ws_open(b.ws_port)
+    assert connect(ws)[0] == "CONNECTED"
+    burst, sizes = [], [1, 100, 1000, 1500, 1600, 3000, 70000]
+    for i in range(300):
+        body = (b"%d:" % i) + b"x" * sizes[i % len(sizes)]
+        data = frame("SEND", {"destination": "/queue/burst", "receipt": f"b{i}"}, body)
+        if i == 150:  # one frame in two messages
+            burst.append(websocket.ABNF.create_frame(data[:7], websocket.ABNF.OPCODE_TEXT).format())
+            data = data[7:]
+        burst.append(websocket.ABNF.create_frame(data, websocket.ABNF.OPCODE_TEXT).format())
+    ws.sock.sendall(b"".join(burst))
+    receipts = [recv_frame(ws) for _ in range(300)]
+    assert [r[1].get("receipt-id") for r in receipts] == [f"b{i}" for i in range(300)], receipts[:3]
+    send_text(ws, frame("SUBSCRIBE", {"destination": "/queue/burst", "id": "s", "ack": "auto"}))
+    got = [recv_frame(ws)[2] for _ in range(300)]
+    assert [g.split(b":")[0] for g in got] == [b"%d" % i for i in range(300)]
+    assert [len(g) for g in got] == [len(b"%d:" % i) + sizes[i % len(sizes)] for i in range(300)]
+    ws.close()
+
+
+def admin_connections(b):
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/connections", timeout=10) as r:
+        return json.load(r)
+
+
 def test_a_tcp_producer_reaches_a_websocket_consumer_on_the_same_queue(brokers):
     b = ws_broker(brokers)
     send_persistent(b, "/queue/mixed", [f"m{i}" for i in range(20)])
     ws = ws_open(b.ws_port)
     assert connect(ws)[0] == "CONNECTED"
+    # Regression (issue 18): /api/connections named no transport, only "tls": a WebSocket
+    # session looked like a TCP one. Here a TCP session sits beside the WebSocket one.
+    tcp = client(b)
+    transports = sorted(s["transport"] for s in admin_connections(b))
+    assert transports == ["tcp", "ws"], transports
+    tcp.disconnect()
     send_text(ws, frame("SUBSCRIBE", {"destination": "/queue/mixed", "id": "s", "ack": "auto"}))
     got = [recv_frame(ws)[2].decode() for _ in range(20)]
     assert got == [f"m{i}" for i in range(20)], got
@@ -259,7 +294,8 @@ def test_wss_uses_the_tls_settings_and_serves_stomp(brokers):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True,
                    timeout=60)
-    config = {"allow_anonymous": True, "wss_listen": "127.0.0.1:0", "tls_cert": cert, "tls_key": key}
+    config = {"allow_anonymous": True, "admin_open_reads": True, "wss_listen": "127.0.0.1:0", "tls_cert": cert,
+              "tls_key": key}
     b = Broker(config=config, name="wss")
     brokers.append(b)
     b.start()
@@ -270,6 +306,7 @@ def test_wss_uses_the_tls_settings_and_serves_stomp(brokers):
     assert connect(ws)[0] == "CONNECTED"
     send_text(ws, frame("SEND", {"destination": "/queue/wss", "persistent": "true", "receipt": "r"}, "over tls"))
     assert recv_frame(ws)[1].get("receipt-id") == "r"
+    assert [(s["tls"], s["transport"]) for s in admin_connections(b)] == [(True, "wss")]
     ws.close()
     shutil.rmtree(d, ignore_errors=True)
 

@@ -4,6 +4,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "broker/stomp/utf8.h"
+#include "tools/client/ws_write_gather.h"
 
 namespace tandem::client {
 
@@ -11,7 +12,8 @@ namespace websocket = boost::beast::websocket;
 
 struct link::ws_stream {
   explicit ws_stream(asio::ip::tcp::socket& socket) : stream(socket) {}
-  websocket::stream<asio::ip::tcp::socket&> stream;
+  // One send() per batch of messages (ws_write_gather.h says why).
+  websocket::stream<ws_write_gather<asio::ip::tcp::socket>> stream;
 };
 
 link::link(asio::any_io_executor executor, bool websocket) : socket_(std::move(executor)) {
@@ -44,15 +46,24 @@ asio::awaitable<std::size_t> link::async_read_some(asio::mutable_buffer buffer, 
 asio::awaitable<std::size_t> link::async_write(std::string_view bytes, std::span<const std::size_t> frame_sizes,
                                                boost::system::error_code& ec) {
   if (!ws_) co_return co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+  auto& gather = ws_->stream.next_layer();
+  gather.start_gathering();
   std::size_t offset = 0;
   for (std::size_t size : frame_sizes) {
     // Text when it is UTF-8, as a browser client sends; binary otherwise (a text message
     // that is not UTF-8 is a protocol error).
     ws_->stream.text(stomp::valid_utf8(bytes.substr(offset, size)));
     co_await ws_->stream.async_write(asio::buffer(bytes.data() + offset, size), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return offset;
+    if (ec) break;
     offset += size;
   }
+  // Still gathering while sending: a frame Beast writes meanwhile queues behind these.
+  while (!ec && !gather.gathered().empty()) {
+    std::string out = std::exchange(gather.gathered(), {});
+    co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+  }
+  gather.gathered().clear();
+  gather.stop_gathering();
   co_return offset;
 }
 

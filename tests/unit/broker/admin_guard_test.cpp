@@ -55,6 +55,10 @@ TEST_CASE("what each request needs") {
   CHECK(guard::required_access("GET", "/metrics", true) == guard::access::open);
   CHECK(guard::required_access("POST", "/api/destinations/x/purge", true) == guard::access::admin);
   CHECK(guard::required_access("DELETE", "/health", true) == guard::access::admin);
+  // Message bodies need the admin group even when reads are open (issue 18, browse).
+  CHECK(guard::required_access("GET", "/api/destinations/%2Fqueue%2Fa/browse", true) == guard::access::admin);
+  CHECK(guard::required_access("GET", "/api/destinations/%2Fqueue%2Fa/browse?after=3&limit=5", true) == guard::access::admin);
+  CHECK(guard::required_access("GET", "/api/destinations?filter=browse", true) == guard::access::open);
   CHECK(guard::grants({"admin"}, guard::access::admin));
   CHECK(guard::grants({"admin"}, guard::access::read));
   CHECK(guard::grants({"metrics"}, guard::access::read));

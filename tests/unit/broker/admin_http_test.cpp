@@ -115,3 +115,18 @@ TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a pe
   CHECK(!admin_http::cancel_target("/api/destinations/%2Fqueue%2Fa/purge", job));
   CHECK(!admin_http::purge_target("/api/scheduled/x/cancel", job));
 }
+
+TEST_CASE("browse and purge targets name a percent-encoded destination") {
+  std::string d;
+  CHECK(admin_http::browse_target("/api/destinations/%2Fqueue%2Forders/browse", d));
+  CHECK(d == "/queue/orders");
+  CHECK(admin_http::browse_target("/api/destinations/%2Fqueue%2Fa%20b/browse?after=12&limit=5", d));
+  CHECK(d == "/queue/a b");
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%2Fqueue%2Fa/purge", d));
+  CHECK_FALSE(admin_http::browse_target("/api/destinations//browse", d));
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%2Fqueue/x/browse", d));  // raw slash
+  CHECK_FALSE(admin_http::browse_target("/api/destinations/%zz/browse", d));
+  CHECK(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/purge", d));
+  CHECK(d == "/queue/a");
+  CHECK_FALSE(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/browse", d));
+}

@@ -744,3 +744,46 @@ TEST_CASE("issue 15: a durable subscription to a temporary topic is refused") {
   REQUIRE(c.last_error());
   CHECK(c.last_error()->get("message") == "unsupported destination");
 }
+
+TEST_CASE("admin browse pages a queue in order, persistent and memory messages merged, consuming nothing") {
+  // Issue 18: the console's browse panel (GET /api/destinations/NAME/browse).
+  fixture fx;
+  client producer(fx, connected);
+  for (int i = 0; i < 7; ++i)
+    producer.send("/queue/b", "m" + std::to_string(i), {{"persistent", i % 2 ? "true" : "false"}, {"n", std::to_string(i)}});
+  producer.send("/queue/b", std::string(50, 'x'), {{"persistent", "true"}});
+  CHECK(fx.eng->browse_json("/queue/none", 0, 10, 16).is_null());
+
+  std::vector<std::string> bodies;
+  std::uint64_t after = 0;
+  int pages = 0;
+  for (bool more = true; more; ++pages) {
+    auto page = fx.eng->browse_json("/queue/b", after, 3, 16);
+    REQUIRE(page.is_object());
+    CHECK(page["messages"].size() <= 3);
+    for (const auto& m : page["messages"]) {
+      CHECK(m["seq"].get<std::uint64_t>() > after);
+      after = m["seq"];
+      bodies.push_back(m["body_preview"]);
+    }
+    more = page["more"];
+    REQUIRE(pages < 10);
+  }
+  CHECK(pages == 3);
+  CHECK(bodies == strings({"m0", "m1", "m2", "m3", "m4", "m5", "m6", "xxxxxxxxxxxxxxxx"}));
+  auto first = fx.eng->browse_json("/queue/b", 0, 2, 16)["messages"];
+  CHECK(first[0]["persistent"] == false);
+  CHECK(first[1]["persistent"] == true);
+  CHECK(first[1]["headers"].dump().find(R"(["n","1"])") != std::string::npos);
+  auto last = fx.eng->browse_json("/queue/b", 0, 8, 16)["messages"][7];
+  CHECK(last["body_bytes"] == 50);
+  CHECK(last["body_truncated"] == true);
+
+  // A message in flight to a consumer is not pending: browse skips it; the rest stay.
+  client consumer(fx, connected);
+  consumer.subscribe("s", "/queue/b", "client-individual", {{"activemq.prefetchSize", "1"}});
+  REQUIRE(consumer.wait_messages(1));
+  auto after_delivery = fx.eng->browse_json("/queue/b", 0, 20, 16)["messages"];
+  CHECK(after_delivery.size() == 7);
+  CHECK(after_delivery[0]["body_preview"] == "m1");
+}
