@@ -16,6 +16,7 @@
 #   p64_r1    64 producers, RECEIPT per message, window 1 each
 #   p16_r100  16 producers, RECEIPT every 100, window 10
 #   topic_np  non-persistent topic, 1 producer, 8 subscribers
+#   q_p4c4    persistent queue, 4 producers, 4 consumers (the delivery path), RECEIPT every 100
 #
 # Output: one line per run on stdout ("case build rep msgs msg/s cpu_s us/msg load"), and
 # $OUT (default /var/tmp/tandem-cpu/results.tsv) with the same lines, tab separated.
@@ -52,6 +53,7 @@ args_of() {
     p64_r1) echo "-p 64 -c 0 --persistent --receipt-every 1 --window 1" ;;
     p16_r100) echo "-p 16 -c 0 --persistent --receipt-every 100 --window 10" ;;
     topic_np) echo "-p 1 -c 8 --topic --receipt-every 100 --window 10" ;;
+    q_p4c4) echo "-p 4 -c 4 --persistent --receipt-every 100 --window 10" ;;
     *) echo "unknown case $1" >&2; exit 2 ;;
   esac
 }
