@@ -17,6 +17,7 @@
 #   p16_r100  16 producers, RECEIPT every 100, window 10
 #   topic_np  non-persistent topic, 1 producer, 8 subscribers
 #   p16_c4    16 producers as p16_r100, 4 queue consumers (client-individual): dispatch and ACK
+#   q_p4c4    persistent queue, 4 producers, 4 consumers (the delivery path), RECEIPT every 100
 #
 # Output: one line per run on stdout ("case build rep msgs msg/s cpu_s us/msg load"), and
 # $OUT (default /var/tmp/tandem-cpu/results.tsv) with the same lines, tab separated.
@@ -54,6 +55,7 @@ args_of() {
     p16_r100) echo "-p 16 -c 0 --persistent --receipt-every 100 --window 10" ;;
     topic_np) echo "-p 1 -c 8 --topic --receipt-every 100 --window 10" ;;
     p16_c4) echo "-p 16 -c 4 --persistent --receipt-every 100 --window 10 --ack client-individual" ;;
+    q_p4c4) echo "-p 4 -c 4 --persistent --receipt-every 100 --window 10" ;;
     *) echo "unknown case $1" >&2; exit 2 ;;
   esac
 }

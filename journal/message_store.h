@@ -14,7 +14,9 @@
 // run on the owner thread, and the index changes only there, so the broker reads it
 // without a lock. A store may run I/O threads of its own (the journal: one writer thread;
 // a database store: its connection's thread); they never call into the broker, they post.
-// No member blocks on I/O except read() (a body not in memory) and close().
+// No member blocks on I/O except read() (a body not in memory) and close(); read_async()
+// is the non-blocking way to a body that is not in memory (a store with a reader thread of
+// its own, like the journal, never blocks the owner thread in it).
 //
 // ORDERING.
 // - Each append's completion runs exactly once. Completions of accepted appends run in
@@ -79,6 +81,9 @@ using change = std::variant<message_add, message_remove, batch, destination_crea
 // error. Most callers need only the error.
 using completion = std::function<void(std::error_code, std::uint64_t position)>;
 
+// Runs once per read_async on the owner thread: the message or the error read() would give.
+using read_completion = std::function<void(result<std::shared_ptr<const message>>)>;
+
 class message_store {
  public:
   virtual ~message_store() = default;
@@ -96,6 +101,17 @@ class message_store {
   // The message msg_seq as stored for `target`. May block on I/O when it is not cached.
   // Errors: errc::not_found (not live on `target`), errc::corrupt_file, I/O errors.
   virtual result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) = 0;
+  // The message when the store holds it in memory now, nullptr otherwise. Never does I/O.
+  virtual std::shared_ptr<const message> cached(std::string_view /*target*/, std::uint64_t /*msg_seq*/) {
+    return nullptr;
+  }
+  // read() without blocking the owner thread: `done` runs exactly once, on the owner thread,
+  // with what read() would have answered (errc::closed once the store closed). The store may
+  // read ahead: later messages of `target` then answer cached(). This default reads inline
+  // and calls `done` before it returns (a store without a reader thread: the pg store).
+  virtual void read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
+    done(read(target, msg_seq));
+  }
   // A resend of a message already durable (dedup by producer id and seq).
   bool is_duplicate(std::string_view producer_id, std::uint64_t producer_seq) const {
     return index().is_duplicate(producer_id, producer_seq);

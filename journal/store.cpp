@@ -65,6 +65,7 @@ std::error_code store::impl::close() {
   }
   queue_cv.notify_one();
   if (writer.joinable()) writer.join();
+  stop_reader();
   close_error = failed();
   return close_error;
 }
@@ -101,6 +102,15 @@ result<std::shared_ptr<const message>> store::read(std::string_view target, std:
 result<std::shared_ptr<const message>> store::read(const location& where, std::uint64_t msg_seq) {
   std::lock_guard lk(impl_->state_mu);
   return impl_->read_locked(where, msg_seq);
+}
+
+std::shared_ptr<const message> store::cached(std::string_view, std::uint64_t msg_seq) {
+  std::lock_guard lk(impl_->state_mu);
+  return impl_->cached_locked(msg_seq);
+}
+
+void store::read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
+  impl_->read_async(std::string(target), msg_seq, std::move(done));
 }
 
 const journal::index& store::index() const { return impl_->idx; }

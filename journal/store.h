@@ -17,7 +17,9 @@
 //   runs f inline on the writer thread (tools, tests); then call append/read/index only
 //   from one thread at a time (the store also serialises its own index updates with an
 //   internal mutex, so appends from a test thread racing completions are safe).
-// - append(), read(), index(), allocate_msg_seq(), compact_step() must be called from the
+// - One reader thread per store, owned by it, does the preads of read_async(): it opens
+//   segment files and decodes records, and touches no other state.
+// - append(), read(), read_async(), index(), allocate_msg_seq(), compact_step() must be called from the
 //   owner thread (or, with the default post, from one thread at a time).
 // - close() / the destructor: call from the owner thread, not from inside a callback.
 //   Pending appends are written and completed before close returns; with a posting `post`
@@ -161,7 +163,8 @@ struct options {
   // The store compacts on its own: after each checkpoint it runs compact_step with this
   // budget, and again each time the copies of the previous step are durable, until there
   // is nothing left to do. 0 = only GC on its own; compaction only when compact_step is
-  // called. Each step runs on the owner thread and may pread up to this many bytes.
+  // called. Each step runs on the owner thread and may pread up to this many bytes (bodies
+  // not in the cache: the one blocking read left on the owner thread, see compact_step).
   std::uint64_t auto_compact_bytes = 1ull << 20;
   // Runs completions and index updates on the owner thread. Default: inline.
   std::function<void(std::function<void()>)> post;
@@ -250,6 +253,17 @@ class store final : public message_store {
   // a cache miss. Errors: errc::not_found, errc::corrupt_file, OS errors.
   result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) override;
   result<std::shared_ptr<const message>> read(const location& where, std::uint64_t msg_seq);
+  // From the body cache only (no I/O); nullptr on a miss.
+  std::shared_ptr<const message> cached(std::string_view target, std::uint64_t msg_seq) override;
+  // read() on the store's reader thread (one per store, started by open, joined by close):
+  // the owner thread only looks up locations; the pread and the decoding run on the reader,
+  // the result is put in the body cache and `done` runs via options.post. One job reads
+  // the message and up to read_ahead_count later live messages of `target` that are not
+  // cached (at most read_ahead_bytes), so draining a backlog costs one round trip per batch.
+  // Errors as read(); errc::closed after close().
+  void read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) override;
+  static constexpr std::size_t read_ahead_count = 64;
+  static constexpr std::uint64_t read_ahead_bytes = 1ull << 20;
 
   const journal::index& index() const override;
   // Writer counters (see io_stats); safe from any thread.
@@ -272,7 +286,10 @@ class store final : public message_store {
   // without its canceller; deleting a segment in the middle can (format.h section 8).
   //
   // Compaction copies everything still live in one sealed segment to the head, at most
-  // `max_bytes` per step: live messages (as compaction copies, targets cut to those still
+  // `max_bytes` per step (bodies not in the cache are read inline, on the owner thread: not
+  // moved to the reader thread yet, because the fault tests drive compaction step by step
+  // and count its sync points, which asynchronous copies would make timing-dependent):
+  // live messages (as compaction copies, targets cut to those still
   // live there) and the create records of the destinations and subscriptions defined
   // there. It picks the OLDEST sealed segment with live bytes below
   // compact_below_live_fraction of a segment, or, when disk use exceeds twice the live

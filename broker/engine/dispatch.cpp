@@ -327,9 +327,9 @@ void engine::impl::dispatch_selected(queue& q) {
     if (!next) return;
     from = next->seq + 1;
     if (expire_if_due(*this, q, *next, now_ms)) continue;
-    auto m = load(q, next->seq, next->persistent);
+    auto m = next->persistent ? fetch(q, next->seq) : load(q, next->seq, false);
     if (!m && q.unreadable.contains(next->seq)) continue;  // set aside (unreadable.cpp)
-    if (!m) return;  // unreadable now (counted in load): retried on the queue's next event
+    if (!m) return;  // being read off the io thread (fetch.cpp), or an OS error: retried later
     if (hold_if_deferred(q, next->seq, next->persistent, *m)) continue;
     std::uint32_t redeliveries = m->redeliveries;
     if (auto r = q.returned.find(next->seq); r != q.returned.end()) redeliveries = std::max(redeliveries, r->second);
@@ -355,16 +355,11 @@ bool engine::impl::matched_by_any(const queue& q, const message& m, std::uint32_
 bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscription& sub) {
   message_ptr m;
   if (persistent) {
-    auto r = store_->read(q.key, seq);
-    if (!r) {
-      ++read_errors_;
-      // A damaged record: set aside, and the queue goes on (true: dispatch continues).
-      if (set_aside_if_unreadable(q, seq, r.error())) return true;
-      // An OS error (EIO: mastership is about to be lost). Leave it pending; the queue is
-      // retried on its next event.
-      return false;
-    }
-    m = std::move(r).value();
+    // Not in memory: being read off the io thread (the queue is dispatched again when it
+    // is in), or unreadable (set aside, and on_fetched dispatches the queue again).
+    m = fetch(q, seq);
+    if (!m) return false;
+    q.fetched.erase(seq);
     if (hold_if_deferred(q, seq, persistent, *m)) return true;
   } else {
     auto it = q.memory.find(seq);
@@ -448,6 +443,7 @@ void engine::impl::remove_message(queue& q, std::uint64_t seq, bool persistent, 
   q.returned.erase(seq);
   if (persistent) {
     q.unreadable.erase(seq);
+    q.fetched.erase(seq);
     journal::message_remove r{q.key, seq};
     if (removes) {
       removes->emplace_back(std::move(r));

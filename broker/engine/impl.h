@@ -199,7 +199,13 @@ struct engine::impl {
   // message_remove to `removes` (the caller appends them) or appends it at once.
   void remove_message(detail::queue& q, std::uint64_t seq, bool persistent, std::uint64_t bytes,
                       std::vector<journal::batch_item>* removes);
+  // The body of a pending message, reading a journaled one inline on a cache miss (a
+  // blocking pread: expiry, dead letters, browse); dispatch uses fetch instead.
   detail::message_ptr load(detail::queue& q, std::uint64_t seq, bool persistent);
+  // The body of journaled message `seq` of `q` if it is in memory; otherwise nullptr, and
+  // the store reads it off the io thread, after which `q` is dispatched again (fetch.cpp).
+  detail::message_ptr fetch(detail::queue& q, std::uint64_t seq);
+  void on_fetched(const std::string& key, std::uint64_t seq, journal::result<detail::message_ptr> r);
   // A read error that will not go away (the store's own errc: the record does not verify,
   // or is not the message): logs, counts and skips (q.unreadable); true. False for an OS
   // error, which leaves the message pending. unreadable.cpp.

@@ -129,6 +129,10 @@ struct queue {
   // Journaled messages the store cannot read back (unreadable.cpp): skipped like those in
   // flight, kept in the store; empty unless a record is damaged.
   std::unordered_set<std::uint64_t> unreadable;
+  // Journaled bodies dispatch waits for (fetch.cpp): being read off the io thread, and read
+  // but not delivered yet (a body larger than the store's cache is held only here).
+  std::unordered_set<std::uint64_t> fetching;
+  std::map<std::uint64_t, message_ptr> fetched;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
   // Put back with a delay (redelivery.cpp): due time by msg_seq. A journaled one stays in
   // the index and dispatch skips it until it is due; a memory one waits in deferred_memory,

@@ -461,6 +461,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   s.report = report;
 
   s.writer = std::thread([&s] { s.run_writer(); });
+  s.reader = std::thread([&s] { s.run_reader(); });
   return std::unique_ptr<store>(new store(std::move(p)));
 }
 

@@ -6,16 +6,19 @@
 //   detail/writer.cpp           the writer thread: group commit, roll, checkpoint files,
 //                               segment deletion
 //   detail/body_cache.cpp       read(): the LRU of decoded messages
+//   detail/body_reader.cpp      the reader thread: read_async()
 //   detail/compaction.cpp       GC of the log's prefix, index_state, compaction
 //   detail/recovery.cpp         open(): recovery, repair of the tail, the first segment
 //
 // Threads (store.h has the contract): the owner thread runs append, read, compaction and
-// every completion, under state_mu; the writer thread owns the "writer thread only"
+// every completion, under state_mu; the reader thread preads and decodes what the owner
+// asked for (read_jobs, under read_mu) with segment files of its own and posts the result;
+// the writer thread owns the "writer thread only"
 // fields and reaches the owner side only through queue_mu's queue, a brief state_mu to
 // publish a new segment, and the completions it posts.
 //
-// Lock order: state_mu may be held while taking queue_mu (append under state), never the
-// other way round. The writer thread takes state_mu only briefly to publish a new segment;
+// Lock order: state_mu may be held while taking queue_mu (append under state) or read_mu
+// (a read job queued), never the other way round. The writer thread takes state_mu only briefly to publish a new segment;
 // it never holds queue_mu while writing.
 #pragma once
 
@@ -81,6 +84,24 @@ struct entry {
   std::uint64_t lsn = 0;
   std::error_code ec;
 };
+
+// One record to read on the reader thread: the message msg_seq at `where`.
+struct read_item {
+  std::uint64_t msg_seq = 0;
+  location where;
+};
+
+// What the reader thread reads for the owner: `items` (the first is the one asked for, the
+// rest read-ahead), then `done` runs on the owner thread with one result per item.
+struct read_job {
+  std::vector<read_item> items;
+  std::uint64_t first_segment = 0;  // segments below it are deleted: close their files
+  std::function<void(std::vector<result<std::shared_ptr<const message>>>)> done;
+};
+
+// Reads and decodes the message msg_seq from the record at `where` of the open segment
+// `f`. No state: any thread.
+result<std::shared_ptr<const message>> read_message_at(fs::file& f, const location& where, std::uint64_t msg_seq);
 
 }  // namespace tandem::journal::detail
 
@@ -172,6 +193,14 @@ struct store::impl : std::enable_shared_from_this<impl> {
   mutable std::mutex fail_mu;
   std::error_code failed_ec;
 
+  // ---- reader thread (detail/body_reader.cpp) ----
+  std::mutex read_mu;
+  std::condition_variable read_cv;
+  std::deque<detail::read_job> read_jobs;
+  bool read_stopping = false;
+  std::map<std::uint64_t, std::unique_ptr<fs::file>> reader_files;  // reader thread only
+  std::thread reader;
+
   // ---- writer thread only ----
   std::unique_ptr<fs::file> seg_file;
   std::uint64_t seg_seq = 0;
@@ -246,6 +275,15 @@ struct store::impl : std::enable_shared_from_this<impl> {
 
   // ---- owner thread: reads (detail/body_cache.cpp) ----
   result<std::shared_ptr<const message>> read_locked(const location& where, std::uint64_t msg_seq);
+  std::shared_ptr<const message> cached_locked(std::uint64_t msg_seq);
+  void cache_insert_locked(std::uint64_t msg_seq, const std::shared_ptr<const message>& msg);
+
+  // ---- reader thread and its jobs (detail/body_reader.cpp) ----
+  // Queues a job (owner thread, state_mu held); after close its `done` gets errc::closed.
+  void queue_read_locked(detail::read_job job);
+  void read_async(std::string target, std::uint64_t msg_seq, read_completion done);
+  void run_reader();
+  void stop_reader();
 
   // ---- owner thread: GC and compaction (detail/compaction.cpp) ----
   bool collect_prefix_locked(std::uint64_t head);

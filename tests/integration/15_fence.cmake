@@ -13,3 +13,9 @@ else()
   tandem_add_python_test(15_fence)
   set_property(TEST integration_15_fence APPEND PROPERTY ENVIRONMENT "TANDEM_ITEST_EXCLUDE=fenced_master")
 endif()
+
+# No blocking file I/O on the io thread (issue 17): a store on tandem-faultfs whose segment
+# reads take 5 s. Skips without tandem-faultfs or /dev/fuse.
+if(TARGET tandem-faultfs)
+  tandem_add_python_test(19_io_thread $<TARGET_FILE:tandemd> $<TARGET_FILE:tandem-faultfs>)
+endif()

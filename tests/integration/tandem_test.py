@@ -472,6 +472,53 @@ def drain(b, dest, expect, ack="client-individual"):
     return got
 
 
+class Faultfs:
+    """A tandem-faultfs mount (tools/faultfs) over a fresh temp directory: `mount` is where a
+    store goes, ctl() adds fault rules ("fail", "delay", "clear", ...). Skips the case when
+    FUSE cannot mount here (exit 3)."""
+
+    def __init__(self, faultfs):
+        self.faultfs = faultfs
+        self.dir = tempfile.mkdtemp(prefix="tandem-itest-ffs-")
+        self.source = os.path.join(self.dir, "source")
+        self.mount = os.path.join(self.dir, "mnt")
+        self.control = os.path.join(self.dir, "control.sock")
+        os.makedirs(self.source)
+        os.makedirs(self.mount)
+        self.proc = subprocess.Popen([faultfs, self.source, self.mount, "--control", self.control],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def ready():
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                if self.proc.returncode == 3:
+                    skip(f"tandem-faultfs cannot mount here: {err.strip()}")
+                raise AssertionError(f"tandem-faultfs exited {self.proc.returncode}: {err}")
+            return self.ctl("status", check=False) == 0
+
+        wait_for(ready, 10, "tandem-faultfs control socket")
+
+    def ctl(self, *request, check=True):
+        r = subprocess.run([self.faultfs, "ctl", self.control, *request], capture_output=True, text=True, timeout=10)
+        if check:
+            assert r.returncode == 0, f"faultfs ctl {request}: {r.stdout} {r.stderr}"
+        return r.returncode
+
+    def status(self):
+        r = subprocess.run([self.faultfs, "ctl", self.control, "status"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, f"faultfs status: {r.stdout} {r.stderr}"
+        return json.loads(r.stdout.removeprefix("ok").strip())  # the reply is "ok {json}"
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", "-z", self.mount], capture_output=True)
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ---- a tiny runner ---------------------------------------------------------------------------
 
 SKIP_EXIT_CODE = 77  # CTest SKIP_RETURN_CODE of every integration test file

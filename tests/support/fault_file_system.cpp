@@ -89,6 +89,7 @@ class fault_file_system::handle final : public fs::file {
         generation_(generation) {}
 
   fs::result<std::size_t> read_at(std::span<std::byte> out, std::uint64_t offset) override {
+    owner_.pass_read_delay();  // outside mu_, as a sync at the gate
     std::lock_guard lock(owner_.mu_);
     if (auto ec = owner_.enter(op::read, false)) return ec;
     if (auto ec = owner_.check_handle(generation_)) return ec;
@@ -398,6 +399,32 @@ void fault_file_system::pass_sync_gate() {
   // Bounded, so a test that forgets release_syncs fails instead of hanging.
   gate_cv_.wait_for(lock, std::chrono::seconds(60), [&] { return !gate_held_; });
   --gate_waiting_;
+}
+
+void fault_file_system::slow_reads(std::chrono::milliseconds delay) {
+  std::lock_guard lock(gate_mu_);
+  read_delay_ = delay;
+  gate_cv_.notify_all();
+}
+
+bool fault_file_system::wait_for_slow_read(std::chrono::milliseconds deadline) {
+  std::unique_lock lock(gate_mu_);
+  return gate_cv_.wait_for(lock, deadline, [&] { return reads_waiting_ > 0; });
+}
+
+int fault_file_system::slow_reads_waiting() const {
+  std::lock_guard lock(gate_mu_);
+  return reads_waiting_;
+}
+
+void fault_file_system::pass_read_delay() {
+  std::unique_lock lock(gate_mu_);
+  if (read_delay_ <= std::chrono::milliseconds(0)) return;
+  ++reads_waiting_;
+  gate_cv_.notify_all();
+  const auto until = std::chrono::steady_clock::now() + read_delay_;
+  gate_cv_.wait_until(lock, until, [&] { return read_delay_ <= std::chrono::milliseconds(0); });
+  --reads_waiting_;
 }
 
 std::uint64_t fault_file_system::sync_points() const {

@@ -37,6 +37,11 @@
 // can keep a writer inside its group commit while it queues more work (wait_for_held_sync
 // says when one is waiting). The wait happens outside the file system's lock.
 //
+// Slow reads: slow_reads(d) makes every file read wait d before it runs, as a hung NFS or
+// CephFS mount answers late (slow_reads(0) lets the waiting ones go at once);
+// wait_for_slow_read says when one is waiting, slow_reads_waiting how many. Also outside
+// the lock, so writes and syncs go on meanwhile.
+//
 // Threads: every method of the file system and of its files may be called from any
 // thread (one mutex guards all state; a test double needs no concurrency).
 #pragma once
@@ -150,6 +155,12 @@ class fault_file_system final : public fs::file_system {
   // True once a file sync waits at the gate; false after `deadline`.
   bool wait_for_held_sync(std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
+  // ---- slow reads (see the header comment) ----
+  void slow_reads(std::chrono::milliseconds delay);
+  // True once a file read waits in its delay; false after `deadline`.
+  bool wait_for_slow_read(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  int slow_reads_waiting() const;
+
   // ---- power loss ----
   // After `n` more mutating calls (write, sync, allocate, truncate, open that creates,
   // rename, remove, create_directories, sync_dir) the file system is dead: that call and
@@ -194,6 +205,7 @@ class fault_file_system final : public fs::file_system {
   using path = std::filesystem::path;
 
   void pass_sync_gate();
+  void pass_read_delay();
   // Counts a call, applies the failure rule and the death countdown. Called under mu_.
   std::error_code enter(op o, bool mutating);
   std::error_code check_handle(std::uint64_t generation) const;
@@ -229,10 +241,12 @@ class fault_file_system final : public fs::file_system {
   // Every inode that may hold pending data (weak: an unlinked, closed file just goes).
   std::vector<std::weak_ptr<inode>> inodes_;
 
-  std::mutex gate_mu_;
+  mutable std::mutex gate_mu_;
   std::condition_variable gate_cv_;
   bool gate_held_ = false;
   int gate_waiting_ = 0;
+  std::chrono::milliseconds read_delay_{0};
+  int reads_waiting_ = 0;
 };
 
 }  // namespace tandem::test

@@ -124,9 +124,13 @@ class client {
 class fixture {
  public:
   explicit fixture(engine_config cfg = default_config(), bool with_store = true)
-      : config(std::move(cfg)), dir(tmp_.path()) {
+      : fixture(std::move(cfg), with_store, fs::posix_file_system()) {}
+  // The store on `file_system` (a tests/support fault_file_system), which must outlive this.
+  fixture(engine_config cfg, bool with_store, fs::file_system& file_system)
+      : config(std::move(cfg)), dir(tmp_.path()), file_system_(&file_system) {
     if (with_store) {
-      REQUIRE(journal::create_store(fs::posix_file_system(), dir));
+      REQUIRE(!file_system_->create_directories(dir));  // a no-op on the real one
+      REQUIRE(journal::create_store(*file_system_, dir));
       open_store();
     }
     eng = std::make_unique<engine>(config, store.get());
@@ -147,6 +151,7 @@ class fixture {
 
   void open_store() {
     journal::options o;
+    o.fs = file_system_;
     o.epoch = ++epoch;
     o.segment_bytes = 1u << 20;
     o.broker_name = "test";
@@ -209,6 +214,9 @@ class fixture {
   std::unique_ptr<engine> eng;
   std::int64_t now_ms = 1'700'000'000'000;
   std::uint64_t epoch = 0;
+
+ private:
+  fs::file_system* file_system_;
 };
 
 // `c` subscribes as "s" to `destination` with `ack`, then `p` sends one persistent message
