@@ -116,5 +116,10 @@ void engine::shutdown() { test::stats().shut_down = true; }
 nlohmann::json engine::destinations_json() const { return nlohmann::json::array(); }
 nlohmann::json engine::connections_json() const { return nlohmann::json::array(); }
 void engine::append_metrics(std::string&) const {}
+// The server arms its schedule timer from these (broker/schedule_timer.h): nothing is ever
+// scheduled in a scripted engine.
+std::optional<std::int64_t> engine::next_schedule_ms() { return std::nullopt; }
+void engine::fire_schedules() {}
+void engine::set_schedule_listener(std::function<void()>) {}
 
 }  // namespace tandem::broker
