@@ -341,6 +341,8 @@ void broker_process::elect() {
   log::info("lockmgr", "lock acquired", {log::kv("epoch", epoch), log::kv("previous_clean", a.previous_released_cleanly),
                                          log::kv("fs", a.fs_kind), log::kv("takeover_delay_ms", a.takeover_delay.count()),
                                          log::kv("waited_ms", a.waited.count()),
+                                         log::kv("predecessor", lockmgr::to_string(a.predecessor)),
+                                         log::kv("predecessor_seen", a.predecessor_why),
                                          log::kv("lock_wait", lockmgr::to_string(lockmgr_->settings().mode)),
                                          log::kv("why", a.takeover.reason)});
   asio::post(executor_, [this] { set_role(role::recovering); });
