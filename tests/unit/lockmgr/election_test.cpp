@@ -278,6 +278,17 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   // Stopped, the holder is alive but cannot notice anything: the taker must not skip the
   // wait because the holder runs on this host (the lock-replaced case of bug 1).
   holder->signal(SIGSTOP);
+  // SIGSTOP is asynchronous: until the kernel reports "T" the holder could still run one
+  // watchdog check, see the removal and exit.
+  REQUIRE(tandem::test::wait_until(
+      [&] {
+        std::ifstream in("/proc/" + std::to_string(holder->pid()) + "/stat");
+        std::string st;
+        std::getline(in, st);
+        auto close = st.rfind(')');
+        return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
+      },
+      10s, 1ms));
   fs::remove(store.path() / "lock");
   auto t0 = steady_clock::now();
   auto taker = probe("hold", store.path(), {"--interval", "50"});  // its own lease: 100 ms
