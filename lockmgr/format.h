@@ -91,9 +91,12 @@
 //   reads as "" (or 0), and older readers ignore them.
 //   Unknown extra members are ignored (a newer minor writer may add some).
 //   Written: only by the lock holder, atomically like the epoch file: right after the epoch
-//   on acquisition (clean_release false), and again on a clean release (clean_release true)
-//   BEFORE the lock is dropped, so the next master knows whether its predecessor stopped
-//   cleanly. Missing, unparsable, or clean_release false at acquisition = an unclean end:
+//   on acquisition (clean_release false, durable), and again on a clean release
+//   (clean_release true) BEFORE the lock is dropped, so the next master knows whether its
+//   predecessor stopped cleanly. The release write is renamed into place without fsync
+//   (fs::replace_file_visibly): losing it to a power cut only makes the end look unclean.
+//   A clean record whose epoch is older than DIR/epoch is an unclean end too (its successor
+//   died between its epoch and holder writes). Missing, unparsable, or clean_release false at acquisition = an unclean end:
 //   on network and FUSE file systems the new master waits the takeover delay first.
 //   Read without the lock (tandem-journal lock DIR, the broker's "waiting for" log line), so
 //   it may be a moment stale: between a new master's epoch write and its holder write the

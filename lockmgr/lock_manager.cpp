@@ -169,8 +169,6 @@ result<acquisition> lock_manager::acquire() {
   if (last == std::numeric_limits<std::uint64_t>::max()) return give_up(make_error_code(errc::bad_epoch_file), true);
   a.epoch = last + 1;
   auto encoded_epoch = encode_epoch(a.epoch);
-  if (auto ec = fs::write_file_atomically(fs_, epoch_path, std::as_bytes(std::span(encoded_epoch))))
-    return give_up(ec, true);
 
   holder_record record;
   record.broker_name = opts_.broker_name;
@@ -189,7 +187,12 @@ result<acquisition> lock_manager::acquire() {
   record.pid_ns = self_.pid_ns;
   record.pid_start = self_.start_ticks;
   auto encoded_holder = encode_holder(record);
-  if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
+  // Epoch first, then the holder record, with ONE directory sync for both (a takeover's
+  // critical path: every sync counts). Both are durable before we read or write the journal.
+  // A crash in between leaves the new epoch with the old record (an unclean end, see above)
+  // or neither, when nothing was written under the new epoch yet.
+  if (auto ec = fs::write_files_atomically(fs_, {{epoch_path, std::as_bytes(std::span(encoded_epoch))},
+                                                 {holder_path, std::as_bytes(std::span(encoded_holder))}}))
     return give_up(ec, true);
   record_ = record;
   epoch_.store(a.epoch);
@@ -494,8 +497,11 @@ std::error_code lock_manager::release() {
   record.released_at = utc_now_iso8601();
   auto encoded = encode_holder(record);
   // If marking fails we still unlock: the next master then sees an unclean end and waits
-  // the takeover delay, which is merely slower, never unsafe.
-  auto ec = fs::write_file_atomically(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
+  // the takeover delay, which is merely slower, never unsafe. For the same reason the mark
+  // needs no fsync (two of them, on the handover's critical path): it must be visible to
+  // the next master, which the rename makes it before we unlock; if a power loss takes it
+  // (or leaves holder.json empty), the record reads as unclean again: slower, never unsafe.
+  auto ec = fs::replace_file_visibly(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
   lock_taken_.store(false);
   auto unlock_ec = lock_->unlock();
   return ec ? ec : unlock_ec;
