@@ -21,52 +21,16 @@ Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
 """
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from tandem_test import Raw, SharedBroker, drain, run, skip, wait_for
+from tandem_test import Faultfs, Raw, SharedBroker, drain, run, skip, wait_for
 
 FAULTFS = sys.argv[2] if len(sys.argv) > 2 else "tandem-faultfs"
 CHECK_INTERVAL_MS = 2000  # lease 4 s: long enough that "did not wait it" is unmistakable
-
-
-class Faultfs:
-    """A tandem-faultfs pass-through mount (no faults injected): a FUSE file system."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tandem-samehost-ffs-")
-        self.source = os.path.join(self.dir, "source")
-        self.mount = os.path.join(self.dir, "mnt")
-        self.control = os.path.join(self.dir, "control.sock")
-        os.makedirs(self.source)
-        os.makedirs(self.mount)
-        self.proc = subprocess.Popen([FAULTFS, self.source, self.mount, "--control", self.control],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def ready():
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                if self.proc.returncode == 3:
-                    skip(f"tandem-faultfs cannot mount here: {err.strip()}")
-                raise AssertionError(f"tandem-faultfs exited {self.proc.returncode}: {err}")
-            r = subprocess.run([FAULTFS, "ctl", self.control, "status"], capture_output=True, timeout=10)
-            return r.returncode == 0
-
-        wait_for(ready, 10, "tandem-faultfs control socket")
-
-    def close(self):
-        subprocess.run(["fusermount3", "-u", "-z", self.mount], capture_output=True)
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Producer:
@@ -128,7 +92,7 @@ def check_delivered(broker, dest, receipted):
 def kill_on_fuse_store_needs_no_lease_wait(brokers):
     if not os.path.exists(FAULTFS):
         skip(f"no tandem-faultfs at {FAULTFS}")
-    ffs = Faultfs()
+    ffs = Faultfs(FAULTFS)
     try:
         store = os.path.join(ffs.mount, "store")
         args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]

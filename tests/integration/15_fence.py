@@ -17,12 +17,11 @@ import errno
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-from tandem_test import Raw, SharedBroker, run, skip, wait_for
+from tandem_test import Faultfs, Raw, SharedBroker, run, skip
 
 FAULTFS = sys.argv[2] if len(sys.argv) > 2 else "tandem-faultfs"
 
@@ -135,47 +134,10 @@ def fence_answering_master(brokers):
     shutil.rmtree(hook_dir, ignore_errors=True)
 
 
-class Faultfs:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="tandem-fence-ffs-")
-        self.source = os.path.join(self.dir, "source")
-        self.mount = os.path.join(self.dir, "mnt")
-        self.control = os.path.join(self.dir, "control.sock")
-        os.makedirs(self.source)
-        os.makedirs(self.mount)
-        self.proc = subprocess.Popen([FAULTFS, self.source, self.mount, "--control", self.control],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def ready():
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                if self.proc.returncode == 3:
-                    skip(f"tandem-faultfs cannot mount here: {err.strip()}")
-                raise AssertionError(f"tandem-faultfs exited {self.proc.returncode}: {err}")
-            return self.ctl("status", check=False) == 0
-
-        wait_for(ready, 10, "tandem-faultfs control socket")
-
-    def ctl(self, *request, check=True):
-        r = subprocess.run([FAULTFS, "ctl", self.control, *request], capture_output=True, text=True, timeout=10)
-        if check:
-            assert r.returncode == 0, f"faultfs ctl {request}: {r.stdout} {r.stderr}"
-        return r.returncode
-
-    def close(self):
-        subprocess.run(["fusermount3", "-u", "-z", self.mount], capture_output=True)
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def fenced_master_case(brokers, ops, err, with_traffic):
     if not os.path.exists(FAULTFS):
         skip(f"no tandem-faultfs at {FAULTFS}")
-    ffs = Faultfs()
+    ffs = Faultfs(FAULTFS)
     try:
         store = os.path.join(ffs.mount, "store")
         master = SharedBroker(store, "b0", create=True, args=["--lock-check-interval", "100"])

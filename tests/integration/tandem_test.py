@@ -416,6 +416,47 @@ class SharedBroker(Broker):
             shutil.rmtree(os.path.dirname(self.store), ignore_errors=True)
 
 
+class Faultfs:
+    """A tandem-faultfs pass-through mount of a temp directory (a FUSE file system), with its
+    control socket for injecting faults; skips the case where FUSE cannot mount."""
+
+    def __init__(self, faultfs):
+        self.faultfs = faultfs
+        self.dir = tempfile.mkdtemp(prefix="tandem-itest-ffs-")
+        self.source = os.path.join(self.dir, "source")
+        self.mount = os.path.join(self.dir, "mnt")
+        self.control = os.path.join(self.dir, "control.sock")
+        os.makedirs(self.source)
+        os.makedirs(self.mount)
+        self.proc = subprocess.Popen([faultfs, self.source, self.mount, "--control", self.control],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def ready():
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                if self.proc.returncode == 3:
+                    skip(f"tandem-faultfs cannot mount here: {err.strip()}")
+                raise AssertionError(f"tandem-faultfs exited {self.proc.returncode}: {err}")
+            return self.ctl("status", check=False) == 0
+
+        wait_for(ready, 10, "tandem-faultfs control socket")
+
+    def ctl(self, *request, check=True):
+        r = subprocess.run([self.faultfs, "ctl", self.control, *request], capture_output=True, text=True, timeout=10)
+        if check:
+            assert r.returncode == 0, f"faultfs ctl {request}: {r.stdout} {r.stderr}"
+        return r.returncode
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", "-z", self.mount], capture_output=True)
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def new_group(brokers, n, args=(), config=None, store=None, slave_log=r"slave: waiting for lock"):
     """n brokers on one new store (a temp directory, or `store`, e.g. a database URI); the
     first creates it and is master, the rest are slaves (logging `slave_log`)."""
