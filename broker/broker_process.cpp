@@ -378,6 +378,8 @@ void broker_process::elect() {
   log::info("lockmgr", "lock acquired", {log::kv("epoch", epoch), log::kv("previous_clean", a.previous_released_cleanly),
                                          log::kv("fs", a.fs_kind), log::kv("takeover_delay_ms", a.takeover_delay.count()),
                                          log::kv("waited_ms", a.waited.count()),
+                                         log::kv("predecessor", lockmgr::to_string(a.predecessor)),
+                                         log::kv("predecessor_seen", a.predecessor_why),
                                          log::kv("lock_wait", lockmgr::to_string(lockmgr_->settings().mode)),
                                          log::kv("why", a.takeover.reason)});
   asio::post(executor_, [this] { set_role(role::recovering); });
@@ -642,14 +644,19 @@ void broker_process::graceful_shutdown() {
   if (engine_) engine_->shutdown();
   if (server_) server_->stop_connections("broker shutting down");
   if (election_.joinable()) election_.join();
-  election_ = std::thread([this] {
+  election_ = std::thread([this, stopping_at = std::chrono::steady_clock::now()] {
     std::error_code close_ec;
     if (store_) close_ec = store_->close();
     if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});
+    auto closed_at = std::chrono::steady_clock::now();
     auto release_ec = release_mastership();
+    // The planned handover's stop, in two parts (tools/bench/handover.py): clients closed and
+    // journal closed (last group, final checkpoint), then the release itself.
+    auto close_ms = std::chrono::duration_cast<std::chrono::milliseconds>(closed_at - stopping_at).count();
+    auto release_ms = ms_since(closed_at).count();
     if (release_ec) log::error("lockmgr", "release failed", {log::kv("error", release_ec.message())});
-    else if (lease_) log::info("store", "lease released");
-    else log::info("lockmgr", "lock released");
+    else if (lease_) log::info("store", "lease released", {log::kv("close_ms", close_ms), log::kv("release_ms", release_ms)});
+    else log::info("lockmgr", "lock released", {log::kv("close_ms", close_ms), log::kv("release_ms", release_ms)});
     asio::post(executor_, [this, rc = close_ec ? exit_startup : exit_ok] { finish(rc); });
   });
 }

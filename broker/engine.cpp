@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
+#include "broker/log.h"
 
 namespace tandem::broker {
 
@@ -98,6 +99,7 @@ void engine::tick(std::chrono::steady_clock::time_point now) {
   impl_->for_each_queue([&](queue& q) { impl_->release_deferred(q, now_ms); });
   impl_->time_out_blocked(now);
   impl_->collect_inactive(now);
+  if (auto news = impl_->dedup_.eviction_news(now)) log::warn("engine", *news);
   impl_->flush();
 }
 

@@ -93,8 +93,6 @@ class index : public live_index {
   // and index_state sets write them in, so that loading them in that order rebuilds the
   // same recency (format.h sections 5 and 6).
   std::vector<const producer_map::value_type*> producers_by_recency() const;
-  // Windows dropped because more than max_producers() producers had one.
-  std::uint64_t producers_evicted() const { return producers_evicted_; }
 
  private:
   void account(const location& where, bool add);
@@ -116,7 +114,6 @@ class index : public live_index {
   // producers_, so the index stays copyable).
   std::map<std::uint64_t, std::string> recency_;
   std::uint64_t tick_ = 0;
-  std::uint64_t producers_evicted_ = 0;
 };
 
 // A 64-bit digest (XXH3) of what operator== compares: live entries with their locations,

@@ -101,6 +101,9 @@ class live_index {
   // drops the window of the producer recorded to least recently (journal::index). Its
   // resends are then new messages (ActiveMQ's maxProducersToAudit).
   std::size_t max_producers() const { return max_producers_; }
+  // Windows dropped because more than max_producers() producers had one, since this index
+  // was made (a recovery's replay drops again what the previous master dropped).
+  std::uint64_t producers_evicted() const { return producers_evicted_; }
 
   std::uint64_t next_msg_seq() const { return next_msg_seq_; }
   std::uint64_t live_messages() const { return live_messages_; }  // (target, message) pairs
@@ -116,6 +119,7 @@ class live_index {
   std::set<std::string, std::less<>> destinations_;
   std::map<std::string, durable_subscription, std::less<>> subscriptions_;
   producer_map producers_;
+  std::uint64_t producers_evicted_ = 0;
   std::uint64_t next_msg_seq_ = 1;
   std::uint64_t live_messages_ = 0;
   std::uint64_t live_bytes_ = 0;

@@ -52,6 +52,9 @@ nlohmann::json to_json(const holder_record& r) {
   };
   if (!r.admin_url.empty()) j["admin_url"] = r.admin_url;
   if (!r.mount_client_id.empty()) j["mount_client_id"] = r.mount_client_id;
+  if (!r.boot_id.empty()) j["boot_id"] = r.boot_id;
+  if (!r.pid_ns.empty()) j["pid_ns"] = r.pid_ns;
+  if (r.pid_start != 0) j["pid_start"] = r.pid_start;
   return j;
 }
 
@@ -100,10 +103,11 @@ boost::outcome_v2::std_result<holder_record> holder_from_json(const nlohmann::js
     return true;
   };
   if (!optional_count("lease_ms", r.lease_ms) || !optional_count("lock_dev", r.lock_dev) ||
-      !optional_count("lock_ino", r.lock_ino))
+      !optional_count("lock_ino", r.lock_ino) || !optional_count("pid_start", r.pid_start))
     return bad;
   // Optional members (see format.h): absent = "", present with another type = refused.
-  for (auto [key, out] : {std::pair{"admin_url", &r.admin_url}, std::pair{"mount_client_id", &r.mount_client_id}}) {
+  for (auto [key, out] : {std::pair{"admin_url", &r.admin_url}, std::pair{"mount_client_id", &r.mount_client_id},
+                          std::pair{"boot_id", &r.boot_id}, std::pair{"pid_ns", &r.pid_ns}}) {
     if (j.contains(key) && !string_member(key, *out)) return bad;
   }
   return r;

@@ -76,13 +76,27 @@
 //                                that file system names it (CephFS: the numeric client id of
 //                                the mount, what `ceph tell mds.X client evict id=N` takes),
 //                                "" when unknown; the fence command evicts it
-//   The two optional members were added without a version change: a record without them
-//   reads as "" for both, and older readers ignore them.
+//     "boot_id"          string  optional: /proc/sys/kernel/random/boot_id of the holder's
+//                                host (random per boot, so it tells hosts and boots apart)
+//     "pid_ns"           string  optional: the holder's pid namespace as readlink
+//                                /proc/self/ns/pid prints it, "pid:[4026531836]"
+//     "pid_start"        number  optional: the holder's start time, field 22 of
+//                                /proc/<pid>/stat (clock ticks after boot); with boot_id and
+//                                pid_ns it names one process for the life of the host, even
+//                                after its pid is reused
+//   Why the last three (issues 12/13): a taker on the SAME host, boot and pid namespace can
+//   see whether the unclean holder still exists (lockmgr/holder_process.h); a holder that is
+//   gone appends nothing more, so the taker skips the lease wait. Absent = unknown = wait.
+//   The optional members were added without a version change: a record without them
+//   reads as "" (or 0), and older readers ignore them.
 //   Unknown extra members are ignored (a newer minor writer may add some).
 //   Written: only by the lock holder, atomically like the epoch file: right after the epoch
-//   on acquisition (clean_release false), and again on a clean release (clean_release true)
-//   BEFORE the lock is dropped, so the next master knows whether its predecessor stopped
-//   cleanly. Missing, unparsable, or clean_release false at acquisition = an unclean end:
+//   on acquisition (clean_release false, durable), and again on a clean release
+//   (clean_release true) BEFORE the lock is dropped, so the next master knows whether its
+//   predecessor stopped cleanly. The release write is renamed into place without fsync
+//   (fs::replace_file_visibly): losing it to a power cut only makes the end look unclean.
+//   A clean record whose epoch is older than DIR/epoch is an unclean end too (its successor
+//   died between its epoch and holder writes). Missing, unparsable, or clean_release false at acquisition = an unclean end:
 //   on network and FUSE file systems the new master waits the takeover delay first.
 //   Read without the lock (tandem-journal lock DIR, the broker's "waiting for" log line), so
 //   it may be a moment stale: between a new master's epoch write and its holder write the
@@ -129,6 +143,9 @@ struct holder_record {
   std::uint64_t lock_ino = 0;  //   (0 / 0: unknown, an older writer)
   std::string admin_url;        // "" = none
   std::string mount_client_id;  // "" = unknown
+  std::string boot_id;          // the holder host's boot id ("" = unknown)   } which process
+  std::string pid_ns;           // its pid namespace, "pid:[N]" ("" = unknown) } exactly, so a
+  std::uint64_t pid_start = 0;  // its start time in clock ticks (0 = unknown) } taker can see it died
 
   bool operator==(const holder_record&) const = default;
 };

@@ -22,12 +22,6 @@ std::int64_t boottime_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
 std::string describe(const file_identity& id) {
   return "dev " + std::to_string(id.dev) + " inode " + std::to_string(id.ino);
 }
@@ -74,6 +68,7 @@ lock_manager::lock_manager(options opts, fs::file_system& fs, std::unique_ptr<lo
       fs_(fs),
       lock_(std::move(lock)),
       takeover_(std::move(takeover)),
+      self_(this_process()),
       interrupter_(opts_.wake_signal) {}
 
 lock_manager::~lock_manager() { stop_watchdog(); }
@@ -159,10 +154,13 @@ result<acquisition> lock_manager::acquire() {
   // A new store (neither file) has no predecessor to wait for. Otherwise only a holder
   // record that says so proves a clean release; a missing or unreadable one (a crash between
   // the epoch and holder writes, a hand edit) counts as unclean.
+  // A clean record of an OLDER epoch than DIR/epoch is not a clean end either: its successor
+  // stored the epoch and died before (or while) writing its own holder record.
   if (!stored_epoch && !holder_exists) {
     a.previous_released_cleanly = true;
   } else {
-    a.previous_released_cleanly = a.previous && a.previous->clean_release;
+    a.previous_released_cleanly = a.previous && a.previous->clean_release &&
+                                  (!stored_epoch || a.previous->epoch == *stored_epoch);
   }
 
   // The holder record's epoch is a floor too: if someone deleted DIR/epoch, restarting at 1
@@ -171,12 +169,10 @@ result<acquisition> lock_manager::acquire() {
   if (last == std::numeric_limits<std::uint64_t>::max()) return give_up(make_error_code(errc::bad_epoch_file), true);
   a.epoch = last + 1;
   auto encoded_epoch = encode_epoch(a.epoch);
-  if (auto ec = fs::write_file_atomically(fs_, epoch_path, std::as_bytes(std::span(encoded_epoch))))
-    return give_up(ec, true);
 
   holder_record record;
   record.broker_name = opts_.broker_name;
-  record.host = host_name();
+  record.host = self_.host.empty() ? "unknown" : self_.host;
   record.pid = static_cast<std::int64_t>(::getpid());
   record.epoch = a.epoch;
   record.acquired_at = utc_now_iso8601();
@@ -187,8 +183,16 @@ result<acquisition> lock_manager::acquire() {
   record.lock_ino = static_cast<std::uint64_t>(held_identity_.ino);
   record.admin_url = opts_.admin_url;
   record.mount_client_id = opts_.mount_client_id;
+  record.boot_id = self_.boot_id;
+  record.pid_ns = self_.pid_ns;
+  record.pid_start = self_.start_ticks;
   auto encoded_holder = encode_holder(record);
-  if (auto ec = fs::write_file_atomically(fs_, holder_path, std::as_bytes(std::span(encoded_holder))))
+  // Epoch first, then the holder record, with ONE directory sync for both (a takeover's
+  // critical path: every sync counts). Both are durable before we read or write the journal.
+  // A crash in between leaves the new epoch with the old record (an unclean end, see above)
+  // or neither, when nothing was written under the new epoch yet.
+  if (auto ec = fs::write_files_atomically(fs_, {{epoch_path, std::as_bytes(std::span(encoded_epoch))},
+                                                 {holder_path, std::as_bytes(std::span(encoded_holder))}}))
     return give_up(ec, true);
   record_ = record;
   epoch_.store(a.epoch);
@@ -200,10 +204,9 @@ result<acquisition> lock_manager::acquire() {
     // Cancelled here, holder.json still says "not released": right, because the old master
     // may still be alive, and the next candidate must wait for it as we did.
     if (!interrupter_.arm()) return give_up(make_error_code(errc::cancelled), true);
-    bool waited = interrupter_.sleep_for(wait);
+    bool waited = wait_for_predecessor(a, wait);
     interrupter_.disarm();
     if (!waited) return give_up(make_error_code(errc::cancelled), true);
-    a.takeover_delay = wait;
   }
 
   {
@@ -228,7 +231,8 @@ result<acquisition> lock_manager::acquire() {
 // nothing. On the same inode of a local file system the kernel freed the lock only because
 // the predecessor's descriptor is gone: nothing either, unless configured. Otherwise the
 // predecessor's OWN lease counts (holder.json), never ours: a taker with a short check
-// interval must not cut short a holder with a long one.
+// interval must not cut short a holder with a long one. The wait ends early when the
+// predecessor ran on this host and is proven gone (wait_for_predecessor).
 std::chrono::milliseconds lock_manager::predecessor_wait(const acquisition& a) const {
   using std::chrono::milliseconds;
   if (a.previous_released_cleanly) return milliseconds(0);
@@ -239,6 +243,29 @@ std::chrono::milliseconds lock_manager::predecessor_wait(const acquisition& a) c
   // lock proves nothing (fs_kind.h warns about such a setting at start).
   if (a.predecessor_lock_elsewhere || takeover_.fs.shared) wait = std::max(wait, their_lease);
   return wait;
+}
+
+// Waits `wait` for an unclean predecessor, or less: until the predecessor is proven gone
+// when it ran on this host (holder_process.h: a process that no longer exists appends
+// nothing). A delay set by configuration is still waited in full: the operator asked for it.
+// REQUIRES: interrupter_ armed. False when cancelled.
+bool lock_manager::wait_for_predecessor(acquisition& a, std::chrono::milliseconds wait) {
+  using namespace std::chrono;
+  const auto t0 = steady_clock::now();
+  holder_observation seen;
+  if (a.previous) {
+    seen = await_holder_exit(*a.previous, self_, wait, [this] { return !interrupter_.cancelled(); });
+    if (interrupter_.cancelled()) return false;
+  } else {
+    seen.why = "no readable holder record";
+  }
+  a.predecessor = seen.state;
+  a.predecessor_why = seen.why;
+  auto elapsed = duration_cast<milliseconds>(steady_clock::now() - t0);
+  milliseconds floor = seen.state == holder_state::gone ? opts_.takeover_delay.value_or(milliseconds(0)) : wait;
+  if (elapsed < floor && !interrupter_.sleep_for(floor - elapsed)) return false;
+  a.takeover_delay = std::max(elapsed, floor);
+  return true;
 }
 
 bool lock_manager::fresh() const noexcept {
@@ -470,8 +497,11 @@ std::error_code lock_manager::release() {
   record.released_at = utc_now_iso8601();
   auto encoded = encode_holder(record);
   // If marking fails we still unlock: the next master then sees an unclean end and waits
-  // the takeover delay, which is merely slower, never unsafe.
-  auto ec = fs::write_file_atomically(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
+  // the takeover delay, which is merely slower, never unsafe. For the same reason the mark
+  // needs no fsync (two of them, on the handover's critical path): it must be visible to
+  // the next master, which the rename makes it before we unlock; if a power loss takes it
+  // (or leaves holder.json empty), the record reads as unclean again: slower, never unsafe.
+  auto ec = fs::replace_file_visibly(fs_, opts_.dir / holder_file_name, std::as_bytes(std::span(encoded)));
   lock_taken_.store(false);
   auto unlock_ec = lock_->unlock();
   return ec ? ec : unlock_ec;

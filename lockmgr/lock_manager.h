@@ -24,6 +24,10 @@
 //     removed or replaced while it held it) waits the predecessor's own lease from
 //     holder.json, on any file system: the kernel lock on our inode proves nothing about
 //     it. On shared file systems it waits max(takeover delay, that lease).
+//   * Either wait ends as soon as the predecessor is proven gone: holder.json names this
+//     host, boot and pid namespace, and that process no longer exists (holder_process.h).
+//     A dead process appends nothing more. A takeover_delay set in the options is still
+//     waited in full.
 //   * fence_check() never answers "ok" on information older than the lease (2 x
 //     check_interval): if the last successful check is older (process paused by SIGSTOP,
 //     VM frozen, watchdog starved) it checks synchronously before answering. The clock is
@@ -75,6 +79,7 @@
 #include "lockmgr/errc.h"
 #include "lockmgr/format.h"
 #include "lockmgr/fs_kind.h"
+#include "lockmgr/holder_process.h"
 #include "lockmgr/lock_file.h"
 
 namespace tandem::lockmgr {
@@ -149,6 +154,11 @@ struct acquisition {
   std::string fs_kind;                    // = takeover.fs.name
   std::chrono::milliseconds takeover_delay{0};  // the delay actually waited (0 after a clean release)
   bool predecessor_lock_elsewhere = false;  // the unclean predecessor locked another inode
+  // What the wait for an unclean predecessor saw of its process (holder_process.h): gone =
+  // proven dead on this host, so the wait ended then; unobservable after a clean release or
+  // when the record names another host.
+  holder_state predecessor = holder_state::unobservable;
+  std::string predecessor_why;            // one phrase for the log ("" when nothing was waited)
   std::chrono::milliseconds waited{0};    // time blocked waiting for the lock
 };
 
@@ -231,6 +241,7 @@ class lock_manager {
   std::optional<loss> check_lock_path(const file_identity& ours);
   std::optional<loss> check_epoch();
   std::chrono::milliseconds predecessor_wait(const acquisition& a) const;
+  bool wait_for_predecessor(acquisition& a, std::chrono::milliseconds wait);
   std::optional<loss> run_check(bool only_if_stale);
   void declare_lost(loss l);
   void watchdog_loop();
@@ -241,6 +252,7 @@ class lock_manager {
   fs::file_system& fs_;
   const std::unique_ptr<lock_file> lock_;  // the one descriptor on DIR/lock
   const takeover_decision takeover_;
+  const process_identity self_;            // written into holder.json; compared with a predecessor's
   detail::interrupter interrupter_;
 
   std::atomic<state> state_{state::idle};

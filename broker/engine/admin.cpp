@@ -195,6 +195,11 @@ void engine::append_metrics(prometheus::writer& out) const {
           self.destinations_refused_);
   counter("tandem_authorization_denials_total", "SENDs and SUBSCRIBEs refused by the authorization entries.",
           self.authorization_denials_);
+  out.family("tandem_dedup_producers_evicted_total", metric_type::counter,
+             "Producer dedup windows dropped at dedup_max_producers since this broker became master (journal: "
+             "persistent sends; memory: the others); such a producer's resend is stored again.");
+  out.sample("tandem_dedup_producers_evicted_total", {{"window", "journal"}}, self.dedup_.evicted_journal());
+  out.sample("tandem_dedup_producers_evicted_total", {{"window", "memory"}}, self.dedup_.evicted_memory());
   gauge("tandem_subscriptions", "Client subscriptions.", subscriptions);
   gauge("tandem_destination_limit_bytes", "max_destination_bytes: producers wait above it.",
         self.config_.max_destination_bytes);

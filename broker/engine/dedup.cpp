@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "journal/message_store.h"
 
 #ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
@@ -10,6 +12,30 @@ extern "C" bool tandem_unsafe_fault(const char* name);
 #endif
 
 namespace tandem::broker::detail {
+
+dedup::dedup(std::size_t window, std::size_t max_producers, const journal::message_store* store)
+    : window_(window),
+      max_producers_(max_producers),
+      store_(store),
+      journal_evicted_before_(store ? store->index().producers_evicted() : 0) {}
+
+std::uint64_t dedup::evicted_journal() const {
+  return store_ ? store_->index().producers_evicted() - journal_evicted_before_ : 0;
+}
+
+std::optional<std::string> dedup::eviction_news(std::chrono::steady_clock::time_point now, std::chrono::seconds every) {
+  const std::uint64_t total = evicted_ + evicted_journal();
+  if (total == evicted_reported_) return std::nullopt;
+  if (reported_at_ && now - *reported_at_ < every) return std::nullopt;
+  std::string line = fmt::format(
+      "dedup windows evicted: {} since the last report, {} since this broker became master; dedup_max_producers={} "
+      "producers keep a window, and a resend from an evicted producer is stored again as a new message; raise "
+      "dedup_max_producers if producers that resend after failovers are more than that",
+      total - evicted_reported_, total, max_producers_);
+  evicted_reported_ = total;
+  reported_at_ = now;
+  return line;
+}
 
 dedup::status dedup::check(const std::string& producer, std::uint64_t seq) const {
   if (producer.empty()) return status::fresh;
@@ -33,6 +59,7 @@ void dedup::stored(const std::string& producer, std::uint64_t seq) {
     if (max_producers_ != 0 && stored_.size() > max_producers_) {
       stored_.erase(recency_.front());
       recency_.pop_front();
+      ++evicted_;
     }
   } else {
     recency_.splice(recency_.end(), recency_, w.recency);

@@ -27,10 +27,12 @@
 // Threads: the io thread only (engine.h).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <list>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -49,8 +51,7 @@ class dedup {
   // `store` may be null (a memory-only broker); it must outlive this object.
   // `max_producers`: producers whose `stored_` window is kept (least recently stored to
   // goes first; 0 = no bound), as the store bounds its own (journal::options::max_producers).
-  dedup(std::size_t window, std::size_t max_producers, const journal::message_store* store)
-      : window_(window), max_producers_(max_producers), store_(store) {}
+  dedup(std::size_t window, std::size_t max_producers, const journal::message_store* store);
 
   // What became of (producer, seq). An empty producer id is always fresh.
   status check(const std::string& producer, std::uint64_t seq) const;
@@ -62,6 +63,15 @@ class dedup {
   // updates its index before it runs the completion). Failed: nothing is stored, a resend
   // is fresh. Either way this object forgets it.
   void end_append(const std::string& producer, std::uint64_t seq);
+  // Windows dropped at max_producers since this object was made: of non-journaled sends
+  // (ours), and of journaled ones (the store's index; what its recovery replay dropped again
+  // is not counted). A resend from such a producer is no longer recognised as a duplicate.
+  std::uint64_t evicted_memory() const { return evicted_; }
+  std::uint64_t evicted_journal() const;
+  // An operator's line when windows were evicted since the last one, at most once per
+  // `every` (the first at once); nullopt otherwise. Called from the engine's tick.
+  std::optional<std::string> eviction_news(std::chrono::steady_clock::time_point now,
+                                           std::chrono::seconds every = std::chrono::seconds(60));
 
  private:
   struct window {
@@ -74,6 +84,10 @@ class dedup {
   const journal::message_store* store_;
   std::unordered_map<std::string, window> stored_;
   std::list<std::string> recency_;  // producers of stored_, least recently stored to first
+  std::uint64_t evicted_ = 0;
+  std::uint64_t journal_evicted_before_ = 0;  // the store's count when we started
+  std::uint64_t evicted_reported_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> reported_at_;
   // Count per (producer, seq): a COMMIT may carry the same pair twice (the second is
   // dropped as in flight, but the bookkeeping must not underflow).
   std::map<std::pair<std::string, std::uint64_t>, unsigned> in_flight_;

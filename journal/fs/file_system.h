@@ -25,10 +25,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <boost/outcome/std_result.hpp>
@@ -80,6 +82,19 @@ file_system& posix_file_system();
 // directory. Used for the identity, epoch, holder and checkpoint files.
 std::error_code write_file_atomically(file_system& fs, const std::filesystem::path& path,
                                       std::span<const std::byte> contents);
+// Several files of ONE directory replaced durably with a single directory sync: each
+// `path`.tmp written and fsynced, then renamed over its `path` in the order given, then the
+// directory synced once. A reader sees each file old or new; after a crash before the final
+// sync, a later file may be new while an earlier one is old only where the file system
+// does not keep renames in order (ext4 and XFS do). REQUIRES: every path in one directory.
+std::error_code write_files_atomically(
+    file_system& fs, std::initializer_list<std::pair<std::filesystem::path, std::span<const std::byte>>> files);
+// Atomic but NOT durable replace: write `path`.tmp and rename it over `path`, no fsync. A
+// reader sees the old or the new contents at once; after a power loss the file may hold
+// either, or (file systems without ext4's rename heuristics) be empty. Only for a record
+// whose loss is safe, e.g. holder.json's clean-release mark (lockmgr/format.h).
+std::error_code replace_file_visibly(file_system& fs, const std::filesystem::path& path,
+                                     std::span<const std::byte> contents);
 // Reads a whole (small) file.
 result<std::string> read_file(file_system& fs, const std::filesystem::path& path);
 

@@ -222,10 +222,18 @@ file_system& posix_file_system() {
   return instance;
 }
 
-std::error_code write_file_atomically(file_system& fs, const std::filesystem::path& path,
-                                      std::span<const std::byte> contents) {
+namespace {
+
+std::filesystem::path tmp_of(const std::filesystem::path& path) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";
+  return tmp;
+}
+
+// Writes `path`.tmp (fsynced when durable); the caller renames it.
+std::error_code write_tmp(file_system& fs, const std::filesystem::path& path, std::span<const std::byte> contents,
+                          bool durable) {
+  const auto tmp = tmp_of(path);
   // A stale .tmp from a crash is replaced, never appended to (Mosquitto's persist_write
   // lesson: it might even be a hard link to the live file, so unlink it first).
   if (auto e = fs.exists(tmp); e && e.value()) {
@@ -234,10 +242,41 @@ std::error_code write_file_atomically(file_system& fs, const std::filesystem::pa
   auto f = fs.open(tmp, open_mode::create_exclusive);
   if (!f) return f.error();
   if (auto ec = f.value()->write_at(contents, 0)) return ec;
-  if (auto ec = f.value()->sync()) return ec;
-  f.value().reset();
-  if (auto ec = fs.rename(tmp, path)) return ec;
-  return fs.sync_dir(path.parent_path());
+  if (durable) {
+    if (auto ec = f.value()->sync()) return ec;
+  }
+  return {};
+}
+
+std::error_code replace_file(file_system& fs, const std::filesystem::path& path, std::span<const std::byte> contents,
+                             bool durable) {
+  if (auto ec = write_tmp(fs, path, contents, durable)) return ec;
+  if (auto ec = fs.rename(tmp_of(path), path)) return ec;
+  return durable ? fs.sync_dir(path.parent_path()) : std::error_code{};
+}
+
+}  // namespace
+
+std::error_code write_files_atomically(
+    file_system& fs, std::initializer_list<std::pair<std::filesystem::path, std::span<const std::byte>>> files) {
+  if (files.size() == 0) return {};
+  for (const auto& [path, contents] : files) {
+    if (auto ec = write_tmp(fs, path, contents, /*durable=*/true)) return ec;
+  }
+  for (const auto& [path, contents] : files) {
+    if (auto ec = fs.rename(tmp_of(path), path)) return ec;
+  }
+  return fs.sync_dir(files.begin()->first.parent_path());
+}
+
+std::error_code write_file_atomically(file_system& fs, const std::filesystem::path& path,
+                                      std::span<const std::byte> contents) {
+  return replace_file(fs, path, contents, /*durable=*/true);
+}
+
+std::error_code replace_file_visibly(file_system& fs, const std::filesystem::path& path,
+                                     std::span<const std::byte> contents) {
+  return replace_file(fs, path, contents, /*durable=*/false);
 }
 
 result<std::string> read_file(file_system& fs, const std::filesystem::path& path) {

@@ -2,6 +2,7 @@
 # drill). Each is one CTest test with the label "integration".
 #   07_failover_lifecycle  start/slave/takeover/SIGTERM/SIGSTOP/deposed, through real processes
 #   07_failover_clients    stomp.py with a broker list follows the master; dedup across failover
+#   07_failover_same_host  a kill on this host needs no lease wait; a live holder still does
 #   07_failover_drill      tandem-drill: 3 brokers, 10 failovers (kill, term, stop), seed 7
 #   07_drill_*             tandem-drill's verdict (07_drill_verdict.py): it sees loss against
 #                          each deliberate defect of tandemd-unsafe and none against tandemd
@@ -9,6 +10,11 @@
 foreach(t 07_failover_lifecycle 07_failover_clients)
   tandem_add_python_test(${t})
 endforeach()
+# Takeover without the lease wait after a kill on this host (issues 12/13); its FUSE case
+# needs tandem-faultfs and /dev/fuse (skipped otherwise).
+if(TARGET tandem-faultfs)
+  tandem_add_python_test(07_failover_same_host $<TARGET_FILE:tandemd> $<TARGET_FILE:tandem-faultfs>)
+endif()
 if(TARGET tandem-drill)
   # --base-port 0: the drill picks free ports, so parallel tests cannot collide.
   add_test(NAME integration_07_failover_drill

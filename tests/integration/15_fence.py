@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from tandem_test import Faultfs, Raw, SharedBroker, run, skip, wait_for
+from tandem_test import Faultfs, Raw, SharedBroker, run, skip
 
 FAULTFS = sys.argv[2] if len(sys.argv) > 2 else "tandem-faultfs"
 

@@ -7,6 +7,10 @@ lines, the time from the old master closing its STOMP port (its "main stopping" 
 right before the acceptor closes) to the new master opening its port ("server stomp
 listening"). Prints p50/p90/p99/max and writes them, with the drill's verdict, as JSON.
 
+The phases (lock released and lock acquired lines) show where the time goes: "stop" is the
+old master's port close to its lock release, "wake" the release to the new master's lock
+acquired line (its epoch and holder writes included), "start" that to its port open.
+
 Usage: tools/bench/handover.py --drill build/tools/drill/tandem-drill --out handover.json \
            -- --tandemd build/broker/tandemd --brokers 2 --failovers 50 --rate 1000
 """
@@ -40,19 +44,39 @@ def events(log_dir):
                     out.append((when, path, "closed"))
                 elif component == "server" and message.startswith("stomp listening"):
                     out.append((when, path, "open"))
+                elif component == "lockmgr" and message.startswith("lock released"):
+                    out.append((when, path, "released"))
+                elif component == "lockmgr" and message.startswith("lock acquired"):
+                    out.append((when, path, "acquired"))
     return sorted(out)
 
 
 def handovers(evs):
-    """Milliseconds from each port close to the next port opened by another broker."""
+    """Per handover, milliseconds from the old master's port close to: its lock release
+    ("stop"), the new master's lock acquisition (+ epoch and holder record: "wake"), the new
+    master's port open ("start"); "total" is close to open. A phase whose line is missing
+    (an older tandemd) is left out."""
     result = []
     for i, (t, path, what) in enumerate(evs):
         if what != "closed":
             continue
+        marks = {}
         for t2, path2, what2 in evs[i + 1:]:
-            if what2 == "open" and path2 != path:
-                result.append((t2 - t).total_seconds() * 1000.0)
+            if what2 == "released" and path2 == path and "released" not in marks:
+                marks["released"] = t2
+            elif what2 == "acquired" and path2 != path and "acquired" not in marks:
+                marks["acquired"] = t2
+            elif what2 == "open" and path2 != path:
+                marks["open"] = t2
                 break
+        if "open" not in marks:
+            continue
+        ms = lambda a, b: (b - a).total_seconds() * 1000.0
+        h = {"total": ms(t, marks["open"])}
+        if "released" in marks and "acquired" in marks:
+            h.update(stop=ms(t, marks["released"]), wake=ms(marks["released"], marks["acquired"]),
+                     start=ms(marks["acquired"], marks["open"]))
+        result.append(h)
     return result
 
 
@@ -73,15 +97,25 @@ def main():
     rc = subprocess.run(cmd).returncode
     with open(drill_json) as f:
         verdict = json.load(f)
-    ms = sorted(handovers(events(os.path.join(work, "logs"))))
+    found = handovers(events(os.path.join(work, "logs")))
+    ms = sorted(h["total"] for h in found)
     if not ms:
         sys.exit("no handover found in the logs")
+
+    def summary(values):
+        values = sorted(values)
+        return {"p50": percentile(values, 0.5), "p90": percentile(values, 0.9), "p99": percentile(values, 0.99),
+                "max": values[-1]} if values else None
+
     figures = {
         "command": cmd,
         "drill_exit": rc,
         "handovers": len(ms),
         "port_closed_to_port_open_ms": {"p50": percentile(ms, 0.5), "p90": percentile(ms, 0.9),
                                         "p99": percentile(ms, 0.99), "max": ms[-1], "all": ms},
+        # Where the time goes: old master's stop (port closed -> lock released), the slave's
+        # wake-up with the epoch and holder writes (-> lock acquired), recovery to serving.
+        "phases_ms": {phase: summary([h[phase] for h in found if phase in h]) for phase in ("stop", "wake", "start")},
         "drill": {k: verdict.get(k) for k in ("ok", "lost", "duplicates", "duplicates_unflagged", "overlapping_writers",
                                               "failover_ms", "receipted", "delivered")},
     }
@@ -90,6 +124,9 @@ def main():
     p = figures["port_closed_to_port_open_ms"]
     print(f"{len(ms)} handovers: port closed -> port open p50 {p['p50']:.0f} ms  p90 {p['p90']:.0f} ms  "
           f"p99 {p['p99']:.0f} ms  max {p['max']:.0f} ms; drill lost {verdict.get('lost')}, ok {verdict.get('ok')}")
+    for phase, q in figures["phases_ms"].items():
+        if q:
+            print(f"  {phase:5}  p50 {q['p50']:.0f} ms  p90 {q['p90']:.0f} ms  p99 {q['p99']:.0f} ms  max {q['max']:.0f} ms")
     if rc == 0:
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(rc)

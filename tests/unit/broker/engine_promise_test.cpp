@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "broker/engine/dedup.h"
 #include "engine_fixture.h"
 #include "journal/format.h"
 
@@ -248,6 +249,14 @@ TEST_CASE("issue 12: dedup windows are bounded in number; the least recent produ
     REQUIRE(c.wait_messages(4));
     fx.settle();
     CHECK(c.bodies() == strings({"a1", "b1", "c1", "a1 again"}));
+    // prod-a went for prod-c, then prod-b for prod-a: two evictions, counted where the
+    // window was kept (the store's index for persistent sends).
+    std::string metrics;
+    fx.eng->append_metrics(metrics);
+    CHECK(metrics.find(fmt::format("tandem_dedup_producers_evicted_total{{window=\"journal\"}} {}", persistent ? 2 : 0)) !=
+          std::string::npos);
+    CHECK(metrics.find(fmt::format("tandem_dedup_producers_evicted_total{{window=\"memory\"}} {}", persistent ? 0 : 2)) !=
+          std::string::npos);
   }
 }
 
@@ -268,6 +277,27 @@ TEST_CASE("issue 12: COMMIT of a transaction that only NACKs is receipted after 
   d.subscribe("dlq", "/queue/ActiveMQ.DLQ");
   REQUIRE(d.wait_messages(1));
   CHECK(d.bodies() == strings({"poison"}));
+}
+
+TEST_CASE("issue 12: evicted dedup windows are reported to the operator at most once a minute") {
+  detail::dedup d(4, 2, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(d.eviction_news(t0));  // nothing evicted: nothing to say
+  d.stored("a", 1);
+  d.stored("b", 1);
+  d.stored("c", 1);  // a's window goes
+  auto first = d.eviction_news(t0);
+  REQUIRE(first);
+  CHECK(first->find("1 since the last report, 1 since") != std::string::npos);
+  CHECK(first->find("dedup_max_producers=2") != std::string::npos);
+  d.stored("d", 1);  // b's
+  CHECK_FALSE(d.eviction_news(t0 + std::chrono::seconds(30)));  // not yet a minute
+  auto second = d.eviction_news(t0 + std::chrono::seconds(61));
+  REQUIRE(second);
+  CHECK(second->find("1 since the last report, 2 since") != std::string::npos);
+  CHECK_FALSE(d.eviction_news(t0 + std::chrono::seconds(200)));  // nothing new
+  CHECK(d.evicted_memory() == 2);
+  CHECK(d.evicted_journal() == 0);
 }
 
 }  // namespace tandem::broker::test

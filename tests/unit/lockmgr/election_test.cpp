@@ -185,6 +185,8 @@ TEST_CASE("after an unclean end the new master waits the takeover delay") {
   CHECK(ms_since(t0) >= 300);
   CHECK(field(line, "clean") == 0);
   CHECK(field(line, "takeover_delay_ms") == 300);
+  // The holder is provably dead, but a configured delay is the operator's: waited in full.
+  CHECK(text_field(line, "predecessor") == "gone");
 }
 
 TEST_CASE("over 100 takeovers the epoch strictly increases") {
@@ -273,6 +275,20 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   temp_dir store;
   auto holder = probe("hold", store.path(), {"--interval", "400"});  // lease 800 ms
   expect_acquired(*holder);
+  // Stopped, the holder is alive but cannot notice anything: the taker must not skip the
+  // wait because the holder runs on this host (the lock-replaced case of bug 1).
+  holder->signal(SIGSTOP);
+  // SIGSTOP is asynchronous: until the kernel reports "T" the holder could still run one
+  // watchdog check, see the removal and exit.
+  REQUIRE(tandem::test::wait_until(
+      [&] {
+        std::ifstream in("/proc/" + std::to_string(holder->pid()) + "/stat");
+        std::string st;
+        std::getline(in, st);
+        auto close = st.rfind(')');
+        return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
+      },
+      10s, 1ms));
   fs::remove(store.path() / "lock");
   auto t0 = steady_clock::now();
   auto taker = probe("hold", store.path(), {"--interval", "50"});  // its own lease: 100 ms
@@ -281,8 +297,27 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   CHECK(field(line, "clean") == 0);
   CHECK(field(line, "lock_elsewhere") == 1);
   CHECK(field(line, "takeover_delay_ms") == 800);
+  CHECK(text_field(line, "predecessor") == "alive");
   CHECK(ms_since(t0) >= 800);
+  holder->signal(SIGCONT);
   CHECK(holder->wait_exit(10s) == lm::exit_code_deposed);
+}
+
+TEST_CASE("issues 12/13: a taker on another lock inode waits only until the live holder has stepped down") {
+  temp_dir store;
+  auto holder = probe("hold", store.path(), {"--interval", "1000"});  // lease 2 s
+  expect_acquired(*holder);
+  fs::remove(store.path() / "lock");
+  // The holder's watchdog sees its lock file gone and exits 75; the taker, on this host, sees
+  // that process end and needs no more of the lease.
+  auto taker = probe("hold", store.path(), {"--interval", "50"});
+  auto line = expect_acquired(*taker, 20s);
+  MESSAGE("taker: " << line);
+  CHECK(field(line, "lock_elsewhere") == 1);
+  CHECK(holder->wait_exit(10s) == lm::exit_code_deposed);
+  // Either the holder was already gone when the taker looked, or the taker saw it exit: never
+  // an answer before the holder ended, and never "alive" (the lease is longer than its exit).
+  CHECK(text_field(line, "predecessor") == "gone");
 }
 
 TEST_CASE("an epoch changed behind the holder ends its mastership within about one check interval") {
@@ -393,6 +428,22 @@ TEST_CASE("after SIGSTOP and an epoch change, fence_check answers lost before ac
     for (const auto& l : holder->lines()) CHECK(l.rfind("violation", 0) != 0);
     CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
   }
+}
+
+TEST_CASE("a clean holder record of an older epoch than DIR/epoch is not a clean release") {
+  // A master released cleanly at epoch 4; its successor stored epoch 5 and died before it
+  // wrote holder.json. The next taker must not read the epoch-4 record as a clean end.
+  temp_dir store;
+  auto first = probe("hold", store.path());
+  auto line = expect_acquired(*first);
+  first->send("release");
+  REQUIRE(first->wait_for("released ok", 10s));
+  REQUIRE(first->wait_exit(10s) == 0);
+  write_epoch(store.path(), static_cast<std::uint64_t>(field(line, "epoch")) + 1);
+  auto taker = probe("hold", store.path());
+  auto taken = expect_acquired(*taker);
+  CHECK(field(taken, "epoch") == field(line, "epoch") + 2);
+  CHECK(field(taken, "clean") == 0);
 }
 
 TEST_CASE("a malformed epoch file makes acquire refuse instead of guessing an epoch") {
@@ -527,7 +578,9 @@ TEST_CASE("on a FUSE mount the race holds and the default takeover delay is not 
   holder->signal(SIGKILL);
   auto line = expect_acquired(*waiter, 10s);
   CHECK(field(line, "clean") == 0);
-  CHECK(field(line, "takeover_delay_ms") == 200);
+  // A freed FUSE lock alone proves nothing, but the holder ran on this host and is dead: the
+  // taker saw it gone instead of waiting the lease (issues 12/13, kill on the same host).
+  CHECK(text_field(line, "predecessor") == "gone");
   waiter.reset();
   holder.reset();
 }

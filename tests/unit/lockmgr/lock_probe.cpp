@@ -5,6 +5,7 @@
 // event is one line on stdout, flushed, so a test can wait for it with a deadline:
 //   waiting                         the manager is open, acquire() is about to block
 //   acquired epoch=E waited_ms=W clean=0|1 fs=NAME delay_ms=D takeover_delay_ms=T
+//            lock_elsewhere=0|1 predecessor=gone|alive|unobservable
 //   error <message>                 acquire() failed (exit 2)
 //   cancelled                       acquire() returned errc::cancelled (exit 3)
 //   lost <reason>: <message>        on_lost ran (hold mode then exits 75)
@@ -121,7 +122,8 @@ std::string describe(const lockmgr::acquisition& a) {
          " clean=" + (a.previous_released_cleanly ? "1" : "0") + " fs=" + a.fs_kind +
          " delay_ms=" + std::to_string(a.takeover.delay.count()) +
          " takeover_delay_ms=" + std::to_string(a.takeover_delay.count()) +
-         " lock_elsewhere=" + (a.predecessor_lock_elsewhere ? "1" : "0");
+         " lock_elsewhere=" + (a.predecessor_lock_elsewhere ? "1" : "0") +
+         " predecessor=" + lockmgr::to_string(a.predecessor);
 }
 
 int acquire_or_exit(lockmgr::lock_manager& m, lockmgr::acquisition& out) {

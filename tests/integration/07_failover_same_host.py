@@ -1,0 +1,158 @@
+"""Takeover without the lease wait when the old master provably died on this host (issues 12/13).
+
+A new master waits the old holder's lease (holder.json lease_ms) after an unclean end
+wherever a freed lock does not prove the holder gone: on a FUSE or network file system, and
+on any file system when DIR/lock was removed or replaced behind the holder. When holder.json
+names this host, boot and pid namespace and that process is gone, it appends nothing more and
+the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host").
+
+- kill_on_fuse_store_needs_no_lease_wait: two brokers on a tandem-faultfs mount (FUSE, so the
+  lease wait applies; lease 4 s), a producer receipting every persistent SEND, kill -9 of the
+  master. The slave must log predecessor=gone and wait less than the lease; every receipted
+  message is delivered afterwards. Prints kill -> new master serving. Before the change the
+  slave waited the whole lease (takeover_delay_ms=4000).
+- replaced_lock_with_live_holder_still_waits: the lock-replaced case of issue 12 bug 1 on a
+  local store: the master is alive (stopped with SIGSTOP, so it cannot notice), DIR/lock is
+  replaced, a second broker starts: it must wait the holder's full lease (predecessor=alive)
+  and the old master, resumed, exits 75 without a RECEIPT after the new epoch; every message
+  receipted before is delivered by the new master.
+
+Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
+"""
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+from tandem_test import Faultfs, Raw, SharedBroker, drain, run, skip, wait_for
+
+FAULTFS = sys.argv[2] if len(sys.argv) > 2 else "tandem-faultfs"
+CHECK_INTERVAL_MS = 2000  # lease 4 s: long enough that "did not wait it" is unmistakable
+
+
+class Producer:
+    """Sends persistent messages with a RECEIPT each on one connection until stopped; keeps
+    the bodies whose RECEIPT arrived."""
+
+    def __init__(self, broker, dest):
+        self.raw = Raw(broker)
+        self.raw.connect()
+        self.dest = dest
+        self.receipted = set()
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        i = 0
+        try:
+            while not self.stop_flag.is_set():
+                body = f"m{i}"
+                self.raw.frame("SEND", {"destination": self.dest, "persistent": "true", "receipt": body}, body)
+                f = self.raw.read_frame(timeout=10)
+                if f is None or f[0] != "RECEIPT":
+                    return
+                self.receipted.add(f[1]["receipt-id"])
+                i += 1
+        except OSError:
+            return  # the master died or stepped down: the connection ends
+
+    def wait_receipts(self, n):
+        wait_for(lambda: len(self.receipted) >= n, 20, f"{n} receipts")
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(15)
+        try:
+            self.raw.close()
+        except OSError:
+            pass
+
+
+def lock_acquired_line(broker):
+    return broker.wait_log(r"lockmgr lock acquired .*").group(0)
+
+
+def field(line, key):
+    m = re.search(rf"\b{key}=(\S+)", line)
+    assert m, f"no {key}= in {line!r}"
+    return m.group(1)
+
+
+def check_delivered(broker, dest, receipted):
+    got = drain(broker, dest, len(receipted))
+    bodies = {f[2].decode() if isinstance(f[2], bytes) else f[2] for f in got if f[0] == "MESSAGE"}
+    missing = receipted - bodies
+    assert not missing, f"{len(missing)} receipted messages lost, e.g. {sorted(missing)[:5]}"
+
+
+def kill_on_fuse_store_needs_no_lease_wait(brokers):
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    try:
+        store = os.path.join(ffs.mount, "store")
+        args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]
+        master = SharedBroker(store, "b0", create=True, args=args)
+        slave = SharedBroker(store, "b1", args=args)
+        brokers += [master, slave]
+        master.start()
+        slave.start(wait=False)
+        slave.wait_log(r"slave: waiting for lock")
+        producer = Producer(master, "/queue/samehost")
+        producer.wait_receipts(200)
+        killed_at = time.monotonic()
+        master.proc.send_signal(signal.SIGKILL)
+        wait_for(slave.client_port_open, 30, "the slave serving", interval=0.001)
+        serving_ms = (time.monotonic() - killed_at) * 1000
+        producer.stop()
+        line = lock_acquired_line(slave)
+        print(f"kill -9 -> new master's port open: {serving_ms:.0f} ms; {line.strip()}", flush=True)
+        assert "fs=fuse" in line, line
+        assert field(line, "previous_clean") == "false", line
+        assert field(line, "predecessor") == "gone", line
+        # Before: takeover_delay_ms=4000 (the old holder's whole lease).
+        assert int(field(line, "takeover_delay_ms")) < 2 * CHECK_INTERVAL_MS, line
+        slave.wait_log(r"main master epoch=2")
+        check_delivered(slave, "/queue/samehost", producer.receipted)
+    finally:
+        for b in brokers:
+            b.kill()
+        ffs.close()
+
+
+def replaced_lock_with_live_holder_still_waits(brokers):
+    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+    args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]
+    master = SharedBroker(store, "b0", create=True, args=args)
+    brokers.append(master)
+    master.start()
+    producer = Producer(master, "/queue/replaced")
+    producer.wait_receipts(100)
+    master.proc.send_signal(signal.SIGSTOP)
+    # An operator's restored backup: a new lock file renamed over the one b0 locks.
+    fresh = os.path.join(store, "lock.restored")
+    open(fresh, "w").close()
+    os.rename(fresh, os.path.join(store, "lock"))
+    before = set(producer.receipted)
+    taker = SharedBroker(store, "b1", args=args)
+    brokers.append(taker)
+    taker.start(wait=False)
+    line = lock_acquired_line(taker)
+    assert field(line, "predecessor") == "alive", line
+    assert int(field(line, "takeover_delay_ms")) >= 2 * CHECK_INTERVAL_MS, line
+    taker.wait_log(r"main master epoch=2")
+    master.proc.send_signal(signal.SIGCONT)
+    code = master.exit_code(timeout=20)
+    assert code == 75, f"the deposed master exited {code}, not 75"
+    producer.stop()
+    # b0 was stopped between two groups: what it receipted is exactly what it had before.
+    assert producer.receipted == before, f"{len(producer.receipted - before)} RECEIPTs after the new epoch"
+    check_delivered(taker, "/queue/replaced", producer.receipted)
+
+
+if __name__ == "__main__":
+    run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits])
