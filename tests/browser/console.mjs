@@ -9,17 +9,12 @@
 // Screenshots: console-send.png, console-browse.png in `artifacts`.
 import fs from "node:fs";
 import path from "node:path";
-import puppeteer from "puppeteer-core";
+import { launchChromium } from "./launch.mjs";
 
 const args = JSON.parse(process.argv[2]);
-const chromium = process.env.CHROMIUM || "/usr/bin/chromium";
 const out = { errors: [] };
 
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   fs.mkdirSync(args.artifacts, { recursive: true });
   const tab = await browser.newPage();

@@ -11,10 +11,9 @@
 // brokers it connected to, errors) and how long the reconnect took. The Python side judges.
 import fs from "node:fs";
 import path from "node:path";
-import puppeteer from "puppeteer-core";
+import { launchChromium } from "./launch.mjs";
 
 const args = JSON.parse(process.argv[2]);
-const chromium = process.env.CHROMIUM || "/usr/bin/chromium";
 const out = { steps: [] };
 const step = (name) => out.steps.push({ name, at_ms: Date.now() });
 
@@ -39,11 +38,7 @@ async function screenshotConsoles(browser, suffix) {
   }
 }
 
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   fs.mkdirSync(args.artifacts, { recursive: true });
   const page = await browser.newPage();
