@@ -296,7 +296,7 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   MESSAGE("taker: " << line);
   CHECK(field(line, "clean") == 0);
   CHECK(field(line, "lock_elsewhere") == 1);
-  CHECK(field(line, "takeover_delay_ms") == 800);
+  CHECK(field(line, "takeover_delay_ms") >= 800);  // the time actually waited: the poll may overrun by 1 ms
   CHECK(text_field(line, "predecessor") == "alive");
   CHECK(ms_since(t0) >= 800);
   holder->signal(SIGCONT);
