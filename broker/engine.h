@@ -193,6 +193,9 @@ class engine {
   nlohmann::json connections_json() const;
   void append_metrics(prometheus::writer& out) const;
   void append_metrics(std::string& prometheus_text) const;  // through a writer of its own
+  // Pending bodies being read off the io thread for dispatch (engine/fetch.cpp); a hung
+  // mount shows here first. Also tandem_store_reads_in_flight.
+  std::size_t store_reads_in_flight() const;
 
  private:
   struct impl;

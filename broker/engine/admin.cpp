@@ -211,6 +211,10 @@ void engine::append_metrics(prometheus::writer& out) const {
   counter("tandem_send_timeouts_total", "SENDs refused after send_timeout.", self.send_timeouts_);
   counter("tandem_duplicates_dropped_total", "Resent messages dropped by duplicate detection.", self.duplicates_);
   counter("tandem_store_read_errors_total", "Messages the store could not read at dispatch.", self.read_errors_);
+  gauge("tandem_store_reads_in_flight",
+        "Pending message bodies being read from the store off the io thread; one that stays up means the store "
+        "does not answer reads.",
+        self.store_reads_in_flight());
   counter("tandem_selector_skips_total",
           "Pending messages a queue with selector consumers looked at and left (no ready consumer matches).",
           self.selector_skips_);

@@ -59,4 +59,12 @@ void engine::impl::on_fetched(const std::string& key, std::uint64_t seq, journal
   flush();
 }
 
+std::size_t engine::impl::store_reads_in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [name, q] : queues_) n += q->fetching.size();
+  return n;
+}
+
+std::size_t engine::store_reads_in_flight() const { return impl_->store_reads_in_flight(); }
+
 }  // namespace tandem::broker

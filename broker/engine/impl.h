@@ -217,6 +217,7 @@ struct engine::impl {
   std::uint64_t allocate_seq();
   std::uint64_t pending_count(const detail::queue& q) const;
   std::uint64_t store_bytes() const;
+  std::size_t store_reads_in_flight() const;  // fetch.cpp
 
   // ---- consumers.cpp: exclusive consumers, consumer priority, message groups ----
   // `sub` starts consuming from `q` (already in q.consumers): it may become the exclusive

@@ -187,12 +187,15 @@ class fixture {
     run_posted();
     return loop_.run_until(done, std::chrono::seconds(10));
   }
-  // Waits until every append queued so far has completed (a checkpoint is queued behind them).
+  // Waits until every append queued so far has completed (a checkpoint is queued behind
+  // them) and no body is still being read for dispatch: a read off the io thread
+  // (engine/fetch.cpp) ends with a dispatch, which a test that settled expects to have run.
   void settle() {
     if (!store) return;
     bool done = false;
     store->checkpoint([&](std::error_code, std::uint64_t) { done = true; });
     REQUIRE(pump([&] { return done; }));
+    REQUIRE(pump([&] { return !eng || eng->store_reads_in_flight() == 0; }));
     run_posted();
   }
 
