@@ -53,6 +53,11 @@ std::chrono::milliseconds ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
 }
 
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 broker_process::broker_process(config cfg, bool from_file, std::shared_ptr<ssl::context> tls)
@@ -338,6 +343,42 @@ void broker_process::announce_wait() {
   notify_systemd(fmt::format("READY=1\nSTATUS=slave, waiting for {}", held_by));
   nlohmann::json holder = st.holder ? lockmgr::to_json(*st.holder) : nlohmann::json();
   asio::post(executor_, [this, holder] { holder_ = holder; });
+  load_history();
+}
+
+namespace {
+nlohmann::json history_json(const std::vector<lockmgr::master_stint>& stints) {
+  auto out = nlohmann::json::array();
+  for (const auto& s : stints) out.push_back(nlohmann::json::parse(lockmgr::encode_stint(s)));
+  return out;
+}
+}  // namespace
+
+void broker_process::load_history() {
+  auto h = lockmgr::read_history(fs::posix_file_system(), cfg_.store, 100);
+  if (!h) {
+    log::warn("main", "cannot read the history of masters (the console's timeline starts empty)",
+              {log::kv("file", (cfg_.store / lockmgr::history_file_name).string()), log::kv("error", h.error().message())});
+    return;
+  }
+  asio::post(executor_, [this, j = history_json(h.value())] { history_ = j; });
+}
+
+// Once serving: this master's line in DIR/masters.jsonl, off the io thread (the mount may
+// be slow), and the file read back for the console.
+void broker_process::record_history(std::chrono::milliseconds took) {
+  if (!pending_history_) return;  // the database store has no shared directory
+  auto draft = std::move(*pending_history_);
+  pending_history_.reset();
+  draft.stint.serving_at_ms = unix_ms_now();
+  draft.stint.start_ms = took.count();
+  draft.stint.failover_ms = lockmgr::failover_ms(draft.stint, draft.previous_released_at);
+  asio::post(*login_pool_, [this, s = std::move(draft.stint)] {
+    if (auto ec = lockmgr::append_history(fs::posix_file_system(), cfg_.store, s))
+      log::warn("main", "cannot add this master to the history of masters (only the console's timeline misses it)",
+                {log::kv("file", (cfg_.store / lockmgr::history_file_name).string()), log::kv("error", ec.message())});
+    load_history();
+  });
 }
 
 void broker_process::elect() {
@@ -395,8 +436,22 @@ void broker_process::elect() {
     post_finish(exit_startup);
     return;
   }
-  asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at]() mutable {
+  history_draft draft;
+  draft.stint.epoch = epoch;
+  draft.stint.broker_name = cfg_.engine.broker_name;
+  draft.stint.host = asio::ip::host_name();
+  draft.stint.pid = ::getpid();
+  draft.stint.acquired_at_ms = unix_ms_now() - ms_since(lock_at).count();
+  draft.stint.takeover_delay_ms = a.takeover_delay.count();
+  draft.stint.previous_clean = a.previous_released_cleanly;
+  if (a.previous) {
+    draft.stint.previous_broker = a.previous->broker_name;
+    draft.stint.previous_epoch = a.previous->epoch;
+    if (a.previous->clean_release) draft.previous_released_at = a.previous->released_at;
+  }
+  asio::post(executor_, [this, s = std::move(store), epoch, report, lock_at, draft = std::move(draft)]() mutable {
     journal_ = s.get();
+    pending_history_ = std::move(draft);
     on_master(std::move(s), epoch, report, lock_at);
   });
 }
@@ -530,6 +585,7 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   recovery_time_ = took;
   stints_.push_back({epoch_, role_since_ms_, took.count()});
   if (stints_.size() > 100) stints_.erase(stints_.begin());
+  record_history(took);
   client_urls_.clear();
   auto url = [](std::string_view scheme, const asio::ip::tcp::endpoint& e) {
     return e.address().is_v6() ? fmt::format("{}://[{}]:{}", scheme, e.address().to_string(), e.port())
@@ -747,6 +803,7 @@ nlohmann::json broker_process::health_json() const {
   nlohmann::json stints = nlohmann::json::array();
   for (const auto& s : stints_) stints.push_back({{"epoch", s.epoch}, {"since_ms", s.since_ms}, {"takeover_ms", s.takeover_ms}});
   j["stints"] = std::move(stints);
+  j["history"] = history_;
   if (disk_) j["journal_bytes"] = disk_->bytes();
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
   return j;

@@ -44,6 +44,7 @@
 #include "broker/config.h"
 #include "broker/disk_space_guard.h"
 #include "broker/tls.h"
+#include "lockmgr/history.h"
 
 namespace tandem::journal {
 class message_store;
@@ -171,6 +172,18 @@ class broker_process {
     std::int64_t takeover_ms;  // lock acquired -> serving
   };
   std::vector<stint> stints_;             // this process's mastership stints, newest last (<= 100)
+  // The store's history of masters (DIR/masters.jsonl, lockmgr/history.h), for the console's
+  // timeline across restarts: read by the election thread while a slave waits, written
+  // (and read back) on login_pool_ once this master serves. The entry being built travels
+  // from the election thread to on_master in pending_history_.
+  struct history_draft {
+    lockmgr::master_stint stint;
+    std::optional<std::string> previous_released_at;
+  };
+  std::optional<history_draft> pending_history_;
+  nlohmann::json history_ = nlohmann::json::array();
+  void record_history(std::chrono::milliseconds took);
+  void load_history();  // not on the io thread: it reads the shared mount
   std::vector<std::string> client_urls_;  // bound client listeners while master
   // The WebSocket listeners bound as master ("ws" / "wss", endpoint), for the log and STATUS.
   std::vector<std::pair<std::string, asio::ip::tcp::endpoint>> ws_bound_;

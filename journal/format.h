@@ -9,6 +9,7 @@
 //   DIR/journal/checkpoint-<lsn:016x>.ckpt   index checkpoints (section 6), newest two kept
 //   DIR/journal/*.tmp                  leftovers of an interrupted atomic write; removed by open
 //   DIR/lock, DIR/epoch, DIR/holder.json   belong to lockmgr (lockmgr/format.h); never touched
+//   DIR/masters.jsonl                  the history of masters, lockmgr's too (lockmgr/history.h)
 // Names are fixed-width lowercase hex so `ls` sorts them in log order. Section 9 says what
 // the format assumes of the disk underneath.
 //

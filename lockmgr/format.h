@@ -1,4 +1,6 @@
 // On-disk formats of the election: DIR/lock, DIR/epoch and DIR/holder.json.
+// (DIR/masters.jsonl, the history of masters for people, is in history.h: no election
+// decision reads it.)
 //
 // This header is the single source for these three files: the names and constants the
 // lock manager and the tools share, the layouts field by field, and the reasons. The

@@ -1,5 +1,7 @@
 // Tandem's web console: polls the admin JSON and renders it (see index.html). Runs in any
-// current browser; no build step, no libraries. The page is served by the broker it talks
+// current browser; no build step. Libraries (pinned by package-lock.json, put in
+// node_modules by npm ci, compiled into tandemd): Chart.js for the timeline charts,
+// @stomp/stompjs for the send panel; without them the page works and says what is missing. The page is served by the broker it talks
 // to, so every request is same-origin and carries the browser's Basic credentials.
 "use strict";
 
@@ -73,9 +75,25 @@ function renderGroup(group) {
   document.body.dataset.group = summary.sort().join(",");
 }
 
-// Stints from every broker, plus gaps this page saw between two masters.
-function renderTimeline(group) {
-  const now = Date.now();
+// The masters of the store: the history file each broker serves (lockmgr/history.h), newest
+// view per epoch, plus the in-memory stints of running brokers that the file lacks (a store
+// whose file could not be written). And the gaps this page saw between two masters.
+function mastersOf(group) {
+  const byEpoch = new Map();
+  for (const m of group.members) {
+    if (!m.health) continue;
+    for (const h of m.health.history || []) byEpoch.set(h.epoch, { ...h, broker: h.broker_name, since_ms: h.serving_at_ms });
+  }
+  for (const m of group.members) {
+    if (!m.health) continue;
+    for (const s of m.health.stints || []) {
+      if (!byEpoch.has(s.epoch)) byEpoch.set(s.epoch, { epoch: s.epoch, broker: m.health.broker_name, since_ms: s.since_ms, start_ms: s.takeover_ms });
+    }
+  }
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+function noteGaps(group, now) {
   const master = group.members.find((m) => m.health && m.health.role === "master");
   const key = master ? master.health.broker_name + "/" + master.health.epoch : null;
   const last = view.masters[view.masters.length - 1];
@@ -91,54 +109,78 @@ function renderTimeline(group) {
   } else if (last) {
     last.seen_at = now;
   }
-  const stints = new Map();
-  for (const m of group.members) {
-    if (!m.health) continue;
-    for (const s of m.health.stints || []) stints.set(s.epoch, { ...s, broker: m.health.broker_name });
-  }
-  const list = [...stints.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+function renderTimeline(group) {
+  const now = Date.now();
+  noteGaps(group, now);
+  const list = mastersOf(group);
   const tbody = $("stints").tBodies[0];
   tbody.replaceChildren();
   for (const s of list.slice().reverse()) {
     const row = tbody.insertRow();
     cell(row, s.epoch, true);
     cell(row, s.broker);
+    cell(row, s.host || "-");
     cell(row, time(s.since_ms));
-    cell(row, s.takeover_ms + " ms", true);
+    cell(row, s.previous_epoch ? (s.previous_clean ? "clean stop of " : "crash of ") + s.previous_broker : "-");
+    cell(row, s.failover_ms === undefined || s.failover_ms === null ? "-" : s.failover_ms + " ms", true);
+    cell(row, s.start_ms === undefined ? "-" : s.start_ms + " ms", true);
     cell(row, view.gaps[s.epoch] !== undefined ? "<= " + view.gaps[s.epoch] + " ms (2 s polling)" : "-", true);
   }
-  drawTimeline(list, now);
+  document.body.dataset.timeline = list.map((s) => s.epoch + ":" + s.broker).join(",");
+  drawCharts(list.slice(-50), now);
 }
 
-function drawTimeline(list, now) {
-  const ns = "http://www.w3.org/2000/svg";
-  const w = 900, h = 70;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("width", w);
-  svg.setAttribute("height", h);
-  if (list.length) {
-    const t0 = list[0].since_ms, span = Math.max(now - t0, 1000);
-    const x = (t) => 10 + (t - t0) / span * (w - 20);
-    const colors = ["#2a7", "#57a", "#c83", "#a5a", "#3aa"];
-    const brokers = [...new Set(list.map((s) => s.broker))].sort();
-    list.forEach((s, i) => {
-      const end = i + 1 < list.length ? list[i + 1].since_ms : now;
-      const r = document.createElementNS(ns, "rect");
-      r.setAttribute("x", x(s.since_ms));
-      r.setAttribute("y", 15);
-      r.setAttribute("width", Math.max(2, x(end) - x(s.since_ms)));
-      r.setAttribute("height", 24);
-      r.setAttribute("fill", colors[brokers.indexOf(s.broker) % colors.length]);
-      svg.appendChild(r);
-      const t = document.createElementNS(ns, "text");
-      t.setAttribute("x", x(s.since_ms) + 3);
-      t.setAttribute("y", 55);
-      t.setAttribute("font-size", "10");
-      t.textContent = `e${s.epoch} ${s.broker} ${s.takeover_ms}ms`;
-      svg.appendChild(t);
+const charts = { timeline: null, failover: null };
+const palette = ["#2a7", "#57a", "#c83", "#a5a", "#3aa", "#a33", "#777"];
+
+// Two Chart.js charts: who was master when (one row per broker), and each takeover's
+// failover time by epoch. Created once, then fed new data without animation.
+function drawCharts(list, now) {
+  if (!window.Chart) {
+    $("timeline").textContent = "Charts unavailable: chart.umd.min.js was not built into this broker (run ./tandem.sh setup).";
+    return;
+  }
+  const brokers = [...new Set(list.map((s) => s.broker))].sort();
+  const color = (b) => palette[brokers.indexOf(b) % palette.length];
+  const bars = list.map((s, i) => ({ x: [s.since_ms, i + 1 < list.length ? list[i + 1].since_ms : now], y: s.broker, epoch: s.epoch }));
+  const clock = (ms) => new Date(ms).toISOString().slice(11, 19);
+  if (!charts.timeline) {
+    charts.timeline = new Chart($("timeline-chart"), {
+      type: "bar",
+      data: { datasets: [{ label: "master", data: [], backgroundColor: [] }] },
+      options: {
+        indexAxis: "y", animation: false, maintainAspectRatio: false,
+        parsing: { xAxisKey: "x", yAxisKey: "y" },
+        scales: { x: { type: "linear", beginAtZero: false, ticks: { callback: (v) => clock(v), maxTicksLimit: 6 } }, y: { type: "category", labels: [] } },
+        plugins: { legend: { display: false }, title: { display: true, text: "master over time (UTC)" },
+                   tooltip: { callbacks: { label: (c) => `epoch ${c.raw.epoch}: ${clock(c.raw.x[0])} - ${clock(c.raw.x[1])}` } } },
+      },
+    });
+    charts.failover = new Chart($("failover-chart"), {
+      type: "bar",
+      data: { labels: [], datasets: [{ label: "failover (ms)", data: [], backgroundColor: [] }] },
+      options: { animation: false, maintainAspectRatio: false,
+                 scales: { y: { beginAtZero: true, title: { display: true, text: "ms" } }, x: { title: { display: true, text: "epoch" } } },
+                 plugins: { legend: { display: false }, title: { display: true, text: "failover time per takeover (red: after a crash)" } } },
     });
   }
-  $("timeline").replaceChildren(svg);
+  const t = charts.timeline;
+  // A bar chart's value axis starts at 0 by default: here it spans the stints only.
+  t.options.scales.x.min = list.length ? list[0].since_ms : now - 60000;
+  t.options.scales.x.max = now;
+  t.options.scales.y.labels = brokers;
+  t.data.datasets[0].data = bars;
+  t.data.datasets[0].backgroundColor = list.map((s) => color(s.broker));
+  t.update("none");
+  const withFailover = list.filter((s) => s.failover_ms !== undefined && s.failover_ms !== null);
+  const f = charts.failover;
+  f.data.labels = withFailover.map((s) => String(s.epoch));
+  f.data.datasets[0].data = withFailover.map((s) => s.failover_ms);
+  f.data.datasets[0].backgroundColor = withFailover.map((s) => (s.previous_clean ? "#57a" : "#c33"));
+  f.update("none");
+  document.body.dataset.charts = `${t.data.datasets[0].data.length} stints, ${f.data.datasets[0].data.length} failovers`;
 }
 
 function renderDestinations(page, previous, seconds) {

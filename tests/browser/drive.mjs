@@ -4,9 +4,10 @@
 //   urls       the brokers' ws:// URLs, master first
 //   victimPid  the master's pid: killed (SIGKILL) in the middle of a batch of sends
 //   artifacts  directory for the screenshots
-//   consoles   optional {before: [...], after: [...]} of {name, url, wait_role, wait_group}:
+//   consoles   optional {before: [...], after: [...]} of {name, url, wait_role, wait_group, wait_timeline}:
 //              admin console pages (/console) to screenshot before the kill and after the
-//              reconnect, once their broker has the role and the group view lists wait_group
+//              reconnect, once their broker has the role, the group view lists wait_group and
+//              the failover timeline (epoch:broker,...) wait_timeline
 // Prints one JSON object on stdout: what the page saw (receipted and received bodies, the
 // brokers it connected to, errors) and how long the reconnect took. The Python side judges.
 import fs from "node:fs";
@@ -30,10 +31,14 @@ async function screenshotConsoles(browser, suffix) {
     if (c.wait_group) {
       await tab.waitForFunction((g) => (document.body.dataset.group || "").includes(g), { timeout: 20000 }, c.wait_group);
     }
+    if (c.wait_timeline) {
+      await tab.waitForFunction((t) => (document.body.dataset.timeline || "").includes(t), { timeout: 20000 }, c.wait_timeline);
+    }
     const file = path.join(args.artifacts, `console-${c.name}-${suffix}.png`);
     await tab.screenshot({ path: file, fullPage: true });
     out[`console_${c.name}_${suffix}`] = await tab.evaluate(() => ({
-      role: document.body.dataset.role, group: document.body.dataset.group || "" }));
+      role: document.body.dataset.role, group: document.body.dataset.group || "",
+      timeline: document.body.dataset.timeline || "", charts: document.body.dataset.charts || "" }));
     await tab.close();
   }
 }

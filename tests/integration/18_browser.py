@@ -119,7 +119,7 @@ def test_stompjs_in_chromium_survives_a_failover_without_losing_a_receipted_mess
                                {"name": "b0", "url": f"http://127.0.0.1:{master.admin_port}/console",
                                 "wait_role": "master", "wait_group": "b1:slave"}],
                     "after": [{"name": "b1", "url": f"http://127.0.0.1:{slave.admin_port}/console", "wait_role": "master",
-                               "wait_group": "unreachable"}]}}
+                               "wait_group": "unreachable", "wait_timeline": "2:b1"}]}}
         out = drive(spec)
     finally:
         server.close()
@@ -137,6 +137,10 @@ def test_stompjs_in_chromium_survives_a_failover_without_losing_a_receipted_mess
     assert out["console_b0_before"]["group"] == "b0:master,b1:slave", out["console_b0_before"]
     after = out["console_b1_after"]["group"]
     assert "b1:master" in after and "b0:master" not in after and "unreachable" in after, after
+    # The timeline (from the store's history file) and its Chart.js charts: both masters,
+    # and one failover (epoch 2 after the kill).
+    assert out["console_b1_after"]["timeline"] == "1:b0,2:b1", out["console_b1_after"]
+    assert out["console_b1_after"]["charts"] == "2 stints, 1 failovers", out["console_b1_after"]
     for name in ("page-before-failover.png", "page-after-failover.png", "console-b1-before.png",
                  "console-b0-before.png", "console-b1-after.png"):
         assert os.path.getsize(os.path.join(spec["artifacts"], name)) > 1000

@@ -10,7 +10,11 @@ import urllib.parse
 
 import websocket
 
-from tandem_test import Broker, DEFAULT_TIMEOUT, client, run
+import os
+import signal
+import tempfile
+
+from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, client, run, wait_for
 
 USERS = [
     {"login": "ops", "password": "ops-secret", "groups": ["admin"]},
@@ -123,6 +127,49 @@ def test_the_admin_ports_own_origin_may_open_a_websocket(brokers):
             assert e.status_code == 403, e
         else:
             raise AssertionError(f"origin {origin} was let in")
+
+
+def history(b):
+    status, health = get(b, "/health", auth=None)
+    assert status == 200, health
+    return health.get("history", [])
+
+
+def test_the_failover_timeline_outlives_every_broker_process(brokers):
+    # The console's timeline reads DIR/masters.jsonl through /health: three masters of one
+    # store, each a new process, and none of them remembers the others in memory.
+    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+    first = SharedBroker(store, "b0", create=True)
+    brokers.append(first)
+    first.start()
+    wait_for(lambda: len(history(first)) == 1, DEFAULT_TIMEOUT, "b0 in the history")
+    first.stop()  # SIGTERM: a clean release
+    second = SharedBroker(store, "b1")
+    brokers.append(second)
+    second.start()
+    wait_for(lambda: len(history(second)) == 2, DEFAULT_TIMEOUT, "b1 in the history")
+    second.proc.send_signal(signal.SIGKILL)  # a crash: the next master finds an unclean end
+    second.proc.wait()
+    third = SharedBroker(store, "b0")
+    brokers.append(third)
+    third.start()
+    wait_for(lambda: len(history(third)) == 3, DEFAULT_TIMEOUT, "the third master in the history")
+    h = history(third)
+    assert [(s["epoch"], s["broker_name"]) for s in h] == [(1, "b0"), (2, "b1"), (3, "b0")], h
+    assert h[0]["previous_epoch"] == 0 and h[0]["failover_ms"] is None, h[0]
+    assert h[1]["previous_clean"] is True and h[1]["previous_broker"] == "b0" and h[1]["previous_epoch"] == 1, h[1]
+    assert h[2]["previous_clean"] is False and h[2]["previous_broker"] == "b1" and h[2]["previous_epoch"] == 2, h[2]
+    for s in h[1:]:
+        assert 0 <= s["failover_ms"] < 60_000, s
+        assert s["acquired_at_ms"] <= s["serving_at_ms"] and s["start_ms"] >= 0, s
+        assert s["host"] and s["pid"] > 0, s
+    # A clean stop's failover ends at serving: it starts at the release, before this
+    # process even started, so it covers at least the lock-to-serving part.
+    assert h[1]["failover_ms"] >= h[1]["start_ms"], h[1]
+    # After the crash, what the new master measured: its lease wait plus its start.
+    assert h[2]["failover_ms"] == h[2]["takeover_delay_ms"] + h[2]["start_ms"], h[2]
+    with open(os.path.join(store, "masters.jsonl")) as f:
+        assert [json.loads(line)["epoch"] for line in f] == [1, 2, 3]
 
 
 if __name__ == "__main__":
