@@ -4,6 +4,7 @@
 //
 //   tandem-drill --brokers 3 --failovers 20 --seed 7 --json drill.json
 //   tandem-drill --kinds power-loss,stop-lease,eio-fsync --lock-check-interval-ms 200 --failovers 6
+//   tandem-drill --kinds kill,term --workload scheduled --failovers 10   (issue 16's policies)
 //
 // Exit status: 0 pass; 1 a receipted message was lost (or corrupted, reordered, duplicated
 // without a flag) or two brokers wrote or served at once; 2 bad usage; 3 the drill could not
