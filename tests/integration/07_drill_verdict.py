@@ -5,7 +5,8 @@ unsafe build") and sees none against the real one, with the same drill.
   07_drill_verdict.py --drill PATH --tandemd PATH --expect EXPECTATION [--defect NAME] -- DRILL ARGS...
 
 EXPECTATION:
-  clean           exit 0, lost 0, overlapping_writers 0, unflagged_duplicates 0
+  clean           exit 0, lost 0, overlapping_writers 0, unflagged_duplicates 0, order_violations 0,
+                  policy_violations 0
   lost            exit 1 and lost > 0
   lost-or-overlap exit 1 and (lost > 0 or overlapping_writers > 0)
   any-violation   exit 1 and (lost, overlapping_writers or unflagged_duplicates > 0)
@@ -80,13 +81,16 @@ def judge(expect, rc, record):
     lost = record.get("lost", 0)
     overlap = record.get("overlapping_writers", 0)
     unflagged = record.get("unflagged_duplicates", 0)
+    order = record.get("order_violations", 0)
+    policy = record.get("policy_violations", 0)
     print(f"exit {rc}: lost {lost}, overlapping_writers {overlap}, unflagged_duplicates {unflagged}, "
+          f"order_violations {order}, policy_violations {policy}, "
           f"aborted {record.get('aborted')}, per kind {json.dumps(record.get('kinds', {}))}")
     if rc == 3 or record.get("aborted"):
         print(f"FAIL: the drill did not run to the end: {record.get('aborted')}")
         return False
     if expect == "clean":
-        ok = rc == 0 and lost == 0 and overlap == 0 and unflagged == 0
+        ok = rc == 0 and lost == 0 and overlap == 0 and unflagged == 0 and order == 0 and policy == 0
     elif expect == "lost":
         ok = rc == 1 and lost > 0
     elif expect == "lost-or-overlap":

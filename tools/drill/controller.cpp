@@ -211,6 +211,14 @@ void controller::start_fleet(const monitor_options& mo) {
     fo.extra_args.push_back((work_dir_ / "cluster-broker.json").string());
     fo.extra_env.push_back("CEPH_CONF=" + cluster_->conf());
   }
+  if (o_.workload == workload_kind::redelivery) {
+    // The redelivery policy lives in the config file only; cluster drills have their own.
+    if (cluster_) throw drill_abort{"--workload redelivery does not combine with --cluster (both need the config file)"};
+    const auto config = work_dir_ / "drill-policies.json";
+    std::ofstream(config) << redelivery_config();
+    fo.extra_args.push_back("--config");
+    fo.extra_args.push_back(config.string());
+  }
   if (o_.lock_check_interval) {
     fo.extra_args.push_back("--lock-check-interval");
     fo.extra_args.push_back(std::to_string(o_.lock_check_interval->count()));
@@ -261,6 +269,7 @@ void controller::start_workload(nlohmann::json& rec) {
   wo.pending = o_.pending;
   wo.parked_rate = o_.verify_backlog ? o_.parked_rate : 0;
   wo.run_id = rec["run_id"].get<std::string>();
+  wo.kind = o_.workload;
   if (cluster_) wo.heartbeat = std::chrono::milliseconds(1000);  // partitions: see workload.h
   workload_ = std::make_unique<workload>(wo);
   if (auto e = workload_->connect()) throw drill_abort{"clients cannot connect: " + e.message()};
@@ -485,6 +494,7 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
     const auto c = workload_->counters();
     rec["reconnects"] = c.reconnects;
     rec["resends"] = c.receipts_lost;
+    rec["nacks"] = c.nacks;
   }
   monitor_->stop();
   const auto book = monitor_->book();
@@ -534,6 +544,8 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   rec["duplicates_unflagged"] = v.duplicates_unflagged;
   rec["unflagged_duplicates"] = v.duplicates_unflagged;
   rec["order_violations"] = v.order_violations;
+  rec["policy_violations"] = v.policy_violations;
+  rec["workload"] = name(o_.workload);
   rec["overlapping_writers"] = writers.overlapping;
   rec["writers"] = writers_json;
   rec["double_masters"] = double_masters;
@@ -566,7 +578,7 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   // Loss shows as receipted messages that never arrive while deliveries have stopped; after an
   // interruption the drain was cut short, so only what is wrong regardless of timing counts.
   const bool complete = drained && end_drained;
-  const bool messages_failed = v.corrupted > 0 || v.unexpected > 0 || v.order_violations > 0 ||
+  const bool messages_failed = v.corrupted > 0 || v.unexpected > 0 || v.order_violations > 0 || v.policy_violations > 0 ||
                                v.duplicates_unflagged > 0 || (!interrupted && (v.lost > 0 || !complete));
   const bool failed = messages_failed || !log_problems.empty() || writers.overlapping > 0;
   rec["interrupted"] = interrupted;
@@ -597,7 +609,14 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
                    v.sent, v.receipted, v.delivered, v.lost, v.duplicates, v.duplicates_unflagged, v.order_violations);
   if (v.corrupted) s += fmt::format(", corrupted {}", v.corrupted);
   if (v.unexpected) s += fmt::format(", unexpected {}", v.unexpected);
+  if (o_.workload != workload_kind::plain)
+    s += fmt::format("\nworkload {}: policy violations {}", name(o_.workload), v.policy_violations);
   s += "\n";
+  if (!v.policy_examples.empty()) {
+    s += "policy violations (first ones):";
+    for (const auto& e : v.policy_examples) s += " " + e;
+    s += "\n";
+  }
   if (!v.lost_examples.empty()) {
     s += "lost (first ones):";
     for (const auto& e : v.lost_examples) s += " " + e;

@@ -19,6 +19,7 @@
 //   overlapping_writers  RECEIPTs proving two brokers completed appends     must be 0
 //                        at once (writers.h)
 //   double masters       proven overlapping mastership (mastership.h, logs)  must be 0
+//   policy violations    a delivery policy's promise broken (--workload)    must be 0
 // each also per kind (attributed by time to the episode that caused it), with the failover
 // time per kind (p50/p90/max).
 //
@@ -39,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/drill/fault_kind.h"
+#include "tools/drill/policy_workload.h"
 
 namespace tandem::drill {
 
@@ -59,6 +61,7 @@ struct drill_options {
   std::size_t message_bytes = 1024;
   unsigned producers = 4;
   unsigned consumers = 4;
+  workload_kind workload = workload_kind::plain;  // --workload: a delivery policy on (policy_workload.h)
   unsigned window = 32;
   double rate = 2000;
   std::uint64_t pending = 0;

@@ -1,5 +1,7 @@
 #include "tools/drill/history.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -55,11 +57,13 @@ void to_json(nlohmann::json& j, const verdict& v) {
       {"order_violations", v.order_violations},
       {"corrupted", v.corrupted},
       {"unexpected", v.unexpected},
+      {"policy_violations", v.policy_violations},
       {"lost_examples", v.lost_examples},
       {"unflagged_examples", v.unflagged_examples},
       {"order_examples", v.order_examples},
       {"corrupted_examples", v.corrupted_examples},
       {"unexpected_examples", v.unexpected_examples},
+      {"policy_examples", v.policy_examples},
   };
 }
 
@@ -76,11 +80,12 @@ history::entry* history::find(std::uint32_t p, std::uint64_t seq) {
   return &entries[seq - 1];
 }
 
-void history::on_send(std::uint32_t p, std::uint64_t seq) {
+void history::on_send(std::uint32_t p, std::uint64_t seq, std::uint32_t expected) {
   if (p >= streams_.size() || seq == 0) return;
   auto& s = streams_[p];
   if (seq > s.entries.size()) s.entries.resize(seq);
   s.entries[seq - 1].sent = true;
+  s.entries[seq - 1].expected = std::max<std::uint32_t>(1, expected);
   ++s.attempts;
 }
 
@@ -91,7 +96,7 @@ void history::on_receipt(std::uint32_t p, std::uint64_t seq, clock_type::time_po
   e->receipt_at = at;
   auto& s = streams_[p];
   ++s.receipted;
-  if (e->deliveries == 0) ++s.receipted_undelivered;
+  if (e->deliveries < e->expected) ++s.receipted_undelivered;
 }
 
 void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool redelivered, bool body_ok,
@@ -108,21 +113,34 @@ void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t
   auto& s = streams_[p];
   if (e->deliveries == 0) {
     ++s.delivered;
-    if (e->receipted) --s.receipted_undelivered;
     // Order: the first delivery of each message, per consumer, follows the send order. A
     // message the broker flags redelivered may come back out of order (it went back to the
     // queue); an unflagged one may not.
-    auto& max_seq = max_first_seq_[{consumer, p}];
-    if (seq < max_seq && !redelivered && !unordered_[p]) {
-      ++order_violations_;
-      add_example(order_examples_, fmt::format("p{}:{} after p{}:{} on consumer {}", p, seq, p, max_seq, consumer));
+    if (consumer != no_order_check) {
+      auto& max_seq = max_first_seq_[{consumer, p}];
+      if (seq < max_seq && !redelivered && !unordered_[p]) {
+        ++order_violations_;
+        add_example(order_examples_, fmt::format("p{}:{} after p{}:{} on consumer {}", p, seq, p, max_seq, consumer));
+      }
+      if (seq > max_seq) max_seq = seq;
     }
-    if (seq > max_seq) max_seq = seq;
-  } else {
-    if (!redelivered) ++e->unflagged_duplicates;
-    duplicate_events_.emplace_back(at, redelivered);
   }
+  if (e->deliveries + 1 == e->expected && e->receipted) --s.receipted_undelivered;
+  // Beyond what it must produce: for a plain message any delivery after the first; for a
+  // schedule of n firings, the (n+1)th unflagged one (a flagged copy of an earlier firing
+  // may come in between).
+  const bool beyond = e->expected == 1 ? e->deliveries >= 1 : e->unflagged_deliveries >= e->expected;
+  if (!redelivered) {
+    if (beyond) ++e->unflagged_duplicates;
+    ++e->unflagged_deliveries;
+  }
+  if (e->deliveries >= e->expected) duplicate_events_.emplace_back(at, redelivered);
   ++e->deliveries;
+}
+
+void history::on_policy_violation(std::string what) {
+  ++policy_violations_;
+  add_example(policy_examples_, std::move(what));
 }
 
 void history::on_unexpected(std::string_view what) {
@@ -165,13 +183,13 @@ verdict history::compute() const {
         v.deliveries += e.deliveries;
         if (!e.receipted) ++v.delivered_unreceipted;
       }
-      if (e.deliveries > 1) {
+      if (e.deliveries > e.expected) {
         ++v.duplicated_messages;
-        v.duplicates += e.deliveries - 1;
+        v.duplicates += e.deliveries - e.expected;
         v.duplicates_unflagged += e.unflagged_duplicates;
         if (e.unflagged_duplicates > 0) add_example(v.unflagged_examples, fmt::format("p{}:{}", p, i + 1));
       }
-      if (e.receipted && e.deliveries == 0) {
+      if (e.receipted && e.deliveries < e.expected) {
         ++v.lost;
         add_example(v.lost_examples, fmt::format("p{}:{}", p, i + 1));
         v.lost_receipt_times.push_back(e.receipt_at);
@@ -184,6 +202,8 @@ verdict history::compute() const {
   v.corrupted_examples = corrupted_examples_;
   v.unexpected = unexpected_;
   v.unexpected_examples = unexpected_examples_;
+  v.policy_violations = policy_violations_;
+  v.policy_examples = policy_examples_;
   v.duplicate_events = duplicate_events_;
   return v;
 }

@@ -14,6 +14,8 @@
 //                        same consumer, and not flagged redelivered
 //   corrupted            body differs from what was sent               must be 0
 //   unexpected           a MESSAGE whose ids we never sent             must be 0
+//   policy_violations    a delivery policy's promise broken            must be 0
+//                        (--workload, policy_workload.h)
 //
 // A SEND whose RECEIPT was lost (connection died) is resent with the same producer id and seq;
 // the broker's duplicate detection drops the copy but still answers RECEIPT. A message that
@@ -60,11 +62,13 @@ struct verdict {
   std::uint64_t order_violations = 0;
   std::uint64_t corrupted = 0;
   std::uint64_t unexpected = 0;
+  std::uint64_t policy_violations = 0;       // a delivery policy's promise broken (policy_workload.h)
   std::vector<std::string> lost_examples;    // up to max_examples "p<producer>:<seq>"
   std::vector<std::string> unflagged_examples;  // "p<producer>:<seq>" delivered again without a flag
   std::vector<std::string> order_examples;   // "p1:42 after p1:57 on consumer 0"
   std::vector<std::string> corrupted_examples;
   std::vector<std::string> unexpected_examples;
+  std::vector<std::string> policy_examples;
   // When the RECEIPT of each lost message was read, and when each duplicate was delivered
   // (and whether it was flagged): the drill attributes them to fault episodes by time.
   std::vector<clock_type::time_point> lost_receipt_times;
@@ -73,7 +77,8 @@ struct verdict {
   // The run failed on its messages (loss, corruption, reordering, ids from nowhere,
   // duplicates a consumer cannot recognise).
   bool failed() const {
-    return lost > 0 || order_violations > 0 || corrupted > 0 || unexpected > 0 || duplicates_unflagged > 0;
+    return lost > 0 || order_violations > 0 || corrupted > 0 || unexpected > 0 || duplicates_unflagged > 0 ||
+           policy_violations > 0;
   }
 };
 
@@ -86,14 +91,23 @@ class history {
   explicit history(std::size_t producers);
 
   // A SEND of (p, seq) was queued (each attempt, resends included). Seqs start at 1 and a
-  // producer never skips one.
-  void on_send(std::uint32_t p, std::uint64_t seq);
+  // producer never skips one. `expected`: MESSAGEs it must produce (a repeating schedule
+  // fires several times, policy_workload.h); with more than one, a delivery beyond the first
+  // is a duplicate only when the deliveries exceed `expected`, an unflagged one only when
+  // the unflagged deliveries do, and fewer deliveries than `expected` is lost.
+  void on_send(std::uint32_t p, std::uint64_t seq, std::uint32_t expected = 1);
   // Its RECEIPT arrived at `at` (a second RECEIPT for a resend is harmless).
   void on_receipt(std::uint32_t p, std::uint64_t seq, clock_type::time_point at = clock_type::now());
   // A MESSAGE carrying (p, seq) reached consumer `consumer` at `at`; `flagged`: it carried
-  // redelivered:true or tandem-duplicate:true.
+  // redelivered:true or tandem-duplicate:true. The order check compares first deliveries
+  // with the same `consumer` value, so a caller may pass another scope (a message group:
+  // order across consumers), or no_order_check.
+  static constexpr std::uint32_t no_order_check = UINT32_MAX;
   void on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool flagged, bool body_ok,
                    clock_type::time_point at = clock_type::now());
+  // The broker broke a delivery policy's promise (policy_workload.h), e.g. dead-lettered a
+  // message that was NACKed once under a redelivery policy allowing more.
+  void on_policy_violation(std::string what);
   // A MESSAGE whose drill headers are missing, unparsable or name a message never sent.
   void on_unexpected(std::string_view what);
   // Stream p has no send order to keep (the probe writes over many connections at once).
@@ -113,7 +127,9 @@ class history {
     bool sent = false;
     bool receipted = false;
     std::uint32_t deliveries = 0;
+    std::uint32_t unflagged_deliveries = 0;
     std::uint32_t unflagged_duplicates = 0;
+    std::uint32_t expected = 1;
     clock_type::time_point receipt_at;
   };
   struct stream {
@@ -132,6 +148,8 @@ class history {
   std::uint64_t order_violations_ = 0;
   std::uint64_t corrupted_ = 0;
   std::uint64_t unexpected_ = 0;
+  std::uint64_t policy_violations_ = 0;
+  std::vector<std::string> policy_examples_;
   std::vector<std::string> order_examples_;
   std::vector<std::string> corrupted_examples_;
   std::vector<std::string> unexpected_examples_;

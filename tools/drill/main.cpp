@@ -4,6 +4,7 @@
 //
 //   tandem-drill --brokers 3 --failovers 20 --seed 7 --json drill.json
 //   tandem-drill --kinds power-loss,stop-lease,eio-fsync --lock-check-interval-ms 200 --failovers 6
+//   tandem-drill --kinds kill,term --workload scheduled --failovers 10   (issue 16's policies)
 //
 // Exit status: 0 pass; 1 a receipted message was lost (or corrupted, reordered, duplicated
 // without a flag) or two brokers wrote or served at once; 2 bad usage; 3 the drill could not
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
   unsigned drain_timeout_ms = 30000, reconnect_delay_ms = 20, startup_timeout_ms = 60000;
   unsigned lock_check_interval_ms = 0, faultfs_lease_ms = 0;
   bool no_probe = false, no_verify_backlog = false, no_probe_writes = false;
-  std::string order = "random", faultfs, faketime_lib = TANDEM_FAKETIME_LIB;
+  std::string order = "random", workload = "plain", faultfs, faketime_lib = TANDEM_FAKETIME_LIB;
 
   CLI::App app{"tandem-drill: start N tandemd brokers on one store, inflict K faults on the master or the store under "
                "load, and verify that no receipted message was lost, no duplicate went unflagged and no two brokers "
@@ -105,6 +106,11 @@ int main(int argc, char** argv) {
   app.add_option("--message-size,-s", o.message_bytes, "message body bytes")->capture_default_str();
   app.add_option("--producers,-p", o.producers, "producer connections (one queue each)")->capture_default_str()->check(CLI::Range(1u, 1000u));
   app.add_option("--consumers,-c", o.consumers, "consumer connections")->capture_default_str()->check(CLI::Range(1u, 1000u));
+  app.add_option("--workload", workload,
+                 "plain; groups (JMSXGroupID, order per group), scheduled (AMQ_SCHEDULED_*, firings exactly as "
+                 "promised), redelivery (NACKs under a redelivery policy, then ACK or DLQ): see policy_workload.h")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"plain", "groups", "scheduled", "redelivery"}));
   app.add_option("--window", o.window, "outstanding SENDs per producer")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--rate", o.rate, "messages per second over all producers (0: as fast as receipts allow)")->capture_default_str();
   app.add_option("--pending", o.pending, "preload N messages into a backlog queue nobody consumes until the end, so every takeover recovers them")
@@ -231,6 +237,7 @@ int main(int argc, char** argv) {
   o.verify_backlog = !no_verify_backlog;
   o.probe_writes = !no_probe_writes;
   o.order = order == "cycle" ? kind_order::cycle : kind_order::random;
+  o.workload = parse_workload_kind(workload).value_or(workload_kind::plain);
   if (lock_check_interval_ms > 0) o.lock_check_interval = std::chrono::milliseconds(lock_check_interval_ms);
   if (faultfs_lease_ms > 0) o.faultfs_lease = std::chrono::milliseconds(faultfs_lease_ms);
   o.faultfs = faultfs.empty() ? default_faultfs(argv[0]) : std::filesystem::path(faultfs);

@@ -71,6 +71,9 @@ auto workload::call(F&& f) {
 workload::workload(workload_options options)
     : options_(std::move(options)), work_(io_.get_executor()), history_(options_.producers + 2) {
   history_.set_unordered(probe_stream());
+  // Schedules fire in time order, not send order.
+  if (options_.kind == workload_kind::scheduled)
+    for (std::uint32_t p = 0; p < options_.producers; ++p) history_.set_unordered(p);
   thread_ = std::thread([this] { io_.run(); });
 }
 
@@ -186,10 +189,31 @@ void workload::on_message(consumer& c, client::message&& m) {
   if (!p || !seq || *p > probe_stream()) {
     history_.on_unexpected(fmt::format("MESSAGE without valid drill ids on {}", f.get("destination").value_or("?")));
   } else {
+    const bool live = *p < options_.producers;
+    const bool from_dlq = f.get("destination").value_or("") == drill_dlq;
+    if (live && options_.kind == workload_kind::redelivery && !from_dlq) {
+      const auto key = std::make_pair(static_cast<std::uint32_t>(*p), *seq);
+      if (redelivery_action(*seq, nacked_.contains(key)) == consumer_action::nack) {
+        // Not a delivery in the history's sense: the message must come back (or reach the
+        // DLQ). A NACK refused as not_connected is redelivered by the broker anyway.
+        nacked_.insert(key);
+        (void)c.conn->nack(m);
+        std::lock_guard lock(mutex_);
+        ++counters_.nacks;
+        return;
+      }
+    }
+    if (from_dlq && !meant_for_dlq(*seq))
+      history_.on_policy_violation(fmt::format("p{}:{} dead-lettered, although NACKed at most once", *p, *seq));
     // A consumer can recognise a copy by either flag (tandem-duplicate: issue 12's dedup).
     const bool flagged = f.get("redelivered").value_or("") == "true" || f.get("tandem-duplicate").value_or("") == "true";
     const std::size_t size = *p == probe_stream() ? options_.probe_bytes : options_.message_bytes;
-    history_.on_delivery(c.index, static_cast<std::uint32_t>(*p), *seq, flagged,
+    // Order scope: the consumer; a message group across consumers; none in the DLQ (messages
+    // reach it when their redeliveries run out, not in send order).
+    std::uint32_t scope = c.index;
+    if (live && options_.kind == workload_kind::groups) scope = group_of(*seq);
+    if (from_dlq) scope = history::no_order_check;
+    history_.on_delivery(scope, static_cast<std::uint32_t>(*p), *seq, flagged,
                          body_matches(f.body, static_cast<std::uint32_t>(*p), *seq, size), clock_type::now());
   }
   // An ACK for a message of an earlier connection is refused by the client (not_connected):
@@ -300,6 +324,8 @@ asio::awaitable<void> workload::run_producer(std::shared_ptr<producer> self) {
       f.add("drill-p", std::to_string(p.index));
       f.add("drill-seq", std::to_string(seq));
       f.add("content-type", "text/plain");
+      const bool live = p.index < options_.producers;
+      if (live) add_policy_headers(options_.kind, f, p.index, seq);
       f.body = make_body(p.index, seq, options_.message_bytes);
       auto r = co_await p.conn->async_send(f, true);
       if (!r) {
@@ -308,7 +334,7 @@ asio::awaitable<void> workload::run_producer(std::shared_ptr<producer> self) {
         continue;
       }
       p.inflight.emplace(r.value(), seq);
-      history_.on_send(p.index, seq);
+      history_.on_send(p.index, seq, live ? expected_deliveries(options_.kind, seq) : 1);
       {
         std::lock_guard lock(mutex_);
         ++counters_.send_attempts;
@@ -332,11 +358,15 @@ std::error_code workload::connect() {
     const unsigned nc = options_.consumers;
     for (unsigned j = 0; j < nc; ++j) {
       std::vector<std::string> dests;
-      if (nc <= options_.producers) {
+      if (options_.kind == workload_kind::groups) {
+        // Every consumer on every queue: the broker pins each group to one of them.
+        for (unsigned i = 0; i < options_.producers; ++i) dests.push_back(fmt::format("/queue/drill.{}.p{}", options_.run_id, i));
+      } else if (nc <= options_.producers) {
         for (unsigned i = j; i < options_.producers; i += nc) dests.push_back(fmt::format("/queue/drill.{}.p{}", options_.run_id, i));
       } else {
         dests.push_back(fmt::format("/queue/drill.{}.p{}", options_.run_id, j % options_.producers));
       }
+      if (options_.kind == workload_kind::redelivery) dests.emplace_back(drill_dlq);
       consumers_.push_back(make_consumer(j, std::move(dests)));
     }
     if (options_.pending > 0 || options_.parked_rate > 0) {

@@ -15,6 +15,9 @@
 // it dies. The monitor's probe writes (monitor.h) are stream `producers + 1`, on
 // /queue/drill.<run>.probe, also consumed at the end (start_end_consumers).
 //
+// --workload (policy_workload.h) turns on a delivery policy: message groups, scheduled
+// SENDs or NACKs under a redelivery policy, with the checks that go with it.
+//
 // Every RECEIPT is kept with its timing and the connection it came on (acks()), for the
 // writers check (writers.h).
 //
@@ -44,6 +47,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -52,6 +56,7 @@
 #include "broker/asio.h"
 #include "tools/client/broker_list.h"
 #include "tools/drill/history.h"
+#include "tools/drill/policy_workload.h"
 
 namespace tandem::client {
 struct message;
@@ -70,6 +75,7 @@ struct workload_options {
   double rate = 2000;              // messages per second over all producers; 0 = unlimited
   std::uint32_t prefetch = 200;    // activemq.prefetchSize of each subscription
   std::string run_id = "drill";    // names queues and producer ids
+  workload_kind kind = workload_kind::plain;
   std::uint64_t pending = 0;       // backlog messages (preload())
   double parked_rate = 0;          // then backlog messages per second during the traffic
   unsigned backlog_window = 512;
@@ -92,6 +98,7 @@ struct workload_counters {
   std::uint64_t receipts_lost = 0;         // resends caused by lost receipts or ERRORs
   std::uint64_t producers_outstanding = 0; // SENDs in flight or waiting to be resent
   std::uint64_t closed_for_good = 0;       // connections the client gave up on
+  std::uint64_t nacks = 0;                 // NACKs sent (--workload redelivery)
 };
 
 struct accept_event {
@@ -195,6 +202,7 @@ class workload {
   std::shared_ptr<consumer> backlog_consumer_;
   std::shared_ptr<consumer> probe_consumer_;
   std::vector<ack_record> acks_;
+  std::set<std::pair<std::uint32_t, std::uint64_t>> nacked_;  // (p, seq) NACKed at least once
   bool finished_ = false;
 
   // Shared with the controller.

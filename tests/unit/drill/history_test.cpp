@@ -160,3 +160,57 @@ TEST_CASE("resends count as attempts of one message and a second receipt changes
   CHECK(v.send_attempts == 2);
   CHECK(v.receipted == 1);
 }
+
+// --workload scheduled (policy_workload.h): a repeating schedule must fire n times.
+TEST_CASE("a message expected n times is lost below n and duplicated beyond n unflagged deliveries") {
+  history h(1);
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    h.on_send(0, seq, 3);
+    h.on_receipt(0, seq);
+  }
+  // seq 1: three firings, one flagged copy of the first in between: all fine.
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 1, true, true);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 1, false, true);
+  // seq 2: two firings only.
+  h.on_delivery(0, 0, 2, false, true);
+  h.on_delivery(0, 0, 2, false, true);
+  // seq 3: four unflagged deliveries: a firing done twice.
+  for (int i = 0; i < 4; ++i) h.on_delivery(0, 0, 3, false, true);
+  CHECK(h.receipted_undelivered() == 1);
+  auto v = h.compute();
+  CHECK(v.lost == 1);
+  REQUIRE(v.lost_examples.size() == 1);
+  CHECK(v.lost_examples[0] == "p0:2");
+  CHECK(v.duplicates == 2);  // seq 1's flagged copy and seq 3's fourth delivery
+  CHECK(v.duplicates_unflagged == 1);
+  REQUIRE(v.unflagged_examples.size() == 1);
+  CHECK(v.unflagged_examples[0] == "p0:3");
+  CHECK(v.failed());
+}
+
+TEST_CASE("order is checked per scope and not at all with no_order_check") {
+  history h(1);
+  for (std::uint64_t seq = 1; seq <= 4; ++seq) h.on_send(0, seq);
+  // Scope 7 (a message group), delivered by whichever consumer: 3 then 1 is a violation.
+  h.on_delivery(7, 0, 3, false, true);
+  h.on_delivery(7, 0, 1, false, true);
+  // The DLQ: any order.
+  h.on_delivery(history::no_order_check, 0, 4, false, true);
+  h.on_delivery(history::no_order_check, 0, 2, false, true);
+  auto v = h.compute();
+  CHECK(v.order_violations == 1);
+}
+
+TEST_CASE("a policy violation fails the run") {
+  history h(1);
+  h.on_send(0, 1);
+  h.on_receipt(0, 1);
+  h.on_delivery(0, 0, 1, false, true);
+  CHECK_FALSE(h.compute().failed());
+  h.on_policy_violation("p0:1 dead-lettered, although NACKed at most once");
+  auto v = h.compute();
+  CHECK(v.policy_violations == 1);
+  CHECK(v.failed());
+}
