@@ -83,7 +83,7 @@ void engine::impl::consumer_left(queue& q, subscription& sub) {
 
 subscription* engine::impl::pick_ranked(queue& q, const message* m, std::uint32_t redeliveries) {
   auto fits = [&](subscription* c) {
-    return consumer_ready(*c) && (!m || selects(c->filter, *m, q.name, redeliveries));
+    return consumer_ready(*c) && (!m || selects(c->filter, *m, q.name, redeliveries, {&q, c}));
   };
   if (q.exclusive_owner) return fits(q.exclusive_owner) ? q.exclusive_owner : nullptr;
   subscription* best = nullptr;
@@ -101,7 +101,7 @@ subscription* engine::impl::pick_for_group(queue& q, const message& m, std::uint
     if (auto it = q.groups.find(*group); it != q.groups.end()) {
       auto* owner = it->second;
       if (q.exclusive_owner && q.exclusive_owner != owner) return nullptr;
-      return consumer_ready(*owner) && selects(owner->filter, m, q.name, redeliveries) ? owner : nullptr;
+      return consumer_ready(*owner) && selects(owner->filter, m, q.name, redeliveries, {&q, owner}) ? owner : nullptr;
     }
   }
   return pick_consumer(q, &m, redeliveries);

@@ -168,7 +168,7 @@ subscription* engine::impl::pick_consumer(queue& q, const message* m, std::uint3
   const auto n = q.consumers.size();
   for (std::size_t i = 0; i < n; ++i) {
     auto* c = q.consumers[(q.next_consumer + i) % n];
-    if (consumer_ready(*c) && (!m || selects(c->filter, *m, q.name, redeliveries))) return c;
+    if (consumer_ready(*c) && (!m || selects(c->filter, *m, q.name, redeliveries, {&q, c}))) return c;
   }
   return nullptr;
 }
@@ -349,7 +349,7 @@ void engine::impl::dispatch_selected(queue& q) {
 
 bool engine::impl::matched_by_any(const queue& q, const message& m, std::uint32_t redeliveries) const {
   return std::any_of(q.consumers.begin(), q.consumers.end(),
-                     [&](const subscription* c) { return selects(c->filter, m, q.name, redeliveries); });
+                     [&](const subscription* c) { return selects(c->filter, m, q.name, redeliveries, {&q, c}); });
 }
 
 bool engine::impl::deliver(queue& q, std::uint64_t seq, bool persistent, subscription& sub) {

@@ -280,10 +280,20 @@ struct engine::impl {
   void recover();
 
   // ---- scheduled.cpp: AMQ_SCHEDULED_* (schedule.h) ----
-  // Takes a SEND whose headers ask for a schedule: stores the entry (RECEIPT once durable)
-  // or refuses the frame. `msg` is the message as on_send built it.
-  bool schedule_send(detail::session& s, stomp::frame& f, const detail::schedule_spec& spec, bool in_transaction,
+  // Takes a SEND whose headers ask for a schedule: stores the entry (RECEIPT once durable),
+  // holds it in `tx` until COMMIT, or refuses the frame. `msg` is the message as on_send built it.
+  bool schedule_send(detail::session& s, stomp::frame& f, const detail::schedule_spec& spec, detail::transaction* tx,
                      detail::message&& msg);
+  // COMMIT of a transaction holding a scheduled SEND: the entry goes into the COMMIT's batch
+  // (`items`, or at once without a store). The result is what to add to schedules_ once the
+  // batch is durable.
+  struct planned_schedule {
+    std::uint64_t seq = 0;
+    detail::schedule_table::entry e;
+    std::string producer_id;  // in flight (dedup.h) until the batch completes
+    std::uint64_t producer_seq = 0;
+  };
+  std::optional<planned_schedule> plan_tx_schedule(detail::tx_send& send, std::vector<journal::batch_item>& items);
   void fire_due();  // the timer: fires every entry due now
   void fire(std::uint64_t seq, detail::schedule_table::entry e, std::int64_t now_ms);
   std::vector<std::pair<std::string, bool>> fan_out(std::string_view destination);  // (name, to_topic)

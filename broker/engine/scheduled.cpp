@@ -33,13 +33,8 @@ constexpr std::string_view scheduler_key = journal::format::scheduler_target;
 
 }  // namespace
 
-bool engine::impl::schedule_send(session& s, stomp::frame& f, const schedule_spec& spec, bool in_transaction,
+bool engine::impl::schedule_send(session& s, stomp::frame& f, const schedule_spec& spec, transaction* tx,
                                  message&& msg) {
-  if (in_transaction) {
-    fail(s, {errc::bad_schedule, "A scheduled SEND (AMQ_SCHEDULED_*) inside a transaction is not supported; "
-                                 "send it outside the transaction."}, &f);
-    return true;
-  }
   const std::string destination(f.get("destination").value_or(""));
   for (auto part : split_composite(destination))
     if (part.starts_with("/temp-") || is_temporary(part)) {
@@ -52,6 +47,16 @@ bool engine::impl::schedule_send(session& s, stomp::frame& f, const schedule_spe
   if (!state) {
     fail(s, {errc::bad_schedule, fmt::format("AMQ_SCHEDULED_CRON '{}' matches no time in the next five years.",
                                              spec.cron_text)}, &f);
+    return true;
+  }
+  if (tx) {
+    // As ActiveMQ's SchedulerBroker: a transacted scheduled SEND is scheduled when the
+    // transaction commits (its delay counts from the COMMIT) and dropped by ABORT.
+    auto bytes = message_bytes(msg);
+    tx->bytes += bytes;
+    memory_bytes_ += bytes;
+    tx->sends.push_back(tx_send{destination, std::move(msg), true});
+    add_receipt(s, f, 0);
     return true;
   }
   msg.msg_seq = allocate_seq();
@@ -84,6 +89,42 @@ bool engine::impl::schedule_send(session& s, stomp::frame& f, const schedule_spe
                    settle_slot(sid, slot, ec, errc::message_not_stored, "scheduled message");
                  }));
   return true;
+}
+
+// The entry is written as the non-transactional path writes it, but as an item of the
+// COMMIT's batch: the COMMIT's RECEIPT follows its durability, and after a failover the
+// log holds the whole transaction (entry included) or none of it. The producer seq is
+// in flight (dedup.h) until the caller's completion ends it, as for the COMMIT's sends.
+std::optional<engine::impl::planned_schedule> engine::impl::plan_tx_schedule(tx_send& send,
+                                                                            std::vector<journal::batch_item>& items) {
+  message& msg = send.msg;
+  auto parsed = parse_schedule(msg.headers);
+  auto state = parsed.scheduled ? first_state(parsed.spec, wall_ms_()) : std::nullopt;
+  if (!state) {
+    // Checked at SEND; a cron that matched then matches within five years of now as well.
+    log::error("engine", "scheduled SEND of a transaction has no time at COMMIT: dropped",
+               {log::kv("destination", send.destination)});
+    return std::nullopt;
+  }
+  msg.msg_seq = allocate_seq();
+  msg.message_id = fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, msg.msg_seq);
+  msg.deliver_at_ms = state->due_ms;
+  msg.headers.emplace_back(std::string(header_schedule_destination), send.destination);
+  msg.headers = entry_headers(msg.headers, *state, false);
+  ++scheduled_total_;
+  schedule_table::entry e{state->due_ms, msg.message_id, nullptr};
+  const auto seq = msg.msg_seq;
+  if (!store_) {
+    dedup_.stored(msg.producer_id, msg.producer_seq);
+    e.memory = std::make_shared<const message>(std::move(msg));
+    schedules_.add(seq, std::move(e));
+    schedule_changed();
+    return std::nullopt;
+  }
+  dedup_.begin_append(msg.producer_id, msg.producer_seq);
+  planned_schedule p{seq, std::move(e), msg.producer_id, msg.producer_seq};
+  items.emplace_back(journal::message_add{std::move(msg), {std::string(scheduler_key)}});
+  return p;
 }
 
 void engine::impl::schedule_changed() {

@@ -144,7 +144,7 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
 
   if (auto sched = parse_schedule(msg.headers); sched.scheduled || !sched.error.empty()) {
     if (!sched.error.empty()) return fail(s, {errc::bad_schedule, sched.error + "."}, &f);
-    schedule_send(s, f, sched.spec, r.tx != nullptr, std::move(msg));
+    schedule_send(s, f, sched.spec, r.tx, std::move(msg));
     return;
   }
   if (r.tx) {

@@ -208,6 +208,9 @@ struct receipt_slot {
 struct tx_send {
   std::string destination;
   message msg;
+  // An AMQ_SCHEDULED_* SEND: becomes a schedule entry at COMMIT (scheduled.cpp,
+  // plan_tx_schedule); `destination` is then the SEND's whole (maybe composite) address.
+  bool scheduled = false;
 };
 struct tx_ack {
   std::string subscription_id;

@@ -1,4 +1,5 @@
-// BEGIN, COMMIT, ABORT. A transaction holds its SENDs (in memory, unplanned) and its ACKs /
+// BEGIN, COMMIT, ABORT. A transaction holds its SENDs (in memory, unplanned; a scheduled
+// SEND's entry is written in the COMMIT's batch too, scheduled.cpp) and its ACKs /
 // NACKs (the deliveries stay unacked, marked in_tx) until COMMIT writes them as ONE journal
 // record (a batch) and applies them once it is durable, or ABORT (or the session's end)
 // drops the sends and returns what was acked through return_delivery.
@@ -97,6 +98,7 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
 
   journal::batch batch;
   std::vector<planned_send> plans;
+  std::vector<planned_schedule> schedules;  // scheduled SENDs (scheduled.cpp)
   plans.reserve(tx.sends.size());
   for (auto& send : tx.sends) {
     // Producer seqs are recorded at COMMIT, never at SEND: an aborted transaction leaves
@@ -108,6 +110,10 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
     // inside a transaction is then dropped; send such a message outside a transaction).
     if (dedup_.check(send.msg.producer_id, send.msg.producer_seq) != dedup::status::fresh) {
       ++duplicates_;
+      continue;
+    }
+    if (send.scheduled) {
+      if (auto planned = plan_tx_schedule(send, batch.items)) schedules.push_back(std::move(*planned));
       continue;
     }
     std::optional<journal::message_add> record;
@@ -145,7 +151,8 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   journal::change rec = batch.items.size() == 1 && std::holds_alternative<journal::message_add>(batch.items[0])
                             ? journal::change{std::get<journal::message_add>(std::move(batch.items[0]))}
                             : journal::change{std::move(batch)};
-  store_->append(std::move(rec), guard([this, sid = s.id, slot, plans = std::move(plans), bytes](std::error_code ec) {
+  store_->append(std::move(rec), guard([this, sid = s.id, slot, plans = std::move(plans), bytes,
+                                        schedules = std::move(schedules)](std::error_code ec) mutable {
                    appending_bytes_ -= std::min(appending_bytes_, bytes);
                    for (const auto& p : plans) {
                      if (!ec)
@@ -153,6 +160,11 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
                      else
                        unplan_send(p);
                    }
+                   for (auto& sc : schedules) {
+                     dedup_.end_append(sc.producer_id, sc.producer_seq);
+                     if (!ec) schedules_.add(sc.seq, std::move(sc.e));
+                   }
+                   if (!ec && !schedules.empty()) schedule_changed();
                    settle_slot(sid, slot, ec, errc::commit_not_stored, "COMMIT");
                  }));
 }

@@ -40,7 +40,10 @@
 //  JMSActiveMQBrokerInTime    NULL                           (ActiveMQ: arrival time, long)
 //  JMSActiveMQBrokerOutTime   NULL                           (ActiveMQ: dispatch time, long)
 //  JMSActiveMQBrokerPath      NULL                           (ActiveMQ: the string "null" on one broker)
-//  JMSXGroupFirstForConsumer  FALSE                          (no message groups)
+//  JMSXGroupFirstForConsumer  boolean                        group_first_for_consumer(): TRUE when the
+//                                                            consumer being matched would get the
+//                                                            message as the first of its group (the
+//                                                            MESSAGE then carries the header)
 //  destination expires timestamp priority type persistent receipt redelivered subscription
 //  transaction                NULL: ActiveMQ consumes these headers (the JMS fields above carry
 //                             their meaning) and never makes them properties, so `priority > 5`
@@ -72,6 +75,10 @@ class message_view {
   virtual std::string_view message_id() const noexcept = 0;
   // How many times it was delivered before and not acknowledged (0 on first delivery).
   virtual std::uint32_t redelivery_count() const noexcept = 0;
+  // JMSXGroupFirstForConsumer for the consumer the selector is matched for: true when the
+  // message has a JMSXGroupID and would be that consumer's first of the group (the broker's
+  // group owner is another consumer or none). Asked only when a selector names the field.
+  virtual bool group_first_for_consumer() const noexcept { return false; }
 
  protected:
   ~message_view() = default;

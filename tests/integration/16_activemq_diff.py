@@ -335,6 +335,28 @@ def scheduled_delivery(b, u):
             len(late))
 
 
+def scheduled_in_transaction(b, u):
+    """Issue 16: a scheduled SEND inside a transaction is scheduled at COMMIT (its delay
+    counts from the COMMIT) and dropped by ABORT (ActiveMQ's SchedulerBroker, afterCommit)."""
+    r, _ = connect(b)
+    q = f"/queue/schedtx.{u}"
+    subscribed(r, {"destination": q, "id": "s"})
+    r.frame("BEGIN", {"transaction": "gone"})
+    sent(r, q, "aborted", {"transaction": "gone", "AMQ_SCHEDULED_DELAY": "200"})
+    r.frame("ABORT", {"transaction": "gone", "receipt": "ra"})
+    wait_receipt(r, "ra")
+    r.frame("BEGIN", {"transaction": "tx"})
+    sent(r, q, "committed", {"transaction": "tx", "AMQ_SCHEDULED_DELAY": "1200"})
+    before = [f[0] for f in frames(r, quiet=1.5)]  # longer than the delay: nothing before COMMIT
+    r.frame("COMMIT", {"transaction": "tx", "receipt": "rc"})
+    wait_receipt(r, "rc")
+    t0 = time.monotonic()
+    m = r.early.pop(0) if r.early else r.read_frame(timeout=10)
+    at = time.monotonic() - t0
+    late = [f[0] for f in frames(r, quiet=0.8)]
+    return before, m[0], m[2].decode(), at >= 1.0, "scheduledJobId" in m[1], late
+
+
 def queue_selector(b, u):
     r, _ = connect(b)
     q = f"/queue/sel.{u}"
@@ -513,7 +535,7 @@ SCENARIOS = [
     login_is_accepted, heart_beat_negotiation, stomp_1_0_connected_heart_beat, stomp_1_0_with_heart_beat_asked,
     jms_headers_round_trip, sender_timestamp_is_kept, nack_is_a_poison_ack, nack_in_client_mode,
     nack_of_a_non_persistent_message, consumer_loss_counts_toward_redelivery, nack_redelivered_with_back_off,
-    priority_order, scheduled_delivery, queue_selector,
+    priority_order, scheduled_delivery, scheduled_in_transaction, queue_selector,
     selector_on_jms_headers_and_numbers, invalid_selector, queue_browser, wildcard_topics, wildcard_queues,
     composite_send, composite_subscribe, consumers_exclusive_take_over, consumers_priority, consumers_message_groups,
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,

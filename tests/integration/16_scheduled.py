@@ -2,7 +2,7 @@
 tandemd, driven by Debian's python3-stomp: a delay, period + repeat, a cron schedule
 accepted and listed, cancelling through the admin API, a restart that keeps a schedule, and
 a failover to a slave in the middle of a repeating schedule that delivers each firing
-exactly once."""
+exactly once, and a schedule SENT in a transaction (made at COMMIT, dropped at ABORT)."""
 import base64
 import http.client
 import json
@@ -156,6 +156,32 @@ def test_failover_during_a_schedule_fires_each_firing_once(brokers):
     assert len({f[1]["message-id"] for f in got}) == 15
 
 
+def test_a_transacted_schedule_is_kept_at_commit_across_failover_and_dropped_at_abort(brokers):
+    """ActiveMQ schedules a transacted SEND at COMMIT; the COMMIT's RECEIPT means the entry
+    is durable, so a failover right after it fires it once on the new master."""
+    master, slave = new_group(brokers, 2, config=CONFIG)
+    p = client(master)
+    p.begin(transaction="gone")
+    p.send("/queue/fotx", "aborted", headers={"transaction": "gone", "persistent": "true",
+                                              "AMQ_SCHEDULED_DELAY": "500"})
+    p.abort(transaction="gone", headers={"receipt": "ra"})
+    p.collector.wait_receipt("ra")
+    p.begin(transaction="tx")
+    p.send("/queue/fotx", "committed", headers={"transaction": "tx", "persistent": "true",
+                                                "AMQ_SCHEDULED_DELAY": "1500"})
+    assert scheduled(master)["total"] == 0  # nothing before the COMMIT
+    p.commit(transaction="tx", headers={"receipt": "rc"})
+    p.collector.wait_receipt("rc")
+    assert not p.collector.errors, p.collector.errors[0].headers
+    assert scheduled(master)["total"] == 1
+    master.kill()
+    slave.wait_log(r"main master epoch=\d+", timeout=30)
+    wait_for(lambda: scheduled(slave)["total"] == 0, 30, "the schedule to fire on the new master")
+    got = drain(slave, "/queue/fotx", 1)
+    assert [f[2].decode() for f in got] == ["committed"], got  # the ABORTed one never comes
+    assert "scheduledJobId" in got[0][1], got[0][1]
+
+
 if __name__ == "__main__":
     run([
         test_a_delayed_message_arrives_after_its_delay,
@@ -165,4 +191,5 @@ if __name__ == "__main__":
         test_cancel_all_and_a_restart_keeps_the_cancel,
         test_a_schedule_survives_sigkill_and_restart,
         test_failover_during_a_schedule_fires_each_firing_once,
+        test_a_transacted_schedule_is_kept_at_commit_across_failover_and_dropped_at_abort,
     ])

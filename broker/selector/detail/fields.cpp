@@ -29,7 +29,7 @@ constexpr std::array<std::pair<std::string_view, field>, 19> jms_fields{{
     {"JMSActiveMQBrokerInTime", field::always_null},
     {"JMSActiveMQBrokerOutTime", field::always_null},
     {"JMSActiveMQBrokerPath", field::always_null},
-    {"JMSXGroupFirstForConsumer", field::always_false},
+    {"JMSXGroupFirstForConsumer", field::group_first},
 }};
 
 // STOMP headers that FrameTranslator / ProtocolConverter remove from a SEND before the rest
@@ -94,7 +94,7 @@ value read_field(field f, std::string_view name, const message_view& m, scratch&
     case field::header: return string_or_null(m.header(name));
     case field::consumed:
     case field::always_null: return value::make_null();
-    case field::always_false: return value::make_bool(false);
+    case field::group_first: return value::make_bool(m.group_first_for_consumer());
     case field::jms_destination: return jms_destination_value(m.destination(), true, space);
     case field::jms_reply_to: {
       const auto v = m.header("reply-to");

@@ -15,7 +15,7 @@ enum class field : std::uint8_t {
   header,        // a plain property: header(name) as a string, NULL when absent
   consumed,      // a STOMP header ActiveMQ turns into a JMS field: never a property, NULL
   always_null,   // a JMS field Tandem has no value for (see the table)
-  always_false,  // JMSXGroupFirstForConsumer
+  group_first,  // JMSXGroupFirstForConsumer: message_view::group_first_for_consumer()
   jms_destination,
   jms_reply_to,
   jms_type,

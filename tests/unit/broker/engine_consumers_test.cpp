@@ -242,3 +242,42 @@ TEST_CASE("issue 16: groups on an exclusive queue all go to the exclusive consum
   REQUIRE(a.wait_messages(3));
   CHECK(b.messages().empty());
 }
+
+// JMSXGroupFirstForConsumer in a selector is what the MESSAGE would carry for the consumer
+// being matched: TRUE for the first message of a group to a new owner, FALSE for the rest.
+// It was always FALSE before (issue 16, gap 2): x1 then went to b.
+TEST_CASE("issue 16: a selector on JMSXGroupFirstForConsumer sees the header the message is delivered with") {
+  fixture fx;
+  client a(fx, connected), b(fx, connected), p(fx, connected);
+  a.subscribe("s", "/queue/gf", "auto", {{"selector", "JMSXGroupFirstForConsumer = TRUE"}});
+  b.subscribe("s", "/queue/gf", "auto");
+  send_in_group(p, "/queue/gf", "x", "x1");
+  REQUIRE(a.wait_messages(1));
+  CHECK(a.bodies() == strings({"x1"}));
+  CHECK(first_flags(a) == std::vector<bool>{true});
+  // x2 belongs to a's group but is not a first: a's selector refuses it and the group's
+  // owner is a, so it waits (ActiveMQ: a group's messages go to its owner only).
+  send_in_group(p, "/queue/gf", "x", "x2");
+  fx.settle();
+  CHECK(a.messages().size() == 1);
+  CHECK(b.messages().empty());
+  // The owner goes: x2 is the first of the group for b, flagged so.
+  unsubscribe(a, "s");
+  REQUIRE(b.wait_messages(1));
+  CHECK(b.bodies() == strings({"x2"}));
+  CHECK(first_flags(b) == std::vector<bool>{true});
+}
+
+TEST_CASE("issue 16: NOT JMSXGroupFirstForConsumer takes a group's later messages, and ungrouped ones") {
+  fixture fx;
+  client a(fx, connected), b(fx, connected), p(fx, connected);
+  b.subscribe("s", "/queue/gn", "auto", {{"selector", "JMSXGroupID IS NOT NULL"}});
+  send_in_group(p, "/queue/gn", "y", "y1");  // b owns y
+  REQUIRE(b.wait_messages(1));
+  a.subscribe("s", "/queue/gn", "auto", {{"selector", "NOT JMSXGroupFirstForConsumer"}});
+  p.send("/queue/gn", "plain", {{"persistent", "true"}});  // no group: FALSE for everyone
+  send_in_group(p, "/queue/gn", "z", "z1");                // a new group: TRUE for a, so not a's
+  fx.settle();
+  CHECK(a.bodies() == strings({"plain"}));
+  CHECK(b.bodies() == strings({"y1", "z1"}));
+}

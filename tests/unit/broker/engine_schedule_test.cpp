@@ -119,13 +119,78 @@ TEST_CASE("issue 16: malformed or unsupported schedules get an ERROR and store n
     CHECK(p.last_error()->body.find("AMQ_SCHEDULED_DELAY 'soon'") != std::string::npos);
   }
   {
-    client p(fx, connected);
+    client p(fx, connected);  // refused inside a transaction too, at the SEND
     p.frame("BEGIN", {{"transaction", "tx"}});
-    p.frame("SEND", {{"destination", "/queue/a"}, {"transaction", "tx"}, {"AMQ_SCHEDULED_DELAY", "5"}});
+    p.frame("SEND", {{"destination", "/queue/a"}, {"transaction", "tx"}, {"AMQ_SCHEDULED_DELAY", "soon"}});
     REQUIRE(p.last_error());
-    CHECK(p.last_error()->body.find("transaction") != std::string::npos);
+    CHECK(p.last_error()->body.find("AMQ_SCHEDULED_DELAY 'soon'") != std::string::npos);
   }
   CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);
+}
+
+// ActiveMQ's SchedulerBroker schedules a transacted SEND when the transaction commits (the
+// delay counts from the COMMIT) and drops it at ABORT. Refused before (issue 16, gap 1).
+TEST_CASE("issue 16: a scheduled SEND in a transaction is stored at COMMIT, durably, and dropped by ABORT") {
+  fixture fx;
+  const auto t0 = fx.now_ms;
+  {
+    client p(fx, connected);
+    p.frame("BEGIN", {{"transaction", "gone"}});
+    p.send("/queue/tx", "aborted", {{"transaction", "gone"}, {"AMQ_SCHEDULED_DELAY", "100"}});
+    p.frame("ABORT", {{"transaction", "gone"}, {"receipt", "ra"}});
+    REQUIRE(p.wait_receipt("ra"));
+    CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);
+
+    p.frame("BEGIN", {{"transaction", "tx"}});
+    p.send("/queue/tx", "kept", {{"transaction", "tx"}, {"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "1000"},
+                                 {"tandem-producer-id", "p1"}, {"tandem-producer-seq", "7"}});
+    p.send("/queue/plain", "with it", {{"transaction", "tx"}, {"persistent", "true"}});
+    CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);  // nothing before the COMMIT
+    fx.now_ms = t0 + 500;
+    p.frame("COMMIT", {{"transaction", "tx"}, {"receipt", "rc"}});
+    REQUIRE(p.wait_receipt("rc"));
+    REQUIRE(!p.last_error());
+  }
+  CHECK(fx.eng->next_schedule_ms() == t0 + 1500);  // from the COMMIT's time
+  // The entry was durable with the COMMIT: a restart (or failover) keeps it, once.
+  fx.restart();
+  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 1);
+  CHECK(fx.eng->next_schedule_ms() == t0 + 1500);
+  {
+    // A resend of the committed SEND (the producer failed over before the RECEIPT) adds nothing.
+    client p(fx, connected);
+    p.frame("BEGIN", {{"transaction", "again"}});
+    p.send("/queue/tx", "kept", {{"transaction", "again"}, {"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "1000"},
+                                 {"tandem-producer-id", "p1"}, {"tandem-producer-seq", "7"}});
+    p.frame("COMMIT", {{"transaction", "again"}, {"receipt", "rc2"}});
+    REQUIRE(p.wait_receipt("rc2"));
+  }
+  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 1);
+  client c(fx, connected);
+  c.subscribe("s", "/queue/tx");
+  advance_to(fx, t0 + 1499);
+  CHECK(c.messages().empty());
+  advance_to(fx, t0 + 1500);
+  REQUIRE(c.wait_messages(1));
+  fx.settle();
+  CHECK(c.bodies() == std::vector<std::string>{"kept"});
+  CHECK(c.messages()[0].get("scheduledJobId").has_value());
+  CHECK(!fx.eng->next_schedule_ms());
+}
+
+TEST_CASE("issue 16: a transacted scheduled SEND without a store is scheduled at COMMIT") {
+  fixture fx(fixture::default_config(), false);
+  client p(fx, connected), c(fx, connected);
+  c.subscribe("s", "/topic/t");
+  const auto t0 = fx.now_ms;
+  p.frame("BEGIN", {{"transaction", "tx"}});
+  p.send("/topic/t", "tick", {{"transaction", "tx"}, {"AMQ_SCHEDULED_PERIOD", "100"}, {"AMQ_SCHEDULED_REPEAT", "1"}});
+  CHECK(!fx.eng->next_schedule_ms());
+  p.frame("COMMIT", {{"transaction", "tx"}, {"receipt", "rc"}});
+  REQUIRE(p.wait_receipt("rc"));
+  for (int i = 0; i <= 2; ++i) advance_to(fx, t0 + i * 100);
+  REQUIRE(c.wait_messages(2));
+  CHECK(c.messages().size() == 2);
 }
 
 TEST_CASE("issue 16: a message with scheduledJobId is delivered at once (ActiveMQ)") {
