@@ -175,9 +175,11 @@ subscription* engine::impl::pick_consumer(queue& q, const message* m, std::uint3
 
 namespace {
 
-// Put back with a delay that has not passed (redelivery.cpp); a map lookup only while the
-// queue has such messages.
-bool is_deferred(const queue& q, std::uint64_t seq) { return !q.deferred.empty() && q.deferred.contains(seq); }
+// Put back with a delay that has not passed (redelivery.cpp), or expiring while its body is
+// read (expiry.cpp); a map lookup only while the queue has such messages.
+bool is_held_back(const queue& q, std::uint64_t seq) {
+  return (!q.deferred.empty() && q.deferred.contains(seq)) || (!q.leaving.empty() && q.leaving.contains(seq));
+}
 
 // The lower-seq head of the queue's two sources: the journal index's entries for q.key
 // (from q.cursor, skipping those in flight; the cursor moves up to it) and q.memory.
@@ -187,7 +189,7 @@ std::optional<pending_head> next_pending(queue& q, const journal::live_index::me
   if (journaled) {
     auto it = journaled->lower_bound(q.cursor);
     while (it != journaled->end() &&
-           (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_deferred(q, it->first)))
+           (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_held_back(q, it->first)))
       ++it;
     if (it != journaled->end()) {
       head = {it->first, it->second.expires_ms, true};
@@ -221,7 +223,7 @@ std::optional<pending_head> next_prioritized(queue& q, const journal::live_index
       auto& c = pc.journaled[static_cast<std::size_t>(p)];
       auto it = journaled->lower_bound(c);
       while (it != journaled->end() && (it->second.priority != p || q.inflight_persistent.contains(it->first) ||
-                                        is_deferred(q, it->first)))
+                                        is_held_back(q, it->first)))
         ++it;
       if (it != journaled->end()) {
         c = it->first;
@@ -318,7 +320,7 @@ void engine::impl::dispatch_selected(queue& q) {
       // A prioritized queue's cursor is its rewind mark, not a lower bound (state.h).
       auto it = journaled->lower_bound(q.by_priority ? from : std::max(from, q.cursor));
       while (it != journaled->end() &&
-             (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_deferred(q, it->first)))
+             (q.inflight_persistent.contains(it->first) || q.unreadable.contains(it->first) || is_held_back(q, it->first)))
         ++it;
       if (it != journaled->end()) next = pending_head{it->first, it->second.expires_ms, true};
     }

@@ -1,7 +1,10 @@
 // Expiry: a message whose `expires` time has passed is never delivered. dispatch checks the
 // message it is about to deliver; tick (expire_all) walks queues whose earliest expiry has
 // passed, at most once a second each. Expired messages are dropped, or dead-lettered with
-// expired_to_dlq.
+// expired_to_dlq. A journaled body not in memory is read on the store's reader thread (issue
+// 17, finding 8: a hung mount must not stall the io thread); the message waits in
+// queue::leaving, skipped by dispatch and the scan, and the removal or the one-record move
+// to the DLQ is appended when the body is in, unless the message left the queue meanwhile.
 #include <fmt/format.h>
 
 #include "broker/engine/impl.h"
@@ -11,11 +14,53 @@ namespace tandem::broker {
 using namespace detail;
 
 void engine::impl::expire(queue& q, std::uint64_t seq, bool persistent, message_ptr m) {
+  if (persistent && !m && store_) {
+    if (auto it = q.fetched.find(seq); it != q.fetched.end()) m = it->second;
+    else m = store_->cached(q.key, seq);
+    if (!m) {
+      // Not in memory: the body (for the advisory, the dead-letter copy and the queue's byte
+      // count) is read on the store's reader thread, and the message is held back from
+      // dispatch and from the next scan until it is in (on_leaving_read).
+      if (!q.leaving.insert(seq).second) return;  // already asked
+      store_->read_async(q.key, seq,
+                         [this, life = std::weak_ptr<int>(life_), key = q.key, seq](journal::result<message_ptr> r) {
+                           if (life.expired()) return;
+                           on_leaving_read(key, seq, std::move(r));
+                         });
+      return;
+    }
+  }
+  expire_with_body(q, seq, persistent, std::move(m));
+}
+
+// The read for an expiry completed. The message may have left the queue meanwhile (a purge,
+// a failover's new engine, the queue removed): then there is nothing left to do, and no
+// second removal or dead-letter copy may be written.
+void engine::impl::on_leaving_read(const std::string& key, std::uint64_t seq, journal::result<message_ptr> r) {
+  queue* q = find_queue_by_key(key);
+  if (!q || !q->leaving.erase(seq)) return;
+  const auto* live = store_->index().messages(key);
+  if (!live || !live->contains(seq) || q->inflight_persistent.contains(seq)) return;
+  message_ptr m;
+  if (r) {
+    m = std::move(r).value();
+  } else {
+    // As the inline read did: the expired message goes without its body (nothing to copy
+    // to the DLQ, as dead_letter dropped what it could not read).
+    ++read_errors_;
+    set_aside_if_unreadable(*q, seq, r.error());
+  }
+  expire_with_body(*q, seq, true, std::move(m));
+  mark_dirty(*q);
+  flush();
+}
+
+void engine::impl::expire_with_body(queue& q, std::uint64_t seq, bool persistent, message_ptr m) {
   ++q.expired;
-  if (!m) m = load(q, seq, persistent);
   if (advising()) advise_message("Expired", q, m.get(), "expired");
   std::uint64_t bytes = m ? message_bytes(*m) : 0;
-  if (config_.expired_to_dlq) {
+  // Without a body (unreadable) there is nothing to copy: dead_letter would only read again.
+  if (config_.expired_to_dlq && m) {
     dead_letter(q, seq, persistent, std::move(m), bytes, "expired");
     return;
   }
@@ -41,6 +86,7 @@ void engine::impl::expire_scan(queue& q, std::int64_t now_ms) {
     if (const auto* m = store_->index().messages(q.key)) {
       for (const auto& [seq, ref] : *m) {
         if (ref.expires_ms == 0 || q.inflight_persistent.contains(seq)) continue;  // a consumer has it
+        if (q.leaving.contains(seq)) continue;                                      // expiring already
         if (ref.expires_ms <= now_ms) persistent_expired.push_back(seq);
         else later(ref.expires_ms);
       }

@@ -61,7 +61,7 @@ void engine::impl::on_fetched(const std::string& key, std::uint64_t seq, journal
 
 std::size_t engine::impl::store_reads_in_flight() const {
   std::size_t n = 0;
-  for (const auto& [name, q] : queues_) n += q->fetching.size();
+  for (const auto& [name, q] : queues_) n += q->fetching.size() + q->leaving.size();
   return n;
 }
 

@@ -260,6 +260,8 @@ struct engine::impl {
 
   // ---- expiry.cpp ----
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
+  void expire_with_body(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
+  void on_leaving_read(const std::string& key, std::uint64_t seq, journal::result<detail::message_ptr> r);
   void expire_scan(detail::queue& q, std::int64_t now_ms);
   void expire_all(std::int64_t now_ms);
   // Every queue the engine holds (queues, durable subscriptions, non-durable topic

@@ -133,6 +133,10 @@ struct queue {
   // but not delivered yet (a body larger than the store's cache is held only here).
   std::unordered_set<std::uint64_t> fetching;
   std::map<std::uint64_t, message_ptr> fetched;
+  // Journaled messages on their way out whose body is being read off the io thread for
+  // the advisory or the dead-letter copy (expiry.cpp): skipped like those in flight until
+  // the read completes, so no consumer gets a message that has already expired.
+  std::unordered_set<std::uint64_t> leaving;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
   // Put back with a delay (redelivery.cpp): due time by msg_seq. A journaled one stays in
   // the index and dispatch skips it until it is due; a memory one waits in deferred_memory,

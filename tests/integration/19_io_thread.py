@@ -9,8 +9,15 @@ store is on a tandem-faultfs mount (tools/faultfs) where every read of a segment
   waited the full 5 s). Then the delay is lifted and the consumer gets every message, in
   order.
 
+- slow_expiry_read: a persistent message that expires after the restart (its body is on
+  disk only) is moved to its DLQ (expired_to_dlq) while segment reads hang: the expiry scan
+  reads the body for the dead-letter copy off the io thread, so /health and another
+  client's SEND->RECEIPT answer meanwhile; once the mount recovers the message is on
+  /queue/DLQ.exp and no longer on its queue.
+
 Usage: 19_io_thread.py TANDEMD TANDEM_FAULTFS
 """
+import json
 import os
 import sys
 import time
@@ -69,17 +76,7 @@ def slow_segment_reads(brokers):
         consumer = Raw(broker)
         consumer.connect()
         consumer.frame("SUBSCRIBE", {"destination": "/queue/cold", "id": "s", "ack": "auto"})
-        wait_for(lambda: ffs.status()["injected"] >= 1, 5, "the consumer's segment read to start")
-        t_read = time.monotonic()
-
-        health_s = timed_health(broker)
-        send_s = timed_send(broker, "/queue/other")
-        still_blocked = time.monotonic() - t_read < READ_DELAY_MS / 1000.0
-        print(f"while a segment read hangs {READ_DELAY_MS} ms: /health {health_s * 1000:.1f} ms, "
-              f"SEND->RECEIPT {send_s * 1000:.1f} ms", flush=True)
-        assert still_blocked, "the checks took longer than the read's delay: nothing was shown"
-        assert health_s < ANSWER_WITHIN_S, f"/health took {health_s:.3f} s while a read hung"
-        assert send_s < ANSWER_WITHIN_S, f"SEND->RECEIPT took {send_s:.3f} s while a read hung"
+        check_answers_while_read_hangs(broker, ffs, "a consumer")
 
         # The mount recovers: the read under way ends after its 5 s, the rest (the job reads
         # each message with its own pread) run at once, and every message arrives in order.
@@ -98,5 +95,64 @@ def slow_segment_reads(brokers):
         ffs.close()
 
 
+def check_answers_while_read_hangs(broker, ffs, what):
+    """Waits for a segment read to hang, then times /health and a SEND->RECEIPT."""
+    wait_for(lambda: ffs.status()["injected"] >= 1, 10, f"{what}'s segment read to start")
+    t_read = time.monotonic()
+    health_s = timed_health(broker)
+    send_s = timed_send(broker, "/queue/other")
+    still_blocked = time.monotonic() - t_read < READ_DELAY_MS / 1000.0
+    print(f"while {what}'s segment read hangs {READ_DELAY_MS} ms: /health {health_s * 1000:.1f} ms, "
+          f"SEND->RECEIPT {send_s * 1000:.1f} ms", flush=True)
+    assert still_blocked, "the checks took longer than the read's delay: nothing was shown"
+    assert health_s < ANSWER_WITHIN_S, f"/health took {health_s:.3f} s while a read hung"
+    assert send_s < ANSWER_WITHIN_S, f"SEND->RECEIPT took {send_s:.3f} s while a read hung"
+
+
+def slow_expiry_read(brokers):
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    broker = None
+    expires_in_s = 4.0  # long enough to outlast the restart, so it expires with a cold cache
+    try:
+        broker = SharedBroker(os.path.join(ffs.mount, "store"), "b0", create=True,
+                              config={"expired_to_dlq": True, "dead_letter_strategy": "individual"})
+        brokers.append(broker)
+        broker.start()
+        p = Raw(broker)
+        p.connect()
+        expires_at = time.time() + expires_in_s
+        p.frame("SEND", {"destination": "/queue/exp", "persistent": "true", "receipt": "r",
+                         "expires": str(int(expires_at * 1000))}, "stale")
+        f = p.read_frame()
+        assert f and f[0] == "RECEIPT", f
+        p.close()
+        broker.stop()
+        broker.start()  # a cold body cache: the expiry must read the body from its segment
+        assert time.time() < expires_at - 0.5, "the restart outlasted the message's expiry: nothing shown"
+
+        ffs.ctl("delay", "read", str(READ_DELAY_MS), "count=0", "path=store/journal/*.seg")
+        check_answers_while_read_hangs(broker, ffs, "an expiry")
+
+        ffs.ctl("clear")
+        dlq = Raw(broker)
+        dlq.connect()
+        dlq.frame("SUBSCRIBE", {"destination": "/queue/DLQ.exp", "id": "d", "ack": "auto"})
+        f = dlq.read_frame(timeout=30)
+        assert f and f[0] == "MESSAGE", f
+        body = f[2].decode() if isinstance(f[2], bytes) else f[2]
+        assert body == "stale" and f[1].get("dlqDeliveryFailureCause") == "expired", f
+        dlq.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/api/destinations", timeout=10) as r:
+            rows = {d["name"]: d for d in json.loads(r.read())}
+        assert rows["/queue/exp"]["pending"] == 0 and rows["/queue/exp"]["expired"] == 1, rows["/queue/exp"]
+        broker.stop()
+    finally:
+        if broker:
+            broker.kill()  # before the unmount: a store on a vanished mount cannot close
+        ffs.close()
+
+
 if __name__ == "__main__":
-    run([slow_segment_reads])
+    run([slow_segment_reads, slow_expiry_read])
