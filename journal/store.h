@@ -330,8 +330,11 @@ class store final : public message_store {
   const store_id& id() const override;
   const recovery_report& recovery() const;
 
-  // Drains pending appends, writes a final checkpoint, stops the writer thread. Later
-  // appends fail with errc::closed. Returns the first error seen during the close.
+  // Drains pending appends, writes a final checkpoint (see close_checkpoint_min_*), makes
+  // everything written durable, stops the writer thread. Later appends fail with
+  // errc::closed. Returns the first error seen during the close, or the error that failed
+  // the journal earlier: no error means every write and fdatasync of the log's segments
+  // succeeded (a checkpoint file that cannot be written does not fail the store).
   std::error_code close() override;
 
  private:

@@ -389,8 +389,8 @@ std::error_code make_tail_durable(fs::file_system& fs, const std::filesystem::pa
 
 // True when the master that wrote the recovered tail released the store cleanly, so the
 // tail needs no re-sync. Why that is safe (docs/failover.md "Planned handover"): that
-// master's close() returned no error only if every write and fdatasync it made succeeded
-// (one failure fails the journal for good, and close reports it), and its final one
+// master's close() returned no error only if every write and fdatasync of its segments
+// succeeded (one failure fails the journal for good, and close reports it), and its final one
 // covered its head segment (with sync_policy always each group was synced before it
 // completed; periodic and never sync at every roll and at close). Its own open re-synced
 // the tail it had inherited. lockmgr marks the release clean only after that close
