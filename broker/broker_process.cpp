@@ -40,6 +40,10 @@
 namespace tandem::broker {
 namespace {
 
+// A journal tail longer than this is checkpointed: at once by a master that replayed it at
+// takeover, and at SIGTERM (journal::options::close_checkpoint_min_records).
+constexpr std::uint64_t takeover_checkpoint_records = 4096;
+
 journal::sync_policy to_journal(sync_policy p) {
   switch (p) {
     case sync_policy::always: return journal::sync_policy::always;
@@ -427,12 +431,16 @@ void broker_process::elect() {
   notify_systemd(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
 
   journal::recovery_report report;
-  auto store = open_store(epoch, report);
+  // After a clean release (holder.json of the epoch DIR/epoch held, marked only once its
+  // journal close succeeded) the journal needs no tail re-sync (docs/failover.md).
+  const std::uint64_t clean_release_epoch = a.previous_released_cleanly && a.previous ? a.previous->epoch : 0;
+  auto store = open_store(epoch, clean_release_epoch, report);
   end_fence_watch(fence.get(), true);
   if (!store) {
     // We hold the lock but cannot serve: release it so an operator sees the store free and
-    // the error logged, rather than a silent hung master.
-    lockmgr_->release();
+    // the error logged, rather than a silent hung master. Unclean: the open may have failed
+    // making the tail or its epoch_start durable, which the next master must then re-sync.
+    lockmgr_->release_unclean();
     post_finish(exit_startup);
     return;
   }
@@ -473,7 +481,8 @@ void broker_process::end_fence_watch(fence_hook* hook, bool acquired) {
 
 // Under the lock: the store's identity (created now if asked and absent: nobody else can be
 // creating it), then journal recovery. Logs why and returns null when the store cannot serve.
-std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, journal::recovery_report& report) {
+std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, std::uint64_t clean_release_epoch,
+                                                           journal::recovery_report& report) {
   auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
   if (!id && id.error() == journal::errc::not_a_store && cfg_.create_store) {
     auto created = journal::create_store(fs::posix_file_system(), cfg_.store);
@@ -501,6 +510,13 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.body_cache_bytes = cfg_.body_cache_bytes;
   jo.producer_window = cfg_.engine.dedup_window;
   jo.max_producers = cfg_.engine.dedup_max_producers;
+  jo.clean_release_epoch = clean_release_epoch;
+  // The final checkpoint at SIGTERM only after a long tail: the same bound as the takeover
+  // checkpoint in on_master, so no open replays more than about this much (docs/failover.md
+  // "Planned handover"); a short tail costs the next master a few ms, the checkpoint's
+  // syncs cost every handover tens of ms on a busy disk.
+  jo.close_checkpoint_min_records = takeover_checkpoint_records;
+  jo.close_checkpoint_min_bytes = 8ull << 20;
   // The one compaction driver: the store runs compact_step itself, on this executor, after
   // each checkpoint and each time the copies of a step are durable (journal/store.h). A
   // timer here as well would be a second driver of the same steps with a second budget;
@@ -574,7 +590,7 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
-  if (report.records_replayed > 4096) store_->checkpoint({});
+  if (report.records_replayed > takeover_checkpoint_records) store_->checkpoint({});
   // The watchdog calls on_lost on its own thread: hop to the io thread.
   if (auto ec = start_mastership_watch()) {
     step_down("cannot start the lock watchdog: " + ec.message());
@@ -605,7 +621,8 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
                                log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
-                               log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count())});
+                               log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count()),
+                               log::kv("tail_trusted", report.tail_trusted_after_clean_release)});
   std::string serving = fmt::format("{}:{}", bound.address().to_string(), bound.port());
   if (cfg_.tls_listen) serving += fmt::format(" and {}:{} (tls)", tls_bound.address().to_string(), tls_bound.port());
   for (const auto& [kind, where] : ws_bound_)
@@ -705,7 +722,9 @@ void broker_process::graceful_shutdown() {
     if (store_) close_ec = store_->close();
     if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});
     auto closed_at = std::chrono::steady_clock::now();
-    auto release_ec = release_mastership();
+    // A failed close (a write or fdatasync refused) may leave records that are not durable:
+    // the release must then look like a crash, so that the taker re-syncs the tail.
+    auto release_ec = release_mastership(!close_ec);
     // The planned handover's stop, in two parts (tools/bench/handover.py): clients closed and
     // journal closed (last group, final checkpoint), then the release itself.
     auto close_ms = std::chrono::duration_cast<std::chrono::milliseconds>(closed_at - stopping_at).count();

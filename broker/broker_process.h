@@ -102,7 +102,9 @@ class broker_process {
   void announce_wait();
   // After acquire(): stops the fence hook, waiting for a fence run in progress (fence_hook.h).
   void end_fence_watch(fence_hook* hook, bool acquired);
-  std::unique_ptr<journal::store> open_store(std::uint64_t epoch, journal::recovery_report& report);
+  // clean_release_epoch: journal::options::clean_release_epoch (0 after an unclean end).
+  std::unique_ptr<journal::store> open_store(std::uint64_t epoch, std::uint64_t clean_release_epoch,
+                                             journal::recovery_report& report);
   // The PostgreSQL store (broker/pg_store_process.cpp): the same steps with the election
   // and the fence in the database (journal/pg/lease.h) instead of lockmgr.
   bool uses_database() const;
@@ -110,7 +112,7 @@ class broker_process {
   void elect_in_database();
   std::unique_ptr<journal::pg::store> open_database_store(std::uint64_t epoch, journal::recovery_report& report);
   void log_replication();
-  std::error_code release_mastership();
+  std::error_code release_mastership(bool journal_closed);
   void cancel_election();
   std::error_code start_mastership_watch();
 

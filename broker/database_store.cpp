@@ -207,8 +207,12 @@ std::error_code broker_process::start_mastership_watch() {
   return lockmgr_->start_watchdog(on_lost);
 }
 
-std::error_code broker_process::release_mastership() {
-  if (!lease_) return lockmgr_->release();
+// `journal_closed`: the journal's close succeeded, so everything it wrote is durable and
+// the lock may be marked released cleanly (a taker then skips the tail re-sync of bug 6).
+// A database store has no such tail (each commit is durable on its own): its lease is
+// given back either way.
+std::error_code broker_process::release_mastership(bool journal_closed) {
+  if (!lease_) return journal_closed ? lockmgr_->release() : lockmgr_->release_unclean();
   std::string detail;
   auto ec = lease_->release(detail);
   if (ec) log::error("main", "lease release failed", {log::kv("error", detail)});

@@ -48,13 +48,21 @@ void store::impl::fail(std::error_code ec, const std::filesystem::path& file, st
   emit(e);
 }
 
+bool store::impl::close_wants_checkpoint() {
+  std::lock_guard lk(state_mu);
+  return replay_records_since_checkpoint >= opts.close_checkpoint_min_records ||
+         replay_bytes_since_checkpoint >= opts.close_checkpoint_min_bytes;
+}
+
 std::error_code store::impl::close() {
   {
     std::lock_guard lk(state_mu);
     if (closed) return close_error;
   }
   // The final checkpoint makes the next open fast; the writer drains it before exiting.
-  if (!failed_flag) request_checkpoint({});
+  // Skipped when the tail since the last one is short (options::close_checkpoint_min_*):
+  // the writer's last fdatasync below still makes everything durable.
+  if (!failed_flag && close_wants_checkpoint()) request_checkpoint({});
   {
     std::lock_guard lk(state_mu);
     closed = true;

@@ -152,6 +152,21 @@ struct options {
   std::chrono::microseconds group_linger{200};
   recovery_mode recovery = recovery_mode::tolerate_torn_tail;
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
+  // close() writes its final checkpoint only when the log that the next open would replay
+  // after the newest checkpoint holds at least this many records OR this many bytes; 0 and
+  // 0 (the default) = always. A short tail replays in milliseconds, and the checkpoint's
+  // syncs (checkpoint file, directory, checkpoint record) are on a planned handover's
+  // critical path; the bound keeps every later open's replay short (docs/failover.md
+  // "Planned handover"). The count includes what this store's own open replayed.
+  std::uint64_t close_checkpoint_min_records = 0;
+  std::uint64_t close_checkpoint_min_bytes = 0;
+  // The epoch of the master that released the store cleanly just before this open
+  // (lockmgr: acquisition::previous when previous_released_cleanly), 0 = none or unknown.
+  // When it is the newest epoch in the log, that master's successful close synced all it
+  // wrote, so open skips the re-sync of the recovered tail (issue 12, bug 6); for any other
+  // value the tail is re-synced. Give 0 unless the release is known clean: the skip is only
+  // as safe as that knowledge (docs/failover.md "Planned handover").
+  std::uint64_t clean_release_epoch = 0;
   std::size_t body_cache_bytes = 64ull << 20;          // LRU of decoded messages
   std::size_t producer_window = 1024;                  // dedup: last N seqs per producer
   // dedup: at most N producers keep a window; one more drops the least recently recorded
@@ -191,6 +206,9 @@ struct recovery_report {
   std::uint64_t last_lsn = 0;       // last valid lsn recovered
   std::chrono::milliseconds duration{0};
   std::optional<damage> torn_tail;        // truncated
+  // The recovered tail was not re-synced because options::clean_release_epoch named the
+  // newest epoch in the log (false: re-synced, or nothing after the last sync point).
+  bool tail_trusted_after_clean_release = false;
   std::vector<damage> skipped;            // salvage mode
   std::optional<damage> refused;          // set when open failed with mid_log_corruption
   std::uint64_t fenced_records = 0;
@@ -312,8 +330,11 @@ class store final : public message_store {
   const store_id& id() const override;
   const recovery_report& recovery() const;
 
-  // Drains pending appends, writes a final checkpoint, stops the writer thread. Later
-  // appends fail with errc::closed. Returns the first error seen during the close.
+  // Drains pending appends, writes a final checkpoint (see close_checkpoint_min_*), makes
+  // everything written durable, stops the writer thread. Later appends fail with
+  // errc::closed. Returns the first error seen during the close, or the error that failed
+  // the journal earlier: no error means every write and fdatasync of the log's segments
+  // succeeded (a checkpoint file that cannot be written does not fail the store).
   std::error_code close() override;
 
  private:

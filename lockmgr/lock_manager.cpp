@@ -472,7 +472,11 @@ void lock_manager::stop_watchdog() {
   }
 }
 
-std::error_code lock_manager::release() {
+std::error_code lock_manager::release() { return give_up_lock(true); }
+
+std::error_code lock_manager::release_unclean() { return give_up_lock(false); }
+
+std::error_code lock_manager::give_up_lock(bool mark_clean) {
   auto s = state_.load();
   if (s != state::master && s != state::lost) return make_error_code(errc::not_master);
   stop_watchdog();
@@ -491,6 +495,11 @@ std::error_code lock_manager::release() {
     lock_taken_.store(false);
     lock_->unlock();
     return make_error_code(errc::lost_mastership);
+  }
+  if (!mark_clean) {
+    // holder.json keeps clean_release false, as acquire() wrote it and made it durable.
+    lock_taken_.store(false);
+    return lock_->unlock();
   }
   holder_record record = record_;
   record.clean_release = true;

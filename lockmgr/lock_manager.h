@@ -8,6 +8,7 @@
 //   m->start_watchdog(on_lost);               // periodic checks; on_lost once on loss
 //   ... serve ...
 //   m->release();                             // SIGTERM path: holder marked clean, unlock
+//   (m->release_unclean() instead when the journal did not close cleanly)
 // and on loss: stop writing, close clients, exit(exit_code_deposed). A deposed process
 // never competes again: systemd restarts it as a fresh slave.
 //
@@ -216,6 +217,11 @@ class lock_manager {
   // unlocks and returns errc::lost_mastership without touching holder.json (it may be the
   // new master's). Must not run concurrently with acquire().
   std::error_code release();
+  // Gives the lock up like release() but leaves holder.json as acquire() wrote it (not
+  // released): for an owner whose journal close (or open) failed, so that something it
+  // wrote may not be durable. The next master then treats the end as a crash: it waits as
+  // after a kill and re-syncs the journal tail (docs/failover.md "Planned handover").
+  std::error_code release_unclean();
 
   bool is_master() const noexcept;
   // True from the moment acquire() holds the kernel lock (before it writes the epoch and
@@ -243,6 +249,7 @@ class lock_manager {
   std::chrono::milliseconds predecessor_wait(const acquisition& a) const;
   bool wait_for_predecessor(acquisition& a, std::chrono::milliseconds wait);
   std::optional<loss> run_check(bool only_if_stale);
+  std::error_code give_up_lock(bool mark_clean);
   void declare_lost(loss l);
   void watchdog_loop();
   void stop_watchdog();

@@ -58,6 +58,8 @@ void store::impl::apply_durable(entry& e) {
   durable_lsn = e.lsn;
   durable_end = {e.where.segment, std::uint64_t{e.where.offset} + e.where.size};
   bytes_since_checkpoint += e.buf.size();
+  ++replay_records_since_checkpoint;
+  replay_bytes_since_checkpoint += e.buf.size();
 }
 
 void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept) {
@@ -195,6 +197,8 @@ void store::impl::request_checkpoint(completion done) {
   checkpoint_buffer = {};
   checkpoint_in_flight = true;
   bytes_since_checkpoint = 0;
+  replay_records_since_checkpoint = 0;
+  replay_bytes_since_checkpoint = 0;
   last_checkpoint_lsn = durable_lsn;
   push(std::move(e));
 }

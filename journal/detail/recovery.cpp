@@ -45,6 +45,7 @@ struct log_state {
   detail::walk_result walked;
   std::optional<damage> torn;                 // to truncate
   std::optional<std::uint64_t> empty_last;    // segment whose header was never written
+  std::uint64_t replayed_bytes = 0;           // of the records replayed after the checkpoint
 };
 
 damage to_damage(const detail::walk_item& w) {
@@ -219,6 +220,7 @@ class log_reader {
     }
     state_.idx.set_last_lsn(w.rec.lsn);
     ++report_.records_replayed;
+    state_.replayed_bytes += w.bytes;
     return true;
   }
 
@@ -385,6 +387,20 @@ std::error_code make_tail_durable(fs::file_system& fs, const std::filesystem::pa
   return {};
 }
 
+// True when the master that wrote the recovered tail released the store cleanly, so the
+// tail needs no re-sync. Why that is safe (docs/failover.md "Planned handover"): that
+// master's close() returned no error only if every write and fdatasync of its segments
+// succeeded (one failure fails the journal for good, and close reports it), and its final one
+// covered its head segment (with sync_policy always each group was synced before it
+// completed; periodic and never sync at every roll and at close). Its own open re-synced
+// the tail it had inherited. lockmgr marks the release clean only after that close
+// succeeded (release_unclean otherwise). The epoch must be the newest in the log: records
+// after its epoch_start are its own, and a newer epoch there (a successor that died before
+// writing holder.json) wrote a tail nobody vouches for.
+bool tail_synced_by_clean_release(const options& o, std::uint64_t newest_epoch) {
+  return o.clean_release_epoch != 0 && o.clean_release_epoch == newest_epoch;
+}
+
 }  // namespace
 
 // A fresh segment for the new epoch, starting with epoch_start, synced before open returns.
@@ -438,7 +454,11 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   }
   for (auto lsn : log.value().obsolete_checkpoints) (void)fs.remove(detail::checkpoint_path(s.jdir, lsn));
   if (auto ec = repair_tail(fs, s.jdir, log.value(), s.opts.report)) return ec;
-  if (auto ec = make_tail_durable(fs, s.jdir, log.value().walked, s.opts.report)) return ec;
+  if (tail_synced_by_clean_release(s.opts, log.value().max_epoch)) {
+    report.tail_trusted_after_clean_release = true;
+  } else if (auto ec = make_tail_durable(fs, s.jdir, log.value().walked, s.opts.report)) {
+    return ec;
+  }
   report.torn_tail = log.value().torn;
   // Take over what recovery read: the index, the segments, the kept checkpoints.
   auto& l = log.value();
@@ -450,6 +470,8 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   for (const auto& [lsn, replay_segment] : l.kept_checkpoints) s.writer_checkpoints.push_back(lsn);
   s.seg_seq = l.segments.empty() ? 0 : l.segments.back();
   s.next_lsn = l.walked.last_lsn + 1;
+  s.replay_records_since_checkpoint = report.records_replayed;
+  s.replay_bytes_since_checkpoint = l.replayed_bytes;
   s.idx.set_last_lsn(l.walked.last_lsn);
   if (auto ec = s.start_epoch(l.walked)) return ec;
 

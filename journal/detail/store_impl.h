@@ -138,6 +138,10 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::uint64_t last_checkpoint_lsn = 0;
   bool checkpoint_in_flight = false;
   std::uint64_t bytes_since_checkpoint = 0;
+  // What the next open would replay after the newest checkpoint (close_checkpoint_min_*):
+  // unlike bytes_since_checkpoint it starts with what open replayed.
+  std::uint64_t replay_records_since_checkpoint = 0;
+  std::uint64_t replay_bytes_since_checkpoint = 0;
   bool closed = false;
   // Removes and drops appended while earlier adds are in flight (late_adds.h). Drops are
   // noted only while some append is in flight: otherwise no add can complete after them.
@@ -267,6 +271,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void enqueue_locked(std::unique_ptr<entry> e);
   void append_locked(record r, completion done, append_kind kind);
   void request_checkpoint(completion done);
+  bool close_wants_checkpoint();  // takes state_mu
 
   // ---- open (detail/recovery.cpp) ----
   // A fresh segment for this epoch, begun with epoch_start and synced; `walked` says

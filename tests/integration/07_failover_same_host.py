@@ -16,9 +16,14 @@ the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host
   replaced, a second broker starts: it must wait the holder's full lease (predecessor=alive)
   and the old master, resumed, exits 75 without a RECEIPT after the new epoch; every message
   receipted before is delivered by the new master.
+- failed_close_or_open_is_an_unclean_end: while fdatasync fails (tandem-faultfs) a master's
+  journal close fails at SIGTERM and the next broker's journal open fails: neither may leave
+  holder.json saying clean_release; the master after them sees an unclean end, re-syncs the
+  tail and delivers every receipted message.
 
 Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
 """
+import json
 import os
 import re
 import signal
@@ -169,5 +174,60 @@ def replaced_lock_with_live_holder_still_waits(brokers):
     check_delivered(taker, "/queue/replaced", producer.receipted)
 
 
+def read_holder(store):
+    with open(os.path.join(store, "holder.json")) as f:
+        return json.load(f)
+
+
+def failed_close_or_open_is_an_unclean_end(brokers):
+    """A master that gives the store back after its journal failed must NOT mark the holder
+    record released cleanly: a taker would skip the tail re-sync of bug 6 and build on
+    records that may not be durable. While fdatasync fails on the journal (tandem-faultfs):
+    b0 is stopped with SIGTERM (its close fails), then b1 starts and cannot open the journal
+    (its tail re-sync fails) and gives the lock back. Neither may leave clean_release true;
+    b1 exits 1. With the file system healthy again b2 sees an unclean end, re-syncs the tail
+    and delivers every receipted message. Before the fix b1 marked the record clean (its
+    release after a failed open was the clean one); b0's close failure also marked it clean
+    whenever the release ran before the step-down that the journal failure posts."""
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    try:
+        store = os.path.join(ffs.mount, "store")
+        # sync never: RECEIPTs before fdatasync, so the close has unsynced records to sync.
+        master = SharedBroker(store, "b0", create=True, args=["--sync", "never"])
+        brokers.append(master)
+        master.start()
+        producer = Producer(master, "/queue/failedclose")
+        producer.wait_receipts(50)
+        producer.stop()
+        ffs.ctl("fail", "fsync", "5", "count=0", "path=store/journal/*")  # EIO
+        master.proc.send_signal(signal.SIGTERM)
+        code = master.exit_code(timeout=20)
+        assert code != 0, "a master whose journal close failed exited 0"
+        assert read_holder(store)["clean_release"] is False, f"failed close marked clean: {read_holder(store)}"
+        opener = SharedBroker(store, "b1")
+        brokers.append(opener)
+        opener.start(wait=False)
+        code = opener.exit_code(timeout=30)
+        assert code == 1, f"a broker that cannot open the journal exited {code}, not 1"
+        holder = read_holder(store)
+        assert holder["broker_name"] == "b1", holder
+        assert holder["clean_release"] is False, f"failed open marked clean: {holder}"
+        ffs.ctl("clear")
+        taker = SharedBroker(store, "b2")
+        brokers.append(taker)
+        taker.start()
+        line = lock_acquired_line(taker)
+        assert field(line, "previous_clean") == "false", line
+        taker.wait_log(r"journal recovered tail made durable before serving")
+        check_delivered(taker, "/queue/failedclose", producer.receipted)
+    finally:
+        for b in brokers:
+            b.kill()
+        ffs.close()
+
+
 if __name__ == "__main__":
-    run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits])
+    run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits,
+         failed_close_or_open_is_an_unclean_end])

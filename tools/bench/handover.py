@@ -88,6 +88,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--drill", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--keep-logs", action="store_true", help="keep the drill's work directory (logs, store)")
     ap.add_argument("drill_args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     extra = [x for x in a.drill_args if x != "--"]
@@ -127,8 +128,10 @@ def main():
     for phase, q in figures["phases_ms"].items():
         if q:
             print(f"  {phase:5}  p50 {q['p50']:.0f} ms  p90 {q['p90']:.0f} ms  p99 {q['p99']:.0f} ms  max {q['max']:.0f} ms")
-    if rc == 0:
+    if rc == 0 and not a.keep_logs:
         shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"logs and store kept in {work}")
     sys.exit(rc)
 
 

@@ -172,6 +172,22 @@ TEST_CASE("a waiter takes over at once after a clean release, without a takeover
   CHECK(fs::exists(store.path() / "lock"));  // never deleted
 }
 
+TEST_CASE("release_unclean gives the lock up at once but leaves the end unclean") {
+  // The owner whose journal close failed (broker graceful_shutdown): the next master must
+  // see a crash, not a clean release, or it would skip the journal tail re-sync.
+  temp_dir store;
+  auto holder = probe("hold", store.path());
+  expect_acquired(*holder);
+  auto waiter = probe("hold", store.path());
+  REQUIRE(waiter->wait_for("waiting", startup));
+  REQUIRE(wait_blocked(store.path() / "lock", 1));
+  holder->send("release-unclean");
+  CHECK(holder->wait_for("released", 5s) == "released ok");
+  auto line = expect_acquired(*waiter, 10s);
+  CHECK(field(line, "clean") == 0);
+  CHECK(holder->wait_exit(5s) == 0);
+}
+
 TEST_CASE("after an unclean end the new master waits the takeover delay") {
   temp_dir store;
   auto holder = probe("hold", store.path(), {"--delay", "300"});

@@ -17,7 +17,7 @@
 //
 // Usage: lock_probe MODE DIR [options]
 //   hold        acquire, start the watchdog, then obey stdin lines: "fence", "confirm", "release"
-//               (then exit 0); EOF on stdin exits without releasing (like a crash).
+//               or "release-unclean" (lock_manager::release_unclean) (then exit 0); EOF on stdin exits without releasing (like a crash).
 //   race        --rounds N --hold-us U --marker PATH --counter PATH: acquire, check and bump
 //               the counter under the lock, release; N times.
 //   confirm-bench  --rounds N: acquire, time N calls of confirm(), print
@@ -159,6 +159,10 @@ int run_hold(lockmgr::lock_manager& m) {
       say(ec ? "confirm lost " + ec.message() : "confirm ok");
     } else if (line == "release") {
       auto ec = m.release();
+      say(ec ? "released " + ec.message() : "released ok");
+      return ec ? 1 : 0;
+    } else if (line == "release-unclean") {
+      auto ec = m.release_unclean();
       say(ec ? "released " + ec.message() : "released ok");
       return ec ? 1 : 0;
     }
