@@ -117,7 +117,8 @@ def slow_expiry_read(brokers):
     expires_in_s = 4.0  # long enough to outlast the restart, so it expires with a cold cache
     try:
         broker = SharedBroker(os.path.join(ffs.mount, "store"), "b0", create=True,
-                              config={"expired_to_dlq": True, "dead_letter_strategy": "individual"})
+                              config={"expired_to_dlq": True, "dead_letter_strategy": "individual",
+                                      "admin_open_reads": True})
         brokers.append(broker)
         broker.start()
         p = Raw(broker)
