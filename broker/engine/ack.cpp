@@ -7,6 +7,10 @@
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
 
+#ifdef TANDEM_UNSAFE_FAULTS  // deliberate defects for tandem-drill's self-test (tools/drill/unsafe_faults.cpp)
+extern "C" bool tandem_unsafe_fault(const char* name);
+#endif
+
 namespace tandem::broker {
 
 using namespace detail;
@@ -56,6 +60,17 @@ void engine::impl::on_ack(session& s, stomp::frame& f, bool nack) {
     append_removes(std::move(removes), {});
     return;
   }
+#ifdef TANDEM_UNSAFE_FAULTS  // defect ack_receipt_early: the ACK's RECEIPT before its remove is durable
+  if (tandem_unsafe_fault("ack_receipt_early")) {
+    // RECEIPT now; the removes wait for the next ACK (a "batching" that forgets what the
+    // RECEIPT promised). One engine per process, on one thread: a static will do here.
+    static std::vector<journal::batch_item> held;
+    add_receipt(s, f, 0);
+    std::swap(held, removes);
+    append_removes(std::move(removes), {});
+    return;
+  }
+#endif
   auto slot = add_receipt(s, f, 1);
   append_removes(std::move(removes), receipt_when_durable(s.id, slot, errc::ack_not_stored, "ACK"));
 }

@@ -6,8 +6,9 @@ unsafe build") and sees none against the real one, with the same drill.
 
 EXPECTATION:
   clean           exit 0, lost 0, overlapping_writers 0, unflagged_duplicates 0, order_violations 0,
-                  policy_violations 0
+                  policy_violations 0, acked_redelivered 0
   lost            exit 1 and lost > 0
+  acked-redelivered exit 1 and acked_redelivered > 0 (a message came back after its ACK's RECEIPT)
   lost-or-overlap exit 1 and (lost > 0 or overlapping_writers > 0)
   any-violation   exit 1 and (lost, overlapping_writers or unflagged_duplicates > 0)
 
@@ -40,7 +41,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--drill", required=True)
     p.add_argument("--tandemd", required=True)
-    p.add_argument("--expect", required=True, choices=["clean", "lost", "lost-or-overlap", "any-violation"])
+    p.add_argument("--expect", required=True,
+                   choices=["clean", "lost", "lost-or-overlap", "any-violation", "acked-redelivered"])
     p.add_argument("--defect")
     p.add_argument("drill_args", nargs=argparse.REMAINDER)
     a = p.parse_args()
@@ -83,14 +85,19 @@ def judge(expect, rc, record):
     unflagged = record.get("unflagged_duplicates", 0)
     order = record.get("order_violations", 0)
     policy = record.get("policy_violations", 0)
+    # A record without the field comes from a drill that does not check it: never "clean".
+    acked_again = record.get("acked_redelivered")
     print(f"exit {rc}: lost {lost}, overlapping_writers {overlap}, unflagged_duplicates {unflagged}, "
-          f"order_violations {order}, policy_violations {policy}, "
+          f"order_violations {order}, policy_violations {policy}, acked_redelivered {acked_again} "
+          f"(of {record.get('acks_receipted')} ACKs receipted), "
           f"aborted {record.get('aborted')}, per kind {json.dumps(record.get('kinds', {}))}")
     if rc == 3 or record.get("aborted"):
         print(f"FAIL: the drill did not run to the end: {record.get('aborted')}")
         return False
     if expect == "clean":
-        ok = rc == 0 and lost == 0 and overlap == 0 and unflagged == 0 and order == 0 and policy == 0
+        ok = rc == 0 and lost == 0 and overlap == 0 and unflagged == 0 and order == 0 and policy == 0 and acked_again == 0
+    elif expect == "acked-redelivered":
+        ok = rc == 1 and (acked_again or 0) > 0
     elif expect == "lost":
         ok = rc == 1 and lost > 0
     elif expect == "lost-or-overlap":

@@ -51,6 +51,9 @@ if(TARGET tandem-drill AND TARGET tandem-faultfs)
                          --brokers 2 --kinds stop-lease --failovers 2)
     tandem_drill_verdict(defect_dedup_before_durable $<TARGET_FILE:tandemd-unsafe> lost dedup_before_durable
                          --brokers 2 --kinds hang-resend --failovers 1)
+    # Every consumer ACK asks a RECEIPT; a message back after it is "acked_redelivered".
+    tandem_drill_verdict(defect_ack_receipt_early $<TARGET_FILE:tandemd-unsafe> acked-redelivered ack_receipt_early
+                         --brokers 2 --kinds kill --failovers 2)
   endif()
   tandem_drill_verdict(normal_power_loss $<TARGET_FILE:tandemd> clean "" --brokers 2 --kinds power-loss --failovers 2)
   tandem_drill_verdict(normal_stop_lease $<TARGET_FILE:tandemd> clean "" --brokers 2 --kinds stop-lease --failovers 2)

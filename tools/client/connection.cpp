@@ -552,7 +552,8 @@ result<std::uint64_t> connection::unsubscribe(std::string_view id, bool want_rec
   return receipt_id;
 }
 
-std::error_code connection::ack_or_nack(const message& m, std::string_view transaction, bool is_ack) {
+std::error_code connection::ack_or_nack(const message& m, std::string_view transaction, bool is_ack,
+                                        std::uint64_t receipt_id) {
   if (state_ != state::connected || m.generation != generation_) return make_error_code(errc::not_connected);
   scratch_.clear();
   scratch_.command = is_ack ? "ACK" : "NACK";
@@ -567,11 +568,22 @@ std::error_code connection::ack_or_nack(const message& m, std::string_view trans
     if (version_ == stomp::version::v1_1) scratch_.add("subscription", std::string(m.frame.get("subscription").value_or("")));
   }
   if (!transaction.empty()) scratch_.add("transaction", std::string(transaction));
-  return queue(scratch_);
+  if (receipt_id != 0) scratch_.add("receipt", to_decimal(receipt_id));
+  if (auto ec = queue(scratch_)) return ec;
+  if (receipt_id != 0) outstanding_.push_back({receipt_id, clock_type::now()});
+  return {};
 }
 
 std::error_code connection::ack(const message& m, std::string_view transaction) { return ack_or_nack(m, transaction, true); }
 std::error_code connection::nack(const message& m, std::string_view transaction) { return ack_or_nack(m, transaction, false); }
+
+result<std::uint64_t> connection::ack_with_receipt(const message& m) {
+  // Checked here too so that a refused ACK does not use up a receipt id.
+  if (state_ != state::connected || m.generation != generation_) return make_error_code(errc::not_connected);
+  const std::uint64_t receipt_id = ++last_receipt_id_;
+  if (auto ec = ack_or_nack(m, {}, true, receipt_id)) return ec;
+  return receipt_id;
+}
 
 std::error_code connection::begin(std::string_view transaction) {
   if (state_ != state::connected) return make_error_code(errc::not_connected);

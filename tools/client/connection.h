@@ -151,6 +151,9 @@ class connection : public std::enable_shared_from_this<connection> {
   // ACK/NACK a message; errc::not_connected if it came on an earlier incarnation.
   std::error_code ack(const message& m, std::string_view transaction = {});
   std::error_code nack(const message& m, std::string_view transaction = {});
+  // ACK asking a RECEIPT: returns its id (reported through on_receipt, or lost with the
+  // connection). Tandem answers it once the ACK's remove is durable.
+  result<std::uint64_t> ack_with_receipt(const message& m);
   std::error_code begin(std::string_view transaction);
   result<std::uint64_t> commit(std::string_view transaction, bool want_receipt = false);
   result<std::uint64_t> abort(std::string_view transaction, bool want_receipt = false);
@@ -212,7 +215,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t next_receipt_id(stomp::frame& f);
   void set_receipt_header(stomp::frame& f, std::uint64_t id);
   void send_subscribe(const subscription& sub, std::uint64_t receipt_id);
-  std::error_code ack_or_nack(const message& m, std::string_view transaction, bool ack);
+  std::error_code ack_or_nack(const message& m, std::string_view transaction, bool ack, std::uint64_t receipt_id = 0);
   result<std::uint64_t> end_transaction(std::string_view command, std::string_view transaction, bool want_receipt);
   void wake_waiters();
   void close_socket(std::error_code cause);

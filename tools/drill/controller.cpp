@@ -398,7 +398,7 @@ nlohmann::json controller::kinds_json(const verdict& v, const writers_report& w,
   };
   struct tally {
     unsigned episodes = 0;
-    std::uint64_t lost = 0, duplicates = 0, unflagged = 0, overlapping = 0;
+    std::uint64_t lost = 0, duplicates = 0, unflagged = 0, overlapping = 0, acked_redelivered = 0;
   };
   std::map<std::string, tally> t;
   const std::string none = "(no fault yet)";
@@ -411,6 +411,7 @@ nlohmann::json controller::kinds_json(const verdict& v, const writers_report& w,
     if (!flagged) ++x.unflagged;
   }
   for (auto at : w.overlap_times) ++t[key(for_after(at))].overlapping;
+  for (auto at : v.acked_redelivered_times) ++t[key(for_after(at))].acked_redelivered;
 
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, x] : t) {
@@ -418,7 +419,8 @@ nlohmann::json controller::kinds_json(const verdict& v, const writers_report& w,
                      {"lost", x.lost},
                      {"duplicates", x.duplicates},
                      {"unflagged_duplicates", x.unflagged},
-                     {"overlapping_writers", x.overlapping}};
+                     {"overlapping_writers", x.overlapping},
+                     {"acked_redelivered", x.acked_redelivered}};
     std::string timing;
     if (auto kind = parse_fault_kind(k)) {
       if (auto it = failover_ms_.find(*kind); it != failover_ms_.end()) {
@@ -434,8 +436,9 @@ nlohmann::json controller::kinds_json(const verdict& v, const writers_report& w,
       }
     }
     out[k] = j;
-    lines += fmt::format("  {:<14} {:>3} episodes  lost {}  duplicates {} (unflagged {})  overlapping writers {}{}{}\n", k,
-                         x.episodes, x.lost, x.duplicates, x.unflagged, x.overlapping, timing.empty() ? "" : "  ", timing);
+    lines += fmt::format("  {:<14} {:>3} episodes  lost {}  duplicates {} (unflagged {})  acked redelivered {}  overlapping writers {}{}{}\n",
+                         k, x.episodes, x.lost, x.duplicates, x.unflagged, x.acked_redelivered, x.overlapping,
+                         timing.empty() ? "" : "  ", timing);
   }
   return out;
 }
@@ -545,6 +548,8 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   rec["unflagged_duplicates"] = v.duplicates_unflagged;
   rec["order_violations"] = v.order_violations;
   rec["policy_violations"] = v.policy_violations;
+  rec["acks_receipted"] = v.acks_receipted;
+  rec["acked_redelivered"] = v.acked_redelivered;
   rec["workload"] = name(o_.workload);
   rec["overlapping_writers"] = writers.overlapping;
   rec["writers"] = writers_json;
@@ -579,7 +584,7 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   // interruption the drain was cut short, so only what is wrong regardless of timing counts.
   const bool complete = drained && end_drained;
   const bool messages_failed = v.corrupted > 0 || v.unexpected > 0 || v.order_violations > 0 || v.policy_violations > 0 ||
-                               v.duplicates_unflagged > 0 || (!interrupted && (v.lost > 0 || !complete));
+                               v.duplicates_unflagged > 0 || v.acked_redelivered > 0 || (!interrupted && (v.lost > 0 || !complete));
   const bool failed = messages_failed || !log_problems.empty() || writers.overlapping > 0;
   rec["interrupted"] = interrupted;
   rec["complete"] = complete;
@@ -607,6 +612,7 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   }
   s += fmt::format("messages: sent {}, receipted {}, delivered {}, lost {}, duplicates {} (unflagged {}), order violations {}",
                    v.sent, v.receipted, v.delivered, v.lost, v.duplicates, v.duplicates_unflagged, v.order_violations);
+  s += fmt::format(", acked redelivered {} (of {} ACKs receipted)", v.acked_redelivered, v.acks_receipted);
   if (v.corrupted) s += fmt::format(", corrupted {}", v.corrupted);
   if (v.unexpected) s += fmt::format(", unexpected {}", v.unexpected);
   if (o_.workload != workload_kind::plain)
@@ -620,6 +626,11 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   if (!v.lost_examples.empty()) {
     s += "lost (first ones):";
     for (const auto& e : v.lost_examples) s += " " + e;
+    s += "\n";
+  }
+  if (!v.acked_redelivered_examples.empty()) {
+    s += "delivered again after their ACK was receipted (first ones):";
+    for (const auto& e : v.acked_redelivered_examples) s += " " + e;
     s += "\n";
   }
   if (!v.unflagged_examples.empty()) {

@@ -58,12 +58,15 @@ void to_json(nlohmann::json& j, const verdict& v) {
       {"corrupted", v.corrupted},
       {"unexpected", v.unexpected},
       {"policy_violations", v.policy_violations},
+      {"acks_receipted", v.acks_receipted},
+      {"acked_redelivered", v.acked_redelivered},
       {"lost_examples", v.lost_examples},
       {"unflagged_examples", v.unflagged_examples},
       {"order_examples", v.order_examples},
       {"corrupted_examples", v.corrupted_examples},
       {"unexpected_examples", v.unexpected_examples},
       {"policy_examples", v.policy_examples},
+      {"acked_redelivered_examples", v.acked_redelivered_examples},
   };
 }
 
@@ -135,7 +138,16 @@ void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t
     ++e->unflagged_deliveries;
   }
   if (e->deliveries >= e->expected) duplicate_events_.emplace_back(at, redelivered);
+  if (e->ack_receipted && e->expected == 1) {
+    ++acked_redelivered_;
+    add_example(acked_redelivered_examples_, fmt::format("p{}:{}", p, seq));
+    acked_redelivered_times_.push_back(at);
+  }
   ++e->deliveries;
+}
+
+void history::on_ack_receipted(std::uint32_t p, std::uint64_t seq) {
+  if (entry* e = find(p, seq)) e->ack_receipted = true;
 }
 
 void history::on_policy_violation(std::string what) {
@@ -177,6 +189,7 @@ verdict history::compute() const {
     for (std::uint64_t i = 0; i < s.entries.size(); ++i) {
       const entry& e = s.entries[i];
       if (e.sent) ++v.sent;
+      if (e.ack_receipted) ++v.acks_receipted;
       if (e.receipted) ++v.receipted;
       if (e.deliveries > 0) {
         ++v.delivered;
@@ -205,6 +218,9 @@ verdict history::compute() const {
   v.policy_violations = policy_violations_;
   v.policy_examples = policy_examples_;
   v.duplicate_events = duplicate_events_;
+  v.acked_redelivered = acked_redelivered_;
+  v.acked_redelivered_examples = acked_redelivered_examples_;
+  v.acked_redelivered_times = acked_redelivered_times_;
   return v;
 }
 

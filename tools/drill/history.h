@@ -16,6 +16,14 @@
 //   unexpected           a MESSAGE whose ids we never sent             must be 0
 //   policy_violations    a delivery policy's promise broken            must be 0
 //                        (--workload, policy_workload.h)
+//   acked_redelivered    delivered again after the broker had          must be 0
+//                        answered its ACK with a RECEIPT
+//
+// Consumers ask a RECEIPT for every ACK: an ACK's RECEIPT, like a SEND's, comes only once its
+// remove is on disk (docs/failover.md), so a message delivered again after it was broken
+// the promise the other way round: an acknowledged message came back (issue 12: "no
+// acknowledged message is redelivered", whatever the fault, a planned handover included).
+// Only messages that must be delivered once count (a repeating schedule comes back by design).
 //
 // A SEND whose RECEIPT was lost (connection died) is resent with the same producer id and seq;
 // the broker's duplicate detection drops the copy but still answers RECEIPT. A message that
@@ -63,22 +71,26 @@ struct verdict {
   std::uint64_t corrupted = 0;
   std::uint64_t unexpected = 0;
   std::uint64_t policy_violations = 0;       // a delivery policy's promise broken (policy_workload.h)
+  std::uint64_t acks_receipted = 0;          // distinct messages whose ACK got a RECEIPT
+  std::uint64_t acked_redelivered = 0;       // deliveries after the message's ACK was receipted
   std::vector<std::string> lost_examples;    // up to max_examples "p<producer>:<seq>"
   std::vector<std::string> unflagged_examples;  // "p<producer>:<seq>" delivered again without a flag
   std::vector<std::string> order_examples;   // "p1:42 after p1:57 on consumer 0"
   std::vector<std::string> corrupted_examples;
   std::vector<std::string> unexpected_examples;
   std::vector<std::string> policy_examples;
+  std::vector<std::string> acked_redelivered_examples;  // "p1:42" delivered after its ACK's RECEIPT
   // When the RECEIPT of each lost message was read, and when each duplicate was delivered
   // (and whether it was flagged): the drill attributes them to fault episodes by time.
   std::vector<clock_type::time_point> lost_receipt_times;
   std::vector<std::pair<clock_type::time_point, bool>> duplicate_events;
+  std::vector<clock_type::time_point> acked_redelivered_times;
 
   // The run failed on its messages (loss, corruption, reordering, ids from nowhere,
   // duplicates a consumer cannot recognise).
   bool failed() const {
     return lost > 0 || order_violations > 0 || corrupted > 0 || unexpected > 0 || duplicates_unflagged > 0 ||
-           policy_violations > 0;
+           policy_violations > 0 || acked_redelivered > 0;
   }
 };
 
@@ -105,6 +117,8 @@ class history {
   static constexpr std::uint32_t no_order_check = UINT32_MAX;
   void on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t seq, bool flagged, bool body_ok,
                    clock_type::time_point at = clock_type::now());
+  // The RECEIPT of a consumer's ACK of (p, seq) arrived: from now on it must not come back.
+  void on_ack_receipted(std::uint32_t p, std::uint64_t seq);
   // The broker broke a delivery policy's promise (policy_workload.h), e.g. dead-lettered a
   // message that was NACKed once under a redelivery policy allowing more.
   void on_policy_violation(std::string what);
@@ -126,6 +140,7 @@ class history {
   struct entry {
     bool sent = false;
     bool receipted = false;
+    bool ack_receipted = false;
     std::uint32_t deliveries = 0;
     std::uint32_t unflagged_deliveries = 0;
     std::uint32_t unflagged_duplicates = 0;
@@ -149,6 +164,9 @@ class history {
   std::uint64_t corrupted_ = 0;
   std::uint64_t unexpected_ = 0;
   std::uint64_t policy_violations_ = 0;
+  std::uint64_t acked_redelivered_ = 0;
+  std::vector<std::string> acked_redelivered_examples_;
+  std::vector<clock_type::time_point> acked_redelivered_times_;
   std::vector<std::string> policy_examples_;
   std::vector<std::string> order_examples_;
   std::vector<std::string> corrupted_examples_;

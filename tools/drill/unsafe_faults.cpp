@@ -10,8 +10,10 @@
 //                          its lease goes on receipting after a newer master took over
 //   dedup_before_durable   the engine remembers a producer seq before the message is durable:
 //                          a resend of a message that never becomes durable is receipted
+//   ack_receipt_early      the engine answers an ACK's RECEIPT at once and appends its remove
+//                          only with the next ACK: a kill brings acknowledged messages back
 // The defect lines themselves sit where the real code is (journal/store.cpp,
-// broker/engine/dedup.cpp), each a few lines behind #ifdef TANDEM_UNSAFE_FAULTS.
+// broker/engine/dedup.cpp, broker/engine/ack.cpp), each a few lines behind #ifdef TANDEM_UNSAFE_FAULTS.
 //
 // Every process that links this file says so on its first stderr line, in tandemd's log
 // format, before main runs; an unknown defect name ends the process (exit 2), so a test
@@ -27,7 +29,8 @@
 
 namespace {
 
-constexpr std::string_view known_defects[] = {"receipt_before_fsync", "skip_fence", "dedup_before_durable"};
+constexpr std::string_view known_defects[] = {"receipt_before_fsync", "skip_fence", "dedup_before_durable",
+                                               "ack_receipt_early"};
 // Found in the binary by packaging/refuse_unsafe.cmake.
 constexpr const char* marker = "TANDEM-UNSAFE-BUILD";
 
@@ -75,11 +78,11 @@ struct banner {
     });
     std::fprintf(stderr,
                  "%s error main %s: built with TANDEM_UNSAFE_FAULTS, deliberate durability defects "
-                 "(receipt_before_fsync, skip_fence, dedup_before_durable) active=\"%s\" "
+                 "(receipt_before_fsync, skip_fence, dedup_before_durable, ack_receipt_early) active=\"%s\" "
                  "hint=\"this binary loses acknowledged messages on purpose; never run it on real data\"\n",
                  utc_now().c_str(), marker, list.empty() ? "none" : list.c_str());
     if (!unknown.empty()) {
-      std::fprintf(stderr, "%s error main unknown TANDEM_UNSAFE_FAULT name=\"%s\" known=\"receipt_before_fsync,skip_fence,dedup_before_durable\"\n",
+      std::fprintf(stderr, "%s error main unknown TANDEM_UNSAFE_FAULT name=\"%s\" known=\"receipt_before_fsync,skip_fence,dedup_before_durable,ack_receipt_early\"\n",
                    utc_now().c_str(), unknown.c_str());
       std::fflush(stderr);
       std::_Exit(2);

@@ -50,6 +50,8 @@ struct workload::consumer {
   std::uint32_t index = 0;
   std::shared_ptr<client::connection> conn;
   std::vector<client::subscription> subscriptions;
+  // ACKs waiting for their RECEIPT: receipt id -> (producer, seq).
+  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint64_t>> acks_in_flight;
 };
 
 template <class F>
@@ -164,6 +166,12 @@ std::shared_ptr<workload::consumer> workload::make_consumer(std::uint32_t index,
   client::handlers h;
   consumer* raw = c.get();
   h.on_message = [this, raw](client::message&& m) { on_message(*raw, std::move(m)); };
+  h.on_receipt = [this, raw](const client::receipt_event& e) {
+    auto it = raw->acks_in_flight.find(e.id);
+    if (it == raw->acks_in_flight.end()) return;
+    if (!e.error) history_.on_ack_receipted(it->second.first, it->second.second);
+    raw->acks_in_flight.erase(it);
+  };
   h.on_connection_lost = [this, raw](std::error_code cause, bool final) {
     if (final && !finished_) {
       note_error(fmt::format("consumer {} connection closed for good: {}", raw->index, cause.message()));
@@ -217,8 +225,14 @@ void workload::on_message(consumer& c, client::message&& m) {
                          body_matches(f.body, static_cast<std::uint32_t>(*p), *seq, size), clock_type::now());
   }
   // An ACK for a message of an earlier connection is refused by the client (not_connected):
-  // the broker redelivers that message, which the history counts as a duplicate.
-  (void)c.conn->ack(m);
+  // the broker redelivers that message, which the history counts as a duplicate. Every ACK
+  // asks a RECEIPT: after it, the message must never come back (history.h, acked_redelivered).
+  if (p && seq) {
+    if (auto id = c.conn->ack_with_receipt(m); id && id.value() != 0)
+      c.acks_in_flight.emplace(id.value(), std::make_pair(static_cast<std::uint32_t>(*p), *seq));
+  } else {
+    (void)c.conn->ack(m);
+  }
   update_counters();
 }
 

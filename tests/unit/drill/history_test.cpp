@@ -214,3 +214,40 @@ TEST_CASE("a policy violation fails the run") {
   CHECK(v.policy_violations == 1);
   CHECK(v.failed());
 }
+
+TEST_CASE("a message delivered again after its ACK was receipted fails the run, even flagged") {
+  history h(1);
+  for (std::uint64_t s = 1; s <= 3; ++s) {
+    h.on_send(0, s);
+    h.on_receipt(0, s);
+    h.on_delivery(0, 0, s, false, true);
+  }
+  // seq 1: ACK receipted, then back (flagged redelivered: a consumer could tell, but the
+  // broker had promised it was gone). seq 2: ACK not receipted (connection lost), back: fine.
+  h.on_ack_receipted(0, 1);
+  h.on_delivery(0, 0, 1, true, true);
+  h.on_delivery(0, 0, 2, true, true);
+  h.on_ack_receipted(0, 3);
+  auto v = h.compute();
+  CHECK(v.acks_receipted == 2);
+  CHECK(v.acked_redelivered == 1);
+  REQUIRE(v.acked_redelivered_examples.size() == 1);
+  CHECK(v.acked_redelivered_examples[0] == "p0:1");
+  CHECK(v.acked_redelivered_times.size() == 1);
+  CHECK(v.duplicates == 2);
+  CHECK(v.duplicates_unflagged == 0);
+  CHECK(v.failed());
+}
+
+TEST_CASE("a message expected several times may come back after a receipted ACK") {
+  history h(1);
+  h.on_send(0, 1, 3);
+  h.on_receipt(0, 1);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_ack_receipted(0, 1);
+  h.on_delivery(0, 0, 1, false, true);
+  h.on_delivery(0, 0, 1, false, true);
+  auto v = h.compute();
+  CHECK(v.acked_redelivered == 0);
+  CHECK_FALSE(v.failed());
+}
