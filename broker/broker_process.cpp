@@ -429,6 +429,18 @@ void broker_process::elect() {
                                          log::kv("why", a.takeover.reason)});
   asio::post(executor_, [this] { set_role(role::recovering); });
   notify_systemd(fmt::format("STATUS=recovering the journal, epoch {}", epoch));
+  // The lock's periodic checks start now, not once serving: they are what keeps a lease-based
+  // lock (an NFS server's, tandem-faultfs's) ours while a long recovery reads the journal
+  // through other files, and what tells a master deposed meanwhile to stop. Found by a long
+  // tandem-drill run: with recoveries longer than the lease, each new master lost the lock
+  // to the next waiting slave before it served, and none ever did.
+  if (auto ec = start_mastership_watch()) {
+    log::error("lockmgr", "cannot start the lock watchdog", {log::kv("error", ec.message())});
+    end_fence_watch(fence.get(), true);
+    lockmgr_->release_unclean();
+    post_finish(lockmgr::exit_code_deposed);
+    return;
+  }
 
   journal::recovery_report report;
   // After a clean release (holder.json of the epoch DIR/epoch held, marked only once its
@@ -591,7 +603,9 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
   // which a master killed after a few seconds never reaches). Found by tandem-drill.
   if (report.records_replayed > takeover_checkpoint_records) store_->checkpoint({});
-  // The watchdog calls on_lost on its own thread: hop to the io thread.
+  // The watchdog calls on_lost on its own thread: hop to the io thread. (On the file store
+  // it already runs since the lock was taken, elect(); this only hands it the same callback.
+  // The database lease starts renewing here.)
   if (auto ec = start_mastership_watch()) {
     step_down("cannot start the lock watchdog: " + ec.message());
     return;

@@ -20,6 +20,13 @@ the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host
   journal close fails at SIGTERM and the next broker's journal open fails: neither may leave
   holder.json saying clean_release; the master after them sees an unclean end, re-syncs the
   tail and delivers every receipted message.
+- slow_recovery_keeps_the_lock: on a mount whose lock lease (tandem-faultfs, 800 ms) is
+  renewed only by the lock holder's own checks, a new master whose journal recovery takes
+  longer than the lease (segment reads delayed 1.5 s each) while another broker waits for the
+  lock must keep the lock and serve. Before the fix its lock checks started only once it
+  served: the lease ran out during recovery, the waiting broker was given the lock, the
+  recovering one exited 75 at its first write, and with every recovery that slow no broker
+  ever served (a long tandem-drill run stopped on this: "no new master accepted a message").
 
 Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
 """
@@ -228,6 +235,53 @@ def failed_close_or_open_is_an_unclean_end(brokers):
         ffs.close()
 
 
+def slow_recovery_keeps_the_lock(brokers):
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    try:
+        ffs.ctl("lease", "800")
+        store = os.path.join(ffs.mount, "store")
+        args = ["--lock-check-interval", "200"]
+        first = SharedBroker(store, "b0", create=True, args=args)
+        taker = SharedBroker(store, "b1", args=args)
+        brokers += [first, taker]
+        first.start()
+        receipted = {f"m{i}" for i in range(20)}
+        r = Raw(first)
+        r.connect()
+        for body in sorted(receipted):
+            r.frame("SEND", {"destination": "/queue/slowrec", "persistent": "true", "receipt": body}, body)
+        for _ in receipted:
+            f = r.read_frame()
+            assert f and f[0] == "RECEIPT", f
+        r.close()
+        taker.start(wait=False)
+        taker.wait_log(r"slave: waiting for lock")
+        ffs.ctl("delay", "read", "1500", "count=0", "path=store/journal/*.seg")
+        first.kill()
+        lock_acquired_line(taker)
+        t0 = time.monotonic()
+        # Back as a slave while the taker recovers: its lock request conflicts, so the mount
+        # gives it the lock as soon as the taker's lease has run out.
+        first.start(wait=False)
+        first.wait_log(r"slave: waiting for lock")
+        taker.wait_log(r"main master epoch=\d+", 60)
+        recovery_s = time.monotonic() - t0
+        print(f"recovery with segment reads delayed 1.5 s: {recovery_s:.1f} s (lease 0.8 s)", flush=True)
+        assert taker.proc.poll() is None, f"the recovering master exited {taker.proc.returncode}"
+        assert recovery_s > 0.8, "recovery was not longer than the lease: nothing was shown"
+        ffs.ctl("clear")
+        assert taker.health().get("role") == "master", taker.health()
+        assert first.health().get("role") == "slave", first.health()
+        assert ffs.status()["revocations"] == 0, ffs.status()
+        check_delivered(taker, "/queue/slowrec", receipted)
+    finally:
+        for b in brokers:
+            b.kill()
+        ffs.close()
+
+
 if __name__ == "__main__":
     run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits,
-         failed_close_or_open_is_an_unclean_end])
+         failed_close_or_open_is_an_unclean_end, slow_recovery_keeps_the_lock])
