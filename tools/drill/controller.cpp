@@ -51,7 +51,11 @@ void controller::say(const std::string& line) {
 
 void controller::supervise() {
   for (auto& rec : fleet_->reap()) {
-    note_start_failure(rec);
+    // Whatever a broker does while the machine loses power (a waiting slave's lock wait
+    // answered EIO exits 1) says nothing about whether it can start: three power cuts in a
+    // row stopped a long run with "cannot start" while every restart after them served.
+    if (machine_down_) failed_starts_.erase(rec.slot);
+    else note_start_failure(rec);
     if (machine_down_ || expected_exits_.contains(rec.slot)) {
       ended_[rec.slot] = rec;
       continue;
@@ -450,6 +454,10 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   // Interrupted by the operator: still look at what arrived, but briefly, and do not call
   // what has not arrived yet lost.
   const bool interrupted = stop_requested.load();
+  // Stopped before the end (a broker that cannot start, no new master in time): the drain
+  // may have no broker to drain from, so what it misses is undelivered, not proven lost; the
+  // run is INCOMPLETE (exit 3), never a pass, and the store is kept for a look.
+  const bool stopped_early = interrupted || !abort_reason.empty();
   const auto drain_budget = interrupted ? std::chrono::milliseconds(5000) : o_.drain_timeout;
   std::vector<ack_record> acks;
   if (workload_) {
@@ -584,7 +592,7 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   // interruption the drain was cut short, so only what is wrong regardless of timing counts.
   const bool complete = drained && end_drained;
   const bool messages_failed = v.corrupted > 0 || v.unexpected > 0 || v.order_violations > 0 || v.policy_violations > 0 ||
-                               v.duplicates_unflagged > 0 || v.acked_redelivered > 0 || (!interrupted && (v.lost > 0 || !complete));
+                               v.duplicates_unflagged > 0 || v.acked_redelivered > 0 || (!stopped_early && (v.lost > 0 || !complete));
   const bool failed = messages_failed || !log_problems.empty() || writers.overlapping > 0;
   rec["interrupted"] = interrupted;
   rec["complete"] = complete;
@@ -649,7 +657,8 @@ void controller::drain_and_verify(nlohmann::json& rec, std::string& abort_reason
   s += "per kind:\n" + kind_lines;
   if (!anomalies_.empty()) s += fmt::format("anomalies: {} (see \"anomalies\" in the JSON)\n", anomalies_.size());
   if (!complete) {
-    s += interrupted ? "interrupted: the drain was cut short, so \"lost\" above is not a verdict\n"
+    s += interrupted     ? "interrupted: the drain was cut short, so \"lost\" above is not a verdict\n"
+         : stopped_early ? "stopped early (below): \"lost\" above counts what the drain could not fetch, not a verdict; the store is kept\n"
                      : "not every receipted message arrived before the drain timeout\n";
   }
   rec["summary_text"] = s;
