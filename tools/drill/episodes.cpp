@@ -89,8 +89,17 @@ void controller::await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, 
                                 bool restart_victim) {
   const bool accepted = pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value(); });
   if (!accepted) {
-    throw drill_abort{fmt::format("episode {} ({}): no new master accepted a message within {} ms", n, name(kind),
-                                  o_.failover_timeout.count())};
+    // The store's view, for the post-mortem: which fault rules matched and were injected.
+    std::string store_state;
+    if (faultfs_) {
+      try {
+        store_state = "; tandem-faultfs status: " + faultfs_->call("status", std::chrono::seconds(5));
+      } catch (const std::exception& e) {
+        store_state = std::string("; tandem-faultfs status unavailable: ") + e.what();
+      }
+    }
+    throw drill_abort{fmt::format("episode {} ({}): no new master accepted a message within {} ms{}", n, name(kind),
+                                  o_.failover_timeout.count(), store_state)};
   }
   auto a = *workload_->accepted();
   const double took = ms_between(t0, a.at);
