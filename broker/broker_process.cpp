@@ -353,7 +353,7 @@ void broker_process::announce_wait() {
 namespace {
 nlohmann::json history_json(const std::vector<lockmgr::master_stint>& stints) {
   auto out = nlohmann::json::array();
-  for (const auto& s : stints) out.push_back(nlohmann::json::parse(lockmgr::encode_stint(s)));
+  for (const auto& s : stints) out.push_back(lockmgr::to_json(s));
   return out;
 }
 }  // namespace

@@ -72,21 +72,24 @@ std::optional<std::int64_t> failover_ms(const master_stint& s, const std::option
   return s.takeover_delay_ms + s.start_ms;
 }
 
+nlohmann::json to_json(const master_stint& s) {
+  return nlohmann::json{{"epoch", s.epoch},
+                        {"broker_name", s.broker_name},
+                        {"host", s.host},
+                        {"pid", s.pid},
+                        {"acquired_at_ms", s.acquired_at_ms},
+                        {"serving_at_ms", s.serving_at_ms},
+                        {"takeover_delay_ms", s.takeover_delay_ms},
+                        {"start_ms", s.start_ms},
+                        {"previous_clean", s.previous_clean},
+                        {"previous_broker", s.previous_broker},
+                        {"previous_epoch", s.previous_epoch},
+                        {"failover_ms", s.failover_ms ? nlohmann::json(*s.failover_ms) : nlohmann::json()}};
+}
+
 std::string encode_stint(const master_stint& s) {
-  nlohmann::json j{{"epoch", s.epoch},
-                   {"broker_name", s.broker_name},
-                   {"host", s.host},
-                   {"pid", s.pid},
-                   {"acquired_at_ms", s.acquired_at_ms},
-                   {"serving_at_ms", s.serving_at_ms},
-                   {"takeover_delay_ms", s.takeover_delay_ms},
-                   {"start_ms", s.start_ms},
-                   {"previous_clean", s.previous_clean},
-                   {"previous_broker", s.previous_broker},
-                   {"previous_epoch", s.previous_epoch},
-                   {"failover_ms", s.failover_ms ? nlohmann::json(*s.failover_ms) : nlohmann::json()}};
   // A broker name with a newline must not split the line: dump() escapes control characters.
-  return j.dump();
+  return to_json(s).dump();
 }
 
 std::optional<master_stint> parse_stint(std::string_view line) {

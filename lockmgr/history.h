@@ -45,6 +45,7 @@
 #include <vector>
 
 #include <boost/outcome/std_result.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace tandem::fs {
 class file_system;
@@ -79,6 +80,8 @@ std::optional<std::int64_t> failover_ms(const master_stint& s, const std::option
 // Unix ms of "YYYY-MM-DDTHH:MM:SS.mmmZ" (utc_now_iso8601's shape); nullopt if it is not that.
 std::optional<std::int64_t> unix_ms_of_iso8601(std::string_view text);
 
+// The JSON object of one stint: the line's fields (/health's "history" serves these).
+nlohmann::json to_json(const master_stint& s);
 // One line (no "\n") and back; parse_stint returns nullopt for a line that is not a stint.
 std::string encode_stint(const master_stint& s);
 std::optional<master_stint> parse_stint(std::string_view line);
