@@ -314,6 +314,8 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
   // For a slave's fence hook: where to probe us, and which file-system client to evict.
   o.admin_url = admin_url_;
   o.mount_client_id = read_mount_client_id(cfg_.store);
+  // Our own fence cut that master off: its lease need not be waited (docs/failover.md 1a).
+  o.predecessor_fenced = [this](std::uint64_t epoch) { return epoch != 0 && fenced_epoch_.load() == epoch; };
   auto m = lockmgr::lock_manager::open(o);
   if (!m) {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
@@ -392,7 +394,8 @@ void broker_process::elect() {
   std::unique_ptr<fence_hook> fence;
   if (cfg_.fence_command) {
     fence = std::make_unique<fence_hook>(fence_settings{*cfg_.fence_command, cfg_.fence_after, cfg_.fence_timeout, cfg_.store,
-                                                        [m = lockmgr_.get()] { return m->lock_taken(); }});
+                                                        [m = lockmgr_.get()] { return m->lock_taken(); },
+                                                        [this](std::uint64_t epoch) { fenced_epoch_.store(epoch); }});
     fence->start();
   }
   auto acquired = lockmgr_->acquire();

@@ -153,6 +153,9 @@ class broker_process {
   std::unique_ptr<disk_usage_sampler> disk_;
   std::unique_ptr<disk_space_guard> space_;  // master only: the full-store floor and reserve
   std::atomic<bool> journal_open_{false};    // journal_failed before this is open's error, not a loss
+  // The epoch whose master this slave's own fence command cut off (0: none yet); the fence
+  // hook's thread writes it, the lock manager's acquire() reads it (no lease wait then).
+  std::atomic<std::uint64_t> fenced_epoch_{0};
 
   std::atomic<bool> stop_requested_{false};
   role role_ = role::starting;

@@ -46,20 +46,27 @@ milliseconds ms_since(steady::time_point t) {
 
 fence_decider::fence_decider(milliseconds after, milliseconds retry) : after_(after), retry_(retry) {}
 
-bool fence_decider::observe(clock::time_point now, bool health_answered, bool stomp_answered) {
+bool fence_decider::observe(clock::time_point now, bool health_answered, bool stomp_answered,
+                            std::optional<clock::time_point> round_start) {
   if (health_answered || stomp_answered) {
     silent_since_.reset();
     next_run_.reset();
     return false;
   }
-  if (!silent_since_) silent_since_ = now;
+  if (!silent_since_) silent_since_ = round_start.value_or(now);
   if (now - *silent_since_ < after_) return false;
   return !next_run_ || now >= *next_run_;
 }
 
-void fence_decider::ran(clock::time_point started, bool succeeded) {
+void fence_decider::ran(clock::time_point ended, bool succeeded) {
   ++runs_;
-  next_run_ = started + (succeeded ? after_ : retry_);
+  next_run_ = ended + (succeeded ? after_ : retry_);
+}
+
+std::optional<fence_decider::clock::time_point> fence_decider::due() const {
+  if (!silent_since_) return std::nullopt;
+  auto at = *silent_since_ + after_;
+  return next_run_ ? std::max(at, *next_run_) : at;
 }
 
 void fence_decider::reset() {
@@ -440,12 +447,13 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
       }
     }
     if (holder) {
+      const auto round_start = steady::now();
       auto stomp = parse_probe_target(holder->client_url, holder->host);
       auto admin = parse_probe_target(holder->admin_url, holder->host);
       bool health_ok = admin && health_answers(*admin, probe_timeout);
       bool stomp_ok = !health_ok && stomp && stomp_port_answers(*stomp, probe_timeout);
       answering = health_ok || stomp_ok;
-      auto now = steady::now();
+      const auto now = steady::now();
       // Once the lock is ours (hold) a successful run is enough: another one would only delay
       // the takeover, which waits for it (seen: 3.6 s in the cluster drill). And a lock that
       // came to us without a run of ours needs none (fence_hook.h, "Not after a process death").
@@ -457,20 +465,21 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
                   {log::kv("holder", holder->broker_name), log::kv("epoch", holder->epoch),
                    log::kv("mount_client_id", holder->mount_client_id)});
       }
-      if (decider.observe(now, health_ok, stomp_ok) && !(hold && fenced) && !taken) {
+      if (decider.observe(now, health_ok, stomp_ok, round_start) && !(hold && fenced) && !taken) {
         {
           std::lock_guard g(mutex);
           if (stop) break;
           running = true;
         }
-        auto silent = std::chrono::duration_cast<milliseconds>(now - *decider.silent_since());
+        auto silent = ms_since(*decider.silent_since());
         log::warn("fence", "master silent: running the fence command",
                   {log::kv("host", holder->host), log::kv("pid", holder->pid), log::kv("epoch", holder->epoch),
                    log::kv("mount_client_id", holder->mount_client_id), log::kv("silent_ms", silent.count()),
                    log::kv("attempt", decider.runs() + 1)});
         auto run = run_fence_command(settings.command, fence_environment(*holder, settings.store, decider.runs() + 1),
                                      settings.timeout);
-        decider.ran(now, run.succeeded);
+        decider.ran(steady::now(), run.succeeded);
+        if (run.succeeded && settings.fenced) settings.fenced(holder->epoch);
         // Fenced: its caps are gone, so reading holder.json cannot hang on it any more.
         reread = run.succeeded;
         fenced = fenced || run.succeeded;
@@ -487,8 +496,13 @@ void fence_hook::watch(const std::shared_ptr<shared>& s) {
         cv.notify_all();
       }
     }
+    // While the master is silent, wake when a run falls due rather than up to a round late.
+    // (A due time already past means something else holds the run back: keep the round.)
+    milliseconds pause = holder ? probe_every : milliseconds(20);
+    if (auto due = decider.due(); holder && due && *due > steady::now())
+      pause = std::min(pause, std::chrono::ceil<milliseconds>(*due - steady::now()));
     std::unique_lock lock(mutex);
-    cv.wait_for(lock, holder ? probe_every : milliseconds(20), [&] { return stop; });
+    cv.wait_for(lock, pause, [&] { return stop; });
   }
 }
 

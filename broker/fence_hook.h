@@ -65,6 +65,9 @@ struct fence_settings {
   // holder's own file-system client (its process died; or the file system, or another
   // slave, already cut it off), so fencing it would only cut off a live host: no run then.
   std::function<bool()> lock_taken;
+  // Called on the watcher's thread, after a run exited 0, with the epoch of the holder it
+  // was run against (the old master of that epoch is cut off), or empty.
+  std::function<void(std::uint64_t epoch)> fenced;
 };
 
 // The decision, apart from probes, processes and clocks (tested alone).
@@ -73,12 +76,21 @@ class fence_decider {
   using clock = std::chrono::steady_clock;
   // `after`: silence needed before the first run; `retry`: pause after a failed run.
   fence_decider(std::chrono::milliseconds after, std::chrono::milliseconds retry);
-  // One probe round at `now`. True when the command should run now: both probes have failed
-  // continuously for `after` and no run is due later. Any answer resets the silence.
-  bool observe(clock::time_point now, bool health_answered, bool stomp_answered);
-  // A run that started at `started` ended. After a failure the next run waits `retry`;
-  // after a success it waits `after` again (the lock should have moved by then).
-  void ran(clock::time_point started, bool succeeded);
+  // One probe round whose answers are known at `now`. True when the command should run now:
+  // both probes have failed continuously for `after` and no run is due later. Any answer
+  // resets the silence. A silence starts at `round_start` when given (the round's probes
+  // were unanswered from then on; a cut-off host makes each wait its full timeout, a
+  // second or more per round), else at `now`.
+  bool observe(clock::time_point now, bool health_answered, bool stomp_answered,
+               std::optional<clock::time_point> round_start = std::nullopt);
+  // A run ended at `ended`. After a failure the next run waits `retry`; after a success it
+  // waits `after` again (the lock should have moved by then). Counted from the END: a run
+  // that outlasted `after` (the ceph CLI took 8 s under load) was otherwise followed at once
+  // by another, which cost the next takeover 5 s in the cluster drill.
+  void ran(clock::time_point ended, bool succeeded);
+  // When observe() may next answer true while the silence lasts (for the watcher's sleep),
+  // or empty while the master answers.
+  std::optional<clock::time_point> due() const;
   // Another holder (epoch) is watched: forget the silence and the runs.
   void reset();
   std::optional<clock::time_point> silent_since() const { return silent_since_; }

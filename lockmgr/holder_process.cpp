@@ -74,6 +74,7 @@ const char* to_string(holder_state s) noexcept {
     case holder_state::gone: return "gone";
     case holder_state::alive: return "alive";
     case holder_state::unobservable: return "unobservable";
+    case holder_state::fenced: return "fenced";
   }
   return "unknown";
 }

@@ -63,6 +63,7 @@ enum class holder_state {
   gone,          // proven: it appends nothing more
   alive,         // still there when the wait ended (limit reached or not to keep waiting)
   unobservable,  // nothing can be proven from here: wait as if alive
+  fenced,        // cut off from the store by this process's own fence command (lock_manager)
 };
 const char* to_string(holder_state s) noexcept;
 

@@ -247,24 +247,45 @@ std::chrono::milliseconds lock_manager::predecessor_wait(const acquisition& a) c
 
 // Waits `wait` for an unclean predecessor, or less: until the predecessor is proven gone
 // when it ran on this host (holder_process.h: a process that no longer exists appends
-// nothing). A delay set by configuration is still waited in full: the operator asked for it.
+// nothing), or until our own fence command has cut it off (options::predecessor_fenced). On
+// CephFS the lock moves a few ms before `client evict` returns, so the fence's success may
+// come during the wait: the holder is watched in slices, and the fence asked between them.
+// A delay set by configuration is still waited in full: the operator asked for it.
 // REQUIRES: interrupter_ armed. False when cancelled.
 bool lock_manager::wait_for_predecessor(acquisition& a, std::chrono::milliseconds wait) {
   using namespace std::chrono;
+  constexpr milliseconds slice{20};
   const auto t0 = steady_clock::now();
+  auto elapsed = [&] { return duration_cast<milliseconds>(steady_clock::now() - t0); };
+  auto fenced = [&] { return a.previous && opts_.predecessor_fenced && opts_.predecessor_fenced(a.previous->epoch); };
+  auto keep_waiting = [this] { return !interrupter_.cancelled(); };
   holder_observation seen;
-  if (a.previous) {
-    seen = await_holder_exit(*a.previous, self_, wait, [this] { return !interrupter_.cancelled(); });
-    if (interrupter_.cancelled()) return false;
-  } else {
-    seen.why = "no readable holder record";
+  if (!a.previous) seen.why = "no readable holder record";
+  for (;;) {
+    if (fenced()) {
+      seen = {holder_state::fenced, "cut off by this broker's fence command (epoch " + std::to_string(a.previous->epoch) + ")"};
+      break;
+    }
+    const milliseconds left = wait - elapsed();
+    if (left <= milliseconds(0)) break;
+    const milliseconds step = opts_.predecessor_fenced ? std::min(left, slice) : left;
+    if (a.previous) {
+      seen = await_holder_exit(*a.previous, self_, step, keep_waiting);
+      if (interrupter_.cancelled()) return false;
+      if (seen.state == holder_state::gone) break;
+      // An unobservable holder returns at once: sleep the step instead.
+      if (seen.state == holder_state::unobservable && !interrupter_.sleep_for(step)) return false;
+    } else if (!interrupter_.sleep_for(step)) {
+      return false;
+    }
   }
   a.predecessor = seen.state;
   a.predecessor_why = seen.why;
-  auto elapsed = duration_cast<milliseconds>(steady_clock::now() - t0);
-  milliseconds floor = seen.state == holder_state::gone ? opts_.takeover_delay.value_or(milliseconds(0)) : wait;
-  if (elapsed < floor && !interrupter_.sleep_for(floor - elapsed)) return false;
-  a.takeover_delay = std::max(elapsed, floor);
+  const bool proven = seen.state == holder_state::gone || seen.state == holder_state::fenced;
+  milliseconds floor = proven ? opts_.takeover_delay.value_or(milliseconds(0)) : wait;
+  const milliseconds waited = elapsed();
+  if (waited < floor && !interrupter_.sleep_for(floor - waited)) return false;
+  a.takeover_delay = std::max(waited, floor);
   return true;
 }
 

@@ -27,8 +27,9 @@
 //     it. On shared file systems it waits max(takeover delay, that lease).
 //   * Either wait ends as soon as the predecessor is proven gone: holder.json names this
 //     host, boot and pid namespace, and that process no longer exists (holder_process.h).
-//     A dead process appends nothing more. A takeover_delay set in the options is still
-//     waited in full.
+//     A dead process appends nothing more. It also ends once options::predecessor_fenced
+//     says our own fence command cut that predecessor off. A takeover_delay set in the
+//     options is still waited in full.
 //   * fence_check() never answers "ok" on information older than the lease (2 x
 //     check_interval): if the last successful check is older (process paused by SIGSTOP,
 //     VM frozen, watchdog starved) it checks synchronously before answering. The clock is
@@ -123,6 +124,12 @@ struct options {
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds check_interval{1000};   // watchdog period; lease = 2x this
   std::optional<std::chrono::milliseconds> takeover_delay;  // unset = by file-system kind (fs_kind.h)
+  // True once a fence command of THIS process succeeded against the master of `epoch`, i.e.
+  // that master can no longer write to the store (the broker's fence hook). acquire() then
+  // skips the wait for that predecessor (docs/failover.md section 1a, "No lease wait after
+  // our own fence"); it polls this during the wait, since on CephFS the lock moves a few ms
+  // before the command returns. Called on the acquiring thread; must not block. Empty: never.
+  std::function<bool(std::uint64_t epoch)> predecessor_fenced;
   // Refuse to serve when the file system grants a second conflicting lock (see
   // lock_file::verify_exclusion). Turning it off is only for diagnosing such a mount.
   bool verify_exclusion = true;

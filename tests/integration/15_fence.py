@@ -13,6 +13,7 @@
 
 Usage: 15_fence.py TANDEMD TANDEM_FAULTFS
 """
+import datetime
 import errno
 import os
 import shutil
@@ -71,8 +72,12 @@ def fence_silent_master(brokers):
     slave = SharedBroker(store, "b1", config={"fence_command": script, "fence_after_ms": after_ms, "fence_timeout_ms": 5000})
     brokers.append(slave)
     slave.start(wait=False)
-    slave.wait_log(r"fence watching the master")
-    watch_started = time.time()
+    # When the slave began watching, by its own log line: the silence counts from its first
+    # probe round, right after that line (issue 13), so the moment this test notices the line
+    # would be too late by the test's own polling delay.
+    m = slave.wait_log(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z \w+\s+fence watching the master")
+    watch_started = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
     slave.wait_log(r"main master epoch=2", timeout=30)
     assert master.proc.wait(10) == -9, "the fence command did not kill the master"
 

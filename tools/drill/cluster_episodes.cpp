@@ -125,6 +125,14 @@ nlohmann::json controller::cluster_episode(unsigned n, fault_kind kind) {
   expected_exits_ = {victim};
   const auto t0 = clock_type::now();
   workload_->arm(t0);
+  // `ms` counts from t0, before the tandem-cluster command starts (as it always did); the
+  // command's own start-up (a Python program, ~1 s on a loaded machine) is inside it.
+  // fault_acted_ms says when the primitive itself began (the command's end minus its
+  // took_ms), so `ms - fault_acted_ms` is the failover the cluster and the brokers made.
+  auto inflict = [&](std::vector<std::string> args) {
+    f["fault"] = cluster_->run(std::move(args));
+    f["fault_acted_ms"] = ms_between(t0, clock_type::now()) - f["fault"].value("took_ms", 0.0);
+  };
   expected_end end = expected_end::killed;
   switch (kind) {
     case fault_kind::host_death:
@@ -132,16 +140,16 @@ nlohmann::json controller::cluster_episode(unsigned n, fault_kind kind) {
       // The mount first: a broker killed while its ceph-fuse lives has its lock released by
       // that client (process death, not host death). Between the two it may see ENOTCONN and
       // exit 75 by itself.
-      f["fault"] = cluster_->run({"kill-fuse", site});
+      inflict({"kill-fuse", site});
       fleet_->signal(victim, SIGKILL);
       end = expected_end::any;
       break;
     case fault_kind::partition:
-      f["fault"] = cluster_->run({"partition-host", site});
+      inflict({"partition-host", site});
       end = expected_end::any;  // exit 75 once healed, or killed by us if it hangs on the dead mount
       break;
     case fault_kind::site_loss:
-      f["fault"] = cluster_->run({"kill-site", site});
+      inflict({"kill-site", site});
       break;
     default: throw drill_abort{"not a cluster kind"};
   }

@@ -3,6 +3,7 @@
 // in controller.cpp and await_takeover below.
 #include <signal.h>
 
+#include <ctime>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -17,6 +18,18 @@ constexpr std::chrono::milliseconds lock_answer_delay{300};
 
 double ms_between(clock_type::time_point a, clock_type::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// A steady-clock instant as UTC "2026-12-06T17:42:51.958Z", the brokers' log format.
+std::string utc_of(clock_type::time_point t) {
+  using namespace std::chrono;
+  const auto wall = time_point_cast<milliseconds>(system_clock::now() - duration_cast<system_clock::duration>(clock_type::now() - t));
+  const std::time_t secs = system_clock::to_time_t(time_point_cast<seconds>(wall));
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", text, wall.time_since_epoch().count() % 1000);
 }
 
 bool ended_as(const exit_status& st, expected_end end) {
@@ -107,6 +120,9 @@ void controller::await_takeover(nlohmann::json& f, unsigned n, fault_kind kind, 
   f["ms"] = took;
   f["accepted_by"] = a.broker;
   if (a.reconnected_at) f["reconnect_ms"] = ms_between(t0, *a.reconnected_at);
+  // Wall-clock times, to lay an episode beside the brokers' (and fence commands') log lines.
+  f["fault_utc"] = utc_of(t0);
+  f["accepted_utc"] = utc_of(a.at);
 
   // The victim had to let go for anyone to take over; restart it (unless the whole machine
   // was restarted already).

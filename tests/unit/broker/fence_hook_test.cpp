@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "broker/fence_hook.h"
 #include "journal/fs/file_system.h"
@@ -70,6 +71,52 @@ TEST_CASE("the command runs only after both probes failed for fence_after, and a
   // After a success the lock should move; a still-silent holder is fenced again only `after` later.
   CHECK_FALSE(d.observe(t0 + milliseconds(2299), false, false));
   CHECK(d.observe(t0 + milliseconds(2300), false, false));
+}
+
+TEST_CASE("issue 13: a run that outlasted fence_after is not followed at once by another") {
+  // Seen in the cluster drill: the ceph CLI took 8.4 s under load, the next run was due
+  // `after` from the first one's START, so it began 0.4 s after the success, ran 12.7 s
+  // against a master already fenced and replaced, and kept that slave from watching the new
+  // master: the next host death was noticed 5 s late.
+  fence_decider d(milliseconds(2000), milliseconds(1000));
+  auto t0 = clk::now();
+  CHECK_FALSE(d.observe(t0, false, false));
+  REQUIRE(d.observe(t0 + milliseconds(2000), false, false));
+  const auto ended = t0 + milliseconds(2000 + 8400);
+  d.ran(ended, true);
+  CHECK_FALSE(d.observe(ended + milliseconds(400), false, false));
+  CHECK_FALSE(d.observe(ended + milliseconds(1999), false, false));
+  CHECK(d.observe(ended + milliseconds(2000), false, false));
+  d.ran(ended + milliseconds(2000 + 3000), false);  // a failed run waits `retry` from its end
+  CHECK_FALSE(d.observe(ended + milliseconds(5999), false, false));
+  CHECK(d.observe(ended + milliseconds(6000), false, false));
+}
+
+TEST_CASE("issue 13: a silence counts from the start of the first unanswered round") {
+  // A partitioned master makes every probe wait its timeout (a round of two probes took 1 s
+  // with fence_after 2000): counted from the round's end, the command ran 2.9-3.9 s after
+  // the silence began in the cluster drill.
+  fence_decider d(milliseconds(2000), milliseconds(1000));
+  auto t0 = clk::now();
+  CHECK_FALSE(d.observe(t0 + milliseconds(1000), false, false, t0));  // probes from t0 to t0+1s
+  REQUIRE(d.silent_since());
+  CHECK(*d.silent_since() == t0);
+  CHECK_FALSE(d.observe(t0 + milliseconds(1999), false, false, t0 + milliseconds(1000)));
+  CHECK(d.observe(t0 + milliseconds(2000), false, false, t0 + milliseconds(1000)));
+}
+
+TEST_CASE("the decider says when a run falls due while the master is silent") {
+  fence_decider d(milliseconds(1000), milliseconds(300));
+  auto t0 = clk::now();
+  CHECK_FALSE(d.due());
+  CHECK_FALSE(d.observe(t0, false, false));
+  REQUIRE(d.due());
+  CHECK(*d.due() == t0 + milliseconds(1000));
+  REQUIRE(d.observe(t0 + milliseconds(1000), false, false));
+  d.ran(t0 + milliseconds(1500), false);
+  CHECK(*d.due() == t0 + milliseconds(1800));
+  CHECK_FALSE(d.observe(t0 + milliseconds(1900), true, false));
+  CHECK_FALSE(d.due());
 }
 
 TEST_CASE("any answer, on either probe, restarts the silence") {
@@ -226,15 +273,58 @@ struct dead_holder_store {
 
 }  // namespace
 
-TEST_CASE("a silent master whose lock is still held is fenced") {
+TEST_CASE("a silent master whose lock is still held is fenced, and the fenced epoch is reported") {
   dead_holder_store store;
   const auto marker = store.dir.path() / "fenced";
-  fence_hook hook({"touch " + marker.string(), milliseconds(100), seconds(10), store.dir.path(), [] { return false; }});
+  std::atomic<std::uint64_t> fenced{0};
+  fence_hook hook({"touch " + marker.string(), milliseconds(100), seconds(10), store.dir.path(), [] { return false; },
+                   [&](std::uint64_t epoch) { fenced = epoch; }});
+  hook.start();
+  CHECK(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }));
+  // Reported after the run's exit 0, before finish() returns it: the lock manager's
+  // acquire() skips the lease wait for exactly this epoch.
+  CHECK(tandem::test::wait_until([&] { return fenced.load() == 3; }));
+  auto last = hook.finish();
+  REQUIRE(last);
+  CHECK(last->succeeded);
+}
+
+TEST_CASE("issue 13: after a successful run longer than fence_after, the next waits fence_after from its end") {
+  // The cluster drill's superfluous runs: the watcher passed the run's START to the decider,
+  // so a run that outlasted fence_after was followed at once by another (0.4 s after an 8.4 s
+  // run, seen twice per episode). The command records when each run starts and ends.
+  dead_holder_store store;
+  const auto starts = store.dir.path() / "starts", ends = store.dir.path() / "ends";
+  const std::string stamp = "date +%s%N >> ";
+  fence_hook hook({stamp + starts.string() + "; sleep 0.6; " + stamp + ends.string(), milliseconds(200), seconds(10),
+                   store.dir.path(), [] { return false; }});
+  hook.start();
+  auto lines = [](const std::filesystem::path& p) {
+    std::vector<long long> out;
+    std::ifstream in(p);
+    for (long long v; in >> v;) out.push_back(v);
+    return out;
+  };
+  REQUIRE(tandem::test::wait_until([&] { return lines(starts).size() >= 2; }, seconds(20)));
+  hook.finish();
+  const auto first_end = lines(ends).at(0), second_start = lines(starts).at(1);
+  const auto gap_ms = (second_start - first_end) / 1'000'000;
+  MESSAGE("gap between the first run's end and the second's start: " << gap_ms << " ms");
+  CHECK(gap_ms >= 190);  // fence_after (200 ms), less the clock's and the shell's slack
+}
+
+TEST_CASE("a failed run reports no fenced epoch") {
+  dead_holder_store store;
+  const auto marker = store.dir.path() / "tried";
+  std::atomic<bool> reported{false};
+  fence_hook hook({"touch " + marker.string() + "; exit 1", milliseconds(100), seconds(10), store.dir.path(),
+                   [] { return false; }, [&](std::uint64_t) { reported = true; }});
   hook.start();
   CHECK(tandem::test::wait_until([&] { return std::filesystem::exists(marker); }));
   auto last = hook.finish();
   REQUIRE(last);
-  CHECK(last->succeeded);
+  CHECK_FALSE(last->succeeded);
+  CHECK_FALSE(reported.load());
 }
 
 TEST_CASE("a lock that came to us without a fence is not fenced: its holder's client let it go") {

@@ -82,6 +82,21 @@ bool wait_blocked(const fs::path& file, int n, milliseconds timeout = startup) {
   return tandem::test::wait_until([&] { return blocked_waiters(file) >= n; }, timeout);
 }
 
+// SIGSTOP, and wait until the kernel reports the process stopped ("T"): the signal is
+// asynchronous, and until then it could still run one watchdog check.
+void stop(child_process& p) {
+  p.signal(SIGSTOP);
+  REQUIRE(tandem::test::wait_until(
+      [&] {
+        std::ifstream in("/proc/" + std::to_string(p.pid()) + "/stat");
+        std::string st;
+        std::getline(in, st);
+        auto close = st.rfind(')');
+        return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
+      },
+      10s, 1ms));
+}
+
 void write_epoch(const fs::path& dir, std::uint64_t epoch) {
   auto text = lm::encode_epoch(epoch);
   auto ec = tandem::fs::write_file_atomically(tandem::fs::posix_file_system(), dir / "epoch",
@@ -293,18 +308,7 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   expect_acquired(*holder);
   // Stopped, the holder is alive but cannot notice anything: the taker must not skip the
   // wait because the holder runs on this host (the lock-replaced case of bug 1).
-  holder->signal(SIGSTOP);
-  // SIGSTOP is asynchronous: until the kernel reports "T" the holder could still run one
-  // watchdog check, see the removal and exit.
-  REQUIRE(tandem::test::wait_until(
-      [&] {
-        std::ifstream in("/proc/" + std::to_string(holder->pid()) + "/stat");
-        std::string st;
-        std::getline(in, st);
-        auto close = st.rfind(')');
-        return close != std::string::npos && close + 2 < st.size() && st[close + 2] == 'T';
-      },
-      10s, 1ms));
+  stop(*holder);
   fs::remove(store.path() / "lock");
   auto t0 = steady_clock::now();
   auto taker = probe("hold", store.path(), {"--interval", "50"});  // its own lease: 100 ms
@@ -315,6 +319,45 @@ TEST_CASE("issue 12: a taker on another lock inode than the unclean holder's wai
   CHECK(field(line, "takeover_delay_ms") >= 800);  // the time actually waited: the poll may overrun by 1 ms
   CHECK(text_field(line, "predecessor") == "alive");
   CHECK(ms_since(t0) >= 800);
+  holder->signal(SIGCONT);
+  CHECK(holder->wait_exit(10s) == lm::exit_code_deposed);
+}
+
+// Issue 13: a slave whose own fence command cut the old master off (CephFS: evicted and
+// blocklisted) gains nothing from waiting that master's lease (docs/failover.md section 1a).
+// The holder here is alive and stopped on another lock inode, so only the fence can end the
+// wait early; the fence for another epoch must not.
+TEST_CASE("issue 13: a taker whose own fence cut off the holder's epoch skips the lease, another epoch does not") {
+  temp_dir store;
+  temp_dir side;
+  auto holder = probe("hold", store.path(), {"--interval", "1500"});  // lease 3 s
+  REQUIRE(field(expect_acquired(*holder), "epoch") == 1);
+  stop(*holder);
+  fs::remove(store.path() / "lock");
+  const auto fenced = side.path() / "fenced";
+  bool ours = false;
+  SUBCASE("fenced before the lock came") {
+    ours = true;
+    std::ofstream(fenced) << "1\n";
+  }
+  SUBCASE("fenced while the taker waits") { ours = true; }
+  SUBCASE("another epoch was fenced") { std::ofstream(fenced) << "7\n"; }
+  auto taker = probe("hold", store.path(), {"--interval", "50", "--fenced-file", fenced.string()});
+  REQUIRE(taker->wait_for("waiting", startup));
+  if (ours && !fs::exists(fenced)) {
+    std::this_thread::sleep_for(300ms);  // the taker is in its wait now (or about to be)
+    std::ofstream(fenced) << "1\n";
+  }
+  auto line = expect_acquired(*taker, 20s);
+  MESSAGE("taker: " << line);
+  CHECK(field(line, "lock_elsewhere") == 1);
+  if (ours) {
+    CHECK(text_field(line, "predecessor") == "fenced");
+    CHECK(field(line, "takeover_delay_ms") < 2000);
+  } else {
+    CHECK(text_field(line, "predecessor") == "alive");
+    CHECK(field(line, "takeover_delay_ms") >= 3000);
+  }
   holder->signal(SIGCONT);
   CHECK(holder->wait_exit(10s) == lm::exit_code_deposed);
 }

@@ -5,7 +5,7 @@
 // event is one line on stdout, flushed, so a test can wait for it with a deadline:
 //   waiting                         the manager is open, acquire() is about to block
 //   acquired epoch=E waited_ms=W clean=0|1 fs=NAME delay_ms=D takeover_delay_ms=T
-//            lock_elsewhere=0|1 predecessor=gone|alive|unobservable
+//            lock_elsewhere=0|1 predecessor=gone|alive|unobservable|fenced
 //   error <message>                 acquire() failed (exit 2)
 //   cancelled                       acquire() returned errc::cancelled (exit 3)
 //   lost <reason>: <message>        on_lost ran (hold mode then exits 75)
@@ -28,7 +28,9 @@
 // Options: --interval MS (check interval), --poll MS (polling mode), --delay MS (takeover
 // delay), --eio-file PATH (inject EIO into the lock-descriptor check while PATH exists),
 // --no-verify (skip the exclusion probe; only to demonstrate a broken file system),
-// --no-watchdog (fence-loop: do not start the watchdog).
+// --no-watchdog (fence-loop: do not start the watchdog), --fenced-file PATH (options::
+// predecessor_fenced: true for the epoch that PATH holds, once PATH exists; a stand-in for
+// the broker's fence hook).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -72,7 +74,7 @@ bool exists(const std::string& path) {
 }
 
 struct args {
-  std::string mode, dir, marker, counter, eio_file;
+  std::string mode, dir, marker, counter, eio_file, fenced_file;
   int rounds = 10;
   int hold_us = 2000;
   int interval_ms = 1000;
@@ -107,6 +109,7 @@ args parse(int argc, char** argv) {
     else if (k == "--poll") a.poll_ms = std::stoi(value());
     else if (k == "--delay") a.delay_ms = std::stoi(value());
     else if (k == "--eio-file") a.eio_file = value();
+    else if (k == "--fenced-file") a.fenced_file = value();
     else if (k == "--no-verify") a.verify = false;
     else if (k == "--no-watchdog") a.watchdog = false;
     else {
@@ -304,6 +307,13 @@ int main(int argc, char** argv) {
   }
   if (opt.delay_ms >= 0) o.takeover_delay = milliseconds(opt.delay_ms);
   o.verify_exclusion = opt.verify;
+  if (!opt.fenced_file.empty()) {
+    o.predecessor_fenced = [path = opt.fenced_file](std::uint64_t epoch) {
+      std::uint64_t fenced = 0;
+      std::ifstream in(path);
+      return in >> fenced && fenced == epoch;
+    };
+  }
   if (!opt.eio_file.empty()) {
     o.check_fault = [path = opt.eio_file](lockmgr::check_step step) -> std::error_code {
       if (step == lockmgr::check_step::lock_descriptor && exists(path)) return std::make_error_code(std::errc::io_error);
