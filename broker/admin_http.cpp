@@ -10,6 +10,7 @@
 #include "broker/asio.h"  // before Beast, which includes Asio
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "broker/console_api.h"
 #include "broker/jolokia.h"
@@ -31,8 +32,9 @@ constexpr const char* json_type = "application/json";
 std::string json_body(const nlohmann::json& j) { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; }
 }  // namespace
 
-admin_http::admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access)
-    : executor_(executor), sources_(std::move(sources)), access_(std::move(access)), acceptor_(executor) {}
+admin_http::admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access,
+                       std::shared_ptr<boost::asio::ssl::context> tls)
+    : executor_(executor), sources_(std::move(sources)), access_(std::move(access)), tls_(std::move(tls)), acceptor_(executor) {}
 
 admin_http::~admin_http() { stop(); }
 
@@ -368,7 +370,10 @@ asio::awaitable<void> admin_http::accept_loop() {
         co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
-      asio::co_spawn(executor_, session(std::move(socket)), asio::detached);
+      if (tls_)
+        asio::co_spawn(executor_, tls_session(std::move(socket)), asio::detached);
+      else
+        asio::co_spawn(executor_, session(std::move(socket)), asio::detached);
     }
   } catch (const std::exception& e) {
     log::error("admin", "accept loop failed", {log::kv("error", e.what())});
@@ -446,60 +451,86 @@ asio::awaitable<std::optional<admin_http::response>> admin_http::check_access(co
 asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
   try {
     beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(16 * 1024);
-      parser.body_limit(4096);  // a POST may carry "{}"; nothing reads it
-      stream.expires_after(request_timeout);
-      boost::system::error_code ec;
-      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;  // closed, timed out, or garbage: nothing to answer on an admin port
-      auto& req = parser.get();
-      std::string_view target(req.target().data(), req.target().size());
-      std::string destination;
-      response r;
-      if (auto refused = co_await check_access(req, stream.socket())) {
-        r = std::move(*refused);
-      } else if (req.method() == http::verb::get && target == "/api/group") {
-        // co_await kept out of the braced temporaries: GCC 12 destroys temporaries of a
-        // full-expression holding a co_await twice (a double free, seen here).
-        nlohmann::json members = co_await group();
-        r = response{200, json_type, json_body(members)};
-      } else if (req.method() == http::verb::post && cancel_target(target, destination)) {
-        log::info("admin", "scheduled message cancel requested",
-                  {log::kv("job_id", destination.empty() ? "(all)" : destination),
-                   log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
-        r = co_await cancel_scheduled(std::move(destination));
-      } else if (req.method() == http::verb::post && purge_target(target, destination)) {
-        log::info("admin", "purge requested", {log::kv("destination", destination),
-                                                log::kv("remote", stream.socket().remote_endpoint(ec).address().to_string())});
-        r = co_await purge(std::move(destination));
-      } else if (req.method() == http::verb::get && browse_target(target, destination)) {
-        auto query_at = target.find('?');
-        r = co_await browse(std::move(destination),
-                            std::string(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)));
-      } else {
-        r = handle(std::string_view(req.method_string().data(), req.method_string().size()), target);
-      }
-      http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
-      res.set(http::field::server, "tandemd");
-      res.set(http::field::content_type, r.content_type);
-      res.set(http::field::cache_control, "no-store");
-      if (r.status == 401) res.set(http::field::www_authenticate, "Basic realm=\"tandem admin\", charset=\"UTF-8\"");
-      if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
-      res.keep_alive(req.keep_alive());
-      res.body() = std::move(r.body);
-      res.prepare_payload();
-      if (req.method() == http::verb::head) res.body().clear();
-      stream.expires_after(request_timeout);
-      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || !req.keep_alive()) break;
-    }
+    co_await serve(stream);
     boost::system::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   } catch (const std::exception& e) {
     log::warn("admin", "request failed", {log::kv("error", e.what())});
+  }
+}
+
+asio::awaitable<void> admin_http::tls_session(asio::ip::tcp::socket socket) {
+  try {
+    boost::system::error_code ec;
+    std::string peer = socket.remote_endpoint(ec).address().to_string();
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
+    co_await stream.async_handshake(boost::asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // Plain HTTP sent to the HTTPS port, an untrusted client certificate, a scanner.
+      log::warn("admin", "TLS handshake failed", {log::kv("remote", peer), log::kv("error", ec.message())});
+      co_return;
+    }
+    co_await serve(stream);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));  // close_notify; errors don't matter
+  } catch (const std::exception& e) {
+    log::warn("admin", "request failed", {log::kv("error", e.what())});
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> admin_http::serve(Stream& stream) {
+  auto& tcp = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(4096);  // a POST may carry "{}"; nothing reads it
+    tcp.expires_after(request_timeout);
+    boost::system::error_code ec;
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;  // closed, timed out, or garbage: nothing to answer on an admin port
+    auto& req = parser.get();
+    std::string_view target(req.target().data(), req.target().size());
+    std::string destination;
+    response r;
+    if (auto refused = co_await check_access(req, tcp.socket())) {
+      r = std::move(*refused);
+    } else if (req.method() == http::verb::get && target == "/api/group") {
+      // co_await kept out of the braced temporaries: GCC 12 destroys temporaries of a
+      // full-expression holding a co_await twice (a double free, seen here).
+      nlohmann::json members = co_await group();
+      r = response{200, json_type, json_body(members)};
+    } else if (req.method() == http::verb::post && cancel_target(target, destination)) {
+      log::info("admin", "scheduled message cancel requested",
+                {log::kv("job_id", destination.empty() ? "(all)" : destination),
+                 log::kv("remote", tcp.socket().remote_endpoint(ec).address().to_string())});
+      r = co_await cancel_scheduled(std::move(destination));
+    } else if (req.method() == http::verb::post && purge_target(target, destination)) {
+      log::info("admin", "purge requested", {log::kv("destination", destination),
+                                              log::kv("remote", tcp.socket().remote_endpoint(ec).address().to_string())});
+      r = co_await purge(std::move(destination));
+    } else if (req.method() == http::verb::get && browse_target(target, destination)) {
+      auto query_at = target.find('?');
+      r = co_await browse(std::move(destination),
+                          std::string(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)));
+    } else {
+      r = handle(std::string_view(req.method_string().data(), req.method_string().size()), target);
+    }
+    http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
+    res.set(http::field::server, "tandemd");
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    if (r.status == 401) res.set(http::field::www_authenticate, "Basic realm=\"tandem admin\", charset=\"UTF-8\"");
+    if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    tcp.expires_after(request_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !req.keep_alive()) break;
   }
 }
 

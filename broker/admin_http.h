@@ -37,6 +37,11 @@
 // admin_access::open_reads. 401 (with WWW-Authenticate), 403 (host, origin, group), 415 (simple
 // request) and 429 (throttled, with Retry-After) say which check refused and what to do.
 //
+// HTTPS (admin_tls_listen): the same requests and checks behind a TLS handshake with the
+// broker's TLS context (tls.h), so HTTP Basic credentials are not sent in the clear. A
+// client that does not complete the handshake within the request timeout is dropped
+// unanswered (and logged).
+//
 // Threads and ownership: runs on the broker's executor like everything else, so the sources
 // may read broker state without locks. Sources are called per request; they must be cheap
 // and must not block (no file-system calls: the store may be an NFS mount that hangs).
@@ -54,6 +59,10 @@
 #include "broker/config.h"
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace tandem::broker {
 
@@ -100,7 +109,9 @@ struct admin_sources {
 
 class admin_http {
  public:
-  admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access = {});
+  // With `tls` (make_tls_context; it must outlive this object) every connection is HTTPS.
+  admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access = {},
+             std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~admin_http();
   admin_http(const admin_http&) = delete;
   admin_http& operator=(const admin_http&) = delete;
@@ -133,6 +144,10 @@ class admin_http {
  private:
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
+  asio::awaitable<void> tls_session(asio::ip::tcp::socket socket);
+  // Reads requests from `stream` (a beast::tcp_stream, or TLS over one) and answers them.
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream);
   asio::awaitable<response> purge(std::string destination);
   asio::awaitable<response> cancel_scheduled(std::string job_id);
   // Calls `source` and waits (30 s at most) for its reply; 503 when it is empty (a slave).
@@ -148,6 +163,7 @@ class admin_http {
   asio::any_io_executor executor_;
   admin_sources sources_;
   admin_access access_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain HTTP
   asio::ip::tcp::acceptor acceptor_;
   bool stopping_ = false;
 };

@@ -115,7 +115,7 @@ int broker_process::run() {
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) on_signal(sig);
   });
-  if (cfg_.admin_listen && !open_admin()) return exit_startup;
+  if ((cfg_.admin_listen || cfg_.admin_tls_listen) && !open_admin()) return exit_startup;
 
   if (uses_database()) {
     election_ = std::thread([this] { elect_in_database(); });
@@ -134,6 +134,7 @@ int broker_process::run() {
   // Everything below runs with the io_context stopped: no handler can touch what we destroy.
   server_.reset();
   admin_.reset();
+  admin_tls_.reset();
   engine_.reset();
   store_.reset();
   return exit_code_;
@@ -277,25 +278,42 @@ bool broker_process::open_admin() {
   admin_access access;
   // Without a config file (quick start) nobody could hold credentials: reads stay open, on a
   // loopback address only; a purge still needs a user in group "admin".
-  access.open_reads = cfg_.admin_open_reads || (!from_file_ && is_loopback(cfg_.admin_listen->host));
+  access.open_reads = cfg_.admin_open_reads || (!from_file_ && cfg_.admin_listen && is_loopback(cfg_.admin_listen->host));
   access.allowed_hosts = cfg_.admin_allowed_hosts;
   access.group_admin_urls = cfg_.group_admin_urls;
-  if (access.open_reads && !is_loopback(cfg_.admin_listen->host))
-    log::warn("admin", "admin reads are open to every caller on a non-loopback address",
-              {log::kv("address", cfg_.admin_listen->to_string()),
-               log::kv("hint", "set admin_open_reads to false and give monitoring a user in group \"metrics\"")});
-  admin_ = std::make_unique<admin_http>(executor_, std::move(sources), std::move(access));
+  for (const auto* address : {&cfg_.admin_listen, &cfg_.admin_tls_listen})
+    if (*address && access.open_reads && !is_loopback((*address)->host))
+      log::warn("admin", "admin reads are open to every caller on a non-loopback address",
+                {log::kv("address", (*address)->to_string()),
+                 log::kv("hint", "set admin_open_reads to false and give monitoring a user in group \"metrics\"")});
+  if (cfg_.admin_listen) {
+    admin_ = std::make_unique<admin_http>(executor_, sources, access);
+    if (!listen_admin(*admin_, *cfg_.admin_listen, "http")) return false;
+  }
+  if (cfg_.admin_tls_listen) {
+    admin_tls_ = std::make_unique<admin_http>(executor_, std::move(sources), std::move(access), tls_);
+    if (!listen_admin(*admin_tls_, *cfg_.admin_tls_listen, "https")) return false;
+  }
+  return true;
+}
+
+bool broker_process::listen_admin(admin_http& admin, const endpoint_address& address, std::string_view scheme) {
   asio::ip::tcp::endpoint bound;
-  if (auto ec = admin_->open(*cfg_.admin_listen, bound)) {
-    log::error("admin", "cannot listen", {log::kv("address", cfg_.admin_listen->to_string()), log::kv("error", ec.message())});
+  if (auto ec = admin.open(address, bound)) {
+    log::error("admin", "cannot listen", {log::kv("address", address.to_string()), log::kv("scheme", scheme),
+                                          log::kv("error", ec.message())});
     return false;
   }
-  admin_->start();
+  admin.start();
   for (const auto& name : admin_guard::own_names(bound.address().to_string(), bound.port(), cfg_.admin_allowed_hosts))
-    console_origins_.push_back("http://" + name);
-  admin_url_ = bound.address().is_v6() ? fmt::format("http://[{}]:{}", bound.address().to_string(), bound.port())
-                                       : fmt::format("http://{}:{}", bound.address().to_string(), bound.port());
-  log::info("admin", "admin listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
+    console_origins_.push_back(fmt::format("{}://{}", scheme, name));
+  if (admin_url_.empty())
+    admin_url_ = bound.address().is_v6() ? fmt::format("{}://[{}]:{}", scheme, bound.address().to_string(), bound.port())
+                                         : fmt::format("{}://{}:{}", scheme, bound.address().to_string(), bound.port());
+  // "admin listening" for HTTP as before (scripts and tests wait for it), "admin https
+  // listening" for the TLS port.
+  log::info("admin", scheme == "https" ? "admin https listening" : "admin listening",
+            {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   return true;
 }
 
@@ -797,6 +815,7 @@ void broker_process::finish(int rc) {
   exit_code_ = rc;
   space_.reset();
   if (admin_) admin_->stop();
+  if (admin_tls_) admin_tls_->stop();
   if (server_) server_->stop_accepting();
   signals_.reset();
   work_.reset();

@@ -91,6 +91,8 @@ class broker_process {
 
   int check_store();
   bool open_admin();
+  // Opens and starts one admin port (scheme "http" or "https"), logs it, notes its origins.
+  bool listen_admin(admin_http& admin, const endpoint_address& address, std::string_view scheme);
   // Runs `slow` on the login worker, then `done(result)` on the broker's executor.
   void offload_login(std::function<bool()> slow, std::function<void(bool)> done);
   nlohmann::json health_json() const;
@@ -130,7 +132,7 @@ class broker_process {
 
   config cfg_;
   bool from_file_;
-  std::shared_ptr<ssl::context> tls_;  // null without tls_listen
+  std::shared_ptr<ssl::context> tls_;  // null without a TLS listener (config::uses_tls)
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   asio::io_context io_;
   asio::any_io_executor executor_;
@@ -150,6 +152,7 @@ class broker_process {
   std::unique_ptr<engine> engine_;
   std::unique_ptr<server> server_;
   std::unique_ptr<admin_http> admin_;
+  std::unique_ptr<admin_http> admin_tls_;  // admin_tls_listen: the same views over HTTPS
   std::unique_ptr<disk_usage_sampler> disk_;
   std::unique_ptr<disk_space_guard> space_;  // master only: the full-store floor and reserve
   std::atomic<bool> journal_open_{false};    // journal_failed before this is open's error, not a loss
@@ -164,7 +167,9 @@ class broker_process {
   std::chrono::milliseconds recovery_time_{0};
   std::chrono::milliseconds journal_recovery_time_{0};
   std::string store_id_;
-  std::string admin_url_;  // "http://HOST:PORT" once the admin port is bound, for holder.json
+  // "http://HOST:PORT" once the admin port is bound (or "https://..." with only
+  // admin_tls_listen), for holder.json
+  std::string admin_url_;
   // The admin port's own origins ("http://NAME:PORT"): its console may open a WebSocket.
   std::vector<std::string> console_origins_;
   // Role changes go through set_role, which stamps role_since_ms_ (Unix ms, for /health).

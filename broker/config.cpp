@@ -463,6 +463,7 @@ const std::map<std::string_view, loader>& loaders() {
     };
     optional_endpoint("ws_listen", &config::ws_listen);
     optional_endpoint("wss_listen", &config::wss_listen);
+    optional_endpoint("admin_tls_listen", &config::admin_tls_listen);
     simple("ws_allowed_origins", [](const json& v, config& c) -> std::string {
       bool good = v.is_array();
       if (good)
@@ -712,6 +713,29 @@ void apply_command_line(const command_line& cl, config& cfg, std::vector<std::st
   if (cl.log_level && !bad("--log-level", "log_level", *cl.log_level)) cfg.log_level = *cl.log_level;
 }
 
+namespace {
+
+// admin_tls_listen: the TLS settings, and an address no other listener has (the admin ports
+// are opened on slaves too, so a clash fails at start, not at takeover).
+void check_admin_tls(const config& cfg, std::vector<std::string>& errors) {
+  if (!cfg.admin_tls_listen) return;
+  const auto& a = *cfg.admin_tls_listen;
+  if (cfg.tls_cert.empty() || cfg.tls_key.empty())
+    errors.push_back(fmt::format("{}: admin_tls_listen {} needs \"tls_cert\" and \"tls_key\" (PEM files)", cfg.source,
+                                 a.to_string()));
+  if (a.port == 0) return;
+  std::vector<std::pair<const char*, endpoint_address>> others{{"listen", cfg.listen}};
+  if (cfg.admin_listen) others.emplace_back("admin_listen", *cfg.admin_listen);
+  if (cfg.tls_listen) others.emplace_back("tls_listen", *cfg.tls_listen);
+  if (cfg.ws_listen) others.emplace_back("ws_listen", *cfg.ws_listen);
+  if (cfg.wss_listen) others.emplace_back("wss_listen", *cfg.wss_listen);
+  for (const auto& [key, other] : others)
+    if (other == a)
+      errors.push_back(fmt::format("{}: admin_tls_listen {} is the same address as {}", cfg.source, a.to_string(), key));
+}
+
+}  // namespace
+
 void validate(const config& cfg, std::vector<std::string>& errors) {
   if (cfg.store.empty())
     errors.push_back(fmt::format("{}: no store directory: give --store DIR or the \"store\" key", cfg.source));
@@ -734,6 +758,7 @@ void validate(const config& cfg, std::vector<std::string>& errors) {
   if (cfg.wss_listen && (cfg.tls_cert.empty() || cfg.tls_key.empty()))
     errors.push_back(fmt::format("{}: wss_listen {} needs \"tls_cert\" and \"tls_key\" (PEM files)", cfg.source,
                                  cfg.wss_listen->to_string()));
+  check_admin_tls(cfg, errors);
   {
     // Two listeners on one address: the second bind fails at takeover, when it hurts most.
     std::vector<std::pair<const char*, endpoint_address>> all{{"listen", cfg.listen}};
@@ -750,7 +775,8 @@ void validate(const config& cfg, std::vector<std::string>& errors) {
     errors.push_back(fmt::format("{}: tls_verify_client needs \"tls_ca\": the CA file client certificates must chain to",
                                  cfg.source));
   if (!cfg.uses_tls() && (!cfg.tls_cert.empty() || !cfg.tls_key.empty() || !cfg.tls_ca.empty() || cfg.tls_verify_client))
-    errors.push_back(fmt::format("{}: tls_cert, tls_key, tls_ca and tls_verify_client have no effect without \"tls_listen\" or \"wss_listen\"",
+    errors.push_back(fmt::format("{}: tls_cert, tls_key, tls_ca and tls_verify_client have no effect without \"tls_listen\", "
+                                 "\"wss_listen\" or \"admin_tls_listen\"",
                                  cfg.source));
 }
 

@@ -8,6 +8,8 @@
 //   key                     type / form                          default
 //   listen                  "HOST:PORT" ("[::1]:61613" for IPv6)  "127.0.0.1:61613"
 //   admin_listen            "HOST:PORT" or null (no admin port)   null
+//   admin_tls_listen        "HOST:PORT" or null: the admin port     null
+//                           over HTTPS (with the TLS settings below)
 //   admin_open_reads        bool: GET /metrics, /api/* open       false (no config file and a
 //                                                                 loopback admin_listen: true)
 //   admin_allowed_hosts     ["name", "name:port"]: Host / Origin  []
@@ -96,6 +98,10 @@ struct config {
   std::string source = "command line";  // the file it came from, for messages
   endpoint_address listen;
   std::optional<endpoint_address> admin_listen;
+  // The admin port over HTTPS (admin_http.h), with tls_cert / tls_key / tls_ca, so HTTP Basic
+  // credentials do not cross the management network in the clear. Beside or instead of
+  // admin_listen.
+  std::optional<endpoint_address> admin_tls_listen;
   // Admin port access (broker/admin_guard.h): GET /metrics and /api/* without credentials,
   // and the extra names (DNS names of the admin address) Host and Origin may carry.
   bool admin_open_reads = false;
@@ -112,8 +118,8 @@ struct config {
   std::optional<endpoint_address> ws_listen;
   std::optional<endpoint_address> wss_listen;
   std::vector<std::string> ws_allowed_origins;
-  // A listener needs the TLS context (tls_listen or wss_listen).
-  bool uses_tls() const { return tls_listen.has_value() || wss_listen.has_value(); }
+  // A listener needs the TLS context (tls_listen, wss_listen or admin_tls_listen).
+  bool uses_tls() const { return tls_listen.has_value() || wss_listen.has_value() || admin_tls_listen.has_value(); }
   std::filesystem::path store;
   bool create_store = false;
   // The identity the store must have (lowercase hex); unset = any Tandem store. Guards against

@@ -74,6 +74,17 @@ int broker_process::check_database_store() {
                {log::kv("store", uri), log::kv("error", detail.empty() ? ec.message() : detail)});
     return exit_startup;
   }
+  if (meta.version < pg::schema_version) {
+    const int from = meta.version;
+    if (pg::upgrade_schema(*conn, meta, detail)) {
+      log::error("main", "cannot upgrade the store schema",
+                 {log::kv("store", uri), log::kv("error", detail),
+                  log::kv("hint", "the schema is unchanged; check the role's rights to alter its tables")});
+      return exit_startup;
+    }
+    log::info("main", "store schema upgraded",
+              {log::kv("store", uri), log::kv("from_version", from), log::kv("to_version", meta.version)});
+  }
   store_id_ = meta.id.to_hex();
   if (cfg_.store_id && *cfg_.store_id != store_id_) {
     log::error("main", "a different store than the config names",

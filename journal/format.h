@@ -50,9 +50,10 @@
 // Segment header, 64 bytes at offset 0:
 //   off size field        meaning
 //     0    8 magic        "TNDMSEG1" (54 4e 44 4d 53 45 47 31)
-//     8    4 version      segment_format_version (2) is written. Version 1 (before the
+//     8    4 version      segment_format_version (3) is written. Version 1 (before the
 //                         group_start flag, section 4 record header) is still read, by the
-//                         version 1 rules of section 7; any other value is refused:
+//                         version 1 rules of section 7; version 2 (record 6 without its
+//                         owner, section 5) reads as 3 does; any other value is refused:
 //                         errc::unsupported_version, and tandem-journal names the file
 //    12    4 reserved     zero
 //    16   16 store_id     the 128-bit store id of DIR/identity
@@ -184,9 +185,30 @@
 //       the segment holding it is compacted, so it outlives that segment
 //  5 destination_delete { str name }   also drops every live message on target `name`
 //  6 durable_subscription_create { str client_id, str subscription_name, str topic,
-//                                  str selector }   a definition, like 4
-//  7 durable_subscription_remove { same fields as 6 }   also drops the messages on
-//       subscription_target(client_id, subscription_name)
+//                                  str selector, str owner_login }   a definition, like 4
+//       owner_login is the login of the session that made it ("" = unowned: made by an
+//       anonymous session). Only its owner may subscribe to it or remove it after a
+//       restart or failover (issue 17; broker/engine/subscribe.cpp). It is the format's
+//       one OPTIONAL TRAILING field: version 1 and 2 segments hold record 6 without it
+//       (the payload ends after selector), and a reader takes owner_login as present iff
+//       payload bytes remain after selector, so such a record reads as unowned (the
+//       broker then lets the first login that subscribes claim it, logged, and journals
+//       the claim as a new record 6). Compaction copies a definition byte for byte, so an
+//       old record stays ownerless in a version 3 segment and reads the same.
+//       Why the segment version went to 3 with it: a broker from before owners reads a
+//       record 6 with trailing bytes as a payload that does not parse under a valid
+//       checksum, i.e. corruption (refused as mid-log corruption, or dropped with
+//       everything after it as a torn tail in the last segment). Version 3 makes it refuse
+//       the segment by version instead, naming the file (errc::unsupported_version) before
+//       it reads a record: a store written by this code is refused clearly by older
+//       brokers, never misread. Upgrade every broker of a master/slave group before the
+//       first new one becomes master. Example (client_id "app", name "feed", topic
+//       "/topic/t", no selector, owner "shop"), 39 bytes:
+//         03000000 617070  04000000 66656564  08000000 2f746f7069632f74  00000000
+//         04000000 73686f70
+//  7 durable_subscription_remove { str client_id, str subscription_name, str topic,
+//                                  str selector }   (no owner: removal is by key) also
+//       drops the messages on subscription_target(client_id, subscription_name)
 //  8 epoch_start { u64 epoch, u64 cut_segment, u64 cut_offset, u64 last_lsn,
 //                  str broker_name }
 //       First record a new master writes, in a fresh segment. (cut_segment, cut_offset) is
@@ -215,7 +237,7 @@
 // Header, 96 bytes:
 //   off size field          meaning
 //     0    8 magic          "TNDMCKP1"
-//     8    4 version        checkpoint_format_version (1)
+//     8    4 version        checkpoint_format_version (3); 2 still read (no owners)
 //    12    4 reserved       zero
 //    16   16 store_id
 //    32    8 lsn            every record with lsn <= this is reflected in the body
@@ -228,8 +250,9 @@
 //    88    8 body_length    bytes between the header and the trailer
 // Body (encodings of section 3):
 //   list<{str name, location}>                  destinations
-//   list<{str client_id, str subscription_name, str topic, str selector, location}>
-//                                               durable subscriptions
+//   list<{str client_id, str subscription_name, str topic, str selector,
+//         str owner_login, location}>           durable subscriptions (version 2 files:
+//                                               no owner_login; they read as unowned)
 //     location := u64 segment, u32 offset, u32 size   where the definition's record is
 //                 (section 5, records 4 and 6); segment 0 = its create was not durable yet
 //                 when the checkpoint was taken (replaying the tail places it)
@@ -245,7 +268,9 @@
 // Trailer: u64 XXH3-64 of every byte before it (header and body). A checkpoint whose
 // length, magic, version, store id or checksum is wrong is skipped and reported.
 // Version 1 (no definition locations) is refused like any other version: recovery then
-// falls back to the other checkpoint or a full replay, which give the same index.
+// falls back to the other checkpoint or a full replay, which give the same index. A
+// broker from before version 3 skips a version 3 checkpoint the same way, and its full
+// replay then meets a version 3 segment, refused by name (section 4).
 //
 // ---------------------------------------------------------------------------------------
 // 7. Recovery rules (what a reader must do with the bytes)
@@ -380,7 +405,7 @@ inline constexpr std::string_view temp_suffix = ".tmp";
 inline constexpr std::string_view scheduler_target = "scheduler\n";
 
 inline constexpr std::array<char, 8> segment_magic = {'T', 'N', 'D', 'M', 'S', 'E', 'G', '1'};
-inline constexpr std::uint32_t segment_format_version = 2;         // written
+inline constexpr std::uint32_t segment_format_version = 3;         // written
 inline constexpr std::uint32_t oldest_segment_format_version = 1;  // still read (section 7)
 inline constexpr std::size_t segment_header_bytes = 64;
 inline constexpr std::size_t segment_header_checksum_offset = 56;
@@ -393,7 +418,9 @@ inline constexpr std::uint8_t known_record_flags = record_flag_group_start;
 inline constexpr std::uint64_t end_of_data_check_bytes = 64 << 10;
 
 inline constexpr std::array<char, 8> checkpoint_magic = {'T', 'N', 'D', 'M', 'C', 'K', 'P', '1'};
-inline constexpr std::uint32_t checkpoint_format_version = 2;
+inline constexpr std::uint32_t checkpoint_format_version = 3;         // written
+inline constexpr std::uint32_t oldest_checkpoint_format_version = 2;  // still read
+inline constexpr std::uint32_t checkpoint_owner_version = 3;          // first with owner_login
 inline constexpr std::size_t checkpoint_header_bytes = 96;
 inline constexpr std::size_t checkpoint_message_entry_bytes = 33;
 

@@ -66,6 +66,11 @@ void encode_sub(const durable_subscription& s, encoder& e) {
   e.str(s.selector);
 }
 
+void encode_create_sub(const durable_subscription_create& s, encoder& e) {
+  encode_sub(s, e);
+  e.str(s.owner_login);
+}
+
 bool decode_add(decoder& d, message_add& m) {
   m.msg_seq = d.u64();
   std::uint32_t n = d.count(4);
@@ -106,6 +111,14 @@ bool decode_sub(decoder& d, durable_subscription& s) {
   s.subscription_name = d.str();
   s.topic = d.str();
   s.selector = d.str();
+  return d.ok();
+}
+
+// owner_login is the one optional trailing field of the format (format.h section 5,
+// record 6): segments written before it existed end the payload after the selector.
+bool decode_create_sub(decoder& d, durable_subscription_create& s) {
+  if (!decode_sub(d, s)) return false;
+  if (d.remaining() > 0) s.owner_login = d.str();
   return d.ok();
 }
 
@@ -186,7 +199,7 @@ std::error_code encode_payload(const record& r, std::vector<std::byte>& out) {
           },
           [&](const destination_create& m) { e.str(m.name); return std::error_code{}; },
           [&](const destination_delete& m) { e.str(m.name); return std::error_code{}; },
-          [&](const durable_subscription_create& m) { encode_sub(m, e); return std::error_code{}; },
+          [&](const durable_subscription_create& m) { encode_create_sub(m, e); return std::error_code{}; },
           [&](const durable_subscription_remove& m) { encode_sub(m, e); return std::error_code{}; },
           [&](const epoch_start& m) {
             e.u64(m.epoch);
@@ -280,7 +293,7 @@ boost::outcome_v2::std_result<record> decode_payload(record_type type,
     }
     case record_type::durable_subscription_create: {
       durable_subscription_create m;
-      ok = decode_sub(d, m);
+      ok = decode_create_sub(d, m);
       out = std::move(m);
       break;
     }

@@ -53,6 +53,11 @@ struct durable_subscription {
   std::string subscription_name;
   std::string topic;
   std::string selector;
+  // The login that made it ("" = unowned: a record written before owners were kept, or
+  // by an anonymous session). Only record 6 carries it (journal/format.h section 5).
+  // "= {}" lets the many {client_id, name, topic, selector} initialisers leave it out
+  // without -Wmissing-field-initializers.
+  std::string owner_login = {};
   friend bool operator==(const durable_subscription&, const durable_subscription&) = default;
 };
 struct durable_subscription_create : durable_subscription {};

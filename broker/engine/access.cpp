@@ -46,7 +46,8 @@ result<void> engine::impl::authorize_use(const session& s, std::string_view dest
 
 failure engine::impl::owned_by_other(const queue& durable, const session& s) const {
   return failure{errc::durable_subscription_owned,
-                 fmt::format("Durable subscription '{}' of client-id '{}' belongs to login '{}', not to {}.",
+                 fmt::format("Durable subscription '{}' of client-id '{}' belongs to login '{}', not to {}: "
+                             "only its owner has permission to subscribe to it or remove it.",
                              durable.subscription_name, durable.client_id, durable.owner_login,
                              s.login.empty() ? std::string("an anonymous session") : fmt::format("login '{}'", s.login))};
 }

@@ -9,6 +9,21 @@ namespace tandem::broker {
 
 using namespace detail;
 
+namespace {
+
+constexpr std::size_t max_unowned_logged = 20;  // then one line with the rest's count
+
+// A definition journaled before owners were kept (or by an anonymous session): any login
+// presenting its client-id may claim it, so the operator hears of each (a few).
+void log_unowned(const journal::durable_subscription& sub, std::size_t logged_before) {
+  if (logged_before >= max_unowned_logged) return;
+  log::warn("engine", "durable subscription has no owner: the first login that subscribes to it claims it",
+            {log::kv("client_id", sub.client_id), log::kv("subscription", sub.subscription_name),
+             log::kv("topic", sub.topic)});
+}
+
+}  // namespace
+
 void engine::impl::recover() {
   if (!store_) return;
   const auto& idx = store_->index();
@@ -16,6 +31,7 @@ void engine::impl::recover() {
   for (const auto& d : idx.destinations()) {
     if (is_queue(d)) get_queue(d).create_journaled = true;
   }
+  std::size_t unowned = 0;
   for (const auto& [key, sub] : idx.durable_subscriptions()) {
     std::optional<selector::expression> filter;
     if (!sub.selector.empty()) {
@@ -31,8 +47,12 @@ void engine::impl::recover() {
         filter = selector::parse("FALSE").value();
       }
     }
-    add_durable(key, sub.client_id, sub.subscription_name, sub.topic, std::move(filter));
+    add_durable(key, sub.client_id, sub.subscription_name, sub.topic, std::move(filter)).owner_login = sub.owner_login;
+    // Without users every login goes unchecked, and ownership means little: no warning.
+    if (sub.owner_login.empty() && !config_.users.empty()) log_unowned(sub, unowned++);
   }
+  if (unowned > max_unowned_logged)
+    log::warn("engine", "more unowned durable subscriptions", {log::kv("count", unowned - max_unowned_logged)});
   for (const auto& [target, messages] : idx.targets()) {
     if (target == journal::format::scheduler_target) continue;  // recover_schedules
     queue* q = find_queue_by_key(target);

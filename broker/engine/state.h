@@ -115,8 +115,9 @@ struct queue {
   // (/temp-queue/x), which its MESSAGE frames show; 0 for every other queue.
   session_id temp_owner = 0;
   std::string temp_local;
-  // Durable only: the login that made it (or reattached first after a restart); "" = none
-  // yet. Another login may not take it over or remove it (authorization.h).
+  // Durable only: the login that made it, stored with it (journal/format.h record 6), or
+  // the first login to subscribe to an unowned one; "" = none yet. Another login may not
+  // take it over or remove it (authorization.h).
   std::string owner_login;
 
   std::map<std::uint64_t, message_ptr> memory;  // pending messages held in RAM

@@ -10,6 +10,7 @@
 #include "broker/engine/filter.h"
 #include "broker/engine/headers.h"
 #include "broker/engine/impl.h"
+#include "broker/log.h"
 
 namespace tandem::broker {
 
@@ -200,8 +201,17 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
       destroy_durable(*q, {});
       q = nullptr;
     }
-    if (!q) {
-      q = &add_durable(key, s.client_id, r.durable_name, r.destination, r.filter);
+    // Journaled with its owner, so that after a restart or failover only that login may
+    // take it over (journal/format.h record 6). One without an owner (from an older store,
+    // or made by an anonymous session) goes to the first login that subscribes, and the
+    // claim is journaled the same way.
+    const bool is_new = !q;
+    if (is_new) q = &add_durable(key, s.client_id, r.durable_name, r.destination, r.filter);
+    const bool claimed = !is_new && q->owner_login.empty() && !s.login.empty();
+    if (claimed)
+      log::info("engine", "unowned durable subscription claimed",
+                {log::kv("client_id", s.client_id), log::kv("subscription", r.durable_name), log::kv("login", s.login)});
+    if (is_new || claimed) {
       q->owner_login = s.login;
       if (store_) {
         create.emplace();
@@ -209,9 +219,9 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
         create->subscription_name = r.durable_name;
         create->topic = r.destination;
         create->selector = selector_text;
+        create->owner_login = s.login;
       }
     }
-    if (q->owner_login.empty()) q->owner_login = s.login;  // recovered: the first login claims it
     sub->durable = true;
     sub->topic = r.destination;
     sub->q = q;

@@ -75,6 +75,7 @@ void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, s
     e.str(s.subscription_name);
     e.str(s.topic);
     e.str(s.selector);
+    e.str(s.owner_login);
     put_location(e, find_location(idx.subscription_locations(), key));
   }
   e.u32(static_cast<std::uint32_t>(idx.producer_windows().size()));
@@ -127,8 +128,10 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
   if (image.size() < format::checkpoint_header_bytes + 8) return fail(errc::corrupt_file, "file too short");
   const std::byte* h = image.data();
   if (std::memcmp(h, format::checkpoint_magic.data(), 8) != 0) return fail(errc::corrupt_file, "bad magic");
-  if (get_u32_at(h + 8) != format::checkpoint_format_version)
+  const std::uint32_t version = get_u32_at(h + 8);
+  if (version < format::oldest_checkpoint_format_version || version > format::checkpoint_format_version)
     return fail(errc::unsupported_version, "unsupported checkpoint version");
+  const bool has_owners = version >= format::checkpoint_owner_version;
   std::uint64_t body = get_u64_at(h + 88);
   if (body != image.size() - format::checkpoint_header_bytes - 8)
     return fail(errc::corrupt_file, "length does not match the file size (truncated?)");
@@ -156,13 +159,14 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     else
       out->create_destination(name);
   }
-  n = d.count(16 + location_bytes);
+  n = d.count((has_owners ? 20 : 16) + location_bytes);
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
     durable_subscription s;
     s.client_id = d.str();
     s.subscription_name = d.str();
     s.topic = d.str();
     s.selector = d.str();
+    if (has_owners) s.owner_login = d.str();
     auto where = get_location(d);
     if (!out || !d.ok()) continue;
     if (where.segment != 0)

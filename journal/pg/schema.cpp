@@ -10,8 +10,9 @@ namespace {
 
 constexpr std::string_view undefined_table = "42P01";
 
-// Version 1. A later version adds a migration step here and bumps schema_version; a broker
-// never runs on a schema newer than its own.
+// Version 2 (version 1 + tandem_subscription.owner_login). A later version adds a
+// migration step to migration_sql and bumps schema_version; a broker never runs on a
+// schema newer than its own.
 std::string schema_sql(const store_id& id) {
   return fmt::format(R"sql(
 select pg_advisory_xact_lock(5430173);
@@ -46,7 +47,8 @@ create table if not exists tandem_subscription (
   client_id text not null,
   subscription_name text not null,
   topic text not null,
-  selector text not null);
+  selector text not null,
+  owner_login text not null default '');
 create table if not exists tandem_producer (
   producer_id text not null,
   producer_seq bigint not null,
@@ -66,7 +68,33 @@ insert into tandem_meta (id, format, version, store_id) values (1, '{}', {}, '{}
                      fenced_sqlstate, schema_format, schema_version, id.to_hex());
 }
 
+// From version `from` to schema_version, in one transaction under the creation lock, so
+// brokers starting together upgrade once and a failed step leaves version `from` whole.
+// Version 1 -> 2: durable subscriptions keep their owner (issue 17); existing rows get ''
+// (unowned: the first login that subscribes claims it, as before). A broker of version 1
+// keeps working on the upgraded schema until it stops (its inserts leave the column to
+// its default), and refuses to start on it ("newer version"), which is the point.
+std::string migration_sql(int from) {
+  std::string sql = "begin;\nselect pg_advisory_xact_lock(5430173);\n";
+  if (from < 2)
+    sql += "alter table tandem_subscription add column if not exists owner_login text not null default '';\n";
+  sql += fmt::format("update tandem_meta set version = {0} where id = 1 and version < {0};\ncommit;\n", schema_version);
+  return sql;
+}
+
 }  // namespace
+
+std::error_code upgrade_schema(connection& c, store_meta& meta, std::string& detail) {
+  if (meta.version >= schema_version) return {};
+  auto r = to_query_result(c.get(), PQexec(c.get(), migration_sql(meta.version).c_str()));
+  if (!r.ok()) {
+    detail = fmt::format("cannot upgrade the schema from version {} to {}: {}", meta.version, schema_version, r.error);
+    (void)c.exec("rollback");
+    return std::make_error_code(std::errc::io_error);
+  }
+  meta.version = schema_version;
+  return {};
+}
 
 std::error_code read_meta(connection& c, store_meta& out, std::string& detail) {
   auto r = c.exec("select format, version, store_id from tandem_meta where id = 1");

@@ -18,7 +18,8 @@
 //   tandem_entry         (target, msg_seq) live on a queue key, with what the index keeps
 //                        without the body: expires_ms, priority, size (record bytes).
 //   tandem_destination   name (destination_create / destination_delete)
-//   tandem_subscription  key = subscription_target(client_id, name), its fields
+//   tandem_subscription  key = subscription_target(client_id, name), its fields, and
+//                        owner_login (version 2; '' = unowned, journal/format.h record 6)
 //   tandem_producer      (producer_id, producer_seq, pos): dedup windows, in arrival order
 //                        (pos); the writer prunes each producer to its last producer_window.
 //   tandem_fence(e, n)   raises SQLSTATE TD001 unless tandem_lease.epoch = e (and raises
@@ -37,7 +38,9 @@
 namespace tandem::journal::pg {
 
 inline constexpr std::string_view schema_format = "tandem-pg-store";
-inline constexpr int schema_version = 1;
+// 2: tandem_subscription.owner_login. Version 1 schemas are upgraded in place by
+// upgrade_schema (the broker does it at start, before the election).
+inline constexpr int schema_version = 2;
 // SQLSTATE that tandem_fence raises: the writer's epoch is not the store's.
 inline constexpr std::string_view fenced_sqlstate = "TD001";
 
@@ -51,6 +54,11 @@ struct store_meta {
 // errc::unsupported_version (other format or newer version; `detail` names both),
 // errc::corrupt_file (unreadable row), std::errc::io_error with libpq's text in `detail`.
 std::error_code read_meta(connection& c, store_meta& out, std::string& detail);
+
+// Brings a schema of an older version (meta.version < schema_version) to schema_version
+// in one transaction, and sets meta.version. Does nothing for the current version.
+// Errors: std::errc::io_error with libpq's text in `detail` (the schema is unchanged).
+std::error_code upgrade_schema(connection& c, store_meta& meta, std::string& detail);
 
 // Creates the schema (one transaction, serialised by an advisory lock, idempotent) with a
 // fresh store id. Errors: std::errc::io_error with libpq's text in `detail`.

@@ -81,9 +81,9 @@ constexpr statement st_drop_target{"drop_target",
 constexpr statement st_destination{"destination", "insert into tandem_destination (name) values ($1) on conflict do nothing"};
 constexpr statement st_destination_delete{"destination_delete", "delete from tandem_destination where name = $1"};
 constexpr statement st_subscription{"subscription",
-                                    "insert into tandem_subscription (key, client_id, subscription_name, topic, selector) "
-                                    "values ($1, $2, $3, $4, $5) on conflict (key) do update set topic = excluded.topic, "
-                                    "selector = excluded.selector"};
+                                    "insert into tandem_subscription (key, client_id, subscription_name, topic, selector, "
+                                    "owner_login) values ($1, $2, $3, $4, $5, $6) on conflict (key) do update set "
+                                    "topic = excluded.topic, selector = excluded.selector, owner_login = excluded.owner_login"};
 constexpr statement st_subscription_delete{"subscription_delete", "delete from tandem_subscription where key = $1"};
 constexpr statement all_statements[] = {st_fence,       st_message,    st_message_retry, st_entry,
                                         st_producer,    st_prune,      st_forget_producer, st_remove,
@@ -339,7 +339,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
           } else if constexpr (std::is_same_v<T, durable_subscription_create>) {
             pl.send(st_subscription, {param::text(subscription_target(v.client_id, v.subscription_name)),
                                       param::text(v.client_id), param::text(v.subscription_name), param::text(v.topic),
-                                      param::text(v.selector)});
+                                      param::text(v.selector), param::text(v.owner_login)});
           } else if constexpr (std::is_same_v<T, durable_subscription_remove>) {
             const auto key = subscription_target(v.client_id, v.subscription_name);
             pl.send(st_subscription_delete, {param::text(key)});
@@ -632,10 +632,10 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
     flush();
     ok = ok && stream("select name from tandem_destination", [&](const query_result& r) { idx.create_destination(r.text(0, 0)); },
                       report.detail);
-    ok = ok && stream("select client_id, subscription_name, topic, selector from tandem_subscription",
+    ok = ok && stream("select client_id, subscription_name, topic, selector, owner_login from tandem_subscription",
                       [&](const query_result& r) {
                         durable_subscription s{std::string(r.text(0, 0)), std::string(r.text(0, 1)), std::string(r.text(0, 2)),
-                                               std::string(r.text(0, 3))};
+                                               std::string(r.text(0, 3)), std::string(r.text(0, 4))};
                         idx.create_subscription(s);
                       },
                       report.detail);
@@ -694,6 +694,7 @@ result<std::unique_ptr<store>> store::open(options opts, open_report& report) {
   report.server = p->conn->server();
   store_meta meta;
   if (auto ec = read_meta(*p->conn, meta, report.detail)) return ec;
+  if (auto ec = upgrade_schema(*p->conn, meta, report.detail)) return ec;  // the broker did it already at start
   p->id = meta.id;
   auto lease = p->conn->exec("select epoch from tandem_lease where id = 1");
   if (!lease.ok() || lease.rows() != 1) {

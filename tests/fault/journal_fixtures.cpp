@@ -74,6 +74,7 @@ void workload(journal::store& s) {
   sub.client_id = "c1";
   sub.subscription_name = "s1";
   sub.topic = "/topic/prices";
+  sub.owner_login = "alice";  // issue 17: dump shows it
   append(s, sub);
   for (std::uint64_t i = 0; i < 8; ++i)
     append(s, make_message(s.allocate_msg_seq(), {"/queue/orders"}, 300, "p1", i + 1));

@@ -2,6 +2,8 @@
 (a CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's
 self-signed one). Real clients: python3-stomp over ssl, and Python's ssl module for the
 handshakes that must fail."""
+import base64
+import http.client
 import json
 import os
 import re
@@ -14,7 +16,7 @@ import urllib.request
 
 import stomp
 
-from tandem_test import Broker, Collector, DEFAULT_TIMEOUT, run, tandemd_path, wait_for
+from tandem_test import Broker, Collector, DEFAULT_TIMEOUT, client, run, tandemd_path, wait_for
 
 
 class Pki:
@@ -260,6 +262,72 @@ def test_check_config_loads_the_tls_files_and_names_the_bad_one(brokers):
                        "tls_listen": "127.0.0.1:0", "tls_cert": p.server, "tls_key": p.client_key}, f)
         r = subprocess.run([tandemd_path(), "--config", cfg], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "tls_key" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---- the admin port over HTTPS (admin_tls_listen, issue 17) -------------------------------
+
+ADMIN_USERS = [{"login": "ops", "password": "ops-secret", "groups": ["admin"]}]
+
+
+def https_call(port, method, path, headers=None, body=None, cafile=None):
+    """One request to an HTTPS admin port, trusting the test CA; returns (status, body text)."""
+    ctx = ssl.create_default_context(cafile=cafile or pki().ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=DEFAULT_TIMEOUT)
+    try:
+        conn.request(method, path, body=body, headers=dict({"Host": f"127.0.0.1:{port}"}, **(headers or {})))
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_admin_over_https_reads_health_and_refuses_a_purge_without_credentials(brokers):
+    p = pki()
+    b = Broker(config={"users": ADMIN_USERS, "admin_tls_listen": "127.0.0.1:0", "tls_cert": p.server,
+                       "tls_key": p.server_key}, name="https")
+    brokers.append(b)
+    b.start()
+    port = int(b.wait_log(r"admin https listening .*port=(\d+)").group(1))
+    status, body = https_call(port, "GET", "/health")
+    assert status == 200 and json.loads(body)["role"] == "master", (status, body)
+    c = client(b, login="ops", passcode="ops-secret")
+    c.send("/queue/https", "m", headers={"persistent": "true", "receipt": "r"})
+    c.collector.wait_receipt("r")
+    c.disconnect()
+    purge = "/api/destinations/%2Fqueue%2Fhttps/purge"
+    json_post = {"Content-Type": "application/json"}
+    status, body = https_call(port, "POST", purge, json_post, "{}")
+    assert status == 401 and "credentials" in body, (status, body)
+    token = base64.b64encode(b"ops:ops-secret").decode()
+    status, body = https_call(port, "POST", purge, dict(json_post, Authorization=f"Basic {token}"), "{}")
+    assert status == 200 and json.loads(body)["purged"] == 1, (status, body)
+    # A client that does not trust the certificate gets no answer, nor does plain HTTP.
+    try:
+        https_call(port, "GET", "/health", cafile=p.stranger)
+        raise AssertionError("a client with another CA completed the handshake")
+    except ssl.SSLCertVerificationError:
+        pass
+    s = socket.create_connection(("127.0.0.1", port), timeout=DEFAULT_TIMEOUT)
+    s.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    answer = s.recv(100)
+    s.close()
+    assert not answer.startswith(b"HTTP/"), answer
+    b.wait_log("TLS handshake failed")
+
+
+def test_check_config_names_admin_tls_listen_without_a_certificate(brokers):
+    work = tempfile.mkdtemp(prefix="tandem-tlscfg-")
+    try:
+        path = os.path.join(work, "t.json")
+        with open(path, "w") as f:
+            json.dump({"store": os.path.join(work, "store"), "users": ADMIN_USERS, "admin_listen": "127.0.0.1:8161",
+                       "admin_tls_listen": "127.0.0.1:8161"}, f)
+        r = subprocess.run([tandemd_path(), "--check-config", path], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, r
+        assert 'admin_tls_listen 127.0.0.1:8161 needs "tls_cert" and "tls_key"' in r.stderr, r.stderr
+        assert "admin_tls_listen 127.0.0.1:8161 is the same address as admin_listen" in r.stderr, r.stderr
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 
+from owner_support import USERS, check_owner_kept, make_subscription_and_publish, publish
 from pg_support import Producer, start_cluster
-from tandem_test import Raw, SharedBroker, drain, new_group, run, send_persistent, wait_for
+from tandem_test import Raw, SharedBroker, client, drain, new_group, run, send_persistent, wait_for
 
 EXIT_DEPOSED = 75
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -239,6 +240,49 @@ def test_tandem_journal_dumps_a_database_store_read_only(brokers):
     assert c.superuser_sql("select epoch, next_msg_seq from tandem_lease", db=db) == before  # read-only
 
 
+def test_durable_subscriptions_keep_their_owner_and_a_version_1_schema_is_upgraded(brokers):
+    # Regression (issue 17, finding 7): the owner lived only in memory, so after a takeover
+    # any login presenting the client-id took the subscription.
+    tool = journal_tool()
+    c = cluster()
+    db = c.new_database()
+    a, b = new_group(brokers, 2, args=FAST, config={"users": USERS}, store=c.uri(db),
+                     slave_log=r"slave: waiting for the lease, held by b0")
+    make_subscription_and_publish(a)
+    a.kill()
+    b.wait_log(r"main master epoch=\d+")
+    check_owner_kept(b)
+    out = subprocess.run([tool, "dump", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    subs = [json.loads(x) for x in out.stdout.splitlines() if '"tandem_subscription"' in x]
+    assert [s["record"]["owner_login"] for s in subs] == ["shipping"], subs
+    publish(b)  # for the owner to read after the upgrade
+    assert b.stop() == 0
+    # The schema as Tandem before issue 17 made it: no owner column, version 1.
+    c.superuser_sql("alter table tandem_subscription drop column owner_login; update tandem_meta set version = 1", db=db)
+    out = subprocess.run([tool, "dump", c.uri(db), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    subs = [json.loads(x) for x in out.stdout.splitlines() if '"tandem_subscription"' in x]
+    assert [s["record"]["owner_login"] for s in subs] == [""], subs
+    b.start()
+    b.wait_log(r"store schema upgraded .*from_version=1 to_version=2")
+    assert "durable subscription has no owner" in b.log_text(), b.log_text()[-3000:]
+    assert c.superuser_sql("select version from tandem_meta", db=db) == "2"
+    # Unowned: the first login claims it, for good (the claim is stored).
+    check_owner_kept_after_claim(b)
+    assert c.superuser_sql("select owner_login from tandem_subscription", db=db) == "shipping"
+
+
+def check_owner_kept_after_claim(b):
+    o = client(b, login="shipping", passcode="shipping-pw", headers={"client-id": "shipping-app"})
+    o.subscribe("/topic/events", id="t", ack="client-individual",
+                headers={"activemq.subscriptionName": "feed", "receipt": "claimed"})
+    o.collector.wait_receipt("claimed")
+    o.disconnect()  # the 3 messages stay unacked: redelivered to the owner below
+    b.wait_log("unowned durable subscription claimed")
+    check_owner_kept(b)
+
+
 def test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing(brokers):
     c = cluster()
     a, s = pair(brokers, c.uri(c.new_database()))
@@ -311,6 +355,7 @@ if __name__ == "__main__":
             test_a_schedule_fires_each_time_once_across_a_kill_9_on_the_database_store,
             test_tandem_journal_summarises_a_database_store_read_only,
             test_tandem_journal_dumps_a_database_store_read_only,
+            test_durable_subscriptions_keep_their_owner_and_a_version_1_schema_is_upgraded,
             test_a_master_paused_past_its_lease_is_deposed_and_commits_nothing,
             # last: it promotes the standby, the cluster has no second copy afterwards
             test_the_master_keeps_serving_through_a_database_failover,

@@ -73,6 +73,13 @@ std::optional<pg::connection> open_store(const std::string& uri, pg::store_meta&
   return c;
 }
 
+// The tool only reads (a read-only session), so it does not upgrade a version 1 schema,
+// whose tandem_subscription has no owner_login: read '' (unowned) there.
+std::string subscriptions_query(const pg::store_meta& meta) {
+  return fmt::format("select client_id, subscription_name, topic, selector, {} from tandem_subscription order by key",
+                     meta.version >= 2 ? "owner_login" : "''::text");
+}
+
 }  // namespace
 
 int run_database_summary(const std::string& uri, bool as_json, std::ostream& out, std::ostream& err) {
@@ -87,7 +94,7 @@ int run_database_summary(const std::string& uri, bool as_json, std::ostream& out
   auto counts = c->exec(
       "select (select count(*) from tandem_message), (select count(*) from tandem_destination), "
       "(select count(*) from tandem_producer), (select next_msg_seq from tandem_lease where id = 1)");
-  auto subs = c->exec("select client_id, subscription_name, topic, selector from tandem_subscription order by key");
+  auto subs = c->exec(subscriptions_query(meta));
   for (const auto* r : {&live, &counts, &subs}) {
     if (!r->ok()) {
       err << "tandem-journal: " << uri << ": " << r->error << "\n";
@@ -104,7 +111,8 @@ int run_database_summary(const std::string& uri, bool as_json, std::ostream& out
   j["durable_subscriptions"] = json::array();
   for (int i = 0; i < subs.rows(); ++i)
     j["durable_subscriptions"].push_back({{"client_id", subs.text(i, 0)}, {"subscription_name", subs.text(i, 1)},
-                                          {"topic", subs.text(i, 2)}, {"selector", subs.text(i, 3)}});
+                                          {"topic", subs.text(i, 2)}, {"selector", subs.text(i, 3)},
+                                          {"owner_login", subs.text(i, 4)}});
   if (as_json) {
     out << j.dump(2) << "\n";
     return exit_clean;
@@ -286,7 +294,7 @@ int run_database_dump(const std::string& uri, const std::optional<std::string>& 
     const journal::record r = journal::destination_create{std::string(names.text(i, 0))};
     if (wanted(r, nullptr)) print_dump_line({"tandem_destination", {}, {}, &r, {}, {}}, as_json, out);
   }
-  auto subs = c->exec("select client_id, subscription_name, topic, selector from tandem_subscription order by key");
+  auto subs = c->exec(subscriptions_query(meta));
   if (!subs.ok()) return failed(subs);
   for (int i = 0; i < subs.rows(); ++i) {
     journal::durable_subscription_create s;
@@ -294,6 +302,7 @@ int run_database_dump(const std::string& uri, const std::optional<std::string>& 
     s.subscription_name = subs.text(i, 1);
     s.topic = subs.text(i, 2);
     s.selector = subs.text(i, 3);
+    s.owner_login = subs.text(i, 4);
     const journal::record r = s;
     if (wanted(r, nullptr)) print_dump_line({"tandem_subscription", {}, {}, &r, {}, {}}, as_json, out);
   }

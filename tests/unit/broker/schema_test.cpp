@@ -199,6 +199,12 @@ TEST_CASE("TLS settings are checked together") {
                            {"same address as listen"}));
   CHECK(check(R"({"tls_listen": "127.0.0.1:61614", "tls_cert": "c", "tls_key": "k", "tls_ca": "a", "tls_verify_client": true})")
             .empty());
+  // The admin port over HTTPS (issue 17) uses the same settings.
+  CHECK(any_error_contains(check(R"({"admin_tls_listen": "127.0.0.1:8162"})"), {"admin_tls_listen", "tls_cert", "tls_key"}));
+  CHECK(any_error_contains(check(R"({"admin_listen": "127.0.0.1:8161", "admin_tls_listen": "127.0.0.1:8161", "tls_cert": "c",
+                                     "tls_key": "k"})"),
+                           {"admin_tls_listen 127.0.0.1:8161 is the same address as admin_listen"}));
+  CHECK(check(R"({"admin_tls_listen": "127.0.0.1:8162", "tls_cert": "c", "tls_key": "k"})").empty());
 }
 
 TEST_CASE("command-line options are checked against the schema of the key they set") {

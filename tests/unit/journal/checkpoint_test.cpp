@@ -76,17 +76,66 @@ TEST_CASE("a checkpoint round trips the whole index, definition locations includ
   CHECK(two_step == image);
 }
 
-TEST_CASE("a checkpoint of the previous format version is refused by name") {
+TEST_CASE("a checkpoint of format version 1, or of a newer version, is refused by name") {
   const auto id = store_id::generate();
   journal_index idx;
-  auto image = detail::encode_checkpoint(sample_meta(id), idx);
-  detail::put_u32_at(image.data() + 8, 1);
-  detail::put_u64_at(image.data() + image.size() - 8, XXH3_64bits(image.data(), image.size() - 8));
+  for (std::uint32_t version : {1u, format::checkpoint_format_version + 1}) {
+    auto image = detail::encode_checkpoint(sample_meta(id), idx);
+    detail::put_u32_at(image.data() + 8, version);
+    detail::put_u64_at(image.data() + image.size() - 8, XXH3_64bits(image.data(), image.size() - 8));
+    std::string reason;
+    auto meta = detail::decode_checkpoint(image, id, nullptr, reason);
+    REQUIRE(!meta);
+    CHECK(meta.error() == errc::unsupported_version);
+    CHECK(reason == "unsupported checkpoint version");
+  }
+}
+
+// Issue 17: the owner of a durable subscription survives a restart that loads a checkpoint.
+TEST_CASE("a checkpoint keeps each durable subscription's owner") {
+  const auto id = store_id::generate();
+  journal_index idx;
+  idx.create_subscription({"app", "feed", "/topic/t", "", "shop"}, location{3, 128, 80});
+  idx.create_subscription({"app", "legacy", "/topic/t", "", ""});
+  auto meta = sample_meta(id);
+  meta.next_msg_seq = idx.next_msg_seq();
+  auto image = detail::encode_checkpoint(meta, idx);
+  journal_index back;
   std::string reason;
-  auto meta = detail::decode_checkpoint(image, id, nullptr, reason);
-  REQUIRE(!meta);
-  CHECK(meta.error() == errc::unsupported_version);
-  CHECK(reason == "unsupported checkpoint version");
+  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  CHECK(back == idx);
+  CHECK(back.durable_subscriptions().at(subscription_target("app", "feed")).owner_login == "shop");
+  CHECK(back.durable_subscriptions().at(subscription_target("app", "legacy")).owner_login.empty());
+}
+
+TEST_CASE("a version 2 checkpoint, written before owners were kept, loads them unowned") {
+  const auto id = store_id::generate();
+  // Header of a real checkpoint, body laid out as format.h section 6 says version 2 did.
+  auto image = detail::encode_checkpoint(sample_meta(id), journal_index{});
+  image.resize(format::checkpoint_header_bytes);
+  detail::put_u32_at(image.data() + 8, 2);
+  detail::encoder e(image);
+  e.u32(0);  // destinations
+  e.u32(1);  // durable subscriptions: client_id, name, topic, selector, location
+  e.str("app");
+  e.str("feed");
+  e.str("/topic/t");
+  e.str("x = 1");
+  e.u64(3);
+  e.u32(128);
+  e.u32(80);
+  e.u32(0);  // dedup windows
+  e.u32(0);  // live messages
+  detail::put_u64_at(image.data() + 88, image.size() - format::checkpoint_header_bytes);
+  detail::seal_checkpoint(image);
+
+  journal_index back;
+  std::string reason;
+  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  REQUIRE(back.durable_subscriptions().size() == 1);
+  const auto& sub = back.durable_subscriptions().at(subscription_target("app", "feed"));
+  CHECK(sub == durable_subscription{"app", "feed", "/topic/t", "x = 1", ""});
+  CHECK(back.subscription_locations().size() == 1);
 }
 
 TEST_CASE("encoding the checkpoint of a million live messages on the owner thread") {

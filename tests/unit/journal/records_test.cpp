@@ -42,6 +42,7 @@ std::vector<record> every_record() {
   all.push_back(destination_create{"/queue/new"});
   all.push_back(destination_delete{"/queue/old"});
   all.push_back(durable_subscription_create{{"client", "sub", "/topic/t", "color = 'red'"}});
+  all.push_back(durable_subscription_create{{"client", "owned", "/topic/t", "", "alice"}});
   all.push_back(durable_subscription_remove{{"client", "sub", "/topic/t", ""}});
   all.push_back(epoch_start{7, 3, 4096, 1234, "broker-a"});
   all.push_back(checkpoint_record{99, "checkpoint-0000000000000063.ckpt"});
@@ -74,6 +75,42 @@ TEST_CASE("a truncated or extended payload does not decode") {
     buf.push_back(std::byte{0});
     CHECK(decode_payload(type_of(r), buf).error() == errc::corrupt_file);
   }
+}
+
+// Issue 17: a durable subscription belongs to the login that made it, across restarts.
+TEST_CASE("record 6 carries its owner laid out as format.h shows, and record 7 does not") {
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(record{durable_subscription_create{{"app", "feed", "/topic/t", "", "shop"}}}, buf));
+  // The worked example of format.h section 5, record 6.
+  const std::string expected_hex =
+      "03000000617070" "0400000066656564" "080000002f746f7069632f74" "00000000" "0400000073686f70";
+  std::string hex;
+  for (auto b : buf) {
+    hex += "0123456789abcdef"[static_cast<unsigned>(b) >> 4];
+    hex += "0123456789abcdef"[static_cast<unsigned>(b) & 15];
+  }
+  CHECK(hex == expected_hex);
+  CHECK(buf.size() == 39);
+
+  std::vector<std::byte> removal;
+  REQUIRE(!encode_payload(record{durable_subscription_remove{{"app", "feed", "/topic/t", "", "shop"}}}, removal));
+  CHECK(removal.size() == 31);  // the four definition fields only: removal is by key
+  auto back = decode_payload(record_type::durable_subscription_remove, removal);
+  REQUIRE(back);
+  CHECK(std::get<durable_subscription_remove>(back.value()).owner_login.empty());
+}
+
+TEST_CASE("a record 6 written before owners were kept reads as unowned") {
+  std::vector<std::byte> buf;
+  REQUIRE(!encode_payload(record{durable_subscription_create{{"app", "feed", "/topic/t", "x = 1", "shop"}}}, buf));
+  buf.resize(buf.size() - 8);  // a version 2 segment's record 6 ends after the selector
+  auto back = decode_payload(record_type::durable_subscription_create, buf);
+  REQUIRE(back);
+  const auto& sub = std::get<durable_subscription_create>(back.value());
+  CHECK(sub == durable_subscription_create{{"app", "feed", "/topic/t", "x = 1", ""}});
+  // A torn owner field is still corruption, not "unowned".
+  buf.push_back(std::byte{4});
+  CHECK(decode_payload(record_type::durable_subscription_create, buf).error() == errc::corrupt_file);
 }
 
 TEST_CASE("a message with no target is refused by the encoder") {

@@ -79,8 +79,10 @@ std::string text_of(const journal::record& r) {
         } else if constexpr (std::is_same_v<T, journal::destination_create> ||
                              std::is_same_v<T, journal::destination_delete>) {
           return "name=" + escaped(v.name);
-        } else if constexpr (std::is_same_v<T, journal::durable_subscription_create> ||
-                             std::is_same_v<T, journal::durable_subscription_remove>) {
+        } else if constexpr (std::is_same_v<T, journal::durable_subscription_create>) {
+          // owner "" = unowned (a record from before owners were kept, or an anonymous session)
+          return text_of(static_cast<const journal::durable_subscription&>(v)) + " owner=" + escaped(v.owner_login);
+        } else if constexpr (std::is_same_v<T, journal::durable_subscription_remove>) {
           return text_of(static_cast<const journal::durable_subscription&>(v));
         } else if constexpr (std::is_same_v<T, journal::epoch_start>) {
           return fmt::format("epoch={} cut={} last_lsn={} broker_name={}", v.epoch,
@@ -133,8 +135,11 @@ json json_of(const journal::record& r) {
         } else if constexpr (std::is_same_v<T, journal::destination_create> ||
                              std::is_same_v<T, journal::destination_delete>) {
           return {{"name", v.name}};
-        } else if constexpr (std::is_same_v<T, journal::durable_subscription_create> ||
-                             std::is_same_v<T, journal::durable_subscription_remove>) {
+        } else if constexpr (std::is_same_v<T, journal::durable_subscription_create>) {
+          json j = json_of(static_cast<const journal::durable_subscription&>(v));
+          j["owner_login"] = v.owner_login;
+          return j;
+        } else if constexpr (std::is_same_v<T, journal::durable_subscription_remove>) {
           return json_of(static_cast<const journal::durable_subscription&>(v));
         } else if constexpr (std::is_same_v<T, journal::epoch_start>) {
           return {{"epoch", v.epoch},         {"cut_segment", seg_name(v.cut_segment)},
