@@ -6,9 +6,11 @@
 //
 // Differences from ActiveMQ: messages in flight to other consumers are not shown (ActiveMQ
 // shows what its cursor pages in, which can include them), and a browsed MESSAGE carries no
-// `ack` header whatever the ack mode (there is nothing to acknowledge). The snapshot is read
-// on the io thread at once, so browsing a very long queue delays other sessions meanwhile.
+// `ack` header whatever the ack mode (there is nothing to acknowledge). The snapshot (which
+// messages) is taken on the io thread at once; bodies not in memory are read off it
+// (browse_step), so a hung mount stalls only the browser.
 #include <algorithm>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,7 +35,7 @@ void engine::impl::for_each_pending(queue& q, std::uint64_t after,
   for (;;) {
     bool have_j = journaled && j != journaled->end();
     if (have_j && (q.inflight_persistent.contains(j->first) || q.unreadable.contains(j->first) ||
-                   q.deferred.contains(j->first))) {
+                   q.deferred.contains(j->first) || q.leaving.contains(j->first))) {
       ++j;
       continue;
     }
@@ -49,26 +51,91 @@ void engine::impl::for_each_pending(queue& q, std::uint64_t after,
   }
 }
 
+// A browse under way: the snapshot taken at SUBSCRIBE, walked in queue order. A journaled
+// body not in memory is read off the io thread (body_read.cpp) and the walk goes on when it
+// is in, so a browser on a hung mount waits alone and still gets the copies in order.
+struct engine::impl::browse_state {
+  session_id session = 0;
+  std::string sub_id;
+  const subscription* sub = nullptr;  // tells it from a later SUBSCRIBE with the same id
+  std::string queue_name;
+  std::int64_t now_ms = 0;
+  struct item {
+    std::uint64_t seq;
+    message_ptr memory;  // a non-persistent message; null = journaled
+  };
+  std::vector<item> items;
+  std::size_t next = 0;
+  // The read of items[next] is under way (`reading`) or has answered (`answered`: its body,
+  // null when it was gone or unreadable: skipped). `stepping`: browse_step is on the stack,
+  // so a store that answers inline does not recurse once per message.
+  bool reading = false, answered = false, stepping = false;
+  message_ptr arrived;
+};
+
 void engine::impl::browse(session& s, queue& q, subscription& sub) {
-  const auto now_ms = wall_ms_();
+  auto st = std::make_shared<browse_state>();
+  st->session = s.id;
+  st->sub_id = sub.id;
+  st->sub = &sub;
+  st->queue_name = q.name;
+  st->now_ms = wall_ms_();
   for_each_pending(q, 0, [&](std::uint64_t seq, bool persistent) {
-    auto m = load(q, seq, persistent);
-    if (!m || (m->expires_ms != 0 && m->expires_ms <= now_ms)) return true;
-    if (!selects(sub.filter, *m, q.name)) return true;
-    stomp::message_view view{q.name, m->message_id, sub.id, {}, m->headers, m->body};
-    std::string out;
-    if (stomp::encode_message(view, s.version, out)) return true;  // not writable in this version
-    s.sink->send(std::move(out));
-    ++s.messages_out;
+    st->items.push_back({seq, persistent ? nullptr : q.memory.at(seq)});
     return true;
   });
+  browse_step(st);
+}
+
+void engine::impl::browse_step(const std::shared_ptr<browse_state>& st) {
+  session* s = find_session(st->session);
+  if (!s) return;
+  auto found = s->subs.find(st->sub_id);
+  if (found == s->subs.end() || found->second.get() != st->sub) return;  // unsubscribed meanwhile
+  subscription& sub = *found->second;
+  auto qit = queues_.find(st->queue_name);
+  queue* q = qit == queues_.end() ? nullptr : qit->second.get();
+  st->stepping = true;
+  for (; st->next < st->items.size(); ++st->next) {
+    const auto& item = st->items[st->next];
+    message_ptr m = item.memory;
+    if (st->answered) {
+      m = std::exchange(st->arrived, nullptr);
+      st->answered = false;
+    } else if (!m && q) {
+      m = body_in_memory(*q, item.seq);
+      if (!m && store_) {
+        st->reading = true;
+        read_body_off_thread(q, item.seq, nullptr, q->key, [this, st](queue*, body_read r) {
+          st->arrived = std::move(r.body);
+          st->reading = false;
+          st->answered = true;
+          if (!st->stepping) browse_step(st);
+        });
+        if (st->reading) {
+          st->stepping = false;
+          return;  // browse_step again when the body is in
+        }
+        m = std::exchange(st->arrived, nullptr);
+        st->answered = false;
+      }
+    }
+    if (!m || (m->expires_ms != 0 && m->expires_ms <= st->now_ms)) continue;
+    if (!selects(sub.filter, *m, st->queue_name)) continue;
+    stomp::message_view view{st->queue_name, m->message_id, sub.id, {}, m->headers, m->body};
+    std::string out;
+    if (stomp::encode_message(view, s->version, out)) continue;  // not writable in this version
+    s->sink->send(std::move(out));
+    ++s->messages_out;
+  }
+  st->stepping = false;
   stomp::frame end;
   end.command = "MESSAGE";
   end.add("subscription", sub.id);
-  end.add("destination", q.name);
+  end.add("destination", st->queue_name);
   end.add("message-id", "0");
   end.add("browser", "end");
-  send_frame(s, end);
+  send_frame(*s, end);
 }
 
 }  // namespace tandem::broker

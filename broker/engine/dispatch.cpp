@@ -175,8 +175,8 @@ subscription* engine::impl::pick_consumer(queue& q, const message* m, std::uint3
 
 namespace {
 
-// Put back with a delay that has not passed (redelivery.cpp), or expiring while its body is
-// read (expiry.cpp); a map lookup only while the queue has such messages.
+// Put back with a delay that has not passed (redelivery.cpp), or leaving while its body is
+// read off the io thread (queue::leaving); a map lookup only while the queue has such messages.
 bool is_held_back(const queue& q, std::uint64_t seq) {
   return (!q.deferred.empty() && q.deferred.contains(seq)) || (!q.leaving.empty() && q.leaving.contains(seq));
 }

@@ -15,18 +15,13 @@ using namespace detail;
 
 void engine::impl::expire(queue& q, std::uint64_t seq, bool persistent, message_ptr m) {
   if (persistent && !m && store_) {
-    if (auto it = q.fetched.find(seq); it != q.fetched.end()) m = it->second;
-    else m = store_->cached(q.key, seq);
+    m = body_in_memory(q, seq);
     if (!m) {
       // Not in memory: the body (for the advisory, the dead-letter copy and the queue's byte
-      // count) is read on the store's reader thread, and the message is held back from
-      // dispatch and from the next scan until it is in (on_leaving_read).
-      if (!q.leaving.insert(seq).second) return;  // already asked
-      store_->read_async(q.key, seq,
-                         [this, life = std::weak_ptr<int>(life_), key = q.key, seq](journal::result<message_ptr> r) {
-                           if (life.expired()) return;
-                           on_leaving_read(key, seq, std::move(r));
-                         });
+      // count) is read off the io thread, and the message is held back from dispatch and
+      // from the next scan until it is in (on_leaving_read). Asked already: nothing to do.
+      read_body_off_thread(&q, seq, &queue::leaving, q.key,
+                           [this, seq](queue* at, body_read r) { on_leaving_read(at, seq, std::move(r)); });
       return;
     }
   }
@@ -35,22 +30,12 @@ void engine::impl::expire(queue& q, std::uint64_t seq, bool persistent, message_
 
 // The read for an expiry completed. The message may have left the queue meanwhile (a purge,
 // a failover's new engine, the queue removed): then there is nothing left to do, and no
-// second removal or dead-letter copy may be written.
-void engine::impl::on_leaving_read(const std::string& key, std::uint64_t seq, journal::result<message_ptr> r) {
-  queue* q = find_queue_by_key(key);
-  if (!q || !q->leaving.erase(seq)) return;
-  const auto* live = store_->index().messages(key);
-  if (!live || !live->contains(seq) || q->inflight_persistent.contains(seq)) return;
-  message_ptr m;
-  if (r) {
-    m = std::move(r).value();
-  } else {
-    // As the inline read did: the expired message goes without its body (nothing to copy
-    // to the DLQ, as dead_letter dropped what it could not read).
-    ++read_errors_;
-    set_aside_if_unreadable(*q, seq, r.error());
-  }
-  expire_with_body(*q, seq, true, std::move(m));
+// second removal or dead-letter copy may be written. A failed read: the expired message
+// goes without its body (nothing to copy to the DLQ, as dead_letter drops what it cannot
+// read).
+void engine::impl::on_leaving_read(queue* q, std::uint64_t seq, body_read r) {
+  if (r.gone || q->inflight_persistent.contains(seq)) return;
+  expire_with_body(*q, seq, true, std::move(r.body));
   mark_dirty(*q);
   flush();
 }

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/engine.h"
@@ -115,9 +116,13 @@ struct engine::impl {
                              const std::string& topic, std::optional<selector::expression> filter);
   void destroy_durable(detail::queue& q, journal::completion done);
   // ---- browse.cpp: SUBSCRIBE browser:true, the admin browse ----
+  // Takes a snapshot of what is pending and sends it; bodies not in memory are read off
+  // the io thread, one at a time, so the copies keep queue order (browse_step).
   void browse(detail::session& s, detail::queue& q, detail::subscription& sub);
+  struct browse_state;
+  void browse_step(const std::shared_ptr<browse_state>& st);
   // Calls visit(seq, persistent) for each message pending on `q` with seq > after, in queue
-  // order (journal and memory merged; in flight, unreadable and deferred ones skipped) until
+  // order (journal and memory merged; in flight, unreadable, deferred and leaving ones skipped) until
   // it returns false. Reads no body.
   void for_each_pending(detail::queue& q, std::uint64_t after, const std::function<bool(std::uint64_t, bool)>& visit);
 
@@ -154,6 +159,9 @@ struct engine::impl {
   // Puts `d` (taken out of its subscription) back on its queue as a copy with a new msg_seq
   // that is not offered before `delay` has passed (journaled: remove + add in one batch).
   void redeliver_later(detail::delivery&& d, std::chrono::milliseconds delay, journal::completion done);
+  // The rest of redeliver_later once the body is in (null: unreadable, put back as it is).
+  void redeliver_with_body(detail::delivery&& d, detail::message_ptr m, std::chrono::milliseconds delay,
+                           journal::completion done);
   // Remembers that `seq` on `q` waits until `due_ms` (dispatch skips it).
   void defer(detail::queue& q, std::uint64_t seq, std::int64_t due_ms);
   // A recovered message dispatch is about to deliver whose delay has not passed (its
@@ -170,8 +178,12 @@ struct engine::impl {
   };
   delivery_count count_delivery(detail::queue& q, std::uint64_t seq, bool persistent, const detail::message& m);
   // `done` (may be empty) runs once the move is durable (at once when nothing is journaled).
+  // A journaled body not in memory is read off the io thread first (body_read.cpp).
   void dead_letter(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m,
                    std::uint64_t bytes, std::string_view reason, journal::completion done = {});
+  // The rest of dead_letter once the body is in (null: unreadable, dropped).
+  void dead_letter_with_body(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m,
+                             std::uint64_t bytes, std::string_view reason, journal::completion done);
   std::string dlq_name(const detail::queue& q) const;
 
   // ---- dispatch.cpp: queues, dispatch, removal ----
@@ -200,12 +212,11 @@ struct engine::impl {
   void remove_message(detail::queue& q, std::uint64_t seq, bool persistent, std::uint64_t bytes,
                       std::vector<journal::batch_item>* removes);
   // The body of a pending message, reading a journaled one inline on a cache miss (a
-  // blocking pread: expiry, dead letters, browse); dispatch uses fetch instead.
+  // blocking pread: only the admin browse still does; the rest use body_read.cpp).
   detail::message_ptr load(detail::queue& q, std::uint64_t seq, bool persistent);
   // The body of journaled message `seq` of `q` if it is in memory; otherwise nullptr, and
   // the store reads it off the io thread, after which `q` is dispatched again (fetch.cpp).
   detail::message_ptr fetch(detail::queue& q, std::uint64_t seq);
-  void on_fetched(const std::string& key, std::uint64_t seq, journal::result<detail::message_ptr> r);
   // A read error that will not go away (the store's own errc: the record does not verify,
   // or is not the message): logs, counts and skips (q.unreadable); true. False for an OS
   // error, which leaves the message pending. unreadable.cpp.
@@ -217,7 +228,31 @@ struct engine::impl {
   std::uint64_t allocate_seq();
   std::uint64_t pending_count(const detail::queue& q) const;
   std::uint64_t store_bytes() const;
-  std::size_t store_reads_in_flight() const;  // fetch.cpp
+  std::size_t store_reads_in_flight() const;  // body_read.cpp
+
+  // ---- body_read.cpp: a journaled body read off the io thread (issue 17, finding 8) ----
+  // What such a read hands back, on the io thread.
+  struct body_read {
+    detail::message_ptr body;  // null on error (or gone)
+    std::error_code error;     // the store's read error (counted in read_errors_)
+    bool set_aside = false;    // the error is for good: the message is in q.unreadable now
+    // The message left its target meanwhile (acked, purged, expired, moved; a new master),
+    // or its queue or waiting set no longer holds it: nothing to do but finish.
+    bool gone = false;
+  };
+  // A queue's set that holds a msg_seq while its body is read (queue::fetching, ::leaving).
+  using body_waiters = std::unordered_set<std::uint64_t> detail::queue::*;
+  using body_callback = std::function<void(detail::queue* q, body_read r)>;
+  // Journaled message `seq` of `q` when it is in memory now (q.fetched, the store's cache).
+  detail::message_ptr body_in_memory(detail::queue& q, std::uint64_t seq);
+  // Reads journaled message `seq` of target `key` on the store's reader thread and runs
+  // `then` once on the io thread with it, q = the queue whose key it is (null for the
+  // scheduler's target, or a queue gone). With `waiters` (q must be the queue of `key`),
+  // `seq` stays in q->*waiters until then, and a second ask for it meanwhile returns false
+  // and asks nothing (`then` will not run for it). Nothing runs once the engine is gone.
+  bool read_body_off_thread(detail::queue* q, std::uint64_t seq, body_waiters waiters, std::string key,
+                            body_callback then);
+  void on_fetched(detail::queue* q, std::uint64_t seq, body_read r);  // fetch.cpp
 
   // ---- consumers.cpp: exclusive consumers, consumer priority, message groups ----
   // `sub` starts consuming from `q` (already in q.consumers): it may become the exclusive
@@ -261,7 +296,7 @@ struct engine::impl {
   // ---- expiry.cpp ----
   void expire(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
   void expire_with_body(detail::queue& q, std::uint64_t seq, bool persistent, detail::message_ptr m);
-  void on_leaving_read(const std::string& key, std::uint64_t seq, journal::result<detail::message_ptr> r);
+  void on_leaving_read(detail::queue* q, std::uint64_t seq, body_read r);
   void expire_scan(detail::queue& q, std::int64_t now_ms);
   void expire_all(std::int64_t now_ms);
   // Every queue the engine holds (queues, durable subscriptions, non-durable topic
@@ -298,6 +333,7 @@ struct engine::impl {
   std::optional<planned_schedule> plan_tx_schedule(detail::tx_send& send, std::vector<journal::batch_item>& items);
   void fire_due();  // the timer: fires every entry due now
   void fire(std::uint64_t seq, detail::schedule_table::entry e, std::int64_t now_ms);
+  void fire_with_body(std::uint64_t seq, detail::schedule_table::entry e, detail::message_ptr m, std::int64_t now_ms);
   std::vector<std::pair<std::string, bool>> fan_out(std::string_view destination);  // (name, to_topic)
   void recover_schedules();
   void schedule_changed();  // the earliest due time may have moved: tell the server's timer
@@ -366,6 +402,7 @@ struct engine::impl {
   std::uint64_t memory_bytes_ = 0;
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
   std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left
+  std::size_t body_reads_in_flight_ = 0;  // body_read.cpp
   std::uint64_t duplicates_ = 0, read_errors_ = 0, send_timeouts_ = 0, unknown_targets_ = 0;
   std::uint64_t unreadable_ = 0;  // messages set aside by set_aside_if_unreadable
   std::uint64_t connections_total_ = 0, auth_failures_ = 0;

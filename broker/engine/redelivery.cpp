@@ -91,7 +91,38 @@ const destination_policy* engine::impl::policy_of(queue& q) {
 void engine::impl::redeliver_later(delivery&& d, std::chrono::milliseconds delay, journal::completion done) {
   auto& q = *d.q;
   if (!done) done = [](std::error_code, std::uint64_t) {};
-  auto m = d.msg ? d.msg : load(q, d.seq, d.persistent);
+  auto m = d.msg;
+  if (!m && d.persistent && store_) {
+    m = body_in_memory(q, d.seq);
+    if (!m) {
+      // Read off the io thread (body_read.cpp); meanwhile the message is held back from
+      // dispatch (queue::leaving). Purged meanwhile: nothing to redeliver.
+      const std::uint64_t seq = d.seq;
+      const std::uint32_t deliveries = d.deliveries;
+      auto then = [this, seq, deliveries, delay, done](queue* at, body_read r) {
+        if (r.gone) {
+          done({}, 0);
+          return;
+        }
+        delivery back;
+        back.q = at;
+        back.seq = seq;
+        back.deliveries = deliveries;
+        back.persistent = true;
+        redeliver_with_body(std::move(back), std::move(r.body), delay, done);
+        mark_dirty(*at);
+        flush();
+      };
+      if (!read_body_off_thread(&q, seq, &queue::leaving, q.key, std::move(then))) done({}, 0);  // expiring
+      return;
+    }
+  }
+  redeliver_with_body(std::move(d), std::move(m), delay, std::move(done));
+}
+
+void engine::impl::redeliver_with_body(delivery&& d, message_ptr m, std::chrono::milliseconds delay,
+                                       journal::completion done) {
+  auto& q = *d.q;
   if (!m) {
     // Unreadable now (the store failed: mastership is about to go). Put it back as it is;
     // it is offered again in its place, without the delay.
@@ -188,10 +219,34 @@ std::string engine::impl::dlq_name(const queue& q) const {
 void engine::impl::dead_letter(queue& q, std::uint64_t seq, bool persistent, message_ptr m, std::uint64_t bytes,
                                std::string_view reason, journal::completion done) {
   if (!done) done = [](std::error_code, std::uint64_t) {};
+  if (!m && persistent && store_) {
+    m = body_in_memory(q, seq);
+    if (!m) {
+      // Read off the io thread (body_read.cpp); meanwhile the message is held back from
+      // dispatch (queue::leaving). Purged meanwhile (or gone with a failover): nothing is
+      // written, no second removal and no copy of a message that is no longer there.
+      auto then = [this, seq, bytes, reason = std::string(reason), done](queue* at, body_read r) {
+        if (r.gone) {
+          done({}, 0);
+          return;
+        }
+        dead_letter_with_body(*at, seq, true, std::move(r.body), bytes, reason, done);
+        mark_dirty(*at);
+        flush();
+      };
+      if (!read_body_off_thread(&q, seq, &queue::leaving, q.key, std::move(then))) done({}, 0);  // expiring
+      return;
+    }
+  }
+  if (!m && !persistent) m = load(q, seq, false);
+  dead_letter_with_body(q, seq, persistent, std::move(m), bytes, reason, std::move(done));
+}
+
+void engine::impl::dead_letter_with_body(queue& q, std::uint64_t seq, bool persistent, message_ptr m,
+                                         std::uint64_t bytes, std::string_view reason, journal::completion done) {
   q.returned.erase(seq);
   q.bytes -= std::min(q.bytes, bytes);
   ++q.dead_lettered;
-  if (!m) m = load(q, seq, persistent);
   auto drop = [&] {
     if (persistent) {
       std::vector<journal::batch_item> one;

@@ -139,21 +139,42 @@ void engine::impl::fire_due() {
 }
 
 // One entry is due: deliver it and/or write its next state, as one batch (file comment).
+// An entry's body not in memory is read off the io thread first (body_read.cpp). Meanwhile
+// the entry is out of schedules_ and its job counts as firing, so a cancel marks it
+// cancelled_in_flight_ and the read's completion removes the entry instead of firing it;
+// the entry stays in the store until its firing batch (or that removal) is durable, so a
+// failover meanwhile makes the new master fire it, once.
 void engine::impl::fire(std::uint64_t seq, schedule_table::entry e, std::int64_t now) {
   message_ptr m = e.memory;
+  if (!m && store_) m = store_->cached(scheduler_key, seq);
   if (!m && store_) {
-    auto r = store_->read(scheduler_key, seq);
-    if (!r) {
-      // Left in the store: the next master (or restart) tries again. Not retried here, so a
-      // bad record cannot spin the timer.
-      ++read_errors_;
-      log::error("engine", "scheduled message unreadable: not fired",
-                 {log::kv("job_id", e.job_id), log::kv("error", r.error().message())});
-      return;
-    }
-    m = std::move(r).value();
+    firing_.insert(e.job_id);
+    read_body_off_thread(nullptr, seq, nullptr, std::string(scheduler_key),
+                         [this, seq, e = std::move(e)](queue*, body_read r) mutable {
+                           const bool cancelled = cancelled_in_flight_.contains(e.job_id);
+                           firing_.erase(firing_.find(e.job_id));
+                           if (!firing_.contains(e.job_id)) cancelled_in_flight_.erase(e.job_id);
+                           if (r.gone) return;
+                           if (cancelled) {
+                             std::vector<journal::batch_item> one;
+                             one.emplace_back(journal::message_remove{std::string(scheduler_key), seq});
+                             append_removes(std::move(one), {});
+                           } else if (!r.body) {
+                             // Left in the store: the next master (or restart) tries again. Not
+                             // retried here, so a bad record cannot spin the timer.
+                             log::error("engine", "scheduled message unreadable: not fired",
+                                        {log::kv("job_id", e.job_id), log::kv("error", r.error.message())});
+                           } else {
+                             fire_with_body(seq, std::move(e), std::move(r.body), wall_ms_());
+                           }
+                           flush();
+                         });
+    return;
   }
-  if (!m) return;
+  if (m) fire_with_body(seq, std::move(e), std::move(m), now);
+}
+
+void engine::impl::fire_with_body(std::uint64_t seq, schedule_table::entry e, message_ptr m, std::int64_t now) {
   auto parsed = parse_schedule(m->headers);
   std::int64_t left = 0;
   if (auto l = find_header(m->headers, header_schedule_left)) parse_number(*l, left);

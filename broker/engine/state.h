@@ -134,9 +134,10 @@ struct queue {
   // but not delivered yet (a body larger than the store's cache is held only here).
   std::unordered_set<std::uint64_t> fetching;
   std::map<std::uint64_t, message_ptr> fetched;
-  // Journaled messages on their way out whose body is being read off the io thread for
-  // the advisory or the dead-letter copy (expiry.cpp): skipped like those in flight until
-  // the read completes, so no consumer gets a message that has already expired.
+  // Journaled messages on their way out or being moved whose body is being read off the io
+  // thread (body_read.cpp): an expiry's advisory or dead-letter copy (expiry.cpp), a dead
+  // letter or a delayed redelivery's copy (redelivery.cpp). Skipped like those in flight
+  // until the read completes, so no consumer gets a message that has already left.
   std::unordered_set<std::uint64_t> leaving;
   std::unordered_map<std::uint64_t, std::uint32_t> returned;
   // Put back with a delay (redelivery.cpp): due time by msg_seq. A journaled one stays in

@@ -15,8 +15,22 @@ store is on a tandem-faultfs mount (tools/faultfs) where every read of a segment
   client's SEND->RECEIPT answer meanwhile; once the mount recovers the message is on
   /queue/DLQ.exp and no longer on its queue.
 
+The reads moved off the io thread after those two, each with body_cache_bytes 0 so every
+body is read from its segment (before the fix each ran on the io thread and /health and
+the other client's RECEIPT waited the full 5 s):
+
+- slow_dead_letter_read: a NACKed message's body is read for its dead-letter copy while
+  segment reads hang; afterwards it is on /queue/DLQ.dl only.
+
+- slow_browse_read: a queue browser (SUBSCRIBE browser:true) whose bodies are read while
+  segment reads hang; afterwards it gets every message in queue order, then browser:end.
+
+- slow_scheduled_read: a scheduled message fires while segment reads hang (its entry is
+  read off the io thread); afterwards its consumer gets it, once.
+
 Usage: 19_io_thread.py TANDEMD TANDEM_FAULTFS
 """
+import contextlib
 import json
 import os
 import sys
@@ -60,15 +74,8 @@ def slow_segment_reads(brokers):
         broker = SharedBroker(os.path.join(ffs.mount, "store"), "b0", create=True)
         brokers.append(broker)
         broker.start()
-        p = Raw(broker)
-        p.connect()
         n = 20
-        for i in range(n):
-            p.frame("SEND", {"destination": "/queue/cold", "persistent": "true", "receipt": f"r{i}"}, f"body {i}")
-        for i in range(n):
-            f = p.read_frame()
-            assert f and f[0] == "RECEIPT", f
-        p.close()
+        send_receipted(broker, "/queue/cold", [f"body {i}" for i in range(n)])
         broker.stop()
         broker.start()  # a cold body cache: the consumer's first delivery reads its segment
 
@@ -155,5 +162,111 @@ def slow_expiry_read(brokers):
         ffs.close()
 
 
+@contextlib.contextmanager
+def cold_broker_on_faultfs(brokers, config):
+    """A master on a tandem-faultfs mount that keeps no body in memory: every body it needs
+    is read from its segment. Yields (broker, faultfs)."""
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    broker = None
+    try:
+        broker = SharedBroker(os.path.join(ffs.mount, "store"), "b0", create=True,
+                              config={"body_cache_bytes": 0, "admin_open_reads": True, **config})
+        brokers.append(broker)
+        broker.start()
+        yield broker, ffs
+        broker.stop()
+    finally:
+        if broker:
+            broker.kill()  # before the unmount: a store on a vanished mount cannot close
+        ffs.close()
+
+
+def hang_segment_reads(ffs):
+    ffs.ctl("delay", "read", str(READ_DELAY_MS), "count=0", "path=store/journal/*.seg")
+
+
+def body_of(f):
+    return f[2].decode() if isinstance(f[2], bytes) else f[2]
+
+
+def send_receipted(broker, dest, bodies, headers=None):
+    p = Raw(broker)
+    p.connect()
+    for i, body in enumerate(bodies):
+        p.frame("SEND", {"destination": dest, "persistent": "true", "receipt": f"r{i}", **(headers or {})}, body)
+    for _ in bodies:
+        f = p.read_frame()
+        assert f and f[0] == "RECEIPT", f
+    p.close()
+
+
+def slow_dead_letter_read(brokers):
+    with cold_broker_on_faultfs(brokers, {"dead_letter_strategy": "individual"}) as (broker, ffs):
+        send_receipted(broker, "/queue/dl", ["poison"])
+        consumer = Raw(broker)
+        consumer.connect()
+        consumer.frame("SUBSCRIBE", {"destination": "/queue/dl", "id": "s", "ack": "client-individual"})
+        f = consumer.read_frame(timeout=30)
+        assert f and f[0] == "MESSAGE", f
+
+        hang_segment_reads(ffs)
+        consumer.frame("NACK", {"id": f[1]["ack"], "receipt": "n"})
+        check_answers_while_read_hangs(broker, ffs, "a dead letter")
+
+        ffs.ctl("clear")
+        r = consumer.read_frame(timeout=30)
+        assert r and r[0] == "RECEIPT" and r[1].get("receipt-id") == "n", r
+        consumer.close()
+        dlq = Raw(broker)
+        dlq.connect()
+        dlq.frame("SUBSCRIBE", {"destination": "/queue/DLQ.dl", "id": "d", "ack": "auto"})
+        f = dlq.read_frame(timeout=30)
+        assert f and f[0] == "MESSAGE" and body_of(f) == "poison", f
+        dlq.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/api/destinations", timeout=10) as r:
+            rows = {d["name"]: d for d in json.loads(r.read())}
+        assert rows["/queue/dl"]["pending"] == 0, rows["/queue/dl"]
+
+
+def slow_browse_read(brokers):
+    with cold_broker_on_faultfs(brokers, {}) as (broker, ffs):
+        n = 5
+        send_receipted(broker, "/queue/browsed", [f"b{i}" for i in range(n)])
+        hang_segment_reads(ffs)
+        browser = Raw(broker)
+        browser.connect()
+        browser.frame("SUBSCRIBE", {"destination": "/queue/browsed", "id": "b", "browser": "true"})
+        check_answers_while_read_hangs(broker, ffs, "a queue browser")
+
+        ffs.ctl("clear")
+        got = []
+        while True:
+            f = browser.read_frame(timeout=30)
+            assert f and f[0] == "MESSAGE", f
+            if f[1].get("browser") == "end":
+                break
+            got.append(body_of(f))
+        assert got == [f"b{i}" for i in range(n)], got
+        browser.close()
+
+
+def slow_scheduled_read(brokers):
+    with cold_broker_on_faultfs(brokers, {}) as (broker, ffs):
+        consumer = Raw(broker)
+        consumer.connect()
+        consumer.frame("SUBSCRIBE", {"destination": "/queue/sched", "id": "s", "ack": "auto"})
+        # Due in 2 s: time to make reads hang before it fires; the firing reads its entry.
+        send_receipted(broker, "/queue/sched", ["later"], {"AMQ_SCHEDULED_DELAY": "2000"})
+        hang_segment_reads(ffs)
+        check_answers_while_read_hangs(broker, ffs, "a scheduled firing")
+
+        ffs.ctl("clear")
+        f = consumer.read_frame(timeout=30)
+        assert f and f[0] == "MESSAGE" and body_of(f) == "later", f
+        consumer.close()
+
+
 if __name__ == "__main__":
-    run([slow_segment_reads, slow_expiry_read])
+    run([slow_segment_reads, slow_expiry_read, slow_dead_letter_read, slow_browse_read, slow_scheduled_read])

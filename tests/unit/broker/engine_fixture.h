@@ -156,6 +156,7 @@ class fixture {
     o.segment_bytes = 1u << 20;
     o.broker_name = "test";
     o.producer_window = config.dedup_window;
+    o.body_cache_bytes = body_cache_bytes;
     o.max_producers = config.dedup_max_producers;
     o.post = loop_.poster();
     journal::recovery_report rep;
@@ -217,6 +218,9 @@ class fixture {
   std::unique_ptr<engine> eng;
   std::int64_t now_ms = 1'700'000'000'000;
   std::uint64_t epoch = 0;
+  // The store's body cache from the next open_store (restart) on: 0 keeps no body in
+  // memory, so every body a test needs later is read from its segment again.
+  std::size_t body_cache_bytes = 64ull << 20;
 
  private:
   fs::file_system* file_system_;
