@@ -36,12 +36,14 @@ struct application {
         std::erase_if(m.targets, [&](std::string_view t) { return !observer->keep_target(m.msg_seq, item, t); });
     }
     const message_ref ref{where, m.expires_ms, m.priority};
+    const schedule_fields schedule{m.deliver_at_ms, m.message_id};
     // A compaction copy moves the message; it is not a send, so its producer seq does not
     // enter the window (index_state records carry the windows across GC instead).
     if (m.compaction_copy)
-      idx.add(m.msg_seq, std::span<const std::string_view>(m.targets), ref, {}, 0);
+      idx.add(m.msg_seq, std::span<const std::string_view>(m.targets), ref, {}, 0, schedule);
     else
-      idx.add(m.msg_seq, std::span<const std::string_view>(m.targets), ref, m.producer_id, m.producer_seq);
+      idx.add(m.msg_seq, std::span<const std::string_view>(m.targets), ref, m.producer_id, m.producer_seq,
+              schedule);
     return {};
   }
 

@@ -155,8 +155,8 @@
 //       message_add of a copy with a new msg_seq and bit 2 }, so after a crash it is on
 //       the queue exactly once, its delay and count survive a restart or failover, and a
 //       compaction copy keeps them (it re-encodes every field). Neither field is in the
-//       index (section 6): a broker reads them with the message, when it comes to
-//       dispatch it. A record without bit 2 reads as deliver_at_ms 0, redeliveries 0, so
+//       index (section 6) of a destination's message: a broker reads them with the
+//       message, when it comes to dispatch it (a scheduler entry's deliver_at_ms is, below). A record without bit 2 reads as deliver_at_ms 0, redeliveries 0, so
 //       segments written before bit 2 existed read unchanged (no version change).
 //       Scheduled messages (AMQ_SCHEDULED_*, broker/engine/scheduled.cpp) are message_adds
 //       too, on the one target scheduler_target ("scheduler\n", below: no destination name
@@ -174,8 +174,15 @@
 //       msg_seq (absent when the schedule is done; a cron run adds a second entry, its
 //       child, without the cron header) }. After a crash the log holds the firing whole
 //       or not at all, so the next master fires it exactly once more or not at all.
-//       A cancel is a message_remove of the entry. The broker reads every entry of the
-//       target at recovery to rebuild its timer heap (deliver_at_ms is not in the index).
+//       A cancel is a message_remove of the entry. The index keeps, for this target
+//       only, each entry's deliver_at_ms and message_id (live_index::schedules(), decoded
+//       from the fixed prefix at replay like the rest of an index entry; checkpoints carry
+//       them, section 6), so a broker taking over builds its timer heap and answers a
+//       cancel by job id without reading an entry; it reads one when it fires or is
+//       listed. Why the job id is in the index too and not read when needed: a cancel by
+//       job id right after a takeover would otherwise read every entry (~60 us each, 6 s
+//       at 100,000 on the io thread) to find the ones of that job; it costs ~140 bytes
+//       per pending schedule (a map node and the job id's string).
 //  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
 //  3 batch { list<{u8 type, u32 length, payload(length)}> items }
 //       A transaction's SENDs and ACKs as one record: after a crash all or none of it is
@@ -237,7 +244,8 @@
 // Header, 96 bytes:
 //   off size field          meaning
 //     0    8 magic          "TNDMCKP1"
-//     8    4 version        checkpoint_format_version (3); 2 still read (no owners)
+//     8    4 version        checkpoint_format_version (4) is written; 2 and 3 are still
+//                           read (below)
 //    12    4 reserved       zero
 //    16   16 store_id
 //    32    8 lsn            every record with lsn <= this is reflected in the body
@@ -265,12 +273,23 @@
 //   list<{str target, u64 n, n x message_entry}>  live messages per target, msg_seq order
 //     message_entry := u64 msg_seq, u64 segment, u32 offset, u32 size, i64 expires_ms,
 //                      u8 priority            (33 bytes)
+//   list<{u64 msg_seq, i64 deliver_at_ms, str job_id}>   schedules (version 4 on): one per
+//                                               entry of target scheduler_target, msg_seq
+//                                               order (section 5, "Scheduled messages");
+//                                               exactly that target's entries, or the
+//                                               file is corrupt
 // Trailer: u64 XXH3-64 of every byte before it (header and body). A checkpoint whose
 // length, magic, version, store id or checksum is wrong is skipped and reported.
-// Version 1 (no definition locations) is refused like any other version: recovery then
-// falls back to the other checkpoint or a full replay, which give the same index. A
-// broker from before version 3 skips a version 3 checkpoint the same way, and its full
-// replay then meets a version 3 segment, refused by name (section 4).
+// Versions: 2 has neither owner_login nor the schedules list; 3 adds owner_login (durable
+// subscriptions keep their owner, issue 17); 4 adds the schedules list (issue 16). A
+// version 2 or 3 file is read when it holds no entry on scheduler_target; one that does is
+// refused (errc::unsupported_version, "version 2/3 checkpoint holds scheduled entries
+// without their due times"), as is version 1 (no definition locations) and any other:
+// recovery then falls back to the other checkpoint or a full replay, which give the same
+// index. So a store written before version 4 opens unchanged, at worst with one full
+// replay; its next checkpoint is version 4. A broker from before version 3 skips a newer
+// checkpoint the same way, and its full replay then meets a version 3 segment, refused by
+// name (section 4).
 //
 // ---------------------------------------------------------------------------------------
 // 7. Recovery rules (what a reader must do with the bytes)
@@ -418,9 +437,10 @@ inline constexpr std::uint8_t known_record_flags = record_flag_group_start;
 inline constexpr std::uint64_t end_of_data_check_bytes = 64 << 10;
 
 inline constexpr std::array<char, 8> checkpoint_magic = {'T', 'N', 'D', 'M', 'C', 'K', 'P', '1'};
-inline constexpr std::uint32_t checkpoint_format_version = 3;         // written
-inline constexpr std::uint32_t oldest_checkpoint_format_version = 2;  // still read
+inline constexpr std::uint32_t checkpoint_format_version = 4;         // written
+inline constexpr std::uint32_t oldest_checkpoint_format_version = 2;  // still read (section 6)
 inline constexpr std::uint32_t checkpoint_owner_version = 3;          // first with owner_login
+inline constexpr std::uint32_t checkpoint_schedules_version = 4;      // first with the schedules list
 inline constexpr std::size_t checkpoint_header_bytes = 96;
 inline constexpr std::size_t checkpoint_message_entry_bytes = 33;
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "journal/detail/codec.h"
+#include "journal/format.h"
 
 namespace tandem::journal {
 
@@ -58,7 +59,8 @@ void index::forget(location_map& where_map, std::string_view key) {
   where_map.erase(it);
 }
 
-void index::add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref) {
+void index::add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref,
+                    schedule_fields schedule) {
   auto it = targets_.find(target);
   if (it == targets_.end()) it = targets_.emplace(std::string(target), message_map{}).first;
   auto [m, inserted] = it->second.try_emplace(msg_seq, ref);
@@ -68,18 +70,20 @@ void index::add_one(std::string_view target, std::uint64_t msg_seq, const messag
     m->second = ref;
   }
   account(ref.where, true);
+  if (target == format::scheduler_target)
+    schedules_.insert_or_assign(msg_seq, schedule_ref{schedule.deliver_at_ms, std::string(schedule.job_id)});
 }
 
 void index::add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
-                std::string_view producer_id, std::uint64_t producer_seq) {
-  for (const auto& t : targets) add_one(t, msg_seq, ref);
+                std::string_view producer_id, std::uint64_t producer_seq, schedule_fields schedule) {
+  for (const auto& t : targets) add_one(t, msg_seq, ref, schedule);
   note_msg_seq(msg_seq);
   record_producer(producer_id, producer_seq);
 }
 
 void index::add(std::uint64_t msg_seq, std::span<const std::string_view> targets, const message_ref& ref,
-                std::string_view producer_id, std::uint64_t producer_seq) {
-  for (const auto& t : targets) add_one(t, msg_seq, ref);
+                std::string_view producer_id, std::uint64_t producer_seq, schedule_fields schedule) {
+  for (const auto& t : targets) add_one(t, msg_seq, ref, schedule);
   note_msg_seq(msg_seq);
   record_producer(producer_id, producer_seq);
 }
@@ -103,6 +107,7 @@ bool index::remove(std::string_view target, std::uint64_t msg_seq) {
   account(m->second.where, false);
   it->second.erase(m);
   if (it->second.empty()) targets_.erase(it);
+  if (target == format::scheduler_target) schedules_.erase(msg_seq);
   return true;
 }
 
@@ -155,6 +160,7 @@ void index::drop_target(std::string_view target) {
   if (it == targets_.end()) return;
   for (const auto& [seq, ref] : it->second) account(ref.where, false);
   targets_.erase(it);
+  if (target == format::scheduler_target) schedules_.clear();
 }
 
 void index::note_msg_seq(std::uint64_t msg_seq) {
@@ -220,7 +226,7 @@ void index::load_producer(std::string producer_id, std::deque<std::uint64_t> win
 }
 
 bool operator==(const index& a, const index& b) {
-  return a.targets_ == b.targets_ && a.destinations_ == b.destinations_ &&
+  return a.targets_ == b.targets_ && a.schedules_ == b.schedules_ && a.destinations_ == b.destinations_ &&
          a.subscriptions_ == b.subscriptions_ && a.destination_where_ == b.destination_where_ &&
          a.subscription_where_ == b.subscription_where_ && a.segments_ == b.segments_ &&
          a.producers_ == b.producers_ && a.next_msg_seq_ == b.next_msg_seq_ &&
@@ -303,6 +309,16 @@ std::uint64_t content_digest(const index& idx) {
       put(e, &ref.where);
       e.i64(ref.expires_ms);
       e.u8(ref.priority);
+    }
+  }
+  // Only when there are some, so the digest of a store without schedules is what it was
+  // before the index kept them.
+  if (!idx.schedules().empty()) {
+    d.out().u64(idx.schedules().size());
+    for (const auto& [seq, s] : idx.schedules()) {
+      d.out().u64(seq);
+      d.out().i64(s.deliver_at_ms);
+      d.out().str(s.job_id);
     }
   }
   return d.finish();

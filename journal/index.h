@@ -34,6 +34,13 @@ struct segment_stats {
   friend bool operator==(const segment_stats&, const segment_stats&) = default;
 };
 
+// The fields of a message_add that index::schedules() keeps when a target is
+// format::scheduler_target (views: copied only for that target).
+struct schedule_fields {
+  std::int64_t deliver_at_ms = 0;
+  std::string_view job_id;
+};
+
 class index : public live_index {
  public:
   const std::map<std::uint64_t, segment_stats>& segments() const { return segments_; }
@@ -47,8 +54,8 @@ class index : public live_index {
   std::uint64_t last_lsn() const { return last_lsn_; }     // last lsn applied
   std::uint64_t definition_bytes() const { return definition_bytes_; }  // located definitions
 
-  // Equal contents: live entries with their locations, definitions with theirs, segment
-  // stats, dedup windows, next_msg_seq (last_lsn is not compared: a checkpointed and a
+  // Equal contents: live entries with their locations (and schedules()), definitions with
+  // theirs, segment stats, dedup windows, next_msg_seq (last_lsn is not compared: a checkpointed and a
   // fully replayed index agree on contents while their lsn bookkeeping may differ).
   friend bool operator==(const index&, const index&);
 
@@ -56,9 +63,9 @@ class index : public live_index {
   explicit index(std::size_t producer_window = 1024, std::size_t max_producers = 0)
       : live_index(producer_window, max_producers) {}
   void add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,
-           std::string_view producer_id, std::uint64_t producer_seq);
+           std::string_view producer_id, std::uint64_t producer_seq, schedule_fields schedule = {});
   void add(std::uint64_t msg_seq, std::span<const std::string_view> targets, const message_ref& ref,
-           std::string_view producer_id, std::uint64_t producer_seq);
+           std::string_view producer_id, std::uint64_t producer_seq, schedule_fields schedule = {});
   // Moves (target, msg_seq) to `where` if it is still live there (a compaction copy
   // became durable); false when it was removed meanwhile (the copy must not resurrect it).
   bool relocate(std::string_view target, std::uint64_t msg_seq, const location& where);
@@ -87,6 +94,8 @@ class index : public live_index {
   // Bulk loading from a checkpoint: a whole target's map / a producer's window at once.
   // load_producer, like record_producer, makes the producer the most recently used.
   void load_target(std::string target, message_map entries);
+  // Replaces schedules() (a checkpoint's list, format.h section 6).
+  void load_schedules(schedule_map schedules) { schedules_ = std::move(schedules); }
   void load_producer(std::string producer_id, std::deque<std::uint64_t> window);
 
   // The producers with a window, least recently recorded to first: the order checkpoints
@@ -99,7 +108,7 @@ class index : public live_index {
   void account_definition(const location& where, bool add);
   void place(location_map& where_map, std::string_view key, const location& where);
   void forget(location_map& where_map, std::string_view key);
-  void add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref);
+  void add_one(std::string_view target, std::uint64_t msg_seq, const message_ref& ref, schedule_fields schedule);
   // Makes the producer the most recently recorded to; then drops the least recent windows
   // beyond max_producers().
   void touch(producer_map::iterator it);

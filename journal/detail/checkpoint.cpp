@@ -40,7 +40,8 @@ std::size_t checkpoint_size_estimate(const index& idx) {
   for (const auto& [producer, window] : idx.producer_windows()) windows += 8 + producer.size() + 8 * window.size();
   return format::checkpoint_header_bytes + 64 + 8 + windows +
          idx.live_messages() * format::checkpoint_message_entry_bytes + idx.targets().size() * 64 +
-         (idx.destinations().size() + idx.durable_subscriptions().size()) * 96;
+         (idx.destinations().size() + idx.durable_subscriptions().size()) * 96 + 4 +
+         idx.schedules().size() * 64;
 }
 
 void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out) {
@@ -103,6 +104,12 @@ void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, s
       p[32] = static_cast<std::byte>(ref.priority);
       p += format::checkpoint_message_entry_bytes;
     }
+  }
+  e.u32(static_cast<std::uint32_t>(idx.schedules().size()));
+  for (const auto& [seq, s] : idx.schedules()) {
+    e.u64(seq);
+    e.i64(s.deliver_at_ms);
+    e.str(s.job_id);
   }
   put_u64_at(out.data() + 88, out.size() - format::checkpoint_header_bytes);
 }
@@ -183,6 +190,7 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     if (out && d.ok()) out->load_producer(std::move(producer), std::move(window));
   }
   n = d.count(12);
+  std::uint64_t scheduler_entries = 0;
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
     std::string target = d.str();
     std::uint64_t k = d.u64();
@@ -192,6 +200,7 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     }
     auto bytes = d.bytes(k * format::checkpoint_message_entry_bytes);
     m.live_messages += k;
+    if (target == format::scheduler_target) scheduler_entries = k;
     if (!out) continue;
     index::message_map entries;
     const std::byte* p = bytes.data();
@@ -206,6 +215,33 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
       entries.emplace_hint(entries.end(), get_u64_at(p), ref);
     }
     out->load_target(std::move(target), std::move(entries));
+  }
+  // Version 2 has no schedules list: its scheduled entries' due times and job ids are only
+  // in the log, so it is refused when it has any, and recovery falls back to the other
+  // checkpoint or a full replay (section 6); without any it loads as it always did.
+  const bool has_schedules = version >= format::checkpoint_schedules_version;
+  if (!has_schedules && scheduler_entries != 0 && d.ok())
+    return fail(errc::unsupported_version, "version 2/3 checkpoint holds scheduled entries without their due times");
+  if (has_schedules && d.ok()) {
+    n = d.count(20);
+    index::schedule_map schedules;
+    for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
+      const std::uint64_t seq = d.u64();
+      schedule_ref s;
+      s.deliver_at_ms = d.i64();
+      s.job_id = d.str();
+      if (out && d.ok()) schedules.emplace_hint(schedules.end(), seq, std::move(s));
+    }
+    if (d.ok() && n != scheduler_entries)
+      return fail(errc::corrupt_file, "schedules list does not match the scheduler target's entries");
+    if (out) {
+      if (d.ok() && schedules.size() != n) return fail(errc::corrupt_file, "schedules list names an entry twice");
+      const auto* entries = out->messages(format::scheduler_target);
+      for (const auto& [seq, s] : schedules)
+        if (!entries || !entries->contains(seq))
+          return fail(errc::corrupt_file, "schedules list names an entry the scheduler target does not hold");
+      out->load_schedules(std::move(schedules));
+    }
   }
   if (!d.done()) return fail(errc::corrupt_file, "body does not parse");
   if (out) {

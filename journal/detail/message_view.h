@@ -20,6 +20,8 @@ struct message_view {
   std::int64_t expires_ms = 0;
   std::uint8_t priority = 0;
   bool compaction_copy = false;  // flags bit 1: a copy, not a new send (format.h section 5)
+  std::string_view message_id;   // a scheduler entry's job id (index::schedules())
+  std::int64_t deliver_at_ms = 0;  // flags bit 2, else 0
 };
 
 // Decodes the prefix of a message_add payload (format.h section 5) into `out` (reusing its
@@ -31,12 +33,14 @@ inline bool decode_message_view(std::span<const std::byte> payload, message_view
   std::uint32_t n = d.count(4);
   out.targets.clear();
   for (std::uint32_t i = 0; i < n && d.ok(); ++i) out.targets.push_back(d.str_view());
-  d.str_view();  // message id
+  out.message_id = d.str_view();
   out.producer_id = d.str_view();
   out.producer_seq = d.u64();
   out.expires_ms = d.i64();
   out.priority = d.u8();
-  out.compaction_copy = (d.u8() & 0x02) != 0;
+  const std::uint8_t flags = d.u8();
+  out.compaction_copy = (flags & 0x02) != 0;
+  out.deliver_at_ms = (flags & 0x04) != 0 ? d.i64() : 0;
   return d.ok() && n != 0;
 }
 
