@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -96,29 +97,22 @@ std::optional<master_stint> parse_stint(std::string_view line) {
   auto j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   master_stint s;
-  auto unsigned_member = [&](const char* key, std::uint64_t& out) {
+  // One member of the expected JSON type; absent or of another type = not a stint.
+  auto member = [&]<class T>(const char* key, T& out) {
     auto it = j.find(key);
-    if (it == j.end() || !it->is_number_unsigned()) return false;
-    out = it->get<std::uint64_t>();
+    if (it == j.end()) return false;
+    const bool typed = std::is_same_v<T, std::string> ? it->is_string()
+                       : std::is_unsigned_v<T>        ? it->is_number_unsigned()
+                                                      : it->is_number_integer();
+    if (!typed) return false;
+    out = it->get<T>();
     return true;
   };
-  auto integer_member = [&](const char* key, std::int64_t& out) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_number_integer()) return false;
-    out = it->get<std::int64_t>();
-    return true;
-  };
-  auto string_member = [&](const char* key, std::string& out) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) return false;
-    out = it->get<std::string>();
-    return true;
-  };
-  if (!unsigned_member("epoch", s.epoch) || s.epoch == 0 || !string_member("broker_name", s.broker_name) ||
-      !string_member("host", s.host) || !integer_member("pid", s.pid) ||
-      !integer_member("acquired_at_ms", s.acquired_at_ms) || !integer_member("serving_at_ms", s.serving_at_ms) ||
-      !integer_member("takeover_delay_ms", s.takeover_delay_ms) || !integer_member("start_ms", s.start_ms) ||
-      !string_member("previous_broker", s.previous_broker) || !unsigned_member("previous_epoch", s.previous_epoch))
+  if (!member("epoch", s.epoch) || s.epoch == 0 || !member("broker_name", s.broker_name) ||
+      !member("host", s.host) || !member("pid", s.pid) ||
+      !member("acquired_at_ms", s.acquired_at_ms) || !member("serving_at_ms", s.serving_at_ms) ||
+      !member("takeover_delay_ms", s.takeover_delay_ms) || !member("start_ms", s.start_ms) ||
+      !member("previous_broker", s.previous_broker) || !member("previous_epoch", s.previous_epoch))
     return std::nullopt;
   auto clean = j.find("previous_clean");
   if (clean == j.end() || !clean->is_boolean()) return std::nullopt;
