@@ -79,7 +79,7 @@ def slow_segment_reads(brokers):
         broker.stop()
         broker.start()  # a cold body cache: the consumer's first delivery reads its segment
 
-        ffs.ctl("delay", "read", str(READ_DELAY_MS), "count=0", "path=store/journal/*.seg")
+        hang_segment_reads(ffs)
         consumer = Raw(broker)
         consumer.connect()
         consumer.frame("SUBSCRIBE", {"destination": "/queue/cold", "id": "s", "ack": "auto"})
@@ -140,7 +140,7 @@ def slow_expiry_read(brokers):
         broker.start()  # a cold body cache: the expiry must read the body from its segment
         assert time.time() < expires_at - 0.5, "the restart outlasted the message's expiry: nothing shown"
 
-        ffs.ctl("delay", "read", str(READ_DELAY_MS), "count=0", "path=store/journal/*.seg")
+        hang_segment_reads(ffs)
         check_answers_while_read_hangs(broker, ffs, "an expiry")
 
         ffs.ctl("clear")
