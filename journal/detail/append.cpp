@@ -89,7 +89,6 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
       }
       if (e->kind != entry_kind::record) continue;
       if (!e->ec) apply_durable(*e);
-      keep_spare_buffer_locked(std::move(e->buf));
       late.forget_completed(e->append_no);
       while (!pending_producers.empty() && pending_producers.front().append_no <= e->append_no)
         pending_producers.pop_front();
@@ -114,26 +113,8 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
   }
 }
 
-std::vector<std::byte> store::impl::take_spare_buffer_locked() {
-  if (spare_buffers.empty()) return {};
-  auto buf = std::move(spare_buffers.back());
-  spare_buffers.pop_back();
-  spare_buffers_bytes -= buf.capacity();
-  return buf;
-}
-
-void store::impl::keep_spare_buffer_locked(std::vector<std::byte>&& buf) {
-  const auto bytes = buf.capacity();
-  if (bytes == 0 || bytes > spare_buffer_max_capacity || spare_buffers_bytes + bytes > spare_buffers_max_bytes) return;
-  spare_buffers_bytes += bytes;
-  spare_buffers.push_back(std::move(buf));
-}
-
-std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy,
-                                                              std::vector<std::byte> buf) {
+std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy) {
   auto e = std::make_unique<entry>();
-  e->buf = std::move(buf);
-  e->buf.clear();
   e->type = type_of(r);
   std::size_t guess = 128;
   if (const auto* m = std::get_if<message_add>(&r)) guess += m->body.size() + m->headers.size() * 32;
@@ -176,7 +157,7 @@ void store::impl::append_locked(record r, completion done, append_kind kind) {
   if (closed) return reject(std::move(done), errc::closed);
   if (failed_flag) return reject(std::move(done), errc::journal_failed);
   const bool copy = kind == append_kind::compaction_copy;
-  auto e = make_record_entry(r, copy, take_spare_buffer_locked());
+  auto e = make_record_entry(r, copy);
   if (e->ec) return reject(std::move(done), e->ec);
   e->done = std::move(done);
   e->relocation = copy;

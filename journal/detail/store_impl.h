@@ -175,14 +175,6 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // The checkpoint image buffer, handed to the writer and back, so encoding a big index
   // reuses warm memory instead of faulting in tens of MB on the owner thread.
   std::vector<std::byte> checkpoint_buffer;
-  // Record buffers of completed appends, kept for the next ones (at most
-  // spare_buffers_max_bytes of capacity): a 1 KiB message's record is just over what
-  // malloc's per-thread cache serves, so a fresh buffer per append went through the
-  // general allocator twice (issue 19: the largest allocation of a persistent SEND).
-  static constexpr std::size_t spare_buffers_max_bytes = 4u << 20;
-  static constexpr std::size_t spare_buffer_max_capacity = 256u << 10;
-  std::vector<std::vector<std::byte>> spare_buffers;
-  std::size_t spare_buffers_bytes = 0;
   // Body cache: LRU of decoded messages by msg_seq.
   struct cached {
     std::uint64_t msg_seq;
@@ -277,10 +269,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   class append_observer;
   void apply_durable(entry& e);
   void complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept);
-  // `buf`: storage to reuse (its contents are dropped), e.g. take_spare_buffer_locked().
-  std::unique_ptr<entry> make_record_entry(const record& r, bool compaction_copy = false, std::vector<std::byte> buf = {});
-  std::vector<std::byte> take_spare_buffer_locked();
-  void keep_spare_buffer_locked(std::vector<std::byte>&& buf);
+  std::unique_ptr<entry> make_record_entry(const record& r, bool compaction_copy = false);
   void push(std::unique_ptr<entry> e);
   void reject(completion done, std::error_code ec);
   void enqueue_locked(std::unique_ptr<entry> e);
