@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from tandem_test import Broker, Raw, client, run, wait_for
+from tandem_test import Broker, Raw, client, metric, run, wait_for
 
 MiB = 1 << 20
 
@@ -27,15 +27,6 @@ def rss(b):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def metric(b, name):
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"no {name} in /metrics")
 
 
 class PartialFrameSender:
