@@ -229,7 +229,9 @@ def main():
         "hostile": counts,
         "broker": {k: metrics.get(k) for k in ("tandem_memory_bytes", "tandem_destinations", "tandem_destinations_collected_total",
                                                "tandem_auth_failures_total", "tandem_login_throttled_total",
-                                               "tandem_connections", "tandem_producers_blocked")},
+                                               "tandem_connections", "tandem_producers_blocked",
+                                               "tandem_memory_partial_frame_bytes", "tandem_memory_write_queue_bytes",
+                                               "tandem_memory_budget_waiting", "tandem_memory_budget_waits_total")},
         "loadavg_after": os.getloadavg(),
     }
     print(json.dumps(out, indent=2))

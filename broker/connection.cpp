@@ -1,6 +1,7 @@
 #include "broker/connection.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +21,9 @@ using steady = std::chrono::steady_clock;
 
 // Bytes read per async_read_some: a 10 MiB frame arrives in 160 reads, a heart-beat in one.
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
+// Bytes per read while the memory budget is full and no frame is begun: enough for an ACK,
+// a DISCONNECT or heart-beats, and all a new large frame can add before its reader waits.
+constexpr std::size_t full_budget_read_bytes = 4 * 1024;
 // One write gathers at most this much (Asio turns a buffer sequence into one writev of at
 // most 64 iovecs; a WebSocket transport writes one message per frame).
 constexpr std::size_t max_gather_buffers = 64;
@@ -56,6 +60,7 @@ connection::connection(asio::ip::tcp::socket socket, engine& eng, const connecti
       on_stopped_(std::move(stopped)),
       remote_(remote_of(socket_)),
       parser_(stomp::direction::from_client, options.parser_limits),
+      budget_(eng.memory()),
       write_signal_(socket_.get_executor()),
       resume_signal_(socket_.get_executor()),
       watchdog_timer_(socket_.get_executor()) {
@@ -109,7 +114,9 @@ void connection::stop(std::string_view reason) {
   resume_signal_.cancel();
   watchdog_timer_.cancel();
   queue_.clear();
-  queued_bytes_ = 0;
+  budget_.written(std::exchange(queued_bytes_, 0));
+  budget_read_ = budget_.reading(budget_read_, 0);
+  if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   // stop() never runs inside an engine call (send() defers its own stop), so telling the
   // engine now is safe; after this the engine forgets the sink.
   if (session_open_) {
@@ -125,6 +132,7 @@ void connection::stop(std::string_view reason) {
 void connection::send(std::string encoded_frame) {
   if (stopped_ || encoded_frame.empty()) return;
   queued_bytes_ += encoded_frame.size();
+  budget_.queued(encoded_frame.size());
   queue_.push_back(std::move(encoded_frame));
   if (queued_bytes_ > options_.max_session_backlog_bytes) above_limit_ = true;
   // The engine stops dispatching at the backlog limit, so only frames it must send anyway
@@ -221,9 +229,14 @@ asio::awaitable<void> connection::reader() {
     }
     if (stopped_ || closing_) break;
     if (pending.empty()) {
+      if (budget_.full() && !parser_.between_frames()) {
+        co_await wait_for_memory();
+        continue;  // look at paused_, closing_ and the budget again
+      }
+      const std::size_t chunk = budget_.full() ? full_budget_read_bytes : buffer.size();
       boost::system::error_code ec;
       std::size_t n = 0;
-      n = co_await transport_->async_read_some(asio::buffer(buffer), ec);
+      n = co_await transport_->async_read_some(asio::buffer(buffer.data(), chunk), ec);
       if (ec) {
         if (transport_->is_hang_up(ec))
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
@@ -240,12 +253,15 @@ asio::awaitable<void> connection::reader() {
       pending = pending.subspan(used);
       if (status == stomp::parse_status::frame_ready) {
         ++frames_in_;
+        // The frame leaves the read buffer; the engine counts what it keeps of it.
+        budget_read_ = budget_.reading(budget_read_, 0);
         engine_.on_frame(id_, parser_.take_frame());
       } else if (status == stomp::parse_status::error) {
         reject(parser_.error());
         co_return;
       }
     }
+    if (!stopped_) budget_read_ = budget_.reading(budget_read_, parser_.partial_frame_bytes());
     // The partial-frame deadline runs from the first read that ends inside a frame.
     if (parser_.between_frames()) frame_started_ = steady::time_point::max();
     else if (frame_started_ == steady::time_point::max()) frame_started_ = last_read_;
@@ -279,6 +295,7 @@ asio::awaitable<void> connection::writer() {
       co_return;
     }
     queued_bytes_ -= std::min(queued_bytes_, bytes);
+    budget_.written(bytes);
     bytes_out_ += bytes;
     last_write_ = steady::now();
     if (above_limit_ && queued_bytes_ <= options_.max_session_backlog_bytes) {
@@ -300,13 +317,16 @@ asio::awaitable<void> connection::writer() {
 // every quarter of the shorter of the two timeouts instead.
 std::string connection::past_deadline(steady::time_point now, steady::time_point& next) const {
   auto ms = [](steady::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  if (connected_ && !paused_ && options_.idle_timeout.count() > 0) {
+  // While the reader waits (engine flow control, memory budget) silence is ours, not the
+  // client's; send_timeout bounds that wait instead.
+  const bool held = paused_ || waiting_for_memory();
+  if (connected_ && !held && options_.idle_timeout.count() > 0) {
     auto last = std::max(last_read_, last_write_);
     if (now - last >= options_.idle_timeout)
       return fmt::format("idle: nothing received or sent for {} ms (idle_timeout_ms)", ms(now - last));
     next = std::min(next, last + options_.idle_timeout);
   }
-  if (!paused_ && options_.frame_timeout.count() > 0 && frame_started_ != steady::time_point::max() &&
+  if (!held && options_.frame_timeout.count() > 0 && frame_started_ != steady::time_point::max() &&
       now - frame_started_ >= options_.frame_timeout)
     return fmt::format("a frame begun {} ms ago is still not complete (frame_timeout_ms)", ms(now - frame_started_));
   if (options_.write_timeout.count() > 0 && write_started_ != steady::time_point::max() &&
@@ -317,6 +337,51 @@ std::string connection::past_deadline(steady::time_point now, steady::time_point
     if (t.count() > 0 && (shortest.count() == 0 || t < shortest)) shortest = t;
   if (shortest.count() > 0) next = std::min(next, now + std::max<steady::duration>(std::chrono::milliseconds(100), shortest / 4));
   return {};
+}
+
+asio::awaitable<void> connection::wait_for_memory() {
+  memory_wait_since_ = steady::now();
+  std::weak_ptr<connection> weak = shared_from_this();
+  memory_waiter_ = budget_.wait([weak] {
+    if (auto self = weak.lock()) {
+      self->memory_waiter_ = 0;
+      self->resume_signal_.cancel();
+    }
+  });
+  watchdog_timer_.cancel();  // arm the send_timeout deadline
+  while (memory_waiter_ != 0 && !stopped_ && !closing_) {
+    boost::system::error_code ec;
+    co_await resume_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
+  memory_wait_since_ = steady::time_point::max();
+  // Silence while we were not reading is ours, not the client's; so is the frame's age.
+  last_read_ = steady::now();
+  if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
+}
+
+// The reader waited send_timeout for the memory budget in the middle of a frame: the frame
+// can not be taken. Say which limit, then close (the rest of the frame is never read).
+void connection::refuse_for_memory() {
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - memory_wait_since_);
+  log::warn("conn", "frame refused: broker memory full",
+            {log::kv("remote", remote_), log::kv("session", id_), log::kv("waited_ms", waited.count()),
+             log::kv("used", budget_.used()), log::kv("max_memory_bytes", budget_.limit())});
+  stomp::frame f;
+  f.command = "ERROR";
+  f.add("message", "broker memory full (max_memory_bytes)");
+  f.add("content-type", "text/plain");
+  f.body = fmt::format(
+      "The broker holds {} of its {} bytes of memory (config key max_memory_bytes: {} of messages, {} of "
+      "partial frames, {} queued to clients). This connection's frame waited {} ms (send_timeout_ms) for "
+      "memory to be freed and was not taken. The connection is closed.\n",
+      budget_.used(), budget_.limit(), budget_.message_bytes(), budget_.read_buffer_bytes(),
+      budget_.write_queue_bytes(), waited.count());
+  std::string out;
+  stomp::encode(f, parser_.get_version(), out);
+  send(std::move(out));
+  stop_reason_ = "broker memory full (max_memory_bytes): a frame waited for send_timeout_ms";
+  close_after_flush();
 }
 
 asio::awaitable<void> connection::watchdog() {
@@ -340,7 +405,15 @@ asio::awaitable<void> connection::watchdog() {
         }
         next = std::min(next, deadline);
       }
-      if (hb_expect_.count() > 0 && !paused_) {
+      if (waiting_for_memory()) {
+        auto deadline = memory_wait_since_ + options_.send_timeout;
+        if (now >= deadline) {
+          refuse_for_memory();
+          continue;  // closing_ now: the linger deadline
+        }
+        next = std::min(next, deadline);
+      }
+      if (hb_expect_.count() > 0 && !paused_ && !waiting_for_memory()) {
         auto limit = std::chrono::duration_cast<steady::duration>(hb_expect_ * options_.heartbeat_grace);
         if (now - last_read_ >= limit) {
           stop(fmt::format("heart-beat timeout: nothing received for {} ms",
@@ -358,6 +431,7 @@ asio::awaitable<void> connection::watchdog() {
           // A heart-beat is one EOL; written like a frame so it never splits one.
           queue_.push_back("\n");
           queued_bytes_ += 1;
+          budget_.queued(1);
           last_write_ = now;  // the writer updates it again when written
           write_signal_.cancel_one();
         }

@@ -6,6 +6,9 @@
 //             (engine flow control), after close_after_flush, and on a parse error, which
 //             it answers with an ERROR frame (`message` header = the parser's reason, body
 //             quoting the offending bytes) before closing. Other clients are unaffected.
+//             Reports its partial frame to the broker's memory budget (broker/memory_budget.h)
+//             and, while the budget is full, stops reading in the middle of a frame (TCP
+//             back-pressure) and reads between frames in small chunks only (ACKs go on).
 //   writer    outgoing queue -> socket, gathering every queued frame into one write. Sleeps on
 //             a timer that never expires; send() and close_after_flush() cancel it to wake it.
 //             Calls engine::on_writable when a backlog that crossed the session's limit drains.
@@ -31,6 +34,7 @@
 
 #include "broker/asio.h"
 #include "broker/engine.h"
+#include "broker/memory_budget.h"
 #include "broker/stomp/parser.h"
 
 namespace boost::asio::ssl {
@@ -56,6 +60,9 @@ struct connection_options {
   std::chrono::milliseconds write_timeout{60000};
   std::chrono::seconds tcp_keepalive{60};
   double heartbeat_grace = 1.5;
+  // A reader that waits this long for the memory budget in the middle of a frame gets an
+  // ERROR naming max_memory_bytes and is closed (the engine's send_timeout_ms).
+  std::chrono::milliseconds send_timeout{30000};
   std::size_t max_session_backlog_bytes = 4u << 20;
   stomp::limits parser_limits{};
   // Set: the connection speaks TLS (broker/tls.h): the reader does the server handshake
@@ -98,6 +105,11 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   asio::awaitable<void> reader();
   asio::awaitable<void> writer();
   asio::awaitable<void> watchdog();
+  // The reader, in the middle of a frame, while the memory budget is full: waits until it has
+  // room, the connection closes, or the watchdog gives up after send_timeout.
+  asio::awaitable<void> wait_for_memory();
+  bool waiting_for_memory() const { return memory_wait_since_ != std::chrono::steady_clock::time_point::max(); }
+  void refuse_for_memory();
   // Answer a parse error: ERROR frame quoting the bad bytes, then close after the flush.
   void reject(const stomp::parse_error& error);
   // Runs a coroutine body; an escaping exception is logged and closes this connection
@@ -114,6 +126,10 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   bool session_open_ = false;
 
   stomp::parser parser_;
+  memory_budget& budget_;          // the engine's; it outlives the connection
+  std::uint64_t budget_read_ = 0;  // partial-frame bytes reported to budget_
+  memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
+  std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)
   bool paused_ = false;      // engine flow control
   bool closing_ = false;     // close_after_flush: no more reading, write what is queued

@@ -103,6 +103,8 @@ void engine::tick(std::chrono::steady_clock::time_point now) {
   impl_->flush();
 }
 
+memory_budget& engine::memory() { return impl_->budget_; }
+
 void engine::shutdown() { impl_->shutting_down_ = true; }
 
 void engine::set_disk_full(std::optional<std::string> why) { impl_->disk_full_ = std::move(why); }

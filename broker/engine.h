@@ -71,6 +71,7 @@ class writer;
 }
 
 class credential_checker;
+class memory_budget;  // broker/memory_budget.h
 using session_id = std::uint64_t;
 
 // What a connection offers to the engine. Owned by the connection; it must stay valid until
@@ -196,6 +197,11 @@ class engine {
   // Pending bodies being read off the io thread for dispatch (engine/fetch.cpp); a hung
   // mount shows here first. Also tandem_store_reads_in_flight.
   std::size_t store_reads_in_flight() const;
+
+  // The one budget of max_memory_bytes over messages held in memory and every connection's
+  // partial frame and write queue (broker/memory_budget.h). Connections report their buffers
+  // to it and wait on it; the engine parks SENDs held in memory while it is full.
+  memory_budget& memory();
 
  private:
   struct impl;

@@ -51,6 +51,7 @@ server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
   options_.write_timeout = cfg.write_timeout;
   options_.tcp_keepalive = cfg.tcp_keepalive;
   options_.heartbeat_grace = cfg.engine.heartbeat_grace;
+  options_.send_timeout = cfg.engine.send_timeout;
   options_.max_session_backlog_bytes = cfg.engine.max_session_backlog_bytes;
   options_.parser_limits.max_frame_bytes = static_cast<std::size_t>(cfg.engine.max_frame_bytes);
   ws_options_.allowed_origins = cfg.ws_allowed_origins;

@@ -205,6 +205,14 @@ void engine::append_metrics(prometheus::writer& out) const {
         self.config_.max_destination_bytes);
   gauge("tandem_memory_bytes", "Bytes of messages held in memory.", self.memory_bytes_);
   gauge("tandem_memory_limit_bytes", "max_memory_bytes.", self.config_.max_memory_bytes);
+  gauge("tandem_memory_partial_frame_bytes", "Bytes of frames begun and not finished, counted in max_memory_bytes.",
+        self.budget_.read_buffer_bytes());
+  gauge("tandem_memory_write_queue_bytes", "Bytes queued to clients and not yet written, counted in max_memory_bytes.",
+        self.budget_.write_queue_bytes());
+  gauge("tandem_memory_budget_waiting", "Connections that stopped reading mid-frame until memory is freed.",
+        self.budget_.waiting());
+  counter("tandem_memory_budget_waits_total", "Times a connection stopped reading mid-frame at max_memory_bytes.",
+          self.budget_.waits_total());
   gauge("tandem_store_bytes", "Live journal bytes plus appends in flight.", self.store_bytes());
   gauge("tandem_store_limit_bytes", "max_store_bytes.", self.config_.max_store_bytes);
   gauge("tandem_producers_blocked", "Connections whose SEND waits for space.", self.blocked_.size());

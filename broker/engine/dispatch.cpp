@@ -109,6 +109,9 @@ void engine::impl::flush() {
     if (dirty_.empty()) break;
   }
   in_flush_ = false;
+  // An ACK, an expiry or a dispatch may have freed messages: connections waiting on the
+  // budget read again.
+  budget_.wake_if_room();
 }
 
 std::uint64_t engine::impl::allocate_seq() { return store_ ? store_->allocate_msg_seq() : next_seq_++; }

@@ -24,6 +24,7 @@
 #include "broker/engine/schedule.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
+#include "broker/memory_budget.h"
 #include "journal/message_store.h"
 
 namespace tandem::broker {
@@ -400,6 +401,8 @@ struct engine::impl {
   std::map<std::string, std::uint64_t, std::less<>> producers_;  // destination -> sessions (advisory.cpp)
   detail::message_ptr master_change_;  // the retained master-change advisory
   std::uint64_t memory_bytes_ = 0;
+  // max_memory_bytes over memory_bytes_ and the connections' buffers (broker/memory_budget.h).
+  memory_budget budget_{config_.max_memory_bytes, [this] { return memory_bytes_; }};
   std::uint64_t appending_bytes_ = 0;  // journaled, not yet durable
   std::uint64_t selector_skips_ = 0;  // dispatch_selected: pending messages looked at and left
   std::size_t body_reads_in_flight_ = 0;  // body_read.cpp

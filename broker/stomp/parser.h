@@ -89,6 +89,9 @@ class parser {
   // True when no frame is partly read (nothing, or only heart-beat EOLs, since the last
   // frame): a peer closing now closed cleanly; otherwise it died mid-frame.
   bool between_frames() const noexcept { return state_ == state::idle || state_ == state::idle_cr; }
+  // Octets of the frame being read that the parser holds (0 between frames): what a
+  // connection reports to the broker's memory budget (broker/memory_budget.h).
+  std::size_t partial_frame_bytes() const noexcept { return between_frames() ? 0 : frame_bytes_; }
 
   // Forgets any partial frame and a past error; keeps direction, limits and version.
   void reset() noexcept;

@@ -4,7 +4,7 @@ messages of the last are redelivered."""
 import socket
 import time
 
-from tandem_test import Broker, Raw, client, run, wait_for
+from tandem_test import Broker, Raw, client, metric, run, wait_for
 
 
 def bounded_broker(brokers, **limits):
@@ -79,15 +79,6 @@ def test_client_that_stops_reading_is_closed_and_its_messages_redelivered(broker
     got = c.collector.wait_messages(n, timeout=30)
     assert sorted(int(m.headers["i"]) for m in got) == list(range(n))
     stalled.close()
-
-
-def metric(b, name):
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/metrics", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"no {name} in /metrics")
 
 
 def test_persistent_topic_messages_respect_max_memory_bytes(brokers):

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/engine.h"
+#include "broker/memory_budget.h"
 #include "broker/stomp/encoder.h"
 
 namespace tandem::broker {
@@ -25,6 +26,8 @@ struct engine::impl {
   std::map<session_id, session> sessions;
   session_id next = 1;
   std::vector<session_id> paused;
+  // The connections' buffers only: the scripted engine holds no messages.
+  memory_budget budget{1ull << 30, [] { return std::uint64_t{0}; }};
 };
 
 namespace {
@@ -37,6 +40,7 @@ std::string encode(const stomp::frame& f) {
 
 engine::engine(const engine_config&, journal::message_store*) : impl_(std::make_unique<impl>()) {}
 engine::~engine() = default;
+memory_budget& engine::memory() { return impl_->budget; }
 void engine::recover() {}
 
 session_id engine::open_session(session_sink& sink, const session_info&) {

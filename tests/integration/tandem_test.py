@@ -337,6 +337,16 @@ class Raw:
             pass
 
 
+def metric(b, name):
+    """The value of an unlabelled sample `name` in the broker's GET /metrics."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
 # ---- a group of brokers on one store ----------------------------------------------------------
 
 def free_port():

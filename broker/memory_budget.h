@@ -1,0 +1,77 @@
+// One broker-wide budget over the bytes held for clients (issue 17, "one global memory budget
+// over all sessions' buffers and messages"): `max_memory_bytes` bounds their sum.
+//
+//   messages      bytes of messages held in memory (non-persistent, transactions, topic copies):
+//                 the engine's own count, read through the function given at construction
+//   read buffers  partial frames: the bytes a connection's parser holds of a frame it has
+//                 begun and not finished (connection.cpp reports them after every read)
+//   write queues  encoded frames queued to a client and not yet written (connection::send
+//                 adds, the writer subtracts)
+//
+// What happens when it is full (docs/configuration.md, "Limits"): the engine parks SENDs whose
+// message would be held in memory (engine/send.cpp, check_space), and a connection that is in
+// the middle of a frame stops reading its socket (TCP back-pressure: the producer's send
+// blocks, like ActiveMQ's producerFlowControl) and waits here until bytes are freed. Between
+// frames a connection still reads, in small chunks, so ACKs, DISCONNECTs and heart-beats keep
+// consumers draining; dispatch and writes are never held back by the budget, so what frees
+// memory always runs. A connection that waits longer than send_timeout_ms gets an ERROR.
+//
+// Pure accounting: no Asio, no threads. It lives on the broker's executor like the engine
+// that owns it (engine::memory()); every call must be made there.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+
+namespace tandem::broker {
+
+class memory_budget {
+ public:
+  using waiter_id = std::uint64_t;
+
+  memory_budget(std::uint64_t limit, std::function<std::uint64_t()> message_bytes);
+  memory_budget(const memory_budget&) = delete;
+  memory_budget& operator=(const memory_budget&) = delete;
+
+  std::uint64_t limit() const { return limit_; }
+  std::uint64_t message_bytes() const { return message_bytes_(); }
+  std::uint64_t read_buffer_bytes() const { return read_bytes_; }
+  std::uint64_t write_queue_bytes() const { return write_bytes_; }
+  // Read buffers and write queues together: what the connections hold.
+  std::uint64_t connection_bytes() const { return read_bytes_ + write_bytes_; }
+  std::uint64_t used() const { return message_bytes() + connection_bytes(); }
+  bool full() const { return used() >= limit_; }
+
+  // A connection's partial frame went from `before` to `after` bytes. Returns `after`, so a
+  // caller keeps its own figure in one statement: held = budget.reading(held, parser_bytes).
+  std::uint64_t reading(std::uint64_t before, std::uint64_t after);
+  // Bytes queued to a client / written (or dropped with a closed connection).
+  void queued(std::uint64_t bytes) { write_bytes_ += bytes; }
+  void written(std::uint64_t bytes);
+
+  // Registers `wake`, called once, from wake_if_room(), when the budget is no longer full.
+  // The waiter is forgotten when called; cancel() forgets it earlier (a closed connection).
+  waiter_id wait(std::function<void()> wake);
+  void cancel(waiter_id id) { waiters_.erase(id); }
+  std::size_t waiting() const { return waiters_.size(); }
+  // Wakes every waiter, oldest first, if the budget has room. Each woken connection reads one
+  // chunk and waits again if that filled the budget. Called after every release here and by
+  // the engine after each flush (an ACK or a dispatch may have freed messages).
+  void wake_if_room();
+
+  // How often a connection had to wait (for /metrics).
+  std::uint64_t waits_total() const { return waits_total_; }
+
+ private:
+  std::uint64_t limit_;
+  std::function<std::uint64_t()> message_bytes_;
+  std::uint64_t read_bytes_ = 0;
+  std::uint64_t write_bytes_ = 0;
+  std::map<waiter_id, std::function<void()>> waiters_;  // ordered: oldest first
+  waiter_id next_waiter_ = 1;
+  std::uint64_t waits_total_ = 0;
+  bool waking_ = false;
+};
+
+}  // namespace tandem::broker

@@ -1,0 +1,189 @@
+"""17 memory budget (issue 17, "one global memory budget over all sessions' buffers and
+messages"): max_memory_bytes bounds messages held in memory, partial frames and write queues
+together. At the limit a connection in the middle of a frame is not read (its client's send
+blocks, like ActiveMQ's producer flow control) while ACKs and small frames still are, so
+consumers drain; a frame that waits send_timeout_ms gets an ERROR naming max_memory_bytes."""
+import socket
+import threading
+import time
+
+from tandem_test import Broker, Raw, client, metric, run, wait_for
+
+MiB = 1 << 20
+
+
+def budget_broker(brokers, **limits):
+    cfg = {"allow_anonymous": True, "frame_timeout_ms": 0, "idle_timeout_ms": 0, "admin_open_reads": True}
+    cfg.update(limits)
+    b = Broker(config=cfg)
+    brokers.append(b)
+    b.start()
+    return b
+
+
+def rss(b):
+    with open(f"/proc/{b.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class PartialFrameSender:
+    """A session that CONNECTs and then sends `size` octets of one SEND's body, never its end:
+    a slowloris with a large frame. Its sendall blocks once the broker stops reading."""
+
+    def __init__(self, b, size):
+        self.sock = socket.create_connection(("127.0.0.1", b.port), timeout=120)
+        # A small send buffer: what the broker has not read stays with this client.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        self.sock.sendall(b"CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0")
+        got = b""
+        while b"\0" not in got:
+            got += self.sock.recv(4096)
+        assert got.startswith(b"CONNECTED"), got
+        self.size = size
+        self.sent = 0
+        self.thread = threading.Thread(target=self._send, daemon=True)
+        self.thread.start()
+
+    def _send(self):
+        self.sock.sendall(f"SEND\ndestination:/queue/big\ncontent-length:{self.size}\n\n".encode())
+        chunk = b"x" * (256 * 1024)
+        try:
+            while self.sent < self.size:
+                n = self.sock.send(chunk[:self.size - self.sent])
+                self.sent += n
+        except OSError:
+            pass
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def wait_until_senders_settle(senders, timeout=60):
+    """Until every sender has sent all it meant to, or none has progressed for 1 s (the
+    broker stopped reading them)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(s.sent for s in senders)
+        if all(s.sent >= s.size for s in senders):
+            return total
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since >= 1.0:
+            return total
+        time.sleep(0.05)
+    raise AssertionError("partial-frame senders neither finished nor stalled")
+
+
+def pair_round_trips(b, n, what):
+    """A well-behaved producer/consumer pair: n persistent SENDs with receipts, each received
+    and ACKed. Returns the slowest RECEIPT in seconds."""
+    p = client(b)
+    pc = p.collector
+    c = client(b)
+    cc = c.collector
+    c.subscribe("/queue/good", id="g", ack="client-individual")
+    slowest = 0.0
+    for i in range(n):
+        rid = f"{what}{i}"
+        t0 = time.monotonic()
+        p.send("/queue/good", f"ping {i}", headers={"persistent": "true", "receipt": rid})
+        pc.wait_receipt(rid, timeout=10)
+        slowest = max(slowest, time.monotonic() - t0)
+        cc.wait_messages(i + 1, timeout=10)
+        m = cc.messages[i]
+        c.ack(m.headers["ack"])
+    assert not pc.errors and not cc.errors, (pc.errors, cc.errors)
+    p.disconnect()
+    c.disconnect()
+    return slowest
+
+
+def test_partial_frames_stay_within_the_memory_budget(brokers):
+    # Regression (issue 17, finding 3): 20 sessions holding 9 MiB partial frames added 200 MB;
+    # no bound covered connections' buffers, only messages.
+    budget = 32 * MiB
+    overhead = 24 * MiB  # malloc slack, 64 KiB read buffer per connection, the pair's traffic
+    b = budget_broker(brokers, max_memory_bytes=budget, send_timeout_ms=20000)
+    pair_round_trips(b, 5, "warm")
+    before = rss(b)
+    senders = [PartialFrameSender(b, 9 * MiB) for _ in range(20)]
+    try:
+        taken = wait_until_senders_settle(senders)
+        peak = rss(b)
+        # The broker still serves a well-behaved pair while the budget is full.
+        slowest = pair_round_trips(b, 20, "during")
+        peak = max(peak, rss(b))
+        print(f"senders pushed {taken / MiB:.1f} MiB; RSS {before / MiB:.1f} -> {peak / MiB:.1f} MiB; "
+              f"slowest RECEIPT {slowest * 1000:.1f} ms", flush=True)
+        assert peak - before <= budget + overhead, \
+            f"RSS grew {(peak - before) / MiB:.1f} MiB with a budget of {budget / MiB:.0f} MiB"
+        held = metric(b, "tandem_memory_partial_frame_bytes")
+        assert held <= budget + 20 * 64 * 1024, held
+        assert metric(b, "tandem_memory_budget_waiting") >= 1
+    finally:
+        for s in senders:
+            s.close()
+    # A connection that is not read does not see its client hang up either (the FIN waits
+    # behind unread data): send_timeout_ms ends the wait and gives the partial frames back.
+    wait_for(lambda: metric(b, "tandem_memory_partial_frame_bytes") == 0, timeout=60, interval=0.2)
+
+
+def test_consumers_drain_while_producers_wait(brokers):
+    # No deadlock: with the budget full of messages nobody has read and a producer stuck in
+    # the middle of a large frame, a consumer can still SUBSCRIBE, receive and ACK, and the
+    # freed memory lets the waiting frame in.
+    budget = 4 * MiB
+    b = budget_broker(brokers, max_memory_bytes=budget, send_timeout_ms=60000)
+    p = client(b)
+    pc = p.collector
+    body = "m" * (256 * 1024)
+    for i in range(14):  # 3.5 MiB of non-persistent messages nobody reads yet
+        p.send("/queue/backlog", body, headers={"receipt": f"f{i}"})
+        pc.wait_receipt(f"f{i}")
+    # A 3 MiB frame fills the rest: its reader stops in the middle of it.
+    big = PartialFrameSender(b, 3 * MiB)
+    wait_for(lambda: metric(b, "tandem_memory_budget_waiting") >= 1, timeout=10, interval=0.1)
+    assert metric(b, "tandem_memory_partial_frame_bytes") < 1 * MiB
+    c = client(b)
+    cc = c.collector
+    c.subscribe("/queue/backlog", id="d", ack="client-individual", headers={"activemq.prefetchSize": "2"})
+    for i in range(14):
+        cc.wait_messages(i + 1, timeout=15)
+        c.ack(cc.messages[i].headers["ack"])
+    # Memory freed: the waiting frame is read to its end (the broker would take it once its
+    # NUL came, which this sender never sends).
+    wait_for(lambda: metric(b, "tandem_memory_partial_frame_bytes") >= 3 * MiB, timeout=30, interval=0.1)
+    assert metric(b, "tandem_memory_budget_waiting") == 0
+    assert not cc.errors, cc.errors
+    big.close()
+
+
+def test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit(brokers):
+    b = budget_broker(brokers, max_memory_bytes=2 * MiB, send_timeout_ms=1500)
+    p = client(b)
+    pc = p.collector
+    for i in range(7):  # 1.75 MiB held by a queue nobody reads
+        p.send("/queue/unread", "u" * (256 * 1024), headers={"receipt": f"u{i}"})
+        pc.wait_receipt(f"u{i}")
+    r = Raw(b)
+    r.connect(extra={"heart-beat": "0,0"})
+    r.send(b"SEND\ndestination:/queue/x\ncontent-length:1000000\n\n" + b"y" * 600000)
+    t0 = time.monotonic()
+    f = r.read_frame(timeout=15)
+    took = time.monotonic() - t0
+    assert f is not None and f[0] == "ERROR", f
+    assert "max_memory_bytes" in f[1]["message"] and b"send_timeout_ms" in f[2], f
+    assert 1.0 <= took < 10, took
+    assert r.read_eof(timeout=10) is not None
+
+
+if __name__ == "__main__":
+    run([test_partial_frames_stay_within_the_memory_budget, test_consumers_drain_while_producers_wait,
+         test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit])

@@ -1,0 +1,125 @@
+// broker/memory_budget.h: the accounting of max_memory_bytes over messages, partial frames and
+// write queues, and the waiters it wakes; then the engine's use of it (issue 17).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "broker/memory_budget.h"
+#include "engine_fixture.h"
+
+namespace tandem::broker {
+namespace {
+
+TEST_CASE("the budget sums messages, partial frames and write queues against one limit") {
+  std::uint64_t messages = 100;
+  memory_budget b(1000, [&] { return messages; });
+  CHECK(b.used() == 100);
+  std::uint64_t held = 0;
+  held = b.reading(held, 300);
+  held = b.reading(held, 500);  // the same frame grew: replaced, not added
+  CHECK(held == 500);
+  CHECK(b.read_buffer_bytes() == 500);
+  b.queued(200);
+  CHECK(b.write_queue_bytes() == 200);
+  CHECK(b.connection_bytes() == 700);
+  CHECK(b.used() == 800);
+  CHECK_FALSE(b.full());
+  messages = 300;  // the engine's count is read, not copied
+  CHECK(b.used() == 1000);
+  CHECK(b.full());
+  b.written(150);
+  CHECK(b.used() == 850);
+  held = b.reading(held, 0);  // the frame completed
+  CHECK(b.read_buffer_bytes() == 0);
+  CHECK(b.used() == 350);
+}
+
+TEST_CASE("releases never take a count below zero") {
+  memory_budget b(1000, [] { return std::uint64_t{0}; });
+  b.queued(10);
+  b.written(50);
+  CHECK(b.write_queue_bytes() == 0);
+  b.reading(40, 0);
+  CHECK(b.read_buffer_bytes() == 0);
+}
+
+TEST_CASE("waiters are woken once, oldest first, only when the budget has room") {
+  std::uint64_t messages = 1000;
+  memory_budget b(1000, [&] { return messages; });
+  std::vector<int> woken;
+  b.wait([&] { woken.push_back(1); });
+  auto second = b.wait([&] { woken.push_back(2); });
+  b.wait([&] { woken.push_back(3); });
+  CHECK(b.waiting() == 3);
+  CHECK(b.waits_total() == 3);
+  b.cancel(second);  // a connection that closed while waiting
+  b.wake_if_room();
+  CHECK(woken.empty());  // still full
+  messages = 999;
+  b.wake_if_room();
+  CHECK(woken == std::vector<int>{1, 3});
+  CHECK(b.waiting() == 0);
+  b.wake_if_room();
+  CHECK(woken.size() == 2);  // woken once
+}
+
+TEST_CASE("bytes written or a frame completed wake the waiters") {
+  memory_budget b(100, [] { return std::uint64_t{0}; });
+  b.queued(100);
+  int wakes = 0;
+  b.wait([&] { ++wakes; });
+  b.written(1);
+  CHECK(wakes == 1);
+  std::uint64_t held = b.reading(0, 10);
+  b.wait([&] { ++wakes; });
+  b.reading(held, 0);
+  CHECK(wakes == 2);
+}
+
+TEST_CASE("a non-persistent SEND waits while connections' buffers fill the budget, and goes on when they drain") {
+  auto cfg = test::fixture::default_config();
+  cfg.max_memory_bytes = 4096;
+  cfg.send_timeout = std::chrono::milliseconds(5000);
+  test::fixture fx(cfg);
+  test::client p(fx, test::connected);
+  auto& budget = fx.eng->memory();
+  // Another connection holds a partial frame as large as the whole budget.
+  std::uint64_t held = budget.reading(0, 4096);
+  p.frame("SEND", {{"destination", "/queue/nonp"}, {"receipt", "1"}}, "hello");
+  CHECK(p.sink.paused);
+  CHECK_FALSE(p.has_receipt("1"));
+  auto conns = fx.eng->connections_json();
+  REQUIRE(conns.size() == 1);
+  CHECK(conns[0]["blocked_on"].get<std::string>().find("partial frames") != std::string::npos);
+  // A persistent SEND is not held in memory: the budget does not stop it.
+  test::client q(fx, test::connected);
+  q.send("/queue/pers", "durable", {{"persistent", "true"}});
+  // The partial frame completes (or its connection closes): the held SEND is taken.
+  budget.reading(held, 0);
+  fx.eng->tick(std::chrono::steady_clock::now());
+  REQUIRE(p.wait_receipt("1"));
+  CHECK_FALSE(p.sink.paused);
+  CHECK(budget.message_bytes() > 0);  // the message is held now, and counted
+}
+
+TEST_CASE("the engine wakes connections waiting on the budget when an ACK frees messages") {
+  auto cfg = test::fixture::default_config();
+  cfg.max_memory_bytes = 2048;
+  test::fixture fx(cfg);
+  test::client p(fx, test::connected), c(fx, test::connected);
+  p.send("/queue/held", std::string(3000, 'x'));  // taken below the limit, now above it
+  auto& budget = fx.eng->memory();
+  REQUIRE(budget.full());
+  int wakes = 0;
+  budget.wait([&] { ++wakes; });
+  c.subscribe("s", "/queue/held", "client");
+  REQUIRE(c.wait_messages(1));
+  CHECK(wakes == 0);  // delivered, not acked: still held
+  c.frame("ACK", {{"id", c.ack_id()}});
+  CHECK_FALSE(budget.full());
+  CHECK(wakes == 1);
+}
+
+}  // namespace
+}  // namespace tandem::broker
