@@ -467,8 +467,13 @@ asio::awaitable<void> admin_http::tls_session(asio::ip::tcp::socket socket) {
     beast::get_lowest_layer(stream).expires_after(request_timeout);
     co_await stream.async_handshake(boost::asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      // Plain HTTP sent to the HTTPS port, an untrusted client certificate, a scanner.
-      log::warn("admin", "TLS handshake failed", {log::kv("remote", peer), log::kv("error", ec.message())});
+      // Plain HTTP sent to the HTTPS port, an untrusted client certificate, a scanner: one
+      // line per 10 s with the count of the others, or a scanner writes the log full.
+      static log::rate_limiter failures(std::chrono::seconds(10));
+      std::uint64_t suppressed = 0;
+      if (failures.allow(suppressed))
+        log::warn("admin", "TLS handshake failed",
+                  {log::kv("remote", peer), log::kv("error", ec.message()), log::kv("suppressed", suppressed)});
       co_return;
     }
     co_await serve(stream);

@@ -131,11 +131,13 @@ std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, b
 }
 
 void store::impl::push(std::unique_ptr<entry> e) {
+  bool wake = false;
   {
     std::lock_guard lk(queue_mu);
     queue.push_back(std::move(e));
+    wake = queue.size() >= writer_wakes_at;
   }
-  queue_cv.notify_one();
+  if (wake) queue_cv.notify_one();
 }
 
 void store::impl::reject(completion done, std::error_code ec) {

@@ -192,6 +192,10 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::condition_variable queue_cv;
   std::vector<std::unique_ptr<entry>> queue;
   bool stopping = false;
+  // The queue length at which the waiting writer acts (1 when it waits for work, the last
+  // group's size while it lingers): push() wakes it only then, so 64 appenders re-appending
+  // during a linger cost one wake-up of the writer thread, not 64 (issue 19).
+  std::size_t writer_wakes_at = 1;
 
   // ---- failure (any thread) ----
   std::atomic<bool> failed_flag{false};

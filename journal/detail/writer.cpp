@@ -291,6 +291,7 @@ void store::impl::run_writer() {
     {
       std::unique_lock lk(queue_mu);
       auto ready = [&] { return !queue.empty() || stopping; };
+      writer_wakes_at = 1;
       if (opts.sync == sync_policy::periodic && dirty) {
         queue_cv.wait_until(lk, last_sync + opts.sync_interval, ready);
       } else {
@@ -300,7 +301,9 @@ void store::impl::run_writer() {
       if (opts.sync == sync_policy::always && linger.count() > 0 && previous_group > 1 && !stopping &&
           !queue.empty() && queue.size() < previous_group) {
         stats.lingers.fetch_add(1, std::memory_order_relaxed);
+        writer_wakes_at = previous_group;
         queue_cv.wait_until(lk, clock::now() + linger, [&] { return queue.size() >= previous_group || stopping; });
+        writer_wakes_at = 1;
       }
       batch.swap(queue);
       stop = stopping && batch.empty();

@@ -317,6 +317,28 @@ def test_admin_over_https_reads_health_and_refuses_a_purge_without_credentials(b
     b.wait_log("TLS handshake failed")
 
 
+def test_failed_admin_handshakes_are_logged_at_a_bounded_rate(brokers):
+    """A scanner or a misconfigured monitor hitting the HTTPS admin port with plain HTTP must
+    not write a log line per attempt (it fills the journal and hides what matters): the
+    first failure is logged, the rest within the limiter's interval (10 s) are counted."""
+    p = pki()
+    b = Broker(config={"users": ADMIN_USERS, "admin_tls_listen": "127.0.0.1:0", "tls_cert": p.server,
+                       "tls_key": p.server_key}, name="https-flood")
+    brokers.append(b)
+    b.start()
+    port = int(b.wait_log(r"admin https listening .*port=(\d+)").group(1))
+    for _ in range(50):
+        s = socket.create_connection(("127.0.0.1", port), timeout=DEFAULT_TIMEOUT)
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(100)  # the broker closes: the handshake failed
+        s.close()
+    b.wait_log("TLS handshake failed")
+    status, _ = https_call(port, "GET", "/health")  # the port still serves
+    assert status == 200, status
+    lines = [l for l in b.log_text().splitlines() if "TLS handshake failed" in l]
+    assert len(lines) <= 2, f"{len(lines)} log lines for 50 failed handshakes:\n" + "\n".join(lines[:5])
+
+
 def test_check_config_names_admin_tls_listen_without_a_certificate(brokers):
     work = tempfile.mkdtemp(prefix="tandem-tlscfg-")
     try:

@@ -326,11 +326,9 @@ nlohmann::json controller::stop_lease_episode(unsigned n) {
   // land on it when it resumes, and its resends would be answered from the old master's
   // duplicate window, without an append (so without the fence); the writers check counts
   // such RECEIPTs too (docs/failover.md, bug 8), but this kind is about the fence.
-  const auto reconnects_before = workload_->counters().reconnects;
-  const unsigned moved = workload_->drop_connections({.consumers = true, .even_producers = true});
-  const bool accepted = pump_until(o_.failover_timeout, [&] {
-    return workload_->accepted().has_value() && workload_->counters().reconnects >= reconnects_before + moved;
-  });
+  workload_->drop_connections({.consumers = true, .even_producers = true});
+  const bool accepted =
+      pump_until(o_.failover_timeout, [&] { return workload_->accepted().has_value() && workload_->dropped_all_back(); });
   // The old master resumes while a newer epoch serves. Its lock file now answers it slowly,
   // as a busy NFS server answers a client whose state it dropped: the watchdog learns of
   // the loss late, and only the journal's fence stands between the resumed master and a
@@ -399,9 +397,8 @@ nlohmann::json controller::machine_episode(unsigned n, fault_kind kind) {
     faultfs_->must("freeze write,fsync path=journal/*");
     const auto receipted_before = workload_->counters().receipted + workload_->counters().backlog_receipted;
     sleep_for(o_.pause_min);
-    const auto before = workload_->counters().reconnects;
     const unsigned dropped = workload_->drop_connections({.even_producers = true, .odd_producers = true, .parked = true});
-    const bool back = pump_until(o_.failover_timeout, [&] { return workload_->counters().reconnects >= before + dropped; });
+    const bool back = pump_until(o_.failover_timeout, [&] { return workload_->dropped_all_back(); });
     f["producers_dropped"] = dropped;
     f["producers_reconnected"] = back;
     sleep_for(o_.pause_min);  // the resends' answers, if the master gives any

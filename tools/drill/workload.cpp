@@ -1,5 +1,6 @@
 #include "tools/drill/workload.h"
 
+#include <algorithm>
 #include <charconv>
 #include <future>
 #include <set>
@@ -35,6 +36,7 @@ struct workload::producer {
   std::uint64_t unpaced = 0;         // seqs up to this one go as fast as the window allows
   std::shared_ptr<client::connection> conn;
   clock_type::time_point connected_at;
+  std::uint64_t reconnects = 0;  // this connection's own, for dropped_all_back()
   std::uint64_t next_seq = 1;
   std::set<std::uint64_t> resend;                         // lost, to send again, in seq order
   std::unordered_map<std::uint64_t, std::uint64_t> inflight;  // receipt id -> seq
@@ -49,6 +51,7 @@ struct workload::producer {
 struct workload::consumer {
   std::uint32_t index = 0;
   std::shared_ptr<client::connection> conn;
+  std::uint64_t reconnects = 0;  // this connection's own, for dropped_all_back()
   std::vector<client::subscription> subscriptions;
   // ACKs waiting for their RECEIPT: receipt id -> (producer, seq).
   std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint64_t>> acks_in_flight;
@@ -125,6 +128,7 @@ std::shared_ptr<workload::producer> workload::make_producer(std::uint32_t index,
   };
   h.on_reconnect = [this, raw](const client::reconnect_event& e) {
     raw->connected_at = e.connected_at;
+    ++raw->reconnects;
     {
       std::lock_guard lock(mutex_);
       ++counters_.reconnects;
@@ -179,7 +183,8 @@ std::shared_ptr<workload::consumer> workload::make_consumer(std::uint32_t index,
       ++counters_.closed_for_good;
     }
   };
-  h.on_reconnect = [this](const client::reconnect_event&) {
+  h.on_reconnect = [this, raw](const client::reconnect_event&) {
+    ++raw->reconnects;
     std::lock_guard lock(mutex_);
     ++counters_.reconnects;
   };
@@ -490,21 +495,29 @@ void workload::stop_producers() {
 
 unsigned workload::drop_connections(connection_selection which) {
   return call([this, which] {
-    unsigned dropped = 0;
-    auto drop = [&](client::connection& c) {
+    dropped_.clear();
+    auto drop = [&](client::connection& c, const std::uint64_t& reconnects) {
       if (!c.is_connected()) return;
       c.drop();
-      ++dropped;
+      dropped_.push_back(dropped_connection{&c, &reconnects, reconnects});
     };
     for (auto& p : producers_) {
       const bool even = p->index % 2 == 0;
-      if ((even && which.even_producers) || (!even && which.odd_producers)) drop(*p->conn);
+      if ((even && which.even_producers) || (!even && which.odd_producers)) drop(*p->conn, p->reconnects);
     }
-    if (which.parked && backlog_producer_) drop(*backlog_producer_->conn);
+    if (which.parked && backlog_producer_) drop(*backlog_producer_->conn, backlog_producer_->reconnects);
     if (which.consumers) {
-      for (auto& c : consumers_) drop(*c->conn);
+      for (auto& c : consumers_) drop(*c->conn, c->reconnects);
     }
-    return dropped;
+    return static_cast<unsigned>(dropped_.size());
+  });
+}
+
+bool workload::dropped_all_back() {
+  return call([this] {
+    return std::all_of(dropped_.begin(), dropped_.end(), [](const dropped_connection& d) {
+      return *d.reconnects > d.reconnects_at_drop && d.conn->is_connected();
+    });
   });
 }
 

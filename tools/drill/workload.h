@@ -59,6 +59,7 @@
 #include "tools/drill/policy_workload.h"
 
 namespace tandem::client {
+class connection;
 struct message;
 }
 
@@ -159,6 +160,10 @@ class workload {
   // first broker that answers) and resends what was not receipted, as clients do.
   // Returns how many were connected (and so dropped).
   unsigned drop_connections(connection_selection which);
+  // True once every connection the last drop_connections() cut has reconnected and is
+  // connected now. Per connection, not a count: one client reconnecting twice (its first
+  // reconnect landed on a broker that then went away) must not stand in for another.
+  bool dropped_all_back();
   // At the end: the probe's writes join the history, and consumers drain the backlog and
   // the probe queue (`probe_destination`).
   void start_end_consumers(const std::vector<probe_write>& probe_writes, const std::string& probe_destination);
@@ -203,6 +208,12 @@ class workload {
   std::shared_ptr<consumer> probe_consumer_;
   std::vector<ack_record> acks_;
   std::set<std::pair<std::uint32_t, std::uint64_t>> nacked_;  // (p, seq) NACKed at least once
+  struct dropped_connection {
+    client::connection* conn;
+    const std::uint64_t* reconnects;  // the producer's or consumer's own counter
+    std::uint64_t reconnects_at_drop;
+  };
+  std::vector<dropped_connection> dropped_;  // by the last drop_connections()
   bool finished_ = false;
 
   // Shared with the controller.
