@@ -52,6 +52,18 @@
 // the fence callback around every write; a database store would check its epoch row in
 // every transaction.
 //
+// BARRIER. fence_barrier(done) is a change that carries nothing: `done` runs after every
+// append accepted before it has completed (ORDERING), with no error only when the store
+// confirmed its mastership AFTER those appends were durable and after the barrier was
+// queued: the journal runs it through the same step as a group of records (fdatasync per
+// the sync setting, then the synchronous confirm callback), batched with whatever else is
+// in flight, so barriers queued together share one confirmation; a database store runs a
+// transaction that passes its epoch check. Its use: an answer that depends on nothing new
+// being written (a resend answered from the store's duplicate window) must not go out from
+// a master that a newer epoch has replaced (issue 12: once a newer epoch exists, nothing
+// of an older one is reported). An error means a newer master may exist (the store is
+// failed, the broker steps down) or the store is closed: report nothing.
+//
 // CLOSE. close() completes or fails every accepted append, stops the store's threads and
 // returns the first error seen; later appends fail with errc::closed. The destructor
 // closes. Call it on the owner thread, never from inside a completion.
@@ -94,6 +106,11 @@ class message_store {
   // state), errc::invalid_argument (an empty target list), errc::record_too_large, and
   // the store's I/O errors.
   virtual void append(change c, completion done) = 0;
+
+  // Runs `done` (may be empty) once every append before it completed and mastership was
+  // confirmed after them (see BARRIER). Errors: errc::closed, errc::journal_failed, the
+  // fence's error (lockmgr: lost_mastership), the store's I/O errors. `position` is 0.
+  virtual void fence_barrier(completion done) = 0;
 
   // ---- reads ----
   // The live index, from open() on (see live_index.h).

@@ -135,6 +135,7 @@ std::uint64_t store::allocate_msg_seq() {
 bool store::compact_step(std::uint64_t max_bytes) { return impl_->compact_step(max_bytes); }
 
 void store::checkpoint(completion done) { impl_->request_checkpoint(std::move(done)); }
+void store::fence_barrier(completion done) { impl_->request_barrier(std::move(done)); }
 
 std::error_code store::failed() const { return impl_->failed(); }
 

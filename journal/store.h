@@ -320,6 +320,14 @@ class store final : public message_store {
   // until it returns false and checkpoints pass the head): disk <= 2 x live + 2 segments.
   bool compact_step(std::uint64_t max_bytes = 4ull << 20) override;
 
+  // message_store.h, BARRIER. The writer takes a barrier into the group being written
+  // (after its records' fdatasync and confirm, the barrier completes with them); a barrier
+  // that finds no record to go with runs the confirm alone: with sync_policy::always
+  // nothing is left unsynced between groups, and with periodic or never the records
+  // before it completed without a sync by that policy, so durable means what it means for
+  // them.
+  void fence_barrier(completion done) override;
+
   // Writes a checkpoint of the index now (queued behind pending appends); `done` on owner.
   // The owner thread only walks the index into a buffer kept from the previous checkpoint
   // (~33 bytes per live message); the checksum and the write run on the writer thread.

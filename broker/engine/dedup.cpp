@@ -46,7 +46,7 @@ dedup::status dedup::check(const std::string& producer, std::uint64_t seq) const
     return status::in_flight;
   }
   if (auto it = stored_.find(producer); it != stored_.end() && it->second.seqs.contains(seq)) return status::stored;
-  if (store_ && store_->index().is_duplicate(producer, seq)) return status::stored;
+  if (store_ && store_->index().is_duplicate(producer, seq)) return status::journaled;
   return status::fresh;
 }
 

@@ -2,9 +2,18 @@
 // (engine.h): a producer that resends after a failover must not duplicate what the old
 // master already accepted. The engine asks ONE question, here: what became of (producer,
 // seq) so far? `stored` (answer the resend with a RECEIPT marked tandem-duplicate, store
-// nothing), `in_flight` (its original's append is not durable yet: the resend waits, parked
-// like a SEND waiting for space, and is asked again when the original completes), or
-// `fresh` (store it).
+// nothing), `journaled` (the same, but the original is in the store's window: the RECEIPT
+// waits for a store barrier, below), `in_flight` (its original's append is not durable yet:
+// the resend waits, parked like a SEND waiting for space, and is asked again when the
+// original completes), or `fresh` (store it).
+//
+// Why `journaled` waits (issue 12, promise.md "Long run 3" finding 4, failover.md bug 8): a
+// resend answered from the store's window writes nothing, so no fdatasync-then-confirm step
+// stands between it and its RECEIPT; a master stopped and resumed after a newer epoch took
+// over answered such resends before its watchdog stepped it down. The engine answers it
+// only when message_store::fence_barrier completes (send.cpp, receipt_duplicate), which
+// confirms mastership after the resend arrived; a failed barrier answers nothing. What only
+// `stored_` holds dies with this process anyway and is answered at once.
 //
 // The rule (issue 12, bugs 2a-2c): a seq counts as stored only once its message is, so a
 // RECEIPT for a resend never comes before the original is durable, and a seq whose original
@@ -46,7 +55,7 @@ namespace tandem::broker::detail {
 
 class dedup {
  public:
-  enum class status { fresh, in_flight, stored };
+  enum class status { fresh, in_flight, stored, journaled };
 
   // `store` may be null (a memory-only broker); it must outlive this object.
   // `max_producers`: producers whose `stored_` window is kept (least recently stored to

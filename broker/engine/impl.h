@@ -107,6 +107,9 @@ struct engine::impl {
   // Why a resend waits for its in-flight original (dedup.h), and whether it still must.
   static failure original_in_flight(const std::string& producer, std::uint64_t seq);
   bool original_still_in_flight(const stomp::frame& f) const;
+  // ---- duplicate_receipt.cpp: a resend's RECEIPT, through the fence when the store has it ----
+  void answer_duplicate(detail::session& s, const stomp::frame& f, detail::dedup::status seen);
+  journal::completion receipt_when_fenced(session_id sid, std::uint64_t slot);
 
   // ---- subscribe.cpp: SUBSCRIBE, UNSUBSCRIBE, durable subscriptions ----
   void on_subscribe(detail::session& s, stomp::frame& f);

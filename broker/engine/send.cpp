@@ -101,18 +101,19 @@ void engine::impl::on_send(session& s, stomp::frame&& f) {
     if (auto space = check_space(part.destination, part.to_topic, r.persistent); !space)
       return park(s, std::move(f), std::move(space).error());
   }
-  switch (dedup_.check(r.producer_id, r.producer_seq)) {
+  const auto seen = dedup_.check(r.producer_id, r.producer_seq);
+  switch (seen) {
     case dedup::status::in_flight:
       // Its original is not durable yet: answering now could receipt a message that is
       // then lost (issue 12, bug 2b). Wait for it like for space; asked again then.
       return park(s, std::move(f), original_in_flight(r.producer_id, r.producer_seq));
     case dedup::status::stored:
+    case dedup::status::journaled:
       // A resend of a message we already have (the producer failed over before it saw the
-      // receipt): drop it, but receipt it, marked, so the producer moves on.
-      ++s.messages_in;
-      ++duplicates_;
-      add_receipt(s, f, 0, receipt_kind::duplicate);
-      return;
+      // receipt): drop it, but receipt it, marked, so the producer moves on; from the
+      // store's window only once mastership is confirmed (duplicate_receipt.cpp).
+      if (r.tx && seen == dedup::status::journaled) r.tx->dropped_journaled_resend = true;
+      return answer_duplicate(s, f, seen);
     case dedup::status::fresh: break;
   }
   ++s.messages_in;

@@ -227,6 +227,9 @@ struct transaction {
   std::vector<tx_send> sends;
   std::vector<tx_ack> acks;
   std::uint64_t bytes = 0;  // held in memory until COMMIT / ABORT
+  // A SEND dropped as a resend of a message the store holds: the COMMIT's RECEIPT then
+  // passes the fence like the resend's own would (duplicate_receipt.cpp).
+  bool dropped_journaled_resend = false;
 };
 
 enum class session_state { awaiting_connect, connected, closing };

@@ -100,6 +100,7 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   std::vector<planned_send> plans;
   std::vector<planned_schedule> schedules;  // scheduled SENDs (scheduled.cpp)
   plans.reserve(tx.sends.size());
+  bool duplicates_need_fence = tx.dropped_journaled_resend;  // a dropped resend the store holds, or will
   for (auto& send : tx.sends) {
     // Producer seqs are recorded at COMMIT, never at SEND: an aborted transaction leaves
     // nothing behind (issue 12, bug 2a). A seq stored or in flight by now (a resend, or
@@ -108,8 +109,9 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
     // RECEIPT never precedes it; if that original fails, the journal has failed too and so
     // does this COMMIT (a refused oversized original is the one exception: its resend
     // inside a transaction is then dropped; send such a message outside a transaction).
-    if (dedup_.check(send.msg.producer_id, send.msg.producer_seq) != dedup::status::fresh) {
+    if (const auto seen = dedup_.check(send.msg.producer_id, send.msg.producer_seq); seen != dedup::status::fresh) {
       ++duplicates_;
+      duplicates_need_fence = duplicates_need_fence || seen != dedup::status::stored;
       continue;
     }
     if (send.scheduled) {
@@ -130,7 +132,12 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
       ack_delivery(sub, it, &batch.items);
   });
   const bool wants_receipt = f.get("receipt").has_value();
-  const auto waiting = static_cast<std::uint32_t>((batch.items.empty() ? 0 : 1) + (wants_receipt ? nacks.size() : 0));
+  // With no batch of its own, a COMMIT of resends is answered like a lone resend
+  // (duplicate_receipt.cpp): after a store barrier, which also waits for an original still
+  // in flight. With a batch, the batch's append is that barrier.
+  const bool barrier = batch.items.empty() && duplicates_need_fence && wants_receipt && store_ != nullptr;
+  const auto waiting = static_cast<std::uint32_t>((batch.items.empty() ? 0 : 1) + (barrier ? 1 : 0) +
+                                                  (wants_receipt ? nacks.size() : 0));
   auto slot = add_receipt(s, f, waiting);
   for (auto [sub, tag] : nacks) {
     auto it = sub->unacked.find(tag);
@@ -143,6 +150,7 @@ void engine::impl::on_commit(session& s, stomp::frame& f) {
   }
   if (batch.items.empty()) {
     for (const auto& p : plans) apply_send(p);
+    if (barrier) store_->fence_barrier(receipt_when_fenced(s.id, slot));
     return;
   }
   std::uint64_t bytes = 0;

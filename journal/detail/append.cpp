@@ -169,6 +169,18 @@ void store::impl::append_locked(record r, completion done, append_kind kind) {
   enqueue_locked(std::move(e));
 }
 
+void store::impl::request_barrier(completion done) {
+  std::unique_lock lk(state_mu);
+  if (closed || failed_flag) {
+    lk.unlock();
+    return reject(std::move(done), closed ? make_error_code(errc::closed) : make_error_code(errc::journal_failed));
+  }
+  auto e = std::make_unique<entry>();
+  e->kind = entry_kind::barrier;
+  e->done = std::move(done);
+  push(std::move(e));
+}
+
 void store::impl::request_checkpoint(completion done) {
   std::unique_lock lk(state_mu);
   if (closed || failed_flag) {

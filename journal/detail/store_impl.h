@@ -57,7 +57,8 @@ inline std::chrono::milliseconds since(clock::time_point t0) {
 }
 
 // What append() hands the writer thread.
-enum class entry_kind { record, checkpoint, delete_segment, internal_record };
+// barrier: no bytes; completes with the group it joins (message_store.h, BARRIER).
+enum class entry_kind { record, checkpoint, delete_segment, internal_record, barrier };
 
 // What a compacted segment defines: its destinations' and subscriptions' create records.
 enum class definition_kind { destination, subscription };
@@ -261,6 +262,8 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::error_code sync_head(std::string_view what);
   void write_group(std::vector<std::unique_ptr<entry>>& group);
   void write_checkpoint(entry& e);
+  // A barrier with no record in its group: the confirm step alone.
+  std::error_code confirm_barrier();
   void delete_segment(entry& e);
   void run_writer();
   void process(std::vector<std::unique_ptr<entry>>& batch);
@@ -275,6 +278,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void enqueue_locked(std::unique_ptr<entry> e);
   void append_locked(record r, completion done, append_kind kind);
   void request_checkpoint(completion done);
+  void request_barrier(completion done);
   bool close_wants_checkpoint();  // takes state_mu
 
   // ---- open (detail/recovery.cpp) ----

@@ -193,6 +193,15 @@ std::error_code store::impl::sync_head(std::string_view what) {
   return {};
 }
 
+std::error_code store::impl::confirm_barrier() {
+  if (failed_flag) return errc::journal_failed;
+  if (auto ec = check_confirm()) {
+    fail(ec, seg_file ? seg_file->path() : jdir, "mastership confirmation for a barrier failed");
+    return ec;
+  }
+  return {};
+}
+
 void store::impl::write_checkpoint(entry& e) {
   // The checkpoint reflects removes appended up to now: they must be durable first.
   if ((e.ec = sync_head("checkpoint"))) return;
@@ -318,15 +327,30 @@ void store::impl::run_writer() {
 void store::impl::process(std::vector<std::unique_ptr<entry>>& batch) {
   std::vector<std::unique_ptr<entry>> done;
   std::vector<std::unique_ptr<entry>> group;
+  // Barriers ride with the group they were queued among and complete after it: its last
+  // record completing without error means the group's final flush passed check_confirm
+  // after everything before the barriers was written (and synced, policy always).
+  std::vector<std::unique_ptr<entry>> barriers;
   auto flush_group = [&] {
-    if (group.empty()) return;
-    write_group(group);
+    if (!group.empty()) {
+      write_group(group);
+      for (auto& b : barriers) b->ec = group.back()->ec;
+    } else if (!barriers.empty()) {
+      const auto ec = confirm_barrier();
+      for (auto& b : barriers) b->ec = ec;
+    }
     for (auto& e : group) done.push_back(std::move(e));
+    for (auto& b : barriers) done.push_back(std::move(b));
     group.clear();
+    barriers.clear();
   };
   for (auto& e : batch) {
     if (e->kind == entry_kind::record) {
       group.push_back(std::move(e));
+      continue;
+    }
+    if (e->kind == entry_kind::barrier) {
+      barriers.push_back(std::move(e));
       continue;
     }
     flush_group();

@@ -34,6 +34,9 @@ struct pending {
   std::vector<std::byte> payload;  // the journal encoding (format.h section 5)
   completion done;
   std::uint64_t append_no = 0;
+  // A fence_barrier (message_store.h): no statement of its own; the group's transaction,
+  // which begins with the epoch check, commits before it completes.
+  bool barrier = false;
 };
 
 std::string to_string_bytes(std::span<const std::byte> b) {
@@ -197,8 +200,30 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
     cv.notify_one();
   }
 
+  // A transaction with nothing but the fence when no change goes with it: the epoch check
+  // is what a barrier needs, and one commit answers every barrier queued with it.
+  void barrier(completion done) {
+    if (closed) return reject(std::move(done), errc::closed);
+    {
+      std::lock_guard lk(mu);
+      if (failed_ec) return reject(std::move(done), errc::journal_failed);
+    }
+    auto p = std::make_unique<pending>();
+    p->barrier = true;
+    p->done = std::move(done);
+    {
+      std::lock_guard lk(mu);
+      queue.push_back(std::move(p));
+    }
+    cv.notify_one();
+  }
+
   void complete(std::vector<std::unique_ptr<pending>>& group, std::error_code ec) {
     for (auto& p : group) {
+      if (p->barrier) {
+        if (p->done) p->done(ec, 0);
+        continue;
+      }
       if (!ec) {
         observer obs(*this, p->append_no);
         const location where{0, 0, static_cast<std::uint32_t>(p->payload.size())};
@@ -235,7 +260,10 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
         stats.commits.fetch_add(1, std::memory_order_relaxed);
         stats.commit_nanoseconds.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
-        if (!ec) stats.committed_changes.fetch_add(group.size(), std::memory_order_relaxed);
+        if (!ec)
+          stats.committed_changes.fetch_add(
+              static_cast<std::uint64_t>(std::count_if(group.begin(), group.end(), [](const auto& p) { return !p->barrier; })),
+              std::memory_order_relaxed);
         if (ec) {
           {
             std::lock_guard lk(mu);
@@ -311,6 +339,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   }
 
   void send_change(pipeline& pl, const pending& p, std::uint64_t& max_seq) {
+    if (p.barrier) return;
     const auto size = static_cast<std::uint32_t>(p.payload.size());
     std::visit(
         [&](const auto& v) {
@@ -725,6 +754,7 @@ std::uint64_t store::allocate_msg_seq() {
   impl_->idx.note_msg_seq(seq);
   return seq;
 }
+void store::fence_barrier(completion done) { impl_->barrier(std::move(done)); }
 void store::checkpoint(completion done) {
   if (done) impl_->post([done = std::move(done)] { done({}, 0); });
 }

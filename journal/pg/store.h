@@ -116,6 +116,9 @@ class store final : public message_store {
   const journal::index& index() const override;
   result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) override;
   std::uint64_t allocate_msg_seq() override;
+  // Queued like a change: its group's transaction (epoch check first) commits, then it
+  // completes; alone, that transaction holds the epoch check only.
+  void fence_barrier(completion done) override;
   void checkpoint(completion done) override;  // nothing to do: completes at once
   bool compact_step(std::uint64_t max_bytes) override;  // the writer prunes as it goes: false
   const store_id& id() const override;

@@ -16,6 +16,12 @@ the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host
   replaced, a second broker starts: it must wait the holder's full lease (predecessor=alive)
   and the old master, resumed, exits 75 without a RECEIPT after the new epoch; every message
   receipted before is delivered by the new master.
+- deposed_master_does_not_receipt_a_duplicate (issue 12, promise.md "Long run 3" finding 4):
+  as above, but what reaches the stopped master is a producer's reconnect: CONNECT and the
+  resend (same tandem-producer-id and -seq) of a message it already receipted. Resumed after
+  the new master serves, it must not answer the resend with a RECEIPT (before the fix: one
+  marked tandem-duplicate, from its duplicate window, without passing the fence); the
+  connection ends as it steps down (exit 75), and the new master holds the message once.
 - failed_close_or_open_is_an_unclean_end: while fdatasync fails (tandem-faultfs) a master's
   journal close fails at SIGTERM and the next broker's journal open fails: neither may leave
   holder.json saying clean_release; the master after them sees an unclean end, re-syncs the
@@ -186,6 +192,67 @@ def replaced_lock_with_live_holder_still_waits(brokers):
     check_delivered(taker, "/queue/replaced", producer.receipted)
 
 
+def deposed_master_does_not_receipt_a_duplicate(brokers):
+    if not os.path.exists(FAULTFS):
+        skip(f"no tandem-faultfs at {FAULTFS}")
+    ffs = Faultfs(FAULTFS)
+    try:
+        store = os.path.join(ffs.mount, "store")
+        args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]
+        master = SharedBroker(store, "b0", create=True, args=args)
+        brokers.append(master)
+        master.start()
+        dest = "/queue/dupfence"
+        sent = 5
+        first = Raw(master)
+        first.connect()
+        for seq in range(1, sent + 1):
+            first.frame("SEND", {"destination": dest, "persistent": "true", "receipt": f"r{seq}",
+                                 "tandem-producer-id": "p-fence", "tandem-producer-seq": str(seq)}, f"m{seq}")
+            f = first.read_frame()
+            assert f and f[0] == "RECEIPT" and "tandem-duplicate" not in f[1], f
+        master.proc.send_signal(signal.SIGSTOP)
+        # The producer lost its connection and reconnects; the kernel accepts for the stopped
+        # process and keeps what it sends: CONNECT, then the resend of seq 3 (already stored).
+        resend = Raw(master)
+        resend.frame("CONNECT", {"accept-version": "1.2", "host": "localhost"})
+        resend.frame("SEND", {"destination": dest, "persistent": "true", "receipt": "resend-3",
+                              "tandem-producer-id": "p-fence", "tandem-producer-seq": "3"}, "m3")
+        fresh = os.path.join(store, "lock.restored")
+        open(fresh, "w").close()
+        os.rename(fresh, os.path.join(store, "lock"))
+        taker = SharedBroker(store, "b1", args=args)
+        brokers.append(taker)
+        taker.start(wait=False)
+        taker.wait_log(r"main master epoch=2", 30)
+        # The old master's watchdog is overdue when it resumes and races its io thread; its
+        # look at DIR/lock is made slow so the resend is surely handled first. Only the
+        # fence then stands between the resend and a RECEIPT.
+        ffs.ctl("delay", "stat", "1500", "count=0", "path=store/lock", f"pid={master.proc.pid}")
+        master.proc.send_signal(signal.SIGCONT)
+        answers = []
+        try:
+            while True:
+                f = resend.read_frame(timeout=20)
+                if f is None:
+                    break
+                answers.append(f)
+        except OSError:
+            pass  # reset as the process exits
+        code = master.exit_code(timeout=20)
+        ffs.ctl("clear")
+        assert code == 75, f"the deposed master exited {code}, not 75"
+        receipts = [f for f in answers if f[0] == "RECEIPT"]
+        # Before the fix: ('RECEIPT', {'receipt-id': 'resend-3', 'tandem-duplicate': 'true'}).
+        assert not receipts, f"the deposed master receipted the resend after epoch 2 existed: {receipts}"
+        got = drain(taker, dest, sent)
+        bodies = sorted(f[2].decode() for f in got if f[0] == "MESSAGE")
+        assert bodies == [f"m{i}" for i in range(1, sent + 1)], bodies
+    finally:
+        for b in brokers:
+            b.kill()
+        ffs.close()
+
 def read_holder(store):
     with open(os.path.join(store, "holder.json")) as f:
         return json.load(f)
@@ -289,4 +356,5 @@ def slow_recovery_keeps_the_lock(brokers):
 
 if __name__ == "__main__":
     run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits,
+         deposed_master_does_not_receipt_a_duplicate,
          failed_close_or_open_is_an_unclean_end, slow_recovery_keeps_the_lock])

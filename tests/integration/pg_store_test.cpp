@@ -419,3 +419,33 @@ TEST_CASE("PostgreSQL store: dedup windows of max_producers producers are kept, 
   CHECK(producers_with_rows(*admin) == "p4");
   m.s->close();
 }
+
+TEST_CASE("PostgreSQL store: a fence barrier completes after the changes before it and fails once a newer epoch exists (issue 12)") {
+  auto& c = shared_cluster();
+  auto admin = admin_of(c);
+  if (!admin) return;
+  master m(c.uri, *admin, 5000ms);
+  std::vector<std::string> order;
+  std::error_code barrier_ec{make_error_code(std::errc::io_error)};
+  const auto seq = m.s->allocate_msg_seq();
+  m.s->append(change{send(seq, 1)}, [&](std::error_code e, std::uint64_t) { order.push_back(e ? "send failed" : "send"); });
+  m.s->fence_barrier([&](std::error_code e, std::uint64_t) {
+    barrier_ec = e;
+    order.push_back("barrier");
+  });
+  REQUIRE(m.o.run_until([&] { return order.size() == 2; }));
+  CHECK(order == std::vector<std::string>{"send", "barrier"});
+  CHECK_FALSE(barrier_ec);
+  CHECK(rows_of(*admin, seq) == 2);  // the send before it is committed
+  // A newer master bumps the epoch: a barrier alone (no change) fails on the epoch check.
+  REQUIRE(admin->exec("update tandem_lease set epoch = epoch + 1").ok());
+  bool done = false;
+  m.s->fence_barrier([&](std::error_code e, std::uint64_t) {
+    barrier_ec = e;
+    done = true;
+  });
+  REQUIRE(m.o.run_until([&] { return done; }));
+  CHECK(barrier_ec == errc::fenced);
+  CHECK(m.s->failed());
+  m.s->close();
+}

@@ -82,13 +82,17 @@ const std::vector<fault_kind>& all_fault_kinds() {
 }
 
 std::string faultfs_request(fault_kind k) {
-  // One failure, on the journal only: the master's append fails and it must step down; the
-  // lock, epoch and holder files stay healthy so a slave can take over.
+  // One failure, on the journal's segments only: the master's append fails and it must step
+  // down; the lock, epoch and holder files stay healthy so a slave can take over. Not
+  // journal/*: a checkpoint file (journal/<lsn>.ckpt.tmp) that cannot be written is reported
+  // and the journal serves on by design (the log holds every record), so a rule that hit
+  // one was spent without a takeover and the drill stopped (promise.md "Long run 3",
+  // finding 3; journal_checkpoint_error_test).
   switch (k) {
-    case fault_kind::eio_write: return "fail write eio count=1 path=journal/*";
-    case fault_kind::eio_fsync: return "fail fsync eio count=1 path=journal/*";
-    case fault_kind::enospc_write: return "fail write enospc count=1 path=journal/*";
-    case fault_kind::enospc_fsync: return "fail fsync enospc count=1 path=journal/*";
+    case fault_kind::eio_write: return "fail write eio count=1 path=journal/*.seg";
+    case fault_kind::eio_fsync: return "fail fsync eio count=1 path=journal/*.seg";
+    case fault_kind::enospc_write: return "fail write enospc count=1 path=journal/*.seg";
+    case fault_kind::enospc_fsync: return "fail fsync enospc count=1 path=journal/*.seg";
     default: return "";
   }
 }

@@ -159,6 +159,7 @@ class fixture {
     o.body_cache_bytes = body_cache_bytes;
     o.max_producers = config.dedup_max_producers;
     o.post = loop_.poster();
+    o.confirm = confirm;
     journal::recovery_report rep;
     auto s = journal::store::open(dir, std::move(o), rep);
     REQUIRE(s);
@@ -221,6 +222,9 @@ class fixture {
   // The store's body cache from the next open_store (restart) on: 0 keeps no body in
   // memory, so every body a test needs later is read from its segment again.
   std::size_t body_cache_bytes = 64ull << 20;
+  // The journal's mastership confirmation (journal::options::confirm) from the next
+  // open_store (restart) on; runs on the writer thread. Unset: none.
+  std::function<std::error_code()> confirm;
 
  private:
   fs::file_system* file_system_;

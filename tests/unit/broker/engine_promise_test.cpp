@@ -1,12 +1,16 @@
 // Regression tests of issue 12 ("a receipted message is never lost"), the engine's part:
 // duplicate detection receipts only what is stored (bugs 2a, 2b, 2c), a refused append
-// gives back the queue's bytes (item 4). Each case failed before its fix.
+// gives back the queue's bytes (item 4), a resend is receipted only through the fence
+// (finding 4 of bench/results/promise.md "Long run 3"). Each case failed before its fix.
+#include <atomic>
 #include <fstream>
+#include <memory>
 
 #include <fmt/format.h>
 
 #include "broker/engine/dedup.h"
 #include "engine_fixture.h"
+#include "journal/errc.h"
 #include "journal/format.h"
 
 namespace tandem::broker::test {
@@ -298,6 +302,93 @@ TEST_CASE("issue 12: evicted dedup windows are reported to the operator at most 
   CHECK_FALSE(d.eviction_news(t0 + std::chrono::seconds(200)));  // nothing new
   CHECK(d.evicted_memory() == 2);
   CHECK(d.evicted_journal() == 0);
+}
+
+}  // namespace tandem::broker::test
+
+namespace tandem::broker::test {
+namespace {
+
+// A store whose confirm the test controls: counts calls, says "deposed" on demand.
+struct fenced_fixture : fixture {
+  std::shared_ptr<std::atomic<int>> confirms = std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<bool>> deposed = std::make_shared<std::atomic<bool>>(false);
+  fenced_fixture() {
+    confirm = [c = confirms, d = deposed]() -> std::error_code {
+      ++*c;
+      return d->load() ? make_error_code(journal::errc::fenced) : std::error_code{};
+    };
+    restart();
+  }
+  // The store failed (fenced): its close says so, which the fixture's own close would not
+  // accept.
+  void close_failed_store() {
+    CHECK(store->failed() == journal::errc::fenced);
+    eng.reset();
+    CHECK(store->close());
+    run_posted();
+    store.reset();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("issue 12 finding 4: a resend of a journaled message is receipted only after a fence barrier") {
+  fenced_fixture fx;
+  client p(fx, connected), c(fx, connected);
+  p.send("/queue/fence", "original", producer_ids("prod-f", 1));
+  const int before = fx.confirms->load();
+  p.frame("SEND", with(producer_ids("prod-f", 1), {{"destination", "/queue/fence"}, {"receipt", "dup"}}), "resend");
+  // Before: the RECEIPT left at once, from the store's window, with nothing confirmed.
+  CHECK_FALSE(p.has_receipt("dup"));
+  REQUIRE(p.wait_receipt("dup"));
+  CHECK(receipt_of(p, "dup")->get("tandem-duplicate") == "true");
+  CHECK(fx.confirms->load() > before);
+  c.subscribe("s", "/queue/fence");
+  REQUIRE(c.wait_messages(1));
+  fx.settle();
+  CHECK(c.bodies() == strings({"original"}));
+}
+
+TEST_CASE("issue 12 finding 4: a deposed master answers a resend with no RECEIPT, and the connection ends") {
+  fenced_fixture fx;
+  client p(fx, connected);
+  p.send("/queue/fence", "original", producer_ids("prod-f", 1));
+  *fx.deposed = true;  // a newer epoch exists: the next confirm says so
+  p.frame("SEND", with(producer_ids("prod-f", 1), {{"destination", "/queue/fence"}, {"receipt", "dup"}}), "resend");
+  p.frame("SEND", {{"destination", "/queue/other"}, {"receipt", "after"}}, "non-persistent after it");
+  REQUIRE(fx.pump([&] { return p.sink.closed; }));
+  CHECK_FALSE(p.has_receipt("dup"));
+  CHECK_FALSE(p.has_receipt("after"));  // nothing overtakes the withheld receipt
+  const auto* err = p.last_error();
+  REQUIRE(err != nullptr);
+  CHECK_FALSE(err->get("receipt-id").has_value());  // the ERROR answers no receipt either
+  fx.close_failed_store();
+}
+
+TEST_CASE("issue 12 finding 4: a COMMIT that only resends journaled messages waits for a fence barrier") {
+  fenced_fixture fx;
+  client p(fx, connected);
+  p.send("/queue/fence", "original", producer_ids("prod-f", 1));
+  p.frame("BEGIN", {{"transaction", "t"}});
+  p.frame("SEND", with(producer_ids("prod-f", 1), {{"destination", "/queue/fence"}, {"transaction", "t"}}), "resend");
+  *fx.deposed = true;  // before: the RECEIPT left at once, the COMMIT's batch being empty
+  p.frame("COMMIT", {{"transaction", "t"}, {"receipt", "committed"}});
+  REQUIRE(fx.pump([&] { return p.sink.closed; }));
+  CHECK_FALSE(p.has_receipt("committed"));
+  fx.close_failed_store();
+}
+
+TEST_CASE("issue 12 finding 4: a resend of a non-persistent message is answered at once, from dedup's own window") {
+  fenced_fixture fx;
+  client p(fx, connected);
+  p.send("/queue/memory", "original", producer_ids("prod-m", 1, false));
+  const int before = fx.confirms->load();
+  p.frame("SEND", with(producer_ids("prod-m", 1, false), {{"destination", "/queue/memory"}, {"receipt", "dup"}}), "resend");
+  // That window dies with this process: no newer master can contradict it, no barrier.
+  REQUIRE(p.has_receipt("dup"));
+  CHECK(receipt_of(p, "dup")->get("tandem-duplicate") == "true");
+  CHECK(fx.confirms->load() == before);
 }
 
 }  // namespace tandem::broker::test
