@@ -29,7 +29,8 @@ from tandem_test import SharedBroker, wait_for  # noqa: E402
 
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-MASTER = re.compile(r"main master epoch=(\d+).*?took_ms=(\d+).*?journal_ms=(\d+)")
+MASTER = re.compile(r"main master epoch=(\d+).*?took_ms=(\d+).*?records_replayed=(\d+).*?"
+                    r"from_checkpoint=(\w+).*?journal_ms=(\d+)")
 
 
 def connect(port):
@@ -70,11 +71,11 @@ def pending(broker):
 
 
 def master_line(broker, after):
-    """The (epoch, took_ms, journal_ms) of the first master line in broker's log after
-    character `after`."""
+    """The (epoch, took_ms, records_replayed, from_checkpoint, journal_ms) of the first
+    master line in broker's log after character `after`."""
     def found():
         m = MASTER.search(broker.log_text(), after)
-        return m and tuple(int(x) for x in m.groups())
+        return m and (int(m[1]), int(m[2]), int(m[3]), m[4] == "true", int(m[5]))
     return wait_for(found, 600, f"{broker.name} master line")
 
 
@@ -94,9 +95,10 @@ def run(count):
         for _ in range(ROUNDS):
             offset = len(slave.log_text())
             master.kill()
-            epoch, took, journal = master_line(slave, offset)
+            epoch, took, replayed, from_checkpoint, journal = master_line(slave, offset)
             assert pending(slave) == count, f"pending {pending(slave)} after takeover, expected {count}"
-            takeovers.append({"epoch": epoch, "took_ms": took, "journal_ms": journal})
+            takeovers.append({"epoch": epoch, "took_ms": took, "journal_ms": journal,
+                              "from_checkpoint": from_checkpoint, "records_replayed": replayed})
             master.start(wait=False)
             wait_for(lambda m=master: (h := m.health()) and h.get("role") == "slave", 60, f"{master.name} slave")
             master, slave = slave, master

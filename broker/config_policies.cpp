@@ -44,6 +44,8 @@ std::string load_destination_policies(const json& v, config& cfg, std::vector<st
         p.redelivery = read_redelivery(*it);
       } else if (it.key() == "prioritized_messages") {
         p.prioritized_messages = it->get<bool>();
+      } else if (it.key() == "message_group_map_cache_size") {
+        p.message_group_map_cache_size = it->get<std::uint32_t>();  // 1 to 16777216 (schema)
       }
     }
     if (kinds != 1) {

@@ -51,6 +51,9 @@ struct destination_policy {
   // ActiveMQ's prioritizedMessages: pending messages go out by priority (9 first, the STOMP
   // `priority` header, 4 when absent), FIFO within a priority (broker/engine/dispatch.cpp).
   bool prioritized_messages = false;
+  // ActiveMQ's messageGroupMapFactory cacheSize: the message groups (JMSXGroupID) a queue
+  // keeps pinned to a consumer; one more evicts the least recently used (group_map.h).
+  std::uint32_t message_group_map_cache_size = 1024;
 };
 
 struct engine_config {

@@ -71,7 +71,7 @@ void index::add_one(std::string_view target, std::uint64_t msg_seq, const messag
   }
   account(ref.where, true);
   if (target == format::scheduler_target)
-    schedules_.insert_or_assign(msg_seq, schedule_ref{schedule.deliver_at_ms, std::string(schedule.job_id)});
+    schedules_.insert_or_assign(msg_seq, schedule.deliver_at_ms, schedule.job_id);
 }
 
 void index::add(std::uint64_t msg_seq, std::span<const std::string> targets, const message_ref& ref,

@@ -10,8 +10,8 @@
 // Memory: bodies and headers stay in the store. Per live message per target one std::map
 // node (key + message_ref, ~80 bytes with malloc overhead); the journal keeps this under
 // its 128-byte budget (the "index memory per live message" test). A pending schedule (an
-// entry on format::scheduler_target) costs one more node in schedules(), with its job id
-// (~130 bytes).
+// entry on format::scheduler_target) costs 24 bytes in schedules() plus its job id's
+// characters, in two shared buffers (schedule_list.h).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "journal/records.h"
+#include "journal/schedule_list.h"
 
 namespace tandem::journal {
 
@@ -46,17 +47,6 @@ struct message_ref {
   std::int64_t expires_ms = 0;
   std::uint8_t priority = 0;
   friend bool operator==(const message_ref&, const message_ref&) = default;
-};
-
-// What the index keeps besides the message_ref of each entry on format::scheduler_target
-// (a pending schedule, format.h section 5): when it fires next and its job id, so a broker
-// taking over rebuilds its timer heap, and can cancel by job id, without reading a single
-// entry (reading them all cost ~60 us each: 6 s at 100,000 schedules). Kept for that one
-// target only: every other message would pay 16 bytes for a field it rarely has.
-struct schedule_ref {
-  std::int64_t deliver_at_ms = 0;  // message_add's deliver_at_ms (flags bit 2)
-  std::string job_id;              // the entry's message_id
-  friend bool operator==(const schedule_ref&, const schedule_ref&) = default;
 };
 
 // One producer's dedup window: its last seqs, oldest first, each kept once. Producers
@@ -94,7 +84,12 @@ class live_index {
   };
   using producer_map = std::unordered_map<std::string, seq_window, string_hash, std::equal_to<>>;
   using message_map = std::map<std::uint64_t, message_ref>;  // msg_seq -> ref
-  using schedule_map = std::map<std::uint64_t, schedule_ref>;  // msg_seq -> schedule
+  // What the index keeps besides the message_ref of each entry on format::scheduler_target
+  // (a pending schedule, format.h section 5): when it fires next and its job id, so a broker
+  // taking over rebuilds its timer heap, and can cancel by job id, without reading a single
+  // entry (reading them all cost ~60 us each: 6 s at 100,000 schedules). Kept for that one
+  // target only: every other message would pay 16 bytes for a field it rarely has.
+  using schedule_map = schedule_list;  // msg_seq -> schedule_ref, flat (schedule_list.h)
 
   // Live messages on `target` in msg_seq order; nullptr when none.
   const message_map* messages(std::string_view target) const;

@@ -35,7 +35,8 @@ json engine::destinations_json() const {
     return json{{"pending", self.pending_count(q)}, {"inflight", q.inflight},     {"consumers", q.consumers.size()},
                 {"enqueued", q.enqueued},           {"dequeued", q.dequeued},     {"expired", q.expired},
                 {"dead_lettered", q.dead_lettered}, {"redelivered", q.redelivered}, {"bytes", q.bytes},
-                {"unreadable", q.unreadable.size()}, {"limits", limits(q)}};
+                {"unreadable", q.unreadable.size()}, {"limits", limits(q)},
+                {"message_groups", q.groups.size()}, {"message_groups_evicted", q.groups.evicted()}};
   };
   json out = json::array();
   for (const auto& [name, q] : self.queues_) {
@@ -170,6 +171,12 @@ void engine::append_metrics(prometheus::writer& out) const {
                   "Messages moved to a DLQ (or dropped from one).", [](const row& r) { return std::uint64_t(r.q->dead_lettered); });
   per_destination("tandem_destination_bytes", metric_type::gauge, "Bytes of messages on the destination.",
                   [](const row& r) { return std::uint64_t(r.q->bytes); });
+  per_destination("tandem_message_groups", metric_type::gauge,
+                  "Message groups (JMSXGroupID) pinned to a consumer of the queue.",
+                  [](const row& r) { return std::uint64_t(r.q->groups.size()); });
+  per_destination("tandem_message_groups_evicted_total", metric_type::counter,
+                  "Message groups dropped because more than message_group_map_cache_size were pinned.",
+                  [](const row& r) { return r.q->groups.evicted(); });
   per_destination("tandem_destination_consumers", metric_type::gauge, "Subscriptions consuming from the destination.",
                   [](const row& r) { return std::uint64_t(r.q->consumers.size()); });
 

@@ -75,7 +75,7 @@ void engine::impl::consumer_joined(queue& q, subscription& sub) {
 }
 
 void engine::impl::consumer_left(queue& q, subscription& sub) {
-  if (!q.groups.empty()) std::erase_if(q.groups, [&](const auto& g) { return g.second == &sub; });
+  if (!q.groups.empty()) q.groups.release(&sub);
   if (!q.ranked) return;
   if (q.exclusive_owner == &sub) q.exclusive_owner = next_exclusive(q);
   q.ranked = std::any_of(q.consumers.begin(), q.consumers.end(), [](const subscription* c) { return is_ranked(*c); });
@@ -98,8 +98,7 @@ subscription* engine::impl::pick_ranked(queue& q, const message* m, std::uint32_
 subscription* engine::impl::pick_for_group(queue& q, const message& m, std::uint32_t redeliveries) {
   const auto* group = q.kind == queue_kind::queue ? find_header(m, "JMSXGroupID") : nullptr;
   if (group && group_seq(m) != 1) {
-    if (auto it = q.groups.find(*group); it != q.groups.end()) {
-      auto* owner = it->second;
+    if (auto* owner = q.groups.owner(*group)) {
       if (q.exclusive_owner && q.exclusive_owner != owner) return nullptr;
       return consumer_ready(*owner) && selects(owner->filter, m, q.name, redeliveries, {&q, owner}) ? owner : nullptr;
     }
@@ -112,13 +111,13 @@ bool engine::impl::claim_group(queue& q, const message& m, subscription& sub) {
   const auto* group = find_header(m, "JMSXGroupID");
   if (!group) return false;
   const int seq = group_seq(m);
-  bool first = false;
-  auto it = q.groups.find(*group);
-  if (it == q.groups.end() || it->second != &sub) {
-    first = true;
-    if (seq >= 0) q.groups.insert_or_assign(*group, &sub);
+  const bool first = q.groups.owner(*group) != &sub;
+  if (seq >= 0) {
+    const auto* policy = policy_of(q);
+    q.groups.pin(*group, &sub, policy ? policy->message_group_map_cache_size : destination_policy{}.message_group_map_cache_size);
+  } else if (!first) {
+    q.groups.erase(*group);
   }
-  if (seq < 0 && it != q.groups.end() && it->second == &sub) q.groups.erase(it);
   return first;
 }
 

@@ -34,8 +34,7 @@ struct group_probe {
     if (!q || q->kind != queue_kind::queue) return false;
     for (const auto& [k, v] : m.headers)
       if (k == "JMSXGroupID") {
-        auto it = q->groups.find(v);
-        return it == q->groups.end() || it->second != consumer;
+        return q->groups.owner(v) != consumer;
       }
     return false;
   }

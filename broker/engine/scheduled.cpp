@@ -275,7 +275,7 @@ void engine::impl::recover_schedules() {
   for (const auto& [seq, ref] : *entries) {
     while (k != known.end() && k->first < seq) ++k;  // both in msg_seq order
     if (k != known.end() && k->first == seq)
-      schedules_.add(seq, {k->second.deliver_at_ms, k->second.job_id, nullptr});
+      schedules_.add(seq, {k->second.deliver_at_ms, std::string(k->second.job_id), nullptr});
     else
       unknown.push_back(seq);
   }

@@ -55,6 +55,7 @@
 
 #include "broker/engine.h"
 #include "broker/engine/credentials.h"
+#include "broker/engine/group_map.h"
 #include "broker/errc.h"
 #include "broker/selector/selector.h"
 #include "journal/records.h"
@@ -158,9 +159,10 @@ struct queue {
   // priority other than 0 (pick_consumer takes its slower path only then); the exclusive
   // consumer that gets everything, if any; message group (JMSXGroupID) -> its consumer.
   // None of it is persisted: ActiveMQ rebuilds group owners as messages are dispatched.
+  // The groups are bounded by the policy's message_group_map_cache_size (group_map.h).
   bool ranked = false;
   subscription* exclusive_owner = nullptr;
-  std::unordered_map<std::string, subscription*> groups;
+  group_map groups;
   std::uint64_t inflight = 0;     // deliveries not yet acked
   std::uint64_t bytes = 0;        // see the file comment
   std::int64_t earliest_expiry = 0;  // ms since epoch of the earliest known expiry; 0 = none

@@ -227,10 +227,10 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     index::schedule_map schedules;
     for (std::uint32_t i = 0; i < n && d.ok(); ++i) {
       const std::uint64_t seq = d.u64();
-      schedule_ref s;
-      s.deliver_at_ms = d.i64();
-      s.job_id = d.str();
-      if (out && d.ok()) schedules.emplace_hint(schedules.end(), seq, std::move(s));
+      const std::int64_t deliver_at_ms = d.i64();
+      const std::string_view job_id = d.str_view();
+      // Written in msg_seq order, so each is an append (schedule_list.h).
+      if (out && d.ok()) schedules.insert_or_assign(seq, deliver_at_ms, job_id);
     }
     if (d.ok() && n != scheduler_entries)
       return fail(errc::corrupt_file, "schedules list does not match the scheduler target's entries");

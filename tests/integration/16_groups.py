@@ -3,9 +3,14 @@ priority (activemq.priority) and message groups (JMSXGroupID) through real tande
 and Debian's python3-stomp: the exclusive consumer gets everything and the next one takes over
 with the unacked messages first; a group stays on one consumer and moves with no message
 reordered when its owner goes; group owners are not persisted (as in ActiveMQ) and each group
-keeps its order across a failover to a slave (SIGKILL of the master, the consumers reconnect).
+keeps its order across a failover to a slave (SIGKILL of the master, the consumers reconnect);
+a queue keeps at most message_group_map_cache_size groups (destination_policies, ActiveMQ's
+CachedMessageGroupMap) and evicts the least recently used, shown in /api/destinations and
+/metrics.
 """
 import collections
+import json
+import urllib.request
 
 from tandem_test import Broker, client, new_group, run, send_persistent, wait_for
 
@@ -103,6 +108,34 @@ def test_a_group_moves_to_another_consumer_with_nothing_reordered(brokers):
         assert [m.body for m in got if m.headers["JMSXGroupID"] == g] == [f"{g}-{n}" for n in range(5)]
 
 
+def admin_get(b, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}{path}", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_the_least_recently_used_group_is_evicted_past_the_bound(brokers):
+    b = Broker(config={"allow_anonymous": True, "admin_open_reads": True,
+                       "destination_policies": [{"queue": "grp.lru", "message_group_map_cache_size": 2}]})
+    brokers.append(b)
+    b.start()
+    c = client(b)
+    c.subscribe("/queue/grp.lru", id="s", ack="auto")
+    bodies = ["x1", "y1", "x2", "z1", "x3", "y2", "z2", "x4"]
+    send_persistent(b, "/queue/grp.lru", bodies, lambda i: {"JMSXGroupID": bodies[i][0]})
+    got = c.collector.wait_messages(8)
+    assert [m.body for m in got] == bodies
+    # One consumer: JMSXGroupFirstForConsumer marks each message that found its group
+    # unpinned. x2 makes x more recent than y, so z1 evicts y and x3 still finds x; then
+    # y2 evicts z, z2 evicts x, x4 evicts y.
+    firsts = [m.headers.get("JMSXGroupFirstForConsumer") == "true" for m in got]
+    assert firsts == [True, True, False, True, False, True, True, True], firsts
+    d = next(d for d in json.loads(admin_get(b, "/api/destinations")) if d.get("name") == "/queue/grp.lru")
+    assert (d["message_groups"], d["message_groups_evicted"]) == (2, 4), d
+    metrics = admin_get(b, "/metrics")
+    assert 'tandem_message_groups{destination="/queue/grp.lru"} 2\n' in metrics
+    assert 'tandem_message_groups_evicted_total{destination="/queue/grp.lru"} 4\n' in metrics
+
+
 def test_each_group_keeps_its_order_across_a_failover(brokers):
     master, slave = new_group(brokers, 2, config={"allow_anonymous": True})
     groups, per_group = 6, 10
@@ -156,4 +189,5 @@ if __name__ == "__main__":
         test_a_higher_priority_consumer_is_preferred_while_it_has_room,
         test_a_group_moves_to_another_consumer_with_nothing_reordered,
         test_each_group_keeps_its_order_across_a_failover,
+        test_the_least_recently_used_group_is_evicted_past_the_bound,
     ])

@@ -160,6 +160,18 @@ TEST_CASE("a bad value names the key, the file, the value and the expected form"
   CHECK(any_error_contains(r.errors, {"\"heartbeat_grace\"", "0.5"}));
 }
 
+TEST_CASE("issue 16: message_group_map_cache_size is read per policy, 1024 when absent, and range checked") {
+  auto r = parse_config(R"({"destination_policies": [{"queue": "a.>", "message_group_map_cache_size": 16},
+                                                     {"queue": "b"}]})", "cfg.json");
+  REQUIRE(r.ok());
+  const auto& p = r.value.engine.destination_policies;
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].message_group_map_cache_size == 16);
+  CHECK(p[1].message_group_map_cache_size == 1024);  // ActiveMQ's default cacheSize
+  r = parse_config(R"({"destination_policies": [{"queue": "a", "message_group_map_cache_size": 0}]})", "cfg.json");
+  CHECK(any_error_contains(r.errors, {"cfg.json", "message_group_map_cache_size", "0"}));
+}
+
 TEST_CASE("every error of a file is reported at once") {
   auto r = parse_config(R"({"threads": 0, "listn": "a:1", "sync": {"policy": "always", "intervl_ms": 3}})", "t.json");
   CHECK(r.errors.size() == 3);
