@@ -181,8 +181,8 @@
 //       cancel by job id without reading an entry; it reads one when it fires or is
 //       listed. Why the job id is in the index too and not read when needed: a cancel by
 //       job id right after a takeover would otherwise read every entry (~60 us each, 6 s
-//       at 100,000 on the io thread) to find the ones of that job; it costs ~140 bytes
-//       per pending schedule (a map node and the job id's string).
+//       at 100,000 on the io thread) to find the ones of that job; it costs a 24-byte
+//       entry plus the job id's bytes per pending schedule (journal/schedule_list.h).
 //  2 message_remove { str target, u64 msg_seq }   acked, expired or moved off `target`
 //  3 batch { list<{u8 type, u32 length, payload(length)}> items }
 //       A transaction's SENDs and ACKs as one record: after a crash all or none of it is
