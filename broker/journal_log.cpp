@@ -32,7 +32,10 @@ void log_journal_event(const journal::event& e) {
                                                  log::kv("took_ms", e.duration.count())});
       break;
     case k::checkpoint_fallback:
-      log::warn("journal", "checkpoint rejected, falling back", {log::kv("file", file), log::kv("reason", e.reason)});
+      // Two causes, one consequence: a checkpoint refused at load (replay starts further back)
+      // or one that could not be written (the previous one stays). The log holds every record.
+      log::warn("journal", "checkpoint not used, the log still has every record",
+                {log::kv("file", file), log::kv("reason", e.reason)});
       break;
     case k::checkpoint_written:
       log::debug("journal", "checkpoint written", {log::kv("file", file), log::kv("lsn", e.first_lsn),
