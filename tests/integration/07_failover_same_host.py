@@ -36,6 +36,7 @@ the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host
 
 Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
 """
+import contextlib
 import json
 import os
 import re
@@ -107,12 +108,23 @@ def check_delivered(broker, dest, receipted):
     assert not missing, f"{len(missing)} receipted messages lost, e.g. {sorted(missing)[:5]}"
 
 
-def kill_on_fuse_store_needs_no_lease_wait(brokers):
+@contextlib.contextmanager
+def faultfs_store(brokers):
+    """A store directory on a fresh tandem-faultfs mount; on the way out every broker of the
+    case is killed before the mount goes (skips the case without tandem-faultfs)."""
     if not os.path.exists(FAULTFS):
         skip(f"no tandem-faultfs at {FAULTFS}")
     ffs = Faultfs(FAULTFS)
     try:
-        store = os.path.join(ffs.mount, "store")
+        yield ffs, os.path.join(ffs.mount, "store")
+    finally:
+        for b in brokers:
+            b.kill()
+        ffs.close()
+
+
+def kill_on_fuse_store_needs_no_lease_wait(brokers):
+    with faultfs_store(brokers) as (ffs, store):
         args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]
         master = SharedBroker(store, "b0", create=True, args=args)
         slave = SharedBroker(store, "b1", args=args)
@@ -136,10 +148,6 @@ def kill_on_fuse_store_needs_no_lease_wait(brokers):
         assert int(field(line, "takeover_delay_ms")) < 2 * CHECK_INTERVAL_MS, line
         slave.wait_log(r"main master epoch=2")
         check_delivered(slave, "/queue/samehost", producer.receipted)
-    finally:
-        for b in brokers:
-            b.kill()
-        ffs.close()
 
 
 def settle_receipts(producer, quiet_s=0.5, timeout_s=10):
@@ -193,11 +201,7 @@ def replaced_lock_with_live_holder_still_waits(brokers):
 
 
 def deposed_master_does_not_receipt_a_duplicate(brokers):
-    if not os.path.exists(FAULTFS):
-        skip(f"no tandem-faultfs at {FAULTFS}")
-    ffs = Faultfs(FAULTFS)
-    try:
-        store = os.path.join(ffs.mount, "store")
+    with faultfs_store(brokers) as (ffs, store):
         args = ["--lock-check-interval", str(CHECK_INTERVAL_MS)]
         master = SharedBroker(store, "b0", create=True, args=args)
         brokers.append(master)
@@ -248,10 +252,6 @@ def deposed_master_does_not_receipt_a_duplicate(brokers):
         got = drain(taker, dest, sent)
         bodies = sorted(f[2].decode() for f in got if f[0] == "MESSAGE")
         assert bodies == [f"m{i}" for i in range(1, sent + 1)], bodies
-    finally:
-        for b in brokers:
-            b.kill()
-        ffs.close()
 
 def read_holder(store):
     with open(os.path.join(store, "holder.json")) as f:
@@ -268,11 +268,7 @@ def failed_close_or_open_is_an_unclean_end(brokers):
     and delivers every receipted message. Before the fix b1 marked the record clean (its
     release after a failed open was the clean one); b0's close failure also marked it clean
     whenever the release ran before the step-down that the journal failure posts."""
-    if not os.path.exists(FAULTFS):
-        skip(f"no tandem-faultfs at {FAULTFS}")
-    ffs = Faultfs(FAULTFS)
-    try:
-        store = os.path.join(ffs.mount, "store")
+    with faultfs_store(brokers) as (ffs, store):
         # sync never: RECEIPTs before fdatasync, so the close has unsynced records to sync.
         master = SharedBroker(store, "b0", create=True, args=["--sync", "never"])
         brokers.append(master)
@@ -301,19 +297,11 @@ def failed_close_or_open_is_an_unclean_end(brokers):
         assert field(line, "previous_clean") == "false", line
         taker.wait_log(r"journal recovered tail made durable before serving")
         check_delivered(taker, "/queue/failedclose", producer.receipted)
-    finally:
-        for b in brokers:
-            b.kill()
-        ffs.close()
 
 
 def slow_recovery_keeps_the_lock(brokers):
-    if not os.path.exists(FAULTFS):
-        skip(f"no tandem-faultfs at {FAULTFS}")
-    ffs = Faultfs(FAULTFS)
-    try:
+    with faultfs_store(brokers) as (ffs, store):
         ffs.ctl("lease", "800")
-        store = os.path.join(ffs.mount, "store")
         args = ["--lock-check-interval", "200"]
         first = SharedBroker(store, "b0", create=True, args=args)
         taker = SharedBroker(store, "b1", args=args)
@@ -348,10 +336,6 @@ def slow_recovery_keeps_the_lock(brokers):
         assert first.health().get("role") == "slave", first.health()
         assert ffs.status()["revocations"] == 0, ffs.status()
         check_delivered(taker, "/queue/slowrec", receipted)
-    finally:
-        for b in brokers:
-            b.kill()
-        ffs.close()
 
 
 if __name__ == "__main__":

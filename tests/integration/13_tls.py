@@ -283,13 +283,20 @@ def https_call(port, method, path, headers=None, body=None, cafile=None):
         conn.close()
 
 
-def test_admin_over_https_reads_health_and_refuses_a_purge_without_credentials(brokers):
+def https_admin_broker(brokers, name):
+    """A broker whose admin port is HTTPS only (the test PKI's server certificate); returns it
+    and that port."""
     p = pki()
     b = Broker(config={"users": ADMIN_USERS, "admin_tls_listen": "127.0.0.1:0", "tls_cert": p.server,
-                       "tls_key": p.server_key}, name="https")
+                       "tls_key": p.server_key}, name=name)
     brokers.append(b)
     b.start()
-    port = int(b.wait_log(r"admin https listening .*port=(\d+)").group(1))
+    return b, int(b.wait_log(r"admin https listening .*port=(\d+)").group(1))
+
+
+def test_admin_over_https_reads_health_and_refuses_a_purge_without_credentials(brokers):
+    p = pki()
+    b, port = https_admin_broker(brokers, "https")
     status, body = https_call(port, "GET", "/health")
     assert status == 200 and json.loads(body)["role"] == "master", (status, body)
     c = client(b, login="ops", passcode="ops-secret")
@@ -321,12 +328,7 @@ def test_failed_admin_handshakes_are_logged_at_a_bounded_rate(brokers):
     """A scanner or a misconfigured monitor hitting the HTTPS admin port with plain HTTP must
     not write a log line per attempt (it fills the journal and hides what matters): the
     first failure is logged, the rest within the limiter's interval (10 s) are counted."""
-    p = pki()
-    b = Broker(config={"users": ADMIN_USERS, "admin_tls_listen": "127.0.0.1:0", "tls_cert": p.server,
-                       "tls_key": p.server_key}, name="https-flood")
-    brokers.append(b)
-    b.start()
-    port = int(b.wait_log(r"admin https listening .*port=(\d+)").group(1))
+    b, port = https_admin_broker(brokers, "https-flood")
     for _ in range(50):
         s = socket.create_connection(("127.0.0.1", port), timeout=DEFAULT_TIMEOUT)
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
