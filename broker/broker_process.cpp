@@ -767,7 +767,10 @@ void broker_process::graceful_shutdown() {
     if (release_ec) log::error("lockmgr", "release failed", {log::kv("error", release_ec.message())});
     else if (lease_) log::info("store", "lease released", {log::kv("close_ms", close_ms), log::kv("release_ms", release_ms)});
     else log::info("lockmgr", "lock released", {log::kv("close_ms", close_ms), log::kv("release_ms", release_ms)});
-    asio::post(executor_, [this, rc = close_ec ? exit_startup : exit_ok] { finish(rc); });
+    // A failed close is a journal I/O error, which the journal also reports as a failure:
+    // that report posts step_down (exit 75). Both ends give 75, so the exit code does not
+    // depend on which of the two threads gets there first.
+    asio::post(executor_, [this, rc = close_ec ? lockmgr::exit_code_deposed : exit_ok] { finish(rc); });
   });
 }
 
