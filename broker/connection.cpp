@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "broker/log.h"
+#include "broker/read_buffer.h"
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/errc.h"
 #include "broker/transport.h"
@@ -19,11 +20,11 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-// Bytes read per async_read_some: a 10 MiB frame arrives in 160 reads, a heart-beat in one.
-constexpr std::size_t read_chunk_bytes = 64 * 1024;
 // Bytes per read while the memory budget is full and no frame is begun: enough for an ACK,
 // a DISCONNECT or heart-beats, and all a new large frame can add before its reader waits.
-constexpr std::size_t full_budget_read_bytes = 4 * 1024;
+// Otherwise a read takes what the read buffer holds (read_buffer.h: 4 KiB, 64 KiB while the
+// client streams).
+constexpr std::size_t full_budget_read_bytes = read_buffer::small_bytes;
 // One write gathers at most this much (Asio turns a buffer sequence into one writev of at
 // most 64 iovecs; a WebSocket transport writes one message per frame).
 constexpr std::size_t max_gather_buffers = 64;
@@ -116,6 +117,7 @@ void connection::stop(std::string_view reason) {
   queue_.clear();
   budget_.written(std::exchange(queued_bytes_, 0));
   budget_read_ = budget_.reading(budget_read_, 0);
+  budget_buffer_ = budget_.buffering(budget_buffer_, 0);
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   // stop() never runs inside an engine call (send() defers its own stop), so telling the
   // engine now is safe; after this the engine forgets the sink.
@@ -220,7 +222,7 @@ asio::awaitable<void> connection::reader() {
       co_return;
     }
   }
-  std::vector<char> buffer(read_chunk_bytes);
+  read_buffer buffer;
   std::span<const char> pending;
   while (!stopped_ && !closing_) {
     while (paused_ && !stopped_ && !closing_) {
@@ -233,10 +235,13 @@ asio::awaitable<void> connection::reader() {
         co_await wait_for_memory();
         continue;  // look at paused_, closing_ and the budget again
       }
-      const std::size_t chunk = budget_.full() ? full_budget_read_bytes : buffer.size();
+      const bool full = budget_.full();
+      auto space = buffer.prepare(full);
+      budget_buffer_ = budget_.buffering(budget_buffer_, buffer.capacity());
+      const std::size_t chunk = full ? std::min(space.size(), full_budget_read_bytes) : space.size();
       boost::system::error_code ec;
       std::size_t n = 0;
-      n = co_await transport_->async_read_some(asio::buffer(buffer.data(), chunk), ec);
+      n = co_await transport_->async_read_some(asio::buffer(space.data(), chunk), ec);
       if (ec) {
         if (transport_->is_hang_up(ec))
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
@@ -246,7 +251,7 @@ asio::awaitable<void> connection::reader() {
       }
       last_read_ = steady::now();
       bytes_in_ += n;
-      pending = std::span<const char>(buffer.data(), n);
+      pending = buffer.filled(n);
     }
     while (!pending.empty() && !paused_ && !closing_ && !stopped_) {
       auto [used, status] = parser_.feed(pending);
@@ -373,10 +378,10 @@ void connection::refuse_for_memory() {
   f.add("content-type", "text/plain");
   f.body = fmt::format(
       "The broker holds {} of its {} bytes of memory (config key max_memory_bytes: {} of messages, {} of "
-      "partial frames, {} queued to clients). This connection's frame waited {} ms (send_timeout_ms) for "
-      "memory to be freed and was not taken. The connection is closed.\n",
-      budget_.used(), budget_.limit(), budget_.message_bytes(), budget_.read_buffer_bytes(),
-      budget_.write_queue_bytes(), waited.count());
+      "partial frames, {} of read buffers, {} queued to clients). This connection's frame waited {} ms "
+      "(send_timeout_ms) for memory to be freed and was not taken. The connection is closed.\n",
+      budget_.used(), budget_.limit(), budget_.message_bytes(), budget_.partial_frame_bytes(),
+      budget_.read_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
   std::string out;
   stomp::encode(f, parser_.get_version(), out);
   send(std::move(out));

@@ -127,7 +127,8 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
 
   stomp::parser parser_;
   memory_budget& budget_;          // the engine's; it outlives the connection
-  std::uint64_t budget_read_ = 0;  // partial-frame bytes reported to budget_
+  std::uint64_t budget_read_ = 0;    // partial-frame bytes reported to budget_
+  std::uint64_t budget_buffer_ = 0;  // read-buffer bytes reported to budget_
   memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
   std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)

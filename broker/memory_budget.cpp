@@ -16,6 +16,13 @@ std::uint64_t memory_budget::reading(std::uint64_t before, std::uint64_t after) 
   return after;
 }
 
+std::uint64_t memory_budget::buffering(std::uint64_t before, std::uint64_t after) {
+  buffer_bytes_ -= std::min(buffer_bytes_, before);
+  buffer_bytes_ += after;
+  if (after < before) wake_if_room();
+  return after;
+}
+
 void memory_budget::written(std::uint64_t bytes) {
   write_bytes_ -= std::min(write_bytes_, bytes);
   if (bytes > 0) wake_if_room();

@@ -213,6 +213,10 @@ void engine::append_metrics(prometheus::writer& out) const {
   gauge("tandem_memory_bytes", "Bytes of messages held in memory.", self.memory_bytes_);
   gauge("tandem_memory_limit_bytes", "max_memory_bytes.", self.config_.max_memory_bytes);
   gauge("tandem_memory_partial_frame_bytes", "Bytes of frames begun and not finished, counted in max_memory_bytes.",
+        self.budget_.partial_frame_bytes());
+  gauge("tandem_memory_read_buffer_bytes",
+        "Bytes of connections' socket read buffers (4 KiB each, 64 KiB while a client streams), counted in "
+        "max_memory_bytes.",
         self.budget_.read_buffer_bytes());
   gauge("tandem_memory_write_queue_bytes", "Bytes queued to clients and not yet written, counted in max_memory_bytes.",
         self.budget_.write_queue_bytes());

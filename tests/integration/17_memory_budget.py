@@ -109,7 +109,7 @@ def test_partial_frames_stay_within_the_memory_budget(brokers):
     # Regression (issue 17, finding 3): 20 sessions holding 9 MiB partial frames added 200 MB;
     # no bound covered connections' buffers, only messages.
     budget = 32 * MiB
-    overhead = 24 * MiB  # malloc slack, 64 KiB read buffer per connection, the pair's traffic
+    overhead = 24 * MiB  # malloc slack, the pair's traffic
     b = budget_broker(brokers, max_memory_bytes=budget, send_timeout_ms=20000)
     pair_round_trips(b, 5, "warm")
     before = rss(b)
@@ -133,6 +133,53 @@ def test_partial_frames_stay_within_the_memory_budget(brokers):
     # A connection that is not read does not see its client hang up either (the FIN waits
     # behind unread data): send_timeout_ms ends the wait and gives the partial frames back.
     wait_for(lambda: metric(b, "tandem_memory_partial_frame_bytes") == 0, timeout=60, interval=0.2)
+
+
+def connect_idle(b, n):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=30)
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n\n\0")
+        socks.append(s)
+    for s in socks:
+        got = b""
+        while b"\0" not in got:
+            got += s.recv(4096)
+        assert got.startswith(b"CONNECTED"), got
+    return socks
+
+
+def test_idle_connections_hold_small_read_buffers_counted_in_the_budget(brokers):
+    # Regression (issue 17, "one global memory budget over all sessions' buffers"): every
+    # connection held a 64 KiB read buffer outside max_memory_bytes: 1,000 idle CONNECTed
+    # clients added 74 KiB of RSS each (74 MiB) and the budget counted none of it. Now an idle
+    # connection holds 4 KiB (64 KiB only while its client streams), and it is counted.
+    n = 500
+    b = budget_broker(brokers, max_connections=10000)
+    pair_round_trips(b, 5, "warm")
+    # The pair's connections are gone once their buffers are given back.
+    wait_for(lambda: metric(b, "tandem_memory_read_buffer_bytes") == 0, timeout=10, interval=0.05)
+    buffers_before = 0
+    before = rss(b)
+    socks = connect_idle(b, n)
+    try:
+        time.sleep(0.5)
+        grown = rss(b) - before
+        counted = metric(b, "tandem_memory_read_buffer_bytes") - buffers_before
+        print(f"{n} idle connections: RSS +{grown / 1024 / n:.1f} KiB each, "
+              f"read buffers counted {counted / n / 1024:.1f} KiB each", flush=True)
+        assert counted == n * 4096, counted
+        assert grown / n < 40 * 1024, f"RSS grew {grown / n / 1024:.1f} KiB per idle connection"
+        # A client that streams gets the large buffer, and gives it back when it goes quiet.
+        streamer = socks[0]
+        frame = b"SEND\ndestination:/queue/stream\n\n" + b"x" * 1000 + b"\0"
+        streamer.sendall(frame * 2000)
+        wait_for(lambda: metric(b, "tandem_memory_read_buffer_bytes") - buffers_before > counted,
+                 timeout=10, interval=0.05)
+    finally:
+        for s in socks:
+            s.close()
+    wait_for(lambda: metric(b, "tandem_memory_read_buffer_bytes") == buffers_before, timeout=30, interval=0.2)
 
 
 def test_consumers_drain_while_producers_wait(brokers):
@@ -185,5 +232,6 @@ def test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit(brokers):
 
 
 if __name__ == "__main__":
-    run([test_partial_frames_stay_within_the_memory_budget, test_consumers_drain_while_producers_wait,
+    run([test_partial_frames_stay_within_the_memory_budget,
+         test_idle_connections_hold_small_read_buffers_counted_in_the_budget, test_consumers_drain_while_producers_wait,
          test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit])

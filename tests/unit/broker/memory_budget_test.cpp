@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "broker/memory_budget.h"
+#include "broker/read_buffer.h"
 #include "engine_fixture.h"
 
 namespace tandem::broker {
@@ -19,7 +20,7 @@ TEST_CASE("the budget sums messages, partial frames and write queues against one
   held = b.reading(held, 300);
   held = b.reading(held, 500);  // the same frame grew: replaced, not added
   CHECK(held == 500);
-  CHECK(b.read_buffer_bytes() == 500);
+  CHECK(b.partial_frame_bytes() == 500);
   b.queued(200);
   CHECK(b.write_queue_bytes() == 200);
   CHECK(b.connection_bytes() == 700);
@@ -31,8 +32,51 @@ TEST_CASE("the budget sums messages, partial frames and write queues against one
   b.written(150);
   CHECK(b.used() == 850);
   held = b.reading(held, 0);  // the frame completed
-  CHECK(b.read_buffer_bytes() == 0);
+  CHECK(b.partial_frame_bytes() == 0);
   CHECK(b.used() == 350);
+  std::uint64_t buffer = 0;
+  buffer = b.buffering(buffer, 4096);  // a connection's read buffer counts too
+  buffer = b.buffering(buffer, 65536);
+  CHECK(b.read_buffer_bytes() == 65536);
+  CHECK(b.connection_bytes() == 50 + 65536);
+  CHECK(b.used() == 300 + 50 + 65536);
+  b.buffering(buffer, 0);  // closed
+  CHECK(b.read_buffer_bytes() == 0);
+}
+
+TEST_CASE("a read buffer starts small, grows when a read fills it, shrinks after a run of small reads") {
+  read_buffer rb;
+  CHECK(rb.capacity() == read_buffer::small_bytes);
+  CHECK(rb.prepare(false).size() == read_buffer::small_bytes);
+  rb.filled(100);  // a heart-beat, an ACK: stays small
+  CHECK(rb.prepare(false).size() == read_buffer::small_bytes);
+  rb.filled(read_buffer::small_bytes);  // filled: the client streams
+  CHECK(rb.prepare(false).size() == read_buffer::large_bytes);
+  for (unsigned i = 0; i + 1 < read_buffer::shrink_after_small_reads; ++i) {
+    rb.filled(200);
+    CHECK(rb.prepare(false).size() == read_buffer::large_bytes);  // a pause between bursts keeps it
+  }
+  rb.filled(200);
+  CHECK(rb.prepare(false).size() == read_buffer::small_bytes);  // the run of small reads gives it back
+}
+
+TEST_CASE("a medium read ends a run of small ones; a full budget shrinks at once and stops growth") {
+  read_buffer rb;
+  rb.filled(read_buffer::small_bytes);
+  CHECK(rb.prepare(false).size() == read_buffer::large_bytes);
+  for (unsigned i = 0; i + 1 < read_buffer::shrink_after_small_reads; ++i) rb.filled(10);
+  rb.filled(read_buffer::small_bytes + 1);  // more than the small buffer holds: still streaming
+  rb.filled(10);
+  CHECK(rb.prepare(false).size() == read_buffer::large_bytes);
+  CHECK(rb.prepare(true).size() == read_buffer::small_bytes);  // memory is short: give it back
+  rb.filled(read_buffer::small_bytes);
+  CHECK(rb.prepare(true).size() == read_buffer::small_bytes);  // and do not grow while short
+  CHECK(rb.prepare(false).size() == read_buffer::small_bytes);  // the fill was seen while short: forgotten
+  auto bytes = rb.prepare(false);
+  bytes[0] = 'x';
+  auto got = rb.filled(1);
+  CHECK(got.size() == 1);
+  CHECK(got.data() == bytes.data());
 }
 
 TEST_CASE("releases never take a count below zero") {
@@ -41,6 +85,8 @@ TEST_CASE("releases never take a count below zero") {
   b.written(50);
   CHECK(b.write_queue_bytes() == 0);
   b.reading(40, 0);
+  CHECK(b.partial_frame_bytes() == 0);
+  b.buffering(4096, 0);
   CHECK(b.read_buffer_bytes() == 0);
 }
 
