@@ -355,7 +355,7 @@ nlohmann::json controller::store_error_episode(unsigned n, fault_kind kind) {
   expected_exits_ = {victim};
   const auto t0 = clock_type::now();
   workload_->arm(t0);
-  faultfs_->must(faultfs_request(kind));
+  faultfs_->must(faultfs_request(kind, static_cast<long>(fleet_->pid(victim))));
   await_takeover(f, n, kind, victim, epoch, t0, expected_end::deposed);
   faultfs_->must("clear");
   return f;

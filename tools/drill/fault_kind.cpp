@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <fmt/format.h>
+
 namespace tandem::drill {
 namespace {
 
@@ -81,18 +83,26 @@ const std::vector<fault_kind>& all_fault_kinds() {
   return all;
 }
 
-std::string faultfs_request(fault_kind k) {
-  // One failure, on the journal's segments only: the master's append fails and it must step
-  // down; the lock, epoch and holder files stay healthy so a slave can take over. Not
-  // journal/*: a checkpoint file (journal/<lsn>.ckpt.tmp) that cannot be written is reported
-  // and the journal serves on by design (the log holds every record), so a rule that hit
-  // one was spent without a takeover and the drill stopped (promise.md "Long run 3",
-  // finding 3; journal_checkpoint_error_test).
+std::string faultfs_request(fault_kind k, long victim_pid) {
+  // Every write (fsync) of the master's to the journal's segments fails, as on a disk that
+  // is really full or broken: its append fails and it must step down; the lock, epoch and
+  // holder files stay healthy, and the other brokers' writes too, so a slave can take over.
+  // Not journal/*: a checkpoint file (journal/<lsn>.ckpt.tmp) that cannot be written is
+  // reported and the journal serves on by design (the log holds every record), so a rule
+  // that hit one was spent without a takeover (promise.md "Long run 3", finding 3;
+  // journal_checkpoint_error_test). Not count=1 either: FUSE splits a large write (a
+  // compaction's group) into requests of max_write bytes, and when a later one fails the
+  // kernel reports a short write, which the journal completes with a second write (as POSIX
+  // asks); a fault that failed once was then healed by the retry, and the drill waited for a
+  // takeover that had no cause (long run 5, chunk 207, episode 149).
+  const auto rule = [&](const char* op, const char* error) {
+    return fmt::format("fail {} {} count=0 pid={} path=journal/*.seg", op, error, victim_pid);
+  };
   switch (k) {
-    case fault_kind::eio_write: return "fail write eio count=1 path=journal/*.seg";
-    case fault_kind::eio_fsync: return "fail fsync eio count=1 path=journal/*.seg";
-    case fault_kind::enospc_write: return "fail write enospc count=1 path=journal/*.seg";
-    case fault_kind::enospc_fsync: return "fail fsync enospc count=1 path=journal/*.seg";
+    case fault_kind::eio_write: return rule("write", "eio");
+    case fault_kind::eio_fsync: return rule("fsync", "eio");
+    case fault_kind::enospc_write: return rule("write", "enospc");
+    case fault_kind::enospc_fsync: return rule("fsync", "enospc");
     default: return "";
   }
 }

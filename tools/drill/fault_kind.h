@@ -102,7 +102,8 @@ bool is_cluster_stall(fault_kind k);
 bool needs_faketime(fault_kind k);
 // Measured as a pause (the same master resumes), not as a takeover.
 bool is_pause(fault_kind k);
-// The faultfs request that arms the fault (eio-write...), or "" for the other kinds.
-std::string faultfs_request(fault_kind k);
+// The faultfs request that arms the fault (eio-write...) against the master `victim_pid`, or
+// "" for the other kinds.
+std::string faultfs_request(fault_kind k, long victim_pid);
 
 }  // namespace tandem::drill

@@ -81,6 +81,7 @@ TEST_CASE("fault kinds parse by name and by their old signal names") {
   for (auto k : all_fault_kinds()) CHECK(parse_fault_kind(name(k)) == k);
   CHECK(needs_faultfs(fault_kind::stop_lease));
   CHECK_FALSE(needs_faultfs(fault_kind::lock_replaced));
-  CHECK(faultfs_request(fault_kind::eio_fsync) == "fail fsync eio count=1 path=journal/*.seg");
+  CHECK(faultfs_request(fault_kind::eio_fsync, 4242) == "fail fsync eio count=0 pid=4242 path=journal/*.seg");
+  CHECK(faultfs_request(fault_kind::enospc_write, 7) == "fail write enospc count=0 pid=7 path=journal/*.seg");
   CHECK(is_pause(fault_kind::fs_freeze));
 }
