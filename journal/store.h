@@ -181,6 +181,14 @@ struct options {
   // called. Each step runs on the owner thread and may pread up to this many bytes (bodies
   // not in the cache: the one blocking read left on the owner thread, see compact_step).
   std::uint64_t auto_compact_bytes = 1ull << 20;
+  // Where compaction reads the bodies it copies that are not in the cache. false: in
+  // compact_step, on the owner thread (a tool, a test that steps compaction by hand and
+  // expects the copies appended when it returns). true: on the reader thread, like
+  // read_async(); compact_step returns at once and the copies are appended from the read's
+  // completion (posted to the owner), which then takes the next step itself. A broker sets
+  // it: its owner thread is the io thread, which a hung NFS or CephFS mount must never
+  // block (issue 17, finding 8).
+  bool compaction_reads_on_reader_thread = false;
   // Runs completions and index updates on the owner thread. Default: inline.
   std::function<void(std::function<void()>)> post;
   // Called by the writer thread before each write and after each fsync; non-zero fails the

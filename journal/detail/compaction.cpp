@@ -136,6 +136,8 @@ std::uint64_t store::impl::pick_compaction_locked(std::uint64_t head) const {
 bool store::impl::compact_step(std::uint64_t max_bytes) {
   std::lock_guard lk(state_mu);
   if (closed || failed_flag) return false;
+  // The reader thread is fetching this step's bodies: its completion takes the step.
+  if (compact_reading) return true;
   const std::uint64_t head = head_segment;
   const bool waiting = collect_prefix_locked(head);
   if (max_bytes == 0) return waiting;
@@ -177,38 +179,53 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
     compact_bytes += size;
     ++compact_copied;
   }
-  while (!compact_pending.empty() && copied_bytes < max_bytes) {
-    auto node = compact_pending.extract(compact_pending.begin());
-    const std::uint64_t seq = node.key();
+  std::vector<detail::read_item> to_read;  // bodies the reader thread must fetch first
+  for (auto pending = compact_pending.begin(); pending != compact_pending.end() && copied_bytes < max_bytes;) {
+    const std::uint64_t seq = pending->first;
     // Only targets still live in the compacted segment: a copy must never re-add a
     // target the message was removed from (replay would resurrect it).
     std::vector<std::string> live;
     std::optional<location> where;
-    for (auto& t : node.mapped()) {
+    for (const auto& t : pending->second) {
       const auto* m = idx.messages(t);
       if (!m) continue;
       auto it = m->find(seq);
       if (it == m->end() || it->second.where.segment != compact_segment) continue;
       where = it->second.where;
-      live.push_back(std::move(t));
+      live.push_back(t);
     }
-    if (live.empty()) continue;
-    auto msg = read_locked(*where, seq);
-    if (!msg) {
-      // Unreadable live message: leave the segment in place rather than lose it, and do
-      // not pick it again (every pick would fail the same way).
-      uncompactable.insert(compact_segment);
-      event ev{event_kind::corruption_found, detail::segment_path(jdir, compact_segment)};
-      ev.offset = where->offset;
-      ev.reason = "compaction cannot read a live message: " + msg.error().message();
-      emit(ev);
+    if (live.empty()) {
+      compact_read.erase(seq);
+      pending = compact_pending.erase(pending);
       continue;
     }
-    message_add copy{*msg.value(), std::move(live)};
+    std::optional<result<std::shared_ptr<const message>>> msg;
+    if (auto got = compact_read.extract(seq)) {
+      msg = std::move(got.mapped());
+    } else if (auto cached = cached_locked(seq)) {
+      msg.emplace(std::move(cached));
+    } else if (opts.compaction_reads_on_reader_thread) {
+      to_read.push_back({seq, *where});
+      copied_bytes += where->size;  // the step's budget covers what it reads
+      ++pending;
+      continue;
+    } else {
+      msg = read_locked(*where, seq);
+    }
+    pending = compact_pending.erase(pending);
+    if (!*msg) {
+      unreadable_in_compaction_locked(*where, msg->error());
+      continue;
+    }
+    message_add copy{*msg->value(), std::move(live)};
     copied_bytes += where->size;
     compact_bytes += where->size;
     ++compact_copied;
     append_locked(std::move(copy), {}, append_kind::compaction_copy);
+  }
+  if (!to_read.empty()) {
+    compact_read_async_locked(std::move(to_read), max_bytes);
+    return true;
   }
   if (compact_pending.empty() && compact_definitions.empty()) {
     event ev{event_kind::compaction_done, detail::segment_path(jdir, compact_segment)};
@@ -218,6 +235,39 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
     compact_segment = 0;
   }
   return true;  // more copies, or the compacted segment's deletion once checkpoints pass it
+}
+
+// An unreadable live message: leave the segment in place rather than lose it, and do not
+// pick it again (every pick would fail the same way). Requires state_mu held.
+void store::impl::unreadable_in_compaction_locked(const location& where, std::error_code ec) {
+  uncompactable.insert(compact_segment);
+  event ev{event_kind::corruption_found, detail::segment_path(jdir, compact_segment)};
+  ev.offset = where.offset;
+  ev.reason = "compaction cannot read a live message: " + ec.message();
+  emit(ev);
+}
+
+// The reader thread reads `items`; back on the owner thread their results wait in
+// compact_read (not in the body cache, which may be smaller than a step or evict them
+// first) and the step is taken again, now without I/O. Requires state_mu held.
+void store::impl::compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes) {
+  compact_reading = true;
+  detail::read_job job;
+  job.items = std::move(items);
+  job.first_segment = segments.empty() ? 0 : *segments.begin();
+  job.done = [self = shared_from_this(), seqs = job.items, max_bytes](
+                 std::vector<result<std::shared_ptr<const message>>> out) {
+    {
+      std::lock_guard lk(self->state_mu);
+      self->compact_reading = false;
+      if (self->closed) return;  // the store closed meanwhile: nothing more to copy
+      for (std::size_t i = 0; i < out.size(); ++i) self->compact_read.insert_or_assign(seqs[i].msg_seq, std::move(out[i]));
+    }
+    const bool more = self->compact_step(max_bytes);
+    std::lock_guard lk(self->state_mu);
+    self->auto_compacting = more && self->opts.auto_compact_bytes != 0;
+  };
+  queue_read_locked(std::move(job));
 }
 
 }  // namespace tandem::journal

@@ -159,6 +159,10 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::uint64_t copies_in_flight = 0;        // compaction copies appended, not completed
   bool auto_compacting = false;              // the store's own steps continue as copies complete
   std::set<std::uint64_t> uncompactable;     // a live message there could not be read
+  // compaction_reads_on_reader_thread: bodies read for the current step (by msg_seq) and
+  // failed reads; while a read is out, compact_step waits for it.
+  std::map<std::uint64_t, result<std::shared_ptr<const message>>> compact_read;
+  bool compact_reading = false;
   // index_state (format.h section 5): GC deletes only segments below state_segment, the
   // segment of the newest durable index_state set (0: none since open). A set is one or
   // more records appended back to back; it counts once all of them are durable.
@@ -303,6 +307,8 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void append_index_state_locked();
   std::uint64_t pick_compaction_locked(std::uint64_t head) const;
   bool compact_step(std::uint64_t max_bytes);
+  void compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes);
+  void unreadable_in_compaction_locked(const location& where, std::error_code ec);
 };
 
 }  // namespace tandem::journal

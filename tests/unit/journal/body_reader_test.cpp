@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <set>
 
 #include "journal/errc.h"
 #include "journal/store.h"
@@ -102,4 +103,86 @@ TEST_CASE("a read that fails on the reader thread reports the error") {
   REQUIRE(!*got);
   CHECK(got->error() == std::make_error_code(std::errc::io_error));
   disk.clear_failures();
+}
+
+namespace {
+
+// A store on `disk` whose first segment is sparse: of /queue/a's 1 KiB messages 1..n, 1..10
+// are removed except those in `keep` (11.. stay). Reopened with no body cache, with
+// compaction reading on the reader thread and completions going to `owner`.
+std::unique_ptr<store> sparse_cold_store(fixture& fx, fault_file_system& disk, owner_queue& owner, int n,
+                                         const std::set<std::uint64_t>& keep) {
+  const std::uint64_t seg = 16 * 1024;
+  {
+    auto o = fx.opts(seg);
+    o.auto_compact_bytes = 0;  // the segment stays sparse for the test to compact
+    auto s = fx.open_on(disk, std::move(o));
+    for (int i = 1; i <= n; ++i)
+      REQUIRE(!append_wait(*s, make_message(static_cast<std::uint64_t>(i), {"/queue/a"}, 1024)).ec);
+    for (std::uint64_t seq = 1; seq <= 10; ++seq)
+      if (!keep.contains(seq)) REQUIRE(!append_wait(*s, message_remove{"/queue/a", seq}).ec);
+    REQUIRE(!s->close());
+  }
+  auto o = fx.opts(seg);
+  o.fs = &disk;
+  o.post = owner.poster();
+  o.auto_compact_bytes = 0;  // steps only when the test asks
+  o.compaction_reads_on_reader_thread = true;
+  // No body cache: recovery's replay may leave bodies there (how much depends on where the
+  // last checkpoint fell), and compaction must not need it (it keeps what it read itself).
+  o.body_cache_bytes = 0;
+  return tandem::test::open_ok("/store", std::move(o));
+}
+
+}  // namespace
+
+TEST_CASE("compaction reads on the reader thread: compact_step returns while the disk hangs, copies after") {
+  // Issue 17, finding 8: compaction read the bodies it copies with a pread on the owner
+  // thread (the broker's io thread), so a hung mount stalled every client and /health.
+  fixture fx;
+  fault_file_system disk;
+  owner_queue owner;
+  auto s = sparse_cold_store(fx, disk, owner, 40, {3, 7});
+  REQUIRE(!s->cached("/queue/a", 3));
+  disk.slow_reads(5s);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(s->compact_step(1 << 20));
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);  // the owner thread did not wait 5 s
+  REQUIRE(disk.wait_for_slow_read(2s));
+  CHECK(s->compact_step(1 << 20));  // a second step waits for the first one's reads
+  owner.run_pending();
+  CHECK(fx.count(event_kind::compaction_done) == 0);  // nothing copied before the bodies came
+  disk.slow_reads(0ms);
+  // The copies are appended once the bodies are in, and relocated once durable.
+  auto segment_of = [&](std::uint64_t seq) { return s->index().messages("/queue/a")->at(seq).where.segment; };
+  REQUIRE(owner.run_until([&] { return segment_of(3) > 1 && segment_of(7) > 1; }));
+  CHECK(fx.count(event_kind::compaction_done) == 1);
+  // Each live message was copied to the head and reads back whole.
+  for (std::uint64_t seq : {3, 7}) {
+    CAPTURE(seq);
+    auto m = s->read("/queue/a", seq);
+    REQUIRE(m);
+    CHECK(m.value()->body == make_message(seq, {"/queue/a"}, 1024).body);
+  }
+  CHECK(fx.count(event_kind::corruption_found) == 0);
+}
+
+TEST_CASE("compaction reads on the reader thread: a failed read leaves the segment in place") {
+  fixture fx;
+  fault_file_system disk;
+  owner_queue owner;
+  auto s = sparse_cold_store(fx, disk, owner, 40, {5});
+  disk.fail(op::read, 1, std::make_error_code(std::errc::io_error), true);
+  CHECK(s->compact_step(1 << 20));
+  // The step ends (each of the segment's live messages reported unreadable) without a copy.
+  REQUIRE(owner.run_until([&] { return fx.count(event_kind::compaction_done) == 1; }));
+  disk.clear_failures();
+  CHECK(fx.count(event_kind::corruption_found) >= 1);
+  for (const auto& e : fx.log.of(event_kind::corruption_found))
+    CHECK(e.reason == "compaction cannot read a live message: Input/output error");
+  owner.run_pending();
+  CHECK(s->index().messages("/queue/a")->at(5).where.segment == 1);  // not moved, not lost
+  CHECK_FALSE(s->compact_step(1 << 20));  // and never picked again: nothing else to compact
+  auto m = s->read("/queue/a", 5);
+  REQUIRE(m);
 }
