@@ -17,13 +17,15 @@ from collections import defaultdict
 
 
 def main(path, base):
-    rows = defaultdict(dict)  # (case, rep) -> build -> (us/msg, msgs/fsync)
+    rows = defaultdict(dict)  # (case, rep) -> build -> us/msg
     builds = []
     with open(path, newline="") as fh:
         for r in csv.DictReader(fh, delimiter="\t"):
             if r.get("case") in (None, "case"):
                 continue
-            rows[(r["case"], r["rep"])][r["build"]] = float(r["us/msg"])
+            # Files gathered under bench/results/ carry a "run" column: one A/B run each.
+            case = f'{r["run"]}/{r["case"]}' if r.get("run") else r["case"]
+            rows[(case, r["rep"])][r["build"]] = float(r["us/msg"])
             if r["build"] not in builds:
                 builds.append(r["build"])
     base = base or builds[0]
