@@ -434,7 +434,11 @@ void broker_process::elect() {
                                 ? "cannot acquire the lock: the store's file system is full; free space on it and restart"
                                 : "cannot acquire the lock",
                  {log::kv("store", cfg_.store.string()), log::kv("error", acquired.error().message())});
-      post_finish(exit_startup);
+      // Lost while taking it (the lock revoked, the epoch taken by another broker meanwhile):
+      // deposed before it served, so 75 like any deposed master, not 1 ("could not start").
+      // Seen in long run 5 at load 15-18: a lock on a leased FUSE store revoked before its
+      // first renewal.
+      post_finish(acquired.error() == lockmgr::errc::lost_mastership ? lockmgr::exit_code_deposed : exit_startup);
     }
     return;
   }
