@@ -285,13 +285,21 @@ struct engine::impl {
   // the hot paths while nobody listens.
   bool advising() const { return advisory_listeners_ != 0; }
   void count_advisory_listener(const detail::subscription& sub, int delta);
-  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>.
-  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {});
-  void advise_connection(const detail::session& s, bool added);
-  void advise_consumer(const detail::subscription& sub, bool added);
+  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>; with
+  // `only`, hands it to that subscription alone, if its topic covers it (a replay).
+  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {},
+              detail::subscription* only = nullptr);
+  void advise_connection(const detail::session& s, bool added, detail::subscription* only = nullptr);
+  void advise_consumer(const detail::subscription& sub, bool added, detail::subscription* only = nullptr);
   void advise_producer(detail::session& s, std::string_view destination);  // a SEND
   void advise_producers_gone(detail::session& s);
-  void advise_destination(std::string_view destination, bool created);
+  void advise_destination(std::string_view destination, bool created, detail::subscription* only = nullptr);
+  // Puts message `m` on subscription `sub`'s own queue, for it alone.
+  void hand_to(detail::subscription& sub, detail::message_ptr m);
+  // advisory_replay.cpp: a new subscription to advisory topics learns the current state, as
+  // ActiveMQ's: an `added` / `created` advisory for each connection, consumer and destination
+  // that exists, to it alone.
+  void replay_advisories(detail::subscription& sub);
   // kind: "Expired" or "MessageDLQd"; `m` may be null (unreadable).
   void advise_message(std::string_view kind, const detail::queue& q, const detail::message* m, std::string_view why);
   // A new subscriber of the master-change topic gets the retained announcement.
