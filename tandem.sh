@@ -22,7 +22,7 @@ PACKAGES=(
   libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
   libfuse3-dev libfaketime python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse ceph-common fio
-  activemq python3-pytest libpq-dev postgresql-15 patroni etcd-server
+  activemq libxstream-java libjettison-java python3-pytest libpq-dev postgresql-15 patroni etcd-server
   python3-websocket nodejs chromium
 )
 

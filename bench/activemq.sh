@@ -67,6 +67,14 @@ start() {
   </bean>"
     classpath="$base/conf:/usr/share/java/postgresql.jar"
   fi
+  # ActiveMQ's STOMP transport converts a message whose type is "Advisory" (advisories,
+  # and the copies a BROWSE of ActiveMQ.Scheduler.Management sends) with XStream, which
+  # Debian's package does not put on its class path: without it the connection's
+  # dispatcher dies with NoClassDefFoundError and the client gets nothing more.
+  local jar
+  for jar in xstream xpp3 jettison; do
+    [ -f "/usr/share/java/$jar.jar" ] && classpath="$classpath:/usr/share/java/$jar.jar"
+  done
   local scheduler=false
   [ "${AMQ_SCHEDULER:-0}" = 1 ] && scheduler=true
   # Persistence as shipped (KahaDB, fsync per write). Limits are raised above the defaults so a

@@ -44,6 +44,8 @@ enum class errc {
   message_not_stored,       // the store refused a SEND's message
   disk_full,                // the store's file system is full (disk_space_guard.h)
   bad_schedule,             // AMQ_SCHEDULED_* headers malformed, or a schedule we do not take
+  bad_scheduler_request,    // a SEND to ActiveMQ.Scheduler.Management that is not a valid action
+  scheduler_request_not_stored,  // the store refused a REMOVE / REMOVEALL's removal
   // ---- flow control: why a SEND waits (the detail goes into the send_timeout ERROR) ----
   memory_full,              // max_memory_bytes
   store_full,               // max_store_bytes
@@ -115,6 +117,8 @@ class broker_category_impl final : public std::error_category {
       case errc::duplicate_in_flight: return "original still in flight";
       case errc::disk_full: return "disk full";
       case errc::bad_schedule: return "bad schedule";
+      case errc::bad_scheduler_request: return "bad scheduler request";
+      case errc::scheduler_request_not_stored: return "scheduler request not stored";
       case errc::missing_subscription_id: return "missing id";
       case errc::duplicate_subscription_id: return "duplicate subscription id";
       case errc::too_many_subscriptions: return "too many subscriptions";

@@ -52,10 +52,13 @@ void engine::impl::count_advisory_listener(const subscription& sub, int delta) {
   else if (advisory_listeners_ > 0) --advisory_listeners_;
 }
 
-void engine::impl::advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props) {
+void engine::impl::advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props,
+                          subscription* only) {
   // A wildcard or composite consumer (/queue/a.>, /queue/a,/queue/b), or a destination
   // literally named so: its name would make the advisory topic a wildcard or composite.
   if (has_wildcard(topic) || topic.find(',') != std::string_view::npos) return;
+  const auto full = fmt::format("{}{}", advisory_prefix, topic);
+  if (only && !subscription_covers(only->topic, full)) return;
   message m;
   m.persistent = false;
   m.headers.emplace_back("content-type", "application/json");
@@ -63,20 +66,26 @@ void engine::impl::advise(std::string_view topic, std::string body_json, std::ve
   m.headers.emplace_back("timestamp", std::to_string(wall_ms_()));
   for (auto& h : props) m.headers.push_back(std::move(h));
   m.body = std::move(body_json);
+  if (only) {
+    m.message_id = fmt::format("ID:{}-{}-{}", config_.broker_name, run_token_, allocate_seq());
+    m.headers.emplace_back("destination", full);  // deliver() shows it as the MESSAGE's destination
+    hand_to(*only, std::make_shared<const message>(std::move(m)));
+    return;
+  }
   std::optional<journal::message_add> never;  // non-persistent: nothing is journaled
-  apply_send(plan_send(fmt::format("{}{}", advisory_prefix, topic), true, std::move(m), never));
+  apply_send(plan_send(full, true, std::move(m), never));
 }
 
-void engine::impl::advise_connection(const session& s, bool added) {
+void engine::impl::advise_connection(const session& s, bool added, subscription* only) {
   json body{{"event", added ? "added" : "removed"},
             {"connectionId", connection_id(config_, s)},
             {"clientId", s.client_id},
             {"userName", s.login},
             {"remoteAddress", s.info.remote_endpoint}};
-  advise("Connection", body.dump());
+  advise("Connection", body.dump(), {}, only);
 }
 
-void engine::impl::advise_consumer(const subscription& sub, bool added) {
+void engine::impl::advise_consumer(const subscription& sub, bool added, subscription* only) {
   const std::string& destination = sub.topic.empty() ? sub.destination : sub.topic;
   if (is_advisory(destination)) return;
   // Counted before the change is undone: a consumer that goes is still listed.
@@ -97,7 +106,7 @@ void engine::impl::advise_consumer(const subscription& sub, bool added) {
             {"exclusive", sub.exclusive},
             {"priority", sub.priority},
             {"prefetchSize", sub.prefetch}};
-  advise("Consumer." + advisory_suffix(destination), body.dump(), {{"consumerCount", std::to_string(count)}});
+  advise("Consumer." + advisory_suffix(destination), body.dump(), {{"consumerCount", std::to_string(count)}}, only);
 }
 
 void engine::impl::advise_producer(session& s, std::string_view destination) {
@@ -127,12 +136,12 @@ void engine::impl::advise_producers_gone(session& s) {
   s.produced_to.clear();
 }
 
-void engine::impl::advise_destination(std::string_view destination, bool created) {
+void engine::impl::advise_destination(std::string_view destination, bool created, subscription* only) {
   if (is_advisory(destination) || has_wildcard(destination)) return;
   auto suffix = advisory_suffix(destination);
   auto kind = suffix.substr(0, suffix.find('.'));  // Queue, Topic, TempQueue, TempTopic
   json body{{"event", created ? "created" : "deleted"}, {"destination", destination}};
-  advise(kind, body.dump());
+  advise(kind, body.dump(), {}, only);
 }
 
 void engine::impl::advise_message(std::string_view kind, const queue& q, const message* m, std::string_view why) {
@@ -168,11 +177,16 @@ void engine::impl::announce_master(const master_change& c) {
 
 void engine::impl::deliver_retained(subscription& sub) {
   const auto topic = fmt::format("{}{}", advisory_prefix, master_change_topic);
-  if (!sub.q || sub.topic.empty() || !subscription_covers(sub.topic, topic)) return;
+  if (sub.topic.empty() || !subscription_covers(sub.topic, topic)) return;
+  hand_to(sub, master_change_);
+}
+
+void engine::impl::hand_to(subscription& sub, message_ptr m) {
+  if (!sub.q) return;
   auto& q = *sub.q;
   const auto seq = allocate_seq();
-  const auto bytes = message_bytes(*master_change_);
-  q.memory.emplace(seq, master_change_);
+  const auto bytes = message_bytes(*m);
+  q.memory.emplace(seq, std::move(m));
   q.bytes += bytes;
   memory_bytes_ += bytes;
   note_added(q, seq, 0);

@@ -22,6 +22,7 @@
 #include "broker/engine/dedup.h"
 #include "broker/engine/policy.h"
 #include "broker/engine/schedule.h"
+#include "broker/engine/scheduler_request.h"
 #include "broker/engine/state.h"
 #include "broker/errc.h"
 #include "broker/memory_budget.h"
@@ -284,13 +285,21 @@ struct engine::impl {
   // the hot paths while nobody listens.
   bool advising() const { return advisory_listeners_ != 0; }
   void count_advisory_listener(const detail::subscription& sub, int delta);
-  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>.
-  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {});
-  void advise_connection(const detail::session& s, bool added);
-  void advise_consumer(const detail::subscription& sub, bool added);
+  // Publishes a non-persistent JSON message on /topic/ActiveMQ.Advisory.<topic>; with
+  // `only`, hands it to that subscription alone, if its topic covers it (a replay).
+  void advise(std::string_view topic, std::string body_json, std::vector<stomp::header> props = {},
+              detail::subscription* only = nullptr);
+  void advise_connection(const detail::session& s, bool added, detail::subscription* only = nullptr);
+  void advise_consumer(const detail::subscription& sub, bool added, detail::subscription* only = nullptr);
   void advise_producer(detail::session& s, std::string_view destination);  // a SEND
   void advise_producers_gone(detail::session& s);
-  void advise_destination(std::string_view destination, bool created);
+  void advise_destination(std::string_view destination, bool created, detail::subscription* only = nullptr);
+  // Puts message `m` on subscription `sub`'s own queue, for it alone.
+  void hand_to(detail::subscription& sub, detail::message_ptr m);
+  // advisory_replay.cpp: a new subscription to advisory topics learns the current state, as
+  // ActiveMQ's: an `added` / `created` advisory for each connection, consumer and destination
+  // that exists, to it alone.
+  void replay_advisories(detail::subscription& sub);
   // kind: "Expired" or "MessageDLQd"; `m` may be null (unreadable).
   void advise_message(std::string_view kind, const detail::queue& q, const detail::message* m, std::string_view why);
   // A new subscriber of the master-change topic gets the retained announcement.
@@ -320,6 +329,17 @@ struct engine::impl {
   // ---- recover.cpp ----
   void recover();
 
+  // ---- scheduler_management.cpp: SEND to ActiveMQ.Scheduler.Management (scheduler_request.h) ----
+  // The request acts at once: BROWSE copies entries to its reply-to, REMOVE / REMOVEALL go
+  // through cancel_schedules; its RECEIPT follows the copies or the durable removal.
+  void on_scheduler_management(detail::session& s, stomp::frame& f);
+  result<void> authorize_scheduler_management(const detail::session& s);
+  struct scheduler_browse;
+  void browse_schedules(detail::session& s, stomp::frame& f, const detail::scheduler_request& r);
+  // Sends the copies of st's entries from st->next on; an entry whose body is not in memory
+  // is read off the io thread, and the walk goes on from its callback.
+  void scheduler_browse_step(const std::shared_ptr<scheduler_browse>& st);
+
   // ---- scheduled.cpp: AMQ_SCHEDULED_* (schedule.h) ----
   // Takes a SEND whose headers ask for a schedule: stores the entry (RECEIPT once durable),
   // holds it in `tx` until COMMIT, or refuses the frame. `msg` is the message as on_send built it.
@@ -344,6 +364,16 @@ struct engine::impl {
   nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
   // Cancels a job (every entry with its job id) or, with "", every job. Returns how many.
   std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
+  // Which entries cancel_schedules takes: all of them, narrowed by job id and/or by next
+  // firing time in [first, last].
+  struct schedule_selection {
+    std::optional<std::string_view> job_id;
+    std::optional<std::pair<std::int64_t, std::int64_t>> due_range;
+  };
+  // The one cancel path: removes the selected entries, journaled as one record; `done`
+  // (may be empty) gets the count once that is durable. Returns the count.
+  std::uint64_t cancel_schedules(const schedule_selection& which,
+                                 std::function<void(std::error_code, std::uint64_t)> done);
   void note_lateness(std::int64_t late_ms);
   void append_schedule_metrics(prometheus::writer& out) const;
 

@@ -323,25 +323,38 @@ nlohmann::json engine::impl::scheduled_json(std::size_t offset, std::size_t limi
 
 std::uint64_t engine::impl::cancel_scheduled(std::string_view job_id,
                                              std::function<void(std::error_code, std::uint64_t)> done) {
+  schedule_selection which;
+  if (!job_id.empty()) which.job_id = job_id;
+  return cancel_schedules(which, std::move(done));
+}
+
+// The one cancel path (the admin API, ActiveMQ.Scheduler.Management's REMOVE and REMOVEALL):
+// the chosen entries leave the table at once and their removal is journaled as one record;
+// a job whose firing is being made durable is marked so that its completion removes what it
+// wrote instead of scheduling it again (fire_with_body).
+std::uint64_t engine::impl::cancel_schedules(const schedule_selection& which,
+                                             std::function<void(std::error_code, std::uint64_t)> done) {
   std::vector<journal::batch_item> removes;
+  std::vector<std::uint64_t> chosen;
+  for (const auto& [seq, e] : schedules_.entries()) {
+    if (which.job_id && e.job_id != *which.job_id) continue;
+    if (which.due_range && (e.due_ms < which.due_range->first || e.due_ms > which.due_range->second)) continue;
+    chosen.push_back(seq);
+  }
   std::uint64_t cancelled = 0;
-  auto drop = [&](std::uint64_t seq) {
+  for (auto seq : chosen) {  // a job has one entry, plus the children of its cron runs
     const auto* e = schedules_.find(seq);
-    if (!e) return;
     if (!e->memory && store_) removes.emplace_back(journal::message_remove{std::string(scheduler_key), seq});
     schedules_.remove(seq);
     ++cancelled;
-  };
-  if (job_id.empty()) {
-    std::vector<std::uint64_t> all;
-    for (const auto& [seq, e] : schedules_.entries()) all.push_back(seq);
-    for (auto seq : all) drop(seq);
-    for (const auto& job : firing_) cancelled_in_flight_.insert(job), ++cancelled;
-  } else {
-    // A job has one entry, plus the children of its cron runs: all go.
-    while (auto seq = schedules_.find_job(job_id)) drop(*seq);
-    if (firing_.contains(std::string(job_id))) {
-      cancelled_in_flight_.insert(std::string(job_id));
+  }
+  // A job whose firing is under way has left the table: a time range, which selects by the
+  // table's next firing times (as ActiveMQ's index), does not reach it; the rest do.
+  if (!which.due_range) {
+    if (!which.job_id) {
+      for (const auto& job : firing_) cancelled_in_flight_.insert(job), ++cancelled;
+    } else if (firing_.contains(std::string(*which.job_id))) {
+      cancelled_in_flight_.insert(std::string(*which.job_id));
       ++cancelled;
     }
   }

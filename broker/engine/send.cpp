@@ -93,6 +93,8 @@ result<engine::impl::send_request> engine::impl::read_send(session& s, const sto
 }
 
 void engine::impl::on_send(session& s, stomp::frame&& f) {
+  // A request to the scheduler, not a message (scheduler_management.cpp).
+  if (auto d = f.get("destination"); d && names_scheduler_management(*d)) return on_scheduler_management(s, f);
   auto req = read_send(s, f);
   if (!req) return fail(s, std::move(req).error(), &f);
   auto& r = req.value();

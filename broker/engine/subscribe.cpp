@@ -240,6 +240,7 @@ void engine::impl::on_subscribe(session& s, stomp::frame& f) {
   count_advisory_listener(*sub, +1);
   if (advising()) advise_consumer(*sub, true);
   if (master_change_ && r.to_topic) deliver_retained(*sub);
+  if (r.to_topic) replay_advisories(*sub);
   s.subs.emplace(r.id, std::move(sub));
   if (!create) {
     add_receipt(s, f, 0);

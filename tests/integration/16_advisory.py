@@ -28,13 +28,16 @@ def test_consumer_and_connection_advisories(brokers):
     worker.collector.wait_receipt("r1")
     worker.disconnect()
     got = {}
-    watcher.collector.wait(lambda c: len(c.messages) >= 4, what=str([(m.headers["destination"], m.body) for m in watcher.collector.messages]))
+    # 5: the replay of the watcher's own connection (it existed when it subscribed), then
+    # the worker's connection and consumer, added and removed.
+    watcher.collector.wait(lambda c: len(c.messages) >= 5, what=str([(m.headers["destination"], m.body) for m in watcher.collector.messages]))
     for m in watcher.collector.messages:
         got.setdefault(m.headers["destination"], []).append(json.loads(m.body))
     consumers = got["/topic/ActiveMQ.Advisory.Consumer.Queue.jobs"]
     assert [(c["event"], c["consumerCount"]) for c in consumers] == [("added", 1), ("removed", 0)]
     connections = got["/topic/ActiveMQ.Advisory.Connection"]
-    assert [(c["event"], c["clientId"]) for c in connections] == [("added", "worker-1"), ("removed", "worker-1")]
+    assert [(c["event"], c["clientId"]) for c in connections] == [("added", ""), ("added", "worker-1"),
+                                                                    ("removed", "worker-1")], connections
 
 
 def test_producer_destination_and_dead_letter_advisories(brokers):

@@ -75,12 +75,14 @@ TEST_CASE("issue 16: connection advisories on CONNECT and when the connection go
     client a(fx);
     a.connect({{"client-id", "app-1"}});
   }
-  REQUIRE(watcher.wait_messages(2));
+  REQUIRE(watcher.wait_messages(3));
   auto got = bodies_json(watcher);
-  CHECK(got[0]["event"] == "added");
-  CHECK(got[0]["clientId"] == "app-1");
-  CHECK(got[1]["event"] == "removed");
-  CHECK(got[0]["connectionId"] == got[1]["connectionId"]);
+  CHECK(got[0]["event"] == "added");  // the replay: the watcher's own connection was there
+  CHECK(got[0]["clientId"] == "");
+  CHECK(got[1]["event"] == "added");
+  CHECK(got[1]["clientId"] == "app-1");
+  CHECK(got[2]["event"] == "removed");
+  CHECK(got[1]["connectionId"] == got[2]["connectionId"]);
 }
 
 TEST_CASE("issue 16: a producer is a connection that sent to the destination, advised once, removed when it goes") {
@@ -167,5 +169,75 @@ TEST_CASE("issue 16: the master-change advisory is kept for later subscribers") 
   CHECK(json::parse(b.messages()[0].body)["epoch"] == 7);
   client other(fx, connected);
   other.subscribe("s", "/topic/ActiveMQ.Advisory.Connection");
-  CHECK(other.messages().empty());
+  fx.settle();
+  for (const auto& m : other.messages())  // the connections' replay, not the retained one
+    CHECK(m.get("destination") == "/topic/ActiveMQ.Advisory.Connection");
+}
+
+// ActiveMQ's AdvisoryBroker tells a new advisory consumer what exists (issue 16: "a monitor
+// learns the current state"); before, a monitor started after its consumers saw nothing
+// until one came or went.
+TEST_CASE("issue 16: a new consumer-advisory subscriber gets one 'added' per existing consumer, alone") {
+  fixture fx;
+  client early(fx, connected);
+  early.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
+  client a(fx, connected), b(fx, connected);
+  a.subscribe("s", "/queue/orders");
+  b.subscribe("s", "/queue/orders", "auto", {{"activemq.priority", "5"}});
+  a.subscribe("t", "/queue/other");
+  REQUIRE(early.wait_messages(2));
+  client watcher(fx, connected);
+  watcher.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
+  REQUIRE(watcher.wait_messages(2));
+  fx.settle();
+  auto got = bodies_json(watcher);
+  REQUIRE(got.size() == 2);
+  for (const auto& g : got) {
+    CHECK(g["event"] == "added");
+    CHECK(g["destination"] == "/queue/orders");
+    CHECK(g["consumerCount"] == 2);  // the count of now, as ActiveMQ's replay
+  }
+  CHECK((got[0]["priority"] == 5) != (got[1]["priority"] == 5));  // b's, whichever comes first
+  CHECK(watcher.messages()[0].get("consumerCount") == "2");
+  CHECK(watcher.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Queue.orders");
+  CHECK(early.messages().size() == 2);  // nothing replayed to the subscriber that saw them live
+}
+
+TEST_CASE("issue 16: a new destination-advisory subscriber gets one 'created' per existing queue or topic") {
+  fixture fx;
+  client p(fx, connected);
+  p.send("/queue/a", "x");
+  p.send("/queue/b", "x");
+  p.send("/topic/t", "x");
+  client w(fx, connected);
+  w.subscribe("q", "/topic/ActiveMQ.Advisory.Queue");
+  w.subscribe("t", "/topic/ActiveMQ.Advisory.Topic");
+  REQUIRE(w.wait_messages(3));
+  fx.settle();
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (const auto& m : w.messages())
+    seen.emplace_back(std::string(*m.get("destination")), json::parse(m.body)["destination"].get<std::string>());
+  CHECK(seen == std::vector<std::pair<std::string, std::string>>{
+                    {"/topic/ActiveMQ.Advisory.Queue", "/queue/a"},
+                    {"/topic/ActiveMQ.Advisory.Queue", "/queue/b"},
+                    {"/topic/ActiveMQ.Advisory.Topic", "/topic/t"}});  // no advisory topic itself
+  for (const auto& b : bodies_json(w)) CHECK(b["event"] == "created");
+}
+
+TEST_CASE("issue 16: a wildcard advisory subscriber gets the replay of what it covers; /topic/> gets none") {
+  fixture fx;
+  client a(fx, connected);
+  a.subscribe("s", "/queue/jobs");
+  a.subscribe("t", "/topic/news");
+  client w(fx, connected);
+  w.subscribe("w", "/topic/ActiveMQ.Advisory.Consumer.>");
+  REQUIRE(w.wait_messages(2));
+  fx.settle();
+  CHECK(w.messages().size() == 2);
+  CHECK(w.messages()[0].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Queue.jobs");
+  CHECK(w.messages()[1].get("destination") == "/topic/ActiveMQ.Advisory.Consumer.Topic.news");
+  client all(fx, connected);
+  all.subscribe("all", "/topic/>");
+  fx.settle();
+  CHECK(all.messages().empty());
 }
