@@ -142,29 +142,41 @@ asio::awaitable<admin_http::response> admin_http::cancel_scheduled(std::string j
   co_return co_await wait_reply(sources_.cancel_scheduled, std::move(job_id), "cancel");
 }
 
-asio::awaitable<admin_http::response> admin_http::wait_reply(
-    const std::function<void(std::string, admin_sources::purge_reply)>& source, std::string argument, const char* what) {
-  if (!source) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
-  // The reply may come at once (slave, unknown destination) or when the journal has made the
-  // removes durable; the timer is both the wake-up and the deadline.
+asio::awaitable<std::optional<std::pair<unsigned, nlohmann::json>>> admin_http::await_reply(
+    std::function<void(admin_sources::purge_reply)> call) {
+  // The reply may come at once (slave, unknown destination, bodies in memory) or later (the
+  // journal made the removes durable, the store's reader read the bodies); the timer is
+  // both the wake-up and the deadline.
   struct state {
-    std::optional<response> reply;
+    std::optional<std::pair<unsigned, nlohmann::json>> reply;
     asio::steady_timer wake;
   };
   auto st = std::make_shared<state>(state{std::nullopt, asio::steady_timer(executor_)});
   st->wake.expires_after(std::chrono::seconds(30));
-  source(std::move(argument), [st](unsigned status, nlohmann::json body) {
-    st->reply = response{status, json_type, json_body(body)};
+  call([st](unsigned status, nlohmann::json body) {
+    st->reply.emplace(status, std::move(body));
     st->wake.cancel();
   });
   if (!st->reply) {
     boost::system::error_code ec;
     co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  if (!st->reply)
+  co_return std::move(st->reply);
+}
+
+asio::awaitable<admin_http::response> admin_http::wait_reply(
+    const std::function<void(std::string, admin_sources::purge_reply)>& source, std::string argument, const char* what) {
+  if (!source) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
+  // The call is a named local, not a temporary of the co_await's full-expression (GCC 12,
+  // see serve()).
+  std::function<void(admin_sources::purge_reply)> call = [&](admin_sources::purge_reply reply) {
+    source(std::move(argument), std::move(reply));
+  };
+  auto got = co_await await_reply(std::move(call));
+  if (!got)
     co_return response{504, json_type,
                        fmt::format(R"({{"error":"the {} was not confirmed by the journal within 30 s"}})" "\n", what)};
-  co_return *st->reply;
+  co_return response{got->first, json_type, json_body(got->second)};
 }
 
 asio::awaitable<admin_http::response> admin_http::browse(std::string queue, std::string query) {
@@ -183,21 +195,39 @@ asio::awaitable<admin_http::response> admin_http::browse(std::string queue, std:
   auto messages = nlohmann::json::array();
   bool more = false;
   for (;;) {
-    nlohmann::json slice;
-    unsigned status = sources_.browse(queue, after, std::min(browse_slice, limit - messages.size()), slice);
-    if (status != 200) co_return response{status, json_type, json_body(slice)};
-    for (auto& m : slice["messages"]) {
-      after = m.value("seq", after);
-      messages.push_back(std::move(m));
-    }
+    const std::size_t n = std::min(browse_slice, limit - messages.size());
+    std::function<void(admin_sources::purge_reply)> call = [&](admin_sources::purge_reply reply) {
+      sources_.browse(queue, after, n, std::move(reply));
+    };
+    auto got = co_await await_reply(std::move(call));
+    if (!got)
+      co_return response{504, json_type, R"({"error":"the store did not read the bodies within 30 s; is its mount hung?"})" "\n"};
+    if (got->first != 200) co_return response{got->first, json_type, json_body(got->second)};
+    auto& slice = got->second;
+    for (auto& m : slice["messages"]) messages.push_back(std::move(m));
+    after = slice.value("next", after);  // the last seq looked at, shown or not
     more = slice.value("more", false);
     if (!more || messages.size() >= limit) break;
-    // Let the clients' work run between two slices of body reads.
+    // Let the clients' work run between two slices (bodies in memory answer at once).
     co_await asio::post(executor_, asio::use_awaitable);
   }
   nlohmann::json page{{"destination", queue}, {"after", first_after}, {"limit", limit},
                       {"messages", std::move(messages)}, {"more", more}, {"next", after}};
   co_return response{200, json_type, json_body(page)};
+}
+
+asio::awaitable<admin_http::response> admin_http::scheduled(std::string query) {
+  std::size_t offset = 0, limit = 100;
+  if (!scheduled_page(query, offset, limit))
+    co_return response{400, "text/plain", "GET /api/scheduled?offset=N&limit=M (limit 1..1000)\n"};
+  if (!sources_.scheduled) co_return response{503, json_type, R"({"error":"not master: no broker state on this process"})" "\n"};
+  std::function<void(admin_sources::purge_reply)> call = [&](admin_sources::purge_reply reply) {
+    sources_.scheduled(offset, limit, std::move(reply));
+  };
+  auto got = co_await await_reply(std::move(call));
+  if (!got)
+    co_return response{504, json_type, R"({"error":"the store did not read the entries within 30 s; is its mount hung?"})" "\n"};
+  co_return response{got->first, json_type, json_body(got->second)};
 }
 
 asio::awaitable<admin_identity> admin_http::authenticate(std::string login, std::string password, std::string peer) {
@@ -261,14 +291,8 @@ admin_http::response admin_http::handle(std::string_view method, std::string_vie
     if (const auto* file = console_api::find_asset(target)) return {200, std::string(file->content_type), std::string(file->body)};
     return {404, "text/plain", "no such console file\n"};
   }
-  if (target == "/api/connections") return json_response(sources_.connections);
-  if (target == "/api/scheduled") {
-    std::size_t offset = 0, limit = 100;
-    if (!scheduled_page(query, offset, limit))
-      return {400, "text/plain", "GET /api/scheduled?offset=N&limit=M (limit 1..1000)\n"};
-    if (!sources_.scheduled) return json_response({});
-    return json_response([&] { return sources_.scheduled(offset, limit); });
-  }
+  if (target == "/api/connections" || target == "/api/scheduled")
+    return {500, "text/plain", "a listing of connections or schedules is built by the session\n"};
   if (target.starts_with(jolokia::read_prefix)) {
     nlohmann::json destinations = sources_.destinations ? sources_.destinations() : nlohmann::json();
     if (destinations.is_null()) return json_response(sources_.destinations);
@@ -516,6 +540,13 @@ asio::awaitable<void> admin_http::serve(Stream& stream) {
       log::info("admin", "purge requested", {log::kv("destination", destination),
                                               log::kv("remote", tcp.socket().remote_endpoint(ec).address().to_string())});
       r = co_await purge(std::move(destination));
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) &&
+               (target.substr(0, target.find('?')) == "/api/connections" ||
+                target.substr(0, target.find('?')) == "/api/scheduled")) {
+      auto query_at = target.find('?');
+      std::string query(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1));
+      if (target.starts_with("/api/connections")) r = co_await connections(std::move(query));
+      else r = co_await scheduled(std::move(query));
     } else if (req.method() == http::verb::get && browse_target(target, destination)) {
       auto query_at = target.find('?');
       r = co_await browse(std::move(destination),

@@ -6,7 +6,14 @@
 //                          200 when role is master, 503 otherwise (load balancers route by it)
 //   GET /metrics           Prometheus text exposition format 0.0.4
 //   GET /api/destinations  engine::destinations_json()   (503 while slave)
-//   GET /api/connections   engine::connections_json()    (503 while slave)
+//   GET /api/connections?offset=0&limit=100&filter=app&sort=frames_in
+//                          one page of the sessions, always (issue 17): {"total", "matched",
+//                          "offset", "limit", "sort", "items"}, items as engine::connection_json
+//                          in session order (or by a figure, largest first: frames_in,
+//                          messages_in, messages_out, backlog_bytes, subscriptions), filtered
+//                          by a case-insensitive substring of remote, login or client_id;
+//                          limit 1..1000, default 100. Built in slices (connections()), so
+//                          10,000 sessions do not hold up the clients. 503 while slave.
 //   GET /api/group         {"members": [{"admin_url", "self"?, "health" | "error"}]}: this
 //                          broker's /health and its peers' (group_admin_urls, the holder)
 //   GET /console           the web console (broker/console/, console_api.h); with
@@ -26,8 +33,10 @@
 //                          "messages", "more", "next"}; page on with after=next. Message
 //                          bodies are data, not figures: it needs a user in group "admin"
 //                          even with admin_open_reads. Read in slices of browse_slice
-//                          messages with a turn of the io thread between two slices, so a
-//                          page of bodies read from disk does not hold up the clients.
+//                          messages; bodies not in memory are read on the store's reader
+//                          thread (engine::browse_json), so a hung mount holds up only this
+//                          request (504 after 30 s per slice), not the clients; the slices
+//                          keep the reader's queue short for the consumers' reads.
 //                          404 no such queue, 503 while slave.
 //
 // Access (admin_guard.h, issue 17): Host must name this port; a POST must carry HTTP Basic
@@ -51,6 +60,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -86,22 +96,42 @@ struct admin_sources {
   std::function<nlohmann::json()> health;         // must set "role"
   std::function<std::string()> metrics;           // Prometheus text
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
-  std::function<nlohmann::json()> connections;
+  // Connections, a page at a time (GET /api/connections): connection_keys lists up to
+  // `max` sessions with an id above `after`, in id order, that match `filter` (lowercase;
+  // "" every one), each with figure `sort` (0 for an unknown name); nullopt while slave.
+  // connection is one session's row, null when it has gone. Both are called many times per
+  // request on the broker's executor and must be cheap (no JSON for the sessions skipped).
+  struct connection_key {
+    std::uint64_t session = 0;
+    std::uint64_t figure = 0;
+  };
+  struct connection_slice {
+    std::vector<connection_key> matched;
+    std::size_t looked_at = 0;  // sessions in the slice, matched or not
+    std::uint64_t last = 0;     // the last session id looked at: the next slice's `after`
+    bool done = false;          // no session after `last`
+  };
+  std::function<std::optional<connection_slice>(std::uint64_t after, std::size_t max, const std::string& filter,
+                                                const std::string& sort)>
+      connection_keys;
+  std::function<nlohmann::json(std::uint64_t session)> connection;
   // Purge: called with the decoded destination name; must call `reply` exactly once, now or
   // later on the broker's executor, with the status and the JSON body.
   using purge_reply = std::function<void(unsigned status, nlohmann::json body)>;
   std::function<void(std::string destination, purge_reply reply)> purge;
-  // Browse: fills `out` with up to `limit` messages of queue `queue` after msg_seq `after`
-  // (engine::browse_json) and returns 200, or an error body and 404 / 503. Called several
-  // times per request, on the broker's executor; must not block for long (bounded reads).
-  std::function<unsigned(const std::string& queue, std::uint64_t after, std::size_t limit, nlohmann::json& out)> browse;
+  // Browse: calls `reply` once, now or later on the broker's executor, with 200 and up to
+  // `limit` messages of queue `queue` after msg_seq `after` (engine::browse_json: "messages",
+  // "more", "next"), or with an error body and 404 / 503. Called once per slice of a page;
+  // must not block (bodies are read on the store's reader thread).
+  std::function<void(const std::string& queue, std::uint64_t after, std::size_t limit, purge_reply reply)> browse;
   // Checks a login and password (peer = the client's address); calls `done` exactly once on
   // the broker's executor. Empty: every credential is refused (no users configured).
   // Scheduled messages (AMQ_SCHEDULED_*): a page of pending entries (GET /api/scheduled?
   // offset=N&limit=M); cancelling a job id, or every job with "" (POST
-  // /api/scheduled/<percent-encoded job id>/cancel, POST /api/scheduled/cancel-all). The
-  // cancel calls `reply` exactly once, like purge.
-  std::function<nlohmann::json(std::size_t offset, std::size_t limit)> scheduled;
+  // /api/scheduled/<percent-encoded job id>/cancel, POST /api/scheduled/cancel-all). Both
+  // call `reply` exactly once, like purge (the page once its entries are read off the io
+  // thread: engine::scheduled_json).
+  std::function<void(std::size_t offset, std::size_t limit, purge_reply reply)> scheduled;
   std::function<void(std::string job_id, purge_reply reply)> cancel_scheduled;
   using authenticate_reply = std::function<void(admin_identity)>;
   std::function<void(std::string login, std::string password, std::string peer, authenticate_reply done)> authenticate;
@@ -140,6 +170,13 @@ class admin_http {
   // The destination of a browse request target ("/api/destinations/<encoded>/browse", before any '?').
   static bool browse_target(std::string_view target, std::string& destination);
   static constexpr std::size_t browse_slice = 10;
+  // GET /api/connections?<query> and GET /api/scheduled?<query> (exposed for unit tests:
+  // run them on the executor).
+  asio::awaitable<response> connections(std::string query);
+  asio::awaitable<response> scheduled(std::string query);
+  // Sessions looked at, and rows built, per turn of the io thread (connections()).
+  static constexpr std::size_t connection_key_slice = 512;
+  static constexpr std::size_t connection_row_slice = 64;
 
  private:
   asio::awaitable<void> accept_loop();
@@ -150,6 +187,10 @@ class admin_http {
   asio::awaitable<void> serve(Stream& stream);
   asio::awaitable<response> purge(std::string destination);
   asio::awaitable<response> cancel_scheduled(std::string job_id);
+  // Calls `call` with a reply and waits (30 s at most) for it: the status and body, or
+  // nullopt at the deadline (the engine went away, or the store hangs).
+  asio::awaitable<std::optional<std::pair<unsigned, nlohmann::json>>> await_reply(
+      std::function<void(admin_sources::purge_reply)> call);
   // Calls `source` and waits (30 s at most) for its reply; 503 when it is empty (a slave).
   asio::awaitable<response> wait_reply(const std::function<void(std::string, admin_sources::purge_reply)>& source,
                                        std::string argument, const char* what);

@@ -227,7 +227,18 @@ bool broker_process::open_admin() {
   sources.health = [this] { return health_json(); };
   sources.metrics = [this] { return metrics_text(); };
   sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
-  sources.connections = [this] { return engine_ && role_ == role::master ? engine_->connections_json() : nlohmann::json(); };
+  sources.connection_keys = [this](std::uint64_t after, std::size_t max, const std::string& filter,
+                                   const std::string& sort) -> std::optional<admin_sources::connection_slice> {
+    if (!engine_ || role_ != role::master) return std::nullopt;
+    auto keys = engine_->connection_keys(after, max, filter, sort);
+    admin_sources::connection_slice out{{}, keys.looked_at, keys.last, keys.done};
+    out.matched.reserve(keys.matched.size());
+    for (const auto& [session, figure] : keys.matched) out.matched.push_back({session, figure});
+    return out;
+  };
+  sources.connection = [this](std::uint64_t session) {
+    return engine_ && role_ == role::master ? engine_->connection_json(session) : nlohmann::json();
+  };
   sources.purge = [this](std::string destination, admin_sources::purge_reply reply) {
     if (!engine_ || role_ != role::master) {
       reply(503, {{"error", fmt::format("not master (role {}): purge on the master", role_name(role_))}});
@@ -244,8 +255,12 @@ bool broker_process::open_admin() {
     });
     if (!found) reply(404, {{"error", fmt::format("no destination \"{}\"", destination)}});
   };
-  sources.scheduled = [this](std::size_t offset, std::size_t limit) {
-    return engine_ && role_ == role::master ? engine_->scheduled_json(offset, limit) : nlohmann::json();
+  sources.scheduled = [this](std::size_t offset, std::size_t limit, admin_sources::purge_reply reply) {
+    if (!engine_ || role_ != role::master) {
+      reply(503, {{"error", fmt::format("not master (role {}): scheduled messages on the master", role_name(role_))}});
+      return;
+    }
+    engine_->scheduled_json(offset, limit, [reply](nlohmann::json page) { reply(200, std::move(page)); });
   };
   sources.cancel_scheduled = [this](std::string job_id, admin_sources::purge_reply reply) {
     if (!engine_ || role_ != role::master) {
@@ -265,15 +280,14 @@ bool broker_process::open_admin() {
       }
     });
   };
-  sources.browse = [this](const std::string& queue, std::uint64_t after, std::size_t limit, nlohmann::json& out) -> unsigned {
+  sources.browse = [this](const std::string& queue, std::uint64_t after, std::size_t limit, admin_sources::purge_reply reply) {
     if (!engine_ || role_ != role::master) {
-      out = {{"error", fmt::format("not master (role {}): browse on the master", role_name(role_))}};
-      return 503;
+      reply(503, {{"error", fmt::format("not master (role {}): browse on the master", role_name(role_))}});
+      return;
     }
-    out = engine_->browse_json(queue, after, limit, browse_preview_bytes);
-    if (!out.is_null()) return 200;
-    out = {{"error", fmt::format("no queue \"{}\" (browse takes a /queue/ name)", queue)}};
-    return 404;
+    if (!engine_->browse_json(queue, after, limit, browse_preview_bytes,
+                              [reply](nlohmann::json slice) { reply(200, std::move(slice)); }))
+      reply(404, {{"error", fmt::format("no queue \"{}\" (browse takes a /queue/ name)", queue)}});
   };
   admin_access access;
   // Without a config file (quick start) nobody could hold credentials: reads stay open, on a

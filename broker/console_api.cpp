@@ -32,6 +32,8 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+}  // namespace
+
 std::size_t number_or(const std::map<std::string, std::string>& q, const char* key, std::size_t fallback) {
   auto it = q.find(key);
   if (it == q.end()) return fallback;
@@ -39,8 +41,6 @@ std::size_t number_or(const std::map<std::string, std::string>& q, const char* k
   auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
   return ec == std::errc{} && end == it->second.data() + it->second.size() ? v : fallback;
 }
-
-}  // namespace
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;

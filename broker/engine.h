@@ -54,6 +54,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -175,23 +177,47 @@ class engine {
   void set_schedule_listener(std::function<void()> changed);
   // Admin: pending schedule entries ordered by next firing, a page of them (JSON: total,
   // offset, limit, items), and cancelling one job by id or, with "", all of them.
+  // scheduled_json calls `done` with the page on this thread once the entries not in memory
+  // are read (on the store's reader thread, body_read.cpp; at once when all are in memory);
+  // never if the engine goes first (a failover), so the caller keeps a deadline.
   // `done(error, cancelled)` runs once the removal is durable; returns how many were
   // cancelled (0: no such job, and `done` still runs).
-  nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
+  void scheduled_json(std::size_t offset, std::size_t limit, std::function<void(nlohmann::json)> done);
   std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
   // Admin browse (GET /api/destinations/NAME/browse, broker/admin_http.h): up to `limit`
   // messages pending on /queue/NAME whose msg_seq is above `after`, in queue order, as
   // {"destination", "messages": [{"seq", "message_id", "persistent", "priority", "expires_ms",
-  // "headers": [[name, value]...], "body_bytes", "body_preview", "body_truncated"}], "more"}
-  // with the first `preview_bytes` of each body (invalid UTF-8 written as \xNN). Nothing is
-  // consumed or counted. Reads at most `limit` bodies from the store, on this thread: keep
-  // `limit` small and ask again with `after` = the last seq (admin_http reads a page in such
-  // slices). Null when there is no such queue.
-  nlohmann::json browse_json(std::string_view queue, std::uint64_t after, std::size_t limit, std::size_t preview_bytes);
+  // "headers": [[name, value]...], "body_bytes", "body_preview", "body_truncated"}], "more",
+  // "next"} with the first `preview_bytes` of each body (invalid UTF-8 written as \xNN).
+  // Nothing is consumed or counted. Which messages is decided now; the bodies not in memory
+  // are read on the store's reader thread (body_read.cpp), and `done` runs on this thread
+  // when they are in: a message that left meanwhile, expired or is unreadable is left out,
+  // so a slice may hold fewer than `limit`; ask again with `after` = "next" (the last seq
+  // looked at) while "more". Keep `limit` small (admin_http asks browse_slice at a time) so
+  // the reader's queue stays short for dispatch. False, and `done` never called, when there
+  // is no such queue; `done` is never called either if the engine goes first (a failover).
+  bool browse_json(std::string_view queue, std::uint64_t after, std::size_t limit, std::size_t preview_bytes,
+                   std::function<void(nlohmann::json)> done);
 
   // Admin API snapshots.
   nlohmann::json destinations_json() const;
-  nlohmann::json connections_json() const;
+  nlohmann::json connections_json() const;  // every connection_json, in session order
+  // GET /api/connections a page at a time (admin_http.h builds it in slices): up to `max`
+  // sessions with an id above `after`, in id order, as (id, figure `sort`: frames_in,
+  // messages_in, messages_out, backlog_bytes or subscriptions, else 0), only those whose
+  // remote, login or client id holds `filter` (ASCII case ignored; "" every one). `last` is
+  // the last id looked at, `looked_at` how many; `done` when no session follows. Cheap per
+  // session: no JSON, no allocation.
+  struct connection_keys_slice {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> matched;
+    std::size_t looked_at = 0;
+    std::uint64_t last = 0;
+    bool done = false;
+  };
+  connection_keys_slice connection_keys(std::uint64_t after, std::size_t max, std::string_view filter,
+                                        std::string_view sort) const;
+  // One row of /api/connections; null when there is no such session (it closed).
+  nlohmann::json connection_json(std::uint64_t session) const;
   void append_metrics(prometheus::writer& out) const;
   void append_metrics(std::string& prometheus_text) const;  // through a writer of its own
   // Pending bodies being read off the io thread for dispatch (engine/fetch.cpp); a hung

@@ -327,11 +327,14 @@ function sendTestMessage() {
   client.activate();
 }
 
-function renderConnections(list) {
+// `page`: the first page of GET /api/connections (paged since issue 17: {total, items}).
+function renderConnections(page) {
   const tbody = $("connections").tBodies[0];
   tbody.replaceChildren();
-  $("conn-count").textContent = list ? `(${list.length})` : "(served by the master only)";
-  for (const c of (list || []).slice(0, 500)) {
+  const list = page ? page.items : [];
+  $("conn-count").textContent = !page ? "(served by the master only)"
+    : page.total > list.length ? `(${page.total}, the first ${list.length} shown)` : `(${page.total})`;
+  for (const c of list) {
     const row = tbody.insertRow();
     cell(row, c.session, true);
     cell(row, c.remote);
@@ -348,7 +351,7 @@ async function refresh() {
     const q = new URLSearchParams({ offset: view.offset, limit: page_size, filter: view.filter, sort: view.sort });
     const [health, group, destinations, connections] = await Promise.all([
       fetch("/health", { cache: "no-store" }).then((r) => r.json()), get("/api/group"),
-      get("/api/destinations?" + q), get("/api/connections")]);
+      get("/api/destinations?" + q), get("/api/connections?limit=500")]);
     const now = Date.now();
     renderHealth(health);
     renderGroup(group);

@@ -1,4 +1,6 @@
-// Admin snapshots: destinations_json, connections_json, append_metrics (Prometheus text).
+// Admin snapshots: destinations_json, connections_json (and its paged parts), append_metrics (Prometheus text).
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
@@ -81,44 +83,85 @@ json engine::destinations_json() const {
 }
 
 json engine::connections_json() const {
-  const auto& self = *impl_;
   json out = json::array();
-  for (const auto& [id, s] : self.sessions_) {
-    json subs = json::array();
-    for (const auto& [sid, sub] : s->subs) {
-      subs.push_back(json{{"id", sid},
-                          {"destination", stomp::printable_utf8(sub->destination)},
-                          {"ack", ack_name(sub->mode)},
-                          {"prefetch", sub->prefetch},
-                          {"unacked", sub->unacked.size()},
-                          {"delivered", sub->delivered},
-                          {"durable", sub->durable}});
-    }
-    std::string state = s->state == session_state::awaiting_connect ? "connecting"
-                        : s->state == session_state::connected     ? "connected"
-                                                                    : "closing";
-    out.push_back(json{
-        {"session", id},
-        {"remote", s->info.remote_endpoint},
-        {"tls", s->info.tls},
-        {"transport", s->info.transport},
-        {"state", state},
-        {"version", std::string(stomp::version_name(s->version))},
-        {"login", stomp::printable_utf8(s->login)},
-        {"client_id", stomp::printable_utf8(s->client_id)},
-        {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(s->opened_at.time_since_epoch()).count()},
-        {"frames_in", s->frames_in},
-        {"messages_in", s->messages_in},
-        {"messages_out", s->messages_out},
-        {"transactions", s->txs.size()},
-        {"blocked", !s->parked.empty()},
-        {"blocked_on", s->parked.empty() ? std::string() : s->blocked_on.detail},
-        {"slow_consumer", s->backlogged},
-        {"backlog_bytes", s->sink->queued_bytes()},
-        {"subscriptions", std::move(subs)},
-    });
-  }
+  for (const auto& [id, s] : impl_->sessions_) out.push_back(connection_json(id));
   return out;
+}
+
+namespace {
+
+bool contains_ignoring_case(std::string_view text, std::string_view needle) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return std::search(text.begin(), text.end(), needle.begin(), needle.end(),
+                     [&](char a, char b) { return lower(a) == lower(b); }) != text.end();
+}
+
+std::uint64_t session_figure(const session& s, std::string_view sort) {
+  if (sort == "frames_in") return s.frames_in;
+  if (sort == "messages_in") return s.messages_in;
+  if (sort == "messages_out") return s.messages_out;
+  if (sort == "backlog_bytes") return s.sink->queued_bytes();
+  if (sort == "subscriptions") return s.subs.size();
+  return 0;
+}
+
+}  // namespace
+
+engine::connection_keys_slice engine::connection_keys(std::uint64_t after, std::size_t max, std::string_view filter,
+                                                      std::string_view sort) const {
+  const auto& sessions = impl_->sessions_;
+  connection_keys_slice out;
+  out.last = after;
+  auto it = sessions.upper_bound(after);
+  for (; it != sessions.end() && out.looked_at < max; ++it, ++out.looked_at) {
+    const session& s = *it->second;
+    out.last = it->first;
+    if (!filter.empty() && !contains_ignoring_case(s.info.remote_endpoint, filter) &&
+        !contains_ignoring_case(s.login, filter) && !contains_ignoring_case(s.client_id, filter))
+      continue;
+    out.matched.emplace_back(it->first, session_figure(s, sort));
+  }
+  out.done = it == sessions.end();
+  return out;
+}
+
+json engine::connection_json(std::uint64_t session_id) const {
+  auto found = impl_->sessions_.find(session_id);
+  if (found == impl_->sessions_.end()) return nullptr;
+  const session* s = found->second.get();
+  json subs = json::array();
+  for (const auto& [sid, sub] : s->subs) {
+    subs.push_back(json{{"id", sid},
+                        {"destination", stomp::printable_utf8(sub->destination)},
+                        {"ack", ack_name(sub->mode)},
+                        {"prefetch", sub->prefetch},
+                        {"unacked", sub->unacked.size()},
+                        {"delivered", sub->delivered},
+                        {"durable", sub->durable}});
+  }
+  std::string state = s->state == session_state::awaiting_connect ? "connecting"
+                      : s->state == session_state::connected     ? "connected"
+                                                                  : "closing";
+  return json{
+      {"session", session_id},
+      {"remote", s->info.remote_endpoint},
+      {"tls", s->info.tls},
+      {"transport", s->info.transport},
+      {"state", state},
+      {"version", std::string(stomp::version_name(s->version))},
+      {"login", stomp::printable_utf8(s->login)},
+      {"client_id", stomp::printable_utf8(s->client_id)},
+      {"connected_ms", std::chrono::duration_cast<std::chrono::milliseconds>(s->opened_at.time_since_epoch()).count()},
+      {"frames_in", s->frames_in},
+      {"messages_in", s->messages_in},
+      {"messages_out", s->messages_out},
+      {"transactions", s->txs.size()},
+      {"blocked", !s->parked.empty()},
+      {"blocked_on", s->parked.empty() ? std::string() : s->blocked_on.detail},
+      {"slow_consumer", s->backlogged},
+      {"backlog_bytes", s->sink->queued_bytes()},
+      {"subscriptions", std::move(subs)},
+  };
 }
 
 void engine::append_metrics(std::string& text) const {

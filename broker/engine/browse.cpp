@@ -142,38 +142,79 @@ void engine::impl::browse_step(const std::shared_ptr<browse_state>& st) {
 
 namespace tandem::broker {
 
-nlohmann::json engine::browse_json(std::string_view queue_name, std::uint64_t after, std::size_t limit,
-                                   std::size_t preview_bytes) {
+// The admin browse (issue 17, finding 8): the snapshot of which messages is taken at once,
+// the journaled bodies not in memory are read off the io thread, all of the slice's reads at
+// once (the reader takes them in turn), and the page is written when the last one is in.
+bool engine::browse_json(std::string_view queue_name, std::uint64_t after, std::size_t limit,
+                         std::size_t preview_bytes, std::function<void(nlohmann::json)> done) {
   auto& self = *impl_;
   auto it = self.queues_.find(queue_name);
-  if (it == self.queues_.end()) return nullptr;
+  if (it == self.queues_.end()) return false;
   queue& q = *it->second;
-  const auto now_ms = self.wall_ms_();
-  auto messages = nlohmann::json::array();
-  bool more = false;
+  struct slice {
+    std::string destination;
+    std::vector<std::pair<std::uint64_t, bool>> seqs;  // (msg_seq, persistent)
+    std::vector<message_ptr> bodies;                   // null: gone, unreadable
+    std::size_t reads_pending = 1;                     // 1 until every read is asked
+    bool more = false;
+    std::int64_t now_ms = 0;
+    std::size_t preview_bytes = 0;
+    std::function<void(nlohmann::json)> done;
+  };
+  auto st = std::make_shared<slice>();
+  st->destination = q.name;
+  st->now_ms = self.wall_ms_();
+  st->preview_bytes = preview_bytes;
+  st->done = std::move(done);
   self.for_each_pending(q, after, [&](std::uint64_t seq, bool persistent) {
-    if (messages.size() == limit) {
-      more = true;
+    if (st->seqs.size() == limit) {
+      st->more = true;
       return false;
     }
-    auto m = self.load(q, seq, persistent);
-    if (!m || (m->expires_ms != 0 && m->expires_ms <= now_ms)) return true;
-    auto headers = nlohmann::json::array();
-    for (const auto& [name, value] : m->headers)
-      headers.push_back({stomp::printable_utf8(name), stomp::printable_utf8(value)});
-    std::string_view preview(m->body.data(), std::min(m->body.size(), preview_bytes));
-    messages.push_back({{"seq", seq},
-                        {"message_id", stomp::printable_utf8(m->message_id)},
-                        {"persistent", persistent},
-                        {"priority", m->priority},
-                        {"expires_ms", m->expires_ms},
-                        {"headers", std::move(headers)},
-                        {"body_bytes", m->body.size()},
-                        {"body_preview", stomp::printable_utf8(preview)},
-                        {"body_truncated", preview.size() < m->body.size()}});
+    st->seqs.emplace_back(seq, persistent);
     return true;
   });
-  return {{"destination", q.name}, {"messages", std::move(messages)}, {"more", more}};
+  st->bodies.resize(st->seqs.size());
+  auto finish = [st, after] {
+    auto messages = nlohmann::json::array();
+    for (std::size_t i = 0; i < st->seqs.size(); ++i) {
+      const auto& m = st->bodies[i];
+      if (!m || (m->expires_ms != 0 && m->expires_ms <= st->now_ms)) continue;
+      auto headers = nlohmann::json::array();
+      for (const auto& [name, value] : m->headers)
+        headers.push_back({stomp::printable_utf8(name), stomp::printable_utf8(value)});
+      std::string_view preview(m->body.data(), std::min(m->body.size(), st->preview_bytes));
+      messages.push_back({{"seq", st->seqs[i].first},
+                          {"message_id", stomp::printable_utf8(m->message_id)},
+                          {"persistent", st->seqs[i].second},
+                          {"priority", m->priority},
+                          {"expires_ms", m->expires_ms},
+                          {"headers", std::move(headers)},
+                          {"body_bytes", m->body.size()},
+                          {"body_preview", stomp::printable_utf8(preview)},
+                          {"body_truncated", preview.size() < m->body.size()}});
+    }
+    std::uint64_t next = st->seqs.empty() ? after : st->seqs.back().first;
+    st->done({{"destination", st->destination}, {"messages", std::move(messages)}, {"more", st->more}, {"next", next}});
+  };
+  for (std::size_t i = 0; i < st->seqs.size(); ++i) {
+    auto [seq, persistent] = st->seqs[i];
+    if (!persistent) {
+      st->bodies[i] = self.load(q, seq, false);
+    } else if (auto m = self.body_in_memory(q, seq)) {
+      st->bodies[i] = std::move(m);
+    } else if (self.store_) {
+      ++st->reads_pending;
+      // No waiting set: a browse holds nothing back from consumers; a message consumed
+      // meanwhile comes back `gone` and is left out.
+      self.read_body_off_thread(&q, seq, nullptr, q.key, [st, i, finish](queue*, impl::body_read r) {
+        st->bodies[i] = std::move(r.body);
+        if (--st->reads_pending == 0) finish();
+      });
+    }
+  }
+  if (--st->reads_pending == 0) finish();
+  return true;
 }
 
 }  // namespace tandem::broker

@@ -217,7 +217,8 @@ struct engine::impl {
   void remove_message(detail::queue& q, std::uint64_t seq, bool persistent, std::uint64_t bytes,
                       std::vector<journal::batch_item>* removes);
   // The body of a pending message, reading a journaled one inline on a cache miss (a
-  // blocking pread: only the admin browse still does; the rest use body_read.cpp).
+  // blocking pread: nothing calls it for a journaled one any more; body_read.cpp reads off
+  // the io thread).
   detail::message_ptr load(detail::queue& q, std::uint64_t seq, bool persistent);
   // The body of journaled message `seq` of `q` if it is in memory; otherwise nullptr, and
   // the store reads it off the io thread, after which `q` is dispatched again (fetch.cpp).
@@ -361,7 +362,7 @@ struct engine::impl {
   std::vector<std::pair<std::string, bool>> fan_out(std::string_view destination);  // (name, to_topic)
   void recover_schedules();
   void schedule_changed();  // the earliest due time may have moved: tell the server's timer
-  nlohmann::json scheduled_json(std::size_t offset, std::size_t limit);
+  void scheduled_json(std::size_t offset, std::size_t limit, std::function<void(nlohmann::json)> done);
   // Cancels a job (every entry with its job id) or, with "", every job. Returns how many.
   std::uint64_t cancel_scheduled(std::string_view job_id, std::function<void(std::error_code, std::uint64_t)> done);
   // Which entries cancel_schedules takes: all of them, narrowed by job id and/or by next

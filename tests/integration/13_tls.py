@@ -116,7 +116,7 @@ def test_a_persistent_message_round_trips_over_tls_with_a_verified_server(broker
     assert not c.collector.errors
     # The admin port marks the session as TLS.
     with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/connections", timeout=10) as r:
-        sessions = json.load(r)
+        sessions = json.load(r)["items"]
     assert [(s["tls"], s["transport"]) for s in sessions] == [(True, "tls")], sessions
     c.disconnect()
 

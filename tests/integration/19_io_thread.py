@@ -28,12 +28,25 @@ the other client's RECEIPT waited the full 5 s):
 - slow_scheduled_read: a scheduled message fires while segment reads hang (its entry is
   read off the io thread); afterwards its consumer gets it, once.
 
+The admin port's reads of bodies and schedule entries (issue 17: "admin listings ... built
+off the io thread"), with body_cache_bytes 0 and segment reads hanging 5 s:
+
+- slow_admin_browse_read: GET /api/destinations/<q>/browse runs while the reads hang; /health
+  and another client's SEND->RECEIPT answer meanwhile (before, the admin browse read each
+  body inline: /health waited behind the 5 s reads); once the mount recovers the page holds
+  every message in order.
+
+- slow_admin_scheduled_read: GET /api/scheduled likewise; its page names the entry's
+  destination and delay, read from the entry's body.
+
 Usage: 19_io_thread.py TANDEMD TANDEM_FAULTFS
 """
+import base64
 import contextlib
 import json
 import os
 import sys
+import threading
 import time
 import urllib.request
 
@@ -53,9 +66,9 @@ def timed_health(broker):
     return time.monotonic() - t0
 
 
-def timed_send(broker, dest):
+def timed_send(broker, dest, login=None):
     r = Raw(broker)
-    r.connect()
+    r.connect(extra={"login": login, "passcode": f"{login}-secret"} if login else None)
     t0 = time.monotonic()
     r.frame("SEND", {"destination": dest, "persistent": "true", "receipt": "fast"}, "x")
     f = r.read_frame(timeout=10)
@@ -102,12 +115,13 @@ def slow_segment_reads(brokers):
         ffs.close()
 
 
-def check_answers_while_read_hangs(broker, ffs, what):
-    """Waits for a segment read to hang, then times /health and a SEND->RECEIPT."""
+def check_answers_while_read_hangs(broker, ffs, what, login=None):
+    """Waits for a segment read to hang, then times /health and a SEND->RECEIPT (as `login`,
+    whose password is "<login>-secret", when the broker has users)."""
     wait_for(lambda: ffs.status()["injected"] >= 1, 10, f"{what}'s segment read to start")
     t_read = time.monotonic()
     health_s = timed_health(broker)
-    send_s = timed_send(broker, "/queue/other")
+    send_s = timed_send(broker, "/queue/other", login)
     still_blocked = time.monotonic() - t_read < READ_DELAY_MS / 1000.0
     print(f"while {what}'s segment read hangs {READ_DELAY_MS} ms: /health {health_s * 1000:.1f} ms, "
           f"SEND->RECEIPT {send_s * 1000:.1f} ms", flush=True)
@@ -191,9 +205,9 @@ def body_of(f):
     return f[2].decode() if isinstance(f[2], bytes) else f[2]
 
 
-def send_receipted(broker, dest, bodies, headers=None):
+def send_receipted(broker, dest, bodies, headers=None, login=None):
     p = Raw(broker)
-    p.connect()
+    p.connect(extra={"login": login, "passcode": f"{login}-secret"} if login else None)
     for i, body in enumerate(bodies):
         p.frame("SEND", {"destination": dest, "persistent": "true", "receipt": f"r{i}", **(headers or {})}, body)
     for _ in bodies:
@@ -268,5 +282,59 @@ def slow_scheduled_read(brokers):
         consumer.close()
 
 
+ADMIN_USERS = [{"login": "ops", "password": "ops-secret", "groups": ["admin"]},
+               {"login": "app", "password": "app-secret"}]
+
+
+def admin_get_in_background(broker, path):
+    """GET `path` as an admin user on a thread of its own; returns (thread, result dict)."""
+    result = {}
+
+    def get():
+        req = urllib.request.Request(f"http://127.0.0.1:{broker.admin_port}{path}",
+                                     headers={"Authorization": "Basic " + base64.b64encode(b"ops:ops-secret").decode()})
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=60) as r:
+            result["status"] = r.status
+            result["body"] = json.loads(r.read())
+        result["took"] = time.monotonic() - t0
+
+    t = threading.Thread(target=get)
+    t.start()
+    return t, result
+
+
+def slow_admin_browse_read(brokers):
+    with cold_broker_on_faultfs(brokers, {"users": ADMIN_USERS}) as (broker, ffs):
+        n = 5
+        send_receipted(broker, "/queue/admin", [f"a{i}" for i in range(n)], login="app")
+        hang_segment_reads(ffs)
+        t, result = admin_get_in_background(broker, "/api/destinations/%2Fqueue%2Fadmin/browse?limit=20")
+        check_answers_while_read_hangs(broker, ffs, "an admin browse", login="app")
+        assert "status" not in result, "the browse answered while its reads hung"
+        ffs.ctl("clear")
+        t.join(60)
+        assert result.get("status") == 200, result
+        page = result["body"]
+        assert [m["body_preview"] for m in page["messages"]] == [f"a{i}" for i in range(n)], page
+        assert not page["more"], page
+        print(f"the admin browse answered in {result['took'] * 1000:.0f} ms (reads hung {READ_DELAY_MS} ms)", flush=True)
+
+
+def slow_admin_scheduled_read(brokers):
+    with cold_broker_on_faultfs(brokers, {"users": ADMIN_USERS}) as (broker, ffs):
+        send_receipted(broker, "/queue/later", ["in an hour"], {"AMQ_SCHEDULED_DELAY": "3600000"}, login="app")
+        hang_segment_reads(ffs)
+        t, result = admin_get_in_background(broker, "/api/scheduled")
+        check_answers_while_read_hangs(broker, ffs, "the admin list of scheduled jobs", login="app")
+        assert "status" not in result, "the list answered while its read hung"
+        ffs.ctl("clear")
+        t.join(60)
+        assert result.get("status") == 200, result
+        items = result["body"]["items"]
+        assert [(i.get("destination"), i.get("delay_ms")) for i in items] == [("/queue/later", "3600000")], items
+
+
 if __name__ == "__main__":
-    run([slow_segment_reads, slow_expiry_read, slow_dead_letter_read, slow_browse_read, slow_scheduled_read])
+    run([slow_segment_reads, slow_expiry_read, slow_dead_letter_read, slow_browse_read, slow_scheduled_read,
+         slow_admin_browse_read, slow_admin_scheduled_read])

@@ -1,4 +1,6 @@
 // broker/admin_http: routing and status codes of the admin port (no sockets: handle() only).
+#include <map>
+
 #include <doctest/doctest.h>
 
 #include "broker/admin_http.h"
@@ -14,7 +16,10 @@ admin_sources sources_for(std::string role, bool with_engine) {
   s.metrics = [] { return std::string("tandem_role{role=\"master\"} 1\n"); };
   if (with_engine) {
     s.destinations = [] { return nlohmann::json::array({{{"name", "/queue/a"}}}); };
-    s.connections = [] { return nlohmann::json::array(); };
+    s.connection_keys = [](std::uint64_t, std::size_t, const std::string&, const std::string&) {
+      return std::optional<admin_sources::connection_slice>(admin_sources::connection_slice{{}, 0, 0, true});
+    };
+    s.connection = [](std::uint64_t) { return nlohmann::json(); };
   } else {
     s.destinations = [] { return nlohmann::json(); };
   }
@@ -52,11 +57,9 @@ TEST_CASE("engine snapshots are served by a master and refused by a slave") {
   auto r = master.handle("GET", "/api/destinations?pretty=1");
   CHECK(r.status == 200);
   CHECK(nlohmann::json::parse(r.body)[0]["name"] == "/queue/a");
-  CHECK(master.handle("GET", "/api/connections").status == 200);
 
   admin_http slave(io.get_executor(), sources_for("slave", false));
   CHECK(slave.handle("GET", "/api/destinations").status == 503);
-  CHECK(slave.handle("GET", "/api/connections").status == 503);
 }
 
 TEST_CASE("unknown paths are 404 and other methods 405") {
@@ -79,29 +82,64 @@ TEST_CASE("a name that is not UTF-8 is answered, not a closed connection") {
   CHECK(j[0]["name"].get<std::string>().starts_with("/queue/"));
 }
 
+// Runs one of admin_http's request coroutines (connections, scheduled) to its end on `io`.
+admin_http::response run_request(asio::io_context& io, asio::awaitable<admin_http::response> request) {
+  admin_http::response out;
+  asio::co_spawn(io, std::move(request), [&](std::exception_ptr e, admin_http::response r) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(r);
+  });
+  io.restart();
+  io.run();
+  return out;
+}
+
 TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a percent-encoded job id") {
   asio::io_context io;
   auto s = sources_for("master", true);
   std::size_t got_offset = 0, got_limit = 0;
-  s.scheduled = [&](std::size_t offset, std::size_t limit) {
+  admin_sources::purge_reply later;  // issue 17: the page may come after the entries are read
+  s.scheduled = [&](std::size_t offset, std::size_t limit, admin_sources::purge_reply reply) {
     got_offset = offset;
     got_limit = limit;
-    return nlohmann::json{{"total", 0}, {"items", nlohmann::json::array()}};
+    if (offset == 7) {
+      later = std::move(reply);
+      return;
+    }
+    reply(200, {{"total", 0}, {"items", nlohmann::json::array()}});
   };
   admin_http a(io.get_executor(), std::move(s));
-  CHECK(a.handle("GET", "/api/scheduled").status == 200);
+  CHECK(run_request(io, a.scheduled("")).status == 200);
   CHECK(got_offset == 0);
   CHECK(got_limit == 100);
-  CHECK(a.handle("GET", "/api/scheduled?offset=20&limit=5").status == 200);
+  CHECK(run_request(io, a.scheduled("offset=20&limit=5")).status == 200);
   CHECK(got_offset == 20);
   CHECK(got_limit == 5);
-  CHECK(a.handle("GET", "/api/scheduled?limit=0").status == 400);
-  CHECK(a.handle("GET", "/api/scheduled?limit=1001").status == 400);
-  CHECK(a.handle("GET", "/api/scheduled?page=2").status == 400);
-  CHECK(a.handle("GET", "/api/scheduled?offset=x").status == 400);
+  CHECK(run_request(io, a.scheduled("limit=0")).status == 400);
+  CHECK(run_request(io, a.scheduled("limit=1001")).status == 400);
+  CHECK(run_request(io, a.scheduled("page=2")).status == 400);
+  CHECK(run_request(io, a.scheduled("offset=x")).status == 400);
+  CHECK(a.handle("GET", "/api/scheduled").status == 500);  // answered by the session, not handle()
+
+  admin_http::response r;
+  bool answered = false;
+  asio::co_spawn(io, a.scheduled("offset=7"), [&](std::exception_ptr, admin_http::response got) {
+    r = std::move(got);
+    answered = true;
+  });
+  io.restart();
+  io.poll();
+  CHECK(!answered);  // waiting for the entries' reads
+  REQUIRE(later);
+  later(200, {{"total", 9}, {"items", nlohmann::json::array()}});
+  io.restart();
+  io.run();
+  REQUIRE(answered);
+  CHECK(r.status == 200);
+  CHECK(nlohmann::json::parse(r.body)["total"] == 9);
 
   admin_http slave(io.get_executor(), sources_for("slave", false));
-  CHECK(slave.handle("GET", "/api/scheduled").status == 503);
+  CHECK(run_request(io, slave.scheduled("")).status == 503);
 
   std::string job;
   CHECK(admin_http::cancel_target("/api/scheduled/ID%3Ab-1-7/cancel", job));
@@ -129,4 +167,116 @@ TEST_CASE("browse and purge targets name a percent-encoded destination") {
   CHECK(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/purge", d));
   CHECK(d == "/queue/a");
   CHECK_FALSE(admin_http::purge_target("/api/destinations/%2Fqueue%2Fa/browse", d));
+}
+
+namespace {
+
+// A broker's sessions as the engine hands them to the admin port (engine::connection_keys):
+// ids 1..n, figure frames_in = id % 7, client ids "c<id>".
+struct fake_sessions {
+  std::map<std::uint64_t, std::uint64_t> frames_in;
+  std::vector<std::uint64_t> slices_after;  // `after` of each connection_keys call
+  std::size_t ran_between = 0;              // handlers that ran between two slices
+  std::size_t posted = 0;
+
+  admin_sources sources(asio::io_context& io) {
+    admin_sources s;
+    s.connection_keys = [this, &io](std::uint64_t after, std::size_t max, const std::string& filter,
+                                    const std::string& sort) {
+      // Something else for the io thread to do: it must run before the next slice.
+      CHECK(ran_between == posted);
+      ++posted;
+      asio::post(io, [this] { ++ran_between; });
+      slices_after.push_back(after);
+      admin_sources::connection_slice out;
+      auto it = frames_in.upper_bound(after);
+      for (; it != frames_in.end() && out.looked_at < max; ++it, ++out.looked_at) {
+        out.last = it->first;
+        if (filter.empty() || ("c" + std::to_string(it->first)).find(filter) != std::string::npos)
+          out.matched.push_back({it->first, sort == "frames_in" ? it->second : 0});
+      }
+      out.done = it == frames_in.end();
+      return std::optional<admin_sources::connection_slice>(out);
+    };
+    s.connection = [this](std::uint64_t id) {
+      return frames_in.count(id) ? nlohmann::json{{"session", id}, {"frames_in", frames_in[id]}} : nlohmann::json();
+    };
+    return s;
+  }
+};
+
+std::vector<std::uint64_t> ids_of(const nlohmann::json& page) {
+  std::vector<std::uint64_t> out;
+  for (const auto& c : page["items"]) out.push_back(c["session"]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("issue 17: /api/connections is one page, built in slices with the io thread's other work between them") {
+  asio::io_context io;
+  fake_sessions fake;
+  for (std::uint64_t id = 1; id <= 1300; ++id) fake.frames_in[id] = id % 7;
+  admin_http a(io.get_executor(), fake.sources(io));
+
+  auto r = run_request(io, a.connections(""));
+  REQUIRE(r.status == 200);
+  auto page = nlohmann::json::parse(r.body);
+  CHECK(page["total"] == 1300);
+  CHECK(page["matched"] == 1300);
+  CHECK(page["offset"] == 0);
+  CHECK(page["limit"] == 100);
+  CHECK(page["sort"] == "session");
+  auto ids = ids_of(page);
+  REQUIRE(ids.size() == 100);
+  CHECK(ids.front() == 1);
+  CHECK(ids.back() == 100);
+  // 1,300 sessions in slices of connection_key_slice, each after the last one looked at.
+  static_assert(admin_http::connection_key_slice == 512);
+  CHECK(fake.slices_after == std::vector<std::uint64_t>{0, 512, 1024});
+
+  page = nlohmann::json::parse(run_request(io, a.connections("offset=1290&limit=50")).body);
+  CHECK(ids_of(page) == std::vector<std::uint64_t>{1291, 1292, 1293, 1294, 1295, 1296, 1297, 1298, 1299, 1300});
+
+  // Largest figure first; among equal figures, session order.
+  page = nlohmann::json::parse(run_request(io, a.connections("sort=frames_in&limit=3")).body);
+  CHECK(ids_of(page) == std::vector<std::uint64_t>{6, 13, 20});
+  CHECK(page["sort"] == "frames_in");
+  // An unknown sort is session order, as /api/destinations falls back to its name order.
+  CHECK(nlohmann::json::parse(run_request(io, a.connections("sort=rss&limit=1")).body)["sort"] == "session");
+
+  page = nlohmann::json::parse(run_request(io, a.connections("filter=C12&limit=1000")).body);  // case ignored
+  // c12, c120..c129, c1200..c1299: the filter reached the source in lower case.
+  CHECK(page["matched"] == 1 + 10 + 100);
+  CHECK(page["total"] == 1300);
+  CHECK(nlohmann::json::parse(run_request(io, a.connections("limit=5000")).body)["limit"] == 1000);
+  CHECK(nlohmann::json::parse(run_request(io, a.connections("limit=0")).body)["limit"] == 1);
+
+  // A session that closes between its key and its row is left out of the page.
+  auto s = fake.sources(io);
+  auto keys = s.connection_keys;
+  s.connection_keys = [&fake, keys](std::uint64_t after, std::size_t max, const std::string& f, const std::string& o) {
+    auto slice = keys(after, max, f, o);
+    fake.frames_in.erase(2);
+    return slice;
+  };
+  admin_http closing(io.get_executor(), std::move(s));
+  page = nlohmann::json::parse(run_request(io, closing.connections("limit=3")).body);
+  CHECK(ids_of(page) == std::vector<std::uint64_t>{1, 3});
+}
+
+TEST_CASE("issue 17: /api/connections is 503 on a slave and when the broker steps down mid-listing") {
+  asio::io_context io;
+  admin_http slave(io.get_executor(), sources_for("slave", false));
+  CHECK(run_request(io, slave.connections("")).status == 503);
+
+  fake_sessions fake;
+  for (std::uint64_t id = 1; id <= 600; ++id) fake.frames_in[id] = 0;
+  auto s = fake.sources(io);
+  auto keys = s.connection_keys;
+  s.connection_keys = [keys](std::uint64_t after, std::size_t max, const std::string& f, const std::string& o) {
+    return after == 0 ? keys(after, max, f, o) : std::nullopt;  // no longer master
+  };
+  admin_http a(io.get_executor(), std::move(s));
+  CHECK(run_request(io, a.connections("")).status == 503);
 }

@@ -273,6 +273,20 @@ TEST_CASE("admin snapshots list destinations, connections and metrics") {
   REQUIRE(conns.size() == 1);
   CHECK(conns[0]["client_id"] == "admin-test");
   CHECK(conns[0]["subscriptions"].size() == 1);
+  // Issue 17: the paged listing's parts (admin_connections.cpp): a filter on the client id
+  // (ASCII case ignored), the figure a page is sorted by, slices of at most `max` sessions.
+  auto keys = fx.eng->connection_keys(0, 10, "ADMIN-T", "subscriptions");
+  REQUIRE(keys.matched.size() == 1);
+  CHECK(keys.matched[0].second == 1);
+  CHECK(keys.looked_at == 1);
+  CHECK(keys.done);
+  CHECK(fx.eng->connection_json(keys.matched[0].first) == conns[0]);
+  CHECK(fx.eng->connection_json(keys.matched[0].first + 1000).is_null());
+  auto none = fx.eng->connection_keys(0, 10, "nobody", "");
+  CHECK((none.matched.empty() && none.looked_at == 1 && none.done));
+  auto empty_slice = fx.eng->connection_keys(0, 0, "", "");
+  CHECK((empty_slice.looked_at == 0 && !empty_slice.done));
+  CHECK(fx.eng->connection_keys(keys.last, 10, "", "").done);
 
   std::string metrics;
   fx.eng->append_metrics(metrics);

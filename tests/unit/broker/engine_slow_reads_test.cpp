@@ -186,6 +186,88 @@ TEST_CASE("a browser skips a message consumed while its body was read") {
   CHECK(browser.bodies() == strings({""}));  // only browser:end: both were purged
 }
 
+TEST_CASE("regression (issue 17, finding 8): an admin browse whose body reads hang stalls no other session") {
+  cold_fixture cold;
+  auto& fx = cold.fx;
+  client p(fx, connected);
+  p.send("/queue/b", "p0", {{"persistent", "true"}});
+  p.send("/queue/b", "m1", {{"persistent", "false"}});
+  p.send("/queue/b", "p2", {{"persistent", "true"}});
+  cold.disk.slow_reads(5s);
+  nlohmann::json slice;
+  bool done = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  // Before the fix browse_json read both journaled bodies here, on the io thread (10 s).
+  REQUIRE(fx.eng->browse_json("/queue/b", 0, 10, 16, [&](nlohmann::json s) {
+    slice = std::move(s);
+    done = true;
+  }));
+  CHECK(other_send_while_hung(fx, cold.disk, t0) < 5s);
+  CHECK(!done);
+  cold.disk.slow_reads(0ms);
+  REQUIRE(fx.pump([&] { return done; }));
+  std::vector<std::string> bodies;
+  for (const auto& m : slice["messages"]) bodies.push_back(m["body_preview"]);
+  CHECK(bodies == strings({"p0", "m1", "p2"}));
+  CHECK(slice["more"] == false);
+  CHECK(slice["next"] == slice["messages"][2]["seq"]);
+  fx.settle();
+  CHECK(fx.destination("/queue/b")["pending"] == 3);  // nothing consumed
+}
+
+TEST_CASE("an admin browse leaves out a message purged while its body was read, and says where to go on") {
+  cold_fixture cold;
+  auto& fx = cold.fx;
+  client p(fx, connected);
+  p.send("/queue/b", "p0", {{"persistent", "true"}});
+  p.send("/queue/b", "p1", {{"persistent", "true"}});
+  cold.disk.slow_reads(300ms);
+  nlohmann::json slice;
+  bool done = false;
+  REQUIRE(fx.eng->browse_json("/queue/b", 0, 1, 16, [&](nlohmann::json s) {
+    slice = std::move(s);
+    done = true;
+  }));
+  REQUIRE(cold.disk.wait_for_slow_read(2s));
+  bool purged = false;
+  REQUIRE(fx.eng->purge("/queue/b", [&](std::error_code ec, std::uint64_t) { purged = !ec; }));
+  cold.disk.slow_reads(0ms);
+  REQUIRE(fx.pump([&] { return purged && done; }));
+  fx.settle();
+  CHECK(slice["messages"].empty());  // p0 was purged meanwhile: gone, not shown
+  CHECK(slice["more"] == true);
+  CHECK(slice["next"].get<std::uint64_t>() > 0);  // past p0: the next slice starts after it
+}
+
+TEST_CASE("regression (issue 17, finding 8): the admin list of scheduled jobs whose entry reads hang stalls no other "
+          "session") {
+  cold_fixture cold;
+  auto& fx = cold.fx;
+  {
+    client p(fx, connected);
+    p.send("/queue/sched", "later", {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "60000"}});
+  }
+  fx.settle();
+  cold.disk.slow_reads(5s);
+  nlohmann::json page;
+  bool done = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  // Before the fix scheduled_json read each entry of the page here, on the io thread.
+  fx.eng->scheduled_json(0, 10, [&](nlohmann::json j) {
+    page = std::move(j);
+    done = true;
+  });
+  CHECK(other_send_while_hung(fx, cold.disk, t0) < 5s);
+  CHECK(!done);
+  cold.disk.slow_reads(0ms);
+  REQUIRE(fx.pump([&] { return done; }));
+  CHECK(page["total"] == 1);
+  REQUIRE(page["items"].size() == 1);
+  CHECK(page["items"][0]["destination"] == "/queue/sched");
+  CHECK(page["items"][0]["delay_ms"] == "60000");
+  CHECK(page["items"][0]["body_bytes"] == 5);
+}
+
 TEST_CASE("regression (issue 17, finding 8): a scheduled firing whose entry read hangs 5 s stalls no other session") {
   cold_fixture cold;
   auto& fx = cold.fx;
