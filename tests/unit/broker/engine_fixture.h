@@ -189,6 +189,17 @@ class fixture {
     run_posted();
     return loop_.run_until(done, std::chrono::seconds(10));
   }
+  // engine::scheduled_json's page, once the entries it reads off the io thread are in.
+  nlohmann::json scheduled_page(std::size_t offset, std::size_t limit) {
+    nlohmann::json page;
+    bool done = false;
+    eng->scheduled_json(offset, limit, [&](nlohmann::json j) {
+      page = std::move(j);
+      done = true;
+    });
+    REQUIRE(pump([&] { return done; }));
+    return page;
+  }
   // Waits until every append queued so far has completed (a checkpoint is queued behind
   // them) and no body is still being read for dispatch: a read off the io thread
   // (engine/fetch.cpp) ends with a dispatch, which a test that settled expects to have run.

@@ -22,7 +22,7 @@ TEST_CASE("issue 16: a takeover rebuilds the schedules from the index, reading n
              {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", std::to_string(1000 * (i + 1))}});
     fx.settle();
   }
-  auto list = fx.eng->scheduled_json(0, 100);
+  auto list = fx.scheduled_page(0, 100);
   REQUIRE(list["total"] == 20);
   const std::string first = list["items"][0]["job_id"];
   const std::string second = list["items"][1]["job_id"];
@@ -61,7 +61,7 @@ TEST_CASE("issue 16: a takeover rebuilds the schedules from the index, reading n
   // Another takeover (from the checkpoint written at close): 18 left, the cancelled and the
   // fired one gone, the listing reads the entries it shows.
   fx.restart();
-  list = fx.eng->scheduled_json(0, 100);
+  list = fx.scheduled_page(0, 100);
   CHECK(list["total"] == 18);
   CHECK(list["items"][0]["destination"] == "/queue/later");
   CHECK(list["items"][0]["job_id"] != first);

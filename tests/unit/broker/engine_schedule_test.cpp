@@ -88,13 +88,13 @@ TEST_CASE("issue 16: scheduled entries are listed in due order and cancelled by 
   p.send("/queue/x", "b", {{"AMQ_SCHEDULED_DELAY", "2000"}});
   p.send("/queue/x", "a", {{"AMQ_SCHEDULED_DELAY", "1000"}});
   p.send("/queue/y", "c", {{"AMQ_SCHEDULED_CRON", "0 0 * * *"}});
-  auto list = fx.eng->scheduled_json(0, 2);
+  auto list = fx.scheduled_page(0, 2);
   CHECK(list["total"] == 3);
   REQUIRE(list["items"].size() == 2);
   CHECK(list["items"][0]["destination"] == "/queue/x");
   CHECK(list["items"][0]["delay_ms"] == "1000");
   CHECK(list["items"][1]["delay_ms"] == "2000");
-  CHECK(fx.eng->scheduled_json(2, 2)["items"][0]["cron"] == "0 0 * * *");
+  CHECK(fx.scheduled_page(2, 2)["items"][0]["cron"] == "0 0 * * *");
   const std::string job = list["items"][0]["job_id"];
   std::uint64_t cancelled = 99;
   CHECK(fx.eng->cancel_scheduled(job, [&](std::error_code ec, std::uint64_t n) { CHECK(!ec); cancelled = n; }) == 1);
@@ -102,11 +102,11 @@ TEST_CASE("issue 16: scheduled entries are listed in due order and cancelled by 
   CHECK(cancelled == 1);
   CHECK(fx.eng->cancel_scheduled("ID:no-such-job", {}) == 0);
   fx.restart();
-  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 2);
+  CHECK(fx.scheduled_page(0, 10)["total"] == 2);
   CHECK(fx.eng->cancel_scheduled("", {}) == 2);
   fx.settle();
   fx.restart();
-  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);
+  CHECK(fx.scheduled_page(0, 10)["total"] == 0);
 }
 
 TEST_CASE("issue 16: malformed or unsupported schedules get an ERROR and store nothing") {
@@ -125,7 +125,7 @@ TEST_CASE("issue 16: malformed or unsupported schedules get an ERROR and store n
     REQUIRE(p.last_error());
     CHECK(p.last_error()->body.find("AMQ_SCHEDULED_DELAY 'soon'") != std::string::npos);
   }
-  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);
+  CHECK(fx.scheduled_page(0, 10)["total"] == 0);
 }
 
 // ActiveMQ's SchedulerBroker schedules a transacted SEND when the transaction commits (the
@@ -139,13 +139,13 @@ TEST_CASE("issue 16: a scheduled SEND in a transaction is stored at COMMIT, dura
     p.send("/queue/tx", "aborted", {{"transaction", "gone"}, {"AMQ_SCHEDULED_DELAY", "100"}});
     p.frame("ABORT", {{"transaction", "gone"}, {"receipt", "ra"}});
     REQUIRE(p.wait_receipt("ra"));
-    CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);
+    CHECK(fx.scheduled_page(0, 10)["total"] == 0);
 
     p.frame("BEGIN", {{"transaction", "tx"}});
     p.send("/queue/tx", "kept", {{"transaction", "tx"}, {"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "1000"},
                                  {"tandem-producer-id", "p1"}, {"tandem-producer-seq", "7"}});
     p.send("/queue/plain", "with it", {{"transaction", "tx"}, {"persistent", "true"}});
-    CHECK(fx.eng->scheduled_json(0, 10)["total"] == 0);  // nothing before the COMMIT
+    CHECK(fx.scheduled_page(0, 10)["total"] == 0);  // nothing before the COMMIT
     fx.now_ms = t0 + 500;
     p.frame("COMMIT", {{"transaction", "tx"}, {"receipt", "rc"}});
     REQUIRE(p.wait_receipt("rc"));
@@ -154,7 +154,7 @@ TEST_CASE("issue 16: a scheduled SEND in a transaction is stored at COMMIT, dura
   CHECK(fx.eng->next_schedule_ms() == t0 + 1500);  // from the COMMIT's time
   // The entry was durable with the COMMIT: a restart (or failover) keeps it, once.
   fx.restart();
-  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 1);
+  CHECK(fx.scheduled_page(0, 10)["total"] == 1);
   CHECK(fx.eng->next_schedule_ms() == t0 + 1500);
   {
     // A resend of the committed SEND (the producer failed over before the RECEIPT) adds nothing.
@@ -165,7 +165,7 @@ TEST_CASE("issue 16: a scheduled SEND in a transaction is stored at COMMIT, dura
     p.frame("COMMIT", {{"transaction", "again"}, {"receipt", "rc2"}});
     REQUIRE(p.wait_receipt("rc2"));
   }
-  CHECK(fx.eng->scheduled_json(0, 10)["total"] == 1);
+  CHECK(fx.scheduled_page(0, 10)["total"] == 1);
   client c(fx, connected);
   c.subscribe("s", "/queue/tx");
   advance_to(fx, t0 + 1499);

@@ -20,7 +20,7 @@ void schedule_three(fixture& fx) {
   p.send("/queue/work", "b", {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "2000"}, {"custom", "2"}});
 }
 
-std::uint64_t pending(fixture& fx) { return fx.eng->scheduled_json(0, 10)["total"]; }
+std::uint64_t pending(fixture& fx) { return fx.scheduled_page(0, 10)["total"]; }
 
 std::vector<std::string> jobs_of(const client& c) {
   std::vector<std::string> out;
