@@ -636,6 +636,19 @@ SCENARIOS = [
     virtual_topic, temporary_queue_reply, silent_client_is_dropped, frame_over_the_limit,
 ]
 
+class OneOf:
+    """ActiveMQ's answer varies between runs: any of these is its documented answer."""
+
+    def __init__(self, *answers):
+        self.answers = answers
+
+    def __eq__(self, other):
+        return other in self.answers
+
+    def __repr__(self):
+        return "one of " + " | ".join(repr(a) for a in self.answers)
+
+
 # scenario -> (what ActiveMQ gives, what Tandem gives); docs/compatibility.md says why.
 KNOWN_DIFFERENCES = {
     # 1.0 has no heart-beats in its spec: Tandem answers 0,0 whatever the client asks.
@@ -650,12 +663,14 @@ KNOWN_DIFFERENCES = {
     # ActiveMQ does not read AMQ_SCHEDULER_ACTION_START_TIME (its Java constant's name; the
     # header is ACTION_START_TIME) and removes every job; Tandem refuses the request.
     "scheduler_management_misnamed_range": ((["RECEIPT"], []), (["ERROR"], ["kept?"])),
-    # ActiveMQ configured as here (a destinationPolicy; even one entry for other queues)
-    # replays no consumers to a new consumer-advisory subscriber; with Debian's plain
-    # configuration it replays them as Tandem does (2, ['2', '2'], ...: checked by running this
-    # scenario against `bench/activemq.sh start` without AMQ_BROKER_XML). Destinations agree.
+    # ActiveMQ replays the queue's consumers to a new consumer-advisory subscriber in some
+    # runs and not in others: alone against this configuration it replayed none (the helper
+    # that wrote the scenario, 3 runs), within the whole suite it replayed both, as Tandem
+    # does (fresh-clone check of 2026-12-07). Either answer of ActiveMQ's is accepted;
+    # Tandem's is fixed. Destinations agree in both.
     "advisory_replay": (
-        (0, [], [], True, True),
+        OneOf((0, [], [], True, True),
+              (2, ["2", "2"], ["/topic/ActiveMQ.Advisory.Consumer.Queue.adv.U"] * 2, True, True)),
         (2, ["2", "2"], ["/topic/ActiveMQ.Advisory.Consumer.Queue.adv.U"] * 2, True, True)),
     # ActiveMQ's STOMP transport does not show JMSXGroupFirstForConsumer; Tandem sends it on
     # the first message of a group to its consumer, as issue 16 asks. Owners and order agree.
@@ -674,7 +689,7 @@ def compare(scenario):
         name = scenario.__name__
         if name in KNOWN_DIFFERENCES:
             expected_amq, expected_ours = KNOWN_DIFFERENCES[name]
-            assert amq_answer == expected_amq, f"ActiveMQ changed: {amq_answer!r}, documented {expected_amq!r}"
+            assert expected_amq == amq_answer, f"ActiveMQ changed: {amq_answer!r}, documented {expected_amq!r}"
             assert ours == expected_ours, f"Tandem gives {ours!r}, documented {expected_ours!r}"
         else:
             assert ours == amq_answer, f"ActiveMQ: {amq_answer!r}\nTandem:   {ours!r}"
