@@ -304,34 +304,36 @@ def admin_get_in_background(broker, path):
     return t, result
 
 
+def admin_get_while_reads_hang(broker, ffs, path, what):
+    """GET `path` from the admin port while the store's segment reads hang: /health and a
+    client's SEND must answer meanwhile and the GET must not; once the reads go on it
+    answers 200. Returns (its JSON body, seconds it took)."""
+    hang_segment_reads(ffs)
+    t, result = admin_get_in_background(broker, path)
+    check_answers_while_read_hangs(broker, ffs, what, login="app")
+    assert "status" not in result, f"{what} answered while its reads hung"
+    ffs.ctl("clear")
+    t.join(60)
+    assert result.get("status") == 200, result
+    return result["body"], result["took"]
+
+
 def slow_admin_browse_read(brokers):
     with cold_broker_on_faultfs(brokers, {"users": ADMIN_USERS}) as (broker, ffs):
         n = 5
         send_receipted(broker, "/queue/admin", [f"a{i}" for i in range(n)], login="app")
-        hang_segment_reads(ffs)
-        t, result = admin_get_in_background(broker, "/api/destinations/%2Fqueue%2Fadmin/browse?limit=20")
-        check_answers_while_read_hangs(broker, ffs, "an admin browse", login="app")
-        assert "status" not in result, "the browse answered while its reads hung"
-        ffs.ctl("clear")
-        t.join(60)
-        assert result.get("status") == 200, result
-        page = result["body"]
+        page, took = admin_get_while_reads_hang(broker, ffs, "/api/destinations/%2Fqueue%2Fadmin/browse?limit=20",
+                                                "an admin browse")
         assert [m["body_preview"] for m in page["messages"]] == [f"a{i}" for i in range(n)], page
         assert not page["more"], page
-        print(f"the admin browse answered in {result['took'] * 1000:.0f} ms (reads hung {READ_DELAY_MS} ms)", flush=True)
+        print(f"the admin browse answered in {took * 1000:.0f} ms (reads hung {READ_DELAY_MS} ms)", flush=True)
 
 
 def slow_admin_scheduled_read(brokers):
     with cold_broker_on_faultfs(brokers, {"users": ADMIN_USERS}) as (broker, ffs):
         send_receipted(broker, "/queue/later", ["in an hour"], {"AMQ_SCHEDULED_DELAY": "3600000"}, login="app")
-        hang_segment_reads(ffs)
-        t, result = admin_get_in_background(broker, "/api/scheduled")
-        check_answers_while_read_hangs(broker, ffs, "the admin list of scheduled jobs", login="app")
-        assert "status" not in result, "the list answered while its read hung"
-        ffs.ctl("clear")
-        t.join(60)
-        assert result.get("status") == 200, result
-        items = result["body"]["items"]
+        listing, _ = admin_get_while_reads_hang(broker, ffs, "/api/scheduled", "the admin list of scheduled jobs")
+        items = listing["items"]
         assert [(i.get("destination"), i.get("delay_ms")) for i in items] == [("/queue/later", "3600000")], items
 
 

@@ -44,6 +44,13 @@ void browse(client& c, const std::string& reply, headers extra = {}) {
   request(c, std::move(extra));
 }
 
+// `c` subscribes to `queue` and BROWSEs the schedules there; returns once `n` copies came.
+void browse_into(client& c, const std::string& queue, std::size_t n) {
+  c.subscribe("s", queue);
+  browse(c, queue);
+  REQUIRE(c.wait_messages(n));
+}
+
 }  // namespace
 
 TEST_CASE("issue 16: BROWSE copies each pending schedule to reply-to in firing order and keeps them") {
@@ -51,9 +58,7 @@ TEST_CASE("issue 16: BROWSE copies each pending schedule to reply-to in firing o
   const auto t0 = fx.now_ms;
   schedule_three(fx);
   client c(fx, connected);
-  c.subscribe("s", "/queue/jobs");
-  browse(c, "/queue/jobs");
-  REQUIRE(c.wait_messages(3));
+  browse_into(c, "/queue/jobs", 3);
   CHECK(c.bodies() == std::vector<std::string>{"a", "b", "c"});
   for (const auto& m : c.messages()) {
     CHECK(m.get("type") == "Advisory");
@@ -91,9 +96,7 @@ TEST_CASE("issue 16: REMOVE and REMOVEALL cancel durably; nothing removed fires 
   const auto t0 = fx.now_ms;
   schedule_three(fx);
   client c(fx, connected);
-  c.subscribe("s", "/queue/jobs");
-  browse(c, "/queue/jobs");
-  REQUIRE(c.wait_messages(3));
+  browse_into(c, "/queue/jobs", 3);
   const auto jobs = jobs_of(c);  // a, b, c
 
   request(c, {{"AMQ_SCHEDULER_ACTION", "REMOVE"}, {"scheduledJobId", jobs[1]}});
