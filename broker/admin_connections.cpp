@@ -33,12 +33,6 @@ constexpr std::size_t default_limit = 100, max_limit = 1000;
 // (the default) is the order the sessions opened in.
 constexpr const char* sort_figures[] = {"frames_in", "messages_in", "messages_out", "backlog_bytes", "subscriptions"};
 
-std::string ascii_lower(std::string s) {
-  for (auto& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
-
 }  // namespace
 
 asio::awaitable<admin_http::response> admin_http::connections(std::string query) {
@@ -47,7 +41,7 @@ asio::awaitable<admin_http::response> admin_http::connections(std::string query)
   auto q = console_api::parse_query(query);
   const std::size_t limit = std::clamp<std::size_t>(console_api::number_or(q, "limit", default_limit), 1, max_limit);
   const std::size_t offset = console_api::number_or(q, "offset", 0);
-  const std::string filter = ascii_lower(q.count("filter") ? q["filter"] : "");
+  const std::string filter = console_api::lower(q.count("filter") ? q["filter"] : "");
   std::string sort = q.count("sort") ? q["sort"] : "session";
   if (std::find(std::begin(sort_figures), std::end(sort_figures), sort) == std::end(sort_figures)) sort = "session";
 

@@ -26,13 +26,13 @@ std::string decode(std::string_view in) {
   return out;
 }
 
+}  // namespace
+
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
-
-}  // namespace
 
 std::size_t number_or(const std::map<std::string, std::string>& q, const char* key, std::size_t fallback) {
   auto it = q.find(key);

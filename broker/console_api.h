@@ -24,6 +24,8 @@ namespace tandem::broker::console_api {
 std::map<std::string, std::string> parse_query(std::string_view query);
 // The number under `key` of a parsed query, or `fallback` when it is missing or not a number.
 std::size_t number_or(const std::map<std::string, std::string>& query, const char* key, std::size_t fallback);
+// ASCII lower case: the listings' `filter` matches without regard to case.
+std::string lower(std::string_view s);
 
 // One page of `all` (engine::destinations_json()) as described above; `query` is the part
 // after '?'. Null when the query asks for no page (no limit), so the caller returns `all`.
