@@ -21,6 +21,9 @@ with ~7,000 messages a second without adding its own queueing). Persistent messa
 subscriber with ack:auto on one queue. RSS per scheduled message = (VmRSS once every
 schedule is stored - VmRSS before) / N: the engine's heap entry plus the journal index entry.
 
+SCHEDULER_BENCH_SYNC=periodic (environment) runs the broker with that `sync` policy instead
+of the default `always`, to see what the fdatasync of each firing costs the subscriber.
+
 firing_phase_cost: from the last schedule stored to the last message received, the
 journal's appends and fdatasyncs (/metrics: tandem_journal_appends_total,
 tandem_journal_fsync_seconds) and tandemd's CPU seconds (/proc/<pid>/stat), also per firing
@@ -170,7 +173,10 @@ def percentile(sorted_values, p):
 
 
 def main():
-    b = Broker(config={"allow_anonymous": True, "admin_open_reads": True})
+    config = {"allow_anonymous": True, "admin_open_reads": True}
+    if os.environ.get("SCHEDULER_BENCH_SYNC"):  # e.g. "periodic": what the fdatasyncs cost
+        config["sync"] = os.environ["SCHEDULER_BENCH_SYNC"]
+    b = Broker(config=config)
     b.start()
     try:
         pid = b.proc.pid
@@ -201,6 +207,7 @@ def main():
         values = sorted(lateness)
         result = {
             "scheduled": N,
+            "sync": config.get("sync", "always"),
             "pending_far_schedules": FAR,
             "spread_s": SPREAD_S,
             "send_and_store_s": round((stored_at - start) / 1000.0, 3),
