@@ -20,6 +20,14 @@ timer's own lateness. The subscriber is a raw socket reader (no stomp.py: it mus
 with ~7,000 messages a second without adding its own queueing). Persistent messages, one
 subscriber with ack:auto on one queue. RSS per scheduled message = (VmRSS once every
 schedule is stored - VmRSS before) / N: the engine's heap entry plus the journal index entry.
+
+SCHEDULER_BENCH_SYNC=periodic (environment) runs the broker with that `sync` policy instead
+of the default `always`, to see what the fdatasync of each firing costs the subscriber.
+
+firing_phase_cost: from the last schedule stored to the last message received, the
+journal's appends and fdatasyncs (/metrics: tandem_journal_appends_total,
+tandem_journal_fsync_seconds) and tandemd's CPU seconds (/proc/<pid>/stat), also per firing
+(auto-acks included: a delivery's remove is an append).
 """
 import json
 import os
@@ -138,6 +146,25 @@ def fire_lateness(admin_port):
     return {"cumulative_buckets": buckets, "count": int(total.group(1)) if total else None}
 
 
+def journal_and_cpu(admin_port, pid):
+    """What the firing phase cost the broker: the journal's appends and fdatasyncs (count and
+    summed seconds, from /metrics) and tandemd's CPU seconds (utime + stime of all its
+    threads, /proc/<pid>/stat); the result holds the differences over the firing phase."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+
+    def number(name):
+        m = re.search(rf"^{name} ([0-9.e+-]+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {"appends": number("tandem_journal_appends_total"),
+            "fsyncs": number("tandem_journal_fsync_seconds_count"),
+            "fsync_seconds": number("tandem_journal_fsync_seconds_sum"),
+            "cpu_seconds": (int(fields[11]) + int(fields[12])) / ticks}
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return None
@@ -146,7 +173,10 @@ def percentile(sorted_values, p):
 
 
 def main():
-    b = Broker(config={"allow_anonymous": True, "admin_open_reads": True})
+    config = {"allow_anonymous": True, "admin_open_reads": True}
+    if os.environ.get("SCHEDULER_BENCH_SYNC"):  # e.g. "periodic": what the fdatasyncs cost
+        config["sync"] = os.environ["SCHEDULER_BENCH_SYNC"]
+    b = Broker(config=config)
     b.start()
     try:
         pid = b.proc.pid
@@ -161,13 +191,23 @@ def main():
         lead_ms = max(10_000.0, N / 8.0)  # time to send and store every schedule first
         start, stored_at, first_due = sender(b.port, lead_ms)
         rss_stored = rss_kib(pid)
+        cost_before = journal_and_cpu(b.admin_port, pid)
         all_stored_before_first_due = stored_at < first_due
         wait_for(lambda: len(lateness) >= N, lead_ms / 1000 + SPREAD_S + 120, f"{N} messages", interval=0.1)
         rss_after = rss_kib(pid)
         broker_side = fire_lateness(b.admin_port)
+        cost_after = journal_and_cpu(b.admin_port, pid)
+        cost = {k: round(cost_after[k] - cost_before[k], 3) for k in cost_after}
+        firing_s = (now_ms() - first_due) / 1000.0
+        cost["firing_phase_s"] = round(firing_s, 3)
+        cost["fsyncs_per_s"] = round(cost["fsyncs"] / firing_s, 1)
+        cost["mean_fsync_ms"] = round(1000.0 * cost["fsync_seconds"] / cost["fsyncs"], 3) if cost["fsyncs"] else None
+        cost["appends_per_firing"] = round(cost["appends"] / N, 3)
+        cost["cpu_us_per_firing"] = round(1e6 * cost["cpu_seconds"] / N, 1)
         values = sorted(lateness)
         result = {
             "scheduled": N,
+            "sync": config.get("sync", "always"),
             "pending_far_schedules": FAR,
             "spread_s": SPREAD_S,
             "send_and_store_s": round((stored_at - start) / 1000.0, 3),
@@ -182,6 +222,7 @@ def main():
                 "within_10ms_pct": round(100.0 * sum(1 for v in values if v <= 10.0) / len(values), 3),
             },
             "broker_fire_lateness_ms": broker_side,
+            "firing_phase_cost": cost,
             "rss_kib": {"before": rss_before, "all_scheduled": rss_stored, "after_firing": rss_after},
             "rss_bytes_per_scheduled_message": round((rss_stored - rss_before) * 1024.0 / (N + FAR), 1),
         }

@@ -169,10 +169,13 @@ class engine {
   bool purge(std::string_view destination, std::function<void(std::error_code, std::uint64_t)> done);
 
   // Scheduled delivery (AMQ_SCHEDULED_*, broker/engine/schedule.h). The server keeps ONE
-  // timer armed for next_schedule_ms() (wall clock, ms since the Unix epoch; nullopt: none
+  // timer armed for next_wake_ms() (wall clock, ms since the Unix epoch; nullopt: none
   // pending) and calls fire_schedules() when it expires; `changed` runs on this thread
-  // whenever the earliest time may have moved, so the server re-arms.
+  // whenever the earliest time may have moved, so the server re-arms. next_schedule_ms()
+  // is the earliest entry's due time; next_wake_ms() is that or, when the entries due
+  // soon were not asked from the store yet, a little before it (scheduled.cpp, prefetch).
   std::optional<std::int64_t> next_schedule_ms();
+  std::optional<std::int64_t> next_wake_ms();
   void fire_schedules();
   void set_schedule_listener(std::function<void()> changed);
   // Admin: pending schedule entries ordered by next firing, a page of them (JSON: total,

@@ -23,7 +23,7 @@ void schedule_timer::stop() {
 
 void schedule_timer::arm() {
   if (stopped_) return;
-  const auto due = engine_.next_schedule_ms();
+  const auto due = engine_.next_wake_ms();
   if (!due) return;  // an armed wait finds nothing due and arms nothing
   if (armed_for_ && *armed_for_ <= *due) return;
   armed_for_ = due;

@@ -1,5 +1,5 @@
 // The one timer of scheduled delivery: armed for the engine's earliest schedule entry
-// (engine::next_schedule_ms), it calls engine::fire_schedules when that time comes and
+// (engine::next_wake_ms: its due time, or a little before to read it ahead), it calls engine::fire_schedules when that time comes and
 // re-arms for the next. The engine tells it (set_schedule_listener) when an earlier entry
 // appears. One asio::steady_timer whatever the number of entries: the entries' order is the
 // engine's heap (broker/engine/schedule.h), not the timer queue's.

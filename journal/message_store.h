@@ -122,6 +122,15 @@ class message_store {
   virtual std::shared_ptr<const message> cached(std::string_view /*target*/, std::uint64_t /*msg_seq*/) {
     return nullptr;
   }
+  // Offers the store the decoded form of a message it is appending (the owner has it in
+  // memory anyway), so that a read soon after, once it is durable, costs no I/O: the journal
+  // files it in its body cache as a read would. `msg` must be the message exactly as in
+  // the append (msg_seq), targets aside. A store without a cache ignores it.
+  virtual void remember(std::uint64_t /*msg_seq*/, std::shared_ptr<const message> /*msg*/) {}
+  // True when read_async reads on a thread of the store's and files what it read in a cache
+  // that cached() answers from: reading ahead of need (a schedule entry due soon) then
+  // costs the owner thread nothing. The default read_async reads inline.
+  virtual bool reads_into_cache() const { return false; }
   // read() without blocking the owner thread: `done` runs exactly once, on the owner thread,
   // with what read() would have answered (errc::closed once the store closed). The store may
   // read ahead: later messages of `target` then answer cached(). This default reads inline

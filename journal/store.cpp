@@ -117,6 +117,12 @@ std::shared_ptr<const message> store::cached(std::string_view, std::uint64_t msg
   return impl_->cached_locked(msg_seq);
 }
 
+void store::remember(std::uint64_t msg_seq, std::shared_ptr<const message> msg) {
+  if (!msg || msg->msg_seq != msg_seq) return;
+  std::lock_guard lk(impl_->state_mu);
+  impl_->cache_insert_locked(msg_seq, msg);
+}
+
 void store::read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
   impl_->read_async(std::string(target), msg_seq, std::move(done));
 }

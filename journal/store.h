@@ -281,6 +281,9 @@ class store final : public message_store {
   result<std::shared_ptr<const message>> read(const location& where, std::uint64_t msg_seq);
   // From the body cache only (no I/O); nullptr on a miss.
   std::shared_ptr<const message> cached(std::string_view target, std::uint64_t msg_seq) override;
+  // Files `msg` in the body cache (message_store.h); it is found once the index has it.
+  void remember(std::uint64_t msg_seq, std::shared_ptr<const message> msg) override;
+  bool reads_into_cache() const override { return true; }
   // read() on the store's reader thread (one per store, started by open, joined by close):
   // the owner thread only looks up locations; the pread and the decoding run on the reader,
   // the result is put in the body cache and `done` runs via options.post. One job reads

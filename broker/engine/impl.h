@@ -357,8 +357,30 @@ struct engine::impl {
   };
   std::optional<planned_schedule> plan_tx_schedule(detail::tx_send& send, std::vector<journal::batch_item>& items);
   void fire_due();  // the timer: fires every entry due now
-  void fire(std::uint64_t seq, detail::schedule_table::entry e, std::int64_t now_ms);
-  void fire_with_body(std::uint64_t seq, detail::schedule_table::entry e, detail::message_ptr m, std::int64_t now_ms);
+  // Firings that go to the journal together: one batch record, one completion (scheduled.cpp).
+  struct firing_round {
+    journal::batch b;
+    std::vector<detail::planned_send> plans;
+    std::vector<std::pair<std::uint64_t, detail::schedule_table::entry>> again;  // next states
+    std::vector<std::string> jobs;  // one per entry fired, each held in firing_ until done
+    std::uint64_t bytes = 0;        // about what the batch record will take
+  };
+  // Bounds of one round's batch: it must fit in a journal segment (1 MiB at the least).
+  static constexpr std::size_t round_max_entries = 1024;
+  static constexpr std::uint64_t round_max_bytes = 256u << 10;
+  // A fired message or next state up to this size is offered to the store's cache as it is
+  // appended (journal::message_store::remember).
+  static constexpr std::uint64_t remember_max_bytes = 64u << 10;
+  void add_firing(firing_round& r, std::uint64_t seq, detail::schedule_table::entry e, detail::message_ptr m,
+                  std::int64_t now_ms);
+  void commit_round(firing_round&& r);
+  // Entries due whose bodies are not in memory: read off the io thread, then fired as rounds.
+  void read_then_fire(std::vector<std::pair<std::uint64_t, detail::schedule_table::entry>> unread);
+  // Asks the store to read (into its cache) the entries due within prefetch_ms of now, so
+  // that they fire without waiting for a read; at most prefetch_max at a time.
+  void prefetch_due_soon(std::int64_t now_ms);
+  static constexpr std::int64_t prefetch_ms = 100;
+  static constexpr std::size_t prefetch_max = 4096;
   std::vector<std::pair<std::string, bool>> fan_out(std::string_view destination);  // (name, to_topic)
   void recover_schedules();
   void schedule_changed();  // the earliest due time may have moved: tell the server's timer
@@ -449,6 +471,7 @@ struct engine::impl {
   std::multiset<std::string> firing_;  // job ids whose firing batch is being made durable
   std::set<std::string> cancelled_in_flight_;  // of those, cancelled meanwhile
   std::uint64_t scheduled_total_ = 0, fired_total_ = 0;
+  std::int64_t prefetched_until_ms_ = 0;  // entries due by then were asked for (prefetch_due_soon)
   // How late firings ran (now - due, ms): a histogram with these upper bounds, then +Inf.
   static constexpr std::array<double, 8> lateness_bounds_ms{1, 2, 5, 10, 20, 50, 100, 1000};
   std::array<std::uint64_t, lateness_bounds_ms.size() + 1> lateness_buckets_{};

@@ -162,6 +162,21 @@ std::optional<std::pair<std::uint64_t, schedule_table::entry>> schedule_table::p
   return std::make_pair(seq, std::move(node.mapped()));
 }
 
+std::vector<std::uint64_t> schedule_table::due_within(std::int64_t after_ms, std::int64_t until_ms,
+                                                     std::size_t max) const {
+  std::vector<std::uint64_t> out;
+  std::vector<std::size_t> next{0};  // heap indices to look at; a child is never due before its parent
+  while (!next.empty() && out.size() < max) {
+    const auto i = next.back();
+    next.pop_back();
+    if (i >= heap_.size() || heap_[i].due_ms > until_ms) continue;
+    if (heap_[i].due_ms > after_ms && !stale(heap_[i])) out.push_back(heap_[i].seq);
+    next.push_back(2 * i + 1);
+    next.push_back(2 * i + 2);
+  }
+  return out;
+}
+
 std::vector<std::pair<std::uint64_t, const schedule_table::entry*>> schedule_table::page(std::size_t offset,
                                                                                         std::size_t limit) const {
   std::vector<std::pair<std::uint64_t, const entry*>> all;

@@ -113,6 +113,10 @@ class schedule_table {
   std::optional<std::pair<std::uint64_t, entry>> pop_due(std::int64_t now_ms);
   std::size_t size() const { return entries_.size(); }
   std::size_t heap_size() const { return heap_.size(); }
+  // Up to `max` entries due in (after_ms, until_ms], in no particular order: a walk of the
+  // heap's top that stops below every element due after until_ms, so it costs about the
+  // number of entries due by until_ms, not the table's size.
+  std::vector<std::uint64_t> due_within(std::int64_t after_ms, std::int64_t until_ms, std::size_t max) const;
   // Entries ordered by (due, seq): the page [offset, offset + limit).
   std::vector<std::pair<std::uint64_t, const entry*>> page(std::size_t offset, std::size_t limit) const;
   const std::map<std::uint64_t, entry>& entries() const { return entries_; }

@@ -161,7 +161,7 @@ void engine::impl::scheduler_browse_step(const std::shared_ptr<scheduler_browse>
       read_body_off_thread(nullptr, seq, nullptr, std::string(scheduler_key), [this, st, copy_to_reply](queue*, body_read r) {
         st->reading = false;
         // Gone: fired or removed meanwhile. An unreadable entry is counted by the read and
-        // left out of the copies (it stays scheduled; fire() logs it when its time comes).
+        // left out of the copies (it stays scheduled; read_then_fire logs it when its time comes).
         if (r.body) copy_to_reply(*r.body, st->entries[st->next].second);
         ++st->next;
         if (!st->stepping) {

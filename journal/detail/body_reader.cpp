@@ -15,6 +15,8 @@
 // A message compaction moved after its location was taken may be gone with its segment
 // (ENOENT, or not_found in a reused offset is impossible: segments are never reused); the
 // completion then reads it once more where the index says it is now.
+#include <tuple>
+
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
 
@@ -101,31 +103,50 @@ void store::impl::read_async(std::string target, std::uint64_t msg_seq, read_com
   auto it = live->find(msg_seq);
   if (it == live->end()) return answer_now(make_error_code(errc::not_found));
   if (auto m = cached_locked(msg_seq)) return answer_now(std::move(m));
+  if (auto w = reads_in_flight.find(msg_seq); w != reads_in_flight.end()) {
+    w->second.emplace_back(std::move(target), std::move(done));  // that job answers it
+    return;
+  }
   detail::read_job job;
   job.items.push_back({msg_seq, it->second.where});
   std::uint64_t bytes = it->second.where.size;
   for (auto next = std::next(it); next != live->end() && job.items.size() <= store::read_ahead_count &&
                                   bytes < store::read_ahead_bytes;
        ++next) {
-    if (cache.contains(next->first)) continue;
+    if (cache.contains(next->first) || reads_in_flight.contains(next->first)) continue;
     job.items.push_back({next->first, next->second.where});
     bytes += next->second.where.size;
   }
+  for (const auto& item : job.items) reads_in_flight.try_emplace(item.msg_seq);
   job.first_segment = segments.empty() ? 0 : *segments.begin();
   const location asked_at = it->second.where;
   job.done = [self = shared_from_this(), target = std::move(target), items = job.items, asked_at,
               done = std::move(done)](read_results out) mutable {
     bool moved = false;
+    std::vector<std::tuple<std::size_t, std::string, read_completion>> waiters;
     {
       std::lock_guard lk(self->state_mu);
-      for (std::size_t i = 0; i < out.size(); ++i)
+      for (std::size_t i = 0; i < out.size(); ++i) {
         if (out[i]) self->cache_insert_locked(items[i].msg_seq, out[i].value());
+        if (auto w = self->reads_in_flight.find(items[i].msg_seq); w != self->reads_in_flight.end()) {
+          for (auto& [t, d] : w->second) waiters.emplace_back(i, std::move(t), std::move(d));
+          self->reads_in_flight.erase(w);
+        }
+      }
       if (!out[0] && out[0].error() != make_error_code(errc::closed)) {
         if (const auto* live = self->idx.messages(target)) {
           auto at = live->find(items[0].msg_seq);
           moved = at != live->end() && at->second.where != asked_at;
         }
       }
+    }
+    // A waiter whose message this job could not read asks again: a read of its own, which
+    // follows a move by compaction and reports its own error (or errc::closed).
+    for (auto& [i, t, d] : waiters) {
+      if (out[i])
+        d(out[i]);
+      else
+        self->read_async(std::move(t), items[i].msg_seq, std::move(d));
     }
     // Moved by compaction meanwhile (its old segment may be deleted): read it where it is now.
     if (moved) return self->read_async(std::move(target), items[0].msg_seq, std::move(done));

@@ -190,6 +190,11 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::uint64_t, std::list<cached>::iterator> cache;
   std::size_t cache_bytes = 0;
   std::map<std::uint64_t, std::unique_ptr<fs::file>> read_files;
+  // Messages a read_async job is reading now (asked or read ahead), with the read_asyncs that
+  // asked for one of them meanwhile (target, completion): they get that job's answer instead
+  // of a read of their own, so a record is read once however many ask (a timer expiry with a
+  // hundred due schedule entries used to queue a hundred jobs of 65 overlapping reads).
+  std::unordered_map<std::uint64_t, std::vector<std::pair<std::string, read_completion>>> reads_in_flight;
 
   // ---- queue ----
   std::mutex queue_mu;

@@ -123,6 +123,7 @@ void engine::append_metrics(std::string&) const {}
 // The server arms its schedule timer from these (broker/schedule_timer.h): nothing is ever
 // scheduled in a scripted engine.
 std::optional<std::int64_t> engine::next_schedule_ms() { return std::nullopt; }
+std::optional<std::int64_t> engine::next_wake_ms() { return std::nullopt; }
 void engine::fire_schedules() {}
 void engine::set_schedule_listener(std::function<void()>) {}
 

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "journal/format.h"
+
 using namespace tandem::broker;
 using namespace tandem::broker::test;
 
@@ -200,4 +202,126 @@ TEST_CASE("issue 16: a message with scheduledJobId is delivered at once (ActiveM
   p.send("/queue/now", "x", {{"AMQ_SCHEDULED_DELAY", "5000"}, {"scheduledJobId", "old"}});
   REQUIRE(c.wait_messages(1));
   CHECK(!fx.eng->next_schedule_ms());
+}
+
+// The io thread did not sustain one journal append and one completion per firing at 6,667
+// firings a second (bench/results/scheduler.md, Run A): entries due at one timer expiry
+// fire as one batch (scheduled.cpp, "rounds"). One append, in (due, seq) order, and the
+// batch is the firing's only record: a restart neither fires them again nor loses one.
+TEST_CASE("issue 16: entries due at one timer expiry fire as one journal append, in due order, once") {
+  fixture fx;
+  const auto t0 = fx.now_ms;
+  std::vector<std::string> expected[4];
+  {
+    client p(fx, connected);
+    for (int i = 0; i < 40; ++i) {
+      const int extra = (i * 3) % 4;  // due at t0 + 1000 .. t0 + 1003, sent out of due order
+      p.send("/queue/round", "m" + std::to_string(i),
+             {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", std::to_string(1000 + extra)}});
+      expected[extra].push_back("m" + std::to_string(i));
+    }
+  }
+  fx.settle();
+  const auto appends = fx.store->stats().appends.load();
+  advance_to(fx, t0 + 1003);
+  // The round, and the queue's destination_create (its first persistent message).
+  CHECK(fx.store->stats().appends.load() - appends == 1 + 1);
+  CHECK(!fx.eng->next_schedule_ms());
+  fx.restart();
+  CHECK(!fx.eng->next_schedule_ms());
+  advance_to(fx, t0 + 60'000);
+  client c(fx, connected);
+  c.subscribe("s", "/queue/round", "client-individual");
+  REQUIRE(c.wait_messages(40));
+  fx.settle();
+  std::vector<std::string> in_due_order;
+  for (const auto& part : expected) in_due_order.insert(in_due_order.end(), part.begin(), part.end());
+  CHECK(c.bodies() == in_due_order);
+}
+
+// The next state of a repeating entry is offered to the store's cache as it is appended
+// (journal::message_store::remember), so its next firing reads nothing: the round is
+// appended by fire_schedules itself. The first firing read its entries off the io thread.
+TEST_CASE("issue 16: a round of repeating entries fires as one append each time, the second from the cache") {
+  fixture fx;
+  const auto t0 = fx.now_ms;
+  client p(fx, connected), c(fx, connected);
+  c.subscribe("s", "/queue/again", "client-individual");  // no ACK: deliveries append nothing
+  for (int i = 0; i < 10; ++i)
+    p.send("/queue/again", "r" + std::to_string(i),
+           {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "100"}, {"AMQ_SCHEDULED_PERIOD", "100"},
+            {"AMQ_SCHEDULED_REPEAT", "1"}});
+  fx.settle();
+  auto appends = fx.store->stats().appends.load();
+  fx.now_ms = t0 + 100;
+  fx.eng->fire_schedules();
+  CHECK(fx.store->stats().appends.load() == appends);  // the entries are being read
+  fx.settle();
+  CHECK(fx.store->stats().appends.load() - appends == 1 + 1);  // and the queue's destination_create
+  REQUIRE(c.wait_messages(10));
+  appends = fx.store->stats().appends.load();
+  fx.now_ms = t0 + 200;
+  fx.eng->fire_schedules();
+  CHECK(fx.store->stats().appends.load() - appends == 1);  // at once: every body in memory
+  fx.settle();
+  REQUIRE(c.wait_messages(20));
+  fx.settle();
+  CHECK(c.messages().size() == 20);
+  CHECK(!fx.eng->next_schedule_ms());
+}
+
+// A round's batch must fit in a journal segment (1 MiB here): a round is cut at
+// round_max_bytes, and each part is its own atomic batch; nothing is lost, doubled or reordered.
+TEST_CASE("issue 16: a round larger than round_max_bytes is cut into several batches") {
+  fixture fx;
+  const auto t0 = fx.now_ms;
+  client p(fx, connected);
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 6; ++i) {
+    bodies.push_back(std::string(100 << 10, static_cast<char>('a' + i)));
+    p.send("/queue/big", bodies.back(), {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "50"}});
+  }
+  fx.settle();
+  const auto appends = fx.store->stats().appends.load();
+  advance_to(fx, t0 + 50);
+  // 3 x 100 KiB reach 256 KiB: two rounds; and the queue's destination_create.
+  CHECK(fx.store->stats().appends.load() - appends == 2 + 1);
+  client c(fx, connected);
+  c.subscribe("s", "/queue/big", "client-individual");
+  REQUIRE(c.wait_messages(6));
+  fx.settle();
+  CHECK(c.bodies() == bodies);
+  CHECK(!fx.eng->next_schedule_ms());
+}
+
+// Bodies stay on disk until their entry fires; the timer wakes prefetch_ms / 2 before an
+// entry whose body was not asked for, and the store reads it into its cache then, so the
+// firing waits for no read (scheduled.cpp, prefetch_due_soon).
+TEST_CASE("issue 16: an entry due soon is read into the store's cache before its time") {
+  fixture fx;
+  const auto t0 = fx.now_ms;
+  {
+    client p(fx, connected);
+    p.send("/queue/soon", "soon", {{"persistent", "true"}, {"AMQ_SCHEDULED_DELAY", "1000"}});
+  }
+  fx.restart();  // recovery leaves no body in the cache
+  const std::string key(tandem::journal::format::scheduler_target);
+  REQUIRE(fx.store->index().messages(key));
+  const auto seq = fx.store->index().messages(key)->begin()->first;
+  REQUIRE(!fx.store->cached(key, seq));
+  CHECK(fx.eng->next_schedule_ms() == t0 + 1000);
+  CHECK(fx.eng->next_wake_ms() == t0 + 950);
+  client c(fx, connected);
+  c.subscribe("s", "/queue/soon");
+  advance_to(fx, t0 + 950);  // the early wake: nothing fires, the entry is read
+  REQUIRE(fx.pump([&] { return fx.store->cached(key, seq) != nullptr; }));
+  CHECK(c.messages().empty());
+  CHECK(fx.eng->next_wake_ms() == t0 + 1000);
+  const auto appends = fx.store->stats().appends.load();
+  fx.now_ms = t0 + 1000;
+  fx.eng->fire_schedules();
+  // Fired at once, from the cache (and the queue's destination_create).
+  CHECK(fx.store->stats().appends.load() - appends == 1 + 1);
+  REQUIRE(c.wait_messages(1));
+  CHECK(c.bodies() == std::vector<std::string>{"soon"});
 }

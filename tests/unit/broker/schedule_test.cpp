@@ -229,3 +229,23 @@ TEST_CASE("schedule table: removals keep the heap bounded and pages come in due 
   CHECK(t.find_job("j"));
   CHECK(t.page(100, 5).empty());
 }
+
+TEST_CASE("schedule table: due_within finds the entries due in a window from the heap's top") {
+  schedule_table t;
+  for (std::uint64_t seq = 1; seq <= 100; ++seq) t.add(seq, {static_cast<std::int64_t>(((seq * 37) % 100) * 10), "j", nullptr});
+  // due times 0, 10, ... 990, one each, added out of order
+  auto got = t.due_within(200, 300, 1000);
+  std::set<std::int64_t> dues;
+  for (auto seq : got) dues.insert(t.find(seq)->due_ms);
+  CHECK(dues == std::set<std::int64_t>{210, 220, 230, 240, 250, 260, 270, 280, 290, 300});
+  CHECK(got.size() == 10);
+  // A removed entry is not reported (its heap element is stale until it surfaces).
+  std::uint64_t at_250 = 0;
+  for (auto seq : got)
+    if (t.find(seq)->due_ms == 250) at_250 = seq;
+  REQUIRE(at_250 != 0);
+  t.remove(at_250);
+  CHECK(t.due_within(200, 300, 1000).size() == 9);
+  CHECK(t.due_within(200, 300, 4).size() == 4);
+  CHECK(t.due_within(990, 5000, 10).empty());
+}

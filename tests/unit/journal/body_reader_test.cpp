@@ -74,6 +74,40 @@ TEST_CASE("read_async reads ahead the target's next messages into the cache") {
   }
 }
 
+// A timer expiry with many due schedule entries, or several browsers, ask for messages that
+// one job reads ahead anyway: each record is read once, the later asks wait for that job.
+TEST_CASE("read_async reads a message once however many ask while it is being read") {
+  fixture fx;
+  fault_file_system disk;
+  owner_queue owner;
+  auto s = cold_store(fx, disk, owner, 10);
+  const auto reads = disk.count(op::read);
+  int answered = 0;
+  for (std::uint64_t seq = 1; seq <= 10; ++seq)
+    s->read_async("/queue/a", seq, [&answered, seq](read_result r) {
+      REQUIRE(r);
+      CHECK(r.value()->message_id == "m-" + std::to_string(seq));
+      ++answered;
+    });
+  REQUIRE(owner.run_until([&] { return answered == 10; }));
+  CHECK(disk.count(op::read) - reads == 10);  // not 10 + 9 + ... + 1 with overlapping read-ahead
+}
+
+TEST_CASE("a message the shared job could not read is read again for those who waited for it") {
+  fixture fx;
+  fault_file_system disk;
+  owner_queue owner;
+  auto s = cold_store(fx, disk, owner, 3);
+  disk.fail(op::read, 2, std::make_error_code(std::errc::io_error));  // the job's read of msg 2 only
+  std::optional<read_result> first, second;
+  s->read_async("/queue/a", 1, [&](read_result r) { first = std::move(r); });
+  s->read_async("/queue/a", 2, [&](read_result r) { second = std::move(r); });
+  REQUIRE(owner.run_until([&] { return first.has_value() && second.has_value(); }));
+  REQUIRE(*first);
+  REQUIRE(*second);
+  CHECK(second->value()->message_id == "m-2");
+}
+
 TEST_CASE("read_async answers not_found for a message that is not live, and closed after close") {
   fixture fx;
   fault_file_system disk;
