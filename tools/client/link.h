@@ -40,6 +40,7 @@ class link {
 
  private:
   struct ws_stream;
+  asio::awaitable<void> send_gathered(boost::system::error_code& ec);
   asio::ip::tcp::socket socket_;
   std::unique_ptr<ws_stream> ws_;
 };
