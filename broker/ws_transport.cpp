@@ -94,10 +94,34 @@ class ws_transport final : public transport {
       if (!protocol.empty()) response.set(http::field::sec_websocket_protocol, protocol);
     }));
     co_await ws_.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) why = "WebSocket upgrade failed: " + ec.message();
+    if (ec) {
+      why = "WebSocket upgrade failed: " + ec.message();
+      co_return;
+    }
+    // Beast's synchronous reads (async_read_some) must never wait: a close frame it
+    // writes after a protocol error goes out without blocking or not at all.
+    layer_.socket_.non_blocking(true, ec);
+    if (ec) why = "WebSocket: cannot make the socket non-blocking: " + ec.message();
   }
 
   asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) override {
+    if (deferred_error_) {
+      ec = std::exchange(deferred_error_, {});
+      co_return 0;
+    }
+    if (teardown_) {
+      // A protocol error found by a synchronous read: Beast wrote its close frame; shut the
+      // connection down as its asynchronous read would have, then report the error.
+      teardown_ = false;
+      boost::system::error_code ignored;
+      auto token = asio::redirect_error(asio::use_awaitable, ignored);
+      co_await asio::async_initiate<decltype(token), void(boost::system::error_code)>(
+          [this](auto handler) {
+            using websocket::async_teardown;
+            async_teardown(beast::role_type::server, ws_.next_layer().next_layer(), std::move(handler));
+          },
+          token);
+    }
     if (deferred_error_) {
       ec = std::exchange(deferred_error_, {});
       co_return 0;
@@ -106,13 +130,20 @@ class ws_transport final : public transport {
     delivered_ += n;
     // Beast stops at the end of each message; read on while whole messages are already in
     // memory (ws_read_buffer.h), so the parser gets a batch of frames as over TCP.
-    while (!ec && n < buffer.size() && ws_.next_layer().whole_data_payload() > delivered_) {
+    auto& layer = ws_.next_layer();
+    while (!ec && n < buffer.size() && layer.whole_data_payload() > delivered_) {
       boost::system::error_code more_ec;
-      std::size_t more = co_await ws_.async_read_some(buffer + n, asio::redirect_error(asio::use_awaitable, more_ec));
+      std::size_t more = 0;
+      if (!writing_ && layer.data_whole_before_control(delivered_)) {
+        more = ws_.read_some(buffer + n, more_ec);
+      } else {
+        more = co_await ws_.async_read_some(buffer + n, asio::redirect_error(asio::use_awaitable, more_ec));
+      }
       n += more;
       delivered_ += more;
       if (more_ec) {
         deferred_error_ = more_ec;  // the bytes read so far first, the error at the next call
+        teardown_ = layer.teardown_wanted();
         break;
       }
     }
@@ -121,15 +152,18 @@ class ws_transport final : public transport {
 
   asio::awaitable<void> async_write(std::span<const std::string> frames, boost::system::error_code& ec) override {
     // One STOMP frame per message, as STOMP-over-WebSocket clients expect.
+    writing_ = true;
     for (const auto& frame : frames) {
       ws_.text(stomp::valid_utf8(frame));
       co_await ws_.async_write(asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) co_return;
+      if (ec) break;
     }
+    writing_ = false;
   }
 
   asio::awaitable<void> async_finish() override {
     // Close frame, then Beast waits for the client's and tears the connection down.
+    writing_ = true;
     boost::system::error_code ec;
     co_await ws_.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -156,6 +190,10 @@ class ws_transport final : public transport {
   const ws_options& options_;
   std::uint64_t delivered_ = 0;  // message payload bytes Beast has handed to us
   boost::system::error_code deferred_error_;
+  bool teardown_ = false;  // ... and the teardown to do before reporting it
+  // An asynchronous write of ours is in progress (or the close): Beast's synchronous reads,
+  // which may write a close frame, wait until it is done.
+  bool writing_ = false;
 };
 
 }  // namespace
