@@ -5,7 +5,9 @@
 #   bench/ws_vs_tcp.sh [--reps N] [--measure S]
 #
 # One tandemd (sync "always": every RECEIPT is fdatasync'd) with `listen` and `ws_listen` on
-# a fresh store in $STORE_BASE (default /var/tmp/tandem-ws-bench). For each repetition and
+# a fresh store in $STORE_BASE (default /var/tmp/tandem-ws-bench), max_destination_bytes
+# raised to 4 GiB as in compare.sh (no consumer: at 50k msgs/s a run fills the default 256 MiB
+# and the producers wait for send_timeout_ms). For each repetition and
 # case the two transports run back to back, their order flipping from one repetition to the
 # next so a drift of the shared machine favours neither. Cases (tandem-bench options):
 #   p16_r100  -p 16 --persistent --receipt-every 100 --window 10   (compare.sh's case 3)
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS=$2; shift 2 ;;
     --measure) MEASURE_S=$2; shift 2 ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,21p' "$0"; exit 2 ;;
   esac
 done
 RAW=$OUT/websocket-raw
@@ -37,7 +39,8 @@ TCP_PORT=$((21000 + RANDOM % 4000))
 WS_PORT=$((TCP_PORT + 1))
 cat > "$STORE_BASE/tandemd.json" <<JSON
 {"store": "$STORE_BASE/store", "create_store": true, "listen": "127.0.0.1:$TCP_PORT",
- "ws_listen": "127.0.0.1:$WS_PORT", "allow_anonymous": true, "broker_name": "ws-bench"}
+ "ws_listen": "127.0.0.1:$WS_PORT", "allow_anonymous": true, "broker_name": "ws-bench",
+ "max_destination_bytes": 4294967296}
 JSON
 "$BUILD/broker/tandemd" --config "$STORE_BASE/tandemd.json" > "$STORE_BASE/tandemd.log" 2>&1 &
 PID=$!
