@@ -378,6 +378,12 @@ def test_wss_uses_the_tls_settings_and_serves_stomp(brokers):
     send_text(ws, frame("SEND", {"destination": "/queue/wss", "persistent": "true", "receipt": "r"}, "over tls"))
     assert recv_frame(ws)[1].get("receipt-id") == "r"
     assert [(s["tls"], s["transport"]) for s in admin_connections(b)] == [(True, "wss")]
+    # A backlog goes out in batches gathered into one TLS write each (ws_write_gather.h):
+    # still one frame per message, every one of them, in order.
+    send_persistent(b, "/queue/wss-batch", [f"b{i}:" + "z" * (i * 97) for i in range(200)])
+    send_text(ws, frame("SUBSCRIBE", {"destination": "/queue/wss-batch", "id": "s", "ack": "auto"}))
+    got = [recv_frame(ws)[2].decode() for _ in range(200)]
+    assert got == [f"b{i}:" + "z" * (i * 97) for i in range(200)]
     ws.close()
     shutil.rmtree(d, ignore_errors=True)
 

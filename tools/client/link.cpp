@@ -4,7 +4,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "broker/stomp/utf8.h"
-#include "tools/client/ws_write_gather.h"
+#include "broker/ws_write_gather.h"
 
 namespace tandem::client {
 
@@ -16,7 +16,7 @@ constexpr std::size_t max_gather_bytes = 256 * 1024;
 struct link::ws_stream {
   explicit ws_stream(asio::ip::tcp::socket& socket) : stream(socket) {}
   // One send() per batch of messages (ws_write_gather.h says why).
-  websocket::stream<ws_write_gather<asio::ip::tcp::socket>> stream;
+  websocket::stream<broker::ws_write_gather<asio::ip::tcp::socket>> stream;
   std::string sending;  // the gathered bytes being sent
 };
 
@@ -62,8 +62,19 @@ asio::awaitable<std::size_t> link::async_write(std::string_view bytes, std::span
                                                boost::system::error_code& ec) {
   if (!ws_) co_return co_await asio::async_write(socket_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
   auto& gather = ws_->stream.next_layer();
-  gather.start_gathering();
   std::size_t offset = 0;
+  if (gather.passthrough_writes() > 0) {
+    // A pong of the read loop is still on its way to the socket: Beast orders its own writes.
+    for (std::size_t size : frame_sizes) {
+      ws_->stream.text(stomp::valid_utf8(bytes.substr(offset, size)));
+      co_await ws_->stream.async_write(asio::buffer(bytes.data() + offset, size),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      offset += size;
+    }
+    co_return offset;
+  }
+  gather.start_gathering();
   for (std::size_t size : frame_sizes) {
     // Text when it is UTF-8, as a browser client sends; binary otherwise (a text message
     // that is not UTF-8 is a protocol error).
