@@ -33,6 +33,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 RAW=$OUT/websocket-raw
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$STORE_BASE" "$RAW"
 mkdir -p "$STORE_BASE" "$RAW"
 TCP_PORT=$((21000 + RANDOM % 4000))
@@ -79,5 +80,5 @@ for rep in $(seq "$REPS"); do
     for t in $order; do measure "$case" "$t" "$rep"; done
   done
 done
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$RAW/loadavg.txt"
+echo "load average at the start: $START_LOAD, at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$RAW/loadavg.txt"
 python3 "$ROOT/bench/summarize_ws.py" "$RAW" "$OUT"
