@@ -111,10 +111,6 @@ class ws_transport final : public transport {
   }
 
   asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) override {
-    if (deferred_error_) {
-      ec = std::exchange(deferred_error_, {});
-      co_return 0;
-    }
     if (teardown_) {
       // A protocol error found by a synchronous read: Beast wrote its close frame; shut the
       // connection down as its asynchronous read would have, then report the error.
