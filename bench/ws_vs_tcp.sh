@@ -5,7 +5,9 @@
 #   bench/ws_vs_tcp.sh [--reps N] [--measure S]
 #
 # One tandemd (sync "always": every RECEIPT is fdatasync'd) with `listen` and `ws_listen` on
-# a fresh store in $STORE_BASE (default /var/tmp/tandem-ws-bench). For each repetition and
+# a fresh store in $STORE_BASE (default /var/tmp/tandem-ws-bench), max_destination_bytes
+# raised to 4 GiB as in compare.sh (no consumer: at 50k msgs/s a run fills the default 256 MiB
+# and the producers wait for send_timeout_ms). For each repetition and
 # case the two transports run back to back, their order flipping from one repetition to the
 # next so a drift of the shared machine favours neither. Cases (tandem-bench options):
 #   p16_r100  -p 16 --persistent --receipt-every 100 --window 10   (compare.sh's case 3)
@@ -27,17 +29,19 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS=$2; shift 2 ;;
     --measure) MEASURE_S=$2; shift 2 ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,21p' "$0"; exit 2 ;;
   esac
 done
 RAW=$OUT/websocket-raw
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -rf "$STORE_BASE" "$RAW"
 mkdir -p "$STORE_BASE" "$RAW"
 TCP_PORT=$((21000 + RANDOM % 4000))
 WS_PORT=$((TCP_PORT + 1))
 cat > "$STORE_BASE/tandemd.json" <<JSON
 {"store": "$STORE_BASE/store", "create_store": true, "listen": "127.0.0.1:$TCP_PORT",
- "ws_listen": "127.0.0.1:$WS_PORT", "allow_anonymous": true, "broker_name": "ws-bench"}
+ "ws_listen": "127.0.0.1:$WS_PORT", "allow_anonymous": true, "broker_name": "ws-bench",
+ "max_destination_bytes": 4294967296}
 JSON
 "$BUILD/broker/tandemd" --config "$STORE_BASE/tandemd.json" > "$STORE_BASE/tandemd.log" 2>&1 &
 PID=$!
@@ -76,5 +80,5 @@ for rep in $(seq "$REPS"); do
     for t in $order; do measure "$case" "$t" "$rep"; done
   done
 done
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$RAW/loadavg.txt"
+echo "load average at the start: $START_LOAD, at the end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$RAW/loadavg.txt"
 python3 "$ROOT/bench/summarize_ws.py" "$RAW" "$OUT"

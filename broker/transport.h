@@ -8,8 +8,8 @@
 //   read_some     the next bytes of the STOMP stream (over WebSocket: the payload of as
 //                 many whole messages as were read at once, ws_read_buffer.h; message
 //                 boundaries mean nothing to the STOMP parser)
-//   write         a batch of encoded frames: one gathered write (TCP, TLS), one message per
-//                 frame (WebSocket)
+//   write         a batch of encoded frames: one gathered write (TCP, TLS); over WebSocket
+//                 one message per frame, the batch gathered into one send (ws_write_gather.h)
 //   finish        after close_after_flush wrote everything: tell the client we are done
 //                 (TCP half-close, TLS close_notify, WebSocket close frame) and wait until
 //                 it hangs up; the connection's linger deadline closes the socket otherwise

@@ -17,8 +17,22 @@
 // connection's 64 KiB buffer with many messages at once, as a TCP read does, without ever
 // waiting on the socket for a message that is not all there while it holds one that is.
 //
-// Writes pass straight through. Close: Beast tears the connection down through
-// teardown/async_teardown, found by ADL below, which forward to the next layer's.
+// It also notes where the control frames (ping, pong, close) lie among the data: Beast answers
+// a ping or a close with a write of its own, so ws_transport lets Beast read synchronously
+// only up to the next control frame (data_whole_before_control).
+//
+// Synchronous operations never wait, because ws_transport calls Beast's synchronous read_some
+// only for messages held whole in memory, when no write of its own is in progress:
+//   read_some     serves what is in memory, never the socket (would_block when empty: a bug
+//                 of the caller, which then fails the connection rather than blocking)
+//   write_some    the next layer's, on a non-blocking socket: only Beast's close frame after a
+//                 protocol error it found in those messages goes this way (dropped if the
+//                 socket's buffer is full: the client is not reading)
+//   teardown      no I/O: it is noted (teardown_wanted) and ws_transport does it the
+//                 asynchronous way, as Beast's asynchronous read would have
+//
+// Asynchronous writes pass straight through. Close: Beast tears the connection down through
+// async_teardown, found by ADL below, which forwards to the next layer's.
 //
 // Threads and ownership: one executor (the connection's); the next layer must outlive this.
 #pragma once
@@ -26,6 +40,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <utility>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -48,6 +63,18 @@ class ws_read_buffer {
   NextLayer& next_layer() { return next_; }
   // Payload bytes of the data frames (text, binary, continuation) read whole so far.
   std::uint64_t whole_data_payload() const { return whole_data_payload_; }
+  // True when the data payload after the first `delivered` bytes begins with bytes of a whole
+  // frame read, and no control frame comes before them: Beast can deliver them without
+  // reading the socket or writing anything.
+  bool data_whole_before_control(std::uint64_t delivered) {
+    // A control frame with payload bytes after it delivered is behind Beast.
+    while (!control_after_.empty() && control_after_.front() < delivered) control_after_.pop_front();
+    return whole_data_payload_ > delivered && (control_after_.empty() || control_after_.front() > delivered);
+  }
+  // Beast tore the connection down in a synchronous read (after a protocol error); the
+  // socket is untouched, ws_transport does the teardown.
+  bool teardown_wanted() const { return teardown_wanted_; }
+  void note_teardown() { teardown_wanted_ = true; }
 
   template <typename MutableBuffers, typename Handler>
   auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
@@ -61,13 +88,27 @@ class ws_read_buffer {
     return next_.async_write_some(buffers, std::forward<Handler>(handler));
   }
 
+  // The throwing forms complete Beast's SyncStream requirements.
+  template <typename MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    boost::system::error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <typename ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers) {
+    boost::system::error_code ec;
+    auto n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
   template <typename MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
-    if (buffer_.size() == 0) {
-      auto n = next_.read_some(buffer_.prepare(chunk_bytes), ec);
-      buffer_.commit(n);
-      scan(n);
-      if (ec) return 0;
+    ec = {};
+    if (buffer_.size() == 0 && asio::buffer_size(buffers) > 0) {
+      ec = asio::error::would_block;
+      return 0;
     }
     return take(buffers);
   }
@@ -103,6 +144,7 @@ class ws_read_buffer {
         for (std::size_t i = 0; i < extended; ++i) length = (length << 8) | header_[2 + i];
       }
       data_frame_ = (header_[0] & 0x0f) <= 2;
+      if (!data_frame_) control_after_.push_back(whole_data_payload_);
       frame_length_ = length;
       payload_left_ = length;
       header_size_ = 0;
@@ -148,13 +190,16 @@ class ws_read_buffer {
   std::size_t header_size_ = 0;
   std::uint64_t payload_left_ = 0, frame_length_ = 0, whole_data_payload_ = 0;
   bool data_frame_ = false;
+  // For each control frame not yet behind Beast: the data payload bytes before it.
+  std::deque<std::uint64_t> control_after_;
+  bool teardown_wanted_ = false;
 };
 
 // Beast closes a WebSocket by tearing down its next layer; ours is the layer below.
 template <typename NextLayer>
-void teardown(boost::beast::role_type role, ws_read_buffer<NextLayer>& stream, boost::system::error_code& ec) {
-  using boost::beast::websocket::teardown;
-  teardown(role, stream.next_layer(), ec);
+void teardown(boost::beast::role_type, ws_read_buffer<NextLayer>& stream, boost::system::error_code& ec) {
+  ec = {};
+  stream.note_teardown();
 }
 
 template <typename NextLayer, typename TeardownHandler>

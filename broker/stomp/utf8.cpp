@@ -1,6 +1,7 @@
 #include "broker/stomp/utf8.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace tandem::stomp {
 
@@ -34,6 +35,15 @@ std::size_t sequence_length(std::string_view s) {
 
 bool valid_utf8(std::string_view text) {
   while (!text.empty()) {
+    // ASCII 8 bytes at a time: every outgoing WebSocket frame is checked (a text message must
+    // be UTF-8), and a byte-at-a-time walk cost ~1 us per KiB of body (issue 18).
+    std::uint64_t word;
+    while (text.size() >= sizeof word) {
+      std::memcpy(&word, text.data(), sizeof word);
+      if (word & 0x8080808080808080u) break;
+      text.remove_prefix(sizeof word);
+    }
+    if (text.empty()) break;
     auto n = sequence_length(text);
     if (n == 0) return false;
     text.remove_prefix(n);

@@ -15,7 +15,7 @@ import urllib.request
 
 import websocket
 
-from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, client, free_port, run, send_persistent, wait_for
+from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, client, drain, free_port, run, send_persistent, wait_for
 
 ALLOWED = "http://app.example:8080"
 
@@ -177,6 +177,77 @@ def test_hundreds_of_messages_in_one_tcp_write_are_all_read(brokers):
     ws.close()
 
 
+def ws_frame(data, opcode=websocket.ABNF.OPCODE_TEXT):
+    """One masked client frame, as bytes to write on the socket."""
+    return websocket.ABNF.create_frame(data, opcode).format()
+
+
+def recv_until_close(ws):
+    """Every message and pong up to the broker's close frame: ([(opcode, data)], close code)."""
+    got = []
+    while True:
+        opcode, f = ws.recv_data_frame(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return got, int.from_bytes(f.data[:2], "big") if len(f.data) >= 2 else None
+        got.append((opcode, f.data))
+
+
+def test_pings_among_a_burst_of_messages_are_answered_and_every_message_read(brokers):
+    # The broker reads whole messages out of memory with Beast's synchronous read, but only
+    # up to a control frame (broker/ws_read_buffer.h): Beast answers a ping with a write.
+    b = ws_broker(brokers)
+    ws = ws_open(b.ws_port)
+    assert connect(ws)[0] == "CONNECTED"
+    burst, pings = [], []
+    for i in range(60):
+        burst.append(ws_frame(frame("SEND", {"destination": "/queue/pings", "receipt": f"p{i}"}, b"y" * (i * 37))))
+        if i % 7 == 3:
+            pings.append(b"ping%d" % i)
+            burst.append(ws_frame(pings[-1], websocket.ABNF.OPCODE_PING))
+    ws.sock.sendall(b"".join(burst))
+    receipts, pongs = [], []
+    while len(receipts) < 60 or len(pongs) < len(pings):
+        opcode, f = ws.recv_data_frame(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_PONG:
+            pongs.append(f.data)
+        else:
+            receipts.append(parse(f.data)[1].get("receipt-id"))
+    assert receipts == [f"p{i}" for i in range(60)], receipts
+    assert pongs == pings, pongs
+    ws.close()
+
+
+def test_a_text_message_that_is_not_utf8_in_a_burst_closes_with_1007(brokers):
+    # Found by Beast in a synchronous read out of memory: its close frame must still go out,
+    # and the messages before the bad one are taken.
+    b = ws_broker(brokers)
+    ws = ws_open(b.ws_port)
+    assert connect(ws)[0] == "CONNECTED"
+    good = [frame("SEND", {"destination": "/queue/utf8"}, f"ok{i}") for i in range(5)]
+    bad = frame("SEND", {"destination": "/queue/utf8"}, b"\xff\xfe")
+    ws.sock.sendall(b"".join(ws_frame(d) for d in good + [bad] + good))
+    got, code = recv_until_close(ws)
+    assert code == 1007, (code, got)
+    ws.shutdown()
+    b.wait_log(r"read failed: The WebSocket frame payload was not valid utf8")
+    got = drain(b, "/queue/utf8", 5, ack="auto")
+    assert [f[2] for f in got] == [b"ok%d" % i for i in range(5)], got
+
+
+def test_a_message_over_the_limit_closes_with_1009(brokers):
+    # The limit is max_frame_bytes + 64 KiB (a frame split across messages is bounded by the
+    # STOMP parser); a client that sends more gets close code 1009.
+    b = ws_broker(brokers, max_frame_bytes=4096)
+    ws = ws_open(b.ws_port)
+    assert connect(ws)[0] == "CONNECTED"
+    # Beast refuses at the frame header; the rest of the payload is never sent, or the broker's
+    # close after its one-read teardown would meet unread bytes and reset the connection.
+    ws.sock.sendall(ws_frame(b"x" * (4096 + 65536 + 1), websocket.ABNF.OPCODE_BINARY)[:200])
+    got, code = recv_until_close(ws)
+    assert code == 1009, (code, got)
+    ws.shutdown()
+
+
 def admin_connections(b):
     with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/api/connections", timeout=10) as r:
         return json.load(r)["items"]  # one page (issue 17); these tests hold a few sessions
@@ -307,6 +378,12 @@ def test_wss_uses_the_tls_settings_and_serves_stomp(brokers):
     send_text(ws, frame("SEND", {"destination": "/queue/wss", "persistent": "true", "receipt": "r"}, "over tls"))
     assert recv_frame(ws)[1].get("receipt-id") == "r"
     assert [(s["tls"], s["transport"]) for s in admin_connections(b)] == [(True, "wss")]
+    # A backlog goes out in batches gathered into one TLS write each (ws_write_gather.h):
+    # still one frame per message, every one of them, in order.
+    send_persistent(b, "/queue/wss-batch", [f"b{i}:" + "z" * (i * 97) for i in range(200)])
+    send_text(ws, frame("SUBSCRIBE", {"destination": "/queue/wss-batch", "id": "s", "ack": "auto"}))
+    got = [recv_frame(ws)[2].decode() for _ in range(200)]
+    assert got == [f"b{i}:" + "z" * (i * 97) for i in range(200)]
     ws.close()
     shutil.rmtree(d, ignore_errors=True)
 

@@ -1,7 +1,7 @@
 // client::link: the byte stream under one client::connection incarnation: a TCP socket, and
 // for a ws:// broker a WebSocket over it (Beast; subprotocols v12/v11/v10.stomp offered, one
 // STOMP frame per message written, as browsers' clients do, a batch of them in one send():
-// ws_write_gather.h). The connection parses STOMP
+// broker/ws_write_gather.h). The connection parses STOMP
 // from whatever read_some returns, so message boundaries do not matter when reading.
 //
 // Threads and ownership: as connection.h: one executor; held by shared_ptr by the connection
@@ -40,6 +40,7 @@ class link {
 
  private:
   struct ws_stream;
+  asio::awaitable<void> send_gathered(boost::system::error_code& ec);
   asio::ip::tcp::socket socket_;
   std::unique_ptr<ws_stream> ws_;
 };

@@ -1,19 +1,25 @@
-// The stream under the client's WebSocket (tools/client/link.cpp, issue 18): the socket,
-// with a switch that gathers what Beast writes instead of sending it.
+// The stream under a WebSocket that writes batches (issue 18): the socket (or the TLS stream
+// over it), with a switch that gathers what Beast writes instead of sending it. Used by the
+// broker (broker/ws_transport.cpp, under ws_read_buffer.h) and by the client
+// (tools/client/link.cpp).
 //
-// Why: the client writes one STOMP frame per WebSocket message, as browsers' clients do, and
-// Beast writes each message with a send() of its own. Over TCP the client sends a whole batch
-// of frames with one write; over WebSocket a batch of 100 SENDs cost 100 syscalls and made
-// tandem-bench use twice the CPU per message, on the machine the broker shares. While
-// gathering, Beast's writes (frame header + masked payload) are appended to one buffer and
-// complete at once; link::async_write then sends the buffer with one write. The broker still
-// sees one message per frame. Reads pass straight through.
+// Why: STOMP over WebSocket is one frame per message, and Beast writes each message with a
+// send() of its own, where a TCP connection writes a whole batch of frames with one writev.
+// While gathering, Beast's writes (frame header + payload, masked on the client) are
+// appended to one buffer: its synchronous write returns at once, its asynchronous write
+// completes (posted) at once. The owner then sends the buffer with one write, and the peer
+// still sees one message per frame.
 //
-// A control frame Beast writes on its own (a pong, the close reply) while the gathered bytes
-// are being sent must not interleave with them: link keeps gathering until the buffer is
-// empty, so such a frame queues behind.
+// Nothing may interleave with those bytes. A control frame Beast writes on its own (a pong
+// for a ping, read by a pending read; a close) while gathering lands in the buffer between
+// whole messages, so the owner keeps gathering until the buffer is empty. A control frame
+// whose write began before gathering went straight to the socket and may still be in flight
+// (the socket's buffer full): passthrough_writes() counts those, and while it is not zero the
+// owner writes the Beast way instead (Beast orders its own writes).
 //
-// Threads and ownership: one executor (the connection's); the socket must outlive this.
+// Threads and ownership: one executor (the owner's); the next layer must outlive this. A
+// passed-through write's completion touches this object: every Beast operation runs under a
+// coroutine of the owner, which keeps it alive until the operation completes.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +30,7 @@
 
 #include "broker/asio.h"
 
-namespace tandem::client {
+namespace tandem::broker {
 
 template <typename NextLayer>
 class ws_write_gather {
@@ -41,6 +47,8 @@ class ws_write_gather {
   void start_gathering() { gathering_ = true; }
   void stop_gathering() { gathering_ = false; }
   std::string& gathered() { return gathered_; }
+  // Asynchronous writes passed to the next layer and not yet complete.
+  std::size_t passthrough_writes() const { return passthrough_writes_; }
 
   template <typename MutableBuffers, typename Handler>
   auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
@@ -54,6 +62,21 @@ class ws_write_gather {
         buffers);
   }
 
+  // The throwing forms complete Beast's SyncStream requirements.
+  template <typename MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    boost::system::error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <typename ConstBuffers>
+  std::size_t write_some(const ConstBuffers& buffers) {
+    boost::system::error_code ec;
+    auto n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
   template <typename MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
     return next_.read_some(buffers, ec);
@@ -77,21 +100,27 @@ class ws_write_gather {
 
   template <typename ConstBuffers, typename Completion>
   void start_write(const ConstBuffers& buffers, Completion&& completion) {
+    auto executor = asio::get_associated_executor(completion, get_executor());
     if (!gathering_) {
-      next_.async_write_some(buffers, std::move(completion));
+      ++passthrough_writes_;
+      next_.async_write_some(buffers, asio::bind_executor(executor, [this, completion = std::move(completion)](
+                                                                        boost::system::error_code ec, std::size_t n) mutable {
+                               --passthrough_writes_;
+                               completion(ec, n);
+                             }));
       return;
     }
     auto n = append(buffers);
-    auto executor = asio::get_associated_executor(completion, get_executor());
     asio::post(executor, [completion = std::move(completion), n]() mutable { completion(boost::system::error_code{}, n); });
   }
 
   NextLayer& next_;
   bool gathering_ = false;
+  std::size_t passthrough_writes_ = 0;
   std::string gathered_;
 };
 
-// Beast closes a WebSocket by tearing down its next layer; ours is the socket below.
+// Beast closes a WebSocket by tearing down its next layer; ours is the layer below.
 template <typename NextLayer>
 void teardown(boost::beast::role_type role, ws_write_gather<NextLayer>& stream, boost::system::error_code& ec) {
   using boost::beast::websocket::teardown;
@@ -104,4 +133,4 @@ void async_teardown(boost::beast::role_type role, ws_write_gather<NextLayer>& st
   async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
 }
 
-}  // namespace tandem::client
+}  // namespace tandem::broker
