@@ -137,7 +137,10 @@ void history::on_delivery(std::uint32_t consumer, std::uint32_t p, std::uint64_t
     if (beyond) ++e->unflagged_duplicates;
     ++e->unflagged_deliveries;
   }
-  if (e->deliveries >= e->expected) duplicate_events_.emplace_back(at, redelivered);
+  // Counted unflagged exactly when the verdict counts it (`beyond` and not flagged): a
+  // schedule's due firing after a flagged copy of an earlier one is a delivery more than
+  // expected, but not an unflagged duplicate (the per-kind tally used to say it was).
+  if (e->deliveries >= e->expected) duplicate_events_.emplace_back(at, redelivered || !beyond);
   if (e->ack_receipted && e->expected == 1) {
     ++acked_redelivered_;
     add_example(acked_redelivered_examples_, fmt::format("p{}:{}", p, seq));

@@ -187,6 +187,10 @@ TEST_CASE("a message expected n times is lost below n and duplicated beyond n un
   CHECK(v.duplicates_unflagged == 1);
   REQUIRE(v.unflagged_examples.size() == 1);
   CHECK(v.unflagged_examples[0] == "p0:3");
+  // The events the drill attributes to fault kinds say the same: one unflagged, seq 3's.
+  REQUIRE(v.duplicate_events.size() == 2);
+  CHECK(v.duplicate_events[0].second);
+  CHECK_FALSE(v.duplicate_events[1].second);
   CHECK(v.failed());
 }
 
