@@ -14,7 +14,9 @@
 //             Calls engine::on_writable when a backlog that crossed the session's limit drains.
 //   watchdog  one timer: closes a client that has not CONNECTed within connect_timeout, sends
 //             an EOL when nothing was written for `send_every`, closes a client silent for
-//             `expect_every * heartbeat_grace`.
+//             `expect_every * heartbeat_grace`. While the reader waits for the memory budget
+//             it asks the kernel every 500 ms whether the client hung up (peer_hung_up: a FIN
+//             behind the unread bytes, an RST) and then closes at once, as for any hang-up.
 //
 // Threads and ownership: a connection lives on the broker's executor (the io thread, or the
 // one broker strand when threads > 1), like the engine; every method, and every

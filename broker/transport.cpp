@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 
 #include "broker/tls.h"
 #include "broker/ws_transport.h"
@@ -142,6 +143,16 @@ asio::awaitable<void> tls_handshake(ssl::stream<asio::ip::tcp::socket&>& stream,
   // exchange, which is the one a reconnecting client waits on.
   int one = 1;
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
+bool peer_hung_up(asio::ip::tcp::socket& socket) {
+  if (!socket.is_open()) return true;
+  // POLLRDHUP: the peer's FIN arrived (TCP_CLOSE_WAIT), even behind unread data, which is
+  // exactly what POLLIN alone cannot tell. POLLHUP and POLLERR: an RST, or a socket error
+  // such as ETIMEDOUT after unanswered keepalive probes (a vanished host).
+  pollfd p{socket.native_handle(), POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) != 1) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 std::unique_ptr<transport> make_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options* ws) {

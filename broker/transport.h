@@ -49,6 +49,13 @@ class transport {
   virtual bool is_hang_up(const boost::system::error_code& ec) const = 0;
 };
 
+// True when the client has hung up (its FIN or RST came in, or the kernel gave up on it after
+// keepalive probes or retransmissions), seen without reading: the bytes in front of a FIN stay
+// unread. For a connection that does not read for a while (the memory budget is full, so its
+// frame waits: connection.h) and would otherwise notice only at its next read. Any transport:
+// it asks the kernel about the socket under TLS or WebSocket too (poll with POLLRDHUP, Linux).
+bool peer_hung_up(asio::ip::tcp::socket& socket);
+
 // The transport for a socket accepted on a listener: TLS when `tls` is set, WebSocket when
 // `ws` is set (both: wss). Both pointers must outlive the transport.
 std::unique_ptr<transport> make_transport(asio::ip::tcp::socket& socket, boost::asio::ssl::context* tls,
