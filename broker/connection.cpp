@@ -124,6 +124,7 @@ void connection::stop(std::string_view reason) {
   budget_.written(std::exchange(queued_bytes_, 0));
   budget_read_ = budget_.reading(budget_read_, 0);
   budget_buffer_ = budget_.buffering(budget_buffer_, 0);
+  budget_transport_ = budget_.transport_buffering(budget_transport_, 0);
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   // stop() never runs inside an engine call (send() defers its own stop), so telling the
   // engine now is safe; after this the engine forgets the sink.
@@ -228,6 +229,8 @@ asio::awaitable<void> connection::reader() {
       co_return;
     }
   }
+  if (stopped_) co_return;
+  budget_transport_ = budget_.transport_buffering(budget_transport_, transport_->buffer_bytes());
   read_buffer buffer;
   std::span<const char> pending;
   while (!stopped_ && !closing_) {
@@ -258,6 +261,9 @@ asio::awaitable<void> connection::reader() {
       last_read_ = steady::now();
       bytes_in_ += n;
       pending = buffer.filled(n);
+      // A WebSocket transport allocates its read chunk at the first read.
+      if (auto held = transport_->buffer_bytes(); held != budget_transport_)
+        budget_transport_ = budget_.transport_buffering(budget_transport_, held);
     }
     while (!pending.empty() && !paused_ && !closing_ && !stopped_) {
       auto [used, status] = parser_.feed(pending);
@@ -384,10 +390,11 @@ void connection::refuse_for_memory() {
   f.add("content-type", "text/plain");
   f.body = fmt::format(
       "The broker holds {} of its {} bytes of memory (config key max_memory_bytes: {} of messages, {} of "
-      "partial frames, {} of read buffers, {} queued to clients). This connection's frame waited {} ms "
-      "(send_timeout_ms) for memory to be freed and was not taken. The connection is closed.\n",
+      "partial frames, {} of read buffers, {} of TLS and WebSocket buffers, {} queued to clients). This "
+      "connection's frame waited {} ms (send_timeout_ms) for memory to be freed and was not taken. The "
+      "connection is closed.\n",
       budget_.used(), budget_.limit(), budget_.message_bytes(), budget_.partial_frame_bytes(),
-      budget_.read_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
+      budget_.read_buffer_bytes(), budget_.transport_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
   std::string out;
   stomp::encode(f, parser_.get_version(), out);
   send(std::move(out));

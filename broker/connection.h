@@ -9,6 +9,7 @@
 //             Reports its partial frame to the broker's memory budget (broker/memory_budget.h)
 //             and, while the budget is full, stops reading in the middle of a frame (TCP
 //             back-pressure) and reads between frames in small chunks only (ACKs go on).
+//             Reports its transport's buffers (TLS, WebSocket: transport::buffer_bytes) too.
 //   writer    outgoing queue -> socket, gathering every queued frame into one write. Sleeps on
 //             a timer that never expires; send() and close_after_flush() cancel it to wake it.
 //             Calls engine::on_writable when a backlog that crossed the session's limit drains.
@@ -131,6 +132,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   memory_budget& budget_;          // the engine's; it outlives the connection
   std::uint64_t budget_read_ = 0;    // partial-frame bytes reported to budget_
   std::uint64_t budget_buffer_ = 0;  // read-buffer bytes reported to budget_
+  std::uint64_t budget_transport_ = 0;  // transport-buffer bytes (TLS, WebSocket) reported to budget_
   memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
   std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)

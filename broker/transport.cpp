@@ -73,6 +73,7 @@ class tcp_transport final : public transport {
     std::array<char, 4096> scratch;
     while (!ec) co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::size_t buffer_bytes() const override { return 0; }
   bool is_hang_up(const boost::system::error_code& ec) const override { return ec == asio::error::eof; }
 
  private:
@@ -102,7 +103,8 @@ class tcp_transport final : public transport {
 
 class tls_transport final : public transport {
  public:
-  tls_transport(asio::ip::tcp::socket& socket, ssl::context& context) : socket_(socket), tls_(socket, context) {}
+  tls_transport(asio::ip::tcp::socket& socket, ssl::context& context)
+      : socket_(socket), tls_(socket, context), buffer_bytes_(tls_buffer_bytes(tls_.stream)) {}
   const char* name() const override { return "tls"; }
   asio::awaitable<void> async_start(boost::system::error_code& ec, std::string& why) override {
     co_await tls_handshake(tls_.stream, socket_, ec);
@@ -119,6 +121,7 @@ class tls_transport final : public transport {
     boost::system::error_code ec;
     co_await tls_.stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::size_t buffer_bytes() const override { return buffer_bytes_; }
   bool is_hang_up(const boost::system::error_code& ec) const override {
     // A TLS client that hangs up without close_notify reads as stream_truncated: for a
     // STOMP session that is the same as a TCP close (the parser tells a torn frame).
@@ -128,6 +131,7 @@ class tls_transport final : public transport {
  private:
   asio::ip::tcp::socket& socket_;
   tls_stream tls_;
+  std::size_t buffer_bytes_;  // fixed for the stream's life
 };
 
 }  // namespace

@@ -20,6 +20,10 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 
 constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
+// Beast's websocket::stream keeps a fixed buffer of this size for frame headers and control
+// frames (`tcp_frame_size`, private in boost/beast/websocket/stream.hpp, Boost 1.74). It has no
+// write buffer on the server side without permessage-deflate, which is never negotiated.
+constexpr std::size_t beast_frame_buffer_bytes = 1536;
 
 // The next layer of the WebSocket stream: the connection's socket, or a TLS stream over it.
 struct plain_layer {
@@ -48,7 +52,9 @@ class ws_transport final : public transport {
   using next_layer = std::remove_reference_t<decltype(std::declval<Layer&>().stream())>;
 
   ws_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options& options)
-      : layer_(socket, tls), ws_(layer_.stream()), options_(options) {}
+      : layer_(socket, tls), ws_(layer_.stream()), options_(options) {
+    if constexpr (std::is_same_v<Layer, tls_layer>) tls_buffer_bytes_ = tls_buffer_bytes(layer_.stream());
+  }
 
   const char* name() const override { return Layer::name; }
 
@@ -134,6 +140,12 @@ class ws_transport final : public transport {
     co_await ws_.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  std::size_t buffer_bytes() const override {
+    std::size_t bytes = ws_.next_layer().capacity() + beast_frame_buffer_bytes;
+    if constexpr (std::is_same_v<Layer, tls_layer>) bytes += tls_buffer_bytes_;
+    return bytes;
+  }
+
   bool is_hang_up(const boost::system::error_code& ec) const override {
     return ec == websocket::error::closed || ec == asio::error::eof || ec == ssl::error::stream_truncated;
   }
@@ -156,6 +168,7 @@ class ws_transport final : public transport {
   const ws_options& options_;
   std::uint64_t delivered_ = 0;  // message payload bytes Beast has handed to us
   boost::system::error_code deferred_error_;
+  std::size_t tls_buffer_bytes_ = 0;  // wss: the TLS stream's, fixed (tls.h)
 };
 
 }  // namespace
