@@ -39,6 +39,19 @@ constexpr std::chrono::seconds linger_limit{2};
 // the session, its partial frame and its unacked messages until then. Only waiting
 // connections are looked at: 1,000 of them cost 2,000 poll() calls a second.
 constexpr std::chrono::milliseconds parked_hang_up_check{500};
+// TCP keepalive (tcp_keepalive_s): after that much silence the kernel probes every 10 s, 6
+// times. A connection that has waited for memory this long probes sooner: a host that
+// vanished sends no FIN, and only keepalive's verdict (ETIMEDOUT, which peer_hung_up sees)
+// tells it apart from a client whose send is merely blocked (its kernel answers the probes).
+constexpr int keepalive_interval_s = 10, keepalive_probes = 6;
+constexpr std::chrono::seconds parked_keepalive_after{1};
+constexpr int parked_keepalive_idle_s = 5, parked_keepalive_interval_s = 2, parked_keepalive_probes = 3;
+
+void set_keepalive(asio::ip::tcp::socket& socket, int idle_s, int interval_s, int probes) {
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
 
 asio::awaitable<void> run_guarded(std::shared_ptr<connection> self, const char* name, asio::awaitable<void> body) {
   try {
@@ -84,10 +97,7 @@ void connection::start() {
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   if (options_.tcp_keepalive.count() > 0) {
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-    int idle = static_cast<int>(options_.tcp_keepalive.count()), interval = 10, count = 6;
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
   }
   session_info info;
   info.remote_endpoint = remote_;
@@ -372,6 +382,10 @@ asio::awaitable<void> connection::wait_for_memory() {
   }
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   memory_wait_since_ = steady::time_point::max();
+  if (keepalive_tightened_ && !stopped_) {
+    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
+    keepalive_tightened_ = false;
+  }
   // Silence while we were not reading is ours, not the client's; so is the frame's age.
   last_read_ = steady::now();
   if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
@@ -431,6 +445,14 @@ asio::awaitable<void> connection::watchdog() {
           co_return;
         }
         next = std::min(next, now + parked_hang_up_check);
+        // Not at once: a reader may wait for a moment many times a second when the budget
+        // is just full, and this costs three system calls each way.
+        if (!keepalive_tightened_ && options_.tcp_keepalive.count() > 0 &&
+            now - memory_wait_since_ >= parked_keepalive_after) {
+          set_keepalive(socket_, std::min<int>(parked_keepalive_idle_s, options_.tcp_keepalive.count()),
+                        parked_keepalive_interval_s, parked_keepalive_probes);
+          keepalive_tightened_ = true;
+        }
         auto deadline = memory_wait_since_ + options_.send_timeout;
         if (now >= deadline) {
           refuse_for_memory();

@@ -17,7 +17,8 @@
 //             an EOL when nothing was written for `send_every`, closes a client silent for
 //             `expect_every * heartbeat_grace`. While the reader waits for the memory budget
 //             it asks the kernel every 500 ms whether the client hung up (peer_hung_up: a FIN
-//             behind the unread bytes, an RST) and then closes at once, as for any hang-up.
+//             behind the unread bytes, an RST, keepalive's verdict on a vanished host, which
+//             it hastens while the wait lasts) and then closes at once, as for any hang-up.
 //
 // Threads and ownership: a connection lives on the broker's executor (the io thread, or the
 // one broker strand when threads > 1), like the engine; every method, and every
@@ -135,6 +136,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   std::uint64_t budget_transport_ = 0;  // transport-buffer bytes (TLS, WebSocket) reported to budget_
   memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
   std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
+  bool keepalive_tightened_ = false;  // probing a waiting client sooner (connection.cpp says why)
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)
   bool paused_ = false;      // engine flow control
   bool closing_ = false;     // close_after_flush: no more reading, write what is queued
