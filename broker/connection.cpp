@@ -105,6 +105,9 @@ void connection::start() {
   info.transport = transport_->name();
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
+  // A TLS stream's buffers exist from its construction: counted before the handshake, which a
+  // client may hold up until connect_timeout.
+  budget_transport_ = budget_.transport_buffering(budget_transport_, transport_->buffer_bytes());
   log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});
   spawn("reader", &connection::reader);
   spawn("writer", &connection::writer);
@@ -239,8 +242,6 @@ asio::awaitable<void> connection::reader() {
       co_return;
     }
   }
-  if (stopped_) co_return;
-  budget_transport_ = budget_.transport_buffering(budget_transport_, transport_->buffer_bytes());
   read_buffer buffer;
   std::span<const char> pending;
   while (!stopped_ && !closing_) {

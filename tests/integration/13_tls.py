@@ -389,6 +389,12 @@ def test_tls_buffers_are_counted_in_the_memory_budget(brokers):
     counted = "tandem_memory_transport_buffer_bytes"
     per_connection = 4 * 17 * 1024
     n = 200
+    # Counted from the accept: a client may hold the handshake up until connect_timeout_ms.
+    silent = [socket.create_connection(("127.0.0.1", b.tls_port), timeout=DEFAULT_TIMEOUT) for _ in range(3)]
+    wait_for(lambda: metric(b, counted) == 3 * per_connection, 10, "three connections before their handshake")
+    for s in silent:
+        s.close()
+    wait_for(lambda: metric(b, counted) == 0, 10, "their buffers given back")
     warm = idle_tls_sessions(b.tls_port, 5)  # the first handshakes' one-time allocations
     wait_for(lambda: metric(b, counted) == 5 * per_connection, 10, "five TLS connections counted")
     before = rss(b)
