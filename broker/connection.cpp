@@ -33,6 +33,25 @@ constexpr std::size_t max_gather_bytes = 1 << 20;
 // before we close; until then we drain its input so the kernel does not answer with RST
 // (an RST may discard our ERROR frame in the client's receive buffer).
 constexpr std::chrono::seconds linger_limit{2};
+// How often the watchdog of a connection that waits for the memory budget mid-frame asks the
+// kernel whether its client hung up (peer_hung_up: one poll() without reading). Such a reader
+// does not read, so it would otherwise learn of the hang-up only at send_timeout_ms, holding
+// the session, its partial frame and its unacked messages until then. Only waiting
+// connections are looked at: 1,000 of them cost 2,000 poll() calls a second.
+constexpr std::chrono::milliseconds parked_hang_up_check{500};
+// TCP keepalive (tcp_keepalive_s): after that much silence the kernel probes every 10 s, 6
+// times. A connection that has waited for memory this long probes sooner: a host that
+// vanished sends no FIN, and only keepalive's verdict (ETIMEDOUT, which peer_hung_up sees)
+// tells it apart from a client whose send is merely blocked (its kernel answers the probes).
+constexpr int keepalive_interval_s = 10, keepalive_probes = 6;
+constexpr std::chrono::seconds parked_keepalive_after{1};
+constexpr int parked_keepalive_idle_s = 5, parked_keepalive_interval_s = 2, parked_keepalive_probes = 3;
+
+void set_keepalive(asio::ip::tcp::socket& socket, int idle_s, int interval_s, int probes) {
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+  ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
 
 asio::awaitable<void> run_guarded(std::shared_ptr<connection> self, const char* name, asio::awaitable<void> body) {
   try {
@@ -78,10 +97,7 @@ void connection::start() {
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   if (options_.tcp_keepalive.count() > 0) {
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-    int idle = static_cast<int>(options_.tcp_keepalive.count()), interval = 10, count = 6;
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
   }
   session_info info;
   info.remote_endpoint = remote_;
@@ -89,6 +105,9 @@ void connection::start() {
   info.transport = transport_->name();
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
+  // A TLS stream's buffers exist from its construction: counted before the handshake, which a
+  // client may hold up until connect_timeout.
+  budget_transport_ = budget_.transport_buffering(budget_transport_, transport_->buffer_bytes());
   log::debug("conn", "accepted", {log::kv("remote", remote_), log::kv("session", id_)});
   spawn("reader", &connection::reader);
   spawn("writer", &connection::writer);
@@ -118,6 +137,7 @@ void connection::stop(std::string_view reason) {
   budget_.written(std::exchange(queued_bytes_, 0));
   budget_read_ = budget_.reading(budget_read_, 0);
   budget_buffer_ = budget_.buffering(budget_buffer_, 0);
+  budget_transport_ = budget_.transport_buffering(budget_transport_, 0);
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   // stop() never runs inside an engine call (send() defers its own stop), so telling the
   // engine now is safe; after this the engine forgets the sink.
@@ -252,6 +272,8 @@ asio::awaitable<void> connection::reader() {
       last_read_ = steady::now();
       bytes_in_ += n;
       pending = buffer.filled(n);
+      // A WebSocket transport allocates its read chunk at the first read.
+      count_transport_buffers();
     }
     while (!pending.empty() && !paused_ && !closing_ && !stopped_) {
       auto [used, status] = parser_.feed(pending);
@@ -271,6 +293,11 @@ asio::awaitable<void> connection::reader() {
     if (parser_.between_frames()) frame_started_ = steady::time_point::max();
     else if (frame_started_ == steady::time_point::max()) frame_started_ = last_read_;
   }
+}
+
+void connection::count_transport_buffers() {
+  if (auto held = transport_->buffer_bytes(); held != budget_transport_)
+    budget_transport_ = budget_.transport_buffering(budget_transport_, held);
 }
 
 asio::awaitable<void> connection::writer() {
@@ -301,6 +328,7 @@ asio::awaitable<void> connection::writer() {
     }
     queued_bytes_ -= std::min(queued_bytes_, bytes);
     budget_.written(bytes);
+    count_transport_buffers();  // a WebSocket transport's gather buffers grow and shrink with writes
     bytes_out_ += bytes;
     last_write_ = steady::now();
     if (above_limit_ && queued_bytes_ <= options_.max_session_backlog_bytes) {
@@ -360,6 +388,10 @@ asio::awaitable<void> connection::wait_for_memory() {
   }
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   memory_wait_since_ = steady::time_point::max();
+  if (keepalive_tightened_ && !stopped_) {
+    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
+    keepalive_tightened_ = false;
+  }
   // Silence while we were not reading is ours, not the client's; so is the frame's age.
   last_read_ = steady::now();
   if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
@@ -378,10 +410,11 @@ void connection::refuse_for_memory() {
   f.add("content-type", "text/plain");
   f.body = fmt::format(
       "The broker holds {} of its {} bytes of memory (config key max_memory_bytes: {} of messages, {} of "
-      "partial frames, {} of read buffers, {} queued to clients). This connection's frame waited {} ms "
-      "(send_timeout_ms) for memory to be freed and was not taken. The connection is closed.\n",
+      "partial frames, {} of read buffers, {} of TLS and WebSocket buffers, {} queued to clients). This "
+      "connection's frame waited {} ms (send_timeout_ms) for memory to be freed and was not taken. The "
+      "connection is closed.\n",
       budget_.used(), budget_.limit(), budget_.message_bytes(), budget_.partial_frame_bytes(),
-      budget_.read_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
+      budget_.read_buffer_bytes(), budget_.transport_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
   std::string out;
   stomp::encode(f, parser_.get_version(), out);
   send(std::move(out));
@@ -411,6 +444,21 @@ asio::awaitable<void> connection::watchdog() {
         next = std::min(next, deadline);
       }
       if (waiting_for_memory()) {
+        if (peer_hung_up(socket_)) {
+          // As a hang-up without DISCONNECT anywhere else: the partial frame is dropped (no
+          // RECEIPT was promised for it) and the engine redelivers the unacked messages.
+          stop("client hung up while its frame waited for memory (max_memory_bytes)");
+          co_return;
+        }
+        next = std::min(next, now + parked_hang_up_check);
+        // Not at once: a reader may wait for a moment many times a second when the budget
+        // is just full, and this costs three system calls each way.
+        if (!keepalive_tightened_ && options_.tcp_keepalive.count() > 0 &&
+            now - memory_wait_since_ >= parked_keepalive_after) {
+          set_keepalive(socket_, std::min<int>(parked_keepalive_idle_s, options_.tcp_keepalive.count()),
+                        parked_keepalive_interval_s, parked_keepalive_probes);
+          keepalive_tightened_ = true;
+        }
         auto deadline = memory_wait_since_ + options_.send_timeout;
         if (now >= deadline) {
           refuse_for_memory();

@@ -9,12 +9,16 @@
 //             Reports its partial frame to the broker's memory budget (broker/memory_budget.h)
 //             and, while the budget is full, stops reading in the middle of a frame (TCP
 //             back-pressure) and reads between frames in small chunks only (ACKs go on).
+//             Reports its transport's buffers (TLS, WebSocket: transport::buffer_bytes) too.
 //   writer    outgoing queue -> socket, gathering every queued frame into one write. Sleeps on
 //             a timer that never expires; send() and close_after_flush() cancel it to wake it.
 //             Calls engine::on_writable when a backlog that crossed the session's limit drains.
 //   watchdog  one timer: closes a client that has not CONNECTed within connect_timeout, sends
 //             an EOL when nothing was written for `send_every`, closes a client silent for
-//             `expect_every * heartbeat_grace`.
+//             `expect_every * heartbeat_grace`. While the reader waits for the memory budget
+//             it asks the kernel every 500 ms whether the client hung up (peer_hung_up: a FIN
+//             behind the unread bytes, an RST, keepalive's verdict on a vanished host, which
+//             it hastens while the wait lasts) and then closes at once, as for any hang-up.
 //
 // Threads and ownership: a connection lives on the broker's executor (the io thread, or the
 // one broker strand when threads > 1), like the engine; every method, and every
@@ -110,6 +114,8 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   asio::awaitable<void> wait_for_memory();
   bool waiting_for_memory() const { return memory_wait_since_ != std::chrono::steady_clock::time_point::max(); }
   void refuse_for_memory();
+  // Tells the budget what the transport's own buffers hold now (transport.h buffer_bytes).
+  void count_transport_buffers();
   // Answer a parse error: ERROR frame quoting the bad bytes, then close after the flush.
   void reject(const stomp::parse_error& error);
   // Runs a coroutine body; an escaping exception is logged and closes this connection
@@ -129,8 +135,10 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   memory_budget& budget_;          // the engine's; it outlives the connection
   std::uint64_t budget_read_ = 0;    // partial-frame bytes reported to budget_
   std::uint64_t budget_buffer_ = 0;  // read-buffer bytes reported to budget_
+  std::uint64_t budget_transport_ = 0;  // transport-buffer bytes (TLS, WebSocket) reported to budget_
   memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
   std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
+  bool keepalive_tightened_ = false;  // probing a waiting client sooner (connection.cpp says why)
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)
   bool paused_ = false;      // engine flow control
   bool closing_ = false;     // close_after_flush: no more reading, write what is queued

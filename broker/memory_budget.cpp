@@ -23,6 +23,13 @@ std::uint64_t memory_budget::buffering(std::uint64_t before, std::uint64_t after
   return after;
 }
 
+std::uint64_t memory_budget::transport_buffering(std::uint64_t before, std::uint64_t after) {
+  transport_bytes_ -= std::min(transport_bytes_, before);
+  transport_bytes_ += after;
+  if (after < before) wake_if_room();
+  return after;
+}
+
 void memory_budget::written(std::uint64_t bytes) {
   write_bytes_ -= std::min(write_bytes_, bytes);
   if (bytes > 0) wake_if_room();

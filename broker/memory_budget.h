@@ -5,6 +5,9 @@
 //                 the engine's own count, read through the function given at construction
 //   read buffers  each connection's socket read buffer: 4 KiB, 64 KiB while its client
 //                 streams frames (read_buffer.h; connection.cpp reports it before each read)
+//   transport buffers what a TLS or WebSocket connection's transport holds besides (transport.h
+//                 buffer_bytes: Asio's and OpenSSL's TLS record buffers, WebSocket's 64 KiB
+//                 read chunk); reported after the handshake and after every read
 //   partial frames the bytes a connection's parser holds of a frame it has begun and not
 //                 finished (connection.cpp reports them after every read)
 //   write queues  encoded frames queued to a client and not yet written (connection::send
@@ -41,8 +44,10 @@ class memory_budget {
   std::uint64_t read_buffer_bytes() const { return buffer_bytes_; }
   std::uint64_t partial_frame_bytes() const { return read_bytes_; }
   std::uint64_t write_queue_bytes() const { return write_bytes_; }
-  // Read buffers, partial frames and write queues together: what the connections hold.
-  std::uint64_t connection_bytes() const { return buffer_bytes_ + read_bytes_ + write_bytes_; }
+  std::uint64_t transport_buffer_bytes() const { return transport_bytes_; }
+  // Read buffers, transport buffers, partial frames and write queues together: what the
+  // connections hold.
+  std::uint64_t connection_bytes() const { return buffer_bytes_ + transport_bytes_ + read_bytes_ + write_bytes_; }
   std::uint64_t used() const { return message_bytes() + connection_bytes(); }
   bool full() const { return used() >= limit_; }
 
@@ -52,6 +57,9 @@ class memory_budget {
   // A connection's read buffer went from `before` to `after` bytes (0 when it closes); the
   // same shape as reading().
   std::uint64_t buffering(std::uint64_t before, std::uint64_t after);
+  // The buffers a connection's transport holds besides its read buffer (TLS, WebSocket:
+  // transport::buffer_bytes) went from `before` to `after` bytes; the same shape again.
+  std::uint64_t transport_buffering(std::uint64_t before, std::uint64_t after);
   // Bytes queued to a client / written (or dropped with a closed connection).
   void queued(std::uint64_t bytes) { write_bytes_ += bytes; }
   void written(std::uint64_t bytes);
@@ -74,6 +82,7 @@ class memory_budget {
   std::function<std::uint64_t()> message_bytes_;
   std::uint64_t read_bytes_ = 0;  // partial frames
   std::uint64_t buffer_bytes_ = 0;
+  std::uint64_t transport_bytes_ = 0;
   std::uint64_t write_bytes_ = 0;
   std::map<waiter_id, std::function<void()>> waiters_;  // ordered: oldest first
   waiter_id next_waiter_ = 1;

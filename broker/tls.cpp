@@ -1,8 +1,20 @@
 #include "broker/tls.h"
 
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+
 #include <fmt/format.h>
 
 namespace tandem::broker {
+
+std::size_t tls_buffer_bytes(ssl::stream<asio::ip::tcp::socket&>& stream) {
+  constexpr std::size_t asio_record_buffers = 2 * ssl::detail::stream_core::max_tls_record_size;
+  // Asio reads and writes the network side of the pair; OpenSSL's side is the SSL's BIO.
+  // Both halves were made with one size (BIO_new_bio_pair(.., 0, .., 0): the default).
+  BIO* internal = SSL_get_rbio(stream.native_handle());
+  const auto half = internal ? static_cast<std::size_t>(BIO_get_write_buf_size(internal, 0)) : 0;
+  return asio_record_buffers + 2 * half;
+}
 
 std::shared_ptr<ssl::context> make_tls_context(const config& cfg, std::string& why) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);

@@ -43,6 +43,17 @@ struct tls_stream {
   ssl::stream<asio::ip::tcp::socket&> stream;
 };
 
+// The bytes a TLS stream holds for its whole life, counted in max_memory_bytes as the
+// transport's buffers (transport.h): Asio's stream_core keeps an input and an output buffer of
+// one TLS record each (17 KiB, boost/asio/ssl/detail/stream_core.hpp), and the BIO pair
+// between OpenSSL and Asio holds one buffer per direction (asked of the BIO, OpenSSL's default
+// 17 KiB): 68 KiB in all, exact. Not counted: OpenSSL's own record buffers (about 17 KiB per
+// direction), which it frees whenever no record is half read or half written, because Asio
+// sets SSL_MODE_RELEASE_BUFFERS on every stream (boost/asio/ssl/detail/impl/engine.ipp), and
+// the SSL object's state (an idle TLS connection costs 13 KiB of RSS beyond the counted bytes,
+// 10 of them what any connection costs: tests/integration/13_tls.py, docs/operations.md).
+std::size_t tls_buffer_bytes(ssl::stream<asio::ip::tcp::socket&>& stream);
+
 // The server side of the handshake on `stream` (over `socket`), then TCP quick-ack for the
 // client's first frame. Used by the TLS and the wss transports (broker/transport.h).
 asio::awaitable<void> tls_handshake(ssl::stream<asio::ip::tcp::socket&>& stream, asio::ip::tcp::socket& socket,

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 
 #include "broker/tls.h"
 #include "broker/ws_transport.h"
@@ -72,6 +73,7 @@ class tcp_transport final : public transport {
     std::array<char, 4096> scratch;
     while (!ec) co_await socket_.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::size_t buffer_bytes() const override { return 0; }
   bool is_hang_up(const boost::system::error_code& ec) const override { return ec == asio::error::eof; }
 
  private:
@@ -101,7 +103,8 @@ class tcp_transport final : public transport {
 
 class tls_transport final : public transport {
  public:
-  tls_transport(asio::ip::tcp::socket& socket, ssl::context& context) : socket_(socket), tls_(socket, context) {}
+  tls_transport(asio::ip::tcp::socket& socket, ssl::context& context)
+      : socket_(socket), tls_(socket, context), buffer_bytes_(tls_buffer_bytes(tls_.stream)) {}
   const char* name() const override { return "tls"; }
   asio::awaitable<void> async_start(boost::system::error_code& ec, std::string& why) override {
     co_await tls_handshake(tls_.stream, socket_, ec);
@@ -118,6 +121,7 @@ class tls_transport final : public transport {
     boost::system::error_code ec;
     co_await tls_.stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   }
+  std::size_t buffer_bytes() const override { return buffer_bytes_; }
   bool is_hang_up(const boost::system::error_code& ec) const override {
     // A TLS client that hangs up without close_notify reads as stream_truncated: for a
     // STOMP session that is the same as a TCP close (the parser tells a torn frame).
@@ -127,6 +131,7 @@ class tls_transport final : public transport {
  private:
   asio::ip::tcp::socket& socket_;
   tls_stream tls_;
+  std::size_t buffer_bytes_;  // fixed for the stream's life
 };
 
 }  // namespace
@@ -142,6 +147,16 @@ asio::awaitable<void> tls_handshake(ssl::stream<asio::ip::tcp::socket&>& stream,
   // exchange, which is the one a reconnecting client waits on.
   int one = 1;
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
+bool peer_hung_up(asio::ip::tcp::socket& socket) {
+  if (!socket.is_open()) return true;
+  // POLLRDHUP: the peer's FIN arrived (TCP_CLOSE_WAIT), even behind unread data, which is
+  // exactly what POLLIN alone cannot tell. POLLHUP and POLLERR: an RST, or a socket error
+  // such as ETIMEDOUT after unanswered keepalive probes (a vanished host).
+  pollfd p{socket.native_handle(), POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) != 1) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 std::unique_ptr<transport> make_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options* ws) {

@@ -44,10 +44,25 @@ class transport {
   virtual asio::awaitable<std::size_t> async_read_some(asio::mutable_buffer buffer, boost::system::error_code& ec) = 0;
   virtual asio::awaitable<void> async_write(std::span<const std::string> frames, boost::system::error_code& ec) = 0;
   virtual asio::awaitable<void> async_finish() = 0;
+  // Bytes this transport holds for its connection besides the connection's read buffer, as
+  // counted in max_memory_bytes (memory_budget.h, tandem_memory_transport_buffer_bytes):
+  //   tcp   0
+  //   tls   tls_buffer_bytes (tls.h): Asio's two record buffers and OpenSSL's BIO pair,
+  //         exact, 68 KiB; OpenSSL's own record buffers are released while idle
+  //   ws    the 64 KiB chunk ws_read_buffer.h reads into (from the first read on) and
+  //         Beast's 1536-byte frame buffer; wss: both lines
+  virtual std::size_t buffer_bytes() const = 0;
   // True when a read error means the client hung up (EOF, TLS without close_notify,
   // WebSocket close), not a failure.
   virtual bool is_hang_up(const boost::system::error_code& ec) const = 0;
 };
+
+// True when the client has hung up (its FIN or RST came in, or the kernel gave up on it after
+// keepalive probes or retransmissions), seen without reading: the bytes in front of a FIN stay
+// unread. For a connection that does not read for a while (the memory budget is full, so its
+// frame waits: connection.h) and would otherwise notice only at its next read. Any transport:
+// it asks the kernel about the socket under TLS or WebSocket too (poll with POLLRDHUP, Linux).
+bool peer_hung_up(asio::ip::tcp::socket& socket);
 
 // The transport for a socket accepted on a listener: TLS when `tls` is set, WebSocket when
 // `ws` is set (both: wss). Both pointers must outlive the transport.

@@ -61,6 +61,9 @@ class ws_read_buffer {
 
   executor_type get_executor() noexcept { return next_.get_executor(); }
   NextLayer& next_layer() { return next_; }
+  // Bytes allocated for the chunk (0 before the first read, then chunk_bytes for good):
+  // counted in max_memory_bytes (transport.h buffer_bytes).
+  std::size_t capacity() const { return buffer_.capacity(); }
   // Payload bytes of the data frames (text, binary, continuation) read whole so far.
   std::uint64_t whole_data_payload() const { return whole_data_payload_; }
   // True when the data payload after the first `delivered` bytes begins with bytes of a whole

@@ -26,6 +26,13 @@ constexpr std::uint32_t max_upgrade_header_bytes = 8 * 1024;
 // Gathered WebSocket bytes are sent once this many have accumulated (the connection's batch
 // is at most 64 frames or 1 MiB, plus one large frame).
 constexpr std::size_t max_gather_bytes = 256 * 1024;
+// The two gather buffers keep their capacity from one batch to the next, up to this much
+// each: a connection that once sent a large frame does not hold its size for good.
+constexpr std::size_t max_kept_gather_bytes = 2 * max_gather_bytes;
+// Beast's websocket::stream keeps a fixed buffer of this size for frame headers and control
+// frames (`tcp_frame_size`, private in boost/beast/websocket/stream.hpp, Boost 1.74). It has no
+// write buffer on the server side without permessage-deflate, which is never negotiated.
+constexpr std::size_t beast_frame_buffer_bytes = 1536;
 
 // The next layer of the WebSocket stream: the connection's socket, or a TLS stream over it.
 struct plain_layer {
@@ -54,7 +61,9 @@ class ws_transport final : public transport {
   using next_layer = std::remove_reference_t<decltype(std::declval<Layer&>().stream())>;
 
   ws_transport(asio::ip::tcp::socket& socket, ssl::context* tls, const ws_options& options)
-      : layer_(socket, tls), gather_(layer_.stream()), ws_(gather_), options_(options) {}
+      : layer_(socket, tls), gather_(layer_.stream()), ws_(gather_), options_(options) {
+    if constexpr (std::is_same_v<Layer, tls_layer>) tls_buffer_bytes_ = tls_buffer_bytes(layer_.stream());
+  }
 
   const char* name() const override { return Layer::name; }
 
@@ -177,6 +186,8 @@ class ws_transport final : public transport {
       co_await send_gathered(ec);
       gather_.gathered().clear();
       gather_.stop_gathering();
+      if (gather_.gathered().capacity() > max_kept_gather_bytes) std::string().swap(gather_.gathered());
+      if (sending_.capacity() > max_kept_gather_bytes) std::string().swap(sending_);
     }
     writing_ = false;
   }
@@ -186,6 +197,14 @@ class ws_transport final : public transport {
     writing_ = true;
     boost::system::error_code ec;
     co_await ws_.async_close(websocket::close_code::normal, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  std::size_t buffer_bytes() const override {
+    // The gather buffers as of the last write (the connection asks after each read).
+    std::size_t bytes = ws_.next_layer().capacity() + beast_frame_buffer_bytes + gather_.gathered().capacity() +
+                        sending_.capacity();
+    if constexpr (std::is_same_v<Layer, tls_layer>) bytes += tls_buffer_bytes_;
+    return bytes;
   }
 
   bool is_hang_up(const boost::system::error_code& ec) const override {
@@ -239,6 +258,7 @@ class ws_transport final : public transport {
   // An asynchronous write of ours is in progress (or the close): Beast's synchronous reads,
   // which may write a close frame, wait until it is done.
   bool writing_ = false;
+  std::size_t tls_buffer_bytes_ = 0;  // wss: the TLS stream's, fixed (tls.h)
 };
 
 }  // namespace

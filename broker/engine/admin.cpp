@@ -261,6 +261,10 @@ void engine::append_metrics(prometheus::writer& out) const {
         "Bytes of connections' socket read buffers (4 KiB each, 64 KiB while a client streams), counted in "
         "max_memory_bytes.",
         self.budget_.read_buffer_bytes());
+  gauge("tandem_memory_transport_buffer_bytes",
+        "Bytes TLS and WebSocket connections hold in their transports' buffers (68 KiB per TLS connection; 64 KiB "
+        "per WebSocket connection after its first read), counted in max_memory_bytes.",
+        self.budget_.transport_buffer_bytes());
   gauge("tandem_memory_write_queue_bytes", "Bytes queued to clients and not yet written, counted in max_memory_bytes.",
         self.budget_.write_queue_bytes());
   gauge("tandem_memory_budget_waiting", "Connections that stopped reading mid-frame until memory is freed.",

@@ -234,14 +234,15 @@ result<void> engine::impl::check_space(std::string_view destination, bool to_top
     auto t = topics_.find(destination);
     held_in_memory = t != topics_.end() && !t->second.subscribers.empty();
   }
-  // One budget (broker/memory_budget.h): messages plus the connections' partial frames and
-  // write queues.
+  // One budget (broker/memory_budget.h): messages plus the connections' partial frames,
+  // buffers and write queues.
   if (held_in_memory && budget_.full())
     return failure{errc::memory_full,
                    fmt::format("broker memory full ({} of {} bytes: {} of messages, {} of partial frames, {} of "
-                               "read buffers, {} queued to clients; max_memory_bytes)",
+                               "read buffers, {} of TLS and WebSocket buffers, {} queued to clients; max_memory_bytes)",
                                budget_.used(), config_.max_memory_bytes, memory_bytes_, budget_.partial_frame_bytes(),
-                               budget_.read_buffer_bytes(), budget_.write_queue_bytes())};
+                               budget_.read_buffer_bytes(), budget_.transport_buffer_bytes(),
+                               budget_.write_queue_bytes())};
   if (persistent && store_ && store_bytes() >= config_.max_store_bytes)
     return failure{errc::store_full, fmt::format("store full ({} of {} bytes)", store_bytes(), config_.max_store_bytes)};
   auto full = [&](const queue& q) { return q.bytes >= config_.max_destination_bytes; };

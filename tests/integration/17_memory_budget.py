@@ -3,11 +3,15 @@ messages"): max_memory_bytes bounds messages held in memory, partial frames and 
 together. At the limit a connection in the middle of a frame is not read (its client's send
 blocks, like ActiveMQ's producer flow control) while ACKs and small frames still are, so
 consumers drain; a frame that waits send_timeout_ms gets an ERROR naming max_memory_bytes."""
+import os
+import shutil
 import socket
+import struct
+import subprocess
 import threading
 import time
 
-from tandem_test import Broker, Raw, client, metric, run, wait_for
+from tandem_test import Broker, Raw, client, metric, run, skip, wait_for
 
 MiB = 1 << 20
 
@@ -130,8 +134,10 @@ def test_partial_frames_stay_within_the_memory_budget(brokers):
     finally:
         for s in senders:
             s.close()
-    # A connection that is not read does not see its client hang up either (the FIN waits
-    # behind unread data): send_timeout_ms ends the wait and gives the partial frames back.
+    # These clients' FINs cannot reach the broker: they wait in the clients' send buffers
+    # behind frame bytes the broker's full socket buffer has no room for, so the broker cannot
+    # tell they hung up (test_a_client_that_hangs_up_while_its_frame_waits_for_memory_... is
+    # the case where it can): send_timeout_ms ends the wait and gives the partial frames back.
     wait_for(lambda: metric(b, "tandem_memory_partial_frame_bytes") == 0, timeout=60, interval=0.2)
 
 
@@ -231,7 +237,158 @@ def test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit(brokers):
     assert r.read_eof(timeout=10) is not None
 
 
+def parked_sender(b, body_bytes, sent_bytes):
+    """A raw session that CONNECTs and sends the first `sent_bytes` of a SEND whose body is
+    `body_bytes` long: with the budget full its reader stops in the middle of it."""
+    r = Raw(b)
+    r.connect(extra={"heart-beat": "0,0"})
+    r.send(f"SEND\ndestination:/queue/parked\ncontent-length:{body_bytes}\n\n".encode() + b"p" * sent_bytes)
+    return r
+
+
+def test_a_client_that_hangs_up_while_its_frame_waits_for_memory_is_closed_at_once(brokers):
+    # Regression (issue 17): a connection parked mid-frame on a full budget was not read, so
+    # its client's hang-up (a FIN behind the unread bytes, or an RST) went unnoticed until
+    # send_timeout_ms: the session, its partial frame and its unacked messages stayed held.
+    # Now a parked connection's socket is looked at without reading (poll POLLRDHUP).
+    send_timeout_ms = 60000
+    b = budget_broker(brokers, max_memory_bytes=2 * MiB, send_timeout_ms=send_timeout_ms)
+    p = client(b)
+    pc = p.collector
+    p.send("/queue/held", "held by a parked session", headers={"persistent": "true", "receipt": "h"})
+    pc.wait_receipt("h")
+    for i in range(7):  # 1.75 MiB held by a queue nobody reads
+        p.send("/queue/unread", "u" * (256 * 1024), headers={"receipt": f"u{i}"})
+        pc.wait_receipt(f"u{i}")
+    # A fills the budget with its partial frame and waits; it stays for the whole test.
+    stays = parked_sender(b, 1000000, 600000)
+    wait_for(lambda: metric(b, "tandem_memory_budget_waiting") == 1, timeout=10, interval=0.05)
+    # B holds an unacked message, then waits in the middle of a small frame (read 4 KiB at a
+    # time while the budget is full: the rest and the FIN fit in the socket buffers).
+    fin = Raw(b)
+    fin.connect(extra={"heart-beat": "0,0"})
+    fin.frame("SUBSCRIBE", {"destination": "/queue/held", "id": "s", "ack": "client-individual"})
+    f = fin.read_frame(timeout=10)
+    assert f[0] == "MESSAGE", f
+    fin.send(b"SEND\ndestination:/queue/parked\ncontent-length:100000\n\n" + b"p" * 20000)
+    # C waits the same way and then aborts (SO_LINGER 0: an RST).
+    rst = parked_sender(b, 100000, 20000)
+    wait_for(lambda: metric(b, "tandem_memory_budget_waiting") == 3, timeout=10, interval=0.05)
+    sessions = metric(b, "tandem_connections")
+    partial = metric(b, "tandem_memory_partial_frame_bytes")
+    t0 = time.monotonic()
+    fin.close()
+    rst.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    rst.close()
+    wait_for(lambda: metric(b, "tandem_memory_budget_waiting") == 1, timeout=10, interval=0.02,
+             what="the two hung-up parked sessions closed")
+    took = time.monotonic() - t0
+    assert metric(b, "tandem_connections") == sessions - 2
+    assert metric(b, "tandem_memory_partial_frame_bytes") < partial
+    # B's unacked message is redelivered, as for any client that goes without DISCONNECT.
+    c = client(b)
+    cc = c.collector
+    c.subscribe("/queue/held", id="again", ack="auto")
+    cc.wait_messages(1, timeout=10)
+    assert cc.messages[0].headers.get("redelivered") == "true", cc.messages[0].headers
+    log = b.log_text()
+    assert log.count("client hung up while its frame waited for memory") == 2, log[-3000:]
+    print(f"two hung-up parked sessions closed {took * 1000:.0f} ms after their clients went "
+          f"(send_timeout_ms {send_timeout_ms})", flush=True)
+    assert took < 5, took
+    stays.close()
+    c.disconnect()
+    p.disconnect()
+
+
+class Netns:
+    """A network namespace of this test's own; deleting it removes its interfaces."""
+
+    def __init__(self, name):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.name = name
+
+    def run(self, *cmd):
+        subprocess.run(["ip", "netns", "exec", self.name, *cmd], check=True, capture_output=True, timeout=30)
+
+    def popen(self, cmd, **kwargs):
+        return subprocess.Popen(["ip", "netns", "exec", self.name, *cmd], **kwargs)
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
+
+
+class NetnsBroker(Broker):
+    def __init__(self, ns, **kwargs):
+        super().__init__(**kwargs)
+        self.ns = ns
+
+    def command(self):
+        return ["ip", "netns", "exec", self.ns.name] + super().command()
+
+
+# Run in the client's namespace: CONNECT, then 4 MiB of an 8 MiB frame (its send blocks).
+PARKED_CLIENT = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=300)
+s.sendall(b"CONNECT\\naccept-version:1.2\\nhost:x\\nheart-beat:0,0\\n\\n\\0")
+got = b""
+while b"\\0" not in got:
+    got += s.recv(4096)
+assert got.startswith(b"CONNECTED"), got
+print("connected", flush=True)
+s.sendall(b"SEND\\ndestination:/queue/far\\ncontent-length:8388608\\n\\n" + b"v" * (4 << 20))
+"""
+
+
+def test_a_vanished_host_waiting_for_memory_is_found_out_by_keepalive_within_seconds(brokers):
+    # A host that vanishes sends no FIN: only TCP keepalive tells it from a client whose send
+    # is merely blocked (its kernel answers the probes). With tcp_keepalive_s 60 that verdict
+    # came after 60 + 6 x 10 s, later than send_timeout_ms's 30 s; a connection that waits for
+    # memory now probes after 5 s, every 2 s, 3 times. The broker and the client are in two
+    # network namespaces of this test, joined by a veth pair whose client end goes down.
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        skip("needs root and ip(8) for two network namespaces")
+    tag = f"t17b{os.getpid() % 100000}"
+    nb, nc = Netns(tag + "b"), None
+    client_proc = None
+    try:
+        nc = Netns(tag + "c")
+        nb.run("ip", "link", "add", tag + "v", "type", "veth", "peer", "name", tag + "w", "netns", nc.name)
+        nb.run("ip", "addr", "add", "10.213.7.1/30", "dev", tag + "v")
+        nb.run("ip", "link", "set", tag + "v", "up")
+        nc.run("ip", "addr", "add", "10.213.7.2/30", "dev", tag + "w")
+        nc.run("ip", "link", "set", tag + "w", "up")
+        b = NetnsBroker(nb, admin=False, config={
+            "allow_anonymous": True, "listen": "10.213.7.1:0", "frame_timeout_ms": 0, "idle_timeout_ms": 0,
+            "max_memory_bytes": 1 * MiB, "send_timeout_ms": 300000, "tcp_keepalive_s": 60})
+        brokers.append(b)
+        b.start()
+        client_proc = nc.popen(["/usr/bin/python3", "-c", PARKED_CLIENT, "10.213.7.1", str(b.port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert client_proc.stdout.readline().strip() == b"connected"
+        time.sleep(3)  # the broker reads 1 MiB of the frame and waits for memory
+        t0 = time.monotonic()
+        nc.run("ip", "link", "set", tag + "w", "down")  # the client's host is gone
+        b.wait_log(r"client hung up while its frame waited for memory", timeout=40)
+        took = time.monotonic() - t0
+        print(f"a vanished host's waiting connection closed {took:.1f} s after it went (send_timeout_ms 300000, "
+              f"tcp_keepalive_s 60)", flush=True)
+        assert took < 30, took
+    finally:
+        if client_proc:
+            client_proc.kill()
+            client_proc.wait()
+        for b in brokers:
+            b.kill()
+        if nc:
+            nc.delete()
+        nb.delete()
+
+
 if __name__ == "__main__":
     run([test_partial_frames_stay_within_the_memory_budget,
          test_idle_connections_hold_small_read_buffers_counted_in_the_budget, test_consumers_drain_while_producers_wait,
-         test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit])
+         test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit,
+         test_a_client_that_hangs_up_while_its_frame_waits_for_memory_is_closed_at_once,
+         test_a_vanished_host_waiting_for_memory_is_found_out_by_keepalive_within_seconds])

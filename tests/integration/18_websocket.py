@@ -15,7 +15,8 @@ import urllib.request
 
 import websocket
 
-from tandem_test import Broker, DEFAULT_TIMEOUT, SharedBroker, client, drain, free_port, run, send_persistent, wait_for
+from tandem_test import (Broker, DEFAULT_TIMEOUT, SharedBroker, client, drain, free_port, metric, run,
+                         send_persistent, wait_for)
 
 ALLOWED = "http://app.example:8080"
 
@@ -412,6 +413,29 @@ def test_the_websocket_port_is_closed_on_a_slave_and_opens_at_takeover(brokers):
     ws = ws_open(ports[1])
     assert connect(ws)[0] == "CONNECTED"
     ws.close()
+
+
+def test_websocket_buffers_are_counted_in_the_memory_budget(brokers):
+    # Regression (issue 17, "one global memory budget over all sessions' buffers"): a
+    # WebSocket connection's own 64 KiB read chunk (ws_read_buffer.h) was outside
+    # max_memory_bytes. Now the transport's buffers are counted and given back at the close.
+    b = ws_broker(brokers)
+    counted = "tandem_memory_transport_buffer_bytes"
+    assert metric(b, counted) == 0
+    tcp = client(b)  # a TCP session holds no transport buffer
+    assert metric(b, counted) == 0
+    sockets = [ws_open(b.ws_port) for _ in range(3)]
+    for ws in sockets:
+        assert connect(ws)[0] == "CONNECTED"
+    # The read chunk and Beast's frame buffer, plus what the gather buffers keep of the
+    # CONNECTED frame written (ws_write_gather.h): well under 4 KiB.
+    per_connection = 64 * 1024 + 1536
+    wait_for(lambda: 3 * per_connection < metric(b, counted) < 3 * (per_connection + 4096), 10,
+             "three WebSocket connections counted")
+    for ws in sockets:
+        ws.close()
+    tcp.disconnect()
+    wait_for(lambda: metric(b, counted) == 0, 10, "the buffers given back")
 
 
 if __name__ == "__main__":

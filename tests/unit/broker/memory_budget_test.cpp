@@ -44,6 +44,26 @@ TEST_CASE("the budget sums messages, partial frames and write queues against one
   CHECK(b.read_buffer_bytes() == 0);
 }
 
+TEST_CASE("TLS and WebSocket buffers count against the limit and wake a waiter when given back") {
+  memory_budget b(200 * 1024, [] { return std::uint64_t{0}; });
+  std::uint64_t tls = 0, ws = 0;
+  tls = b.transport_buffering(tls, 4 * 17 * 1024);  // a TLS connection after its handshake
+  ws = b.transport_buffering(ws, 1536);              // a WebSocket one after its upgrade
+  ws = b.transport_buffering(ws, 64 * 1024 + 1536);  // ... and its first read
+  CHECK(b.transport_buffer_bytes() == 4 * 17 * 1024 + 64 * 1024 + 1536);
+  CHECK(b.connection_bytes() == b.transport_buffer_bytes());
+  CHECK(b.used() == 4 * 17 * 1024 + 64 * 1024 + 1536);
+  std::uint64_t frame = 0;
+  frame = b.reading(frame, 200 * 1024 - b.used());
+  CHECK(b.full());
+  bool woken = false;
+  b.wait([&] { woken = true; });
+  tls = b.transport_buffering(tls, 0);  // the TLS connection closed
+  CHECK(woken);
+  CHECK(b.transport_buffer_bytes() == 64 * 1024 + 1536);
+  CHECK_FALSE(b.full());
+}
+
 TEST_CASE("a read buffer starts small, grows when a read fills it, shrinks after a run of small reads") {
   read_buffer rb;
   CHECK(rb.capacity() == read_buffer::small_bytes);
