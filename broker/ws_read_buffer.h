@@ -47,11 +47,12 @@
 #include <boost/beast/websocket/teardown.hpp>
 
 #include "broker/asio.h"
+#include "broker/ws_sync_stream.h"
 
 namespace tandem::broker {
 
 template <typename NextLayer>
-class ws_read_buffer {
+class ws_read_buffer : public ws_sync_stream<ws_read_buffer<NextLayer>> {
  public:
   using executor_type = typename NextLayer::executor_type;
   using next_layer_type = NextLayer;
@@ -91,21 +92,9 @@ class ws_read_buffer {
     return next_.async_write_some(buffers, std::forward<Handler>(handler));
   }
 
-  // The throwing forms complete Beast's SyncStream requirements.
-  template <typename MutableBuffers>
-  std::size_t read_some(const MutableBuffers& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-  template <typename ConstBuffers>
-  std::size_t write_some(const ConstBuffers& buffers) {
-    boost::system::error_code ec;
-    auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
+  // The throwing forms (Beast's SyncStream) come from ws_sync_stream.h.
+  using ws_sync_stream<ws_read_buffer>::read_some;
+  using ws_sync_stream<ws_read_buffer>::write_some;
   template <typename MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
     ec = {};

@@ -29,11 +29,12 @@
 #include <boost/beast/websocket/teardown.hpp>
 
 #include "broker/asio.h"
+#include "broker/ws_sync_stream.h"
 
 namespace tandem::broker {
 
 template <typename NextLayer>
-class ws_write_gather {
+class ws_write_gather : public ws_sync_stream<ws_write_gather<NextLayer>> {
  public:
   using executor_type = typename NextLayer::executor_type;
   using next_layer_type = NextLayer;
@@ -47,6 +48,8 @@ class ws_write_gather {
   void start_gathering() { gathering_ = true; }
   void stop_gathering() { gathering_ = false; }
   std::string& gathered() { return gathered_; }
+  // Bytes allocated for gathering (kept between batches): counted in max_memory_bytes.
+  std::size_t capacity() const { return gathered_.capacity(); }
   // Asynchronous writes passed to the next layer and not yet complete.
   std::size_t passthrough_writes() const { return passthrough_writes_; }
 
@@ -62,21 +65,9 @@ class ws_write_gather {
         buffers);
   }
 
-  // The throwing forms complete Beast's SyncStream requirements.
-  template <typename MutableBuffers>
-  std::size_t read_some(const MutableBuffers& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-  template <typename ConstBuffers>
-  std::size_t write_some(const ConstBuffers& buffers) {
-    boost::system::error_code ec;
-    auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
+  // The throwing forms (Beast's SyncStream) come from ws_sync_stream.h.
+  using ws_sync_stream<ws_write_gather>::read_some;
+  using ws_sync_stream<ws_write_gather>::write_some;
   template <typename MutableBuffers>
   std::size_t read_some(const MutableBuffers& buffers, boost::system::error_code& ec) {
     return next_.read_some(buffers, ec);
