@@ -202,7 +202,7 @@ class ws_transport final : public transport {
   std::size_t buffer_bytes() const override {
     // The gather buffers as of the last write (the connection asks after each read).
     std::size_t bytes = ws_.next_layer().capacity() + beast_frame_buffer_bytes + gather_.capacity() +
-                        sending_.capacity();
+                        heap_bytes(sending_);
     if constexpr (std::is_same_v<Layer, tls_layer>) bytes += tls_buffer_bytes_;
     return bytes;
   }

@@ -33,6 +33,9 @@
 
 namespace tandem::broker {
 
+// What a string holds on the heap: nothing while it fits the small-string buffer inside it.
+inline std::size_t heap_bytes(const std::string& s) { return s.capacity() > std::string().capacity() ? s.capacity() : 0; }
+
 template <typename NextLayer>
 class ws_write_gather : public ws_sync_stream<ws_write_gather<NextLayer>> {
  public:
@@ -49,7 +52,7 @@ class ws_write_gather : public ws_sync_stream<ws_write_gather<NextLayer>> {
   void stop_gathering() { gathering_ = false; }
   std::string& gathered() { return gathered_; }
   // Bytes allocated for gathering (kept between batches): counted in max_memory_bytes.
-  std::size_t capacity() const { return gathered_.capacity(); }
+  std::size_t capacity() const { return heap_bytes(gathered_); }
   // Asynchronous writes passed to the next layer and not yet complete.
   std::size_t passthrough_writes() const { return passthrough_writes_; }
 

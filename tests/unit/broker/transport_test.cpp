@@ -45,6 +45,16 @@ bool soon(asio::ip::tcp::socket& s) {
   return false;
 }
 
+// A STOMP client's first steps over WebSocket: the upgrade with v12.stomp, then CONNECT.
+asio::awaitable<void> stomp_over_websocket(boost::beast::websocket::stream<tcp::socket&>& client) {
+  namespace websocket = boost::beast::websocket;
+  client.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+    request.set(boost::beast::http::field::sec_websocket_protocol, "v12.stomp");
+  }));
+  co_await client.async_handshake("127.0.0.1", "/", asio::use_awaitable);
+  co_await client.async_write(asio::buffer(std::string("CONNECT\naccept-version:1.2\n\n\0", 30)), asio::use_awaitable);
+}
+
 }  // namespace
 
 TEST_CASE("peer_hung_up sees a FIN behind unread data, an RST, and nothing while the client is there") {
@@ -124,12 +134,7 @@ TEST_CASE("a WebSocket transport counts its 64 KiB read chunk from the first rea
   asio::co_spawn(
       p.io,
       [&]() -> asio::awaitable<void> {
-        client.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
-          request.set(beast::http::field::sec_websocket_protocol, "v12.stomp");
-        }));
-        co_await client.async_handshake("127.0.0.1", "/", asio::use_awaitable);
-        co_await client.async_write(asio::buffer(std::string("CONNECT\naccept-version:1.2\n\n\0", 30)),
-                                    asio::use_awaitable);
+        co_await stomp_over_websocket(client);
       },
       asio::detached);
   p.io.run();
@@ -171,13 +176,8 @@ TEST_CASE("a WebSocket transport counts its gather buffers and does not keep a l
   asio::co_spawn(
       p.io,
       [&]() -> asio::awaitable<void> {
-        client.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
-          request.set(beast::http::field::sec_websocket_protocol, "v12.stomp");
-        }));
         client.read_message_max(8 << 20);
-        co_await client.async_handshake("127.0.0.1", "/", asio::use_awaitable);
-        co_await client.async_write(asio::buffer(std::string("CONNECT\naccept-version:1.2\n\n\0", 30)),
-                                    asio::use_awaitable);
+        co_await stomp_over_websocket(client);
         for (int i = 0; i < 2; ++i) {
           beast::flat_buffer message;
           client_got += co_await client.async_read(message, asio::use_awaitable);
