@@ -47,6 +47,7 @@ class ws_write_gather {
   void start_gathering() { gathering_ = true; }
   void stop_gathering() { gathering_ = false; }
   std::string& gathered() { return gathered_; }
+  const std::string& gathered() const { return gathered_; }
   // Asynchronous writes passed to the next layer and not yet complete.
   std::size_t passthrough_writes() const { return passthrough_writes_; }
 
