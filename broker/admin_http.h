@@ -67,6 +67,7 @@
 
 #include "broker/asio.h"
 #include "broker/config.h"
+#include "broker/prometheus.h"
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -94,7 +95,12 @@ struct admin_identity {
 
 struct admin_sources {
   std::function<nlohmann::json()> health;         // must set "role"
-  std::function<std::string()> metrics;           // Prometheus text
+  std::function<std::string()> metrics;           // Prometheus text, built in one go (handle())
+  // GET /metrics in slices (metrics()): metrics_slice renders the per-destination samples of
+  // up to `max` more destinations into `scrape` and returns true once all are in (at once
+  // when there are none: a slave); metrics_sliced then builds the whole text with them.
+  std::function<bool(prometheus::sliced_families& scrape, std::size_t max)> metrics_slice;
+  std::function<std::string(prometheus::sliced_families& scrape)> metrics_sliced;
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
   // Connections, a page at a time (GET /api/connections): connection_keys lists up to
   // `max` sessions with an id above `after`, in id order, that match `filter` (lowercase;
@@ -174,6 +180,11 @@ class admin_http {
   // run them on the executor).
   asio::awaitable<response> connections(std::string query);
   asio::awaitable<response> scheduled(std::string query);
+  // GET /metrics, the per-destination families metrics_destination_slice destinations per
+  // turn of the io thread (exposed for unit tests: run it on the executor). Without
+  // metrics_slice, handle()'s answer.
+  asio::awaitable<response> metrics();
+  static constexpr std::size_t metrics_destination_slice = 500;
   // Sessions looked at, and rows built, per turn of the io thread (connections()).
   static constexpr std::size_t connection_key_slice = 512;
   static constexpr std::size_t connection_row_slice = 64;

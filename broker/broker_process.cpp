@@ -225,7 +225,15 @@ bool broker_process::open_admin() {
                   });
   };
   sources.health = [this] { return health_json(); };
-  sources.metrics = [this] { return metrics_text(); };
+  sources.metrics = [this] {
+    prometheus::sliced_families scrape;
+    return metrics_text(scrape);
+  };
+  sources.metrics_slice = [this](prometheus::sliced_families& scrape, std::size_t max) {
+    // Not master (or no longer): no destinations to render.
+    return !engine_ || role_ != role::master || engine_->append_destination_metrics(scrape, max);
+  };
+  sources.metrics_sliced = [this](prometheus::sliced_families& scrape) { return metrics_text(scrape); };
   sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
   sources.connection_keys = [this](std::uint64_t after, std::size_t max, const std::string& filter,
                                    const std::string& sort) -> std::optional<admin_sources::connection_slice> {
@@ -886,7 +894,7 @@ nlohmann::json broker_process::health_json() const {
   return j;
 }
 
-std::string broker_process::metrics_text() const {
+std::string broker_process::metrics_text(prometheus::sliced_families& scrape) const {
   process_figures f;
   f.role = role_name(role_);
   f.epoch = epoch_;
@@ -928,7 +936,7 @@ std::string broker_process::metrics_text() const {
               "Groups committed again on a new connection after the writer's connection broke (database failover).",
               st.reconnects.load(std::memory_order_relaxed));
   }
-  if (engine_renders) engine_->append_metrics(w);
+  if (engine_renders) engine_->append_metrics(w, scrape);
   return out;
 }
 

@@ -61,6 +61,9 @@ class lock_manager;
 
 namespace tandem::broker {
 
+namespace prometheus {
+struct sliced_families;
+}
 class admin_http;
 class credential_checker;
 class fence_hook;
@@ -96,7 +99,9 @@ class broker_process {
   // Runs `slow` on the login worker, then `done(result)` on the broker's executor.
   void offload_login(std::function<bool()> slow, std::function<void(bool)> done);
   nlohmann::json health_json() const;
-  std::string metrics_text() const;
+  // The whole exposition; the engine's per-destination families from `scrape` (what
+  // admin_sources::metrics_slice gathered), rendered here in one go for what it lacks.
+  std::string metrics_text(prometheus::sliced_families& scrape) const;
 
   // The election thread.
   std::unique_ptr<lockmgr::lock_manager> open_lock_manager();

@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -50,6 +51,24 @@ struct label {
 // `value` with backslash, double quote and newline escaped for a label.
 std::string escape_label_value(std::string_view value);
 
+// Families whose samples are rendered over several turns of the io thread (GET /metrics with
+// 50,000 destinations, engine::append_destination_metrics): each family's sample lines
+// gather in a string of their own, so the exposition stays one family after another however
+// the destinations are cut into slices. `stage` and `after` say where the next slice starts;
+// their meaning is the producer's. writer::family(sliced_family) writes one out.
+struct sliced_family {
+  std::string_view name;
+  metric_type type;
+  std::string_view help;
+  std::string samples;  // sample lines, as writer::sample renders them
+};
+struct sliced_families {
+  std::vector<sliced_family> families;
+  int stage = 0;
+  std::string after;  // the last key rendered in `stage`; "" before the first
+  bool done = false;
+};
+
 class writer {
  public:
   // Appends to `out`, which must outlive the writer.
@@ -57,6 +76,12 @@ class writer {
 
   // Starts family `name`: its HELP and TYPE lines. Samples of it follow.
   void family(std::string_view name, metric_type type, std::string_view help);
+
+  // Family f: its HELP and TYPE lines, then the sample lines gathered in f.samples.
+  void family(const sliced_family& f) {
+    family(f.name, f.type, f.help);
+    out_ += f.samples;
+  }
 
   // One sample line. `series` is the family name, or for a histogram its _bucket, _sum or
   // _count series.
