@@ -98,9 +98,10 @@ struct admin_sources {
   std::function<std::string()> metrics;           // Prometheus text, built in one go (handle())
   // GET /metrics in slices (metrics()): metrics_slice renders the per-destination samples of
   // up to `max` more destinations into `scrape` and returns true once all are in (at once
-  // when there are none: a slave); metrics_sliced then builds the whole text with them.
+  // when there are none: a slave); metrics_sliced then builds the whole text with them, in pieces
+  // sent one after the other (no copy of 29 MB into one string).
   std::function<bool(prometheus::sliced_families& scrape, std::size_t max)> metrics_slice;
-  std::function<std::string(prometheus::sliced_families& scrape)> metrics_sliced;
+  std::function<std::vector<std::string>(prometheus::sliced_families& scrape)> metrics_sliced;
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
   // Connections, a page at a time (GET /api/connections): connection_keys lists up to
   // `max` sessions with an id above `after`, in id order, that match `filter` (lowercase;
@@ -163,6 +164,8 @@ class admin_http {
     std::string content_type;
     std::string body;
     unsigned retry_after_s = 0;  // 429: the Retry-After header
+    // When not empty, the body instead of `body`: sent one after the other (GET /metrics).
+    std::vector<std::string> pieces;
   };
   response handle(std::string_view method, std::string_view target) const;
   // The destination name of a purge request target ("/api/destinations/%2Fqueue%2Fa/purge"

@@ -99,9 +99,10 @@ class broker_process {
   // Runs `slow` on the login worker, then `done(result)` on the broker's executor.
   void offload_login(std::function<bool()> slow, std::function<void(bool)> done);
   nlohmann::json health_json() const;
-  // The whole exposition; the engine's per-destination families from `scrape` (what
-  // admin_sources::metrics_slice gathered), rendered here in one go for what it lacks.
-  std::string metrics_text(prometheus::sliced_families& scrape) const;
+  // The whole exposition in pieces to be sent one after the other; the engine's
+  // per-destination families are moved out of `scrape` (what admin_sources::metrics_slice
+  // gathered; what it lacks is rendered here in one go).
+  std::vector<std::string> metrics_pieces(prometheus::sliced_families& scrape) const;
 
   // The election thread.
   std::unique_ptr<lockmgr::lock_manager> open_lock_manager();

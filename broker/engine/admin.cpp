@@ -268,7 +268,7 @@ void engine::append_metrics(prometheus::writer& out, prometheus::sliced_families
   const auto& self = *impl_;
   while (!append_destination_metrics(scrape, std::numeric_limits<std::size_t>::max())) {
   }
-  for (const auto& f : scrape.families) out.family(f);
+  for (auto& f : scrape.families) out.family(f);
 
   std::uint64_t subscriptions = 0, connected = 0;
   for (const auto& [id, s] : self.sessions_) {

@@ -25,9 +25,10 @@ from tandem_test import Broker, Raw, run
 
 DESTINATIONS = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("TANDEM_ADMIN_DESTINATIONS", "50000"))
 SCRAPE_S = float(os.environ.get("TANDEM_ADMIN_SCRAPE_S", "8"))
-# Built whole, a scrape at 50,000 destinations held every SEND 2.6 s or more at load 10 on
-# this shared 2-core VM; in slices a turn is ~500 destinations' lines. The bound is generous
-# for the scheduler's own hiccups on a loaded machine; the figures are printed either way.
+# Built whole, a scrape held a SEND about as long as the scrape took (0.55 s at load 3, 2.6 s
+# at load 10 on this shared 2-core VM); in slices a turn is ~500 destinations' lines. A scrape
+# takes longer the busier the machine, and so do the scheduler's own hiccups, so the bound is
+# half the median scrape, never over 1 s. The figures are printed either way.
 WORST_RECEIPT_S = 1.0
 
 PER_DESTINATION = ["tandem_messages_in_total", "tandem_messages_out_total", "tandem_messages_pending",
@@ -160,7 +161,9 @@ def scraping_metrics_does_not_stall_a_producer(brokers):
           f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms; "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
     assert scrapes, "no scrape finished"
-    assert worst < WORST_RECEIPT_S, f"a SEND waited {worst * 1000:.0f} ms for its RECEIPT during the scrapes"
+    bound = min(WORST_RECEIPT_S, took[len(took) // 2] / 2)
+    assert worst < bound, (f"a SEND waited {worst * 1000:.0f} ms for its RECEIPT during the scrapes, more than half "
+                           f"a scrape ({bound * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":
