@@ -4,7 +4,10 @@
 //   GET /health            {"ok", "role": "master"|"slave"|"starting"|"stopping", "epoch",
 //                           "store", "broker_name", "holder" (slave: who holds the lock)}
 //                          200 when role is master, 503 otherwise (load balancers route by it)
-//   GET /metrics           Prometheus text exposition format 0.0.4
+//   GET /metrics           Prometheus text exposition format 0.0.4. The per-destination
+//                          families are rendered metrics_destination_slice destinations per
+//                          turn of the io thread (metrics(), issue 17) and sent as pieces, so
+//                          50,000 destinations (29 MB) do not hold up the clients.
 //   GET /api/destinations  engine::destinations_json()   (503 while slave)
 //   GET /api/connections?offset=0&limit=100&filter=app&sort=frames_in
 //                          one page of the sessions, always (issue 17): {"total", "matched",
