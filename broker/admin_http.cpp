@@ -216,6 +216,17 @@ asio::awaitable<admin_http::response> admin_http::browse(std::string queue, std:
   co_return response{200, json_type, json_body(page)};
 }
 
+asio::awaitable<admin_http::response> admin_http::metrics() {
+  if (!sources_.metrics_slice || !sources_.metrics_sliced) co_return handle("GET", "/metrics");
+  // 50,000 destinations make 29 MB of text, built in one turn it held every client for 3 s
+  // (bench/results/io_thread.md): the clients' turn comes between two slices.
+  prometheus::sliced_families scrape;
+  while (!sources_.metrics_slice(scrape, metrics_destination_slice)) co_await asio::post(executor_, asio::use_awaitable);
+  response r{200, "text/plain; version=0.0.4; charset=utf-8", {}};
+  r.pieces = sources_.metrics_sliced(scrape);
+  co_return r;
+}
+
 asio::awaitable<admin_http::response> admin_http::scheduled(std::string query) {
   std::size_t offset = 0, limit = 100;
   if (!scheduled_page(query, offset, limit))
@@ -547,6 +558,8 @@ asio::awaitable<void> admin_http::serve(Stream& stream) {
       std::string query(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1));
       if (target.starts_with("/api/connections")) r = co_await connections(std::move(query));
       else r = co_await scheduled(std::move(query));
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) && target == "/metrics") {
+      r = co_await metrics();
     } else if (req.method() == http::verb::get && browse_target(target, destination)) {
       auto query_at = target.find('?');
       r = co_await browse(std::move(destination),
@@ -561,6 +574,26 @@ asio::awaitable<void> admin_http::serve(Stream& stream) {
     if (r.status == 401) res.set(http::field::www_authenticate, "Basic realm=\"tandem admin\", charset=\"UTF-8\"");
     if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
     res.keep_alive(req.keep_alive());
+    if (!r.pieces.empty()) {
+      // The header, then the pieces as they are: one gathered write, no copy into one body.
+      http::response<http::empty_body> head;
+      head.base() = res.base();
+      std::size_t length = 0;
+      std::vector<asio::const_buffer> body;
+      for (const auto& piece : r.pieces) {
+        length += piece.size();
+        if (!piece.empty()) body.push_back(asio::buffer(piece));
+      }
+      head.content_length(length);
+      head.keep_alive(req.keep_alive());
+      http::response_serializer<http::empty_body> header(head);
+      tcp.expires_after(request_timeout);
+      co_await http::async_write_header(stream, header, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && req.method() != http::verb::head)
+        co_await asio::async_write(stream, body, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !req.keep_alive()) break;
+      continue;
+    }
     res.body() = std::move(r.body);
     res.prepare_payload();
     if (req.method() == http::verb::head) res.body().clear();

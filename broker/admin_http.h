@@ -4,7 +4,10 @@
 //   GET /health            {"ok", "role": "master"|"slave"|"starting"|"stopping", "epoch",
 //                           "store", "broker_name", "holder" (slave: who holds the lock)}
 //                          200 when role is master, 503 otherwise (load balancers route by it)
-//   GET /metrics           Prometheus text exposition format 0.0.4
+//   GET /metrics           Prometheus text exposition format 0.0.4. The per-destination
+//                          families are rendered metrics_destination_slice destinations per
+//                          turn of the io thread (metrics(), issue 17) and sent as pieces, so
+//                          50,000 destinations (29 MB) do not hold up the clients.
 //   GET /api/destinations  engine::destinations_json()   (503 while slave)
 //   GET /api/connections?offset=0&limit=100&filter=app&sort=frames_in
 //                          one page of the sessions, always (issue 17): {"total", "matched",
@@ -67,6 +70,7 @@
 
 #include "broker/asio.h"
 #include "broker/config.h"
+#include "broker/prometheus.h"
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -94,7 +98,13 @@ struct admin_identity {
 
 struct admin_sources {
   std::function<nlohmann::json()> health;         // must set "role"
-  std::function<std::string()> metrics;           // Prometheus text
+  std::function<std::string()> metrics;           // Prometheus text, built in one go (handle())
+  // GET /metrics in slices (metrics()): metrics_slice renders the per-destination samples of
+  // up to `max` more destinations into `scrape` and returns true once all are in (at once
+  // when there are none: a slave); metrics_sliced then builds the whole text with them, in pieces
+  // sent one after the other (no copy of 29 MB into one string).
+  std::function<bool(prometheus::sliced_families& scrape, std::size_t max)> metrics_slice;
+  std::function<std::vector<std::string>(prometheus::sliced_families& scrape)> metrics_sliced;
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
   // Connections, a page at a time (GET /api/connections): connection_keys lists up to
   // `max` sessions with an id above `after`, in id order, that match `filter` (lowercase;
@@ -157,6 +167,8 @@ class admin_http {
     std::string content_type;
     std::string body;
     unsigned retry_after_s = 0;  // 429: the Retry-After header
+    // When not empty, the body instead of `body`: sent one after the other (GET /metrics).
+    std::vector<std::string> pieces;
   };
   response handle(std::string_view method, std::string_view target) const;
   // The destination name of a purge request target ("/api/destinations/%2Fqueue%2Fa/purge"
@@ -174,6 +186,11 @@ class admin_http {
   // run them on the executor).
   asio::awaitable<response> connections(std::string query);
   asio::awaitable<response> scheduled(std::string query);
+  // GET /metrics, the per-destination families metrics_destination_slice destinations per
+  // turn of the io thread (exposed for unit tests: run it on the executor). Without
+  // metrics_slice, handle()'s answer.
+  asio::awaitable<response> metrics();
+  static constexpr std::size_t metrics_destination_slice = 500;
   // Sessions looked at, and rows built, per turn of the io thread (connections()).
   static constexpr std::size_t connection_key_slice = 512;
   static constexpr std::size_t connection_row_slice = 64;

@@ -225,7 +225,17 @@ bool broker_process::open_admin() {
                   });
   };
   sources.health = [this] { return health_json(); };
-  sources.metrics = [this] { return metrics_text(); };
+  sources.metrics = [this] {
+    prometheus::sliced_families scrape;
+    std::string text;
+    for (const auto& piece : metrics_pieces(scrape)) text += piece;
+    return text;
+  };
+  sources.metrics_slice = [this](prometheus::sliced_families& scrape, std::size_t max) {
+    // Not master (or no longer): no destinations to render.
+    return !engine_ || role_ != role::master || engine_->append_destination_metrics(scrape, max);
+  };
+  sources.metrics_sliced = [this](prometheus::sliced_families& scrape) { return metrics_pieces(scrape); };
   sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
   sources.connection_keys = [this](std::uint64_t after, std::size_t max, const std::string& filter,
                                    const std::string& sort) -> std::optional<admin_sources::connection_slice> {
@@ -886,7 +896,7 @@ nlohmann::json broker_process::health_json() const {
   return j;
 }
 
-std::string broker_process::metrics_text() const {
+std::vector<std::string> broker_process::metrics_pieces(prometheus::sliced_families& scrape) const {
   process_figures f;
   f.role = role_name(role_);
   f.epoch = epoch_;
@@ -908,7 +918,7 @@ std::string broker_process::metrics_text() const {
     f.journal = process_figures::journal_figures{idx.live_messages(), idx.live_bytes(), idx.last_lsn(), &journal_->stats()};
   }
   if (disk_) f.disk_bytes = disk_->bytes();
-  std::string out;
+  std::vector<std::string> out;
   prometheus::writer w(out);
   render_process_metrics(f, w);
   if (database_) {
@@ -928,7 +938,7 @@ std::string broker_process::metrics_text() const {
               "Groups committed again on a new connection after the writer's connection broke (database failover).",
               st.reconnects.load(std::memory_order_relaxed));
   }
-  if (engine_renders) engine_->append_metrics(w);
+  if (engine_renders) engine_->append_metrics(w, scrape);
   return out;
 }
 

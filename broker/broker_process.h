@@ -61,6 +61,9 @@ class lock_manager;
 
 namespace tandem::broker {
 
+namespace prometheus {
+struct sliced_families;
+}
 class admin_http;
 class credential_checker;
 class fence_hook;
@@ -96,7 +99,10 @@ class broker_process {
   // Runs `slow` on the login worker, then `done(result)` on the broker's executor.
   void offload_login(std::function<bool()> slow, std::function<void(bool)> done);
   nlohmann::json health_json() const;
-  std::string metrics_text() const;
+  // The whole exposition in pieces to be sent one after the other; the engine's
+  // per-destination families are moved out of `scrape` (what admin_sources::metrics_slice
+  // gathered; what it lacks is rendered here in one go).
+  std::vector<std::string> metrics_pieces(prometheus::sliced_families& scrape) const;
 
   // The election thread.
   std::unique_ptr<lockmgr::lock_manager> open_lock_manager();

@@ -70,6 +70,7 @@ namespace tandem::broker {
 
 namespace prometheus {
 class writer;
+struct sliced_families;
 }
 
 class credential_checker;
@@ -223,6 +224,17 @@ class engine {
   nlohmann::json connection_json(std::uint64_t session) const;
   void append_metrics(prometheus::writer& out) const;
   void append_metrics(std::string& prometheus_text) const;  // through a writer of its own
+  // GET /metrics in slices (admin_http.h), so 50,000 destinations do not hold the io thread
+  // for seconds: append_destination_metrics renders the families with a sample per
+  // destination (queues, durable subscriptions, then topics) for up to `max` destinations
+  // after where `scrape` stopped, in name order, and returns true once all are in. Between
+  // two calls the destinations may change: the next slice starts after the last name
+  // rendered, so one created meanwhile before it is missed and one dropped is simply not
+  // found. append_metrics(out, scrape) then writes those families and the broker-wide ones,
+  // rendering first what the slices left (a scrape begun before this process was master);
+  // the result is what append_metrics(out) writes in one go.
+  bool append_destination_metrics(prometheus::sliced_families& scrape, std::size_t max) const;
+  void append_metrics(prometheus::writer& out, prometheus::sliced_families& scrape) const;
   // Pending bodies being read off the io thread for dispatch (engine/fetch.cpp); a hung
   // mount shows here first. Also tandem_store_reads_in_flight.
   std::size_t store_reads_in_flight() const;

@@ -25,19 +25,19 @@ std::string escape_label_value(std::string_view value) {
 
 void writer::family(std::string_view name, metric_type type, std::string_view help) {
   if (!families_.emplace(name).second) repeats_.emplace(name);
-  fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, to_string(type));
+  fmt::format_to(std::back_inserter(*out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, to_string(type));
 }
 
 void writer::append_labels(std::initializer_list<label> labels) {
   if (labels.size() == 0) return;
-  out_ += '{';
+  *out_ += '{';
   bool first = true;
   for (const auto& l : labels) {
-    if (!first) out_ += ',';
+    if (!first) *out_ += ',';
     first = false;
-    fmt::format_to(std::back_inserter(out_), "{}=\"{}\"", l.name, escape_label_value(l.value));
+    fmt::format_to(std::back_inserter(*out_), "{}=\"{}\"", l.name, escape_label_value(l.value));
   }
-  out_ += '}';
+  *out_ += '}';
 }
 
 void writer::histogram(std::string_view name, std::string_view help, std::span<const double> upper_bounds,

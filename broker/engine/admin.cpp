@@ -1,5 +1,7 @@
 // Admin snapshots: destinations_json, connections_json (and its paged parts), append_metrics (Prometheus text).
 #include <algorithm>
+#include <array>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -169,59 +171,104 @@ void engine::append_metrics(std::string& text) const {
   append_metrics(out);
 }
 
+void engine::append_metrics(prometheus::writer& out) const {
+  prometheus::sliced_families scrape;
+  append_metrics(out, scrape);
+}
+
+namespace {
+
+// The families with a sample per queue and per durable subscription, in exposition order;
+// tandem_messages_in_total (the first) has one per topic as well.
+struct destination_family {
+  std::string_view name;
+  prometheus::metric_type type;
+  std::string_view help;
+};
+constexpr destination_family destination_families[] = {
+    {"tandem_messages_in_total", prometheus::metric_type::counter, "Messages accepted for the destination."},
+    {"tandem_messages_out_total", prometheus::metric_type::counter, "Messages acked, expired or removed from the destination."},
+    {"tandem_messages_pending", prometheus::metric_type::gauge, "Messages waiting for a consumer."},
+    {"tandem_messages_inflight", prometheus::metric_type::gauge, "Messages delivered and not yet acked."},
+    {"tandem_messages_expired_total", prometheus::metric_type::counter, "Messages that expired before delivery."},
+    {"tandem_messages_dead_lettered_total", prometheus::metric_type::counter, "Messages moved to a DLQ (or dropped from one)."},
+    {"tandem_destination_bytes", prometheus::metric_type::gauge, "Bytes of messages on the destination."},
+    {"tandem_message_groups", prometheus::metric_type::gauge, "Message groups (JMSXGroupID) pinned to a consumer of the queue."},
+    {"tandem_message_groups_evicted_total", prometheus::metric_type::counter,
+     "Message groups dropped because more than message_group_map_cache_size were pinned."},
+    {"tandem_destination_consumers", prometheus::metric_type::gauge, "Subscriptions consuming from the destination."},
+};
+
+// Stages of a sliced scrape (prometheus::sliced_families::stage).
+enum : int { stage_queues = 0, stage_durables = 1, stage_topics = 2, stage_done = 3 };
+
+// The entries of `map` after key `after` ("" = from the first): map keys are never empty.
+template <class Map>
+auto entries_after(const Map& map, const std::string& after) {
+  return after.empty() ? map.begin() : map.upper_bound(after);
+}
+
+}  // namespace
+
 // Label values are names as clients sent them; bytes that are not UTF-8 (names journaled
 // before issue 17 may hold them) show as \xNN, since the text format must be UTF-8. The
 // writer escapes the rest.
-void engine::append_metrics(prometheus::writer& out) const {
-  using prometheus::metric_type;
+bool engine::append_destination_metrics(prometheus::sliced_families& scrape, std::size_t max) const {
   const auto& self = *impl_;
-  struct row {
-    std::string destination;
-    std::string subscription;  // "client-id:name" of a durable subscription, else ""
-    const queue* q;
-    std::uint64_t in;
+  if (scrape.families.empty())
+    for (const auto& f : destination_families) scrape.families.push_back({f.name, f.type, f.help, {}});
+  auto values = [&](const queue& q) {
+    return std::array<std::uint64_t, std::size(destination_families)>{
+        q.enqueued, q.dequeued, std::uint64_t(self.pending_count(q)), std::uint64_t(q.inflight),
+        std::uint64_t(q.expired), std::uint64_t(q.dead_lettered), std::uint64_t(q.bytes),
+        std::uint64_t(q.groups.size()), q.groups.evicted(), std::uint64_t(q.consumers.size())};
   };
-  std::vector<row> rows;
-  for (const auto& [name, q] : self.queues_) rows.push_back({stomp::printable_utf8(name), {}, q.get(), q->enqueued});
-  for (const auto& [key, q] : self.durables_)
-    rows.push_back({stomp::printable_utf8(q->name),
-                    stomp::printable_utf8(q->client_id) + ":" + stomp::printable_utf8(q->subscription_name), q.get(),
-                    q->enqueued});
-  auto sample = [&](std::string_view series, const row& r, std::uint64_t value) {
-    if (r.subscription.empty())
-      out.sample(series, {{"destination", r.destination}}, value);
-    else
-      out.sample(series, {{"destination", r.destination}, {"subscription", r.subscription}}, value);
+  auto rows = [&](const std::string& destination, const std::string& subscription, const queue& q) {
+    const auto v = values(q);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      prometheus::writer w(scrape.families[i].samples);
+      if (subscription.empty())
+        w.sample(destination_families[i].name, {{"destination", destination}}, v[i]);
+      else
+        w.sample(destination_families[i].name, {{"destination", destination}, {"subscription", subscription}}, v[i]);
+    }
   };
-  auto per_destination = [&](std::string_view name, metric_type type, std::string_view help, auto value_of) {
-    out.family(name, type, help);
-    for (const auto& r : rows) sample(name, r, value_of(r));
+  std::size_t rendered = 0;
+  // One stage's entries after scrape.after, up to what is left of `max`; true if the stage is over.
+  auto walk = [&](const auto& map, auto render) {
+    auto it = entries_after(map, scrape.after);
+    for (; it != map.end() && rendered < max; ++it, ++rendered) {
+      render(it->first, it->second);
+      scrape.after = it->first;
+    }
+    if (it != map.end()) return false;
+    ++scrape.stage;
+    scrape.after.clear();
+    return true;
   };
+  if (scrape.stage == stage_queues &&
+      !walk(self.queues_, [&](const std::string& name, const auto& q) { rows(stomp::printable_utf8(name), {}, *q); }))
+    return false;
+  if (scrape.stage == stage_durables &&
+      !walk(self.durables_, [&](const std::string&, const auto& q) {
+        rows(stomp::printable_utf8(q->name),
+             stomp::printable_utf8(q->client_id) + ":" + stomp::printable_utf8(q->subscription_name), *q);
+      }))
+    return false;
+  if (scrape.stage == stage_topics && !walk(self.topics_, [&](const std::string& name, const topic& t) {
+        prometheus::writer(scrape.families.front().samples)
+            .sample(destination_families[0].name, {{"destination", stomp::printable_utf8(name)}}, t.enqueued);
+      }))
+    return false;
+  scrape.done = true;
+  return true;
+}
 
-  per_destination("tandem_messages_in_total", metric_type::counter, "Messages accepted for the destination.",
-                  [](const row& r) { return r.in; });
-  for (const auto& [name, t] : self.topics_)
-    out.sample("tandem_messages_in_total", {{"destination", stomp::printable_utf8(name)}}, t.enqueued);
-  per_destination("tandem_messages_out_total", metric_type::counter,
-                  "Messages acked, expired or removed from the destination.", [](const row& r) { return r.q->dequeued; });
-  per_destination("tandem_messages_pending", metric_type::gauge, "Messages waiting for a consumer.",
-                  [&](const row& r) { return std::uint64_t(self.pending_count(*r.q)); });
-  per_destination("tandem_messages_inflight", metric_type::gauge, "Messages delivered and not yet acked.",
-                  [](const row& r) { return std::uint64_t(r.q->inflight); });
-  per_destination("tandem_messages_expired_total", metric_type::counter, "Messages that expired before delivery.",
-                  [](const row& r) { return std::uint64_t(r.q->expired); });
-  per_destination("tandem_messages_dead_lettered_total", metric_type::counter,
-                  "Messages moved to a DLQ (or dropped from one).", [](const row& r) { return std::uint64_t(r.q->dead_lettered); });
-  per_destination("tandem_destination_bytes", metric_type::gauge, "Bytes of messages on the destination.",
-                  [](const row& r) { return std::uint64_t(r.q->bytes); });
-  per_destination("tandem_message_groups", metric_type::gauge,
-                  "Message groups (JMSXGroupID) pinned to a consumer of the queue.",
-                  [](const row& r) { return std::uint64_t(r.q->groups.size()); });
-  per_destination("tandem_message_groups_evicted_total", metric_type::counter,
-                  "Message groups dropped because more than message_group_map_cache_size were pinned.",
-                  [](const row& r) { return r.q->groups.evicted(); });
-  per_destination("tandem_destination_consumers", metric_type::gauge, "Subscriptions consuming from the destination.",
-                  [](const row& r) { return std::uint64_t(r.q->consumers.size()); });
+void engine::append_metrics(prometheus::writer& out, prometheus::sliced_families& scrape) const {
+  const auto& self = *impl_;
+  while (!append_destination_metrics(scrape, std::numeric_limits<std::size_t>::max())) {
+  }
+  for (auto& f : scrape.families) out.family(f);
 
   std::uint64_t subscriptions = 0, connected = 0;
   for (const auto& [id, s] : self.sessions_) {
@@ -245,7 +292,7 @@ void engine::append_metrics(prometheus::writer& out) const {
           self.destinations_refused_);
   counter("tandem_authorization_denials_total", "SENDs and SUBSCRIBEs refused by the authorization entries.",
           self.authorization_denials_);
-  out.family("tandem_dedup_producers_evicted_total", metric_type::counter,
+  out.family("tandem_dedup_producers_evicted_total", prometheus::metric_type::counter,
              "Producer dedup windows dropped at dedup_max_producers since this broker became master (journal: "
              "persistent sends; memory: the others); such a producer's resend is stored again.");
   out.sample("tandem_dedup_producers_evicted_total", {{"window", "journal"}}, self.dedup_.evicted_journal());

@@ -280,3 +280,28 @@ TEST_CASE("issue 17: /api/connections is 503 on a slave and when the broker step
   admin_http a(io.get_executor(), std::move(s));
   CHECK(run_request(io, a.connections("")).status == 503);
 }
+
+TEST_CASE("issue 17: /metrics is rendered in slices with the io thread's other work between them, and sent as pieces") {
+  asio::io_context io;
+  admin_sources s = sources_for("master", true);
+  int slices = 0;
+  std::vector<int> ran_after_slice;
+  s.metrics_slice = [&](prometheus::sliced_families&, std::size_t max) {
+    CHECK(max == admin_http::metrics_destination_slice);
+    if (++slices == 1) asio::post(io, [&] { ran_after_slice.push_back(slices); });  // a client's work
+    return slices == 3;
+  };
+  s.metrics_sliced = [](prometheus::sliced_families&) { return std::vector<std::string>{"a 1\n", "b 2\n"}; };
+  admin_http a(io.get_executor(), std::move(s));
+  auto r = run_request(io, a.metrics());
+  CHECK(r.status == 200);
+  CHECK(r.content_type.starts_with("text/plain; version=0.0.4"));
+  CHECK(slices == 3);
+  CHECK(ran_after_slice == std::vector<int>{1});  // before the second slice, not after the third
+  CHECK(r.pieces == std::vector<std::string>{"a 1\n", "b 2\n"});
+
+  // Without the sliced sources (a test double, a tool), the text of handle().
+  admin_http whole(io.get_executor(), sources_for("master", true));
+  r = run_request(io, whole.metrics());
+  CHECK(r.body == "tandem_role{role=\"master\"} 1\n");
+}

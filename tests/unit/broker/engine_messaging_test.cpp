@@ -2,6 +2,9 @@
 // persistence and recovery, expiry, flow control, duplicate detection.
 #include "engine_fixture.h"
 #include "tests/tandem_skip.h"
+#include "broker/prometheus.h"
+
+#include <fmt/format.h>
 
 #include <malloc.h>
 
@@ -801,4 +804,48 @@ TEST_CASE("admin browse pages a queue in order, persistent and memory messages m
   auto after_delivery = browse_slice(fx, "/queue/b", 0, 20, 16)["messages"];
   CHECK(after_delivery.size() == 7);
   CHECK(after_delivery[0]["body_preview"] == "m1");
+}
+
+TEST_CASE("issue 17: /metrics in slices of destinations is the same text as in one go") {
+  fixture fx;
+  client p(fx), d(fx);
+  p.connect();
+  d.connect({{"client-id", "app"}});
+  d.subscribe("1", "/topic/t", "auto", {{"activemq.subscriptionName", "s"}});
+  for (int i = 0; i < 7; ++i) p.send(fmt::format("/queue/q{}", i), "x");
+  p.send("/queue/q3", "y");
+  p.send("/topic/t", "news");
+  p.send("/topic/other", "lost");
+  fx.settle();
+
+  std::string whole;
+  fx.eng->append_metrics(whole);
+  // Two destinations a slice: 7 queues, 1 durable subscription, 2 topics.
+  prometheus::sliced_families scrape;
+  int slices = 1;
+  while (!fx.eng->append_destination_metrics(scrape, 2)) ++slices;
+  CHECK(slices == 5);
+  std::string sliced;
+  prometheus::writer w(sliced);
+  fx.eng->append_metrics(w, scrape);
+  CHECK(w.repeats().empty());
+  CHECK(sliced == whole);
+  CHECK(sliced.find("tandem_messages_pending{destination=\"/queue/q3\"} 2\n") != std::string::npos);
+  CHECK(sliced.find("tandem_messages_in_total{destination=\"/topic/t\",subscription=\"app:s\"} 1\n") != std::string::npos);
+  CHECK(sliced.find("tandem_messages_in_total{destination=\"/topic/other\"} 1\n") != std::string::npos);
+
+  // A queue made between two slices after the last name rendered is in the scrape; the
+  // slices that follow start after that name, whatever was dropped or added before it.
+  prometheus::sliced_families later;
+  CHECK_FALSE(fx.eng->append_destination_metrics(later, 3));  // q0, q1, q2
+  p.send("/queue/q2a", "x");
+  p.send("/queue/a", "x");  // before q2: not in this scrape
+  fx.settle();
+  while (!fx.eng->append_destination_metrics(later, 3)) {
+  }
+  std::string text;
+  prometheus::writer lw(text);
+  fx.eng->append_metrics(lw, later);
+  CHECK(text.find("tandem_messages_pending{destination=\"/queue/q2a\"} 1\n") != std::string::npos);
+  CHECK(text.find("tandem_messages_pending{destination=\"/queue/a\"}") == std::string::npos);
 }
