@@ -17,7 +17,7 @@ import urllib.request
 
 import stomp
 
-from tandem_test import Broker, Collector, DEFAULT_TIMEOUT, client, metric, run, tandemd_path, wait_for
+from tandem_test import Broker, Collector, DEFAULT_TIMEOUT, client, metric, rss, run, tandemd_path, wait_for
 
 
 class Pki:
@@ -355,14 +355,6 @@ def test_check_config_names_admin_tls_listen_without_a_certificate(brokers):
         assert "admin_tls_listen 127.0.0.1:8161 is the same address as admin_listen" in r.stderr, r.stderr
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def rss(b):
-    with open(f"/proc/{b.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def idle_tls_sessions(port, n):

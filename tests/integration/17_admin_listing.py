@@ -14,7 +14,6 @@ GET /api/connections is paged like /api/destinations and does not hold up the cl
 Usage: 17_admin_listing.py TANDEMD [CROWD]
 """
 import json
-import multiprocessing
 import os
 import selectors
 import socket
@@ -22,7 +21,7 @@ import sys
 import time
 import urllib.request
 
-from tandem_test import Broker, Raw, metric, run, wait_for
+from tandem_test import Broker, Raw, metric, receipt_latencies_while, run, wait_for
 
 CROWD = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("TANDEM_ADMIN_CROWD", "4000"))
 SCRAPE_S = float(os.environ.get("TANDEM_ADMIN_SCRAPE_S", "8"))
@@ -144,31 +143,7 @@ def scraping_connections_does_not_stall_a_producer(brokers):
     try:
         # Every crowd connection got its CONNECTED: the sessions are there to be listed.
         assert metric(b, "tandem_connections") >= CROWD
-        # The scraper is a process of its own: a thread here would share the GIL with the
-        # producer, and its JSON parsing would show up as the producer's latency.
-        stop = multiprocessing.Event()
-        results = multiprocessing.Queue()
-        producer = Raw(b)
-        producer.connect()
-        scraper = multiprocessing.Process(target=scrape, args=(b.admin_port, stop, results))
-        scraper.start()
-        latencies = []
-        try:
-            end = time.monotonic() + SCRAPE_S
-            n = 0
-            while time.monotonic() < end:
-                t = time.monotonic()
-                producer.frame("SEND", {"destination": "/queue/timed", "receipt": f"r{n}"}, "tick")
-                f = producer.read_frame(timeout=30)
-                latencies.append(time.monotonic() - t)
-                assert f and f[0] == "RECEIPT" and f[1]["receipt-id"] == f"r{n}", f
-                n += 1
-        finally:
-            stop.set()
-            scrapes = results.get(timeout=120)
-            scraper.join(30)
-        producer.close()
-        latencies.sort()
+        latencies, scrapes = receipt_latencies_while(b, scrape, (b.admin_port,), SCRAPE_S, results_timeout=120)
         worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
         scrape_times = sorted(s for s, _ in scrapes)
         load = os.getloadavg()

@@ -14,14 +14,13 @@
 
 Usage: 17_admin_scrape.py TANDEMD [DESTINATIONS]
 """
-import multiprocessing
 import os
 import re
 import sys
 import time
 import urllib.request
 
-from tandem_test import Broker, Raw, run
+from tandem_test import Broker, Raw, receipt_latencies_while, run
 
 DESTINATIONS = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("TANDEM_ADMIN_DESTINATIONS", "50000"))
 SCRAPE_S = float(os.environ.get("TANDEM_ADMIN_SCRAPE_S", "8"))
@@ -127,32 +126,8 @@ def scraping_metrics_does_not_stall_a_producer(brokers):
     t0 = time.monotonic()
     maker = make_queues(b, DESTINATIONS)
     print(f"{DESTINATIONS} queues made in {time.monotonic() - t0:.1f} s", flush=True)
-    # A process of its own: a thread would share the GIL with the producer.
-    stop = multiprocessing.Event()
-    results = multiprocessing.Queue()
-    producer = Raw(b)
-    producer.connect()
-    scraper = multiprocessing.Process(target=scrape, args=(b.admin_port, stop, results))
-    scraper.start()
-    latencies = []
-    try:
-        end = time.monotonic() + SCRAPE_S
-        n = 0
-        while time.monotonic() < end:
-            t = time.monotonic()
-            producer.frame("SEND", {"destination": "/queue/timed", "receipt": f"r{n}"}, "tick")
-            f = producer.read_frame(timeout=60)
-            latencies.append(time.monotonic() - t)
-            assert f and f[0] == "RECEIPT" and f[1]["receipt-id"] == f"r{n}", f
-            n += 1
-            time.sleep(0.005)
-    finally:
-        stop.set()
-        scrapes = results.get(timeout=300)
-        scraper.join(30)
-    producer.close()
+    latencies, scrapes = receipt_latencies_while(b, scrape, (b.admin_port,), SCRAPE_S, pause=0.005)
     maker.close()
-    latencies.sort()
     worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
     took = sorted(s for s, _ in scrapes)
     load = os.getloadavg()

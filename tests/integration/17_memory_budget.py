@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from tandem_test import Broker, Raw, client, metric, run, skip, wait_for
+from tandem_test import Broker, Raw, client, metric, rss, run, skip, wait_for
 
 MiB = 1 << 20
 
@@ -23,14 +23,6 @@ def budget_broker(brokers, **limits):
     brokers.append(b)
     b.start()
     return b
-
-
-def rss(b):
-    with open(f"/proc/{b.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 class PartialFrameSender:

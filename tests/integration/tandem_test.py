@@ -337,6 +337,49 @@ class Raw:
             pass
 
 
+def receipt_latencies_while(b, background, args, seconds, pause=0.0, results_timeout=300):
+    """One producer's SEND->RECEIPT times on broker b for `seconds` while
+    background(*args, stop, results) runs in a process of its own (a thread would share the
+    GIL with the producer, and its parsing would show up as the producer's latency); the
+    background puts one answer in `results` once `stop` is set. Returns (sorted latencies in
+    seconds, that answer)."""
+    import multiprocessing
+    stop = multiprocessing.Event()
+    results = multiprocessing.Queue()
+    producer = Raw(b)
+    producer.connect()
+    worker = multiprocessing.Process(target=background, args=(*args, stop, results))
+    worker.start()
+    latencies = []
+    try:
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            t = time.monotonic()
+            producer.frame("SEND", {"destination": "/queue/timed", "receipt": f"r{n}"}, "tick")
+            f = producer.read_frame(timeout=60)
+            latencies.append(time.monotonic() - t)
+            assert f and f[0] == "RECEIPT" and f[1]["receipt-id"] == f"r{n}", f
+            n += 1
+            if pause:
+                time.sleep(pause)
+    finally:
+        stop.set()
+        answer = results.get(timeout=results_timeout)
+        worker.join(30)
+    producer.close()
+    latencies.sort()
+    return latencies, answer
+
+
+def rss(b):
+    """The broker process's resident set, in bytes."""
+    with open(f"/proc/{b.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
 def metric(b, name):
     """The value of an unlabelled sample `name` in the broker's GET /metrics."""
     import urllib.request
