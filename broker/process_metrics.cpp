@@ -23,6 +23,15 @@ void render_journal(const process_figures::journal_figures& j, prometheus::write
   if (!j.io) return;
   const journal::io_stats& st = *j.io;
   out.counter("tandem_journal_appends_total", "Records appended to the journal.", st.appends.load(std::memory_order_relaxed));
+  // Group commit at work: group_records / groups is the mean group size, which on a shared
+  // file system with a slow fdatasync is what throughput depends on (docs/operations.md).
+  out.counter("tandem_journal_groups_total", "Gathered record writes (one per group commit, two when a group rolls a segment).",
+              st.groups.load(std::memory_order_relaxed));
+  out.counter("tandem_journal_group_records_total", "Records written by those group writes.",
+              st.group_records.load(std::memory_order_relaxed));
+  out.counter("tandem_journal_lingers_total", "Times the journal writer waited for a group to fill before writing it.",
+              st.lingers.load(std::memory_order_relaxed));
+  out.counter("tandem_journal_fsyncs_total", "fdatasync calls of the journal writer.", st.fsyncs.load(std::memory_order_relaxed));
   std::array<std::uint64_t, std::tuple_size_v<decltype(st.fsync_buckets)>> buckets{};
   for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = st.fsync_buckets[i].load(std::memory_order_relaxed);
   out.histogram("tandem_journal_fsync_seconds", "Duration of the journal's fdatasync calls.",

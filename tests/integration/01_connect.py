@@ -113,6 +113,8 @@ def test_admin_health_says_master_with_epoch(brokers):
     assert int(values["tandem_journal_appends_total"]) >= 1, text
     assert int(values["tandem_journal_fsync_seconds_count"]) >= 1, text
     assert values['tandem_journal_fsync_seconds_bucket{le="+Inf"}'] == values["tandem_journal_fsync_seconds_count"]
+    assert 1 <= int(values["tandem_journal_groups_total"]) <= int(values["tandem_journal_group_records_total"])
+    assert int(values["tandem_journal_fsyncs_total"]) >= int(values["tandem_journal_fsync_seconds_count"]) >= 1
     assert int(values["tandem_epoch"]) >= 1
 
 
