@@ -11,25 +11,40 @@ from . import layout as L
 # option: (value used here, Ceph 16.2 default, what it bounds)
 TIMERS = {
     "osd_heartbeat_interval": (1, 6, "OSD peer pings; an OSD of a lost site is noticed after grace"),
-    "osd_heartbeat_grace": (6, 20, "seconds without a ping before peers report an OSD down"),
+    # A site loss stalls every write whose PG has the lost OSD until the OSD is marked down,
+    # the MDS's too: its eviction of the dead master's client (the fence) returns only once
+    # its journal write went through (seen: blocklist committed at +4.6 s, eviction returned
+    # at +8.8 s, 1.4 s after the OSD was marked down at grace 6 s + 1).
+    "osd_heartbeat_grace": (3, 20, "seconds without a ping before peers report an OSD down"),
+    # Two of three OSDs must report a third down by default; after a site loss the second
+    # report came up to 4 s after the first on this loaded machine (seen: 45.6 s and 49.4 s).
+    "mon_osd_min_down_reporters": (1, 2, "OSDs (on other hosts) whose reports mark an OSD down"),
     "mds_beacon_interval": (1, 4, "MDS beacons to the mons"),
-    "mds_beacon_grace": (6, 15, "seconds without a beacon before the mons fail an MDS over"),
+    "mds_beacon_grace": (4, 15, "seconds without a beacon before the mons fail an MDS over"),
     # The mons check MDS beacons once per tick and, when a tick comes later than
     # grace - interval after the previous one, assume their own slowness and reset every
     # beacon timer: with the 5 s default tick and a grace of 6 s, no MDS is ever failed.
     "mon_tick_interval": (1, 5, "how often the mons check beacons and failure reports"),
-    "mds_beacon_mon_down_grace": (10, 60, "after a mon quorum change (a site lost with its mon) "
+    "mds_beacon_mon_down_grace": (3, 60, "after a mon quorum change (a site lost with its mon) "
                                           "MDS beacons are excused this long: the floor of an "
                                           "MDS failover when a site goes"),
-    "mds_reconnect_timeout": (5, 45, "a new active MDS waits this long for clients of the dead "
+    "mds_reconnect_timeout": (3, 45, "a new active MDS waits this long for clients of the dead "
                                       "one, e.g. a host lost with its site, to reconnect"),
-    "mon_lease": (2, 5, "mon leader lease; peons call an election after 2x this"),
+    # Any mon's loss costs an election: a lost peon stops acking the leader's lease, a lost
+    # leader stops extending it, and either side calls an election after 2x mon_lease. A
+    # round that lacks the dead mon's ack ends only at mon_election_timeout, and after a site
+    # loss the survivors often needed two rounds (seen: lease timeout at +3 s, rounds of 5 s
+    # each, quorum at +13 s, which was the floor of every site-loss failover).
+    "mon_lease": (1, 5, "mon leader lease; peons (and the leader, for acks) call an election "
+                        "after 2x this"),
+    "mon_election_timeout": (1, 5, "an election round that lacks a mon's ack ends after this; "
+                                   "a site loss needs one or two rounds"),
     # Every daemon and client talks to one mon. When that mon's site goes silent the session
     # is declared dead only after the ping timeout, and until then OSD failure reports and
     # MDS beacons go nowhere: with the defaults a silent site's OSD was marked down 28 s
     # after it died although its peers' heartbeat grace was 6 s.
     "mon_client_ping_interval": (1, 10, "keepalive pings from every daemon and client to its mon"),
-    "mon_client_ping_timeout": (4, 30, "a mon that answers no ping this long is abandoned "
+    "mon_client_ping_timeout": (2, 30, "a mon that answers no ping this long is abandoned "
                                        "for another (hunting)"),
     "mon_mgr_beacon_grace": (6, 30, "seconds before a silent mgr is replaced; until then the "
                                     "PG states the mons show are stale"),
