@@ -33,11 +33,13 @@ constexpr std::size_t max_gather_bytes = 1 << 20;
 // before we close; until then we drain its input so the kernel does not answer with RST
 // (an RST may discard our ERROR frame in the client's receive buffer).
 constexpr std::chrono::seconds linger_limit{2};
-// How often the watchdog of a connection that waits for the memory budget mid-frame asks the
-// kernel whether its client hung up (peer_hung_up: one poll() without reading). Such a reader
-// does not read, so it would otherwise learn of the hang-up only at send_timeout_ms, holding
-// the session, its partial frame and its unacked messages until then. Only waiting
-// connections are looked at: 1,000 of them cost 2,000 poll() calls a second.
+// How often the watchdog of a connection that waits asks the kernel whether its client hung
+// up (peer_hung_up: one poll() without reading). It waits for the memory budget mid-frame, or
+// its reading is paused while the engine holds a SEND for space (producer flow control:
+// max_destination_bytes, max_store_bytes) or checks a login. Such a reader does not read, so
+// it would otherwise learn of the hang-up only at send_timeout_ms, holding the session, its
+// frame and its unacked messages until then. Only waiting connections are looked at: 1,000
+// of them cost 2,000 poll() calls a second.
 constexpr std::chrono::milliseconds parked_hang_up_check{500};
 // TCP keepalive (tcp_keepalive_s): after that much silence the kernel probes every 10 s, 6
 // times. A connection that has waited for memory this long probes sooner: a host that
@@ -178,12 +180,17 @@ void connection::close_after_flush() {
 }
 
 void connection::pause_reading() {
+  if (paused_) return;
   paused_ = true;
+  paused_since_ = steady::now();
+  watchdog_timer_.cancel();  // start looking for a hang-up (watchdog)
 }
 
 void connection::resume_reading() {
   if (!paused_) return;
   paused_ = false;
+  paused_since_ = steady::time_point::max();
+  loosen_keepalive();
   // Silence while we were not reading is ours, not the client's; so is a frame left half read.
   last_read_ = steady::now();
   if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
@@ -372,6 +379,13 @@ std::string connection::past_deadline(steady::time_point now, steady::time_point
   return {};
 }
 
+void connection::loosen_keepalive() {
+  if (keepalive_tightened_ && !stopped_ && !paused_ && !waiting_for_memory()) {
+    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
+    keepalive_tightened_ = false;
+  }
+}
+
 asio::awaitable<void> connection::wait_for_memory() {
   memory_wait_since_ = steady::now();
   std::weak_ptr<connection> weak = shared_from_this();
@@ -388,10 +402,7 @@ asio::awaitable<void> connection::wait_for_memory() {
   }
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
   memory_wait_since_ = steady::time_point::max();
-  if (keepalive_tightened_ && !stopped_) {
-    set_keepalive(socket_, static_cast<int>(options_.tcp_keepalive.count()), keepalive_interval_s, keepalive_probes);
-    keepalive_tightened_ = false;
-  }
+  loosen_keepalive();
   // Silence while we were not reading is ours, not the client's; so is the frame's age.
   last_read_ = steady::now();
   if (frame_started_ != steady::time_point::max()) frame_started_ = last_read_;
@@ -443,22 +454,32 @@ asio::awaitable<void> connection::watchdog() {
         }
         next = std::min(next, deadline);
       }
-      if (waiting_for_memory()) {
+      if (waiting_for_memory() || paused_) {
         if (peer_hung_up(socket_)) {
-          // As a hang-up without DISCONNECT anywhere else: the partial frame is dropped (no
-          // RECEIPT was promised for it) and the engine redelivers the unacked messages.
-          stop("client hung up while its frame waited for memory (max_memory_bytes)");
+          // As a hang-up without DISCONNECT anywhere else: the waiting frame is dropped (no
+          // RECEIPT was promised for it) and the engine redelivers the unacked messages. A
+          // SEND held for space is complete, but after the client's FIN it could not be
+          // answered anyway: a resumed reader would read the FIN and close the session
+          // before the SEND's RECEIPT, like any reader that meets EOF.
+          stop(waiting_for_memory() ? "client hung up while its frame waited for memory (max_memory_bytes)"
+                                    : "client hung up while its SEND waited for space (producer flow control)");
           co_return;
         }
         next = std::min(next, now + parked_hang_up_check);
-        // Not at once: a reader may wait for a moment many times a second when the budget
-        // is just full, and this costs three system calls each way.
-        if (!keepalive_tightened_ && options_.tcp_keepalive.count() > 0 &&
-            now - memory_wait_since_ >= parked_keepalive_after) {
-          set_keepalive(socket_, std::min<int>(parked_keepalive_idle_s, options_.tcp_keepalive.count()),
-                        parked_keepalive_interval_s, parked_keepalive_probes);
-          keepalive_tightened_ = true;
+        // Not at once: a reader may wait for a moment many times a second when a limit is
+        // just reached, and this costs three system calls each way.
+        const auto since = std::min(memory_wait_since_, paused_since_);
+        if (!keepalive_tightened_ && options_.tcp_keepalive.count() > 0) {
+          if (now - since >= parked_keepalive_after) {
+            set_keepalive(socket_, std::min<int>(parked_keepalive_idle_s, options_.tcp_keepalive.count()),
+                          parked_keepalive_interval_s, parked_keepalive_probes);
+            keepalive_tightened_ = true;
+          } else {
+            next = std::min(next, since + parked_keepalive_after);
+          }
         }
+      }
+      if (waiting_for_memory()) {
         auto deadline = memory_wait_since_ + options_.send_timeout;
         if (now >= deadline) {
           refuse_for_memory();

@@ -15,8 +15,8 @@
 //             Calls engine::on_writable when a backlog that crossed the session's limit drains.
 //   watchdog  one timer: closes a client that has not CONNECTed within connect_timeout, sends
 //             an EOL when nothing was written for `send_every`, closes a client silent for
-//             `expect_every * heartbeat_grace`. While the reader waits for the memory budget
-//             it asks the kernel every 500 ms whether the client hung up (peer_hung_up: a FIN
+//             `expect_every * heartbeat_grace`. While the reader waits (for the memory budget,
+//             or paused while the engine holds a SEND for space) it asks the kernel every 500 ms whether the client hung up (peer_hung_up: a FIN
 //             behind the unread bytes, an RST, keepalive's verdict on a vanished host, which
 //             it hastens while the wait lasts) and then closes at once, as for any hang-up.
 //
@@ -114,6 +114,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   asio::awaitable<void> wait_for_memory();
   bool waiting_for_memory() const { return memory_wait_since_ != std::chrono::steady_clock::time_point::max(); }
   void refuse_for_memory();
+  void loosen_keepalive();  // back to tcp_keepalive_s once nothing waits any more
   // Tells the budget what the transport's own buffers hold now (transport.h buffer_bytes).
   void count_transport_buffers();
   // Answer a parse error: ERROR frame quoting the bad bytes, then close after the flush.
@@ -138,6 +139,7 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   std::uint64_t budget_transport_ = 0;  // transport-buffer bytes (TLS, WebSocket) reported to budget_
   memory_budget::waiter_id memory_waiter_ = 0;  // 0: not registered
   std::chrono::steady_clock::time_point memory_wait_since_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point paused_since_ = std::chrono::steady_clock::time_point::max();
   bool keepalive_tightened_ = false;  // probing a waiting client sooner (connection.cpp says why)
   bool connected_ = false;   // the engine accepted CONNECT (it called set_version)
   bool paused_ = false;      // engine flow control

@@ -293,6 +293,51 @@ def test_a_client_that_hangs_up_while_its_frame_waits_for_memory_is_closed_at_on
     p.disconnect()
 
 
+def test_a_producer_held_by_flow_control_that_hangs_up_is_closed_at_once(brokers):
+    # Regression (issue 17): a SEND held for space (max_destination_bytes: the engine parks it
+    # and stops reading the connection) kept its session until send_timeout_ms when the client
+    # hung up: nobody read the socket, so its FIN went unnoticed. Now the watchdog looks (poll
+    # POLLRDHUP), as for a frame waiting for memory. The held SEND is dropped: no RECEIPT was
+    # promised, and the first message stays the queue's only one.
+    send_timeout_ms = 60000
+    b = budget_broker(brokers, max_destination_bytes=4096, send_timeout_ms=send_timeout_ms)
+    p = client(b)
+    pc = p.collector
+    p.send("/queue/full", "f" * 5000, headers={"persistent": "true", "receipt": "fill"})
+    pc.wait_receipt("fill")
+
+    def held_producer(receipt):
+        r = Raw(b)
+        r.connect(extra={"heart-beat": "0,0"})
+        r.frame("SEND", {"destination": "/queue/full", "persistent": "true", "receipt": receipt}, "held")
+        return r
+
+    closes, half, stays = held_producer("closes"), held_producer("half"), held_producer("stays")
+    wait_for(lambda: metric(b, "tandem_producers_blocked") == 3, timeout=10, interval=0.05)
+    sessions = metric(b, "tandem_connections")
+    t0 = time.monotonic()
+    closes.close()
+    half.sock.shutdown(socket.SHUT_WR)
+    wait_for(lambda: metric(b, "tandem_producers_blocked") == 1, timeout=10, interval=0.02,
+             what="the two hung-up producers' sessions closed")
+    took = time.monotonic() - t0
+    assert metric(b, "tandem_connections") == sessions - 2
+    assert b.log_text().count("client hung up while its SEND waited for space") == 2, b.log_text()[-3000:]
+    print(f"two hung-up producers held by flow control went {took * 1000:.0f} ms after they hung up "
+          f"(send_timeout_ms {send_timeout_ms})", flush=True)
+    assert took < 5, took
+    # The one still connected gets its RECEIPT once a consumer makes room.
+    c = client(b)
+    c.subscribe("/queue/full", id="drain", ack="auto")
+    c.collector.wait_messages(2, timeout=10)
+    f = stays.read_frame(timeout=10)
+    assert f[0] == "RECEIPT" and f[1].get("receipt-id") == "stays", f
+    time.sleep(0.5)
+    assert sorted(m.body for m in c.collector.messages) == ["f" * 5000, "held"], c.collector.messages
+    stays.close()
+    c.disconnect()
+    p.disconnect()
+
 class Netns:
     """A network namespace of this test's own; deleting it removes its interfaces."""
 
@@ -383,4 +428,5 @@ if __name__ == "__main__":
          test_idle_connections_hold_small_read_buffers_counted_in_the_budget, test_consumers_drain_while_producers_wait,
          test_a_frame_that_waits_too_long_gets_an_error_naming_the_limit,
          test_a_client_that_hangs_up_while_its_frame_waits_for_memory_is_closed_at_once,
+         test_a_producer_held_by_flow_control_that_hangs_up_is_closed_at_once,
          test_a_vanished_host_waiting_for_memory_is_found_out_by_keepalive_within_seconds])
