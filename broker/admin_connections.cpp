@@ -47,27 +47,33 @@ asio::awaitable<admin_http::response> admin_http::connections(std::string query)
 
   std::vector<admin_sources::connection_key> matched;
   std::size_t total = 0;
-  for (std::uint64_t after = 0;;) {
+  std::uint64_t after = 0;
+  bool stepped_down = false;  // no longer master between two slices
+  std::function<bool()> keys = [&] {
     auto slice = sources_.connection_keys(after, connection_key_slice, filter, sort);
-    if (!slice) co_return not_master;  // stepped down between two slices
+    if (!slice) return stepped_down = true;
     total += slice->looked_at;
     matched.insert(matched.end(), slice->matched.begin(), slice->matched.end());
-    if (slice->done) break;
     after = slice->last;
-    co_await asio::post(executor_, asio::use_awaitable);  // the clients' turn
-  }
+    return slice->done;
+  };
+  co_await in_turns(keys);
+  if (stepped_down) co_return not_master;
   // The slices come in session order, so a stable sort keeps it among equal figures.
   if (sort != "session")
     std::stable_sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.figure > b.figure; });
 
   auto items = nlohmann::json::array();
-  for (std::size_t i = offset; i < matched.size() && i < offset + limit;) {
-    for (std::size_t n = 0; n < connection_row_slice && i < matched.size() && i < offset + limit; ++n, ++i) {
+  const std::size_t end = offset >= matched.size() ? offset : offset + std::min(limit, matched.size() - offset);
+  std::size_t i = offset;
+  std::function<bool()> rows = [&] {
+    for (std::size_t n = 0; n < connection_row_slice && i < end; ++n, ++i) {
       auto row = sources_.connection(matched[i].session);
       if (!row.is_null()) items.push_back(std::move(row));
     }
-    co_await asio::post(executor_, asio::use_awaitable);
-  }
+    return i >= end;
+  };
+  co_await in_turns(rows);
   nlohmann::json page{{"total", total}, {"matched", matched.size()}, {"offset", offset},
                       {"limit", limit}, {"sort", sort},              {"items", std::move(items)}};
   co_return response{200, "application/json",

@@ -216,12 +216,17 @@ asio::awaitable<admin_http::response> admin_http::browse(std::string queue, std:
   co_return response{200, json_type, json_body(page)};
 }
 
+asio::awaitable<void> admin_http::in_turns(const std::function<bool()>& slice) {
+  while (!slice()) co_await asio::post(executor_, asio::use_awaitable);  // the clients' turn
+}
+
 asio::awaitable<admin_http::response> admin_http::metrics() {
   if (!sources_.metrics_slice || !sources_.metrics_sliced) co_return handle("GET", "/metrics");
   // 50,000 destinations make 29 MB of text, built in one turn it held every client for 3 s
   // (bench/results/io_thread.md): the clients' turn comes between two slices.
   prometheus::sliced_families scrape;
-  while (!sources_.metrics_slice(scrape, metrics_destination_slice)) co_await asio::post(executor_, asio::use_awaitable);
+  std::function<bool()> slice = [&] { return sources_.metrics_slice(scrape, metrics_destination_slice); };
+  co_await in_turns(slice);
   response r{200, "text/plain; version=0.0.4; charset=utf-8", {}};
   r.pieces = sources_.metrics_sliced(scrape);
   co_return r;
@@ -560,6 +565,12 @@ asio::awaitable<void> admin_http::serve(Stream& stream) {
       else r = co_await scheduled(std::move(query));
     } else if ((req.method() == http::verb::get || req.method() == http::verb::head) && target == "/metrics") {
       r = co_await metrics();
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) &&
+               target.substr(0, target.find('?')) == "/api/destinations") {
+      auto query_at = target.find('?');
+      r = co_await destinations(std::string(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)));
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) && target.starts_with(jolokia::read_prefix)) {
+      r = co_await jolokia(std::string(target));
     } else if (req.method() == http::verb::get && browse_target(target, destination)) {
       auto query_at = target.find('?');
       r = co_await browse(std::move(destination),

@@ -8,7 +8,12 @@
 //                          families are rendered metrics_destination_slice destinations per
 //                          turn of the io thread (metrics(), issue 17) and sent as pieces, so
 //                          50,000 destinations (29 MB) do not hold up the clients.
-//   GET /api/destinations  engine::destinations_json()   (503 while slave)
+//   GET /api/destinations  every destination (engine::destination_json: queues, then topics,
+//                          by name), as one JSON array built destination_row_slice rows per
+//                          turn of the io thread and sent as pieces (issue 17); with
+//                          ?limit= one page (console_api.h, admin_destinations.cpp), the
+//                          filter and sort read destination_key_slice destinations per turn
+//                          and only the page's rows built. 503 while slave.
 //   GET /api/connections?offset=0&limit=100&filter=app&sort=frames_in
 //                          one page of the sessions, always (issue 17): {"total", "matched",
 //                          "offset", "limit", "sort", "items"}, items as engine::connection_json
@@ -23,7 +28,9 @@
 //                          ?limit=&offset=&filter=&sort= /api/destinations answers one page
 //   GET /api/jolokia/read/<mbean>[/<attribute>]
 //                          ActiveMQ's Jolokia read shape for queue and broker figures
-//                          (broker/jolokia.h; KEDA's ActiveMQ scaler), 503 while slave
+//                          (broker/jolokia.h; KEDA's ActiveMQ scaler), 503 while slave. A
+//                          destination is looked up by name; the broker MBean's totals are
+//                          summed destination_key_slice destinations per turn (issue 17).
 //   POST /api/destinations/<percent-encoded name>/purge
 //                          drops the destination's pending messages (engine::purge); 200
 //                          {"destination", "purged"} once the journal removes are durable,
@@ -70,6 +77,7 @@
 
 #include "broker/asio.h"
 #include "broker/config.h"
+#include "broker/destination_listing.h"
 #include "broker/prometheus.h"
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -106,6 +114,14 @@ struct admin_sources {
   std::function<bool(prometheus::sliced_families& scrape, std::size_t max)> metrics_slice;
   std::function<std::vector<std::string>(prometheus::sliced_families& scrape)> metrics_sliced;
   std::function<nlohmann::json()> destinations;   // empty function or null json: 503
+  // Destinations a slice at a time (GET /api/destinations, Jolokia; destination_listing.h):
+  // destination_figures is engine::destination_figures_after (nullopt while slave),
+  // destination one row (engine::destination_json; null when there is none, or slave).
+  // Called many times per request on the broker's executor. Without them, handle()'s
+  // answers from `destinations` (test doubles).
+  std::function<std::optional<destination_slice>(destination_cursor& at, std::size_t max, const std::string& lower_filter)>
+      destination_figures;
+  std::function<nlohmann::json(const std::string& name, bool topic)> destination;
   // Connections, a page at a time (GET /api/connections): connection_keys lists up to
   // `max` sessions with an id above `after`, in id order, that match `filter` (lowercase;
   // "" every one), each with figure `sort` (0 for an unknown name); nullopt while slave.
@@ -191,11 +207,24 @@ class admin_http {
   // metrics_slice, handle()'s answer.
   asio::awaitable<response> metrics();
   static constexpr std::size_t metrics_destination_slice = 500;
+  // GET /api/destinations?<query> (admin_destinations.cpp) and GET /api/jolokia/read/...
+  // (exposed for unit tests: run them on the executor). Without destination_figures and
+  // destination, handle()'s answers.
+  asio::awaitable<response> destinations(std::string query);
+  asio::awaitable<response> jolokia(std::string target);
+  // Destinations whose figures are read, and rows built, per turn of the io thread.
+  static constexpr std::size_t destination_key_slice = 1000;
+  static constexpr std::size_t destination_row_slice = 64;
   // Sessions looked at, and rows built, per turn of the io thread (connections()).
   static constexpr std::size_t connection_key_slice = 512;
   static constexpr std::size_t connection_row_slice = 64;
 
  private:
+  // Calls `slice` until it returns true, with a turn of the io thread between two calls (the
+  // clients' work that came meanwhile runs first): every listing that must look at each
+  // destination or session takes them a slice per call. `slice` must outlive the wait (a
+  // named local of the caller, not a temporary: GCC 12, see serve()).
+  asio::awaitable<void> in_turns(const std::function<bool()>& slice);
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(asio::ip::tcp::socket socket);
   asio::awaitable<void> tls_session(asio::ip::tcp::socket socket);

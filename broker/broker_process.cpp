@@ -237,6 +237,14 @@ bool broker_process::open_admin() {
   };
   sources.metrics_sliced = [this](prometheus::sliced_families& scrape) { return metrics_pieces(scrape); };
   sources.destinations = [this] { return engine_ && role_ == role::master ? engine_->destinations_json() : nlohmann::json(); };
+  sources.destination_figures = [this](destination_cursor& at, std::size_t max,
+                                       const std::string& filter) -> std::optional<destination_slice> {
+    if (!engine_ || role_ != role::master) return std::nullopt;
+    return engine_->destination_figures_after(at, max, filter);
+  };
+  sources.destination = [this](const std::string& name, bool topic) {
+    return engine_ && role_ == role::master ? engine_->destination_json(name, topic) : nlohmann::json();
+  };
   sources.connection_keys = [this](std::uint64_t after, std::size_t max, const std::string& filter,
                                    const std::string& sort) -> std::optional<admin_sources::connection_slice> {
     if (!engine_ || role_ != role::master) return std::nullopt;

@@ -1,5 +1,7 @@
 #include "broker/console_api.h"
 
+#include "broker/destination_listing.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -55,14 +57,11 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
 }
 
 json page_destinations(const json& all, std::string_view query) {
-  auto q = parse_query(query);
-  if (!q.count("limit")) return nullptr;
-  const std::size_t limit = std::clamp<std::size_t>(number_or(q, "limit", 50), 1, 1000);
-  const std::size_t offset = number_or(q, "offset", 0);
-  const std::string filter = lower(q.count("filter") ? q["filter"] : "");
-  std::string sort = q.count("sort") ? q["sort"] : "name";
-  static const char* figures[] = {"pending", "consumers", "enqueued", "dequeued", "dead_lettered", "inflight"};
-  if (std::find(std::begin(figures), std::end(figures), sort) == std::end(figures)) sort = "name";
+  auto parsed = parse_destination_query(query);
+  if (!parsed) return nullptr;
+  const std::size_t limit = parsed->limit, offset = parsed->offset;
+  const std::string& filter = parsed->filter;
+  const std::string& sort = parsed->sort;
 
   std::vector<const json*> matched;
   for (const auto& d : all)

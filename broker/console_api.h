@@ -4,9 +4,12 @@
 //   GET /api/destinations?offset=0&limit=50&filter=orders&sort=pending
 //     With `limit` the answer is one page: {"total", "matched", "offset", "limit", "items"}
 //     (items as in the plain list), filtered by a case-insensitive substring of the name and
-//     sorted by name, or by a figure (pending, consumers, enqueued, dequeued, dead_lettered)
-//     largest first. Without `limit` the plain array, as before. A page of 50 out of 10,000
-//     destinations is what keeps the console usable there.
+//     sorted by name, or by a figure (pending, consumers, enqueued, dequeued, dead_lettered,
+//     inflight) largest first; limit 1..1000. Without `limit` the plain array, as before. A
+//     page of 50 out of 10,000 destinations is what keeps the console usable there. The
+//     broker builds either in slices (admin_destinations.cpp, destination_listing.h);
+//     page_destinations below is the same page cut from the whole list in one go, for
+//     answers without the sliced sources and as the tests' reference.
 //   GET /console, /console/<file>   the console's static files, compiled into tandemd
 //     (broker/console/*, embedded by broker/CMakeLists.txt), under the same access rules as
 //     /api/* (Basic credentials of "admin" or "metrics" unless admin_open_reads).

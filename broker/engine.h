@@ -59,6 +59,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "broker/destination_listing.h"
 #include "broker/engine_config.h"
 #include "broker/stomp/frame.h"
 
@@ -204,7 +205,17 @@ class engine {
                    std::function<void(nlohmann::json)> done);
 
   // Admin API snapshots.
-  nlohmann::json destinations_json() const;
+  nlohmann::json destinations_json() const;  // every destination_json: queues, then topics, by name
+  // GET /api/destinations and Jolokia a slice at a time (broker/destination_listing.h): the
+  // figures of up to `max` destinations after `at` (queues, then topics, each in name order),
+  // only those whose printable name holds `lower_filter` (ASCII case ignored; "" every one);
+  // `at` moves on to the last one looked at and is `done` after the last topic. Between two
+  // calls destinations may come and go: the walk goes on after the last name. Cheap per
+  // destination: no JSON.
+  destination_slice destination_figures_after(destination_cursor& at, std::size_t max, std::string_view lower_filter) const;
+  // One row of /api/destinations: queue `name` (or topic, with its subscriptions), looked up
+  // by its stored name; null when there is none (it was removed).
+  nlohmann::json destination_json(std::string_view name, bool topic) const;
   nlohmann::json connections_json() const;  // every connection_json, in session order
   // GET /api/connections a page at a time (admin_http.h builds it in slices): up to `max`
   // sessions with an id above `after`, in id order, as (id, figure `sort`: frames_in,

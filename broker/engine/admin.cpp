@@ -18,6 +18,12 @@ using nlohmann::json;
 
 namespace {
 
+// A map's value as a reference: queues_ holds unique_ptrs, topics_ the topics themselves.
+template <class T>
+const T& deref(const std::unique_ptr<T>& p) { return *p; }
+template <class T>
+const T& deref(const T& v) { return v; }
+
 std::string_view ack_name(ack_mode m) {
   switch (m) {
     case ack_mode::auto_ack: return "auto";
@@ -30,6 +36,13 @@ std::string_view ack_name(ack_mode m) {
 }  // namespace
 
 json engine::destinations_json() const {
+  json out = json::array();
+  for (const auto& [name, q] : impl_->queues_) out.push_back(destination_json(name, false));
+  for (const auto& [name, t] : impl_->topics_) out.push_back(destination_json(name, true));
+  return out;
+}
+
+json engine::destination_json(std::string_view name, bool is_topic) const {
   const auto& self = *impl_;
   auto limits = [&](const queue& q) {
     return json{{"max_bytes", self.config_.max_destination_bytes},
@@ -42,45 +55,98 @@ json engine::destinations_json() const {
                 {"unreadable", q.unreadable.size()}, {"limits", limits(q)},
                 {"message_groups", q.groups.size()}, {"message_groups_evicted", q.groups.evicted()}};
   };
-  json out = json::array();
-  for (const auto& [name, q] : self.queues_) {
-    auto j = queue_json(*q);
-    j["name"] = stomp::printable_utf8(name);
+  if (!is_topic) {
+    auto found = self.queues_.find(name);
+    if (found == self.queues_.end()) return nullptr;
+    auto j = queue_json(*found->second);
+    j["name"] = stomp::printable_utf8(found->first);
     j["type"] = "queue";
-    out.push_back(std::move(j));
+    return j;
   }
-  for (const auto& [name, t] : self.topics_) {
-    json subs = json::array();
-    std::uint64_t pending = 0, inflight = 0, dequeued = 0, bytes = 0, consumers = 0;
-    auto add = [&](const queue& q, json j) {
-      pending += self.pending_count(q);
-      inflight += q.inflight;
-      dequeued += q.dequeued;
-      bytes += q.bytes;
-      consumers += q.consumers.size();
-      subs.push_back(std::move(j));
+  auto found = self.topics_.find(name);
+  if (found == self.topics_.end()) return nullptr;
+  const topic& t = found->second;
+  json subs = json::array();
+  std::uint64_t pending = 0, inflight = 0, dequeued = 0, bytes = 0, consumers = 0;
+  auto add = [&](const queue& q, json j) {
+    pending += self.pending_count(q);
+    inflight += q.inflight;
+    dequeued += q.dequeued;
+    bytes += q.bytes;
+    consumers += q.consumers.size();
+    subs.push_back(std::move(j));
+  };
+  for (const auto& [key, q] : t.durable) {
+    auto j = queue_json(*q);
+    j["durable"] = true;
+    j["client_id"] = stomp::printable_utf8(q->client_id);
+    j["subscription_name"] = stomp::printable_utf8(q->subscription_name);
+    j["active"] = !q->consumers.empty();
+    add(*q, std::move(j));
+  }
+  for (const auto* sub : t.subscribers) {
+    auto j = queue_json(*sub->q);
+    j["durable"] = false;
+    j["session"] = sub->owner->id;
+    j["subscription_id"] = sub->id;
+    add(*sub->q, std::move(j));
+  }
+  return json{{"name", stomp::printable_utf8(found->first)}, {"type", "topic"},       {"pending", pending},
+              {"inflight", inflight}, {"consumers", consumers}, {"enqueued", t.enqueued},
+              {"dequeued", dequeued}, {"bytes", bytes},
+              {"limits", json{{"max_bytes", self.config_.max_destination_bytes}}},
+              {"subscriptions", std::move(subs)}};
+}
+
+// The counters destination_json shows, without building it: what a page's filter and sort
+// and Jolokia's broker totals need of every destination.
+destination_slice engine::destination_figures_after(destination_cursor& at, std::size_t max,
+                                                    std::string_view lower_filter) const {
+  const auto& self = *impl_;
+  destination_slice out;
+  auto queue_figures = [&](const std::string& name, const queue& q) {
+    destination_figures f;
+    f.name = name;
+    f.pending = self.pending_count(q);
+    f.inflight = q.inflight;
+    f.consumers = q.consumers.size();
+    f.enqueued = q.enqueued;
+    f.dequeued = q.dequeued;
+    f.dead_lettered = q.dead_lettered;
+    f.bytes = q.bytes;
+    return f;
+  };
+  auto topic_figures = [&](const std::string& name, const topic& t) {
+    destination_figures f;
+    f.name = name;
+    f.topic = true;
+    f.enqueued = t.enqueued;
+    auto add = [&](const queue& q) {
+      f.pending += self.pending_count(q);
+      f.inflight += q.inflight;
+      f.dequeued += q.dequeued;
+      f.bytes += q.bytes;
+      f.consumers += q.consumers.size();
     };
-    for (const auto& [key, q] : t.durable) {
-      auto j = queue_json(*q);
-      j["durable"] = true;
-      j["client_id"] = stomp::printable_utf8(q->client_id);
-      j["subscription_name"] = stomp::printable_utf8(q->subscription_name);
-      j["active"] = !q->consumers.empty();
-      add(*q, std::move(j));
+    for (const auto& [key, q] : t.durable) add(*q);
+    for (const auto* sub : t.subscribers) add(*sub->q);
+    return f;
+  };
+  // One stage's destinations after at.after, up to what is left of `max`; true if it is over.
+  auto walk = [&](const auto& map, auto figures) {
+    auto it = at.after.empty() ? map.begin() : map.upper_bound(at.after);
+    for (; it != map.end() && out.looked_at < max; ++it, ++out.looked_at) {
+      at.after = it->first;
+      if (destination_name_holds(it->first, lower_filter)) out.matched.push_back(figures(it->first, deref(it->second)));
     }
-    for (const auto* sub : t.subscribers) {
-      auto j = queue_json(*sub->q);
-      j["durable"] = false;
-      j["session"] = sub->owner->id;
-      j["subscription_id"] = sub->id;
-      add(*sub->q, std::move(j));
-    }
-    out.push_back(json{{"name", stomp::printable_utf8(name)}, {"type", "topic"},       {"pending", pending},
-                       {"inflight", inflight}, {"consumers", consumers}, {"enqueued", t.enqueued},
-                       {"dequeued", dequeued}, {"bytes", bytes},
-                       {"limits", json{{"max_bytes", self.config_.max_destination_bytes}}},
-                       {"subscriptions", std::move(subs)}});
+    return it == map.end();
+  };
+  if (!at.topics) {
+    if (!walk(self.queues_, queue_figures)) return out;
+    at.topics = true;
+    at.after.clear();
   }
+  if (walk(self.topics_, topic_figures)) at.done = true;
   return out;
 }
 

@@ -305,3 +305,72 @@ TEST_CASE("issue 17: /metrics is rendered in slices with the io thread's other w
   r = run_request(io, whole.metrics());
   CHECK(r.body == "tandem_role{role=\"master\"} 1\n");
 }
+
+TEST_CASE("issue 17: /api/destinations and Jolokia walk in slices with the clients' work between, 503 on a step-down") {
+  asio::io_context io;
+  admin_sources s = sources_for("master", true);
+  std::vector<std::size_t> maxima;
+  std::vector<int> ran_after_slice;
+  int calls = 0;
+  bool master = true;
+  // 2,500 queues "/queue/q<i>", pending i % 3.
+  s.destination_figures = [&](destination_cursor& at, std::size_t max, const std::string&) -> std::optional<destination_slice> {
+    if (!master) return std::nullopt;
+    maxima.push_back(max);
+    if (++calls == 1) asio::post(io, [&] { ran_after_slice.push_back(calls); });  // a client's work
+    destination_slice out;
+    std::size_t next = at.after.empty() ? 0 : std::stoul(at.after.substr(8)) + 1;
+    for (; next < 2500 && out.looked_at < max; ++next, ++out.looked_at) {
+      destination_figures f;
+      f.name = "/queue/q" + std::to_string(next);
+      f.pending = next % 3;
+      at.after = f.name;
+      out.matched.push_back(f);
+    }
+    at.done = next == 2500;
+    return out;
+  };
+  s.destination = [&](const std::string& name, bool) { return nlohmann::json{{"name", name}, {"type", "queue"}}; };
+  admin_http a(io.get_executor(), s);
+
+  auto page = nlohmann::json::parse(run_request(io, a.destinations("limit=2&sort=pending")).body);
+  CHECK(page["items"] == nlohmann::json::array({{{"name", "/queue/q2"}, {"type", "queue"}}, {{"name", "/queue/q5"}, {"type", "queue"}}}));
+  CHECK(page["total"] == 2500);
+  CHECK(maxima == std::vector<std::size_t>(3, admin_http::destination_key_slice));
+  CHECK(ran_after_slice == std::vector<int>{1});  // before the second slice
+
+  maxima.clear();
+  auto all = run_request(io, a.destinations(""));
+  CHECK(all.status == 200);
+  CHECK(maxima.size() == 2500 / admin_http::destination_row_slice + 1);
+  std::string text;
+  for (const auto& piece : all.pieces) text += piece;
+  CHECK(nlohmann::json::parse(text).size() == 2500);
+
+  // The broker steps down between two slices: 503, not a partial answer.
+  int wrapped = 0;
+  s.destination_figures = [&, inner = s.destination_figures](destination_cursor& at, std::size_t max, const std::string& f) {
+    if (++wrapped == 2) master = false;
+    return inner(at, max, f);
+  };
+  admin_http stepping(io.get_executor(), s);
+  CHECK(run_request(io, stepping.destinations("limit=5")).status == 503);
+  master = true;
+  wrapped = 0;
+  CHECK(run_request(io, stepping.destinations("")).status == 503);
+  master = true;
+  wrapped = 0;  // the first call only asks whether there is an engine
+  CHECK(run_request(io, stepping.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=*")).status == 503);
+
+  // No destinations: an empty array, as before.
+  master = true;
+  s.destination_figures = [](destination_cursor& at, std::size_t, const std::string&) {
+    at.done = true;
+    return std::optional<destination_slice>(destination_slice{});
+  };
+  admin_http empty(io.get_executor(), s);
+  auto none = run_request(io, empty.destinations(""));
+  std::string none_text;
+  for (const auto& piece : none.pieces) none_text += piece;
+  CHECK(none_text == "[]\n");
+}

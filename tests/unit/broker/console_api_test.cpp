@@ -5,6 +5,10 @@
 #include <fmt/format.h>
 
 #include "broker/console_api.h"
+#include "broker/destination_listing.h"
+
+#include <random>
+#include <set>
 
 using nlohmann::json;
 namespace console = tandem::broker::console_api;
@@ -49,6 +53,51 @@ TEST_CASE("filter is a case-insensitive substring; sort by a figure puts the lar
   CHECK(console::page_destinations(many(10), "limit=5&sort=bogus")["sort"] == "name");
   CHECK(console::page_destinations(many(10), "limit=0")["limit"] == 1);
   CHECK(console::page_destinations(many(10), "limit=5000")["limit"] == 1000);
+}
+
+TEST_CASE("issue 17: a page kept in a bounded heap is the page of the whole list sorted") {
+  // destination_page sees the destinations one at a time and keeps offset + limit of them;
+  // page_destinations sorts the whole list. Same items, same order, for every sort.
+  std::mt19937 rng(17);
+  json all = json::array();
+  std::set<std::string> names;
+  for (int i = 0; i < 3000; ++i) {
+    std::string name = fmt::format("/{}/{}{}", i % 5 ? "queue" : "topic", "abcXYZ"[rng() % 6], rng() % 400);
+    if (!names.insert(name).second) continue;
+    all.push_back({{"name", name}, {"type", i % 5 ? "queue" : "topic"}, {"pending", rng() % 4}, {"consumers", rng() % 3},
+                   {"enqueued", rng() % 50}, {"dequeued", rng() % 9}, {"inflight", rng() % 2}});
+  }
+  for (const char* query : {"limit=100", "limit=10&offset=1000", "limit=1000&sort=pending", "limit=37&offset=211&sort=consumers",
+                            "limit=50&filter=x&sort=enqueued", "limit=3&offset=5000", "limit=20&sort=inflight&filter=TOPIC",
+                            "limit=999&offset=1&sort=dequeued"}) {
+    CAPTURE(query);
+    auto q = tandem::broker::parse_destination_query(query);
+    REQUIRE(q);
+    tandem::broker::destination_page page(*q);
+    for (const auto& d : all) {
+      if (!tandem::broker::destination_name_holds(d["name"].get<std::string>(), q->filter)) continue;
+      tandem::broker::destination_figures f;
+      f.name = d["name"];
+      f.topic = d["type"] == "topic";
+      f.pending = d["pending"];
+      f.consumers = d["consumers"];
+      f.enqueued = d["enqueued"];
+      f.dequeued = d["dequeued"];
+      f.inflight = d["inflight"];
+      page.add(std::move(f));
+    }
+    auto reference = console::page_destinations(all, query);
+    CHECK(page.matched() == reference["matched"]);
+    auto items = page.take();
+    REQUIRE(items.size() == reference["items"].size());
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      CHECK(items[i].name == reference["items"][i]["name"]);
+      CHECK(items[i].topic == (reference["items"][i]["type"] == "topic"));
+    }
+  }
+  CHECK_FALSE(tandem::broker::parse_destination_query("offset=3"));
+  CHECK(tandem::broker::destination_name_holds("/queue/\xff" "Ab", "ab"));  // a name journaled before issue 17
+  CHECK(tandem::broker::destination_name_holds("/queue/\xff" "Ab", "\\xff"));  // as the row shows it
 }
 
 TEST_CASE("the console's files are compiled in, the page at /console") {

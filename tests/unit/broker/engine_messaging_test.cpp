@@ -3,6 +3,9 @@
 #include "engine_fixture.h"
 #include "tests/tandem_skip.h"
 #include "broker/prometheus.h"
+#include "broker/admin_http.h"
+#include "broker/console_api.h"
+#include "broker/jolokia.h"
 
 #include <fmt/format.h>
 
@@ -848,4 +851,128 @@ TEST_CASE("issue 17: /metrics in slices of destinations is the same text as in o
   fx.eng->append_metrics(lw, later);
   CHECK(text.find("tandem_messages_pending{destination=\"/queue/q2a\"} 1\n") != std::string::npos);
   CHECK(text.find("tandem_messages_pending{destination=\"/queue/a\"}") == std::string::npos);
+}
+
+namespace asio = boost::asio;
+
+namespace {
+
+// admin_http over fx's engine, as broker_process wires it; its requests run on `io`.
+admin_sources engine_sources(fixture& fx, int& figure_calls) {
+  admin_sources s;
+  s.health = [] { return nlohmann::json{{"role", "master"}, {"broker_name", "test"}}; };
+  s.destinations = [&fx] { return fx.eng->destinations_json(); };
+  s.destination_figures = [&fx, &figure_calls](destination_cursor& at, std::size_t max, const std::string& filter) {
+    ++figure_calls;
+    return std::optional<destination_slice>(fx.eng->destination_figures_after(at, max, filter));
+  };
+  s.destination = [&fx](const std::string& name, bool topic) { return fx.eng->destination_json(name, topic); };
+  return s;
+}
+
+admin_http::response run_admin(asio::io_context& io, asio::awaitable<admin_http::response> request) {
+  admin_http::response out;
+  asio::co_spawn(io, std::move(request), [&](std::exception_ptr e, admin_http::response r) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(r);
+  });
+  io.restart();
+  io.run();
+  return out;
+}
+
+std::string joined(const admin_http::response& r) {
+  std::string text = r.body;
+  for (const auto& piece : r.pieces) text += piece;
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("issue 17: /api/destinations in slices is the same JSON as built whole, paged or not") {
+  fixture fx;
+  client p(fx), d(fx);
+  p.connect();
+  d.connect({{"client-id", "app"}});
+  d.subscribe("1", "/topic/t", "auto", {{"activemq.subscriptionName", "s"}});
+  d.subscribe("2", "/topic/t");
+  for (int i = 0; i < 2500; ++i) p.frame("SEND", {{"destination", fmt::format("/queue/q{}", i)}}, "x");
+  for (int i = 0; i < 40; ++i) p.send(fmt::format("/queue/q{}", i * 7), std::string(i, 'y'));
+  p.send("/queue/Mixed.Case", "z");
+  p.send("/topic/t", "news");
+  p.send("/topic/other", "lost");
+  fx.settle();
+
+  asio::io_context io;
+  int figure_calls = 0;
+  admin_http sliced(io.get_executor(), engine_sources(fx, figure_calls));
+  admin_sources whole_sources = engine_sources(fx, figure_calls);
+  whole_sources.destination_figures = nullptr;  // handle()'s answer: every row built at once
+  whole_sources.destination = nullptr;
+  admin_http whole(io.get_executor(), std::move(whole_sources));
+
+  // Unpaged: the same text as one dump of every row, built destination_row_slice rows a turn.
+  auto all = run_admin(io, sliced.destinations(""));
+  CHECK(all.status == 200);
+  CHECK(all.pieces.size() > 2);
+  auto reference = run_admin(io, whole.destinations(""));
+  REQUIRE(reference.status == 200);
+  CHECK(joined(all) == reference.body);
+  CHECK(figure_calls == 2503 / admin_http::destination_row_slice + 1);
+
+  const std::vector<std::string> queries = {
+      "limit=100", "limit=50&offset=2490", "offset=10&limit=7&sort=pending", "limit=1000&sort=consumers",
+      "limit=5&filter=MIXED", "limit=20&filter=q1&sort=pending&offset=3", "limit=3&sort=enqueued",
+      "limit=10&offset=99999", "limit=10&sort=bogus", "limit=0", "limit=1000&filter=t&sort=dequeued",
+      "limit=4&sort=dead_lettered&offset=1", "limit=9&sort=inflight"};
+  for (const auto& q : queries) {
+    CAPTURE(q);
+    figure_calls = 0;
+    auto page = run_admin(io, sliced.destinations(q));
+    REQUIRE(page.status == 200);
+    CHECK(page.body == run_admin(io, whole.destinations(q)).body);
+    CHECK(page.body == nlohmann::json(console_api::page_destinations(fx.eng->destinations_json(), q)).dump(2) + "\n");
+    // 2,503 destinations, destination_key_slice at a time.
+    CHECK(figure_calls == 2503 / admin_http::destination_key_slice + 1);
+  }
+  auto page = nlohmann::json::parse(run_admin(io, sliced.destinations("limit=2&sort=pending")).body);
+  CHECK(page["total"] == 2503);
+  CHECK(page["items"][0]["name"] == "/queue/q0");  // pending 2, ties in name order
+  CHECK(page["items"][1]["name"] == "/queue/q105");
+
+  // Jolokia: one destination is looked up, not walked (one figures call only asks: master?).
+  figure_calls = 0;
+  const std::string mbean = "/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=*,destinationType=";
+  for (const auto& target : {mbean + "Queue,destinationName=q7/QueueSize", mbean + "Queue,destinationName=q7",
+                             mbean + "Topic,destinationName=t/ConsumerCount", mbean + "Queue,destinationName=nope/QueueSize",
+                             mbean + "Queue,destinationName=!/queue!/q14/EnqueueCount",
+                             std::string("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=test")}) {
+    CAPTURE(target);
+    auto a = nlohmann::json::parse(run_admin(io, sliced.jolokia(target)).body);
+    auto b = nlohmann::json::parse(run_admin(io, whole.jolokia(target)).body);
+    a.erase("timestamp");
+    b.erase("timestamp");
+    CHECK(a == b);
+  }
+  CHECK(figure_calls == 5 + 1 + 2503 / admin_http::destination_key_slice + 1);
+  // Patterns: every match, the names in slices, the matches' rows built a few per turn.
+  for (const auto& target : {mbean + "Queue,destinationName=q1%3F/QueueSize", mbean + "Queue,destinationName=*5*",
+                             mbean + "Topic,destinationName=*", mbean + "Queue,destinationName=zz*/QueueSize",
+                             mbean + "Queue,destinationName=*/Bogus"}) {
+    CAPTURE(target);
+    auto a = nlohmann::json::parse(run_admin(io, sliced.jolokia(target)).body);
+    auto b = nlohmann::json::parse(run_admin(io, whole.jolokia(target)).body);
+    a.erase("timestamp");
+    b.erase("timestamp");
+    CHECK(a == b);
+  }
+  auto teens = nlohmann::json::parse(run_admin(io, sliced.jolokia(mbean + "Queue,destinationName=q1%3F/QueueSize")).body);
+  CHECK(teens["value"].size() == 10);
+  CHECK(teens["value"]["org.apache.activemq:brokerName=test,destinationName=q14,destinationType=Queue,type=Broker"]
+                     ["QueueSize"] == 2);
+  auto q7 = nlohmann::json::parse(run_admin(io, sliced.jolokia(mbean + "Queue,destinationName=q7/QueueSize")).body);
+  CHECK(q7["value"] == 2);
+  auto totals = nlohmann::json::parse(
+      run_admin(io, sliced.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=test")).body);
+  CHECK(totals["value"]["TotalDestinationCount"] == 2503);
 }

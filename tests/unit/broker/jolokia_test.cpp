@@ -85,3 +85,23 @@ TEST_CASE("unknown MBeans, destinations, brokers and attributes are Jolokia erro
   r = read("/api/jolokia/read/org.apache.activemq:type=Broker%zz");
   CHECK(r["status"] == 400);
 }
+
+TEST_CASE("issue 17: a pattern in destinationName reads every match, keyed by MBean name") {
+  const std::string prefix = "/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=*,destinationType=Queue,";
+  auto r = read(prefix + "destinationName=*/QueueSize");
+  REQUIRE(r["status"] == 200);
+  CHECK(r["value"] == json{{"org.apache.activemq:brokerName=tandem-a,destinationName=orders,destinationType=Queue,type=Broker",
+                            {{"QueueSize", 42}}},
+                           {"org.apache.activemq:brokerName=tandem-a,destinationName=a/b,destinationType=Queue,type=Broker",
+                            {{"QueueSize", 1}}}});
+  CHECK(r["request"]["attribute"] == "QueueSize");
+  r = read(prefix + "destinationName=ord%3Fr*");
+  REQUIRE(r["status"] == 200);
+  REQUIRE(r["value"].size() == 1);
+  CHECK(r["value"].begin().value()["EnqueueCount"] == 100);  // no attribute: all of them
+  CHECK(read(prefix + "destinationName=prices*")["status"] == 404);  // a topic, not a queue
+  CHECK(read(prefix + "destinationName=*/Bogus")["status"] == 404);
+  CHECK(jolokia::is_pattern("a*"));
+  CHECK(jolokia::is_pattern("?"));
+  CHECK_FALSE(jolokia::is_pattern("orders"));
+}
