@@ -10,8 +10,8 @@
 #include "broker/asio.h"  // before Beast, which includes Asio
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
-#include "broker/detail/admin_http_serve.h"
 #include "broker/console_api.h"
 #include "broker/jolokia.h"
 
@@ -23,8 +23,14 @@ namespace tandem::broker {
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
-using detail::json_body;
-using detail::json_type;
+namespace {
+constexpr std::chrono::seconds request_timeout{5};
+constexpr const char* json_type = "application/json";
+
+// Never throws: a name that is not UTF-8 (a store from before issue 17 may hold one) comes
+// out as U+FFFD instead of an exception that closed the connection unanswered.
+std::string json_body(const nlohmann::json& j) { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"; }
+}  // namespace
 
 admin_http::admin_http(asio::any_io_executor executor, admin_sources sources, admin_access access,
                        std::shared_ptr<boost::asio::ssl::context> tls)
@@ -488,6 +494,113 @@ asio::awaitable<void> admin_http::session(asio::ip::tcp::socket socket) {
   }
 }
 
-// tls_session and serve(): admin_http_tls.cpp and detail/admin_http_serve.h.
+asio::awaitable<void> admin_http::tls_session(asio::ip::tcp::socket socket) {
+  try {
+    boost::system::error_code ec;
+    std::string peer = socket.remote_endpoint(ec).address().to_string();
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
+    co_await stream.async_handshake(boost::asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // Plain HTTP sent to the HTTPS port, an untrusted client certificate, a scanner: one
+      // line per 10 s with the count of the others, or a scanner writes the log full.
+      static log::rate_limiter failures(std::chrono::seconds(10));
+      std::uint64_t suppressed = 0;
+      if (failures.allow(suppressed))
+        log::warn("admin", "TLS handshake failed",
+                  {log::kv("remote", peer), log::kv("error", ec.message()), log::kv("suppressed", suppressed)});
+      co_return;
+    }
+    co_await serve(stream);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
+    co_await stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));  // close_notify; errors don't matter
+  } catch (const std::exception& e) {
+    log::warn("admin", "request failed", {log::kv("error", e.what())});
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> admin_http::serve(Stream& stream) {
+  auto& tcp = beast::get_lowest_layer(stream);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(4096);  // a POST may carry "{}"; nothing reads it
+    tcp.expires_after(request_timeout);
+    boost::system::error_code ec;
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;  // closed, timed out, or garbage: nothing to answer on an admin port
+    auto& req = parser.get();
+    std::string_view target(req.target().data(), req.target().size());
+    std::string destination;
+    response r;
+    if (auto refused = co_await check_access(req, tcp.socket())) {
+      r = std::move(*refused);
+    } else if (req.method() == http::verb::get && target == "/api/group") {
+      // co_await kept out of the braced temporaries: GCC 12 destroys temporaries of a
+      // full-expression holding a co_await twice (a double free, seen here).
+      nlohmann::json members = co_await group();
+      r = response{200, json_type, json_body(members)};
+    } else if (req.method() == http::verb::post && cancel_target(target, destination)) {
+      log::info("admin", "scheduled message cancel requested",
+                {log::kv("job_id", destination.empty() ? "(all)" : destination),
+                 log::kv("remote", tcp.socket().remote_endpoint(ec).address().to_string())});
+      r = co_await cancel_scheduled(std::move(destination));
+    } else if (req.method() == http::verb::post && purge_target(target, destination)) {
+      log::info("admin", "purge requested", {log::kv("destination", destination),
+                                              log::kv("remote", tcp.socket().remote_endpoint(ec).address().to_string())});
+      r = co_await purge(std::move(destination));
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) &&
+               (target.substr(0, target.find('?')) == "/api/connections" ||
+                target.substr(0, target.find('?')) == "/api/scheduled")) {
+      auto query_at = target.find('?');
+      std::string query(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1));
+      if (target.starts_with("/api/connections")) r = co_await connections(std::move(query));
+      else r = co_await scheduled(std::move(query));
+    } else if ((req.method() == http::verb::get || req.method() == http::verb::head) && target == "/metrics") {
+      r = co_await metrics();
+    } else if (req.method() == http::verb::get && browse_target(target, destination)) {
+      auto query_at = target.find('?');
+      r = co_await browse(std::move(destination),
+                          std::string(query_at == std::string_view::npos ? std::string_view() : target.substr(query_at + 1)));
+    } else {
+      r = handle(std::string_view(req.method_string().data(), req.method_string().size()), target);
+    }
+    http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
+    res.set(http::field::server, "tandemd");
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    if (r.status == 401) res.set(http::field::www_authenticate, "Basic realm=\"tandem admin\", charset=\"UTF-8\"");
+    if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    res.keep_alive(req.keep_alive());
+    if (!r.pieces.empty()) {
+      // The header, then the pieces as they are: one gathered write, no copy into one body.
+      http::response<http::empty_body> head;
+      head.base() = res.base();
+      std::size_t length = 0;
+      std::vector<asio::const_buffer> body;
+      for (const auto& piece : r.pieces) {
+        length += piece.size();
+        if (!piece.empty()) body.push_back(asio::buffer(piece));
+      }
+      head.content_length(length);
+      head.keep_alive(req.keep_alive());
+      http::response_serializer<http::empty_body> header(head);
+      tcp.expires_after(request_timeout);
+      co_await http::async_write_header(stream, header, asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && req.method() != http::verb::head)
+        co_await asio::async_write(stream, body, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !req.keep_alive()) break;
+      continue;
+    }
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();
+    tcp.expires_after(request_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !req.keep_alive()) break;
+  }
+}
 
 }  // namespace tandem::broker
