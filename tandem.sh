@@ -16,42 +16,52 @@ JOBS=${JOBS:-$(nproc)}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$ROOT} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 
-PACKAGES=(
+# What building tandemd needs: the toolchain, every library CMake's configure looks for
+# (an optional one installed only later would stay "not found" in the tree's cache), and
+# npm for the console's packages. `run` installs these only; the rest are for the tests.
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libboost-dev libboost-filesystem-dev nlohmann-json3-dev doctest-dev
   libxxhash-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev libssl-dev
-  libfuse3-dev libfaketime python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
+  libfuse3-dev libpq-dev nodejs
+)
+TEST_PACKAGES=(
+  libfaketime python3 python3-stomp fuse3 bindfs iproute2 procps psmisc openssl systemd curl
   ceph-mon ceph-mgr ceph-osd ceph-mds ceph-fuse ceph-common fio
-  activemq libxstream-java libjettison-java python3-pytest libpq-dev postgresql-15 patroni etcd-server
-  python3-websocket nodejs chromium
+  activemq libxstream-java libjettison-java python3-pytest postgresql-15 patroni etcd-server
+  python3-websocket chromium
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-setup() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+setup() {  # setup [run]: only what building and running tandemd needs with "run"
+  local packages=("${BUILD_PACKAGES[@]}") missing=()
+  [ "${1:-}" = run ] || packages+=("${TEST_PACKAGES[@]}")
+  # One dpkg-query for all of them: the packages it knows, installed or not.
+  local installed
+  installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null | awk '/ install ok installed$/ {print $1}' || true)
+  for p in "${packages[@]}"; do
+    grep -qx "$p" <<<"$installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "tandem.sh: installing Debian packages: ${missing[*]}" >&2
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  setup_browser_tests
+  if [ "${1:-}" = run ]; then setup_npm broker/console; else setup_npm tests/browser broker/console; fi
 }
 
-# The browser tests' npm packages (puppeteer-core, @stomp/stompjs), exactly as pinned in
-# tests/browser/package-lock.json. Debian 12 ships npm apart from nodejs (a nodejs from
-# elsewhere may bundle its own npm). Done again only when the lockfile changed.
-# The console's @stomp/stompjs (broker/console/package-lock.json) is installed the same way;
-# the build embeds it into tandemd.
-setup_browser_tests() {
+# The npm packages of the browser tests (puppeteer-core, @stomp/stompjs) and of the console
+# (@stomp/stompjs, Chart.js; the build embeds them into tandemd), exactly as pinned in
+# tests/browser/package-lock.json and broker/console/package-lock.json. Debian 12 ships npm
+# apart from nodejs (a nodejs from elsewhere may bundle its own npm). Done again only when a
+# lockfile changed. `run` needs the console's only.
+setup_npm() {  # setup_npm DIR...
   if ! command -v npm >/dev/null; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null
   fi
   local dir
-  for dir in tests/browser broker/console; do
+  for dir in "$@"; do
     if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
@@ -86,7 +96,7 @@ case "$cmd" in
   run)
     # Only the broker and what it links (about a third of the tree's build steps); the
     # tests and tools are built by `test`, `build` and `bench` (issue 19: build time).
-    setup; build tandemd
+    setup run; build tandemd
     mkdir -p var/store
     exec build/broker/tandemd --store var/store --create-store --listen 127.0.0.1:61613 --admin 127.0.0.1:8161 --name local "$@" ;;
   bench) setup; build tandem-journal-bench; exec build/tools/journal/tandem-journal-bench "$@" ;;

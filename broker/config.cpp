@@ -10,7 +10,6 @@
 #include <set>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -656,28 +655,6 @@ config_result load_config_file(const std::filesystem::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path.string());
-}
-
-void add_command_line_options(CLI::App& app, command_line& out) {
-  app.add_option("--config", out.config_file, "JSON configuration file (keys: tandemd --print-config-reference)");
-  app.add_option("--check-config", out.check_config_file, "validate a configuration file and exit (0 = valid)");
-  app.add_flag("--print-config-reference", out.print_config_reference,
-               "print the configuration reference (docs/configuration.md) made from the schema and exit");
-  app.add_option("--store", out.store, "store directory shared by master and slaves, or a postgresql:// URI (docs/postgresql.md)");
-  app.add_option("--listen", out.listen, "STOMP listen address HOST:PORT (default 127.0.0.1:61613; port 0 = any free)");
-  app.add_option("--admin", out.admin, "admin HTTP listen address HOST:PORT (/health, /metrics, /api/...)");
-  app.add_option("--name", out.name, "broker name (CONNECTED server header, holder record, logs)");
-  app.add_flag("--create-store", out.create_store, "create a new store in --store DIR if there is none");
-  app.add_option("--sync", out.sync, "journal sync policy: always (default), periodic, never");
-  app.add_option("--threads", out.threads, "io threads (default 1)");
-  app.add_option("--lock-check-interval", out.lock_check_interval_ms, "lock watchdog check interval in ms (default 1000)");
-  app.add_option("--lock-wait", out.lock_wait, "how a slave waits for the lock: blocking (default) or polling");
-  app.add_option("--lock-poll-interval-ms", out.lock_poll_interval_ms,
-                 "with --lock-wait polling: ms between two tries for the lock (default 500)");
-  app.add_option("--takeover-delay", out.takeover_delay_ms, "override the takeover delay in ms (default: by file-system type)");
-  app.add_option("--log-level", out.log_level, "debug, info, warn or error");
-  app.add_option("--hash-password", out.hash_password,
-                 "print a password_hash for the users list and exit (\"-\" reads the password from stdin)");
 }
 
 void apply_command_line(const command_line& cl, config& cfg, std::vector<std::string>& errors) {

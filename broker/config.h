@@ -187,6 +187,10 @@ struct command_line {
 
 // Register every option on `app` (so --help lists them all), writing into `out`.
 void add_command_line_options(CLI::App& app, command_line& out);
+// tandemd's whole command line into `out` (hash_password_given included). nullopt: go on;
+// otherwise CLI11 has answered (--help printed, or a usage error on stderr) and this is the
+// exit status. Both in config_command_line.cpp, the one file with CLI11.
+std::optional<int> parse_command_line(int argc, char** argv, command_line& out);
 
 // Apply command-line values over `cfg` (they win over the file). Bad values are appended to
 // `errors` naming the option.

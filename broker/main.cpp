@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "broker/broker_process.h"
 #include "broker/config.h"
 #include "broker/config_schema.h"
@@ -94,15 +92,9 @@ int run_broker(config cfg, bool from_file) {
 
 int main(int argc, char** argv) {
   using namespace tandem::broker;
-  CLI::App app{"tandemd: a persistent STOMP 1.2 broker; brokers sharing one --store elect a master by file lock"};
   command_line cl;
-  add_command_line_options(app, cl);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (app.count("--hash-password") > 0) return print_password_hash(*cl.hash_password);
+  if (auto status = parse_command_line(argc, argv, cl)) return *status;
+  if (cl.hash_password_given) return print_password_hash(*cl.hash_password);
   if (cl.print_config_reference) {
     std::fputs(render_config_reference().c_str(), stdout);
     return exit_ok;

@@ -7,7 +7,8 @@
 # compiled again with the define into an object library, and those objects are linked ahead
 # of the normal libraries: their definitions win and the normal members that define the same
 # symbols are never pulled in (a mismatch is a duplicate-symbol link error, never a silent
-# mix). Cost: a few translation units, not a second build tree. Which files carry defects is
+# mix). tandemd's own files are linked as tandemd's objects unless one of them carries a
+# defect. Cost: a few translation units, not a second build tree. Which files carry defects is
 # read when CMake configures; re-run it after adding a defect to another file.
 #
 # With -DTANDEM_UNSAFE_FAULTS=ON (top-level CMakeLists.txt) the whole tree, tandemd included,
@@ -57,22 +58,37 @@ function(tandem_add_unsafe_tandemd)
     endif()
   endforeach()
 
-  get_target_property(main_sources tandemd SOURCES)
-  get_target_property(main_dir tandemd SOURCE_DIR)
+  # tandemd's own files (the object library tandemd_objects, broker/CMakeLists.txt): their
+  # objects as they are when none of them carries a defect, else all compiled again here.
+  get_target_property(main_sources tandemd_objects SOURCES)
+  get_target_property(main_dir tandemd_objects SOURCE_DIR)
   set(main_abs "")
+  set(main_defective FALSE)
   foreach(src IN LISTS main_sources)
     if(NOT IS_ABSOLUTE "${src}")
       set(src "${main_dir}/${src}")
     endif()
     list(APPEND main_abs "${src}")
+    file(STRINGS "${src}" hit REGEX "TANDEM_UNSAFE_FAULTS" LIMIT_COUNT 1)
+    if(hit)
+      set(main_defective TRUE)
+    endif()
   endforeach()
-  add_executable(tandemd-unsafe ${main_abs} ${objects} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/unsafe_faults.cpp)
-  foreach(prop COMPILE_DEFINITIONS COMPILE_OPTIONS INCLUDE_DIRECTORIES LINK_LIBRARIES)
-    get_target_property(value tandemd ${prop})
+  if(main_defective)
+    add_executable(tandemd-unsafe ${main_abs} ${objects} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/unsafe_faults.cpp)
+  else()
+    add_executable(tandemd-unsafe $<TARGET_OBJECTS:tandemd_objects> ${objects} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/unsafe_faults.cpp)
+  endif()
+  foreach(prop COMPILE_DEFINITIONS COMPILE_OPTIONS INCLUDE_DIRECTORIES)
+    get_target_property(value tandemd_objects ${prop})
     if(value)
       set_property(TARGET tandemd-unsafe APPEND PROPERTY ${prop} ${value})
     endif()
   endforeach()
+  get_target_property(value tandemd LINK_LIBRARIES)
+  if(value)
+    set_property(TARGET tandemd-unsafe APPEND PROPERTY LINK_LIBRARIES ${value})
+  endif()
   target_compile_definitions(tandemd-unsafe PRIVATE TANDEM_UNSAFE_FAULTS)
   # Deliberately no install() rule: this binary is for tests only.
 endfunction()
