@@ -138,7 +138,8 @@ def scrape(admin_port, stop, results):
     results.put(out)
 
 
-def scraping_metrics_does_not_stall_a_producer(brokers):
+def broker_with_many_queues(brokers):
+    """A broker holding DESTINATIONS queues (none collected), and the session that made them."""
     b = Broker(config={"admin_open_reads": True, "allow_anonymous": True, "destination_gc_ms": 0,
                        "max_destinations": max(DESTINATIONS + 10, 10000), "idle_timeout_ms": 0})
     brokers.append(b)
@@ -146,6 +147,11 @@ def scraping_metrics_does_not_stall_a_producer(brokers):
     t0 = time.monotonic()
     maker = make_queues(b, DESTINATIONS)
     print(f"{DESTINATIONS} queues made in {time.monotonic() - t0:.1f} s", flush=True)
+    return b, maker
+
+
+def scraping_metrics_does_not_stall_a_producer(brokers):
+    b, maker = broker_with_many_queues(brokers)
     latencies, scrapes = receipt_latencies_while(b, scrape, (b.admin_port,), SCRAPE_S, pause=0.005)
     maker.close()
     worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
@@ -317,13 +323,7 @@ def stall_while_scraping(brokers, paths, what, fraction):
     """DESTINATIONS queues; the median time of the whole unpaged listing (every row built);
     then a producer's SEND->RECEIPT while `paths` are scraped back to back. Fails when the
     worst SEND waited more than `fraction` of that listing (at most 1 s)."""
-    b = Broker(config={"admin_open_reads": True, "allow_anonymous": True, "destination_gc_ms": 0,
-                       "max_destinations": max(DESTINATIONS + 10, 10000), "idle_timeout_ms": 0})
-    brokers.append(b)
-    b.start()
-    t0 = time.monotonic()
-    maker = make_queues(b, DESTINATIONS)
-    print(f"{DESTINATIONS} queues made in {time.monotonic() - t0:.1f} s", flush=True)
+    b, maker = broker_with_many_queues(brokers)
     whole = []
     for _ in range(3):
         t = time.monotonic()

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "broker/admin_http.h"
+#include "admin_request.h"
 
 using namespace tandem;
 using namespace tandem::broker;
@@ -82,17 +83,6 @@ TEST_CASE("a name that is not UTF-8 is answered, not a closed connection") {
   CHECK(j[0]["name"].get<std::string>().starts_with("/queue/"));
 }
 
-// Runs one of admin_http's request coroutines (connections, scheduled) to its end on `io`.
-admin_http::response run_request(asio::io_context& io, asio::awaitable<admin_http::response> request) {
-  admin_http::response out;
-  asio::co_spawn(io, std::move(request), [&](std::exception_ptr e, admin_http::response r) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(r);
-  });
-  io.restart();
-  io.run();
-  return out;
-}
 
 TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a percent-encoded job id") {
   asio::io_context io;
@@ -109,16 +99,16 @@ TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a pe
     reply(200, {{"total", 0}, {"items", nlohmann::json::array()}});
   };
   admin_http a(io.get_executor(), std::move(s));
-  CHECK(run_request(io, a.scheduled("")).status == 200);
+  CHECK(test::run_admin_request(io, a.scheduled("")).status == 200);
   CHECK(got_offset == 0);
   CHECK(got_limit == 100);
-  CHECK(run_request(io, a.scheduled("offset=20&limit=5")).status == 200);
+  CHECK(test::run_admin_request(io, a.scheduled("offset=20&limit=5")).status == 200);
   CHECK(got_offset == 20);
   CHECK(got_limit == 5);
-  CHECK(run_request(io, a.scheduled("limit=0")).status == 400);
-  CHECK(run_request(io, a.scheduled("limit=1001")).status == 400);
-  CHECK(run_request(io, a.scheduled("page=2")).status == 400);
-  CHECK(run_request(io, a.scheduled("offset=x")).status == 400);
+  CHECK(test::run_admin_request(io, a.scheduled("limit=0")).status == 400);
+  CHECK(test::run_admin_request(io, a.scheduled("limit=1001")).status == 400);
+  CHECK(test::run_admin_request(io, a.scheduled("page=2")).status == 400);
+  CHECK(test::run_admin_request(io, a.scheduled("offset=x")).status == 400);
   CHECK(a.handle("GET", "/api/scheduled").status == 500);  // answered by the session, not handle()
 
   admin_http::response r;
@@ -139,7 +129,7 @@ TEST_CASE("issue 16: scheduled messages are paged by query and cancelled by a pe
   CHECK(nlohmann::json::parse(r.body)["total"] == 9);
 
   admin_http slave(io.get_executor(), sources_for("slave", false));
-  CHECK(run_request(io, slave.scheduled("")).status == 503);
+  CHECK(test::run_admin_request(io, slave.scheduled("")).status == 503);
 
   std::string job;
   CHECK(admin_http::cancel_target("/api/scheduled/ID%3Ab-1-7/cancel", job));
@@ -219,7 +209,7 @@ TEST_CASE("issue 17: /api/connections is one page, built in slices with the io t
   for (std::uint64_t id = 1; id <= 1300; ++id) fake.frames_in[id] = id % 7;
   admin_http a(io.get_executor(), fake.sources(io));
 
-  auto r = run_request(io, a.connections(""));
+  auto r = test::run_admin_request(io, a.connections(""));
   REQUIRE(r.status == 200);
   auto page = nlohmann::json::parse(r.body);
   CHECK(page["total"] == 1300);
@@ -235,22 +225,22 @@ TEST_CASE("issue 17: /api/connections is one page, built in slices with the io t
   static_assert(admin_http::connection_key_slice == 512);
   CHECK(fake.slices_after == std::vector<std::uint64_t>{0, 512, 1024});
 
-  page = nlohmann::json::parse(run_request(io, a.connections("offset=1290&limit=50")).body);
+  page = nlohmann::json::parse(test::run_admin_request(io, a.connections("offset=1290&limit=50")).body);
   CHECK(ids_of(page) == std::vector<std::uint64_t>{1291, 1292, 1293, 1294, 1295, 1296, 1297, 1298, 1299, 1300});
 
   // Largest figure first; among equal figures, session order.
-  page = nlohmann::json::parse(run_request(io, a.connections("sort=frames_in&limit=3")).body);
+  page = nlohmann::json::parse(test::run_admin_request(io, a.connections("sort=frames_in&limit=3")).body);
   CHECK(ids_of(page) == std::vector<std::uint64_t>{6, 13, 20});
   CHECK(page["sort"] == "frames_in");
   // An unknown sort is session order, as /api/destinations falls back to its name order.
-  CHECK(nlohmann::json::parse(run_request(io, a.connections("sort=rss&limit=1")).body)["sort"] == "session");
+  CHECK(nlohmann::json::parse(test::run_admin_request(io, a.connections("sort=rss&limit=1")).body)["sort"] == "session");
 
-  page = nlohmann::json::parse(run_request(io, a.connections("filter=C12&limit=1000")).body);  // case ignored
+  page = nlohmann::json::parse(test::run_admin_request(io, a.connections("filter=C12&limit=1000")).body);  // case ignored
   // c12, c120..c129, c1200..c1299: the filter reached the source in lower case.
   CHECK(page["matched"] == 1 + 10 + 100);
   CHECK(page["total"] == 1300);
-  CHECK(nlohmann::json::parse(run_request(io, a.connections("limit=5000")).body)["limit"] == 1000);
-  CHECK(nlohmann::json::parse(run_request(io, a.connections("limit=0")).body)["limit"] == 1);
+  CHECK(nlohmann::json::parse(test::run_admin_request(io, a.connections("limit=5000")).body)["limit"] == 1000);
+  CHECK(nlohmann::json::parse(test::run_admin_request(io, a.connections("limit=0")).body)["limit"] == 1);
 
   // A session that closes between its key and its row is left out of the page.
   auto s = fake.sources(io);
@@ -261,14 +251,14 @@ TEST_CASE("issue 17: /api/connections is one page, built in slices with the io t
     return slice;
   };
   admin_http closing(io.get_executor(), std::move(s));
-  page = nlohmann::json::parse(run_request(io, closing.connections("limit=3")).body);
+  page = nlohmann::json::parse(test::run_admin_request(io, closing.connections("limit=3")).body);
   CHECK(ids_of(page) == std::vector<std::uint64_t>{1, 3});
 }
 
 TEST_CASE("issue 17: /api/connections is 503 on a slave and when the broker steps down mid-listing") {
   asio::io_context io;
   admin_http slave(io.get_executor(), sources_for("slave", false));
-  CHECK(run_request(io, slave.connections("")).status == 503);
+  CHECK(test::run_admin_request(io, slave.connections("")).status == 503);
 
   fake_sessions fake;
   for (std::uint64_t id = 1; id <= 600; ++id) fake.frames_in[id] = 0;
@@ -278,7 +268,7 @@ TEST_CASE("issue 17: /api/connections is 503 on a slave and when the broker step
     return after == 0 ? keys(after, max, f, o) : std::nullopt;  // no longer master
   };
   admin_http a(io.get_executor(), std::move(s));
-  CHECK(run_request(io, a.connections("")).status == 503);
+  CHECK(test::run_admin_request(io, a.connections("")).status == 503);
 }
 
 TEST_CASE("issue 17: /metrics is rendered in slices with the io thread's other work between them, and sent as pieces") {
@@ -293,7 +283,7 @@ TEST_CASE("issue 17: /metrics is rendered in slices with the io thread's other w
   };
   s.metrics_sliced = [](prometheus::sliced_families&) { return std::vector<std::string>{"a 1\n", "b 2\n"}; };
   admin_http a(io.get_executor(), std::move(s));
-  auto r = run_request(io, a.metrics());
+  auto r = test::run_admin_request(io, a.metrics());
   CHECK(r.status == 200);
   CHECK(r.content_type.starts_with("text/plain; version=0.0.4"));
   CHECK(slices == 3);
@@ -302,7 +292,7 @@ TEST_CASE("issue 17: /metrics is rendered in slices with the io thread's other w
 
   // Without the sliced sources (a test double, a tool), the text of handle().
   admin_http whole(io.get_executor(), sources_for("master", true));
-  r = run_request(io, whole.metrics());
+  r = test::run_admin_request(io, whole.metrics());
   CHECK(r.body == "tandem_role{role=\"master\"} 1\n");
 }
 
@@ -333,14 +323,14 @@ TEST_CASE("issue 17: /api/destinations and Jolokia walk in slices with the clien
   s.destination = [&](const std::string& name, bool) { return nlohmann::json{{"name", name}, {"type", "queue"}}; };
   admin_http a(io.get_executor(), s);
 
-  auto page = nlohmann::json::parse(run_request(io, a.destinations("limit=2&sort=pending")).body);
+  auto page = nlohmann::json::parse(test::run_admin_request(io, a.destinations("limit=2&sort=pending")).body);
   CHECK(page["items"] == nlohmann::json::array({{{"name", "/queue/q2"}, {"type", "queue"}}, {{"name", "/queue/q5"}, {"type", "queue"}}}));
   CHECK(page["total"] == 2500);
   CHECK(maxima == std::vector<std::size_t>(3, admin_http::destination_key_slice));
   CHECK(ran_after_slice == std::vector<int>{1});  // before the second slice
 
   maxima.clear();
-  auto all = run_request(io, a.destinations(""));
+  auto all = test::run_admin_request(io, a.destinations(""));
   CHECK(all.status == 200);
   CHECK(maxima.size() == 2500 / admin_http::destination_row_slice + 1);
   std::string text;
@@ -354,13 +344,13 @@ TEST_CASE("issue 17: /api/destinations and Jolokia walk in slices with the clien
     return inner(at, max, f);
   };
   admin_http stepping(io.get_executor(), s);
-  CHECK(run_request(io, stepping.destinations("limit=5")).status == 503);
+  CHECK(test::run_admin_request(io, stepping.destinations("limit=5")).status == 503);
   master = true;
   wrapped = 0;
-  CHECK(run_request(io, stepping.destinations("")).status == 503);
+  CHECK(test::run_admin_request(io, stepping.destinations("")).status == 503);
   master = true;
   wrapped = 0;  // the first call only asks whether there is an engine
-  CHECK(run_request(io, stepping.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=*")).status == 503);
+  CHECK(test::run_admin_request(io, stepping.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=*")).status == 503);
 
   // No destinations: an empty array, as before.
   master = true;
@@ -369,7 +359,7 @@ TEST_CASE("issue 17: /api/destinations and Jolokia walk in slices with the clien
     return std::optional<destination_slice>(destination_slice{});
   };
   admin_http empty(io.get_executor(), s);
-  auto none = run_request(io, empty.destinations(""));
+  auto none = test::run_admin_request(io, empty.destinations(""));
   std::string none_text;
   for (const auto& piece : none.pieces) none_text += piece;
   CHECK(none_text == "[]\n");

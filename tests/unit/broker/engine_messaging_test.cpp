@@ -4,6 +4,7 @@
 #include "tests/tandem_skip.h"
 #include "broker/prometheus.h"
 #include "broker/admin_http.h"
+#include "admin_request.h"
 #include "broker/console_api.h"
 #include "broker/jolokia.h"
 
@@ -870,16 +871,6 @@ admin_sources engine_sources(fixture& fx, int& figure_calls) {
   return s;
 }
 
-admin_http::response run_admin(asio::io_context& io, asio::awaitable<admin_http::response> request) {
-  admin_http::response out;
-  asio::co_spawn(io, std::move(request), [&](std::exception_ptr e, admin_http::response r) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(r);
-  });
-  io.restart();
-  io.run();
-  return out;
-}
 
 std::string joined(const admin_http::response& r) {
   std::string text = r.body;
@@ -912,10 +903,10 @@ TEST_CASE("issue 17: /api/destinations in slices is the same JSON as built whole
   admin_http whole(io.get_executor(), std::move(whole_sources));
 
   // Unpaged: the same text as one dump of every row, built destination_row_slice rows a turn.
-  auto all = run_admin(io, sliced.destinations(""));
+  auto all = test::run_admin_request(io, sliced.destinations(""));
   CHECK(all.status == 200);
   CHECK(all.pieces.size() > 2);
-  auto reference = run_admin(io, whole.destinations(""));
+  auto reference = test::run_admin_request(io, whole.destinations(""));
   REQUIRE(reference.status == 200);
   CHECK(joined(all) == reference.body);
   CHECK(figure_calls == 2503 / admin_http::destination_row_slice + 1);
@@ -928,14 +919,14 @@ TEST_CASE("issue 17: /api/destinations in slices is the same JSON as built whole
   for (const auto& q : queries) {
     CAPTURE(q);
     figure_calls = 0;
-    auto page = run_admin(io, sliced.destinations(q));
+    auto page = test::run_admin_request(io, sliced.destinations(q));
     REQUIRE(page.status == 200);
-    CHECK(page.body == run_admin(io, whole.destinations(q)).body);
+    CHECK(page.body == test::run_admin_request(io, whole.destinations(q)).body);
     CHECK(page.body == nlohmann::json(console_api::page_destinations(fx.eng->destinations_json(), q)).dump(2) + "\n");
     // 2,503 destinations, destination_key_slice at a time.
     CHECK(figure_calls == 2503 / admin_http::destination_key_slice + 1);
   }
-  auto page = nlohmann::json::parse(run_admin(io, sliced.destinations("limit=2&sort=pending")).body);
+  auto page = nlohmann::json::parse(test::run_admin_request(io, sliced.destinations("limit=2&sort=pending")).body);
   CHECK(page["total"] == 2503);
   CHECK(page["items"][0]["name"] == "/queue/q0");  // pending 2, ties in name order
   CHECK(page["items"][1]["name"] == "/queue/q105");
@@ -948,8 +939,8 @@ TEST_CASE("issue 17: /api/destinations in slices is the same JSON as built whole
                              mbean + "Queue,destinationName=!/queue!/q14/EnqueueCount",
                              std::string("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=test")}) {
     CAPTURE(target);
-    auto a = nlohmann::json::parse(run_admin(io, sliced.jolokia(target)).body);
-    auto b = nlohmann::json::parse(run_admin(io, whole.jolokia(target)).body);
+    auto a = nlohmann::json::parse(test::run_admin_request(io, sliced.jolokia(target)).body);
+    auto b = nlohmann::json::parse(test::run_admin_request(io, whole.jolokia(target)).body);
     a.erase("timestamp");
     b.erase("timestamp");
     CHECK(a == b);
@@ -960,19 +951,19 @@ TEST_CASE("issue 17: /api/destinations in slices is the same JSON as built whole
                              mbean + "Topic,destinationName=*", mbean + "Queue,destinationName=zz*/QueueSize",
                              mbean + "Queue,destinationName=*/Bogus"}) {
     CAPTURE(target);
-    auto a = nlohmann::json::parse(run_admin(io, sliced.jolokia(target)).body);
-    auto b = nlohmann::json::parse(run_admin(io, whole.jolokia(target)).body);
+    auto a = nlohmann::json::parse(test::run_admin_request(io, sliced.jolokia(target)).body);
+    auto b = nlohmann::json::parse(test::run_admin_request(io, whole.jolokia(target)).body);
     a.erase("timestamp");
     b.erase("timestamp");
     CHECK(a == b);
   }
-  auto teens = nlohmann::json::parse(run_admin(io, sliced.jolokia(mbean + "Queue,destinationName=q1%3F/QueueSize")).body);
+  auto teens = nlohmann::json::parse(test::run_admin_request(io, sliced.jolokia(mbean + "Queue,destinationName=q1%3F/QueueSize")).body);
   CHECK(teens["value"].size() == 10);
   CHECK(teens["value"]["org.apache.activemq:brokerName=test,destinationName=q14,destinationType=Queue,type=Broker"]
                      ["QueueSize"] == 2);
-  auto q7 = nlohmann::json::parse(run_admin(io, sliced.jolokia(mbean + "Queue,destinationName=q7/QueueSize")).body);
+  auto q7 = nlohmann::json::parse(test::run_admin_request(io, sliced.jolokia(mbean + "Queue,destinationName=q7/QueueSize")).body);
   CHECK(q7["value"] == 2);
   auto totals = nlohmann::json::parse(
-      run_admin(io, sliced.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=test")).body);
+      test::run_admin_request(io, sliced.jolokia("/api/jolokia/read/org.apache.activemq:type=Broker,brokerName=test")).body);
   CHECK(totals["value"]["TotalDestinationCount"] == 2503);
 }
