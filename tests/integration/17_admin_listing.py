@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.request
 
-from tandem_test import Broker, Raw, metric, receipt_latencies_while, run, wait_for
+from tandem_test import Broker, Raw, latency_figures, metric, receipt_latencies_while, run, scrape_admin, wait_for
 
 CROWD = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("TANDEM_ADMIN_CROWD", "4000"))
 SCRAPE_S = float(os.environ.get("TANDEM_ADMIN_SCRAPE_S", "8"))
@@ -83,19 +83,10 @@ class Crowd:
                 pass
 
 
-def scrape(admin_port, stop, results):
-    """Scrapes /api/connections until `stop`; puts [(seconds, bytes)] on `results`. The
-    console's poll and a monitoring job: the default page, a full page sorted by a figure
-    (every session is looked at), and a filtered page."""
-    paths = ["/api/connections", "/api/connections?limit=1000&sort=frames_in",
-             "/api/connections?limit=100&filter=crowd-39"]
-    out = []
-    while not stop.is_set():
-        t = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{paths[len(out) % len(paths)]}", timeout=60) as r:
-            size = len(r.read())
-        out.append((time.monotonic() - t, size))
-    results.put(out)
+# The console's poll and a monitoring job: the default page, a full page sorted by a figure
+# (every session is looked at), and a filtered page.
+SCRAPE_PATHS = ["/api/connections", "/api/connections?limit=1000&sort=frames_in",
+                "/api/connections?limit=100&filter=crowd-39"]
 
 
 def connections_are_paged(brokers):
@@ -143,16 +134,13 @@ def scraping_connections_does_not_stall_a_producer(brokers):
     try:
         # Every crowd connection got its CONNECTED: the sessions are there to be listed.
         assert metric(b, "tandem_connections") >= CROWD
-        latencies, scrapes = receipt_latencies_while(b, scrape, (b.admin_port,), SCRAPE_S, results_timeout=120)
-        worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
+        latencies, scrapes = receipt_latencies_while(b, scrape_admin, (b.admin_port, SCRAPE_PATHS, 60), SCRAPE_S,
+                                                     results_timeout=120)
+        worst, figures = latency_figures(latencies)
         scrape_times = sorted(s for s, _ in scrapes)
-        load = os.getloadavg()
         print(f"{CROWD} sessions, {len(scrapes)} scrapes of /api/connections in {SCRAPE_S:.0f} s "
               f"(answer {scrape_times[len(scrape_times) // 2] * 1000:.0f} ms median, "
-              f"{scrape_times[-1] * 1000:.0f} ms worst, up to {max(s for _, s in scrapes)} bytes); "
-              f"{len(latencies)} SEND->RECEIPT: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-              f"p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms; load average "
-              f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
+              f"{scrape_times[-1] * 1000:.0f} ms worst, up to {max(s for _, s in scrapes)} bytes); {figures}", flush=True)
         assert len(scrapes) >= 3, "too few scrapes to show anything"
         # Bounded work per scrape: at most a page of 1,000 rows (about 0.7 MB here), never the
         # whole listing (2.6 MB at 4,000 sessions before the fix).

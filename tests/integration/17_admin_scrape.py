@@ -40,7 +40,7 @@ import sys
 import time
 import urllib.request
 
-from tandem_test import Broker, Raw, receipt_latencies_while, run
+from tandem_test import Broker, Raw, latency_figures, receipt_latencies_while, run, scrape_admin
 
 DESTINATIONS = int(sys.argv[2]) if len(sys.argv) > 2 else int(os.environ.get("TANDEM_ADMIN_DESTINATIONS", "50000"))
 SCRAPE_S = float(os.environ.get("TANDEM_ADMIN_SCRAPE_S", "8"))
@@ -128,15 +128,6 @@ def metrics_series_in_slices(brokers):
         producer.close()
 
 
-def scrape(admin_port, stop, results):
-    out = []
-    while not stop.is_set():
-        t = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=300) as r:
-            size = len(r.read())
-        out.append((time.monotonic() - t, size))
-    results.put(out)
-
 
 def broker_with_many_queues(brokers):
     """A broker holding DESTINATIONS queues (none collected), and the session that made them."""
@@ -152,15 +143,12 @@ def broker_with_many_queues(brokers):
 
 def scraping_metrics_does_not_stall_a_producer(brokers):
     b, maker = broker_with_many_queues(brokers)
-    latencies, scrapes = receipt_latencies_while(b, scrape, (b.admin_port,), SCRAPE_S, pause=0.005)
+    latencies, scrapes = receipt_latencies_while(b, scrape_admin, (b.admin_port, ["/metrics"], 300), SCRAPE_S, pause=0.005)
     maker.close()
-    worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
+    worst, figures = latency_figures(latencies)
     took = sorted(s for s, _ in scrapes)
-    load = os.getloadavg()
     print(f"{DESTINATIONS} queues, {len(scrapes)} scrapes of /metrics ({max(s for _, s in scrapes) / 1e6:.1f} MB) "
-          f"in {SCRAPE_S:.0f} s, {took[0]:.2f}-{took[-1]:.2f} s each; {len(latencies)} SEND->RECEIPT: "
-          f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms; "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
+          f"in {SCRAPE_S:.0f} s, {took[0]:.2f}-{took[-1]:.2f} s each; {figures}", flush=True)
     assert scrapes, "no scrape finished"
     bound = min(WORST_RECEIPT_S, took[len(took) // 2] / 2)
     assert worst < bound, (f"a SEND waited {worst * 1000:.0f} ms for its RECEIPT during the scrapes, more than half "
@@ -308,16 +296,6 @@ def destinations_listing_as_before(brokers):
             r.close()
 
 
-def scrape_paths(admin_port, paths, stop, results):
-    out = []
-    while not stop.is_set():
-        path = paths[len(out) % len(paths)]
-        t = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=300) as r:
-            size = len(r.read())
-        out.append((time.monotonic() - t, size))
-    results.put(out)
-
 
 def stall_while_scraping(brokers, paths, what, fraction):
     """DESTINATIONS queues; the median time of the whole unpaged listing (every row built);
@@ -330,16 +308,13 @@ def stall_while_scraping(brokers, paths, what, fraction):
         size = len(get_raw(b, "/api/destinations", timeout=300))
         whole.append(time.monotonic() - t)
     whole.sort()
-    latencies, scrapes = receipt_latencies_while(b, scrape_paths, (b.admin_port, paths), SCRAPE_S, pause=0.005)
+    latencies, scrapes = receipt_latencies_while(b, scrape_admin, (b.admin_port, paths, 300), SCRAPE_S, pause=0.005)
     maker.close()
-    worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
+    worst, figures = latency_figures(latencies)
     took = sorted(s for s, _ in scrapes)
-    load = os.getloadavg()
     print(f"{DESTINATIONS} queues, whole listing ({size / 1e6:.1f} MB) {whole[0]:.2f}-{whole[-1]:.2f} s; "
           f"{len(scrapes)} {what} in {SCRAPE_S:.0f} s, {took[0] * 1000:.1f}-{took[-1] * 1000:.1f} ms each "
-          f"(median {took[len(took) // 2] * 1000:.1f} ms); {len(latencies)} SEND->RECEIPT: "
-          f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms; "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)
+          f"(median {took[len(took) // 2] * 1000:.1f} ms); {figures}", flush=True)
     assert scrapes, f"no {what} finished"
     bound = min(WORST_RECEIPT_S, whole[1] * fraction)
     assert worst < bound, (f"a SEND waited {worst * 1000:.0f} ms for its RECEIPT during the {what}, more than "

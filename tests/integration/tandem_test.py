@@ -372,6 +372,29 @@ def receipt_latencies_while(b, background, args, seconds, pause=0.0, results_tim
     return latencies, answer
 
 
+
+def scrape_admin(admin_port, paths, timeout, stop, results):
+    """A background for receipt_latencies_while: GETs `paths` of the admin port in turn until
+    `stop`, then puts [(seconds, bytes)] of every answer on `results`."""
+    out = []
+    while not stop.is_set():
+        path = paths[len(out) % len(paths)]
+        t = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}{path}", timeout=timeout) as r:
+            size = len(r.read())
+        out.append((time.monotonic() - t, size))
+    results.put(out)
+
+
+def latency_figures(latencies):
+    """(worst, text) of receipt_latencies_while's sorted latencies: the text gives the count,
+    p50, p99, worst and the load average, for a test's printed figures."""
+    worst, p99 = latencies[-1], latencies[int(len(latencies) * 0.99)]
+    load = os.getloadavg()
+    text = (f"{len(latencies)} SEND->RECEIPT: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.1f} ms, worst {worst * 1000:.1f} ms; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    return worst, text
+
 def rss(b):
     """The broker process's resident set, in bytes."""
     with open(f"/proc/{b.proc.pid}/status") as f:
