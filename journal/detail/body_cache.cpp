@@ -40,10 +40,10 @@ result<std::shared_ptr<const message>> read_message_at(fs::file& f, const locati
 
 // Requires state_mu held.
 std::shared_ptr<const message> store::impl::cached_locked(std::uint64_t msg_seq) {
-  auto it = cache.find(msg_seq);
-  if (it == cache.end()) return nullptr;
-  lru.splice(lru.begin(), lru, it->second);
-  return it->second->msg;
+  auto* at = cache.find(msg_seq);
+  if (!at) return nullptr;
+  lru.splice(lru.begin(), lru, *at);
+  return (*at)->msg;
 }
 
 // Requires state_mu held.
@@ -53,7 +53,7 @@ void store::impl::cache_insert_locked(std::uint64_t msg_seq, const std::shared_p
   for (const auto& [k, v] : msg->headers) bytes += k.size() + v.size() + 64;
   if (bytes > opts.body_cache_bytes) return;
   lru.push_front({msg_seq, msg, bytes});
-  cache[msg_seq] = lru.begin();
+  cache.put(msg_seq, lru.begin());
   cache_bytes += bytes;
   while (cache_bytes > opts.body_cache_bytes) {
     cache_bytes -= lru.back().bytes;

@@ -43,6 +43,7 @@ extern "C" bool tandem_unsafe_fault(const char* name);
 #include "journal/apply.h"
 #include "journal/detail/journal_walk.h"
 #include "journal/detail/late_adds.h"
+#include "journal/detail/seq_hash_map.h"
 #include "journal/format.h"
 #include "journal/store.h"
 
@@ -187,7 +188,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
     std::size_t bytes;
   };
   std::list<cached> lru;
-  std::unordered_map<std::uint64_t, std::list<cached>::iterator> cache;
+  detail::seq_hash_map<std::list<cached>::iterator> cache;  // never rehashes whole (seq_hash_map.h)
   std::size_t cache_bytes = 0;
   std::map<std::uint64_t, std::unique_ptr<fs::file>> read_files;
   // Messages a read_async job is reading now (asked or read ahead), with the read_asyncs that
