@@ -39,7 +39,8 @@ void log_journal_event(const journal::event& e) {
       break;
     case k::checkpoint_written:
       log::debug("journal", "checkpoint written", {log::kv("file", file), log::kv("lsn", e.first_lsn),
-                                                   log::kv("bytes", e.bytes), log::kv("took_ms", e.duration.count())});
+                                                   log::kv("bytes", e.bytes), log::kv("took_ms", e.duration.count()),
+                                                   log::kv("encode_ms", e.owner_duration.count() / 1000.0)});
       break;
     case k::slow_fsync:
       log::warn("journal", "slow fsync", {log::kv("file", file), log::kv("took_ms", e.duration.count())});

@@ -31,6 +31,13 @@ void render_journal(const process_figures::journal_figures& j, prometheus::write
               st.group_records.load(std::memory_order_relaxed));
   out.counter("tandem_journal_lingers_total", "Times the journal writer waited for a group to fill before writing it.",
               st.lingers.load(std::memory_order_relaxed));
+  out.counter("tandem_journal_checkpoint_encodes_total", "Checkpoints whose image the io thread encoded from the index.",
+              st.checkpoint_encodes.load(std::memory_order_relaxed));
+  out.counter("tandem_journal_checkpoint_encode_seconds_total",
+              "Time the io thread spent encoding checkpoint images (it serves nothing else meanwhile).",
+              seconds_from_ns(st.checkpoint_encode_nanoseconds.load(std::memory_order_relaxed)));
+  out.gauge("tandem_journal_checkpoint_encode_max_seconds", "Longest single checkpoint encoding on the io thread.",
+            seconds_from_ns(st.checkpoint_encode_max_nanoseconds.load(std::memory_order_relaxed)));
   out.counter("tandem_journal_fsyncs_total", "fdatasync calls of the journal writer.", st.fsyncs.load(std::memory_order_relaxed));
   std::array<std::uint64_t, std::tuple_size_v<decltype(st.fsync_buckets)>> buckets{};
   for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = st.fsync_buckets[i].load(std::memory_order_relaxed);

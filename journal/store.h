@@ -129,6 +129,9 @@ struct event {
   std::uint64_t first_lsn = 0;
   std::uint64_t last_lsn = 0;
   std::chrono::milliseconds duration{0};
+  // checkpoint_written: how long the owner thread spent walking the index into the image
+  // (it serves nothing else meanwhile); duration is the writer's part.
+  std::chrono::microseconds owner_duration{0};
   std::string reason;
 };
 
@@ -243,6 +246,11 @@ struct io_stats {
   std::atomic<std::uint64_t> groups{0};
   std::atomic<std::uint64_t> group_records{0};
   std::atomic<std::uint64_t> lingers{0};  // times the writer waited for a group to fill
+  // Checkpoints requested, and the owner thread's time walking the index into their images:
+  // the one part of a checkpoint that holds the owner thread, growing with the live entries.
+  std::atomic<std::uint64_t> checkpoint_encodes{0};
+  std::atomic<std::uint64_t> checkpoint_encode_nanoseconds{0};
+  std::atomic<std::uint64_t> checkpoint_encode_max_nanoseconds{0};
   std::array<std::atomic<std::uint64_t>, fsync_bucket_seconds.size() + 1> fsync_buckets{};
 };
 

@@ -206,7 +206,15 @@ void store::impl::request_checkpoint(completion done) {
   e->checkpoint_replay_segment = durable_end.segment;
   // Only the walk over the index runs here (the owner thread); the checksum pass and the
   // write run on the writer thread, into a buffer reused from the previous checkpoint.
+  const auto encode_start = detail::clock::now();
   detail::encode_checkpoint_unsealed(meta, idx, checkpoint_buffer);
+  const auto encode_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(detail::clock::now() - encode_start).count());
+  e->checkpoint_encode = std::chrono::microseconds(encode_ns / 1000);
+  stats.checkpoint_encodes.fetch_add(1, std::memory_order_relaxed);
+  stats.checkpoint_encode_nanoseconds.fetch_add(encode_ns, std::memory_order_relaxed);
+  if (encode_ns > stats.checkpoint_encode_max_nanoseconds.load(std::memory_order_relaxed))
+    stats.checkpoint_encode_max_nanoseconds.store(encode_ns, std::memory_order_relaxed);  // one writer: this thread
   e->buf = std::move(checkpoint_buffer);
   checkpoint_buffer = {};
   checkpoint_in_flight = true;

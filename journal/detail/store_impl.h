@@ -79,6 +79,7 @@ struct entry {
   // Checkpoint.
   std::uint64_t checkpoint_lsn = 0;
   std::uint64_t checkpoint_replay_segment = 0;
+  std::chrono::microseconds checkpoint_encode{0};  // the owner thread's walk of the index
   // Delete.
   std::uint64_t segment = 0;
   // Filled by the writer.

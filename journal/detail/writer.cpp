@@ -228,6 +228,7 @@ void store::impl::write_checkpoint(entry& e) {
   ev.first_lsn = e.checkpoint_lsn;
   ev.bytes = e.buf.size();
   ev.duration = since(t0);
+  ev.owner_duration = e.checkpoint_encode;
   emit(ev);
   if (writer_checkpoints.empty() || writer_checkpoints.back() != e.checkpoint_lsn)
     writer_checkpoints.push_back(e.checkpoint_lsn);
