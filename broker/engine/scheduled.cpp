@@ -354,8 +354,8 @@ std::vector<std::pair<std::string, bool>> engine::impl::fan_out(std::string_view
 
 // From the index alone: it keeps each entry's due time and job id (live_index::schedules(),
 // format.h section 5), so a takeover reads no entry; reading each one cost ~60 us (6 s at
-// 100,000). An entry the index has no schedule for (a store that does not keep them: the
-// PostgreSQL store) is read as before.
+// 100,000). Both stores fill it at open (the PostgreSQL store from one streamed query). An
+// entry the index has no schedule for (its record did not decode) is read and logged.
 void engine::impl::recover_schedules() {
   const auto* entries = store_->index().messages(scheduler_key);
   if (!entries) return;

@@ -612,9 +612,12 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
 
   // Streams a query's rows one by one (libpq single-row mode): a million entries never sit
   // in one PGresult.
-  bool stream(const char* sql, const std::function<void(const query_result&)>& row, std::string& detail) {
+  // Binary: values as the server stores them (a bigint as 8 bytes big-endian, a bytea raw).
+  bool stream(const char* sql, const std::function<void(const query_result&)>& row, std::string& detail,
+              bool binary = false) {
     PGconn* c = conn->get();
-    if (PQsendQuery(c, sql) != 1 || PQsetSingleRowMode(c) != 1) {
+    if (PQsendQueryParams(c, sql, 0, nullptr, nullptr, nullptr, nullptr, binary ? 1 : 0) != 1 ||
+        PQsetSingleRowMode(c) != 1) {
       detail = PQerrorMessage(c);
       return false;
     }
@@ -628,6 +631,30 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
       }
       if (PQresultStatus(r.res.get()) == PGRES_SINGLE_TUPLE) row(r);
     }
+    return ok;
+  }
+
+  // The pending schedules' due times and job ids (live_index::schedules()), decoded here from
+  // one streamed query. Without them the engine read each schedule entry back at a takeover,
+  // one SELECT per entry on the io thread before serving (issue 17, finding 8). An entry
+  // whose record does not decode is left out: the engine then reads it and logs the error.
+  bool load_schedules(std::string& detail) {
+    static_assert(format::scheduler_target == "scheduler\n", "the query below names it");
+    schedule_list schedules;
+    const bool ok = stream("select m.msg_seq, m.record from tandem_entry e join tandem_message m on m.msg_seq = e.msg_seq "
+                           "where e.target = 'scheduler' || chr(10) order by e.msg_seq",
+                           [&](const query_result& r) {
+                             const auto seq = read_be64(PQgetvalue(r.res.get(), 0, 0));
+                             const auto rec = r.text(0, 1);
+                             auto decoded = decode_payload(
+                                 record_type::message_add,
+                                 std::span<const std::byte>(reinterpret_cast<const std::byte*>(rec.data()), rec.size()));
+                             if (!decoded) return;
+                             const auto& m = std::get<message_add>(decoded.value());
+                             schedules.insert_or_assign(seq, m.deliver_at_ms, m.message_id);
+                           },
+                           detail, true);
+    if (ok) idx.load_schedules(std::move(schedules));
     return ok;
   }
 
@@ -659,6 +686,7 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
                      },
                      report.detail);
     flush();
+    ok = ok && load_schedules(report.detail);
     ok = ok && stream("select name from tandem_destination", [&](const query_result& r) { idx.create_destination(r.text(0, 0)); },
                       report.detail);
     ok = ok && stream("select client_id, subscription_name, topic, selector, owner_login from tandem_subscription",

@@ -166,6 +166,8 @@ def test_a_schedule_fires_each_time_once_across_a_kill_9_on_the_database_store(b
     wait_for(lambda: _pending(a, "/queue/pgsched") >= 3, 30, "three firings")
     a.kill()
     s.wait_log(r"main master epoch=2", timeout=20)
+    # The store loaded the entry's due time and job id at open: the io thread read nothing back.
+    s.wait_log(r"schedules recovered entries=1 read=0", timeout=5)
     wait_for(lambda: _pending(s, "/queue/pgsched") >= 10, 30, "the rest of the firings on the new master")
     got = drain(s, "/queue/pgsched", 10)
     assert len(got) == 10 and len({g[1]["message-id"] for g in got}) == 10, len(got)
