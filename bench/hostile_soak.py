@@ -37,7 +37,31 @@ BASELINE = len(sys.argv) > 3 and sys.argv[3] == "baseline"  # the pair alone, no
 STOP = threading.Event()
 COUNTS = {k: 0 for k in ("slowloris_closed", "transient_pairs", "firehose_sent", "wrong_passwords", "oversized_sent")}
 LOCK = threading.Lock()
-MEMORY_BUDGET = 64 << 20
+MEMORY_BUDGET = int(os.environ.get("TANDEM_SOAK_BUDGET_MIB", "64")) << 20
+# TANDEM_SOAK_COUNT_BASELINE=0: the budget counts only what is held for clients (as before
+# max_memory_counts_baseline), for an A/B run.
+COUNT_BASELINE = os.environ.get("TANDEM_SOAK_COUNT_BASELINE", "1") != "0"
+
+
+def rss_parts(pid):
+    """The broker's RSS by kind of mapping (/proc/PID/smaps): file-backed (executable,
+    libraries), [heap] (malloc's main arena), anonymous (other arenas, large allocations),
+    stacks; and how many anonymous mappings hold over 1 MiB (mostly malloc arenas)."""
+    parts = {"file": 0, "heap": 0, "anon": 0, "stack": 0, "anon_over_1mib": 0}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:
+                name = fields[5] if len(fields) > 5 else ""
+            elif fields[0] == "Rss:":
+                kb = int(fields[1]) * 1024
+                kind = ("heap" if name == "[heap]" else "stack" if name.startswith("[stack") else
+                        "file" if name.startswith("/") else "anon")
+                parts[kind] += kb
+                if kind == "anon" and kb > (1 << 20):
+                    parts["anon_over_1mib"] += 1
+    return parts
 
 
 def bump(key, n=1):
@@ -79,7 +103,8 @@ def main():
     b = Broker(config={"users": [{"login": "app", "password": "app-pw"}], "admin_open_reads": True,
                        "max_memory_bytes": MEMORY_BUDGET, "max_session_backlog_bytes": 1 << 20,
                        "frame_timeout_ms": 5000, "idle_timeout_ms": 20000, "write_timeout_ms": 5000,
-                       "destination_gc_ms": 2000, "max_destinations": 5000, "send_timeout_ms": 5000})
+                       "destination_gc_ms": 2000, "max_destinations": 5000, "send_timeout_ms": 5000,
+                       "max_memory_counts_baseline": COUNT_BASELINE})
     b.start()
     port = b.port
     pid = b.proc.pid
@@ -201,6 +226,7 @@ def main():
     seq = 0
     good.settimeout(10)
     next_rss = 0.0
+    peak_parts = {}
     while time.monotonic() < t_end:
         seq += 1
         t0 = time.monotonic()
@@ -212,6 +238,8 @@ def main():
                 for line in f:
                     if line.startswith("VmRSS:"):
                         rss.append(int(line.split()[1]) * 1024)
+            if rss[-1] == max(rss):
+                peak_parts = rss_parts(pid)
             next_rss = time.monotonic() + 1
         time.sleep(0.02)
     STOP.set()
@@ -226,8 +254,9 @@ def main():
         "duration_s": DURATION, "receipts": len(lat), "consumer_received": received[0],
         "receipt_ms": {"p50": round(pick(0.50), 2), "p99": round(pick(0.99), 2), "max": round(lat[-1] * 1000, 2)},
         "rss_bytes": {"first": rss[0], "max": max(rss), "last": rss[-1]}, "max_memory_bytes": MEMORY_BUDGET,
+        "max_memory_counts_baseline": COUNT_BASELINE, "rss_at_peak": peak_parts,
         "hostile": counts,
-        "broker": {k: metrics.get(k) for k in ("tandem_memory_bytes", "tandem_destinations", "tandem_destinations_collected_total",
+        "broker": {k: metrics.get(k) for k in ("tandem_memory_bytes", "tandem_memory_baseline_bytes", "tandem_destinations", "tandem_destinations_collected_total",
                                                "tandem_auth_failures_total", "tandem_login_throttled_total",
                                                "tandem_connections", "tandem_producers_blocked",
                                                "tandem_memory_partial_frame_bytes", "tandem_memory_write_queue_bytes",

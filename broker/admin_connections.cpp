@@ -18,10 +18,13 @@
 // The second is what this file does: each turn of the io thread is bounded whatever the
 // number of sessions. The price: a page is not one instant's picture. A session that opens
 // while the slices are taken may be missed, one that closes before its row is built is left
-// out (the page is then short by one), and `total` counts the sessions looked at.
+// out (the page is then short by one), and `total` counts the sessions looked at. Of the
+// sessions that match, only the best offset + limit are held (bounded_page.h, shared with
+// /api/destinations), never every one.
 #include <algorithm>
 
 #include "broker/admin_http.h"
+#include "broker/bounded_page.h"
 #include "broker/console_api.h"
 
 namespace tandem::broker {
@@ -45,7 +48,14 @@ asio::awaitable<admin_http::response> admin_http::connections(std::string query)
   std::string sort = q.count("sort") ? q["sort"] : "session";
   if (std::find(std::begin(sort_figures), std::end(sort_figures), sort) == std::end(sort_figures)) sort = "session";
 
-  std::vector<admin_sources::connection_key> matched;
+  // Only the best offset + limit of the matched sessions are kept (bounded_page.h); the
+  // slices come in session order, which breaks ties, so the page is the one a stable sort
+  // of every matched session would give.
+  auto by_figure = [by_session = sort == "session"](const admin_sources::connection_key& a,
+                                                      const admin_sources::connection_key& b) {
+    return !by_session && a.figure > b.figure;
+  };
+  bounded_page<admin_sources::connection_key, decltype(by_figure)> best(offset, limit, by_figure);
   std::size_t total = 0;
   std::uint64_t after = 0;
   bool stepped_down = false;  // no longer master between two slices
@@ -53,31 +63,29 @@ asio::awaitable<admin_http::response> admin_http::connections(std::string query)
     auto slice = sources_.connection_keys(after, connection_key_slice, filter, sort);
     if (!slice) return stepped_down = true;
     total += slice->looked_at;
-    matched.insert(matched.end(), slice->matched.begin(), slice->matched.end());
+    for (const auto& k : slice->matched) best.add(k);
     after = slice->last;
     return slice->done;
   };
   co_await in_turns(keys);
   if (stepped_down) co_return not_master;
-  // The slices come in session order, so a stable sort keeps it among equal figures.
-  if (sort != "session")
-    std::stable_sort(matched.begin(), matched.end(), [](const auto& a, const auto& b) { return a.figure > b.figure; });
+  const std::size_t matched = best.added();
+  const auto page = best.take();
 
   auto items = nlohmann::json::array();
-  const std::size_t end = offset >= matched.size() ? offset : offset + std::min(limit, matched.size() - offset);
-  std::size_t i = offset;
+  std::size_t i = 0;
   std::function<bool()> rows = [&] {
-    for (std::size_t n = 0; n < connection_row_slice && i < end; ++n, ++i) {
-      auto row = sources_.connection(matched[i].session);
+    for (std::size_t n = 0; n < connection_row_slice && i < page.size(); ++n, ++i) {
+      auto row = sources_.connection(page[i].session);
       if (!row.is_null()) items.push_back(std::move(row));
     }
-    return i >= end;
+    return i >= page.size();
   };
   co_await in_turns(rows);
-  nlohmann::json page{{"total", total}, {"matched", matched.size()}, {"offset", offset},
-                      {"limit", limit}, {"sort", sort},              {"items", std::move(items)}};
+  nlohmann::json answer{{"total", total}, {"matched", matched}, {"offset", offset},
+                        {"limit", limit}, {"sort", sort},      {"items", std::move(items)}};
   co_return response{200, "application/json",
-                     page.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+                     answer.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 }  // namespace tandem::broker

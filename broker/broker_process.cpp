@@ -645,6 +645,12 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   });
   start_space_guard();
   engine_->recover();
+  if (cfg_.engine.max_memory_counts_baseline && !reserve_memory_baseline()) {
+    set_role(role::master);
+    exit_code_ = exit_startup;
+    graceful_shutdown();
+    return;
+  }
   server_ = std::make_unique<server>(executor_, *engine_, cfg_);
   server_->allow_origins(console_origins_);
   asio::ip::tcp::endpoint bound, tls_bound;
@@ -702,6 +708,29 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   notify_systemd(fmt::format("READY=1\nSTATUS=master, epoch {}, serving on {}", epoch_, serving));
   announce_master(previous, took);
   if (stop_requested_) graceful_shutdown();
+}
+
+// max_memory_counts_baseline: what the process holds before any client is served (the
+// executable, libraries, the recovered index, the allocator's arenas) is counted in the
+// budget, so max_memory_bytes bounds RSS. False (and the broker does not serve) when the
+// budget is not above it.
+bool broker_process::reserve_memory_baseline() {
+  const auto rss = resident_bytes();
+  if (rss == 0) {
+    log::error("main", "max_memory_counts_baseline: cannot read this process's RSS from /proc/self/statm");
+    return false;
+  }
+  if (rss >= cfg_.engine.max_memory_bytes) {
+    log::error("main", "max_memory_bytes is not above the broker's own memory at start: raise it, or set "
+                       "max_memory_counts_baseline false",
+               {log::kv("max_memory_bytes", cfg_.engine.max_memory_bytes), log::kv("rss_bytes", rss)});
+    return false;
+  }
+  engine_->memory().reserve_baseline(rss);
+  log::info("main", "memory budget counts the process's own RSS",
+            {log::kv("baseline_bytes", rss), log::kv("max_memory_bytes", cfg_.engine.max_memory_bytes),
+             log::kv("left_for_clients", cfg_.engine.max_memory_bytes - rss)});
+  return true;
 }
 
 // The master-change advisory (engine.h master_change): who we took over from, when, how fast.

@@ -129,6 +129,7 @@ class broker_process {
                  std::chrono::steady_clock::time_point lock_at);
   bool open_listeners(asio::ip::tcp::endpoint& bound, asio::ip::tcp::endpoint& tls_bound);
   void announce_master(const nlohmann::json& previous, std::chrono::milliseconds took);
+  bool reserve_memory_baseline();
   void on_signal(int sig);
   void graceful_shutdown();
   void step_down(std::string_view reason);

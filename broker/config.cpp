@@ -568,6 +568,7 @@ const std::map<std::string_view, loader>& loaders() {
     t.emplace("destination_policies", load_destination_policies);
     simple("max_destination_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_destination_bytes, 1024, u64_max); });
     simple("max_memory_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_memory_bytes, 1024, u64_max); });
+    simple("max_memory_counts_baseline", [](const json& v, config& c) { return read_bool(v, c.engine.max_memory_counts_baseline); });
     simple("max_store_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_store_bytes, 1ull << 20, u64_max); });
     simple("send_timeout_ms", [](const json& v, config& c) { return read_ms(v, c.engine.send_timeout, 1, one_day_ms); });
     simple("max_session_backlog_bytes", [](const json& v, config& c) { return read_unsigned(v, c.engine.max_session_backlog_bytes, 1024, u64_max); });

@@ -1,7 +1,6 @@
 #include "broker/destination_listing.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "broker/console_api.h"
 #include "broker/stomp/utf8.h"
@@ -43,41 +42,19 @@ bool destination_name_holds(std::string_view name, std::string_view lower_filter
 }
 
 destination_page::destination_page(const destination_query& q)
-    : sort_(q.sort), by_name_(q.sort == "name"), offset_(q.offset), limit_(q.limit) {
-  keep_ = offset_ > std::numeric_limits<std::size_t>::max() - limit_ ? std::numeric_limits<std::size_t>::max()
-                                                                      : offset_ + limit_;
-}
-
-bool destination_page::before(const entry& a, const entry& b) const {
-  if (by_name_) {
-    if (a.key != b.key) return a.key < b.key;
-  } else if (a.figure != b.figure) {
-    return a.figure > b.figure;
-  }
-  return a.seq < b.seq;
-}
+    : sort_(q.sort), by_name_(q.sort == "name"), page_(q.offset, q.limit, order{q.sort == "name"}) {}
 
 void destination_page::add(destination_figures d) {
   entry e;
-  e.seq = matched_++;
   if (by_name_) e.key = stomp::valid_utf8(d.name) ? d.name : stomp::printable_utf8(d.name);
   else e.figure = d.figure(sort_);
-  auto cmp = [this](const entry& a, const entry& b) { return before(a, b); };
-  if (heap_.size() == keep_) {
-    if (!before(e, heap_.front())) return;  // after every entry kept: not on the page
-    std::pop_heap(heap_.begin(), heap_.end(), cmp);
-    heap_.pop_back();
-  }
   e.d = std::move(d);
-  heap_.push_back(std::move(e));
-  std::push_heap(heap_.begin(), heap_.end(), cmp);
+  page_.add(std::move(e));
 }
 
 std::vector<destination_figures> destination_page::take() {
-  std::sort(heap_.begin(), heap_.end(), [this](const entry& a, const entry& b) { return before(a, b); });
   std::vector<destination_figures> out;
-  for (std::size_t i = offset_; i < heap_.size(); ++i) out.push_back(std::move(heap_[i].d));
-  heap_.clear();
+  for (auto& e : page_.take()) out.push_back(std::move(e.d));
   return out;
 }
 

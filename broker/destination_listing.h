@@ -9,7 +9,7 @@
 // - what the filter and the sort need of every destination (its name and a few counters) is
 //   read destination_key_slice destinations per turn of the io thread (engine::
 //   destination_figures_after), with no JSON; a page keeps only the best offset + limit of
-//   them (destination_page, a bounded heap), never every one;
+//   them (destination_page over bounded_page.h, a bounded heap), never every one;
 // - the JSON rows, the expensive part, are built only for the page, a few per turn;
 // - a Jolokia read of one destination looks it up by name (engine::destination_json).
 //
@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "broker/bounded_page.h"
 
 namespace tandem::broker {
 
@@ -72,31 +74,32 @@ std::optional<destination_query> parse_destination_query(std::string_view query)
 bool destination_name_holds(std::string_view name, std::string_view lower_filter);
 
 // The entries of one page, chosen from destinations fed one at a time in walk order: at most
-// offset + limit are kept (a heap whose top is the worst kept), so memory is bounded by the
-// page, not by the number of destinations. The order is the one of a stable sort of the whole
-// list: by printable name, or by the figure, largest first; ties in walk order.
+// offset + limit are kept (bounded_page.h), so memory is bounded by the page, not by the
+// number of destinations. The order is the one of a stable sort of the whole list: by
+// printable name, or by the figure, largest first; ties in walk order.
 class destination_page {
  public:
   explicit destination_page(const destination_query& q);
   void add(destination_figures d);
-  std::size_t matched() const { return matched_; }
+  std::size_t matched() const { return page_.added(); }
+  std::size_t kept() const { return page_.kept(); }
   // The entries from offset on (at most limit), in page order. Call once, after every add.
   std::vector<destination_figures> take();
 
  private:
   struct entry {
-    std::string key;          // sort by name: the printable name
-    std::uint64_t figure = 0; // sort by a figure
-    std::size_t seq = 0;      // walk order, for ties
+    std::string key;           // sort by name: the printable name
+    std::uint64_t figure = 0;  // sort by a figure
     destination_figures d;
   };
-  bool before(const entry& a, const entry& b) const;
+  struct order {
+    bool by_name = true;
+    bool operator()(const entry& a, const entry& b) const { return by_name ? a.key < b.key : a.figure > b.figure; }
+  };
 
   std::string sort_;
   bool by_name_ = true;
-  std::size_t offset_ = 0, limit_ = 0, keep_ = 0;
-  std::size_t matched_ = 0;
-  std::vector<entry> heap_;  // max-heap by before(): the front is the last kept
+  bounded_page<entry, order> page_;
 };
 
 }  // namespace tandem::broker

@@ -92,6 +92,9 @@ struct engine_config {
   std::uint64_t max_memory_bytes = 1024ull << 20;       // broker-wide bytes of messages held in RAM
                                                         // (non-persistent, transactions); non-persistent
                                                         // SENDs wait above it
+  // Count the process's own RSS when it starts serving in max_memory_bytes (memory_budget.h
+  // "baseline"); false: only bytes held for clients. Neither bounds RSS (docs/operations.md).
+  bool max_memory_counts_baseline = false;
   std::uint64_t max_store_bytes = 64ull << 30;          // journal live bytes before persistent SENDs wait
   std::chrono::milliseconds send_timeout{30000};        // a blocked producer gets ERROR after this
   std::uint64_t max_session_backlog_bytes = 4ull << 20; // stop dispatching to a slow consumer

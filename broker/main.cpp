@@ -1,6 +1,8 @@
 // tandemd: the command line. Parses options and the config file, answers the one-shot
 // commands (--hash-password, --print-config-reference, --check-config), then runs one
 // broker_process (broker_process.h: io_context, signals, the master/slave role machine).
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -90,8 +92,21 @@ int run_broker(config cfg, bool from_file) {
 }  // namespace
 }  // namespace tandem::broker
 
+// glibc serves an allocation of at least M_MMAP_THRESHOLD (128 KiB at first) with its own
+// mmap, given back to the kernel by free(); but after such a chunk is freed it raises the
+// threshold to that chunk's size (up to 32 MiB), so later large buffers (partial frames of
+// megabytes, grown write queues) come from the main arena, where their pages stay in RSS
+// after free. Under bench/hostile_soak.py's oversized frames that kept ~30 MB of freed
+// buffers in the heap (bench/results/hostile_soak.md, "Where the RSS goes"). A fixed
+// threshold turns the adjustment off: buffers over 256 KiB are mapped and unmapped, so
+// what max_memory_bytes counts of them leaves RSS when they are freed.
+namespace {
+void keep_large_buffers_out_of_the_heap() { ::mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace tandem::broker;
+  keep_large_buffers_out_of_the_heap();
   command_line cl;
   if (auto status = parse_command_line(argc, argv, cl)) return *status;
   if (cl.hash_password_given) return print_password_hash(*cl.hash_password);

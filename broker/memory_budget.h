@@ -12,6 +12,11 @@
 //                 finished (connection.cpp reports them after every read)
 //   write queues  encoded frames queued to a client and not yet written (connection::send
 //                 adds, the writer subtracts)
+//   baseline      with max_memory_counts_baseline, the process's own resident memory when it
+//                 started serving (executable, libraries, the store's index, the allocator's
+//                 arenas: VmRSS then), so that it counts against the budget too
+//                 (reserve_baseline; broker_process::on_master). RSS is still not bounded:
+//                 what nothing here counts comes on top (docs/operations.md)
 //
 // What happens when it is full (docs/configuration.md, "Limits"): the engine parks SENDs whose
 // message would be held in memory (engine/send.cpp, check_space), and a connection that is in
@@ -48,7 +53,8 @@ class memory_budget {
   // Read buffers, transport buffers, partial frames and write queues together: what the
   // connections hold.
   std::uint64_t connection_bytes() const { return buffer_bytes_ + transport_bytes_ + read_bytes_ + write_bytes_; }
-  std::uint64_t used() const { return message_bytes() + connection_bytes(); }
+  std::uint64_t baseline_bytes() const { return baseline_; }
+  std::uint64_t used() const { return baseline_ + message_bytes() + connection_bytes(); }
   bool full() const { return used() >= limit_; }
 
   // A connection's partial frame went from `before` to `after` bytes. Returns `after`, so a
@@ -60,6 +66,8 @@ class memory_budget {
   // The buffers a connection's transport holds besides its read buffer (TLS, WebSocket:
   // transport::buffer_bytes) went from `before` to `after` bytes; the same shape again.
   std::uint64_t transport_buffering(std::uint64_t before, std::uint64_t after);
+  // Counts `bytes` (the process's RSS when it starts serving) in used() from now on.
+  void reserve_baseline(std::uint64_t bytes) { baseline_ = bytes; }
   // Bytes queued to a client / written (or dropped with a closed connection).
   void queued(std::uint64_t bytes) { write_bytes_ += bytes; }
   void written(std::uint64_t bytes);
@@ -84,6 +92,7 @@ class memory_budget {
   std::uint64_t buffer_bytes_ = 0;
   std::uint64_t transport_bytes_ = 0;
   std::uint64_t write_bytes_ = 0;
+  std::uint64_t baseline_ = 0;
   std::map<waiter_id, std::function<void()>> waiters_;  // ordered: oldest first
   waiter_id next_waiter_ = 1;
   std::uint64_t waits_total_ = 0;

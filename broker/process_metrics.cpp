@@ -1,6 +1,9 @@
 #include "broker/process_metrics.h"
 
+#include <unistd.h>
+
 #include <array>
+#include <cstdio>
 
 namespace tandem::broker {
 namespace {
@@ -47,6 +50,16 @@ void render_journal(const process_figures::journal_figures& j, prometheus::write
 }
 
 }  // namespace
+
+std::uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
 
 void render_process_metrics(const process_figures& f, prometheus::writer& out) {
   out.family("tandem_role", prometheus::metric_type::gauge, "1 for the role this process has now.");

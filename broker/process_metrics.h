@@ -17,6 +17,9 @@ namespace tandem::broker {
 // The roles of broker_process, in the order /metrics lists them.
 inline constexpr std::string_view metric_roles[] = {"slave", "recovering", "master"};
 
+// This process's resident memory (VmRSS, from /proc/self/statm) in bytes; 0 when unreadable.
+std::uint64_t resident_bytes();
+
 struct process_figures {
   std::string_view role;  // the current role's name (broker_process::role_name)
   std::uint64_t epoch = 0;

@@ -134,7 +134,7 @@ class message_store {
   // read() without blocking the owner thread: `done` runs exactly once, on the owner thread,
   // with what read() would have answered (errc::closed once the store closed). The store may
   // read ahead: later messages of `target` then answer cached(). This default reads inline
-  // and calls `done` before it returns (a store without a reader thread: the pg store).
+  // and calls `done` before it returns (a store without a reader thread).
   virtual void read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
     done(read(target, msg_seq));
   }

@@ -380,6 +380,9 @@ void engine::append_metrics(prometheus::writer& out, prometheus::sliced_families
         self.budget_.transport_buffer_bytes());
   gauge("tandem_memory_write_queue_bytes", "Bytes queued to clients and not yet written, counted in max_memory_bytes.",
         self.budget_.write_queue_bytes());
+  gauge("tandem_memory_baseline_bytes",
+        "The process's RSS when it started serving, counted in max_memory_bytes (max_memory_counts_baseline; 0 when off).",
+        self.budget_.baseline_bytes());
   gauge("tandem_memory_budget_waiting", "Connections that stopped reading mid-frame until memory is freed.",
         self.budget_.waiting());
   counter("tandem_memory_budget_waits_total", "Times a connection stopped reading mid-frame at max_memory_bytes.",

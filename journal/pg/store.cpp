@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -48,6 +49,21 @@ std::uint64_t read_be64(const char* p) {
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
   return v;
 }
+
+// What one read-ahead query found: (msg_seq, message) in msg_seq order, nullptr for a row
+// that does not decode; or the query's error.
+struct fetched_rows {
+  std::error_code ec;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const message>>> rows;
+};
+
+// A read_async on its way to the reader thread: the query (target, from msg_seq on) and the
+// messages whose reads wait for it (reads_in_flight).
+struct read_job {
+  std::string target;
+  std::uint64_t msg_seq = 0;
+  std::vector<std::uint64_t> waiting_for;
+};
 
 record to_record(change c) {
   return std::visit([](auto&& v) { return record{std::forward<decltype(v)>(v)}; }, std::move(c));
@@ -109,13 +125,25 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
   pg_stats stats;
 
   // ---- owner thread ----
-  std::optional<connection> reader;
+  std::optional<connection> owner_reader;  // read(): the blocking read, for tools and recovery
   std::uint64_t append_counter = 0;
   detail::late_adds late;  // removes and drops a completing add must respect
   std::unordered_map<std::uint64_t, std::shared_ptr<const message>> cache;
   std::deque<std::pair<std::uint64_t, std::size_t>> cache_order;  // FIFO (msg_seq, bytes)
   std::size_t cache_bytes = 0;
   bool closed = false;
+  // Messages a reader-thread query is reading now, with the read_asyncs waiting for them.
+  std::unordered_map<std::uint64_t, std::vector<std::pair<std::string, read_completion>>> reads_in_flight;
+
+  // ---- shared with the reader thread ----
+  std::mutex read_mu;
+  std::condition_variable read_cv;
+  std::deque<read_job> read_jobs;
+  bool read_stopping = false;
+  std::thread read_thread;
+
+  // ---- reader thread ----
+  std::optional<connection> async_reader;
 
   // ---- shared with the writer ----
   std::mutex mu;
@@ -561,51 +589,180 @@ struct store::impl : std::enable_shared_from_this<store::impl> {
         if (const auto* m = std::get_if<message_add>(&item)) put(*m);
   }
 
-  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) {
-    const auto* entries = idx.messages(target);
-    if (!entries || !entries->contains(msg_seq)) return make_error_code(errc::not_found);
-    if (auto it = cache.find(msg_seq); it != cache.end()) return it->second;
-    // Read ahead: the consumer of this queue will want the next ones too.
-    const std::string t(target);
+  // The rows of `target` from msg_seq on (up to read_ahead), decoded. Runs on the thread
+  // that owns `c`: the owner thread for read(), the reader thread for read_async(). A
+  // connection that broke since its last query (a database failover, a db-cut drill) is
+  // noticed only by this query: then it connects again (to the new primary) and asks once
+  // more. Touches nothing of the store's but `c` and opts.
+  fetched_rows fetch(std::optional<connection>& c, const char* application_name, const std::string& target,
+                     std::uint64_t msg_seq) const {
+    fetched_rows out;
     const std::string from = std::to_string(msg_seq);
     const std::string limit = std::to_string(std::max<std::size_t>(1, opts.read_ahead));
-    const char* values[] = {t.c_str(), from.c_str(), limit.c_str()};
+    const char* values[] = {target.c_str(), from.c_str(), limit.c_str()};
     query_result r;
-    // A connection that broke since the last read (a database failover) is noticed only by
-    // this query: then connect again (to the new primary) and ask once more.
     for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!reader || !reader->healthy()) {
+      if (!c || !c->healthy()) {
         std::string error;
         connect_settings s;
         s.io_timeout = opts.io_timeout;
-        s.application_name = "tandemd-reader";
-        reader = connection::open(opts.conninfo, s, error);
-        if (!reader) return std::make_error_code(std::errc::io_error);
+        s.application_name = application_name;
+        c = connection::open(opts.conninfo, s, error);
+        if (!c) {
+          out.ec = std::make_error_code(std::errc::io_error);
+          return out;
+        }
       }
-      PGresult* res = PQexecParams(reader->get(),
+      PGresult* res = PQexecParams(c->get(),
                                    "select m.msg_seq, m.record from tandem_entry e join tandem_message m on m.msg_seq = e.msg_seq "
                                    "where e.target = $1 and e.msg_seq >= $2 order by e.msg_seq limit $3",
                                    3, nullptr, values, nullptr, nullptr, 1);
-      r = to_query_result(reader->get(), res);
-      if (r.ok() || reader->healthy()) break;
+      r = to_query_result(c->get(), res);
+      if (r.ok() || c->healthy()) break;
     }
-    if (!r.ok()) return std::make_error_code(std::errc::io_error);
-    std::shared_ptr<const message> wanted;
+    if (!r.ok()) {
+      out.ec = std::make_error_code(std::errc::io_error);
+      return out;
+    }
+    out.rows.reserve(static_cast<std::size_t>(r.rows()));
     for (int row = 0; row < r.rows(); ++row) {
       const auto seq = read_be64(PQgetvalue(r.res.get(), row, 0));
       const auto rec = r.text(row, 1);
       auto decoded = decode_payload(record_type::message_add,
                                     std::span<const std::byte>(reinterpret_cast<const std::byte*>(rec.data()), rec.size()));
       if (!decoded) {
-        if (seq == msg_seq) return make_error_code(errc::corrupt_file);
+        out.rows.emplace_back(seq, nullptr);  // a damaged row: corrupt_file for whoever asks for it
         continue;
       }
-      auto m = std::make_shared<const message>(static_cast<message&&>(std::get<message_add>(std::move(decoded).value())));
-      if (seq == msg_seq) wanted = m;
-      if (!cache.contains(seq)) cache_put(std::move(m));
+      out.rows.emplace_back(seq, std::make_shared<const message>(
+                                     static_cast<message&&>(std::get<message_add>(std::move(decoded).value()))));
+    }
+    return out;
+  }
+
+  // Owner thread: files what a fetch read in the body cache and answers msg_seq from it.
+  result<std::shared_ptr<const message>> file_rows(const fetched_rows& f, std::uint64_t msg_seq) {
+    if (f.ec) return f.ec;
+    std::shared_ptr<const message> wanted;
+    for (const auto& [seq, m] : f.rows) {
+      if (seq == msg_seq) {
+        if (!m) return make_error_code(errc::corrupt_file);
+        wanted = m;
+      }
+      if (m && !cache.contains(seq)) cache_put(m);
     }
     if (!wanted) return make_error_code(errc::not_found);
     return wanted;
+  }
+
+  std::shared_ptr<const message> cached(std::uint64_t msg_seq) const {
+    auto it = cache.find(msg_seq);
+    return it == cache.end() ? nullptr : it->second;
+  }
+
+  // Blocks the owner thread on a cache miss (message_store::read): the tools and the
+  // schedule recovery before the client port opens. The broker's consumers use read_async.
+  result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) {
+    const auto* entries = idx.messages(target);
+    if (!entries || !entries->contains(msg_seq)) return make_error_code(errc::not_found);
+    if (auto m = cached(msg_seq)) return m;
+    return file_rows(fetch(owner_reader, "tandemd-reader-inline", std::string(target), msg_seq), msg_seq);
+  }
+
+  // Owner thread. The query runs on the reader thread; its rows come back to the owner
+  // thread, which files them in the cache and answers every read waiting for one of them.
+  void read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
+    auto answer_now = [&](result<std::shared_ptr<const message>> r) {
+      post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    };
+    if (closed) return answer_now(make_error_code(errc::closed));
+    if (!opts.post) {  // no owner executor to come back to (a tool): read inline
+      done(read(target, msg_seq));
+      return;
+    }
+    const auto* entries = idx.messages(target);
+    auto it = entries ? entries->find(msg_seq) : live_index::message_map::const_iterator{};
+    if (!entries || it == entries->end()) return answer_now(make_error_code(errc::not_found));
+    if (auto m = cached(msg_seq)) return answer_now(std::move(m));
+    if (auto w = reads_in_flight.find(msg_seq); w != reads_in_flight.end()) {
+      w->second.emplace_back(std::string(target), std::move(done));  // that query answers it
+      return;
+    }
+    read_job job;
+    job.target = std::string(target);
+    job.msg_seq = msg_seq;
+    // The live messages the query will read ahead (what it returns is up to the database:
+    // a message removed meanwhile is skipped, so it may read further): reads of these wait
+    // for it rather than asking again.
+    const std::size_t ahead = std::max<std::size_t>(1, opts.read_ahead);
+    for (auto n = it; n != entries->end() && job.waiting_for.size() < ahead; ++n) {
+      if (n != it && (cache.contains(n->first) || reads_in_flight.contains(n->first))) continue;
+      job.waiting_for.push_back(n->first);
+      reads_in_flight.try_emplace(n->first);
+    }
+    reads_in_flight[msg_seq].emplace_back(job.target, std::move(done));
+    {
+      std::lock_guard lk(read_mu);
+      if (!read_stopping) {
+        read_jobs.push_back(std::move(job));
+        read_cv.notify_one();
+        return;
+      }
+    }
+    read_done(job, fetched_rows{make_error_code(errc::closed), {}});
+  }
+
+  // Owner thread: a job's rows (or its error) are in.
+  void read_done(const read_job& job, const fetched_rows& f) {
+    std::vector<std::tuple<std::uint64_t, std::string, read_completion>> waiters;
+    for (auto seq : job.waiting_for) {
+      auto w = reads_in_flight.find(seq);
+      if (w == reads_in_flight.end()) continue;
+      for (auto& [t, d] : w->second) waiters.emplace_back(seq, std::move(t), std::move(d));
+      reads_in_flight.erase(w);
+    }
+    (void)file_rows(f, job.msg_seq);
+    for (auto& [seq, t, d] : waiters) {
+      if (f.ec) {
+        d(f.ec);
+        continue;
+      }
+      auto row = std::find_if(f.rows.begin(), f.rows.end(), [seq = seq](const auto& r) { return r.first == seq; });
+      if (row != f.rows.end()) {
+        if (row->second) d(row->second);
+        else d(make_error_code(errc::corrupt_file));
+      } else if (seq == job.msg_seq) {
+        d(make_error_code(errc::not_found));
+      } else {
+        read_async(t, seq, std::move(d));  // beyond what the query read: a query of its own
+      }
+    }
+  }
+
+  void reader_loop() {
+    for (;;) {
+      read_job job;
+      {
+        std::unique_lock lk(read_mu);
+        read_cv.wait(lk, [this] { return read_stopping || !read_jobs.empty(); });
+        if (read_stopping) break;
+        job = std::move(read_jobs.front());
+        read_jobs.pop_front();
+      }
+      auto f = std::make_shared<fetched_rows>(fetch(async_reader, "tandemd-reader", job.target, job.msg_seq));
+      post([self = shared_from_this(), job = std::make_shared<read_job>(std::move(job)), f] { self->read_done(*job, *f); });
+    }
+    async_reader.reset();
+    // Closed: what is still queued fails without being read.
+    std::deque<read_job> left;
+    {
+      std::lock_guard lk(read_mu);
+      left.swap(read_jobs);
+    }
+    for (auto& job : left)
+      post([self = shared_from_this(), job = std::make_shared<read_job>(std::move(job))] {
+        self->read_done(*job, fetched_rows{make_error_code(errc::closed), {}});
+      });
   }
 
   // ---- 4. open ------------------------------------------------------------------------------
@@ -766,6 +923,7 @@ result<std::unique_ptr<store>> store::open(options opts, open_report& report) {
   if (auto ec = p->prepare(report.detail)) return ec;
   report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   p->writer = std::thread([raw = p.get()] { raw->writer_loop(); });
+  if (p->opts.post) p->read_thread = std::thread([raw = p.get()] { raw->reader_loop(); });
   return std::unique_ptr<store>(new store(std::move(p)));
 }
 
@@ -776,6 +934,11 @@ void store::append(change c, completion done) { impl_->append(std::move(c), std:
 const journal::index& store::index() const { return impl_->idx; }
 result<std::shared_ptr<const message>> store::read(std::string_view target, std::uint64_t msg_seq) {
   return impl_->read(target, msg_seq);
+}
+std::shared_ptr<const message> store::cached(std::string_view, std::uint64_t msg_seq) { return impl_->cached(msg_seq); }
+bool store::reads_into_cache() const { return static_cast<bool>(impl_->opts.post) && impl_->opts.body_cache_bytes > 0; }
+void store::read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) {
+  impl_->read_async(target, msg_seq, std::move(done));
 }
 std::uint64_t store::allocate_msg_seq() {
   const auto seq = impl_->idx.next_msg_seq();
@@ -802,6 +965,13 @@ std::error_code store::close() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
+  {
+    std::lock_guard lk(impl_->read_mu);
+    impl_->read_stopping = true;
+  }
+  impl_->read_cv.notify_all();
+  // A query under way ends first (within io_timeout: the connection's statement_timeout).
+  if (impl_->read_thread.joinable()) impl_->read_thread.join();
   if (impl_->writer.joinable()) impl_->writer.join();
   return failed();
 }

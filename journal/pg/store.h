@@ -13,10 +13,23 @@
 //   Sync (the COMMIT). One round trip and one WAL flush (and, with synchronous replication,
 //   one standby acknowledgement) for the whole group: group commit across every session.
 //   Completions are posted to the owner thread after the commit returned.
-// - The owner thread (options.post) runs append, read, index, allocate_msg_seq and the
-//   completions, as for the journal. read() uses a second connection on the owner thread
-//   (a blocking query on a cache miss, which reads ahead up to read_ahead messages of the
-//   same target in one query).
+// - The owner thread (options.post) runs append, read, read_async, index, allocate_msg_seq
+//   and the completions, as for the journal.
+// - One reader thread per store (when options.post is set), with its own connection
+//   ("tandemd-reader"), runs the queries of read_async(): a cache miss reads the message
+//   and up to read_ahead later messages of the same target in one SELECT, decodes them
+//   there and posts them to the owner thread, which files them in the body cache and
+//   answers every read_async waiting for one of them. So a slow or locked database stalls
+//   the consumers waiting for those bodies, never the owner thread (the broker's io thread:
+//   /health, other sessions). read() (blocking; tools and the schedule recovery before the
+//   client port opens) keeps a connection of its own on the owner thread
+//   ("tandemd-reader-inline"): libpq connections are not shared between threads.
+// - Reads check no fence, as the journal's reader does not: a read changes nothing, and
+//   what a deposed master might do with a body (deliver it once more before its lease
+//   renewal notices and it exits 75) is the at-least-once redelivery a takeover makes
+//   anyway; the consumer's ACK is a write, and every write transaction starts with the
+//   fence. A row a newer master removed is simply not found; one it added under a msg_seq
+//   this index does not hold live is filed in the cache but never asked for.
 //
 // Bodies: the index holds no body. Recently appended messages are kept in a FIFO cache of
 // body_cache_bytes; older ones are read from tandem_message on demand. A backlog of any
@@ -115,6 +128,11 @@ class store final : public message_store {
   void append(change c, completion done) override;
   const journal::index& index() const override;
   result<std::shared_ptr<const message>> read(std::string_view target, std::uint64_t msg_seq) override;
+  std::shared_ptr<const message> cached(std::string_view target, std::uint64_t msg_seq) override;
+  // True with an owner executor (options.post) and a body cache: read_async then queries on
+  // the reader thread and files what it read ahead in the cache.
+  bool reads_into_cache() const override;
+  void read_async(std::string_view target, std::uint64_t msg_seq, read_completion done) override;
   std::uint64_t allocate_msg_seq() override;
   // Queued like a change: its group's transaction (epoch check first) commits, then it
   // completes; alone, that transaction holds the epoch check only.

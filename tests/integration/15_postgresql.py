@@ -4,7 +4,8 @@ by raw STOMP sockets.
 
 schema (refused absent, created by --create-store, newer refused by name), passwords never in
 the URI, the election in the database (slave has no client port, /health names holder and
-epoch), kill -9 of the master (nothing receipted lost), a master paused past its lease
+epoch), a consumer's body read waiting on a locked table while /health and another session
+answer (the reads run on the store's reader thread, not the io thread), kill -9 of the master (nothing receipted lost), a master paused past its lease
 (exit 75, nothing receipted or committed after the new epoch), the database primary killed
 and the standby promoted under load (the master's writer reconnects through a multi-host
 URI with target_session_attrs=read-write and keeps serving; nothing receipted is lost).
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from owner_support import USERS, check_owner_kept, make_subscription_and_publish, publish
 from pg_support import Producer, start_cluster
@@ -124,6 +126,85 @@ def test_a_password_in_the_store_uri_is_refused(brokers):
     b.start(wait=False)
     assert b.exit_code() == 2
     assert "PGPASSFILE" in b.log_text(), b.log_text()
+
+
+# ---- reads off the io thread -----------------------------------------------------------------
+
+READ_LOCK_S = 5.0
+# What "still answering" means: far below the lock's 5 s, with room for a loaded 2-core machine.
+ANSWER_WITHIN_S = 1.0
+
+
+def test_a_body_read_waiting_on_the_database_stalls_only_its_consumer(brokers):
+    """Issue 17, finding 8, on the database store: persistent messages are sent, the broker
+    restarts (its body cache is empty), then another session holds tandem_message in ACCESS
+    EXCLUSIVE mode for 5 s and a consumer subscribes: its first delivery's SELECT waits for
+    the lock. Meanwhile GET /health and another session's SEND->RECEIPT (non-persistent: a
+    persistent one's INSERT waits for the same lock, in the writer) must answer well within
+    the 5 s. Before the store had a reader thread the SELECT ran on the io thread and both
+    waited for the lock. Once it is released the consumer gets every message, in order."""
+    c = cluster()
+    db = c.new_database()
+    # A 12 s lease: the reader's statement_timeout (one lease) outlasts the 5 s lock.
+    args = ["--lock-check-interval", "4000", "--lock-poll-interval-ms", "100"]
+    b = SharedBroker(c.uri(db), "b0", create=True, args=args)
+    brokers.append(b)
+    b.start()
+    n = 20
+    sent = [f"cold {i}".encode() for i in range(n)]
+    send_persistent(b, "/queue/cold", sent)
+    assert b.stop() == 0
+    b = SharedBroker(c.uri(db), "b1", args=args)
+    brokers.append(b)
+    b.start()
+
+    locker = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-qAt", "-h", c.dir, "-p",
+         c.env["PG_PRIMARY_PORT"], "-d", db, "-v", "ON_ERROR_STOP=1", "-c",
+         f"begin; lock table tandem_message in access exclusive mode; select pg_sleep({READ_LOCK_S}); commit;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    consumer = None
+    try:
+        wait_for(lambda: c.superuser_sql("select count(*) from pg_locks l join pg_class r on r.oid = l.relation "
+                                         "where r.relname = 'tandem_message' and l.mode = 'AccessExclusiveLock' "
+                                         "and l.granted", db=db) == "1", 10, "the lock on tandem_message")
+        locked_at = time.monotonic()
+        consumer = Raw(b)
+        consumer.connect()
+        consumer.frame("SUBSCRIBE", {"destination": "/queue/cold", "id": "s", "ack": "auto"})
+        wait_for(lambda: c.superuser_sql("select count(*) from pg_stat_activity where application_name = "
+                                         "'tandemd-reader' and wait_event_type = 'Lock'", db=db) == "1",
+                 READ_LOCK_S, "the consumer's body read to wait for the lock")
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{b.admin_port}/health", timeout=10) as r:
+            assert r.status == 200, r.status
+        health_s = time.monotonic() - t0
+        other = Raw(b)
+        other.connect()
+        t0 = time.monotonic()
+        other.frame("SEND", {"destination": "/queue/other", "receipt": "fast"}, "x")
+        f = other.read_frame(timeout=10)
+        send_s = time.monotonic() - t0
+        assert f and f[0] == "RECEIPT" and f[1].get("receipt-id") == "fast", f
+        other.close()
+        still_locked = time.monotonic() - locked_at < READ_LOCK_S
+        print(f"  while the consumer's body read waits {READ_LOCK_S:.0f} s for a lock: /health {health_s * 1000:.1f} ms, "
+              f"SEND->RECEIPT {send_s * 1000:.1f} ms", flush=True)
+        assert health_s < ANSWER_WITHIN_S, f"/health took {health_s:.3f} s while a body read waited"
+        assert send_s < ANSWER_WITHIN_S, f"SEND->RECEIPT took {send_s:.3f} s while a body read waited"
+        assert still_locked, "the checks took longer than the lock: nothing was shown"
+        got = []
+        while len(got) < n:
+            f = consumer.read_frame(timeout=30)
+            assert f and f[0] == "MESSAGE", f
+            got.append(f[2])
+        assert got == sent, got
+    finally:
+        if consumer:
+            consumer.close()
+        locker.wait(timeout=30)
+    assert locker.returncode == 0, locker.stderr.read()
+    assert b.stop() == 0
 
 
 # ---- election and failover -----------------------------------------------------------------------
@@ -355,6 +436,7 @@ if __name__ == "__main__":
             test_slave_has_no_client_port_and_health_names_holder_and_epoch,
             test_kill_9_of_the_master_loses_nothing_receipted,
             test_a_schedule_fires_each_time_once_across_a_kill_9_on_the_database_store,
+            test_a_body_read_waiting_on_the_database_stalls_only_its_consumer,
             test_tandem_journal_summarises_a_database_store_read_only,
             test_tandem_journal_dumps_a_database_store_read_only,
             test_durable_subscriptions_keep_their_owner_and_a_version_1_schema_is_upgraded,

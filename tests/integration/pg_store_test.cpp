@@ -185,6 +185,35 @@ TEST_CASE("PostgreSQL store: group commit, a successor recovers everything, a de
   CHECK(m.value()->redeliveries == 3);
   CHECK(s2.read("/queue/a", seqs[10]).error() == errc::not_found);
 
+  // read_async (issue 17, finding 8): the query runs on the store's reader thread, never in
+  // the call; a read of a message that query reads ahead waits for it; what it read ahead
+  // is cached; a message not live is not_found.
+  CHECK(s2.reads_into_cache());
+  REQUIRE_FALSE(s2.cached("/queue/a", seqs[60]));
+  std::vector<std::string> async_bodies(2);
+  std::error_code gone;
+  int answered = 0;
+  s2.read_async("/queue/a", seqs[60], [&](result<std::shared_ptr<const message>> r) {
+    REQUIRE(r);
+    async_bodies[0] = r.value()->body;
+    ++answered;
+  });
+  s2.read_async("/queue/a", seqs[61], [&](result<std::shared_ptr<const message>> r) {
+    REQUIRE(r);
+    async_bodies[1] = r.value()->body;
+    ++answered;
+  });
+  s2.read_async("/queue/a", seqs[10], [&](result<std::shared_ptr<const message>> r) {
+    gone = r ? std::error_code{} : r.error();
+    ++answered;
+  });
+  CHECK(answered == 0);  // answered on the owner thread, later
+  REQUIRE(o.run_until([&] { return answered == 3; }));
+  CHECK(async_bodies == std::vector<std::string>{"body-60", "body-61"});
+  CHECK(gone == errc::not_found);
+  REQUIRE(s2.cached("/queue/a", seqs[119]));
+  CHECK(s2.cached("/queue/a", seqs[119])->body == "body-119");
+
   // A newer master bumps the epoch behind s2's back: s2 can commit nothing more.
   REQUIRE(admin->exec("update tandem_lease set epoch = epoch + 1").ok());
   std::error_code fenced, after;

@@ -1,9 +1,12 @@
 // broker/admin_http: routing and status codes of the admin port (no sockets: handle() only).
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include <doctest/doctest.h>
 
 #include "broker/admin_http.h"
+#include "broker/console_api.h"
 #include "admin_request.h"
 
 using namespace tandem;
@@ -253,6 +256,39 @@ TEST_CASE("issue 17: /api/connections is one page, built in slices with the io t
   admin_http closing(io.get_executor(), std::move(s));
   page = nlohmann::json::parse(test::run_admin_request(io, closing.connections("limit=3")).body);
   CHECK(ids_of(page) == std::vector<std::uint64_t>{1, 3});
+}
+
+TEST_CASE("issue 17: /api/connections keeps only the page: the same answer as sorting every matched session") {
+  // The answer as it was built before bounded_page: every matched key kept, stably sorted
+  // by the figure (or left in session order), then offset/limit cut, then the rows.
+  asio::io_context io;
+  fake_sessions fake;
+  std::mt19937 rng(17);
+  for (std::uint64_t id = 1; id <= 2500; ++id) fake.frames_in[id] = rng() % 9;
+  admin_http a(io.get_executor(), fake.sources(io));
+  for (const char* query : {"", "limit=1000", "offset=2400&limit=1000", "sort=frames_in&limit=37&offset=211",
+                            "sort=frames_in&limit=1000&offset=1999", "filter=c1&sort=frames_in&limit=50&offset=3",
+                            "offset=5000&limit=10", "filter=c24&limit=5", "sort=frames_in"}) {
+    CAPTURE(query);
+    auto q = console_api::parse_query(query);
+    const std::size_t limit = std::clamp<std::size_t>(console_api::number_or(q, "limit", 100), 1, 1000);
+    const std::size_t offset = console_api::number_or(q, "offset", 0);
+    const std::string filter = q.count("filter") ? q["filter"] : "";
+    const bool by_figure = q.count("sort") > 0;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> matched;  // (session, figure)
+    for (const auto& [id, frames] : fake.frames_in)
+      if (("c" + std::to_string(id)).find(filter) != std::string::npos) matched.emplace_back(id, by_figure ? frames : 0);
+    std::stable_sort(matched.begin(), matched.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+    auto items = nlohmann::json::array();
+    for (std::size_t i = offset; i < matched.size() && i < offset + limit; ++i)
+      items.push_back({{"session", matched[i].first}, {"frames_in", fake.frames_in[matched[i].first]}});
+    nlohmann::json reference{{"total", 2500},   {"matched", matched.size()},
+                             {"offset", offset}, {"limit", limit},
+                             {"sort", by_figure ? "frames_in" : "session"}, {"items", items}};
+    auto r = test::run_admin_request(io, a.connections(query));
+    REQUIRE(r.status == 200);
+    CHECK(r.body == reference.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
 }
 
 TEST_CASE("issue 17: /api/connections is 503 on a slave and when the broker steps down mid-listing") {

@@ -7,6 +7,7 @@
 #include "broker/console_api.h"
 #include "broker/destination_listing.h"
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -98,6 +99,34 @@ TEST_CASE("issue 17: a page kept in a bounded heap is the page of the whole list
   CHECK_FALSE(tandem::broker::parse_destination_query("offset=3"));
   CHECK(tandem::broker::destination_name_holds("/queue/\xff" "Ab", "ab"));  // a name journaled before issue 17
   CHECK(tandem::broker::destination_name_holds("/queue/\xff" "Ab", "\\xff"));  // as the row shows it
+}
+
+TEST_CASE("issue 17: bounded_page never holds more than offset + limit and gives a stable sort's page") {
+  // The helper behind the pages of /api/destinations and /api/connections.
+  std::mt19937 rng(17);
+  std::vector<std::pair<int, int>> all;  // (figure, id)
+  for (int i = 0; i < 20000; ++i) all.emplace_back(static_cast<int>(rng() % 50), i);
+  auto larger = [](const std::pair<int, int>& a, const std::pair<int, int>& b) { return a.first > b.first; };
+  auto never = [](const std::pair<int, int>&, const std::pair<int, int>&) { return false; };
+  for (auto [offset, limit] : {std::pair<std::size_t, std::size_t>{0, 1}, {0, 100}, {150, 50}, {19990, 100}, {30000, 10}}) {
+    CAPTURE(offset);
+    CAPTURE(limit);
+    tandem::broker::bounded_page<std::pair<int, int>, decltype(larger)> page(offset, limit, larger);
+    tandem::broker::bounded_page<std::pair<int, int>, decltype(never)> fed_order(offset, limit, never);
+    std::size_t most = 0;
+    for (const auto& x : all) {
+      page.add(x);
+      fed_order.add(x);
+      most = std::max({most, page.kept(), fed_order.kept()});
+    }
+    CHECK(most <= offset + limit);
+    CHECK(page.added() == all.size());
+    auto sorted = all;
+    std::stable_sort(sorted.begin(), sorted.end(), larger);
+    const auto from = std::min(offset, sorted.size()), to = std::min(offset + limit, sorted.size());
+    CHECK(page.take() == std::vector<std::pair<int, int>>(sorted.begin() + from, sorted.begin() + to));
+    CHECK(fed_order.take() == std::vector<std::pair<int, int>>(all.begin() + from, all.begin() + to));
+  }
 }
 
 TEST_CASE("the console's files are compiled in, the page at /console") {

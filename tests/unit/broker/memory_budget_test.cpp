@@ -44,6 +44,20 @@ TEST_CASE("the budget sums messages, partial frames and write queues against one
   CHECK(b.read_buffer_bytes() == 0);
 }
 
+TEST_CASE("max_memory_counts_baseline: the process's RSS at serving start counts against the limit") {
+  std::uint64_t messages = 0;
+  memory_budget b(1000, [&] { return messages; });
+  b.reserve_baseline(600);
+  CHECK(b.baseline_bytes() == 600);
+  CHECK(b.used() == 600);
+  CHECK_FALSE(b.full());
+  messages = 399;
+  CHECK_FALSE(b.full());
+  b.reading(0, 1);  // one byte of a partial frame: 600 + 399 + 1
+  CHECK(b.full());
+  CHECK(b.connection_bytes() == 1);  // the baseline is not a connection's
+}
+
 TEST_CASE("TLS and WebSocket buffers count against the limit and wake a waiter when given back") {
   memory_budget b(200 * 1024, [] { return std::uint64_t{0}; });
   std::uint64_t tls = 0, ws = 0;
