@@ -19,6 +19,10 @@ namespace {
 
 constexpr std::size_t location_bytes = 16;  // u64 segment, u32 offset, u32 size
 
+// Targets with fewer entries take their nodes from operator new: an arena's last chunk
+// is mapped for what it holds, but a target this size is where 2 MiB chunks pay off.
+constexpr std::uint64_t arena_min_entries = 1 << 15;
+
 void put_location(encoder& e, const location* where) {
   e.u64(where ? where->segment : 0);
   e.u32(where ? where->offset : 0);
@@ -308,7 +312,10 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     m.live_messages += k;
     if (target == format::scheduler_target) scheduler_entries = k;
     if (!out) continue;
-    index::message_map entries;
+    // A big target's nodes come from one arena (node_arena.h), not one malloc each.
+    index::message_map entries(k >= arena_min_entries ? index::message_map::allocator_type(
+                                                             std::make_shared<node_arena>(k))
+                                                       : index::message_map::allocator_type());
     const std::byte* p = bytes.data();
     for (std::uint64_t j = 0; j < k; ++j, p += format::checkpoint_message_entry_bytes) {
       message_ref ref;

@@ -195,6 +195,42 @@ TEST_CASE("encoding the checkpoint of a million live messages on the owner threa
   CHECK(back == idx);
 }
 
+// Issue 19: a big target's entries load into a node_arena (node_arena.h) instead of one
+// malloc each; the index must be the one the adds built, and stay so through removes.
+TEST_CASE("a big target loads into an arena and equals the index its adds built, through removes") {
+  const auto id = store_id::generate();
+  journal_index idx;
+  fill(idx, 80'000, 2);  // 40,000 a target, past the arena's threshold
+  auto meta = sample_meta(id);
+  meta.next_msg_seq = idx.next_msg_seq();
+  auto image = detail::encode_checkpoint(meta, idx);
+  journal_index back;
+  std::string reason;
+  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  REQUIRE(back.messages("/queue/q0") != nullptr);
+  CHECK(back.messages("/queue/q0")->get_allocator().arena() != nullptr);
+  CHECK(back == idx);
+  CHECK(back.next_msg_seq() == idx.next_msg_seq());
+  CHECK(back.segments() == idx.segments());
+  // Individual acks in the middle, a drained head, then new adds after the load.
+  for (std::uint64_t seq = 2; seq <= 80'000; seq += 7) {
+    CHECK(back.remove("/queue/q" + std::to_string(seq % 2), seq));
+    CHECK(idx.remove("/queue/q" + std::to_string(seq % 2), seq));
+  }
+  for (std::uint64_t seq = 1; seq <= 30'000; ++seq) {
+    (void)back.remove("/queue/q" + std::to_string(seq % 2), seq);
+    (void)idx.remove("/queue/q" + std::to_string(seq % 2), seq);
+  }
+  const std::string target = "/queue/q1";
+  for (std::uint64_t seq = 80'001; seq <= 80'100; ++seq) {
+    const message_ref ref{{99, 64, 1100}, 0, 4};
+    back.add(seq, std::span<const std::string>(&target, 1), ref, "", 0);
+    idx.add(seq, std::span<const std::string>(&target, 1), ref, "", 0);
+  }
+  CHECK(back == idx);
+  CHECK(content_digest(back) == content_digest(idx));
+}
+
 #include "journal/fs/file_system.h"
 #include "tests/support/temp_dir.h"
 
