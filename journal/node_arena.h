@@ -4,7 +4,7 @@
 //
 // Why: loading a checkpoint of 10 million messages allocated 10 million map nodes, one
 // malloc each, on ~800 MB of fresh heap; malloc and the page faults of that heap (one per
-// 4 KiB, 10-20 us each on the development VM) were 2 of the 2.8 s left of that recovery
+// 4 KiB, 10-20 us each on the development VM) were more than half of the 2.8 s left
 // (bench/results/journal.md, "Recovery of 10 million"). A load knows how many nodes it
 // makes, so an arena sized for them hands them out by bumping a pointer through memory
 // that asks for huge pages (detail/huge_pages.h): one fault per 2 MiB, and no malloc
