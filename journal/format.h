@@ -279,7 +279,9 @@
 //                                               exactly that target's entries, or the
 //                                               file is corrupt
 // Trailer: u64 XXH3-64 of every byte before it (header and body). A checkpoint whose
-// length, magic, version, store id or checksum is wrong is skipped and reported.
+// length, magic, version, store id or checksum is wrong is skipped and reported. Recovery
+// loads the newest sound one; the one before it, kept as the fallback, is checked only by
+// those fields and the checksum, read in pieces (its body is parsed if it is ever loaded).
 // Versions: 2 has neither owner_login nor the schedules list; 3 adds owner_login (durable
 // subscriptions keep their owner, issue 17); 4 adds the schedules list (issue 16). A
 // version 2 or 3 file is read when it holds no entry on scheduler_target; one that does is

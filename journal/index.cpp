@@ -206,10 +206,18 @@ std::vector<const index::producer_map::value_type*> index::producers_by_recency(
 void index::load_target(std::string target, message_map entries) {
   drop_target(target);
   if (entries.empty()) return;
+  // account() for each entry, with one segments_ lookup per run of entries in one segment
+  // (a checkpoint's entries come in msg_seq order, so mostly in log order).
+  auto seg = segments_.end();
   for (const auto& [seq, ref] : entries) {
-    account(ref.where, true);
-    note_msg_seq(seq);
+    if (seg == segments_.end() || seg->first != ref.where.segment)
+      seg = segments_.try_emplace(ref.where.segment).first;
+    seg->second.live_records += 1;
+    seg->second.live_bytes += ref.where.size;
+    live_bytes_ += ref.where.size;
   }
+  live_messages_ += entries.size();
+  note_msg_seq(entries.rbegin()->first);
   targets_.emplace(std::move(target), std::move(entries));
 }
 

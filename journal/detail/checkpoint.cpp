@@ -1,10 +1,15 @@
 #include "journal/detail/checkpoint.h"
 
+// XXH3_state_t on the stack needs the static-linking-only API.
+#define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "journal/detail/codec.h"
+#include "journal/detail/huge_pages.h"
 #include "journal/errc.h"
 #include "journal/format.h"
 
@@ -13,6 +18,10 @@ namespace tandem::journal::detail {
 namespace {
 
 constexpr std::size_t location_bytes = 16;  // u64 segment, u32 offset, u32 size
+
+// Targets with fewer entries take their nodes from operator new: an arena's last chunk
+// is mapped for what it holds, but a target this size is where 2 MiB chunks pay off.
+constexpr std::uint64_t arena_min_entries = 1 << 15;
 
 void put_location(encoder& e, const location* where) {
   e.u64(where ? where->segment : 0);
@@ -33,7 +42,117 @@ location get_location(decoder& d) {
   return where;
 }
 
+// The checks of the fixed header that need no more of the file than its size: magic,
+// version (returned) and the body length. 0 on failure, with `reason` set.
+std::uint32_t check_header(const std::byte* h, std::uint64_t file_bytes, std::error_code& ec, std::string& reason) {
+  auto fail = [&](errc e, const char* why) {
+    ec = make_error_code(e);
+    reason = why;
+    return std::uint32_t{0};
+  };
+  if (file_bytes < format::checkpoint_header_bytes + 8) return fail(errc::corrupt_file, "file too short");
+  if (std::memcmp(h, format::checkpoint_magic.data(), 8) != 0) return fail(errc::corrupt_file, "bad magic");
+  const std::uint32_t version = get_u32_at(h + 8);
+  if (version < format::oldest_checkpoint_format_version || version > format::checkpoint_format_version)
+    return fail(errc::unsupported_version, "unsupported checkpoint version");
+  if (get_u64_at(h + 88) != file_bytes - format::checkpoint_header_bytes - 8)
+    return fail(errc::corrupt_file, "length does not match the file size (truncated?)");
+  return version;
+}
+
+// The header's fields, once the checksum verified; errc::wrong_store when the id differs.
+result<checkpoint_meta> header_meta(const std::byte* h, const store_id& expected, std::string& reason) {
+  checkpoint_meta m;
+  std::memcpy(m.id.bytes.data(), h + 16, 16);
+  if (!(m.id == expected)) {
+    reason = "store id differs from the identity";
+    return make_error_code(errc::wrong_store);
+  }
+  m.lsn = get_u64_at(h + 32);
+  m.replay = {get_u64_at(h + 40), get_u64_at(h + 48)};
+  m.next_msg_seq = get_u64_at(h + 56);
+  m.max_epoch = get_u64_at(h + 64);
+  m.cut = {get_u64_at(h + 72), get_u64_at(h + 80)};
+  return m;
+}
+
 }  // namespace
+
+std::error_code read_checkpoint_image(fs::file_system& fs, const std::filesystem::path& path,
+                                      std::vector<std::byte>& image) {
+  auto f = fs.open(path, fs::open_mode::read_only);
+  if (!f) return f.error();
+  auto size = f.value()->size();
+  if (!size) return size.error();
+  const std::size_t bytes = size.value();
+  image.clear();
+  if (image.capacity() < bytes) {
+    std::vector<std::byte>().swap(image);
+    image.reserve(bytes + bytes / 2);
+  }
+  advise_huge_pages(image.data(), image.capacity());
+  image.resize(bytes);
+  for (std::size_t done = 0; done < bytes;) {
+    auto n = f.value()->read_at(std::span(image).subspan(done), done);
+    if (!n) return n.error();
+    if (n.value() == 0) {  // shrank since its size was taken
+      image.resize(done);
+      break;
+    }
+    done += n.value();
+  }
+  return {};
+}
+
+result<checkpoint_meta> verify_checkpoint_file(fs::file_system& fs, const std::filesystem::path& path,
+                                               const store_id& expected, std::string& reason) {
+  auto f = fs.open(path, fs::open_mode::read_only);
+  if (!f) {
+    reason = "cannot open: " + f.error().message();
+    return f.error();
+  }
+  auto size = f.value()->size();
+  if (!size) {
+    reason = "cannot stat: " + size.error().message();
+    return size.error();
+  }
+  const std::uint64_t file_bytes = size.value();
+  std::vector<std::byte> buf(std::size_t{1} << 20);
+  auto read_fully = [&](std::span<std::byte> out, std::uint64_t at) -> std::error_code {
+    auto n = f.value()->read_at(out, at);
+    if (!n) {
+      reason = "cannot read: " + n.error().message();
+      return n.error();
+    }
+    if (n.value() != out.size()) {
+      reason = "shrank while being read";
+      return make_error_code(errc::corrupt_file);
+    }
+    return {};
+  };
+  std::array<std::byte, format::checkpoint_header_bytes> header{};
+  std::error_code ec;
+  if (file_bytes >= header.size()) {
+    if (auto e = read_fully(header, 0)) return e;
+  }
+  if (check_header(header.data(), file_bytes, ec, reason) == 0) return ec;
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  const std::uint64_t summed = file_bytes - 8;
+  for (std::uint64_t at = 0; at < summed;) {
+    auto piece = std::span(buf).first(static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), summed - at)));
+    if (auto e = read_fully(piece, at)) return e;
+    XXH3_64bits_update(&state, piece.data(), piece.size());
+    at += piece.size();
+  }
+  std::array<std::byte, 8> trailer{};
+  if (auto e = read_fully(trailer, summed)) return e;
+  if (get_u64_at(trailer.data()) != XXH3_64bits_digest(&state)) {
+    reason = "checksum mismatch";
+    return make_error_code(errc::corrupt_file);
+  }
+  return header_meta(header.data(), expected, reason);
+}
 
 std::size_t checkpoint_size_estimate(const index& idx) {
   std::size_t windows = 0;
@@ -132,26 +251,17 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     reason = why;
     return make_error_code(e);
   };
-  if (image.size() < format::checkpoint_header_bytes + 8) return fail(errc::corrupt_file, "file too short");
-  const std::byte* h = image.data();
-  if (std::memcmp(h, format::checkpoint_magic.data(), 8) != 0) return fail(errc::corrupt_file, "bad magic");
-  const std::uint32_t version = get_u32_at(h + 8);
-  if (version < format::oldest_checkpoint_format_version || version > format::checkpoint_format_version)
-    return fail(errc::unsupported_version, "unsupported checkpoint version");
+  std::error_code header_ec;
+  const std::uint32_t version = check_header(image.data(), image.size(), header_ec, reason);
+  if (version == 0) return header_ec;
   const bool has_owners = version >= format::checkpoint_owner_version;
-  std::uint64_t body = get_u64_at(h + 88);
-  if (body != image.size() - format::checkpoint_header_bytes - 8)
-    return fail(errc::corrupt_file, "length does not match the file size (truncated?)");
+  const std::byte* h = image.data();
+  const std::uint64_t body = get_u64_at(h + 88);
   std::uint64_t sum = get_u64_at(image.data() + image.size() - 8);
   if (sum != XXH3_64bits(image.data(), image.size() - 8)) return fail(errc::corrupt_file, "checksum mismatch");
-  checkpoint_meta m;
-  std::memcpy(m.id.bytes.data(), h + 16, 16);
-  if (!(m.id == expected)) return fail(errc::wrong_store, "store id differs from the identity");
-  m.lsn = get_u64_at(h + 32);
-  m.replay = {get_u64_at(h + 40), get_u64_at(h + 48)};
-  m.next_msg_seq = get_u64_at(h + 56);
-  m.max_epoch = get_u64_at(h + 64);
-  m.cut = {get_u64_at(h + 72), get_u64_at(h + 80)};
+  auto meta = header_meta(h, expected, reason);
+  if (!meta) return meta.error();
+  checkpoint_meta m = meta.value();
 
   decoder d(image.subspan(format::checkpoint_header_bytes, body));
   // A definition without a location (segment 0) was created by a record not yet durable
@@ -202,7 +312,10 @@ result<checkpoint_meta> decode_checkpoint(std::span<const std::byte> image, cons
     m.live_messages += k;
     if (target == format::scheduler_target) scheduler_entries = k;
     if (!out) continue;
-    index::message_map entries;
+    // A big target's nodes come from one arena (node_arena.h), not one malloc each.
+    index::message_map entries(k >= arena_min_entries ? index::message_map::allocator_type(
+                                                             std::make_shared<node_arena>(k))
+                                                       : index::message_map::allocator_type());
     const std::byte* p = bytes.data();
     for (std::uint64_t j = 0; j < k; ++j, p += format::checkpoint_message_entry_bytes) {
       message_ref ref;

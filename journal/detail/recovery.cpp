@@ -11,6 +11,7 @@
 
 #include "journal/apply.h"
 #include "journal/detail/checkpoint.h"
+#include "journal/detail/huge_pages.h"
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
 #include "journal/reader.h"
@@ -46,6 +47,9 @@ struct log_state {
   std::optional<damage> torn;                 // to truncate
   std::optional<std::uint64_t> empty_last;    // segment whose header was never written
   std::uint64_t replayed_bytes = 0;           // of the records replayed after the checkpoint
+  // The loaded checkpoint's image: the store encodes its checkpoints into this memory
+  // afterwards (read_checkpoint_image), so its pages are faulted in once.
+  std::vector<std::byte> checkpoint_image;
 };
 
 damage to_damage(const detail::walk_item& w) {
@@ -93,12 +97,13 @@ class log_reader {
   // Why checkpoint `lsn` cannot be used, or "" after loading it into the index.
   std::string try_checkpoint(std::uint64_t lsn) {
     const auto path = detail::checkpoint_path(jdir_, lsn);
-    auto image = fs::read_file(fs_, path);
-    if (!image) return "cannot read: " + image.error().message();
+    std::vector<std::byte> image = std::move(state_.checkpoint_image);  // a failed try's memory
+    if (auto ec = detail::read_checkpoint_image(fs_, path, image)) return "cannot read: " + ec.message();
     const auto t0 = clock::now();
     journal::index loaded(opts_.producer_window, opts_.max_producers);
     std::string reason;
-    auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, &loaded, reason);
+    auto meta = detail::decode_checkpoint(image, id_, &loaded, reason);
+    state_.checkpoint_image = std::move(image);
     if (!meta) return reason;
     const auto& m = meta.value();
     if (!std::binary_search(state_.segments.begin(), state_.segments.end(), m.replay.segment))
@@ -189,22 +194,21 @@ class log_reader {
   }
 
   // The previous valid checkpoint stays as the fallback (and bounds GC); files older than
-  // it are leftovers of a crash between writing a checkpoint and trimming.
+  // it are leftovers of a crash between writing a checkpoint and trimming. "Valid" here is
+  // its header and checksum (verify_checkpoint_file): it is read in small pieces, not
+  // loaded; should it ever be loaded, decode_checkpoint checks the rest.
   void keep_fallback_checkpoint(const std::vector<std::uint64_t>& newest_first) {
     if (!report_.from_checkpoint) return;
     bool have_previous = false;
     for (auto lsn : newest_first) {
       if (lsn >= loaded_lsn_) continue;
       if (!have_previous) {
-        auto image = fs::read_file(fs_, detail::checkpoint_path(jdir_, lsn));
         std::string reason;
-        if (image) {
-          auto meta = detail::decode_checkpoint(std::as_bytes(std::span(image.value())), id_, nullptr, reason);
-          if (meta) {
-            have_previous = true;
-            state_.kept_checkpoints[lsn] = meta.value().replay.segment;
-            continue;
-          }
+        auto meta = detail::verify_checkpoint_file(fs_, detail::checkpoint_path(jdir_, lsn), id_, reason);
+        if (meta) {
+          have_previous = true;
+          state_.kept_checkpoints[lsn] = meta.value().replay.segment;
+          continue;
         }
       }
       state_.obsolete_checkpoints.push_back(lsn);
@@ -422,8 +426,16 @@ std::error_code store::impl::start_epoch(const detail::walk_result& walked) {
   // Fault the checkpoint buffer in now, on the thread that opens the store, rather than
   // at the first checkpoint on the owner thread (for a million live messages, ~30 MB of
   // page faults doubled that checkpoint's pause).
+  // When recovery loaded a checkpoint, this is its image's memory: faulted in already up
+  // to about `need`, with room reserved to grow. The headroom is not faulted in here: an
+  // index that grows until its next checkpoint faults in only what it grew by.
   const std::size_t need = detail::checkpoint_size_estimate(idx);
-  checkpoint_buffer.resize(need + need / 4);
+  if (checkpoint_buffer.capacity() < need) {
+    std::vector<std::byte>().swap(checkpoint_buffer);
+    checkpoint_buffer.reserve(need + need / 4);
+  }
+  detail::advise_huge_pages(checkpoint_buffer.data(), checkpoint_buffer.capacity());
+  checkpoint_buffer.resize(need);
   checkpoint_buffer.clear();
   return {};
 }
@@ -473,6 +485,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   s.replay_records_since_checkpoint = report.records_replayed;
   s.replay_bytes_since_checkpoint = l.replayed_bytes;
   s.idx.set_last_lsn(l.walked.last_lsn);
+  s.checkpoint_buffer = std::move(l.checkpoint_image);
   if (auto ec = s.start_epoch(l.walked)) return ec;
 
   report.live_messages = s.idx.live_messages();

@@ -12,7 +12,11 @@
 //   many_1k     64 appenders, each with one 1 KiB append outstanding (a closed loop)
 //   (the four alternate over --rounds rounds; medians are compared)
 //   recovery    1,000,000 live 1 KiB messages: open from the checkpoint, then full replay
-//               with the checkpoints removed; RSS per live message after recovery
+//               with the checkpoints removed; RSS per live message after recovery. With
+//               --store DIR the store is kept in DIR and reused by later runs (built only
+//               when DIR holds none): a 10-million-message store takes minutes to build,
+//               and `--only-recovery --store DIR --skip-full-replay` times (or, under
+//               perf record, profiles) just the checkpoint open
 //   takeover    a child process fills a store with default options (32 MiB segments,
 //               checkpoints every 64 MiB) and is SIGKILLed, leaving no final checkpoint, as
 //               a master that dies; then open (recovery) and the first durable 1 KiB append
@@ -20,6 +24,7 @@
 //               pending (sent by one producer, so its dedup window is rebuilt too),
 //               --takeover-rounds times each (p50 and max reported)
 // Completions run on an owner thread through options.post, as in the broker.
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +121,14 @@ std::string fs_name(const std::filesystem::path& dir) {
     case 0x65735546: return "fuse";
     default: return "other";
   }
+}
+
+// CPU seconds (user + system) of the whole process so far.
+double cpu_seconds() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
 std::uint64_t rss_bytes() {
@@ -237,95 +250,150 @@ json appenders(const std::filesystem::path& base, int count, double seconds) {
 
 // ---- recovery and memory ------------------------------------------------------------------
 
-json recovery(const std::filesystem::path& base, std::uint64_t messages) {
-  auto dir = fresh_store(base, "recovery");
+// Fills `dir` (an empty store) with `messages` live 1 KiB messages on one queue.
+json build_recovery_store(const std::filesystem::path& dir, std::uint64_t messages) {
   json out;
-  {
-    owner_loop loop;
-    tj::options o;
-    o.epoch = 1;
-    o.broker_name = "bench";
-    o.sync = tj::sync_policy::never;  // building the data set is not what is measured
-    o.post = loop.poster();
-    tj::recovery_report rep;
-    auto s = tj::store::open(dir, o, rep);
-    if (!s) die("open " + dir.string(), s.error());
-    auto t0 = clock_type::now();
-    std::mutex mu;
-    std::condition_variable cv;
-    std::uint64_t completed = 0;
-    std::error_code first_error;
-    constexpr std::uint64_t window = 4096;
-    for (std::uint64_t issued = 0; issued < messages;) {
-      std::uint64_t batch = std::min<std::uint64_t>(window, messages - issued);
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return issued - completed <= window; });
-      }
-      loop.post([&, batch] {
-        for (std::uint64_t i = 0; i < batch; ++i)
-          s.value()->append(message(s.value()->allocate_msg_seq(), 1024), [&](std::error_code ec, std::uint64_t) {
-            std::lock_guard lock(mu);
-            if (ec && !first_error) first_error = ec;
-            ++completed;
-            cv.notify_all();
-          });
-      });
-      issued += batch;
-    }
+  owner_loop loop;
+  tj::options o;
+  o.epoch = 1;
+  o.broker_name = "bench";
+  o.sync = tj::sync_policy::never;  // building the data set is not what is measured
+  o.post = loop.poster();
+  tj::recovery_report rep;
+  auto s = tj::store::open(dir, o, rep);
+  if (!s) die("open " + dir.string(), s.error());
+  auto t0 = clock_type::now();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t completed = 0;
+  std::error_code first_error;
+  constexpr std::uint64_t window = 4096;
+  for (std::uint64_t issued = 0; issued < messages;) {
+    std::uint64_t batch = std::min<std::uint64_t>(window, messages - issued);
     {
       std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return completed == messages; });
+      cv.wait(lock, [&] { return issued - completed <= window; });
     }
-    if (first_error) die("append while building", first_error);
-    std::promise<std::error_code> closed;
-    loop.post([&] {
-      auto ec = s.value()->close();
-      s.value().reset();
-      closed.set_value(ec);  // last: the main thread may leave this scope right after
+    loop.post([&, batch] {
+      for (std::uint64_t i = 0; i < batch; ++i)
+        s.value()->append(message(s.value()->allocate_msg_seq(), 1024), [&](std::error_code ec, std::uint64_t) {
+          std::lock_guard lock(mu);
+          if (ec && !first_error) first_error = ec;
+          ++completed;
+          cv.notify_all();
+        });
     });
-    if (auto ec = closed.get_future().get()) die("close", ec);
-    out["build_seconds"] = seconds_since(t0);
+    issued += batch;
+  }
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return completed == messages; });
+  }
+  if (first_error) die("append while building", first_error);
+  std::promise<std::error_code> closed;
+  loop.post([&] {
+    auto ec = s.value()->close();
+    s.value().reset();
+    closed.set_value(ec);  // last: the main thread may leave this scope right after
+  });
+  if (auto ec = closed.get_future().get()) die("close", ec);
+  out["build_seconds"] = seconds_since(t0);
+  return out;
+}
+
+// A kept store (--store) is opened again by every run, and each open must carry an epoch
+// at least the newest in its log (options::epoch): the last one used is kept beside the
+// store, in "<store>.epoch".
+std::uint64_t next_epoch(const std::filesystem::path& dir, bool kept) {
+  if (!kept) return 2;  // built with epoch 1 just now
+  const auto path = dir.string() + ".epoch";
+  std::uint64_t last = 1;
+  if (std::ifstream in(path); in) in >> last;
+  std::ofstream(path) << last + 1 << '\n';
+  return last + 1;
+}
+
+// Opens the store in `dir` as a taking-over master does, times it, and closes it (close
+// writes a final checkpoint, so a kept store is ready for the next checkpoint open).
+json open_once(const std::filesystem::path& dir, std::uint64_t messages, const char* label, bool measure_rss,
+               bool kept) {
+  ::malloc_trim(0);
+  std::uint64_t rss0 = rss_bytes();
+  tj::options o;
+  o.epoch = next_epoch(dir, kept);
+  o.broker_name = "bench";
+  o.body_cache_bytes = 0;
+  tj::recovery_report rep;
+  const double cpu0 = cpu_seconds();
+  auto t0 = clock_type::now();
+  auto s = tj::store::open(dir, o, rep);
+  double ms = seconds_since(t0) * 1000;
+  const double cpu_ms = (cpu_seconds() - cpu0) * 1000;
+  if (!s) die(std::string("open for ") + label, s.error());
+  // Wall time beyond CPU time is waiting: reads the page cache could not serve, fdatasync.
+  json r = {{"wall_ms", ms},
+            {"cpu_ms", cpu_ms},
+            {"reported_ms", rep.duration.count()},
+            {"from_checkpoint", rep.from_checkpoint},
+            {"records_replayed", rep.records_replayed},
+            {"live_messages", rep.live_messages}};
+  if (rep.live_messages != messages) die(std::string(label) + ": recovered a different number of messages");
+  if (measure_rss) {
+    ::malloc_trim(0);
+    std::uint64_t rss1 = rss_bytes();
+    r["rss_before"] = rss0;
+    r["rss_after"] = rss1;
+    r["bytes_per_live_message"] = static_cast<double>(rss1 - rss0) / static_cast<double>(messages);
+  }
+  if (auto ec = s.value()->close()) die("close", ec);
+  return r;
+}
+
+// The options of the recovery phase.
+struct recovery_plan {
+  std::uint64_t messages = 1'000'000;
+  std::filesystem::path store;  // --store: kept, built only when it holds no store yet
+  int checkpoint_opens = 1;     // --checkpoint-opens
+  bool full_replay = true;      // false with --skip-full-replay
+};
+
+json recovery(const std::filesystem::path& base, const recovery_plan& plan) {
+  const bool kept = !plan.store.empty();
+  const std::filesystem::path dir = kept ? plan.store : base / "recovery";
+  json out;
+  if (!kept || !std::filesystem::exists(dir / tj::format::journal_dir_name)) {
+    if (!kept) std::filesystem::remove_all(dir);
+    auto made = tj::create_store(tfs::posix_file_system(), dir);
+    if (!made) die("create_store " + dir.string(), made.error());
+    out = build_recovery_store(dir, plan.messages);
+    if (kept) std::ofstream(dir.string() + ".epoch") << 1 << '\n';
   }
   std::uint64_t disk = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir / tj::format::journal_dir_name)) disk += e.file_size();
-  out["messages"] = messages;
+  out["messages"] = plan.messages;
   out["disk_bytes"] = disk;
+  out["store_kept"] = kept;
 
-  auto open_once = [&](const char* label, bool measure_rss) {
-    ::malloc_trim(0);
-    std::uint64_t rss0 = rss_bytes();
-    tj::options o;
-    o.epoch = 2;
-    o.broker_name = "bench";
-    o.body_cache_bytes = 0;
-    tj::recovery_report rep;
-    auto t0 = clock_type::now();
-    auto s = tj::store::open(dir, o, rep);
-    double ms = seconds_since(t0) * 1000;
-    if (!s) die(std::string("open for ") + label, s.error());
-    json r = {{"wall_ms", ms},
-              {"reported_ms", rep.duration.count()},
-              {"from_checkpoint", rep.from_checkpoint},
-              {"records_replayed", rep.records_replayed},
-              {"live_messages", rep.live_messages}};
-    if (rep.live_messages != messages) die(std::string(label) + ": recovered a different number of messages");
-    if (measure_rss) {
-      ::malloc_trim(0);
-      std::uint64_t rss1 = rss_bytes();
-      r["rss_before"] = rss0;
-      r["rss_after"] = rss1;
-      r["bytes_per_live_message"] = static_cast<double>(rss1 - rss0) / static_cast<double>(messages);
-    }
-    if (auto ec = s.value()->close()) die("close", ec);
-    return r;
-  };
-  out["from_checkpoint"] = open_once("checkpoint recovery", true);
-  // Full replay: the same journal without its checkpoints.
-  for (const auto& e : std::filesystem::directory_iterator(dir / tj::format::journal_dir_name))
-    if (e.path().extension() == tj::format::checkpoint_suffix) std::filesystem::remove(e.path());
-  out["full_replay"] = open_once("full replay", false);
-  std::filesystem::remove_all(dir);
+  // The first open is the figure (and its RSS); more opens (--checkpoint-opens) show the
+  // spread, and give a profiler more of the phase it is after.
+  for (int i = 0; i < plan.checkpoint_opens; ++i) {
+    auto r = open_once(dir, plan.messages, "checkpoint recovery", i == 0, kept);
+    if (!r["from_checkpoint"].get<bool>()) die("checkpoint recovery: no checkpoint was loaded");
+    if (i == 0) out["from_checkpoint"] = r;
+    out["from_checkpoint_samples"].push_back(r["wall_ms"]);
+  }
+  if (plan.full_replay) {
+    // Full replay: the same journal without its checkpoints (a kept store's are moved aside
+    // and dropped afterwards: the close after the replay writes a fresh one).
+    const auto aside = dir / "checkpoints-aside";
+    std::filesystem::create_directories(aside);
+    for (const auto& e : std::filesystem::directory_iterator(dir / tj::format::journal_dir_name))
+      if (e.path().extension() == tj::format::checkpoint_suffix)
+        std::filesystem::rename(e.path(), aside / e.path().filename());
+    out["full_replay"] = open_once(dir, plan.messages, "full replay", false, kept);
+    std::filesystem::remove_all(aside);
+  }
+  if (!kept) std::filesystem::remove_all(dir);
   return out;
 }
 
@@ -467,22 +535,51 @@ int main(int argc, char** argv) {
   app.add_option("--takeover-rounds", takeover_rounds, "repetitions of each takeover case (0 = skip)")
       ->capture_default_str();
   app.add_flag("--only-takeover", only_takeover, "only the takeover phase");
+  recovery_plan plan;
+  std::string store_arg;
+  bool only_recovery = false;
+  bool skip_full_replay = false;
+  app.add_option("--store", store_arg,
+                 "recovery phase: use and keep the store in this directory, building it (--messages) only when "
+                 "it holds none, so a 10-million-message store is built once and reopened by later runs");
+  app.add_option("--checkpoint-opens", plan.checkpoint_opens,
+                 "recovery phase: open from the checkpoint this many times (the first gives the figures)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--skip-full-replay", skip_full_replay, "recovery phase: no full replay");
+  app.add_flag("--only-recovery", only_recovery, "only the recovery phase");
   std::int64_t linger_us = group_linger.count();
   app.add_option("--group-linger-us", linger_us, "options.group_linger for the throughput phases (0 = off)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!store_arg.empty()) plan.store = std::filesystem::absolute(store_arg);
+  plan.full_replay = !skip_full_replay;
   group_linger = std::chrono::microseconds(linger_us);
 
   std::filesystem::path base =
       dir_arg.empty() ? std::filesystem::current_path() / ("tandem-journal-bench." + std::to_string(::getpid()))
                       : std::filesystem::path(dir_arg);
   std::filesystem::create_directories(base);
+  if (!plan.store.empty()) {
+    auto rel = std::filesystem::weakly_canonical(plan.store).lexically_relative(std::filesystem::weakly_canonical(base));
+    if (!rel.empty() && *rel.begin() != "..")
+      die("--store " + plan.store.string() + " lies inside the work directory " + base.string() +
+          ", which is removed afterwards: put it elsewhere");
+  }
 
   json j;
   j["dir"] = base.string();
   j["file_system"] = fs_name(base);
   j["cpus"] = std::thread::hardware_concurrency();
   j["group_linger_us"] = group_linger.count();
+  plan.messages = messages;
+  if (only_recovery) {
+    std::cerr << "journal, recovery of " << messages << " messages...\n";
+    j["journal"]["recovery"] = recovery(base, plan);
+    std::filesystem::remove_all(base);
+    std::cout << j.dump(2) << '\n';
+    return 0;
+  }
   if (only_takeover) {
     j["journal"]["takeover"] = takeover(base, takeover_messages, std::max(takeover_rounds, 1));
     std::filesystem::remove_all(base);
@@ -517,7 +614,7 @@ int main(int argc, char** argv) {
                                      {"mean_group_records", median_of("many_1k", "mean_group_records")}};
   if (!skip_recovery) {
     std::cerr << "journal, recovery of " << messages << " messages...\n";
-    j["journal"]["recovery"] = recovery(base, messages);
+    j["journal"]["recovery"] = recovery(base, plan);
   }
   if (takeover_rounds > 0) {
     std::cerr << "journal, takeover after SIGKILL (empty and " << takeover_messages << " pending)...\n";
@@ -537,7 +634,8 @@ int main(int argc, char** argv) {
     const auto& rec = j["journal"]["recovery"];
     double scale = 1'000'000.0 / static_cast<double>(messages);  // targets are for 1M messages
     t["recovery_from_checkpoint_ms"] = verdict(rec["from_checkpoint"]["wall_ms"].get<double>() * scale, 1000, false);
-    t["recovery_full_replay_ms"] = verdict(rec["full_replay"]["wall_ms"].get<double>() * scale, 3000, false);
+    if (plan.full_replay)
+      t["recovery_full_replay_ms"] = verdict(rec["full_replay"]["wall_ms"].get<double>() * scale, 3000, false);
     t["bytes_per_live_message"] =
         verdict(rec["from_checkpoint"]["bytes_per_live_message"].get<double>(), 128, false);
   }

@@ -194,3 +194,111 @@ TEST_CASE("encoding the checkpoint of a million live messages on the owner threa
   CHECK(decoded.value().live_messages == n);
   CHECK(back == idx);
 }
+
+// Issue 19: a big target's entries load into a node_arena (node_arena.h) instead of one
+// malloc each; the index must be the one the adds built, and stay so through removes.
+TEST_CASE("a big target loads into an arena and equals the index its adds built, through removes") {
+  const auto id = store_id::generate();
+  journal_index idx;
+  fill(idx, 80'000, 2);  // 40,000 a target, past the arena's threshold
+  auto meta = sample_meta(id);
+  meta.next_msg_seq = idx.next_msg_seq();
+  auto image = detail::encode_checkpoint(meta, idx);
+  journal_index back;
+  std::string reason;
+  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  REQUIRE(back.messages("/queue/q0") != nullptr);
+  CHECK(back.messages("/queue/q0")->get_allocator().arena() != nullptr);
+  CHECK(back == idx);
+  CHECK(back.next_msg_seq() == idx.next_msg_seq());
+  CHECK(back.segments() == idx.segments());
+  // Individual acks in the middle, a drained head, then new adds after the load.
+  for (std::uint64_t seq = 2; seq <= 80'000; seq += 7) {
+    CHECK(back.remove("/queue/q" + std::to_string(seq % 2), seq));
+    CHECK(idx.remove("/queue/q" + std::to_string(seq % 2), seq));
+  }
+  for (std::uint64_t seq = 1; seq <= 30'000; ++seq) {
+    (void)back.remove("/queue/q" + std::to_string(seq % 2), seq);
+    (void)idx.remove("/queue/q" + std::to_string(seq % 2), seq);
+  }
+  const std::string target = "/queue/q1";
+  for (std::uint64_t seq = 80'001; seq <= 80'100; ++seq) {
+    const message_ref ref{{99, 64, 1100}, 0, 4};
+    back.add(seq, std::span<const std::string>(&target, 1), ref, "", 0);
+    idx.add(seq, std::span<const std::string>(&target, 1), ref, "", 0);
+  }
+  CHECK(back == idx);
+  CHECK(content_digest(back) == content_digest(idx));
+}
+
+#include "journal/fs/file_system.h"
+#include "tests/support/temp_dir.h"
+
+// Issue 19: recovery checks the fallback checkpoint from its header and checksum in small
+// reads instead of loading a second copy of the index.
+TEST_CASE("verify_checkpoint_file accepts a sound file and names what is wrong with a damaged one") {
+  tandem::test::temp_dir dir;
+  auto& fs = tandem::fs::posix_file_system();
+  const auto id = store_id::generate();
+  journal_index idx;
+  fill(idx, 5'000, 3);
+  auto meta_in = sample_meta(id);
+  meta_in.next_msg_seq = idx.next_msg_seq();
+  const auto image = detail::encode_checkpoint(meta_in, idx);  // > 1 MiB: several pieces
+  const auto path = dir.path() / "checkpoint.ckpt";
+  auto write = [&](std::span<const std::byte> bytes) {
+    REQUIRE(!tandem::fs::write_file_atomically(fs, path, bytes));
+  };
+  std::string reason;
+
+  write(image);
+  auto ok = detail::verify_checkpoint_file(fs, path, id, reason);
+  REQUIRE_MESSAGE(ok, reason);
+  CHECK(ok.value().lsn == 77);
+  CHECK(ok.value().replay == detail::position{3, 4096});
+
+  auto wrong_store = detail::verify_checkpoint_file(fs, path, store_id::generate(), reason);
+  REQUIRE(!wrong_store);
+  CHECK(wrong_store.error() == errc::wrong_store);
+
+  auto flipped = image;
+  flipped[flipped.size() / 2] ^= std::byte{1};
+  write(flipped);
+  auto bad_sum = detail::verify_checkpoint_file(fs, path, id, reason);
+  REQUIRE(!bad_sum);
+  CHECK(bad_sum.error() == errc::corrupt_file);
+  CHECK(reason == "checksum mismatch");
+
+  write(std::span(image).first(image.size() - 100));
+  auto truncated = detail::verify_checkpoint_file(fs, path, id, reason);
+  REQUIRE(!truncated);
+  CHECK(reason == "length does not match the file size (truncated?)");
+
+  write(std::span(image).first(10));
+  auto tiny = detail::verify_checkpoint_file(fs, path, id, reason);
+  REQUIRE(!tiny);
+  CHECK(reason == "file too short");
+
+  auto future = image;
+  detail::put_u32_at(future.data() + 8, format::checkpoint_format_version + 1);
+  write(future);
+  auto version = detail::verify_checkpoint_file(fs, path, id, reason);
+  REQUIRE(!version);
+  CHECK(version.error() == errc::unsupported_version);
+}
+
+TEST_CASE("read_checkpoint_image reads the whole file and leaves room to grow") {
+  tandem::test::temp_dir dir;
+  auto& fs = tandem::fs::posix_file_system();
+  const auto id = store_id::generate();
+  journal_index idx;
+  fill(idx, 5'000, 3);
+  const auto image = detail::encode_checkpoint(sample_meta(id), idx);
+  const auto path = dir.path() / "checkpoint.ckpt";
+  REQUIRE(!tandem::fs::write_file_atomically(fs, path, image));
+  std::vector<std::byte> read;
+  REQUIRE(!detail::read_checkpoint_image(fs, path, read));
+  CHECK(read == image);
+  CHECK(read.capacity() >= image.size() + image.size() / 2);
+  CHECK(detail::read_checkpoint_image(fs, dir.path() / "missing.ckpt", read) == std::errc::no_such_file_or_directory);
+}

@@ -1013,3 +1013,34 @@ TEST_CASE("issue 16: a schedule entry and its firing batch replay whole, or not 
   REQUIRE(m);
   CHECK(m.value()->deliver_at_ms == 1'700'000'005'000);
 }
+
+// Issue 19: recovery checks the fallback checkpoint by its header and checksum in small
+// reads (verify_checkpoint_file) instead of loading it: a sound one is kept, a damaged
+// one is dropped at open, and the newest loads either way.
+TEST_CASE("a sound fallback checkpoint is kept at open, a damaged one is dropped") {
+  fixture fx;
+  auto o = fx.opts();
+  {
+    auto s = fx.open(o);
+    for (std::uint64_t i = 1; i <= 20; ++i) REQUIRE(!append_wait(*s, make_message(i, {"/queue/a"}, 100, "p", i)).ec);
+    checkpoint_wait(*s);
+    REQUIRE(!append_wait(*s, make_message(21, {"/queue/a"}, 100, "p", 21)).ec);
+  }  // close writes the second checkpoint
+  auto ckpts = fx.files(".ckpt");
+  REQUIRE(ckpts.size() == 2);
+  {
+    recovery_report rep;
+    auto s = fx.open(o, &rep);
+    CHECK(rep.checkpoint_file == ckpts.back());
+    CHECK(fx.files(".ckpt") == ckpts);  // the fallback stays
+    CHECK(s->index().live_messages() == 21);
+  }  // close writes a third; the first is trimmed
+  ckpts = fx.files(".ckpt");
+  REQUIRE(ckpts.size() == 2);
+  poke(ckpts.front(), format::checkpoint_header_bytes + 4, "garbage");
+  recovery_report rep;
+  auto s = fx.open(o, &rep);
+  CHECK(rep.checkpoint_file == ckpts.back());
+  CHECK(fx.files(".ckpt") == std::vector<fsys::path>{ckpts.back()});
+  CHECK(s->index().live_messages() == 21);
+}
