@@ -166,9 +166,16 @@ std::size_t checkpoint_size_estimate(const index& idx) {
 void encode_checkpoint_unsealed(const checkpoint_meta& meta, const index& idx, std::vector<std::byte>& out) {
   out.clear();
   // Headroom when growing, so a slowly growing index does not reallocate (and fault in a
-  // fresh buffer) at every checkpoint.
+  // fresh buffer) at every checkpoint; and huge pages for the fresh buffer: this runs on
+  // the owner (io) thread, where first touching 4 KiB pages cost 10-20 us each on the
+  // development VM, more than the walk itself (a 1-million-entry encode: 77-99 ms when the
+  // buffer grew, 32 ms when it did not; bench/results/io_thread.md).
   const std::size_t need = checkpoint_size_estimate(idx);
-  if (out.capacity() < need) out.reserve(need + need / 4);
+  if (out.capacity() < need) {
+    std::vector<std::byte>().swap(out);  // the old image is not kept: nothing to copy
+    out.reserve(need + need / 2);
+    advise_huge_pages(out.data(), out.capacity());
+  }
   out.resize(format::checkpoint_header_bytes);
   std::byte* h = out.data();
   std::memcpy(h, format::checkpoint_magic.data(), 8);
