@@ -371,8 +371,6 @@ struct engine::impl {
   // A fired message or next state up to this size is offered to the store's cache as it is
   // appended (journal::message_store::remember).
   static constexpr std::uint64_t remember_max_bytes = 64u << 10;
-  // A queue holding at most this many bytes has consumers that keep up (send.cpp plan_send).
-  static constexpr std::uint64_t remember_queue_bytes = 4u << 20;
   void add_firing(firing_round& r, std::uint64_t seq, detail::schedule_table::entry e, detail::message_ptr m,
                   std::int64_t now_ms);
   void commit_round(firing_round&& r);

@@ -349,13 +349,6 @@ planned_send engine::impl::plan_send(std::string_view destination, bool to_topic
       ensure_destination_journaled(q);
       p.targets = {q.key};
       p.journaled = true;
-      // A consumer that keeps up would otherwise get each message only after the journal's
-      // reader thread read it back (a round trip between threads, a pread and a decode per
-      // message): the store keeps the decoded copy, as it does for scheduled firings. Only
-      // while the queue holds little, i.e. its consumers keep up: a backlog's copies would
-      // be evicted before anyone asked for them, and evict what others need.
-      if (!q.consumers.empty() && q.bytes <= remember_queue_bytes && p.bytes <= remember_max_bytes)
-        store_->remember(p.seq, std::make_shared<const message>(msg));
       q.bytes += p.bytes;
       ++q.pending_appends;
       journal_add.emplace(journal::message_add{std::move(msg), p.targets});

@@ -322,23 +322,4 @@ TEST_CASE("a job cancelled while its entry is read does not fire, and its entry 
   CHECK(!fx.eng->next_schedule_ms());
 }
 
-// A consumer that keeps up gets a persistent message from the store's cache (send.cpp
-// plan_send offers the decoded copy as the SEND is appended), not after a read back through
-// the journal's reader thread: with every read made to hang 5 s, it still arrives at once.
-TEST_CASE("a persistent message to a queue whose consumer keeps up is delivered without reading it back") {
-  tandem::test::fault_file_system disk;
-  fixture fx(fixture::default_config(), true, disk);
-  client c(fx, connected), p(fx, connected);
-  c.subscribe("s", "/queue/live");
-  disk.slow_reads(5s);
-  const auto t0 = std::chrono::steady_clock::now();
-  p.send("/queue/live", "hot", {{"persistent", "true"}});
-  REQUIRE(c.wait_messages(1));
-  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
-  CHECK(disk.slow_reads_waiting() == 0);
-  CHECK(c.bodies() == strings({"hot"}));
-  disk.slow_reads(0ms);
-}
-
-
 }  // namespace tandem::broker::test
