@@ -29,6 +29,17 @@ detail::checkpoint_meta sample_meta(const store_id& id) {
   return m;
 }
 
+// idx encoded into a checkpoint image (sample_meta, idx's next_msg_seq) and decoded again.
+journal_index round_trip(const journal_index& idx, const store_id& id) {
+  auto meta = sample_meta(id);
+  meta.next_msg_seq = idx.next_msg_seq();
+  auto image = detail::encode_checkpoint(meta, idx);
+  journal_index back;
+  std::string reason;
+  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  return back;
+}
+
 void fill(journal_index& idx, std::uint64_t messages, std::uint64_t targets) {
   std::vector<std::string> one(1);
   for (std::uint64_t i = 1; i <= messages; ++i) {
@@ -97,12 +108,7 @@ TEST_CASE("a checkpoint keeps each durable subscription's owner") {
   journal_index idx;
   idx.create_subscription({"app", "feed", "/topic/t", "", "shop"}, location{3, 128, 80});
   idx.create_subscription({"app", "legacy", "/topic/t", "", ""});
-  auto meta = sample_meta(id);
-  meta.next_msg_seq = idx.next_msg_seq();
-  auto image = detail::encode_checkpoint(meta, idx);
-  journal_index back;
-  std::string reason;
-  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  journal_index back = round_trip(idx, id);
   CHECK(back == idx);
   CHECK(back.durable_subscriptions().at(subscription_target("app", "feed")).owner_login == "shop");
   CHECK(back.durable_subscriptions().at(subscription_target("app", "legacy")).owner_login.empty());
@@ -201,12 +207,7 @@ TEST_CASE("a big target loads into an arena and equals the index its adds built,
   const auto id = store_id::generate();
   journal_index idx;
   fill(idx, 80'000, 2);  // 40,000 a target, past the arena's threshold
-  auto meta = sample_meta(id);
-  meta.next_msg_seq = idx.next_msg_seq();
-  auto image = detail::encode_checkpoint(meta, idx);
-  journal_index back;
-  std::string reason;
-  REQUIRE_MESSAGE(detail::decode_checkpoint(image, id, &back, reason), reason);
+  journal_index back = round_trip(idx, id);
   REQUIRE(back.messages("/queue/q0") != nullptr);
   CHECK(back.messages("/queue/q0")->get_allocator().arena() != nullptr);
   CHECK(back == idx);
