@@ -337,6 +337,9 @@ class store final : public message_store {
   // loses nothing (the original stays until then) and duplicates nothing (a copy replaces
   // the original's location on replay). Bound (steady state, when compact_step is called
   // until it returns false and checkpoints pass the head): disk <= 2 x live + 2 segments.
+  // A checkpoint counts once its file is written (on a thread of its own, appends going
+  // on meanwhile), so GC behind the store's own checkpoints lags by what is appended
+  // during that write too (milliseconds).
   bool compact_step(std::uint64_t max_bytes = 4ull << 20) override;
 
   // message_store.h, BARRIER. The writer takes a barrier into the group being written

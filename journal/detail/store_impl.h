@@ -80,6 +80,7 @@ struct entry {
   std::uint64_t checkpoint_lsn = 0;
   std::uint64_t checkpoint_replay_segment = 0;
   std::chrono::microseconds checkpoint_encode{0};  // the owner thread's walk of the index
+  std::chrono::milliseconds checkpoint_write{0};   // seal, write, sync and rename of the file
   // Delete.
   std::uint64_t segment = 0;
   // Filled by the writer.
@@ -231,6 +232,11 @@ struct store::impl : std::enable_shared_from_this<impl> {
   clock::duration last_sync_took{};  // bounds the group linger (run_writer)
   std::vector<std::uint64_t> writer_checkpoints;  // lsns of checkpoint files, ascending
   std::map<std::uint64_t, std::uint64_t> writer_checkpoint_replay;
+  // The checkpoint file being written on checkpoint_thread (writer.cpp, "checkpoint files
+  // off the append path"): started and joined by the writer thread, which owns both.
+  std::unique_ptr<entry> checkpoint_job;
+  std::thread checkpoint_thread;
+  bool checkpoint_file_done = false;  // under queue_mu: checkpoint_thread finished its file
   std::atomic<std::uint64_t> head_segment{0};
   std::thread writer;
   io_stats stats;
@@ -272,12 +278,17 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::error_code roll(bool skip_existing);
   std::error_code sync_head(std::string_view what);
   void write_group(std::vector<std::unique_ptr<entry>>& group);
-  void write_checkpoint(entry& e);
+  // A checkpoint entry: what must precede its file on the writer thread, then the file on
+  // checkpoint_thread (write_checkpoint_file); finish_checkpoint back on the writer thread.
+  void start_checkpoint(std::unique_ptr<entry> e, std::vector<std::unique_ptr<entry>>& done);
+  void write_checkpoint_file();
+  void finish_checkpoint(std::vector<std::unique_ptr<entry>>& done);
   // A barrier with no record in its group: the confirm step alone.
   std::error_code confirm_barrier();
   void delete_segment(entry& e);
   void run_writer();
-  void process(std::vector<std::unique_ptr<entry>>& batch);
+  // checkpoint_finished: checkpoint_thread reported its file done (queue_mu's flag).
+  void process(std::vector<std::unique_ptr<entry>>& batch, bool checkpoint_finished);
 
   // ---- owner thread: append and completion (detail/append.cpp) ----
   class append_observer;

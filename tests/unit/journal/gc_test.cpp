@@ -2,6 +2,7 @@
 // segments left on disk must replay (with every checkpoint gone) to exactly the index a
 // checkpoint holds: no removed message comes back, no destination or durable subscription
 // is lost, the dedup windows and next_msg_seq survive. And disk use stays bounded.
+#include <cmath>
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -411,11 +412,23 @@ TEST_CASE("a crash at any point of compaction and GC loses nothing and duplicate
   class snapshotting_fs final : public tandem::fs::file_system {
    public:
     snapshotting_fs(fsys::path store, fsys::path out) : store_(std::move(store)), out_(std::move(out)) {}
+    // A checkpoint file may be in writing on the store's checkpoint thread meanwhile: a
+    // temporary that is renamed away between listing and copying is left out, which is
+    // the crash before its creation (recovery removes temporaries anyway).
     void snapshot() {
       std::lock_guard lk(mu_);
       auto to = out_ / std::to_string(count_++);
       fsys::create_directories(to);
-      fsys::copy(store_, to, fsys::copy_options::recursive);
+      for (const auto& entry : fsys::recursive_directory_iterator(store_)) {
+        const auto rel = fsys::relative(entry.path(), store_);
+        std::error_code ec;
+        if (entry.is_directory(ec)) {
+          fsys::create_directories(to / rel);
+          continue;
+        }
+        fsys::copy_file(entry.path(), to / rel, ec);
+        if (ec && ec != std::errc::no_such_file_or_directory) throw fsys::filesystem_error("snapshot", entry.path(), ec);
+      }
     }
     std::size_t count() {
       std::lock_guard lk(mu_);
@@ -557,7 +570,10 @@ TEST_CASE("with only the store's own compaction and GC, disk use stays bounded")
   // Nobody calls compact_step: the store compacts after each automatic checkpoint and
   // as its copies complete, as it does in the broker. Deletion waits until both kept
   // checkpoints replay from after a segment, so the bound gains up to two checkpoint
-  // intervals (here 2 segments each) over the maintained bound.
+  // intervals (here 2 segments each) over the maintained bound, plus what is appended
+  // while a checkpoint's file is being written (on its own thread; a checkpoint counts
+  // only once written). Here that is up to a segment: appends without fdatasync take
+  // microseconds, a checkpoint file's fsync and rename milliseconds.
   fixture fx;
   const std::uint64_t seg = 16 * 1024;
   auto o = fx.opts(seg);
@@ -568,8 +584,23 @@ TEST_CASE("with only the store's own compaction and GC, disk use stays bounded")
   std::map<std::uint64_t, std::uint64_t> due;
   std::uint64_t step = 0;
   double worst_excess = 0;  // (disk - 2 live) / segment
+  // Bytes appended while a checkpoint's file was being written (requested, not yet
+  // written or failed), the most for one checkpoint: that much more can wait for GC.
+  std::uint64_t during_write = 0;
+  std::uint64_t worst_during_write = 0;
+  auto checkpoint_in_writing = [&] {
+    return s->stats().checkpoint_encodes.load() >
+           fx.count(event_kind::checkpoint_written) + fx.count(event_kind::checkpoint_fallback);
+  };
   for (std::uint64_t seq = 1; seq <= 4000; ++seq) {
-    REQUIRE(!append_wait(*s, make_message(seq, {"q"}, 100 + rng() % 700)).ec);
+    const std::size_t body = 100 + rng() % 700;
+    REQUIRE(!append_wait(*s, make_message(seq, {"q"}, body)).ec);
+    if (checkpoint_in_writing()) {
+      during_write += body + 128;  // the body and, generously, its record's header and fields
+      worst_during_write = std::max(worst_during_write, during_write);
+    } else {
+      during_write = 0;
+    }
     due.emplace(step + (rng() % 10 == 0 ? 800 + rng() % 1500 : 1 + rng() % 40), seq);
     ++step;
     while (!due.empty() && due.begin()->first <= step) {
@@ -583,7 +614,11 @@ TEST_CASE("with only the store's own compaction and GC, disk use stays bounded")
     }
   }
   MESSAGE("store-driven compaction: worst disk - 2 live = ", worst_excess, " segments");
-  CHECK(worst_excess <= 2 + 2 * 2 + 2);  // the bound, two checkpoint intervals, the head and one in flight
+  // The bound, two checkpoint intervals, the head and one in flight, and what was
+  // appended while a checkpoint's file was being written (rounded up to segments).
+  const double written_meanwhile = std::ceil(static_cast<double>(worst_during_write) / static_cast<double>(seg));
+  MESSAGE("appended during one checkpoint file's write, at most: ", written_meanwhile, " segments");
+  CHECK(worst_excess <= 2 + 2 * 2 + 2 + written_meanwhile);
   CHECK(fx.count(event_kind::compaction_done) > 0);
   CHECK(fx.count(event_kind::segment_deleted) > 0);
 }

@@ -304,6 +304,84 @@ TEST_CASE("checkpoint plus tail replay equals full replay") {
   CHECK(b->index() == expected);
 }
 
+TEST_CASE("a checkpoint file in writing holds up no append, and counts only once it is written") {
+  // The checkpoint file is written on a thread of its own (writer.cpp): before, its write,
+  // fsync and rename ran on the writer thread and every append queued meanwhile waited
+  // (100-200 ms on CephFS: a new master's first RECEIPT after its takeover checkpoint).
+  // This file system holds the checkpoint's temporary at its creation until released.
+  class gated_fs final : public tandem::fs::file_system {
+   public:
+    tandem::fs::result<std::unique_ptr<tandem::fs::file>> open(const fsys::path& p, tandem::fs::open_mode m) override {
+      if (m == tandem::fs::open_mode::create_exclusive && p.filename().string().find(".ckpt") != std::string::npos) {
+        std::unique_lock lk(mu_);
+        held_ = true;
+        cv_.notify_all();
+        cv_.wait(lk, [&] { return released_; });
+      }
+      return base().open(p, m);
+    }
+    std::error_code rename(const fsys::path& a, const fsys::path& b) override { return base().rename(a, b); }
+    std::error_code remove(const fsys::path& p) override { return base().remove(p); }
+    std::error_code create_directories(const fsys::path& p) override { return base().create_directories(p); }
+    std::error_code sync_dir(const fsys::path& d) override { return base().sync_dir(d); }
+    tandem::fs::result<std::vector<std::string>> list(const fsys::path& d) override { return base().list(d); }
+    tandem::fs::result<bool> exists(const fsys::path& p) override { return base().exists(p); }
+    bool wait_held() {
+      std::unique_lock lk(mu_);
+      return cv_.wait_for(lk, std::chrono::seconds(30), [&] { return held_; });
+    }
+    void release() {
+      std::lock_guard lk(mu_);
+      released_ = true;
+      cv_.notify_all();
+    }
+
+   private:
+    static tandem::fs::file_system& base() { return tandem::fs::posix_file_system(); }
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool held_ = false;
+    bool released_ = false;
+  };
+  fixture fx;
+  gated_fs gfs;
+  auto o = fx.opts();
+  o.fs = &gfs;
+  o.close_checkpoint_min_records = 1000;
+  o.close_checkpoint_min_bytes = 1ull << 30;
+  auto s = fx.open(o);
+  for (std::uint64_t i = 1; i <= 20; ++i) REQUIRE(!append_wait(*s, make_message(i, {"q"})).ec);
+  completion_tracker ckpt;
+  s->checkpoint(ckpt.slot(0));
+  REQUIRE(gfs.wait_held());
+  // The checkpoint file cannot be created; appends (and their fsyncs) go on regardless.
+  completion_tracker more;
+  for (std::uint64_t i = 21; i <= 40; ++i) s->append(make_message(i, {"q"}), more.slot(i - 21));
+  CHECK(more.wait_all(std::chrono::seconds(10)));  // before: they waited behind the file
+  CHECK(ckpt.completed() == 0);
+  CHECK(fx.count(event_kind::checkpoint_written) == 0);
+  CHECK(fx.files(".ckpt").empty());
+  gfs.release();
+  REQUIRE(more.wait_all());
+  for (const auto& out : more.outcomes()) CHECK(!out.ec);
+  REQUIRE(ckpt.wait_all());
+  CHECK(!ckpt.outcomes()[0].ec);
+  CHECK(fx.count(event_kind::checkpoint_written) == 1);
+  CHECK(fx.files(".ckpt").size() == 1);
+  index expected = s->index();
+  // The next open (no close-time checkpoint: the tail is short, see the options above)
+  // replays the 20 appends made while the file was in writing on top of the checkpoint,
+  // which holds the first 20.
+  s.reset();
+  recovery_report rep;
+  auto again = fx.open(o, &rep);
+  CHECK(rep.from_checkpoint);
+  CHECK(rep.records_replayed >= 20);
+  CHECK(again->index() == expected);
+  REQUIRE(again->index().messages("q"));
+  CHECK(again->index().messages("q")->size() == 40);
+}
+
 TEST_CASE("torn tail in the last segment is truncated and reported") {
   fixture fx;
   auto o = fx.opts();
