@@ -5,6 +5,7 @@
 // started with an epoch_start record and synced before open returns. The rules are in
 // format.h section 7.
 #include <algorithm>
+#include <future>
 #include <limits>
 
 #include <fmt/format.h>
@@ -68,6 +69,7 @@ class log_reader {
     if (!inv) return inv.error();
     state_.segments = inv.value().segments;
     if (auto ec = find_fences()) return ec;
+    start_fallback_check(inv.value().checkpoints);
     load_newest_checkpoint(inv.value().checkpoints);
     keep_fallback_checkpoint(inv.value().checkpoints);
     if (auto ec = replay()) return ec;
@@ -193,6 +195,29 @@ class log_reader {
     }
   }
 
+  // The check of the likely fallback (the second newest) runs on a thread of its own
+  // while the newest loads: on a network file system both opens wait for the same
+  // metadata round (CephFS: a file another client renamed waits for the MDS's journal
+  // flush, up to a tick), and its read overlaps the decode. It only reads.
+  void start_fallback_check(const std::vector<std::uint64_t>& newest_first) {
+    if (newest_first.size() < 2) return;
+    early_lsn_ = newest_first[1];
+    early_ = std::async(std::launch::async, [&fs = fs_, path = detail::checkpoint_path(jdir_, early_lsn_), id = id_] {
+      fallback_check c;
+      c.meta = detail::verify_checkpoint_file(fs, path, id, c.reason);
+      return c;
+    });
+  }
+
+  result<detail::checkpoint_meta> verify_fallback(std::uint64_t lsn, std::string& reason) {
+    if (lsn == early_lsn_ && early_.valid()) {
+      auto c = early_.get();
+      reason = std::move(c.reason);
+      return std::move(c.meta);
+    }
+    return detail::verify_checkpoint_file(fs_, detail::checkpoint_path(jdir_, lsn), id_, reason);
+  }
+
   // The previous valid checkpoint stays as the fallback (and bounds GC); files older than
   // it are leftovers of a crash between writing a checkpoint and trimming. "Valid" here is
   // its header and checksum (verify_checkpoint_file): it is read in small pieces, not
@@ -204,7 +229,7 @@ class log_reader {
       if (lsn >= loaded_lsn_) continue;
       if (!have_previous) {
         std::string reason;
-        auto meta = detail::verify_checkpoint_file(fs_, detail::checkpoint_path(jdir_, lsn), id_, reason);
+        auto meta = verify_fallback(lsn, reason);
         if (meta) {
           have_previous = true;
           state_.kept_checkpoints[lsn] = meta.value().replay.segment;
@@ -309,6 +334,12 @@ class log_reader {
   detail::walk_input walk_;
   std::uint64_t loaded_lsn_ = 0;
   bool refused_ = false;
+  struct fallback_check {
+    result<detail::checkpoint_meta> meta = make_error_code(errc::not_found);
+    std::string reason;
+  };
+  std::uint64_t early_lsn_ = 0;
+  std::future<fallback_check> early_;  // joined by get() or by its destructor
   event fenced_event_{event_kind::fenced_records};
 };
 
