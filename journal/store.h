@@ -10,7 +10,11 @@
 //
 // Threads and ownership:
 // - One writer thread per store, owned by it, does every segment write, fsync, roll,
-//   checkpoint file write and segment deletion. It never touches the index.
+//   and segment deletion, and the steps of a checkpoint that are ordered with appends (the
+//   head's fdatasync, the fence check, later the checkpoint record). It never touches the
+//   index. The checkpoint file itself (write, fsync, rename, directory fsync) is written
+//   on a short-lived thread the writer starts and joins, so appends go on meanwhile; the
+//   checkpoint counts (kept, GC, its record) only once that file is written.
 // - The "owner thread" is whatever runs the functions handed to options.post. The broker
 //   passes a post that does asio::post(io_context, f), so completions, index updates and
 //   user callbacks all run on the io thread and the index needs no mutex. The default post
