@@ -18,6 +18,9 @@ namespace {
 
 using ms_double = std::chrono::duration<double, std::milli>;
 
+// The preload ends the run when no RECEIPT came for this long (the message says so).
+constexpr auto preload_stall_limit = std::chrono::seconds(60);
+
 double ms_between(clock_type::time_point a, clock_type::time_point b) { return ms_double(b - a).count(); }
 
 nlohmann::json stats_json(const std::vector<double>& v) {
@@ -283,12 +286,21 @@ void controller::start_workload(nlohmann::json& rec) {
     const auto t = clock_type::now();
     workload_->start_preload();
     auto last_print = clock_type::now();
+    auto last_progress = clock_type::now();
     std::uint64_t last = 0;
+    bool stalled = false;
     const bool done = pump_until(std::chrono::hours(1), [&] {
       auto c = workload_->counters();
       if (c.backlog_receipted >= o_.pending) return true;
+      // A store that refuses every SEND (disk full: e.g. a CephFS pool filled by kept
+      // stores) must end the run with its reason, not after an hour of silence.
+      if (c.backlog_receipted == last && clock_type::now() - last_progress > preload_stall_limit) {
+        stalled = true;
+        return true;
+      }
       if (c.backlog_receipted != last) {
         last = c.backlog_receipted;
+        last_progress = clock_type::now();
         if (clock_type::now() - last_print > std::chrono::seconds(2)) {
           last_print = clock_type::now();
           say(fmt::format("  preload: {}/{}", c.backlog_receipted, o_.pending));
@@ -296,7 +308,12 @@ void controller::start_workload(nlohmann::json& rec) {
       }
       return false;
     }, std::chrono::milliseconds(10));
-    if (!done) throw drill_abort{"preload did not finish"};
+    if (stalled || !done) {
+      const auto errors = workload_->broker_errors();
+      throw drill_abort{fmt::format("preload {} at {}/{} messages{}", stalled ? "stalled: no RECEIPT for 60 s" : "did not finish",
+                                    last, o_.pending,
+                                    errors.empty() ? std::string{} : "; the broker's last ERROR: " + errors.back())};
+    }
     const double secs = ms_between(t, clock_type::now()) / 1000.0;
     rec["preload_s"] = secs;
     say(fmt::format("  preloaded {} messages in {:.1f} s ({:.0f}/s)", o_.pending, secs, static_cast<double>(o_.pending) / secs));
