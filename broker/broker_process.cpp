@@ -593,6 +593,7 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   // segment, so steps between checkpoints find nothing to delete) and works the same for
   // every owner of a store (tools, tests, a future store behind an interface).
   jo.auto_compact_bytes = 1u << 20;  // per step: appends never wait long behind one
+  jo.compaction_checkpoint_min_records = takeover_checkpoint_records;  // the takeover's bound
   jo.compaction_reads_on_reader_thread = true;  // never a pread on the io thread (store.h)
   jo.post = [ex = executor_](std::function<void()> f) { asio::post(ex, std::move(f)); };
   jo.fence = [m = lockmgr_.get()] { return m->fence_check(); };

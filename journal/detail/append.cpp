@@ -106,11 +106,7 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
     if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
   }
   if (want_checkpoint) request_checkpoint({});
-  if (checkpoint_finished || state_completed || continue_compaction) {
-    const bool more = compact_step(opts.auto_compact_bytes);
-    std::lock_guard lk(state_mu);
-    auto_compacting = more && opts.auto_compact_bytes != 0;
-  }
+  if (checkpoint_finished || state_completed || continue_compaction) after_compaction_step(compact_step(opts.auto_compact_bytes));
 }
 
 std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy) {

@@ -263,11 +263,25 @@ void store::impl::compact_read_async_locked(std::vector<detail::read_item> items
       if (self->closed) return;  // the store closed meanwhile: nothing more to copy
       for (std::size_t i = 0; i < out.size(); ++i) self->compact_read.insert_or_assign(seqs[i].msg_seq, std::move(out[i]));
     }
-    const bool more = self->compact_step(max_bytes);
-    std::lock_guard lk(self->state_mu);
-    self->auto_compacting = more && self->opts.auto_compact_bytes != 0;
+    self->after_compaction_step(self->compact_step(max_bytes));
   };
   queue_read_locked(std::move(job));
+}
+
+// After a step of the store's own compaction (`more`: what compact_step returned). When
+// compaction has stopped (its last copies are durable, or it found nothing to do), a long
+// tail of copies is checkpointed (options::compaction_checkpoint_min_records) so that a
+// takeover does not replay it; that checkpoint runs one more step, which finds nothing and
+// ends here with a short tail. Owner thread, state_mu not held.
+void store::impl::after_compaction_step(bool more) {
+  bool checkpoint_copies = false;
+  {
+    std::lock_guard lk(state_mu);
+    auto_compacting = more && opts.auto_compact_bytes != 0;
+    checkpoint_copies = !more && opts.compaction_checkpoint_min_records != 0 && !closed && !checkpoint_in_flight &&
+                        replay_records_since_checkpoint >= opts.compaction_checkpoint_min_records;
+  }
+  if (checkpoint_copies) request_checkpoint({});
 }
 
 }  // namespace tandem::journal

@@ -300,6 +300,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void enqueue_locked(std::unique_ptr<entry> e);
   void append_locked(record r, completion done, append_kind kind);
   void request_checkpoint(completion done);
+  void after_compaction_step(bool more);  // compaction.cpp
   void request_barrier(completion done);
   bool close_wants_checkpoint();  // takes state_mu
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "journal/errc.h"
 #include "journal/format.h"
@@ -564,6 +565,45 @@ TEST_CASE("disk use stays within twice the live data plus two segments") {
           ", worst disk / live = ", worst_vs_live, ", worst disk - 2 live = ",
           static_cast<double>(worst_excess) / static_cast<double>(seg), " segments");
   CHECK(fx.count(event_kind::compaction_done) > 0);
+}
+
+TEST_CASE("when the store's own compaction stops after copying a long tail, it checkpoints the copies") {
+  // A takeover replays everything after the newest checkpoint. Compaction appends its copies
+  // right after a checkpoint, so without compaction_checkpoint_min_records the next open
+  // replays them all (seen on CephFS: 30,000 records after a takeover's compaction).
+  auto run = [](std::uint64_t min_records) {
+    fixture fx;
+    const std::uint64_t seg = 16 * 1024;
+    auto o = fx.opts(seg);
+    o.sync = sync_policy::never;
+    o.checkpoint_every_bytes = 8 * seg;
+    o.compaction_checkpoint_min_records = min_records;
+    o.close_checkpoint_min_records = 1u << 30;  // no close-time checkpoint: the tail stays
+    o.close_checkpoint_min_bytes = 1ull << 40;
+    auto s = fx.open(o);
+    // Every tenth message stays: sealed segments end up 10 % live, and compaction copies them.
+    for (std::uint64_t seq = 1; seq <= 600; ++seq) {
+      REQUIRE(!append_wait(*s, make_message(seq, {"q"}, 400)).ec);
+      if (seq % 10 != 0) REQUIRE(!append_wait(*s, message_remove{"q", seq}).ec);
+    }
+    // Let the store's own steps (checkpoint, compaction, the checkpoint of its copies) end.
+    for (int i = 0; i < 200 && fx.count(event_kind::compaction_done) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    REQUIRE(fx.count(event_kind::compaction_done) > 0);
+    const auto live = s->index();
+    s.reset();
+    recovery_report rep;
+    auto again = fx.open(o, &rep);
+    CHECK(again->index() == live);
+    return rep.records_replayed;
+  };
+  const auto without = run(0);
+  const auto with = run(4);
+  MESSAGE("records replayed at the next open: ", without, " without, ", with, " with the checkpoint of the copies");
+  CHECK(without > 20);  // the copies (60 live messages) at least
+  CHECK(with < without);
+  CHECK(with < 20);
 }
 
 TEST_CASE("with only the store's own compaction and GC, disk use stays bounded") {
