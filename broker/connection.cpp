@@ -435,7 +435,12 @@ asio::awaitable<void> connection::reader() {
       std::size_t n = 0;
       n = co_await transport_->async_read_some(asio::buffer(space.data(), chunk), ec);
       if (ec) {
-        if (transport_->is_hang_up(ec))
+        // Across threads a pause arrives while this read is under way (the engine's
+        // pause_reading is posted): a hang-up then is the one the watchdog reports for a
+        // paused reader.
+        if (transport_->is_hang_up(ec) && paused_)
+          stop("client hung up while its SEND waited for space (producer flow control)");
+        else if (transport_->is_hang_up(ec))
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
         else
           stop("read failed: " + ec.message());

@@ -37,6 +37,9 @@
 //     arrives, so later frames are parsed in the negotiated version as with one thread. A
 //     frame that reaches the engine while it has paused the session waits in held_ (engine
 //     side) until resume_reading, so the engine never sees a frame of a paused session.
+//     A pause (posted) finds the reader waiting in a read already: that one read completes,
+//     so a paused connection takes in at most one more read (4-64 KiB; its frames wait in
+//     held_, outside the memory budget) before it stops reading.
 // The server's connection set and the three coroutines hold shared_ptrs; so does every posted
 // call; the object dies when the last of them lets go. engine::close_session is called
 // exactly once, from stop() (direct) or posted from it (across), and the sink stays valid
