@@ -210,9 +210,44 @@ void connection::send_across(std::string encoded_frame) {
     asio::post(executor_, [self = shared_from_this()] { self->stop("slow consumer: backlog over hard limit"); });
     return;
   }
-  // One post per sleep of the writer, not per frame: the frames queued meanwhile go in the
-  // same gathered write.
-  if (wake) asio::post(executor_, [self = shared_from_this()] { self->write_signal_.cancel_one(); });
+  // One wake per sleep of the writer, not per frame: the frames queued meanwhile go in the
+  // same gathered write. And one post per connection thread per turn of the engine, not per
+  // connection: a topic's fan-out wakes many writers at once.
+  if (wake) wake_later(shared_from_this());
+}
+
+namespace {
+
+// The writers to wake at the end of the engine's current turn, by connection executor.
+// Engine thread only (thread_local: a test may run engines on several threads).
+struct pending_wakes {
+  std::vector<std::pair<asio::any_io_executor, std::vector<std::shared_ptr<connection>>>> by_executor;
+  bool flush_posted = false;
+};
+thread_local pending_wakes wakes;
+
+void flush_wakes() {
+  wakes.flush_posted = false;
+  for (auto& [executor, connections] : std::exchange(wakes.by_executor, {})) {
+    asio::post(executor, [connections = std::move(connections)] {
+      for (const auto& c : connections) c->wake_writer();
+    });
+  }
+}
+
+}  // namespace
+
+void connection::wake_later(std::shared_ptr<connection> self) {
+  auto it = std::find_if(wakes.by_executor.begin(), wakes.by_executor.end(),
+                         [&](const auto& entry) { return entry.first == executor_; });
+  if (it == wakes.by_executor.end()) {
+    wakes.by_executor.emplace_back(executor_, std::vector<std::shared_ptr<connection>>{});
+    it = std::prev(wakes.by_executor.end());
+  }
+  it->second.push_back(std::move(self));
+  // Posted to the engine's own executor: it runs after the handler that is sending now
+  // (a read's batch of frames, a journal completion), so its whole fan-out goes in one post.
+  if (!std::exchange(wakes.flush_posted, true)) asio::post(engine_executor_, flush_wakes);
 }
 
 void connection::deliver(std::vector<stomp::frame> frames) {

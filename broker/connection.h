@@ -121,6 +121,9 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   executor_type executor() const { return executor_; }
   // True when the connection runs on another thread than the engine (threads > 1).
   bool across_threads() const { return across_; }
+  // Across: wakes the writer if it sleeps (posted here by the engine's send()). Call on the
+  // connection's executor.
+  void wake_writer() { write_signal_.cancel_one(); }
 
   // session_sink: called on the engine's executor.
   void send(std::string encoded_frame) override;
@@ -140,6 +143,8 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   void set_version_here(std::string_view version);
   // Across: send() from the engine's thread (queue under out_mutex_, wake the writer).
   void send_across(std::string encoded_frame);
+  // Across, engine thread: wake this writer when the engine's current turn ends.
+  void wake_later(std::shared_ptr<connection> self);
   // Across, engine side: a read's frames, in order; held frames after a resume.
   void deliver(std::vector<stomp::frame> frames);
   void deliver_held();

@@ -115,11 +115,13 @@ class memory_budget {
   std::function<std::uint64_t()> message_bytes_;  // called on the owner's thread only
   bool shared_ = false;
   std::thread::id owner_;
-  mutable std::atomic<std::uint64_t> message_seen_{0};  // shared: message_bytes_() at the owner's last look
-  std::atomic<std::uint64_t> read_bytes_{0};  // partial frames
-  std::atomic<std::uint64_t> buffer_bytes_{0};
-  std::atomic<std::uint64_t> transport_bytes_{0};
-  std::atomic<std::uint64_t> write_bytes_{0};
+  // Shared, each counter on a cache line of its own: readers on one thread and writes on
+  // another must not also fight over their neighbours' line.
+  alignas(64) mutable std::atomic<std::uint64_t> message_seen_{0};  // shared: message_bytes_() at the owner's last look
+  alignas(64) std::atomic<std::uint64_t> read_bytes_{0};  // partial frames
+  alignas(64) std::atomic<std::uint64_t> buffer_bytes_{0};
+  alignas(64) std::atomic<std::uint64_t> transport_bytes_{0};
+  alignas(64) std::atomic<std::uint64_t> write_bytes_{0};
   std::atomic<std::uint64_t> baseline_{0};
   mutable std::mutex waiters_mutex_;  // shared: guards waiters_ and next_waiter_
   std::map<waiter_id, std::function<void()>> waiters_;  // ordered: oldest first
