@@ -219,9 +219,10 @@ void connection::send_across(std::string encoded_frame) {
 namespace {
 
 // The writers to wake at the end of the engine's current turn, by connection executor.
-// Engine thread only (thread_local: a test may run engines on several threads).
+// Engine thread only (thread_local: a test may run engines on several threads). Weak: a
+// list left behind when the io_context stops must not keep a connection past its context.
 struct pending_wakes {
-  std::vector<std::pair<asio::any_io_executor, std::vector<std::shared_ptr<connection>>>> by_executor;
+  std::vector<std::pair<asio::any_io_executor, std::vector<std::weak_ptr<connection>>>> by_executor;
   bool flush_posted = false;
 };
 thread_local pending_wakes wakes;
@@ -230,7 +231,8 @@ void flush_wakes() {
   wakes.flush_posted = false;
   for (auto& [executor, connections] : std::exchange(wakes.by_executor, {})) {
     asio::post(executor, [connections = std::move(connections)] {
-      for (const auto& c : connections) c->wake_writer();
+      for (const auto& weak : connections)
+        if (auto c = weak.lock()) c->wake_writer();
     });
   }
 }
@@ -241,7 +243,7 @@ void connection::wake_later(std::shared_ptr<connection> self) {
   auto it = std::find_if(wakes.by_executor.begin(), wakes.by_executor.end(),
                          [&](const auto& entry) { return entry.first == executor_; });
   if (it == wakes.by_executor.end()) {
-    wakes.by_executor.emplace_back(executor_, std::vector<std::shared_ptr<connection>>{});
+    wakes.by_executor.emplace_back(executor_, std::vector<std::weak_ptr<connection>>{});
     it = std::prev(wakes.by_executor.end());
   }
   it->second.push_back(std::move(self));
