@@ -405,6 +405,10 @@ def main():
             fr = (fr + "; " if fr != "-" else "") + f"client ceiling (sink) {cell(sink, u)}, Tandem/sink {share}"
         L.append(f"| {e['title']} | {e['metric']} | {cell(t, u)} | {cell(a, u)} | "
                  f"{f'{ratio:.2f}' if ratio else '-'} | {fr} |")
+        t2 = e["brokers"].get("tandem_t2")
+        if t2:  # issue 19: the same tandemd with --threads 2, in the same run
+            share = f"{t2['median'] / t['median']:.2f}x threads 1" if t and t["median"] else "-"
+            L.append(f"| {e['title']}, Tandem with --threads 2 | {e['metric']} | {cell(t2, u)} | - | - | {share} |")
     L.append("")
     L.append("## Targets")
     L.append("")
