@@ -20,6 +20,9 @@
 #   failover  a master/slave pair on one store, 100,000 pending messages, SIGKILL of the
 #             master: kill -> first RECEIPT from the new master. ActiveMQ twice: default lock
 #             poll (10 s) and lockAcquireSleepInterval=100 ms ("activemq_tuned").
+#   threads   (issue 19) p16_r100 and topic_np are also run on "tandem_t2": the same tandemd
+#             with --threads 2 (connections on two threads, docs/threads.md); the summary gives
+#             its ratio to "tandem" (threads 1), the issue's >= 1.6x.
 #   py_p1     (issue 19) the same load as p1_r1 from stomp.py (bench/stomppy_bench.py: a process
 #   py_p16    per producer, RECEIPT per message), 1 and 16 producers; a third kind, "sink",
 #             runs the producers against a STOMP server that does nothing but answer: the
@@ -176,15 +179,16 @@ start_broker() {
   fi
   mkdir -p "$store"
   case "$kind" in
-    tandem|tandem_pg|tandem_pg_async)
-      local store_arg=$store
-      if [ "$kind" != tandem ]; then
+    tandem|tandem_t2|tandem_pg|tandem_pg_async)
+      local store_arg=$store threads=1
+      [ "$kind" = tandem_t2 ] && threads=2
+      if [ "$kind" != tandem ] && [ "$kind" != tandem_t2 ]; then
         pg_replication "$([ "$kind" = tandem_pg ] && echo standby1)"
         store_arg=$(pg_uri "$store")
       fi
       log=$STORE_BASE/tandemd-$inst.log
       PGPASSFILE=$PG_DIR/pgpass "$TANDEMD" --config "$TANDEM_CONFIG" --store "$store_arg" --create-store \
-        --listen "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" --name "$inst" >"$log" 2>&1 &
+        --listen "127.0.0.1:$port" --admin "127.0.0.1:$((port + 1))" --name "$inst" --threads "$threads" >"$log" 2>&1 &
       pid=$!
       disown "$pid"  # killed on purpose: no "Killed" notice from bash
       echo "$pid" >"$PIDS_DIR/$inst"
@@ -276,12 +280,12 @@ tandem_journal_counters() {
 # counters over a measurement, for comparison-notes.md's "what bounds it".
 measure_start() {
   M_CPU=$(cpu_s "$1")
-  M_J=""; [ "$2" = tandem ] && M_J=$(tandem_journal_counters "$3")
+  M_J=""; [[ "$2" = tandem || "$2" = tandem_t2 ]] && M_J=$(tandem_journal_counters "$3")
   return 0
 }
 measure_end() {  # measure_end PID KIND ADMIN_PORT META
   meta "$4" broker_cpu_s "$(awk -v a="$M_CPU" -v b="$(cpu_s "$1")" 'BEGIN{printf "%.2f", b - a}')"
-  if [ "$2" = tandem ]; then
+  if [[ "$2" = tandem || "$2" = tandem_t2 ]]; then
     meta "$4" journal_before "$M_J"
     meta "$4" journal_after "$(tandem_journal_counters "$3")"
   fi
@@ -482,6 +486,7 @@ PY
 kinds_for() {
   local k all; all=$([ "$1" = failover ] && echo "activemq activemq_tuned tandem" || echo "activemq tandem")
   [[ "$1" = py_* ]] && all="activemq tandem sink"
+  [[ "$1" = p16_r100 || "$1" = topic_np ]] && all="activemq tandem tandem_t2"
   [ $PG = 1 ] && all="activemq_jdbc tandem_pg tandem_pg_async tandem"
   [ $PG = 1 ] && [ "$1" = failover ] && all="tandem_pg tandem"
   for k in $all; do [ -z "$ONLY" ] || [[ " $ONLY " == *" $k "* ]] && echo -n "$k "; done

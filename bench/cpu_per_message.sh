@@ -3,6 +3,9 @@
 #
 #   bench/cpu_per_message.sh [--reps N] [--seconds S] [--case "NAME"]... A=BUILD_DIR B=BUILD_DIR
 #
+# A build may name a thread count: t1=build,threads=1 t2=build,threads=2 compares one build's
+# `threads: 1` with `threads: 2` (issue 19, docs/threads.md; tandemd --threads N).
+#
 # For each repetition and each case, each build (order flipped every repetition, so a drift of
 # the shared machine favours neither) gets a fresh store and a fresh tandemd, then
 # tandem-bench runs the case for S seconds. CPU = utime + stime of tandemd from
@@ -33,12 +36,12 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_RUN=$2; shift ;;
     --case) CASES+=("$2"); shift ;;
     *=*) BUILDS+=("$1") ;;
-    *) sed -n '2,27p' "$0"; exit 2 ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
   shift
 done
 [ ${#CASES[@]} -gt 0 ] || CASES=(p1_r1 p64_r1 p16_r100 topic_np)
-[ ${#BUILDS[@]} -ge 1 ] || { sed -n '2,27p' "$0"; exit 2; }
+[ ${#BUILDS[@]} -ge 1 ] || { sed -n '2,30p' "$0"; exit 2; }
 BASE=${STORE_BASE:-/var/tmp/tandem-cpu}
 OUT=${OUT:-$BASE/results.tsv}
 PORT=${PORT:-61970}
@@ -69,11 +72,12 @@ args_of() {
   esac
 }
 
-run_one() {  # run_one CASE NAME BUILD REP
-  local case=$1 name=$2 build=$3 rep=$4 store=$BASE/store pid json=$BASE/bench.json
+run_one() {  # run_one CASE NAME BUILD[,threads=N] REP
+  local case=$1 name=$2 build=${3%%,*} rep=$4 store=$BASE/store pid json=$BASE/bench.json threads=1
+  [[ "$3" == *,threads=* ]] && threads=${3##*,threads=}
   rm -rf "$store"
   "$build/broker/tandemd" --config "$CONFIG" --store "$store" --create-store --listen "127.0.0.1:$PORT" \
-    --admin "127.0.0.1:$((PORT + 1))" --name cpu >"$BASE/tandemd-$name.log" 2>&1 &
+    --admin "127.0.0.1:$((PORT + 1))" --name cpu --threads "$threads" >"$BASE/tandemd-$name.log" 2>&1 &
   pid=$!
   local deadline=$((SECONDS + 30))
   until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do

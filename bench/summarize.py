@@ -17,7 +17,7 @@ import statistics
 import sys
 
 KIND_NAMES = {"tandem": "Tandem", "activemq": "ActiveMQ", "activemq_tuned": "ActiveMQ (lock poll 100 ms)",
-              "sink": "stomp.py ceiling (a sink)"}
+              "sink": "stomp.py ceiling (a sink)", "tandem_t2": "Tandem, threads 2"}
 DISK_MODE = ("fio: a fresh file preallocated with posix_fallocate (as each journal segment is), "
              "sequential buffered pwrite of the block size, fdatasync after every write "
              "(--fallocate=posix --ioengine=psync --rw=write --fdatasync=1 --size=256M), "
@@ -102,11 +102,11 @@ CASES = {
     "p64_r1": ("2. persistent 1 KiB, 64 producers, receipt per message", "MiB/s sent", "MiB/s", True, "p64_r1",
                send_mib, ["tandem", "activemq"], "64k_mib"),
     "p16_r100": ("3. persistent 1 KiB, 16 producers, receipt every 100", "MiB/s sent", "MiB/s", True, "p16_r100",
-                 send_mib, ["tandem", "activemq"], "64k_mib"),
+                 send_mib, ["tandem", "activemq", "tandem_t2"], "64k_mib"),
     "drain_1m": ("4. drain a backlog, 4 consumers, client-individual ack", "msgs/s delivered", "msgs/s", True,
                  "backlog", drain_rate, ["tandem", "activemq"], None),
     "topic_np": ("5. non-persistent topic, 1 producer, 8 subscribers", "deliveries/s", "msgs/s", True, "topic_np",
-                 delivery_rate, ["tandem", "activemq"], None),
+                 delivery_rate, ["tandem", "activemq", "tandem_t2"], None),
     "failover": ("6. failover: SIGKILL of the master -> first message accepted by the slave", "ms", "ms", False,
                  "failover", failover_ms, ["tandem", "activemq", "activemq_tuned"], None),
     "rss_1m": ("7. broker RSS per pending persistent message ((RSS full - RSS empty) / pending)", "bytes/msg",
@@ -127,7 +127,7 @@ def diagnostics(raw):
     for case, prefix, part in (("p1_r1", "p1_r1", "bench"), ("p64_r1", "p64_r1", "bench"),
                                ("p16_r100", "p16_r100", "bench"), ("drain_1m", "backlog", "drain"),
                                ("topic_np", "topic_np", "bench")):
-        for kind in ("tandem", "activemq"):
+        for kind in ("tandem", "activemq", "tandem_t2"):
             acc = {}
             for meta, parts in runs(raw, prefix, kind).values():
                 b = parts.get(part)
@@ -302,6 +302,14 @@ def main():
         target("case 9 (issue 19): Tandem >= 80% of the stomp.py client ceiling (the sink), 16 producers",
                med("py_p16", "tandem") / med("py_p16", "sink") if med("py_p16", "tandem") and med("py_p16", "sink")
                else None, 0.8, True, "", paired("py_p16", "tandem", "sink")),
+        target("threads (issue 19): threads 2 >= 1.6x threads 1, non-persistent fan-out (topic_np)",
+               med("topic_np", "tandem_t2") / med("topic_np", "tandem")
+               if med("topic_np", "tandem_t2") and med("topic_np", "tandem") else None, 1.6, True, "x",
+               paired("topic_np", "tandem_t2", "tandem")),
+        target("threads (issue 19): threads 2 >= 1.6x threads 1, RECEIPT every 100th (p16_r100)",
+               med("p16_r100", "tandem_t2") / med("p16_r100", "tandem")
+               if med("p16_r100", "tandem_t2") and med("p16_r100", "tandem") else None, 1.6, True, "x",
+               paired("p16_r100", "tandem_t2", "tandem")),
         target("case 7: Tandem <= 128 bytes per pending message beyond the body cache",
                (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("median"), 128, False, "B",
                (c["rss_1m"].get("tandem_beyond_body_cache") or {}).get("values")),
@@ -397,6 +405,10 @@ def main():
             fr = (fr + "; " if fr != "-" else "") + f"client ceiling (sink) {cell(sink, u)}, Tandem/sink {share}"
         L.append(f"| {e['title']} | {e['metric']} | {cell(t, u)} | {cell(a, u)} | "
                  f"{f'{ratio:.2f}' if ratio else '-'} | {fr} |")
+        t2 = e["brokers"].get("tandem_t2")
+        if t2:  # issue 19: the same tandemd with --threads 2, in the same run
+            share = f"{t2['median'] / t['median']:.2f}x threads 1" if t and t["median"] else "-"
+            L.append(f"| {e['title']}, Tandem with --threads 2 | {e['metric']} | {cell(t2, u)} | - | - | {share} |")
     L.append("")
     L.append("## Targets")
     L.append("")

@@ -65,8 +65,9 @@ std::int64_t unix_ms_now() {
 }  // namespace
 
 broker_process::broker_process(config cfg, bool from_file, std::shared_ptr<ssl::context> tls)
-    : cfg_(std::move(cfg)), from_file_(from_file), tls_(std::move(tls)), io_(static_cast<int>(cfg_.threads)) {
-  executor_ = cfg_.threads > 1 ? asio::any_io_executor(asio::make_strand(io_)) : asio::any_io_executor(io_.get_executor());
+    : cfg_(std::move(cfg)), from_file_(from_file), tls_(std::move(tls)), io_(1) {
+  executor_ = io_.get_executor();
+  for (unsigned i = 1; i < cfg_.threads; ++i) connection_pool_.push_back(std::make_unique<asio::io_context>(1));
 }
 
 broker_process::~broker_process() = default;
@@ -125,10 +126,17 @@ int broker_process::run() {
     election_ = std::thread([this] { elect(); });
   }
 
-  std::vector<std::thread> extra;
-  for (unsigned i = 1; i < cfg_.threads; ++i) extra.emplace_back([this] { io_.run(); });
+  // threads > 1: each connection context runs on a thread of its own until io_ stops.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> pool_work;
+  std::vector<std::thread> pool_threads;
+  for (auto& context : connection_pool_) {
+    pool_work.emplace_back(context->get_executor());
+    pool_threads.emplace_back([&context] { context->run(); });
+  }
   io_.run();
-  for (auto& t : extra) t.join();
+  pool_work.clear();
+  for (auto& context : connection_pool_) context->stop();
+  for (auto& t : pool_threads) t.join();
   if (election_.joinable()) election_.join();
   login_pool_->join();  // a check still running posts to the stopped io_context: dropped
   // Everything below runs with the io_context stopped: no handler can touch what we destroy.
@@ -652,7 +660,12 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
     graceful_shutdown();
     return;
   }
-  server_ = std::make_unique<server>(executor_, *engine_, cfg_);
+  std::vector<asio::any_io_executor> connection_executors;
+  if (!connection_pool_.empty()) {
+    connection_executors.push_back(executor_);
+    for (auto& context : connection_pool_) connection_executors.push_back(context->get_executor());
+  }
+  server_ = std::make_unique<server>(executor_, *engine_, cfg_, std::move(connection_executors));
   server_->allow_origins(console_origins_);
   asio::ip::tcp::endpoint bound, tls_bound;
   if (!open_listeners(bound, tls_bound)) {
@@ -818,8 +831,17 @@ void broker_process::graceful_shutdown() {
   if (server_) server_->stop_accepting();
   if (engine_) engine_->shutdown();
   if (server_) server_->stop_connections("broker shutting down");
+  // With threads > 1 the connections on other threads close their sessions by posting back
+  // here: the store closes after the last of them, as with one thread.
+  if (server_) server_->when_connections_closed([this, stopping_at = std::chrono::steady_clock::now()] {
+    close_store_and_release(stopping_at);
+  });
+  else close_store_and_release(std::chrono::steady_clock::now());
+}
+
+void broker_process::close_store_and_release(std::chrono::steady_clock::time_point stopping_at) {
   if (election_.joinable()) election_.join();
-  election_ = std::thread([this, stopping_at = std::chrono::steady_clock::now()] {
+  election_ = std::thread([this, stopping_at] {
     std::error_code close_ec;
     if (store_) close_ec = store_->close();
     if (close_ec) log::error("journal", "close failed", {log::kv("error", close_ec.message())});

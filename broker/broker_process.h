@@ -10,9 +10,11 @@
 //   slave --(SIGTERM)--> exit 0 at once (the wait is cancelled)
 //
 // Threads (broker/README.md has the full table):
-// - the thread calling run() (and threads-1 more when configured) runs the io_context. The
-//   engine, the server, its connections, the admin port and every journal completion live
-//   there.
+// - the thread calling run() runs the io_context io_ (context 0). The engine, the server,
+//   the admin port and every journal completion live there, and with `threads: 1` every
+//   connection too.
+// - with `threads: N` > 1, N-1 more threads each run an io_context of connections_pool_;
+//   the server hands new connections to contexts 0..N-1 round robin (docs/threads.md).
 // - "election" thread: everything that blocks or may hang on a network file system before we
 //   serve: the lock wait, the epoch bump, the store identity, journal recovery. It posts its
 //   result to the io thread. On SIGTERM as master it also runs the journal close (checkpoint,
@@ -132,6 +134,9 @@ class broker_process {
   bool reserve_memory_baseline();
   void on_signal(int sig);
   void graceful_shutdown();
+  // The end of graceful_shutdown once no connection is left: journal close and lock release
+  // on the election thread, then finish().
+  void close_store_and_release(std::chrono::steady_clock::time_point stopping_at);
   void step_down(std::string_view reason);
   void start_space_guard();
   void on_space(const disk_space_guard::status& st);
@@ -141,6 +146,9 @@ class broker_process {
   bool from_file_;
   std::shared_ptr<ssl::context> tls_;  // null without a TLS listener (config::uses_tls)
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  // Declared before io_, so destroyed after it: a handler still queued on io_ may hold the
+  // last reference to a connection whose socket belongs to one of these.
+  std::vector<std::unique_ptr<asio::io_context>> connection_pool_;
   asio::io_context io_;
   asio::any_io_executor executor_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

@@ -24,7 +24,7 @@
 //                           {"policy": ..., "interval_ms": N}     "always", interval 100 ms
 //   segment_bytes           integer >= 1 MiB                      32 MiB
 //   body_cache_bytes        integer                               64 MiB
-//   threads                 integer 1..64 (io threads)            1
+//   threads                 integer 1..64 (connection threads)    1
 //   lock_check_interval_ms  integer >= 10                         1000
 //   lock_wait               "blocking" | "polling" (a slave's     "blocking"
 //                           wait for the lock, lockmgr::wait_mode)

@@ -18,7 +18,7 @@ void add_command_line_options(CLI::App& app, command_line& out) {
   app.add_option("--name", out.name, "broker name (CONNECTED server header, holder record, logs)");
   app.add_flag("--create-store", out.create_store, "create a new store in --store DIR if there is none");
   app.add_option("--sync", out.sync, "journal sync policy: always (default), periodic, never");
-  app.add_option("--threads", out.threads, "io threads (default 1)");
+  app.add_option("--threads", out.threads, "threads serving connections, round robin (default 1; docs/threads.md)");
   app.add_option("--lock-check-interval", out.lock_check_interval_ms, "lock watchdog check interval in ms (default 1000)");
   app.add_option("--lock-wait", out.lock_wait, "how a slave waits for the lock: blocking (default) or polling");
   app.add_option("--lock-poll-interval-ms", out.lock_poll_interval_ms,

@@ -75,8 +75,12 @@ std::string remote_of(const asio::ip::tcp::socket& s) {
 
 }  // namespace
 
-connection::connection(asio::ip::tcp::socket socket, engine& eng, const connection_options& options, on_stopped stopped)
+connection::connection(asio::ip::tcp::socket socket, engine& eng, asio::any_io_executor engine_executor,
+                       const connection_options& options, on_stopped stopped)
     : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
+      engine_executor_(std::move(engine_executor)),
+      across_(executor_ != engine_executor_),
       engine_(eng),
       options_(options),
       on_stopped_(std::move(stopped)),
@@ -107,6 +111,7 @@ void connection::start() {
   info.transport = transport_->name();
   id_ = engine_.open_session(*this, info);
   session_open_ = true;
+  engine_open_ = across_;
   // A TLS stream's buffers exist from its construction: counted before the handshake, which a
   // client may hold up until connect_timeout.
   budget_transport_ = budget_.transport_buffering(budget_transport_, transport_->buffer_bytes());
@@ -118,7 +123,7 @@ void connection::start() {
 
 void connection::spawn(const char* name, asio::awaitable<void> (connection::*body)()) {
   auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), run_guarded(self, name, (this->*body)()), asio::detached);
+  asio::co_spawn(executor_, run_guarded(self, name, (this->*body)()), asio::detached);
 }
 
 void connection::stop(std::string_view reason) {
@@ -135,12 +140,22 @@ void connection::stop(std::string_view reason) {
   write_signal_.cancel();
   resume_signal_.cancel();
   watchdog_timer_.cancel();
-  queue_.clear();
-  budget_.written(std::exchange(queued_bytes_, 0));
+  {
+    auto lock = lock_out();
+    out_closed_ = true;
+    queue_.clear();
+    budget_.written(queued_bytes_.exchange(0, std::memory_order_relaxed));
+  }
   budget_read_ = budget_.reading(budget_read_, 0);
   budget_buffer_ = budget_.buffering(budget_buffer_, 0);
   budget_transport_ = budget_.transport_buffering(budget_transport_, 0);
   if (memory_waiter_ != 0) budget_.cancel(std::exchange(memory_waiter_, 0));
+  if (across_) {
+    // The session ends on the engine's thread, after every frame posted before this.
+    session_open_ = false;
+    asio::post(engine_executor_, [self] { self->close_on_engine(); });
+    return;
+  }
   // stop() never runs inside an engine call (send() defers its own stop), so telling the
   // engine now is safe; after this the engine forgets the sink.
   if (session_open_) {
@@ -153,25 +168,209 @@ void connection::stop(std::string_view reason) {
   }
 }
 
+// The engine stops dispatching at the backlog limit, so only frames it must send anyway
+// (receipts, errors, one large message) land above it. A client that lets even those pile up
+// far beyond the limit is not reading: drop it rather than hold its backlog forever.
+static std::size_t hard_backlog_limit(const connection_options& options) {
+  return std::max<std::size_t>(64u << 20, 8 * options.max_session_backlog_bytes);
+}
+
 void connection::send(std::string encoded_frame) {
+  if (across_) return send_across(std::move(encoded_frame));
   if (stopped_ || encoded_frame.empty()) return;
-  queued_bytes_ += encoded_frame.size();
+  const auto queued = queued_bytes_.load(std::memory_order_relaxed) + encoded_frame.size();
+  queued_bytes_.store(queued, std::memory_order_relaxed);
   budget_.queued(encoded_frame.size());
   queue_.push_back(std::move(encoded_frame));
-  if (queued_bytes_ > options_.max_session_backlog_bytes) above_limit_ = true;
-  // The engine stops dispatching at the backlog limit, so only frames it must send anyway
-  // (receipts, errors, one large message) land above it. A client that lets even those pile
-  // up far beyond the limit is not reading: drop it rather than hold its backlog forever.
-  std::size_t hard_limit = std::max<std::size_t>(64u << 20, 8 * options_.max_session_backlog_bytes);
-  if (queued_bytes_ > hard_limit) {
+  if (queued > options_.max_session_backlog_bytes) above_limit_ = true;
+  if (queued > hard_backlog_limit(options_)) {
     // Deferred: we are inside an engine call, and stop() calls engine::close_session.
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->stop("slow consumer: backlog over hard limit"); });
+    asio::post(executor_, [self = shared_from_this()] { self->stop("slow consumer: backlog over hard limit"); });
     return;
   }
   write_signal_.cancel_one();
 }
 
+void connection::send_across(std::string encoded_frame) {
+  if (encoded_frame.empty()) return;
+  const auto bytes = encoded_frame.size();
+  std::size_t queued = 0;
+  bool wake = false;
+  {
+    std::lock_guard lock(out_mutex_);
+    if (out_closed_) return;
+    budget_.queued(bytes);
+    queue_.push_back(std::move(encoded_frame));
+    queued = queued_bytes_.load(std::memory_order_relaxed) + bytes;
+    queued_bytes_.store(queued, std::memory_order_relaxed);
+    if (queued > options_.max_session_backlog_bytes) above_limit_ = true;
+    wake = std::exchange(writer_idle_, false);
+  }
+  if (queued > hard_backlog_limit(options_)) {
+    asio::post(executor_, [self = shared_from_this()] { self->stop("slow consumer: backlog over hard limit"); });
+    return;
+  }
+  // One wake per sleep of the writer, not per frame: the frames queued meanwhile go in the
+  // same gathered write. And one post per connection thread per turn of the engine, not per
+  // connection: a topic's fan-out wakes many writers at once.
+  if (wake) wake_later(shared_from_this());
+}
+
+namespace {
+
+// The writers to wake at the end of the engine's current turn, by connection executor.
+// Engine thread only (thread_local: a test may run engines on several threads). Weak: a
+// list left behind when the io_context stops must not keep a connection past its context.
+struct pending_wakes {
+  std::vector<std::pair<asio::any_io_executor, std::vector<std::weak_ptr<connection>>>> by_executor;
+  bool flush_posted = false;
+};
+thread_local pending_wakes wakes;
+
+void flush_wakes() {
+  wakes.flush_posted = false;
+  for (auto& [executor, connections] : std::exchange(wakes.by_executor, {})) {
+    asio::post(executor, [connections = std::move(connections)] {
+      for (const auto& weak : connections)
+        if (auto c = weak.lock()) c->wake_writer();
+    });
+  }
+}
+
+}  // namespace
+
+void connection::wake_later(std::shared_ptr<connection> self) {
+  auto it = std::find_if(wakes.by_executor.begin(), wakes.by_executor.end(),
+                         [&](const auto& entry) { return entry.first == executor_; });
+  if (it == wakes.by_executor.end()) {
+    wakes.by_executor.emplace_back(executor_, std::vector<std::weak_ptr<connection>>{});
+    it = std::prev(wakes.by_executor.end());
+  }
+  it->second.push_back(std::move(self));
+  // Posted to the engine's own executor: it runs after the handler that is sending now
+  // (a read's batch of frames, a journal completion), so its whole fan-out goes in one post.
+  if (!std::exchange(wakes.flush_posted, true)) asio::post(engine_executor_, flush_wakes);
+}
+
+void connection::deliver(std::vector<stomp::frame> frames) {
+  for (auto& f : frames) {
+    if (!engine_open_ || engine_closing_) return;  // as a reader that stopped feeding
+    if (engine_paused_ || !held_.empty()) {
+      held_.push_back(std::move(f));
+      continue;
+    }
+    try {
+      engine_.on_frame(id_, std::move(f));
+    } catch (const std::exception& e) {
+      engine_call_failed("on_frame", e);
+      return;
+    }
+  }
+}
+
+void connection::deliver_held() {
+  while (!held_.empty() && !engine_paused_ && engine_open_ && !engine_closing_) {
+    auto f = std::move(held_.front());
+    held_.pop_front();
+    try {
+      engine_.on_frame(id_, std::move(f));
+    } catch (const std::exception& e) {
+      engine_call_failed("on_frame", e);
+      return;
+    }
+  }
+}
+
+void connection::close_on_engine() {
+  held_.clear();
+  if (engine_open_) {
+    engine_open_ = false;
+    try {
+      engine_.close_session(id_);
+    } catch (const std::exception& e) {
+      log::error("conn", "engine close_session failed", {log::kv("session", id_), log::kv("error", e.what())});
+    }
+  }
+  if (on_stopped_) {
+    auto cb = std::move(on_stopped_);
+    cb(*this);
+  }
+}
+
+// As an exception escaping the reader with one thread (run_guarded): log, close.
+void connection::engine_call_failed(const char* call, const std::exception& e) {
+  log::error("conn", "engine call failed", {log::kv("remote", remote_), log::kv("session", id_), log::kv("call", call),
+                                            log::kv("error", e.what())});
+  held_.clear();
+  engine_closing_ = true;
+  asio::post(executor_, [self = shared_from_this()] { self->stop("internal error"); });
+}
+
+void connection::send_error_and_close(std::string encoded_error, std::string reason, std::vector<stomp::frame> frames) {
+  stop_reason_ = std::move(reason);
+  if (!across_) {
+    send(std::move(encoded_error));
+    close_after_flush();
+    return;
+  }
+  error_sent_ = true;
+  asio::post(engine_executor_, [self = shared_from_this(), frames = std::move(frames), out = std::move(encoded_error)]() mutable {
+    if (!frames.empty()) self->deliver(std::move(frames));
+    self->send(std::move(out));
+    self->close_after_flush();
+  });
+}
+
 void connection::close_after_flush() {
+  if (across_) {
+    if (engine_closing_) return;
+    engine_closing_ = true;
+    held_.clear();
+    asio::post(executor_, [self = shared_from_this()] { self->close_here(); });
+    return;
+  }
+  close_here();
+}
+
+void connection::pause_reading() {
+  if (across_) {
+    if (engine_paused_) return;
+    engine_paused_ = true;
+    asio::post(executor_, [self = shared_from_this()] { self->pause_here(); });
+    return;
+  }
+  pause_here();
+}
+
+void connection::resume_reading() {
+  if (across_) {
+    if (!engine_paused_) return;
+    engine_paused_ = false;
+    // Not inline: the engine calls this from inside its own work.
+    if (!held_.empty()) asio::post(engine_executor_, [self = shared_from_this()] { self->deliver_held(); });
+    asio::post(executor_, [self = shared_from_this()] { self->resume_here(); });
+    return;
+  }
+  resume_here();
+}
+
+void connection::set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) {
+  if (across_) {
+    asio::post(executor_, [self = shared_from_this(), send_every, expect_every] { self->set_heartbeat_here(send_every, expect_every); });
+    return;
+  }
+  set_heartbeat_here(send_every, expect_every);
+}
+
+void connection::set_version(std::string_view version) {
+  if (across_) {
+    asio::post(executor_, [self = shared_from_this(), v = std::string(version)] { self->set_version_here(v); });
+    return;
+  }
+  set_version_here(version);
+}
+
+void connection::close_here() {
   if (stopped_ || closing_) return;
   closing_ = true;
   write_signal_.cancel_one();
@@ -179,14 +378,14 @@ void connection::close_after_flush() {
   watchdog_timer_.cancel();  // re-arm with the linger deadline
 }
 
-void connection::pause_reading() {
+void connection::pause_here() {
   if (paused_) return;
   paused_ = true;
   paused_since_ = steady::now();
   watchdog_timer_.cancel();  // start looking for a hang-up (watchdog)
 }
 
-void connection::resume_reading() {
+void connection::resume_here() {
   if (!paused_) return;
   paused_ = false;
   paused_since_ = steady::time_point::max();
@@ -197,21 +396,25 @@ void connection::resume_reading() {
   resume_signal_.cancel();
 }
 
-void connection::set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) {
+void connection::set_heartbeat_here(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) {
   hb_send_ = send_every;
   hb_expect_ = expect_every;
   watchdog_timer_.cancel();  // recompute the next deadline
 }
 
-void connection::set_version(std::string_view version) {
+void connection::set_version_here(std::string_view version) {
   if (auto v = stomp::version_from_name(version)) parser_.set_version(*v);
+  if (awaiting_connected_) {
+    awaiting_connected_ = false;
+    resume_signal_.cancel();  // the reader parses on, in the negotiated version
+  }
   if (!connected_) {
     connected_ = true;
     watchdog_timer_.cancel();
   }
 }
 
-void connection::reject(const stomp::parse_error& error) {
+void connection::reject(const stomp::parse_error& error, std::vector<stomp::frame> before) {
   log::warn("conn", "malformed frame", {log::kv("remote", remote_), log::kv("session", id_),
                                         log::kv("error", error.reason), log::kv("near", error.snippet)});
   stomp::frame f;
@@ -232,9 +435,7 @@ void connection::reject(const stomp::parse_error& error) {
     f.add("message", "malformed frame");
     stomp::encode(f, parser_.get_version(), out);
   }
-  send(std::move(out));
-  stop_reason_ = "malformed frame: " + error.reason;
-  close_after_flush();
+  send_error_and_close(std::move(out), "malformed frame: " + error.reason, std::move(before));
 }
 
 asio::awaitable<void> connection::reader() {
@@ -251,8 +452,9 @@ asio::awaitable<void> connection::reader() {
   }
   read_buffer buffer;
   std::span<const char> pending;
+  std::vector<stomp::frame> batch;  // across: one read's frames, posted to the engine at once
   while (!stopped_ && !closing_) {
-    while (paused_ && !stopped_ && !closing_) {
+    while ((paused_ || awaiting_connected_) && !stopped_ && !closing_) {
       boost::system::error_code ec;
       co_await resume_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -270,7 +472,12 @@ asio::awaitable<void> connection::reader() {
       std::size_t n = 0;
       n = co_await transport_->async_read_some(asio::buffer(space.data(), chunk), ec);
       if (ec) {
-        if (transport_->is_hang_up(ec))
+        // Across threads a pause arrives while this read is under way (the engine's
+        // pause_reading is posted): a hang-up then is the one the watchdog reports for a
+        // paused reader.
+        if (transport_->is_hang_up(ec) && paused_)
+          stop("client hung up while its SEND waited for space (producer flow control)");
+        else if (transport_->is_hang_up(ec))
           stop(parser_.between_frames() ? "client closed the connection" : "client closed the connection mid-frame");
         else
           stop("read failed: " + ec.message());
@@ -282,18 +489,29 @@ asio::awaitable<void> connection::reader() {
       // A WebSocket transport allocates its read chunk at the first read.
       count_transport_buffers();
     }
-    while (!pending.empty() && !paused_ && !closing_ && !stopped_) {
+    while (!pending.empty() && !paused_ && !closing_ && !stopped_ && !awaiting_connected_) {
       auto [used, status] = parser_.feed(pending);
       pending = pending.subspan(used);
       if (status == stomp::parse_status::frame_ready) {
         ++frames_in_;
         // The frame leaves the read buffer; the engine counts what it keeps of it.
         budget_read_ = budget_.reading(budget_read_, 0);
-        engine_.on_frame(id_, parser_.take_frame());
+        if (!across_) {
+          engine_.on_frame(id_, parser_.take_frame());
+          continue;
+        }
+        batch.push_back(parser_.take_frame());
+        const auto& command = batch.back().command;
+        if (!connected_ && (command == "CONNECT" || command == "STOMP")) awaiting_connected_ = true;
       } else if (status == stomp::parse_status::error) {
-        reject(parser_.error());
+        reject(parser_.error(), std::exchange(batch, {}));
         co_return;
       }
+    }
+    if (!batch.empty()) {
+      asio::post(engine_executor_, [self = shared_from_this(), frames = std::exchange(batch, {})]() mutable {
+        self->deliver(std::move(frames));
+      });
     }
     if (!stopped_) budget_read_ = budget_.reading(budget_read_, parser_.partial_frame_bytes());
     // The partial-frame deadline runs from the first read that ends inside a frame.
@@ -311,18 +529,22 @@ asio::awaitable<void> connection::writer() {
   std::vector<std::string> batch;
   batch.reserve(max_gather_buffers);
   while (!stopped_) {
-    if (queue_.empty()) {
+    batch.clear();
+    std::size_t bytes = 0;
+    {
+      auto lock = lock_out();
+      while (!queue_.empty() && batch.size() < max_gather_buffers && (bytes == 0 || bytes < max_gather_bytes)) {
+        bytes += queue_.front().size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (batch.empty()) writer_idle_ = true;  // across: the next send() posts a wake
+    }
+    if (batch.empty()) {
       if (closing_) break;
       boost::system::error_code ec;
       co_await write_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
-    }
-    batch.clear();
-    std::size_t bytes = 0;
-    while (!queue_.empty() && batch.size() < max_gather_buffers && (bytes == 0 || bytes < max_gather_bytes)) {
-      bytes += queue_.front().size();
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
     }
     boost::system::error_code ec;
     write_started_ = steady::now();
@@ -333,14 +555,34 @@ asio::awaitable<void> connection::writer() {
       stop("write failed: " + ec.message());
       co_return;
     }
-    queued_bytes_ -= std::min(queued_bytes_, bytes);
+    bool writable = false;
+    {
+      auto lock = lock_out();
+      auto queued = queued_bytes_.load(std::memory_order_relaxed);
+      queued -= std::min(queued, bytes);
+      queued_bytes_.store(queued, std::memory_order_relaxed);
+      if (above_limit_ && queued <= options_.max_session_backlog_bytes) {
+        above_limit_ = false;
+        writable = true;
+      }
+    }
     budget_.written(bytes);
     count_transport_buffers();  // a WebSocket transport's gather buffers grow and shrink with writes
     bytes_out_ += bytes;
     last_write_ = steady::now();
-    if (above_limit_ && queued_bytes_ <= options_.max_session_backlog_bytes) {
-      above_limit_ = false;
-      engine_.on_writable(id_);
+    if (writable) {
+      if (!across_) {
+        engine_.on_writable(id_);
+      } else {
+        asio::post(engine_executor_, [self = shared_from_this()] {
+          if (!self->engine_open_) return;
+          try {
+            self->engine_.on_writable(self->id_);
+          } catch (const std::exception& e) {
+            self->engine_call_failed("on_writable", e);
+          }
+        });
+      }
     }
   }
   if (stopped_) co_return;
@@ -389,12 +631,16 @@ void connection::loosen_keepalive() {
 asio::awaitable<void> connection::wait_for_memory() {
   memory_wait_since_ = steady::now();
   std::weak_ptr<connection> weak = shared_from_this();
-  memory_waiter_ = budget_.wait([weak] {
+  auto wake = [weak] {
     if (auto self = weak.lock()) {
       self->memory_waiter_ = 0;
       self->resume_signal_.cancel();
     }
-  });
+  };
+  if (budget_.shared())  // the wake may come from any thread: hop to ours
+    memory_waiter_ = budget_.wait([wake, ex = executor_] { asio::post(ex, wake); });
+  else
+    memory_waiter_ = budget_.wait(wake);
   watchdog_timer_.cancel();  // arm the send_timeout deadline
   while (memory_waiter_ != 0 && !stopped_ && !closing_) {
     boost::system::error_code ec;
@@ -428,9 +674,7 @@ void connection::refuse_for_memory() {
       budget_.read_buffer_bytes(), budget_.transport_buffer_bytes(), budget_.write_queue_bytes(), waited.count());
   std::string out;
   stomp::encode(f, parser_.get_version(), out);
-  send(std::move(out));
-  stop_reason_ = "broker memory full (max_memory_bytes): a frame waited for send_timeout_ms";
-  close_after_flush();
+  send_error_and_close(std::move(out), "broker memory full (max_memory_bytes): a frame waited for send_timeout_ms");
 }
 
 asio::awaitable<void> connection::watchdog() {
@@ -479,7 +723,7 @@ asio::awaitable<void> connection::watchdog() {
           }
         }
       }
-      if (waiting_for_memory()) {
+      if (waiting_for_memory() && !error_sent_) {
         auto deadline = memory_wait_since_ + options_.send_timeout;
         if (now >= deadline) {
           refuse_for_memory();
@@ -501,13 +745,23 @@ asio::awaitable<void> connection::watchdog() {
         co_return;
       }
       if (hb_send_.count() > 0) {
-        if (now - last_write_ >= hb_send_ && queue_.empty()) {
+        if (now - last_write_ >= hb_send_) {
           // A heart-beat is one EOL; written like a frame so it never splits one.
-          queue_.push_back("\n");
-          queued_bytes_ += 1;
-          budget_.queued(1);
-          last_write_ = now;  // the writer updates it again when written
-          write_signal_.cancel_one();
+          bool queued = false;
+          {
+            auto lock = lock_out();
+            if (queue_.empty()) {
+              queue_.push_back("\n");
+              queued_bytes_.store(queued_bytes_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+              budget_.queued(1);
+              writer_idle_ = false;
+              queued = true;
+            }
+          }
+          if (queued) {
+            last_write_ = now;  // the writer updates it again when written
+            write_signal_.cancel_one();
+          }
         }
         next = std::min(next, std::max(last_write_, now) + hb_send_);
       }

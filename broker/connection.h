@@ -20,19 +20,39 @@
 //             behind the unread bytes, an RST, keepalive's verdict on a vanished host, which
 //             it hastens while the wait lasts) and then closes at once, as for any hang-up.
 //
-// Threads and ownership: a connection lives on the broker's executor (the io thread, or the
-// one broker strand when threads > 1), like the engine; every method, and every
-// session_sink call the engine makes, runs there. The server's connection set and the three
-// coroutines hold shared_ptrs; the object dies when the last of them lets go. engine::
-// close_session is called exactly once, posted from stop(), and the sink stays valid until
-// then (the posted call holds a shared_ptr), which is the engine.h contract.
+// Threads and ownership: the engine and the server live on the engine's executor (context 0,
+// broker/broker_process.h). A connection lives on the executor of its socket, which is the
+// same with `threads: 1` and one of N io_contexts round robin with `threads: N`
+// (docs/threads.md). Its coroutines and every private member run there.
+//   - Same executor ("direct", today's path): the reader calls engine::on_frame, the writer
+//     engine::on_writable, stop() engine::close_session, and the engine's session_sink calls
+//     run on the same thread. No lock, no post.
+//   - Another executor ("across", threads > 1): the reader posts each read's frames as one
+//     batch to the engine's executor, in order; the engine's session_sink calls arrive on the
+//     engine's thread: send() appends to the outgoing queue under out_mutex_ and posts one
+//     wake to the writer when it sleeps; queued_bytes() reads an atomic; the others are posted
+//     to this connection's executor. on_writable and close_session are posted to the
+//     engine's executor; the members marked "engine side" are touched only there. After a
+//     CONNECT the reader parses nothing more until the engine's set_version (or close)
+//     arrives, so later frames are parsed in the negotiated version as with one thread. A
+//     frame that reaches the engine while it has paused the session waits in held_ (engine
+//     side) until resume_reading, so the engine never sees a frame of a paused session.
+//     A pause (posted) finds the reader waiting in a read already: that one read completes,
+//     so a paused connection takes in at most one more read (4-64 KiB; its frames wait in
+//     held_, outside the memory budget) before it stops reading.
+// The server's connection set and the three coroutines hold shared_ptrs; so does every posted
+// call; the object dies when the last of them lets go. engine::close_session is called
+// exactly once, from stop() (direct) or posted from it (across), and the sink stays valid
+// until then, which is the engine.h contract; on_stopped runs on the engine's thread after it.
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -80,32 +100,64 @@ struct connection_options {
 class connection : public session_sink, public std::enable_shared_from_this<connection> {
  public:
   using executor_type = asio::any_io_executor;
-  // Called once when the connection has fully stopped (the server forgets it).
+  // Called once, on the engine's executor, when the connection has fully stopped (the server
+  // forgets it).
   using on_stopped = std::function<void(connection&)>;
 
-  connection(asio::ip::tcp::socket socket, engine& eng, const connection_options& options,
-             on_stopped stopped);
+  // `socket` belongs to the executor the connection runs on; `engine_executor` is the
+  // engine's (the same one with threads: 1).
+  connection(asio::ip::tcp::socket socket, engine& eng, asio::any_io_executor engine_executor,
+             const connection_options& options, on_stopped stopped);
   ~connection() override;
 
-  // Opens the engine session and spawns the coroutines. Call once.
+  // Opens the engine session and spawns the coroutines. Call once, on the engine's executor.
   void start();
   // Closes the socket at once (queued frames are dropped) and ends the session. Idempotent.
+  // Call on the connection's executor (executor()).
   void stop(std::string_view reason);
 
   session_id id() const { return id_; }
   const std::string& remote() const { return remote_; }
-  bool stopped() const { return stopped_; }
+  executor_type executor() const { return executor_; }
+  // True when the connection runs on another thread than the engine (threads > 1).
+  bool across_threads() const { return across_; }
+  // Across: wakes the writer if it sleeps (posted here by the engine's send()). Call on the
+  // connection's executor.
+  void wake_writer() { write_signal_.cancel_one(); }
 
-  // session_sink
+  // session_sink: called on the engine's executor.
   void send(std::string encoded_frame) override;
   void close_after_flush() override;
   void pause_reading() override;
   void resume_reading() override;
-  std::size_t queued_bytes() const override { return queued_bytes_; }
+  std::size_t queued_bytes() const override { return queued_bytes_.load(std::memory_order_relaxed); }
   void set_heartbeat(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every) override;
   void set_version(std::string_view version) override;
 
  private:
+  // The session_sink calls' work, on the connection's own executor.
+  void close_here();
+  void pause_here();
+  void resume_here();
+  void set_heartbeat_here(std::chrono::milliseconds send_every, std::chrono::milliseconds expect_every);
+  void set_version_here(std::string_view version);
+  // Across: send() from the engine's thread (queue under out_mutex_, wake the writer).
+  void send_across(std::string encoded_frame);
+  // Across, engine thread: wake this writer when the engine's current turn ends.
+  void wake_later(std::shared_ptr<connection> self);
+  // Across, engine side: a read's frames, in order; held frames after a resume.
+  void deliver(std::vector<stomp::frame> frames);
+  void deliver_held();
+  void close_on_engine();
+  void engine_call_failed(const char* call, const std::exception& e);
+  // An ERROR frame the connection itself writes (a parse error, memory refused), then close
+  // after the flush. Across, it goes through the engine's thread behind `frames` (the frames
+  // parsed before it), so it leaves after the answers to them, as with one thread.
+  void send_error_and_close(std::string encoded_error, std::string reason, std::vector<stomp::frame> frames = {});
+  std::unique_lock<std::mutex> lock_out() {
+    return across_ ? std::unique_lock<std::mutex>(out_mutex_) : std::unique_lock<std::mutex>();
+  }
+
   asio::awaitable<void> reader();
   asio::awaitable<void> writer();
   asio::awaitable<void> watchdog();
@@ -118,12 +170,16 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   // Tells the budget what the transport's own buffers hold now (transport.h buffer_bytes).
   void count_transport_buffers();
   // Answer a parse error: ERROR frame quoting the bad bytes, then close after the flush.
-  void reject(const stomp::parse_error& error);
+  // `before`: the frames parsed ahead of the bad bytes and not handed over yet (across).
+  void reject(const stomp::parse_error& error, std::vector<stomp::frame> before = {});
   // Runs a coroutine body; an escaping exception is logged and closes this connection
   // (an exception leaving a `detached` coroutine would otherwise be lost).
   void spawn(const char* name, asio::awaitable<void> (connection::*body)());
 
   asio::ip::tcp::socket socket_;
+  executor_type executor_;         // socket_'s: the coroutines and the *_here calls run there
+  executor_type engine_executor_;  // the engine's
+  bool across_ = false;            // executor_ is not the engine's (threads > 1)
   std::unique_ptr<transport> transport_;  // every read and write goes through it
   engine& engine_;
   connection_options options_;
@@ -145,11 +201,24 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   bool paused_ = false;      // engine flow control
   bool closing_ = false;     // close_after_flush: no more reading, write what is queued
   bool stopped_ = false;
+  bool error_sent_ = false;  // across: send_error_and_close is on its way (do not refuse twice)
+  bool awaiting_connected_ = false;  // across: a CONNECT went to the engine, set_version not back
   std::string stop_reason_;
 
+  // The outgoing queue. Across, queue_, above_limit_, writer_idle_ and out_closed_ are
+  // guarded by out_mutex_ (send() runs on the engine's thread); direct, no lock is taken.
+  std::mutex out_mutex_;
   std::deque<std::string> queue_;
-  std::size_t queued_bytes_ = 0;   // queued + being written
+  std::atomic<std::size_t> queued_bytes_{0};  // queued + being written
   bool above_limit_ = false;       // backlog crossed max_session_backlog_bytes since on_writable
+  bool writer_idle_ = false;       // across: the writer sleeps on write_signal_; the next send wakes it
+  bool out_closed_ = false;        // across: stop() ran, send() drops
+
+  // Engine side (across only): touched on the engine's executor only.
+  bool engine_open_ = false;     // open_session done, close_session not yet
+  bool engine_paused_ = false;   // pause_reading called, resume_reading not yet
+  bool engine_closing_ = false;  // close_after_flush called: later frames are dropped
+  std::deque<stomp::frame> held_;  // frames that arrived while paused, in order
 
   asio::steady_timer write_signal_;   // never expires; cancelled to wake the writer
   asio::steady_timer resume_signal_;  // never expires; cancelled to wake a paused reader

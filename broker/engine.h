@@ -2,10 +2,13 @@
 // broker, and the messaging semantics (ActiveMQ-compatible) between them.
 //
 // Threads and ownership: the engine and everything it owns live on ONE thread, the broker's
-// io thread (the thread that runs its io_context). Every method below must be called on that
-// thread, and every `session_sink` call the engine makes happens on it. The journal delivers
-// append completions to the same thread (journal options `post` = asio::post to the
-// io_context), so the engine needs no mutex. The engine does no socket I/O and owns no timer:
+// engine thread (the thread that runs io_context 0). Every method below must be called on
+// that thread, and every `session_sink` call the engine makes happens on it. With `threads`
+// > 1 a session's connection runs on another thread (docs/threads.md): the sink's methods are
+// then safe to call from the engine's thread while the connection runs elsewhere
+// (broker/connection.h says how), and the connection posts its frames, on_writable and
+// close_session here, in order. The journal delivers append completions to the same thread
+// (journal options `post` = asio::post to the io_context), so the engine needs no mutex. The engine does no socket I/O and owns no timer:
 // the server calls `tick()` periodically (expiry, producer send timeouts).
 //
 // The engine does not know about sockets, TLS or heart-beats on the wire: the connection
@@ -79,7 +82,10 @@ class memory_budget;  // broker/memory_budget.h
 using session_id = std::uint64_t;
 
 // What a connection offers to the engine. Owned by the connection; it must stay valid until
-// the connection calls engine::close_session for it.
+// the connection calls engine::close_session for it. Called on the engine's thread; an
+// implementation whose connection runs on another thread makes each call safe from there
+// (queued_bytes() may lag the writer by a write; the others take effect on the connection's
+// thread shortly after, in call order).
 class session_sink {
  public:
   virtual ~session_sink() = default;

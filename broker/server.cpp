@@ -42,9 +42,14 @@ boost::system::error_code bind_listener(asio::any_io_executor executor, asio::ip
 
 }  // namespace
 
-server::server(asio::any_io_executor executor, engine& eng, const config& cfg)
-    : executor_(executor), engine_(eng), config_(cfg), acceptor_(executor), tls_acceptor_(executor),
-      ws_acceptor_(executor), wss_acceptor_(executor), tick_timer_(executor), schedule_timer_(executor, eng) {
+server::server(asio::any_io_executor executor, engine& eng, const config& cfg,
+               std::vector<asio::any_io_executor> connection_executors)
+    : executor_(executor), connection_executors_(std::move(connection_executors)), engine_(eng), config_(cfg),
+      acceptor_(executor), tls_acceptor_(executor), ws_acceptor_(executor), wss_acceptor_(executor),
+      tick_timer_(executor), schedule_timer_(executor, eng) {
+  // Connections on other threads report to the memory budget from there.
+  for (const auto& ex : connection_executors_)
+    if (ex != executor_) eng.memory().share_across_threads();
   options_.connect_timeout = cfg.connect_timeout;
   options_.idle_timeout = cfg.idle_timeout;
   options_.frame_timeout = cfg.frame_timeout;
@@ -65,7 +70,14 @@ void server::allow_origins(const std::vector<std::string>& origins) {
 
 server::~server() {
   stop_accepting();
-  stop_connections("server destroyed");
+  // The io_contexts have stopped by now (broker_process::run joins their threads first):
+  // connections on other threads are dropped with their contexts, never posted to.
+  std::vector<std::shared_ptr<connection>> direct;
+  for (auto& [_, c] : connections_)
+    if (!c->across_threads()) direct.push_back(c);
+  for (auto& c : direct) c->stop("server destroyed");
+  on_all_closed_ = nullptr;
+  connections_.clear();
 }
 
 boost::system::error_code server::open(asio::ip::tcp::endpoint& bound) {
@@ -121,8 +133,35 @@ void server::stop_connections(std::string_view reason) {
   std::vector<std::shared_ptr<connection>> all;
   all.reserve(connections_.size());
   for (auto& [_, c] : connections_) all.push_back(c);
-  for (auto& c : all) c->stop(reason);
-  connections_.clear();
+  for (auto& c : all) {
+    if (c->across_threads()) {
+      // Stays in the map until its close_session has run here (when_connections_closed).
+      asio::post(c->executor(), [c, why = std::string(reason)] { c->stop(why); });
+    } else {
+      c->stop(reason);
+      connections_.erase(c.get());
+    }
+  }
+}
+
+void server::when_connections_closed(std::function<void()> done) {
+  if (connections_.empty()) {
+    done();
+    return;
+  }
+  on_all_closed_ = std::move(done);
+}
+
+void server::forget(connection& gone) {
+  connections_.erase(&gone);
+  if (connections_.empty() && on_all_closed_) asio::post(executor_, std::exchange(on_all_closed_, nullptr));
+}
+
+asio::any_io_executor server::next_connection_executor() {
+  if (connection_executors_.empty()) return executor_;
+  auto ex = connection_executors_[next_executor_];
+  next_executor_ = (next_executor_ + 1) % connection_executors_.size();
+  return ex;
 }
 
 asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, const connection_options& options) {
@@ -131,7 +170,8 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, con
   try {
     while (!stopping_) {
       boost::system::error_code ec;
-      asio::ip::tcp::socket socket(executor_);
+      // The socket belongs to the io_context its connection will run on (threads > 1).
+      asio::ip::tcp::socket socket(next_connection_executor());
       co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
       if (stopping_ || ec == asio::error::operation_aborted) break;
       if (ec) {
@@ -149,8 +189,8 @@ asio::awaitable<void> server::accept_loop(asio::ip::tcp::acceptor& acceptor, con
         asio::co_spawn(executor_, refuse(std::move(socket), options), asio::detached);
         continue;
       }
-      auto c = std::make_shared<connection>(std::move(socket), engine_, options,
-                                            [this](connection& gone) { connections_.erase(&gone); });
+      auto c = std::make_shared<connection>(std::move(socket), engine_, executor_, options,
+                                            [this](connection& gone) { forget(gone); });
       connections_.emplace(c.get(), c);
       c->start();
     }

@@ -3,11 +3,15 @@
 // broker/ws_transport.h); the set of live connections of all; and the engine's tick
 // timer (Asio's http server example: `server` + `connection_manager` in one small class).
 //
-// Threads and ownership: everything runs on the executor given to the constructor (the io
-// thread, or the broker strand when threads > 1). The server owns the connections (shared
-// ownership with their coroutines); the engine must outlive the server's last connection,
-// which is why shutdown is `stop_accepting(); engine.shutdown(); stop_connections();` and the
-// io_context then runs until every posted close_session has run, before the engine dies.
+// Threads and ownership: the server runs on the executor given to the constructor, the
+// engine's (the io thread, context 0). Connections run on the executors of
+// `connection_executors`, handed out round robin (threads > 1, docs/threads.md; empty: all on
+// the engine's executor, as with threads: 1); the server's set of them is touched only on
+// the engine's executor (connection.h: on_stopped runs there). The server owns the
+// connections (shared ownership with their coroutines and posted calls); the engine must
+// outlive the server's last connection, which is why shutdown is `stop_accepting();
+// engine.shutdown(); stop_connections();`, then when_connections_closed before the store
+// closes, and the io_contexts stop before the engine dies.
 #pragma once
 
 #include <chrono>
@@ -26,7 +30,8 @@ namespace tandem::broker {
 
 class server {
  public:
-  server(asio::any_io_executor executor, engine& eng, const config& cfg);
+  server(asio::any_io_executor executor, engine& eng, const config& cfg,
+         std::vector<asio::any_io_executor> connection_executors = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -48,8 +53,13 @@ class server {
   void start();
   // Closes the acceptors (no new clients); live connections continue.
   void stop_accepting();
-  // Closes every live connection at once (engine::close_session for each).
+  // Closes every live connection at once (engine::close_session for each; posted to the
+  // connections on other threads, whose close_session then comes back posted).
   void stop_connections(std::string_view reason);
+  // Runs `done` (on the engine's executor) once no connection is left, i.e. every
+  // close_session has run: at once when none is. Used by a graceful stop before the store
+  // closes. One waiter at a time.
+  void when_connections_closed(std::function<void()> done);
 
   std::size_t connection_count() const { return connections_.size(); }
   std::uint64_t accepted_total() const { return accepted_total_; }
@@ -59,8 +69,13 @@ class server {
   asio::awaitable<void> accept_loop(asio::ip::tcp::acceptor& acceptor, const connection_options& options);
   asio::awaitable<void> tick_loop();
   asio::awaitable<void> refuse(asio::ip::tcp::socket socket, const connection_options& options);
+  asio::any_io_executor next_connection_executor();
+  void forget(connection& gone);
 
   asio::any_io_executor executor_;
+  std::vector<asio::any_io_executor> connection_executors_;
+  std::size_t next_executor_ = 0;
+  std::function<void()> on_all_closed_;
   engine& engine_;
   const config& config_;
   connection_options options_;

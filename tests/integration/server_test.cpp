@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <functional>
 #include <string>
 #include <thread>
@@ -35,7 +38,16 @@ void reset_stats() {
   s.shut_down = false;
 }
 
-// A broker server with the scripted engine on its own io thread.
+// TANDEM_SERVER_TEST_THREADS=2 (CTest broker_server_threads2_test): every connection runs
+// on a second io_context and thread, as with `threads: 2` (docs/threads.md), so each case
+// also proves the cross-thread seam of connection.h.
+bool across_threads() {
+  const char* v = std::getenv("TANDEM_SERVER_TEST_THREADS");
+  return v && std::string_view(v) != "1";
+}
+
+// A broker server with the scripted engine on its own io thread (and its connections on a
+// second one when across_threads()).
 struct harness {
   explicit harness(const std::function<void(config&)>& tweak = {}) {
     reset_stats();
@@ -43,20 +55,28 @@ struct harness {
     cfg.engine.allow_anonymous = true;
     if (tweak) tweak(cfg);
     eng = std::make_unique<engine>(cfg.engine, nullptr);
-    srv = std::make_unique<server>(io.get_executor(), *eng, cfg);
+    std::vector<asio::any_io_executor> connection_executors;
+    if (across_threads()) connection_executors.push_back(connection_io.get_executor());
+    srv = std::make_unique<server>(io.get_executor(), *eng, cfg, std::move(connection_executors));
     asio::ip::tcp::endpoint bound;
     REQUIRE_FALSE(srv->open(bound));
     port = bound.port();
     srv->start();
     thread = std::thread([this] { io.run(); });
+    connection_thread = std::thread([this] { connection_io.run(); });
   }
   ~harness() {
     asio::post(io, [this] {
       srv->stop_accepting();
       srv->stop_connections("test over");
     });
+    // Across threads the sessions end by posts back to io: keep io running until they have.
+    wait_until([] { return broker::test::stats().closed.load() >= broker::test::stats().opened.load(); });
+    io_work.reset();
+    connection_work.reset();
     // Every coroutine ends once its socket and timers are closed; then run() returns.
     thread.join();
+    connection_thread.join();
   }
   void post_and_wait(std::function<void()> f) {
     std::atomic<bool> done{false};
@@ -68,11 +88,16 @@ struct harness {
   }
 
   config cfg;
+  asio::io_context connection_io;  // before io: a handler left on io may hold a connection of it
   asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work{io.get_executor()};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> connection_work{
+      connection_io.get_executor()};
   std::unique_ptr<engine> eng;
   std::unique_ptr<server> srv;
   std::uint16_t port = 0;
   std::thread thread;
+  std::thread connection_thread;
 };
 
 // A blocking client with a receive timeout, so a test can never hang.
@@ -251,7 +276,7 @@ TEST_CASE("stop_connections closes every client and ends every session") {
   }
   h.post_and_wait([&] { h.srv->stop_connections("test"); });
   for (auto& c : clients) CHECK(c->closed_by_peer());
-  CHECK(broker::test::stats().closed.load() == 5);
+  CHECK(wait_until([] { return broker::test::stats().closed.load() == 5; }));
 }
 
 TEST_CASE("connections over max_connections get an ERROR and are closed") {

@@ -2,7 +2,9 @@
 // write queues, and the waiters it wakes; then the engine's use of it (issue 17).
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broker/memory_budget.h"
@@ -155,6 +157,47 @@ TEST_CASE("bytes written or a frame completed wake the waiters") {
   b.wait([&] { ++wakes; });
   b.reading(held, 0);
   CHECK(wakes == 2);
+}
+
+TEST_CASE("shared across threads (threads > 1): counts from many threads add up, a waiter is woken from another thread") {
+  std::uint64_t messages = 100;  // the owner's count: read on this (the owner's) thread only
+  memory_budget b(1 << 20, [&] { return messages; });
+  b.share_across_threads();
+  CHECK(b.shared());
+  std::vector<std::thread> connections;
+  std::atomic<bool> below_messages{false};
+  for (int t = 0; t < 4; ++t) {
+    connections.emplace_back([&b, &below_messages] {
+      std::uint64_t held = 0, buffer = 0;
+      for (int i = 0; i < 20000; ++i) {
+        held = b.reading(held, static_cast<std::uint64_t>(i % 97));
+        buffer = b.buffering(buffer, i % 2 ? 4096 : 65536);
+        b.queued(10);
+        b.written(10);
+        if (b.used() < 100) below_messages = true;  // others see the owner's count as last looked at
+      }
+      b.reading(held, 0);
+      b.buffering(buffer, 0);
+    });
+  }
+  for (auto& t : connections) t.join();
+  CHECK_FALSE(below_messages.load());
+  CHECK(b.connection_bytes() == 0);
+  CHECK(b.used() == 100);
+
+  // Full, a waiter registers; another thread gives bytes back and the wake runs there.
+  std::uint64_t big = b.reading(0, 1 << 20);
+  REQUIRE(b.full());
+  std::atomic<int> woken{0};
+  b.wait([&] { ++woken; });
+  CHECK(b.waiting() == 1);
+  std::thread releaser([&] { big = b.reading(big, 0); });
+  releaser.join();
+  CHECK(woken.load() == 1);
+  CHECK(b.waiting() == 0);
+  // Room already there when it registers (freed between full() and wait()): woken at once.
+  b.wait([&] { ++woken; });
+  CHECK(woken.load() == 2);
 }
 
 TEST_CASE("a non-persistent SEND waits while connections' buffers fill the budget, and goes on when they drain") {
