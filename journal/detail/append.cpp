@@ -106,7 +106,10 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
     if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
   }
   if (want_checkpoint) request_checkpoint({});
-  if (checkpoint_finished || state_completed || continue_compaction) after_compaction_step(compact_step(opts.auto_compact_bytes));
+  if (checkpoint_finished || state_completed || continue_compaction)
+    after_compaction_step(compact_step(opts.auto_compact_bytes));
+  else if (copies_done)
+    checkpoint_copies_if_long();
 }
 
 std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy) {

@@ -268,20 +268,33 @@ void store::impl::compact_read_async_locked(std::vector<detail::read_item> items
   queue_read_locked(std::move(job));
 }
 
-// After a step of the store's own compaction (`more`: what compact_step returned). When
-// compaction has stopped (its last copies are durable, or it found nothing to do), a long
-// tail of copies is checkpointed (options::compaction_checkpoint_min_records) so that a
-// takeover does not replay it; that checkpoint runs one more step, which finds nothing and
-// ends here with a short tail. Owner thread, state_mu not held.
+// After a step of the store's own compaction (`more`: what compact_step returned).
+// Owner thread, state_mu not held.
 void store::impl::after_compaction_step(bool more) {
-  bool checkpoint_copies = false;
   {
     std::lock_guard lk(state_mu);
     auto_compacting = more && opts.auto_compact_bytes != 0;
-    checkpoint_copies = !more && opts.compaction_checkpoint_min_records != 0 && !closed && !checkpoint_in_flight &&
-                        replay_records_since_checkpoint >= opts.compaction_checkpoint_min_records;
   }
-  if (checkpoint_copies) request_checkpoint({});
+  checkpoint_copies_if_long();
+}
+
+// When nothing is being copied any more (no segment picked, no copy in flight or being
+// read: compact_step may still return true while GC waits for a checkpoint or an
+// index_state), a long tail since the last checkpoint is checkpointed
+// (options::compaction_checkpoint_min_records) so that a takeover does not replay the
+// copies. Called after each step and when the last copies in flight became durable (a step
+// that copied a segment's last entries may have ended the chain). The checkpoint runs one
+// more step, which copies nothing and ends here with a short tail. Owner thread, state_mu
+// not held.
+void store::impl::checkpoint_copies_if_long() {
+  bool checkpoint = false;
+  {
+    std::lock_guard lk(state_mu);
+    const bool copying = compact_segment != 0 || copies_in_flight != 0 || compact_reading;
+    checkpoint = !copying && opts.compaction_checkpoint_min_records != 0 && !closed && !checkpoint_in_flight &&
+                 replay_records_since_checkpoint >= opts.compaction_checkpoint_min_records;
+  }
+  if (checkpoint) request_checkpoint({});
 }
 
 }  // namespace tandem::journal

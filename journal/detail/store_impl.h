@@ -301,6 +301,7 @@ struct store::impl : std::enable_shared_from_this<impl> {
   void append_locked(record r, completion done, append_kind kind);
   void request_checkpoint(completion done);
   void after_compaction_step(bool more);  // compaction.cpp
+  void checkpoint_copies_if_long();       // compaction.cpp
   void request_barrier(completion done);
   bool close_wants_checkpoint();  // takes state_mu
 
