@@ -259,12 +259,7 @@ void connection::deliver(std::vector<stomp::frame> frames) {
       held_.push_back(std::move(f));
       continue;
     }
-    try {
-      engine_.on_frame(id_, std::move(f));
-    } catch (const std::exception& e) {
-      engine_call_failed("on_frame", e);
-      return;
-    }
+    if (!hand_to_engine(std::move(f))) return;
   }
 }
 
@@ -272,12 +267,17 @@ void connection::deliver_held() {
   while (!held_.empty() && !engine_paused_ && engine_open_ && !engine_closing_) {
     auto f = std::move(held_.front());
     held_.pop_front();
-    try {
-      engine_.on_frame(id_, std::move(f));
-    } catch (const std::exception& e) {
-      engine_call_failed("on_frame", e);
-      return;
-    }
+    if (!hand_to_engine(std::move(f))) return;
+  }
+}
+
+bool connection::hand_to_engine(stomp::frame f) {
+  try {
+    engine_.on_frame(id_, std::move(f));
+    return true;
+  } catch (const std::exception& e) {
+    engine_call_failed("on_frame", e);
+    return false;
   }
 }
 

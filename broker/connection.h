@@ -148,6 +148,8 @@ class connection : public session_sink, public std::enable_shared_from_this<conn
   // Across, engine side: a read's frames, in order; held frames after a resume.
   void deliver(std::vector<stomp::frame> frames);
   void deliver_held();
+  // One frame to engine::on_frame; false when the engine threw (the connection is closing).
+  bool hand_to_engine(stomp::frame f);
   void close_on_engine();
   void engine_call_failed(const char* call, const std::exception& e);
   // An ERROR frame the connection itself writes (a parse error, memory refused), then close
