@@ -415,16 +415,24 @@ def metric(b, name):
 
 # ---- a group of brokers on one store ----------------------------------------------------------
 
+_ports_handed_out = set()
+
+
 def free_port():
     """A free port BELOW the kernel's ephemeral range (32768-60999). Clients retry a dead
     broker's port in a tight loop; if that port were an ephemeral one, a connect could pick it
     as its own source port and connect to itself (TCP self-connect), which looks like a live
-    broker that resets the connection."""
+    broker that resets the connection.
+    A port is handed out once per test process: a broker's listen and admin ports are drawn
+    before it binds either, so two draws could otherwise name the same free port."""
     for _ in range(1000):
         port = random.randint(20000, 32000)
+        if port in _ports_handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
+                _ports_handed_out.add(port)
                 return port
             except OSError:
                 continue
