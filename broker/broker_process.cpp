@@ -456,6 +456,7 @@ void broker_process::elect() {
                                                         [this](std::uint64_t epoch) { fenced_epoch_.store(epoch); }});
     fence->start();
   }
+  auto preload = start_checkpoint_preload();
   auto acquired = lockmgr_->acquire();
   if (!acquired && acquired.error() == std::errc::no_space_on_device && disk_space_guard::release_reserve(cfg_.store)) {
     // Someone filled the store's file system: the reserve file is there for this.
@@ -511,7 +512,8 @@ void broker_process::elect() {
   // After a clean release (holder.json of the epoch DIR/epoch held, marked only once its
   // journal close succeeded) the journal needs no tail re-sync (docs/failover.md).
   const std::uint64_t clean_release_epoch = a.previous_released_cleanly && a.previous ? a.previous->epoch : 0;
-  auto store = open_store(epoch, clean_release_epoch, report);
+  auto store = open_store(epoch, clean_release_epoch, preload ? preload->finish() : nullptr, report);
+  preload.reset();
   end_fence_watch(fence.get(), true);
   if (!store) {
     // We hold the lock but cannot serve: release it so an operator sees the store free and
@@ -541,6 +543,18 @@ void broker_process::elect() {
   });
 }
 
+// While a slave waits: the newest checkpoint read and decoded ahead of a takeover
+// (journal/standby.h), unless checkpoint_preload_interval_ms is 0.
+std::unique_ptr<checkpoint_preload> broker_process::start_checkpoint_preload() {
+  if (cfg_.checkpoint_preload_interval.count() == 0) return nullptr;
+  return std::make_unique<checkpoint_preload>(
+      cfg_.store, cfg_.engine.dedup_window, cfg_.engine.dedup_max_producers, cfg_.checkpoint_preload_interval,
+      [this](const checkpoint_preload::status& s) {
+        nlohmann::json j{{"lsn", s.lsn}, {"live_messages", s.live_messages}, {"bytes", s.bytes}};
+        asio::post(executor_, [this, j = std::move(j)] { preloaded_ = j; });
+      });
+}
+
 // On CephFS the lock moves a few ms before `client evict` returns, and only its return says
 // the old master's writes are refused: a run in progress ends before we write (hold_target
 // right after the lock). The hook keeps watching the old holder during recovery, whose reads
@@ -559,6 +573,7 @@ void broker_process::end_fence_watch(fence_hook* hook, bool acquired) {
 // Under the lock: the store's identity (created now if asked and absent: nobody else can be
 // creating it), then journal recovery. Logs why and returns null when the store cannot serve.
 std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, std::uint64_t clean_release_epoch,
+                                                           std::shared_ptr<journal::preloaded_checkpoint> preloaded,
                                                            journal::recovery_report& report) {
   auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
   if (!id && id.error() == journal::errc::not_a_store && cfg_.create_store) {
@@ -588,6 +603,7 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.producer_window = cfg_.engine.dedup_window;
   jo.max_producers = cfg_.engine.dedup_max_producers;
   jo.clean_release_epoch = clean_release_epoch;
+  jo.preloaded = std::move(preloaded);
   // The final checkpoint at SIGTERM only after a long tail: the same bound as the takeover
   // checkpoint in on_master, so no open replays more than about this much (docs/failover.md
   // "Planned handover"); a short tail costs the next master a few ms, the checkpoint's
@@ -941,6 +957,7 @@ nlohmann::json broker_process::health_json() const {
   j["store_id"] = store_id_;
   j["broker_name"] = cfg_.engine.broker_name;
   if (role_ == role::slave || role_ == role::starting) j["holder"] = holder_.is_null() ? nlohmann::json() : holder_;
+  if (role_ == role::slave) j["preloaded_checkpoint"] = preloaded_;
   if (server_) j["connections"] = server_->connection_count();
   // For the console's group view and timeline (broker/console/): since when this role, where
   // clients connect, this process's own mastership stints, and the journal's disk use.

@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 
 #include "broker/asio.h"
+#include "broker/checkpoint_preload.h"
 #include "broker/config.h"
 #include "broker/disk_space_guard.h"
 #include "broker/tls.h"
@@ -112,8 +113,10 @@ class broker_process {
   void announce_wait();
   // After acquire(): stops the fence hook, waiting for a fence run in progress (fence_hook.h).
   void end_fence_watch(fence_hook* hook, bool acquired);
+  std::unique_ptr<checkpoint_preload> start_checkpoint_preload();  // null when configured off
   // clean_release_epoch: journal::options::clean_release_epoch (0 after an unclean end).
   std::unique_ptr<journal::store> open_store(std::uint64_t epoch, std::uint64_t clean_release_epoch,
+                                             std::shared_ptr<journal::preloaded_checkpoint> preloaded,
                                              journal::recovery_report& report);
   // The PostgreSQL store (broker/pg_store_process.cpp): the same steps with the election
   // and the fence in the database (journal/pg/lease.h) instead of lockmgr.
@@ -213,6 +216,8 @@ class broker_process {
   // The WebSocket listeners bound as master ("ws" / "wss", endpoint), for the log and STATUS.
   std::vector<std::pair<std::string, asio::ip::tcp::endpoint>> ws_bound_;
   nlohmann::json holder_;
+  // While a slave: the checkpoint its preload holds (/health "preloaded_checkpoint").
+  nlohmann::json preloaded_;
   int exit_code_ = exit_ok;
 };
 

@@ -511,6 +511,8 @@ const std::map<std::string_view, loader>& loaders() {
       return {};
     });
     simple("lock_poll_interval_ms", [](const json& v, config& c) { return read_ms(v, c.lock_poll_interval, 10, 60000); });
+    simple("checkpoint_preload_interval_ms",
+           [](const json& v, config& c) { return read_ms(v, c.checkpoint_preload_interval, 0, 60000); });
     simple("takeover_delay_ms", [](const json& v, config& c) -> std::string {
       if (v.is_null()) {
         c.takeover_delay.reset();
@@ -688,6 +690,9 @@ void apply_command_line(const command_line& cl, config& cfg, std::vector<std::st
     cfg.lock_poll_interval = std::chrono::milliseconds(*cl.lock_poll_interval_ms);
   if (cl.takeover_delay_ms && !bad("--takeover-delay", "takeover_delay_ms", *cl.takeover_delay_ms))
     cfg.takeover_delay = std::chrono::milliseconds(*cl.takeover_delay_ms);
+  if (cl.checkpoint_preload_interval_ms &&
+      !bad("--checkpoint-preload-interval-ms", "checkpoint_preload_interval_ms", *cl.checkpoint_preload_interval_ms))
+    cfg.checkpoint_preload_interval = std::chrono::milliseconds(*cl.checkpoint_preload_interval_ms);
   if (cl.log_level && !bad("--log-level", "log_level", *cl.log_level)) cfg.log_level = *cl.log_level;
 }
 

@@ -31,6 +31,9 @@
 //   lock_poll_interval_ms   integer 10..60000 (with "polling")    500
 //   takeover_delay_ms       integer >= 0, or null = lockmgr's     null (lockmgr decides by fs type)
 //                           default by file-system type
+//   checkpoint_preload_interval_ms  integer 0..60000: a slave     250
+//                           looks this often for a new checkpoint
+//                           to preload (journal/standby.h); 0 = off
 //   fence_command           shell command or null (broker/fence_hook.h)  null
 //   fence_after_ms          integer 100..600000                  5000
 //   fence_timeout_ms        integer 100..600000                  30000
@@ -134,6 +137,9 @@ struct config {
   lock_wait_mode lock_wait = lock_wait_mode::blocking;
   std::chrono::milliseconds lock_poll_interval{500};
   std::optional<std::chrono::milliseconds> takeover_delay;
+  // How often a slave looks for a new checkpoint to read and decode ahead of a takeover
+  // (journal/standby.h); 0 = it preloads nothing.
+  std::chrono::milliseconds checkpoint_preload_interval{250};
   // The fence hook (broker/fence_hook.h): unset = no fencing.
   std::optional<std::string> fence_command;
   std::chrono::milliseconds fence_after{5000};
@@ -182,6 +188,7 @@ struct command_line {
   std::optional<std::string> lock_wait;
   std::optional<unsigned> lock_poll_interval_ms;
   std::optional<unsigned> takeover_delay_ms;
+  std::optional<unsigned> checkpoint_preload_interval_ms;
   std::optional<std::string> log_level;
 };
 

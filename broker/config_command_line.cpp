@@ -24,6 +24,8 @@ void add_command_line_options(CLI::App& app, command_line& out) {
   app.add_option("--lock-poll-interval-ms", out.lock_poll_interval_ms,
                  "with --lock-wait polling: ms between two tries for the lock (default 500)");
   app.add_option("--takeover-delay", out.takeover_delay_ms, "override the takeover delay in ms (default: by file-system type)");
+  app.add_option("--checkpoint-preload-interval-ms", out.checkpoint_preload_interval_ms,
+                 "a slave looks this often for a new checkpoint to preload; 0 = off (default 250)");
   app.add_option("--log-level", out.log_level, "debug, info, warn or error");
   app.add_option("--hash-password", out.hash_password,
                  "print a password_hash for the users list and exit (\"-\" reads the password from stdin)");

@@ -28,8 +28,11 @@ void log_journal_event(const journal::event& e) {
                  log::kv("first_lsn", e.first_lsn), log::kv("last_lsn", e.last_lsn), log::kv("bytes", e.bytes)});
       break;
     case k::checkpoint_loaded:
+      // "preloaded": this broker read and decoded it while a slave (journal/standby.h);
+      // took_ms is then only the check that the file is unchanged.
       log::info("journal", "checkpoint loaded", {log::kv("file", file), log::kv("lsn", e.first_lsn),
-                                                 log::kv("took_ms", e.duration.count())});
+                                                 log::kv("took_ms", e.duration.count()),
+                                                 log::kv("preloaded", e.reason == "preloaded")});
       break;
     case k::checkpoint_fallback:
       // Two causes, one consequence: a checkpoint refused at load (replay starts further back)

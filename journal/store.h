@@ -72,6 +72,7 @@
 #include "journal/index.h"
 #include "journal/message_store.h"
 #include "journal/records.h"
+#include "journal/standby.h"
 
 namespace tandem::journal {
 
@@ -214,6 +215,11 @@ struct options {
   // exists. Unset = `fence`.
   std::function<std::error_code()> confirm;
   reporter report;
+  // A slave's preload of the newest checkpoint (journal/standby.h: checkpoint_preloader::
+  // take()). Open uses it in place of reading and decoding that file, and of reading the
+  // fallback whole, when the files are still the ones preloaded (a fingerprint read each);
+  // otherwise it reads them as without it. Open moves the index out of it.
+  std::shared_ptr<detail::preloaded_checkpoint> preloaded;
 };
 
 struct recovery_report {

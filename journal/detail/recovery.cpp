@@ -13,6 +13,7 @@
 #include "journal/apply.h"
 #include "journal/detail/checkpoint.h"
 #include "journal/detail/huge_pages.h"
+#include "journal/detail/preloaded.h"
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
 #include "journal/reader.h"
@@ -32,6 +33,7 @@ struct read_options {
   std::size_t producer_window = 1024;
   std::size_t max_producers = 0;
   reporter report;  // may be empty
+  std::shared_ptr<detail::preloaded_checkpoint> preloaded;  // options::preloaded
 };
 
 // What recovery read, before anything is written.
@@ -99,14 +101,22 @@ class log_reader {
   // Why checkpoint `lsn` cannot be used, or "" after loading it into the index.
   std::string try_checkpoint(std::uint64_t lsn) {
     const auto path = detail::checkpoint_path(jdir_, lsn);
-    std::vector<std::byte> image = std::move(state_.checkpoint_image);  // a failed try's memory
-    if (auto ec = detail::read_checkpoint_image(fs_, path, image)) return "cannot read: " + ec.message();
-    const auto t0 = clock::now();
+    auto t0 = clock::now();
     journal::index loaded(opts_.producer_window, opts_.max_producers);
     std::string reason;
-    auto meta = detail::decode_checkpoint(image, id_, &loaded, reason);
-    state_.checkpoint_image = std::move(image);
-    if (!meta) return reason;
+    result<detail::checkpoint_meta> meta = make_error_code(errc::not_found);
+    if (auto* pre = usable_preload(lsn, path)) {
+      loaded = std::move(pre->idx);
+      pre->consumed = true;
+      meta = pre->newest.meta;
+    } else {
+      std::vector<std::byte> image = std::move(state_.checkpoint_image);  // a failed try's memory
+      if (auto ec = detail::read_checkpoint_image(fs_, path, image)) return "cannot read: " + ec.message();
+      t0 = clock::now();
+      meta = detail::decode_checkpoint(image, id_, &loaded, reason);
+      state_.checkpoint_image = std::move(image);
+      if (!meta) return reason;
+    }
     const auto& m = meta.value();
     if (!std::binary_search(state_.segments.begin(), state_.segments.end(), m.replay.segment))
       return fmt::format("its replay segment {:016x} is missing", m.replay.segment);
@@ -127,8 +137,30 @@ class log_reader {
     event ev{event_kind::checkpoint_loaded, path};
     ev.first_lsn = lsn;
     ev.duration = since(t0);
+    if (opts_.preloaded && opts_.preloaded->consumed) ev.reason = "preloaded";
     emit(ev);
     return {};
+  }
+
+  // The slave's preload of checkpoint `lsn` when the file at `path` is still the one it
+  // read (its fingerprint: one open and two small reads), else null. Any mismatch, even of
+  // the options the index was built with, means the file is read as without a preload.
+  detail::preloaded_checkpoint* usable_preload(std::uint64_t lsn, const std::filesystem::path& path) {
+    auto* p = opts_.preloaded.get();
+    if (!p || p->consumed || p->newest.file.lsn != lsn || !(p->id == id_) ||
+        p->producer_window != opts_.producer_window || p->max_producers != opts_.max_producers)
+      return nullptr;
+    auto now = detail::read_fingerprint(fs_, path, lsn);
+    return now && now.value() == p->newest.file ? p : nullptr;
+  }
+
+  // What the preload knows of checkpoint `lsn` as a whole (checksum verified), if anything.
+  std::optional<detail::verified_checkpoint> preverified(std::uint64_t lsn) const {
+    const auto* p = opts_.preloaded.get();
+    if (!p || !(p->id == id_)) return std::nullopt;
+    if (p->newest.file.lsn == lsn) return p->newest;
+    if (p->previous && p->previous->file.lsn == lsn) return p->previous;
+    return std::nullopt;
   }
 
   // Why a checkpoint replaying from `replay` holds entries for records that are not in the
@@ -199,11 +231,20 @@ class log_reader {
   // while the newest loads: on a network file system both opens wait for the same
   // metadata round (CephFS: a file another client renamed waits for the MDS's journal
   // flush, up to a tick), and its read overlaps the decode. It only reads.
+  // A fallback the slave already verified whole is checked by its fingerprint alone.
   void start_fallback_check(const std::vector<std::uint64_t>& newest_first) {
     if (newest_first.size() < 2) return;
     early_lsn_ = newest_first[1];
-    early_ = std::async(std::launch::async, [&fs = fs_, path = detail::checkpoint_path(jdir_, early_lsn_), id = id_] {
+    early_ = std::async(std::launch::async, [&fs = fs_, lsn = early_lsn_, path = detail::checkpoint_path(jdir_, early_lsn_),
+                                             id = id_, known = preverified(early_lsn_)] {
       fallback_check c;
+      if (known) {
+        auto now = detail::read_fingerprint(fs, path, lsn);
+        if (now && now.value() == known->file) {
+          c.meta = known->meta;
+          return c;
+        }
+      }
       c.meta = detail::verify_checkpoint_file(fs, path, id, c.reason);
       return c;
     });
@@ -488,7 +529,9 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   impl& s = *p;
   s.id = ident.value().id;
   if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
-  auto log = log_reader(fs, s.jdir, s.id, {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report},
+  auto log = log_reader(fs, s.jdir, s.id,
+                        {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report,
+                         s.opts.preloaded},
                         report)
                  .read();
   if (!log) {

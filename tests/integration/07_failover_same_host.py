@@ -33,6 +33,10 @@ the wait ends (lockmgr/holder_process.h, docs/failover.md "Kill on the same host
   served: the lease ran out during recovery, the waiting broker was given the lock, the
   recovering one exited 75 at its first write, and with every recovery that slow no broker
   ever served (a long tandem-drill run stopped on this: "no new master accepted a message").
+- slave_preloads_the_checkpoint_and_the_takeover_uses_it (issue 13): a slave reads and
+  decodes the store's newest checkpoint while it waits (journal/standby.h); /health shows
+  it; after kill -9 of the master the slave's open uses it (log: preloaded=true) and replays
+  only the tail; every receipted message is delivered, the tail's too.
 
 Usage: 07_failover_same_host.py TANDEMD TANDEM_FAULTFS
 """
@@ -46,7 +50,7 @@ import tempfile
 import threading
 import time
 
-from tandem_test import Faultfs, Raw, SharedBroker, drain, run, skip, wait_for
+from tandem_test import Faultfs, Raw, SharedBroker, drain, run, send_persistent, skip, wait_for
 
 FAULTFS = sys.argv[2] if len(sys.argv) > 2 else "tandem-faultfs"
 CHECK_INTERVAL_MS = 2000  # lease 4 s: long enough that "did not wait it" is unmistakable
@@ -340,7 +344,38 @@ def slow_recovery_keeps_the_lock(brokers):
         check_delivered(taker, "/queue/slowrec", receipted)
 
 
+def slave_preloads_the_checkpoint_and_the_takeover_uses_it(brokers):
+    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+    first = SharedBroker(store, "b0", create=True)
+    brokers.append(first)
+    first.start()
+    # More than 4,096 records: SIGTERM's close then writes a checkpoint (takeover bound).
+    before = [f"c{i}" for i in range(4200)]
+    send_persistent(first, "/queue/preload", before)
+    first.stop()
+    assert any(n.endswith(".ckpt") for n in os.listdir(os.path.join(store, "journal")))
+    first.start()
+    slave = SharedBroker(store, "b1")
+    brokers.append(slave)
+    slave.start(wait=False)
+    slave.wait_log(r"slave: waiting for lock")
+    line = slave.wait_log(r"slave: checkpoint preloaded .*").group(0)
+    assert field(line, "live_messages") == "4200", line
+    preloaded = slave.health().get("preloaded_checkpoint")
+    assert preloaded and preloaded["live_messages"] == 4200 and preloaded["lsn"] > 0, slave.health()
+    tail = [f"t{i}" for i in range(50)]
+    send_persistent(first, "/queue/preload", tail)
+    first.kill()
+    served = slave.wait_log(r"main master epoch=\d+.*").group(0)
+    assert int(field(served, "records_replayed")) < 200, served  # the tail, not the 4,200
+    loaded = slave.wait_log(r"journal checkpoint loaded .*").group(0)
+    assert field(loaded, "preloaded") == "true", loaded
+    print(f"takeover with the preloaded checkpoint: {served}", flush=True)
+    check_delivered(slave, "/queue/preload", set(before) | set(tail))
+
+
 if __name__ == "__main__":
     run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits,
          deposed_master_does_not_receipt_a_duplicate,
-         failed_close_or_open_is_an_unclean_end, slow_recovery_keeps_the_lock])
+         failed_close_or_open_is_an_unclean_end, slow_recovery_keeps_the_lock,
+         slave_preloads_the_checkpoint_and_the_takeover_uses_it])

@@ -1,0 +1,147 @@
+#include "journal/standby.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "journal/detail/checkpoint.h"
+#include "journal/detail/journal_walk.h"
+#include "journal/detail/preloaded.h"
+#include "journal/errc.h"
+#include "journal/identity.h"
+
+namespace tandem::journal {
+
+namespace detail {
+
+checkpoint_fingerprint checkpoint_fingerprint::of(std::uint64_t lsn, std::span<const std::byte> image) {
+  checkpoint_fingerprint f;
+  f.lsn = lsn;
+  f.size = image.size();
+  if (image.size() >= f.header.size() + f.trailer.size()) {
+    std::memcpy(f.header.data(), image.data(), f.header.size());
+    std::memcpy(f.trailer.data(), image.data() + image.size() - f.trailer.size(), f.trailer.size());
+  }
+  return f;
+}
+
+result<checkpoint_fingerprint> read_fingerprint(fs::file_system& fs, const std::filesystem::path& path,
+                                                std::uint64_t lsn) {
+  auto f = fs.open(path, fs::open_mode::read_only);
+  if (!f) return f.error();
+  auto size = f.value()->size();
+  if (!size) return size.error();
+  checkpoint_fingerprint fp;
+  fp.lsn = lsn;
+  fp.size = size.value();
+  if (fp.size < fp.header.size() + fp.trailer.size()) return make_error_code(errc::corrupt_file);
+  auto read_fully = [&](std::span<std::byte> out, std::uint64_t at) -> std::error_code {
+    auto n = f.value()->read_at(out, at);
+    if (!n) return n.error();
+    return n.value() == out.size() ? std::error_code{} : make_error_code(errc::corrupt_file);
+  };
+  if (auto ec = read_fully(fp.header, 0)) return ec;
+  if (auto ec = read_fully(fp.trailer, fp.size - fp.trailer.size())) return ec;
+  return fp;
+}
+
+}  // namespace detail
+
+checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
+                                           std::size_t max_producers, fs::file_system* fs)
+    : dir_(std::move(dir)), producer_window_(producer_window), max_producers_(max_producers),
+      fs_(fs ? *fs : fs::posix_file_system()) {}
+
+checkpoint_preloader::~checkpoint_preloader() = default;
+
+std::shared_ptr<preloaded_checkpoint> checkpoint_preloader::take() {
+  std::lock_guard lock(mutex_);
+  return std::move(held_);
+}
+
+namespace {
+
+// The fallback's fingerprint and meta: from the checkpoint held before, or by reading the
+// file whole (its checksum) as recovery would.
+std::optional<detail::verified_checkpoint> verify_previous(fs::file_system& fs, const std::filesystem::path& jdir,
+                                                           const store_id& id, std::uint64_t lsn,
+                                                           const std::shared_ptr<preloaded_checkpoint>& before) {
+  if (before && before->id == id && before->newest.file.lsn == lsn) return before->newest;
+  if (before && before->previous && before->id == id && before->previous->file.lsn == lsn) return before->previous;
+  const auto path = detail::checkpoint_path(jdir, lsn);
+  std::string reason;
+  auto meta = detail::verify_checkpoint_file(fs, path, id, reason);
+  if (!meta) return std::nullopt;
+  // A file replaced between the two reads fails open's fingerprint check: open then checks
+  // it whole itself, as without a preload.
+  auto fp = detail::read_fingerprint(fs, path, lsn);
+  if (!fp) return std::nullopt;
+  return detail::verified_checkpoint{fp.value(), meta.value()};
+}
+
+}  // namespace
+
+result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
+  auto ident = read_identity(fs_, dir_);
+  if (!ident) return ident.error();
+  const store_id id = ident.value().id;
+  const auto jdir = dir_ / format::journal_dir_name;
+  auto inv = detail::take_inventory(fs_, jdir);
+  if (!inv) return inv.error();
+  const auto& newest_first = inv.value().checkpoints;
+
+  std::shared_ptr<preloaded_checkpoint> before;
+  {
+    std::lock_guard lock(mutex_);
+    before = held_;
+  }
+  outcome out;
+  const bool same_store = before && before->id == id;
+  if (newest_first.empty() || (same_store && before->newest.file.lsn == newest_first.front()) ||
+      newest_first.front() == skipped_lsn_) {
+    if (same_store) {
+      out.lsn = before->newest.file.lsn;
+      out.live_messages = before->newest.meta.live_messages;
+      out.bytes = before->newest.file.size;
+    }
+    return out;
+  }
+
+  const std::uint64_t lsn = newest_first.front();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<detail::verified_checkpoint> previous;
+  if (newest_first.size() > 1) previous = verify_previous(fs_, jdir, id, newest_first[1], before);
+  // The old index goes before the new one is built: a slave holds one, not two.
+  {
+    std::lock_guard lock(mutex_);
+    held_.reset();
+  }
+  before.reset();
+
+  auto loaded = std::make_shared<preloaded_checkpoint>(producer_window_, max_producers_);
+  loaded->id = id;
+  loaded->previous = std::move(previous);
+  std::vector<std::byte> image;
+  const auto path = detail::checkpoint_path(jdir, lsn);
+  std::string reason;
+  if (auto ec = detail::read_checkpoint_image(fs_, path, image)) {
+    reason = "cannot read: " + ec.message();
+  } else if (auto meta = detail::decode_checkpoint(image, id, &loaded->idx, reason); meta) {
+    loaded->newest = {detail::checkpoint_fingerprint::of(lsn, image), meta.value()};
+  }
+  if (!reason.empty()) {
+    skipped_lsn_ = lsn;
+    out.skipped = fmt::format("{}: {}", path.string(), reason);
+    return out;
+  }
+  out.lsn = lsn;
+  out.loaded_now = true;
+  out.live_messages = loaded->newest.meta.live_messages;
+  out.bytes = loaded->newest.file.size;
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::lock_guard lock(mutex_);
+  held_ = std::move(loaded);
+  return out;
+}
+
+}  // namespace tandem::journal

@@ -1,0 +1,77 @@
+// A slave's head start on a takeover (docs/failover.md section 3.6).
+//
+// While another broker is master, a slave can read and decode each new checkpoint of the
+// store (format.h section 6) as it appears. Checkpoint files are written whole and renamed
+// into place, and never written again under that name by the same master, so what a slave
+// read stays true; when the slave takes over, store::open (options::preloaded) checks with
+// one small read that the newest file is still the one preloaded and then replays only the
+// log after it, instead of reading and decoding the whole file on the takeover's critical
+// path. It checks the fallback (the one before) the same way instead of reading it whole.
+//
+// Read-only: the preloader never writes, takes no lock and opens no segment, so it is safe
+// beside a live master on any file system the store is safe on. Its cost is the slave's
+// memory (a decoded index, about what the master holds: <= 128 B per pending message) and
+// one read of each checkpoint file the master writes.
+//
+// Threads: refresh() on one thread at a time (a slave's own thread); take() from any
+// thread, once the refreshing thread is done with it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "journal/fs/file_system.h"
+#include "journal/identity.h"
+
+namespace tandem::journal {
+
+namespace detail {
+struct preloaded_checkpoint;
+}
+using preloaded_checkpoint = detail::preloaded_checkpoint;
+
+class checkpoint_preloader {
+ public:
+  // `dir` is the store directory (the one holding DIR/identity and DIR/journal). The two
+  // sizes must be the ones the broker will open the store with (options::producer_window,
+  // max_producers); store::open ignores a preload built with others.
+  checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window, std::size_t max_producers,
+                       fs::file_system* fs = nullptr);
+  ~checkpoint_preloader();
+  checkpoint_preloader(const checkpoint_preloader&) = delete;
+  checkpoint_preloader& operator=(const checkpoint_preloader&) = delete;
+
+  struct outcome {
+    std::uint64_t lsn = 0;            // the checkpoint held after this call, 0 = none
+    bool loaded_now = false;          // this call read and decoded it
+    std::uint64_t live_messages = 0;  // in the checkpoint held
+    std::uint64_t bytes = 0;          // its file size
+    std::chrono::milliseconds took{0};
+    // A newest checkpoint that could not be used (and is not held), in an operator's words;
+    // the next refresh tries it again only once a newer one appears.
+    std::string skipped;
+  };
+
+  // Loads the store's newest checkpoint when it is not the one held. Errors: the store has
+  // no identity yet (errc::not_a_store), the journal directory cannot be listed (OS
+  // errors); a checkpoint that cannot be read or decoded is not an error (outcome::skipped).
+  result<outcome> refresh();
+
+  // The checkpoint held, for options::preloaded; the preloader holds none afterwards.
+  std::shared_ptr<preloaded_checkpoint> take();
+
+ private:
+  std::filesystem::path dir_;
+  std::size_t producer_window_;
+  std::size_t max_producers_;
+  fs::file_system& fs_;
+  std::mutex mutex_;  // guards held_ (take() may come from another thread)
+  std::shared_ptr<preloaded_checkpoint> held_;
+  std::uint64_t skipped_lsn_ = 0;  // refresh's own
+};
+
+}  // namespace tandem::journal
