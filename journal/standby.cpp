@@ -1,5 +1,6 @@
 #include "journal/standby.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -47,10 +48,15 @@ result<checkpoint_fingerprint> read_fingerprint(fs::file_system& fs, const std::
 
 }  // namespace detail
 
+struct checkpoint_preloader::segment_starts {
+  store_id id;
+  detail::known_segment_starts known;
+};
+
 checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
                                            std::size_t max_producers, fs::file_system* fs)
     : dir_(std::move(dir)), producer_window_(producer_window), max_producers_(max_producers),
-      fs_(fs ? *fs : fs::posix_file_system()) {}
+      fs_(fs ? *fs : fs::posix_file_system()), starts_(std::make_unique<segment_starts>()) {}
 
 checkpoint_preloader::~checkpoint_preloader() = default;
 
@@ -89,6 +95,7 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   auto inv = detail::take_inventory(fs_, jdir);
   if (!inv) return inv.error();
   const auto& newest_first = inv.value().checkpoints;
+  learn_segment_starts(id, jdir, inv.value().segments);
 
   std::shared_ptr<preloaded_checkpoint> before;
   {
@@ -104,6 +111,8 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
       out.live_messages = before->newest.meta.live_messages;
       out.bytes = before->newest.file.size;
     }
+    std::lock_guard lock(mutex_);
+    if (held_) held_->segment_starts = starts_->known;
     return out;
   }
 
@@ -139,9 +148,26 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   out.live_messages = loaded->newest.meta.live_messages;
   out.bytes = loaded->newest.file.size;
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  loaded->segment_starts = starts_->known;
   std::lock_guard lock(mutex_);
   held_ = std::move(loaded);
   return out;
+}
+
+// Reads the first record of each segment not yet settled; forgets segments that are gone.
+void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,
+                                                const std::vector<std::uint64_t>& segments) {
+  auto& known = starts_->known;
+  if (!(starts_->id == id)) {
+    known.clear();
+    starts_->id = id;
+  }
+  std::erase_if(known, [&](const auto& kv) { return !std::binary_search(segments.begin(), segments.end(), kv.first); });
+  for (auto seq : segments) {
+    if (known.contains(seq)) continue;
+    auto start = detail::read_segment_start(fs_, jdir, seq, id);
+    if (start && start.value().settled) known[seq] = start.value();
+  }
 }
 
 }  // namespace tandem::journal

@@ -13,6 +13,9 @@
 // memory (a decoded index, about what the master holds: <= 128 B per pending message) and
 // one read of each checkpoint file the master writes.
 //
+// It also reads the first record of each segment once (the fence points, format.h section
+// 7), so the takeover's open reads only those of segments that appeared since.
+//
 // Threads: refresh() on one thread at a time (a slave's own thread); take() from any
 // thread, once the refreshing thread is done with it.
 #pragma once
@@ -23,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "journal/fs/file_system.h"
 #include "journal/identity.h"
@@ -71,7 +75,11 @@ class checkpoint_preloader {
   fs::file_system& fs_;
   std::mutex mutex_;  // guards held_ (take() may come from another thread)
   std::shared_ptr<preloaded_checkpoint> held_;
+  void learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,
+                            const std::vector<std::uint64_t>& segments);
   std::uint64_t skipped_lsn_ = 0;  // refresh's own
+  struct segment_starts;
+  std::unique_ptr<segment_starts> starts_;  // refresh's own; a copy goes with held_
 };
 
 }  // namespace tandem::journal

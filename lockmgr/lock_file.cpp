@@ -222,10 +222,21 @@ boost::outcome_v2::std_result<bool> lock_file::locked_by_other() {
   return fl.l_type != F_UNLCK;
 }
 
-std::error_code lock_file::verify_exclusion(fs::file_system& fs) {
+std::error_code lock_file::open_exclusion_probe(fs::file_system& fs) {
   auto probe = fs.open(path_, fs::open_mode::read_only);
   if (!probe) return probe.error();
-  int fd = probe.value()->native_handle();
+  probe_ = std::move(probe).value();
+  return {};
+}
+
+std::error_code lock_file::verify_exclusion(fs::file_system& fs) {
+  std::unique_ptr<fs::file> probe = std::move(probe_);
+  if (!probe) {
+    auto opened = fs.open(path_, fs::open_mode::read_only);
+    if (!opened) return opened.error();
+    probe = std::move(opened).value();
+  }
+  int fd = probe->native_handle();
   if (fd < 0) return make_error_code(errc::no_native_handle);
   // A shared lock needs only read access, so the probe descriptor can be read-only.
   struct flock fl = whole_file(F_RDLCK);

@@ -120,6 +120,7 @@ result<acquisition> lock_manager::acquire() {
   a.takeover = takeover_;
   a.fs_kind = takeover_.fs.name;
   auto t0 = std::chrono::steady_clock::now();
+  if (opts_.verify_exclusion) (void)lock_->open_exclusion_probe(fs_);  // else opened after the wait
   if (auto ec = wait_for_lock()) return give_up(ec, false);
   lock_taken_.store(true);
   a.waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);

@@ -299,44 +299,62 @@ fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem:
   return inv;
 }
 
+fs::result<segment_start> read_segment_start(fs::file_system& fs, const std::filesystem::path& journal_dir,
+                                             std::uint64_t seq, const store_id& id) {
+  segment_start out;
+  std::vector<std::byte> buf(4096);
+  auto f = fs.open(segment_path(journal_dir, seq), fs::open_mode::read_only);
+  if (!f) return f.error();
+  auto n = f.value()->read_at(buf, 0);
+  if (!n) return n.error();
+  std::span<const std::byte> data(buf.data(), n.value());
+  if (data.size() < format::segment_header_bytes) return out;
+  auto sh = decode_segment_header(data.first<format::segment_header_bytes>());
+  // A valid header of a format this build does not read refuses the store, wherever the
+  // segment is: recovery may start behind it (a checkpoint) but GC and compaction would
+  // still read it.
+  if (!sh && sh.error() == errc::unsupported_version) return sh.error();
+  if (!sh || !(sh.value().store == id) || data.size() < format::segment_header_bytes + hdr) return out;
+  std::uint64_t pos = format::segment_header_bytes;
+  record_header r = parse_record_header(data.subspan(pos).first<hdr>());
+  std::vector<std::byte> big;
+  std::span<const std::byte> rec = data.subspan(pos);
+  if (hdr + r.length > rec.size()) {
+    // Another record is never a fence point: not read further only to settle it.
+    if (r.type != record_type::epoch_start) return out;
+    // A long broker name: read the whole record.
+    if (r.length > (1u << 20)) return out;
+    big.resize(hdr + r.length);
+    auto m = f.value()->read_at(big, pos);
+    if (!m || m.value() != big.size()) return out;
+    rec = big;
+  }
+  auto payload = rec.subspan(hdr, r.length);
+  if (!verify_record(rec.first<hdr>(), payload).empty()) return out;
+  out.settled = true;
+  if (r.type != record_type::epoch_start) return out;
+  auto decoded = decode_payload(record_type::epoch_start, payload);
+  if (!decoded) return out;
+  const auto& es = std::get<epoch_start>(decoded.value());
+  out.fence = fence_point{es.epoch, {es.cut_segment, es.cut_offset}, {seq, pos}, es.last_lsn, r.lsn};
+  return out;
+}
+
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,
-                                                       const store_id& id) {
+                                                       const store_id& id, const known_segment_starts* known) {
   std::vector<fence_point> out;
-  std::vector<std::byte> buf(4096);
   for (auto seq : segments) {
-    auto f = fs.open(segment_path(journal_dir, seq), fs::open_mode::read_only);
-    if (!f) return f.error();
-    auto n = f.value()->read_at(buf, 0);
-    if (!n) return n.error();
-    std::span<const std::byte> data(buf.data(), n.value());
-    if (data.size() < format::segment_header_bytes) continue;
-    auto sh = decode_segment_header(data.first<format::segment_header_bytes>());
-    // A valid header of a format this build does not read refuses the store, wherever the
-    // segment is: recovery may start behind it (a checkpoint) but GC and compaction would
-    // still read it.
-    if (!sh && sh.error() == errc::unsupported_version) return sh.error();
-    if (!sh || !(sh.value().store == id) || data.size() < format::segment_header_bytes + hdr) continue;
-    std::uint64_t pos = format::segment_header_bytes;
-    record_header r = parse_record_header(data.subspan(pos).first<hdr>());
-    if (r.type != record_type::epoch_start) continue;
-    std::vector<std::byte> big;
-    std::span<const std::byte> rec = data.subspan(pos);
-    if (hdr + r.length > rec.size()) {
-      // A long broker name: read the whole record.
-      if (r.length > (1u << 20)) continue;
-      big.resize(hdr + r.length);
-      auto m = f.value()->read_at(big, pos);
-      if (!m || m.value() != big.size()) continue;
-      rec = big;
+    if (known) {
+      if (auto it = known->find(seq); it != known->end() && it->second.settled) {
+        if (it->second.fence) out.push_back(*it->second.fence);
+        continue;
+      }
     }
-    auto payload = rec.subspan(hdr, r.length);
-    if (!verify_record(rec.first<hdr>(), payload).empty()) continue;
-    auto decoded = decode_payload(record_type::epoch_start, payload);
-    if (!decoded) continue;
-    const auto& es = std::get<epoch_start>(decoded.value());
-    out.push_back({es.epoch, {es.cut_segment, es.cut_offset}, {seq, pos}, es.last_lsn, r.lsn});
+    auto start = read_segment_start(fs, journal_dir, seq, id);
+    if (!start) return start.error();
+    if (start.value().fence) out.push_back(*start.value().fence);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -98,13 +99,30 @@ struct inventory {
 };
 fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir);
 
-// Reads the first record of every segment and returns the epoch_start fence points.
-// Errors: errc::unsupported_version (a valid segment header of another format version),
-// OS errors (a damaged first record simply is not a fence point).
+// What the first record of a segment says for fencing.
+struct segment_start {
+  std::optional<fence_point> fence;  // its epoch_start, when it starts with one
+  // A whole first record with a valid checksum was read. Nothing rewrites a record, so
+  // what a settled start says stays true for as long as the segment exists (a slave's
+  // preload reads each once, journal/standby.h); an unsettled one (no header yet, a first
+  // record not written or torn) may still change and is read again.
+  bool settled = false;
+};
+using known_segment_starts = std::map<std::uint64_t, segment_start>;
+
+// Reads the first record of segment `seq`. Errors: errc::unsupported_version (a valid
+// segment header of another format version), OS errors.
+fs::result<segment_start> read_segment_start(fs::file_system& fs, const std::filesystem::path& journal_dir,
+                                             std::uint64_t seq, const store_id& id);
+
+// Reads the first record of every segment and returns the epoch_start fence points; a
+// segment whose settled start is in `known` is not read again. Errors: those of
+// read_segment_start (a damaged first record simply is not a fence point).
 fs::result<std::vector<fence_point>> find_fence_points(fs::file_system& fs,
                                                        const std::filesystem::path& journal_dir,
                                                        const std::vector<std::uint64_t>& segments,
-                                                       const store_id& id);
+                                                       const store_id& id,
+                                                       const known_segment_starts* known = nullptr);
 
 // True when a valid record with `lsn` ends exactly at byte `end` of segment file `path`
 // (false also when the file is shorter). Reads backwards from `end` until it finds the

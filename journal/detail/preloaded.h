@@ -11,6 +11,7 @@
 #include <string>
 
 #include "journal/detail/checkpoint.h"
+#include "journal/detail/journal_walk.h"
 #include "journal/format.h"
 #include "journal/fs/file_system.h"
 #include "journal/index.h"
@@ -53,6 +54,10 @@ struct preloaded_checkpoint {
   // The one before, checked whole (checksum) when it was the newest or by verify at load:
   // recovery's fallback, which open then checks by its fingerprint alone.
   std::optional<verified_checkpoint> previous;
+  // The settled first records of the segments (fence points), so open reads only those
+  // of segments that appeared or settled since. The segments a master wrote last are
+  // the ones whose open waits on a network file system (CephFS: for the old client's caps).
+  known_segment_starts segment_starts;
   bool consumed = false;        // open moved idx out
 };
 

@@ -84,7 +84,8 @@ class log_reader {
   }
 
   std::error_code find_fences() {
-    auto fences = detail::find_fence_points(fs_, jdir_, state_.segments, id_);
+    const auto* known = opts_.preloaded && opts_.preloaded->id == id_ ? &opts_.preloaded->segment_starts : nullptr;
+    auto fences = detail::find_fence_points(fs_, jdir_, state_.segments, id_, known);
     if (!fences) return fences.error();
     for (const auto& f : fences.value()) {
       if (f.epoch > opts_.epoch) return errc::fenced;  // a newer master wrote here

@@ -235,11 +235,14 @@ std::error_code write_tmp(file_system& fs, const std::filesystem::path& path, st
                           bool durable) {
   const auto tmp = tmp_of(path);
   // A stale .tmp from a crash is replaced, never appended to (Mosquitto's persist_write
-  // lesson: it might even be a hard link to the live file, so unlink it first).
-  if (auto e = fs.exists(tmp); e && e.value()) {
-    if (auto ec = fs.remove(tmp)) return ec;
-  }
+  // lesson: it might even be a hard link to the live file, so unlink it first). Created
+  // exclusively first and unlinked only when that fails: on a network file system a look
+  // before the create is one more metadata round trip (CephFS: up to 17 ms of a takeover).
   auto f = fs.open(tmp, open_mode::create_exclusive);
+  if (!f && f.error() == std::errc::file_exists) {
+    if (auto ec = fs.remove(tmp)) return ec;
+    f = fs.open(tmp, open_mode::create_exclusive);
+  }
   if (!f) return f.error();
   if (auto ec = f.value()->write_at(contents, 0)) return ec;
   if (durable) {

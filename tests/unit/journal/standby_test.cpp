@@ -32,6 +32,8 @@ fsys::path copy_of_store(fixture& fx, const temp_dir& into) {
   return to;
 }
 
+fs::file_system& posix_fs() { return tandem::fs::posix_file_system(); }
+
 bool loaded_preloaded(const fixture& fx) {
   auto loaded = fx.log.of(event_kind::checkpoint_loaded);
   return !loaded.empty() && loaded.back().reason == "preloaded";
@@ -167,6 +169,51 @@ TEST_CASE("the preload skips a damaged newest checkpoint, says which and why, an
   auto again = slave.refresh();  // not read again until a newer one appears
   REQUIRE(again);
   CHECK(again.value().skipped.empty());
+}
+
+TEST_CASE("the preload's settled segment starts stand in for reading them at open") {
+  fixture fx;
+  auto o = tail_leaving(fx);
+  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
+  for (std::uint64_t epoch = 1; epoch <= 2; ++epoch) {
+    o.epoch = epoch;
+    auto master = fx.open(o);
+    append_messages(*master, 10 * epoch, 10 * epoch + 5);
+    checkpoint_wait(*master);
+  }
+  REQUIRE(slave.refresh());
+  auto pre = slave.take();
+  REQUIRE(pre);
+  auto inv = detail::take_inventory(posix_fs(), fx.jdir());
+  REQUIRE(inv);
+  auto fences = detail::find_fence_points(posix_fs(), fx.jdir(), inv.value().segments, pre->id);
+  REQUIRE(fences);
+  REQUIRE(fences.value().size() == 2);
+  REQUIRE(pre->segment_starts.size() == inv.value().segments.size());
+  std::vector<detail::fence_point> known_fences;
+  for (const auto& [seq, start] : pre->segment_starts) {
+    CHECK(start.settled);
+    if (start.fence) known_fences.push_back(*start.fence);
+  }
+  REQUIRE(known_fences.size() == 2);
+  CHECK(known_fences[0].epoch == fences.value()[0].epoch);
+  CHECK(known_fences[1].at.segment == fences.value()[1].at.segment);
+
+  // A start the preload says settled is believed: one claiming a newer epoch fences the
+  // open (which shows it was not read again) ...
+  o.epoch = 3;
+  auto& first = pre->segment_starts.begin()->second;
+  first.fence->epoch = 99;
+  auto with = o;
+  with.preloaded = pre;
+  recovery_report rep;
+  auto refused = store::open(fx.dir.path(), with, rep);
+  REQUIRE(!refused);
+  CHECK(refused.error() == errc::fenced);
+  // ... and an unsettled one is read from the segment.
+  first.settled = false;
+  auto s = fx.open(with);
+  CHECK(s->index().live_messages() == 12);
 }
 
 TEST_CASE("the preload of a directory that is not a store says so") {
