@@ -1,6 +1,6 @@
 // A slave's own thread that keeps journal::checkpoint_preloader current while the slave
-// waits for the lock (journal/standby.h, docs/failover.md section 3.6), and hands what it
-// holds to the takeover's store::open.
+// waits for the lock, and hands what it holds to the takeover's store::open
+// (journal/standby.h; docs/failover.md section 1, "A slave's head start").
 #pragma once
 
 #include <chrono>

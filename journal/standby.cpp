@@ -149,6 +149,7 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   out.bytes = loaded->newest.file.size;
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   loaded->segment_starts = starts_->known;
+  loaded->image = std::move(image);
   std::lock_guard lock(mutex_);
   held_ = std::move(loaded);
   return out;

@@ -1,4 +1,4 @@
-// A slave's head start on a takeover (docs/failover.md section 3.6).
+// A slave's head start on a takeover (docs/failover.md section 1, "A slave's head start").
 //
 // While another broker is master, a slave can read and decode each new checkpoint of the
 // store (format.h section 6) as it appears. Checkpoint files are written whole and renamed

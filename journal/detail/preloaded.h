@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "journal/detail/checkpoint.h"
 #include "journal/detail/journal_walk.h"
@@ -51,6 +52,9 @@ struct preloaded_checkpoint {
   std::size_t max_producers;    // options are the same
   verified_checkpoint newest;   // decoded into idx
   index idx;
+  // The newest file's bytes as read: the store keeps this memory as the buffer it encodes
+  // its checkpoints into (detail::read_checkpoint_image), faulted in already.
+  std::vector<std::byte> image;
   // The one before, checked whole (checksum) when it was the newest or by verify at load:
   // recovery's fallback, which open then checks by its fingerprint alone.
   std::optional<verified_checkpoint> previous;

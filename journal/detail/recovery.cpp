@@ -108,6 +108,7 @@ class log_reader {
     result<detail::checkpoint_meta> meta = make_error_code(errc::not_found);
     if (auto* pre = usable_preload(lsn, path)) {
       loaded = std::move(pre->idx);
+      state_.checkpoint_image = std::move(pre->image);
       pre->consumed = true;
       meta = pre->newest.meta;
     } else {
