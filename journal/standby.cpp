@@ -155,7 +155,15 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   return out;
 }
 
-// Reads the first record of each segment not yet settled; forgets segments that are gone.
+// Reads the first record of each segment not yet settled, except the last one; forgets
+// segments that are gone. The last segment is the one the master appends to, and a slave
+// must not read a file that another client is writing: on ceph-fuse the page a slave read
+// stayed in its cache while the master wrote on, and the same slave's recovery later read
+// that stale page, zeros where records were (found by the CephFS kill drill: recovery
+// refused "zero record header followed by non-zero bytes" twice in 8 takeovers, and one
+// recovery that went through lost 4 receipted messages). A segment before the last is
+// never written again by a master that serves (a deposed one's writes there are after a
+// newer cut, fenced), so what the slave caches of it stays true.
 void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,
                                                 const std::vector<std::uint64_t>& segments) {
   auto& known = starts_->known;
@@ -165,6 +173,7 @@ void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::f
   }
   std::erase_if(known, [&](const auto& kv) { return !std::binary_search(segments.begin(), segments.end(), kv.first); });
   for (auto seq : segments) {
+    if (seq == segments.back()) break;
     if (known.contains(seq)) continue;
     auto start = detail::read_segment_start(fs_, jdir, seq, id);
     if (start && start.value().settled) known[seq] = start.value();

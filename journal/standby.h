@@ -13,8 +13,10 @@
 // memory (a decoded index, about what the master holds: <= 128 B per pending message) and
 // one read of each checkpoint file the master writes.
 //
-// It also reads the first record of each segment once (the fence points, format.h section
-// 7), so the takeover's open reads only those of segments that appeared since.
+// It also reads the first record of each segment once the master has moved on to a newer
+// one (the fence points, format.h section 7), so the takeover's open reads only those of
+// the last segments. It never reads the segment the master is appending to: a network
+// file system's client cache may keep what it read while the master writes on.
 //
 // Threads: refresh() on one thread at a time (a slave's own thread); take() from any
 // thread, once the refreshing thread is done with it.

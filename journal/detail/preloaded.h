@@ -58,9 +58,10 @@ struct preloaded_checkpoint {
   // The one before, checked whole (checksum) when it was the newest or by verify at load:
   // recovery's fallback, which open then checks by its fingerprint alone.
   std::optional<verified_checkpoint> previous;
-  // The settled first records of the segments (fence points), so open reads only those
-  // of segments that appeared or settled since. The segments a master wrote last are
-  // the ones whose open waits on a network file system (CephFS: for the old client's caps).
+  // The settled first records of the segments before the last (fence points), so open
+  // reads only those of segments that appeared or settled since. The segments a master
+  // wrote last are the ones whose open waits on a network file system (CephFS: for the old
+  // client's caps). Never the last segment: the master writes it (standby.cpp says why).
   known_segment_starts segment_starts;
   bool consumed = false;        // open moved idx out
 };
