@@ -83,7 +83,8 @@ file_system& posix_file_system();
 std::error_code write_file_atomically(file_system& fs, const std::filesystem::path& path,
                                       std::span<const std::byte> contents);
 // Several files of ONE directory replaced durably with a single directory sync: each
-// `path`.tmp written and fsynced, then renamed over its `path` in the order given, then the
+// `path`.tmp written and fsynced (on threads side by side: `fs` must take calls from
+// several threads), then renamed over its `path` in the order given, then the
 // directory synced once. A reader sees each file old or new; after a crash before the final
 // sync, a later file may be new while an earlier one is old only where the file system
 // does not keep renames in order (ext4 and XFS do). REQUIRES: every path in one directory.
