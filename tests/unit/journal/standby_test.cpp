@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "journal/detail/preloaded.h"
 #include "journal/errc.h"
@@ -23,6 +26,18 @@ options tail_leaving(fixture& fx) {
 
 void append_messages(store& s, std::uint64_t from, std::uint64_t to) {
   for (auto i = from; i <= to; ++i) REQUIRE(!append_wait(s, make_message(i, {"/queue/a"}, 100, "p", i)).ec);
+}
+
+// A master that appends each range of messages and checkpoints after it, then runs `then`
+// (the slave's turn, more appends) and ends without a close-time checkpoint.
+void run_master(fixture& fx, const options& o, std::vector<std::pair<std::uint64_t, std::uint64_t>> checkpointed,
+                const std::function<void(store&)>& then = {}) {
+  auto master = fx.open(o);
+  for (auto [from, to] : checkpointed) {
+    append_messages(*master, from, to);
+    checkpoint_wait(*master);
+  }
+  if (then) then(*master);
 }
 
 // The store as it is now, copied, to open without a preload as the control.
@@ -96,15 +111,10 @@ TEST_CASE("a preload whose checkpoint file was written anew under its name is no
   fixture fx;
   const auto o = tail_leaving(fx);
   checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
-  {
-    auto master = fx.open(o);
-    append_messages(*master, 1, 10);
-    checkpoint_wait(*master);
-    append_messages(*master, 11, 20);
-    checkpoint_wait(*master);
+  run_master(fx, o, {{1, 10}, {11, 20}}, [&](store& master) {
     REQUIRE(slave.refresh());
-    append_messages(*master, 21, 25);
-  }
+    append_messages(master, 21, 25);
+  });
   // The newest file replaced whole (what a rename over it does) by other bytes: here the
   // older checkpoint's, which replay from further back to the same index.
   auto ckpts = fx.files(".ckpt");
@@ -128,12 +138,7 @@ TEST_CASE("a preload built with other dedup bounds than the open's is not used")
   fixture fx;
   const auto o = tail_leaving(fx);
   checkpoint_preloader slave(fx.dir.path(), o.producer_window + 1, o.max_producers);
-  {
-    auto master = fx.open(o);
-    append_messages(*master, 1, 10);
-    checkpoint_wait(*master);
-    REQUIRE(slave.refresh());
-  }
+  run_master(fx, o, {{1, 10}}, [&](store&) { REQUIRE(slave.refresh()); });
   auto with = o;
   with.preloaded = slave.take();
   REQUIRE(with.preloaded);
@@ -147,11 +152,7 @@ TEST_CASE("the preload skips a damaged newest checkpoint, says which and why, an
   fixture fx;
   const auto o = tail_leaving(fx);
   checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
-  {
-    auto master = fx.open(o);
-    append_messages(*master, 1, 10);
-    checkpoint_wait(*master);
-  }
+  run_master(fx, o, {{1, 10}});
   auto ckpts = fx.files(".ckpt");
   REQUIRE(ckpts.size() == 1);
   {
@@ -177,9 +178,7 @@ TEST_CASE("the preload's settled segment starts stand in for reading them at ope
   checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
   for (std::uint64_t epoch = 1; epoch <= 3; ++epoch) {
     o.epoch = epoch;
-    auto master = fx.open(o);
-    append_messages(*master, 10 * epoch, 10 * epoch + 5);
-    checkpoint_wait(*master);
+    run_master(fx, o, {{10 * epoch, 10 * epoch + 5}});
   }
   REQUIRE(slave.refresh());
   auto pre = slave.take();
