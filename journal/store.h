@@ -157,10 +157,6 @@ struct options {
   // before it writes; never after a group of one, so a lone appender never waits. Fuller
   // groups when many appenders take turns; 0 = write whatever is queued at once.
   std::chrono::microseconds group_linger{200};
-  // The scheduler slice the writer thread asks for (thread_slice.h); 0 = the kernel's
-  // default. The writer runs in short bursts between fdatasyncs, and each RECEIPT waits
-  // for its wake-ups: a short slice lets them preempt a thread that has run longer.
-  std::chrono::microseconds writer_slice{0};
   recovery_mode recovery = recovery_mode::tolerate_torn_tail;
   std::uint64_t checkpoint_every_bytes = 64ull << 20;  // appended bytes between checkpoints
   // close() writes its final checkpoint only when the log that the next open would replay

@@ -18,7 +18,6 @@
 #include "journal/detail/store_impl.h"
 #include "journal/errc.h"
 #include "journal/reader.h"
-#include "journal/thread_slice.h"
 
 namespace tandem::journal {
 
@@ -532,7 +531,6 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   // Named so `perf sched` and `top -H` tell the journal's threads from the io thread.
   s.writer = std::thread([&s] {
     pthread_setname_np(pthread_self(), "journal-writer");
-    (void)request_thread_slice(s.opts.writer_slice);  // a hint: without it the default slice
     s.run_writer();
   });
   s.reader = std::thread([&s] {
