@@ -4,6 +4,8 @@
 // trimming old checkpoints, repairing a torn tail, and the fresh segment of the new epoch,
 // started with an epoch_start record and synced before open returns. The rules are in
 // format.h section 7.
+#include <pthread.h>
+
 #include <algorithm>
 #include <future>
 #include <limits>
@@ -571,8 +573,15 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   report.duration = since(t0);
   s.report = report;
 
-  s.writer = std::thread([&s] { s.run_writer(); });
-  s.reader = std::thread([&s] { s.run_reader(); });
+  // Named so `perf sched` and `top -H` tell the journal's threads from the io thread.
+  s.writer = std::thread([&s] {
+    pthread_setname_np(pthread_self(), "journal-writer");
+    s.run_writer();
+  });
+  s.reader = std::thread([&s] {
+    pthread_setname_np(pthread_self(), "journal-reader");
+    s.run_reader();
+  });
   return std::unique_ptr<store>(new store(std::move(p)));
 }
 

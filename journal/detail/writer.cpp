@@ -2,6 +2,8 @@
 // gathered write and one fdatasync (group commit), rolls segments, writes checkpoint files
 // and deletes segments, then posts the finished entries to the owner thread
 // (append.cpp). It never touches the index.
+#include <pthread.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -227,7 +229,10 @@ void store::impl::start_checkpoint(std::unique_ptr<entry> e, std::vector<std::un
     return;
   }
   checkpoint_job = std::move(e);
-  checkpoint_thread = std::thread([this] { write_checkpoint_file(); });
+  checkpoint_thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "journal-ckpt");
+    write_checkpoint_file();
+  });
 }
 
 // checkpoint_thread: touches only checkpoint_job (its own until it reports done) and the

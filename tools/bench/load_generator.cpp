@@ -77,11 +77,12 @@ struct worker {
   }
 };
 
-client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consumer_state> cs) {
+client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consumer_state> cs, unsigned producer = 0) {
   client::handlers h;
   auto ps = cs ? nullptr : std::make_shared<producer_state>();
+  const bool keep = s.options.keep_receipt_samples;
   // Consumers ask for receipts only on SUBSCRIBE: not part of the send latency.
-  if (!cs) h.on_receipt = [&w, ps](const client::receipt_event& e) {
+  if (!cs) h.on_receipt = [&w, ps, keep, producer](const client::receipt_event& e) {
     auto now = clock_type::now();
     if (e.error) {
       ++w.stats.receipts_lost;
@@ -90,6 +91,7 @@ client::handlers make_handlers(worker& w, shared_state& s, std::shared_ptr<consu
     ++w.stats.receipts;
     w.stats.receipt_latency.record(now - e.sent_at);
     w.last_receipt_ns = to_ns(now);
+    if (keep) w.stats.receipt_samples.push_back({to_ns(e.sent_at), w.last_receipt_ns, producer});
     if (ps->awaiting_accept && e.sent_at >= ps->connected_at) {
       auto& r = w.stats.reconnects[ps->reconnect_index];
       r.first_accept_ms = std::chrono::duration<double, std::milli>(now - ps->connected_at).count();
@@ -359,7 +361,7 @@ bench_result run(const bench_options& options, const client::broker_list& broker
   }
   for (unsigned p = 0; p < o.producers; ++p) {
     worker& w = *workers[p % thread_count];
-    w.producers.push_back(client::connection::create(w.io.get_executor(), conn_options, make_handlers(w, s, nullptr)));
+    w.producers.push_back(client::connection::create(w.io.get_executor(), conn_options, make_handlers(w, s, nullptr, p)));
     w.producer_quota.push_back(o.count / o.producers + (p < o.count % o.producers ? 1 : 0));
     w.producer_index.push_back(p);
   }
@@ -409,6 +411,7 @@ bench_result run(const bench_options& options, const client::broker_list& broker
     result.receipts += st.receipts;
     result.receipts_lost += st.receipts_lost;
     result.receipt_latency.merge(st.receipt_latency);
+    result.receipt_samples.insert(result.receipt_samples.end(), st.receipt_samples.begin(), st.receipt_samples.end());
     result.delivered += st.delivered;
     result.delivered_bytes += st.delivered_bytes;
     result.redelivered += st.redelivered;
@@ -422,6 +425,8 @@ bench_result run(const bench_options& options, const client::broker_list& broker
     last_delivery = std::max(last_delivery, w->last_delivery_ns);
     last_receipt = std::max(last_receipt, w->last_receipt_ns);
   }
+  std::sort(result.receipt_samples.begin(), result.receipt_samples.end(),
+            [](const auto& a, const auto& b) { return a.received_ns < b.received_ns; });
   std::sort(result.reconnects.begin(), result.reconnects.end(), [](const auto& a, const auto& b) { return a.at_s < b.at_s; });
   const std::int64_t start_ns = to_ns(s.start);
   result.send_seconds = o.producers > 0 ? seconds_between(start_ns, std::max(s.producers_done_ns.load(), last_receipt)) : 0;

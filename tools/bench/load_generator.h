@@ -52,6 +52,18 @@ struct bench_options {
   double idle_s = 2.0;             // consumers give up after this long without a delivery
   unsigned threads = 1;
   std::chrono::milliseconds heartbeat{0};
+  // Keep every RECEIPT's two instants (bench_result::receipt_samples), for a tail that the
+  // histogram cannot explain: lined up with a `perf record -k CLOCK_MONOTONIC` trace of the
+  // broker, each slow sample shows what the broker's threads were doing meanwhile.
+  bool keep_receipt_samples = false;
+};
+
+// One RECEIPT: when its frame was queued and when the RECEIPT was handled, on the steady
+// clock (CLOCK_MONOTONIC, nanoseconds), and the producer connection (0..P-1) it came on.
+struct receipt_sample {
+  std::int64_t sent_ns = 0;
+  std::int64_t received_ns = 0;
+  unsigned producer = 0;
 };
 
 struct reconnect_record {
@@ -80,6 +92,7 @@ struct bench_result {
   std::uint64_t receipts = 0;
   std::uint64_t receipts_lost = 0;
   latency_histogram receipt_latency;
+  std::vector<receipt_sample> receipt_samples;  // only with keep_receipt_samples, by received_ns
   // Delivery.
   std::uint64_t delivered = 0;
   std::uint64_t delivered_bytes = 0;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   bench::bench_options o;
   std::string ack = "auto";
   std::string json_path;
+  std::string receipt_log_path;
   std::uint64_t preload = 0;
   unsigned heartbeat_ms = 0;
   bool quiet = false;
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "io threads driving the connections")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--heartbeat-ms", heartbeat_ms, "heart-beat period offered and asked for (0: none)");
   app.add_option("--json", json_path, "write the JSON report to FILE ('-': stdout)");
+  app.add_option("--receipt-log", receipt_log_path,
+                 "write every RECEIPT as 'sent_ns received_ns producer' (steady clock, CLOCK_MONOTONIC) to FILE, for lining up with a perf trace");
   app.add_flag("--quiet,-q", quiet, "no table on stdout");
   CLI11_PARSE(app, argc, argv);
 
@@ -82,7 +85,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  o.keep_receipt_samples = !receipt_log_path.empty();
   bench::bench_result result = bench::run(o, brokers.value());
+  if (!receipt_log_path.empty()) {
+    std::ofstream log(receipt_log_path);
+    for (const auto& r : result.receipt_samples) log << r.sent_ns << ' ' << r.received_ns << ' ' << r.producer << '\n';
+    if (!log) {
+      std::cerr << "tandem-bench: cannot write " << receipt_log_path << "\n";
+      return 1;
+    }
+  }
   auto json = bench::to_json(o, result);
   if (!quiet) std::cout << bench::to_table(o, result) << std::flush;
   if (json_path == "-") {

@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "broker/stomp/encoder.h"
 #include "broker/stomp/parser.h"
 #include "tests/support/async_wait_until.h"
+#include "tools/bench/load_generator.h"
 #include "tools/client/connection.h"
 #include "tools/client/errc.h"
 
@@ -536,4 +539,44 @@ TEST_CASE("a failover list with no live broker gives up after the startup round"
     auto ec = co_await conn->async_connect();
     CHECK(ec == client::errc::no_broker_reachable);
   }());
+}
+
+// tandem-bench --receipt-log (issue 19): with keep_receipt_samples every RECEIPT of the run
+// is kept with its two instants and its producer, ordered by arrival; without it none.
+TEST_CASE("the load generator keeps every RECEIPT's instants only when asked") {
+  asio::io_context io;
+  fake_broker broker(io);
+  io.poll();  // the accept loop runs up to its first accept: the port is known from here
+  auto list = client::parse_broker_list(broker.url());
+  REQUIRE(list.has_value());
+  auto guard = asio::make_work_guard(io);
+  std::thread broker_thread([&] { io.run(); });
+  bench::bench_options o;
+  o.producers = 2;
+  o.consumers = 0;
+  o.count = 10;
+  o.receipt_every = 1;
+  o.window = 1;
+  o.keep_receipt_samples = true;
+  auto kept = bench::run(o, list.value());
+  o.keep_receipt_samples = false;
+  auto not_kept = bench::run(o, list.value());
+  guard.reset();
+  io.stop();
+  broker_thread.join();
+
+  REQUIRE_FALSE(kept.failed);
+  CHECK(kept.receipts == 10);
+  REQUIRE(kept.receipt_samples.size() == 10);
+  std::set<unsigned> producers;
+  for (std::size_t i = 0; i < kept.receipt_samples.size(); ++i) {
+    const auto& r = kept.receipt_samples[i];
+    CHECK(r.sent_ns > 0);
+    CHECK(r.received_ns >= r.sent_ns);
+    if (i > 0) CHECK(r.received_ns >= kept.receipt_samples[i - 1].received_ns);
+    producers.insert(r.producer);
+  }
+  CHECK(producers == std::set<unsigned>{0, 1});
+  CHECK(not_kept.receipts == 10);
+  CHECK(not_kept.receipt_samples.empty());
 }
