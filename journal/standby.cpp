@@ -134,6 +134,9 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   const auto path = detail::checkpoint_path(jdir, lsn);
   std::string reason;
   if (auto ec = detail::read_checkpoint_image(fs_, path, image)) {
+    // Removed since the listing (the master keeps two; a newer one is already there):
+    // nothing to report, the next refresh reads the newer one.
+    if (ec == std::errc::no_such_file_or_directory) return out;
     reason = "cannot read: " + ec.message();
   } else if (auto meta = detail::decode_checkpoint(image, id, &loaded->idx, reason); meta) {
     loaded->newest = {detail::checkpoint_fingerprint::of(lsn, image), meta.value()};
