@@ -46,6 +46,11 @@ result<checkpoint_fingerprint> read_fingerprint(fs::file_system& fs, const std::
   return fp;
 }
 
+bool still_the_file(fs::file_system& fs, const std::filesystem::path& path, const checkpoint_fingerprint& known) {
+  auto now = read_fingerprint(fs, path, known.lsn);
+  return now && now.value() == known;
+}
+
 }  // namespace detail
 
 struct checkpoint_preloader::segment_starts {

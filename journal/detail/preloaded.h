@@ -44,6 +44,10 @@ struct verified_checkpoint {
   checkpoint_meta meta;
 };
 
+// True when the file at `path` still has the fingerprint `known` (read_fingerprint); a
+// file that cannot be read counts as changed.
+bool still_the_file(fs::file_system& fs, const std::filesystem::path& path, const checkpoint_fingerprint& known);
+
 struct preloaded_checkpoint {
   preloaded_checkpoint(std::size_t producer_window, std::size_t max_producers)
       : producer_window(producer_window), max_producers(max_producers), idx(producer_window, max_producers) {}

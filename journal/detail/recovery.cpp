@@ -154,8 +154,7 @@ class log_reader {
     if (!p || p->consumed || p->newest.file.lsn != lsn || !(p->id == id_) ||
         p->producer_window != opts_.producer_window || p->max_producers != opts_.max_producers)
       return nullptr;
-    auto now = detail::read_fingerprint(fs_, path, lsn);
-    return now && now.value() == p->newest.file ? p : nullptr;
+    return detail::still_the_file(fs_, path, p->newest.file) ? p : nullptr;
   }
 
   // What the preload knows of checkpoint `lsn` as a whole (checksum verified), if anything.
@@ -239,15 +238,12 @@ class log_reader {
   void start_fallback_check(const std::vector<std::uint64_t>& newest_first) {
     if (newest_first.size() < 2) return;
     early_lsn_ = newest_first[1];
-    early_ = std::async(std::launch::async, [&fs = fs_, lsn = early_lsn_, path = detail::checkpoint_path(jdir_, early_lsn_),
-                                             id = id_, known = preverified(early_lsn_)] {
+    early_ = std::async(std::launch::async, [&fs = fs_, path = detail::checkpoint_path(jdir_, early_lsn_), id = id_,
+                                             known = preverified(early_lsn_)] {
       fallback_check c;
-      if (known) {
-        auto now = detail::read_fingerprint(fs, path, lsn);
-        if (now && now.value() == known->file) {
-          c.meta = known->meta;
-          return c;
-        }
+      if (known && detail::still_the_file(fs, path, known->file)) {
+        c.meta = known->meta;
+        return c;
       }
       c.meta = detail::verify_checkpoint_file(fs, path, id, c.reason);
       return c;
