@@ -550,7 +550,11 @@ std::unique_ptr<checkpoint_preload> broker_process::start_checkpoint_preload() {
   return std::make_unique<checkpoint_preload>(
       cfg_.store, cfg_.engine.dedup_window, cfg_.engine.dedup_max_producers, cfg_.checkpoint_preload_interval,
       [this](const checkpoint_preload::status& s) {
-        nlohmann::json j{{"lsn", s.lsn}, {"live_messages", s.live_messages}, {"bytes", s.bytes}};
+        nlohmann::json j{{"lsn", s.lsn},
+                         {"live_messages", s.live_messages},
+                         {"bytes", s.bytes},
+                         {"sealed_segments", s.sealed_segments},
+                         {"sealed_bytes", s.sealed_bytes}};
         asio::post(executor_, [this, j = std::move(j)] { preloaded_ = j; });
       });
 }
@@ -729,6 +733,7 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   log::info("server", "stomp listening", {log::kv("address", bound.address().to_string()), log::kv("port", bound.port())});
   log::info("main", "master", {log::kv("epoch", epoch_), log::kv("recovered", report.live_messages), log::kv("bytes", report.live_bytes),
                                log::kv("took_ms", took.count()), log::kv("records_replayed", report.records_replayed),
+                               log::kv("preloaded_segment_bytes", report.preloaded_segment_bytes),
                                log::kv("from_checkpoint", report.from_checkpoint), log::kv("journal_ms", report.duration.count()),
                                log::kv("tail_trusted", report.tail_trusted_after_clean_release)});
   std::string serving = fmt::format("{}:{}", bound.address().to_string(), bound.port());

@@ -17,6 +17,7 @@ checkpoint_preload::checkpoint_preload(std::filesystem::path store, std::size_t 
 checkpoint_preload::~checkpoint_preload() = default;
 
 std::shared_ptr<journal::preloaded_checkpoint> checkpoint_preload::finish() {
+  preloader_.stop_capturing();
   thread_.request_stop();
   if (thread_.joinable()) thread_.join();
   return preloader_.take();
@@ -43,12 +44,18 @@ void checkpoint_preload::refresh_once() {
   }
   if (!problem.empty() && problem != last_problem_) log::warn("main", "slave: " + problem);
   last_problem_ = problem;
-  if (!r || !r.value().loaded_now) return;
+  if (!r) return;
   const auto& o = r.value();
-  log::info("main", "slave: checkpoint preloaded",
-            {log::kv("lsn", o.lsn), log::kv("live_messages", o.live_messages), log::kv("bytes", o.bytes),
-             log::kv("took_ms", o.took.count())});
-  if (on_status_) on_status_({o.lsn, o.live_messages, o.bytes});
+  if (o.loaded_now)
+    log::info("main", "slave: checkpoint preloaded",
+              {log::kv("lsn", o.lsn), log::kv("live_messages", o.live_messages), log::kv("bytes", o.bytes),
+               log::kv("took_ms", o.took.count())});
+  const status now{o.lsn, o.live_messages, o.bytes, o.sealed_segments, o.sealed_bytes};
+  if (!o.loaded_now && now.lsn == last_status_.lsn && now.sealed_segments == last_status_.sealed_segments &&
+      now.sealed_bytes == last_status_.sealed_bytes)
+    return;
+  last_status_ = now;
+  if (on_status_) on_status_(now);
 }
 
 }  // namespace tandem::broker

@@ -56,6 +56,7 @@ bool still_the_file(fs::file_system& fs, const std::filesystem::path& path, cons
 struct checkpoint_preloader::segment_starts {
   store_id id;
   detail::known_segment_starts known;
+  detail::captured_segments sealed;
 };
 
 checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
@@ -115,9 +116,10 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
       out.lsn = before->newest.file.lsn;
       out.live_messages = before->newest.meta.live_messages;
       out.bytes = before->newest.file.size;
+      capture_sealed_segments(id, jdir, inv.value().segments, *before);
     }
     std::lock_guard lock(mutex_);
-    if (held_) held_->segment_starts = starts_->known;
+    if (held_) hand_over(*held_, out);
     return out;
   }
 
@@ -156,11 +158,57 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   out.live_messages = loaded->newest.meta.live_messages;
   out.bytes = loaded->newest.file.size;
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-  loaded->segment_starts = starts_->known;
   loaded->image = std::move(image);
+  capture_sealed_segments(id, jdir, inv.value().segments, *loaded);
   std::lock_guard lock(mutex_);
+  hand_over(*loaded, out);
   held_ = std::move(loaded);
   return out;
+}
+
+// What the next open gets besides the checkpoint. REQUIRES: mutex_ held when `held` is held_.
+void checkpoint_preloader::hand_over(preloaded_checkpoint& held, outcome& out) const {
+  held.segment_starts = starts_->known;
+  held.sealed = starts_->sealed;
+  out.sealed_segments = held.sealed.size();
+  for (const auto& [seq, c] : held.sealed) out.sealed_bytes += c->bytes();
+}
+
+// Reads the sealed segments (every one before the last) from the held checkpoint's replay
+// position on that are not held yet, by walking them as recovery will walk them, so that
+// what recovery reads is what is held; forgets those before the replay position or gone
+// (compacted). A walk that fails keeps nothing new: recovery reads those itself and
+// reports what is wrong.
+void checkpoint_preloader::capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
+                                                   const std::vector<std::uint64_t>& segments,
+                                                   const preloaded_checkpoint& held) {
+  if (stop_capturing_.load()) return;
+  auto& captured = starts_->sealed;
+  const auto& meta = held.newest.meta;
+  std::vector<std::uint64_t> sealed;
+  for (auto seq : segments)
+    if (seq >= meta.replay.segment && seq != segments.back()) sealed.push_back(seq);
+  std::erase_if(captured, [&](const auto& kv) { return !std::binary_search(sealed.begin(), sealed.end(), kv.first); });
+  if (std::all_of(sealed.begin(), sealed.end(), [&](std::uint64_t seq) { return captured.contains(seq); })) return;
+  std::uint64_t held_bytes = 0;
+  for (const auto& [seq, c] : captured) held_bytes += c->bytes();
+  detail::sealed_capture_fs::recording rec;
+  rec.stop = &stop_capturing_;
+  rec.budget = held_bytes < sealed_capture_budget ? sealed_capture_budget - held_bytes : 0;
+  if (rec.budget == 0) return;
+  detail::sealed_capture_fs view(fs_, jdir, &captured, &rec);
+  detail::walk_input in;
+  in.fs = &view;
+  in.journal_dir = jdir;
+  in.segments = sealed;
+  in.id = id;
+  in.start = meta.replay;
+  in.last_lsn = meta.lsn;
+  for (const auto& [seq, start] : starts_->known)
+    if (start.fence) in.fences.push_back(*start.fence);
+  in.fences.push_back(detail::fence_point{meta.max_epoch, meta.cut, meta.cut});
+  if (!detail::walk(in, [](const detail::walk_item&) { return true; })) return;
+  for (auto& [seq, c] : rec.segments) captured[seq] = std::move(c);
 }
 
 // Reads the first record of each segment not yet settled, except the last one; forgets
@@ -177,6 +225,7 @@ void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::f
   auto& known = starts_->known;
   if (!(starts_->id == id)) {
     known.clear();
+    starts_->sealed.clear();
     starts_->id = id;
   }
   std::erase_if(known, [&](const auto& kv) { return !std::binary_search(segments.begin(), segments.end(), kv.first); });

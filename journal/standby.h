@@ -15,13 +15,18 @@
 //
 // It also reads the first record of each segment once the master has moved on to a newer
 // one (the fence points, format.h section 7), so the takeover's open reads only those of
-// the last segments. It never reads the segment the master is appending to: a network
-// file system's client cache may keep what it read while the master writes on.
+// the last segments, and it reads the sealed segments of the log after the held
+// checkpoint (detail/sealed_capture.h: a segment before the last is never rewritten), so
+// the takeover replays them from memory and reads only the last segment. That costs the
+// slave the memory of those segments' data, at most sealed_capture_budget bytes. It never
+// reads the segment the master is appending to: a network file system's client cache may
+// keep what it read while the master writes on.
 //
 // Threads: refresh() on one thread at a time (a slave's own thread); take() from any
 // thread, once the refreshing thread is done with it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -60,7 +65,15 @@ class checkpoint_preloader {
     // A newest checkpoint that could not be used (and is not held), in an operator's words;
     // the next refresh tries it again only once a newer one appears.
     std::string skipped;
+    // Sealed segments held after the checkpoint, and their bytes in memory.
+    std::uint64_t sealed_segments = 0;
+    std::uint64_t sealed_bytes = 0;
   };
+
+  // At most this many bytes of sealed segments are held (beyond it the takeover reads
+  // the rest itself). The log after a checkpoint is at most checkpoint_every_bytes of
+  // appends (64 MiB by default) plus what compaction copies.
+  static constexpr std::uint64_t sealed_capture_budget = 128ull << 20;
 
   // Loads the store's newest checkpoint when it is not the one held. Errors: the store has
   // no identity yet (errc::not_a_store), the journal directory cannot be listed (OS
@@ -69,6 +82,11 @@ class checkpoint_preloader {
 
   // The checkpoint held, for options::preloaded; the preloader holds none afterwards.
   std::shared_ptr<preloaded_checkpoint> take();
+
+  // Ends a reading of sealed segments in progress at its next read (it keeps nothing of
+  // that round), so that a takeover never waits for it; a checkpoint being decoded is
+  // finished. Any thread. Later refreshes read no sealed segments.
+  void stop_capturing() { stop_capturing_.store(true); }
 
  private:
   std::filesystem::path dir_;
@@ -79,9 +97,13 @@ class checkpoint_preloader {
   std::shared_ptr<preloaded_checkpoint> held_;
   void learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,
                             const std::vector<std::uint64_t>& segments);
+  void capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
+                               const std::vector<std::uint64_t>& segments, const preloaded_checkpoint& held);
+  void hand_over(preloaded_checkpoint& held, outcome& out) const;
   std::uint64_t skipped_lsn_ = 0;  // refresh's own
   struct segment_starts;
   std::unique_ptr<segment_starts> starts_;  // refresh's own; a copy goes with held_
+  std::atomic<bool> stop_capturing_{false};
 };
 
 }  // namespace tandem::journal

@@ -226,6 +226,9 @@ struct recovery_report {
   bool from_checkpoint = false;
   std::filesystem::path checkpoint_file;  // when from_checkpoint
   std::uint64_t records_replayed = 0;
+  // Bytes of sealed segments the replay took from a slave's preload (options::preloaded,
+  // journal/standby.h) instead of reading the files.
+  std::uint64_t preloaded_segment_bytes = 0;
   std::uint64_t live_messages = 0;  // (target, message) pairs
   std::uint64_t live_bytes = 0;
   std::uint64_t segments = 0;       // segment files present after recovery

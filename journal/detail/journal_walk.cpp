@@ -84,6 +84,9 @@ class segment_view {
   std::error_code ensure(std::uint64_t from, std::uint64_t to) {
     to = std::min(to, size_);
     if (from < base_) base_ = loaded_end_ = from;  // never happens in a forward walk; stay correct
+    // A jump forward (a replay that starts at a checkpoint's position, past the header)
+    // reads from there, not every byte before it.
+    if (from > loaded_end_) base_ = loaded_end_ = from;
     if (to <= loaded_end_) return {};
     if (to - base_ > capacity_) {
       // Drop what lies before `from`, then grow if one range needs more than the buffer.

@@ -13,6 +13,7 @@
 
 #include "journal/detail/checkpoint.h"
 #include "journal/detail/journal_walk.h"
+#include "journal/detail/sealed_capture.h"
 #include "journal/format.h"
 #include "journal/fs/file_system.h"
 #include "journal/index.h"
@@ -67,6 +68,9 @@ struct preloaded_checkpoint {
   // wrote last are the ones whose open waits on a network file system (CephFS: for the old
   // client's caps). Never the last segment: the master writes it (standby.cpp says why).
   known_segment_starts segment_starts;
+  // The sealed segments of the log after the newest checkpoint's replay position, as read
+  // (sealed_capture.h): open's walk takes them from here and reads only the last segment.
+  captured_segments sealed;
   bool consumed = false;        // open moved idx out
 };
 

@@ -77,6 +77,7 @@ class log_reader {
     load_newest_checkpoint(inv.value().checkpoints);
     keep_fallback_checkpoint(inv.value().checkpoints);
     if (auto ec = replay()) return ec;
+    if (sealed_fs_) report_.preloaded_segment_bytes = sealed_fs_->served_bytes();
     return std::move(state_);
   }
 
@@ -94,11 +95,25 @@ class log_reader {
       state_.max_epoch = std::max(state_.max_epoch, f.epoch);
     }
     walk_.fs = &fs_;
+    use_sealed_capture();
     walk_.journal_dir = jdir_;
     walk_.segments = state_.segments;
     walk_.id = id_;
     walk_.fences = std::move(fences.value());
     return {};
+  }
+
+  // The slave's copy of the sealed segments (sealed_capture.h), for those that are still
+  // before the last one: a segment that became the last again (its successor removed as
+  // never initialised) is read from the file, as every last segment is.
+  void use_sealed_capture() {
+    const auto* p = opts_.preloaded.get();
+    if (!p || !(p->id == id_) || p->sealed.empty() || state_.segments.empty()) return;
+    for (const auto& [seq, c] : p->sealed)
+      if (seq < state_.segments.back()) sealed_.emplace(seq, c);
+    if (sealed_.empty()) return;
+    sealed_fs_.emplace(fs_, jdir_, &sealed_);
+    walk_.fs = &*sealed_fs_;
   }
 
   // Why checkpoint `lsn` cannot be used, or "" after loading it into the index.
@@ -372,6 +387,8 @@ class log_reader {
   const read_options opts_;
   recovery_report& report_;
   log_state state_;
+  detail::captured_segments sealed_;
+  std::optional<detail::sealed_capture_fs> sealed_fs_;
   detail::walk_input walk_;
   std::uint64_t loaded_lsn_ = 0;
   bool refused_ = false;
@@ -529,9 +546,11 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   impl& s = *p;
   s.id = ident.value().id;
   if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
+  // The preload goes with the reader: the store keeps none of it (its sealed segments'
+  // bytes are up to checkpoint_preloader::sealed_capture_budget) beyond what recovery took.
   auto log = log_reader(fs, s.jdir, s.id,
                         {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report,
-                         s.opts.preloaded},
+                         std::move(s.opts.preloaded)},
                         report)
                  .read();
   if (!log) {

@@ -374,8 +374,40 @@ def slave_preloads_the_checkpoint_and_the_takeover_uses_it(brokers):
     check_delivered(slave, "/queue/preload", set(before) | set(tail))
 
 
+def slave_holds_the_sealed_segments_and_the_takeover_reads_only_the_last(brokers):
+    """1 MiB segments: the log after the checkpoint spans several, and the slave holds every
+    one the master has moved on from (journal/standby.h); the takeover replays them from
+    memory and reads only the last segment."""
+    store = os.path.join(tempfile.mkdtemp(prefix="tandem-itest-store-"), "store")
+    config = {"segment_bytes": 1048576}
+    first = SharedBroker(store, "b0", create=True, config=config)
+    brokers.append(first)
+    first.start()
+    before = [f"c{i}" for i in range(4200)]
+    send_persistent(first, "/queue/sealed", before)
+    first.stop()  # a checkpoint (more than 4,096 records)
+    first.start()
+    slave = SharedBroker(store, "b1", config=config)
+    brokers.append(slave)
+    slave.start(wait=False)
+    slave.wait_log(r"slave: checkpoint preloaded .*")
+    pad = "x" * 1000
+    tail = [f"t{i}-{pad}" for i in range(3000)]  # about 3 MiB: three segments and more
+    send_persistent(first, "/queue/sealed", tail)
+    held = wait_for(lambda: (p := (slave.health() or {}).get("preloaded_checkpoint")) and
+                    p.get("sealed_segments", 0) >= 2 and p, 10, "the slave holding 2 sealed segments")
+    assert held["sealed_bytes"] > 2 * 1024 * 1024, held
+    first.kill()
+    served = slave.wait_log(r"main master epoch=\d+.*").group(0)
+    assert int(field(served, "preloaded_segment_bytes")) >= held["sealed_bytes"] // 2, (served, held)
+    print(f"takeover with {held['sealed_segments']} sealed segments held ({held['sealed_bytes']} bytes): "
+          f"{served}", flush=True)
+    check_delivered(slave, "/queue/sealed", set(before) | set(tail))
+
+
 if __name__ == "__main__":
     run([kill_on_fuse_store_needs_no_lease_wait, replaced_lock_with_live_holder_still_waits,
          deposed_master_does_not_receipt_a_duplicate,
          failed_close_or_open_is_an_unclean_end, slow_recovery_keeps_the_lock,
-         slave_preloads_the_checkpoint_and_the_takeover_uses_it])
+         slave_preloads_the_checkpoint_and_the_takeover_uses_it,
+         slave_holds_the_sealed_segments_and_the_takeover_reads_only_the_last])

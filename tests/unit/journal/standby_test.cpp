@@ -2,7 +2,9 @@
 // read-only, and a takeover's open uses it only while the file is the one it read.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -216,6 +218,210 @@ TEST_CASE("the preload's settled segment starts stand in for reading them at ope
   first.settled = false;
   auto s = fx.open(with);
   CHECK(s->index().live_messages() == 18);
+}
+
+// The POSIX file system, noting which files are opened read-only.
+class opens_noted : public fs::file_system {
+ public:
+  std::vector<fsys::path> read_only_opens;
+  std::function<void(const fsys::path&)> on_open;
+  fs::result<std::unique_ptr<fs::file>> open(const fsys::path& path, fs::open_mode mode) override {
+    if (mode == fs::open_mode::read_only) read_only_opens.push_back(path);
+    if (on_open) on_open(path);
+    return posix_fs().open(path, mode);
+  }
+  std::error_code rename(const fsys::path& from, const fsys::path& to) override { return posix_fs().rename(from, to); }
+  std::error_code remove(const fsys::path& path) override { return posix_fs().remove(path); }
+  std::error_code create_directories(const fsys::path& path) override { return posix_fs().create_directories(path); }
+  std::error_code sync_dir(const fsys::path& dir) override { return posix_fs().sync_dir(dir); }
+  fs::result<std::vector<std::string>> list(const fsys::path& dir) override { return posix_fs().list(dir); }
+  fs::result<bool> exists(const fsys::path& path) override { return posix_fs().exists(path); }
+  bool opened(const fsys::path& path) const {
+    return std::find(read_only_opens.begin(), read_only_opens.end(), path) != read_only_opens.end();
+  }
+};
+
+std::vector<std::uint64_t> segments_of(const fixture& fx) {
+  auto inv = detail::take_inventory(posix_fs(), fx.jdir());
+  REQUIRE(inv);
+  return inv.value().segments;
+}
+
+// tail_leaving, for a tail of several segments.
+options long_tail_leaving(fixture& fx) {
+  auto o = tail_leaving(fx);
+  o.close_checkpoint_min_records = 1ull << 30;
+  return o;
+}
+
+TEST_CASE("the preload holds the sealed segments after its checkpoint; the takeover replays them from memory") {
+  fixture fx;
+  const auto o = long_tail_leaving(fx);
+  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
+  auto master = fx.open(o);
+  append_messages(*master, 1, 20);
+  checkpoint_wait(*master);
+  append_messages(*master, 21, 1500);  // several 64 KiB segments after the checkpoint
+  auto r = slave.refresh();
+  REQUIRE(r);
+  const auto segments = segments_of(fx);
+  REQUIRE(segments.size() >= 4);
+  CHECK(r.value().sealed_segments >= 2);
+  CHECK(r.value().sealed_bytes > 100 * 1024);
+  append_messages(*master, 1501, 1510);  // the last segment goes on after the preload
+  master.reset();
+  temp_dir control_dir{"tandem-standby"};
+  const auto control = copy_of_store(fx, control_dir);
+
+  auto pre = slave.take();
+  REQUIRE(pre);
+  CHECK(!pre->sealed.contains(segments.back()));  // the master was writing it
+  opens_noted noted;
+  auto with = o;
+  with.preloaded = pre;
+  with.fs = &noted;
+  recovery_report rep;
+  auto taken_over = fx.open(with, &rep);
+  CHECK(rep.preloaded_segment_bytes > 100 * 1024);
+  for (const auto& [seq, capture] : pre->sealed) CHECK(!noted.opened(detail::segment_path(fx.jdir(), seq)));
+  CHECK(noted.opened(detail::segment_path(fx.jdir(), segments.back())));
+  CHECK(taken_over->index().live_messages() == 1510);
+
+  recovery_report plain_rep;
+  auto plain = fx.open_at(control, o, &plain_rep);
+  CHECK(plain_rep.preloaded_segment_bytes == 0);
+  CHECK(plain_rep.records_replayed == rep.records_replayed);
+  CHECK(live_set(plain->index()) == live_set(taken_over->index()));
+  for (std::uint64_t seq : {1ull, 700ull, 1510ull}) {
+    auto a = taken_over->read("/queue/a", seq);
+    auto b = plain->read("/queue/a", seq);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a.value()->body == b.value()->body);
+  }
+}
+
+TEST_CASE("a sealed segment that is the last one again at the takeover is read from its file") {
+  fixture fx;
+  const auto o = long_tail_leaving(fx);
+  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
+  run_master(fx, o, {{1, 20}}, [&](store& master) {
+    append_messages(master, 21, 1500);
+    REQUIRE(slave.refresh());
+  });
+  auto segments = segments_of(fx);
+  auto pre = slave.take();
+  REQUIRE(pre);
+  const std::uint64_t captured_last = std::prev(pre->sealed.end())->first;
+  REQUIRE(captured_last == segments[segments.size() - 2]);
+  // The newest segment gone (as recovery removes one whose header was never written): the
+  // segment before it is the last again, and the last is always read from its file.
+  fsys::remove(detail::segment_path(fx.jdir(), segments.back()));
+  temp_dir control_dir{"tandem-standby"};
+  const auto control = copy_of_store(fx, control_dir);
+  opens_noted noted;
+  auto with = o;
+  with.preloaded = pre;
+  with.fs = &noted;
+  recovery_report rep;
+  auto taken_over = fx.open(with, &rep);
+  CHECK(noted.opened(detail::segment_path(fx.jdir(), captured_last)));
+  std::uint64_t served_at_most = 0;
+  for (const auto& [seq, capture] : pre->sealed)
+    if (seq != captured_last) served_at_most += capture->bytes();
+  CHECK(rep.preloaded_segment_bytes > 0);
+  CHECK(rep.preloaded_segment_bytes <= served_at_most);
+  auto plain = fx.open_at(control, o);
+  CHECK(live_set(plain->index()) == live_set(taken_over->index()));
+}
+
+TEST_CASE("a takeover cuts the preload's reading of sealed segments short, and it keeps nothing of it") {
+  fixture fx;
+  const auto o = long_tail_leaving(fx);
+  opens_noted noted;
+  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers, &noted);
+  // The takeover comes while the preload opens its second sealed segment to capture it
+  // (it opened each once before, for its first record).
+  std::map<fsys::path, int> opened;
+  int captures = 0;
+  noted.on_open = [&](const fsys::path& path) {
+    if (path.extension() == ".seg" && ++opened[path] == 2 && ++captures == 2) slave.stop_capturing();
+  };
+  run_master(fx, o, {{1, 20}}, [&](store& master) {
+    append_messages(master, 21, 1500);
+    auto r = slave.refresh();
+    REQUIRE(r);
+    CHECK(r.value().loaded_now);  // the checkpoint is still held
+    CHECK(r.value().sealed_segments == 0);
+    const auto opens = noted.read_only_opens.size();
+    auto again = slave.refresh();  // no more reading of segments once stopped
+    REQUIRE(again);
+    CHECK(again.value().sealed_segments == 0);
+    CHECK(noted.read_only_opens.size() - opens <= 2);  // the identity; the checkpoint is held
+  });
+  CHECK(captures == 2);
+  auto pre = slave.take();
+  REQUIRE(pre);
+  CHECK(pre->sealed.empty());
+  recovery_report rep;
+  auto with = o;
+  with.preloaded = pre;
+  auto s = fx.open(with, &rep);
+  CHECK(rep.preloaded_segment_bytes == 0);
+  CHECK(s->index().live_messages() == 1500);
+}
+
+TEST_CASE("a captured segment answers the ranges it holds from memory and reads the rest from its file") {
+  temp_dir d{"tandem-standby"};
+  const auto jdir = d.path();
+  const auto path = detail::segment_path(jdir, 7);
+  std::vector<std::byte> content(10000);
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = std::byte(i * 7);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
+  }
+  detail::sealed_capture_fs::recording rec;
+  rec.budget = 3000;
+  detail::sealed_capture_fs recorder(posix_fs(), jdir, nullptr, &rec);
+  {
+    auto f = recorder.open(path, fs::open_mode::read_only);
+    REQUIRE(f);
+    std::vector<std::byte> buf(2000);
+    REQUIRE(f.value()->read_at(buf, 0));
+    REQUIRE(f.value()->read_at(buf, 2000));  // over the budget: not kept
+  }
+  REQUIRE(rec.segments.contains(7));
+  CHECK(rec.segments[7]->file_size == 10000);
+  CHECK(rec.segments[7]->bytes() == 2000);
+
+  // What is served comes from memory: change the file under it to see which is which.
+  detail::captured_segments held{{7, rec.segments[7]}};
+  {
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    const char changed[4] = {'x', 'x', 'x', 'x'};
+    f.seekp(100);
+    f.write(changed, 4);
+    f.seekp(5000);
+    f.write(changed, 4);
+  }
+  detail::sealed_capture_fs server(posix_fs(), jdir, &held);
+  auto f = server.open(path, fs::open_mode::read_only);
+  REQUIRE(f);
+  CHECK(f.value()->size().value() == 10000);
+  std::vector<std::byte> head(200);
+  REQUIRE(f.value()->read_at(head, 0).value() == 200);
+  CHECK(head[100] == content[100]);  // the capture's byte, not the file's
+  std::vector<std::byte> later(100);
+  REQUIRE(f.value()->read_at(later, 4950).value() == 100);
+  CHECK(later[50] == std::byte{'x'});  // not captured: the file's
+  CHECK(server.served_bytes() == 200);
+  CHECK(f.value()->write_at(std::span<const std::byte>(head), 0));  // read-only
+  // Other files and other modes go to the file system itself.
+  auto rw = server.open(path, fs::open_mode::read_write);
+  REQUIRE(rw);
+  REQUIRE(rw.value()->read_at(head, 0).value() == 200);
+  CHECK(head[100] == std::byte{'x'});
 }
 
 TEST_CASE("the preload of a directory that is not a store says so") {
