@@ -374,6 +374,10 @@ std::unique_ptr<lockmgr::lock_manager> broker_process::open_lock_manager() {
   o.mount_client_id = read_mount_client_id(cfg_.store);
   // Our own fence cut that master off: its lease need not be waited (docs/failover.md 1a).
   o.predecessor_fenced = [this](std::uint64_t epoch) { return epoch != 0 && fenced_epoch_.load() == epoch; };
+  // The first full check comes with the journal's open (its fence, before it writes), so
+  // that its metadata round trips overlap the journal's reading. Nothing writes to the store
+  // before: open_store checks first when it has to create the store's identity.
+  o.check_before_acquire_returns = false;
   auto m = lockmgr::lock_manager::open(o);
   if (!m) {
     log::error("lockmgr", "cannot open the lock file", {log::kv("store", cfg_.store.string()), log::kv("error", m.error().message())});
@@ -519,8 +523,10 @@ void broker_process::elect() {
     // We hold the lock but cannot serve: release it so an operator sees the store free and
     // the error logged, rather than a silent hung master. Unclean: the open may have failed
     // making the tail or its epoch_start durable, which the next master must then re-sync.
+    // Deposed before it served (its first mastership check came with the open): 75.
+    const bool deposed = !lockmgr_->is_master();
     lockmgr_->release_unclean();
-    post_finish(exit_startup);
+    post_finish(deposed ? lockmgr::exit_code_deposed : exit_startup);
     return;
   }
   history_draft draft;
@@ -581,6 +587,11 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
                                                            journal::recovery_report& report) {
   auto id = journal::read_identity(fs::posix_file_system(), cfg_.store);
   if (!id && id.error() == journal::errc::not_a_store && cfg_.create_store) {
+    if (auto ec = lockmgr_->check_now()) {  // a write: mastership checked first (open_lock_manager)
+      log::error("main", "lost the lock before creating the store", {log::kv("store", cfg_.store.string()),
+                                                                     log::kv("error", ec.message())});
+      return nullptr;
+    }
     auto created = journal::create_store(fs::posix_file_system(), cfg_.store);
     if (!created) {
       log::error("main", "cannot create the store", {log::kv("store", cfg_.store.string()), log::kv("error", created.error().message())});

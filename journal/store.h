@@ -206,7 +206,9 @@ struct options {
   std::function<void(std::function<void()>)> post;
   // Called by the writer thread before each write and after each fsync; non-zero fails the
   // group (never acknowledged) and the store (e.g. lockmgr says we are deposed). Must be
-  // cheap (an atomic read) and thread-safe.
+  // cheap (an atomic read) and thread-safe. open() also calls it once, on its own thread,
+  // after recovery's reading and before its first write (which then does not happen on an
+  // error: open returns it).
   std::function<std::error_code()> fence;
   // Called by the writer thread after each group is written (and, policy always, fdatasync'd)
   // and before any of it completes; non-zero fails the group and the store like `fence`.

@@ -217,6 +217,7 @@ result<acquisition> lock_manager::acquire() {
   }
   last_ok_ns_.store(0);  // a check from an earlier mastership vouches for nothing
   state_.store(state::master);
+  if (!opts_.check_before_acquire_returns) return a;  // the first fence_check() checks
   if (auto l = run_check(false)) {
     declare_lost(*l);
     lock_taken_.store(false);

@@ -16,7 +16,9 @@
 //   * acquire() returns only when this process holds the exclusive lock on DIR/lock,
 //     DIR/epoch durably holds a value larger than any earlier master's, holder.json names
 //     us, and, after an unclean predecessor on a shared file system, the takeover delay
-//     has passed. Epochs strictly increase over the life of the store.
+//     has passed. Epochs strictly increase over the life of the store. It checks all that
+//     once more before returning, unless options::check_before_acquire_returns is false:
+//     then the first fence_check() does.
 //   * confirm() answers "ok" only on a stat of DIR/lock and a read of DIR/epoch made
 //     during the call: the journal calls it after each group's fdatasync, before any of
 //     the group completes, so no RECEIPT/ACK/COMMIT of ours is reported once a newer
@@ -133,6 +135,13 @@ struct options {
   // Refuse to serve when the file system grants a second conflicting lock (see
   // lock_file::verify_exclusion). Turning it off is only for diagnosing such a mount.
   bool verify_exclusion = true;
+  // acquire() ends with a full mastership check (the lock still ours, DIR/lock not
+  // replaced, DIR/epoch ours). false: acquire() returns without it, and the caller must
+  // call fence_check() or check_now() before it writes to the store; fence_check() runs
+  // that check then (no check vouches for the new mastership yet). Only reads may come
+  // first: the broker reads the journal meanwhile, so the check's metadata round trips
+  // overlap that reading (on CephFS ~20 ms of a takeover, one MDS round trip per step).
+  bool check_before_acquire_returns = true;
   int wake_signal = SIGURG;
   // Test seam (see the header comment). Called on the checking thread.
   std::function<std::error_code(check_step)> check_fault;

@@ -1,7 +1,8 @@
 // Recovery. Reading (no writes, shared by store::open and rebuild_index): the inventory,
 // the fence points, the newest valid checkpoint and its fallback, and the replay of the
-// log after it through apply_record. Then, in open only: removing stale temporaries first,
-// trimming old checkpoints, repairing a torn tail, and the fresh segment of the new epoch,
+// log after it through apply_record. Then, in open only, once options::fence vouches for
+// this process: removing stale temporaries, trimming old checkpoints, repairing a torn
+// tail, and the fresh segment of the new epoch,
 // started with an epoch_start record and synced before open returns. The rules are in
 // format.h section 7.
 #include <pthread.h>
@@ -545,7 +546,6 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   auto p = std::make_shared<impl>(fs, dir, std::move(opts));
   impl& s = *p;
   s.id = ident.value().id;
-  if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
   // The preload goes with the reader: the store keeps none of it (its sealed segments'
   // bytes are up to checkpoint_preloader::sealed_capture_budget) beyond what recovery took.
   auto log = log_reader(fs, s.jdir, s.id,
@@ -557,6 +557,13 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
     if (log.error() == errc::mid_log_corruption) report.duration = since(t0);
     return log.error();
   }
+  // Everything above only read; from here on open writes. The fence vouches for this
+  // process as master first (the lock manager may leave its first check to this call, so
+  // that its round trips overlapped the reading: lockmgr::options::check_before_acquire_returns).
+  if (s.opts.fence) {
+    if (auto ec = s.opts.fence()) return ec;
+  }
+  if (auto ec = remove_temporaries(fs, s.jdir, s.opts.report)) return ec;
   for (auto lsn : log.value().obsolete_checkpoints) (void)fs.remove(detail::checkpoint_path(s.jdir, lsn));
   if (auto ec = repair_tail(fs, s.jdir, log.value(), s.opts.report)) return ec;
   if (tail_synced_by_clean_release(s.opts, log.value().max_epoch)) {

@@ -103,6 +103,45 @@ TEST_CASE("open refuses a directory that is not a store or is another store") {
   CHECK(store::open(d.path(), o, rep).error() == errc::wrong_store);
 }
 
+// The broker's lock manager may leave its first mastership check to this call (lockmgr::
+// options::check_before_acquire_returns): open must not write before it.
+TEST_CASE("open asks the fence once it has read and before it writes; a refusal leaves the store as it was") {
+  fixture fx;
+  auto o = fx.opts();
+  {
+    auto s = fx.open(o);
+    REQUIRE(!append_wait(*s, make_message(1, {"/queue/a"}, 100, "p", 1)).ec);
+  }
+  const auto leftover = fx.jdir() / (std::string("checkpoint-00000000000000ff.ckpt") + std::string(format::temp_suffix));
+  { std::ofstream(leftover) << "a temporary a crash left"; }
+  auto listing = [&] {
+    std::map<std::string, std::uintmax_t> files;
+    for (auto& e : fsys::directory_iterator(fx.jdir())) files[e.path().filename().string()] = e.file_size();
+    return files;
+  };
+  const auto before = listing();
+  int fences = 0;
+  o.fence = [&] {
+    ++fences;
+    return std::make_error_code(std::errc::permission_denied);
+  };
+  recovery_report rep;
+  auto refused = store::open(fx.dir.path(), o, rep);
+  REQUIRE(!refused);
+  CHECK(refused.error() == std::errc::permission_denied);
+  CHECK(fences == 1);
+  CHECK(listing() == before);  // nothing removed, repaired or created
+
+  o.fence = [&] {
+    ++fences;
+    return std::error_code{};
+  };
+  auto s = fx.open(o);
+  CHECK(fences > 1);
+  CHECK(!fsys::exists(leftover));
+  CHECK(s->index().live_messages() == 1);
+}
+
 TEST_CASE("every record type round trips through a real store and a reopen") {
   fixture fx;
   auto s = fx.open(fx.opts());

@@ -299,6 +299,45 @@ TEST_CASE("issue 12: confirm answers lost at once after the lock file is replace
   }
 }
 
+// Issue 13: the broker lets its first mastership check overlap the journal's reading
+// (lockmgr::options::check_before_acquire_returns = false): acquire() returns unchecked, and
+// the first fence_check() — the journal's, before it writes — runs the full check.
+TEST_CASE("issue 13: with the first check left to fence_check, acquire returns unchecked and fence_check checks") {
+  SUBCASE("by default acquire has checked") {
+    temp_dir store;
+    auto holder = probe("hold", store.path(), {"--interval", "60000"});
+    expect_acquired(*holder);
+    holder->send("checks");
+    CHECK(holder->wait_for("checks", 10s).value_or("") == "checks 1");
+  }
+  for (bool replace_lock : {false, true}) {
+    CAPTURE(replace_lock);
+    temp_dir store;
+    auto holder = probe("hold", store.path(), {"--interval", "60000", "--first-check-at-fence"});
+    expect_acquired(*holder);
+    holder->send("checks");
+    CHECK(holder->wait_for("checks", 10s).value_or("") == "checks 0");
+    if (replace_lock) {
+      { std::ofstream(store.path() / "lock.new").flush(); }
+      fs::rename(store.path() / "lock.new", store.path() / "lock");
+      holder->send("fence");
+      auto lost = holder->wait_for("lost", 10s);  // on_lost runs inside that fence_check
+      REQUIRE(lost);
+      CHECK(lost->find("lock_file_replaced") != std::string::npos);
+      CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
+    } else {
+      holder->send("fence");
+      CHECK(holder->wait_for("fence", 10s).value_or("") == "fence ok");
+      holder->send("checks");
+      CHECK(holder->wait_for("checks", 10s).value_or("") == "checks 1");
+      holder->send("fence");  // fresh now: no second check
+      CHECK(holder->wait_for("fence", 10s).value_or("") == "fence ok");
+      holder->send("checks");
+      CHECK(holder->wait_for("checks", 10s).value_or("") == "checks 1");
+    }
+  }
+}
+
 // Issue 12, bug 1: after `rm STORE/lock` a new broker locks a new inode; the kernel lock
 // proves nothing about the old holder, which may still be writing. On a local file system
 // the taker did not wait at all (takeover delay 0); it must wait the holder's own lease.

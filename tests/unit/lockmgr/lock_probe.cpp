@@ -17,7 +17,8 @@
 //
 // Usage: lock_probe MODE DIR [options]
 //   hold        acquire, start the watchdog, then obey stdin lines: "fence", "confirm", "release"
-//               or "release-unclean" (lock_manager::release_unclean) (then exit 0); EOF on stdin exits without releasing (like a crash).
+//               or "release-unclean" (lock_manager::release_unclean) (then exit 0), "checks"
+//               (answers "checks N": full mastership checks so far); EOF on stdin exits without releasing (like a crash).
 //   race        --rounds N --hold-us U --marker PATH --counter PATH: acquire, check and bump
 //               the counter under the lock, release; N times.
 //   confirm-bench  --rounds N: acquire, time N calls of confirm(), print
@@ -28,7 +29,8 @@
 // Options: --interval MS (check interval), --poll MS (polling mode), --delay MS (takeover
 // delay), --eio-file PATH (inject EIO into the lock-descriptor check while PATH exists),
 // --no-verify (skip the exclusion probe; only to demonstrate a broken file system),
-// --no-watchdog (fence-loop: do not start the watchdog), --fenced-file PATH (options::
+// --no-watchdog (fence-loop: do not start the watchdog), --first-check-at-fence
+// (options::check_before_acquire_returns = false), --fenced-file PATH (options::
 // predecessor_fenced: true for the epoch that PATH holds, once PATH exists; a stand-in for
 // the broker's fence hook).
 #include <fcntl.h>
@@ -82,6 +84,7 @@ struct args {
   int delay_ms = -1;
   bool verify = true;
   bool watchdog = true;
+  bool check_before_acquire_returns = true;
 };
 
 args parse(int argc, char** argv) {
@@ -112,6 +115,7 @@ args parse(int argc, char** argv) {
     else if (k == "--fenced-file") a.fenced_file = value();
     else if (k == "--no-verify") a.verify = false;
     else if (k == "--no-watchdog") a.watchdog = false;
+    else if (k == "--first-check-at-fence") a.check_before_acquire_returns = false;
     else {
       std::fprintf(stderr, "lock_probe: unknown option %s\n", k.c_str());
       std::exit(64);
@@ -160,6 +164,8 @@ int run_hold(lockmgr::lock_manager& m) {
     } else if (line == "confirm") {
       auto ec = m.confirm();  // a loss runs on_lost above first (prints "lost", exits 75)
       say(ec ? "confirm lost " + ec.message() : "confirm ok");
+    } else if (line == "checks") {
+      say("checks " + std::to_string(m.stats().checks.load()));
     } else if (line == "release") {
       auto ec = m.release();
       say(ec ? "released " + ec.message() : "released ok");
@@ -307,6 +313,7 @@ int main(int argc, char** argv) {
   }
   if (opt.delay_ms >= 0) o.takeover_delay = milliseconds(opt.delay_ms);
   o.verify_exclusion = opt.verify;
+  o.check_before_acquire_returns = opt.check_before_acquire_returns;
   if (!opt.fenced_file.empty()) {
     o.predecessor_fenced = [path = opt.fenced_file](std::uint64_t epoch) {
       std::uint64_t fenced = 0;
