@@ -136,6 +136,11 @@ std::uint64_t store::impl::pick_compaction_locked(std::uint64_t head) const {
 bool store::impl::compact_step(std::uint64_t max_bytes, bool own) {
   std::lock_guard lk(state_mu);
   if (closed || failed_flag) return false;
+  // The chain goes on from the completion of this step's copies. With an inline `post`
+  // (tools, tests) they may complete on the writer thread before after_compaction_step
+  // says so, which ended the chain until the next checkpoint (the step at open, above all:
+  // nothing else restarts it).
+  if (own && max_bytes != 0) auto_compacting = true;
   // The reader thread is fetching this step's bodies: its completion takes the step.
   if (compact_reading) return true;
   const std::uint64_t head = head_segment;
