@@ -138,8 +138,7 @@ bool store::impl::compact_step(std::uint64_t max_bytes, bool own) {
   if (closed || failed_flag) return false;
   // The chain goes on from the completion of this step's copies. With an inline `post`
   // (tools, tests) they may complete on the writer thread before after_compaction_step
-  // says so, which ended the chain until the next checkpoint (the step at open, above all:
-  // nothing else restarts it).
+  // says so, which ended the chain until the next checkpoint.
   if (own && max_bytes != 0) auto_compacting = true;
   // The reader thread is fetching this step's bodies: its completion takes the step.
   if (compact_reading) return true;

@@ -578,14 +578,6 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
     pthread_setname_np(pthread_self(), "journal-reader");
     s.run_reader();
   });
-  // A compaction a kill interrupted resumes at once. It used to resume at the takeover's
-  // checkpoint, because it left every copy in the tail; with its copies checkpointed as it
-  // goes (compaction_checkpoint_min_records) the tail is short, and the next checkpoint
-  // could be 64 MiB of appends away, the disk over its bound until then (the local drill:
-  // 21 segments instead of 9 after 16 kills). The step is the one a checkpoint's completion
-  // takes: GC, then a pick only when a segment is due.
-  if (s.opts.compaction_checkpoint_min_records != 0 && s.opts.auto_compact_bytes != 0)
-    s.post([self = p] { self->after_compaction_step(self->compact_step(self->opts.auto_compact_bytes, true)); });
   return std::unique_ptr<store>(new store(std::move(p)));
 }
 

@@ -615,11 +615,7 @@ TEST_CASE("when the store's own compaction stops after copying a long tail, it c
     const auto live = s->index();
     s.reset();
     recovery_report rep;
-    // Without compaction: with min_records set the store would resume compacting at open
-    // (the last head is a sealed segment now), moving entries while the index is compared.
-    auto reopen = o;
-    reopen.auto_compact_bytes = 0;
-    auto again = fx.open(reopen, &rep);
+    auto again = fx.open(o, &rep);
     CHECK(again->index() == live);
     return rep.records_replayed;
   };
@@ -883,26 +879,5 @@ TEST_CASE("a long compaction by the store itself checkpoints as it copies: a kil
       CHECK(bodies == live);  // every live message with its body; no removed one is back
     }
     MESSAGE(n, " kills during the compaction; the longest replay at the next open: ", worst, " records");
-    // The next master resumes the interrupted compaction at open, not at its first
-    // checkpoint (which its short tail no longer brings: 64 MiB of appends away): the
-    // segments it had not reached yet are compacted and deleted without another append.
-    const auto middle = kfs.snapshot_path(n / 2);
-    auto segment_files = [&] {
-      std::size_t k = 0;
-      for (auto& e : fsys::directory_iterator(middle / "journal")) k += e.path().extension() == ".seg";
-      return k;
-    };
-    const auto before = segment_files();
-    test::event_log next_log;
-    auto next_opts = o;
-    next_opts.fs = nullptr;
-    next_opts.report = next_log.reporter();
-    auto next = fx.open_at(middle, next_opts);
-    for (int i = 0; i < 500 && next_log.count(event_kind::segment_deleted) < before / 2; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    CHECK(next_log.count(event_kind::compaction_done) > 0);
-    CHECK(next_log.count(event_kind::segment_deleted) >= before / 2);
-    next.reset();
-    MESSAGE("the next open resumed the compaction: ", before, " segments, ", segment_files(), " after it");
   }
 }
