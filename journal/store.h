@@ -189,10 +189,16 @@ struct options {
   // called. Each step runs on the owner thread and may pread up to this many bytes (bodies
   // not in the cache: the one blocking read left on the owner thread, see compact_step).
   std::uint64_t auto_compact_bytes = 1ull << 20;
-  // When the store's own compaction stops and the log since the newest checkpoint holds at
-  // least this many records, it checkpoints (0 = never). Compaction copies whole segments'
-  // live messages right after a checkpoint, so without it a takeover soon after replays
-  // every copy (seen on CephFS: 30,000 records, 0.5-0.8 s of a 100,000-pending takeover).
+  // The store's own compaction checkpoints its copies (0 = never): when it stops and the
+  // log since the newest checkpoint holds at least this many records; and while it goes on,
+  // after every max(this, live messages / 32) copies (records: a takeover's replay costs
+  // per record), once they are durable, its steps resting until that checkpoint is written
+  // (detail/compaction.cpp, copy_checkpoint_records_locked, says why live / 32). Compaction
+  // copies whole segments' live messages right after a checkpoint, several segments in a
+  // row when the disk bound picks them, so without it a takeover soon after or in the
+  // middle replays every copy (seen on CephFS: 30,000-49,000 records, 0.5-0.8 s of a
+  // 100,000-pending takeover); with it, about this many. compact_step() called by hand is
+  // not bounded so (nothing would take the checkpoint between its calls).
   std::uint64_t compaction_checkpoint_min_records = 0;
   // Where compaction reads the bodies it copies that are not in the cache. false: in
   // compact_step, on the owner thread (a tool, a test that steps compaction by hand and

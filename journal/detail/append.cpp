@@ -60,11 +60,13 @@ void store::impl::apply_durable(entry& e) {
   bytes_since_checkpoint += e.buf.size();
   ++replay_records_since_checkpoint;
   replay_bytes_since_checkpoint += e.buf.size();
+  if (e.relocation) ++copies_since_checkpoint;
 }
 
 void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std::map<std::uint64_t, std::uint64_t>& kept) {
   bool want_checkpoint = false;
-  bool checkpoint_finished = false;
+  bool checkpoint_done = false;      // written or failed
+  bool checkpoint_finished = false;  // written
   bool state_completed = false;  // GC was waiting for it
   bool copies_done = false;      // the last compaction copies in flight are durable
   bool continue_compaction = false;
@@ -75,6 +77,7 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
       if (e->kind == entry_kind::record && in_flight > 0) --in_flight;
       if (e->kind == entry_kind::checkpoint) {
         checkpoint_in_flight = false;
+        checkpoint_done = true;
         checkpoint_finished = !e->ec;
         // Back to the owner for the next checkpoint (capacity kept, contents dropped).
         checkpoint_buffer = std::move(e->buf);
@@ -106,10 +109,23 @@ void store::impl::complete(std::vector<std::unique_ptr<entry>>& done, const std:
     if (e->done) e->done(e->ec, e->ec ? 0 : e->lsn);
   }
   if (want_checkpoint) request_checkpoint({});
-  if (checkpoint_finished || state_completed || continue_compaction)
-    after_compaction_step(compact_step(opts.auto_compact_bytes));
-  else if (copies_done)
-    checkpoint_copies_if_long();
+  // Copies just became durable: their checkpoint may be due (checkpoint_copies_if_long)
+  // before the next step. While a checkpoint is in writing, the store's own chain of steps
+  // rests (with compaction_checkpoint_min_records set) and that checkpoint's completion,
+  // written or failed, takes the next step: copies appended meanwhile would land after
+  // its replay position, and a takeover before the next one would replay them as well.
+  if (copies_done) checkpoint_copies_if_long();
+  bool step = checkpoint_finished || state_completed;
+  if (continue_compaction || checkpoint_done) {
+    std::lock_guard lk(state_mu);
+    if (continue_compaction && opts.compaction_checkpoint_min_records != 0 && checkpoint_in_flight)
+      compaction_resting = true;
+    else if (continue_compaction)
+      step = true;
+    if (checkpoint_done && compaction_resting && !checkpoint_in_flight) step = true;
+    if (step) compaction_resting = false;
+  }
+  if (step) after_compaction_step(compact_step(opts.auto_compact_bytes, true));
 }
 
 std::unique_ptr<detail::entry> store::impl::make_record_entry(const record& r, bool compaction_copy) {
@@ -220,6 +236,7 @@ void store::impl::request_checkpoint(completion done) {
   bytes_since_checkpoint = 0;
   replay_records_since_checkpoint = 0;
   replay_bytes_since_checkpoint = 0;
+  copies_since_checkpoint = 0;
   last_checkpoint_lsn = durable_lsn;
   push(std::move(e));
 }

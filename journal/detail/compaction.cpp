@@ -133,9 +133,13 @@ std::uint64_t store::impl::pick_compaction_locked(std::uint64_t head) const {
   return 0;
 }
 
-bool store::impl::compact_step(std::uint64_t max_bytes) {
+bool store::impl::compact_step(std::uint64_t max_bytes, bool own) {
   std::lock_guard lk(state_mu);
   if (closed || failed_flag) return false;
+  // The chain goes on from the completion of this step's copies. With an inline `post`
+  // (tools, tests) they may complete on the writer thread before after_compaction_step
+  // says so, which ended the chain until the next checkpoint.
+  if (own && max_bytes != 0) auto_compacting = true;
   // The reader thread is fetching this step's bodies: its completion takes the step.
   if (compact_reading) return true;
   const std::uint64_t head = head_segment;
@@ -159,9 +163,19 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
       if (where.segment == pick) compact_definitions.emplace_back(definition_kind::subscription, key);
   }
   std::uint64_t copied_bytes = 0;
+  // The store's own step copies no more than its copies' checkpoint allows (records, not
+  // bytes: a takeover's replay costs per record); at the bound it stops with the copies
+  // left pending, checkpoint_copies_if_long checkpoints once they are durable, and that
+  // checkpoint's completion takes the next step.
+  std::uint64_t copy_budget = UINT64_MAX;
+  if (const std::uint64_t bound = own ? copy_checkpoint_records_locked() : 0; bound != 0) {
+    const std::uint64_t used = copies_since_checkpoint + copies_in_flight;
+    copy_budget = used >= bound ? 0 : bound - used;
+  }
+  std::uint64_t step_copies = 0;
   // Definitions: a destination or durable subscription must outlive every segment that
   // happened to hold its create record, so the create is written again at the head.
-  while (!compact_definitions.empty() && copied_bytes < max_bytes) {
+  while (!compact_definitions.empty() && copied_bytes < max_bytes && step_copies < copy_budget) {
     auto [kind, key] = std::move(compact_definitions.back());
     compact_definitions.pop_back();
     const auto& where_map =
@@ -178,9 +192,11 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
     copied_bytes += size;
     compact_bytes += size;
     ++compact_copied;
+    ++step_copies;
   }
   std::vector<detail::read_item> to_read;  // bodies the reader thread must fetch first
-  for (auto pending = compact_pending.begin(); pending != compact_pending.end() && copied_bytes < max_bytes;) {
+  for (auto pending = compact_pending.begin();
+       pending != compact_pending.end() && copied_bytes < max_bytes && step_copies < copy_budget;) {
     const std::uint64_t seq = pending->first;
     // Only targets still live in the compacted segment: a copy must never re-add a
     // target the message was removed from (replay would resurrect it).
@@ -207,6 +223,7 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
     } else if (opts.compaction_reads_on_reader_thread) {
       to_read.push_back({seq, *where});
       copied_bytes += where->size;  // the step's budget covers what it reads
+      ++step_copies;
       ++pending;
       continue;
     } else {
@@ -221,10 +238,11 @@ bool store::impl::compact_step(std::uint64_t max_bytes) {
     copied_bytes += where->size;
     compact_bytes += where->size;
     ++compact_copied;
+    ++step_copies;
     append_locked(std::move(copy), {}, append_kind::compaction_copy);
   }
   if (!to_read.empty()) {
-    compact_read_async_locked(std::move(to_read), max_bytes);
+    compact_read_async_locked(std::move(to_read), max_bytes, own);
     return true;
   }
   if (compact_pending.empty() && compact_definitions.empty()) {
@@ -250,12 +268,13 @@ void store::impl::unreadable_in_compaction_locked(const location& where, std::er
 // The reader thread reads `items`; back on the owner thread their results wait in
 // compact_read (not in the body cache, which may be smaller than a step or evict them
 // first) and the step is taken again, now without I/O. Requires state_mu held.
-void store::impl::compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes) {
+void store::impl::compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes,
+                                            bool own) {
   compact_reading = true;
   detail::read_job job;
   job.items = std::move(items);
   job.first_segment = segments.empty() ? 0 : *segments.begin();
-  job.done = [self = shared_from_this(), seqs = job.items, max_bytes](
+  job.done = [self = shared_from_this(), seqs = job.items, max_bytes, own](
                  std::vector<result<std::shared_ptr<const message>>> out) {
     {
       std::lock_guard lk(self->state_mu);
@@ -263,7 +282,7 @@ void store::impl::compact_read_async_locked(std::vector<detail::read_item> items
       if (self->closed) return;  // the store closed meanwhile: nothing more to copy
       for (std::size_t i = 0; i < out.size(); ++i) self->compact_read.insert_or_assign(seqs[i].msg_seq, std::move(out[i]));
     }
-    self->after_compaction_step(self->compact_step(max_bytes));
+    self->after_compaction_step(self->compact_step(max_bytes, own));
   };
   queue_read_locked(std::move(job));
 }
@@ -278,23 +297,62 @@ void store::impl::after_compaction_step(bool more) {
   checkpoint_copies_if_long();
 }
 
-// When nothing is being copied any more (no segment picked, no copy in flight or being
-// read: compact_step may still return true while GC waits for a checkpoint or an
-// index_state), a long tail since the last checkpoint is checkpointed
-// (options::compaction_checkpoint_min_records) so that a takeover does not replay the
-// copies. Called after each step and when the last copies in flight became durable (a step
-// that copied a segment's last entries may have ended the chain). The checkpoint runs one
-// more step, which copies nothing and ends here with a short tail. Owner thread, state_mu
-// not held.
+// The copies' checkpoint (options::compaction_checkpoint_min_records), in two cases:
+// - compaction has stopped (no segment picked, no copy in flight or being read:
+//   compact_step may still return true while GC waits for a checkpoint or an
+//   index_state) and the log since the newest checkpoint holds at least min_records;
+// - compaction goes on, its copies since the last checkpoint reached
+//   copy_checkpoint_records_locked() and all of them are durable (the checkpoint then
+//   covers every copy made so far).
+// Called after each step and when the copies in flight became durable (a step that copied
+// a segment's last entries may have ended the chain). After the first case the
+// checkpoint's own step copies nothing and ends here with a short tail; after the second,
+// the chain rests until the checkpoint is written (complete()) and goes on from there.
+// Owner thread, state_mu not held.
 void store::impl::checkpoint_copies_if_long() {
   bool checkpoint = false;
   {
     std::lock_guard lk(state_mu);
-    const bool copying = compact_segment != 0 || copies_in_flight != 0 || compact_reading;
-    checkpoint = !copying && opts.compaction_checkpoint_min_records != 0 && !closed && !checkpoint_in_flight &&
-                 replay_records_since_checkpoint >= opts.compaction_checkpoint_min_records;
+    if (opts.compaction_checkpoint_min_records != 0 && !closed && !failed_flag && !checkpoint_in_flight) {
+      const bool copying = compact_segment != 0 || copies_in_flight != 0 || compact_reading;
+      const bool stopped_long = !copying && replay_records_since_checkpoint >= opts.compaction_checkpoint_min_records;
+      const bool copies_long = copies_in_flight == 0 && copies_since_checkpoint >= copy_checkpoint_records_locked();
+      checkpoint = stopped_long || copies_long;
+    }
   }
   if (checkpoint) request_checkpoint({});
+}
+
+// A compaction can copy many segments in a row (the disk bound copies the log's first
+// segment however full it is: with 100,000 pending, 4 segments of 24,500 records each in
+// the local drill), and a takeover in the middle replays every copy since the newest
+// checkpoint: 30,000-49,000 records on CephFS (bench/results/cephfs-drill.md), until the
+// periodic checkpoint of 64 MiB. So the store's own compaction checkpoints after every
+// `bound` copies, bound = max(min_records, live / copy_checkpoint_live_divisor):
+// - the floor keeps the takeover's tail at the configured bound (the broker: 4,096) for
+//   up to 32 x that many live messages (131,072: the drills' 100,000 pending included);
+// - above that the interval grows with the index, because a checkpoint writes the whole
+//   index (33 bytes per live message, encoded on the owner thread at about 32 ns each):
+//   per copy, a checkpoint then costs at most 32 x 33 = 1,056 bytes and ~1 us of encoding,
+//   about what the copy itself writes for a 1 KiB message, so the copies' checkpoints
+//   at most double compaction's writes whatever the index size, and never come more
+//   often than once per `bound` copies (10 million live: every 312,500 copies, a 330 MB
+//   file; the periodic checkpoint writes the same file every 64 MiB of appends). The tail
+//   a takeover replays then stays a fixed fraction of the checkpoint it loads anyway:
+//   replaying a record costs ~5 us on CephFS, loading an entry of the checkpoint a few
+//   hundred ns, so live/32 records cost about as much as loading the whole checkpoint.
+// What a takeover replays: the step stops at the bound (copies since the last checkpoint
+// requested, durable or in flight), so the copies after the newest checkpoint WRITTEN are
+// at most twice the bound (a kill while the next one is in writing); and since the chain
+// rests while a checkpoint is in writing, only a step that GC's index_state or another
+// checkpoint starts meanwhile adds to the bound's copies, so it is about the bound (the
+// unit test: at most the bound at every write of a 400-copy compaction). Plus what
+// producers and consumers appended, bounded as before by the periodic checkpoint.
+// Requires state_mu held.
+std::uint64_t store::impl::copy_checkpoint_records_locked() const {
+  constexpr std::uint64_t copy_checkpoint_live_divisor = 32;
+  if (opts.compaction_checkpoint_min_records == 0) return 0;
+  return std::max(opts.compaction_checkpoint_min_records, idx.live_messages() / copy_checkpoint_live_divisor);
 }
 
 }  // namespace tandem::journal

@@ -146,6 +146,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
   // unlike bytes_since_checkpoint it starts with what open replayed.
   std::uint64_t replay_records_since_checkpoint = 0;
   std::uint64_t replay_bytes_since_checkpoint = 0;
+  // Compaction copies made durable since the last checkpoint was requested: what the
+  // copies' checkpoint during a long compaction counts (copy_checkpoint_records_locked).
+  std::uint64_t copies_since_checkpoint = 0;
   bool closed = false;
   // Removes and drops appended while earlier adds are in flight (late_adds.h). Drops are
   // noted only while some append is in flight: otherwise no add can complete after them.
@@ -161,6 +164,9 @@ struct store::impl : std::enable_shared_from_this<impl> {
   std::uint64_t compact_bytes = 0;
   std::uint64_t copies_in_flight = 0;        // compaction copies appended, not completed
   bool auto_compacting = false;              // the store's own steps continue as copies complete
+  // The store's own next step waits for the checkpoint in writing (complete(): a long
+  // compaction rests while its copies' checkpoint is written).
+  bool compaction_resting = false;
   std::set<std::uint64_t> uncompactable;     // a live message there could not be read
   // compaction_reads_on_reader_thread: bodies read for the current step (by msg_seq) and
   // failed reads; while a read is out, compact_step waits for it.
@@ -326,8 +332,13 @@ struct store::impl : std::enable_shared_from_this<impl> {
   bool collect_prefix_locked(std::uint64_t head);
   void append_index_state_locked();
   std::uint64_t pick_compaction_locked(std::uint64_t head) const;
-  bool compact_step(std::uint64_t max_bytes);
-  void compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes);
+  // own: a step of the store's own compaction (options::auto_compact_bytes), which stops
+  // at the copies' checkpoint bound; compact_step() of the API is not bounded so.
+  bool compact_step(std::uint64_t max_bytes, bool own = false);
+  void compact_read_async_locked(std::vector<detail::read_item> items, std::uint64_t max_bytes, bool own);
+  // How many copies the store's own compaction may leave after the newest checkpoint
+  // before it checkpoints them (0 = never). Requires state_mu.
+  std::uint64_t copy_checkpoint_records_locked() const;
   void unreadable_in_compaction_locked(const location& where, std::error_code ec);
 };
 
