@@ -39,11 +39,22 @@ void captured_segment::add(std::span<const std::byte> data, std::uint64_t offset
 
 namespace {
 
-std::error_code read_only() { return std::make_error_code(std::errc::operation_not_permitted); }
+// A file this view answers for: reads only.
+class read_only_file : public fs::file {
+ public:
+  std::error_code write_at(std::span<const std::byte>, std::uint64_t) override { return refused(); }
+  std::error_code write_at(std::span<const std::span<const std::byte>>, std::uint64_t) override { return refused(); }
+  std::error_code sync() override { return refused(); }
+  std::error_code allocate(std::uint64_t, std::uint64_t) override { return refused(); }
+  std::error_code truncate(std::uint64_t) override { return refused(); }
+
+ private:
+  static std::error_code refused() { return std::make_error_code(std::errc::operation_not_permitted); }
+};
 
 // A sealed segment answered from its capture; the file itself is opened only for a read
 // the capture does not hold.
-class served_file : public fs::file {
+class served_file : public read_only_file {
  public:
   served_file(fs::file_system& base, std::filesystem::path path, std::shared_ptr<const captured_segment> capture,
               std::uint64_t& served)
@@ -63,11 +74,6 @@ class served_file : public fs::file {
     }
     return file_->read_at(out, offset);
   }
-  std::error_code write_at(std::span<const std::byte>, std::uint64_t) override { return read_only(); }
-  std::error_code write_at(std::span<const std::span<const std::byte>>, std::uint64_t) override { return read_only(); }
-  std::error_code sync() override { return read_only(); }
-  std::error_code allocate(std::uint64_t, std::uint64_t) override { return read_only(); }
-  std::error_code truncate(std::uint64_t) override { return read_only(); }
   fs::result<std::uint64_t> size() override { return capture_->file_size; }
   int native_handle() const override { return -1; }
   const std::filesystem::path& path() const override { return path_; }
@@ -81,7 +87,7 @@ class served_file : public fs::file {
 };
 
 // A segment read through to the file, keeping what is read (within the budget).
-class recorded_file : public fs::file {
+class recorded_file : public read_only_file {
  public:
   recorded_file(std::unique_ptr<fs::file> file, std::shared_ptr<captured_segment> capture,
                 sealed_capture_fs::recording& rec)
@@ -98,11 +104,6 @@ class recorded_file : public fs::file {
     }
     return n;
   }
-  std::error_code write_at(std::span<const std::byte>, std::uint64_t) override { return read_only(); }
-  std::error_code write_at(std::span<const std::span<const std::byte>>, std::uint64_t) override { return read_only(); }
-  std::error_code sync() override { return read_only(); }
-  std::error_code allocate(std::uint64_t, std::uint64_t) override { return read_only(); }
-  std::error_code truncate(std::uint64_t) override { return read_only(); }
   fs::result<std::uint64_t> size() override { return capture_->file_size; }
   int native_handle() const override { return file_->native_handle(); }
   const std::filesystem::path& path() const override { return file_->path(); }
@@ -117,7 +118,7 @@ class recorded_file : public fs::file {
 
 sealed_capture_fs::sealed_capture_fs(fs::file_system& base, std::filesystem::path journal_dir,
                                      const captured_segments* serve, recording* record)
-    : base_(base), journal_dir_(std::move(journal_dir)), serve_(serve), record_(record) {}
+    : forwarding_file_system(base), journal_dir_(std::move(journal_dir)), serve_(serve), record_(record) {}
 
 std::optional<std::uint64_t> sealed_capture_fs::segment_of(const std::filesystem::path& path) const {
   if (path.parent_path() != journal_dir_) return std::nullopt;
@@ -126,12 +127,12 @@ std::optional<std::uint64_t> sealed_capture_fs::segment_of(const std::filesystem
 
 fs::result<std::unique_ptr<fs::file>> sealed_capture_fs::open(const std::filesystem::path& path, fs::open_mode mode) {
   const auto seq = mode == fs::open_mode::read_only ? segment_of(path) : std::nullopt;
-  if (!seq) return base_.open(path, mode);
+  if (!seq) return base().open(path, mode);
   if (serve_) {
     if (auto it = serve_->find(*seq); it != serve_->end())
-      return std::unique_ptr<fs::file>(std::make_unique<served_file>(base_, path, it->second, served_bytes_));
+      return std::unique_ptr<fs::file>(std::make_unique<served_file>(base(), path, it->second, served_bytes_));
   }
-  auto f = base_.open(path, mode);
+  auto f = base().open(path, mode);
   if (!f || !record_) return f;
   // A capture is only ever served with the size it was read at.
   auto size = f.value()->size();

@@ -49,7 +49,7 @@ using captured_segments = std::map<std::uint64_t, std::shared_ptr<const captured
 // range holds. Any other read of it goes to the file itself, opened then. With `record`,
 // the read-only opens of other segments of `journal_dir` are recorded there (what they
 // read, while the total recorded stays within `budget` bytes).
-class sealed_capture_fs : public fs::file_system {
+class sealed_capture_fs : public fs::forwarding_file_system {
  public:
   struct recording {
     std::map<std::uint64_t, std::shared_ptr<captured_segment>> segments;
@@ -61,16 +61,6 @@ class sealed_capture_fs : public fs::file_system {
                     recording* record = nullptr);
 
   fs::result<std::unique_ptr<fs::file>> open(const std::filesystem::path& path, fs::open_mode mode) override;
-  std::error_code rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
-    return base_.rename(from, to);
-  }
-  std::error_code remove(const std::filesystem::path& path) override { return base_.remove(path); }
-  std::error_code create_directories(const std::filesystem::path& path) override {
-    return base_.create_directories(path);
-  }
-  std::error_code sync_dir(const std::filesystem::path& dir) override { return base_.sync_dir(dir); }
-  fs::result<std::vector<std::string>> list(const std::filesystem::path& dir) override { return base_.list(dir); }
-  fs::result<bool> exists(const std::filesystem::path& path) override { return base_.exists(path); }
 
   // Bytes the served files answered from memory (single-threaded use, like recovery's walk).
   std::uint64_t served_bytes() const { return served_bytes_; }
@@ -78,7 +68,6 @@ class sealed_capture_fs : public fs::file_system {
  private:
   std::optional<std::uint64_t> segment_of(const std::filesystem::path& path) const;
 
-  fs::file_system& base_;
   std::filesystem::path journal_dir_;
   const captured_segments* serve_;
   recording* record_;

@@ -75,6 +75,32 @@ class file_system {
   virtual result<bool> exists(const std::filesystem::path& path) = 0;
 };
 
+// Passes every call to another file system; a wrapper overrides only what it changes (a
+// test's faults or observations, a slave's captured segments: journal/detail/sealed_capture.h).
+class forwarding_file_system : public file_system {
+ public:
+  explicit forwarding_file_system(file_system& base) : base_(base) {}
+  result<std::unique_ptr<file>> open(const std::filesystem::path& path, open_mode mode) override {
+    return base_.open(path, mode);
+  }
+  std::error_code rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
+    return base_.rename(from, to);
+  }
+  std::error_code remove(const std::filesystem::path& path) override { return base_.remove(path); }
+  std::error_code create_directories(const std::filesystem::path& path) override {
+    return base_.create_directories(path);
+  }
+  std::error_code sync_dir(const std::filesystem::path& dir) override { return base_.sync_dir(dir); }
+  result<std::vector<std::string>> list(const std::filesystem::path& dir) override { return base_.list(dir); }
+  result<bool> exists(const std::filesystem::path& path) override { return base_.exists(path); }
+
+ protected:
+  file_system& base() const { return base_; }
+
+ private:
+  file_system& base_;
+};
+
 // The process-wide POSIX implementation (thread-safe, stateless).
 file_system& posix_file_system();
 

@@ -244,6 +244,46 @@ void maintain(fixture& fx, store& s, std::uint64_t budget) {
   FAIL("compaction and GC did not settle in 400 passes");
 }
 
+// Copies the store directory as it is now into `to`: a kill -9's view (the page cache
+// survives the process). A file renamed away meanwhile (a checkpoint's temporary) is left
+// out, which is the crash before its creation; recovery removes temporaries anyway.
+void copy_store_now(const fsys::path& store, const fsys::path& to) {
+  fsys::create_directories(to);
+  for (const auto& entry : fsys::recursive_directory_iterator(store)) {
+    const auto rel = fsys::relative(entry.path(), store);
+    std::error_code ec;
+    if (entry.is_directory(ec)) {
+      fsys::create_directories(to / rel);
+      continue;
+    }
+    fsys::copy_file(entry.path(), to / rel, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) throw fsys::filesystem_error("snapshot", entry.path(), ec);
+  }
+}
+
+// Waits (at most `ticks` x 10 ms) until the store's own steps (checkpoints, compaction, the
+// checkpoints of its copies) rest: nothing new for half a second, no checkpoint file in writing.
+void wait_until_store_rests(fixture& fx, store& s, int ticks) {
+  auto activity = [&] {
+    return std::tuple{s.stats().checkpoint_encodes.load(), fx.count(event_kind::checkpoint_written),
+                      fx.count(event_kind::checkpoint_fallback), fx.count(event_kind::compaction_done),
+                      fx.count(event_kind::segment_deleted)};
+  };
+  auto quiet_since = std::chrono::steady_clock::now();
+  auto seen = activity();
+  for (int i = 0; i < ticks; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto now = activity();
+    if (now != seen) {
+      seen = now;
+      quiet_since = std::chrono::steady_clock::now();
+      continue;
+    }
+    const bool writing = std::get<0>(now) > std::get<1>(now) + std::get<2>(now);
+    if (!writing && std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(500)) return;
+  }
+}
+
 }  // namespace
 
 TEST_CASE("full replay after many rounds of GC and compaction equals the checkpointed index (seeded model check)") {
@@ -411,26 +451,17 @@ TEST_CASE("a crash at any point of compaction and GC loses nothing and duplicate
   // unlink (taken inside the file system's remove, on the writer thread, after it synced),
   // and one after every compaction step once the copies are durable. Each must recover,
   // from its checkpoints and from its segments alone, to the same live state.
-  class snapshotting_fs final : public tandem::fs::file_system {
+  class snapshotting_fs final : public tandem::fs::forwarding_file_system {
    public:
-    snapshotting_fs(fsys::path store, fsys::path out) : store_(std::move(store)), out_(std::move(out)) {}
+    snapshotting_fs(fsys::path store, fsys::path out)
+        : forwarding_file_system(tandem::fs::posix_file_system()), store_(std::move(store)), out_(std::move(out)) {}
     // A checkpoint file may be in writing on the store's checkpoint thread meanwhile: a
     // temporary that is renamed away between listing and copying is left out, which is
     // the crash before its creation (recovery removes temporaries anyway).
     void snapshot() {
       std::lock_guard lk(mu_);
       auto to = out_ / std::to_string(count_++);
-      fsys::create_directories(to);
-      for (const auto& entry : fsys::recursive_directory_iterator(store_)) {
-        const auto rel = fsys::relative(entry.path(), store_);
-        std::error_code ec;
-        if (entry.is_directory(ec)) {
-          fsys::create_directories(to / rel);
-          continue;
-        }
-        fsys::copy_file(entry.path(), to / rel, ec);
-        if (ec && ec != std::errc::no_such_file_or_directory) throw fsys::filesystem_error("snapshot", entry.path(), ec);
-      }
+      copy_store_now(store_, to);
     }
     std::size_t count() {
       std::lock_guard lk(mu_);
@@ -439,18 +470,12 @@ TEST_CASE("a crash at any point of compaction and GC loses nothing and duplicate
     tandem::fs::result<std::unique_ptr<tandem::fs::file>> open(const fsys::path& p, tandem::fs::open_mode m) override {
       return base().open(p, m);
     }
-    std::error_code rename(const fsys::path& a, const fsys::path& b) override { return base().rename(a, b); }
     std::error_code remove(const fsys::path& p) override {
       if (p.extension() == ".seg") snapshot();
       return base().remove(p);
     }
-    std::error_code create_directories(const fsys::path& p) override { return base().create_directories(p); }
-    std::error_code sync_dir(const fsys::path& d) override { return base().sync_dir(d); }
-    tandem::fs::result<std::vector<std::string>> list(const fsys::path& d) override { return base().list(d); }
-    tandem::fs::result<bool> exists(const fsys::path& p) override { return base().exists(p); }
 
    private:
-    static tandem::fs::file_system& base() { return tandem::fs::posix_file_system(); }
     fsys::path store_, out_;
     std::mutex mu_;
     std::size_t count_ = 0;
@@ -593,24 +618,7 @@ TEST_CASE("when the store's own compaction stops after copying a long tail, it c
     checkpoint_wait(*s);
     // Let the store's own steps (checkpoints, compaction, the checkpoint of its copies) end:
     // nothing new for half a second and no checkpoint file in writing.
-    auto activity = [&] {
-      return std::tuple{s->stats().checkpoint_encodes.load(), fx.count(event_kind::checkpoint_written),
-                        fx.count(event_kind::checkpoint_fallback), fx.count(event_kind::compaction_done),
-                        fx.count(event_kind::segment_deleted)};
-    };
-    auto quiet_since = std::chrono::steady_clock::now();
-    auto seen = activity();
-    for (int i = 0; i < 1000; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      const auto now = activity();
-      if (now != seen) {
-        seen = now;
-        quiet_since = std::chrono::steady_clock::now();
-        continue;
-      }
-      const bool writing = std::get<0>(now) > std::get<1>(now) + std::get<2>(now);
-      if (!writing && std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(500)) break;
-    }
+    wait_until_store_rests(fx, *s, 1000);
     REQUIRE(fx.count(event_kind::compaction_done) > 0);
     const auto live = s->index();
     s.reset();
@@ -690,9 +698,10 @@ namespace {
 // as they are now are what the next open sees). Writes run on the writer thread, which
 // waits meanwhile; a checkpoint file in writing on its own thread may be left out, which
 // is the kill before its rename.
-class kill_at_every_write_fs final : public tandem::fs::file_system {
+class kill_at_every_write_fs final : public tandem::fs::forwarding_file_system {
  public:
-  kill_at_every_write_fs(fsys::path store, fsys::path out) : store_(std::move(store)), out_(std::move(out)) {}
+  kill_at_every_write_fs(fsys::path store, fsys::path out)
+      : forwarding_file_system(tandem::fs::posix_file_system()), store_(std::move(store)), out_(std::move(out)) {}
 
   std::atomic<bool> armed{false};
 
@@ -707,12 +716,6 @@ class kill_at_every_write_fs final : public tandem::fs::file_system {
     if (!f || p.extension() != ".seg") return f;
     return std::unique_ptr<tandem::fs::file>(std::make_unique<file>(*this, std::move(f.value())));
   }
-  std::error_code rename(const fsys::path& a, const fsys::path& b) override { return base().rename(a, b); }
-  std::error_code remove(const fsys::path& p) override { return base().remove(p); }
-  std::error_code create_directories(const fsys::path& p) override { return base().create_directories(p); }
-  std::error_code sync_dir(const fsys::path& d) override { return base().sync_dir(d); }
-  tandem::fs::result<std::vector<std::string>> list(const fsys::path& d) override { return base().list(d); }
-  tandem::fs::result<bool> exists(const fsys::path& p) override { return base().exists(p); }
 
  private:
   class file final : public tandem::fs::file {
@@ -745,19 +748,8 @@ class kill_at_every_write_fs final : public tandem::fs::file_system {
     if (!armed) return;
     std::lock_guard lk(mu_);
     auto to = out_ / std::to_string(count_++);
-    fsys::create_directories(to);
-    for (const auto& entry : fsys::recursive_directory_iterator(store_)) {
-      const auto rel = fsys::relative(entry.path(), store_);
-      std::error_code ec;
-      if (entry.is_directory(ec)) {
-        fsys::create_directories(to / rel);
-        continue;
-      }
-      fsys::copy_file(entry.path(), to / rel, ec);
-      if (ec && ec != std::errc::no_such_file_or_directory) throw fsys::filesystem_error("snapshot", entry.path(), ec);
-    }
+    copy_store_now(store_, to);
   }
-  static tandem::fs::file_system& base() { return tandem::fs::posix_file_system(); }
   fsys::path store_, out_;
   std::mutex mu_;
   std::size_t count_ = 0;
@@ -814,24 +806,7 @@ TEST_CASE("a long compaction by the store itself checkpoints as it copies: a kil
     checkpoint_wait(*s);
     // The store's own steps run until compaction is over: nothing new for half a second
     // and no checkpoint file in writing.
-    auto activity = [&] {
-      return std::tuple{s->stats().checkpoint_encodes.load(), fx.count(event_kind::checkpoint_written),
-                        fx.count(event_kind::checkpoint_fallback), fx.count(event_kind::compaction_done),
-                        fx.count(event_kind::segment_deleted)};
-    };
-    auto quiet_since = std::chrono::steady_clock::now();
-    auto seen = activity();
-    for (int i = 0; i < 3000; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      const auto now = activity();
-      if (now != seen) {
-        seen = now;
-        quiet_since = std::chrono::steady_clock::now();
-        continue;
-      }
-      const bool writing = std::get<0>(now) > std::get<1>(now) + std::get<2>(now);
-      if (!writing && std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(500)) break;
-    }
+    wait_until_store_rests(fx, *s, 3000);
     kfs.armed = false;
     std::uint64_t copies = 0;
     for (const auto& e : fx.log.of(event_kind::compaction_done)) copies += e.count;

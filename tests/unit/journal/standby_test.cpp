@@ -221,25 +221,35 @@ TEST_CASE("the preload's settled segment starts stand in for reading them at ope
 }
 
 // The POSIX file system, noting which files are opened read-only.
-class opens_noted : public fs::file_system {
+class opens_noted : public fs::forwarding_file_system {
  public:
+  opens_noted() : forwarding_file_system(posix_fs()) {}
   std::vector<fsys::path> read_only_opens;
   std::function<void(const fsys::path&)> on_open;
   fs::result<std::unique_ptr<fs::file>> open(const fsys::path& path, fs::open_mode mode) override {
     if (mode == fs::open_mode::read_only) read_only_opens.push_back(path);
     if (on_open) on_open(path);
-    return posix_fs().open(path, mode);
+    return base().open(path, mode);
   }
-  std::error_code rename(const fsys::path& from, const fsys::path& to) override { return posix_fs().rename(from, to); }
-  std::error_code remove(const fsys::path& path) override { return posix_fs().remove(path); }
-  std::error_code create_directories(const fsys::path& path) override { return posix_fs().create_directories(path); }
-  std::error_code sync_dir(const fsys::path& dir) override { return posix_fs().sync_dir(dir); }
-  fs::result<std::vector<std::string>> list(const fsys::path& dir) override { return posix_fs().list(dir); }
-  fs::result<bool> exists(const fsys::path& path) override { return posix_fs().exists(path); }
   bool opened(const fsys::path& path) const {
     return std::find(read_only_opens.begin(), read_only_opens.end(), path) != read_only_opens.end();
   }
 };
+
+// The takeover's open with the slave's preload, noting which files it opens (the store
+// goes first: it uses `noted`).
+struct takeover {
+  opens_noted noted;
+  recovery_report report;
+  std::unique_ptr<store> opened;
+};
+std::unique_ptr<takeover> take_over(fixture& fx, options o, std::shared_ptr<preloaded_checkpoint> pre) {
+  auto t = std::make_unique<takeover>();
+  o.preloaded = std::move(pre);
+  o.fs = &t->noted;
+  t->opened = fx.open(o, &t->report);
+  return t;
+}
 
 std::vector<std::uint64_t> segments_of(const fixture& fx) {
   auto inv = detail::take_inventory(posix_fs(), fx.jdir());
@@ -276,12 +286,8 @@ TEST_CASE("the preload holds the sealed segments after its checkpoint; the takeo
   auto pre = slave.take();
   REQUIRE(pre);
   CHECK(!pre->sealed.contains(segments.back()));  // the master was writing it
-  opens_noted noted;
-  auto with = o;
-  with.preloaded = pre;
-  with.fs = &noted;
-  recovery_report rep;
-  auto taken_over = fx.open(with, &rep);
+  auto t = take_over(fx, o, pre);
+  auto& [noted, rep, taken_over] = *t;
   CHECK(rep.preloaded_segment_bytes > 100 * 1024);
   for (const auto& [seq, capture] : pre->sealed) CHECK(!noted.opened(detail::segment_path(fx.jdir(), seq)));
   CHECK(noted.opened(detail::segment_path(fx.jdir(), segments.back())));
@@ -319,12 +325,8 @@ TEST_CASE("a sealed segment that is the last one again at the takeover is read f
   fsys::remove(detail::segment_path(fx.jdir(), segments.back()));
   temp_dir control_dir{"tandem-standby"};
   const auto control = copy_of_store(fx, control_dir);
-  opens_noted noted;
-  auto with = o;
-  with.preloaded = pre;
-  with.fs = &noted;
-  recovery_report rep;
-  auto taken_over = fx.open(with, &rep);
+  auto t = take_over(fx, o, pre);
+  auto& [noted, rep, taken_over] = *t;
   CHECK(noted.opened(detail::segment_path(fx.jdir(), captured_last)));
   std::uint64_t served_at_most = 0;
   for (const auto& [seq, capture] : pre->sealed)

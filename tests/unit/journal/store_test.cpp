@@ -348,8 +348,9 @@ TEST_CASE("a checkpoint file in writing holds up no append, and counts only once
   // fsync and rename ran on the writer thread and every append queued meanwhile waited
   // (100-200 ms on CephFS: a new master's first RECEIPT after its takeover checkpoint).
   // This file system holds the checkpoint's temporary at its creation until released.
-  class gated_fs final : public tandem::fs::file_system {
+  class gated_fs final : public tandem::fs::forwarding_file_system {
    public:
+    gated_fs() : forwarding_file_system(tandem::fs::posix_file_system()) {}
     tandem::fs::result<std::unique_ptr<tandem::fs::file>> open(const fsys::path& p, tandem::fs::open_mode m) override {
       if (m == tandem::fs::open_mode::create_exclusive && p.filename().string().find(".ckpt") != std::string::npos) {
         std::unique_lock lk(mu_);
@@ -359,12 +360,6 @@ TEST_CASE("a checkpoint file in writing holds up no append, and counts only once
       }
       return base().open(p, m);
     }
-    std::error_code rename(const fsys::path& a, const fsys::path& b) override { return base().rename(a, b); }
-    std::error_code remove(const fsys::path& p) override { return base().remove(p); }
-    std::error_code create_directories(const fsys::path& p) override { return base().create_directories(p); }
-    std::error_code sync_dir(const fsys::path& d) override { return base().sync_dir(d); }
-    tandem::fs::result<std::vector<std::string>> list(const fsys::path& d) override { return base().list(d); }
-    tandem::fs::result<bool> exists(const fsys::path& p) override { return base().exists(p); }
     bool wait_held() {
       std::unique_lock lk(mu_);
       return cv_.wait_for(lk, std::chrono::seconds(30), [&] { return held_; });
@@ -376,7 +371,6 @@ TEST_CASE("a checkpoint file in writing holds up no append, and counts only once
     }
 
    private:
-    static tandem::fs::file_system& base() { return tandem::fs::posix_file_system(); }
     std::mutex mu_;
     std::condition_variable cv_;
     bool held_ = false;
