@@ -555,6 +555,7 @@ std::unique_ptr<checkpoint_preload> broker_process::start_checkpoint_preload() {
   if (cfg_.checkpoint_preload_interval.count() == 0) return nullptr;
   return std::make_unique<checkpoint_preload>(
       cfg_.store, cfg_.engine.dedup_window, cfg_.engine.dedup_max_producers, cfg_.checkpoint_preload_interval,
+      cfg_.checkpoint_preload_segment_bytes,
       [this](const checkpoint_preload::status& s) {
         nlohmann::json j{{"lsn", s.lsn},
                          {"live_messages", s.live_messages},

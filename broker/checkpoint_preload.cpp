@@ -10,8 +10,8 @@ namespace tandem::broker {
 
 checkpoint_preload::checkpoint_preload(std::filesystem::path store, std::size_t producer_window,
                                        std::size_t max_producers, std::chrono::milliseconds interval,
-                                       std::function<void(const status&)> on_status)
-    : preloader_(std::move(store), producer_window, max_producers), interval_(interval),
+                                       std::uint64_t sealed_bytes, std::function<void(const status&)> on_status)
+    : preloader_(std::move(store), producer_window, max_producers, nullptr, sealed_bytes), interval_(interval),
       on_status_(std::move(on_status)), thread_([this](std::stop_token stop) { run(stop); }) {}
 
 checkpoint_preload::~checkpoint_preload() = default;

@@ -26,7 +26,8 @@ class checkpoint_preload {
   // `on_status` runs on the preload's thread after each checkpoint it loads, and when the
   // sealed segments it holds change.
   checkpoint_preload(std::filesystem::path store, std::size_t producer_window, std::size_t max_producers,
-                     std::chrono::milliseconds interval, std::function<void(const status&)> on_status);
+                     std::chrono::milliseconds interval, std::uint64_t sealed_bytes,
+                     std::function<void(const status&)> on_status);
   ~checkpoint_preload();  // stops and joins
 
   // Stops the thread (waiting for a checkpoint load in progress: the takeover would read

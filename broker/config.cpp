@@ -513,6 +513,9 @@ const std::map<std::string_view, loader>& loaders() {
     simple("lock_poll_interval_ms", [](const json& v, config& c) { return read_ms(v, c.lock_poll_interval, 10, 60000); });
     simple("checkpoint_preload_interval_ms",
            [](const json& v, config& c) { return read_ms(v, c.checkpoint_preload_interval, 0, 60000); });
+    simple("checkpoint_preload_segment_bytes", [](const json& v, config& c) {
+      return read_unsigned(v, c.checkpoint_preload_segment_bytes, 0, u64_max);
+    });
     simple("takeover_delay_ms", [](const json& v, config& c) -> std::string {
       if (v.is_null()) {
         c.takeover_delay.reset();

@@ -34,6 +34,9 @@
 //   checkpoint_preload_interval_ms  integer 0..60000: a slave     250
 //                           looks this often for a new checkpoint
 //                           to preload (journal/standby.h); 0 = off
+//   checkpoint_preload_segment_bytes  integer >= 0: a slave holds  134217728
+//                           at most this much of the sealed segments
+//                           after that checkpoint; 0 = none
 //   fence_command           shell command or null (broker/fence_hook.h)  null
 //   fence_after_ms          integer 100..600000                  5000
 //   fence_timeout_ms        integer 100..600000                  30000
@@ -140,6 +143,9 @@ struct config {
   // How often a slave looks for a new checkpoint to read and decode ahead of a takeover
   // (journal/standby.h); 0 = it preloads nothing.
   std::chrono::milliseconds checkpoint_preload_interval{250};
+  // At most this many bytes of the sealed segments after the preloaded checkpoint, held by
+  // a slave so that its takeover reads only the last segment (journal/standby.h); 0 = none.
+  std::uint64_t checkpoint_preload_segment_bytes = 128ull << 20;
   // The fence hook (broker/fence_hook.h): unset = no fencing.
   std::optional<std::string> fence_command;
   std::chrono::milliseconds fence_after{5000};

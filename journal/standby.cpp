@@ -60,9 +60,9 @@ struct checkpoint_preloader::segment_starts {
 };
 
 checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
-                                           std::size_t max_producers, fs::file_system* fs)
+                                           std::size_t max_producers, fs::file_system* fs, std::uint64_t sealed_bytes)
     : dir_(std::move(dir)), producer_window_(producer_window), max_producers_(max_producers),
-      fs_(fs ? *fs : fs::posix_file_system()), starts_(std::make_unique<segment_starts>()) {}
+      fs_(fs ? *fs : fs::posix_file_system()), sealed_bytes_(sealed_bytes), starts_(std::make_unique<segment_starts>()) {}
 
 checkpoint_preloader::~checkpoint_preloader() = default;
 
@@ -194,7 +194,7 @@ void checkpoint_preloader::capture_sealed_segments(const store_id& id, const std
   for (const auto& [seq, c] : captured) held_bytes += c->bytes();
   detail::sealed_capture_fs::recording rec;
   rec.stop = &stop_capturing_;
-  rec.budget = held_bytes < sealed_capture_budget ? sealed_capture_budget - held_bytes : 0;
+  rec.budget = held_bytes < sealed_bytes_ ? sealed_bytes_ - held_bytes : 0;
   if (rec.budget == 0) return;
   detail::sealed_capture_fs view(fs_, jdir, &captured, &rec);
   detail::walk_input in;

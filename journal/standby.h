@@ -18,7 +18,7 @@
 // the last segments, and it reads the sealed segments of the log after the held
 // checkpoint (detail/sealed_capture.h: a segment before the last is never rewritten), so
 // the takeover replays them from memory and reads only the last segment. That costs the
-// slave the memory of those segments' data, at most sealed_capture_budget bytes. It never
+// slave the memory of those segments' data, at most `sealed_bytes` (constructor). It never
 // reads the segment the master is appending to: a network file system's client cache may
 // keep what it read while the master writes on.
 //
@@ -50,8 +50,9 @@ class checkpoint_preloader {
   // `dir` is the store directory (the one holding DIR/identity and DIR/journal). The two
   // sizes must be the ones the broker will open the store with (options::producer_window,
   // max_producers); store::open ignores a preload built with others.
+  // `sealed_bytes`: the most it holds of sealed segments (0 = none).
   checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window, std::size_t max_producers,
-                       fs::file_system* fs = nullptr);
+                       fs::file_system* fs = nullptr, std::uint64_t sealed_bytes = default_sealed_bytes);
   ~checkpoint_preloader();
   checkpoint_preloader(const checkpoint_preloader&) = delete;
   checkpoint_preloader& operator=(const checkpoint_preloader&) = delete;
@@ -70,10 +71,10 @@ class checkpoint_preloader {
     std::uint64_t sealed_bytes = 0;
   };
 
-  // At most this many bytes of sealed segments are held (beyond it the takeover reads
-  // the rest itself). The log after a checkpoint is at most checkpoint_every_bytes of
-  // appends (64 MiB by default) plus what compaction copies.
-  static constexpr std::uint64_t sealed_capture_budget = 128ull << 20;
+  // The default of `sealed_bytes`: at most this many bytes of sealed segments are held
+  // (beyond it the takeover reads the rest itself). The log after a checkpoint is at most
+  // checkpoint_every_bytes of appends (64 MiB by default) plus what compaction copies.
+  static constexpr std::uint64_t default_sealed_bytes = 128ull << 20;
 
   // Loads the store's newest checkpoint when it is not the one held. Errors: the store has
   // no identity yet (errc::not_a_store), the journal directory cannot be listed (OS
@@ -93,6 +94,7 @@ class checkpoint_preloader {
   std::size_t producer_window_;
   std::size_t max_producers_;
   fs::file_system& fs_;
+  std::uint64_t sealed_bytes_;
   std::mutex mutex_;  // guards held_ (take() may come from another thread)
   std::shared_ptr<preloaded_checkpoint> held_;
   void learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,

@@ -547,7 +547,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   impl& s = *p;
   s.id = ident.value().id;
   // The preload goes with the reader: the store keeps none of it (its sealed segments'
-  // bytes are up to checkpoint_preloader::sealed_capture_budget) beyond what recovery took.
+  // bytes: up to checkpoint_preloader's `sealed_bytes`) beyond what recovery took.
   auto log = log_reader(fs, s.jdir, s.id,
                         {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report,
                          std::move(s.opts.preloaded)},

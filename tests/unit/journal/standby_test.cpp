@@ -307,6 +307,30 @@ TEST_CASE("the preload holds the sealed segments after its checkpoint; the takeo
   }
 }
 
+TEST_CASE("a preload given no room for sealed segments holds none, and one given less holds that much") {
+  fixture fx;
+  const auto o = long_tail_leaving(fx);
+  checkpoint_preloader none(fx.dir.path(), o.producer_window, o.max_producers, nullptr, 0);
+  checkpoint_preloader some(fx.dir.path(), o.producer_window, o.max_producers, nullptr, 100 * 1024);
+  run_master(fx, o, {{1, 20}}, [&](store& master) {
+    append_messages(master, 21, 1500);
+    auto r = none.refresh();
+    REQUIRE(r);
+    CHECK(r.value().loaded_now);  // the checkpoint still is preloaded
+    CHECK(r.value().sealed_segments == 0);
+    auto s = some.refresh();
+    REQUIRE(s);
+    CHECK(s.value().sealed_bytes > 0);
+    CHECK(s.value().sealed_bytes <= 100 * 1024);
+  });
+  auto pre = some.take();
+  REQUIRE(pre);
+  auto t = take_over(fx, o, pre);
+  CHECK(t->report.preloaded_segment_bytes > 0);
+  CHECK(t->report.preloaded_segment_bytes <= 100 * 1024);
+  CHECK(t->opened->index().live_messages() == 1500);
+}
+
 TEST_CASE("a sealed segment that is the last one again at the takeover is read from its file") {
   fixture fx;
   const auto o = long_tail_leaving(fx);
