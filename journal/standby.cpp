@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -57,6 +58,14 @@ struct checkpoint_preloader::segment_starts {
   store_id id;
   detail::known_segment_starts known;
   detail::captured_segments sealed;
+  // Where the last reading of sealed segments that went to the end ended: its last
+  // segment and the lsn of the last record there. The next reading starts after it, so
+  // that each sealed segment is verified once, not again at every segment roll.
+  struct capture_end {
+    std::uint64_t segment = 0;
+    std::uint64_t last_lsn = 0;
+  };
+  std::optional<capture_end> captured_to;
 };
 
 checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
@@ -116,7 +125,7 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
       out.lsn = before->newest.file.lsn;
       out.live_messages = before->newest.meta.live_messages;
       out.bytes = before->newest.file.size;
-      capture_sealed_segments(id, jdir, inv.value().segments, *before);
+      out.sealed_bytes_read_again = capture_sealed_segments(id, jdir, inv.value().segments, *before);
     }
     std::lock_guard lock(mutex_);
     if (held_) hand_over(*held_, out);
@@ -159,7 +168,7 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   out.bytes = loaded->newest.file.size;
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   loaded->image = std::move(image);
-  capture_sealed_segments(id, jdir, inv.value().segments, *loaded);
+  out.sealed_bytes_read_again = capture_sealed_segments(id, jdir, inv.value().segments, *loaded);
   std::lock_guard lock(mutex_);
   hand_over(*loaded, out);
   held_ = std::move(loaded);
@@ -178,24 +187,24 @@ void checkpoint_preloader::hand_over(preloaded_checkpoint& held, outcome& out) c
 // position on that are not held yet, by walking them as recovery will walk them, so that
 // what recovery reads is what is held; forgets those before the replay position or gone
 // (compacted). A walk that fails keeps nothing new: recovery reads those itself and
-// reports what is wrong.
-void checkpoint_preloader::capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
-                                                   const std::vector<std::uint64_t>& segments,
-                                                   const preloaded_checkpoint& held) {
-  if (stop_capturing_.load()) return;
+// reports what is wrong. Returns the bytes of held segments it read again.
+std::uint64_t checkpoint_preloader::capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
+                                                            const std::vector<std::uint64_t>& segments,
+                                                            const preloaded_checkpoint& held) {
+  if (stop_capturing_.load()) return 0;
   auto& captured = starts_->sealed;
   const auto& meta = held.newest.meta;
   std::vector<std::uint64_t> sealed;
   for (auto seq : segments)
     if (seq >= meta.replay.segment && seq != segments.back()) sealed.push_back(seq);
   std::erase_if(captured, [&](const auto& kv) { return !std::binary_search(sealed.begin(), sealed.end(), kv.first); });
-  if (std::all_of(sealed.begin(), sealed.end(), [&](std::uint64_t seq) { return captured.contains(seq); })) return;
+  if (std::all_of(sealed.begin(), sealed.end(), [&](std::uint64_t seq) { return captured.contains(seq); })) return 0;
   std::uint64_t held_bytes = 0;
   for (const auto& [seq, c] : captured) held_bytes += c->bytes();
   detail::sealed_capture_fs::recording rec;
   rec.stop = &stop_capturing_;
   rec.budget = held_bytes < sealed_bytes_ ? sealed_bytes_ - held_bytes : 0;
-  if (rec.budget == 0) return;
+  if (rec.budget == 0) return 0;
   detail::sealed_capture_fs view(fs_, jdir, &captured, &rec);
   detail::walk_input in;
   in.fs = &view;
@@ -204,11 +213,36 @@ void checkpoint_preloader::capture_sealed_segments(const store_id& id, const std
   in.id = id;
   in.start = meta.replay;
   in.last_lsn = meta.lsn;
+  go_on_from_last_capture(sealed, in);
   for (const auto& [seq, start] : starts_->known)
     if (start.fence) in.fences.push_back(*start.fence);
   in.fences.push_back(detail::fence_point{meta.max_epoch, meta.cut, meta.cut});
-  if (!detail::walk(in, [](const detail::walk_item&) { return true; })) return;
+  // Over budget, the rest is left to the takeover: reading it here would keep nothing.
+  bool to_the_end = true;
+  auto walked = detail::walk(in, [&](const detail::walk_item&) { return to_the_end = rec.budget > 0; });
+  if (!walked) return view.served_bytes();
   for (auto& [seq, c] : rec.segments) captured[seq] = std::move(c);
+  if (to_the_end) starts_->captured_to = segment_starts::capture_end{in.segments.back(), walked.value().last_lsn};
+  return view.served_bytes();
+}
+
+// Starts `in` at the first sealed segment after the last complete capture when every one
+// from the replay position to that capture's end is still held: the walk there would only
+// verify again, from memory, what it verified when it read them.
+void checkpoint_preloader::go_on_from_last_capture(const std::vector<std::uint64_t>& sealed,
+                                                   detail::walk_input& in) const {
+  const auto& end = starts_->captured_to;
+  if (!end || end->segment < in.start.segment) return;
+  std::vector<std::uint64_t> after;
+  for (auto seq : sealed) {
+    if (seq > end->segment) after.push_back(seq);
+    else if (!starts_->sealed.contains(seq)) return;
+  }
+  if (after.empty()) return;
+  // lsns run on across adjacent segments; after a gap (a segment deleted) the walk resyncs.
+  in.last_lsn = after.front() == end->segment + 1 ? end->last_lsn : 0;
+  in.start = {after.front(), 0};
+  in.segments = std::move(after);
 }
 
 // Reads the first record of each segment not yet settled, except the last one; forgets
@@ -226,6 +260,7 @@ void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::f
   if (!(starts_->id == id)) {
     known.clear();
     starts_->sealed.clear();
+    starts_->captured_to.reset();
     starts_->id = id;
   }
   std::erase_if(known, [&](const auto& kv) { return !std::binary_search(segments.begin(), segments.end(), kv.first); });

@@ -42,6 +42,7 @@ namespace tandem::journal {
 
 namespace detail {
 struct preloaded_checkpoint;
+struct walk_input;
 }
 using preloaded_checkpoint = detail::preloaded_checkpoint;
 
@@ -69,6 +70,9 @@ class checkpoint_preloader {
     // Sealed segments held after the checkpoint, and their bytes in memory.
     std::uint64_t sealed_segments = 0;
     std::uint64_t sealed_bytes = 0;
+    // Bytes of segments already held that this call's reading of sealed segments went over
+    // again (from memory). 0 when it went on from where the last complete reading ended.
+    std::uint64_t sealed_bytes_read_again = 0;
   };
 
   // The default of `sealed_bytes`: at most this many bytes of sealed segments are held
@@ -99,8 +103,9 @@ class checkpoint_preloader {
   std::shared_ptr<preloaded_checkpoint> held_;
   void learn_segment_starts(const store_id& id, const std::filesystem::path& jdir,
                             const std::vector<std::uint64_t>& segments);
-  void capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
-                               const std::vector<std::uint64_t>& segments, const preloaded_checkpoint& held);
+  std::uint64_t capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
+                                        const std::vector<std::uint64_t>& segments, const preloaded_checkpoint& held);
+  void go_on_from_last_capture(const std::vector<std::uint64_t>& sealed, detail::walk_input& in) const;
   void hand_over(preloaded_checkpoint& held, outcome& out) const;
   std::uint64_t skipped_lsn_ = 0;  // refresh's own
   struct segment_starts;

@@ -307,6 +307,47 @@ TEST_CASE("the preload holds the sealed segments after its checkpoint; the takeo
   }
 }
 
+TEST_CASE("each sealed segment is read once: after a segment roll the preload reads only the new ones") {
+  fixture fx;
+  const auto o = long_tail_leaving(fx);
+  opens_noted noted;
+  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers, &noted);
+  auto master = fx.open(o);
+  append_messages(*master, 1, 20);
+  checkpoint_wait(*master);
+  append_messages(*master, 21, 1500);
+  auto first = slave.refresh();
+  REQUIRE(first);
+  REQUIRE(first.value().sealed_segments >= 2);
+  CHECK(first.value().sealed_bytes_read_again == 0);  // nothing was held yet
+  const auto before = segments_of(fx);
+  append_messages(*master, 1501, 3000);  // the last segment seals, and more after it
+  const auto after = segments_of(fx);
+  REQUIRE(after.size() >= before.size() + 2);
+  noted.read_only_opens.clear();
+  auto second = slave.refresh();
+  REQUIRE(second);
+  CHECK(second.value().sealed_segments == after.size() - 1 - (before.size() - 1 - first.value().sealed_segments));
+  CHECK(second.value().sealed_bytes_read_again == 0);
+  // Of the segments, only those sealed since the first refresh were opened to be read.
+  for (std::size_t i = 0; i + 1 < before.size(); ++i)
+    CHECK(std::count(noted.read_only_opens.begin(), noted.read_only_opens.end(),
+                     detail::segment_path(fx.jdir(), before[i])) == 0);
+  master.reset();
+  temp_dir control_dir{"tandem-standby"};
+  const auto control = copy_of_store(fx, control_dir);
+
+  auto pre = slave.take();
+  REQUIRE(pre);
+  auto t = take_over(fx, o, pre);
+  CHECK(t->report.preloaded_segment_bytes == second.value().sealed_bytes);
+  for (const auto& [seq, capture] : pre->sealed) CHECK(!t->noted.opened(detail::segment_path(fx.jdir(), seq)));
+  recovery_report plain_rep;
+  auto plain = fx.open_at(control, o, &plain_rep);
+  CHECK(plain_rep.records_replayed == t->report.records_replayed);
+  CHECK(live_set(plain->index()) == live_set(t->opened->index()));
+}
+
 TEST_CASE("a preload given no room for sealed segments holds none, and one given less holds that much") {
   fixture fx;
   const auto o = long_tail_leaving(fx);
