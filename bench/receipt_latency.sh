@@ -11,8 +11,10 @@
 #      p99.9 and max, as tandem-bench measures them (SEND written -> RECEIPT read).
 # Beside each round: tandemd's own fdatasyncs during the half-rate run (from /metrics: count,
 # mean, share over 2 ms, records per group commit), and fio's raw 1 KiB write+fdatasync
-# p50/p99 on the same file system (the floor under any RECEIPT). One line per round; load
-# averages beside it.
+# p50/p99 on the same file system, and bench/receipt_floor.py at the same half rate: an
+# ideal group commit with no CPU or network cost, the floor under any broker's RECEIPT
+# latency on this file system (p50/p99, and its fdatasyncs over 5 ms). One line per round;
+# load averages beside it.
 # Ports 47613-47614; the store lives under ${STORE_BASE:-/var/tmp/tandem-latency}.
 set -euo pipefail
 BUILD=${1:-build}; ROUNDS=${2:-3}; SECS=${3:-8}
@@ -41,7 +43,8 @@ a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 d = {k: b[k] - a.get(k, 0) for k in b}
 n = d["tandem_journal_fsync_seconds_count"]
 over = n - d["tandem_journal_fsync_seconds_bucket{le=\"0.002\"}"]
-print("%d\t%.3f\t%.2f%%\t%.1f" % (n, 1000 * d["tandem_journal_fsync_seconds_sum"] / n, 100 * over / n,
+over5 = n - d["tandem_journal_fsync_seconds_bucket{le=\"0.005\"}"]
+print("%d\t%.3f\t%.2f%% (%d over 5 ms)\t%.1f" % (n, 1000 * d["tandem_journal_fsync_seconds_sum"] / n, 100 * over / n, over5,
       d["tandem_journal_group_records_total"] / d["tandem_journal_groups_total"]))' "$1" "$2"
 }
 fio_sync() {  # raw 1 KiB write+fdatasync latency on the store's file system: p50 p99 (ms)
@@ -52,7 +55,14 @@ j = json.load(sys.stdin)["jobs"][0]["sync"]["lat_ns"]["percentile"]
 print("%.3f %.3f" % (j["50.000000"] / 1e6, j["99.000000"] / 1e6))'
   rm -f "$BASE"/raw.*
 }
-printf 'round\tpeak_msg_s\thalf_rate\thalf_msg_s\tp50_ms\tp99_ms\tp99_9_ms\tmax_ms\tfsyncs\tfsync_mean_ms\tfsync_over_2ms\trecords_per_group\tfio_fdatasync_p50_p99_ms\tload\n'
+floor() {  # the ideal group commit at RATE: p50 p99 (ms) and fdatasyncs over 5 ms
+  /usr/bin/python3 "$(dirname "$0")/receipt_floor.py" "$BASE" --producers 16 --rate "$1" --seconds "$SECS" |
+    /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print("%.3f %.3f %d" % (j["latency_ms"]["p50"], j["latency_ms"]["p99"], j["fdatasyncs_over_5ms"]))'
+}
+printf 'round\tpeak_msg_s\thalf_rate\thalf_msg_s\tp50_ms\tp99_ms\tp99_9_ms\tmax_ms\tfsyncs\tfsync_mean_ms\tfsync_over_2ms\trecords_per_group\tfio_fdatasync_p50_p99_ms\tfloor_p50_p99_ms_over5ms\tload\n'
 for r in $(seq 1 "$ROUNDS"); do
   rm -rf "$BASE/store"
   "$BUILD/broker/tandemd" --config "$BASE/tandemd.json" --store "$BASE/store" --create-store \
@@ -69,6 +79,7 @@ assert not j["errors"], j["errors"]
 print("\t".join([str(round(s["msgs_per_s"]))] + ["%.3f" % l[k] for k in ("p50", "p99", "p99_9", "max")]))')
   journal=$(journal_delta "$before" "$(journal_figures)")
   kill "$pid"; wait "$pid" || true
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$peak" "$half" "$line" "$journal" "$(fio_sync)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$peak" "$half" "$line" "$journal" "$(fio_sync)" "$(floor "$half")" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
 rm -rf "$BASE/store"
