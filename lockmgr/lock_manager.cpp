@@ -339,9 +339,35 @@ std::optional<loss> lock_manager::check_lock_path(const file_identity& ours) {
 }
 
 std::optional<loss> lock_manager::check_epoch() {
+  if (auto l = epoch_check_fault()) return l;
+  return read_and_check_epoch();
+}
+
+// One call to the file system less per journal group than check_epoch (no size lookup:
+// a FUSE or NFS round trip each, docs/failover.md section 1): the file is read for exactly
+// as many bytes as ours has and compared with it. Any other valid epoch differs within those
+// bytes (its digits, then a newline), and a failed open or read, or any difference, goes
+// to check_epoch's full read, which says what is wrong. Damage past those bytes of an
+// otherwise unchanged file is left to the watchdog's full check.
+std::optional<loss> lock_manager::confirm_epoch() {
+  if (auto l = epoch_check_fault()) return l;
+  const std::string ours = encode_epoch(epoch_.load());
+  if (auto f = fs_.open(opts_.dir / epoch_file_name, fs::open_mode::read_only)) {
+    std::string now(ours.size(), '\0');
+    auto n = f.value()->read_at(std::as_writable_bytes(std::span(now)), 0);
+    if (n && n.value() == ours.size() && now == ours) return std::nullopt;
+  }
+  return read_and_check_epoch();
+}
+
+std::optional<loss> lock_manager::epoch_check_fault() {
+  const auto ec = opts_.check_fault ? opts_.check_fault(check_step::epoch) : std::error_code{};
+  if (!ec) return std::nullopt;
+  return loss{loss_reason::epoch_unreadable, ec, "cannot read " + (opts_.dir / epoch_file_name).string() + ": " + ec.message()};
+}
+
+std::optional<loss> lock_manager::read_and_check_epoch() {
   const auto epoch_path = (opts_.dir / epoch_file_name).string();
-  if (auto ec = opts_.check_fault ? opts_.check_fault(check_step::epoch) : std::error_code{})
-    return loss{loss_reason::epoch_unreadable, ec, "cannot read " + epoch_path + ": " + ec.message()};
   auto text = fs::read_file(fs_, opts_.dir / epoch_file_name);
   if (!text)
     return loss{loss_reason::epoch_unreadable, text.error(), "cannot read " + epoch_path + ": " + text.error().message()};
@@ -418,7 +444,7 @@ std::error_code lock_manager::confirm() {
   // share nothing but state_ (declare_lost is safe from any thread).
   const auto start = boottime_ns();
   auto l = check_lock_path(held_identity_);
-  if (!l) l = check_epoch();
+  if (!l) l = confirm_epoch();
   stats_.confirms.fetch_add(1, std::memory_order_relaxed);
   stats_.confirm_nanoseconds.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, boottime_ns() - start)),
                                        std::memory_order_relaxed);

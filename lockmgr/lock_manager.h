@@ -262,6 +262,10 @@ class lock_manager {
   std::optional<loss> check_locked();  // REQUIRES: check_mutex_ held
   std::optional<loss> check_lock_path(const file_identity& ours);
   std::optional<loss> check_epoch();
+  // confirm()'s read of DIR/epoch: one read of exactly our own epoch file's bytes.
+  std::optional<loss> confirm_epoch();
+  std::optional<loss> epoch_check_fault();
+  std::optional<loss> read_and_check_epoch();
   std::chrono::milliseconds predecessor_wait(const acquisition& a) const;
   bool wait_for_predecessor(acquisition& a, std::chrono::milliseconds wait);
   std::optional<loss> run_check(bool only_if_stale);

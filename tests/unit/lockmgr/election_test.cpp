@@ -299,6 +299,34 @@ TEST_CASE("issue 12: confirm answers lost at once after the lock file is replace
   }
 }
 
+// confirm() reads DIR/epoch for exactly as many bytes as its own epoch's file has (one read
+// less per journal group). Every other content must still be a loss: a newer epoch with more
+// digits, a file cut short, and a malformed spelling of the same number.
+TEST_CASE("confirm's one read of the epoch file tells every other content from its own") {
+  for (int variant = 0; variant < 4; ++variant) {
+    CAPTURE(variant);
+    temp_dir store;
+    auto holder = probe("hold", store.path(), {"--interval", "60000"});
+    const auto ours = static_cast<std::uint64_t>(field(expect_acquired(*holder), "epoch"));
+    std::string text;
+    if (variant == 0) text = lm::encode_epoch(ours);            // unchanged: still ours
+    if (variant == 1) text = lm::encode_epoch(ours * 10 + 10);  // newer, longer spelling
+    if (variant == 2) text = lm::encode_epoch(ours).substr(0, 10);
+    if (variant == 3) text = "tandem-epoch 1\n0" + std::to_string(ours) + "\n";
+    REQUIRE_FALSE(tandem::fs::write_file_atomically(tandem::fs::posix_file_system(), store.path() / "epoch",
+                                                    std::as_bytes(std::span(text))));
+    holder->send("confirm");
+    if (variant == 0) {
+      CHECK(holder->wait_for("confirm", 10s).value_or("") == "confirm ok");
+      continue;
+    }
+    auto lost = holder->wait_for("lost", 10s);
+    REQUIRE(lost);
+    CHECK(lost->find(variant == 1 ? "epoch_changed" : "epoch_unreadable") != std::string::npos);
+    CHECK(holder->wait_exit(5s) == lm::exit_code_deposed);
+  }
+}
+
 // Issue 13: the broker lets its first mastership check overlap the journal's reading
 // (lockmgr::options::check_before_acquire_returns = false): acquire() returns unchecked, and
 // the first fence_check() — the journal's, before it writes — runs the full check.
