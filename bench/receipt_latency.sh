@@ -13,8 +13,10 @@
 # mean, share over 2 ms, records per group commit), and fio's raw 1 KiB write+fdatasync
 # p50/p99 on the same file system, and bench/receipt_floor.py at the same half rate: an
 # ideal group commit with no CPU or network cost, the floor under any broker's RECEIPT
-# latency on this file system (p50/p99, and its fdatasyncs over 5 ms). One line per round;
-# load averages beside it.
+# latency on this file system (p50/p99, and its fdatasyncs over 5 ms); and, when run as root,
+# bench/freeze_probe.py beside the half-rate run: how often both CPUs stood still together
+# (the VM stopped by its host; results/performance.md, "RECEIPT p99: the floor of the disk").
+# One line per round; load averages beside it.
 # Ports 47613-47614; the store lives under ${STORE_BASE:-/var/tmp/tandem-latency}.
 set -euo pipefail
 BUILD=${1:-build}; ROUNDS=${2:-3}; SECS=${3:-8}
@@ -62,7 +64,7 @@ import json, sys
 j = json.load(sys.stdin)
 print("%.3f %.3f %d" % (j["latency_ms"]["p50"], j["latency_ms"]["p99"], j["fdatasyncs_over_5ms"]))'
 }
-printf 'round\tpeak_msg_s\thalf_rate\thalf_msg_s\tp50_ms\tp99_ms\tp99_9_ms\tmax_ms\tfsyncs\tfsync_mean_ms\tfsync_over_2ms\trecords_per_group\tfio_fdatasync_p50_p99_ms\tfloor_p50_p99_ms_over5ms\tload\n'
+printf 'round\tpeak_msg_s\thalf_rate\thalf_msg_s\tp50_ms\tp99_ms\tp99_9_ms\tmax_ms\tfsyncs\tfsync_mean_ms\tfsync_over_2ms\trecords_per_group\tfio_fdatasync_p50_p99_ms\tfloor_p50_p99_ms_over5ms\tvm_freezes\tload\n'
 for r in $(seq 1 "$ROUNDS"); do
   rm -rf "$BASE/store"
   "$BUILD/broker/tandemd" --config "$BASE/tandemd.json" --store "$BASE/store" --create-store \
@@ -72,14 +74,24 @@ for r in $(seq 1 "$ROUNDS"); do
   peak=$(bench | /usr/bin/python3 -c 'import json, sys; print(round(json.load(sys.stdin)["send"]["msgs_per_s"]))')
   half=$((peak / 2))
   before=$(journal_figures)
+  freezes=-
+  if [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 "$(dirname "$0")/freeze_probe.py" "$((SECS > 2 ? SECS - 2 : 1))" > "$BASE/freezes.txt" 2>&1 &
+    probe=$!
+  fi
   line=$(bench --rate "$half" | /usr/bin/python3 -c '
 import json, sys
 j = json.load(sys.stdin); l = j["receipt_latency_ms"]; s = j["send"]
 assert not j["errors"], j["errors"]
 print("\t".join([str(round(s["msgs_per_s"]))] + ["%.3f" % l[k] for k in ("p50", "p99", "p99_9", "max")]))')
   journal=$(journal_delta "$before" "$(journal_figures)")
+  if [ -n "${probe:-}" ]; then
+    wait "$probe" || true
+    freezes=$(sed -n 's/.*late together: \([0-9]*\) times, .*(\([0-9.]*%\) of the time).*/\1 (\2)/p' "$BASE/freezes.txt" | head -1)
+    probe=
+  fi
   kill "$pid"; wait "$pid" || true
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$peak" "$half" "$line" "$journal" "$(fio_sync)" "$(floor "$half")" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$peak" "$half" "$line" "$journal" "$(fio_sync)" \
+    "$(floor "$half")" "${freezes:--}" "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
 rm -rf "$BASE/store"
