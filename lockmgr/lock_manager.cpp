@@ -197,6 +197,7 @@ result<acquisition> lock_manager::acquire() {
     return give_up(ec, true);
   record_ = record;
   epoch_.store(a.epoch);
+  epoch_file_text_ = std::move(encoded_epoch);
 
   a.predecessor_lock_elsewhere = !a.previous_released_cleanly && a.previous && a.previous->lock_ino != 0 &&
                                   (a.previous->lock_dev != static_cast<std::uint64_t>(held_identity_.dev) ||
@@ -351,7 +352,7 @@ std::optional<loss> lock_manager::check_epoch() {
 // otherwise unchanged file is left to the watchdog's full check.
 std::optional<loss> lock_manager::confirm_epoch() {
   if (auto l = epoch_check_fault()) return l;
-  const std::string ours = encode_epoch(epoch_.load());
+  const std::string& ours = epoch_file_text_;
   if (auto f = fs_.open(opts_.dir / epoch_file_name, fs::open_mode::read_only)) {
     std::string now(ours.size(), '\0');
     auto n = f.value()->read_at(std::as_writable_bytes(std::span(now)), 0);

@@ -285,6 +285,9 @@ class lock_manager {
   std::atomic<state> state_{state::idle};
   std::atomic<bool> lock_taken_{false};
   std::atomic<std::uint64_t> epoch_{0};
+  // DIR/epoch as this master wrote it: what confirm() compares with. Set in acquire()
+  // before state_ becomes master; confirm() reads it only after seeing master.
+  std::string epoch_file_text_;
   file_identity held_identity_;            // written by acquire() before state_ = master
   holder_record record_;                   // ours, rewritten by release()
   std::atomic<std::int64_t> last_ok_ns_{0};  // CLOCK_BOOTTIME at the START of the last good check
