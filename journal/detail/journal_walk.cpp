@@ -124,6 +124,9 @@ class segment_view {
   }
   std::uint64_t size() const { return size_; }
   void close() { file_.reset(); }
+  // Before the first read: what this host's kernel kept of the file is not used
+  // (fs::file::drop_cached_pages says why).
+  void read_past_cache() { (void)file_->drop_cached_pages(); }
 
  private:
   static constexpr std::uint64_t initial_capacity = 4 << 20;
@@ -380,6 +383,10 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
     const bool is_last = i + 1 == in.segments.size();
     const auto path = segment_path(in.journal_dir, seq);
     if (auto ec = view.open(*in.fs, path)) return ec;
+    // The last segment is the one a master on another host may have written into pages
+    // this host read before (a slave's tail, an operator's tool); earlier segments are
+    // never written again.
+    if (is_last) view.read_past_cache();
     if (auto ec = view.ensure(0, format::segment_header_bytes)) return ec;
     const auto head = view.span(0, format::segment_header_bytes);
 
@@ -497,6 +504,18 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
         reason = "zero record header followed by non-zero bytes";
       } else {
         reason = std::string(s.reason);
+      }
+      if (in.stop_at_damage) {
+        walk_item d{};
+        d.kind = walk_kind::torn_tail;
+        d.file = path;
+        d.segment = seq;
+        d.offset = pos;
+        d.file_size = view.size();
+        d.expected_lsn = res.last_lsn ? res.last_lsn + 1 : 0;
+        d.reason = std::move(reason);
+        (void)visit(d);
+        return res;
       }
       // Damage at pos (rare: a power failure, or real damage): read the whole segment and
       // find where, if anywhere, valid records resume, and whether one of them was written

@@ -53,6 +53,13 @@ class posix_file final : public file {
     return done;
   }
 
+  std::error_code drop_cached_pages() override {
+    // posix_fadvise returns the error number itself and leaves errno alone.
+    if (int rc = ::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM)) return {rc, std::generic_category()};
+    if (int rc = ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED)) return {rc, std::generic_category()};
+    return {};
+  }
+
   std::error_code write_at(std::span<const std::byte> data, std::uint64_t offset) override {
     std::size_t done = 0;
     while (done < data.size()) {
