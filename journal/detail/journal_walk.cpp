@@ -299,6 +299,7 @@ fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem:
   for (const auto& n : names.value()) {
     if (auto seq = parse_segment_name(n)) inv.segments.push_back(*seq);
     else if (auto lsn = parse_checkpoint_name(n)) inv.checkpoints.push_back(*lsn);
+    else if (n.ends_with(format::temp_suffix)) inv.temporaries.push_back(n);
   }
   std::sort(inv.segments.begin(), inv.segments.end());
   std::sort(inv.checkpoints.begin(), inv.checkpoints.end(), std::greater<>());

@@ -100,6 +100,7 @@ std::optional<std::uint64_t> parse_checkpoint_name(std::string_view name);
 struct inventory {
   std::vector<std::uint64_t> segments;     // seqs, ascending
   std::vector<std::uint64_t> checkpoints;  // covered lsns, descending (newest first)
+  std::vector<std::string> temporaries;    // names ending in format::temp_suffix
 };
 fs::result<inventory> take_inventory(fs::file_system& fs, const std::filesystem::path& journal_dir);
 

@@ -142,6 +142,27 @@ TEST_CASE("open asks the fence once it has read and before it writes; a refusal 
   CHECK(s->index().live_messages() == 1);
 }
 
+TEST_CASE("a temporary gone between recovery's listing and its removal does not fail the open") {
+  // The open removes the temporaries its reading listed, after the fence: one renamed or
+  // removed meanwhile (a deposed master's checkpoint) is simply no longer there.
+  fixture fx;
+  auto o = fx.opts();
+  { auto s = fx.open(o); }
+  const auto gone = fx.jdir() / (std::string("checkpoint-00000000000000fe.ckpt") + std::string(format::temp_suffix));
+  const auto kept = fx.jdir() / (std::string("identity") + std::string(format::temp_suffix));
+  { std::ofstream(gone) << "renamed before the open removes it"; }
+  { std::ofstream(kept) << "still there"; }
+  o.fence = [&] {
+    fsys::remove(gone);
+    return std::error_code{};
+  };
+  auto s = fx.open(o);
+  CHECK(!fsys::exists(kept));
+  const auto removed = fx.log.of(event_kind::temp_file_removed);
+  REQUIRE(removed.size() == 1);
+  CHECK(removed[0].file == kept);
+}
+
 TEST_CASE("every record type round trips through a real store and a reopen") {
   fixture fx;
   auto s = fx.open(fx.opts());
