@@ -506,15 +506,15 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
       } else {
         reason = std::string(s.reason);
       }
+      walk_item d{};
+      d.file = path;
+      d.segment = seq;
+      d.offset = pos;
+      d.file_size = view.size();
+      d.expected_lsn = res.last_lsn ? res.last_lsn + 1 : 0;
+      d.reason = std::move(reason);
       if (in.stop_at_damage) {
-        walk_item d{};
         d.kind = walk_kind::torn_tail;
-        d.file = path;
-        d.segment = seq;
-        d.offset = pos;
-        d.file_size = view.size();
-        d.expected_lsn = res.last_lsn ? res.last_lsn + 1 : 0;
-        d.reason = std::move(reason);
         (void)visit(d);
         return res;
       }
@@ -523,13 +523,6 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
       // after an fdatasync (group_start), which makes the damage mid-log.
       if (auto ec = view.ensure(pos, view.size())) return ec;
       const auto rest = view.span(pos, view.size());  // rest[0] is the byte at pos
-      walk_item d{};
-      d.file = path;
-      d.segment = seq;
-      d.offset = pos;
-      d.file_size = view.size();
-      d.expected_lsn = res.last_lsn ? res.last_lsn + 1 : 0;
-      d.reason = std::move(reason);
       const bool flagged = allowed_flags != 0;  // version 2: group_start decides
       auto found = find_valid_after(rest, format::record_alignment, res.last_lsn, allowed_flags, is_last && flagged);
       if (found.next) *found.next += pos;

@@ -572,15 +572,26 @@ class page_caching_fs : public fs::forwarding_file_system {
 
 std::uint64_t below_page(std::uint64_t n) { return n / page_caching_fs::page * page_caching_fs::page; }
 
-TEST_CASE("the preload holds the segment the master is appending to as far as whole records run, and reads on from there") {
+// A master that checkpointed messages 1-20 and appended 21..`to` after the checkpoint, and
+// a slave that reads through another host's page cache.
+struct beside_a_master {
+  explicit beside_a_master(std::uint64_t to)
+      : o(long_tail_leaving(fx)), slave(fx.dir.path(), o.producer_window, o.max_producers, &host2) {
+    master = fx.open(o);
+    append_messages(*master, 1, 20);
+    checkpoint_wait(*master);
+    append_messages(*master, 21, to);
+  }
   fixture fx;
-  const auto o = long_tail_leaving(fx);
+  options o;
   page_caching_fs host2;
-  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers, &host2);
-  auto master = fx.open(o);
-  append_messages(*master, 1, 20);
-  checkpoint_wait(*master);
-  append_messages(*master, 21, 100);
+  checkpoint_preloader slave;
+  std::unique_ptr<store> master;
+};
+
+TEST_CASE("the preload holds the segment the master is appending to as far as whole records run, and reads on from there") {
+  beside_a_master scene(100);
+  auto& [fx, o, host2, slave, master] = scene;
   const auto last = segments_of(fx).back();
   const auto last_path = detail::segment_path(fx.jdir(), last);
   const auto segment_size = fsys::file_size(last_path);
@@ -628,14 +639,8 @@ TEST_CASE("the preload holds the segment the master is appending to as far as wh
 TEST_CASE("the preload reads the segment the master is writing past its host's cache of the file") {
   // Without drop_cached_pages the second reading sees the zeros it cached after the
   // master's records, and so does the takeover: records 26-35 would be lost.
-  fixture fx;
-  const auto o = long_tail_leaving(fx);
-  page_caching_fs host2;
-  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers, &host2);
-  auto master = fx.open(o);
-  append_messages(*master, 1, 20);
-  checkpoint_wait(*master);
-  append_messages(*master, 21, 25);
+  beside_a_master scene(25);
+  auto& [fx, o, host2, slave, master] = scene;
   const auto last = segments_of(fx).back();
   auto first = slave.refresh();
   REQUIRE(first);
@@ -697,14 +702,8 @@ TEST_CASE("a takeover without a preload reads the last segment past its host's c
 }
 
 TEST_CASE("a tail whose segment seals is kept as that segment's start, and read on from its end") {
-  fixture fx;
-  const auto o = long_tail_leaving(fx);
-  page_caching_fs host2;
-  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers, &host2);
-  auto master = fx.open(o);
-  append_messages(*master, 1, 20);
-  checkpoint_wait(*master);
-  append_messages(*master, 21, 100);
+  beside_a_master scene(100);
+  auto& [fx, o, host2, slave, master] = scene;
   const auto tail_seq = segments_of(fx).back();
   const auto tail_path = detail::segment_path(fx.jdir(), tail_seq);
   auto first = slave.refresh();
