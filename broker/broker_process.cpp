@@ -41,9 +41,15 @@
 namespace tandem::broker {
 namespace {
 
-// A journal tail longer than this is checkpointed: at once by a master that replayed it at
-// takeover, and at SIGTERM (journal::options::close_checkpoint_min_records).
+// A journal tail longer than this is checkpointed: soon after a takeover that replayed it,
+// and at SIGTERM (journal::options::close_checkpoint_min_records).
 constexpr std::uint64_t takeover_checkpoint_records = 4096;
+// How long after the port opens that checkpoint waits: the clients that were waiting for a
+// master reconnect and get their first RECEIPTs first. At once, its index encode ran on the
+// io thread (4.6-18 ms at 100,000 pending) and its 3 MB write beside their first group
+// commits: on the CephFS kill drill the first message accepted came 42 ms after the port
+// opened with it, 28 ms without (80 takeovers; bench/results/cephfs-drill.md, session 17).
+constexpr std::chrono::milliseconds takeover_checkpoint_delay{300};
 
 journal::sync_policy to_journal(sync_policy p) {
   switch (p) {
@@ -717,10 +723,17 @@ void broker_process::on_master(std::unique_ptr<journal::message_store> store, st
   }
   server_->start();
   set_role(role::master);
-  // A takeover that replayed a long journal tail checkpoints at once: otherwise the next
-  // takeover replays that tail again, and more (checkpoint_every_bytes is 64 MiB of appends,
-  // which a master killed after a few seconds never reaches). Found by tandem-drill.
-  if (report.records_replayed > takeover_checkpoint_records) store_->checkpoint({});
+  // A takeover that replayed a long journal tail checkpoints soon (takeover_checkpoint_delay):
+  // otherwise the next takeover replays that tail again, and more (checkpoint_every_bytes is
+  // 64 MiB of appends, which a master killed after a few seconds never reaches). Found by
+  // tandem-drill.
+  if (report.records_replayed > takeover_checkpoint_records) {
+    takeover_checkpoint_timer_.emplace(executor_, takeover_checkpoint_delay);
+    takeover_checkpoint_timer_->async_wait([this](const boost::system::error_code& ec) {
+      // Stopping meanwhile: the close checkpoints the same tail (close_checkpoint_min_records).
+      if (!ec && role_ == role::master && store_) store_->checkpoint({});
+    });
+  }
   // The watchdog calls on_lost on its own thread: hop to the io thread. (On the file store
   // it already runs since the lock was taken, elect(); this only hands it the same callback.
   // The database lease starts renewing here.)

@@ -156,6 +156,8 @@ class broker_process {
   asio::any_io_executor executor_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::optional<asio::signal_set> signals_;
+  // The takeover's checkpoint, a little after the port opens (on_master says why).
+  std::optional<asio::steady_timer> takeover_checkpoint_timer_;
 
   std::unique_ptr<lockmgr::lock_manager> lockmgr_;
   std::thread election_;
