@@ -574,8 +574,7 @@ std::unique_ptr<checkpoint_preload> broker_process::start_checkpoint_preload() {
                          {"live_messages", s.live_messages},
                          {"bytes", s.bytes},
                          {"sealed_segments", s.sealed_segments},
-                         {"sealed_bytes", s.sealed_bytes},
-                         {"tail_bytes", s.tail_bytes}};
+                         {"sealed_bytes", s.sealed_bytes}};
         asio::post(executor_, [this, j = std::move(j)] { preloaded_ = j; });
       });
 }

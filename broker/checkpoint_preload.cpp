@@ -50,9 +50,9 @@ void checkpoint_preload::refresh_once() {
     log::info("main", "slave: checkpoint preloaded",
               {log::kv("lsn", o.lsn), log::kv("live_messages", o.live_messages), log::kv("bytes", o.bytes),
                log::kv("took_ms", o.took.count())});
-  const status now{o.lsn, o.live_messages, o.bytes, o.sealed_segments, o.sealed_bytes, o.tail_bytes};
+  const status now{o.lsn, o.live_messages, o.bytes, o.sealed_segments, o.sealed_bytes};
   if (!o.loaded_now && now.lsn == last_status_.lsn && now.sealed_segments == last_status_.sealed_segments &&
-      now.sealed_bytes == last_status_.sealed_bytes && now.tail_bytes == last_status_.tail_bytes)
+      now.sealed_bytes == last_status_.sealed_bytes)
     return;
   last_status_ = now;
   if (on_status_) on_status_(now);

@@ -22,10 +22,9 @@ class checkpoint_preload {
     std::uint64_t bytes = 0;
     std::uint64_t sealed_segments = 0;  // segments after it held in memory (standby.h)
     std::uint64_t sealed_bytes = 0;
-    std::uint64_t tail_bytes = 0;  // of the segment the master is appending to
   };
   // `on_status` runs on the preload's thread after each checkpoint it loads, and when the
-  // segments it holds change (the tail: at most once per interval).
+  // sealed segments it holds change.
   checkpoint_preload(std::filesystem::path store, std::size_t producer_window, std::size_t max_producers,
                      std::chrono::milliseconds interval, std::uint64_t sealed_bytes,
                      std::function<void(const status&)> on_status);

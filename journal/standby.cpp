@@ -66,10 +66,6 @@ struct checkpoint_preloader::segment_starts {
     std::uint64_t last_lsn = 0;
   };
   std::optional<capture_end> captured_to;
-  // The segment the master was appending to at the last refresh (seq `tail_seq`), read as
-  // far as whole records ran: a live capture (sealed_capture.h), or null.
-  std::shared_ptr<detail::captured_segment> tail;
-  std::uint64_t tail_seq = 0;
 };
 
 checkpoint_preloader::checkpoint_preloader(std::filesystem::path dir, std::size_t producer_window,
@@ -130,7 +126,6 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
       out.live_messages = before->newest.meta.live_messages;
       out.bytes = before->newest.file.size;
       out.sealed_bytes_read_again = capture_sealed_segments(id, jdir, inv.value().segments, *before);
-      capture_tail(id, jdir, inv.value().segments);
     }
     std::lock_guard lock(mutex_);
     if (held_) hand_over(*held_, out);
@@ -174,7 +169,6 @@ result<checkpoint_preloader::outcome> checkpoint_preloader::refresh() {
   out.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   loaded->image = std::move(image);
   out.sealed_bytes_read_again = capture_sealed_segments(id, jdir, inv.value().segments, *loaded);
-  capture_tail(id, jdir, inv.value().segments);
   std::lock_guard lock(mutex_);
   hand_over(*loaded, out);
   held_ = std::move(loaded);
@@ -187,16 +181,6 @@ void checkpoint_preloader::hand_over(preloaded_checkpoint& held, outcome& out) c
   held.sealed = starts_->sealed;
   out.sealed_segments = held.sealed.size();
   for (const auto& [seq, c] : held.sealed) out.sealed_bytes += c->bytes();
-  if (starts_->tail) {
-    held.sealed[starts_->tail_seq] = starts_->tail;
-    out.tail_bytes = starts_->tail->bytes();
-  }
-}
-
-std::uint64_t checkpoint_preloader::held_bytes() const {
-  std::uint64_t n = starts_->tail ? starts_->tail->bytes() : 0;
-  for (const auto& [seq, c] : starts_->sealed) n += c->bytes();
-  return n;
 }
 
 // Reads the sealed segments (every one before the last) from the held checkpoint's replay
@@ -215,17 +199,12 @@ std::uint64_t checkpoint_preloader::capture_sealed_segments(const store_id& id, 
     if (seq >= meta.replay.segment && seq != segments.back()) sealed.push_back(seq);
   std::erase_if(captured, [&](const auto& kv) { return !std::binary_search(sealed.begin(), sealed.end(), kv.first); });
   if (std::all_of(sealed.begin(), sealed.end(), [&](std::uint64_t seq) { return captured.contains(seq); })) return 0;
-  const std::uint64_t already = held_bytes();
+  std::uint64_t held_bytes = 0;
+  for (const auto& [seq, c] : captured) held_bytes += c->bytes();
   detail::sealed_capture_fs::recording rec;
   rec.stop = &stop_capturing_;
-  rec.budget = already < sealed_bytes_ ? sealed_bytes_ - already : 0;
+  rec.budget = held_bytes < sealed_bytes_ ? sealed_bytes_ - held_bytes : 0;
   if (rec.budget == 0) return 0;
-  // The tail, once its segment is sealed, is that segment's start: read on from its end.
-  auto& tail = starts_->tail;
-  if (tail && std::binary_search(sealed.begin(), sealed.end(), starts_->tail_seq)) {
-    tail->live = false;
-    rec.segments[starts_->tail_seq] = std::move(tail);
-  }
   detail::sealed_capture_fs view(fs_, jdir, &captured, &rec);
   detail::walk_input in;
   in.fs = &view;
@@ -245,58 +224,6 @@ std::uint64_t checkpoint_preloader::capture_sealed_segments(const store_id& id, 
   for (auto& [seq, c] : rec.segments) captured[seq] = std::move(c);
   if (to_the_end) starts_->captured_to = segment_starts::capture_end{in.segments.back(), walked.value().last_lsn};
   return view.served_bytes();
-}
-
-// Reads on in the segment the master is appending to, from the end of the last refresh's
-// reading, as far as whole records run, and keeps those bytes (within the budget) as the
-// tail. The file is read past the kernel's cache (recording::uncached), and damage ends the
-// reading where it starts: a record the master is writing now is read again next time.
-// What was read stays true: a master only appends, recovery cuts only a torn end (past
-// whole records), and the takeover checks the file's last bytes before it uses the tail.
-void checkpoint_preloader::capture_tail(const store_id& id, const std::filesystem::path& jdir,
-                                        const std::vector<std::uint64_t>& segments) {
-  auto& st = *starts_;
-  if (segments.empty() || (st.tail && st.tail_seq != segments.back())) st.tail.reset();
-  if (segments.empty() || stop_capturing_.load()) return;
-  const std::uint64_t held = held_bytes();
-  if (held >= sealed_bytes_) return;
-  const std::uint64_t last = segments.back();
-  auto tail = st.tail ? st.tail : std::make_shared<detail::captured_segment>();
-  detail::sealed_capture_fs::recording rec;
-  rec.stop = &stop_capturing_;
-  rec.uncached = true;
-  rec.budget = sealed_bytes_ - held;
-  rec.segments[last] = tail;
-  detail::sealed_capture_fs view(fs_, jdir, nullptr, &rec);
-  detail::walk_input in;
-  in.fs = &view;
-  in.journal_dir = jdir;
-  in.segments = {last};
-  in.id = id;
-  in.start = {last, tail->valid_end};
-  in.last_lsn = tail->last_lsn;
-  in.stop_at_damage = true;
-  std::uint64_t end = tail->valid_end;
-  std::uint64_t last_lsn = tail->last_lsn;
-  // A failed reading (cut short by a takeover, an I/O error) still keeps the whole records
-  // it verified before it failed.
-  (void)detail::walk(in, [&](const detail::walk_item& w) {
-    if (w.kind == detail::walk_kind::segment) return w.header.has_value();
-    if (w.kind != detail::walk_kind::record || w.offset + w.bytes > tail->held_from_start()) return false;
-    end = w.offset + w.bytes;
-    last_lsn = w.rec.lsn;
-    return true;
-  });
-  tail->keep_before(end);
-  tail->valid_end = end;
-  tail->last_lsn = last_lsn;
-  tail->live = true;
-  if (end == 0) {
-    st.tail.reset();
-    return;
-  }
-  st.tail = std::move(tail);
-  st.tail_seq = last;
 }
 
 // Starts `in` at the first sealed segment after the last complete capture when every one
@@ -334,7 +261,6 @@ void checkpoint_preloader::learn_segment_starts(const store_id& id, const std::f
     known.clear();
     starts_->sealed.clear();
     starts_->captured_to.reset();
-    starts_->tail.reset();
     starts_->id = id;
   }
   std::erase_if(known, [&](const auto& kv) { return !std::binary_search(segments.begin(), segments.end(), kv.first); });

@@ -17,15 +17,10 @@
 // one (the fence points, format.h section 7), so the takeover's open reads only those of
 // the last segments, and it reads the sealed segments of the log after the held
 // checkpoint (detail/sealed_capture.h: a segment before the last is never rewritten), so
-// the takeover replays them from memory and reads only the last segment. It reads the
-// last segment too, the one the master is appending to, as far as whole records run (its
-// tail: each refresh reads on from where the last one ended), past the kernel's cache of
-// the file, since a network file system's client keeps a page read while the master
-// writes on into it (bug 9 of docs/failover.md section 4); the takeover checks that the
-// file still holds the tail's last bytes and reads only what the master wrote after it.
-// That costs the slave the memory of those segments' data, at most `sealed_bytes`
-// (constructor), and no read beyond what the sealed segments cost: a tail that seals is
-// kept as the start of that sealed segment.
+// the takeover replays them from memory and reads only the last segment. That costs the
+// slave the memory of those segments' data, at most `sealed_bytes` (constructor). It never
+// reads the segment the master is appending to: a network file system's client cache may
+// keep what it read while the master writes on.
 //
 // Threads: refresh() on one thread at a time (a slave's own thread); take() from any
 // thread, once the refreshing thread is done with it.
@@ -78,8 +73,6 @@ class checkpoint_preloader {
     // Bytes of segments already held that this call's reading of sealed segments went over
     // again (from memory). 0 when it went on from where the last complete reading ended.
     std::uint64_t sealed_bytes_read_again = 0;
-    // Bytes held of the segment the master is appending to (whole records), after this call.
-    std::uint64_t tail_bytes = 0;
   };
 
   // The default of `sealed_bytes`: at most this many bytes of sealed segments are held
@@ -113,8 +106,6 @@ class checkpoint_preloader {
   std::uint64_t capture_sealed_segments(const store_id& id, const std::filesystem::path& jdir,
                                         const std::vector<std::uint64_t>& segments, const preloaded_checkpoint& held);
   void go_on_from_last_capture(const std::vector<std::uint64_t>& sealed, detail::walk_input& in) const;
-  void capture_tail(const store_id& id, const std::filesystem::path& jdir, const std::vector<std::uint64_t>& segments);
-  std::uint64_t held_bytes() const;
   void hand_over(preloaded_checkpoint& held, outcome& out) const;
   std::uint64_t skipped_lsn_ = 0;  // refresh's own
   struct segment_starts;

@@ -385,8 +385,7 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
     const auto path = segment_path(in.journal_dir, seq);
     if (auto ec = view.open(*in.fs, path)) return ec;
     // The last segment is the one a master on another host may have written into pages
-    // this host read before (a slave's tail, an operator's tool); earlier segments are
-    // never written again.
+    // this host read before (an operator's tool); earlier segments are never written again.
     if (is_last) view.read_past_cache();
     if (auto ec = view.ensure(0, format::segment_header_bytes)) return ec;
     const auto head = view.span(0, format::segment_header_bytes);
@@ -506,6 +505,11 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
       } else {
         reason = std::string(s.reason);
       }
+      // Damage at pos (rare: a power failure, or real damage): read the whole segment and
+      // find where, if anywhere, valid records resume, and whether one of them was written
+      // after an fdatasync (group_start), which makes the damage mid-log.
+      if (auto ec = view.ensure(pos, view.size())) return ec;
+      const auto rest = view.span(pos, view.size());  // rest[0] is the byte at pos
       walk_item d{};
       d.file = path;
       d.segment = seq;
@@ -513,16 +517,6 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
       d.file_size = view.size();
       d.expected_lsn = res.last_lsn ? res.last_lsn + 1 : 0;
       d.reason = std::move(reason);
-      if (in.stop_at_damage) {
-        d.kind = walk_kind::torn_tail;
-        (void)visit(d);
-        return res;
-      }
-      // Damage at pos (rare: a power failure, or real damage): read the whole segment and
-      // find where, if anywhere, valid records resume, and whether one of them was written
-      // after an fdatasync (group_start), which makes the damage mid-log.
-      if (auto ec = view.ensure(pos, view.size())) return ec;
-      const auto rest = view.span(pos, view.size());  // rest[0] is the byte at pos
       const bool flagged = allowed_flags != 0;  // version 2: group_start decides
       auto found = find_valid_after(rest, format::record_alignment, res.last_lsn, allowed_flags, is_last && flagged);
       if (found.next) *found.next += pos;

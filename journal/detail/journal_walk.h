@@ -73,10 +73,6 @@ struct walk_input {
   position start;                        // {0,0} = from the first segment's first record
   std::uint64_t last_lsn = 0;            // lsn of the record before `start` (0 = unknown)
   std::vector<fence_point> fences;       // from find_fence_points (+ the checkpoint's)
-  // A reader beside a live writer (a slave's tail, journal/standby.h): damage ends the
-  // walk where it starts, visited as torn_tail with bytes 0, instead of the rest of the
-  // segment being read to classify it.
-  bool stop_at_damage = false;
 };
 
 struct walk_result {

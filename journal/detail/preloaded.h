@@ -69,9 +69,7 @@ struct preloaded_checkpoint {
   // client's caps). Never the last segment: the master writes it (standby.cpp says why).
   known_segment_starts segment_starts;
   // The sealed segments of the log after the newest checkpoint's replay position, as read
-  // (sealed_capture.h), and the start of the segment the master was appending to (a live
-  // capture, checked against the file at open): open's walk takes them from here and reads
-  // only what the master wrote after the slave's last reading.
+  // (sealed_capture.h): open's walk takes them from here and reads only the last segment.
   captured_segments sealed;
   bool consumed = false;        // open moved idx out
 };

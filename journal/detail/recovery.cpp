@@ -109,16 +109,12 @@ class log_reader {
 
   // The slave's copy of the sealed segments (sealed_capture.h), for those that are still
   // before the last one: a segment that became the last again (its successor removed as
-  // never initialised) is read from the file. The slave's tail (a live capture: the start
-  // of the segment the master was appending to) is used wherever its segment now is; the
-  // view checks it against the file first.
+  // never initialised) is read from the file, as every last segment is.
   void use_sealed_capture() {
     const auto* p = opts_.preloaded.get();
     if (!p || !(p->id == id_) || p->sealed.empty() || state_.segments.empty()) return;
     for (const auto& [seq, c] : p->sealed)
-      if (seq < state_.segments.back() ||
-          (c->live && std::binary_search(state_.segments.begin(), state_.segments.end(), seq)))
-        sealed_.emplace(seq, c);
+      if (seq < state_.segments.back()) sealed_.emplace(seq, c);
     if (sealed_.empty()) return;
     sealed_fs_.emplace(fs_, jdir_, &sealed_);
     walk_.fs = &*sealed_fs_;

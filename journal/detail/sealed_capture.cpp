@@ -23,34 +23,6 @@ bool captured_segment::read(std::span<std::byte> out, std::uint64_t offset) cons
   return true;
 }
 
-std::size_t captured_segment::read_held(std::span<std::byte> out, std::uint64_t offset) const {
-  std::size_t done = 0;
-  auto it = ranges.upper_bound(offset);
-  if (it == ranges.begin()) return 0;
-  --it;
-  for (; it != ranges.end() && done < out.size(); ++it) {
-    const auto& [at, data] = *it;
-    const std::uint64_t want = offset + done;
-    if (at > want || at + data.size() <= want) break;  // a gap
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size() - done, at + data.size() - want));
-    std::memcpy(out.data() + done, data.data() + (want - at), n);
-    done += n;
-  }
-  return done;
-}
-
-void captured_segment::keep_before(std::uint64_t end) {
-  for (auto it = ranges.lower_bound(end); it != ranges.end();) it = ranges.erase(it);
-  if (ranges.empty()) return;
-  auto& [at, data] = *std::prev(ranges.end());
-  if (at + data.size() > end) data.resize(static_cast<std::size_t>(end - at));
-}
-
-std::uint64_t captured_segment::held_from_start() const {
-  // add() joins a range read on where the one before ends, so a run from 0 is one range.
-  return ranges.empty() || ranges.begin()->first != 0 ? 0 : ranges.begin()->second.size();
-}
-
 void captured_segment::add(std::span<const std::byte> data, std::uint64_t offset) {
   if (data.empty()) return;
   auto it = ranges.upper_bound(offset);
@@ -114,76 +86,23 @@ class served_file : public read_only_file {
   std::unique_ptr<fs::file> file_;
 };
 
-// The slave's tail (a live capture) at the takeover: what it holds from memory, the rest
-// and the size from the file, whose cached pages were dropped first.
-class live_served_file : public read_only_file {
- public:
-  live_served_file(std::unique_ptr<fs::file> file, std::shared_ptr<const captured_segment> capture,
-                   std::uint64_t& served)
-      : file_(std::move(file)), capture_(std::move(capture)), served_(served) {}
-
-  fs::result<std::size_t> read_at(std::span<std::byte> out, std::uint64_t offset) override {
-    const std::size_t held = capture_->read_held(out, offset);
-    served_ += held;
-    if (held == out.size()) return held;
-    auto n = file_->read_at(out.subspan(held), offset + held);
-    if (!n) return n.error();
-    return held + n.value();
-  }
-  fs::result<std::uint64_t> size() override { return file_->size(); }
-  int native_handle() const override { return file_->native_handle(); }
-  const std::filesystem::path& path() const override { return file_->path(); }
-
- private:
-  std::unique_ptr<fs::file> file_;
-  std::shared_ptr<const captured_segment> capture_;
-  std::uint64_t& served_;
-};
-
-// True when `file` holds the capture's last bytes (up to a page before valid_end) as the
-// capture does. Whole records are never rewritten, so a file that still has them is the
-// file read; one that does not (replaced, or cut shorter) is read whole instead.
-bool still_holds(fs::file& file, const captured_segment& capture) {
-  if (capture.ranges.empty()) return false;
-  const std::uint64_t last_range = std::prev(capture.ranges.end())->first;
-  const std::uint64_t from = std::max(last_range, capture.valid_end > 4096 ? capture.valid_end - 4096 : 0);
-  if (from >= capture.valid_end) return false;
-  std::vector<std::byte> held(static_cast<std::size_t>(capture.valid_end - from));
-  std::vector<std::byte> now(held.size());
-  if (held.empty() || capture.read_held(held, from) != held.size()) return false;
-  auto n = file.read_at(now, from);
-  return n && n.value() == now.size() && now == held;
-}
-
-// A segment read through to the file, keeping what is read (within the budget). What the
-// capture already holds (a slave's tail, read on) comes from it.
+// A segment read through to the file, keeping what is read (within the budget).
 class recorded_file : public read_only_file {
  public:
   recorded_file(std::unique_ptr<fs::file> file, std::shared_ptr<captured_segment> capture,
                 sealed_capture_fs::recording& rec)
-      : file_(std::move(file)), capture_(std::move(capture)), rec_(rec) {
-    if (rec_.uncached) (void)file_->drop_cached_pages();  // a failure leaves the reading as it is without
-  }
-  ~recorded_file() override {
-    if (rec_.uncached) (void)file_->drop_cached_pages();
-  }
-  recorded_file(const recorded_file&) = delete;
-  recorded_file& operator=(const recorded_file&) = delete;
+      : file_(std::move(file)), capture_(std::move(capture)), rec_(rec) {}
 
   fs::result<std::size_t> read_at(std::span<std::byte> out, std::uint64_t offset) override {
     if (rec_.stop && rec_.stop->load()) return std::make_error_code(std::errc::operation_canceled);
-    const std::size_t held = capture_->read_held(out, offset);
-    if (held == out.size()) return held;
-    auto rest = out.subspan(held);
-    auto n = file_->read_at(rest, offset + held);
-    if (!n) return n.error();
-    if (n.value() <= rec_.budget) {
-      capture_->add(rest.first(n.value()), offset + held);
+    auto n = file_->read_at(out, offset);
+    if (n && n.value() <= rec_.budget) {
+      capture_->add(out.first(n.value()), offset);
       rec_.budget -= n.value();
-    } else {
+    } else if (n) {
       rec_.budget = 0;  // over budget: the rest of this segment is read from the file at takeover
     }
-    return held + n.value();
+    return n;
   }
   fs::result<std::uint64_t> size() override { return capture_->file_size; }
   int native_handle() const override { return file_->native_handle(); }
@@ -210,16 +129,8 @@ fs::result<std::unique_ptr<fs::file>> sealed_capture_fs::open(const std::filesys
   const auto seq = mode == fs::open_mode::read_only ? segment_of(path) : std::nullopt;
   if (!seq) return base().open(path, mode);
   if (serve_) {
-    if (auto it = serve_->find(*seq); it != serve_->end()) {
-      if (!it->second->live)
-        return std::unique_ptr<fs::file>(std::make_unique<served_file>(base(), path, it->second, served_bytes_));
-      auto f = base().open(path, mode);
-      if (!f) return f;
-      (void)f.value()->drop_cached_pages();  // what is read next comes from the file system
-      if (!still_holds(*f.value(), *it->second)) return f;
-      return std::unique_ptr<fs::file>(std::make_unique<live_served_file>(std::move(f.value()), it->second,
-                                                                          served_bytes_));
-    }
+    if (auto it = serve_->find(*seq); it != serve_->end())
+      return std::unique_ptr<fs::file>(std::make_unique<served_file>(base(), path, it->second, served_bytes_));
   }
   auto f = base().open(path, mode);
   if (!f || !record_) return f;

@@ -12,12 +12,8 @@
 // the same index. So a slave can read the sealed segments of the tail while it waits, and
 // the takeover reads only the segment the old master was appending to.
 //
-// The last segment, the one the master appends to, is captured too, but only as a prefix
-// of whole verified records (a `live` capture), read with the kernel's cache of the file
-// dropped after each reading: a network file system's client keeps a page read while
-// another client writes on into it (standby.cpp, bug 9 of docs/failover.md section 4). The
-// takeover drops that cache again, checks that the file still holds the capture's last
-// bytes, and reads from the file only what lies past the prefix.
+// The last segment is never captured: a slave must not read a file another client is
+// writing (standby.cpp, bug 9 of docs/failover.md section 4).
 #pragma once
 
 #include <atomic>
@@ -37,25 +33,12 @@ namespace tandem::journal::detail {
 struct captured_segment {
   std::uint64_t file_size = 0;
   std::map<std::uint64_t, std::vector<std::byte>> ranges;  // non-overlapping
-  // A prefix of the segment a master was appending to when it was read (a slave's tail):
-  // its size is the file's, asked at each open; nothing at or past `valid_end`, the end of
-  // the last whole record read (lsn `last_lsn`), is held.
-  bool live = false;
-  std::uint64_t valid_end = 0;
-  std::uint64_t last_lsn = 0;
 
   std::uint64_t bytes() const;
   // Copies [offset, offset + out.size()) into `out` when one range holds all of it.
   bool read(std::span<std::byte> out, std::uint64_t offset) const;
-  // Copies the held bytes from `offset` on into `out` for as long as they run without a
-  // gap; returns how many (0: `offset` is not held).
-  std::size_t read_held(std::span<std::byte> out, std::uint64_t offset) const;
   // Adds bytes read at `offset`, joining the range that ends there.
   void add(std::span<const std::byte> data, std::uint64_t offset);
-  // Forgets every byte at or past `end`.
-  void keep_before(std::uint64_t end);
-  // How many bytes from offset 0 on are held without a gap.
-  std::uint64_t held_from_start() const;
 };
 
 // By segment seq. Shared, immutable once built: a preload hands a snapshot to open.
@@ -63,12 +46,9 @@ using captured_segments = std::map<std::uint64_t, std::shared_ptr<const captured
 
 // `base`, except that a read-only open of a segment of `journal_dir` found in `serve`
 // returns a file answering from memory: its size as captured, and reads that a captured
-// range holds. Any other read of it goes to the file itself, opened then. A live capture
-// is served only after the file, its cache dropped, still holds the capture's last bytes
-// (else the open is the file's own); its size and what lies past the capture come from the
-// file. With `record`, the read-only opens of other segments of `journal_dir` are recorded
-// there (what they read, while the total recorded stays within `budget` bytes); a segment
-// already in `record` (a slave's tail, read on) is answered from it as far as it holds.
+// range holds. Any other read of it goes to the file itself, opened then. With `record`,
+// the read-only opens of other segments of `journal_dir` are recorded there (what they
+// read, while the total recorded stays within `budget` bytes).
 class sealed_capture_fs : public fs::forwarding_file_system {
  public:
   struct recording {
@@ -76,9 +56,6 @@ class sealed_capture_fs : public fs::forwarding_file_system {
     std::uint64_t budget = 0;  // bytes left to record
     // When set, every read through a recorded file fails (errc operation_canceled).
     const std::atomic<bool>* stop = nullptr;
-    // Read the recorded files past the kernel's cache (fs::file::drop_cached_pages before
-    // and after): for the segment a master is still writing.
-    bool uncached = false;
   };
   sealed_capture_fs(fs::file_system& base, std::filesystem::path journal_dir, const captured_segments* serve,
                     recording* record = nullptr);

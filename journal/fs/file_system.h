@@ -58,12 +58,12 @@ class file {
   virtual std::error_code allocate(std::uint64_t offset, std::uint64_t length) = 0;  // fallocate(0): zeros, reserved blocks
   virtual std::error_code truncate(std::uint64_t size) = 0;
   virtual result<std::uint64_t> size() = 0;
-  // For a reader beside a writer on another host: drop this file's pages from the kernel's
-  // cache, so that the next read asks the file system. A network file system's client
-  // (ceph-fuse) keeps a page read while another client writes on into a preallocated file
-  // whose size does not change, and later reads return its stale zeros (docs/failover.md
-  // section 4, bug 9). No read ahead after the first call, so that no page is cached beyond
-  // what was read. Simulated files have no such cache: a no-op.
+  // Drops this file's pages from the kernel's cache, so that the next read asks the file
+  // system. A network file system's client (ceph-fuse) keeps a page read on one host while
+  // another host writes on into a preallocated file whose size does not change, and later
+  // reads return its stale zeros (docs/failover.md section 4, bug 9): recovery calls this
+  // before it reads the last segment. No read ahead after the call, so that nothing is
+  // cached beyond what is read. Simulated files have no such cache: a no-op.
   virtual std::error_code drop_cached_pages() { return {}; }
   // The raw descriptor, for lock calls (fcntl F_OFD_*) and fstat; -1 for simulated files.
   virtual int native_handle() const = 0;

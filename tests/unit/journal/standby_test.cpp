@@ -290,14 +290,11 @@ TEST_CASE("the preload holds the sealed segments after its checkpoint; the takeo
 
   auto pre = slave.take();
   REQUIRE(pre);
-  // The segment the master was writing is held as its tail, checked against the file.
-  REQUIRE(pre->sealed.contains(segments.back()));
-  CHECK(pre->sealed.at(segments.back())->live);
+  CHECK(!pre->sealed.contains(segments.back()));  // the master was writing it
   auto t = take_over(fx, o, pre);
   auto& [noted, rep, taken_over] = *t;
   CHECK(rep.preloaded_segment_bytes > 100 * 1024);
-  for (const auto& [seq, capture] : pre->sealed)
-    if (!capture->live) CHECK(!noted.opened(detail::segment_path(fx.jdir(), seq)));
+  for (const auto& [seq, capture] : pre->sealed) CHECK(!noted.opened(detail::segment_path(fx.jdir(), seq)));
   CHECK(noted.opened(detail::segment_path(fx.jdir(), segments.back())));
   CHECK(taken_over->index().live_messages() == 1510);
 
@@ -348,10 +345,8 @@ TEST_CASE("each sealed segment is read once: after a segment roll the preload re
   auto pre = slave.take();
   REQUIRE(pre);
   auto t = take_over(fx, o, pre);
-  CHECK(second.value().tail_bytes > 0);
-  CHECK(t->report.preloaded_segment_bytes == second.value().sealed_bytes + second.value().tail_bytes);
-  for (const auto& [seq, capture] : pre->sealed)
-    if (!capture->live) CHECK(!t->noted.opened(detail::segment_path(fx.jdir(), seq)));
+  CHECK(t->report.preloaded_segment_bytes == second.value().sealed_bytes);
+  for (const auto& [seq, capture] : pre->sealed) CHECK(!t->noted.opened(detail::segment_path(fx.jdir(), seq)));
   recovery_report plain_rep;
   auto plain = fx.open_at(control, o, &plain_rep);
   CHECK(plain_rep.records_replayed == t->report.records_replayed);
@@ -393,11 +388,8 @@ TEST_CASE("a sealed segment that is the last one again at the takeover is read f
   auto segments = segments_of(fx);
   auto pre = slave.take();
   REQUIRE(pre);
-  REQUIRE(pre->sealed.contains(segments.back()));  // the tail
-  REQUIRE(pre->sealed.at(segments.back())->live);
-  const std::uint64_t captured_last = std::prev(std::prev(pre->sealed.end()))->first;
+  const std::uint64_t captured_last = std::prev(pre->sealed.end())->first;
   REQUIRE(captured_last == segments[segments.size() - 2]);
-  REQUIRE(!pre->sealed.at(captured_last)->live);
   // The newest segment gone (as recovery removes one whose header was never written): the
   // segment before it is the last again, and the last is always read from its file.
   fsys::remove(detail::segment_path(fx.jdir(), segments.back()));
@@ -570,112 +562,6 @@ class page_caching_fs : public fs::forwarding_file_system {
   };
 };
 
-std::uint64_t below_page(std::uint64_t n) { return n / page_caching_fs::page * page_caching_fs::page; }
-
-// A master that checkpointed messages 1-20 and appended 21..`to` after the checkpoint, and
-// a slave that reads through another host's page cache.
-struct beside_a_master {
-  explicit beside_a_master(std::uint64_t to)
-      : o(long_tail_leaving(fx)), slave(fx.dir.path(), o.producer_window, o.max_producers, &host2) {
-    master = fx.open(o);
-    append_messages(*master, 1, 20);
-    checkpoint_wait(*master);
-    append_messages(*master, 21, to);
-  }
-  fixture fx;
-  options o;
-  page_caching_fs host2;
-  checkpoint_preloader slave;
-  std::unique_ptr<store> master;
-};
-
-TEST_CASE("the preload holds the segment the master is appending to as far as whole records run, and reads on from there") {
-  beside_a_master scene(100);
-  auto& [fx, o, host2, slave, master] = scene;
-  const auto last = segments_of(fx).back();
-  const auto last_path = detail::segment_path(fx.jdir(), last);
-  const auto segment_size = fsys::file_size(last_path);
-  auto first = slave.refresh();
-  REQUIRE(first);
-  CHECK(first.value().tail_bytes > 4096);
-  CHECK(first.value().sealed_segments == 0);
-
-  append_messages(*master, 101, 110);
-  REQUIRE(segments_of(fx).back() == last);
-  host2.bytes_read.clear();
-  auto second = slave.refresh();
-  REQUIRE(second);
-  CHECK(second.value().tail_bytes > first.value().tail_bytes);
-  // It read on from the end of the first reading, not what it held.
-  CHECK(host2.bytes_read[last_path] > 0);
-  CHECK(host2.bytes_read[last_path] <= segment_size - below_page(first.value().tail_bytes));
-
-  append_messages(*master, 111, 115);  // after the slave's last reading
-  master.reset();
-  temp_dir control_dir{"tandem-standby"};
-  const auto control = copy_of_store(fx, control_dir);
-  auto pre = slave.take();
-  REQUIRE(pre);
-  REQUIRE(pre->sealed.contains(last));
-  CHECK(pre->sealed.at(last)->live);
-  host2.bytes_read.clear();
-  auto with = o;
-  with.preloaded = pre;
-  with.fs = &host2;
-  recovery_report rep;
-  auto taken_over = fx.open(with, &rep);
-  CHECK(rep.preloaded_segment_bytes == second.value().tail_bytes);
-  // The takeover read the segment's first page (its fence point), the tail's last page
-  // (its check) and what came after it.
-  CHECK(host2.bytes_read[last_path] <=
-        page_caching_fs::page + segment_size - below_page(second.value().tail_bytes - 4096));
-  recovery_report plain_rep;
-  auto plain = fx.open_at(control, o, &plain_rep);
-  CHECK(plain_rep.records_replayed == rep.records_replayed);
-  CHECK(live_set(plain->index()) == live_set(taken_over->index()));
-  CHECK(taken_over->index().live_messages() == 115);
-}
-
-TEST_CASE("the preload reads the segment the master is writing past its host's cache of the file") {
-  // Without drop_cached_pages the second reading sees the zeros it cached after the
-  // master's records, and so does the takeover: records 26-35 would be lost.
-  beside_a_master scene(25);
-  auto& [fx, o, host2, slave, master] = scene;
-  const auto last = segments_of(fx).back();
-  auto first = slave.refresh();
-  REQUIRE(first);
-  CHECK(first.value().tail_bytes > 0);
-  CHECK(!host2.cache.contains(detail::segment_path(fx.jdir(), last)));  // nothing kept of it
-  append_messages(*master, 26, 30);  // into the pages the slave read
-  REQUIRE(segments_of(fx).back() == last);
-  auto second = slave.refresh();
-  REQUIRE(second);
-  CHECK(second.value().tail_bytes > first.value().tail_bytes);
-  {
-    // Something else on that host reads past the tail (an operator's tool, say): the
-    // takeover must not take its copy either.
-    auto f = host2.open(detail::segment_path(fx.jdir(), last), fs::open_mode::read_only);
-    REQUIRE(f);
-    std::vector<std::byte> page(page_caching_fs::page);
-    REQUIRE(f.value()->read_at(page, second.value().tail_bytes));
-  }
-  append_messages(*master, 31, 35);
-  master.reset();
-  temp_dir control_dir{"tandem-standby"};
-  const auto control = copy_of_store(fx, control_dir);
-  // The takeover on the same host: it reads the segment's first record for the fences
-  // through that host's cache too.
-  auto with = o;
-  with.preloaded = slave.take();
-  with.fs = &host2;
-  recovery_report rep;
-  auto taken_over = fx.open(with, &rep);
-  CHECK(rep.preloaded_segment_bytes > 0);
-  CHECK(taken_over->index().live_messages() == 35);
-  auto plain = fx.open_at(control, o);
-  CHECK(live_set(plain->index()) == live_set(taken_over->index()));
-}
-
 TEST_CASE("a takeover without a preload reads the last segment past its host's cache of the file") {
   // Before 2026-12-08 recovery read the last segment through the kernel's cache: a page an
   // operator's tool had read on the new master's host while the old master wrote on into
@@ -699,88 +585,6 @@ TEST_CASE("a takeover without a preload reads the last segment past its host's c
   with.fs = &host2;
   auto taken_over = fx.open(with);
   CHECK(taken_over->index().live_messages() == 35);
-}
-
-TEST_CASE("a tail whose segment seals is kept as that segment's start, and read on from its end") {
-  beside_a_master scene(100);
-  auto& [fx, o, host2, slave, master] = scene;
-  const auto tail_seq = segments_of(fx).back();
-  const auto tail_path = detail::segment_path(fx.jdir(), tail_seq);
-  auto first = slave.refresh();
-  REQUIRE(first);
-  REQUIRE(first.value().tail_bytes > 4096);
-  append_messages(*master, 101, 1500);  // the tail's segment seals, and more after it
-  REQUIRE(segments_of(fx).back() > tail_seq);
-  host2.bytes_read.clear();
-  auto second = slave.refresh();
-  REQUIRE(second);
-  // Its first page once more (the segment's start, learned once it is sealed) and the rest.
-  CHECK(host2.bytes_read[tail_path] <=
-        page_caching_fs::page + fsys::file_size(tail_path) - below_page(first.value().tail_bytes));
-  master.reset();
-  temp_dir control_dir{"tandem-standby"};
-  const auto control = copy_of_store(fx, control_dir);
-  auto pre = slave.take();
-  REQUIRE(pre);
-  REQUIRE(pre->sealed.contains(tail_seq));
-  CHECK(!pre->sealed.at(tail_seq)->live);
-  CHECK(pre->sealed.at(tail_seq)->bytes() > first.value().tail_bytes);
-  auto t = take_over(fx, o, pre);
-  CHECK(!t->noted.opened(tail_path));
-  auto plain = fx.open_at(control, o);
-  CHECK(live_set(plain->index()) == live_set(t->opened->index()));
-  CHECK(t->opened->index().live_messages() == 1500);
-}
-
-TEST_CASE("a tail the file no longer holds is not used: the takeover reads the segment itself") {
-  fixture fx;
-  const auto o = long_tail_leaving(fx);
-  checkpoint_preloader slave(fx.dir.path(), o.producer_window, o.max_producers);
-  run_master(fx, o, {{1, 20}}, [&](store& master) {
-    append_messages(master, 21, 100);
-    auto r = slave.refresh();
-    REQUIRE(r);
-    REQUIRE(r.value().tail_bytes > 0);
-  });
-  auto pre = slave.take();
-  REQUIRE(pre);
-  const auto last = segments_of(fx).back();
-  const auto& tail = *pre->sealed.at(last);
-  // The last record the tail holds, changed in the file (as if the file were another).
-  {
-    std::fstream f(detail::segment_path(fx.jdir(), last), std::ios::binary | std::ios::in | std::ios::out);
-    const char changed[8] = {'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'};
-    f.seekp(static_cast<std::streamoff>(tail.valid_end - 8));
-    f.write(changed, 8);
-  }
-  temp_dir control_dir{"tandem-standby"};
-  const auto control = copy_of_store(fx, control_dir);
-  auto t = take_over(fx, o, pre);
-  CHECK(t->report.preloaded_segment_bytes == 0);
-  recovery_report plain_rep;
-  auto plain = fx.open_at(control, o, &plain_rep);
-  CHECK(plain_rep.records_replayed == t->report.records_replayed);
-  CHECK(live_set(plain->index()) == live_set(t->opened->index()));
-  CHECK(t->opened->index().live_messages() < 100);  // the changed record is a torn end
-}
-
-TEST_CASE("a captured segment reads across adjacent ranges and forgets what lies past an end") {
-  detail::captured_segment c;
-  std::vector<std::byte> a(100, std::byte{1}), b(50, std::byte{2}), far(10, std::byte{3});
-  c.add(a, 0);
-  c.ranges.emplace(100, b);  // adjacent, not joined
-  c.ranges.emplace(400, far);
-  std::vector<std::byte> out(200);
-  CHECK(c.read_held(out, 90) == 60);  // 90..150, then a gap
-  CHECK(out[9] == std::byte{1});
-  CHECK(out[10] == std::byte{2});
-  CHECK(c.read_held(out, 200) == 0);
-  CHECK(c.held_from_start() == 100);
-  c.keep_before(120);
-  CHECK(c.bytes() == 120);
-  CHECK(c.read_held(out, 0) == 120);
-  c.keep_before(0);
-  CHECK(c.ranges.empty());
 }
 
 TEST_CASE("the preload of a directory that is not a store says so") {
