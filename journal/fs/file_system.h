@@ -62,8 +62,7 @@ class file {
   // system. A network file system's client (ceph-fuse) keeps a page read on one host while
   // another host writes on into a preallocated file whose size does not change, and later
   // reads return its stale zeros (docs/failover.md section 4, bug 9): recovery calls this
-  // before it reads the last segment. No read ahead after the call, so that nothing is
-  // cached beyond what is read. Simulated files have no such cache: a no-op.
+  // before it reads the last segment. Simulated files have no such cache: a no-op.
   virtual std::error_code drop_cached_pages() { return {}; }
   // The raw descriptor, for lock calls (fcntl F_OFD_*) and fstat; -1 for simulated files.
   virtual int native_handle() const = 0;

@@ -55,7 +55,6 @@ class posix_file final : public file {
 
   std::error_code drop_cached_pages() override {
     // posix_fadvise returns the error number itself and leaves errno alone.
-    if (int rc = ::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM)) return {rc, std::generic_category()};
     if (int rc = ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED)) return {rc, std::generic_category()};
     return {};
   }
