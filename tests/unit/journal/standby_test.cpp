@@ -499,14 +499,12 @@ TEST_CASE("a captured segment answers the ranges it holds from memory and reads 
 // The POSIX file system as another host's client of a network file system sees it (bug 9
 // of docs/failover.md section 4): each page read is kept, and later reads of it return the
 // kept copy, zeros where the master wrote since, until drop_cached_pages() on a file of that
-// path. Counts the bytes read from the file system itself (whole pages), by path.
+// path.
 class page_caching_fs : public fs::forwarding_file_system {
  public:
   static constexpr std::uint64_t page = 4096;
   page_caching_fs() : forwarding_file_system(posix_fs()) {}
   std::map<fsys::path, std::map<std::uint64_t, std::vector<std::byte>>> cache;
-  std::map<fsys::path, std::uint64_t> bytes_read;
-  int drops = 0;
 
   fs::result<std::unique_ptr<fs::file>> open(const fsys::path& path, fs::open_mode mode) override {
     auto f = base().open(path, mode);
@@ -530,7 +528,6 @@ class page_caching_fs : public fs::forwarding_file_system {
           std::vector<std::byte> data(page);
           auto n = f_->read_at(data, p * page);
           if (!n) return n.error();
-          owner_.bytes_read[f_->path()] += n.value();
           std::fill(data.begin() + static_cast<std::ptrdiff_t>(n.value()), data.end(), std::byte{0});
           it = pages.emplace(p, std::move(data)).first;
         }
@@ -549,7 +546,6 @@ class page_caching_fs : public fs::forwarding_file_system {
     fs::result<std::uint64_t> size() override { return f_->size(); }
     std::error_code drop_cached_pages() override {
       owner_.cache.erase(f_->path());
-      ++owner_.drops;
       return {};
     }
     int native_handle() const override { return f_->native_handle(); }

@@ -149,18 +149,18 @@ TEST_CASE("a temporary gone between recovery's listing and its removal does not 
   auto o = fx.opts();
   { auto s = fx.open(o); }
   const auto gone = fx.jdir() / (std::string("checkpoint-00000000000000fe.ckpt") + std::string(format::temp_suffix));
-  const auto kept = fx.jdir() / (std::string("identity") + std::string(format::temp_suffix));
+  const auto left = fx.jdir() / (std::string("identity") + std::string(format::temp_suffix));
   { std::ofstream(gone) << "renamed before the open removes it"; }
-  { std::ofstream(kept) << "still there"; }
+  { std::ofstream(left) << "left by a crash"; }
   o.fence = [&] {
     fsys::remove(gone);
     return std::error_code{};
   };
   auto s = fx.open(o);
-  CHECK(!fsys::exists(kept));
+  CHECK(!fsys::exists(left));
   const auto removed = fx.log.of(event_kind::temp_file_removed);
   REQUIRE(removed.size() == 1);
-  CHECK(removed[0].file == kept);
+  CHECK(removed[0].file == left);
 }
 
 TEST_CASE("every record type round trips through a real store and a reopen") {
