@@ -633,6 +633,8 @@ std::unique_ptr<journal::store> broker_process::open_store(std::uint64_t epoch, 
   jo.max_producers = cfg_.engine.dedup_max_producers;
   jo.clean_release_epoch = clean_release_epoch;
   jo.preloaded = std::move(preloaded);
+  // Only where another host may have written the last segment (lockmgr's file-system kind).
+  jo.last_segment_past_cache = lockmgr_->takeover().fs.shared;
   // The final checkpoint at SIGTERM only after a long tail: the same bound as the takeover
   // checkpoint in on_master, so no open replays more than about this much (docs/failover.md
   // "Planned handover"); a short tail costs the next master a few ms, the checkpoint's

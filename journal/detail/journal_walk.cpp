@@ -386,7 +386,7 @@ fs::result<walk_result> walk(const walk_input& in, const std::function<bool(cons
     if (auto ec = view.open(*in.fs, path)) return ec;
     // The last segment is the one a master on another host may have written into pages
     // this host read before (an operator's tool); earlier segments are never written again.
-    if (is_last) view.read_past_cache();
+    if (is_last && in.last_segment_past_cache) view.read_past_cache();
     if (auto ec = view.ensure(0, format::segment_header_bytes)) return ec;
     const auto head = view.span(0, format::segment_header_bytes);
 

@@ -73,6 +73,8 @@ struct walk_input {
   position start;                        // {0,0} = from the first segment's first record
   std::uint64_t last_lsn = 0;            // lsn of the record before `start` (0 = unknown)
   std::vector<fence_point> fences;       // from find_fence_points (+ the checkpoint's)
+  // The last segment is read past this host's page cache (options::last_segment_past_cache).
+  bool last_segment_past_cache = true;
 };
 
 struct walk_result {

@@ -37,6 +37,7 @@ struct read_options {
   std::size_t max_producers = 0;
   reporter report;  // may be empty
   std::shared_ptr<detail::preloaded_checkpoint> preloaded;  // options::preloaded
+  bool last_segment_past_cache = true;                      // options::last_segment_past_cache
 };
 
 // What recovery read, before anything is written.
@@ -99,6 +100,7 @@ class log_reader {
       state_.max_epoch = std::max(state_.max_epoch, f.epoch);
     }
     walk_.fs = &fs_;
+    walk_.last_segment_past_cache = opts_.last_segment_past_cache;
     use_sealed_capture();
     walk_.journal_dir = jdir_;
     walk_.segments = state_.segments;
@@ -558,7 +560,7 @@ result<std::unique_ptr<store>> store::open(const std::filesystem::path& dir, opt
   // bytes: up to checkpoint_preloader's `sealed_bytes`) beyond what recovery took.
   auto log = log_reader(fs, s.jdir, s.id,
                         {s.opts.recovery, s.opts.epoch, s.opts.producer_window, s.opts.max_producers, s.opts.report,
-                         std::move(s.opts.preloaded)},
+                         std::move(s.opts.preloaded), s.opts.last_segment_past_cache},
                         report)
                  .read();
   if (!log) {
